@@ -1,0 +1,120 @@
+/*
+ * client.c - connecting to keymgrd and running one request/reply exchange.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cy_err.h"
+#include "cy_pkcs11.h"
+#include "client.h"
+
+static int
+connect_unix(const char *path, int *fdp)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return CY_ERR_TOO_LARGE;
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return CY_ERR_IO;
+	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		if (errno == EINTR)
+			continue;
+		close(fd);
+		return CY_ERR_CONNECT;
+	}
+	*fdp = fd;
+	return 0;
+}
+
+int
+client_open(const char *path, const uint8_t *app_id, struct cy_conn **out)
+{
+	int r = CY_ERR_ALLOC;
+	uint32_t rv, version;
+	struct cy_conn *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return CY_ERR_ALLOC;
+	c->fd = -1;
+	wire_init(&c->req, WIRE_MAX_FRAME);
+	wire_init(&c->rep, WIRE_MAX_FRAME);
+	if ((r = connect_unix(path, &c->fd)) != 0)
+		goto out;
+	struct wire_buf *b = client_begin(c, MSG_HELLO);
+	wire_put_u32(b, PROTO_VERSION);
+	wire_put_bytes(b, app_id, PROTO_APP_ID_LEN);
+	if ((r = client_call(c, &rv)) != 0)
+		goto out;
+	if (rv != CKR_OK || wire_get_u32(&c->rep, &version) != 0 || version != PROTO_VERSION) {
+		r = CY_ERR_VERSION;
+		goto out;
+	}
+	*out = c;
+	c = NULL;
+	r = 0;
+out:
+	client_close(c);
+	return r;
+}
+
+void
+client_close(struct cy_conn *c)
+{
+	if (c == NULL)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	wire_free(&c->req);
+	wire_free(&c->rep);
+	free(c);
+}
+
+struct wire_buf *
+client_begin(struct cy_conn *c, uint32_t type)
+{
+	c->type = type;
+	proto_begin_request(&c->req, type);
+	return &c->req;
+}
+
+int
+client_call(struct cy_conn *c, uint32_t *rv)
+{
+	uint32_t type;
+	const struct proto_msg *m = proto_msg(c->type);
+	int r;
+	if (m == NULL)
+		return CY_ERR_INTERNAL;
+	if ((r = wire_error(&c->req)) != 0)
+		return r;
+	if ((r = proto_send(c->fd, &c->req)) != 0)
+		return r;
+	wire_reset(&c->req);
+	if ((r = proto_recv(c->fd, &c->rep, WIRE_MAX_FRAME)) != 0)
+		return r;
+	if (wire_get_u32(&c->rep, &type) != 0 || type != (c->type | PROTO_REPLY) ||
+	    wire_get_u32(&c->rep, rv) != 0)
+		return CY_ERR_BAD_FORMAT;
+	if (*rv == CKR_OK || *rv == CKR_BUFFER_TOO_SMALL)
+		r = proto_check_sig(&c->rep, m->rep_sig);
+	else
+		r = wire_remaining(&c->rep) == 0 ? 0 : CY_ERR_TRAILING;
+	return r;
+}
+
+bool
+client_is_stale(struct cy_conn *c)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	int n = poll(&p, 1, 0);
+	/* Between exchanges nothing may arrive: readable means EOF or junk. */
+	return n != 0;
+}

@@ -1,0 +1,44 @@
+/*
+ * client.h - one connection to keymgrd, as the module and the CLI use it.
+ *
+ * A connection sends one request and reads its reply at a time; callers that
+ * share one must serialise on it. Replies are checked against the message
+ * table's signature before the caller reads a field.
+ */
+#ifndef CY_CLIENT_H
+#define CY_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "proto.h"
+#include "wire.h"
+
+struct cy_conn {
+	int fd;
+	struct wire_buf req;
+	struct wire_buf rep;
+	uint32_t type; /* the request in flight */
+};
+
+/*
+ * Connects to the UNIX socket at path and exchanges HELLO with app_id (the
+ * PROTO_APP_ID_LEN bytes naming this application instance). On success *out
+ * is a new connection the caller frees with client_close. Returns 0,
+ * CY_ERR_CONNECT when nothing listens, or another negative error.
+ */
+int client_open(const char *path, const uint8_t *app_id, struct cy_conn **out);
+/* Closes and frees c (NULL is fine); wipes its buffers. */
+void client_close(struct cy_conn *c);
+/* Starts a request of type in c->req; append the fields, then client_call. */
+struct wire_buf *client_begin(struct cy_conn *c, uint32_t type);
+/*
+ * Sends c->req and reads the reply into c->rep. On 0, *rv is the daemon's
+ * CK_RV and, when it is CKR_OK or CKR_BUFFER_TOO_SMALL, c->rep is positioned
+ * at the reply fields (already checked against the signature). A negative
+ * return means the connection is unusable and must be closed.
+ */
+int client_call(struct cy_conn *c, uint32_t *rv);
+/* True when the daemon has closed c (checked without blocking). */
+bool client_is_stale(struct cy_conn *c);
+
+#endif

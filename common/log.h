@@ -1,0 +1,20 @@
+/*
+ * log.h - logging for every coyeu component: stderr and/or syslog.
+ * Never pass PINs or key values; log attribute types and lengths only.
+ */
+#ifndef CY_LOG_H
+#define CY_LOG_H
+
+#include <stdbool.h>
+#include <syslog.h>
+
+/* ident names the program; to_syslog adds syslog; level is a LOG_* value. */
+void log_init(const char *ident, bool to_stderr, bool to_syslog, int level);
+void log_msg(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_err(...) log_msg(LOG_ERR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARNING, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,165 @@
+/* mech.c - mechanism parameter wire forms (see mech.h). */
+#include "config.h"
+
+#include <string.h>
+
+#include "cy_err.h"
+#include "mech.h"
+
+static const struct {
+	CK_MECHANISM_TYPE type;
+	enum mech_param_kind kind;
+} kinds[] = {
+	{ CKM_AES_CBC, MP_IV },
+	{ CKM_AES_CBC_PAD, MP_IV },
+	{ CKM_AES_GCM, MP_GCM },
+	{ CKM_RSA_PKCS_OAEP, MP_OAEP },
+	{ CKM_RSA_PKCS_PSS, MP_PSS },
+	{ CKM_SHA1_RSA_PKCS_PSS, MP_PSS },
+	{ CKM_SHA224_RSA_PKCS_PSS, MP_PSS },
+	{ CKM_SHA256_RSA_PKCS_PSS, MP_PSS },
+	{ CKM_SHA384_RSA_PKCS_PSS, MP_PSS },
+	{ CKM_SHA512_RSA_PKCS_PSS, MP_PSS },
+	/* Mechanisms without parameters. */
+	{ CKM_RSA_PKCS_KEY_PAIR_GEN, MP_NONE },
+	{ CKM_EC_KEY_PAIR_GEN, MP_NONE },
+	{ CKM_AES_KEY_GEN, MP_NONE },
+	{ CKM_RSA_PKCS, MP_NONE },
+	{ CKM_RSA_X_509, MP_NONE },
+	{ CKM_SHA1_RSA_PKCS, MP_NONE },
+	{ CKM_SHA224_RSA_PKCS, MP_NONE },
+	{ CKM_SHA256_RSA_PKCS, MP_NONE },
+	{ CKM_SHA384_RSA_PKCS, MP_NONE },
+	{ CKM_SHA512_RSA_PKCS, MP_NONE },
+	{ CKM_ECDSA, MP_NONE },
+	{ CKM_ECDSA_SHA1, MP_NONE },
+	{ CKM_ECDSA_SHA224, MP_NONE },
+	{ CKM_ECDSA_SHA256, MP_NONE },
+	{ CKM_ECDSA_SHA384, MP_NONE },
+	{ CKM_ECDSA_SHA512, MP_NONE },
+	{ CKM_AES_ECB, MP_NONE },
+	{ CKM_SHA_1, MP_NONE },
+	{ CKM_SHA224, MP_NONE },
+	{ CKM_SHA256, MP_NONE },
+	{ CKM_SHA384, MP_NONE },
+	{ CKM_SHA512, MP_NONE },
+};
+
+enum mech_param_kind
+mech_param_kind(CK_MECHANISM_TYPE type)
+{
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (kinds[i].type == type)
+			return kinds[i].kind;
+	return MP_RAW;
+}
+
+static bool
+fits32(CK_ULONG v)
+{
+	return v <= UINT32_MAX;
+}
+
+CK_RV
+mech_param_encode(const CK_MECHANISM *m, struct wire_buf *b)
+{
+	struct wire_buf p;
+	CK_RV rv = CKR_OK;
+	if (!fits32(m->mechanism))
+		return CKR_MECHANISM_INVALID;
+	if (m->pParameter == NULL && m->ulParameterLen != 0)
+		return CKR_MECHANISM_PARAM_INVALID;
+	wire_init(&p, WIRE_MAX_FRAME);
+	switch (mech_param_kind(m->mechanism)) {
+	case MP_NONE:
+		if (m->ulParameterLen != 0)
+			rv = CKR_MECHANISM_PARAM_INVALID;
+		break;
+	case MP_IV:
+	case MP_RAW:
+		wire_put_raw(&p, m->pParameter, m->ulParameterLen);
+		break;
+	case MP_GCM: {
+		const CK_GCM_PARAMS *g = m->pParameter;
+		if (g == NULL || m->ulParameterLen != sizeof(*g) || !fits32(g->iv_len) ||
+		    !fits32(g->aad_len) || !fits32(g->tag_bits) ||
+		    (g->iv_ptr == NULL && g->iv_len) || (g->aad_ptr == NULL && g->aad_len)) {
+			rv = CKR_MECHANISM_PARAM_INVALID;
+			break;
+		}
+		wire_put_bytes(&p, g->iv_ptr, g->iv_len);
+		wire_put_bytes(&p, g->aad_ptr, g->aad_len);
+		wire_put_u32(&p, (uint32_t)g->tag_bits);
+		break;
+	}
+	case MP_OAEP: {
+		const CK_RSA_PKCS_OAEP_PARAMS *o = m->pParameter;
+		if (o == NULL || m->ulParameterLen != sizeof(*o) || !fits32(o->hash_alg) ||
+		    !fits32(o->mgf) || !fits32(o->source) || !fits32(o->source_data_len) ||
+		    (o->source_data == NULL && o->source_data_len)) {
+			rv = CKR_MECHANISM_PARAM_INVALID;
+			break;
+		}
+		wire_put_u32(&p, (uint32_t)o->hash_alg);
+		wire_put_u32(&p, (uint32_t)o->mgf);
+		wire_put_u32(&p, (uint32_t)o->source);
+		wire_put_bytes(&p, o->source_data, o->source_data_len);
+		break;
+	}
+	case MP_PSS: {
+		const CK_RSA_PKCS_PSS_PARAMS *s = m->pParameter;
+		if (s == NULL || m->ulParameterLen != sizeof(*s) || !fits32(s->hash_alg) ||
+		    !fits32(s->mgf) || !fits32(s->s_len)) {
+			rv = CKR_MECHANISM_PARAM_INVALID;
+			break;
+		}
+		wire_put_u32(&p, (uint32_t)s->hash_alg);
+		wire_put_u32(&p, (uint32_t)s->mgf);
+		wire_put_u32(&p, (uint32_t)s->s_len);
+		break;
+	}
+	}
+	if (rv == CKR_OK) {
+		wire_put_u32(b, (uint32_t)m->mechanism);
+		wire_put_bytes(b, p.data, p.size);
+		if (wire_error(&p) != 0 || wire_error(b) != 0)
+			rv = CKR_DATA_LEN_RANGE;
+	}
+	wire_free(&p);
+	return rv;
+}
+
+int
+mech_param_decode(CK_MECHANISM_TYPE type, const uint8_t *p, uint32_t n, struct mech_param *out)
+{
+	struct wire_buf b;
+	memset(out, 0, sizeof(*out));
+	out->kind = mech_param_kind(type);
+	wire_init_view(&b, p, n);
+	switch (out->kind) {
+	case MP_NONE:
+		break;
+	case MP_IV:
+	case MP_RAW:
+		out->iv = p;
+		out->iv_len = n;
+		return 0;
+	case MP_GCM:
+		wire_get_bytes(&b, &out->iv, &out->iv_len);
+		wire_get_bytes(&b, &out->aad, &out->aad_len);
+		wire_get_u32(&b, &out->tag_bits);
+		break;
+	case MP_OAEP:
+		wire_get_u32(&b, &out->hash);
+		wire_get_u32(&b, &out->mgf);
+		wire_get_u32(&b, &out->source);
+		wire_get_bytes(&b, &out->label, &out->label_len);
+		break;
+	case MP_PSS:
+		wire_get_u32(&b, &out->hash);
+		wire_get_u32(&b, &out->mgf);
+		wire_get_u32(&b, &out->salt_len);
+		break;
+	}
+	return wire_end(&b) == 0 ? 0 : CY_ERR_BAD_FORMAT;
+}

@@ -1,0 +1,232 @@
+/*
+ * proto.c - the message table, the signature checker and blocking framing.
+ *
+ * Every request and reply is checked against its signature before any field
+ * is read, so a handler never sees a message of the wrong shape, and the
+ * fuzz target has a single entry point to exercise.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "cy_err.h"
+#include "proto.h"
+
+static const struct proto_msg messages[MSG_COUNT] = {
+	[MSG_HELLO] = { MSG_HELLO, "hello", "uy", "u" },
+	[MSG_SLOT_LIST] = { MSG_SLOT_LIST, "slot-list", "b", "U" },
+	[MSG_SLOT_INFO] = { MSG_SLOT_INFO, "slot-info", "u", "ssu" },
+	[MSG_TOKEN_INFO] = { MSG_TOKEN_INFO, "token-info", "u", "ssssuuuuuuu" },
+	[MSG_MECH_LIST] = { MSG_MECH_LIST, "mech-list", "u", "U" },
+	[MSG_MECH_INFO] = { MSG_MECH_INFO, "mech-info", "uu", "uuu" },
+	[MSG_INIT_TOKEN] = { MSG_INIT_TOKEN, "init-token", "uys", "" },
+	[MSG_INIT_PIN] = { MSG_INIT_PIN, "init-pin", "uy", "" },
+	[MSG_SET_PIN] = { MSG_SET_PIN, "set-pin", "uyy", "" },
+	[MSG_OPEN_SESSION] = { MSG_OPEN_SESSION, "open-session", "uu", "u" },
+	[MSG_CLOSE_SESSION] = { MSG_CLOSE_SESSION, "close-session", "u", "" },
+	[MSG_CLOSE_ALL] = { MSG_CLOSE_ALL, "close-all", "u", "" },
+	[MSG_SESSION_INFO] = { MSG_SESSION_INFO, "session-info", "u", "uuu" },
+	[MSG_LOGIN] = { MSG_LOGIN, "login", "uuy", "" },
+	[MSG_LOGOUT] = { MSG_LOGOUT, "logout", "u", "" },
+	[MSG_CREATE_OBJECT] = { MSG_CREATE_OBJECT, "create-object", "uA", "u" },
+	[MSG_COPY_OBJECT] = { MSG_COPY_OBJECT, "copy-object", "uuA", "u" },
+	[MSG_DESTROY_OBJECT] = { MSG_DESTROY_OBJECT, "destroy-object", "uu", "" },
+	[MSG_OBJECT_SIZE] = { MSG_OBJECT_SIZE, "object-size", "uu", "q" },
+	[MSG_GET_ATTRS] = { MSG_GET_ATTRS, "get-attrs", "uuU", "R" },
+	[MSG_SET_ATTRS] = { MSG_SET_ATTRS, "set-attrs", "uuA", "" },
+	[MSG_FIND_INIT] = { MSG_FIND_INIT, "find-init", "uA", "" },
+	[MSG_FIND] = { MSG_FIND, "find", "uu", "U" },
+	[MSG_FIND_FINAL] = { MSG_FIND_FINAL, "find-final", "u", "" },
+	[MSG_GENERATE_KEY] = { MSG_GENERATE_KEY, "generate-key", "uMA", "u" },
+	[MSG_GENERATE_KEY_PAIR] = { MSG_GENERATE_KEY_PAIR, "generate-key-pair", "uMAA", "uu" },
+	/* session, op, mechanism, key */
+	[MSG_OP_INIT] = { MSG_OP_INIT, "op-init", "uuMu", "" },
+	/* session, op, input, signature (verify only), output capacity, length only */
+	[MSG_OP_RUN] = { MSG_OP_RUN, "op-run", "uuyyub", "uy" },
+	[MSG_OP_UPDATE] = { MSG_OP_UPDATE, "op-update", "uuyyub", "uy" },
+	[MSG_OP_FINAL] = { MSG_OP_FINAL, "op-final", "uuyyub", "uy" },
+};
+
+const struct proto_msg *
+proto_msg(uint32_t type)
+{
+	if (type == 0 || type >= MSG_COUNT || messages[type].name == NULL)
+		return NULL;
+	return &messages[type];
+}
+
+static int
+check_list(struct wire_buf *b, char what)
+{
+	uint32_t n;
+	int r = wire_get_u32(b, &n);
+	if (r != 0)
+		return r;
+	if (n > PROTO_MAX_LIST)
+		return CY_ERR_TOO_LARGE;
+	for (uint32_t i = 0; i < n && r == 0; i++) {
+		uint32_t u;
+		uint8_t has;
+		const uint8_t *p;
+		uint32_t len;
+		switch (what) {
+		case 'U':
+			r = wire_get_u32(b, &u);
+			break;
+		case 'A':
+			r = wire_get_u32(b, &u);
+			if (r == 0)
+				r = wire_get_u8(b, &has);
+			if (r == 0 && has > 1)
+				r = CY_ERR_BAD_FORMAT;
+			if (r == 0 && has)
+				r = wire_get_bytes(b, &p, &len);
+			break;
+		case 'R':
+			r = wire_get_u32(b, &u);
+			if (r == 0)
+				r = wire_get_u32(b, &u);
+			if (r == 0)
+				r = wire_get_bytes(b, &p, &len);
+			break;
+		default:
+			r = CY_ERR_INTERNAL;
+		}
+	}
+	return r;
+}
+
+int
+proto_check_sig(const struct wire_buf *orig, const char *sig)
+{
+	/* Work on a copy so nothing is consumed and no error sticks. */
+	struct wire_buf b = *orig;
+	b.err = 0;
+	int r = orig->err;
+	for (const char *c = sig; r == 0 && *c != '\0'; c++) {
+		uint32_t u;
+		uint64_t q;
+		bool v;
+		const uint8_t *p;
+		uint32_t len;
+		char *s;
+		switch (*c) {
+		case 'u': r = wire_get_u32(&b, &u); break;
+		case 'q': r = wire_get_u64(&b, &q); break;
+		case 'b': r = wire_get_bool(&b, &v); break;
+		case 'y': r = wire_get_bytes(&b, &p, &len); break;
+		case 's':
+			r = wire_get_bytes(&b, &p, &len);
+			if (r == 0 && len > 0 && memchr(p, 0, len) != NULL)
+				r = CY_ERR_EMBEDDED_NUL;
+			(void)s;
+			break;
+		case 'M':
+			r = wire_get_u32(&b, &u);
+			if (r == 0)
+				r = wire_get_bytes(&b, &p, &len);
+			break;
+		case 'U': case 'A': case 'R':
+			r = check_list(&b, *c);
+			break;
+		default:
+			r = CY_ERR_INTERNAL;
+		}
+	}
+	if (r == 0 && wire_remaining(&b) != 0)
+		r = CY_ERR_TRAILING;
+	return r;
+}
+
+int
+proto_begin_request(struct wire_buf *b, uint32_t type)
+{
+	wire_reset(b);
+	return wire_put_u32(b, type);
+}
+
+int
+proto_begin_reply(struct wire_buf *b, uint32_t type, uint32_t rv)
+{
+	wire_reset(b);
+	wire_put_u32(b, type | PROTO_REPLY);
+	return wire_put_u32(b, rv);
+}
+
+int
+proto_send(int fd, const struct wire_buf *b)
+{
+	uint8_t hdr[4];
+	if (b->err != 0)
+		return b->err;
+	if (b->size > WIRE_MAX_FRAME)
+		return CY_ERR_TOO_LARGE;
+	wire_store_u32(hdr, (uint32_t)b->size);
+	struct iovec iov[2] = {
+		{ .iov_base = hdr, .iov_len = 4 },
+		{ .iov_base = b->data, .iov_len = b->size },
+	};
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+	while (iov[0].iov_len + iov[1].iov_len > 0) {
+		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EPIPE || errno == ECONNRESET ? CY_ERR_EOF : CY_ERR_IO;
+		}
+		size_t left = (size_t)n;
+		for (int i = 0; i < 2; i++) {
+			size_t take = left < iov[i].iov_len ? left : iov[i].iov_len;
+			iov[i].iov_base = (uint8_t *)iov[i].iov_base + take;
+			iov[i].iov_len -= take;
+			left -= take;
+		}
+		if (iov[0].iov_len == 0) {
+			mh.msg_iov = &iov[1];
+			mh.msg_iovlen = 1;
+		}
+	}
+	return 0;
+}
+
+static int
+read_full(int fd, void *p, size_t n)
+{
+	uint8_t *d = p;
+	while (n > 0) {
+		ssize_t r = read(fd, d, n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == ECONNRESET ? CY_ERR_EOF : CY_ERR_IO;
+		}
+		if (r == 0)
+			return CY_ERR_EOF;
+		d += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+int
+proto_recv(int fd, struct wire_buf *b, size_t max)
+{
+	uint8_t hdr[4];
+	uint8_t *body;
+	int r = read_full(fd, hdr, 4);
+	if (r != 0)
+		return r;
+	uint32_t len = wire_load_u32(hdr);
+	if (len > max || len > WIRE_MAX_FRAME)
+		return CY_ERR_TOO_LARGE;
+	wire_free(b);
+	wire_init(b, len);
+	r = wire_reserve(b, len, &body);
+	if (r != 0)
+		return r;
+	return read_full(fd, body, len);
+}

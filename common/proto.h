@@ -1,0 +1,100 @@
+/*
+ * proto.h - the coyeu wire protocol: message types and their signatures.
+ *
+ * A frame is a u32 body length followed by the body. A request body is
+ * u32 type then fields; a reply body is u32 (type | PROTO_REPLY), u32 rv
+ * (a CK_RV), then the reply fields, present only when rv is CKR_OK or
+ * CKR_BUFFER_TOO_SMALL. docs/protocol.md describes each message.
+ *
+ * Signature letters (checked on every message before a handler sees it):
+ *   u  u32             q  u64            b  bool (u8 0 or 1)
+ *   y  bytes (u32 length + data)         s  string (bytes without NUL)
+ *   U  u32 list (u32 count + values)
+ *   A  template: u32 count, then per attribute u32 type, u8 has-value,
+ *      and bytes when has-value is 1 (values in wire form, see attr.h)
+ *   R  attribute results: u32 count, then u32 type, u32 rv, bytes value
+ *   M  mechanism: u32 type, bytes parameter (in wire form, see mech.h)
+ */
+#ifndef CY_PROTO_H
+#define CY_PROTO_H
+
+#include <stdint.h>
+#include "wire.h"
+
+#define PROTO_VERSION 1
+#define PROTO_REPLY 0x80000000u
+#define PROTO_APP_ID_LEN 16
+/* Most attributes or handles one message may list. */
+#define PROTO_MAX_LIST 4096
+
+enum proto_type {
+	MSG_HELLO = 1,
+	MSG_SLOT_LIST,
+	MSG_SLOT_INFO,
+	MSG_TOKEN_INFO,
+	MSG_MECH_LIST,
+	MSG_MECH_INFO,
+	MSG_INIT_TOKEN,
+	MSG_INIT_PIN,
+	MSG_SET_PIN,
+	MSG_OPEN_SESSION,
+	MSG_CLOSE_SESSION,
+	MSG_CLOSE_ALL,
+	MSG_SESSION_INFO,
+	MSG_LOGIN,
+	MSG_LOGOUT,
+	MSG_CREATE_OBJECT,
+	MSG_COPY_OBJECT,
+	MSG_DESTROY_OBJECT,
+	MSG_OBJECT_SIZE,
+	MSG_GET_ATTRS,
+	MSG_SET_ATTRS,
+	MSG_FIND_INIT,
+	MSG_FIND,
+	MSG_FIND_FINAL,
+	MSG_GENERATE_KEY,
+	MSG_GENERATE_KEY_PAIR,
+	MSG_OP_INIT,
+	MSG_OP_RUN,
+	MSG_OP_UPDATE,
+	MSG_OP_FINAL,
+	MSG_COUNT /* one past the last */
+};
+
+/* The cryptographic operation an OP_* message acts on. */
+enum proto_op {
+	OP_SIGN = 1,
+	OP_VERIFY,
+	OP_ENCRYPT,
+	OP_DECRYPT,
+	OP_MAX = OP_DECRYPT,
+};
+
+struct proto_msg {
+	uint32_t type;
+	const char *name;
+	const char *req_sig;
+	const char *rep_sig;
+};
+
+/* The table entry for type, or NULL for an unknown type. */
+const struct proto_msg *proto_msg(uint32_t type);
+
+/*
+ * Checks that the unread part of b is exactly one value of each letter of
+ * sig, without consuming anything. Returns 0 or a negative cy_err.
+ */
+int proto_check_sig(const struct wire_buf *b, const char *sig);
+
+/* Starts a request (type) or a reply (type | PROTO_REPLY, rv) in b. */
+int proto_begin_request(struct wire_buf *b, uint32_t type);
+int proto_begin_reply(struct wire_buf *b, uint32_t type, uint32_t rv);
+
+/* Blocking framing over a stream socket (the module and the CLI).
+ * proto_send writes one frame holding b's contents; proto_recv reads one
+ * frame into b (reset first), rejecting lengths over max before allocating.
+ * Both retry on EINTR and never raise SIGPIPE. */
+int proto_send(int fd, const struct wire_buf *b);
+int proto_recv(int fd, struct wire_buf *b, size_t max);
+
+#endif
