@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <string.h>
+#include <gcrypt.h>
 
 #include "cy_err.h"
 #include "mech.h"
@@ -162,4 +163,17 @@ mech_param_decode(CK_MECHANISM_TYPE type, const uint8_t *p, uint32_t n, struct m
 		break;
 	}
 	return wire_end(&b) == 0 ? 0 : CY_ERR_BAD_FORMAT;
+}
+
+int
+mech_md_algo(CK_MECHANISM_TYPE type)
+{
+	switch (type) {
+	case CKM_SHA_1: return GCRY_MD_SHA1;
+	case CKM_SHA224: return GCRY_MD_SHA224;
+	case CKM_SHA256: return GCRY_MD_SHA256;
+	case CKM_SHA384: return GCRY_MD_SHA384;
+	case CKM_SHA512: return GCRY_MD_SHA512;
+	}
+	return 0;
 }

@@ -39,4 +39,7 @@ CK_RV mech_param_encode(const CK_MECHANISM *m, struct wire_buf *b);
  * Returns 0 or CY_ERR_BAD_FORMAT. */
 int mech_param_decode(CK_MECHANISM_TYPE type, const uint8_t *p, uint32_t n, struct mech_param *out);
 
+/* The libgcrypt hash (GCRY_MD_*) of a CKM_SHA* digest mechanism, or 0. */
+int mech_md_algo(CK_MECHANISM_TYPE type);
+
 #endif

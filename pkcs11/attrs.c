@@ -1,0 +1,167 @@
+/*
+ * attrs.c - attribute values between the caller's CK_ATTRIBUTE arrays and
+ * the wire form of attr.h. Every read of a caller's pValue checks
+ * ulValueLen first; the per-attribute rules of C_GetAttributeValue (sizes,
+ * CK_UNAVAILABLE_INFORMATION, which error wins) live in attrs_read_results.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "attr.h"
+#include "module.h"
+
+/* Appends one value in wire form. */
+static CK_RV
+put_value(struct wire_buf *b, const CK_ATTRIBUTE *a)
+{
+	const uint8_t *p = a->pValue;
+	CK_ULONG n = a->ulValueLen;
+	if (p == NULL && n != 0)
+		return CKR_ARGUMENTS_BAD;
+	if (n > WIRE_MAX_FRAME)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	switch (attr_kind(a->type)) {
+	case AK_BOOL: {
+		if (n != sizeof(CK_BBOOL))
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		uint8_t v = *(const CK_BBOOL *)p;
+		return wire_put_bytes(b, &v, 1) ? CKR_DATA_LEN_RANGE : CKR_OK;
+	}
+	case AK_ULONG: {
+		uint8_t v[8];
+		CK_ULONG x;
+		if (n != sizeof(CK_ULONG))
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		memcpy(&x, p, sizeof(x));
+		wire_store_u64(v, x);
+		return wire_put_bytes(b, v, 8) ? CKR_DATA_LEN_RANGE : CKR_OK;
+	}
+	case AK_MECHS: {
+		if (n % sizeof(CK_ULONG) != 0)
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		CK_ULONG cnt = n / sizeof(CK_ULONG);
+		wire_put_u32(b, (uint32_t)(cnt * 4));
+		for (CK_ULONG i = 0; i < cnt; i++) {
+			CK_ULONG m;
+			memcpy(&m, p + i * sizeof(CK_ULONG), sizeof(m));
+			if (!fits_u32(m))
+				return CKR_ATTRIBUTE_VALUE_INVALID;
+			wire_put_u32(b, (uint32_t)m);
+		}
+		return wire_error(b) ? CKR_DATA_LEN_RANGE : CKR_OK;
+	}
+	case AK_TEMPLATE:
+		/* Attribute templates (CKA_WRAP_TEMPLATE...) are not carried. */
+		return CKR_ATTRIBUTE_TYPE_INVALID;
+	default:
+		return wire_put_bytes(b, p, n) ? CKR_DATA_LEN_RANGE : CKR_OK;
+	}
+}
+
+CK_RV
+attrs_put_template(struct wire_buf *b, const CK_ATTRIBUTE *t, CK_ULONG n, bool values)
+{
+	if (t == NULL && n != 0)
+		return CKR_ARGUMENTS_BAD;
+	if (n > PROTO_MAX_LIST)
+		return CKR_TEMPLATE_INCONSISTENT;
+	wire_put_u32(b, (uint32_t)n);
+	for (CK_ULONG i = 0; i < n; i++) {
+		if (!fits_u32(t[i].type))
+			return CKR_ATTRIBUTE_TYPE_INVALID;
+		wire_put_u32(b, (uint32_t)t[i].type);
+		bool has = values && !(t[i].pValue == NULL && t[i].ulValueLen == 0 &&
+				       attr_kind(t[i].type) != AK_BYTES);
+		wire_put_u8(b, has);
+		if (has) {
+			CK_RV rv = put_value(b, &t[i]);
+			if (rv != CKR_OK)
+				return rv;
+		}
+	}
+	return wire_error(b) ? CKR_DATA_LEN_RANGE : CKR_OK;
+}
+
+/* The size of a wire value in the caller's form; -1 when malformed. */
+static long
+native_len(enum attr_kind k, uint32_t n)
+{
+	switch (k) {
+	case AK_BOOL: return n == 1 ? (long)sizeof(CK_BBOOL) : -1;
+	case AK_ULONG: return n == 8 ? (long)sizeof(CK_ULONG) : -1;
+	case AK_MECHS: return n % 4 == 0 ? (long)(n / 4 * sizeof(CK_ULONG)) : -1;
+	case AK_TEMPLATE: return -1;
+	default: return (long)n;
+	}
+}
+
+static void
+store_value(enum attr_kind k, const uint8_t *v, uint32_t n, void *dst)
+{
+	switch (k) {
+	case AK_BOOL:
+		*(CK_BBOOL *)dst = v[0] ? CK_TRUE : CK_FALSE;
+		break;
+	case AK_ULONG: {
+		CK_ULONG x = (CK_ULONG)wire_load_u64(v);
+		memcpy(dst, &x, sizeof(x));
+		break;
+	}
+	case AK_MECHS:
+		for (uint32_t i = 0; i < n / 4; i++) {
+			CK_ULONG m = wire_load_u32(v + 4 * i);
+			memcpy((uint8_t *)dst + i * sizeof(CK_ULONG), &m, sizeof(m));
+		}
+		break;
+	default:
+		if (n)
+			memcpy(dst, v, n);
+		break;
+	}
+}
+
+CK_RV
+attrs_read_results(struct wire_buf *b, CK_ATTRIBUTE *t, CK_ULONG n)
+{
+	uint32_t cnt = 0;
+	bool sensitive = false, invalid = false, small = false;
+	if (wire_get_u32(b, &cnt) != 0 || cnt != n)
+		return CKR_DEVICE_ERROR;
+	for (CK_ULONG i = 0; i < n; i++) {
+		uint32_t type = 0, arv = 0, len = 0;
+		const uint8_t *v = NULL;
+		wire_get_u32(b, &type);
+		wire_get_u32(b, &arv);
+		wire_get_bytes(b, &v, &len);
+		uint32_t want = fits_u32(t[i].type) ? (uint32_t)t[i].type : 0xffffffffu;
+		if (wire_error(b) != 0 || type != want)
+			return CKR_DEVICE_ERROR;
+		if (arv == CKR_ATTRIBUTE_SENSITIVE || arv == CKR_ATTRIBUTE_TYPE_INVALID) {
+			sensitive |= arv == CKR_ATTRIBUTE_SENSITIVE;
+			invalid |= arv == CKR_ATTRIBUTE_TYPE_INVALID;
+			t[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+			continue;
+		}
+		if (arv != CKR_OK)
+			return CKR_DEVICE_ERROR;
+		enum attr_kind k = attr_kind(type);
+		long need = native_len(k, len);
+		if (need < 0)
+			return CKR_DEVICE_ERROR;
+		if (t[i].pValue == NULL) {
+			t[i].ulValueLen = (CK_ULONG)need;
+		} else if (t[i].ulValueLen < (CK_ULONG)need) {
+			t[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+			small = true;
+		} else {
+			store_value(k, v, len, t[i].pValue);
+			t[i].ulValueLen = (CK_ULONG)need;
+		}
+	}
+	if (sensitive)
+		return CKR_ATTRIBUTE_SENSITIVE;
+	if (invalid)
+		return CKR_ATTRIBUTE_TYPE_INVALID;
+	return small ? CKR_BUFFER_TOO_SMALL : CKR_OK;
+}

@@ -1,0 +1,253 @@
+/*
+ * digest.c - C_Digest* and C_GenerateRandom, computed inside the module.
+ *
+ * Hashing needs no key, so it costs no round trip; the session is checked
+ * with keymgrd once, at C_DigestInit. libgcrypt belongs to the host
+ * application as much as to us: we only call gcry_check_version when
+ * nobody has initialised it, and never finish or reconfigure it.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <gcrypt.h>
+
+#include "mech.h"
+#include "module.h"
+
+struct digest {
+	CK_SESSION_HANDLE session;
+	gcry_md_hd_t md;
+	int algo;
+	struct digest *next;
+};
+
+static pthread_mutex_t digest_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct digest *digests;
+
+bool
+digest_init_lib(void)
+{
+	if (gcry_control(GCRYCTL_ANY_INITIALIZATION_P))
+		return true;
+	return gcry_check_version(NULL) != NULL;
+}
+
+/* Unlinks and returns the digest of session h, or NULL. */
+static struct digest *
+take(CK_SESSION_HANDLE h)
+{
+	struct digest *d = NULL;
+	pthread_mutex_lock(&digest_lock);
+	for (struct digest **pp = &digests; *pp; pp = &(*pp)->next) {
+		if ((*pp)->session == h) {
+			d = *pp;
+			*pp = d->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&digest_lock);
+	return d;
+}
+
+static void
+put_back(struct digest *d)
+{
+	pthread_mutex_lock(&digest_lock);
+	d->next = digests;
+	digests = d;
+	pthread_mutex_unlock(&digest_lock);
+}
+
+static void
+digest_free(struct digest *d)
+{
+	if (d) {
+		gcry_md_close(d->md);
+		free(d);
+	}
+}
+
+void
+digest_forget(CK_SESSION_HANDLE h)
+{
+	digest_free(take(h));
+}
+
+void
+digest_forget_all(void)
+{
+	pthread_mutex_lock(&digest_lock);
+	struct digest *d = digests;
+	digests = NULL;
+	pthread_mutex_unlock(&digest_lock);
+	while (d) {
+		struct digest *next = d->next;
+		digest_free(d);
+		d = next;
+	}
+}
+
+/* Asks keymgrd whether h is one of our sessions. */
+static CK_RV
+check_session(CK_SESSION_HANDLE h)
+{
+	CK_SESSION_INFO info;
+	return C_GetSessionInfo(h, &info);
+}
+
+CK_RV
+C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism)
+{
+	CK_RV rv = mod_ready();
+	if (rv != CKR_OK)
+		return rv;
+	if (pMechanism == NULL)
+		return CKR_ARGUMENTS_BAD;
+	if ((rv = check_session(hSession)) != CKR_OK)
+		return rv;
+	int algo = mech_md_algo(pMechanism->mechanism);
+	if (algo == 0)
+		return CKR_MECHANISM_INVALID;
+	if (pMechanism->ulParameterLen != 0)
+		return CKR_MECHANISM_PARAM_INVALID;
+	struct digest *d = take(hSession);
+	if (d != NULL) {
+		put_back(d);
+		return CKR_OPERATION_ACTIVE;
+	}
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return CKR_HOST_MEMORY;
+	if (gcry_md_open(&d->md, algo, 0) != 0) {
+		free(d);
+		return CKR_DEVICE_ERROR;
+	}
+	d->session = hSession;
+	d->algo = algo;
+	put_back(d);
+	return CKR_OK;
+}
+
+/* Delivers the digest of d under the two-call convention; returns whether
+ * the operation is over. */
+static CK_RV
+deliver(struct digest *d, CK_BYTE_PTR out, CK_ULONG_PTR outlen, bool *done)
+{
+	CK_ULONG n = gcry_md_get_algo_dlen(d->algo);
+	*done = false;
+	if (out == NULL) {
+		*outlen = n;
+		return CKR_OK;
+	}
+	if (*outlen < n) {
+		*outlen = n;
+		return CKR_BUFFER_TOO_SMALL;
+	}
+	memcpy(out, gcry_md_read(d->md, d->algo), n);
+	*outlen = n;
+	*done = true;
+	return CKR_OK;
+}
+
+CK_RV
+C_Digest(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pDigest,
+	 CK_ULONG_PTR pulDigestLen)
+{
+	CK_RV rv = mod_ready();
+	bool done;
+	if (rv != CKR_OK)
+		return rv;
+	struct digest *d = take(hSession);
+	if (d == NULL)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	if (pulDigestLen == NULL || (pData == NULL && ulDataLen)) {
+		digest_free(d);
+		return CKR_ARGUMENTS_BAD;
+	}
+	if (pDigest != NULL && *pulDigestLen >= gcry_md_get_algo_dlen(d->algo))
+		gcry_md_write(d->md, pData, ulDataLen);
+	rv = deliver(d, pDigest, pulDigestLen, &done);
+	if (done)
+		digest_free(d);
+	else
+		put_back(d);
+	return rv;
+}
+
+CK_RV
+C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
+{
+	CK_RV rv = mod_ready();
+	if (rv != CKR_OK)
+		return rv;
+	struct digest *d = take(hSession);
+	if (d == NULL)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	if (pPart == NULL && ulPartLen) {
+		digest_free(d);
+		return CKR_ARGUMENTS_BAD;
+	}
+	gcry_md_write(d->md, pPart, ulPartLen);
+	put_back(d);
+	return CKR_OK;
+}
+
+CK_RV
+C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
+{
+	(void)hSession;
+	(void)hKey;
+	CK_RV rv = mod_ready();
+	return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV
+C_DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen)
+{
+	CK_RV rv = mod_ready();
+	bool done;
+	if (rv != CKR_OK)
+		return rv;
+	struct digest *d = take(hSession);
+	if (d == NULL)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	if (pulDigestLen == NULL) {
+		digest_free(d);
+		return CKR_ARGUMENTS_BAD;
+	}
+	rv = deliver(d, pDigest, pulDigestLen, &done);
+	if (done)
+		digest_free(d);
+	else
+		put_back(d);
+	return rv;
+}
+
+CK_RV
+C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed, CK_ULONG ulSeedLen)
+{
+	(void)pSeed;
+	(void)ulSeedLen;
+	CK_RV rv = mod_ready();
+	if (rv != CKR_OK)
+		return rv;
+	if ((rv = check_session(hSession)) != CKR_OK)
+		return rv;
+	return CKR_RANDOM_SEED_NOT_SUPPORTED;
+}
+
+CK_RV
+C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR RandomData, CK_ULONG ulRandomLen)
+{
+	CK_RV rv = mod_ready();
+	if (rv != CKR_OK)
+		return rv;
+	if (RandomData == NULL && ulRandomLen)
+		return CKR_ARGUMENTS_BAD;
+	if ((rv = check_session(hSession)) != CKR_OK)
+		return rv;
+	if (ulRandomLen)
+		gcry_randomize(RandomData, ulRandomLen, GCRY_STRONG_RANDOM);
+	return CKR_OK;
+}

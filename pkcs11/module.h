@@ -1,0 +1,66 @@
+/*
+ * module.h - internals of coyeu-pkcs11.so shared by its files.
+ *
+ * The module is a thin client: every PKCS#11 call that touches a token
+ * becomes one request to keymgrd on a pooled connection (rpc_*). Only
+ * digests and random numbers are computed here (digest.c).
+ */
+#ifndef P11_MODULE_H
+#define P11_MODULE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client.h"
+#include "cy_pkcs11.h"
+#include "proto.h"
+
+/* CKR_OK when C_Initialize ran in this process (not in a parent we
+ * forked from), else CKR_CRYPTOKI_NOT_INITIALIZED. */
+CK_RV mod_ready(void);
+
+/* CKR_ARGUMENTS_BAD, unless the module is not initialised (which wins). */
+static inline CK_RV mod_bad_args(void)
+{
+	CK_RV rv = mod_ready();
+	return rv != CKR_OK ? rv : CKR_ARGUMENTS_BAD;
+}
+
+/* One request/reply exchange on a pooled connection. */
+struct rpc {
+	struct cy_conn *c;
+	struct wire_buf *req; /* append request fields here */
+	struct wire_buf *rep; /* read reply fields here after rpc_call */
+	bool broken;
+};
+
+/*
+ * Takes a connection and starts a request of type. down_rv is what the
+ * call returns when keymgrd cannot be reached (CKR_TOKEN_NOT_PRESENT for
+ * slot calls, CKR_DEVICE_ERROR for session calls).
+ */
+CK_RV rpc_begin(struct rpc *r, uint32_t type, CK_RV down_rv);
+/* Sends the request; returns the daemon's CK_RV, or CKR_DEVICE_ERROR when
+ * the connection failed or the reply was malformed. */
+CK_RV rpc_call(struct rpc *r);
+/* After reading the reply: CKR_DEVICE_ERROR when a field was missing. */
+CK_RV rpc_check(struct rpc *r);
+/* Returns the connection to the pool (or closes it when broken). */
+void rpc_end(struct rpc *r);
+
+/* Range checks at the boundary: PKCS#11 handles are CK_ULONG, ours u32. */
+static inline bool fits_u32(CK_ULONG v) { return v <= UINT32_MAX; }
+
+/* Blank-pads src into a fixed PKCS#11 text field of n bytes. */
+void pad_field(unsigned char *dst, size_t n, const char *src);
+
+/* attrs.c: templates and C_GetAttributeValue results. */
+CK_RV attrs_put_template(struct wire_buf *b, const CK_ATTRIBUTE *t, CK_ULONG n, bool values);
+CK_RV attrs_read_results(struct wire_buf *b, CK_ATTRIBUTE *t, CK_ULONG n);
+
+/* digest.c: per-session digest state and random numbers. */
+void digest_forget(CK_SESSION_HANDLE h);
+void digest_forget_all(void);
+bool digest_init_lib(void);
+
+#endif

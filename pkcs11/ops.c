@@ -1,0 +1,300 @@
+/*
+ * ops.c - sign, verify, encrypt and decrypt in coyeu-pkcs11.so.
+ *
+ * Every step is one request (OP_INIT, OP_RUN, OP_UPDATE, OP_FINAL) naming
+ * the operation kind. For the two-call length convention the request says
+ * how much room the caller has and whether it only asks for the length;
+ * keymgrd computes the step once and keeps the output until a call with
+ * room collects it, so asking first never changes the result.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "mech.h"
+#include "module.h"
+
+static CK_RV
+op_init(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
+{
+	struct rpc r;
+	CK_RV rv = mod_ready();
+	if (rv != CKR_OK)
+		return rv;
+	if (m == NULL)
+		return CKR_ARGUMENTS_BAD;
+	if (!fits_u32(h))
+		return CKR_SESSION_HANDLE_INVALID;
+	if (!fits_u32(key))
+		return CKR_KEY_HANDLE_INVALID;
+	if ((rv = rpc_begin(&r, MSG_OP_INIT, CKR_DEVICE_ERROR)) != CKR_OK)
+		return rv;
+	wire_put_u32(r.req, (uint32_t)h);
+	wire_put_u32(r.req, kind);
+	if ((rv = mech_param_encode(m, r.req)) != CKR_OK) {
+		rpc_end(&r);
+		return rv;
+	}
+	wire_put_u32(r.req, (uint32_t)key);
+	rv = rpc_call(&r);
+	rpc_end(&r);
+	return rv;
+}
+
+/*
+ * One step: in/inlen the input, sig/siglen a signature to verify, out and
+ * *outlen the caller's output buffer (outlen NULL when the step has no
+ * output).
+ */
+static CK_RV
+op_step(CK_SESSION_HANDLE h, uint32_t msg, enum proto_op kind, const CK_BYTE *in, CK_ULONG inlen,
+	const CK_BYTE *sig, CK_ULONG siglen, CK_BYTE *out, CK_ULONG *outlen)
+{
+	struct rpc r;
+	uint32_t need = 0, n = 0;
+	const uint8_t *p = NULL;
+	CK_RV rv = mod_ready();
+	if (rv != CKR_OK)
+		return rv;
+	if ((in == NULL && inlen) || (sig == NULL && siglen))
+		return CKR_ARGUMENTS_BAD;
+	if (!fits_u32(h))
+		return CKR_SESSION_HANDLE_INVALID;
+	if (inlen > WIRE_MAX_FRAME / 2 || siglen > WIRE_MAX_FRAME / 2)
+		return kind == OP_DECRYPT ? CKR_ENCRYPTED_DATA_LEN_RANGE : CKR_DATA_LEN_RANGE;
+	if ((rv = rpc_begin(&r, msg, CKR_DEVICE_ERROR)) != CKR_OK)
+		return rv;
+	bool length_only = outlen != NULL && out == NULL;
+	CK_ULONG cap = outlen ? *outlen : 0;
+	wire_put_u32(r.req, (uint32_t)h);
+	wire_put_u32(r.req, kind);
+	wire_put_bytes(r.req, in, inlen);
+	wire_put_bytes(r.req, sig, siglen);
+	wire_put_u32(r.req, cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap);
+	wire_put_u8(r.req, length_only);
+	rv = rpc_call(&r);
+	if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL) {
+		wire_get_u32(r.rep, &need);
+		wire_get_bytes(r.rep, &p, &n);
+		CK_RV crv = rpc_check(&r);
+		if (crv != CKR_OK) {
+			rv = crv;
+		} else if (outlen == NULL) {
+			/* A step without output (verify, sign update). */
+		} else if (rv == CKR_OK && !length_only) {
+			if (n != need || n > cap) {
+				r.broken = true;
+				rv = CKR_DEVICE_ERROR;
+			} else {
+				if (n)
+					memcpy(out, p, n);
+				*outlen = n;
+			}
+		} else {
+			*outlen = need;
+		}
+	}
+	rpc_end(&r);
+	return rv;
+}
+
+/* ---- sign ---- */
+
+CK_RV
+C_SignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+	return op_init(hSession, OP_SIGN, pMechanism, hKey);
+}
+
+CK_RV
+C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
+       CK_ULONG_PTR pulSignatureLen)
+{
+	if (pulSignatureLen == NULL)
+		return mod_bad_args();
+	return op_step(hSession, MSG_OP_RUN, OP_SIGN, pData, ulDataLen, NULL, 0, pSignature, pulSignatureLen);
+}
+
+CK_RV
+C_SignUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
+{
+	return op_step(hSession, MSG_OP_UPDATE, OP_SIGN, pPart, ulPartLen, NULL, 0, NULL, NULL);
+}
+
+CK_RV
+C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
+{
+	if (pulSignatureLen == NULL)
+		return mod_bad_args();
+	return op_step(hSession, MSG_OP_FINAL, OP_SIGN, NULL, 0, NULL, 0, pSignature, pulSignatureLen);
+}
+
+/* ---- verify ---- */
+
+CK_RV
+C_VerifyInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+	return op_init(hSession, OP_VERIFY, pMechanism, hKey);
+}
+
+CK_RV
+C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
+	 CK_ULONG ulSignatureLen)
+{
+	return op_step(hSession, MSG_OP_RUN, OP_VERIFY, pData, ulDataLen, pSignature, ulSignatureLen,
+		       NULL, NULL);
+}
+
+CK_RV
+C_VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
+{
+	return op_step(hSession, MSG_OP_UPDATE, OP_VERIFY, pPart, ulPartLen, NULL, 0, NULL, NULL);
+}
+
+CK_RV
+C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
+{
+	return op_step(hSession, MSG_OP_FINAL, OP_VERIFY, NULL, 0, pSignature, ulSignatureLen, NULL, NULL);
+}
+
+/* ---- encrypt and decrypt ---- */
+
+CK_RV
+C_EncryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+	return op_init(hSession, OP_ENCRYPT, pMechanism, hKey);
+}
+
+CK_RV
+C_Encrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pEncryptedData,
+	  CK_ULONG_PTR pulEncryptedDataLen)
+{
+	if (pulEncryptedDataLen == NULL)
+		return mod_bad_args();
+	return op_step(hSession, MSG_OP_RUN, OP_ENCRYPT, pData, ulDataLen, NULL, 0, pEncryptedData,
+		       pulEncryptedDataLen);
+}
+
+CK_RV
+C_EncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen,
+		CK_BYTE_PTR pEncryptedPart, CK_ULONG_PTR pulEncryptedPartLen)
+{
+	if (pulEncryptedPartLen == NULL)
+		return mod_bad_args();
+	return op_step(hSession, MSG_OP_UPDATE, OP_ENCRYPT, pPart, ulPartLen, NULL, 0, pEncryptedPart,
+		       pulEncryptedPartLen);
+}
+
+CK_RV
+C_EncryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastEncryptedPart, CK_ULONG_PTR pulLastEncryptedPartLen)
+{
+	if (pulLastEncryptedPartLen == NULL)
+		return mod_bad_args();
+	return op_step(hSession, MSG_OP_FINAL, OP_ENCRYPT, NULL, 0, NULL, 0, pLastEncryptedPart,
+		       pulLastEncryptedPartLen);
+}
+
+CK_RV
+C_DecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+	return op_init(hSession, OP_DECRYPT, pMechanism, hKey);
+}
+
+CK_RV
+C_Decrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedData, CK_ULONG ulEncryptedDataLen,
+	  CK_BYTE_PTR pData, CK_ULONG_PTR pulDataLen)
+{
+	if (pulDataLen == NULL)
+		return mod_bad_args();
+	return op_step(hSession, MSG_OP_RUN, OP_DECRYPT, pEncryptedData, ulEncryptedDataLen, NULL, 0,
+		       pData, pulDataLen);
+}
+
+CK_RV
+C_DecryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart, CK_ULONG ulEncryptedPartLen,
+		CK_BYTE_PTR pPart, CK_ULONG_PTR pulPartLen)
+{
+	if (pulPartLen == NULL)
+		return mod_bad_args();
+	return op_step(hSession, MSG_OP_UPDATE, OP_DECRYPT, pEncryptedPart, ulEncryptedPartLen, NULL, 0,
+		       pPart, pulPartLen);
+}
+
+CK_RV
+C_DecryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastPart, CK_ULONG_PTR pulLastPartLen)
+{
+	if (pulLastPartLen == NULL)
+		return mod_bad_args();
+	return op_step(hSession, MSG_OP_FINAL, OP_DECRYPT, NULL, 0, NULL, 0, pLastPart, pulLastPartLen);
+}
+
+/* ---- not offered: message recovery and dual-function operations ---- */
+
+static CK_RV
+unsupported(void)
+{
+	CK_RV rv = mod_ready();
+	return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+CK_RV
+C_SignRecoverInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+	(void)hSession; (void)pMechanism; (void)hKey;
+	return unsupported();
+}
+
+CK_RV
+C_SignRecover(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
+	      CK_ULONG_PTR pulSignatureLen)
+{
+	(void)hSession; (void)pData; (void)ulDataLen; (void)pSignature; (void)pulSignatureLen;
+	return unsupported();
+}
+
+CK_RV
+C_VerifyRecoverInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+	(void)hSession; (void)pMechanism; (void)hKey;
+	return unsupported();
+}
+
+CK_RV
+C_VerifyRecover(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen,
+		CK_BYTE_PTR pData, CK_ULONG_PTR pulDataLen)
+{
+	(void)hSession; (void)pSignature; (void)ulSignatureLen; (void)pData; (void)pulDataLen;
+	return unsupported();
+}
+
+CK_RV
+C_DigestEncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen,
+		      CK_BYTE_PTR pEncryptedPart, CK_ULONG_PTR pulEncryptedPartLen)
+{
+	(void)hSession; (void)pPart; (void)ulPartLen; (void)pEncryptedPart; (void)pulEncryptedPartLen;
+	return unsupported();
+}
+
+CK_RV
+C_DecryptDigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart, CK_ULONG ulEncryptedPartLen,
+		      CK_BYTE_PTR pPart, CK_ULONG_PTR pulPartLen)
+{
+	(void)hSession; (void)pEncryptedPart; (void)ulEncryptedPartLen; (void)pPart; (void)pulPartLen;
+	return unsupported();
+}
+
+CK_RV
+C_SignEncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen,
+		    CK_BYTE_PTR pEncryptedPart, CK_ULONG_PTR pulEncryptedPartLen)
+{
+	(void)hSession; (void)pPart; (void)ulPartLen; (void)pEncryptedPart; (void)pulEncryptedPartLen;
+	return unsupported();
+}
+
+CK_RV
+C_DecryptVerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart, CK_ULONG ulEncryptedPartLen,
+		      CK_BYTE_PTR pPart, CK_ULONG_PTR pulPartLen)
+{
+	(void)hSession; (void)pEncryptedPart; (void)ulEncryptedPartLen; (void)pPart; (void)pulPartLen;
+	return unsupported();
+}
