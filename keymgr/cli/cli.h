@@ -1,0 +1,73 @@
+/*
+ * cli.h - the keymgr command line: the command table and the helpers its
+ * commands share (a connection to keymgrd, requests, templates, errors).
+ *
+ * Each command lives in its own cmd_*.c and registers one struct cli_cmd.
+ * A command returns the process exit status; it reports failure with
+ * cli_fail(), which prints one line on stderr.
+ */
+#ifndef CLI_H
+#define CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client.h"
+#include "cy_pkcs11.h"
+
+struct cli_cmd {
+	const char *group;  /* "token" */
+	const char *name;   /* "init" */
+	const char *usage;  /* the arguments after "keymgr token init" */
+	const char *help;   /* one paragraph */
+	int (*run)(int argc, char **argv);
+};
+
+extern const struct cli_cmd cmd_token_init, cmd_token_list, cmd_key_generate, cmd_key_list;
+
+/* The socket given with --socket, or NULL to resolve it the usual way. */
+extern const char *cli_socket;
+
+/* Prints "keymgr: <what>" on stderr; returns 1 (the exit status). */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints a command's usage and help on stdout; returns 0. */
+int cli_help(const struct cli_cmd *c);
+
+/* Connects to keymgrd; on failure prints why and returns NULL. */
+struct cy_conn *cli_connect(void);
+/*
+ * Sends c->req; returns the daemon's CK_RV, or (CK_RV)-1 after printing a
+ * line when the connection failed. On CKR_OK the reply fields are ready
+ * in c->rep.
+ */
+CK_RV cli_call(struct cy_conn *c);
+
+/* A template under construction ('A' on the wire). */
+struct cli_tmpl {
+	struct wire_buf b;
+	uint32_t count;
+};
+void tmpl_init(struct cli_tmpl *t);
+void tmpl_free(struct cli_tmpl *t);
+void tmpl_bool(struct cli_tmpl *t, CK_ATTRIBUTE_TYPE type, bool v);
+void tmpl_ulong(struct cli_tmpl *t, CK_ATTRIBUTE_TYPE type, uint64_t v);
+void tmpl_bytes(struct cli_tmpl *t, CK_ATTRIBUTE_TYPE type, const void *p, size_t n);
+/* Appends the template to b. */
+void tmpl_put(struct cli_tmpl *t, struct wire_buf *b);
+
+/* Token helpers shared by the commands. */
+struct cli_token {
+	uint32_t slot;
+	char label[33];
+	char serial[17];
+	uint32_t flags;
+};
+/* Every slot's token (*n of them, malloc'd). Returns a CK_RV. */
+CK_RV cli_tokens(struct cy_conn *c, struct cli_token **out, uint32_t *n);
+/* Opens a session on the token labelled label (or in slot when label is
+ * NULL), logging in as user when pin is not NULL. Returns 0 or prints and
+ * returns 1. */
+int cli_open(struct cy_conn *c, const char *label, long slot, bool rw, const char *pin,
+	     uint32_t *session);
+
+#endif

@@ -1,0 +1,315 @@
+/* cmd_key.c - keymgr key generate, keymgr key list. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <gcrypt.h>
+
+#include "ckr.h"
+#include "cli.h"
+#include "curve.h"
+
+/* Parses "rsa:BITS", "ec:CURVE" or "aes:BITS". */
+static int
+parse_type(const char *s, CK_KEY_TYPE *kt, unsigned long *bits, const struct curve **cv)
+{
+	const char *colon = strchr(s, ':');
+	char *end;
+	if (colon == NULL)
+		return -1;
+	if (strncasecmp(s, "ec:", 3) == 0) {
+		*kt = CKK_EC;
+		*cv = curve_by_name(colon + 1);
+		return *cv ? 0 : -1;
+	}
+	errno = 0;
+	*bits = strtoul(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1)
+		return -1;
+	if (strncasecmp(s, "rsa:", 4) == 0) {
+		*kt = CKK_RSA;
+		return *bits >= 2048 && *bits <= 4096 && *bits % 8 == 0 ? 0 : -1;
+	}
+	if (strncasecmp(s, "aes:", 4) == 0) {
+		*kt = CKK_AES;
+		return *bits == 128 || *bits == 192 || *bits == 256 ? 0 : -1;
+	}
+	return -1;
+}
+
+static int
+parse_hex(const char *s, uint8_t *out, size_t max, size_t *n)
+{
+	size_t len = strlen(s);
+	if (len == 0 || len % 2 || len / 2 > max)
+		return -1;
+	for (size_t i = 0; i < len / 2; i++) {
+		unsigned v;
+		if (sscanf(s + 2 * i, "%2x", &v) != 1)
+			return -1;
+		out[i] = (uint8_t)v;
+	}
+	*n = len / 2;
+	return 0;
+}
+
+static void
+print_hex(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		printf("%02x", p[i]);
+}
+
+static int
+key_generate(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "token", required_argument, NULL, 't' },
+		{ "pin", required_argument, NULL, 'p' },
+		{ "type", required_argument, NULL, 'k' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "id", required_argument, NULL, 'i' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *token = NULL, *pin = NULL, *type = NULL, *label = NULL, *idhex = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "t:p:k:l:i:", longs, NULL)) != -1) {
+		switch (c) {
+		case 't': token = optarg; break;
+		case 'p': pin = optarg; break;
+		case 'k': type = optarg; break;
+		case 'l': label = optarg; break;
+		case 'i': idhex = optarg; break;
+		default: return cli_fail("key generate: bad option (see keymgr key generate --help)");
+		}
+	}
+	if (optind != argc)
+		return cli_fail("key generate: unexpected argument '%s'", argv[optind]);
+	if (!token || !pin || !type || !label)
+		return cli_fail("key generate: --token, --pin, --type and --label are required");
+	CK_KEY_TYPE kt;
+	unsigned long bits = 0;
+	const struct curve *cv = NULL;
+	if (parse_type(type, &kt, &bits, &cv) != 0)
+		return cli_fail("key generate: --type must be rsa:2048..4096, ec:P-256|P-384|P-521 or aes:128|192|256");
+	uint8_t id[32];
+	size_t idlen = 16;
+	if (idhex && parse_hex(idhex, id, sizeof(id), &idlen) != 0)
+		return cli_fail("key generate: --id must be 1 to 32 bytes in hex");
+	if (!idhex)
+		gcry_create_nonce(id, idlen);
+
+	struct cy_conn *conn = cli_connect();
+	uint32_t session;
+	int status = 1;
+	if (conn == NULL)
+		return 1;
+	if (cli_open(conn, token, 0, true, pin, &session) != 0)
+		goto out;
+	struct cli_tmpl pub, priv;
+	tmpl_init(&pub);
+	tmpl_init(&priv);
+	struct wire_buf *b;
+	if (kt == CKK_AES) {
+		b = client_begin(conn, MSG_GENERATE_KEY);
+		wire_put_u32(b, session);
+		wire_put_u32(b, CKM_AES_KEY_GEN);
+		wire_put_bytes(b, NULL, 0);
+		tmpl_bool(&priv, CKA_TOKEN, true);
+		tmpl_bool(&priv, CKA_PRIVATE, true);
+		tmpl_bool(&priv, CKA_SENSITIVE, true);
+		tmpl_bool(&priv, CKA_EXTRACTABLE, false);
+		tmpl_bool(&priv, CKA_ENCRYPT, true);
+		tmpl_bool(&priv, CKA_DECRYPT, true);
+		tmpl_ulong(&priv, CKA_VALUE_LEN, bits / 8);
+		tmpl_bytes(&priv, CKA_LABEL, label, strlen(label));
+		tmpl_bytes(&priv, CKA_ID, id, idlen);
+		tmpl_put(&priv, b);
+	} else {
+		b = client_begin(conn, MSG_GENERATE_KEY_PAIR);
+		wire_put_u32(b, session);
+		wire_put_u32(b, kt == CKK_RSA ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN);
+		wire_put_bytes(b, NULL, 0);
+		tmpl_bool(&pub, CKA_TOKEN, true);
+		tmpl_bool(&pub, CKA_VERIFY, true);
+		tmpl_bytes(&pub, CKA_LABEL, label, strlen(label));
+		tmpl_bytes(&pub, CKA_ID, id, idlen);
+		tmpl_bool(&priv, CKA_TOKEN, true);
+		tmpl_bool(&priv, CKA_PRIVATE, true);
+		tmpl_bool(&priv, CKA_SENSITIVE, true);
+		tmpl_bool(&priv, CKA_EXTRACTABLE, false);
+		tmpl_bool(&priv, CKA_SIGN, true);
+		tmpl_bytes(&priv, CKA_LABEL, label, strlen(label));
+		tmpl_bytes(&priv, CKA_ID, id, idlen);
+		if (kt == CKK_RSA) {
+			tmpl_ulong(&pub, CKA_MODULUS_BITS, bits);
+			tmpl_bool(&pub, CKA_ENCRYPT, true);
+			tmpl_bool(&priv, CKA_DECRYPT, true);
+		} else {
+			tmpl_bytes(&pub, CKA_EC_PARAMS, cv->oid, cv->oid_len);
+		}
+		tmpl_put(&pub, b);
+		tmpl_put(&priv, b);
+	}
+	tmpl_free(&pub);
+	tmpl_free(&priv);
+	fprintf(stderr, "generating %s key...\n", type);
+	CK_RV rv = cli_call(conn);
+	if (rv != CKR_OK) {
+		if (rv != (CK_RV)-1)
+			cli_fail("key generate: %s", ckr_name(rv));
+		goto out;
+	}
+	printf("generated %s key '%s' id ", type, label);
+	print_hex(id, idlen);
+	printf(" on token '%s'\n", token);
+	status = 0;
+out:
+	client_close(conn);
+	return status;
+}
+
+const struct cli_cmd cmd_key_generate = {
+	"key", "generate", "--token LABEL --pin PIN --type TYPE --label LABEL [--id HEX]",
+	"Generates a key on the token inside keymgrd; the private part never leaves it.\n"
+	"TYPE is rsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384, ec:P-521, or\n"
+	"aes:128/192/256. Without --id a random 16-byte CKA_ID is chosen.",
+	key_generate,
+};
+
+static const char *
+class_name(uint64_t c)
+{
+	switch (c) {
+	case CKO_DATA: return "data";
+	case CKO_CERTIFICATE: return "cert";
+	case CKO_PUBLIC_KEY: return "public";
+	case CKO_PRIVATE_KEY: return "private";
+	case CKO_SECRET_KEY: return "secret";
+	}
+	return "other";
+}
+
+static const char *
+type_name(uint64_t t)
+{
+	switch (t) {
+	case CKK_RSA: return "rsa";
+	case CKK_EC: return "ec";
+	case CKK_AES: return "aes";
+	case CKK_GENERIC_SECRET: return "generic";
+	}
+	return "-";
+}
+
+static int
+key_list(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "token", required_argument, NULL, 't' },
+		{ "pin", required_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *token = NULL, *pin = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "t:p:", longs, NULL)) != -1) {
+		switch (c) {
+		case 't': token = optarg; break;
+		case 'p': pin = optarg; break;
+		default: return cli_fail("key list: bad option (see keymgr key list --help)");
+		}
+	}
+	if (optind != argc)
+		return cli_fail("key list: unexpected argument '%s'", argv[optind]);
+	if (!token)
+		return cli_fail("key list: --token is required");
+	struct cy_conn *conn = cli_connect();
+	uint32_t session, n = 0, *handles = NULL;
+	int status = 1;
+	CK_RV rv;
+	if (conn == NULL)
+		return 1;
+	if (cli_open(conn, token, 0, false, pin, &session) != 0)
+		goto out;
+	struct wire_buf *b = client_begin(conn, MSG_FIND_INIT);
+	wire_put_u32(b, session);
+	wire_put_u32(b, 0);
+	if ((rv = cli_call(conn)) == CKR_OK) {
+		b = client_begin(conn, MSG_FIND);
+		wire_put_u32(b, session);
+		wire_put_u32(b, PROTO_MAX_LIST);
+		rv = cli_call(conn);
+	}
+	if (rv != CKR_OK) {
+		if (rv != (CK_RV)-1)
+			cli_fail("key list: %s", ckr_name(rv));
+		goto out;
+	}
+	wire_get_u32(&conn->rep, &n);
+	handles = calloc(n ? n : 1, sizeof(*handles));
+	if (handles == NULL) {
+		cli_fail("key list: out of memory");
+		goto out;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		wire_get_u32(&conn->rep, &handles[i]);
+	printf("%-8s %-8s %-5s %-32s %s\n", "HANDLE", "CLASS", "TYPE", "LABEL", "ID");
+	for (uint32_t i = 0; i < n; i++) {
+		static const uint32_t want[] = { CKA_CLASS, CKA_KEY_TYPE, CKA_LABEL, CKA_ID };
+		b = client_begin(conn, MSG_GET_ATTRS);
+		wire_put_u32(b, session);
+		wire_put_u32(b, handles[i]);
+		wire_put_u32(b, 4);
+		for (int j = 0; j < 4; j++)
+			wire_put_u32(b, want[j]);
+		if ((rv = cli_call(conn)) != CKR_OK) {
+			if (rv != (CK_RV)-1)
+				cli_fail("key list: %s", ckr_name(rv));
+			goto out;
+		}
+		uint32_t cnt = 0;
+		uint64_t cls = (uint64_t)-1, kt = (uint64_t)-1;
+		char label[256] = "";
+		const uint8_t *idp = NULL;
+		uint32_t idlen = 0;
+		wire_get_u32(&conn->rep, &cnt);
+		for (uint32_t j = 0; j < cnt; j++) {
+			uint32_t type = 0, arv = 0, len = 0;
+			const uint8_t *v = NULL;
+			wire_get_u32(&conn->rep, &type);
+			wire_get_u32(&conn->rep, &arv);
+			wire_get_bytes(&conn->rep, &v, &len);
+			if (arv != CKR_OK)
+				continue;
+			if (type == CKA_CLASS && len == 8)
+				cls = wire_load_u64(v);
+			else if (type == CKA_KEY_TYPE && len == 8)
+				kt = wire_load_u64(v);
+			else if (type == CKA_LABEL)
+				snprintf(label, sizeof(label), "%.*s", (int)len, (const char *)v);
+			else if (type == CKA_ID) {
+				idp = v;
+				idlen = len;
+			}
+		}
+		printf("%-8u %-8s %-5s %-32s ", handles[i], class_name(cls), type_name(kt), label);
+		print_hex(idp, idlen);
+		putchar('\n');
+	}
+	status = 0;
+out:
+	free(handles);
+	client_close(conn);
+	return status;
+}
+
+const struct cli_cmd cmd_key_list = {
+	"key", "list", "--token LABEL [--pin PIN]",
+	"Lists the objects on a token: handle, class, key type, label and CKA_ID.\n"
+	"Private objects are listed only with the user PIN.",
+	key_list,
+};

@@ -1,0 +1,259 @@
+/*
+ * keymgr.c - the administrator's CLI: global options, the command table,
+ * and the helpers of cli.h.
+ *
+ *   keymgr [--socket PATH] <group> <command> [options]
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <gcrypt.h>
+
+#include "ckr.h"
+#include "cli.h"
+#include "cy_err.h"
+#include "paths.h"
+
+const char *cli_socket;
+
+static const struct cli_cmd *const commands[] = {
+	&cmd_token_init,
+	&cmd_token_list,
+	&cmd_key_generate,
+	&cmd_key_list,
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+int
+cli_fail(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("keymgr: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+int
+cli_help(const struct cli_cmd *c)
+{
+	printf("usage: keymgr [--socket PATH] %s %s %s\n\n%s\n", c->group, c->name, c->usage, c->help);
+	return 0;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: keymgr [--socket PATH] <command> [options]\n\ncommands:\n");
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(f, "  %s %s %s\n", commands[i]->group, commands[i]->name, commands[i]->usage);
+	fprintf(f, "\n'keymgr <command> --help' describes a command. The daemon's socket is\n"
+		   "--socket, else $COYEU_SOCKET, else [client] socket in %s,\n"
+		   "else the default.\n", paths_config_file());
+}
+
+struct cy_conn *
+cli_connect(void)
+{
+	char path[PATH_MAX];
+	uint8_t app[PROTO_APP_ID_LEN];
+	struct cy_conn *c = NULL;
+	int r;
+	if (cli_socket != NULL)
+		r = snprintf(path, sizeof(path), "%s", cli_socket) >= (int)sizeof(path) ? CY_ERR_TOO_LARGE : 0;
+	else
+		r = paths_client_socket(path, sizeof(path));
+	if (r != 0) {
+		cli_fail("cannot find the keymgrd socket: %s", cy_strerror(r));
+		return NULL;
+	}
+	gcry_create_nonce(app, sizeof(app));
+	if ((r = client_open(path, app, &c)) != 0) {
+		cli_fail("cannot reach keymgrd at %s: %s", path, cy_strerror(r));
+		return NULL;
+	}
+	return c;
+}
+
+CK_RV
+cli_call(struct cy_conn *c)
+{
+	uint32_t rv;
+	int r = client_call(c, &rv);
+	if (r != 0) {
+		cli_fail("keymgrd connection failed: %s", cy_strerror(r));
+		return (CK_RV)-1;
+	}
+	return rv;
+}
+
+void
+tmpl_init(struct cli_tmpl *t)
+{
+	wire_init(&t->b, WIRE_MAX_FRAME);
+	t->count = 0;
+}
+
+void
+tmpl_free(struct cli_tmpl *t)
+{
+	wire_free(&t->b);
+}
+
+void
+tmpl_bytes(struct cli_tmpl *t, CK_ATTRIBUTE_TYPE type, const void *p, size_t n)
+{
+	wire_put_u32(&t->b, (uint32_t)type);
+	wire_put_u8(&t->b, 1);
+	wire_put_bytes(&t->b, p, n);
+	t->count++;
+}
+
+void
+tmpl_bool(struct cli_tmpl *t, CK_ATTRIBUTE_TYPE type, bool v)
+{
+	uint8_t b = v;
+	tmpl_bytes(t, type, &b, 1);
+}
+
+void
+tmpl_ulong(struct cli_tmpl *t, CK_ATTRIBUTE_TYPE type, uint64_t v)
+{
+	uint8_t b[8];
+	wire_store_u64(b, v);
+	tmpl_bytes(t, type, b, 8);
+}
+
+void
+tmpl_put(struct cli_tmpl *t, struct wire_buf *b)
+{
+	wire_put_u32(b, t->count);
+	wire_put_raw(b, t->b.data, t->b.size);
+}
+
+CK_RV
+cli_tokens(struct cy_conn *c, struct cli_token **out, uint32_t *n)
+{
+	uint32_t cnt = 0;
+	wire_put_u8(client_begin(c, MSG_SLOT_LIST), 1);
+	CK_RV rv = cli_call(c);
+	if (rv != CKR_OK)
+		return rv;
+	wire_get_u32(&c->rep, &cnt);
+	uint32_t *slots = calloc(cnt ? cnt : 1, sizeof(*slots));
+	struct cli_token *t = calloc(cnt ? cnt : 1, sizeof(*t));
+	if (slots == NULL || t == NULL) {
+		free(slots);
+		free(t);
+		return CKR_HOST_MEMORY;
+	}
+	for (uint32_t i = 0; i < cnt; i++)
+		wire_get_u32(&c->rep, &slots[i]);
+	for (uint32_t i = 0; i < cnt && rv == CKR_OK; i++) {
+		char skip[33];
+		t[i].slot = slots[i];
+		wire_put_u32(client_begin(c, MSG_TOKEN_INFO), slots[i]);
+		if ((rv = cli_call(c)) != CKR_OK)
+			break;
+		wire_get_str_into(&c->rep, t[i].label, sizeof(t[i].label));
+		wire_get_str_into(&c->rep, skip, sizeof(skip));
+		wire_get_str_into(&c->rep, skip, sizeof(skip));
+		wire_get_str_into(&c->rep, t[i].serial, sizeof(t[i].serial));
+		wire_get_u32(&c->rep, &t[i].flags);
+	}
+	free(slots);
+	if (rv != CKR_OK) {
+		free(t);
+		return rv;
+	}
+	*out = t;
+	*n = cnt;
+	return CKR_OK;
+}
+
+int
+cli_open(struct cy_conn *c, const char *label, long slot, bool rw, const char *pin, uint32_t *session)
+{
+	struct cli_token *t = NULL;
+	uint32_t n = 0;
+	CK_RV rv = cli_tokens(c, &t, &n);
+	if (rv != CKR_OK)
+		return rv == (CK_RV)-1 ? 1 : cli_fail("cannot list tokens: %s", ckr_name(rv));
+	long found = -1;
+	for (uint32_t i = 0; i < n; i++) {
+		if (!(t[i].flags & CKF_TOKEN_INITIALIZED))
+			continue;
+		if ((label && strcmp(t[i].label, label) == 0) || (!label && slot == (long)t[i].slot)) {
+			found = t[i].slot;
+			break;
+		}
+	}
+	free(t);
+	if (found < 0)
+		return label ? cli_fail("no token labelled '%s'", label) : cli_fail("no token in slot %ld", slot);
+	struct wire_buf *b = client_begin(c, MSG_OPEN_SESSION);
+	wire_put_u32(b, (uint32_t)found);
+	wire_put_u32(b, CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0));
+	if ((rv = cli_call(c)) != CKR_OK)
+		return rv == (CK_RV)-1 ? 1 : cli_fail("cannot open a session: %s", ckr_name(rv));
+	wire_get_u32(&c->rep, session);
+	if (pin == NULL)
+		return 0;
+	b = client_begin(c, MSG_LOGIN);
+	wire_put_u32(b, *session);
+	wire_put_u32(b, CKU_USER);
+	wire_put_bytes(b, pin, strlen(pin));
+	if ((rv = cli_call(c)) != CKR_OK)
+		return rv == (CK_RV)-1 ? 1 : cli_fail("login failed: %s", ckr_name(rv));
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	if (!gcry_check_version(GCRYPT_VERSION))
+		return cli_fail("libgcrypt is too old");
+	gcry_control(GCRYCTL_DISABLE_SECMEM, 0);
+	gcry_control(GCRYCTL_INITIALIZATION_FINISHED, 0);
+	/* "+": stop at the first command word; the command parses the rest. */
+	while ((c = getopt_long(argc, argv, "+s:hV", longs, NULL)) != -1) {
+		switch (c) {
+		case 's': cli_socket = optarg; break;
+		case 'h': usage(stdout); return 0;
+		case 'V': printf("keymgr %s\n", PACKAGE_VERSION); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (argc - optind < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *group = argv[optind], *name = argv[optind + 1];
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		if (strcmp(commands[i]->group, group) != 0 || strcmp(commands[i]->name, name) != 0)
+			continue;
+		/* The command sees argv[0] = its name, then its options. */
+		int cargc = argc - optind - 1;
+		char **cargv = argv + optind + 1;
+		for (int j = 1; j < cargc; j++)
+			if (strcmp(cargv[j], "--help") == 0 || strcmp(cargv[j], "-h") == 0)
+				return cli_help(commands[i]);
+		optind = 0;
+		return commands[i]->run(cargc, cargv);
+	}
+	return cli_fail("unknown command '%s %s' (see keymgr --help)", group, name);
+}

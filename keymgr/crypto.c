@@ -1,0 +1,1186 @@
+/*
+ * crypto.c - mechanisms, key generation and operations over libgcrypt.
+ *
+ * Each mechanism is one row of the table below: its family says how it runs
+ * (which key, how the input is prepared, what libgcrypt S-expression is
+ * built), its hash says what digest a hash-and-sign mechanism uses. The
+ * operation code switches on the family only, so adding a mechanism of a
+ * known family is a one-line change.
+ *
+ * RSA: PKCS#11 stores CRT values with coefficient = q^-1 mod p, libgcrypt
+ * wants p < q and u = p^-1 mod q; key_rsa_private() orders the primes and
+ * recomputes u rather than trusting the stored coefficient.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <gcrypt.h>
+
+#include "crypto.h"
+#include "curve.h"
+#include "wire.h"
+
+enum family {
+	F_DIGEST,
+	F_KEYGEN_RSA, F_KEYGEN_EC, F_KEYGEN_AES,
+	F_RSA_PKCS, F_RSA_X509, F_RSA_PKCS_HASH, F_RSA_PSS, F_RSA_PSS_HASH, F_RSA_OAEP,
+	F_ECDSA, F_ECDSA_HASH,
+	F_AES_ECB, F_AES_CBC, F_AES_CBC_PAD, F_AES_GCM,
+};
+
+struct mech_entry {
+	struct crypto_mech_info info;
+	enum family fam;
+	CK_KEY_TYPE kt;
+	int md; /* GCRY_MD_* for hash families */
+};
+
+/* CKF_HW: keymgrd, the token, does the work; only digests are computed in
+ * the module, on the application's side. */
+#define SV (CKF_HW | CKF_SIGN | CKF_VERIFY)
+#define ED (CKF_HW | CKF_ENCRYPT | CKF_DECRYPT)
+#define ECF (CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS)
+
+static const struct mech_entry mechs[] = {
+	{ { CKM_RSA_PKCS_KEY_PAIR_GEN, 1024, 4096, CKF_HW | CKF_GENERATE_KEY_PAIR }, F_KEYGEN_RSA, CKK_RSA, 0 },
+	{ { CKM_RSA_PKCS, 1024, 4096, SV | ED }, F_RSA_PKCS, CKK_RSA, 0 },
+	{ { CKM_RSA_X_509, 1024, 4096, SV | ED }, F_RSA_X509, CKK_RSA, 0 },
+	{ { CKM_SHA1_RSA_PKCS, 1024, 4096, SV }, F_RSA_PKCS_HASH, CKK_RSA, GCRY_MD_SHA1 },
+	{ { CKM_SHA224_RSA_PKCS, 1024, 4096, SV }, F_RSA_PKCS_HASH, CKK_RSA, GCRY_MD_SHA224 },
+	{ { CKM_SHA256_RSA_PKCS, 1024, 4096, SV }, F_RSA_PKCS_HASH, CKK_RSA, GCRY_MD_SHA256 },
+	{ { CKM_SHA384_RSA_PKCS, 1024, 4096, SV }, F_RSA_PKCS_HASH, CKK_RSA, GCRY_MD_SHA384 },
+	{ { CKM_SHA512_RSA_PKCS, 1024, 4096, SV }, F_RSA_PKCS_HASH, CKK_RSA, GCRY_MD_SHA512 },
+	{ { CKM_RSA_PKCS_PSS, 1024, 4096, SV }, F_RSA_PSS, CKK_RSA, 0 },
+	{ { CKM_SHA1_RSA_PKCS_PSS, 1024, 4096, SV }, F_RSA_PSS_HASH, CKK_RSA, GCRY_MD_SHA1 },
+	{ { CKM_SHA224_RSA_PKCS_PSS, 1024, 4096, SV }, F_RSA_PSS_HASH, CKK_RSA, GCRY_MD_SHA224 },
+	{ { CKM_SHA256_RSA_PKCS_PSS, 1024, 4096, SV }, F_RSA_PSS_HASH, CKK_RSA, GCRY_MD_SHA256 },
+	{ { CKM_SHA384_RSA_PKCS_PSS, 1024, 4096, SV }, F_RSA_PSS_HASH, CKK_RSA, GCRY_MD_SHA384 },
+	{ { CKM_SHA512_RSA_PKCS_PSS, 1024, 4096, SV }, F_RSA_PSS_HASH, CKK_RSA, GCRY_MD_SHA512 },
+	{ { CKM_RSA_PKCS_OAEP, 1024, 4096, ED }, F_RSA_OAEP, CKK_RSA, 0 },
+	{ { CKM_EC_KEY_PAIR_GEN, 256, 521, CKF_HW | CKF_GENERATE_KEY_PAIR | ECF }, F_KEYGEN_EC, CKK_EC, 0 },
+	{ { CKM_ECDSA, 256, 521, SV | ECF }, F_ECDSA, CKK_EC, 0 },
+	{ { CKM_ECDSA_SHA1, 256, 521, SV | ECF }, F_ECDSA_HASH, CKK_EC, GCRY_MD_SHA1 },
+	{ { CKM_ECDSA_SHA224, 256, 521, SV | ECF }, F_ECDSA_HASH, CKK_EC, GCRY_MD_SHA224 },
+	{ { CKM_ECDSA_SHA256, 256, 521, SV | ECF }, F_ECDSA_HASH, CKK_EC, GCRY_MD_SHA256 },
+	{ { CKM_ECDSA_SHA384, 256, 521, SV | ECF }, F_ECDSA_HASH, CKK_EC, GCRY_MD_SHA384 },
+	{ { CKM_ECDSA_SHA512, 256, 521, SV | ECF }, F_ECDSA_HASH, CKK_EC, GCRY_MD_SHA512 },
+	{ { CKM_AES_KEY_GEN, 16, 32, CKF_HW | CKF_GENERATE }, F_KEYGEN_AES, CKK_AES, 0 },
+	{ { CKM_AES_ECB, 16, 32, ED }, F_AES_ECB, CKK_AES, 0 },
+	{ { CKM_AES_CBC, 16, 32, ED }, F_AES_CBC, CKK_AES, 0 },
+	{ { CKM_AES_CBC_PAD, 16, 32, ED }, F_AES_CBC_PAD, CKK_AES, 0 },
+	{ { CKM_AES_GCM, 16, 32, ED }, F_AES_GCM, CKK_AES, 0 },
+	{ { CKM_SHA_1, 0, 0, CKF_DIGEST }, F_DIGEST, 0, GCRY_MD_SHA1 },
+	{ { CKM_SHA224, 0, 0, CKF_DIGEST }, F_DIGEST, 0, GCRY_MD_SHA224 },
+	{ { CKM_SHA256, 0, 0, CKF_DIGEST }, F_DIGEST, 0, GCRY_MD_SHA256 },
+	{ { CKM_SHA384, 0, 0, CKF_DIGEST }, F_DIGEST, 0, GCRY_MD_SHA384 },
+	{ { CKM_SHA512, 0, 0, CKF_DIGEST }, F_DIGEST, 0, GCRY_MD_SHA512 },
+};
+#define NMECHS (sizeof(mechs) / sizeof(mechs[0]))
+
+static struct crypto_mech_info mech_infos[NMECHS];
+
+const struct crypto_mech_info *
+crypto_mechs(size_t *n)
+{
+	for (size_t i = 0; i < NMECHS; i++)
+		mech_infos[i] = mechs[i].info;
+	*n = NMECHS;
+	return mech_infos;
+}
+
+static const struct mech_entry *
+find_mech(CK_MECHANISM_TYPE type)
+{
+	for (size_t i = 0; i < NMECHS; i++)
+		if (mechs[i].info.type == type)
+			return &mechs[i];
+	return NULL;
+}
+
+const struct crypto_mech_info *
+crypto_mech(CK_MECHANISM_TYPE type)
+{
+	const struct mech_entry *m = find_mech(type);
+	return m ? &m->info : NULL;
+}
+
+int
+crypto_md_algo(CK_MECHANISM_TYPE type)
+{
+	const struct mech_entry *m = find_mech(type);
+	return m && m->fam == F_DIGEST ? m->md : 0;
+}
+
+/* PKCS#11 hash mechanism (as named in OAEP/PSS parameters) to libgcrypt. */
+static int
+param_md(uint32_t ckm)
+{
+	return mech_md_algo(ckm);
+}
+
+static uint32_t
+md_mgf(int md)
+{
+	switch (md) {
+	case GCRY_MD_SHA1: return CKG_MGF1_SHA1;
+	case GCRY_MD_SHA224: return CKG_MGF1_SHA224;
+	case GCRY_MD_SHA256: return CKG_MGF1_SHA256;
+	case GCRY_MD_SHA384: return CKG_MGF1_SHA384;
+	case GCRY_MD_SHA512: return CKG_MGF1_SHA512;
+	}
+	return 0;
+}
+
+static const char *
+md_name(int md)
+{
+	switch (md) {
+	case GCRY_MD_SHA1: return "sha1";
+	case GCRY_MD_SHA224: return "sha224";
+	case GCRY_MD_SHA256: return "sha256";
+	case GCRY_MD_SHA384: return "sha384";
+	case GCRY_MD_SHA512: return "sha512";
+	}
+	return "none";
+}
+
+/* ---- curves and encodings ---- */
+
+static const struct curve *
+key_curve(const struct attr *a)
+{
+	return a ? curve_by_params(a->val, a->len) : NULL;
+}
+
+/* The raw uncompressed point inside a CKA_EC_POINT (DER OCTET STRING, or
+ * the bare point some applications give). NULL when malformed. */
+static const uint8_t *
+ec_point_raw(const struct attr *a, const struct curve *c, size_t *len)
+{
+	size_t want = 2 * c->field_bytes + 1;
+	if (a == NULL)
+		return NULL;
+	if (a->len == want && a->val[0] == 0x04) {
+		*len = want;
+		return a->val;
+	}
+	size_t hdr = want < 128 ? 2 : 3;
+	if (a->len != hdr + want || a->val[0] != 0x04)
+		return NULL;
+	if (hdr == 2 && a->val[1] != want)
+		return NULL;
+	if (hdr == 3 && (a->val[1] != 0x81 || a->val[2] != want))
+		return NULL;
+	if (a->val[hdr] != 0x04)
+		return NULL;
+	*len = want;
+	return a->val + hdr;
+}
+
+/* DER OCTET STRING around a point of len (< 256) bytes into out. */
+static size_t
+ec_point_der(const uint8_t *pt, size_t len, uint8_t *out)
+{
+	size_t o = 0;
+	out[o++] = 0x04;
+	if (len >= 128)
+		out[o++] = 0x81;
+	out[o++] = (uint8_t)len;
+	memcpy(out + o, pt, len);
+	return o + len;
+}
+
+/* ---- attributes and MPIs ---- */
+
+static const struct attr *
+key_attr(const struct km_object *o, CK_ATTRIBUTE_TYPE t)
+{
+	const struct attr *a = al_find(&o->pub, t);
+	return a ? a : al_find(&o->sec, t);
+}
+
+/* An MPI from an attribute (secure when the value is); NULL when absent. */
+static gcry_mpi_t
+attr_mpi(const struct km_object *o, CK_ATTRIBUTE_TYPE t)
+{
+	const struct attr *a = key_attr(o, t);
+	gcry_mpi_t m = NULL;
+	if (a == NULL || a->len == 0)
+		return NULL;
+	if (gcry_mpi_scan(&m, GCRYMPI_FMT_USG, a->val, a->len, NULL) != 0)
+		return NULL;
+	return m;
+}
+
+/* Sets attribute t of l to the unsigned big-endian bytes of m. */
+static int
+set_mpi(struct attrlist *l, CK_ATTRIBUTE_TYPE t, gcry_mpi_t m)
+{
+	unsigned char *buf = NULL;
+	size_t n = 0;
+	if (gcry_mpi_aprint(GCRYMPI_FMT_USG, &buf, &n, m) != 0)
+		return -1;
+	int r = al_set(l, t, buf, n);
+	wire_wipe(buf, n);
+	gcry_free(buf);
+	return r;
+}
+
+/* m as exactly len big-endian bytes into out; -1 when it does not fit. */
+static int
+mpi_fixed(gcry_mpi_t m, uint8_t *out, size_t len)
+{
+	size_t n = 0;
+	if (gcry_mpi_print(GCRYMPI_FMT_USG, NULL, 0, &n, m) != 0 || n > len)
+		return -1;
+	memset(out, 0, len);
+	return gcry_mpi_print(GCRYMPI_FMT_USG, out + (len - n), n, NULL, m) ? -1 : 0;
+}
+
+/* The second element of the first sub-list named tok, as an MPI. */
+static gcry_mpi_t
+sexp_mpi(gcry_sexp_t s, const char *tok)
+{
+	gcry_sexp_t l = gcry_sexp_find_token(s, tok, 0);
+	gcry_mpi_t m = l ? gcry_sexp_nth_mpi(l, 1, GCRYMPI_FMT_USG) : NULL;
+	gcry_sexp_release(l);
+	return m;
+}
+
+static size_t
+rsa_bytes(const struct km_object *o)
+{
+	const struct attr *a = key_attr(o, CKA_MODULUS);
+	if (a == NULL)
+		return 0;
+	size_t n = a->len, i = 0;
+	while (i < n && a->val[i] == 0)
+		i++;
+	if (i == n)
+		return 0;
+	unsigned bits = 8 * (unsigned)(n - i - 1);
+	for (uint8_t top = a->val[i]; top; top >>= 1)
+		bits++;
+	return (bits + 7) / 8;
+}
+
+static CK_RV
+key_rsa_public(const struct km_object *o, gcry_sexp_t *out)
+{
+	gcry_mpi_t n = attr_mpi(o, CKA_MODULUS), e = attr_mpi(o, CKA_PUBLIC_EXPONENT);
+	CK_RV rv = CKR_KEY_HANDLE_INVALID;
+	if (n && e && gcry_sexp_build(out, NULL, "(public-key(rsa(n%m)(e%m)))", n, e) == 0)
+		rv = CKR_OK;
+	gcry_mpi_release(n);
+	gcry_mpi_release(e);
+	return rv;
+}
+
+static CK_RV
+key_rsa_private(const struct km_object *o, gcry_sexp_t *out)
+{
+	gcry_mpi_t n = attr_mpi(o, CKA_MODULUS), e = attr_mpi(o, CKA_PUBLIC_EXPONENT);
+	gcry_mpi_t d = attr_mpi(o, CKA_PRIVATE_EXPONENT);
+	gcry_mpi_t p = attr_mpi(o, CKA_PRIME_1), q = attr_mpi(o, CKA_PRIME_2), u = NULL;
+	CK_RV rv = CKR_KEY_HANDLE_INVALID;
+	gcry_error_t ge = 1;
+	if (n == NULL || e == NULL || d == NULL)
+		goto out;
+	if (p && q) {
+		if (gcry_mpi_cmp(p, q) > 0) {
+			gcry_mpi_t t = p;
+			p = q;
+			q = t;
+		}
+		u = gcry_mpi_snew(0);
+		if (gcry_mpi_invm(u, p, q))
+			ge = gcry_sexp_build(out, NULL, "(private-key(rsa(n%m)(e%m)(d%m)(p%m)(q%m)(u%m)))",
+					     n, e, d, p, q, u);
+	}
+	if (ge != 0)
+		ge = gcry_sexp_build(out, NULL, "(private-key(rsa(n%m)(e%m)(d%m)))", n, e, d);
+	if (ge == 0)
+		rv = CKR_OK;
+out:
+	gcry_mpi_release(n);
+	gcry_mpi_release(e);
+	gcry_mpi_release(d);
+	gcry_mpi_release(p);
+	gcry_mpi_release(q);
+	gcry_mpi_release(u);
+	return rv;
+}
+
+static CK_RV
+key_ec(const struct km_object *o, bool priv, gcry_sexp_t *out, const struct curve **cv)
+{
+	const struct curve *c = key_curve(key_attr(o, CKA_EC_PARAMS));
+	if (c == NULL)
+		return CKR_KEY_HANDLE_INVALID;
+	*cv = c;
+	if (priv) {
+		gcry_mpi_t d = attr_mpi(o, CKA_VALUE);
+		gcry_error_t ge = d ? gcry_sexp_build(out, NULL, "(private-key(ecc(curve %s)(d%m)))",
+						     c->gcry_name, d) : 1;
+		gcry_mpi_release(d);
+		return ge ? CKR_KEY_HANDLE_INVALID : CKR_OK;
+	}
+	size_t plen;
+	const uint8_t *pt = ec_point_raw(key_attr(o, CKA_EC_POINT), c, &plen);
+	if (pt == NULL)
+		return CKR_KEY_HANDLE_INVALID;
+	return gcry_sexp_build(out, NULL, "(public-key(ecc(curve %s)(q%b)))", c->gcry_name,
+			       (int)plen, pt) ? CKR_KEY_HANDLE_INVALID : CKR_OK;
+}
+
+/* ---- key generation ---- */
+
+bool
+crypto_keygen_mech(CK_MECHANISM_TYPE type, bool pair, CK_KEY_TYPE *kt)
+{
+	const struct mech_entry *m = find_mech(type);
+	if (m == NULL)
+		return false;
+	if (pair && (m->fam == F_KEYGEN_RSA || m->fam == F_KEYGEN_EC)) {
+		*kt = m->kt;
+		return true;
+	}
+	if (!pair && m->fam == F_KEYGEN_AES) {
+		*kt = m->kt;
+		return true;
+	}
+	return false;
+}
+
+static CK_RV
+gen_rsa(struct km_object *pub, struct km_object *priv)
+{
+	uint64_t bits = 0, e = 65537;
+	if (al_ulong(&pub->pub, CKA_MODULUS_BITS, &bits) != 0)
+		return CKR_TEMPLATE_INCOMPLETE;
+	const struct mech_entry *m = find_mech(CKM_RSA_PKCS_KEY_PAIR_GEN);
+	if (bits < m->info.min_bits || bits > m->info.max_bits || bits % 8)
+		return CKR_KEY_SIZE_RANGE;
+	const struct attr *pe = al_find(&pub->pub, CKA_PUBLIC_EXPONENT);
+	if (pe != NULL) {
+		if (pe->len == 0 || pe->len > 8)
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		e = 0;
+		for (uint32_t i = 0; i < pe->len; i++)
+			e = e << 8 | pe->val[i];
+		if (e < 3 || !(e & 1) || e > 0xffffffffu)
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+	}
+	gcry_sexp_t parms = NULL, key = NULL;
+	gcry_mpi_t n = NULL, ee = NULL, d = NULL, p = NULL, q = NULL, u = NULL;
+	gcry_mpi_t t = NULL, dp = NULL, dq = NULL;
+	CK_RV rv = CKR_DEVICE_ERROR;
+	if (gcry_sexp_build(&parms, NULL, "(genkey(rsa(nbits %u)(rsa-use-e %u)))",
+			    (unsigned)bits, (unsigned)e) != 0)
+		goto out;
+	if (gcry_pk_genkey(&key, parms) != 0)
+		goto out;
+	if (gcry_sexp_extract_param(key, "private-key", "nedpqu", &n, &ee, &d, &p, &q, &u, NULL) != 0)
+		goto out;
+	/* libgcrypt has p < q and u = p^-1 mod q; PKCS#11's coefficient is
+	 * prime2^-1 mod prime1, so prime1 = q and prime2 = p. */
+	t = gcry_mpi_snew(0);
+	dp = gcry_mpi_snew(0);
+	dq = gcry_mpi_snew(0);
+	gcry_mpi_sub_ui(t, q, 1);
+	gcry_mpi_mod(dp, d, t);
+	gcry_mpi_sub_ui(t, p, 1);
+	gcry_mpi_mod(dq, d, t);
+	int r = set_mpi(&pub->pub, CKA_MODULUS, n);
+	r |= set_mpi(&pub->pub, CKA_PUBLIC_EXPONENT, ee);
+	r |= set_mpi(&priv->pub, CKA_MODULUS, n);
+	r |= set_mpi(&priv->pub, CKA_PUBLIC_EXPONENT, ee);
+	r |= set_mpi(&priv->sec, CKA_PRIVATE_EXPONENT, d);
+	r |= set_mpi(&priv->sec, CKA_PRIME_1, q);
+	r |= set_mpi(&priv->sec, CKA_PRIME_2, p);
+	r |= set_mpi(&priv->sec, CKA_EXPONENT_1, dp);
+	r |= set_mpi(&priv->sec, CKA_EXPONENT_2, dq);
+	r |= set_mpi(&priv->sec, CKA_COEFFICIENT, u);
+	rv = r ? CKR_HOST_MEMORY : CKR_OK;
+out:
+	gcry_sexp_release(parms);
+	gcry_sexp_release(key);
+	gcry_mpi_release(n); gcry_mpi_release(ee); gcry_mpi_release(d);
+	gcry_mpi_release(p); gcry_mpi_release(q); gcry_mpi_release(u);
+	gcry_mpi_release(t); gcry_mpi_release(dp); gcry_mpi_release(dq);
+	return rv;
+}
+
+static CK_RV
+gen_ec(struct km_object *pub, struct km_object *priv)
+{
+	const struct attr *params = al_find(&pub->pub, CKA_EC_PARAMS);
+	if (params == NULL)
+		return CKR_TEMPLATE_INCOMPLETE;
+	const struct curve *c = key_curve(params);
+	if (c == NULL)
+		return CKR_CURVE_NOT_SUPPORTED;
+	gcry_sexp_t parms = NULL, key = NULL;
+	gcry_mpi_t d = NULL;
+	uint8_t *dbuf = NULL;
+	CK_RV rv = CKR_DEVICE_ERROR;
+	if (gcry_sexp_build(&parms, NULL, "(genkey(ecc(curve %s)))", c->gcry_name) != 0)
+		goto out;
+	if (gcry_pk_genkey(&key, parms) != 0)
+		goto out;
+	gcry_sexp_t ql = gcry_sexp_find_token(key, "q", 0);
+	size_t qlen = 0;
+	const char *q = ql ? gcry_sexp_nth_data(ql, 1, &qlen) : NULL;
+	uint8_t der[3 + 2 * 66 + 1];
+	if (q == NULL || qlen != 2 * c->field_bytes + 1) {
+		gcry_sexp_release(ql);
+		goto out;
+	}
+	size_t dlen = ec_point_der((const uint8_t *)q, qlen, der);
+	gcry_sexp_release(ql);
+	d = sexp_mpi(key, "d");
+	dbuf = gcry_malloc_secure(c->field_bytes);
+	if (d == NULL || dbuf == NULL || mpi_fixed(d, dbuf, c->field_bytes) != 0)
+		goto out;
+	int r = al_set(&pub->pub, CKA_EC_POINT, der, dlen);
+	r |= al_set(&priv->pub, CKA_EC_PARAMS, params->val, params->len);
+	r |= al_set(&priv->sec, CKA_VALUE, dbuf, c->field_bytes);
+	rv = r ? CKR_HOST_MEMORY : CKR_OK;
+out:
+	if (dbuf) {
+		wire_wipe(dbuf, c->field_bytes);
+		gcry_free(dbuf);
+	}
+	gcry_mpi_release(d);
+	gcry_sexp_release(parms);
+	gcry_sexp_release(key);
+	return rv;
+}
+
+CK_RV
+crypto_generate_key_pair(CK_MECHANISM_TYPE type, struct km_object *pub, struct km_object *priv)
+{
+	const struct mech_entry *m = find_mech(type);
+	CK_RV rv;
+	if (m == NULL)
+		return CKR_MECHANISM_INVALID;
+	if (m->fam == F_KEYGEN_RSA)
+		rv = gen_rsa(pub, priv);
+	else if (m->fam == F_KEYGEN_EC)
+		rv = gen_ec(pub, priv);
+	else
+		return CKR_MECHANISM_INVALID;
+	if (rv == CKR_OK && (al_set_ulong(&pub->pub, CKA_KEY_GEN_MECHANISM, type) ||
+			     al_set_ulong(&priv->pub, CKA_KEY_GEN_MECHANISM, type)))
+		rv = CKR_HOST_MEMORY;
+	return rv;
+}
+
+CK_RV
+crypto_generate_key(CK_MECHANISM_TYPE type, struct km_object *key)
+{
+	const struct mech_entry *m = find_mech(type);
+	uint64_t len = 0;
+	if (m == NULL || m->fam != F_KEYGEN_AES)
+		return CKR_MECHANISM_INVALID;
+	if (al_ulong(&key->pub, CKA_VALUE_LEN, &len) != 0)
+		return CKR_TEMPLATE_INCOMPLETE;
+	if (len != 16 && len != 24 && len != 32)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	uint8_t *v = gcry_malloc_secure(len);
+	if (v == NULL)
+		return CKR_HOST_MEMORY;
+	gcry_randomize(v, len, GCRY_VERY_STRONG_RANDOM);
+	int r = al_set(&key->sec, CKA_VALUE, v, len);
+	wire_wipe(v, len);
+	gcry_free(v);
+	if (r == 0)
+		r = al_set_ulong(&key->pub, CKA_KEY_GEN_MECHANISM, type);
+	return r ? CKR_HOST_MEMORY : CKR_OK;
+}
+
+CK_RV
+crypto_complete_new_key(struct km_object *o)
+{
+	if (o->cls == CKO_SECRET_KEY) {
+		const struct attr *v = al_find(&o->sec, CKA_VALUE);
+		if (v == NULL)
+			return CKR_TEMPLATE_INCOMPLETE;
+		if (o->key_type == CKK_AES && v->len != 16 && v->len != 24 && v->len != 32)
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		return al_set_ulong(&o->pub, CKA_VALUE_LEN, v->len) ? CKR_HOST_MEMORY : CKR_OK;
+	}
+	if (o->key_type == CKK_RSA && (o->cls == CKO_PUBLIC_KEY || o->cls == CKO_PRIVATE_KEY)) {
+		size_t k = rsa_bytes(o);
+		if (k < 64 || k > 1024)
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		if (o->cls == CKO_PUBLIC_KEY) {
+			gcry_mpi_t n = attr_mpi(o, CKA_MODULUS);
+			unsigned bits = n ? gcry_mpi_get_nbits(n) : 0;
+			gcry_mpi_release(n);
+			return al_set_ulong(&o->pub, CKA_MODULUS_BITS, bits) ? CKR_HOST_MEMORY : CKR_OK;
+		}
+		return CKR_OK;
+	}
+	if (o->key_type == CKK_EC && (o->cls == CKO_PUBLIC_KEY || o->cls == CKO_PRIVATE_KEY)) {
+		const struct curve *c = key_curve(al_find(&o->pub, CKA_EC_PARAMS));
+		size_t plen;
+		if (c == NULL)
+			return CKR_CURVE_NOT_SUPPORTED;
+		if (o->cls == CKO_PUBLIC_KEY && !ec_point_raw(al_find(&o->pub, CKA_EC_POINT), c, &plen))
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		return CKR_OK;
+	}
+	return CKR_OK;
+}
+
+/* ---- operations ---- */
+
+struct km_op {
+	enum proto_op kind;
+	const struct mech_entry *m;
+	gcry_sexp_t key;
+	const struct curve *curve;
+	size_t k;               /* RSA modulus bytes, EC order bytes, AES key bytes */
+	gcry_md_hd_t md;
+	gcry_cipher_hd_t ciph;
+	int pss_md;             /* PSS/OAEP hash */
+	uint32_t salt_len;
+	uint8_t *label; uint32_t label_len;
+	uint32_t tag_len;
+	uint8_t *buf; size_t len, cap; /* accumulated input (raw mechanisms, AES tail) */
+};
+
+enum proto_op
+crypto_op_kind(const struct km_op *op)
+{
+	return op->kind;
+}
+
+void
+crypto_op_free(struct km_op *op)
+{
+	if (op == NULL)
+		return;
+	gcry_sexp_release(op->key);
+	gcry_md_close(op->md);
+	gcry_cipher_close(op->ciph);
+	free(op->label);
+	if (op->buf) {
+		wire_wipe(op->buf, op->cap);
+		free(op->buf);
+	}
+	free(op);
+}
+
+static int
+buf_add(struct km_op *op, const uint8_t *p, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (op->len + n > WIRE_MAX_FRAME)
+		return -1;
+	if (op->len + n > op->cap) {
+		size_t cap = op->cap ? op->cap : 256;
+		while (cap < op->len + n)
+			cap *= 2;
+		uint8_t *nb = malloc(cap);
+		if (nb == NULL)
+			return -1;
+		if (op->buf) {
+			memcpy(nb, op->buf, op->len);
+			wire_wipe(op->buf, op->cap);
+			free(op->buf);
+		}
+		op->buf = nb;
+		op->cap = cap;
+	}
+	memcpy(op->buf + op->len, p, n);
+	op->len += n;
+	return 0;
+}
+
+static void
+buf_drop(struct km_op *op, size_t n)
+{
+	memmove(op->buf, op->buf + n, op->len - n);
+	op->len -= n;
+}
+
+static CK_ATTRIBUTE_TYPE
+usage_attr(enum proto_op kind)
+{
+	switch (kind) {
+	case OP_SIGN: return CKA_SIGN;
+	case OP_VERIFY: return CKA_VERIFY;
+	case OP_ENCRYPT: return CKA_ENCRYPT;
+	case OP_DECRYPT: return CKA_DECRYPT;
+	}
+	return 0;
+}
+
+static CK_FLAGS
+usage_flag(enum proto_op kind)
+{
+	switch (kind) {
+	case OP_SIGN: return CKF_SIGN;
+	case OP_VERIFY: return CKF_VERIFY;
+	case OP_ENCRYPT: return CKF_ENCRYPT;
+	case OP_DECRYPT: return CKF_DECRYPT;
+	}
+	return 0;
+}
+
+static bool
+mech_allowed(const struct km_object *key, CK_MECHANISM_TYPE type)
+{
+	const struct attr *a = al_find(&key->pub, CKA_ALLOWED_MECHANISMS);
+	if (a == NULL || a->len == 0)
+		return true;
+	for (uint32_t i = 0; i + 4 <= a->len; i += 4)
+		if (wire_load_u32(a->val + i) == type)
+			return true;
+	return false;
+}
+
+static CK_RV
+init_params(struct km_op *op, const struct mech_param *p)
+{
+	switch (op->m->fam) {
+	case F_RSA_PSS:
+	case F_RSA_PSS_HASH:
+		if (p->kind != MP_PSS)
+			return CKR_MECHANISM_PARAM_INVALID;
+		op->pss_md = param_md(p->hash);
+		if (op->pss_md == 0 || (op->m->md && op->m->md != op->pss_md))
+			return CKR_MECHANISM_PARAM_INVALID;
+		/* libgcrypt's MGF1 always uses the message hash. */
+		if (p->mgf != md_mgf(op->pss_md))
+			return CKR_MECHANISM_PARAM_INVALID;
+		if (p->salt_len + gcry_md_get_algo_dlen(op->pss_md) + 2 > op->k)
+			return CKR_MECHANISM_PARAM_INVALID;
+		op->salt_len = p->salt_len;
+		return CKR_OK;
+	case F_RSA_OAEP:
+		if (p->kind != MP_OAEP)
+			return CKR_MECHANISM_PARAM_INVALID;
+		op->pss_md = param_md(p->hash);
+		if (op->pss_md == 0 || p->mgf != md_mgf(op->pss_md))
+			return CKR_MECHANISM_PARAM_INVALID;
+		if (p->source != 0 && p->source != CKZ_DATA_SPECIFIED)
+			return CKR_MECHANISM_PARAM_INVALID;
+		if (p->label_len) {
+			if ((op->label = malloc(p->label_len)) == NULL)
+				return CKR_HOST_MEMORY;
+			memcpy(op->label, p->label, p->label_len);
+			op->label_len = p->label_len;
+		}
+		return CKR_OK;
+	case F_AES_CBC:
+	case F_AES_CBC_PAD:
+		if (p->kind != MP_IV || p->iv_len != 16)
+			return CKR_MECHANISM_PARAM_INVALID;
+		return gcry_cipher_setiv(op->ciph, p->iv, 16) ? CKR_MECHANISM_PARAM_INVALID : CKR_OK;
+	case F_AES_GCM:
+		if (p->kind != MP_GCM || p->iv_len == 0 || p->iv_len > 256)
+			return CKR_MECHANISM_PARAM_INVALID;
+		if (p->tag_bits < 64 || p->tag_bits > 128 || p->tag_bits % 8)
+			return CKR_MECHANISM_PARAM_INVALID;
+		op->tag_len = p->tag_bits / 8;
+		if (gcry_cipher_setiv(op->ciph, p->iv, p->iv_len) != 0)
+			return CKR_MECHANISM_PARAM_INVALID;
+		if (p->aad_len && gcry_cipher_authenticate(op->ciph, p->aad, p->aad_len) != 0)
+			return CKR_MECHANISM_PARAM_INVALID;
+		return CKR_OK;
+	default:
+		return p->kind == MP_NONE ? CKR_OK : CKR_MECHANISM_PARAM_INVALID;
+	}
+}
+
+static CK_RV
+init_aes(struct km_op *op, const struct km_object *key)
+{
+	const struct attr *v = al_find(&key->sec, CKA_VALUE);
+	int algo, mode;
+	if (v == NULL)
+		return CKR_KEY_HANDLE_INVALID;
+	switch (v->len) {
+	case 16: algo = GCRY_CIPHER_AES128; break;
+	case 24: algo = GCRY_CIPHER_AES192; break;
+	case 32: algo = GCRY_CIPHER_AES256; break;
+	default: return CKR_KEY_SIZE_RANGE;
+	}
+	switch (op->m->fam) {
+	case F_AES_ECB: mode = GCRY_CIPHER_MODE_ECB; break;
+	case F_AES_GCM: mode = GCRY_CIPHER_MODE_GCM; break;
+	default: mode = GCRY_CIPHER_MODE_CBC; break;
+	}
+	op->k = v->len;
+	if (gcry_cipher_open(&op->ciph, algo, mode, GCRY_CIPHER_SECURE) != 0)
+		return CKR_HOST_MEMORY;
+	return gcry_cipher_setkey(op->ciph, v->val, v->len) ? CKR_DEVICE_ERROR : CKR_OK;
+}
+
+CK_RV
+crypto_op_init(enum proto_op kind, CK_MECHANISM_TYPE type, const struct mech_param *param,
+	       const struct km_object *key, struct km_op **out)
+{
+	const struct mech_entry *m = find_mech(type);
+	if (m == NULL || !(m->info.flags & usage_flag(kind)))
+		return CKR_MECHANISM_INVALID;
+	bool want_priv = kind == OP_SIGN || kind == OP_DECRYPT;
+	CK_OBJECT_CLASS cls = m->kt == CKK_AES ? CKO_SECRET_KEY
+			      : want_priv ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY;
+	if (key->cls != cls || key->key_type != m->kt)
+		return CKR_KEY_TYPE_INCONSISTENT;
+	if (!al_bool(&key->pub, usage_attr(kind), false))
+		return CKR_KEY_FUNCTION_NOT_PERMITTED;
+	if (!mech_allowed(key, type))
+		return CKR_MECHANISM_INVALID;
+
+	struct km_op *op = calloc(1, sizeof(*op));
+	if (op == NULL)
+		return CKR_HOST_MEMORY;
+	op->kind = kind;
+	op->m = m;
+	CK_RV rv;
+	if (m->kt == CKK_RSA) {
+		op->k = rsa_bytes(key);
+		if (op->k * 8 < m->info.min_bits || op->k * 8 > m->info.max_bits)
+			rv = CKR_KEY_SIZE_RANGE;
+		else
+			rv = want_priv ? key_rsa_private(key, &op->key) : key_rsa_public(key, &op->key);
+	} else if (m->kt == CKK_EC) {
+		rv = key_ec(key, want_priv, &op->key, &op->curve);
+		if (rv == CKR_OK)
+			op->k = op->curve->field_bytes;
+	} else {
+		rv = init_aes(op, key);
+	}
+	if (rv == CKR_OK)
+		rv = init_params(op, param);
+	if (rv == CKR_OK && m->md && gcry_md_open(&op->md, m->md, 0) != 0)
+		rv = CKR_HOST_MEMORY;
+	if (rv != CKR_OK) {
+		crypto_op_free(op);
+		return rv;
+	}
+	*out = op;
+	return CKR_OK;
+}
+
+/* The message to sign or verify: the digest for hash mechanisms, else the
+ * accumulated input. Points into op. */
+static const uint8_t *
+sign_input(struct km_op *op, size_t *len)
+{
+	if (op->md) {
+		*len = gcry_md_get_algo_dlen(op->m->md);
+		return gcry_md_read(op->md, 0);
+	}
+	*len = op->len;
+	return op->buf ? op->buf : (const uint8_t *)"";
+}
+
+static CK_RV
+alloc_out(size_t n, uint8_t **out, size_t *outlen)
+{
+	*out = malloc(n ? n : 1);
+	*outlen = n;
+	return *out ? CKR_OK : CKR_HOST_MEMORY;
+}
+
+/* Builds the data S-expression for an RSA signature over in. */
+static CK_RV
+rsa_sig_data(struct km_op *op, const uint8_t *in, size_t n, gcry_sexp_t *data)
+{
+	gcry_error_t ge;
+	switch (op->m->fam) {
+	case F_RSA_PKCS:
+		if (n > op->k - 11)
+			return CKR_DATA_LEN_RANGE;
+		ge = gcry_sexp_build(data, NULL, "(data(flags pkcs1-raw)(value %b))", (int)n, in);
+		break;
+	case F_RSA_X509: {
+		if (n > op->k)
+			return CKR_DATA_LEN_RANGE;
+		gcry_mpi_t v = NULL;
+		if (gcry_mpi_scan(&v, GCRYMPI_FMT_USG, in, n, NULL) != 0)
+			return CKR_DATA_INVALID;
+		ge = gcry_sexp_build(data, NULL, "(data(flags raw)(value %m))", v);
+		gcry_mpi_release(v);
+		break;
+	}
+	case F_RSA_PKCS_HASH:
+		ge = gcry_sexp_build(data, NULL, "(data(flags pkcs1)(hash %s %b))",
+				     md_name(op->m->md), (int)n, in);
+		break;
+	case F_RSA_PSS:
+	case F_RSA_PSS_HASH:
+		if (n != gcry_md_get_algo_dlen(op->pss_md))
+			return CKR_DATA_LEN_RANGE;
+		ge = gcry_sexp_build(data, NULL, "(data(flags pss)(salt-length %u)(hash %s %b))",
+				     (unsigned)op->salt_len, md_name(op->pss_md), (int)n, in);
+		break;
+	default:
+		return CKR_MECHANISM_INVALID;
+	}
+	return ge ? CKR_DATA_INVALID : CKR_OK;
+}
+
+static CK_RV
+ecdsa_data(struct km_op *op, const uint8_t *in, size_t n, gcry_sexp_t *data)
+{
+	/* Keep the leftmost order-size bytes (FIPS 186-4 truncation for these
+	 * curves; digests never exceed P-521's 521 bits). */
+	if (n > op->k)
+		n = op->k;
+	gcry_mpi_t v = NULL;
+	if (gcry_mpi_scan(&v, GCRYMPI_FMT_USG, in, n, NULL) != 0)
+		return CKR_DATA_INVALID;
+	gcry_error_t ge = gcry_sexp_build(data, NULL, "(data(flags raw)(value %m))", v);
+	gcry_mpi_release(v);
+	return ge ? CKR_HOST_MEMORY : CKR_OK;
+}
+
+static CK_RV
+do_sign(struct km_op *op, uint8_t **out, size_t *outlen)
+{
+	size_t n;
+	const uint8_t *in = sign_input(op, &n);
+	gcry_sexp_t data = NULL, sig = NULL;
+	gcry_mpi_t r = NULL, s = NULL;
+	bool ec = op->m->kt == CKK_EC;
+	CK_RV rv = ec ? ecdsa_data(op, in, n, &data) : rsa_sig_data(op, in, n, &data);
+	if (rv != CKR_OK)
+		return rv;
+	if (gcry_pk_sign(&sig, data, op->key) != 0) {
+		rv = CKR_FUNCTION_FAILED;
+		goto out;
+	}
+	if ((rv = alloc_out(ec ? 2 * op->k : op->k, out, outlen)) != CKR_OK)
+		goto out;
+	if (ec) {
+		r = sexp_mpi(sig, "r");
+		s = sexp_mpi(sig, "s");
+		if (!r || !s || mpi_fixed(r, *out, op->k) || mpi_fixed(s, *out + op->k, op->k))
+			rv = CKR_FUNCTION_FAILED;
+	} else {
+		s = sexp_mpi(sig, "s");
+		if (!s || mpi_fixed(s, *out, op->k))
+			rv = CKR_FUNCTION_FAILED;
+	}
+	if (rv != CKR_OK) {
+		free(*out);
+		*out = NULL;
+	}
+out:
+	gcry_sexp_release(data);
+	gcry_sexp_release(sig);
+	gcry_mpi_release(r);
+	gcry_mpi_release(s);
+	return rv;
+}
+
+static CK_RV
+do_verify(struct km_op *op, const uint8_t *sigv, size_t siglen)
+{
+	size_t n;
+	const uint8_t *in = sign_input(op, &n);
+	gcry_sexp_t data = NULL, sig = NULL;
+	gcry_mpi_t r = NULL, s = NULL;
+	bool ec = op->m->kt == CKK_EC;
+	if (siglen != (ec ? 2 * op->k : op->k))
+		return CKR_SIGNATURE_LEN_RANGE;
+	CK_RV rv = ec ? ecdsa_data(op, in, n, &data) : rsa_sig_data(op, in, n, &data);
+	if (rv != CKR_OK)
+		return rv;
+	gcry_error_t ge;
+	if (ec) {
+		ge = gcry_mpi_scan(&r, GCRYMPI_FMT_USG, sigv, op->k, NULL);
+		ge |= gcry_mpi_scan(&s, GCRYMPI_FMT_USG, sigv + op->k, op->k, NULL);
+		if (ge == 0)
+			ge = gcry_sexp_build(&sig, NULL, "(sig-val(ecdsa(r%m)(s%m)))", r, s);
+	} else {
+		ge = gcry_mpi_scan(&s, GCRYMPI_FMT_USG, sigv, siglen, NULL);
+		if (ge == 0)
+			ge = gcry_sexp_build(&sig, NULL, "(sig-val(rsa(s%m)))", s);
+	}
+	if (ge != 0)
+		rv = CKR_HOST_MEMORY;
+	else if (gcry_pk_verify(sig, data, op->key) != 0)
+		rv = CKR_SIGNATURE_INVALID;
+	gcry_sexp_release(data);
+	gcry_sexp_release(sig);
+	gcry_mpi_release(r);
+	gcry_mpi_release(s);
+	return rv;
+}
+
+static CK_RV
+rsa_encrypt(struct km_op *op, uint8_t **out, size_t *outlen)
+{
+	gcry_sexp_t data = NULL, enc = NULL;
+	gcry_mpi_t a = NULL, v = NULL;
+	gcry_error_t ge;
+	const uint8_t *in = op->buf ? op->buf : (const uint8_t *)"";
+	size_t n = op->len;
+	CK_RV rv;
+	switch (op->m->fam) {
+	case F_RSA_PKCS:
+		if (n > op->k - 11)
+			return CKR_DATA_LEN_RANGE;
+		ge = gcry_sexp_build(&data, NULL, "(data(flags pkcs1)(value %b))", (int)n, in);
+		break;
+	case F_RSA_OAEP: {
+		size_t h = gcry_md_get_algo_dlen(op->pss_md);
+		if (n + 2 * h + 2 > op->k)
+			return CKR_DATA_LEN_RANGE;
+		if (op->label_len)
+			ge = gcry_sexp_build(&data, NULL, "(data(flags oaep)(hash-algo %s)(label %b)(value %b))",
+					     md_name(op->pss_md), (int)op->label_len, op->label, (int)n, in);
+		else
+			ge = gcry_sexp_build(&data, NULL, "(data(flags oaep)(hash-algo %s)(value %b))",
+					     md_name(op->pss_md), (int)n, in);
+		break;
+	}
+	default: /* X.509 raw */
+		if (n > op->k)
+			return CKR_DATA_LEN_RANGE;
+		ge = gcry_mpi_scan(&v, GCRYMPI_FMT_USG, in, n, NULL);
+		if (ge == 0)
+			ge = gcry_sexp_build(&data, NULL, "(data(flags raw)(value %m))", v);
+		break;
+	}
+	if (ge != 0) {
+		rv = CKR_DATA_INVALID;
+		goto out;
+	}
+	if (gcry_pk_encrypt(&enc, data, op->key) != 0) {
+		rv = CKR_DATA_INVALID;
+		goto out;
+	}
+	a = sexp_mpi(enc, "a");
+	if ((rv = alloc_out(op->k, out, outlen)) != CKR_OK)
+		goto out;
+	if (a == NULL || mpi_fixed(a, *out, op->k) != 0) {
+		free(*out);
+		*out = NULL;
+		rv = CKR_FUNCTION_FAILED;
+	}
+out:
+	gcry_sexp_release(data);
+	gcry_sexp_release(enc);
+	gcry_mpi_release(a);
+	gcry_mpi_release(v);
+	return rv;
+}
+
+static CK_RV
+rsa_decrypt(struct km_op *op, uint8_t **out, size_t *outlen)
+{
+	gcry_sexp_t data = NULL, res = NULL;
+	gcry_mpi_t a = NULL;
+	gcry_error_t ge;
+	CK_RV rv = CKR_ENCRYPTED_DATA_INVALID;
+	if (op->len != op->k)
+		return CKR_ENCRYPTED_DATA_LEN_RANGE;
+	if (gcry_mpi_scan(&a, GCRYMPI_FMT_USG, op->buf, op->len, NULL) != 0)
+		return CKR_HOST_MEMORY;
+	switch (op->m->fam) {
+	case F_RSA_PKCS:
+		ge = gcry_sexp_build(&data, NULL, "(enc-val(flags pkcs1)(rsa(a%m)))", a);
+		break;
+	case F_RSA_OAEP:
+		if (op->label_len)
+			ge = gcry_sexp_build(&data, NULL, "(enc-val(flags oaep)(hash-algo %s)(label %b)(rsa(a%m)))",
+					     md_name(op->pss_md), (int)op->label_len, op->label, a);
+		else
+			ge = gcry_sexp_build(&data, NULL, "(enc-val(flags oaep)(hash-algo %s)(rsa(a%m)))",
+					     md_name(op->pss_md), a);
+		break;
+	default:
+		ge = gcry_sexp_build(&data, NULL, "(enc-val(flags raw)(rsa(a%m)))", a);
+		break;
+	}
+	if (ge != 0 || gcry_pk_decrypt(&res, data, op->key) != 0)
+		goto out;
+	gcry_sexp_t vl = gcry_sexp_find_token(res, "value", 0);
+	size_t n = 0;
+	const char *v = vl ? gcry_sexp_nth_data(vl, 1, &n) : NULL;
+	if (v != NULL) {
+		if (op->m->fam == F_RSA_X509) {
+			/* Raw RSA output is the full modulus-size block. */
+			if (n <= op->k && (rv = alloc_out(op->k, out, outlen)) == CKR_OK) {
+				memset(*out, 0, op->k - n);
+				memcpy(*out + op->k - n, v, n);
+			}
+		} else if ((rv = alloc_out(n, out, outlen)) == CKR_OK) {
+			memcpy(*out, v, n);
+		}
+	}
+	gcry_sexp_release(vl);
+out:
+	gcry_sexp_release(data);
+	gcry_sexp_release(res);
+	gcry_mpi_release(a);
+	return rv;
+}
+
+/* AES: processes as many whole blocks of the pending input as the mode
+ * allows now; final says the input is complete. */
+static CK_RV
+aes_step(struct km_op *op, bool final, uint8_t **out, size_t *outlen)
+{
+	enum family f = op->m->fam;
+	bool enc = op->kind == OP_ENCRYPT;
+	size_t take, extra = 0;
+	if (f == F_AES_GCM && !enc) {
+		/* The tag ends the input; nothing is released before it is checked. */
+		take = 0;
+		if (final) {
+			if (op->len < op->tag_len)
+				return CKR_ENCRYPTED_DATA_LEN_RANGE;
+			take = op->len - op->tag_len;
+		}
+	} else if (f == F_AES_GCM) {
+		take = final ? op->len : op->len - op->len % 16;
+		if (final)
+			extra = op->tag_len;
+	} else {
+		take = op->len - op->len % 16;
+		if (f == F_AES_CBC_PAD && !enc && !final && take == op->len && take > 0)
+			take -= 16; /* the last block may hold the padding */
+		if (final && op->len % 16) {
+			if (f != F_AES_CBC_PAD || !enc)
+				return enc ? CKR_DATA_LEN_RANGE : CKR_ENCRYPTED_DATA_LEN_RANGE;
+		}
+		if (final && f == F_AES_CBC_PAD && enc) {
+			uint8_t pad[16];
+			uint8_t pv = 16 - op->len % 16;
+			memset(pad, pv, pv);
+			if (buf_add(op, pad, pv) != 0)
+				return CKR_HOST_MEMORY;
+			take = op->len;
+		}
+		if (final && f == F_AES_CBC_PAD && !enc && op->len == 0)
+			return CKR_ENCRYPTED_DATA_LEN_RANGE;
+	}
+	CK_RV rv = alloc_out(take + extra, out, outlen);
+	if (rv != CKR_OK)
+		return rv;
+	gcry_error_t ge = 0;
+	if (final && f == F_AES_GCM)
+		ge = gcry_cipher_final(op->ciph);
+	if (ge == 0 && take)
+		ge = enc ? gcry_cipher_encrypt(op->ciph, *out, take, op->buf, take)
+			 : gcry_cipher_decrypt(op->ciph, *out, take, op->buf, take);
+	if (ge == 0 && final && f == F_AES_GCM) {
+		if (enc)
+			ge = gcry_cipher_gettag(op->ciph, *out + take, op->tag_len);
+		else if (gcry_cipher_checktag(op->ciph, op->buf + take, op->tag_len) != 0)
+			rv = CKR_ENCRYPTED_DATA_INVALID;
+	}
+	if (ge != 0)
+		rv = CKR_FUNCTION_FAILED;
+	if (rv == CKR_OK && final && f == F_AES_CBC_PAD && !enc) {
+		uint8_t pv = (*out)[take - 1];
+		bool bad = pv == 0 || pv > 16;
+		for (size_t i = 0; !bad && i < pv; i++)
+			bad = (*out)[take - 1 - i] != pv;
+		if (bad)
+			rv = CKR_ENCRYPTED_DATA_INVALID;
+		else
+			*outlen = take - pv;
+	}
+	if (rv != CKR_OK) {
+		wire_wipe(*out, take + extra);
+		free(*out);
+		*out = NULL;
+		return rv;
+	}
+	if (take > op->len)
+		take = op->len;
+	buf_drop(op, final ? op->len : take);
+	return CKR_OK;
+}
+
+static bool
+is_aes(const struct km_op *op)
+{
+	return op->m->kt == CKK_AES;
+}
+
+CK_RV
+crypto_op_update(struct km_op *op, const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen)
+{
+	*out = NULL;
+	*outlen = 0;
+	bool sv = op->kind == OP_SIGN || op->kind == OP_VERIFY;
+	if (sv && op->md) {
+		gcry_md_write(op->md, in, inlen);
+		return CKR_OK;
+	}
+	if (!is_aes(op)) {
+		/* RSA and raw ECDSA are single-part in PKCS#11; input is
+		 * collected and bounded by what one operation can take. */
+		if (op->len + inlen > (op->m->kt == CKK_EC ? 1024 : op->k))
+			return sv ? CKR_DATA_LEN_RANGE
+			     : op->kind == OP_DECRYPT ? CKR_ENCRYPTED_DATA_LEN_RANGE : CKR_DATA_LEN_RANGE;
+		return buf_add(op, in, inlen) ? CKR_HOST_MEMORY : CKR_OK;
+	}
+	if (buf_add(op, in, inlen) != 0)
+		return CKR_HOST_MEMORY;
+	return aes_step(op, false, out, outlen);
+}
+
+CK_RV
+crypto_op_final(struct km_op *op, const uint8_t *sig, size_t siglen, uint8_t **out, size_t *outlen)
+{
+	*out = NULL;
+	*outlen = 0;
+	switch (op->kind) {
+	case OP_SIGN:
+		return do_sign(op, out, outlen);
+	case OP_VERIFY:
+		return do_verify(op, sig, siglen);
+	case OP_ENCRYPT:
+		return is_aes(op) ? aes_step(op, true, out, outlen) : rsa_encrypt(op, out, outlen);
+	case OP_DECRYPT:
+		return is_aes(op) ? aes_step(op, true, out, outlen) : rsa_decrypt(op, out, outlen);
+	}
+	return CKR_FUNCTION_FAILED;
+}
+
+CK_RV
+crypto_op_run(struct km_op *op, const uint8_t *in, size_t inlen,
+	      const uint8_t *sig, size_t siglen, uint8_t **out, size_t *outlen)
+{
+	uint8_t *part = NULL, *last = NULL;
+	size_t partlen = 0, lastlen = 0;
+	CK_RV rv = crypto_op_update(op, in, inlen, &part, &partlen);
+	if (rv == CKR_OK)
+		rv = crypto_op_final(op, sig, siglen, &last, &lastlen);
+	if (rv == CKR_OK && partlen == 0) {
+		*out = last;
+		*outlen = lastlen;
+		last = NULL;
+	} else if (rv == CKR_OK) {
+		rv = alloc_out(partlen + lastlen, out, outlen);
+		if (rv == CKR_OK) {
+			memcpy(*out, part, partlen);
+			if (lastlen)
+				memcpy(*out + partlen, last, lastlen);
+		}
+	}
+	if (part) {
+		wire_wipe(part, partlen);
+		free(part);
+	}
+	if (last) {
+		wire_wipe(last, lastlen);
+		free(last);
+	}
+	return rv;
+}

@@ -1,0 +1,133 @@
+/*
+ * daemon.h - the state keymgrd serves, shared by its parts.
+ *
+ * Locking: one mutex (ctx->lock) guards everything here. Handlers run with
+ * it held and drop it only around slow work (key generation, signatures),
+ * after marking the session busy so nobody frees what they use; waiters
+ * sleep on ctx->cond. Functions whose name ends in _locked expect the lock.
+ *
+ * Applications: a connection says which application it belongs to in HELLO
+ * (a random 16-byte id the module picks at C_Initialize); with the peer's
+ * uid that names an application. Sessions and login state belong to the
+ * application, so every connection of one process shares them, and they
+ * end when its last connection closes.
+ */
+#ifndef KM_DAEMON_H
+#define KM_DAEMON_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cy_pkcs11.h"
+#include "object.h"
+#include "pin.h"
+#include "proto.h"
+#include "store.h"
+#include "wire.h"
+
+struct km_op;
+
+struct km_token {
+	struct store_token st;
+	uint8_t *data_key; /* unsealed, secure memory */
+};
+
+struct km_login {
+	int64_t token_id;
+	CK_USER_TYPE who;
+	struct km_login *next;
+};
+
+struct km_app {
+	uid_t uid;
+	uint8_t id[PROTO_APP_ID_LEN];
+	unsigned conns;
+	struct km_login *logins;
+	struct km_app *next;
+};
+
+/* What a connection knows about its peer. */
+struct km_peer {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	struct km_app *app; /* set by HELLO */
+};
+
+struct km_session {
+	uint32_t handle;
+	struct km_app *app;
+	int64_t token_id;
+	CK_FLAGS flags;
+	bool busy;                      /* a worker is using it unlocked */
+	struct km_op *op[OP_MAX + 1];   /* active operation per kind */
+	/* The result computed for an operation step, kept until a call with
+	 * room for it collects it (the two-call length convention). */
+	uint8_t *stash; size_t stash_len;
+	uint32_t stash_kind, stash_phase; /* 0 when there is none */
+	bool finding;
+	uint32_t *found; size_t nfound, found_pos;
+	struct km_session *next;
+};
+
+/* A session object in memory; dies with the session that made it. */
+struct km_sobj {
+	struct km_object *obj;
+	struct km_sobj *next;
+};
+
+struct km_ctx {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct store *st;
+	uint8_t *master_key;
+	struct km_token *tokens;
+	size_t ntokens;
+	struct km_app *apps;
+	struct km_session *sessions;
+	struct km_sobj *sobjs;
+	uint32_t next_session;
+	uint32_t next_sobj;
+	unsigned max_pin_failures;
+	struct pin_cost pin_cost;
+};
+
+/* Session object handles have the top bit set; token objects use store ids. */
+#define KM_SOBJ_BIT 0x80000000u
+
+/* Creates the state over an open store and master key (both stay owned by
+ * the caller). Loads and unseals every token's data key. */
+int ctx_init(struct km_ctx *ctx, struct store *st, uint8_t *master_key);
+void ctx_free(struct km_ctx *ctx);
+
+/*
+ * Handles one request (req, positioned at the type) from peer, writing the
+ * reply into rep. Returns 0 when rep holds a reply to send, or a negative
+ * cy_err when the request was malformed and the connection must close.
+ * Takes the lock itself.
+ */
+int dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
+		     struct wire_buf *rep);
+/* The connection of peer closed: release its application. */
+void dispatch_peer_gone(struct km_ctx *ctx, struct km_peer *peer);
+
+/* tokens.c */
+struct km_token *token_find_locked(struct km_ctx *ctx, int64_t id);
+/* The id of the spare, uninitialised slot. */
+int64_t token_spare_slot_locked(struct km_ctx *ctx);
+CK_FLAGS token_flags_locked(struct km_ctx *ctx, const struct km_token *t);
+CK_RV token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_t so_len,
+			const char *label);
+/* Checks pin as who (CKU_SO/CKU_USER), counting failures persistently. */
+CK_RV token_check_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who,
+			     const uint8_t *pin, size_t len);
+CK_RV token_set_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who,
+			   const uint8_t *pin, size_t len);
+CK_RV token_pin_len_ok(size_t len);
+
+#define KM_PIN_MIN 4
+#define KM_PIN_MAX 64
+
+#endif

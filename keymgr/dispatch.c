@@ -1,0 +1,1344 @@
+/*
+ * dispatch.c - keymgrd's request handlers: one process_* per message type.
+ *
+ * dispatch_request() checks a request against its signature in the message
+ * table (so a handler's reads cannot fail), takes the state lock, calls the
+ * handler, and builds exactly one reply: the handler's CK_RV and, when that
+ * is CKR_OK or CKR_BUFFER_TOO_SMALL, the fields it wrote. Handlers run with
+ * the lock held; the slow ones drop it around the crypto after marking the
+ * session busy (see daemon.h).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto.h"
+#include "cy_err.h"
+#include "daemon.h"
+#include "log.h"
+#include "mech.h"
+
+#define NOBODY ((CK_USER_TYPE)-1)
+
+struct req {
+	struct km_ctx *ctx;
+	struct km_peer *peer;
+	struct wire_buf *in;
+	struct wire_buf *out; /* reply fields */
+};
+
+/* Reads that the signature check has already proven safe. */
+static uint32_t
+get_u32(struct req *r)
+{
+	uint32_t v = 0;
+	wire_get_u32(r->in, &v);
+	return v;
+}
+
+static bool
+get_bool(struct req *r)
+{
+	bool v = false;
+	wire_get_bool(r->in, &v);
+	return v;
+}
+
+static const uint8_t *
+get_bytes(struct req *r, uint32_t *n)
+{
+	const uint8_t *p = NULL;
+	*n = 0;
+	wire_get_bytes(r->in, &p, n);
+	return p;
+}
+
+/* ---- applications and login state ---- */
+
+static CK_USER_TYPE
+login_of(const struct km_app *app, int64_t token_id)
+{
+	for (const struct km_login *l = app->logins; l; l = l->next)
+		if (l->token_id == token_id)
+			return l->who;
+	return NOBODY;
+}
+
+static void
+logout_app(struct km_app *app, int64_t token_id)
+{
+	for (struct km_login **pp = &app->logins; *pp; pp = &(*pp)->next) {
+		if ((*pp)->token_id == token_id) {
+			struct km_login *dead = *pp;
+			*pp = dead->next;
+			free(dead);
+			return;
+		}
+	}
+}
+
+static bool
+user_in(const struct km_session *s)
+{
+	return login_of(s->app, s->token_id) == CKU_USER;
+}
+
+/* ---- sessions ---- */
+
+static struct km_session *
+find_session(struct km_ctx *ctx, const struct km_app *app, uint32_t h)
+{
+	for (struct km_session *s = ctx->sessions; s; s = s->next)
+		if (s->handle == h && s->app == app)
+			return s;
+	return NULL;
+}
+
+/* The caller's session h, waiting until no other worker is using it. */
+static struct km_session *
+session_locked(struct req *r, uint32_t h)
+{
+	struct km_session *s;
+	while ((s = find_session(r->ctx, r->peer->app, h)) != NULL && s->busy)
+		pthread_cond_wait(&r->ctx->cond, &r->ctx->lock);
+	return s;
+}
+
+static void
+session_release(struct km_ctx *ctx, struct km_session *s)
+{
+	s->busy = false;
+	pthread_cond_broadcast(&ctx->cond);
+}
+
+static void
+clear_stash(struct km_session *s)
+{
+	if (s->stash) {
+		wire_wipe(s->stash, s->stash_len);
+		free(s->stash);
+	}
+	s->stash = NULL;
+	s->stash_len = 0;
+	s->stash_kind = s->stash_phase = 0;
+}
+
+static void
+end_op(struct km_session *s, enum proto_op kind)
+{
+	crypto_op_free(s->op[kind]);
+	s->op[kind] = NULL;
+	if (s->stash_kind == kind)
+		clear_stash(s);
+}
+
+static void
+end_find(struct km_session *s)
+{
+	free(s->found);
+	s->found = NULL;
+	s->nfound = s->found_pos = 0;
+	s->finding = false;
+}
+
+static void
+free_session_objects(struct km_ctx *ctx, uint32_t owner)
+{
+	struct km_sobj **pp = &ctx->sobjs;
+	while (*pp) {
+		if ((*pp)->obj->owner == owner) {
+			struct km_sobj *dead = *pp;
+			*pp = dead->next;
+			obj_free(dead->obj);
+			free(dead);
+		} else {
+			pp = &(*pp)->next;
+		}
+	}
+}
+
+/* Closes s (not busy); logs its application out of the token when it was
+ * the application's last session there. */
+static void
+close_session_locked(struct km_ctx *ctx, struct km_session *s)
+{
+	for (struct km_session **pp = &ctx->sessions; *pp; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	}
+	for (int k = 0; k <= OP_MAX; k++)
+		crypto_op_free(s->op[k]);
+	clear_stash(s);
+	end_find(s);
+	free_session_objects(ctx, s->handle);
+	bool others = false;
+	for (struct km_session *o = ctx->sessions; o; o = o->next)
+		others |= o->app == s->app && o->token_id == s->token_id;
+	if (!others)
+		logout_app(s->app, s->token_id);
+	free(s);
+}
+
+/* Waits for s to be idle, then closes it. */
+static void
+close_idle_locked(struct km_ctx *ctx, struct km_session *s)
+{
+	while (s->busy)
+		pthread_cond_wait(&ctx->cond, &ctx->lock);
+	close_session_locked(ctx, s);
+}
+
+/* ---- objects ---- */
+
+static struct km_object *
+find_sobj(struct km_ctx *ctx, uint32_t h)
+{
+	for (struct km_sobj *o = ctx->sobjs; o; o = o->next)
+		if (o->obj->handle == h)
+			return o->obj;
+	return NULL;
+}
+
+/* The application that owns a session object: that of its session. */
+static bool
+sobj_mine(struct km_ctx *ctx, const struct km_session *s, const struct km_object *o)
+{
+	if (o->token_id != s->token_id)
+		return false;
+	for (struct km_session *x = ctx->sessions; x; x = x->next)
+		if (x->handle == o->owner)
+			return x->app == s->app;
+	return false;
+}
+
+/*
+ * Object h as session s sees it. Session objects are returned in place
+ * (*owned false); token objects are read from the store (*owned true, the
+ * caller frees them), with secrets unsealed when with_secrets.
+ */
+static CK_RV
+object_locked(struct req *r, struct km_session *s, uint32_t h, bool with_secrets,
+	      struct km_object **out, bool *owned)
+{
+	struct km_ctx *ctx = r->ctx;
+	struct km_object *o = NULL;
+	*owned = false;
+	if (h & KM_SOBJ_BIT) {
+		o = find_sobj(ctx, h);
+		if (o == NULL || !sobj_mine(ctx, s, o))
+			return CKR_OBJECT_HANDLE_INVALID;
+	} else {
+		struct store_object so;
+		struct km_token *t = token_find_locked(ctx, s->token_id);
+		memset(&so, 0, sizeof(so));
+		if (h == 0 || t == NULL)
+			return CKR_OBJECT_HANDLE_INVALID;
+		int e = store_object_get(ctx->st, h, &so);
+		if (e == CY_ERR_NOT_FOUND || (e == 0 && so.token_id != s->token_id)) {
+			store_object_clear(&so);
+			return CKR_OBJECT_HANDLE_INVALID;
+		}
+		if (e == 0)
+			e = obj_from_store(&so, with_secrets ? t->data_key : NULL, &o);
+		store_object_clear(&so);
+		if (e != 0) {
+			log_err("object %u: cannot be read: %s", h, cy_strerror(e));
+			return CKR_DEVICE_ERROR;
+		}
+		*owned = true;
+	}
+	if (!obj_visible(o, user_in(s))) {
+		if (*owned)
+			obj_free(o);
+		return CKR_OBJECT_HANDLE_INVALID;
+	}
+	*out = o;
+	return CKR_OK;
+}
+
+static void
+object_put(struct km_object *o, bool owned)
+{
+	if (owned)
+		obj_free(o);
+}
+
+/* May session s hold or change an object with these properties? */
+static CK_RV
+may_write(const struct km_session *s, bool on_token, bool priv)
+{
+	if (on_token && !(s->flags & CKF_RW_SESSION))
+		return CKR_SESSION_READ_ONLY;
+	if (priv && !user_in(s))
+		return CKR_USER_NOT_LOGGED_IN;
+	return CKR_OK;
+}
+
+static CK_RV
+may_write_obj(const struct km_session *s, const struct km_object *o)
+{
+	return may_write(s, o->on_token, al_bool(&o->pub, CKA_PRIVATE, false));
+}
+
+/* Writes token object o back to the store (o->handle is its id). */
+static CK_RV
+save_token_object_locked(struct km_ctx *ctx, const struct km_object *o)
+{
+	struct store_object so;
+	struct km_token *t = token_find_locked(ctx, o->token_id);
+	memset(&so, 0, sizeof(so));
+	so.id = o->handle;
+	if (t == NULL || obj_to_store(o, t->data_key, &so) != 0)
+		return CKR_DEVICE_ERROR;
+	int e = store_object_update(ctx->st, &so);
+	store_object_clear(&so);
+	return e ? CKR_DEVICE_ERROR : CKR_OK;
+}
+
+/*
+ * Adds the new objects objs[0..n) to the token (one transaction) or to the
+ * session objects of s; each takes its handle. On success the session
+ * objects belong to the list and the caller frees the token ones with
+ * drop_added(); on failure nothing was added and the caller owns them all.
+ */
+static CK_RV
+add_objects_locked(struct km_ctx *ctx, struct km_session *s, struct km_object **objs, size_t n)
+{
+	struct km_token *t = token_find_locked(ctx, s->token_id);
+	struct km_sobj *nodes[2] = { NULL, NULL };
+	bool any_token = false;
+	if (t == NULL || n > 2)
+		return CKR_DEVICE_ERROR;
+	for (size_t i = 0; i < n; i++) {
+		objs[i]->token_id = s->token_id;
+		any_token |= objs[i]->on_token;
+		if (!objs[i]->on_token && (nodes[i] = calloc(1, sizeof(*nodes[i]))) == NULL) {
+			free(nodes[0]);
+			return CKR_HOST_MEMORY;
+		}
+	}
+	if (any_token && store_begin(ctx->st) != 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		if (!objs[i]->on_token)
+			continue;
+		struct store_object so;
+		memset(&so, 0, sizeof(so));
+		so.token_id = s->token_id;
+		/* The id is bound into the sealed secrets, so insert first. */
+		if (store_object_insert(ctx->st, &so) != 0 || so.id <= 0 || so.id >= KM_SOBJ_BIT)
+			goto rollback;
+		if (obj_to_store(objs[i], t->data_key, &so) != 0) {
+			store_object_clear(&so);
+			goto rollback;
+		}
+		int e = store_object_update(ctx->st, &so);
+		objs[i]->handle = (uint32_t)so.id;
+		store_object_clear(&so);
+		if (e != 0)
+			goto rollback;
+	}
+	if (any_token && store_commit(ctx->st) != 0)
+		goto rollback;
+	for (size_t i = 0; i < n; i++) {
+		if (objs[i]->on_token)
+			continue;
+		objs[i]->owner = s->handle;
+		objs[i]->handle = KM_SOBJ_BIT | (ctx->next_sobj++ & ~KM_SOBJ_BIT);
+		if (objs[i]->handle == KM_SOBJ_BIT)
+			objs[i]->handle = KM_SOBJ_BIT | ctx->next_sobj++;
+		nodes[i]->obj = objs[i];
+		nodes[i]->next = ctx->sobjs;
+		ctx->sobjs = nodes[i];
+	}
+	return CKR_OK;
+rollback:
+	store_rollback(ctx->st);
+fail:
+	free(nodes[0]);
+	free(nodes[1]);
+	return CKR_DEVICE_ERROR;
+}
+
+/* After add_objects_locked: frees the token objects the store now holds. */
+static void
+drop_added(struct km_object **objs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (objs[i]->on_token)
+			obj_free(objs[i]);
+}
+
+/* ---- general ---- */
+
+static CK_RV
+process_hello(struct req *r)
+{
+	uint32_t n, version = get_u32(r);
+	const uint8_t *id = get_bytes(r, &n);
+	struct km_ctx *ctx = r->ctx;
+	if (version != PROTO_VERSION) {
+		log_warn("peer uid %u pid %d speaks protocol %u, not %u", (unsigned)r->peer->uid,
+			 (int)r->peer->pid, version, PROTO_VERSION);
+		return CKR_DEVICE_ERROR;
+	}
+	if (n != PROTO_APP_ID_LEN || r->peer->app != NULL)
+		return CKR_ARGUMENTS_BAD;
+	struct km_app *a;
+	for (a = ctx->apps; a; a = a->next)
+		if (a->uid == r->peer->uid && memcmp(a->id, id, n) == 0)
+			break;
+	if (a == NULL) {
+		if ((a = calloc(1, sizeof(*a))) == NULL)
+			return CKR_HOST_MEMORY;
+		a->uid = r->peer->uid;
+		memcpy(a->id, id, n);
+		a->next = ctx->apps;
+		ctx->apps = a;
+	}
+	a->conns++;
+	r->peer->app = a;
+	wire_put_u32(r->out, PROTO_VERSION);
+	return CKR_OK;
+}
+
+static bool
+slot_valid(struct km_ctx *ctx, uint32_t slot)
+{
+	return token_find_locked(ctx, slot) != NULL || slot == token_spare_slot_locked(ctx);
+}
+
+static CK_RV
+process_slot_list(struct req *r)
+{
+	(void)get_bool(r); /* every slot holds a token */
+	struct km_ctx *ctx = r->ctx;
+	wire_put_u32(r->out, (uint32_t)ctx->ntokens + 1);
+	for (size_t i = 0; i < ctx->ntokens; i++)
+		wire_put_u32(r->out, (uint32_t)ctx->tokens[i].st.id);
+	wire_put_u32(r->out, (uint32_t)token_spare_slot_locked(ctx));
+	return CKR_OK;
+}
+
+static CK_RV
+process_slot_info(struct req *r)
+{
+	uint32_t slot = get_u32(r);
+	char desc[64];
+	if (!slot_valid(r->ctx, slot))
+		return CKR_SLOT_ID_INVALID;
+	snprintf(desc, sizeof(desc), "coyeu keymgrd slot %u", slot);
+	wire_put_str(r->out, desc);
+	wire_put_str(r->out, "coyeu");
+	wire_put_u32(r->out, CKF_TOKEN_PRESENT);
+	return CKR_OK;
+}
+
+static CK_RV
+process_token_info(struct req *r)
+{
+	uint32_t slot = get_u32(r);
+	struct km_ctx *ctx = r->ctx;
+	if (!slot_valid(ctx, slot))
+		return CKR_SLOT_ID_INVALID;
+	struct km_token *t = token_find_locked(ctx, slot);
+	uint32_t n = 0, rw = 0;
+	for (struct km_session *s = ctx->sessions; s; s = s->next) {
+		if (s->token_id == slot) {
+			n++;
+			rw += (s->flags & CKF_RW_SESSION) != 0;
+		}
+	}
+	wire_put_str(r->out, t ? t->st.label : "");
+	wire_put_str(r->out, "coyeu");
+	wire_put_str(r->out, "keymgrd");
+	wire_put_str(r->out, t ? t->st.serial : "");
+	wire_put_u32(r->out, (uint32_t)token_flags_locked(ctx, t));
+	wire_put_u32(r->out, n);
+	wire_put_u32(r->out, rw);
+	wire_put_u32(r->out, KM_PIN_MIN);
+	wire_put_u32(r->out, KM_PIN_MAX);
+	wire_put_u32(r->out, 0);
+	wire_put_u32(r->out, 1);
+	return CKR_OK;
+}
+
+static CK_RV
+process_mech_list(struct req *r)
+{
+	size_t n;
+	const struct crypto_mech_info *m = crypto_mechs(&n);
+	if (!slot_valid(r->ctx, get_u32(r)))
+		return CKR_SLOT_ID_INVALID;
+	wire_put_u32(r->out, (uint32_t)n);
+	for (size_t i = 0; i < n; i++)
+		wire_put_u32(r->out, (uint32_t)m[i].type);
+	return CKR_OK;
+}
+
+static CK_RV
+process_mech_info(struct req *r)
+{
+	uint32_t slot = get_u32(r), type = get_u32(r);
+	if (!slot_valid(r->ctx, slot))
+		return CKR_SLOT_ID_INVALID;
+	const struct crypto_mech_info *m = crypto_mech(type);
+	if (m == NULL)
+		return CKR_MECHANISM_INVALID;
+	wire_put_u32(r->out, (uint32_t)m->min_bits);
+	wire_put_u32(r->out, (uint32_t)m->max_bits);
+	wire_put_u32(r->out, (uint32_t)m->flags);
+	return CKR_OK;
+}
+
+/* ---- tokens and PINs ---- */
+
+static CK_RV
+process_init_token(struct req *r)
+{
+	uint32_t slot = get_u32(r), plen, llen;
+	const uint8_t *pin = get_bytes(r, &plen);
+	const uint8_t *lab = get_bytes(r, &llen);
+	char label[33];
+	if (!slot_valid(r->ctx, slot))
+		return CKR_SLOT_ID_INVALID;
+	if (llen > 32)
+		return CKR_ARGUMENTS_BAD;
+	memcpy(label, lab, llen);
+	label[llen] = '\0';
+	log_info("uid %u: initialise token in slot %u", (unsigned)r->peer->uid, slot);
+	return token_init_locked(r->ctx, slot, pin, plen, label);
+}
+
+static CK_RV
+process_init_pin(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	uint32_t n;
+	const uint8_t *pin = get_bytes(r, &n);
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	if (login_of(s->app, s->token_id) != CKU_SO)
+		return CKR_USER_NOT_LOGGED_IN;
+	if (!(s->flags & CKF_RW_SESSION))
+		return CKR_SESSION_READ_ONLY;
+	struct km_token *t = token_find_locked(r->ctx, s->token_id);
+	if (t == NULL)
+		return CKR_DEVICE_ERROR;
+	log_info("uid %u: token %lld user PIN set by SO", (unsigned)r->peer->uid, (long long)t->st.id);
+	return token_set_pin_locked(r->ctx, t, CKU_USER, pin, n);
+}
+
+static CK_RV
+process_set_pin(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	uint32_t on, nn;
+	const uint8_t *old = get_bytes(r, &on);
+	const uint8_t *new = get_bytes(r, &nn);
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	if (!(s->flags & CKF_RW_SESSION))
+		return CKR_SESSION_READ_ONLY;
+	struct km_token *t = token_find_locked(r->ctx, s->token_id);
+	if (t == NULL)
+		return CKR_DEVICE_ERROR;
+	CK_USER_TYPE who = login_of(s->app, s->token_id) == CKU_SO ? CKU_SO : CKU_USER;
+	CK_RV rv = token_pin_len_ok(nn);
+	if (rv == CKR_OK)
+		rv = token_check_pin_locked(r->ctx, t, who, old, on);
+	if (rv == CKR_OK)
+		rv = token_set_pin_locked(r->ctx, t, who, new, nn);
+	return rv;
+}
+
+/* ---- sessions ---- */
+
+static CK_RV
+process_open_session(struct req *r)
+{
+	uint32_t slot = get_u32(r), flags = get_u32(r);
+	struct km_ctx *ctx = r->ctx;
+	if (!slot_valid(ctx, slot))
+		return CKR_SLOT_ID_INVALID;
+	if (token_find_locked(ctx, slot) == NULL)
+		return CKR_TOKEN_NOT_RECOGNIZED;
+	if (!(flags & CKF_SERIAL_SESSION))
+		return CKR_SESSION_PARALLEL_NOT_SUPPORTED;
+	if (!(flags & CKF_RW_SESSION) && login_of(r->peer->app, slot) == CKU_SO)
+		return CKR_SESSION_READ_WRITE_SO_EXISTS;
+	struct km_session *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return CKR_HOST_MEMORY;
+	do {
+		s->handle = ctx->next_session++ & 0x7fffffffu;
+	} while (s->handle == 0 || find_session(ctx, r->peer->app, s->handle) != NULL);
+	s->app = r->peer->app;
+	s->token_id = slot;
+	s->flags = (flags & CKF_RW_SESSION) | CKF_SERIAL_SESSION;
+	s->next = ctx->sessions;
+	ctx->sessions = s;
+	wire_put_u32(r->out, s->handle);
+	return CKR_OK;
+}
+
+static CK_RV
+process_close_session(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	close_session_locked(r->ctx, s);
+	return CKR_OK;
+}
+
+static CK_RV
+process_close_all(struct req *r)
+{
+	uint32_t slot = get_u32(r);
+	struct km_ctx *ctx = r->ctx;
+	if (!slot_valid(ctx, slot))
+		return CKR_SLOT_ID_INVALID;
+	for (;;) {
+		struct km_session *s;
+		for (s = ctx->sessions; s; s = s->next)
+			if (s->app == r->peer->app && s->token_id == slot)
+				break;
+		if (s == NULL)
+			break;
+		close_idle_locked(ctx, s);
+	}
+	return CKR_OK;
+}
+
+static CK_RV
+process_session_info(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	bool rw = s->flags & CKF_RW_SESSION;
+	CK_STATE state;
+	switch (login_of(s->app, s->token_id)) {
+	case CKU_SO: state = CKS_RW_SO_FUNCTIONS; break;
+	case CKU_USER: state = rw ? CKS_RW_USER_FUNCTIONS : CKS_RO_USER_FUNCTIONS; break;
+	default: state = rw ? CKS_RW_PUBLIC_SESSION : CKS_RO_PUBLIC_SESSION; break;
+	}
+	wire_put_u32(r->out, (uint32_t)s->token_id);
+	wire_put_u32(r->out, (uint32_t)state);
+	wire_put_u32(r->out, (uint32_t)s->flags);
+	return CKR_OK;
+}
+
+static CK_RV
+process_login(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	uint32_t who = get_u32(r), n;
+	const uint8_t *pin = get_bytes(r, &n);
+	struct km_ctx *ctx = r->ctx;
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	if (who == CKU_CONTEXT_SPECIFIC)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	if (who != CKU_SO && who != CKU_USER)
+		return CKR_USER_TYPE_INVALID;
+	CK_USER_TYPE cur = login_of(s->app, s->token_id);
+	if (cur == who)
+		return CKR_USER_ALREADY_LOGGED_IN;
+	if (cur != NOBODY)
+		return CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
+	if (who == CKU_SO) {
+		for (struct km_session *o = ctx->sessions; o; o = o->next)
+			if (o->app == s->app && o->token_id == s->token_id && !(o->flags & CKF_RW_SESSION))
+				return CKR_SESSION_READ_ONLY_EXISTS;
+	}
+	struct km_token *t = token_find_locked(ctx, s->token_id);
+	if (t == NULL)
+		return CKR_DEVICE_ERROR;
+	CK_RV rv = token_check_pin_locked(ctx, t, who, pin, n);
+	if (rv != CKR_OK)
+		return rv;
+	struct km_login *l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return CKR_HOST_MEMORY;
+	l->token_id = s->token_id;
+	l->who = who;
+	l->next = s->app->logins;
+	s->app->logins = l;
+	log_info("uid %u pid %d: %s login on token %lld", (unsigned)r->peer->uid, (int)r->peer->pid,
+		 who == CKU_SO ? "SO" : "user", (long long)s->token_id);
+	return CKR_OK;
+}
+
+static CK_RV
+process_logout(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	if (login_of(s->app, s->token_id) == NOBODY)
+		return CKR_USER_NOT_LOGGED_IN;
+	logout_app(s->app, s->token_id);
+	return CKR_OK;
+}
+
+/* ---- objects ---- */
+
+static CK_RV
+read_template(struct req *r, struct attrlist *l)
+{
+	al_init(l, true);
+	CK_RV rv = al_read_template(r->in, l);
+	if (rv != CKR_OK)
+		al_free(l);
+	return rv;
+}
+
+static CK_RV
+process_create_object(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	struct attrlist tmpl;
+	CK_RV rv = read_template(r, &tmpl);
+	struct km_object *o = NULL;
+	CK_OBJECT_CLASS cls;
+	CK_KEY_TYPE kt;
+	if (rv != CKR_OK)
+		return rv;
+	if (s == NULL) {
+		rv = CKR_SESSION_HANDLE_INVALID;
+		goto out;
+	}
+	bool is_so = login_of(s->app, s->token_id) == CKU_SO;
+	if ((rv = obj_template_class(&tmpl, &cls, &kt)) != CKR_OK ||
+	    (rv = obj_build(&tmpl, cls, kt, OM_CREATE, is_so, &o)) != CKR_OK ||
+	    (rv = crypto_complete_new_key(o)) != CKR_OK ||
+	    (rv = may_write_obj(s, o)) != CKR_OK)
+		goto out;
+	if ((rv = add_objects_locked(r->ctx, s, &o, 1)) != CKR_OK)
+		goto out;
+	wire_put_u32(r->out, o->handle);
+	drop_added(&o, 1);
+	o = NULL;
+out:
+	obj_free(o);
+	al_free(&tmpl);
+	return rv;
+}
+
+static CK_RV
+process_copy_object(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	uint32_t h = get_u32(r);
+	struct attrlist tmpl;
+	struct km_object *o = NULL, *c = NULL;
+	bool owned = false;
+	CK_RV rv = read_template(r, &tmpl);
+	if (rv != CKR_OK)
+		return rv;
+	if (s == NULL) {
+		rv = CKR_SESSION_HANDLE_INVALID;
+		goto out;
+	}
+	if ((rv = object_locked(r, s, h, true, &o, &owned)) != CKR_OK)
+		goto out;
+	if (!al_bool(&o->pub, CKA_COPYABLE, true)) {
+		rv = CKR_ACTION_PROHIBITED;
+		goto out;
+	}
+	if (obj_clone(o, &c) != 0) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	bool is_so = login_of(s->app, s->token_id) == CKU_SO;
+	if ((rv = obj_set_attrs(c, &tmpl, true, is_so)) != CKR_OK)
+		goto out;
+	c->on_token = al_bool(&c->pub, CKA_TOKEN, false);
+	if ((rv = may_write_obj(s, c)) != CKR_OK)
+		goto out;
+	if ((rv = add_objects_locked(r->ctx, s, &c, 1)) != CKR_OK)
+		goto out;
+	wire_put_u32(r->out, c->handle);
+	drop_added(&c, 1);
+	c = NULL;
+out:
+	obj_free(c);
+	if (o)
+		object_put(o, owned);
+	al_free(&tmpl);
+	return rv;
+}
+
+static CK_RV
+process_destroy_object(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	uint32_t h = get_u32(r);
+	struct km_object *o;
+	bool owned;
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	CK_RV rv = object_locked(r, s, h, false, &o, &owned);
+	if (rv != CKR_OK)
+		return rv;
+	if ((rv = may_write_obj(s, o)) == CKR_OK && !al_bool(&o->pub, CKA_DESTROYABLE, true))
+		rv = CKR_ACTION_PROHIBITED;
+	if (rv == CKR_OK && o->on_token) {
+		if (store_object_delete(r->ctx->st, h) != 0)
+			rv = CKR_DEVICE_ERROR;
+	} else if (rv == CKR_OK) {
+		for (struct km_sobj **pp = &r->ctx->sobjs; *pp; pp = &(*pp)->next) {
+			if ((*pp)->obj == o) {
+				struct km_sobj *dead = *pp;
+				*pp = dead->next;
+				obj_free(dead->obj);
+				free(dead);
+				return CKR_OK;
+			}
+		}
+	}
+	object_put(o, owned);
+	return rv;
+}
+
+static CK_RV
+process_object_size(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	uint32_t h = get_u32(r);
+	struct km_object *o;
+	bool owned;
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	CK_RV rv = object_locked(r, s, h, true, &o, &owned);
+	if (rv != CKR_OK)
+		return rv;
+	wire_put_u64(r->out, obj_size(o));
+	object_put(o, owned);
+	return CKR_OK;
+}
+
+static CK_RV
+process_get_attrs(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	uint32_t h = get_u32(r), n = get_u32(r);
+	struct km_object *o;
+	bool owned;
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	CK_RV rv = object_locked(r, s, h, true, &o, &owned);
+	if (rv != CKR_OK)
+		return rv;
+	wire_put_u32(r->out, n);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t type = get_u32(r), len = 0;
+		const uint8_t *val = NULL;
+		CK_RV arv = obj_get_attr(o, type, &val, &len);
+		wire_put_u32(r->out, type);
+		wire_put_u32(r->out, (uint32_t)arv);
+		wire_put_bytes(r->out, arv == CKR_OK ? val : NULL, arv == CKR_OK ? len : 0);
+	}
+	object_put(o, owned);
+	return CKR_OK;
+}
+
+static CK_RV
+process_set_attrs(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	uint32_t h = get_u32(r);
+	struct attrlist tmpl;
+	struct km_object *o = NULL, *c = NULL;
+	bool owned = false;
+	CK_RV rv = read_template(r, &tmpl);
+	if (rv != CKR_OK)
+		return rv;
+	if (s == NULL) {
+		rv = CKR_SESSION_HANDLE_INVALID;
+		goto out;
+	}
+	if ((rv = object_locked(r, s, h, true, &o, &owned)) != CKR_OK)
+		goto out;
+	if ((rv = may_write_obj(s, o)) != CKR_OK)
+		goto out;
+	if (!al_bool(&o->pub, CKA_MODIFIABLE, true)) {
+		rv = CKR_ACTION_PROHIBITED;
+		goto out;
+	}
+	/* Work on a copy so a failed store write leaves the object as it was. */
+	if (obj_clone(o, &c) != 0) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	c->handle = o->handle;
+	c->owner = o->owner;
+	bool is_so = login_of(s->app, s->token_id) == CKU_SO;
+	if ((rv = obj_set_attrs(c, &tmpl, false, is_so)) != CKR_OK)
+		goto out;
+	if ((rv = may_write_obj(s, c)) != CKR_OK)
+		goto out;
+	if (o->on_token) {
+		rv = save_token_object_locked(r->ctx, c);
+	} else {
+		rv = obj_set_attrs(o, &tmpl, false, is_so);
+	}
+out:
+	obj_free(c);
+	if (o)
+		object_put(o, owned);
+	al_free(&tmpl);
+	return rv;
+}
+
+static CK_RV
+process_find_init(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	struct km_ctx *ctx = r->ctx;
+	struct attrlist tmpl;
+	struct store_filter f;
+	int64_t *ids = NULL;
+	size_t nids = 0;
+	CK_RV rv = read_template(r, &tmpl);
+	if (rv != CKR_OK)
+		return rv;
+	if (s == NULL) {
+		rv = CKR_SESSION_HANDLE_INVALID;
+		goto out;
+	}
+	if (s->finding) {
+		rv = CKR_OPERATION_ACTIVE;
+		goto out;
+	}
+	bool user = user_in(s);
+	memset(&f, 0, sizeof(f));
+	f.include_private = user;
+	uint64_t cls;
+	if (al_ulong(&tmpl, CKA_CLASS, &cls) == 0) {
+		f.has_cls = true;
+		f.cls = (uint32_t)cls;
+	}
+	const struct attr *a;
+	if ((a = al_find(&tmpl, CKA_ID)) != NULL) {
+		f.has_ckaid = true;
+		f.ckaid = a->val;
+		f.ckaid_len = a->len;
+	}
+	if ((a = al_find(&tmpl, CKA_LABEL)) != NULL) {
+		f.has_label = true;
+		f.label = a->val;
+		f.label_len = a->len;
+	}
+	size_t cap = 16, n = 0;
+	uint32_t *found = malloc(cap * sizeof(*found));
+	if (found == NULL) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	for (struct km_sobj *so = ctx->sobjs; so; so = so->next) {
+		struct km_object *o = so->obj;
+		if (!sobj_mine(ctx, s, o) || !obj_visible(o, user) || !obj_matches(o, &tmpl))
+			continue;
+		if (n == cap) {
+			uint32_t *nf = realloc(found, 2 * cap * sizeof(*found));
+			if (nf == NULL) {
+				rv = CKR_HOST_MEMORY;
+				goto fail;
+			}
+			found = nf;
+			cap *= 2;
+		}
+		found[n++] = o->handle;
+	}
+	if (store_object_find(ctx->st, s->token_id, &f, &ids, &nids) != 0) {
+		rv = CKR_DEVICE_ERROR;
+		goto fail;
+	}
+	for (size_t i = 0; i < nids; i++) {
+		struct km_object *o;
+		bool owned;
+		if (object_locked(r, s, (uint32_t)ids[i], false, &o, &owned) != CKR_OK)
+			continue;
+		bool match = obj_matches(o, &tmpl);
+		object_put(o, owned);
+		if (!match)
+			continue;
+		if (n == cap) {
+			uint32_t *nf = realloc(found, 2 * cap * sizeof(*found));
+			if (nf == NULL) {
+				rv = CKR_HOST_MEMORY;
+				goto fail;
+			}
+			found = nf;
+			cap *= 2;
+		}
+		found[n++] = (uint32_t)ids[i];
+	}
+	s->found = found;
+	s->nfound = n;
+	s->found_pos = 0;
+	s->finding = true;
+	found = NULL;
+fail:
+	free(found);
+out:
+	free(ids);
+	al_free(&tmpl);
+	return rv;
+}
+
+static CK_RV
+process_find(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	uint32_t max = get_u32(r);
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	if (!s->finding)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	size_t left = s->nfound - s->found_pos;
+	if (max > PROTO_MAX_LIST)
+		max = PROTO_MAX_LIST;
+	if (left > max)
+		left = max;
+	wire_put_u32(r->out, (uint32_t)left);
+	for (size_t i = 0; i < left; i++)
+		wire_put_u32(r->out, s->found[s->found_pos++]);
+	return CKR_OK;
+}
+
+static CK_RV
+process_find_final(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	if (!s->finding)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	end_find(s);
+	return CKR_OK;
+}
+
+/* ---- keys ---- */
+
+/* Reads an 'M' field; only parameterless mechanisms generate keys. */
+static CK_RV
+read_keygen_mech(struct req *r, bool pair, CK_MECHANISM_TYPE *mech, CK_KEY_TYPE *kt)
+{
+	uint32_t n;
+	*mech = get_u32(r);
+	(void)get_bytes(r, &n);
+	if (!crypto_keygen_mech(*mech, pair, kt))
+		return CKR_MECHANISM_INVALID;
+	return n ? CKR_MECHANISM_PARAM_INVALID : CKR_OK;
+}
+
+static CK_RV
+process_generate_key(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	CK_MECHANISM_TYPE mech;
+	CK_KEY_TYPE kt;
+	struct attrlist tmpl;
+	struct km_object *o = NULL;
+	CK_RV mrv = read_keygen_mech(r, false, &mech, &kt);
+	CK_RV rv = read_template(r, &tmpl);
+	if (rv != CKR_OK)
+		return rv;
+	if (s == NULL)
+		rv = CKR_SESSION_HANDLE_INVALID;
+	else
+		rv = mrv;
+	if (rv != CKR_OK || (rv = obj_template_agrees(&tmpl, CKO_SECRET_KEY, kt)) != CKR_OK)
+		goto out;
+	bool is_so = login_of(s->app, s->token_id) == CKU_SO;
+	if ((rv = obj_build(&tmpl, CKO_SECRET_KEY, kt, OM_GENERATE, is_so, &o)) != CKR_OK ||
+	    (rv = may_write_obj(s, o)) != CKR_OK)
+		goto out;
+	if ((rv = crypto_generate_key(mech, o)) != CKR_OK)
+		goto out;
+	if ((rv = add_objects_locked(r->ctx, s, &o, 1)) != CKR_OK)
+		goto out;
+	wire_put_u32(r->out, o->handle);
+	drop_added(&o, 1);
+	o = NULL;
+out:
+	obj_free(o);
+	al_free(&tmpl);
+	return rv;
+}
+
+static CK_RV
+process_generate_key_pair(struct req *r)
+{
+	struct km_ctx *ctx = r->ctx;
+	struct km_session *s = session_locked(r, get_u32(r));
+	CK_MECHANISM_TYPE mech;
+	CK_KEY_TYPE kt;
+	struct attrlist pt, vt;
+	struct km_object *objs[2] = { NULL, NULL };
+	CK_RV mrv = read_keygen_mech(r, true, &mech, &kt);
+	CK_RV rv = read_template(r, &pt);
+	if (rv != CKR_OK)
+		return rv;
+	if ((rv = read_template(r, &vt)) != CKR_OK) {
+		al_free(&pt);
+		return rv;
+	}
+	if (s == NULL)
+		rv = CKR_SESSION_HANDLE_INVALID;
+	else
+		rv = mrv;
+	if (rv != CKR_OK || (rv = obj_template_agrees(&pt, CKO_PUBLIC_KEY, kt)) != CKR_OK ||
+	    (rv = obj_template_agrees(&vt, CKO_PRIVATE_KEY, kt)) != CKR_OK)
+		goto out;
+	bool is_so = login_of(s->app, s->token_id) == CKU_SO;
+	if ((rv = obj_build(&pt, CKO_PUBLIC_KEY, kt, OM_GENERATE, is_so, &objs[0])) != CKR_OK ||
+	    (rv = obj_build(&vt, CKO_PRIVATE_KEY, kt, OM_GENERATE, is_so, &objs[1])) != CKR_OK ||
+	    (rv = may_write_obj(s, objs[0])) != CKR_OK || (rv = may_write_obj(s, objs[1])) != CKR_OK)
+		goto out;
+	/* RSA-4096 takes seconds: generate without the lock. */
+	s->busy = true;
+	pthread_mutex_unlock(&ctx->lock);
+	rv = crypto_generate_key_pair(mech, objs[0], objs[1]);
+	pthread_mutex_lock(&ctx->lock);
+	session_release(ctx, s);
+	if (rv != CKR_OK)
+		goto out;
+	if ((rv = add_objects_locked(ctx, s, objs, 2)) != CKR_OK)
+		goto out;
+	wire_put_u32(r->out, objs[0]->handle);
+	wire_put_u32(r->out, objs[1]->handle);
+	drop_added(objs, 2);
+	objs[0] = objs[1] = NULL;
+out:
+	obj_free(objs[0]);
+	obj_free(objs[1]);
+	al_free(&pt);
+	al_free(&vt);
+	return rv;
+}
+
+/* ---- cryptographic operations ---- */
+
+static CK_RV
+process_op_init(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	uint32_t kind = get_u32(r), mech = get_u32(r), plen;
+	const uint8_t *param = get_bytes(r, &plen);
+	uint32_t h = get_u32(r);
+	struct mech_param mp;
+	struct km_object *key;
+	bool owned;
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	if (kind < OP_SIGN || kind > OP_MAX)
+		return CKR_ARGUMENTS_BAD;
+	if (s->op[kind] != NULL)
+		return CKR_OPERATION_ACTIVE;
+	if (mech_param_decode(mech, param, plen, &mp) != 0)
+		return CKR_MECHANISM_PARAM_INVALID;
+	CK_RV rv = object_locked(r, s, h, true, &key, &owned);
+	if (rv == CKR_OBJECT_HANDLE_INVALID)
+		return CKR_KEY_HANDLE_INVALID;
+	if (rv != CKR_OK)
+		return rv;
+	rv = crypto_op_init(kind, mech, &mp, key, &s->op[kind]);
+	object_put(key, owned);
+	return rv;
+}
+
+/*
+ * OP_RUN, OP_UPDATE, OP_FINAL. The step is computed once; its output waits
+ * in the session's stash until a call has room for it, so asking for the
+ * length first (length_only, or too small a capacity) does not redo it.
+ */
+static CK_RV
+process_op_step(struct req *r, uint32_t phase)
+{
+	struct km_ctx *ctx = r->ctx;
+	struct km_session *s = session_locked(r, get_u32(r));
+	uint32_t kind = get_u32(r), inlen, siglen;
+	const uint8_t *in = get_bytes(r, &inlen);
+	const uint8_t *sig = get_bytes(r, &siglen);
+	uint32_t cap = get_u32(r);
+	bool length_only = get_bool(r);
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	if (kind < OP_SIGN || kind > OP_MAX)
+		return CKR_ARGUMENTS_BAD;
+	if (s->op[kind] == NULL)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	bool ends = phase != MSG_OP_UPDATE;
+	if (s->stash_kind != kind || s->stash_phase != phase) {
+		uint8_t *out = NULL;
+		size_t outlen = 0;
+		struct km_op *op = s->op[kind];
+		clear_stash(s);
+		s->busy = true;
+		pthread_mutex_unlock(&ctx->lock);
+		CK_RV rv;
+		if (phase == MSG_OP_RUN)
+			rv = crypto_op_run(op, in, inlen, sig, siglen, &out, &outlen);
+		else if (phase == MSG_OP_UPDATE)
+			rv = crypto_op_update(op, in, inlen, &out, &outlen);
+		else
+			rv = crypto_op_final(op, sig, siglen, &out, &outlen);
+		pthread_mutex_lock(&ctx->lock);
+		session_release(ctx, s);
+		if (rv != CKR_OK || kind == OP_VERIFY) {
+			free(out);
+			if (rv != CKR_OK || ends)
+				end_op(s, kind);
+			if (rv == CKR_OK) {
+				wire_put_u32(r->out, 0);
+				wire_put_bytes(r->out, NULL, 0);
+			}
+			return rv;
+		}
+		s->stash = out;
+		s->stash_len = outlen;
+		s->stash_kind = kind;
+		s->stash_phase = phase;
+	}
+	if (s->stash_len > UINT32_MAX)
+		return CKR_DEVICE_ERROR;
+	wire_put_u32(r->out, (uint32_t)s->stash_len);
+	if (length_only) {
+		wire_put_bytes(r->out, NULL, 0);
+		return CKR_OK;
+	}
+	if (cap < s->stash_len) {
+		wire_put_bytes(r->out, NULL, 0);
+		return CKR_BUFFER_TOO_SMALL;
+	}
+	wire_put_bytes(r->out, s->stash, s->stash_len);
+	clear_stash(s);
+	if (ends)
+		end_op(s, kind);
+	return CKR_OK;
+}
+
+static CK_RV process_op_run(struct req *r) { return process_op_step(r, MSG_OP_RUN); }
+static CK_RV process_op_update(struct req *r) { return process_op_step(r, MSG_OP_UPDATE); }
+static CK_RV process_op_final(struct req *r) { return process_op_step(r, MSG_OP_FINAL); }
+
+/* ---- the table ---- */
+
+typedef CK_RV (*handler_fn)(struct req *r);
+
+static const handler_fn handlers[MSG_COUNT] = {
+	[MSG_HELLO] = process_hello,
+	[MSG_SLOT_LIST] = process_slot_list,
+	[MSG_SLOT_INFO] = process_slot_info,
+	[MSG_TOKEN_INFO] = process_token_info,
+	[MSG_MECH_LIST] = process_mech_list,
+	[MSG_MECH_INFO] = process_mech_info,
+	[MSG_INIT_TOKEN] = process_init_token,
+	[MSG_INIT_PIN] = process_init_pin,
+	[MSG_SET_PIN] = process_set_pin,
+	[MSG_OPEN_SESSION] = process_open_session,
+	[MSG_CLOSE_SESSION] = process_close_session,
+	[MSG_CLOSE_ALL] = process_close_all,
+	[MSG_SESSION_INFO] = process_session_info,
+	[MSG_LOGIN] = process_login,
+	[MSG_LOGOUT] = process_logout,
+	[MSG_CREATE_OBJECT] = process_create_object,
+	[MSG_COPY_OBJECT] = process_copy_object,
+	[MSG_DESTROY_OBJECT] = process_destroy_object,
+	[MSG_OBJECT_SIZE] = process_object_size,
+	[MSG_GET_ATTRS] = process_get_attrs,
+	[MSG_SET_ATTRS] = process_set_attrs,
+	[MSG_FIND_INIT] = process_find_init,
+	[MSG_FIND] = process_find,
+	[MSG_FIND_FINAL] = process_find_final,
+	[MSG_GENERATE_KEY] = process_generate_key,
+	[MSG_GENERATE_KEY_PAIR] = process_generate_key_pair,
+	[MSG_OP_INIT] = process_op_init,
+	[MSG_OP_RUN] = process_op_run,
+	[MSG_OP_UPDATE] = process_op_update,
+	[MSG_OP_FINAL] = process_op_final,
+};
+
+int
+dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
+		 struct wire_buf *rep)
+{
+	uint32_t type;
+	struct wire_buf fields;
+	if (wire_get_u32(req, &type) != 0)
+		return CY_ERR_TRUNCATED;
+	const struct proto_msg *m = proto_msg(type);
+	wire_reset(rep);
+	if (m == NULL || handlers[type] == NULL) {
+		log_debug("peer pid %d: unknown request type %u", (int)peer->pid, type);
+		return proto_begin_reply(rep, type, CKR_FUNCTION_NOT_SUPPORTED);
+	}
+	int e = proto_check_sig(req, m->req_sig);
+	if (e != 0) {
+		log_warn("peer pid %d: malformed %s request: %s", (int)peer->pid, m->name, cy_strerror(e));
+		return e;
+	}
+	if (type != MSG_HELLO && peer->app == NULL) {
+		log_warn("peer pid %d: %s before hello", (int)peer->pid, m->name);
+		return CY_ERR_BAD_FORMAT;
+	}
+	struct req r = { ctx, peer, req, &fields };
+	wire_init(&fields, WIRE_MAX_FRAME - 16);
+	pthread_mutex_lock(&ctx->lock);
+	CK_RV rv = handlers[type](&r);
+	pthread_mutex_unlock(&ctx->lock);
+	bool with_fields = rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL;
+	if (with_fields && (wire_error(&fields) != 0 || proto_check_sig(&fields, m->rep_sig) != 0)) {
+		log_err("%s: reply does not fit its signature", m->name);
+		rv = CKR_GENERAL_ERROR;
+		with_fields = false;
+	}
+	proto_begin_reply(rep, type, (uint32_t)rv);
+	if (with_fields)
+		wire_put_raw(rep, fields.data, fields.size);
+	wire_free(&fields);
+	return wire_error(rep);
+}
+
+void
+dispatch_peer_gone(struct km_ctx *ctx, struct km_peer *peer)
+{
+	struct km_app *a = peer->app;
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&ctx->lock);
+	peer->app = NULL;
+	if (--a->conns == 0) {
+		for (;;) {
+			struct km_session *s;
+			for (s = ctx->sessions; s; s = s->next)
+				if (s->app == a)
+					break;
+			if (s == NULL)
+				break;
+			close_idle_locked(ctx, s);
+		}
+		while (a->logins) {
+			struct km_login *l = a->logins;
+			a->logins = l->next;
+			free(l);
+		}
+		for (struct km_app **pp = &ctx->apps; *pp; pp = &(*pp)->next) {
+			if (*pp == a) {
+				*pp = a->next;
+				break;
+			}
+		}
+		free(a);
+	}
+	pthread_mutex_unlock(&ctx->lock);
+}

@@ -1,0 +1,90 @@
+/*
+ * store.h - persistent state of keymgrd: tokens and token objects.
+ *
+ * The store is a small interface so another back end (PostgreSQL) can sit
+ * behind it; store_sqlite.c is the embedded default. Callers serialise all
+ * calls on one store (keymgrd holds its state lock). Blobs handed out are
+ * malloc'd and owned by the caller; secret blobs are already sealed.
+ */
+#ifndef KM_STORE_H
+#define KM_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+/* The newest schema version this build writes. */
+#define STORE_SCHEMA_VERSION 1
+
+struct store_token {
+	int64_t id;
+	char label[33];       /* UTF-8, unpadded */
+	char serial[17];
+	char so_pin[160];     /* PIN hash strings, see pin.h; "" when unset */
+	char user_pin[160];
+	uint32_t so_failures;
+	uint32_t user_failures;
+	uint8_t data_key[128]; /* the token's data key, sealed by the master key */
+	size_t data_key_len;
+};
+
+struct store_object {
+	int64_t id;
+	int64_t token_id;
+	uint32_t cls;
+	bool priv;
+	uint8_t *ckaid;   size_t ckaid_len;
+	uint8_t *label;   size_t label_len;
+	uint8_t *attrs;   size_t attrs_len;   /* public attributes, attrlist form */
+	uint8_t *secret;  size_t secret_len;  /* sealed secret attributes, or NULL */
+};
+
+/* Which indexed columns a search constrains. */
+struct store_filter {
+	bool has_cls;   uint32_t cls;
+	bool has_ckaid; const uint8_t *ckaid; size_t ckaid_len;
+	bool has_label; const uint8_t *label; size_t label_len;
+	bool include_private;
+};
+
+/* Opens (creating and migrating as needed) the store at path. Returns 0 or
+ * CY_ERR_STORE; a schema newer than STORE_SCHEMA_VERSION is refused. */
+int store_open(const char *path, struct store **out);
+void store_close(struct store *st);
+/* The schema version the open store is at. */
+int store_schema_version(struct store *st);
+
+int store_begin(struct store *st);
+int store_commit(struct store *st);
+void store_rollback(struct store *st);
+
+/* All token ids in ascending order; *ids is malloc'd (caller frees). */
+int store_token_ids(struct store *st, int64_t **ids, size_t *n);
+/* CY_ERR_NOT_FOUND when there is no token id. */
+int store_token_get(struct store *st, int64_t id, struct store_token *t);
+/* Inserts t with t->id as its id (the slot it was initialised in). */
+int store_token_insert(struct store *st, const struct store_token *t);
+int store_token_update(struct store *st, const struct store_token *t);
+/* Deletes the token's objects (used when a token is re-initialised). */
+int store_token_clear_objects(struct store *st, int64_t token_id);
+int store_token_count_objects(struct store *st, int64_t token_id, uint64_t *n);
+
+/* Inserts o, setting o->id. */
+int store_object_insert(struct store *st, struct store_object *o);
+/* Rewrites every column of object o->id. */
+int store_object_update(struct store *st, const struct store_object *o);
+/* Reads object id into o (blobs malloc'd); CY_ERR_NOT_FOUND when absent. */
+int store_object_get(struct store *st, int64_t id, struct store_object *o);
+int store_object_delete(struct store *st, int64_t id);
+/* Frees the blobs of o (wiping the secret one). */
+void store_object_clear(struct store_object *o);
+/*
+ * The ids of token_id's objects that match f, in ascending order, using the
+ * indexes on class, CKA_ID and CKA_LABEL. *ids is malloc'd (caller frees).
+ */
+int store_object_find(struct store *st, int64_t token_id, const struct store_filter *f,
+		      int64_t **ids, size_t *n);
+
+#endif

@@ -1,0 +1,507 @@
+/*
+ * store_sqlite.c - the embedded store: one SQLite file in WAL mode.
+ *
+ * The schema is versioned in PRAGMA user_version and brought forward by the
+ * migrations below, each in its own transaction. Objects keep their class,
+ * CKA_ID and CKA_LABEL in indexed columns so a search never scans the whole
+ * table; the rest of their attributes are one blob. Statements are prepared
+ * once per store.
+ */
+#include "config.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cy_err.h"
+#include "log.h"
+#include "store.h"
+#include "wire.h"
+
+static const char *const migrations[] = {
+	/* 1: tokens and objects with their indexes. */
+	"CREATE TABLE tokens ("
+	"  id INTEGER PRIMARY KEY,"
+	"  label TEXT NOT NULL,"
+	"  serial TEXT NOT NULL,"
+	"  so_pin TEXT NOT NULL,"
+	"  user_pin TEXT NOT NULL DEFAULT '',"
+	"  so_failures INTEGER NOT NULL DEFAULT 0,"
+	"  user_failures INTEGER NOT NULL DEFAULT 0,"
+	"  data_key BLOB NOT NULL,"
+	"  created INTEGER NOT NULL DEFAULT (strftime('%s','now')));"
+	"CREATE TABLE objects ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  token_id INTEGER NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,"
+	"  class INTEGER NOT NULL,"
+	"  private INTEGER NOT NULL,"
+	"  ckaid BLOB NOT NULL DEFAULT x'',"
+	"  label BLOB NOT NULL DEFAULT x'',"
+	"  attrs BLOB NOT NULL,"
+	"  secret BLOB);"
+	"CREATE INDEX objects_by_ckaid ON objects(token_id, ckaid);"
+	"CREATE INDEX objects_by_label ON objects(token_id, label);"
+	"CREATE INDEX objects_by_class ON objects(token_id, class);",
+};
+#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+enum stmt_id {
+	S_BEGIN, S_COMMIT, S_ROLLBACK,
+	S_TOKEN_IDS, S_TOKEN_GET, S_TOKEN_INSERT, S_TOKEN_UPDATE, S_TOKEN_CLEAR, S_TOKEN_COUNT,
+	S_OBJ_INSERT, S_OBJ_UPDATE, S_OBJ_GET, S_OBJ_DELETE,
+	S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_TOKEN_IDS] = "SELECT id FROM tokens ORDER BY id",
+	[S_TOKEN_GET] = "SELECT label, serial, so_pin, user_pin, so_failures, user_failures, data_key"
+			" FROM tokens WHERE id = ?1",
+	[S_TOKEN_INSERT] = "INSERT INTO tokens (id, label, serial, so_pin, user_pin, so_failures,"
+			   " user_failures, data_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[S_TOKEN_UPDATE] = "UPDATE tokens SET label = ?2, serial = ?3, so_pin = ?4, user_pin = ?5,"
+			   " so_failures = ?6, user_failures = ?7, data_key = ?8 WHERE id = ?1",
+	[S_TOKEN_CLEAR] = "DELETE FROM objects WHERE token_id = ?1",
+	[S_TOKEN_COUNT] = "SELECT count(*) FROM objects WHERE token_id = ?1",
+	[S_OBJ_INSERT] = "INSERT INTO objects (token_id, class, private, ckaid, label, attrs, secret)"
+			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[S_OBJ_UPDATE] = "UPDATE objects SET token_id = ?1, class = ?2, private = ?3, ckaid = ?4,"
+			 " label = ?5, attrs = ?6, secret = ?7 WHERE id = ?8",
+	[S_OBJ_GET] = "SELECT token_id, class, private, ckaid, label, attrs, secret"
+		      " FROM objects WHERE id = ?1",
+	[S_OBJ_DELETE] = "DELETE FROM objects WHERE id = ?1",
+};
+
+/* One prepared search per combination of constrained columns. */
+#define FIND_VARIANTS 8
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[S_COUNT];
+	sqlite3_stmt *find[FIND_VARIANTS];
+	int version;
+};
+
+static int
+db_fail(struct store *st, const char *what)
+{
+	log_err("store: %s: %s", what, sqlite3_errmsg(st->db));
+	return CY_ERR_STORE;
+}
+
+static sqlite3_stmt *
+stmt(struct store *st, enum stmt_id id)
+{
+	sqlite3_stmt *s = st->stmt[id];
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return s;
+}
+
+/* Steps a statement that returns no rows; resets it afterwards. */
+static int
+run(struct store *st, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return db_fail(st, what);
+	return 0;
+}
+
+static int
+exec_sql(struct store *st, const char *sql)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		log_err("store: %s", msg ? msg : "exec failed");
+		sqlite3_free(msg);
+		return CY_ERR_STORE;
+	}
+	return 0;
+}
+
+static int
+read_version(struct store *st, int *v)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+		return db_fail(st, "user_version");
+	int rc = sqlite3_step(s);
+	*v = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : CY_ERR_STORE;
+}
+
+static int
+migrate(struct store *st)
+{
+	int v, r;
+	if ((r = read_version(st, &v)) != 0)
+		return r;
+	if (v > N_MIGRATIONS) {
+		log_err("store: schema version %d is newer than this keymgrd (%d)", v, N_MIGRATIONS);
+		return CY_ERR_STORE;
+	}
+	for (; v < N_MIGRATIONS; v++) {
+		char setv[64];
+		snprintf(setv, sizeof(setv), "PRAGMA user_version = %d", v + 1);
+		if ((r = exec_sql(st, "BEGIN IMMEDIATE")) != 0)
+			return r;
+		if ((r = exec_sql(st, migrations[v])) != 0 || (r = exec_sql(st, setv)) != 0) {
+			exec_sql(st, "ROLLBACK");
+			return r;
+		}
+		if ((r = exec_sql(st, "COMMIT")) != 0)
+			return r;
+		log_info("store: migrated schema to version %d", v + 1);
+	}
+	st->version = v;
+	return 0;
+}
+
+int
+store_open(const char *path, struct store **out)
+{
+	int r = CY_ERR_STORE;
+	struct store *st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		return CY_ERR_ALLOC;
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		log_err("store: cannot open %s: %s", path,
+			st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	/* WAL: readers never block the writer; FULL: an acknowledged commit
+	 * survives a power loss, not only a crash of keymgrd. */
+	if ((r = exec_sql(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+			  " PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;")) != 0)
+		goto out;
+	if ((r = migrate(st)) != 0)
+		goto out;
+	for (int i = 0; i < S_COUNT; i++) {
+		if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+				       &st->stmt[i], NULL) != SQLITE_OK) {
+			r = db_fail(st, stmt_sql[i]);
+			goto out;
+		}
+	}
+	*out = st;
+	st = NULL;
+	r = 0;
+out:
+	store_close(st);
+	return r;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	for (int i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	for (int i = 0; i < FIND_VARIANTS; i++)
+		sqlite3_finalize(st->find[i]);
+	if (st->db != NULL && sqlite3_close(st->db) != SQLITE_OK)
+		log_err("store: close: %s", sqlite3_errmsg(st->db));
+	free(st);
+}
+
+int
+store_schema_version(struct store *st)
+{
+	return st->version;
+}
+
+int
+store_begin(struct store *st)
+{
+	return run(st, stmt(st, S_BEGIN), "begin");
+}
+
+int
+store_commit(struct store *st)
+{
+	return run(st, stmt(st, S_COMMIT), "commit");
+}
+
+void
+store_rollback(struct store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		run(st, stmt(st, S_ROLLBACK), "rollback");
+}
+
+/* Collects the first column (an id) of every row of s. */
+static int
+collect_ids(struct store *st, sqlite3_stmt *s, int64_t **ids, size_t *n)
+{
+	size_t cap = 16, len = 0;
+	int64_t *v = malloc(cap * sizeof(*v));
+	int rc;
+	if (v == NULL)
+		return CY_ERR_ALLOC;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (len == cap) {
+			int64_t *nv = realloc(v, 2 * cap * sizeof(*v));
+			if (nv == NULL) {
+				free(v);
+				sqlite3_reset(s);
+				return CY_ERR_ALLOC;
+			}
+			v = nv;
+			cap *= 2;
+		}
+		v[len++] = sqlite3_column_int64(s, 0);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return db_fail(st, "select ids");
+	}
+	*ids = v;
+	*n = len;
+	return 0;
+}
+
+int
+store_token_ids(struct store *st, int64_t **ids, size_t *n)
+{
+	return collect_ids(st, stmt(st, S_TOKEN_IDS), ids, n);
+}
+
+static void
+copy_text(char *dst, size_t len, const unsigned char *src)
+{
+	snprintf(dst, len, "%s", src ? (const char *)src : "");
+}
+
+int
+store_token_get(struct store *st, int64_t id, struct store_token *t)
+{
+	sqlite3_stmt *s = stmt(st, S_TOKEN_GET);
+	sqlite3_bind_int64(s, 1, id);
+	int rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(s);
+		return rc == SQLITE_DONE ? CY_ERR_NOT_FOUND : db_fail(st, "token get");
+	}
+	memset(t, 0, sizeof(*t));
+	t->id = id;
+	copy_text(t->label, sizeof(t->label), sqlite3_column_text(s, 0));
+	copy_text(t->serial, sizeof(t->serial), sqlite3_column_text(s, 1));
+	copy_text(t->so_pin, sizeof(t->so_pin), sqlite3_column_text(s, 2));
+	copy_text(t->user_pin, sizeof(t->user_pin), sqlite3_column_text(s, 3));
+	t->so_failures = (uint32_t)sqlite3_column_int(s, 4);
+	t->user_failures = (uint32_t)sqlite3_column_int(s, 5);
+	int klen = sqlite3_column_bytes(s, 6);
+	int r = 0;
+	if (klen < 0 || (size_t)klen > sizeof(t->data_key)) {
+		r = CY_ERR_CORRUPT;
+	} else {
+		memcpy(t->data_key, sqlite3_column_blob(s, 6), (size_t)klen);
+		t->data_key_len = (size_t)klen;
+	}
+	sqlite3_reset(s);
+	return r;
+}
+
+static int
+write_token(struct store *st, enum stmt_id id, const struct store_token *t, const char *what)
+{
+	sqlite3_stmt *s = stmt(st, id);
+	sqlite3_bind_int64(s, 1, t->id);
+	sqlite3_bind_text(s, 2, t->label, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, t->serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, t->so_pin, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, t->user_pin, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, t->so_failures);
+	sqlite3_bind_int64(s, 7, t->user_failures);
+	sqlite3_bind_blob(s, 8, t->data_key, (int)t->data_key_len, SQLITE_STATIC);
+	return run(st, s, what);
+}
+
+int
+store_token_insert(struct store *st, const struct store_token *t)
+{
+	return write_token(st, S_TOKEN_INSERT, t, "token insert");
+}
+
+int
+store_token_update(struct store *st, const struct store_token *t)
+{
+	return write_token(st, S_TOKEN_UPDATE, t, "token update");
+}
+
+int
+store_token_clear_objects(struct store *st, int64_t token_id)
+{
+	sqlite3_stmt *s = stmt(st, S_TOKEN_CLEAR);
+	sqlite3_bind_int64(s, 1, token_id);
+	return run(st, s, "token clear");
+}
+
+int
+store_token_count_objects(struct store *st, int64_t token_id, uint64_t *n)
+{
+	sqlite3_stmt *s = stmt(st, S_TOKEN_COUNT);
+	sqlite3_bind_int64(s, 1, token_id);
+	int rc = sqlite3_step(s);
+	*n = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : db_fail(st, "count objects");
+}
+
+static void
+bind_blob(sqlite3_stmt *s, int col, const uint8_t *p, size_t n, bool nullable)
+{
+	if (p == NULL && nullable)
+		sqlite3_bind_null(s, col);
+	else
+		sqlite3_bind_blob(s, col, p ? (const void *)p : "", (int)n, SQLITE_STATIC);
+}
+
+static void
+bind_object(sqlite3_stmt *s, const struct store_object *o)
+{
+	sqlite3_bind_int64(s, 1, o->token_id);
+	sqlite3_bind_int64(s, 2, o->cls);
+	sqlite3_bind_int(s, 3, o->priv);
+	bind_blob(s, 4, o->ckaid, o->ckaid_len, false);
+	bind_blob(s, 5, o->label, o->label_len, false);
+	bind_blob(s, 6, o->attrs, o->attrs_len, false);
+	bind_blob(s, 7, o->secret, o->secret_len, true);
+}
+
+int
+store_object_insert(struct store *st, struct store_object *o)
+{
+	sqlite3_stmt *s = stmt(st, S_OBJ_INSERT);
+	bind_object(s, o);
+	int r = run(st, s, "object insert");
+	if (r == 0)
+		o->id = sqlite3_last_insert_rowid(st->db);
+	return r;
+}
+
+int
+store_object_update(struct store *st, const struct store_object *o)
+{
+	sqlite3_stmt *s = stmt(st, S_OBJ_UPDATE);
+	bind_object(s, o);
+	sqlite3_bind_int64(s, 8, o->id);
+	return run(st, s, "object update");
+}
+
+static int
+dup_blob(sqlite3_stmt *s, int col, uint8_t **p, size_t *n)
+{
+	const void *src = sqlite3_column_blob(s, col);
+	int len = sqlite3_column_bytes(s, col);
+	*p = NULL;
+	*n = 0;
+	if (sqlite3_column_type(s, col) == SQLITE_NULL)
+		return 0;
+	*p = malloc(len > 0 ? (size_t)len : 1);
+	if (*p == NULL)
+		return CY_ERR_ALLOC;
+	if (len > 0)
+		memcpy(*p, src, (size_t)len);
+	*n = (size_t)len;
+	return 0;
+}
+
+int
+store_object_get(struct store *st, int64_t id, struct store_object *o)
+{
+	sqlite3_stmt *s = stmt(st, S_OBJ_GET);
+	sqlite3_bind_int64(s, 1, id);
+	memset(o, 0, sizeof(*o));
+	int rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(s);
+		return rc == SQLITE_DONE ? CY_ERR_NOT_FOUND : db_fail(st, "object get");
+	}
+	o->id = id;
+	o->token_id = sqlite3_column_int64(s, 0);
+	o->cls = (uint32_t)sqlite3_column_int64(s, 1);
+	o->priv = sqlite3_column_int(s, 2) != 0;
+	int r = dup_blob(s, 3, &o->ckaid, &o->ckaid_len);
+	if (r == 0)
+		r = dup_blob(s, 4, &o->label, &o->label_len);
+	if (r == 0)
+		r = dup_blob(s, 5, &o->attrs, &o->attrs_len);
+	if (r == 0)
+		r = dup_blob(s, 6, &o->secret, &o->secret_len);
+	sqlite3_reset(s);
+	if (r != 0)
+		store_object_clear(o);
+	return r;
+}
+
+void
+store_object_clear(struct store_object *o)
+{
+	free(o->ckaid);
+	free(o->label);
+	free(o->attrs);
+	if (o->secret != NULL)
+		wire_wipe(o->secret, o->secret_len);
+	free(o->secret);
+	memset(o, 0, sizeof(*o));
+}
+
+int
+store_object_delete(struct store *st, int64_t id)
+{
+	sqlite3_stmt *s = stmt(st, S_OBJ_DELETE);
+	sqlite3_bind_int64(s, 1, id);
+	return run(st, s, "object delete");
+}
+
+static sqlite3_stmt *
+find_stmt(struct store *st, unsigned variant)
+{
+	if (st->find[variant] == NULL) {
+		char sql[256];
+		snprintf(sql, sizeof(sql),
+			 "SELECT id FROM objects WHERE token_id = ?1%s%s%s AND (?5 OR private = 0)"
+			 " ORDER BY id",
+			 variant & 1 ? " AND class = ?2" : "",
+			 variant & 2 ? " AND ckaid = ?3" : "",
+			 variant & 4 ? " AND label = ?4" : "");
+		if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+				       &st->find[variant], NULL) != SQLITE_OK) {
+			db_fail(st, "prepare find");
+			return NULL;
+		}
+	}
+	sqlite3_reset(st->find[variant]);
+	sqlite3_clear_bindings(st->find[variant]);
+	return st->find[variant];
+}
+
+int
+store_object_find(struct store *st, int64_t token_id, const struct store_filter *f,
+		  int64_t **ids, size_t *n)
+{
+	unsigned variant = (f->has_cls ? 1 : 0) | (f->has_ckaid ? 2 : 0) | (f->has_label ? 4 : 0);
+	sqlite3_stmt *s = find_stmt(st, variant);
+	if (s == NULL)
+		return CY_ERR_STORE;
+	sqlite3_bind_int64(s, 1, token_id);
+	if (f->has_cls)
+		sqlite3_bind_int64(s, 2, f->cls);
+	if (f->has_ckaid)
+		bind_blob(s, 3, f->ckaid, f->ckaid_len, false);
+	if (f->has_label)
+		bind_blob(s, 4, f->label, f->label_len, false);
+	sqlite3_bind_int(s, 5, f->include_private);
+	return collect_ids(st, s, ids, n);
+}

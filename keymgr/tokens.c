@@ -1,0 +1,307 @@
+/*
+ * tokens.c - tokens of keymgrd: loading, initialisation, PINs and lockout.
+ *
+ * Every token's data key is unsealed with the master key when the daemon
+ * starts and kept in secure memory. PIN failures are written to the store
+ * before the answer goes out, so restarting the daemon does not reset them.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <gcrypt.h>
+
+#include "cy_err.h"
+#include "daemon.h"
+#include "log.h"
+#include "seal.h"
+
+static void
+token_ad(int64_t id, uint8_t ad[16])
+{
+	memcpy(ad, "coyeu-tk", 8);
+	wire_store_u64(ad + 8, (uint64_t)id);
+}
+
+static int
+load_token(struct km_ctx *ctx, int64_t id, struct km_token *t)
+{
+	uint8_t ad[16];
+	size_t len = 0;
+	int r = store_token_get(ctx->st, id, &t->st);
+	if (r != 0)
+		return r;
+	token_ad(id, ad);
+	r = unseal_data(ctx->master_key, ad, sizeof(ad), t->st.data_key, t->st.data_key_len,
+			&t->data_key, &len);
+	if (r == 0 && len != SEAL_KEY_LEN) {
+		seal_key_free(t->data_key);
+		t->data_key = NULL;
+		r = CY_ERR_CORRUPT;
+	}
+	return r;
+}
+
+int
+ctx_init(struct km_ctx *ctx, struct store *st, uint8_t *master_key)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	pthread_mutex_init(&ctx->lock, NULL);
+	pthread_cond_init(&ctx->cond, NULL);
+	ctx->st = st;
+	ctx->master_key = master_key;
+	ctx->max_pin_failures = 10;
+	ctx->pin_cost = pin_cost_default;
+	uint32_t base;
+	gcry_create_nonce(&base, sizeof(base));
+	/* Random starting handles, so a handle from before a restart is very
+	 * unlikely to name something again. */
+	ctx->next_session = (base & 0x3fffffffu) | 1;
+	ctx->next_sobj = base >> 8 & 0xfffff;
+
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int r = store_token_ids(st, &ids, &n);
+	if (r != 0)
+		return r;
+	ctx->tokens = calloc(n ? n : 1, sizeof(*ctx->tokens));
+	if (ctx->tokens == NULL) {
+		free(ids);
+		return CY_ERR_ALLOC;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((r = load_token(ctx, ids[i], &ctx->tokens[i])) != 0) {
+			log_err("token %lld: cannot open its data key: %s", (long long)ids[i],
+				cy_strerror(r));
+			break;
+		}
+		ctx->ntokens++;
+	}
+	free(ids);
+	return r;
+}
+
+void
+ctx_free(struct km_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->ntokens; i++) {
+		seal_key_free(ctx->tokens[i].data_key);
+		wire_wipe(&ctx->tokens[i].st, sizeof(ctx->tokens[i].st));
+	}
+	free(ctx->tokens);
+	ctx->tokens = NULL;
+	ctx->ntokens = 0;
+	pthread_mutex_destroy(&ctx->lock);
+	pthread_cond_destroy(&ctx->cond);
+}
+
+struct km_token *
+token_find_locked(struct km_ctx *ctx, int64_t id)
+{
+	for (size_t i = 0; i < ctx->ntokens; i++)
+		if (ctx->tokens[i].st.id == id)
+			return &ctx->tokens[i];
+	return NULL;
+}
+
+int64_t
+token_spare_slot_locked(struct km_ctx *ctx)
+{
+	int64_t max = 0;
+	for (size_t i = 0; i < ctx->ntokens; i++)
+		if (ctx->tokens[i].st.id > max)
+			max = ctx->tokens[i].st.id;
+	return max + 1;
+}
+
+static CK_FLAGS
+pin_flags(uint32_t failures, unsigned max, CK_FLAGS low, CK_FLAGS final, CK_FLAGS locked)
+{
+	if (failures >= max)
+		return locked;
+	if (failures + 1 == max)
+		return low | final;
+	return failures ? low : 0;
+}
+
+CK_FLAGS
+token_flags_locked(struct km_ctx *ctx, const struct km_token *t)
+{
+	CK_FLAGS f = CKF_RNG | CKF_LOGIN_REQUIRED | CKF_RESTORE_KEY_NOT_NEEDED;
+	if (t == NULL)
+		return f;
+	f |= CKF_TOKEN_INITIALIZED;
+	if (t->st.user_pin[0])
+		f |= CKF_USER_PIN_INITIALIZED;
+	f |= pin_flags(t->st.user_failures, ctx->max_pin_failures, CKF_USER_PIN_COUNT_LOW,
+		       CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED);
+	f |= pin_flags(t->st.so_failures, ctx->max_pin_failures, CKF_SO_PIN_COUNT_LOW,
+		       CKF_SO_PIN_FINAL_TRY, CKF_SO_PIN_LOCKED);
+	return f;
+}
+
+CK_RV
+token_pin_len_ok(size_t len)
+{
+	return len < KM_PIN_MIN || len > KM_PIN_MAX ? CKR_PIN_LEN_RANGE : CKR_OK;
+}
+
+CK_RV
+token_check_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who,
+		       const uint8_t *pin, size_t len)
+{
+	bool so = who == CKU_SO;
+	uint32_t *failures = so ? &t->st.so_failures : &t->st.user_failures;
+	const char *stored = so ? t->st.so_pin : t->st.user_pin;
+	if (!so && stored[0] == '\0')
+		return CKR_USER_PIN_NOT_INITIALIZED;
+	if (*failures >= ctx->max_pin_failures)
+		return CKR_PIN_LOCKED;
+	int r = pin_verify(stored, pin, len);
+	if (r == 0) {
+		if (*failures != 0) {
+			*failures = 0;
+			if (store_token_update(ctx->st, &t->st) != 0)
+				return CKR_DEVICE_ERROR;
+		}
+		return CKR_OK;
+	}
+	if (r != CY_ERR_PERM) {
+		log_err("token %lld: stored %s PIN is unreadable", (long long)t->st.id, so ? "SO" : "user");
+		return CKR_DEVICE_ERROR;
+	}
+	(*failures)++;
+	log_warn("token %lld: wrong %s PIN (%u of %u)", (long long)t->st.id, so ? "SO" : "user",
+		 *failures, ctx->max_pin_failures);
+	if (store_token_update(ctx->st, &t->st) != 0)
+		return CKR_DEVICE_ERROR;
+	return *failures >= ctx->max_pin_failures ? CKR_PIN_LOCKED : CKR_PIN_INCORRECT;
+}
+
+CK_RV
+token_set_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who,
+		     const uint8_t *pin, size_t len)
+{
+	char hash[PIN_HASH_MAX];
+	CK_RV rv = token_pin_len_ok(len);
+	if (rv != CKR_OK)
+		return rv;
+	if (pin_hash(pin, len, &ctx->pin_cost, hash) != 0)
+		return CKR_DEVICE_ERROR;
+	struct store_token nt = t->st;
+	char *dst = who == CKU_SO ? nt.so_pin : nt.user_pin;
+	memcpy(dst, hash, sizeof(hash) < sizeof(nt.so_pin) ? sizeof(hash) : sizeof(nt.so_pin));
+	dst[sizeof(nt.so_pin) - 1] = '\0';
+	if (who == CKU_SO)
+		nt.so_failures = 0;
+	else
+		nt.user_failures = 0;
+	if (store_token_update(ctx->st, &nt) != 0)
+		rv = CKR_DEVICE_ERROR;
+	else
+		t->st = nt;
+	wire_wipe(&nt, sizeof(nt));
+	return rv;
+}
+
+static void
+new_serial(char out[17])
+{
+	uint8_t r[8];
+	static const char hex[] = "0123456789abcdef";
+	gcry_create_nonce(r, sizeof(r));
+	for (int i = 0; i < 8; i++) {
+		out[2 * i] = hex[r[i] >> 4];
+		out[2 * i + 1] = hex[r[i] & 15];
+	}
+	out[16] = '\0';
+}
+
+/* A fresh token in the spare slot: new data key, SO PIN, no user PIN. */
+static CK_RV
+create_token(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_t so_len,
+	     const char *label)
+{
+	struct km_token t;
+	uint8_t ad[16], *sealed = NULL;
+	size_t sealed_len = 0;
+	CK_RV rv = CKR_DEVICE_ERROR;
+	memset(&t, 0, sizeof(t));
+	t.st.id = slot;
+	snprintf(t.st.label, sizeof(t.st.label), "%s", label);
+	new_serial(t.st.serial);
+	if (pin_hash(so_pin, so_len, &ctx->pin_cost, t.st.so_pin) != 0)
+		goto out;
+	if (seal_new_key(&t.data_key) != 0)
+		goto out;
+	token_ad(slot, ad);
+	if (seal_data(ctx->master_key, ad, sizeof(ad), t.data_key, SEAL_KEY_LEN, &sealed, &sealed_len) != 0 ||
+	    sealed_len > sizeof(t.st.data_key))
+		goto out;
+	memcpy(t.st.data_key, sealed, sealed_len);
+	t.st.data_key_len = sealed_len;
+	struct km_token *nv = realloc(ctx->tokens, (ctx->ntokens + 1) * sizeof(*nv));
+	if (nv == NULL) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	ctx->tokens = nv;
+	if (store_token_insert(ctx->st, &t.st) != 0)
+		goto out;
+	ctx->tokens[ctx->ntokens++] = t;
+	t.data_key = NULL;
+	log_info("token %lld initialised (serial %s)", (long long)slot, t.st.serial);
+	rv = CKR_OK;
+out:
+	free(sealed);
+	seal_key_free(t.data_key);
+	return rv;
+}
+
+CK_RV
+token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_t so_len,
+		  const char *label)
+{
+	CK_RV rv = token_pin_len_ok(so_len);
+	if (rv != CKR_OK)
+		return rv;
+	struct km_token *t = token_find_locked(ctx, slot);
+	if (t == NULL) {
+		if (slot != token_spare_slot_locked(ctx))
+			return CKR_SLOT_ID_INVALID;
+		return create_token(ctx, slot, so_pin, so_len, label);
+	}
+	for (struct km_session *s = ctx->sessions; s; s = s->next)
+		if (s->token_id == slot)
+			return CKR_SESSION_EXISTS;
+	if ((rv = token_check_pin_locked(ctx, t, CKU_SO, so_pin, so_len)) != CKR_OK)
+		return rv;
+	/* Re-initialisation: objects and the user PIN go, the data key and the
+	 * SO PIN stay. */
+	struct store_token nt = t->st;
+	snprintf(nt.label, sizeof(nt.label), "%s", label);
+	nt.user_pin[0] = '\0';
+	nt.user_failures = 0;
+	if (store_begin(ctx->st) != 0)
+		return CKR_DEVICE_ERROR;
+	if (store_token_clear_objects(ctx->st, slot) != 0 || store_token_update(ctx->st, &nt) != 0 ||
+	    store_commit(ctx->st) != 0) {
+		store_rollback(ctx->st);
+		return CKR_DEVICE_ERROR;
+	}
+	t->st = nt;
+	for (struct km_app *a = ctx->apps; a; a = a->next) {
+		struct km_login **pp = &a->logins;
+		while (*pp) {
+			if ((*pp)->token_id == slot) {
+				struct km_login *dead = *pp;
+				*pp = dead->next;
+				free(dead);
+			} else {
+				pp = &(*pp)->next;
+			}
+		}
+	}
+	log_info("token %lld re-initialised", (long long)slot);
+	return CKR_OK;
+}
