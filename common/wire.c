@@ -141,7 +141,8 @@ wire_put_u64(struct wire_buf *b, uint64_t v)
 int
 wire_put_bytes(struct wire_buf *b, const void *p, size_t n)
 {
-	if (n > UINT32_MAX)
+	/* Check the whole field first, so a failed put leaves nothing. */
+	if (n > UINT32_MAX || (b->err == 0 && n + 4 > b->max - b->size))
 		return fail(b, CY_ERR_TOO_LARGE);
 	int r = wire_put_u32(b, (uint32_t)n);
 	if (r == 0)

@@ -89,6 +89,10 @@ pin_verify(const char *stored, const uint8_t *pin, size_t len)
 		return CY_ERR_CORRUPT;
 	if (from_hex(salt_hex, SALT_LEN, salt) != 0 || from_hex(hash_hex, HASH_LEN, want) != 0)
 		return CY_ERR_CORRUPT;
+	/* libgcrypt's Argon2 refuses an empty passphrase; no stored PIN is
+	 * empty (pin_hash needs one), so an empty one simply does not match. */
+	if (len == 0)
+		return CY_ERR_PERM;
 	int r = argon2id(pin, len, salt, mem, passes, got);
 	if (r == 0) {
 		uint8_t diff = 0;

@@ -87,4 +87,8 @@ void store_object_clear(struct store_object *o);
 int store_object_find(struct store *st, int64_t token_id, const struct store_filter *f,
 		      int64_t **ids, size_t *n);
 
+/* SQLite's query plan for a search with f's constraints, as text in buf
+ * (for tests and diagnostics: it shows which index a look-up uses). */
+int store_find_plan(struct store *st, const struct store_filter *f, char *buf, size_t len);
+
 #endif

@@ -505,3 +505,27 @@ store_object_find(struct store *st, int64_t token_id, const struct store_filter 
 	sqlite3_bind_int(s, 5, f->include_private);
 	return collect_ids(st, s, ids, n);
 }
+
+int
+store_find_plan(struct store *st, const struct store_filter *f, char *buf, size_t len)
+{
+	unsigned variant = (f->has_cls ? 1 : 0) | (f->has_ckaid ? 2 : 0) | (f->has_label ? 4 : 0);
+	sqlite3_stmt *find = find_stmt(st, variant), *s;
+	char sql[400];
+	size_t used = 0;
+	if (find == NULL || len == 0)
+		return CY_ERR_STORE;
+	snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", sqlite3_sql(find));
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return db_fail(st, "explain");
+	buf[0] = '\0';
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		const char *d = (const char *)sqlite3_column_text(s, 3);
+		int n = snprintf(buf + used, len - used, "%s%s", used ? "; " : "", d ? d : "");
+		if (n < 0 || (size_t)n >= len - used)
+			break;
+		used += (size_t)n;
+	}
+	sqlite3_finalize(s);
+	return 0;
+}

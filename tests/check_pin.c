@@ -1,0 +1,150 @@
+/* check_pin.c - PIN hashing and the persistent lockout. */
+#include "config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cy_err.h"
+#include "pin.h"
+#include "seal.h"
+#include "testutil.h"
+
+static const struct pin_cost cheap = { 64, 1 };
+
+START_TEST(hash_and_verify)
+{
+	char h1[PIN_HASH_MAX], h2[PIN_HASH_MAX];
+	ck_assert_int_eq(pin_hash((const uint8_t *)"1234", 4, &cheap, h1), 0);
+	ck_assert_int_eq(pin_hash((const uint8_t *)"1234", 4, &cheap, h2), 0);
+	ck_assert_str_ne(h1, h2); /* salted */
+	ck_assert_ptr_null(strstr(h1, "1234"));
+	ck_assert_int_eq(strncmp(h1, "argon2id$m=64$t=1$p=1$", 22), 0);
+	ck_assert_int_eq(pin_verify(h1, (const uint8_t *)"1234", 4), 0);
+	ck_assert_int_eq(pin_verify(h1, (const uint8_t *)"1235", 4), CY_ERR_PERM);
+	ck_assert_int_eq(pin_verify(h1, (const uint8_t *)"12345", 5), CY_ERR_PERM);
+	ck_assert_int_eq(pin_verify(h1, (const uint8_t *)"", 0), CY_ERR_PERM);
+}
+END_TEST
+
+START_TEST(default_cost_is_argon2id_19MiB)
+{
+	char h[PIN_HASH_MAX];
+	ck_assert_int_eq(pin_hash((const uint8_t *)"secret", 6, &pin_cost_default, h), 0);
+	ck_assert_int_eq(strncmp(h, "argon2id$m=19456$t=2$p=1$", 25), 0);
+	ck_assert_int_eq(pin_verify(h, (const uint8_t *)"secret", 6), 0);
+}
+END_TEST
+
+START_TEST(malformed_hash_refused)
+{
+	static const char *bad[] = {
+		"", "argon2id", "pbkdf2$m=64$t=1$p=1$00$00",
+		"argon2id$m=64$t=1$p=1$zz$zz",
+		"argon2id$m=99999999$t=1$p=1$00112233445566778899aabbccddeeff$"
+		"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_int_eq(pin_verify(bad[i], (const uint8_t *)"1234", 4), CY_ERR_CORRUPT);
+}
+END_TEST
+
+/* A token with SO PIN 87654321 and user PIN 1234 in a fresh daemon state. */
+static struct tu_daemon *
+daemon_with_token(void)
+{
+	struct tu_daemon *d = tu_daemon_open(false);
+	ck_assert_int_eq(token_init_locked(&d->ctx, 1, (const uint8_t *)"87654321", 8, "t"), CKR_OK);
+	struct km_token *t = token_find_locked(&d->ctx, 1);
+	ck_assert_int_eq(token_set_pin_locked(&d->ctx, t, CKU_USER, (const uint8_t *)"1234", 4), CKR_OK);
+	return d;
+}
+
+START_TEST(lockout_counts_and_flags)
+{
+	struct tu_daemon *d = daemon_with_token(); /* 3 failures lock */
+	struct km_token *t = token_find_locked(&d->ctx, 1);
+	const uint8_t *wrong = (const uint8_t *)"0000";
+	ck_assert_uint_eq(token_flags_locked(&d->ctx, t) & CKF_USER_PIN_COUNT_LOW, 0);
+	ck_assert_int_eq(token_check_pin_locked(&d->ctx, t, CKU_USER, wrong, 4), CKR_PIN_INCORRECT);
+	ck_assert(token_flags_locked(&d->ctx, t) & CKF_USER_PIN_COUNT_LOW);
+	ck_assert_uint_eq(token_flags_locked(&d->ctx, t) & CKF_USER_PIN_FINAL_TRY, 0);
+	/* A right PIN resets the count. */
+	ck_assert_int_eq(token_check_pin_locked(&d->ctx, t, CKU_USER, (const uint8_t *)"1234", 4), CKR_OK);
+	ck_assert_uint_eq(token_flags_locked(&d->ctx, t) & CKF_USER_PIN_COUNT_LOW, 0);
+	ck_assert_int_eq(token_check_pin_locked(&d->ctx, t, CKU_USER, wrong, 4), CKR_PIN_INCORRECT);
+	ck_assert_int_eq(token_check_pin_locked(&d->ctx, t, CKU_USER, wrong, 4), CKR_PIN_INCORRECT);
+	ck_assert(token_flags_locked(&d->ctx, t) & CKF_USER_PIN_FINAL_TRY);
+	ck_assert_int_eq(token_check_pin_locked(&d->ctx, t, CKU_USER, wrong, 4), CKR_PIN_LOCKED);
+	ck_assert(token_flags_locked(&d->ctx, t) & CKF_USER_PIN_LOCKED);
+	/* Locked: even the right PIN is refused. */
+	ck_assert_int_eq(token_check_pin_locked(&d->ctx, t, CKU_USER, (const uint8_t *)"1234", 4), CKR_PIN_LOCKED);
+	/* The SO PIN is counted apart and still works; setting the user PIN unlocks. */
+	ck_assert_int_eq(token_check_pin_locked(&d->ctx, t, CKU_SO, (const uint8_t *)"87654321", 8), CKR_OK);
+	ck_assert_int_eq(token_set_pin_locked(&d->ctx, t, CKU_USER, (const uint8_t *)"5678", 4), CKR_OK);
+	ck_assert_uint_eq(token_flags_locked(&d->ctx, t) & CKF_USER_PIN_LOCKED, 0);
+	ck_assert_int_eq(token_check_pin_locked(&d->ctx, t, CKU_USER, (const uint8_t *)"5678", 4), CKR_OK);
+	tu_daemon_close(d);
+}
+END_TEST
+
+START_TEST(lockout_survives_restart)
+{
+	struct tu_daemon *d = daemon_with_token();
+	struct km_token *t = token_find_locked(&d->ctx, 1);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(token_check_pin_locked(&d->ctx, t, CKU_USER, (const uint8_t *)"9999", 4),
+				 CKR_PIN_INCORRECT);
+	/* "Restart": drop the in-memory state and load it from the store. */
+	ctx_free(&d->ctx);
+	ck_assert_int_eq(ctx_init(&d->ctx, d->st, d->master), 0);
+	d->ctx.max_pin_failures = 3;
+	t = token_find_locked(&d->ctx, 1);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_uint_eq(t->st.user_failures, 2);
+	ck_assert(token_flags_locked(&d->ctx, t) & CKF_USER_PIN_FINAL_TRY);
+	ck_assert_int_eq(token_check_pin_locked(&d->ctx, t, CKU_USER, (const uint8_t *)"9999", 4), CKR_PIN_LOCKED);
+	ctx_free(&d->ctx);
+	ck_assert_int_eq(ctx_init(&d->ctx, d->st, d->master), 0);
+	d->ctx.max_pin_failures = 3;
+	t = token_find_locked(&d->ctx, 1);
+	ck_assert_int_eq(token_check_pin_locked(&d->ctx, t, CKU_USER, (const uint8_t *)"1234", 4), CKR_PIN_LOCKED);
+	tu_daemon_close(d);
+}
+END_TEST
+
+START_TEST(pin_length_rules)
+{
+	struct tu_daemon *d = daemon_with_token();
+	struct km_token *t = token_find_locked(&d->ctx, 1);
+	char longpin[100];
+	memset(longpin, 'x', sizeof(longpin));
+	ck_assert_int_eq(token_set_pin_locked(&d->ctx, t, CKU_USER, (const uint8_t *)"123", 3), CKR_PIN_LEN_RANGE);
+	ck_assert_int_eq(token_set_pin_locked(&d->ctx, t, CKU_USER, (const uint8_t *)longpin, 65), CKR_PIN_LEN_RANGE);
+	ck_assert_int_eq(token_init_locked(&d->ctx, 2, (const uint8_t *)"12", 2, "x"), CKR_PIN_LEN_RANGE);
+	ck_assert_int_eq(token_init_locked(&d->ctx, 7, (const uint8_t *)"87654321", 8, "x"), CKR_SLOT_ID_INVALID);
+	tu_daemon_close(d);
+}
+END_TEST
+
+int
+main(void)
+{
+	tu_init_gcrypt();
+	Suite *s = suite_create("pin");
+	TCase *tc = tcase_create("/pin");
+	tcase_add_test(tc, hash_and_verify);
+	tcase_add_test(tc, default_cost_is_argon2id_19MiB);
+	tcase_add_test(tc, malformed_hash_refused);
+	tcase_add_test(tc, lockout_counts_and_flags);
+	tcase_add_test(tc, lockout_survives_restart);
+	tcase_add_test(tc, pin_length_rules);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,312 @@
+/* check_store.c - the SQLite store, sealing, and objects at rest. */
+#include "config.h"
+
+#include <check.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cy_err.h"
+#include "object.h"
+#include "seal.h"
+#include "store.h"
+#include "testutil.h"
+
+static char *dir;
+static char db[PATH_MAX];
+
+static void
+setup(void)
+{
+	tu_init_gcrypt();
+	dir = tu_tmpdir();
+	snprintf(db, sizeof(db), "%s/keymgr.db", dir);
+}
+
+static void
+teardown(void)
+{
+	tu_rmdir(dir);
+	dir = NULL;
+}
+
+static void
+sql(const char *path, const char *stmt, char *out, size_t outlen)
+{
+	sqlite3 *h;
+	sqlite3_stmt *s;
+	ck_assert_int_eq(sqlite3_open(path, &h), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(h, stmt, -1, &s, NULL), SQLITE_OK);
+	int rc = sqlite3_step(s);
+	if (out) {
+		ck_assert_int_eq(rc, SQLITE_ROW);
+		snprintf(out, outlen, "%s", (const char *)sqlite3_column_text(s, 0));
+	}
+	sqlite3_finalize(s);
+	sqlite3_close(h);
+}
+
+START_TEST(fresh_store_is_migrated_and_wal)
+{
+	struct store *st;
+	char mode[32];
+	ck_assert_int_eq(store_open(db, &st), 0);
+	ck_assert_int_eq(store_schema_version(st), STORE_SCHEMA_VERSION);
+	store_close(st);
+	sql(db, "PRAGMA journal_mode", mode, sizeof(mode));
+	ck_assert_str_eq(mode, "wal");
+	sql(db, "PRAGMA user_version", mode, sizeof(mode));
+	ck_assert_int_eq(atoi(mode), STORE_SCHEMA_VERSION);
+	/* Opening again keeps the version and migrates nothing. */
+	ck_assert_int_eq(store_open(db, &st), 0);
+	ck_assert_int_eq(store_schema_version(st), STORE_SCHEMA_VERSION);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(newer_schema_refused)
+{
+	struct store *st;
+	ck_assert_int_eq(store_open(db, &st), 0);
+	store_close(st);
+	sql(db, "PRAGMA user_version = 99", NULL, 0);
+	ck_assert_int_eq(store_open(db, &st), CY_ERR_STORE);
+}
+END_TEST
+
+START_TEST(garbage_file_refused)
+{
+	struct store *st;
+	int fd = open(db, O_CREAT | O_WRONLY, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "this is not a database, not at all......", 40), 40);
+	close(fd);
+	ck_assert_int_ne(store_open(db, &st), 0);
+}
+END_TEST
+
+START_TEST(token_roundtrip)
+{
+	struct store *st;
+	struct store_token t, u;
+	memset(&t, 0, sizeof(t));
+	t.id = 3;
+	strcpy(t.label, "agency");
+	strcpy(t.serial, "0011223344556677");
+	strcpy(t.so_pin, "argon2id$x");
+	t.user_failures = 2;
+	t.data_key_len = 61;
+	memset(t.data_key, 0xab, t.data_key_len);
+	ck_assert_int_eq(store_open(db, &st), 0);
+	ck_assert_int_eq(store_token_insert(st, &t), 0);
+	ck_assert_int_eq(store_token_get(st, 3, &u), 0);
+	ck_assert_str_eq(u.label, "agency");
+	ck_assert_uint_eq(u.user_failures, 2);
+	ck_assert_uint_eq(u.data_key_len, 61);
+	ck_assert_int_eq(memcmp(u.data_key, t.data_key, 61), 0);
+	ck_assert_int_eq(store_token_get(st, 4, &u), CY_ERR_NOT_FOUND);
+	store_close(st);
+}
+END_TEST
+
+static void
+put_object(struct store *st, int64_t token, uint32_t cls, const char *id, const char *label)
+{
+	struct store_object o;
+	memset(&o, 0, sizeof(o));
+	o.token_id = token;
+	o.cls = cls;
+	o.priv = cls == CKO_PRIVATE_KEY;
+	o.ckaid = (uint8_t *)id;
+	o.ckaid_len = strlen(id);
+	o.label = (uint8_t *)label;
+	o.label_len = strlen(label);
+	o.attrs = (uint8_t *)"\0\0\0\0";
+	o.attrs_len = 4;
+	ck_assert_int_eq(store_object_insert(st, &o), 0);
+}
+
+START_TEST(lookups_use_indexes)
+{
+	struct store *st;
+	struct store_token t;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	char plan[512], id[32], label[32];
+	memset(&t, 0, sizeof(t));
+	t.id = 1;
+	ck_assert_int_eq(store_open(db, &st), 0);
+	ck_assert_int_eq(store_token_insert(st, &t), 0);
+	ck_assert_int_eq(store_begin(st), 0);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(id, sizeof(id), "id-%d", i);
+		snprintf(label, sizeof(label), "agency-%d", i / 2);
+		put_object(st, 1, i % 2 ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY, id, label);
+	}
+	ck_assert_int_eq(store_commit(st), 0);
+
+	struct store_filter f = { .has_ckaid = true, .ckaid = (const uint8_t *)"id-1234",
+				  .ckaid_len = 7, .include_private = true };
+	ck_assert_int_eq(store_object_find(st, 1, &f, &ids, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	free(ids);
+	ck_assert_int_eq(store_find_plan(st, &f, plan, sizeof(plan)), 0);
+	ck_assert_msg(strstr(plan, "INDEX") && !strstr(plan, "SCAN objects"), "plan: %s", plan);
+
+	struct store_filter g = { .has_label = true, .label = (const uint8_t *)"agency-7",
+				  .label_len = 8, .include_private = false };
+	ck_assert_int_eq(store_object_find(st, 1, &g, &ids, &n), 0);
+	ck_assert_uint_eq(n, 1); /* the private one of the pair is hidden */
+	free(ids);
+	ck_assert_int_eq(store_find_plan(st, &g, plan, sizeof(plan)), 0);
+	ck_assert_msg(strstr(plan, "INDEX") && !strstr(plan, "SCAN objects"), "plan: %s", plan);
+
+	struct store_filter h = { .has_cls = true, .cls = CKO_PRIVATE_KEY, .include_private = true };
+	ck_assert_int_eq(store_object_find(st, 1, &h, &ids, &n), 0);
+	ck_assert_uint_eq(n, 1500);
+	free(ids);
+	ck_assert_int_eq(store_find_plan(st, &h, plan, sizeof(plan)), 0);
+	ck_assert_msg(strstr(plan, "INDEX") && !strstr(plan, "SCAN objects"), "plan: %s", plan);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(master_key_file)
+{
+	char path[PATH_MAX + 16];
+	uint8_t *k1, *k2;
+	bool created;
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/master.key", dir);
+	ck_assert_int_eq(seal_master_key(path, &k1, &created), 0);
+	ck_assert(created);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 0777, 0600);
+	ck_assert_int_eq(seal_master_key(path, &k2, &created), 0);
+	ck_assert(!created);
+	ck_assert_int_eq(memcmp(k1, k2, SEAL_KEY_LEN), 0);
+	seal_key_free(k2);
+	chmod(path, 0644);
+	ck_assert_int_eq(seal_master_key(path, &k2, &created), CY_ERR_PERM);
+	seal_key_free(k1);
+}
+END_TEST
+
+START_TEST(seal_roundtrip_and_tamper)
+{
+	uint8_t *key, *blob, *pt;
+	size_t bloblen, ptlen;
+	ck_assert_int_eq(seal_new_key(&key), 0);
+	ck_assert_int_eq(seal_data(key, "ad-1", 4, (const uint8_t *)"secret value", 12, &blob, &bloblen), 0);
+	ck_assert_uint_eq(bloblen, 12 + SEAL_OVERHEAD);
+	ck_assert_ptr_null(memmem(blob, bloblen, "secret", 6));
+	ck_assert_int_eq(unseal_data(key, "ad-1", 4, blob, bloblen, &pt, &ptlen), 0);
+	ck_assert_uint_eq(ptlen, 12);
+	ck_assert_int_eq(memcmp(pt, "secret value", 12), 0);
+	seal_key_free(pt);
+	/* Another owner's associated data does not open it. */
+	ck_assert_int_eq(unseal_data(key, "ad-2", 4, blob, bloblen, &pt, &ptlen), CY_ERR_CORRUPT);
+	/* Nor does a flipped bit, nor a cut blob. */
+	blob[bloblen / 2] ^= 1;
+	ck_assert_int_eq(unseal_data(key, "ad-1", 4, blob, bloblen, &pt, &ptlen), CY_ERR_CORRUPT);
+	blob[bloblen / 2] ^= 1;
+	ck_assert_int_ne(unseal_data(key, "ad-1", 4, blob, 10, &pt, &ptlen), 0);
+	free(blob);
+	seal_key_free(key);
+}
+END_TEST
+
+START_TEST(objects_sealed_at_rest)
+{
+	struct store *st;
+	struct store_token t;
+	struct attrlist tmpl;
+	struct km_object *o, *back;
+	struct store_object so, got;
+	uint8_t *key;
+	static const uint8_t value[16] = "0123456789abcdef";
+	memset(&t, 0, sizeof(t));
+	t.id = 1;
+	ck_assert_int_eq(seal_new_key(&key), 0);
+	ck_assert_int_eq(store_open(db, &st), 0);
+	ck_assert_int_eq(store_token_insert(st, &t), 0);
+	al_init(&tmpl, true);
+	al_set_ulong(&tmpl, CKA_CLASS, CKO_SECRET_KEY);
+	al_set_ulong(&tmpl, CKA_KEY_TYPE, CKK_AES);
+	al_set_bool(&tmpl, CKA_TOKEN, true);
+	al_set(&tmpl, CKA_VALUE, value, sizeof(value));
+	al_set(&tmpl, CKA_LABEL, "k", 1);
+	ck_assert_int_eq(obj_build(&tmpl, CKO_SECRET_KEY, CKK_AES, OM_CREATE, false, &o), CKR_OK);
+	o->token_id = 1;
+	memset(&so, 0, sizeof(so));
+	so.token_id = 1;
+	ck_assert_int_eq(store_object_insert(st, &so), 0);
+	ck_assert_int_eq(obj_to_store(o, key, &so), 0);
+	ck_assert_int_eq(store_object_update(st, &so), 0);
+	ck_assert_ptr_nonnull(so.secret);
+	ck_assert_ptr_null(memmem(so.secret, so.secret_len, value, 8));
+	ck_assert_ptr_null(memmem(so.attrs, so.attrs_len, value, 8));
+	int64_t id = so.id;
+	store_object_clear(&so);
+
+	ck_assert_int_eq(store_object_get(st, id, &got), 0);
+	ck_assert_int_eq(obj_from_store(&got, key, &back), 0);
+	const struct attr *v = al_find(&back->sec, CKA_VALUE);
+	ck_assert_ptr_nonnull(v);
+	ck_assert_int_eq(memcmp(v->val, value, 16), 0);
+	obj_free(back);
+	/* The sealed value copied to another row does not open there. */
+	got.id = id + 1000;
+	ck_assert_int_eq(obj_from_store(&got, key, &back), CY_ERR_CORRUPT);
+	store_object_clear(&got);
+
+	/* The file on disk never holds the value in clear. */
+	store_close(st);
+	FILE *f = fopen(db, "rb");
+	char *buf = calloc(1, 1 << 20);
+	size_t n = fread(buf, 1, 1 << 20, f);
+	fclose(f);
+	ck_assert_ptr_null(memmem(buf, n, value, 8));
+	snprintf(buf, 1 << 20, "%s-wal", db);
+	f = fopen(buf, "rb");
+	if (f) {
+		n = fread(buf, 1, 1 << 20, f);
+		fclose(f);
+		ck_assert_ptr_null(memmem(buf, n, value, 8));
+	}
+	free(buf);
+	obj_free(o);
+	al_free(&tmpl);
+	seal_key_free(key);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("/store");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, fresh_store_is_migrated_and_wal);
+	tcase_add_test(tc, newer_schema_refused);
+	tcase_add_test(tc, garbage_file_refused);
+	tcase_add_test(tc, token_roundtrip);
+	tcase_add_test(tc, lookups_use_indexes);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+	TCase *sl = tcase_create("/seal");
+	tcase_add_checked_fixture(sl, setup, teardown);
+	tcase_add_test(sl, master_key_file);
+	tcase_add_test(sl, seal_roundtrip_and_tamper);
+	tcase_add_test(sl, objects_sealed_at_rest);
+	suite_add_tcase(s, sl);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
