@@ -1,0 +1,723 @@
+/*
+ * check_module.c - coyeu-pkcs11.so against a keymgrd running in this
+ * process: the module's client stubs go through a real socket into the
+ * daemon's dispatcher. Each test gets a fresh daemon and a fresh module
+ * (Check forks per test).
+ */
+#include "config.h"
+
+#include <check.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <gcrypt.h>
+
+#include "testutil.h"
+
+static struct tu_daemon *d;
+static void *lib;
+static CK_FUNCTION_LIST_PTR f;
+static CK_SLOT_ID slot = 1;
+static const char *SO = "12345678", *USER = "1234";
+
+static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+
+static void
+load_module(void)
+{
+	const char *path = getenv("COYEU_MODULE");
+	ck_assert_msg(path != NULL, "COYEU_MODULE is not set");
+	lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	ck_assert_msg(lib != NULL, "dlopen: %s", dlerror());
+	CK_C_GetFunctionList get = (CK_C_GetFunctionList)dlsym(lib, "C_GetFunctionList");
+	ck_assert_ptr_nonnull(get);
+	ck_assert_uint_eq(get(&f), CKR_OK);
+	ck_assert_uint_eq(f->version.major, 2);
+	/* Only the entry point is exported. */
+	ck_assert_ptr_null(dlsym(lib, "C_Initialize"));
+	ck_assert_ptr_null(dlsym(lib, "wire_put_u32"));
+}
+
+static void
+setup(void)
+{
+	tu_init_gcrypt();
+	d = tu_daemon_open(true);
+	setenv("COYEU_SOCKET", d->sock, 1);
+	load_module();
+}
+
+static void
+setup_init(void)
+{
+	setup();
+	ck_assert_uint_eq(f->C_Initialize(NULL), CKR_OK);
+}
+
+static void
+teardown(void)
+{
+	if (f)
+		f->C_Finalize(NULL);
+	tu_daemon_close(d);
+	d = NULL;
+}
+
+static CK_SESSION_HANDLE
+new_token_session(bool login)
+{
+	CK_SESSION_HANDLE h;
+	CK_UTF8CHAR label[32];
+	memset(label, ' ', sizeof(label));
+	memcpy(label, "test token", 10);
+	ck_assert_uint_eq(f->C_InitToken(slot, (CK_UTF8CHAR_PTR)SO, strlen(SO), label), CKR_OK);
+	ck_assert_uint_eq(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &h), CKR_OK);
+	ck_assert_uint_eq(f->C_Login(h, CKU_SO, (CK_UTF8CHAR_PTR)SO, strlen(SO)), CKR_OK);
+	ck_assert_uint_eq(f->C_InitPIN(h, (CK_UTF8CHAR_PTR)USER, strlen(USER)), CKR_OK);
+	ck_assert_uint_eq(f->C_Logout(h), CKR_OK);
+	if (login)
+		ck_assert_uint_eq(f->C_Login(h, CKU_USER, (CK_UTF8CHAR_PTR)USER, strlen(USER)), CKR_OK);
+	return h;
+}
+
+/* ---- initialisation ---- */
+
+static CK_RV dummy_create(CK_VOID_PTR_PTR m) { (void)m; return CKR_OK; }
+static CK_RV dummy_m(CK_VOID_PTR m) { (void)m; return CKR_OK; }
+
+START_TEST(initialize_rules)
+{
+	CK_INFO info;
+	CK_C_INITIALIZE_ARGS a;
+	ck_assert_uint_eq(f->C_GetInfo(&info), CKR_CRYPTOKI_NOT_INITIALIZED);
+	memset(&a, 0, sizeof(a));
+	a.pReserved = &a;
+	ck_assert_uint_eq(f->C_Initialize(&a), CKR_ARGUMENTS_BAD);
+	memset(&a, 0, sizeof(a));
+	a.CreateMutex = dummy_create;
+	ck_assert_uint_eq(f->C_Initialize(&a), CKR_ARGUMENTS_BAD);
+	a.DestroyMutex = dummy_m;
+	a.LockMutex = dummy_m;
+	a.UnlockMutex = dummy_m;
+	ck_assert_uint_eq(f->C_Initialize(&a), CKR_CANT_LOCK);
+	a.flags = CKF_OS_LOCKING_OK;
+	ck_assert_uint_eq(f->C_Initialize(&a), CKR_OK);
+	ck_assert_uint_eq(f->C_Initialize(NULL), CKR_CRYPTOKI_ALREADY_INITIALIZED);
+	ck_assert_uint_eq(f->C_GetInfo(&info), CKR_OK);
+	ck_assert_uint_eq(info.cryptokiVersion.major, 2);
+	ck_assert_uint_eq(info.cryptokiVersion.minor, 40);
+	ck_assert_int_eq(memcmp(info.manufacturerID, "coyeu   ", 8), 0);
+	ck_assert_uint_eq(f->C_Finalize(&a), CKR_ARGUMENTS_BAD);
+	ck_assert_uint_eq(f->C_Finalize(NULL), CKR_OK);
+	ck_assert_uint_eq(f->C_Finalize(NULL), CKR_CRYPTOKI_NOT_INITIALIZED);
+	f = NULL;
+}
+END_TEST
+
+START_TEST(no_daemon)
+{
+	CK_ULONG n = 99;
+	CK_SESSION_HANDLE h;
+	CK_TOKEN_INFO ti;
+	setenv("COYEU_SOCKET", "/nonexistent/coyeu.sock", 1);
+	ck_assert_uint_eq(f->C_Initialize(NULL), CKR_OK);
+	ck_assert_uint_eq(f->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_uint_eq(f->C_GetTokenInfo(1, &ti), CKR_TOKEN_NOT_PRESENT);
+	ck_assert_uint_eq(f->C_OpenSession(1, CKF_SERIAL_SESSION, NULL, NULL, &h), CKR_TOKEN_NOT_PRESENT);
+	ck_assert_uint_eq(f->C_Login(5, CKU_USER, (CK_UTF8CHAR_PTR)"1234", 4), CKR_DEVICE_ERROR);
+}
+END_TEST
+
+START_TEST(unsupported_functions)
+{
+	CK_ULONG n = 0;
+	ck_assert_uint_eq(f->C_WrapKey(1, NULL, 0, 0, NULL, &n), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_uint_eq(f->C_DeriveKey(1, NULL, 0, NULL, 0, NULL), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_uint_eq(f->C_GetOperationState(1, NULL, &n), CKR_FUNCTION_NOT_SUPPORTED);
+	ck_assert_uint_eq(f->C_GetFunctionStatus(1), CKR_FUNCTION_NOT_PARALLEL);
+	ck_assert_uint_eq(f->C_WaitForSlotEvent(0, NULL, NULL), CKR_FUNCTION_NOT_SUPPORTED);
+}
+END_TEST
+
+/* ---- slots, tokens, sessions, login ---- */
+
+START_TEST(slots_and_token_info)
+{
+	CK_SLOT_ID slots[4];
+	CK_ULONG n = 0;
+	CK_TOKEN_INFO ti;
+	CK_SLOT_INFO si;
+	ck_assert_uint_eq(f->C_GetSlotList(CK_FALSE, NULL, &n), CKR_OK);
+	ck_assert_uint_eq(n, 1); /* one empty slot to initialise */
+	ck_assert_uint_eq(f->C_GetTokenInfo(1, &ti), CKR_OK);
+	ck_assert_uint_eq(ti.flags & CKF_TOKEN_INITIALIZED, 0);
+	new_token_session(false);
+	n = 1;
+	ck_assert_uint_eq(f->C_GetSlotList(CK_TRUE, slots, &n), CKR_BUFFER_TOO_SMALL);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(f->C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
+	ck_assert_uint_eq(slots[0], 1);
+	ck_assert_uint_eq(slots[1], 2);
+	ck_assert_uint_eq(f->C_GetSlotInfo(1, &si), CKR_OK);
+	ck_assert(si.flags & CKF_TOKEN_PRESENT);
+	ck_assert_uint_eq(f->C_GetSlotInfo(77, &si), CKR_SLOT_ID_INVALID);
+	ck_assert_uint_eq(f->C_GetTokenInfo(1, &ti), CKR_OK);
+	ck_assert_int_eq(memcmp(ti.label, "test token                      ", 32), 0);
+	ck_assert(ti.flags & CKF_TOKEN_INITIALIZED);
+	ck_assert(ti.flags & CKF_USER_PIN_INITIALIZED);
+	ck_assert(ti.flags & CKF_LOGIN_REQUIRED);
+	ck_assert_uint_eq(ti.ulSessionCount, 1);
+	ck_assert_uint_eq(ti.ulRwSessionCount, 1);
+	CK_MECHANISM_INFO mi;
+	ck_assert_uint_eq(f->C_GetMechanismInfo(1, CKM_RSA_PKCS_KEY_PAIR_GEN, &mi), CKR_OK);
+	ck_assert_uint_eq(mi.ulMaxKeySize, 4096);
+	ck_assert_uint_eq(f->C_GetMechanismInfo(1, CKM_MD5, &mi), CKR_MECHANISM_INVALID);
+	CK_ULONG nm = 0;
+	ck_assert_uint_eq(f->C_GetMechanismList(1, NULL, &nm), CKR_OK);
+	ck_assert_uint_gt(nm, 20);
+}
+END_TEST
+
+START_TEST(login_rules)
+{
+	CK_SESSION_HANDLE rw = new_token_session(false), ro;
+	CK_SESSION_INFO info;
+	CK_TOKEN_INFO ti;
+	ck_assert_uint_eq(f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &ro), CKR_OK);
+	ck_assert_uint_eq(f->C_OpenSession(slot, 0, NULL, NULL, &ro), CKR_SESSION_PARALLEL_NOT_SUPPORTED);
+	ck_assert_uint_eq(f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &ro), CKR_OK);
+	/* SO with a read-only session open: refused. */
+	ck_assert_uint_eq(f->C_Login(rw, CKU_SO, (CK_UTF8CHAR_PTR)SO, strlen(SO)), CKR_SESSION_READ_ONLY_EXISTS);
+	ck_assert_uint_eq(f->C_Login(rw, CKU_USER, (CK_UTF8CHAR_PTR)"0000", 4), CKR_PIN_INCORRECT);
+	ck_assert_uint_eq(f->C_GetTokenInfo(slot, &ti), CKR_OK);
+	ck_assert(ti.flags & CKF_USER_PIN_COUNT_LOW);
+	ck_assert_uint_eq(f->C_Login(rw, 7, (CK_UTF8CHAR_PTR)USER, 4), CKR_USER_TYPE_INVALID);
+	ck_assert_uint_eq(f->C_Logout(rw), CKR_USER_NOT_LOGGED_IN);
+	ck_assert_uint_eq(f->C_Login(rw, CKU_USER, (CK_UTF8CHAR_PTR)USER, strlen(USER)), CKR_OK);
+	ck_assert_uint_eq(f->C_GetTokenInfo(slot, &ti), CKR_OK);
+	ck_assert_uint_eq(ti.flags & CKF_USER_PIN_COUNT_LOW, 0);
+	/* The login is the application's: every session sees it. */
+	ck_assert_uint_eq(f->C_GetSessionInfo(ro, &info), CKR_OK);
+	ck_assert_uint_eq(info.state, CKS_RO_USER_FUNCTIONS);
+	ck_assert_uint_eq(f->C_GetSessionInfo(rw, &info), CKR_OK);
+	ck_assert_uint_eq(info.state, CKS_RW_USER_FUNCTIONS);
+	ck_assert_uint_eq(f->C_Login(ro, CKU_USER, (CK_UTF8CHAR_PTR)USER, 4), CKR_USER_ALREADY_LOGGED_IN);
+	ck_assert_uint_eq(f->C_Login(ro, CKU_SO, (CK_UTF8CHAR_PTR)SO, 8), CKR_USER_ANOTHER_ALREADY_LOGGED_IN);
+	/* Read-only sessions cannot change PINs; read-write ones can. */
+	ck_assert_uint_eq(f->C_SetPIN(ro, (CK_UTF8CHAR_PTR)USER, 4, (CK_UTF8CHAR_PTR)"4321", 4), CKR_SESSION_READ_ONLY);
+	ck_assert_uint_eq(f->C_SetPIN(rw, (CK_UTF8CHAR_PTR)"9999", 4, (CK_UTF8CHAR_PTR)"4321", 4), CKR_PIN_INCORRECT);
+	ck_assert_uint_eq(f->C_SetPIN(rw, (CK_UTF8CHAR_PTR)USER, 4, (CK_UTF8CHAR_PTR)"43", 2), CKR_PIN_LEN_RANGE);
+	ck_assert_uint_eq(f->C_SetPIN(rw, (CK_UTF8CHAR_PTR)USER, 4, (CK_UTF8CHAR_PTR)"4321", 4), CKR_OK);
+	/* Closing every session logs the application out. */
+	ck_assert_uint_eq(f->C_CloseAllSessions(slot), CKR_OK);
+	ck_assert_uint_eq(f->C_GetSessionInfo(rw, &info), CKR_SESSION_HANDLE_INVALID);
+	ck_assert_uint_eq(f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &ro), CKR_OK);
+	ck_assert_uint_eq(f->C_GetSessionInfo(ro, &info), CKR_OK);
+	ck_assert_uint_eq(info.state, CKS_RO_PUBLIC_SESSION);
+	ck_assert_uint_eq(f->C_Login(ro, CKU_USER, (CK_UTF8CHAR_PTR)"4321", 4), CKR_OK);
+	/* Re-initialising needs no session open. */
+	CK_UTF8CHAR label[32];
+	memset(label, ' ', 32);
+	ck_assert_uint_eq(f->C_InitToken(slot, (CK_UTF8CHAR_PTR)SO, 8, label), CKR_SESSION_EXISTS);
+}
+END_TEST
+
+/* ---- objects ---- */
+
+static CK_OBJECT_HANDLE
+make_data(CK_SESSION_HANDLE h, bool token, bool priv, const char *label)
+{
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_BBOOL tok = token, pr = priv;
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &cls, sizeof(cls) },
+		{ CKA_TOKEN, &tok, sizeof(tok) },
+		{ CKA_PRIVATE, &pr, sizeof(pr) },
+		{ CKA_LABEL, (void *)label, strlen(label) },
+		{ CKA_VALUE, "payload", 7 },
+	};
+	CK_OBJECT_HANDLE o = 0;
+	ck_assert_uint_eq(f->C_CreateObject(h, t, 5, &o), CKR_OK);
+	return o;
+}
+
+static CK_ULONG
+count_found(CK_SESSION_HANDLE h, CK_ATTRIBUTE *t, CK_ULONG n)
+{
+	CK_OBJECT_HANDLE found[64];
+	CK_ULONG cnt = 0, total = 0;
+	ck_assert_uint_eq(f->C_FindObjectsInit(h, t, n), CKR_OK);
+	do {
+		ck_assert_uint_eq(f->C_FindObjects(h, found, 3, &cnt), CKR_OK);
+		total += cnt;
+	} while (cnt > 0);
+	ck_assert_uint_eq(f->C_FindObjectsFinal(h), CKR_OK);
+	return total;
+}
+
+START_TEST(objects_and_attributes)
+{
+	CK_SESSION_HANDLE h = new_token_session(true), pub;
+	CK_OBJECT_HANDLE a = make_data(h, true, false, "public-data");
+	make_data(h, true, true, "private-data");
+	make_data(h, false, false, "session-data");
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_ATTRIBUTE q[] = { { CKA_CLASS, &cls, sizeof(cls) } };
+	ck_assert_uint_eq(count_found(h, q, 1), 3);
+	CK_ATTRIBUTE byl[] = { { CKA_LABEL, "public-data", 11 } };
+	ck_assert_uint_eq(count_found(h, byl, 1), 1);
+	ck_assert_uint_eq(f->C_FindObjectsInit(h, q, 1), CKR_OK);
+	ck_assert_uint_eq(f->C_FindObjectsInit(h, q, 1), CKR_OPERATION_ACTIVE);
+	ck_assert_uint_eq(f->C_FindObjectsFinal(h), CKR_OK);
+
+	/* The two-call convention, attribute by attribute. */
+	char buf[64];
+	CK_ATTRIBUTE g[] = {
+		{ CKA_LABEL, NULL, 0 },
+		{ CKA_VALUE, buf, 3 },
+		{ CKA_MODULUS, buf, sizeof(buf) },
+	};
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, a, g, 3), CKR_ATTRIBUTE_TYPE_INVALID);
+	ck_assert_uint_eq(g[0].ulValueLen, 11);
+	ck_assert_uint_eq(g[1].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+	ck_assert_uint_eq(g[2].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+	g[1].ulValueLen = 3;
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, a, &g[1], 1), CKR_BUFFER_TOO_SMALL);
+	g[1].ulValueLen = sizeof(buf);
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, a, &g[1], 1), CKR_OK);
+	ck_assert_uint_eq(g[1].ulValueLen, 7);
+	ck_assert_int_eq(memcmp(buf, "payload", 7), 0);
+	CK_BBOOL tok = CK_FALSE;
+	CK_ATTRIBUTE gt[] = { { CKA_TOKEN, &tok, sizeof(tok) } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, a, gt, 1), CKR_OK);
+	ck_assert_uint_eq(tok, CK_TRUE);
+
+	/* Set, copy, size, destroy. */
+	CK_ATTRIBUTE s[] = { { CKA_LABEL, "renamed", 7 } };
+	ck_assert_uint_eq(f->C_SetAttributeValue(h, a, s, 1), CKR_OK);
+	CK_ATTRIBUTE byl2[] = { { CKA_LABEL, "renamed", 7 } };
+	ck_assert_uint_eq(count_found(h, byl2, 1), 1);
+	/* The class cannot change (restating it, as copy templates do, is fine). */
+	CK_OBJECT_CLASS other = CKO_CERTIFICATE;
+	CK_ATTRIBUTE same[] = { { CKA_CLASS, &cls, sizeof(cls) } };
+	CK_ATTRIBUTE bad[] = { { CKA_CLASS, &other, sizeof(other) } };
+	ck_assert_uint_eq(f->C_SetAttributeValue(h, a, same, 1), CKR_OK);
+	ck_assert_uint_eq(f->C_SetAttributeValue(h, a, bad, 1), CKR_ATTRIBUTE_READ_ONLY);
+	CK_ATTRIBUTE badlen[] = { { CKA_TOKEN, &tok, 4 } };
+	ck_assert_uint_eq(f->C_SetAttributeValue(h, a, badlen, 1), CKR_ATTRIBUTE_VALUE_INVALID);
+	CK_OBJECT_HANDLE c;
+	CK_ATTRIBUTE ct[] = { { CKA_TOKEN, &no, sizeof(no) } };
+	ck_assert_uint_eq(f->C_CopyObject(h, a, ct, 1, &c), CKR_OK);
+	ck_assert_uint_eq(count_found(h, byl2, 1), 2);
+	CK_ULONG size = 0;
+	ck_assert_uint_eq(f->C_GetObjectSize(h, c, &size), CKR_OK);
+	ck_assert_uint_gt(size, 7);
+	ck_assert_uint_eq(f->C_DestroyObject(h, c), CKR_OK);
+	ck_assert_uint_eq(f->C_DestroyObject(h, c), CKR_OBJECT_HANDLE_INVALID);
+
+	/* Private objects are invisible before login; session objects belong
+	 * to the application that made them. */
+	ck_assert_uint_eq(f->C_Logout(h), CKR_OK);
+	ck_assert_uint_eq(count_found(h, q, 1), 2);
+	ck_assert_uint_eq(f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &pub), CKR_OK);
+	ck_assert_uint_eq(count_found(pub, q, 1), 2);
+	/* Closing the session that made a session object destroys it. */
+	ck_assert_uint_eq(f->C_CloseSession(h), CKR_OK);
+	ck_assert_uint_eq(count_found(pub, q, 1), 1);
+	/* A public session may not write token objects in a read-only session. */
+	CK_ATTRIBUTE tt[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &yes, 1 } };
+	CK_OBJECT_HANDLE x;
+	ck_assert_uint_eq(f->C_CreateObject(pub, tt, 2, &x), CKR_SESSION_READ_ONLY);
+}
+END_TEST
+
+START_TEST(private_key_attributes)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	static const CK_BYTE p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+	CK_ATTRIBUTE pt[] = { { CKA_EC_PARAMS, (void *)p256, sizeof(p256) }, { CKA_TOKEN, &yes, 1 } };
+	CK_ATTRIBUTE vt[] = { { CKA_TOKEN, &yes, 1 }, { CKA_SIGN, &yes, 1 }, { CKA_SENSITIVE, &yes, 1 } };
+	CK_OBJECT_HANDLE pub, priv;
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &m, pt, 2, vt, 3, &pub, &priv), CKR_OK);
+	CK_BYTE buf[256];
+	CK_BBOOL local = 0, as = 0, ne = 0;
+	CK_ATTRIBUTE g[] = {
+		{ CKA_VALUE, buf, sizeof(buf) },
+		{ CKA_LOCAL, &local, 1 },
+		{ CKA_ALWAYS_SENSITIVE, &as, 1 },
+		{ CKA_NEVER_EXTRACTABLE, &ne, 1 },
+	};
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, priv, g, 4), CKR_ATTRIBUTE_SENSITIVE);
+	ck_assert_uint_eq(g[0].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+	ck_assert(local && as && ne);
+	CK_ATTRIBUTE pg[] = { { CKA_EC_POINT, buf, sizeof(buf) } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, pub, pg, 1), CKR_OK);
+	ck_assert_uint_eq(pg[0].ulValueLen, 67); /* 04 41 04 X Y */
+	ck_assert_uint_eq(buf[0], 0x04);
+	ck_assert_uint_eq(buf[2], 0x04);
+	/* Sensitive cannot be turned off. */
+	CK_ATTRIBUTE off[] = { { CKA_SENSITIVE, &no, 1 } };
+	ck_assert_uint_eq(f->C_SetAttributeValue(h, priv, off, 1), CKR_ATTRIBUTE_READ_ONLY);
+	/* Logged out, the private key is gone from view. */
+	ck_assert_uint_eq(f->C_Logout(h), CKR_OK);
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, priv, g + 1, 1), CKR_OBJECT_HANDLE_INVALID);
+	CK_MECHANISM sm = { CKM_ECDSA, NULL, 0 };
+	ck_assert_uint_eq(f->C_SignInit(h, &sm, priv), CKR_KEY_HANDLE_INVALID);
+}
+END_TEST
+
+/* ---- crypto ---- */
+
+static void
+gen_rsa(CK_SESSION_HANDLE h, CK_ULONG bits, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
+{
+	CK_MECHANISM m = { CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE pt[] = {
+		{ CKA_MODULUS_BITS, &bits, sizeof(bits) },
+		{ CKA_VERIFY, &yes, 1 }, { CKA_ENCRYPT, &yes, 1 },
+	};
+	CK_ATTRIBUTE vt[] = { { CKA_SIGN, &yes, 1 }, { CKA_DECRYPT, &yes, 1 } };
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &m, pt, 3, vt, 2, pub, priv), CKR_OK);
+}
+
+static void
+sign_verify(CK_SESSION_HANDLE h, CK_MECHANISM_TYPE type, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv,
+	    const CK_BYTE *data, CK_ULONG len, bool multipart)
+{
+	CK_MECHANISM m = { type, NULL, 0 };
+	CK_BYTE sig[1024];
+	CK_ULONG slen = 0;
+	ck_assert_uint_eq(f->C_SignInit(h, &m, priv), CKR_OK);
+	if (multipart) {
+		ck_assert_uint_eq(f->C_SignUpdate(h, (CK_BYTE_PTR)data, len / 2), CKR_OK);
+		ck_assert_uint_eq(f->C_SignUpdate(h, (CK_BYTE_PTR)data + len / 2, len - len / 2), CKR_OK);
+		ck_assert_uint_eq(f->C_SignFinal(h, NULL, &slen), CKR_OK);
+		ck_assert_uint_gt(slen, 0);
+		ck_assert_uint_eq(f->C_SignFinal(h, sig, &slen), CKR_OK);
+	} else {
+		ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)data, len, NULL, &slen), CKR_OK);
+		CK_ULONG want = slen;
+		slen = 4;
+		ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)data, len, sig, &slen), CKR_BUFFER_TOO_SMALL);
+		ck_assert_uint_eq(slen, want);
+		slen = sizeof(sig);
+		ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)data, len, sig, &slen), CKR_OK);
+		ck_assert_uint_eq(slen, want);
+		/* The operation is over. */
+		ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)data, len, sig, &slen), CKR_OPERATION_NOT_INITIALIZED);
+	}
+	ck_assert_uint_eq(f->C_VerifyInit(h, &m, pub), CKR_OK);
+	ck_assert_uint_eq(f->C_Verify(h, (CK_BYTE_PTR)data, len, sig, slen), CKR_OK);
+	sig[slen / 2] ^= 0x40;
+	ck_assert_uint_eq(f->C_VerifyInit(h, &m, pub), CKR_OK);
+	ck_assert_uint_eq(f->C_Verify(h, (CK_BYTE_PTR)data, len, sig, slen), CKR_SIGNATURE_INVALID);
+	ck_assert_uint_eq(f->C_VerifyInit(h, &m, pub), CKR_OK);
+	ck_assert_uint_eq(f->C_Verify(h, (CK_BYTE_PTR)data, len, sig, slen - 1), CKR_SIGNATURE_LEN_RANGE);
+}
+
+START_TEST(rsa_sign_verify_encrypt)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	CK_OBJECT_HANDLE pub, priv;
+	gen_rsa(h, 2048, &pub, &priv);
+	static const CK_BYTE msg[] = "the document to sign, province of Dien Bien";
+	CK_BYTE digest[32];
+	gcry_md_hash_buffer(GCRY_MD_SHA256, digest, msg, sizeof(msg));
+	sign_verify(h, CKM_RSA_PKCS, pub, priv, digest, sizeof(digest), false);
+	sign_verify(h, CKM_SHA256_RSA_PKCS, pub, priv, msg, sizeof(msg), false);
+	sign_verify(h, CKM_SHA384_RSA_PKCS, pub, priv, msg, sizeof(msg), true);
+	sign_verify(h, CKM_SHA512_RSA_PKCS, pub, priv, msg, sizeof(msg), false);
+
+	/* A key cannot do what its flags forbid, nor the wrong class. */
+	CK_MECHANISM m = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+	ck_assert_uint_eq(f->C_SignInit(h, &m, pub), CKR_KEY_TYPE_INCONSISTENT);
+	ck_assert_uint_eq(f->C_SignInit(h, &m, priv), CKR_OK);
+	ck_assert_uint_eq(f->C_SignInit(h, &m, priv), CKR_OPERATION_ACTIVE);
+	CK_BYTE sig[512];
+	CK_ULONG slen = sizeof(sig);
+	ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)msg, 1, sig, &slen), CKR_OK);
+
+	/* OAEP with SHA-256 and a label. */
+	CK_RSA_PKCS_OAEP_PARAMS op = { CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, "lbl", 3 };
+	CK_MECHANISM om = { CKM_RSA_PKCS_OAEP, &op, sizeof(op) };
+	CK_BYTE ct[256], pt[256];
+	CK_ULONG clen = 0, plen = 0;
+	ck_assert_uint_eq(f->C_EncryptInit(h, &om, pub), CKR_OK);
+	ck_assert_uint_eq(f->C_Encrypt(h, (CK_BYTE_PTR)msg, 20, NULL, &clen), CKR_OK);
+	ck_assert_uint_eq(clen, 256);
+	ck_assert_uint_eq(f->C_Encrypt(h, (CK_BYTE_PTR)msg, 20, ct, &clen), CKR_OK);
+	ck_assert_uint_eq(f->C_DecryptInit(h, &om, priv), CKR_OK);
+	ck_assert_uint_eq(f->C_Decrypt(h, ct, clen, NULL, &plen), CKR_OK);
+	ck_assert_uint_ge(plen, 20);
+	plen = 5;
+	ck_assert_uint_eq(f->C_Decrypt(h, ct, clen, pt, &plen), CKR_BUFFER_TOO_SMALL);
+	ck_assert_uint_eq(plen, 20);
+	ck_assert_uint_eq(f->C_Decrypt(h, ct, clen, pt, &plen), CKR_OK);
+	ck_assert_uint_eq(plen, 20);
+	ck_assert_int_eq(memcmp(pt, msg, 20), 0);
+	/* A wrong label or a changed byte does not decrypt. */
+	op.ulSourceDataLen = 2;
+	ck_assert_uint_eq(f->C_DecryptInit(h, &om, priv), CKR_OK);
+	plen = sizeof(pt);
+	ck_assert_uint_eq(f->C_Decrypt(h, ct, clen, pt, &plen), CKR_ENCRYPTED_DATA_INVALID);
+	ck_assert_uint_eq(f->C_DecryptInit(h, &om, priv), CKR_OK);
+	plen = sizeof(pt);
+	ck_assert_uint_eq(f->C_Decrypt(h, ct, 100, pt, &plen), CKR_ENCRYPTED_DATA_LEN_RANGE);
+	/* An MGF that does not match the hash is refused up front. */
+	op.mgf = CKG_MGF1_SHA1;
+	ck_assert_uint_eq(f->C_EncryptInit(h, &om, pub), CKR_MECHANISM_PARAM_INVALID);
+	CK_MECHANISM short_param = { CKM_RSA_PKCS_OAEP, &op, 3 };
+	ck_assert_uint_eq(f->C_EncryptInit(h, &short_param, pub), CKR_MECHANISM_PARAM_INVALID);
+}
+END_TEST
+
+START_TEST(ec_sign_verify)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	static const CK_BYTE p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+	static const CK_BYTE p384[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22 };
+	static const CK_BYTE msg[] = "a message";
+	const CK_BYTE *curves[] = { p256, p384 };
+	CK_ULONG lens[] = { sizeof(p256), sizeof(p384) };
+	for (int i = 0; i < 2; i++) {
+		CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+		CK_ATTRIBUTE pt[] = { { CKA_EC_PARAMS, (void *)curves[i], lens[i] }, { CKA_VERIFY, &yes, 1 } };
+		CK_ATTRIBUTE vt[] = { { CKA_SIGN, &yes, 1 } };
+		CK_OBJECT_HANDLE pub, priv;
+		ck_assert_uint_eq(f->C_GenerateKeyPair(h, &m, pt, 2, vt, 1, &pub, &priv), CKR_OK);
+		CK_BYTE digest[48];
+		gcry_md_hash_buffer(i ? GCRY_MD_SHA384 : GCRY_MD_SHA256, digest, msg, sizeof(msg));
+		sign_verify(h, CKM_ECDSA, pub, priv, digest, i ? 48 : 32, false);
+		sign_verify(h, CKM_ECDSA_SHA256, pub, priv, msg, sizeof(msg), false);
+		sign_verify(h, CKM_ECDSA_SHA384, pub, priv, msg, sizeof(msg), true);
+	}
+	static const CK_BYTE unknown[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
+	CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE pt[] = { { CKA_EC_PARAMS, (void *)unknown, sizeof(unknown) } };
+	CK_OBJECT_HANDLE a, b;
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &m, pt, 1, NULL, 0, &a, &b), CKR_CURVE_NOT_SUPPORTED);
+}
+END_TEST
+
+START_TEST(aes_gcm_cbc)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	CK_MECHANISM gm = { CKM_AES_KEY_GEN, NULL, 0 };
+	CK_ULONG len = 32;
+	CK_ATTRIBUTE t[] = { { CKA_VALUE_LEN, &len, sizeof(len) }, { CKA_ENCRYPT, &yes, 1 },
+			     { CKA_DECRYPT, &yes, 1 } };
+	CK_OBJECT_HANDLE k;
+	ck_assert_uint_eq(f->C_GenerateKey(h, &gm, t, 3, &k), CKR_OK);
+	len = 17;
+	CK_OBJECT_HANDLE bad;
+	ck_assert_uint_eq(f->C_GenerateKey(h, &gm, t, 3, &bad), CKR_ATTRIBUTE_VALUE_INVALID);
+
+	static const CK_BYTE msg[] = "forty-one bytes of plaintext for the test";
+	CK_BYTE iv[12] = { 1, 2, 3 }, ct[128], pt[128];
+	CK_GCM_PARAMS gp = { iv, sizeof(iv), 96, (CK_BYTE_PTR)"aad", 3, 128 };
+	CK_MECHANISM m = { CKM_AES_GCM, &gp, sizeof(gp) };
+	CK_ULONG clen = sizeof(ct), plen = sizeof(pt);
+	ck_assert_uint_eq(f->C_EncryptInit(h, &m, k), CKR_OK);
+	ck_assert_uint_eq(f->C_Encrypt(h, (CK_BYTE_PTR)msg, 41, ct, &clen), CKR_OK);
+	ck_assert_uint_eq(clen, 41 + 16);
+	ck_assert_uint_eq(f->C_DecryptInit(h, &m, k), CKR_OK);
+	ck_assert_uint_eq(f->C_Decrypt(h, ct, clen, pt, &plen), CKR_OK);
+	ck_assert_uint_eq(plen, 41);
+	ck_assert_int_eq(memcmp(pt, msg, 41), 0);
+	ct[3] ^= 1;
+	ck_assert_uint_eq(f->C_DecryptInit(h, &m, k), CKR_OK);
+	plen = sizeof(pt);
+	ck_assert_uint_eq(f->C_Decrypt(h, ct, clen, pt, &plen), CKR_ENCRYPTED_DATA_INVALID);
+
+	/* CBC with padding, in pieces: what comes out joins up to the input. */
+	CK_BYTE civ[16] = { 9 };
+	CK_MECHANISM cm = { CKM_AES_CBC_PAD, civ, sizeof(civ) };
+	CK_ULONG total = 0, n;
+	ck_assert_uint_eq(f->C_EncryptInit(h, &cm, k), CKR_OK);
+	for (int i = 0; i < 41; i += 10) {
+		n = sizeof(ct) - total;
+		ck_assert_uint_eq(f->C_EncryptUpdate(h, (CK_BYTE_PTR)msg + i, i + 10 > 41 ? 1 : 10, ct + total, &n), CKR_OK);
+		total += n;
+	}
+	n = 0;
+	ck_assert_uint_eq(f->C_EncryptFinal(h, NULL, &n), CKR_OK);
+	ck_assert_uint_eq(total + n, 48);
+	ck_assert_uint_eq(f->C_EncryptFinal(h, ct + total, &n), CKR_OK);
+	total += n;
+	ck_assert_uint_eq(total, 48);
+	ck_assert_uint_eq(f->C_DecryptInit(h, &cm, k), CKR_OK);
+	plen = sizeof(pt);
+	ck_assert_uint_eq(f->C_Decrypt(h, ct, total, pt, &plen), CKR_OK);
+	ck_assert_uint_eq(plen, 41);
+	ck_assert_int_eq(memcmp(pt, msg, 41), 0);
+	ck_assert_uint_eq(f->C_DecryptInit(h, &cm, k), CKR_OK);
+	plen = sizeof(pt);
+	ck_assert_uint_eq(f->C_Decrypt(h, ct, 47, pt, &plen), CKR_ENCRYPTED_DATA_LEN_RANGE);
+	CK_MECHANISM badiv = { CKM_AES_CBC_PAD, civ, 8 };
+	ck_assert_uint_eq(f->C_EncryptInit(h, &badiv, k), CKR_MECHANISM_PARAM_INVALID);
+}
+END_TEST
+
+START_TEST(digest_and_random)
+{
+	CK_SESSION_HANDLE h = new_token_session(false);
+	CK_MECHANISM m = { CKM_SHA256, NULL, 0 };
+	static const CK_BYTE want[32] = {
+		0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+		0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
+	};
+	CK_BYTE out[64];
+	CK_ULONG n = 0;
+	ck_assert_uint_eq(f->C_DigestInit(h, &m), CKR_OK);
+	ck_assert_uint_eq(f->C_DigestInit(h, &m), CKR_OPERATION_ACTIVE);
+	ck_assert_uint_eq(f->C_Digest(h, (CK_BYTE_PTR)"abc", 3, NULL, &n), CKR_OK);
+	ck_assert_uint_eq(n, 32);
+	n = 10;
+	ck_assert_uint_eq(f->C_Digest(h, (CK_BYTE_PTR)"abc", 3, out, &n), CKR_BUFFER_TOO_SMALL);
+	n = sizeof(out);
+	ck_assert_uint_eq(f->C_Digest(h, (CK_BYTE_PTR)"abc", 3, out, &n), CKR_OK);
+	ck_assert_int_eq(memcmp(out, want, 32), 0);
+	ck_assert_uint_eq(f->C_DigestInit(h, &m), CKR_OK);
+	ck_assert_uint_eq(f->C_DigestUpdate(h, (CK_BYTE_PTR)"a", 1), CKR_OK);
+	ck_assert_uint_eq(f->C_DigestUpdate(h, (CK_BYTE_PTR)"bc", 2), CKR_OK);
+	n = sizeof(out);
+	ck_assert_uint_eq(f->C_DigestFinal(h, out, &n), CKR_OK);
+	ck_assert_int_eq(memcmp(out, want, 32), 0);
+	ck_assert_uint_eq(f->C_DigestUpdate(h, (CK_BYTE_PTR)"a", 1), CKR_OPERATION_NOT_INITIALIZED);
+	CK_MECHANISM md5 = { CKM_MD5, NULL, 0 };
+	ck_assert_uint_eq(f->C_DigestInit(h, &md5), CKR_MECHANISM_INVALID);
+	CK_BYTE r1[32] = { 0 }, r2[32] = { 0 };
+	ck_assert_uint_eq(f->C_GenerateRandom(h, r1, 32), CKR_OK);
+	ck_assert_uint_eq(f->C_GenerateRandom(h, r2, 32), CKR_OK);
+	ck_assert_int_ne(memcmp(r1, r2, 32), 0);
+	ck_assert_uint_eq(f->C_GenerateRandom(0x7777, r1, 32), CKR_SESSION_HANDLE_INVALID);
+	ck_assert_uint_eq(f->C_SeedRandom(h, r1, 4), CKR_RANDOM_SEED_NOT_SUPPORTED);
+}
+END_TEST
+
+/* ---- fork and threads ---- */
+
+START_TEST(fork_child_must_initialize)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		CK_SESSION_INFO info;
+		CK_SESSION_HANDLE c;
+		int bad = 0;
+		bad |= f->C_GetSessionInfo(h, &info) != CKR_CRYPTOKI_NOT_INITIALIZED;
+		bad |= f->C_Initialize(NULL) != CKR_OK;
+		/* The parent's session and login are not the child's. */
+		bad |= f->C_GetSessionInfo(h, &info) != CKR_SESSION_HANDLE_INVALID;
+		bad |= f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &c) != CKR_OK;
+		bad |= f->C_GetSessionInfo(c, &info) != CKR_OK || info.state != CKS_RO_PUBLIC_SESSION;
+		f->C_Finalize(NULL);
+		_exit(bad);
+	}
+	int status;
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	CK_SESSION_INFO info;
+	ck_assert_uint_eq(f->C_GetSessionInfo(h, &info), CKR_OK);
+	ck_assert_uint_eq(info.state, CKS_RW_USER_FUNCTIONS);
+}
+END_TEST
+
+struct signer {
+	CK_OBJECT_HANDLE priv;
+	volatile int *stop;
+	int signed_count;
+	int errors;
+};
+
+static void *
+sign_loop(void *arg)
+{
+	struct signer *s = arg;
+	CK_SESSION_HANDLE h;
+	if (f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &h) != CKR_OK) {
+		s->errors++;
+		return NULL;
+	}
+	while (!*s->stop) {
+		CK_MECHANISM m = { CKM_ECDSA_SHA256, NULL, 0 };
+		CK_BYTE sig[128];
+		CK_ULONG n = sizeof(sig);
+		if (f->C_SignInit(h, &m, s->priv) != CKR_OK || f->C_Sign(h, (CK_BYTE_PTR)"x", 1, sig, &n) != CKR_OK)
+			s->errors++;
+		else
+			s->signed_count++;
+	}
+	f->C_CloseSession(h);
+	return NULL;
+}
+
+START_TEST(threads_and_slow_keygen)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	static const CK_BYTE p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+	CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE pt[] = { { CKA_EC_PARAMS, (void *)p256, sizeof(p256) } };
+	CK_ATTRIBUTE vt[] = { { CKA_SIGN, &yes, 1 }, { CKA_TOKEN, &yes, 1 } };
+	CK_OBJECT_HANDLE pub, priv;
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &m, pt, 1, vt, 2, &pub, &priv), CKR_OK);
+	volatile int stop = 0;
+	struct signer s[3];
+	pthread_t th[3];
+	for (int i = 0; i < 3; i++) {
+		s[i] = (struct signer){ priv, &stop, 0, 0 };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, sign_loop, &s[i]), 0);
+	}
+	/* While RSA-4096 is generated on this thread, the signers go on. */
+	int before = s[0].signed_count + s[1].signed_count + s[2].signed_count;
+	CK_OBJECT_HANDLE rpub, rpriv;
+	gen_rsa(h, 4096, &rpub, &rpriv);
+	int during = s[0].signed_count + s[1].signed_count + s[2].signed_count - before;
+	stop = 1;
+	for (int i = 0; i < 3; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(s[i].errors, 0);
+		ck_assert_int_gt(s[i].signed_count, 0);
+	}
+	ck_assert_msg(during > 0, "no signature completed while RSA-4096 was generated");
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("module");
+	TCase *raw = tcase_create("/module/init");
+	tcase_add_checked_fixture(raw, setup, teardown);
+	tcase_add_test(raw, initialize_rules);
+	tcase_add_test(raw, no_daemon);
+	suite_add_tcase(s, raw);
+	TCase *tc = tcase_create("/module");
+	tcase_add_checked_fixture(tc, setup_init, teardown);
+	tcase_add_test(tc, unsupported_functions);
+	tcase_add_test(tc, slots_and_token_info);
+	tcase_add_test(tc, login_rules);
+	tcase_add_test(tc, objects_and_attributes);
+	tcase_add_test(tc, private_key_attributes);
+	tcase_add_test(tc, rsa_sign_verify_encrypt);
+	tcase_add_test(tc, ec_sign_verify);
+	tcase_add_test(tc, aes_gcm_cbc);
+	tcase_add_test(tc, digest_and_random);
+	tcase_add_test(tc, fork_child_must_initialize);
+	tcase_add_test(tc, threads_and_slow_keygen);
+	tcase_set_timeout(tc, 300);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
