@@ -508,7 +508,8 @@ process_init_token(struct req *r)
 		return CKR_SLOT_ID_INVALID;
 	if (llen > 32)
 		return CKR_ARGUMENTS_BAD;
-	memcpy(label, lab, llen);
+	if (llen)
+		memcpy(label, lab, llen);
 	label[llen] = '\0';
 	log_info("uid %u: initialise token in slot %u", (unsigned)r->peer->uid, slot);
 	return token_init_locked(r->ctx, slot, pin, plen, label);

@@ -1,0 +1,40 @@
+#!/bin/sh
+# OpenSC's pkcs11-tool --test against coyeu-pkcs11.so with an RSA and an EC
+# key on the token, then signatures made through the module and checked
+# by openssl.
+. "$(dirname "$0")/lib.sh"
+
+command -v pkcs11-tool >/dev/null || fail "pkcs11-tool (opensc) is not installed"
+start_keymgrd
+
+"$KEYMGR" token init --label it-token --so-pin 87654321 --pin 1234 || fail "token init"
+"$KEYMGR" key generate --token it-token --pin 1234 --type rsa:2048 --label rsa-key --id 01 || fail "rsa key"
+"$KEYMGR" key generate --token it-token --pin 1234 --type ec:P-256 --label ec-key --id 02 || fail "ec key"
+
+P11="pkcs11-tool --module $COYEU_MODULE --token-label it-token"
+timeout 300 $P11 --login --pin 1234 --test >"$TMP/test.out" 2>&1 || {
+	cat "$TMP/test.out" >&2
+	fail "pkcs11-tool --test failed"
+}
+grep -q "No errors" "$TMP/test.out" || { cat "$TMP/test.out" >&2; fail "pkcs11-tool reported errors"; }
+grep -q "SHA256-RSA-PKCS: OK" "$TMP/test.out" || { cat "$TMP/test.out" >&2; fail "RSA signatures were not tested"; }
+echo "pkcs11-tool --test: No errors"
+
+printf 'a document of the province\n' >"$TMP/doc"
+for spec in "01 SHA256-RSA-PKCS" "02 ECDSA-SHA256"; do
+	set -- $spec
+	$P11 --login --pin 1234 --sign --id "$1" -m "$2" --signature-format openssl \
+		-i "$TMP/doc" -o "$TMP/sig-$1" >/dev/null 2>&1 || fail "sign with key $1"
+	$P11 --read-object --type pubkey --id "$1" -o "$TMP/pub-$1.der" >/dev/null 2>&1 || fail "read key $1"
+	openssl pkey -pubin -inform DER -in "$TMP/pub-$1.der" -out "$TMP/pub-$1.pem" || fail "pubkey $1"
+	openssl dgst -sha256 -verify "$TMP/pub-$1.pem" -signature "$TMP/sig-$1" "$TMP/doc" >/dev/null ||
+		fail "openssl does not verify the $2 signature"
+	echo "$2 signature made through the module verified by openssl"
+done
+
+# A wrong PIN is refused cleanly.
+if $P11 --login --pin 9999 --list-objects >/dev/null 2>&1; then
+	fail "a wrong PIN was accepted"
+fi
+stop_keymgrd
+echo PASS
