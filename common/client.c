@@ -8,12 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "cy_err.h"
 #include "cy_pkcs11.h"
 #include "client.h"
+
+/* The longest a reply may take: RSA-4096 generation on a busy machine
+ * fits; a daemon stopped (SIGSTOP, hung) turns into an error, not a hang
+ * of the application. */
+#define CLIENT_TIMEOUT_S 300
 
 static int
 connect_unix(const char *path, int *fdp)
@@ -31,6 +37,9 @@ connect_unix(const char *path, int *fdp)
 		close(fd);
 		return CY_ERR_CONNECT;
 	}
+	struct timeval tv = { CLIENT_TIMEOUT_S, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	*fdp = fd;
 	return 0;
 }

@@ -89,6 +89,13 @@ digest_forget_all(void)
 	}
 }
 
+void
+digest_child_reset(void)
+{
+	pthread_mutex_init(&digest_lock, NULL);
+	digest_forget_all();
+}
+
 /* Asks keymgrd whether h is one of our sessions. */
 static CK_RV
 check_session(CK_SESSION_HANDLE h)

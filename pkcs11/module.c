@@ -181,9 +181,12 @@ C_Initialize(CK_VOID_PTR pInitArgs)
 		return CKR_CRYPTOKI_ALREADY_INITIALIZED;
 	}
 	if (mod.initialized) {
-		/* A forked child: the inherited sockets are the parent's. */
+		/* A forked child: the inherited sockets are the parent's, and
+		 * the pool's lock may have been held by a thread that did not
+		 * come along, so it starts afresh. */
+		pthread_mutex_init(&pool_lock, NULL);
 		pool_drop_all();
-		digest_forget_all();
+		digest_child_reset();
 	}
 	rv = CKR_OK;
 	if (!digest_init_lib())

@@ -61,6 +61,8 @@ CK_RV attrs_read_results(struct wire_buf *b, CK_ATTRIBUTE *t, CK_ULONG n);
 /* digest.c: per-session digest state and random numbers. */
 void digest_forget(CK_SESSION_HANDLE h);
 void digest_forget_all(void);
+/* In a forked child: a fresh lock (the parent's may have been held), no state. */
+void digest_child_reset(void);
 bool digest_init_lib(void);
 
 #endif
