@@ -49,6 +49,8 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	[MSG_OP_RUN] = { MSG_OP_RUN, "op-run", "uuyyub", "uy" },
 	[MSG_OP_UPDATE] = { MSG_OP_UPDATE, "op-update", "uuyyub", "uy" },
 	[MSG_OP_FINAL] = { MSG_OP_FINAL, "op-final", "uuyyub", "uy" },
+	/* session, CKF_ flags of the operations to cancel */
+	[MSG_SESSION_CANCEL] = { MSG_SESSION_CANCEL, "session-cancel", "uu", "" },
 };
 
 const struct proto_msg *

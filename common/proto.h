@@ -58,6 +58,7 @@ enum proto_type {
 	MSG_OP_RUN,
 	MSG_OP_UPDATE,
 	MSG_OP_FINAL,
+	MSG_SESSION_CANCEL,
 	MSG_COUNT /* one past the last */
 };
 

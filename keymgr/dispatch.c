@@ -1232,6 +1232,26 @@ static CK_RV process_op_run(struct req *r) { return process_op_step(r, MSG_OP_RU
 static CK_RV process_op_update(struct req *r) { return process_op_step(r, MSG_OP_UPDATE); }
 static CK_RV process_op_final(struct req *r) { return process_op_step(r, MSG_OP_FINAL); }
 
+/* C_SessionCancel: ends the operations named by CKF_ flags. */
+static CK_RV
+process_session_cancel(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	uint32_t flags = get_u32(r);
+	static const struct { CK_FLAGS flag; enum proto_op op; } ops[] = {
+		{ CKF_SIGN, OP_SIGN }, { CKF_VERIFY, OP_VERIFY },
+		{ CKF_ENCRYPT, OP_ENCRYPT }, { CKF_DECRYPT, OP_DECRYPT },
+	};
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (flags & ops[i].flag)
+			end_op(s, ops[i].op);
+	if (flags & CKF_FIND_OBJECTS)
+		end_find(s);
+	return CKR_OK;
+}
+
 /* ---- the table ---- */
 
 typedef CK_RV (*handler_fn)(struct req *r);
@@ -1267,6 +1287,7 @@ static const handler_fn handlers[MSG_COUNT] = {
 	[MSG_OP_RUN] = process_op_run,
 	[MSG_OP_UPDATE] = process_op_update,
 	[MSG_OP_FINAL] = process_op_final,
+	[MSG_SESSION_CANCEL] = process_session_cancel,
 };
 
 int

@@ -656,6 +656,39 @@ C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin,
 	return simple_call(&r);
 }
 
+/*
+ * A coyeu token has one user and one SO, so a user name selects nothing:
+ * C_LoginUser is C_Login, whatever name is given (see docs/conformance.md).
+ */
+CK_RV
+C_LoginUser(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen,
+	    CK_UTF8CHAR_PTR pUsername, CK_ULONG ulUsernameLen)
+{
+	if (pUsername == NULL && ulUsernameLen != 0)
+		return mod_bad_args();
+	return C_Login(hSession, userType, pPin, ulPinLen);
+}
+
+CK_RV
+C_SessionCancel(CK_SESSION_HANDLE hSession, CK_FLAGS flags)
+{
+	struct rpc r;
+	CK_RV rv = mod_ready();
+	if (rv != CKR_OK)
+		return rv;
+	if (!fits_u32(hSession))
+		return CKR_SESSION_HANDLE_INVALID;
+	if ((rv = rpc_begin(&r, MSG_SESSION_CANCEL, CKR_DEVICE_ERROR)) != CKR_OK)
+		return rv;
+	wire_put_u32(r.req, (uint32_t)hSession);
+	wire_put_u32(r.req, (uint32_t)flags);
+	rv = simple_call(&r);
+	/* Digests live here, not in keymgrd. */
+	if (rv == CKR_OK && (flags & CKF_DIGEST))
+		digest_forget(hSession);
+	return rv;
+}
+
 CK_RV
 C_Logout(CK_SESSION_HANDLE hSession)
 {
@@ -689,79 +722,68 @@ C_CancelFunction(CK_SESSION_HANDLE hSession)
 
 /* ---- the function list ---- */
 
-/* In the order of CK_FUNCTION_LIST (PKCS#11 2.40); the prototypes come
- * from pkcs11.h, and the version script exports only C_GetFunctionList. */
+/* The prototypes come from pkcs11.h (and cy_pkcs11.h for 3.0); the
+ * version script exports only the entry points. */
+#define ENTRY(name) name,
+#define ENTRY_3_0(name, args) name,
 static CK_FUNCTION_LIST function_list = {
 	{ 2, 40 },
-	C_Initialize,
-	C_Finalize,
-	C_GetInfo,
-	C_GetFunctionList,
-	C_GetSlotList,
-	C_GetSlotInfo,
-	C_GetTokenInfo,
-	C_GetMechanismList,
-	C_GetMechanismInfo,
-	C_InitToken,
-	C_InitPIN,
-	C_SetPIN,
-	C_OpenSession,
-	C_CloseSession,
-	C_CloseAllSessions,
-	C_GetSessionInfo,
-	C_GetOperationState,
-	C_SetOperationState,
-	C_Login,
-	C_Logout,
-	C_CreateObject,
-	C_CopyObject,
-	C_DestroyObject,
-	C_GetObjectSize,
-	C_GetAttributeValue,
-	C_SetAttributeValue,
-	C_FindObjectsInit,
-	C_FindObjects,
-	C_FindObjectsFinal,
-	C_EncryptInit,
-	C_Encrypt,
-	C_EncryptUpdate,
-	C_EncryptFinal,
-	C_DecryptInit,
-	C_Decrypt,
-	C_DecryptUpdate,
-	C_DecryptFinal,
-	C_DigestInit,
-	C_Digest,
-	C_DigestUpdate,
-	C_DigestKey,
-	C_DigestFinal,
-	C_SignInit,
-	C_Sign,
-	C_SignUpdate,
-	C_SignFinal,
-	C_SignRecoverInit,
-	C_SignRecover,
-	C_VerifyInit,
-	C_Verify,
-	C_VerifyUpdate,
-	C_VerifyFinal,
-	C_VerifyRecoverInit,
-	C_VerifyRecover,
-	C_DigestEncryptUpdate,
-	C_DecryptDigestUpdate,
-	C_SignEncryptUpdate,
-	C_DecryptVerifyUpdate,
-	C_GenerateKey,
-	C_GenerateKeyPair,
-	C_WrapKey,
-	C_UnwrapKey,
-	C_DeriveKey,
-	C_SeedRandom,
-	C_GenerateRandom,
-	C_GetFunctionStatus,
-	C_CancelFunction,
-	C_WaitForSlotEvent,
+	CY_2_40_FUNCTIONS(ENTRY)
 };
+
+static CK_FUNCTION_LIST_3_0 function_list_3_0 = {
+	{ 3, 0 },
+	CY_2_40_FUNCTIONS(ENTRY)
+	CY_3_0_FUNCTIONS(ENTRY_3_0)
+};
+#undef ENTRY
+#undef ENTRY_3_0
+
+static CK_INTERFACE interfaces[] = {
+	{ (CK_CHAR *)"PKCS 11", &function_list_3_0, CKF_INTERFACE_FORK_SAFE },
+	{ (CK_CHAR *)"PKCS 11", &function_list, CKF_INTERFACE_FORK_SAFE },
+};
+#define NINTERFACES (sizeof(interfaces) / sizeof(interfaces[0]))
+
+CK_RV
+C_GetInterfaceList(CK_INTERFACE_PTR pInterfacesList, CK_ULONG_PTR pulCount)
+{
+	if (pulCount == NULL)
+		return CKR_ARGUMENTS_BAD;
+	if (pInterfacesList == NULL) {
+		*pulCount = NINTERFACES;
+		return CKR_OK;
+	}
+	if (*pulCount < NINTERFACES) {
+		*pulCount = NINTERFACES;
+		return CKR_BUFFER_TOO_SMALL;
+	}
+	memcpy(pInterfacesList, interfaces, sizeof(interfaces));
+	*pulCount = NINTERFACES;
+	return CKR_OK;
+}
+
+CK_RV
+C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName, CK_VERSION_PTR pVersion, CK_INTERFACE_PTR_PTR ppInterface,
+	       CK_FLAGS flags)
+{
+	if (ppInterface == NULL)
+		return CKR_ARGUMENTS_BAD;
+	/* The first that matches: 3.0 unless a version says otherwise. */
+	for (size_t i = 0; i < NINTERFACES; i++) {
+		const CK_VERSION *v = interfaces[i].pFunctionList;
+		if (pInterfaceName != NULL && strcmp((const char *)pInterfaceName,
+						     (const char *)interfaces[i].pInterfaceName) != 0)
+			continue;
+		if (pVersion != NULL && (pVersion->major != v->major || pVersion->minor != v->minor))
+			continue;
+		if ((interfaces[i].flags & flags) != flags)
+			continue;
+		*ppInterface = &interfaces[i];
+		return CKR_OK;
+	}
+	return CKR_ARGUMENTS_BAD;
+}
 
 CK_RV
 C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR ppFunctionList)

@@ -298,3 +298,12 @@ C_DecryptVerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart, CK
 	(void)hSession; (void)pEncryptedPart; (void)ulEncryptedPartLen; (void)pPart; (void)pulPartLen;
 	return unsupported();
 }
+
+/*
+ * The message-based functions of PKCS#11 3.0 are not offered: no coyeu
+ * mechanism advertises CKF_MESSAGE_*. Their argument lists are in
+ * cy_pkcs11.h; each answers CKR_FUNCTION_NOT_SUPPORTED.
+ */
+#define UNSUPPORTED_3_0(name, args) \
+	CK_RV name args { return unsupported(); }
+CY_3_0_MESSAGE_FUNCTIONS(UNSUPPORTED_3_0)

@@ -144,6 +144,54 @@ START_TEST(unsupported_functions)
 }
 END_TEST
 
+START_TEST(interfaces_3_0)
+{
+	CK_RV (*list)(CK_INTERFACE_PTR, CK_ULONG_PTR) =
+		(CK_RV (*)(CK_INTERFACE_PTR, CK_ULONG_PTR))dlsym(lib, "C_GetInterfaceList");
+	CK_RV (*get)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS) =
+		(CK_RV (*)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS))dlsym(lib, "C_GetInterface");
+	ck_assert_ptr_nonnull(list);
+	ck_assert_ptr_nonnull(get);
+	CK_INTERFACE ifs[4];
+	CK_ULONG n = 0;
+	ck_assert_uint_eq(list(NULL, &n), CKR_OK);
+	ck_assert_uint_eq(n, 2);
+	n = 1;
+	ck_assert_uint_eq(list(ifs, &n), CKR_BUFFER_TOO_SMALL);
+	n = 4;
+	ck_assert_uint_eq(list(ifs, &n), CKR_OK);
+	ck_assert_str_eq((char *)ifs[0].pInterfaceName, "PKCS 11");
+	CK_INTERFACE_PTR i30 = NULL, i240 = NULL;
+	ck_assert_uint_eq(get(NULL, NULL, &i30, 0), CKR_OK);
+	CK_FUNCTION_LIST_3_0_PTR f3 = i30->pFunctionList;
+	ck_assert_uint_eq(f3->version.major, 3);
+	CK_VERSION v240 = { 2, 40 };
+	ck_assert_uint_eq(get((CK_UTF8CHAR_PTR)"PKCS 11", &v240, &i240, CKF_INTERFACE_FORK_SAFE), CKR_OK);
+	ck_assert_ptr_eq(i240->pFunctionList, f);
+	ck_assert_uint_eq(get((CK_UTF8CHAR_PTR)"Vendor", NULL, &i240, 0), CKR_ARGUMENTS_BAD);
+	/* The 3.0 list shares the 2.40 functions and adds its own. */
+	ck_assert_ptr_eq(f3->C_Sign, f->C_Sign);
+	CK_SESSION_HANDLE h;
+	CK_UTF8CHAR label[32];
+	memset(label, ' ', sizeof(label));
+	ck_assert_uint_eq(f3->C_InitToken(1, (CK_UTF8CHAR_PTR)SO, 8, label), CKR_OK);
+	ck_assert_uint_eq(f3->C_OpenSession(1, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &h), CKR_OK);
+	ck_assert_uint_eq(f3->C_LoginUser(h, CKU_SO, (CK_UTF8CHAR_PTR)SO, 8, NULL, 0), CKR_OK);
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) } };
+	ck_assert_uint_eq(f3->C_FindObjectsInit(h, t, 1), CKR_OK);
+	ck_assert_uint_eq(f3->C_FindObjectsInit(h, t, 1), CKR_OPERATION_ACTIVE);
+	ck_assert_uint_eq(f3->C_SessionCancel(h, CKF_FIND_OBJECTS), CKR_OK);
+	ck_assert_uint_eq(f3->C_FindObjectsInit(h, t, 1), CKR_OK);
+	CK_MECHANISM dm = { CKM_SHA256, NULL, 0 };
+	ck_assert_uint_eq(f3->C_DigestInit(h, &dm), CKR_OK);
+	ck_assert_uint_eq(f3->C_SessionCancel(h, CKF_DIGEST), CKR_OK);
+	ck_assert_uint_eq(f3->C_DigestInit(h, &dm), CKR_OK);
+	ck_assert_uint_eq(f3->C_SessionCancel(0x7777, CKF_SIGN), CKR_SESSION_HANDLE_INVALID);
+	ck_assert_uint_eq(f3->C_MessageSignInit(h, &dm, 1), CKR_FUNCTION_NOT_SUPPORTED);
+}
+END_TEST
+
 /* ---- slots, tokens, sessions, login ---- */
 
 START_TEST(slots_and_token_info)
@@ -703,6 +751,7 @@ main(void)
 	TCase *tc = tcase_create("/module");
 	tcase_add_checked_fixture(tc, setup_init, teardown);
 	tcase_add_test(tc, unsupported_functions);
+	tcase_add_test(tc, interfaces_3_0);
 	tcase_add_test(tc, slots_and_token_info);
 	tcase_add_test(tc, login_rules);
 	tcase_add_test(tc, objects_and_attributes);
