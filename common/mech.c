@@ -24,6 +24,7 @@ static const struct {
 	/* Mechanisms without parameters. */
 	{ CKM_RSA_PKCS_KEY_PAIR_GEN, MP_NONE },
 	{ CKM_EC_KEY_PAIR_GEN, MP_NONE },
+	{ CKM_EC_EDWARDS_KEY_PAIR_GEN, MP_NONE },
 	{ CKM_AES_KEY_GEN, MP_NONE },
 	{ CKM_RSA_PKCS, MP_NONE },
 	{ CKM_RSA_X_509, MP_NONE },

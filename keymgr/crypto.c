@@ -26,6 +26,7 @@ enum family {
 	F_KEYGEN_RSA, F_KEYGEN_EC, F_KEYGEN_AES,
 	F_RSA_PKCS, F_RSA_X509, F_RSA_PKCS_HASH, F_RSA_PSS, F_RSA_PSS_HASH, F_RSA_OAEP,
 	F_ECDSA, F_ECDSA_HASH,
+	F_KEYGEN_ED, F_EDDSA,
 	F_AES_ECB, F_AES_CBC, F_AES_CBC_PAD, F_AES_GCM,
 };
 
@@ -65,6 +66,8 @@ static const struct mech_entry mechs[] = {
 	{ { CKM_ECDSA_SHA256, 256, 521, SV | ECF }, F_ECDSA_HASH, CKK_EC, GCRY_MD_SHA256 },
 	{ { CKM_ECDSA_SHA384, 256, 521, SV | ECF }, F_ECDSA_HASH, CKK_EC, GCRY_MD_SHA384 },
 	{ { CKM_ECDSA_SHA512, 256, 521, SV | ECF }, F_ECDSA_HASH, CKK_EC, GCRY_MD_SHA512 },
+	{ { CKM_EC_EDWARDS_KEY_PAIR_GEN, 255, 255, CKF_HW | CKF_GENERATE_KEY_PAIR | ECF }, F_KEYGEN_ED, CKK_EC_EDWARDS, 0 },
+	{ { CKM_EDDSA, 255, 255, SV | ECF }, F_EDDSA, CKK_EC_EDWARDS, 0 },
 	{ { CKM_AES_KEY_GEN, 16, 32, CKF_HW | CKF_GENERATE }, F_KEYGEN_AES, CKK_AES, 0 },
 	{ { CKM_AES_ECB, 16, 32, ED }, F_AES_ECB, CKK_AES, 0 },
 	{ { CKM_AES_CBC, 16, 32, ED }, F_AES_CBC, CKK_AES, 0 },
@@ -153,15 +156,23 @@ key_curve(const struct attr *a)
 	return a ? curve_by_params(a->val, a->len) : NULL;
 }
 
-/* The raw uncompressed point inside a CKA_EC_POINT (DER OCTET STRING, or
- * the bare point some applications give). NULL when malformed. */
+/* The size of a public point: 04 X Y for Weierstrass curves, the bare
+ * encoding for Edwards and Montgomery ones. */
+static size_t
+point_len(const struct curve *c)
+{
+	return c->key_type == CKK_EC ? 2 * c->field_bytes + 1 : c->field_bytes;
+}
+
+/* The raw public point inside a CKA_EC_POINT (DER OCTET STRING, or the
+ * bare point some applications give). NULL when malformed. */
 static const uint8_t *
 ec_point_raw(const struct attr *a, const struct curve *c, size_t *len)
 {
-	size_t want = 2 * c->field_bytes + 1;
+	size_t want = point_len(c);
 	if (a == NULL)
 		return NULL;
-	if (a->len == want && a->val[0] == 0x04) {
+	if (a->len == want && (a->val[0] == 0x04 || c->key_type != CKK_EC)) {
 		*len = want;
 		return a->val;
 	}
@@ -172,7 +183,7 @@ ec_point_raw(const struct attr *a, const struct curve *c, size_t *len)
 		return NULL;
 	if (hdr == 3 && (a->val[1] != 0x81 || a->val[2] != want))
 		return NULL;
-	if (a->val[hdr] != 0x04)
+	if (c->key_type == CKK_EC && a->val[hdr] != 0x04)
 		return NULL;
 	*len = want;
 	return a->val + hdr;
@@ -319,6 +330,24 @@ key_ec(const struct km_object *o, bool priv, gcry_sexp_t *out, const struct curv
 	if (c == NULL)
 		return CKR_KEY_HANDLE_INVALID;
 	*cv = c;
+	if (c->key_type == CKK_EC_EDWARDS) {
+		/* EdDSA keys are byte strings, not integers. */
+		const struct attr *v = priv ? key_attr(o, CKA_VALUE) : NULL;
+		size_t plen = 0;
+		const uint8_t *pt = priv ? NULL : ec_point_raw(key_attr(o, CKA_EC_POINT), c, &plen);
+		if (priv && (v == NULL || v->len != c->field_bytes))
+			return CKR_KEY_HANDLE_INVALID;
+		if (!priv && pt == NULL)
+			return CKR_KEY_HANDLE_INVALID;
+		gcry_error_t ge = priv
+			? gcry_sexp_build(out, NULL, "(private-key(ecc(curve %s)(flags eddsa)(d%b)))",
+					  c->gcry_name, (int)v->len, v->val)
+			: gcry_sexp_build(out, NULL, "(public-key(ecc(curve %s)(flags eddsa)(q%b)))",
+					  c->gcry_name, (int)plen, pt);
+		return ge ? CKR_KEY_HANDLE_INVALID : CKR_OK;
+	}
+	if (c->key_type != CKK_EC)
+		return CKR_KEY_TYPE_INCONSISTENT;
 	if (priv) {
 		gcry_mpi_t d = attr_mpi(o, CKA_VALUE);
 		gcry_error_t ge = d ? gcry_sexp_build(out, NULL, "(private-key(ecc(curve %s)(d%m)))",
@@ -342,7 +371,7 @@ crypto_keygen_mech(CK_MECHANISM_TYPE type, bool pair, CK_KEY_TYPE *kt)
 	const struct mech_entry *m = find_mech(type);
 	if (m == NULL)
 		return false;
-	if (pair && (m->fam == F_KEYGEN_RSA || m->fam == F_KEYGEN_EC)) {
+	if (pair && (m->fam == F_KEYGEN_RSA || m->fam == F_KEYGEN_EC || m->fam == F_KEYGEN_ED)) {
 		*kt = m->kt;
 		return true;
 	}
@@ -412,20 +441,23 @@ out:
 	return rv;
 }
 
+/* EC key pairs: Weierstrass (kt CKK_EC) or Edwards (CKK_EC_EDWARDS). */
 static CK_RV
-gen_ec(struct km_object *pub, struct km_object *priv)
+gen_ec(struct km_object *pub, struct km_object *priv, CK_KEY_TYPE kt)
 {
 	const struct attr *params = al_find(&pub->pub, CKA_EC_PARAMS);
 	if (params == NULL)
 		return CKR_TEMPLATE_INCOMPLETE;
 	const struct curve *c = key_curve(params);
-	if (c == NULL)
+	if (c == NULL || c->key_type != kt)
 		return CKR_CURVE_NOT_SUPPORTED;
+	bool ed = kt == CKK_EC_EDWARDS;
 	gcry_sexp_t parms = NULL, key = NULL;
 	gcry_mpi_t d = NULL;
 	uint8_t *dbuf = NULL;
 	CK_RV rv = CKR_DEVICE_ERROR;
-	if (gcry_sexp_build(&parms, NULL, "(genkey(ecc(curve %s)))", c->gcry_name) != 0)
+	if (gcry_sexp_build(&parms, NULL, ed ? "(genkey(ecc(curve %s)(flags eddsa)))" : "(genkey(ecc(curve %s)))",
+			    c->gcry_name) != 0)
 		goto out;
 	if (gcry_pk_genkey(&key, parms) != 0)
 		goto out;
@@ -433,16 +465,29 @@ gen_ec(struct km_object *pub, struct km_object *priv)
 	size_t qlen = 0;
 	const char *q = ql ? gcry_sexp_nth_data(ql, 1, &qlen) : NULL;
 	uint8_t der[3 + 2 * 66 + 1];
-	if (q == NULL || qlen != 2 * c->field_bytes + 1) {
+	if (q == NULL || qlen != point_len(c)) {
 		gcry_sexp_release(ql);
 		goto out;
 	}
 	size_t dlen = ec_point_der((const uint8_t *)q, qlen, der);
 	gcry_sexp_release(ql);
-	d = sexp_mpi(key, "d");
 	dbuf = gcry_malloc_secure(c->field_bytes);
-	if (d == NULL || dbuf == NULL || mpi_fixed(d, dbuf, c->field_bytes) != 0)
+	if (dbuf == NULL)
 		goto out;
+	if (ed) {
+		gcry_sexp_t dl = gcry_sexp_find_token(key, "d", 0);
+		size_t n = 0;
+		const char *dv = dl ? gcry_sexp_nth_data(dl, 1, &n) : NULL;
+		if (dv != NULL && n == c->field_bytes)
+			memcpy(dbuf, dv, n);
+		gcry_sexp_release(dl);
+		if (dv == NULL || n != c->field_bytes)
+			goto out;
+	} else {
+		d = sexp_mpi(key, "d");
+		if (d == NULL || mpi_fixed(d, dbuf, c->field_bytes) != 0)
+			goto out;
+	}
 	int r = al_set(&pub->pub, CKA_EC_POINT, der, dlen);
 	r |= al_set(&priv->pub, CKA_EC_PARAMS, params->val, params->len);
 	r |= al_set(&priv->sec, CKA_VALUE, dbuf, c->field_bytes);
@@ -467,8 +512,8 @@ crypto_generate_key_pair(CK_MECHANISM_TYPE type, struct km_object *pub, struct k
 		return CKR_MECHANISM_INVALID;
 	if (m->fam == F_KEYGEN_RSA)
 		rv = gen_rsa(pub, priv);
-	else if (m->fam == F_KEYGEN_EC)
-		rv = gen_ec(pub, priv);
+	else if (m->fam == F_KEYGEN_EC || m->fam == F_KEYGEN_ED)
+		rv = gen_ec(pub, priv, m->kt);
 	else
 		return CKR_MECHANISM_INVALID;
 	if (rv == CKR_OK && (al_set_ulong(&pub->pub, CKA_KEY_GEN_MECHANISM, type) ||
@@ -523,11 +568,16 @@ crypto_complete_new_key(struct km_object *o)
 		}
 		return CKR_OK;
 	}
-	if (o->key_type == CKK_EC && (o->cls == CKO_PUBLIC_KEY || o->cls == CKO_PRIVATE_KEY)) {
+	if ((o->key_type == CKK_EC || o->key_type == CKK_EC_EDWARDS) &&
+	    (o->cls == CKO_PUBLIC_KEY || o->cls == CKO_PRIVATE_KEY)) {
 		const struct curve *c = key_curve(al_find(&o->pub, CKA_EC_PARAMS));
 		size_t plen;
-		if (c == NULL)
+		if (c == NULL || c->key_type != o->key_type)
 			return CKR_CURVE_NOT_SUPPORTED;
+		const struct attr *v = al_find(&o->sec, CKA_VALUE);
+		if (o->cls == CKO_PRIVATE_KEY && (v == NULL || v->len == 0 || v->len > c->field_bytes ||
+						  (o->key_type == CKK_EC_EDWARDS && v->len != c->field_bytes)))
+			return CKR_ATTRIBUTE_VALUE_INVALID;
 		if (o->cls == CKO_PUBLIC_KEY && !ec_point_raw(al_find(&o->pub, CKA_EC_POINT), c, &plen))
 			return CKR_ATTRIBUTE_VALUE_INVALID;
 		return CKR_OK;
@@ -693,6 +743,16 @@ init_params(struct km_op *op, const struct mech_param *p)
 		if (p->aad_len && gcry_cipher_authenticate(op->ciph, p->aad, p->aad_len) != 0)
 			return CKR_MECHANISM_PARAM_INVALID;
 		return CKR_OK;
+	case F_EDDSA:
+		/* Pure Ed25519 only: no CK_EDDSA_PARAMS, or one with phFlag
+		 * false and no context (a CK_BBOOL, padding, a CK_ULONG 0 and
+		 * a NULL pointer: all zero bytes). */
+		if (p->kind != MP_RAW)
+			return CKR_MECHANISM_PARAM_INVALID;
+		for (uint32_t i = 0; i < p->iv_len; i++)
+			if (p->iv[i] != 0)
+				return CKR_MECHANISM_PARAM_INVALID;
+		return CKR_OK;
 	default:
 		return p->kind == MP_NONE ? CKR_OK : CKR_MECHANISM_PARAM_INVALID;
 	}
@@ -751,7 +811,7 @@ crypto_op_init(enum proto_op kind, CK_MECHANISM_TYPE type, const struct mech_par
 			rv = CKR_KEY_SIZE_RANGE;
 		else
 			rv = want_priv ? key_rsa_private(key, &op->key) : key_rsa_public(key, &op->key);
-	} else if (m->kt == CKK_EC) {
+	} else if (m->kt == CKK_EC || m->kt == CKK_EC_EDWARDS) {
 		rv = key_ec(key, want_priv, &op->key, &op->curve);
 		if (rv == CKR_OK)
 			op->k = op->curve->field_bytes;
@@ -844,9 +904,68 @@ ecdsa_data(struct km_op *op, const uint8_t *in, size_t n, gcry_sexp_t *data)
 	return ge ? CKR_HOST_MEMORY : CKR_OK;
 }
 
+/* The two halves of an EdDSA signature, each op->k bytes, from sig. */
+static int
+eddsa_halves(gcry_sexp_t sig, uint8_t *out, size_t k)
+{
+	static const char *const names[2] = { "r", "s" };
+	for (int i = 0; i < 2; i++) {
+		gcry_sexp_t l = gcry_sexp_find_token(sig, names[i], 0);
+		size_t n = 0;
+		const char *v = l ? gcry_sexp_nth_data(l, 1, &n) : NULL;
+		if (v != NULL && n == k)
+			memcpy(out + i * k, v, k);
+		gcry_sexp_release(l);
+		if (v == NULL || n != k)
+			return -1;
+	}
+	return 0;
+}
+
+/* PureEdDSA over the whole collected message (RFC 8032). */
+static CK_RV
+eddsa_sign(struct km_op *op, uint8_t **out, size_t *outlen)
+{
+	gcry_sexp_t data = NULL, sig = NULL;
+	CK_RV rv = CKR_FUNCTION_FAILED;
+	if (gcry_sexp_build(&data, NULL, "(data(flags eddsa)(hash-algo sha512)(value %b))", (int)op->len,
+			    op->buf ? op->buf : (const uint8_t *)"") != 0)
+		return CKR_HOST_MEMORY;
+	if (gcry_pk_sign(&sig, data, op->key) == 0 && (rv = alloc_out(2 * op->k, out, outlen)) == CKR_OK &&
+	    eddsa_halves(sig, *out, op->k) != 0) {
+		free(*out);
+		*out = NULL;
+		rv = CKR_FUNCTION_FAILED;
+	}
+	gcry_sexp_release(data);
+	gcry_sexp_release(sig);
+	return rv;
+}
+
+static CK_RV
+eddsa_verify(struct km_op *op, const uint8_t *sigv, size_t siglen)
+{
+	gcry_sexp_t data = NULL, sig = NULL;
+	CK_RV rv = CKR_SIGNATURE_INVALID;
+	if (siglen != 2 * op->k)
+		return CKR_SIGNATURE_LEN_RANGE;
+	if (gcry_sexp_build(&data, NULL, "(data(flags eddsa)(hash-algo sha512)(value %b))", (int)op->len,
+			    op->buf ? op->buf : (const uint8_t *)"") != 0 ||
+	    gcry_sexp_build(&sig, NULL, "(sig-val(eddsa(r%b)(s%b)))", (int)op->k, sigv, (int)op->k,
+			    sigv + op->k) != 0)
+		rv = CKR_HOST_MEMORY;
+	else if (gcry_pk_verify(sig, data, op->key) == 0)
+		rv = CKR_OK;
+	gcry_sexp_release(data);
+	gcry_sexp_release(sig);
+	return rv;
+}
+
 static CK_RV
 do_sign(struct km_op *op, uint8_t **out, size_t *outlen)
 {
+	if (op->m->fam == F_EDDSA)
+		return eddsa_sign(op, out, outlen);
 	size_t n;
 	const uint8_t *in = sign_input(op, &n);
 	gcry_sexp_t data = NULL, sig = NULL;
@@ -886,6 +1005,8 @@ out:
 static CK_RV
 do_verify(struct km_op *op, const uint8_t *sigv, size_t siglen)
 {
+	if (op->m->fam == F_EDDSA)
+		return eddsa_verify(op, sigv, siglen);
 	size_t n;
 	const uint8_t *in = sign_input(op, &n);
 	gcry_sexp_t data = NULL, sig = NULL;
@@ -1125,7 +1246,8 @@ crypto_op_update(struct km_op *op, const uint8_t *in, size_t inlen, uint8_t **ou
 	if (!is_aes(op)) {
 		/* RSA and raw ECDSA are single-part in PKCS#11; input is
 		 * collected and bounded by what one operation can take. */
-		if (op->len + inlen > (op->m->kt == CKK_EC ? 1024 : op->k))
+		size_t max = op->m->fam == F_EDDSA ? WIRE_MAX_FRAME / 2 : op->m->kt == CKK_EC ? 1024 : op->k;
+		if (op->len + inlen > max)
 			return sv ? CKR_DATA_LEN_RANGE
 			     : op->kind == OP_DECRYPT ? CKR_ENCRYPTED_DATA_LEN_RANGE : CKR_DATA_LEN_RANGE;
 		return buf_add(op, in, inlen) ? CKR_HOST_MEMORY : CKR_OK;

@@ -545,11 +545,74 @@ START_TEST(ec_sign_verify)
 		sign_verify(h, CKM_ECDSA_SHA256, pub, priv, msg, sizeof(msg), false);
 		sign_verify(h, CKM_ECDSA_SHA384, pub, priv, msg, sizeof(msg), true);
 	}
-	static const CK_BYTE unknown[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
+	/* The named-curve PrintableString form is accepted too. */
+	static const CK_BYTE printable[] = { 0x13, 0x0a, 'p', 'r', 'i', 'm', 'e', '2', '5', '6', 'v', '1' };
+	CK_MECHANISM pm = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE ppt[] = { { CKA_EC_PARAMS, (void *)printable, sizeof(printable) }, { CKA_VERIFY, &yes, 1 } };
+	CK_ATTRIBUTE pvt[] = { { CKA_SIGN, &yes, 1 } };
+	CK_OBJECT_HANDLE ppub, ppriv;
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &pm, ppt, 2, pvt, 1, &ppub, &ppriv), CKR_OK);
+	sign_verify(h, CKM_ECDSA_SHA256, ppub, ppriv, msg, sizeof(msg), false);
+	static const CK_BYTE unknown[] = { 0x06, 0x03, 0x2b, 0x65, 0x71 };
 	CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
 	CK_ATTRIBUTE pt[] = { { CKA_EC_PARAMS, (void *)unknown, sizeof(unknown) } };
 	CK_OBJECT_HANDLE a, b;
 	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &m, pt, 1, NULL, 0, &a, &b), CKR_CURVE_NOT_SUPPORTED);
+}
+END_TEST
+
+static void
+unhex(const char *h, CK_BYTE *out)
+{
+	for (size_t i = 0; h[2 * i]; i++)
+		sscanf(h + 2 * i, "%2hhx", &out[i]);
+}
+
+START_TEST(ed25519_rfc8032)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	/* RFC 8032 section 7.1, TEST 1 (empty message). */
+	CK_BYTE seed[32], pubk[34] = { 0x04, 0x20 }, want[64], sig[64];
+	unhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60", seed);
+	unhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", pubk + 2);
+	unhex("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b", want);
+	static const CK_BYTE printable[] = { 0x13, 0x0c, 'e', 'd', 'w', 'a', 'r', 'd', 's', '2', '5', '5', '1', '9' };
+	static const CK_BYTE oid[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
+	CK_OBJECT_CLASS pc = CKO_PRIVATE_KEY, uc = CKO_PUBLIC_KEY;
+	CK_KEY_TYPE kt = CKK_EC_EDWARDS;
+	CK_ATTRIBUTE vt[] = { { CKA_CLASS, &pc, sizeof(pc) }, { CKA_KEY_TYPE, &kt, sizeof(kt) },
+			      { CKA_EC_PARAMS, (void *)printable, sizeof(printable) },
+			      { CKA_VALUE, seed, 32 }, { CKA_SIGN, &yes, 1 } };
+	CK_ATTRIBUTE pt[] = { { CKA_CLASS, &uc, sizeof(uc) }, { CKA_KEY_TYPE, &kt, sizeof(kt) },
+			      { CKA_EC_PARAMS, (void *)oid, sizeof(oid) },
+			      { CKA_EC_POINT, pubk, sizeof(pubk) }, { CKA_VERIFY, &yes, 1 } };
+	CK_OBJECT_HANDLE priv, pub;
+	ck_assert_uint_eq(f->C_CreateObject(h, vt, 5, &priv), CKR_OK);
+	ck_assert_uint_eq(f->C_CreateObject(h, pt, 5, &pub), CKR_OK);
+	CK_MECHANISM m = { CKM_EDDSA, NULL, 0 };
+	CK_ULONG n = sizeof(sig);
+	ck_assert_uint_eq(f->C_SignInit(h, &m, priv), CKR_OK);
+	ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)"", 0, sig, &n), CKR_OK);
+	ck_assert_uint_eq(n, 64);
+	ck_assert_int_eq(memcmp(sig, want, 64), 0);
+	ck_assert_uint_eq(f->C_VerifyInit(h, &m, pub), CKR_OK);
+	ck_assert_uint_eq(f->C_Verify(h, (CK_BYTE_PTR)"", 0, sig, 64), CKR_OK);
+	ck_assert_uint_eq(f->C_VerifyInit(h, &m, pub), CKR_OK);
+	ck_assert_uint_eq(f->C_Verify(h, (CK_BYTE_PTR)"x", 1, sig, 64), CKR_SIGNATURE_INVALID);
+	/* Prehashed or with a context: not offered. */
+	CK_BYTE ph[32] = { 1 };
+	CK_MECHANISM bad = { CKM_EDDSA, ph, sizeof(ph) };
+	ck_assert_uint_eq(f->C_SignInit(h, &bad, priv), CKR_MECHANISM_PARAM_INVALID);
+	/* A generated pair signs and verifies, in parts too. */
+	CK_MECHANISM g = { CKM_EC_EDWARDS_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE gp[] = { { CKA_EC_PARAMS, (void *)oid, sizeof(oid) }, { CKA_VERIFY, &yes, 1 } };
+	CK_ATTRIBUTE gv[] = { { CKA_SIGN, &yes, 1 } };
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &g, gp, 2, gv, 1, &pub, &priv), CKR_OK);
+	sign_verify(h, CKM_EDDSA, pub, priv, (const CK_BYTE *)"message to sign", 15, false);
+	sign_verify(h, CKM_EDDSA, pub, priv, (const CK_BYTE *)"message to sign", 15, true);
+	/* The Weierstrass mechanism refuses an Edwards curve and vice versa. */
+	CK_MECHANISM wg = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &wg, gp, 2, gv, 1, &pub, &priv), CKR_CURVE_NOT_SUPPORTED);
 }
 END_TEST
 
@@ -758,6 +821,7 @@ main(void)
 	tcase_add_test(tc, private_key_attributes);
 	tcase_add_test(tc, rsa_sign_verify_encrypt);
 	tcase_add_test(tc, ec_sign_verify);
+	tcase_add_test(tc, ed25519_rfc8032);
 	tcase_add_test(tc, aes_gcm_cbc);
 	tcase_add_test(tc, digest_and_random);
 	tcase_add_test(tc, fork_child_must_initialize);

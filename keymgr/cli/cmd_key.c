@@ -24,7 +24,8 @@ parse_type(const char *s, CK_KEY_TYPE *kt, unsigned long *bits, const struct cur
 	if (strncasecmp(s, "ec:", 3) == 0) {
 		*kt = CKK_EC;
 		*cv = curve_by_name(colon + 1);
-		return *cv ? 0 : -1;
+		/* Signing keys only: Montgomery curves do key agreement. */
+		return *cv && (*cv)->key_type != CKK_EC_MONTGOMERY ? 0 : -1;
 	}
 	errno = 0;
 	*bits = strtoul(colon + 1, &end, 10);
@@ -95,7 +96,7 @@ key_generate(int argc, char **argv)
 	unsigned long bits = 0;
 	const struct curve *cv = NULL;
 	if (parse_type(type, &kt, &bits, &cv) != 0)
-		return cli_fail("key generate: --type must be rsa:2048..4096, ec:P-256|P-384|P-521 or aes:128|192|256");
+		return cli_fail("key generate: --type must be rsa:2048..4096, ec:P-256|P-384|P-521|Ed25519 or aes:128|192|256");
 	uint8_t id[32];
 	size_t idlen = 16;
 	if (idhex && parse_hex(idhex, id, sizeof(id), &idlen) != 0)
@@ -132,7 +133,8 @@ key_generate(int argc, char **argv)
 	} else {
 		b = client_begin(conn, MSG_GENERATE_KEY_PAIR);
 		wire_put_u32(b, session);
-		wire_put_u32(b, kt == CKK_RSA ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN);
+		wire_put_u32(b, kt == CKK_RSA ? CKM_RSA_PKCS_KEY_PAIR_GEN
+				: cv->key_type == CKK_EC_EDWARDS ? CKM_EC_EDWARDS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN);
 		wire_put_bytes(b, NULL, 0);
 		tmpl_bool(&pub, CKA_TOKEN, true);
 		tmpl_bool(&pub, CKA_VERIFY, true);
@@ -150,7 +152,7 @@ key_generate(int argc, char **argv)
 			tmpl_bool(&pub, CKA_ENCRYPT, true);
 			tmpl_bool(&priv, CKA_DECRYPT, true);
 		} else {
-			tmpl_bytes(&pub, CKA_EC_PARAMS, cv->oid, cv->oid_len);
+			tmpl_bytes(&pub, CKA_EC_PARAMS, cv->der[0].p, cv->der[0].len);
 		}
 		tmpl_put(&pub, b);
 		tmpl_put(&priv, b);
@@ -176,7 +178,7 @@ out:
 const struct cli_cmd cmd_key_generate = {
 	"key", "generate", "--token LABEL --pin PIN --type TYPE --label LABEL [--id HEX]",
 	"Generates a key on the token inside keymgrd; the private part never leaves it.\n"
-	"TYPE is rsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384, ec:P-521, or\n"
+	"TYPE is rsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384, ec:P-521, ec:Ed25519 or\n"
 	"aes:128/192/256. Without --id a random 16-byte CKA_ID is chosen.",
 	key_generate,
 };
