@@ -175,6 +175,18 @@ typedef struct CK_FUNCTION_LIST_3_0 {
 typedef CK_FUNCTION_LIST_3_0 *CK_FUNCTION_LIST_3_0_PTR;
 #endif
 
+/* SHA-3 mechanisms (PKCS#11 3.0). */
+#ifndef CKM_SHA3_256
+#define CKM_SHA3_256 0x2b0UL
+#define CKM_SHA3_256_HMAC 0x2b1UL
+#define CKM_SHA3_224 0x2b5UL
+#define CKM_SHA3_224_HMAC 0x2b6UL
+#define CKM_SHA3_384 0x2c0UL
+#define CKM_SHA3_384_HMAC 0x2c1UL
+#define CKM_SHA3_512 0x2d0UL
+#define CKM_SHA3_512_HMAC 0x2d1UL
+#endif
+
 /* Vendor-defined attributes of coyeu. */
 #define CKA_COYEU_KEY_STATE (CKA_VENDOR_DEFINED | 0x434f0001UL)
 

@@ -13,6 +13,10 @@ static const struct {
 } kinds[] = {
 	{ CKM_AES_CBC, MP_IV },
 	{ CKM_AES_CBC_PAD, MP_IV },
+	{ CKM_DES3_CBC, MP_IV },
+	{ CKM_DES3_CBC_PAD, MP_IV },
+	{ CKM_AES_CTR, MP_CTR },
+	{ CKM_AES_CMAC_GENERAL, MP_ULONG },
 	{ CKM_AES_GCM, MP_GCM },
 	{ CKM_RSA_PKCS_OAEP, MP_OAEP },
 	{ CKM_RSA_PKCS_PSS, MP_PSS },
@@ -40,6 +44,23 @@ static const struct {
 	{ CKM_ECDSA_SHA384, MP_NONE },
 	{ CKM_ECDSA_SHA512, MP_NONE },
 	{ CKM_AES_ECB, MP_NONE },
+	{ CKM_AES_CMAC, MP_NONE },
+	{ CKM_DES3_KEY_GEN, MP_NONE },
+	{ CKM_DES3_ECB, MP_NONE },
+	{ CKM_GENERIC_SECRET_KEY_GEN, MP_NONE },
+	{ CKM_SHA_1_HMAC, MP_NONE },
+	{ CKM_SHA224_HMAC, MP_NONE },
+	{ CKM_SHA256_HMAC, MP_NONE },
+	{ CKM_SHA384_HMAC, MP_NONE },
+	{ CKM_SHA512_HMAC, MP_NONE },
+	{ CKM_SHA3_224_HMAC, MP_NONE },
+	{ CKM_SHA3_256_HMAC, MP_NONE },
+	{ CKM_SHA3_384_HMAC, MP_NONE },
+	{ CKM_SHA3_512_HMAC, MP_NONE },
+	{ CKM_SHA3_224, MP_NONE },
+	{ CKM_SHA3_256, MP_NONE },
+	{ CKM_SHA3_384, MP_NONE },
+	{ CKM_SHA3_512, MP_NONE },
 	{ CKM_SHA_1, MP_NONE },
 	{ CKM_SHA224, MP_NONE },
 	{ CKM_SHA256, MP_NONE },
@@ -108,6 +129,26 @@ mech_param_encode(const CK_MECHANISM *m, struct wire_buf *b)
 		wire_put_bytes(&p, o->source_data, o->source_data_len);
 		break;
 	}
+	case MP_CTR: {
+		const CK_AES_CTR_PARAMS *c = m->pParameter;
+		if (c == NULL || m->ulParameterLen != sizeof(*c) || !fits32(c->ulCounterBits)) {
+			rv = CKR_MECHANISM_PARAM_INVALID;
+			break;
+		}
+		wire_put_u32(&p, (uint32_t)c->ulCounterBits);
+		wire_put_raw(&p, c->cb, 16);
+		break;
+	}
+	case MP_ULONG: {
+		CK_ULONG v;
+		if (m->pParameter == NULL || m->ulParameterLen != sizeof(CK_ULONG)) {
+			rv = CKR_MECHANISM_PARAM_INVALID;
+			break;
+		}
+		memcpy(&v, m->pParameter, sizeof(v));
+		wire_put_u32(&p, fits32(v) ? (uint32_t)v : UINT32_MAX);
+		break;
+	}
 	case MP_PSS: {
 		const CK_RSA_PKCS_PSS_PARAMS *s = m->pParameter;
 		if (s == NULL || m->ulParameterLen != sizeof(*s) || !fits32(s->hash_alg) ||
@@ -157,6 +198,13 @@ mech_param_decode(CK_MECHANISM_TYPE type, const uint8_t *p, uint32_t n, struct m
 		wire_get_u32(&b, &out->source);
 		wire_get_bytes(&b, &out->label, &out->label_len);
 		break;
+	case MP_CTR:
+		wire_get_u32(&b, &out->counter_bits);
+		wire_get_raw(&b, 16, &out->cb);
+		break;
+	case MP_ULONG:
+		wire_get_u32(&b, &out->ulong_val);
+		break;
 	case MP_PSS:
 		wire_get_u32(&b, &out->hash);
 		wire_get_u32(&b, &out->mgf);
@@ -175,6 +223,10 @@ mech_md_algo(CK_MECHANISM_TYPE type)
 	case CKM_SHA256: return GCRY_MD_SHA256;
 	case CKM_SHA384: return GCRY_MD_SHA384;
 	case CKM_SHA512: return GCRY_MD_SHA512;
+	case CKM_SHA3_224: return GCRY_MD_SHA3_224;
+	case CKM_SHA3_256: return GCRY_MD_SHA3_256;
+	case CKM_SHA3_384: return GCRY_MD_SHA3_384;
+	case CKM_SHA3_512: return GCRY_MD_SHA3_512;
 	}
 	return 0;
 }

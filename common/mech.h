@@ -9,6 +9,8 @@
  *   MP_GCM   bytes IV, bytes AAD, u32 tag bits
  *   MP_OAEP  u32 hash, u32 MGF, u32 source, bytes source data (label)
  *   MP_PSS   u32 hash, u32 MGF, u32 salt length
+ *   MP_CTR   u32 counter bits, 16 bytes counter block
+ *   MP_ULONG u32 (a CK_MAC_GENERAL_PARAMS length)
  *   MP_RAW   the parameter bytes as given (mechanisms coyeu does not know)
  */
 #ifndef CY_MECH_H
@@ -18,7 +20,7 @@
 #include "cy_pkcs11.h"
 #include "wire.h"
 
-enum mech_param_kind { MP_NONE, MP_IV, MP_GCM, MP_OAEP, MP_PSS, MP_RAW };
+enum mech_param_kind { MP_NONE, MP_IV, MP_GCM, MP_OAEP, MP_PSS, MP_RAW, MP_CTR, MP_ULONG };
 
 struct mech_param {
 	enum mech_param_kind kind;
@@ -28,6 +30,8 @@ struct mech_param {
 	uint32_t hash, mgf, source;
 	const uint8_t *label; uint32_t label_len;
 	uint32_t salt_len;
+	uint32_t counter_bits; const uint8_t *cb; /* 16 bytes */
+	uint32_t ulong_val;
 };
 
 enum mech_param_kind mech_param_kind(CK_MECHANISM_TYPE type);

@@ -27,7 +27,9 @@ enum family {
 	F_RSA_PKCS, F_RSA_X509, F_RSA_PKCS_HASH, F_RSA_PSS, F_RSA_PSS_HASH, F_RSA_OAEP,
 	F_ECDSA, F_ECDSA_HASH,
 	F_KEYGEN_ED, F_EDDSA,
-	F_AES_ECB, F_AES_CBC, F_AES_CBC_PAD, F_AES_GCM,
+	F_ECB, F_CBC, F_CBC_PAD, F_AES_GCM, F_AES_CTR,  /* AES, and DES3 for the first three */
+	F_KEYGEN_DES3, F_KEYGEN_GENERIC,
+	F_HMAC, F_AES_CMAC, F_AES_CMAC_GENERAL,
 };
 
 struct mech_entry {
@@ -69,15 +71,38 @@ static const struct mech_entry mechs[] = {
 	{ { CKM_EC_EDWARDS_KEY_PAIR_GEN, 255, 255, CKF_HW | CKF_GENERATE_KEY_PAIR | ECF }, F_KEYGEN_ED, CKK_EC_EDWARDS, 0 },
 	{ { CKM_EDDSA, 255, 255, SV | ECF }, F_EDDSA, CKK_EC_EDWARDS, 0 },
 	{ { CKM_AES_KEY_GEN, 16, 32, CKF_HW | CKF_GENERATE }, F_KEYGEN_AES, CKK_AES, 0 },
-	{ { CKM_AES_ECB, 16, 32, ED }, F_AES_ECB, CKK_AES, 0 },
-	{ { CKM_AES_CBC, 16, 32, ED }, F_AES_CBC, CKK_AES, 0 },
-	{ { CKM_AES_CBC_PAD, 16, 32, ED }, F_AES_CBC_PAD, CKK_AES, 0 },
+	{ { CKM_AES_ECB, 16, 32, ED }, F_ECB, CKK_AES, 0 },
+	{ { CKM_AES_CBC, 16, 32, ED }, F_CBC, CKK_AES, 0 },
+	{ { CKM_AES_CBC_PAD, 16, 32, ED }, F_CBC_PAD, CKK_AES, 0 },
+	{ { CKM_AES_CTR, 16, 32, ED }, F_AES_CTR, CKK_AES, 0 },
 	{ { CKM_AES_GCM, 16, 32, ED }, F_AES_GCM, CKK_AES, 0 },
+	{ { CKM_AES_CMAC, 16, 32, SV }, F_AES_CMAC, CKK_AES, 0 },
+	{ { CKM_AES_CMAC_GENERAL, 16, 32, SV }, F_AES_CMAC_GENERAL, CKK_AES, 0 },
+	/* Triple DES for old peers only; single DES is not offered. */
+	{ { CKM_DES3_KEY_GEN, 24, 24, CKF_HW | CKF_GENERATE }, F_KEYGEN_DES3, CKK_DES3, 0 },
+	{ { CKM_DES3_ECB, 24, 24, ED }, F_ECB, CKK_DES3, 0 },
+	{ { CKM_DES3_CBC, 24, 24, ED }, F_CBC, CKK_DES3, 0 },
+	{ { CKM_DES3_CBC_PAD, 24, 24, ED }, F_CBC_PAD, CKK_DES3, 0 },
+	/* Generic secrets and HMAC; sizes in bytes. */
+	{ { CKM_GENERIC_SECRET_KEY_GEN, 1, 512, CKF_HW | CKF_GENERATE }, F_KEYGEN_GENERIC, CKK_GENERIC_SECRET, 0 },
+	{ { CKM_SHA_1_HMAC, 1, 512, SV }, F_HMAC, CKK_GENERIC_SECRET, GCRY_MD_SHA1 },
+	{ { CKM_SHA224_HMAC, 1, 512, SV }, F_HMAC, CKK_GENERIC_SECRET, GCRY_MD_SHA224 },
+	{ { CKM_SHA256_HMAC, 1, 512, SV }, F_HMAC, CKK_GENERIC_SECRET, GCRY_MD_SHA256 },
+	{ { CKM_SHA384_HMAC, 1, 512, SV }, F_HMAC, CKK_GENERIC_SECRET, GCRY_MD_SHA384 },
+	{ { CKM_SHA512_HMAC, 1, 512, SV }, F_HMAC, CKK_GENERIC_SECRET, GCRY_MD_SHA512 },
+	{ { CKM_SHA3_224_HMAC, 1, 512, SV }, F_HMAC, CKK_GENERIC_SECRET, GCRY_MD_SHA3_224 },
+	{ { CKM_SHA3_256_HMAC, 1, 512, SV }, F_HMAC, CKK_GENERIC_SECRET, GCRY_MD_SHA3_256 },
+	{ { CKM_SHA3_384_HMAC, 1, 512, SV }, F_HMAC, CKK_GENERIC_SECRET, GCRY_MD_SHA3_384 },
+	{ { CKM_SHA3_512_HMAC, 1, 512, SV }, F_HMAC, CKK_GENERIC_SECRET, GCRY_MD_SHA3_512 },
 	{ { CKM_SHA_1, 0, 0, CKF_DIGEST }, F_DIGEST, 0, GCRY_MD_SHA1 },
 	{ { CKM_SHA224, 0, 0, CKF_DIGEST }, F_DIGEST, 0, GCRY_MD_SHA224 },
 	{ { CKM_SHA256, 0, 0, CKF_DIGEST }, F_DIGEST, 0, GCRY_MD_SHA256 },
 	{ { CKM_SHA384, 0, 0, CKF_DIGEST }, F_DIGEST, 0, GCRY_MD_SHA384 },
 	{ { CKM_SHA512, 0, 0, CKF_DIGEST }, F_DIGEST, 0, GCRY_MD_SHA512 },
+	{ { CKM_SHA3_224, 0, 0, CKF_DIGEST }, F_DIGEST, 0, GCRY_MD_SHA3_224 },
+	{ { CKM_SHA3_256, 0, 0, CKF_DIGEST }, F_DIGEST, 0, GCRY_MD_SHA3_256 },
+	{ { CKM_SHA3_384, 0, 0, CKF_DIGEST }, F_DIGEST, 0, GCRY_MD_SHA3_384 },
+	{ { CKM_SHA3_512, 0, 0, CKF_DIGEST }, F_DIGEST, 0, GCRY_MD_SHA3_512 },
 };
 #define NMECHS (sizeof(mechs) / sizeof(mechs[0]))
 
@@ -375,7 +400,7 @@ crypto_keygen_mech(CK_MECHANISM_TYPE type, bool pair, CK_KEY_TYPE *kt)
 		*kt = m->kt;
 		return true;
 	}
-	if (!pair && m->fam == F_KEYGEN_AES) {
+	if (!pair && (m->fam == F_KEYGEN_AES || m->fam == F_KEYGEN_DES3 || m->fam == F_KEYGEN_GENERIC)) {
 		*kt = m->kt;
 		return true;
 	}
@@ -522,27 +547,103 @@ crypto_generate_key_pair(CK_MECHANISM_TYPE type, struct km_object *pub, struct k
 	return rv;
 }
 
+/*
+ * CKA_CHECK_VALUE of a secret key (PKCS#11 3.0): the first three bytes of
+ * an all-zero block encrypted with the key (AES, DES3), or of the SHA-1
+ * of the value (generic secrets).
+ */
+static int
+check_value(CK_KEY_TYPE kt, const uint8_t *v, size_t len, uint8_t out[3])
+{
+	uint8_t block[20] = { 0 };
+	if (kt == CKK_GENERIC_SECRET) {
+		gcry_md_hash_buffer(GCRY_MD_SHA1, block, v, len);
+	} else {
+		gcry_cipher_hd_t h;
+		int algo = kt == CKK_DES3 ? GCRY_CIPHER_3DES
+			   : len == 16 ? GCRY_CIPHER_AES128 : len == 24 ? GCRY_CIPHER_AES192 : GCRY_CIPHER_AES256;
+		size_t bs = gcry_cipher_get_algo_blklen(algo);
+		if (gcry_cipher_open(&h, algo, GCRY_CIPHER_MODE_ECB, GCRY_CIPHER_SECURE) != 0)
+			return -1;
+		gcry_error_t ge = gcry_cipher_setkey(h, v, len);
+		if (gpg_err_code(ge) == GPG_ERR_WEAK_KEY)
+			ge = 0;
+		if (ge == 0)
+			ge = gcry_cipher_encrypt(h, block, bs, NULL, 0);
+		gcry_cipher_close(h);
+		if (ge != 0)
+			return -1;
+	}
+	memcpy(out, block, 3);
+	wire_wipe(block, sizeof(block));
+	return 0;
+}
+
+/* The attributes a secret key's value implies: CKA_VALUE_LEN (AES and
+ * generic secrets) and CKA_CHECK_VALUE. */
+static CK_RV
+secret_derived(struct km_object *key, const uint8_t *v, size_t len)
+{
+	uint8_t cv[3];
+	if (check_value(key->key_type, v, len, cv) != 0)
+		return CKR_FUNCTION_FAILED;
+	int r = al_set(&key->pub, CKA_CHECK_VALUE, cv, 3);
+	if (r == 0 && key->key_type != CKK_DES3)
+		r = al_set_ulong(&key->pub, CKA_VALUE_LEN, len);
+	return r ? CKR_HOST_MEMORY : CKR_OK;
+}
+
+/* DES keys carry odd parity in the low bit of every byte. */
+static void
+des_parity(uint8_t *k, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint8_t b = k[i] & 0xfe, ones = 0;
+		for (uint8_t t = b; t; t >>= 1)
+			ones += t & 1;
+		k[i] = b | !(ones & 1);
+	}
+}
+
 CK_RV
 crypto_generate_key(CK_MECHANISM_TYPE type, struct km_object *key)
 {
 	const struct mech_entry *m = find_mech(type);
 	uint64_t len = 0;
-	if (m == NULL || m->fam != F_KEYGEN_AES)
+	if (m == NULL)
 		return CKR_MECHANISM_INVALID;
-	if (al_ulong(&key->pub, CKA_VALUE_LEN, &len) != 0)
-		return CKR_TEMPLATE_INCOMPLETE;
-	if (len != 16 && len != 24 && len != 32)
-		return CKR_ATTRIBUTE_VALUE_INVALID;
+	switch (m->fam) {
+	case F_KEYGEN_AES:
+		if (al_ulong(&key->pub, CKA_VALUE_LEN, &len) != 0)
+			return CKR_TEMPLATE_INCOMPLETE;
+		if (len != 16 && len != 24 && len != 32)
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		break;
+	case F_KEYGEN_GENERIC:
+		if (al_ulong(&key->pub, CKA_VALUE_LEN, &len) != 0)
+			return CKR_TEMPLATE_INCOMPLETE;
+		if (len < m->info.min_bits || len > m->info.max_bits)
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		break;
+	case F_KEYGEN_DES3:
+		len = 24;
+		break;
+	default:
+		return CKR_MECHANISM_INVALID;
+	}
 	uint8_t *v = gcry_malloc_secure(len);
 	if (v == NULL)
 		return CKR_HOST_MEMORY;
 	gcry_randomize(v, len, GCRY_VERY_STRONG_RANDOM);
+	if (m->fam == F_KEYGEN_DES3)
+		des_parity(v, len);
 	int r = al_set(&key->sec, CKA_VALUE, v, len);
+	CK_RV rv = r ? CKR_HOST_MEMORY : secret_derived(key, v, len);
 	wire_wipe(v, len);
 	gcry_free(v);
-	if (r == 0)
-		r = al_set_ulong(&key->pub, CKA_KEY_GEN_MECHANISM, type);
-	return r ? CKR_HOST_MEMORY : CKR_OK;
+	if (rv == CKR_OK && al_set_ulong(&key->pub, CKA_KEY_GEN_MECHANISM, type) != 0)
+		rv = CKR_HOST_MEMORY;
+	return rv;
 }
 
 CK_RV
@@ -554,7 +655,9 @@ crypto_complete_new_key(struct km_object *o)
 			return CKR_TEMPLATE_INCOMPLETE;
 		if (o->key_type == CKK_AES && v->len != 16 && v->len != 24 && v->len != 32)
 			return CKR_ATTRIBUTE_VALUE_INVALID;
-		return al_set_ulong(&o->pub, CKA_VALUE_LEN, v->len) ? CKR_HOST_MEMORY : CKR_OK;
+		if ((o->key_type == CKK_DES3 && v->len != 24) || v->len == 0)
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		return secret_derived(o, v->val, v->len);
 	}
 	if (o->key_type == CKK_RSA && (o->cls == CKO_PUBLIC_KEY || o->cls == CKO_PRIVATE_KEY)) {
 		size_t k = rsa_bytes(o);
@@ -593,8 +696,11 @@ struct km_op {
 	gcry_sexp_t key;
 	const struct curve *curve;
 	size_t k;               /* RSA modulus bytes, EC order bytes, AES key bytes */
-	gcry_md_hd_t md;
+	gcry_md_hd_t md;        /* hash-and-sign digest, or the HMAC */
+	gcry_mac_hd_t mac;      /* CMAC */
+	size_t mac_len;         /* HMAC/CMAC output length */
 	gcry_cipher_hd_t ciph;
+	size_t blk;             /* cipher block size */
 	int pss_md;             /* PSS/OAEP hash */
 	uint32_t salt_len;
 	uint8_t *label; uint32_t label_len;
@@ -615,6 +721,7 @@ crypto_op_free(struct km_op *op)
 		return;
 	gcry_sexp_release(op->key);
 	gcry_md_close(op->md);
+	gcry_mac_close(op->mac);
 	gcry_cipher_close(op->ciph);
 	free(op->label);
 	if (op->buf) {
@@ -727,11 +834,22 @@ init_params(struct km_op *op, const struct mech_param *p)
 			op->label_len = p->label_len;
 		}
 		return CKR_OK;
-	case F_AES_CBC:
-	case F_AES_CBC_PAD:
-		if (p->kind != MP_IV || p->iv_len != 16)
+	case F_CBC:
+	case F_CBC_PAD:
+		if (p->kind != MP_IV || p->iv_len != op->blk)
 			return CKR_MECHANISM_PARAM_INVALID;
-		return gcry_cipher_setiv(op->ciph, p->iv, 16) ? CKR_MECHANISM_PARAM_INVALID : CKR_OK;
+		return gcry_cipher_setiv(op->ciph, p->iv, op->blk) ? CKR_MECHANISM_PARAM_INVALID : CKR_OK;
+	case F_AES_CTR:
+		/* The counter block is incremented as a whole; a counter field
+		 * narrower than 128 bits is not wrapped separately. */
+		if (p->kind != MP_CTR || p->counter_bits == 0 || p->counter_bits > 128)
+			return CKR_MECHANISM_PARAM_INVALID;
+		return gcry_cipher_setctr(op->ciph, p->cb, 16) ? CKR_MECHANISM_PARAM_INVALID : CKR_OK;
+	case F_AES_CMAC_GENERAL:
+		if (p->kind != MP_ULONG || p->ulong_val == 0 || p->ulong_val > 16)
+			return CKR_MECHANISM_PARAM_INVALID;
+		op->mac_len = p->ulong_val;
+		return CKR_OK;
 	case F_AES_GCM:
 		if (p->kind != MP_GCM || p->iv_len == 0 || p->iv_len > 256)
 			return CKR_MECHANISM_PARAM_INVALID;
@@ -758,28 +876,61 @@ init_params(struct km_op *op, const struct mech_param *p)
 	}
 }
 
+/* Symmetric keys: block ciphers (AES, DES3), CMAC and HMAC. */
 static CK_RV
-init_aes(struct km_op *op, const struct km_object *key)
+init_symmetric(struct km_op *op, const struct km_object *key)
 {
 	const struct attr *v = al_find(&key->sec, CKA_VALUE);
 	int algo, mode;
-	if (v == NULL)
+	if (v == NULL || v->len == 0)
 		return CKR_KEY_HANDLE_INVALID;
-	switch (v->len) {
-	case 16: algo = GCRY_CIPHER_AES128; break;
-	case 24: algo = GCRY_CIPHER_AES192; break;
-	case 32: algo = GCRY_CIPHER_AES256; break;
-	default: return CKR_KEY_SIZE_RANGE;
+	op->k = v->len;
+	if (op->m->fam == F_HMAC) {
+		op->mac_len = gcry_md_get_algo_dlen(op->m->md);
+		if (gcry_md_open(&op->md, op->m->md, GCRY_MD_FLAG_HMAC | GCRY_MD_FLAG_SECURE) != 0)
+			return CKR_HOST_MEMORY;
+		return gcry_md_setkey(op->md, v->val, v->len) ? CKR_KEY_SIZE_RANGE : CKR_OK;
+	}
+	if (op->m->kt == CKK_DES3) {
+		if (v->len != 24)
+			return CKR_KEY_SIZE_RANGE;
+		algo = GCRY_CIPHER_3DES;
+	} else {
+		switch (v->len) {
+		case 16: algo = GCRY_CIPHER_AES128; break;
+		case 24: algo = GCRY_CIPHER_AES192; break;
+		case 32: algo = GCRY_CIPHER_AES256; break;
+		default: return CKR_KEY_SIZE_RANGE;
+		}
+	}
+	if (op->m->fam == F_AES_CMAC || op->m->fam == F_AES_CMAC_GENERAL) {
+		if (op->m->fam == F_AES_CMAC)
+			op->mac_len = 16;
+		if (gcry_mac_open(&op->mac, GCRY_MAC_CMAC_AES, GCRY_MAC_FLAG_SECURE, NULL) != 0)
+			return CKR_HOST_MEMORY;
+		return gcry_mac_setkey(op->mac, v->val, v->len) ? CKR_KEY_SIZE_RANGE : CKR_OK;
 	}
 	switch (op->m->fam) {
-	case F_AES_ECB: mode = GCRY_CIPHER_MODE_ECB; break;
+	case F_ECB: mode = GCRY_CIPHER_MODE_ECB; break;
 	case F_AES_GCM: mode = GCRY_CIPHER_MODE_GCM; break;
+	case F_AES_CTR: mode = GCRY_CIPHER_MODE_CTR; break;
 	default: mode = GCRY_CIPHER_MODE_CBC; break;
 	}
-	op->k = v->len;
+	op->blk = gcry_cipher_get_algo_blklen(algo);
 	if (gcry_cipher_open(&op->ciph, algo, mode, GCRY_CIPHER_SECURE) != 0)
 		return CKR_HOST_MEMORY;
-	return gcry_cipher_setkey(op->ciph, v->val, v->len) ? CKR_DEVICE_ERROR : CKR_OK;
+	/* libgcrypt refuses 3DES keys whose thirds repeat (weak); PKCS#11
+	 * tokens take them, so that check is set aside. */
+	gcry_error_t ge = gcry_cipher_setkey(op->ciph, v->val, v->len);
+	if (gpg_err_code(ge) == GPG_ERR_WEAK_KEY)
+		ge = 0;
+	return ge ? CKR_KEY_SIZE_RANGE : CKR_OK;
+}
+
+static bool
+symmetric_kt(CK_KEY_TYPE kt)
+{
+	return kt == CKK_AES || kt == CKK_DES3 || kt == CKK_GENERIC_SECRET;
 }
 
 CK_RV
@@ -790,7 +941,7 @@ crypto_op_init(enum proto_op kind, CK_MECHANISM_TYPE type, const struct mech_par
 	if (m == NULL || !(m->info.flags & usage_flag(kind)))
 		return CKR_MECHANISM_INVALID;
 	bool want_priv = kind == OP_SIGN || kind == OP_DECRYPT;
-	CK_OBJECT_CLASS cls = m->kt == CKK_AES ? CKO_SECRET_KEY
+	CK_OBJECT_CLASS cls = symmetric_kt(m->kt) ? CKO_SECRET_KEY
 			      : want_priv ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY;
 	if (key->cls != cls || key->key_type != m->kt)
 		return CKR_KEY_TYPE_INCONSISTENT;
@@ -816,11 +967,11 @@ crypto_op_init(enum proto_op kind, CK_MECHANISM_TYPE type, const struct mech_par
 		if (rv == CKR_OK)
 			op->k = op->curve->field_bytes;
 	} else {
-		rv = init_aes(op, key);
+		rv = init_symmetric(op, key);
 	}
 	if (rv == CKR_OK)
 		rv = init_params(op, param);
-	if (rv == CKR_OK && m->md && gcry_md_open(&op->md, m->md, 0) != 0)
+	if (rv == CKR_OK && m->md && m->fam != F_HMAC && gcry_md_open(&op->md, m->md, 0) != 0)
 		rv = CKR_HOST_MEMORY;
 	if (rv != CKR_OK) {
 		crypto_op_free(op);
@@ -1149,14 +1300,14 @@ out:
 	return rv;
 }
 
-/* AES: processes as many whole blocks of the pending input as the mode
- * allows now; final says the input is complete. */
+/* Block ciphers: processes as many whole blocks of the pending input as
+ * the mode allows now; final says the input is complete. */
 static CK_RV
-aes_step(struct km_op *op, bool final, uint8_t **out, size_t *outlen)
+cipher_step(struct km_op *op, bool final, uint8_t **out, size_t *outlen)
 {
 	enum family f = op->m->fam;
 	bool enc = op->kind == OP_ENCRYPT;
-	size_t take, extra = 0;
+	size_t bs = op->blk, take, extra = 0;
 	if (f == F_AES_GCM && !enc) {
 		/* The tag ends the input; nothing is released before it is checked. */
 		take = 0;
@@ -1166,26 +1317,28 @@ aes_step(struct km_op *op, bool final, uint8_t **out, size_t *outlen)
 			take = op->len - op->tag_len;
 		}
 	} else if (f == F_AES_GCM) {
-		take = final ? op->len : op->len - op->len % 16;
+		take = final ? op->len : op->len - op->len % bs;
 		if (final)
 			extra = op->tag_len;
+	} else if (f == F_AES_CTR) {
+		take = op->len; /* a stream: every byte goes out at once */
 	} else {
-		take = op->len - op->len % 16;
-		if (f == F_AES_CBC_PAD && !enc && !final && take == op->len && take > 0)
-			take -= 16; /* the last block may hold the padding */
-		if (final && op->len % 16) {
-			if (f != F_AES_CBC_PAD || !enc)
+		take = op->len - op->len % bs;
+		if (f == F_CBC_PAD && !enc && !final && take == op->len && take > 0)
+			take -= bs; /* the last block may hold the padding */
+		if (final && op->len % bs) {
+			if (f != F_CBC_PAD || !enc)
 				return enc ? CKR_DATA_LEN_RANGE : CKR_ENCRYPTED_DATA_LEN_RANGE;
 		}
-		if (final && f == F_AES_CBC_PAD && enc) {
+		if (final && f == F_CBC_PAD && enc) {
 			uint8_t pad[16];
-			uint8_t pv = 16 - op->len % 16;
+			uint8_t pv = (uint8_t)(bs - op->len % bs);
 			memset(pad, pv, pv);
 			if (buf_add(op, pad, pv) != 0)
 				return CKR_HOST_MEMORY;
 			take = op->len;
 		}
-		if (final && f == F_AES_CBC_PAD && !enc && op->len == 0)
+		if (final && f == F_CBC_PAD && !enc && op->len == 0)
 			return CKR_ENCRYPTED_DATA_LEN_RANGE;
 	}
 	CK_RV rv = alloc_out(take + extra, out, outlen);
@@ -1205,9 +1358,9 @@ aes_step(struct km_op *op, bool final, uint8_t **out, size_t *outlen)
 	}
 	if (ge != 0)
 		rv = CKR_FUNCTION_FAILED;
-	if (rv == CKR_OK && final && f == F_AES_CBC_PAD && !enc) {
+	if (rv == CKR_OK && final && f == F_CBC_PAD && !enc) {
 		uint8_t pv = (*out)[take - 1];
-		bool bad = pv == 0 || pv > 16;
+		bool bad = pv == 0 || pv > bs;
 		for (size_t i = 0; !bad && i < pv; i++)
 			bad = (*out)[take - 1 - i] != pv;
 		if (bad)
@@ -1228,9 +1381,49 @@ aes_step(struct km_op *op, bool final, uint8_t **out, size_t *outlen)
 }
 
 static bool
-is_aes(const struct km_op *op)
+is_cipher(const struct km_op *op)
 {
-	return op->m->kt == CKK_AES;
+	return op->ciph != NULL;
+}
+
+/* HMAC and CMAC: the MAC of everything written, truncated to mac_len. */
+static CK_RV
+mac_final(struct km_op *op, const uint8_t *sig, size_t siglen, uint8_t **out, size_t *outlen)
+{
+	uint8_t full[64];
+	size_t n = sizeof(full);
+	if (op->kind == OP_VERIFY && siglen != op->mac_len)
+		return CKR_SIGNATURE_LEN_RANGE;
+	if (op->mac) {
+		if (gcry_mac_read(op->mac, full, &n) != 0)
+			return CKR_FUNCTION_FAILED;
+	} else {
+		const uint8_t *d = gcry_md_read(op->md, 0);
+		if (d == NULL)
+			return CKR_FUNCTION_FAILED;
+		n = gcry_md_get_algo_dlen(op->m->md);
+		memcpy(full, d, n);
+	}
+	if (n < op->mac_len)
+		return CKR_FUNCTION_FAILED;
+	if (op->kind == OP_VERIFY) {
+		uint8_t diff = 0;
+		for (size_t i = 0; i < op->mac_len; i++)
+			diff |= (uint8_t)(full[i] ^ sig[i]);
+		wire_wipe(full, sizeof(full));
+		return diff ? CKR_SIGNATURE_INVALID : CKR_OK;
+	}
+	CK_RV rv = alloc_out(op->mac_len, out, outlen);
+	if (rv == CKR_OK)
+		memcpy(*out, full, op->mac_len);
+	wire_wipe(full, sizeof(full));
+	return rv;
+}
+
+static bool
+is_mac(const struct km_op *op)
+{
+	return op->m->fam == F_HMAC || op->m->fam == F_AES_CMAC || op->m->fam == F_AES_CMAC_GENERAL;
 }
 
 CK_RV
@@ -1239,11 +1432,15 @@ crypto_op_update(struct km_op *op, const uint8_t *in, size_t inlen, uint8_t **ou
 	*out = NULL;
 	*outlen = 0;
 	bool sv = op->kind == OP_SIGN || op->kind == OP_VERIFY;
+	if (sv && op->mac) {
+		gcry_mac_write(op->mac, in, inlen);
+		return CKR_OK;
+	}
 	if (sv && op->md) {
 		gcry_md_write(op->md, in, inlen);
 		return CKR_OK;
 	}
-	if (!is_aes(op)) {
+	if (!is_cipher(op)) {
 		/* RSA and raw ECDSA are single-part in PKCS#11; input is
 		 * collected and bounded by what one operation can take. */
 		size_t max = op->m->fam == F_EDDSA ? WIRE_MAX_FRAME / 2 : op->m->kt == CKK_EC ? 1024 : op->k;
@@ -1254,7 +1451,7 @@ crypto_op_update(struct km_op *op, const uint8_t *in, size_t inlen, uint8_t **ou
 	}
 	if (buf_add(op, in, inlen) != 0)
 		return CKR_HOST_MEMORY;
-	return aes_step(op, false, out, outlen);
+	return cipher_step(op, false, out, outlen);
 }
 
 CK_RV
@@ -1262,15 +1459,17 @@ crypto_op_final(struct km_op *op, const uint8_t *sig, size_t siglen, uint8_t **o
 {
 	*out = NULL;
 	*outlen = 0;
+	if (is_mac(op))
+		return mac_final(op, sig, siglen, out, outlen);
 	switch (op->kind) {
 	case OP_SIGN:
 		return do_sign(op, out, outlen);
 	case OP_VERIFY:
 		return do_verify(op, sig, siglen);
 	case OP_ENCRYPT:
-		return is_aes(op) ? aes_step(op, true, out, outlen) : rsa_encrypt(op, out, outlen);
+		return is_cipher(op) ? cipher_step(op, true, out, outlen) : rsa_encrypt(op, out, outlen);
 	case OP_DECRYPT:
-		return is_aes(op) ? aes_step(op, true, out, outlen) : rsa_decrypt(op, out, outlen);
+		return is_cipher(op) ? cipher_step(op, true, out, outlen) : rsa_decrypt(op, out, outlen);
 	}
 	return CKR_FUNCTION_FAILED;
 }

@@ -616,6 +616,146 @@ START_TEST(ed25519_rfc8032)
 }
 END_TEST
 
+static CK_OBJECT_HANDLE
+secret_key(CK_SESSION_HANDLE h, CK_KEY_TYPE kt, const char *hexval)
+{
+	CK_BYTE v[64];
+	size_t n = strlen(hexval) / 2;
+	unhex(hexval, v);
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &kt, sizeof(kt) },
+			     { CKA_VALUE, v, n }, { CKA_SIGN, &yes, 1 }, { CKA_VERIFY, &yes, 1 },
+			     { CKA_ENCRYPT, &yes, 1 }, { CKA_DECRYPT, &yes, 1 } };
+	CK_OBJECT_HANDLE k;
+	ck_assert_uint_eq(f->C_CreateObject(h, t, 7, &k), CKR_OK);
+	return k;
+}
+
+static void
+expect_sign(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_OBJECT_HANDLE k, const char *msg, size_t len,
+	    const char *want_hex)
+{
+	CK_BYTE want[64], out[64];
+	CK_ULONG n = sizeof(out);
+	unhex(want_hex, want);
+	ck_assert_uint_eq(f->C_SignInit(h, m, k), CKR_OK);
+	ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)msg, len, out, &n), CKR_OK);
+	ck_assert_uint_eq(n, strlen(want_hex) / 2);
+	ck_assert_int_eq(memcmp(out, want, n), 0);
+	ck_assert_uint_eq(f->C_VerifyInit(h, m, k), CKR_OK);
+	ck_assert_uint_eq(f->C_Verify(h, (CK_BYTE_PTR)msg, len, out, n), CKR_OK);
+}
+
+START_TEST(mac_vectors)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	/* RFC 4231 test case 2. */
+	CK_OBJECT_HANDLE jefe = secret_key(h, CKK_GENERIC_SECRET, "4a656665");
+	CK_MECHANISM hm = { CKM_SHA256_HMAC, NULL, 0 };
+	expect_sign(h, &hm, jefe, "what do ya want for nothing?", 28,
+		    "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+	sign_verify(h, CKM_SHA256_HMAC, jefe, jefe, (const CK_BYTE *)"data", 4, true);
+	sign_verify(h, CKM_SHA3_256_HMAC, jefe, jefe, (const CK_BYTE *)"data", 4, false);
+	sign_verify(h, CKM_SHA_1_HMAC, jefe, jefe, (const CK_BYTE *)"data", 4, false);
+	CK_MECHANISM withparam = { CKM_SHA256_HMAC, &hm, 4 };
+	ck_assert_uint_eq(f->C_SignInit(h, &withparam, jefe), CKR_MECHANISM_PARAM_INVALID);
+
+	/* RFC 4493 example 2, and the general form cut to 8 bytes. */
+	CK_OBJECT_HANDLE aes = secret_key(h, CKK_AES, "2b7e151628aed2a6abf7158809cf4f3c");
+	CK_BYTE msg[16];
+	unhex("6bc1bee22e409f96e93d7e117393172a", msg);
+	CK_MECHANISM cm = { CKM_AES_CMAC, NULL, 0 };
+	expect_sign(h, &cm, aes, (const char *)msg, 16, "070a16b46b4d4144f79bdd9dd04a287c");
+	CK_ULONG eight = 8, seventeen = 17;
+	CK_MECHANISM cg = { CKM_AES_CMAC_GENERAL, &eight, sizeof(eight) };
+	expect_sign(h, &cg, aes, (const char *)msg, 16, "070a16b46b4d4144");
+	CK_MECHANISM cbad = { CKM_AES_CMAC_GENERAL, &seventeen, sizeof(seventeen) };
+	ck_assert_uint_eq(f->C_SignInit(h, &cbad, aes), CKR_MECHANISM_PARAM_INVALID);
+	sign_verify(h, CKM_AES_CMAC, aes, aes, (const CK_BYTE *)"a longer message in two parts", 29, true);
+	/* An HMAC mechanism wants a generic secret, not an AES key. */
+	ck_assert_uint_eq(f->C_SignInit(h, &hm, aes), CKR_KEY_TYPE_INCONSISTENT);
+
+	/* CKA_CHECK_VALUE: AES-128 of a zero block under the zero key. */
+	CK_OBJECT_HANDLE zero = secret_key(h, CKK_AES, "00000000000000000000000000000000");
+	CK_BYTE kcv[3];
+	CK_ATTRIBUTE g[] = { { CKA_CHECK_VALUE, kcv, 3 } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, zero, g, 1), CKR_OK);
+	ck_assert_int_eq(memcmp(kcv, "\x66\xe9\x4b", 3), 0);
+
+	/* SHA3-256("abc"). */
+	CK_MECHANISM dm = { CKM_SHA3_256, NULL, 0 };
+	CK_BYTE dg[32], want[32];
+	CK_ULONG dn = sizeof(dg);
+	unhex("3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532", want);
+	ck_assert_uint_eq(f->C_DigestInit(h, &dm), CKR_OK);
+	ck_assert_uint_eq(f->C_Digest(h, (CK_BYTE_PTR)"abc", 3, dg, &dn), CKR_OK);
+	ck_assert_int_eq(memcmp(dg, want, 32), 0);
+}
+END_TEST
+
+START_TEST(ctr_and_des3)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	/* NIST SP 800-38A F.5.1, first block, fed in pieces of 5 and 11. */
+	CK_OBJECT_HANDLE aes = secret_key(h, CKK_AES, "2b7e151628aed2a6abf7158809cf4f3c");
+	CK_AES_CTR_PARAMS cp = { 128, { 0 } };
+	unhex("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff", cp.cb);
+	CK_MECHANISM m = { CKM_AES_CTR, &cp, sizeof(cp) };
+	CK_BYTE pt[16], ct[16], want[16], back[16];
+	unhex("6bc1bee22e409f96e93d7e117393172a", pt);
+	unhex("874d6191b620e3261bef6864990db6ce", want);
+	CK_ULONG n1 = sizeof(ct), n2 = sizeof(ct) - 5, n3 = 16;
+	ck_assert_uint_eq(f->C_EncryptInit(h, &m, aes), CKR_OK);
+	ck_assert_uint_eq(f->C_EncryptUpdate(h, pt, 5, ct, &n1), CKR_OK);
+	ck_assert_uint_eq(n1, 5);
+	ck_assert_uint_eq(f->C_EncryptUpdate(h, pt + 5, 11, ct + 5, &n2), CKR_OK);
+	ck_assert_uint_eq(n2, 11);
+	ck_assert_uint_eq(f->C_EncryptFinal(h, ct + 16, &n3), CKR_OK);
+	ck_assert_uint_eq(n3, 0);
+	ck_assert_int_eq(memcmp(ct, want, 16), 0);
+	CK_ULONG bn = sizeof(back);
+	ck_assert_uint_eq(f->C_DecryptInit(h, &m, aes), CKR_OK);
+	ck_assert_uint_eq(f->C_Decrypt(h, ct, 16, back, &bn), CKR_OK);
+	ck_assert_int_eq(memcmp(back, pt, 16), 0);
+	cp.ulCounterBits = 0;
+	ck_assert_uint_eq(f->C_EncryptInit(h, &m, aes), CKR_MECHANISM_PARAM_INVALID);
+	CK_MECHANISM shortp = { CKM_AES_CTR, &cp, 8 };
+	ck_assert_uint_eq(f->C_EncryptInit(h, &shortp, aes), CKR_MECHANISM_PARAM_INVALID);
+
+	/* Triple DES: generated (no CKA_VALUE_LEN), CBC with padding. */
+	CK_MECHANISM g = { CKM_DES3_KEY_GEN, NULL, 0 };
+	CK_ATTRIBUTE t[] = { { CKA_ENCRYPT, &yes, 1 }, { CKA_DECRYPT, &yes, 1 } };
+	CK_OBJECT_HANDLE des;
+	ck_assert_uint_eq(f->C_GenerateKey(h, &g, t, 2, &des), CKR_OK);
+	CK_ULONG vl = 24;
+	CK_ATTRIBUTE tl[] = { { CKA_VALUE_LEN, &vl, sizeof(vl) } };
+	CK_OBJECT_HANDLE bad;
+	ck_assert_uint_ne(f->C_GenerateKey(h, &g, tl, 1, &bad), CKR_OK);
+	CK_BYTE iv[8] = { 7 };
+	CK_MECHANISM dm = { CKM_DES3_CBC_PAD, iv, sizeof(iv) };
+	CK_BYTE dct[32], dpt[32];
+	CK_ULONG dn = sizeof(dct), pn = sizeof(dpt);
+	ck_assert_uint_eq(f->C_EncryptInit(h, &dm, des), CKR_OK);
+	ck_assert_uint_eq(f->C_Encrypt(h, (CK_BYTE_PTR)"seventeen bytes!!", 17, dct, &dn), CKR_OK);
+	ck_assert_uint_eq(dn, 24);
+	ck_assert_uint_eq(f->C_DecryptInit(h, &dm, des), CKR_OK);
+	ck_assert_uint_eq(f->C_Decrypt(h, dct, dn, dpt, &pn), CKR_OK);
+	ck_assert_uint_eq(pn, 17);
+	ck_assert_int_eq(memcmp(dpt, "seventeen bytes!!", 17), 0);
+	CK_MECHANISM ecb = { CKM_DES3_ECB, NULL, 0 };
+	dn = sizeof(dct);
+	ck_assert_uint_eq(f->C_EncryptInit(h, &ecb, des), CKR_OK);
+	ck_assert_uint_eq(f->C_Encrypt(h, (CK_BYTE_PTR)"odd", 3, dct, &dn), CKR_DATA_LEN_RANGE);
+	CK_MECHANISM sixteen_iv = { CKM_DES3_CBC, pt, 16 };
+	ck_assert_uint_eq(f->C_EncryptInit(h, &sixteen_iv, des), CKR_MECHANISM_PARAM_INVALID);
+	/* Single DES is not offered. */
+	CK_MECHANISM single = { CKM_DES_CBC, iv, sizeof(iv) };
+	ck_assert_uint_eq(f->C_EncryptInit(h, &single, des), CKR_MECHANISM_INVALID);
+	CK_MECHANISM_INFO mi;
+	ck_assert_uint_eq(f->C_GetMechanismInfo(slot, CKM_DES_KEY_GEN, &mi), CKR_MECHANISM_INVALID);
+}
+END_TEST
+
 START_TEST(aes_gcm_cbc)
 {
 	CK_SESSION_HANDLE h = new_token_session(true);
@@ -823,6 +963,8 @@ main(void)
 	tcase_add_test(tc, ec_sign_verify);
 	tcase_add_test(tc, ed25519_rfc8032);
 	tcase_add_test(tc, aes_gcm_cbc);
+	tcase_add_test(tc, mac_vectors);
+	tcase_add_test(tc, ctr_and_des3);
 	tcase_add_test(tc, digest_and_random);
 	tcase_add_test(tc, fork_child_must_initialize);
 	tcase_add_test(tc, threads_and_slow_keygen);
