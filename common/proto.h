@@ -68,7 +68,9 @@ enum proto_op {
 	OP_VERIFY,
 	OP_ENCRYPT,
 	OP_DECRYPT,
-	OP_MAX = OP_DECRYPT,
+	OP_SIGN_RECOVER,
+	OP_VERIFY_RECOVER,
+	OP_MAX = OP_VERIFY_RECOVER,
 };
 
 struct proto_msg {

@@ -43,12 +43,13 @@ struct mech_entry {
  * the module, on the application's side. */
 #define SV (CKF_HW | CKF_SIGN | CKF_VERIFY)
 #define ED (CKF_HW | CKF_ENCRYPT | CKF_DECRYPT)
+#define SVR (CKF_SIGN_RECOVER | CKF_VERIFY_RECOVER)
 #define ECF (CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS)
 
 static const struct mech_entry mechs[] = {
 	{ { CKM_RSA_PKCS_KEY_PAIR_GEN, 1024, 4096, CKF_HW | CKF_GENERATE_KEY_PAIR }, F_KEYGEN_RSA, CKK_RSA, 0 },
-	{ { CKM_RSA_PKCS, 1024, 4096, SV | ED }, F_RSA_PKCS, CKK_RSA, 0 },
-	{ { CKM_RSA_X_509, 1024, 4096, SV | ED }, F_RSA_X509, CKK_RSA, 0 },
+	{ { CKM_RSA_PKCS, 1024, 4096, SV | ED | SVR }, F_RSA_PKCS, CKK_RSA, 0 },
+	{ { CKM_RSA_X_509, 1024, 4096, SV | ED | SVR }, F_RSA_X509, CKK_RSA, 0 },
 	{ { CKM_SHA1_RSA_PKCS, 1024, 4096, SV }, F_RSA_PKCS_HASH, CKK_RSA, GCRY_MD_SHA1 },
 	{ { CKM_SHA224_RSA_PKCS, 1024, 4096, SV }, F_RSA_PKCS_HASH, CKK_RSA, GCRY_MD_SHA224 },
 	{ { CKM_SHA256_RSA_PKCS, 1024, 4096, SV }, F_RSA_PKCS_HASH, CKK_RSA, GCRY_MD_SHA256 },
@@ -773,6 +774,8 @@ usage_attr(enum proto_op kind)
 	case OP_VERIFY: return CKA_VERIFY;
 	case OP_ENCRYPT: return CKA_ENCRYPT;
 	case OP_DECRYPT: return CKA_DECRYPT;
+	case OP_SIGN_RECOVER: return CKA_SIGN_RECOVER;
+	case OP_VERIFY_RECOVER: return CKA_VERIFY_RECOVER;
 	}
 	return 0;
 }
@@ -785,6 +788,8 @@ usage_flag(enum proto_op kind)
 	case OP_VERIFY: return CKF_VERIFY;
 	case OP_ENCRYPT: return CKF_ENCRYPT;
 	case OP_DECRYPT: return CKF_DECRYPT;
+	case OP_SIGN_RECOVER: return CKF_SIGN_RECOVER;
+	case OP_VERIFY_RECOVER: return CKF_VERIFY_RECOVER;
 	}
 	return 0;
 }
@@ -940,7 +945,7 @@ crypto_op_init(enum proto_op kind, CK_MECHANISM_TYPE type, const struct mech_par
 	const struct mech_entry *m = find_mech(type);
 	if (m == NULL || !(m->info.flags & usage_flag(kind)))
 		return CKR_MECHANISM_INVALID;
-	bool want_priv = kind == OP_SIGN || kind == OP_DECRYPT;
+	bool want_priv = kind == OP_SIGN || kind == OP_DECRYPT || kind == OP_SIGN_RECOVER;
 	CK_OBJECT_CLASS cls = symmetric_kt(m->kt) ? CKO_SECRET_KEY
 			      : want_priv ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY;
 	if (key->cls != cls || key->key_type != m->kt)
@@ -1300,6 +1305,51 @@ out:
 	return rv;
 }
 
+/*
+ * C_VerifyRecover: the signature (collected input) raised to e. Raw RSA
+ * gives the whole block; PKCS #1 v1.5 checks and strips the type 1
+ * padding.
+ */
+static CK_RV
+rsa_verify_recover(struct km_op *op, uint8_t **out, size_t *outlen)
+{
+	gcry_sexp_t data = NULL, enc = NULL;
+	gcry_mpi_t s = NULL, m = NULL;
+	uint8_t *block = NULL;
+	CK_RV rv = CKR_SIGNATURE_INVALID;
+	if (op->len != op->k)
+		return CKR_SIGNATURE_LEN_RANGE;
+	if (gcry_mpi_scan(&s, GCRYMPI_FMT_USG, op->buf, op->len, NULL) != 0 ||
+	    gcry_sexp_build(&data, NULL, "(data(flags raw)(value %m))", s) != 0) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	if (gcry_pk_encrypt(&enc, data, op->key) != 0 || (m = sexp_mpi(enc, "a")) == NULL)
+		goto out;
+	if ((block = malloc(op->k)) == NULL || mpi_fixed(m, block, op->k) != 0)
+		goto out;
+	size_t start = 0;
+	if (op->m->fam == F_RSA_PKCS) {
+		size_t i = 2;
+		if (block[0] != 0 || block[1] != 1)
+			goto out;
+		while (i < op->k && block[i] == 0xff)
+			i++;
+		if (i < 10 || i >= op->k || block[i] != 0)
+			goto out;
+		start = i + 1;
+	}
+	if ((rv = alloc_out(op->k - start, out, outlen)) == CKR_OK)
+		memcpy(*out, block + start, op->k - start);
+out:
+	free(block);
+	gcry_mpi_release(s);
+	gcry_mpi_release(m);
+	gcry_sexp_release(data);
+	gcry_sexp_release(enc);
+	return rv;
+}
+
 /* Block ciphers: processes as many whole blocks of the pending input as
  * the mode allows now; final says the input is complete. */
 static CK_RV
@@ -1470,6 +1520,10 @@ crypto_op_final(struct km_op *op, const uint8_t *sig, size_t siglen, uint8_t **o
 		return is_cipher(op) ? cipher_step(op, true, out, outlen) : rsa_encrypt(op, out, outlen);
 	case OP_DECRYPT:
 		return is_cipher(op) ? cipher_step(op, true, out, outlen) : rsa_decrypt(op, out, outlen);
+	case OP_SIGN_RECOVER:
+		return do_sign(op, out, outlen);
+	case OP_VERIFY_RECOVER:
+		return rsa_verify_recover(op, out, outlen);
 	}
 	return CKR_FUNCTION_FAILED;
 }

@@ -63,6 +63,9 @@ struct km_session {
 	CK_FLAGS flags;
 	bool busy;                      /* a worker is using it unlocked */
 	struct km_op *op[OP_MAX + 1];   /* active operation per kind */
+	/* The key of op[kind] has CKA_ALWAYS_AUTHENTICATE and the user has
+	 * not yet given the PIN for it (CKU_CONTEXT_SPECIFIC). */
+	bool need_auth[OP_MAX + 1];
 	/* The result computed for an operation step, kept until a call with
 	 * room for it collects it (the two-call length convention). */
 	uint8_t *stash; size_t stash_len;

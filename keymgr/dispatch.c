@@ -130,6 +130,7 @@ end_op(struct km_session *s, enum proto_op kind)
 {
 	crypto_op_free(s->op[kind]);
 	s->op[kind] = NULL;
+	s->need_auth[kind] = false;
 	if (s->stash_kind == kind)
 		clear_stash(s);
 }
@@ -635,6 +636,28 @@ process_session_info(struct req *r)
 	return CKR_OK;
 }
 
+/* CKU_CONTEXT_SPECIFIC: the user's PIN again, for the operation whose key
+ * has CKA_ALWAYS_AUTHENTICATE; good for that one operation. */
+static CK_RV
+context_login_locked(struct req *r, struct km_session *s, const uint8_t *pin, uint32_t n)
+{
+	bool pending = false;
+	for (int k = 0; k <= OP_MAX; k++)
+		pending |= s->need_auth[k];
+	if (!pending)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	if (login_of(s->app, s->token_id) != CKU_USER)
+		return CKR_USER_NOT_LOGGED_IN;
+	struct km_token *t = token_find_locked(r->ctx, s->token_id);
+	if (t == NULL)
+		return CKR_DEVICE_ERROR;
+	CK_RV rv = token_check_pin_locked(r->ctx, t, CKU_USER, pin, n);
+	if (rv == CKR_OK)
+		for (int k = 0; k <= OP_MAX; k++)
+			s->need_auth[k] = false;
+	return rv;
+}
+
 static CK_RV
 process_login(struct req *r)
 {
@@ -645,7 +668,7 @@ process_login(struct req *r)
 	if (s == NULL)
 		return CKR_SESSION_HANDLE_INVALID;
 	if (who == CKU_CONTEXT_SPECIFIC)
-		return CKR_OPERATION_NOT_INITIALIZED;
+		return context_login_locked(r, s, pin, n);
 	if (who != CKU_SO && who != CKU_USER)
 		return CKR_USER_TYPE_INVALID;
 	CK_USER_TYPE cur = login_of(s->app, s->token_id);
@@ -1153,6 +1176,9 @@ process_op_init(struct req *r)
 	if (rv != CKR_OK)
 		return rv;
 	rv = crypto_op_init(kind, mech, &mp, key, &s->op[kind]);
+	if (rv == CKR_OK)
+		s->need_auth[kind] = key->cls == CKO_PRIVATE_KEY &&
+				     al_bool(&key->pub, CKA_ALWAYS_AUTHENTICATE, false);
 	object_put(key, owned);
 	return rv;
 }
@@ -1178,6 +1204,8 @@ process_op_step(struct req *r, uint32_t phase)
 		return CKR_ARGUMENTS_BAD;
 	if (s->op[kind] == NULL)
 		return CKR_OPERATION_NOT_INITIALIZED;
+	if (s->need_auth[kind])
+		return CKR_USER_NOT_LOGGED_IN;
 	bool ends = phase != MSG_OP_UPDATE;
 	if (s->stash_kind != kind || s->stash_phase != phase) {
 		uint8_t *out = NULL;
@@ -1241,6 +1269,7 @@ process_session_cancel(struct req *r)
 	static const struct { CK_FLAGS flag; enum proto_op op; } ops[] = {
 		{ CKF_SIGN, OP_SIGN }, { CKF_VERIFY, OP_VERIFY },
 		{ CKF_ENCRYPT, OP_ENCRYPT }, { CKF_DECRYPT, OP_DECRYPT },
+		{ CKF_SIGN_RECOVER, OP_SIGN_RECOVER }, { CKF_VERIFY_RECOVER, OP_VERIFY_RECOVER },
 	};
 	if (s == NULL)
 		return CKR_SESSION_HANDLE_INVALID;

@@ -200,13 +200,45 @@ C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen
 	return CKR_OK;
 }
 
+/*
+ * C_DigestKey digests a secret key's value here, in the application, so
+ * it works only for keys whose value may leave keymgrd (not sensitive,
+ * extractable); for the others it is CKR_KEY_INDIGESTIBLE, which the
+ * standard allows for keys a token "simply can't digest".
+ */
 CK_RV
 C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
 {
-	(void)hSession;
-	(void)hKey;
 	CK_RV rv = mod_ready();
-	return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+	if (rv != CKR_OK)
+		return rv;
+	struct digest *d = take(hSession);
+	if (d == NULL)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	CK_OBJECT_CLASS cls = 0;
+	CK_ATTRIBUTE c = { CKA_CLASS, &cls, sizeof(cls) };
+	CK_ATTRIBUTE v = { CKA_VALUE, NULL, 0 };
+	if ((rv = C_GetAttributeValue(hSession, hKey, &c, 1)) != CKR_OK) {
+		rv = rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID : rv;
+	} else if (cls != CKO_SECRET_KEY) {
+		rv = CKR_KEY_INDIGESTIBLE;
+	} else if ((rv = C_GetAttributeValue(hSession, hKey, &v, 1)) == CKR_ATTRIBUTE_SENSITIVE) {
+		rv = CKR_KEY_INDIGESTIBLE;
+	} else if (rv == CKR_OK && (v.pValue = malloc(v.ulValueLen ? v.ulValueLen : 1)) == NULL) {
+		rv = CKR_HOST_MEMORY;
+	} else if (rv == CKR_OK && (rv = C_GetAttributeValue(hSession, hKey, &v, 1)) == CKR_OK) {
+		gcry_md_write(d->md, v.pValue, v.ulValueLen);
+	}
+	if (v.pValue) {
+		explicit_bzero(v.pValue, v.ulValueLen);
+		free(v.pValue);
+	}
+	/* An error ends the digest, as for the other digest functions. */
+	if (rv == CKR_OK)
+		put_back(d);
+	else
+		digest_free(d);
+	return rv;
 }
 
 CK_RV

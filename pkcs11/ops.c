@@ -228,8 +228,6 @@ C_DecryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastPart, CK_ULONG_PTR p
 	return op_step(hSession, MSG_OP_FINAL, OP_DECRYPT, NULL, 0, NULL, 0, pLastPart, pulLastPartLen);
 }
 
-/* ---- not offered: message recovery and dual-function operations ---- */
-
 static CK_RV
 unsupported(void)
 {
@@ -237,35 +235,41 @@ unsupported(void)
 	return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
 }
 
+/* ---- message recovery (raw RSA and PKCS #1 v1.5) ---- */
+
 CK_RV
 C_SignRecoverInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
 {
-	(void)hSession; (void)pMechanism; (void)hKey;
-	return unsupported();
+	return op_init(hSession, OP_SIGN_RECOVER, pMechanism, hKey);
 }
 
 CK_RV
 C_SignRecover(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature,
 	      CK_ULONG_PTR pulSignatureLen)
 {
-	(void)hSession; (void)pData; (void)ulDataLen; (void)pSignature; (void)pulSignatureLen;
-	return unsupported();
+	if (pulSignatureLen == NULL)
+		return mod_bad_args();
+	return op_step(hSession, MSG_OP_RUN, OP_SIGN_RECOVER, pData, ulDataLen, NULL, 0, pSignature,
+		       pulSignatureLen);
 }
 
 CK_RV
 C_VerifyRecoverInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
 {
-	(void)hSession; (void)pMechanism; (void)hKey;
-	return unsupported();
+	return op_init(hSession, OP_VERIFY_RECOVER, pMechanism, hKey);
 }
 
 CK_RV
 C_VerifyRecover(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen,
 		CK_BYTE_PTR pData, CK_ULONG_PTR pulDataLen)
 {
-	(void)hSession; (void)pSignature; (void)ulSignatureLen; (void)pData; (void)pulDataLen;
-	return unsupported();
+	if (pulDataLen == NULL)
+		return mod_bad_args();
+	return op_step(hSession, MSG_OP_RUN, OP_VERIFY_RECOVER, pSignature, ulSignatureLen, NULL, 0, pData,
+		       pulDataLen);
 }
+
+/* ---- not offered: dual-function operations ---- */
 
 CK_RV
 C_DigestEncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen,

@@ -756,6 +756,69 @@ START_TEST(ctr_and_des3)
 }
 END_TEST
 
+START_TEST(recover_auth_digest_key)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	CK_OBJECT_HANDLE pub, priv;
+	CK_ULONG bits = 1024;
+	CK_MECHANISM g = { CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE pt[] = { { CKA_MODULUS_BITS, &bits, sizeof(bits) }, { CKA_VERIFY_RECOVER, &yes, 1 },
+			      { CKA_VERIFY, &yes, 1 } };
+	CK_ATTRIBUTE vt[] = { { CKA_SIGN_RECOVER, &yes, 1 }, { CKA_SIGN, &yes, 1 },
+			      { CKA_ALWAYS_AUTHENTICATE, &yes, 1 } };
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &g, pt, 3, vt, 3, &pub, &priv), CKR_OK);
+	CK_MECHANISM m = { CKM_RSA_PKCS, NULL, 0 };
+	CK_BYTE sig[128], rec[128];
+	CK_ULONG sn = sizeof(sig), rn = sizeof(rec);
+	/* The key wants the PIN again for each operation. */
+	ck_assert_uint_eq(f->C_SignRecoverInit(h, &m, priv), CKR_OK);
+	ck_assert_uint_eq(f->C_SignRecover(h, (CK_BYTE_PTR)"recover me", 10, sig, &sn), CKR_USER_NOT_LOGGED_IN);
+	ck_assert_uint_eq(f->C_Login(h, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)"0000", 4), CKR_PIN_INCORRECT);
+	ck_assert_uint_eq(f->C_Login(h, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)USER, 4), CKR_OK);
+	ck_assert_uint_eq(f->C_SignRecover(h, (CK_BYTE_PTR)"recover me", 10, sig, &sn), CKR_OK);
+	ck_assert_uint_eq(sn, 128);
+	ck_assert_uint_eq(f->C_Login(h, CKU_CONTEXT_SPECIFIC, (CK_UTF8CHAR_PTR)USER, 4), CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_uint_eq(f->C_VerifyRecoverInit(h, &m, pub), CKR_OK);
+	ck_assert_uint_eq(f->C_VerifyRecover(h, sig, sn, NULL, &rn), CKR_OK);
+	rn = sizeof(rec);
+	ck_assert_uint_eq(f->C_VerifyRecover(h, sig, sn, rec, &rn), CKR_OK);
+	ck_assert_uint_eq(rn, 10);
+	ck_assert_int_eq(memcmp(rec, "recover me", 10), 0);
+	sig[5] ^= 1;
+	ck_assert_uint_eq(f->C_VerifyRecoverInit(h, &m, pub), CKR_OK);
+	rn = sizeof(rec);
+	ck_assert_uint_eq(f->C_VerifyRecover(h, sig, sn, rec, &rn), CKR_SIGNATURE_INVALID);
+	CK_MECHANISM hashed = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+	ck_assert_uint_eq(f->C_SignRecoverInit(h, &hashed, priv), CKR_MECHANISM_INVALID);
+	/* The SO does not use the user's keys. */
+	ck_assert_uint_eq(f->C_Logout(h), CKR_OK);
+	ck_assert_uint_eq(f->C_Login(h, CKU_SO, (CK_UTF8CHAR_PTR)SO, 8), CKR_OK);
+	ck_assert_uint_eq(f->C_SignInit(h, &m, priv), CKR_KEY_HANDLE_INVALID);
+	ck_assert_uint_eq(f->C_Logout(h), CKR_OK);
+	ck_assert_uint_eq(f->C_Login(h, CKU_USER, (CK_UTF8CHAR_PTR)USER, 4), CKR_OK);
+
+	/* C_DigestKey: an extractable secret is digested, a sensitive one is not. */
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+	CK_ATTRIBUTE ot[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &kt, sizeof(kt) },
+			      { CKA_VALUE, "abc", 3 }, { CKA_SENSITIVE, &no, 1 }, { CKA_EXTRACTABLE, &yes, 1 } };
+	CK_OBJECT_HANDLE open_key, closed_key;
+	ck_assert_uint_eq(f->C_CreateObject(h, ot, 5, &open_key), CKR_OK);
+	ck_assert_uint_eq(f->C_CreateObject(h, ot, 3, &closed_key), CKR_OK);
+	CK_MECHANISM dm = { CKM_SHA256, NULL, 0 };
+	CK_BYTE dg[32], want[32];
+	CK_ULONG dn = sizeof(dg);
+	unhex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", want);
+	ck_assert_uint_eq(f->C_DigestInit(h, &dm), CKR_OK);
+	ck_assert_uint_eq(f->C_DigestKey(h, open_key), CKR_OK);
+	ck_assert_uint_eq(f->C_DigestFinal(h, dg, &dn), CKR_OK);
+	ck_assert_int_eq(memcmp(dg, want, 32), 0);
+	ck_assert_uint_eq(f->C_DigestInit(h, &dm), CKR_OK);
+	ck_assert_uint_eq(f->C_DigestKey(h, closed_key), CKR_KEY_INDIGESTIBLE);
+	ck_assert_uint_eq(f->C_DigestFinal(h, dg, &dn), CKR_OPERATION_NOT_INITIALIZED);
+}
+END_TEST
+
 START_TEST(aes_gcm_cbc)
 {
 	CK_SESSION_HANDLE h = new_token_session(true);
@@ -965,6 +1028,7 @@ main(void)
 	tcase_add_test(tc, aes_gcm_cbc);
 	tcase_add_test(tc, mac_vectors);
 	tcase_add_test(tc, ctr_and_des3);
+	tcase_add_test(tc, recover_auth_digest_key);
 	tcase_add_test(tc, digest_and_random);
 	tcase_add_test(tc, fork_child_must_initialize);
 	tcase_add_test(tc, threads_and_slow_keygen);
