@@ -175,6 +175,10 @@ typedef struct CK_FUNCTION_LIST_3_0 {
 typedef CK_FUNCTION_LIST_3_0 *CK_FUNCTION_LIST_3_0_PTR;
 #endif
 
+#ifndef CKM_AES_KEY_WRAP_KWP
+#define CKM_AES_KEY_WRAP_KWP 0x210bUL
+#endif
+
 /* SHA-3 mechanisms (PKCS#11 3.0). */
 #ifndef CKM_SHA3_256
 #define CKM_SHA3_256 0x2b0UL

@@ -51,6 +51,10 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	[MSG_OP_FINAL] = { MSG_OP_FINAL, "op-final", "uuyyub", "uy" },
 	/* session, CKF_ flags of the operations to cancel */
 	[MSG_SESSION_CANCEL] = { MSG_SESSION_CANCEL, "session-cancel", "uu", "" },
+	/* session, mechanism, wrapping key, key, capacity, length only */
+	[MSG_WRAP_KEY] = { MSG_WRAP_KEY, "wrap-key", "uMuuub", "uy" },
+	/* session, mechanism, unwrapping key, wrapped key, template */
+	[MSG_UNWRAP_KEY] = { MSG_UNWRAP_KEY, "unwrap-key", "uMuyA", "u" },
 };
 
 const struct proto_msg *

@@ -59,6 +59,8 @@ enum proto_type {
 	MSG_OP_UPDATE,
 	MSG_OP_FINAL,
 	MSG_SESSION_CANCEL,
+	MSG_WRAP_KEY,
+	MSG_UNWRAP_KEY,
 	MSG_COUNT /* one past the last */
 };
 

@@ -30,6 +30,7 @@ enum family {
 	F_ECB, F_CBC, F_CBC_PAD, F_AES_GCM, F_AES_CTR,  /* AES, and DES3 for the first three */
 	F_KEYGEN_DES3, F_KEYGEN_GENERIC,
 	F_HMAC, F_AES_CMAC, F_AES_CMAC_GENERAL,
+	F_AES_KW, F_AES_KWP,
 };
 
 struct mech_entry {
@@ -44,11 +45,12 @@ struct mech_entry {
 #define SV (CKF_HW | CKF_SIGN | CKF_VERIFY)
 #define ED (CKF_HW | CKF_ENCRYPT | CKF_DECRYPT)
 #define SVR (CKF_SIGN_RECOVER | CKF_VERIFY_RECOVER)
+#define WU (CKF_WRAP | CKF_UNWRAP)
 #define ECF (CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS)
 
 static const struct mech_entry mechs[] = {
 	{ { CKM_RSA_PKCS_KEY_PAIR_GEN, 1024, 4096, CKF_HW | CKF_GENERATE_KEY_PAIR }, F_KEYGEN_RSA, CKK_RSA, 0 },
-	{ { CKM_RSA_PKCS, 1024, 4096, SV | ED | SVR }, F_RSA_PKCS, CKK_RSA, 0 },
+	{ { CKM_RSA_PKCS, 1024, 4096, SV | ED | SVR | WU }, F_RSA_PKCS, CKK_RSA, 0 },
 	{ { CKM_RSA_X_509, 1024, 4096, SV | ED | SVR }, F_RSA_X509, CKK_RSA, 0 },
 	{ { CKM_SHA1_RSA_PKCS, 1024, 4096, SV }, F_RSA_PKCS_HASH, CKK_RSA, GCRY_MD_SHA1 },
 	{ { CKM_SHA224_RSA_PKCS, 1024, 4096, SV }, F_RSA_PKCS_HASH, CKK_RSA, GCRY_MD_SHA224 },
@@ -61,7 +63,7 @@ static const struct mech_entry mechs[] = {
 	{ { CKM_SHA256_RSA_PKCS_PSS, 1024, 4096, SV }, F_RSA_PSS_HASH, CKK_RSA, GCRY_MD_SHA256 },
 	{ { CKM_SHA384_RSA_PKCS_PSS, 1024, 4096, SV }, F_RSA_PSS_HASH, CKK_RSA, GCRY_MD_SHA384 },
 	{ { CKM_SHA512_RSA_PKCS_PSS, 1024, 4096, SV }, F_RSA_PSS_HASH, CKK_RSA, GCRY_MD_SHA512 },
-	{ { CKM_RSA_PKCS_OAEP, 1024, 4096, ED }, F_RSA_OAEP, CKK_RSA, 0 },
+	{ { CKM_RSA_PKCS_OAEP, 1024, 4096, ED | WU }, F_RSA_OAEP, CKK_RSA, 0 },
 	{ { CKM_EC_KEY_PAIR_GEN, 256, 521, CKF_HW | CKF_GENERATE_KEY_PAIR | ECF }, F_KEYGEN_EC, CKK_EC, 0 },
 	{ { CKM_ECDSA, 256, 521, SV | ECF }, F_ECDSA, CKK_EC, 0 },
 	{ { CKM_ECDSA_SHA1, 256, 521, SV | ECF }, F_ECDSA_HASH, CKK_EC, GCRY_MD_SHA1 },
@@ -72,18 +74,22 @@ static const struct mech_entry mechs[] = {
 	{ { CKM_EC_EDWARDS_KEY_PAIR_GEN, 255, 255, CKF_HW | CKF_GENERATE_KEY_PAIR | ECF }, F_KEYGEN_ED, CKK_EC_EDWARDS, 0 },
 	{ { CKM_EDDSA, 255, 255, SV | ECF }, F_EDDSA, CKK_EC_EDWARDS, 0 },
 	{ { CKM_AES_KEY_GEN, 16, 32, CKF_HW | CKF_GENERATE }, F_KEYGEN_AES, CKK_AES, 0 },
-	{ { CKM_AES_ECB, 16, 32, ED }, F_ECB, CKK_AES, 0 },
-	{ { CKM_AES_CBC, 16, 32, ED }, F_CBC, CKK_AES, 0 },
-	{ { CKM_AES_CBC_PAD, 16, 32, ED }, F_CBC_PAD, CKK_AES, 0 },
+	{ { CKM_AES_ECB, 16, 32, ED | WU }, F_ECB, CKK_AES, 0 },
+	{ { CKM_AES_CBC, 16, 32, ED | WU }, F_CBC, CKK_AES, 0 },
+	{ { CKM_AES_CBC_PAD, 16, 32, ED | WU }, F_CBC_PAD, CKK_AES, 0 },
 	{ { CKM_AES_CTR, 16, 32, ED }, F_AES_CTR, CKK_AES, 0 },
 	{ { CKM_AES_GCM, 16, 32, ED }, F_AES_GCM, CKK_AES, 0 },
 	{ { CKM_AES_CMAC, 16, 32, SV }, F_AES_CMAC, CKK_AES, 0 },
+	/* RFC 3394, and RFC 5649 under both of its PKCS#11 names. */
+	{ { CKM_AES_KEY_WRAP, 16, 32, ED | WU }, F_AES_KW, CKK_AES, 0 },
+	{ { CKM_AES_KEY_WRAP_PAD, 16, 32, ED | WU }, F_AES_KWP, CKK_AES, 0 },
+	{ { CKM_AES_KEY_WRAP_KWP, 16, 32, ED | WU }, F_AES_KWP, CKK_AES, 0 },
 	{ { CKM_AES_CMAC_GENERAL, 16, 32, SV }, F_AES_CMAC_GENERAL, CKK_AES, 0 },
 	/* Triple DES for old peers only; single DES is not offered. */
 	{ { CKM_DES3_KEY_GEN, 24, 24, CKF_HW | CKF_GENERATE }, F_KEYGEN_DES3, CKK_DES3, 0 },
 	{ { CKM_DES3_ECB, 24, 24, ED }, F_ECB, CKK_DES3, 0 },
 	{ { CKM_DES3_CBC, 24, 24, ED }, F_CBC, CKK_DES3, 0 },
-	{ { CKM_DES3_CBC_PAD, 24, 24, ED }, F_CBC_PAD, CKK_DES3, 0 },
+	{ { CKM_DES3_CBC_PAD, 24, 24, ED | WU }, F_CBC_PAD, CKK_DES3, 0 },
 	/* Generic secrets and HMAC; sizes in bytes. */
 	{ { CKM_GENERIC_SECRET_KEY_GEN, 1, 512, CKF_HW | CKF_GENERATE }, F_KEYGEN_GENERIC, CKK_GENERIC_SECRET, 0 },
 	{ { CKM_SHA_1_HMAC, 1, 512, SV }, F_HMAC, CKK_GENERIC_SECRET, GCRY_MD_SHA1 },
@@ -916,7 +922,9 @@ init_symmetric(struct km_op *op, const struct km_object *key)
 		return gcry_mac_setkey(op->mac, v->val, v->len) ? CKR_KEY_SIZE_RANGE : CKR_OK;
 	}
 	switch (op->m->fam) {
-	case F_ECB: mode = GCRY_CIPHER_MODE_ECB; break;
+	case F_ECB:
+	case F_AES_KW:
+	case F_AES_KWP: mode = GCRY_CIPHER_MODE_ECB; break;
 	case F_AES_GCM: mode = GCRY_CIPHER_MODE_GCM; break;
 	case F_AES_CTR: mode = GCRY_CIPHER_MODE_CTR; break;
 	default: mode = GCRY_CIPHER_MODE_CBC; break;
@@ -938,6 +946,9 @@ symmetric_kt(CK_KEY_TYPE kt)
 	return kt == CKK_AES || kt == CKK_DES3 || kt == CKK_GENERIC_SECRET;
 }
 
+static CK_RV op_build(enum proto_op kind, const struct mech_entry *m, const struct mech_param *param,
+		      const struct km_object *key, bool want_priv, struct km_op **out);
+
 CK_RV
 crypto_op_init(enum proto_op kind, CK_MECHANISM_TYPE type, const struct mech_param *param,
 	       const struct km_object *key, struct km_op **out)
@@ -954,7 +965,14 @@ crypto_op_init(enum proto_op kind, CK_MECHANISM_TYPE type, const struct mech_par
 		return CKR_KEY_FUNCTION_NOT_PERMITTED;
 	if (!mech_allowed(key, type))
 		return CKR_MECHANISM_INVALID;
+	return op_build(kind, m, param, key, want_priv, out);
+}
 
+/* The second half of crypto_op_init, once the key is known to fit. */
+static CK_RV
+op_build(enum proto_op kind, const struct mech_entry *m, const struct mech_param *param,
+	 const struct km_object *key, bool want_priv, struct km_op **out)
+{
 	struct km_op *op = calloc(1, sizeof(*op));
 	if (op == NULL)
 		return CKR_HOST_MEMORY;
@@ -1350,6 +1368,135 @@ out:
 	return rv;
 }
 
+/*
+ * AES key wrap over an ECB handle (so one code serves RFC 3394 and RFC
+ * 5649, whose integrity value holds the length). wrap: W of n 64-bit
+ * blocks in[] with initial value iv into out (8 * (n + 1) bytes).
+ */
+static int
+kw_wrap(gcry_cipher_hd_t h, const uint8_t iv[8], const uint8_t *in, size_t n, uint8_t *out)
+{
+	uint8_t b[16];
+	memcpy(b, iv, 8);
+	memmove(out + 8, in, 8 * n);
+	for (uint64_t j = 0; j < 6; j++) {
+		for (size_t i = 1; i <= n; i++) {
+			memcpy(b + 8, out + 8 * i, 8);
+			if (gcry_cipher_encrypt(h, b, 16, NULL, 0) != 0)
+				return -1;
+			uint64_t t = n * j + i;
+			for (int k = 7; k >= 0; k--, t >>= 8)
+				b[k] ^= (uint8_t)t;
+			memcpy(out + 8 * i, b + 8, 8);
+		}
+	}
+	memcpy(out, b, 8);
+	wire_wipe(b, sizeof(b));
+	return 0;
+}
+
+/* W^-1: in is 8 * (n + 1) bytes; out gets the n plaintext blocks and a
+ * the integrity value for the caller to check. */
+static int
+kw_unwrap(gcry_cipher_hd_t h, const uint8_t *in, size_t n, uint8_t *out, uint8_t a[8])
+{
+	uint8_t b[16];
+	memcpy(b, in, 8);
+	memmove(out, in + 8, 8 * n);
+	for (uint64_t j = 6; j-- > 0;) {
+		for (size_t i = n; i >= 1; i--) {
+			uint64_t t = n * j + i;
+			for (int k = 7; k >= 0; k--, t >>= 8)
+				b[k] ^= (uint8_t)t;
+			memcpy(b + 8, out + 8 * (i - 1), 8);
+			if (gcry_cipher_decrypt(h, b, 16, NULL, 0) != 0)
+				return -1;
+			memcpy(out + 8 * (i - 1), b + 8, 8);
+		}
+	}
+	memcpy(a, b, 8);
+	wire_wipe(b, sizeof(b));
+	return 0;
+}
+
+static const uint8_t kw_iv[8] = { 0xa6, 0xa6, 0xa6, 0xa6, 0xa6, 0xa6, 0xa6, 0xa6 };
+
+/* The whole of op->buf wrapped (encrypt) or unwrapped (decrypt). */
+static CK_RV
+kw_step(struct km_op *op, uint8_t **out, size_t *outlen)
+{
+	bool enc = op->kind == OP_ENCRYPT, pad = op->m->fam == F_AES_KWP;
+	size_t n = op->len;
+	uint8_t a[8];
+	CK_RV rv;
+	if (enc) {
+		if (pad ? n == 0 || n > 0xffffffffu : n < 16 || n % 8)
+			return CKR_DATA_LEN_RANGE;
+		size_t padded = (n + 7) / 8 * 8;
+		uint8_t iv[8] = { 0xa6, 0x59, 0x59, 0xa6 };
+		wire_store_u32(iv + 4, (uint32_t)n);
+		if ((rv = alloc_out(padded + 8, out, outlen)) != CKR_OK)
+			return rv;
+		uint8_t *p = calloc(1, padded);
+		if (p == NULL) {
+			free(*out);
+			return CKR_HOST_MEMORY;
+		}
+		memcpy(p, op->buf, n);
+		int r;
+		if (pad && padded == 8) {
+			memcpy(*out, iv, 8);
+			memcpy(*out + 8, p, 8);
+			r = gcry_cipher_encrypt(op->ciph, *out, 16, NULL, 0) ? -1 : 0;
+		} else {
+			r = kw_wrap(op->ciph, pad ? iv : kw_iv, p, padded / 8, *out);
+		}
+		wire_wipe(p, padded);
+		free(p);
+		if (r != 0) {
+			free(*out);
+			*out = NULL;
+			return CKR_FUNCTION_FAILED;
+		}
+		return CKR_OK;
+	}
+	if (n % 8 || n < (pad ? 16 : 24))
+		return CKR_ENCRYPTED_DATA_LEN_RANGE;
+	if ((rv = alloc_out(n - 8, out, outlen)) != CKR_OK)
+		return rv;
+	int r;
+	if (pad && n == 16) {
+		uint8_t b[16];
+		memcpy(b, op->buf, 16);
+		r = gcry_cipher_decrypt(op->ciph, b, 16, NULL, 0) ? -1 : 0;
+		memcpy(a, b, 8);
+		memcpy(*out, b + 8, 8);
+		wire_wipe(b, sizeof(b));
+	} else {
+		r = kw_unwrap(op->ciph, op->buf, n / 8 - 1, *out, a);
+	}
+	rv = r ? CKR_FUNCTION_FAILED : CKR_ENCRYPTED_DATA_INVALID;
+	if (r == 0 && !pad && memcmp(a, kw_iv, 8) == 0)
+		rv = CKR_OK;
+	if (r == 0 && pad && a[0] == 0xa6 && a[1] == 0x59 && a[2] == 0x59 && a[3] == 0xa6) {
+		/* The stated length must fit the last block, padded with zeros. */
+		size_t mli = wire_load_u32(a + 4);
+		bool ok = mli <= n - 8 && mli > n - 16;
+		for (size_t i = mli; ok && i < n - 8; i++)
+			ok = (*out)[i] == 0;
+		if (ok) {
+			*outlen = mli;
+			rv = CKR_OK;
+		}
+	}
+	if (rv != CKR_OK) {
+		wire_wipe(*out, n - 8);
+		free(*out);
+		*out = NULL;
+	}
+	return rv;
+}
+
 /* Block ciphers: processes as many whole blocks of the pending input as
  * the mode allows now; final says the input is complete. */
 static CK_RV
@@ -1358,6 +1505,14 @@ cipher_step(struct km_op *op, bool final, uint8_t **out, size_t *outlen)
 	enum family f = op->m->fam;
 	bool enc = op->kind == OP_ENCRYPT;
 	size_t bs = op->blk, take, extra = 0;
+	if (f == F_AES_KW || f == F_AES_KWP) {
+		/* Single-part: the input is collected until the end. */
+		if (!final)
+			return alloc_out(0, out, outlen);
+		CK_RV krv = kw_step(op, out, outlen);
+		buf_drop(op, op->len);
+		return krv;
+	}
 	if (f == F_AES_GCM && !enc) {
 		/* The tag ends the input; nothing is released before it is checked. */
 		take = 0;
@@ -1557,5 +1712,59 @@ crypto_op_run(struct km_op *op, const uint8_t *in, size_t inlen,
 		wire_wipe(last, lastlen);
 		free(last);
 	}
+	return rv;
+}
+
+/* ---- wrapping ---- */
+
+/* Checks the wrapping (or unwrapping) key and starts the cipher. */
+static CK_RV
+wrap_start(bool wrap, CK_MECHANISM_TYPE type, const struct mech_param *p, const struct km_object *key,
+	   struct km_op **op)
+{
+	const struct mech_entry *m = find_mech(type);
+	if (m == NULL || !(m->info.flags & (wrap ? CKF_WRAP : CKF_UNWRAP)))
+		return CKR_MECHANISM_INVALID;
+	CK_OBJECT_CLASS cls = symmetric_kt(m->kt) ? CKO_SECRET_KEY : wrap ? CKO_PUBLIC_KEY : CKO_PRIVATE_KEY;
+	if (key->cls != cls || key->key_type != m->kt)
+		return wrap ? CKR_WRAPPING_KEY_TYPE_INCONSISTENT : CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT;
+	if (!al_bool(&key->pub, wrap ? CKA_WRAP : CKA_UNWRAP, false))
+		return CKR_KEY_FUNCTION_NOT_PERMITTED;
+	if (!mech_allowed(key, type))
+		return CKR_MECHANISM_INVALID;
+	CK_RV rv = op_build(wrap ? OP_ENCRYPT : OP_DECRYPT, m, p, key, !wrap, op);
+	if (rv == CKR_KEY_SIZE_RANGE)
+		rv = wrap ? CKR_WRAPPING_KEY_SIZE_RANGE : CKR_UNWRAPPING_KEY_SIZE_RANGE;
+	return rv;
+}
+
+CK_RV
+crypto_wrap(CK_MECHANISM_TYPE type, const struct mech_param *p, const struct km_object *wk,
+	    const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen)
+{
+	struct km_op *op = NULL;
+	CK_RV rv = wrap_start(true, type, p, wk, &op);
+	if (rv != CKR_OK)
+		return rv;
+	rv = crypto_op_run(op, in, inlen, NULL, 0, out, outlen);
+	crypto_op_free(op);
+	/* The key does not fit the mechanism (ECB/CBC need whole blocks). */
+	return rv == CKR_DATA_LEN_RANGE ? CKR_KEY_SIZE_RANGE : rv;
+}
+
+CK_RV
+crypto_unwrap(CK_MECHANISM_TYPE type, const struct mech_param *p, const struct km_object *uk,
+	      const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen)
+{
+	struct km_op *op = NULL;
+	CK_RV rv = wrap_start(false, type, p, uk, &op);
+	if (rv != CKR_OK)
+		return rv;
+	rv = crypto_op_run(op, in, inlen, NULL, 0, out, outlen);
+	crypto_op_free(op);
+	if (rv == CKR_ENCRYPTED_DATA_INVALID)
+		rv = CKR_WRAPPED_KEY_INVALID;
+	else if (rv == CKR_ENCRYPTED_DATA_LEN_RANGE)
+		rv = CKR_WRAPPED_KEY_LEN_RANGE;
 	return rv;
 }

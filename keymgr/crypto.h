@@ -71,6 +71,17 @@ CK_RV crypto_op_update(struct km_op *op, const uint8_t *in, size_t inlen,
 CK_RV crypto_op_final(struct km_op *op, const uint8_t *sig, size_t siglen,
 		      uint8_t **out, size_t *outlen);
 
+/*
+ * C_WrapKey / C_UnwrapKey: checks the (un)wrapping key (class, type,
+ * CKA_WRAP / CKA_UNWRAP) and encrypts or decrypts in[] with it. *out is
+ * malloc'd; the caller wipes and frees it. Errors are the wrapping ones
+ * (CKR_WRAPPING_KEY_TYPE_INCONSISTENT, CKR_WRAPPED_KEY_INVALID...).
+ */
+CK_RV crypto_wrap(CK_MECHANISM_TYPE type, const struct mech_param *p, const struct km_object *wk,
+		  const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen);
+CK_RV crypto_unwrap(CK_MECHANISM_TYPE type, const struct mech_param *p, const struct km_object *uk,
+		    const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen);
+
 /* Hash algorithm (GCRY_MD_*) for a CKM_SHA* mechanism, or 0. */
 int crypto_md_algo(CK_MECHANISM_TYPE mech);
 

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attr.h"
 #include "crypto.h"
 #include "cy_err.h"
 #include "daemon.h"
@@ -1281,6 +1282,147 @@ process_session_cancel(struct req *r)
 	return CKR_OK;
 }
 
+/* ---- wrapping ---- */
+
+/* Reads an 'M' field into *type and *p (pointing into the request). */
+static CK_RV
+read_mech(struct req *r, CK_MECHANISM_TYPE *type, struct mech_param *p)
+{
+	uint32_t n;
+	*type = get_u32(r);
+	const uint8_t *param = get_bytes(r, &n);
+	return mech_param_decode(*type, param, n, p) ? CKR_MECHANISM_PARAM_INVALID : CKR_OK;
+}
+
+static CK_RV
+process_wrap_key(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	CK_MECHANISM_TYPE mech;
+	struct mech_param mp;
+	CK_RV prv = read_mech(r, &mech, &mp);
+	uint32_t wh = get_u32(r), kh = get_u32(r), cap = get_u32(r);
+	bool length_only = get_bool(r);
+	struct km_object *wk = NULL, *key = NULL;
+	bool wown = false, kown = false;
+	uint8_t *out = NULL;
+	size_t outlen = 0;
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	CK_RV rv = object_locked(r, s, wh, true, &wk, &wown);
+	if (rv == CKR_OBJECT_HANDLE_INVALID)
+		rv = CKR_WRAPPING_KEY_HANDLE_INVALID;
+	if (rv != CKR_OK)
+		goto out;
+	if ((rv = object_locked(r, s, kh, true, &key, &kown)) != CKR_OK) {
+		if (rv == CKR_OBJECT_HANDLE_INVALID)
+			rv = CKR_KEY_HANDLE_INVALID;
+		goto out;
+	}
+	const struct attr *v = al_find(&key->sec, CKA_VALUE);
+	if (key->cls != CKO_SECRET_KEY || v == NULL)
+		rv = CKR_KEY_NOT_WRAPPABLE; /* private keys: no PKCS #8 yet */
+	else if (!al_bool(&key->pub, CKA_EXTRACTABLE, false))
+		rv = CKR_KEY_UNEXTRACTABLE;
+	else if (al_bool(&key->pub, CKA_WRAP_WITH_TRUSTED, false) && !al_bool(&wk->pub, CKA_TRUSTED, false))
+		rv = CKR_KEY_NOT_WRAPPABLE;
+	else if ((rv = prv) == CKR_OK)
+		rv = crypto_wrap(mech, &mp, wk, v->val, v->len, &out, &outlen);
+	if (rv != CKR_OK)
+		goto out;
+	wire_put_u32(r->out, (uint32_t)outlen);
+	if (length_only) {
+		wire_put_bytes(r->out, NULL, 0);
+	} else if (cap < outlen) {
+		wire_put_bytes(r->out, NULL, 0);
+		rv = CKR_BUFFER_TOO_SMALL;
+	} else {
+		wire_put_bytes(r->out, out, outlen);
+	}
+out:
+	if (out) {
+		wire_wipe(out, outlen);
+		free(out);
+	}
+	if (wk)
+		object_put(wk, wown);
+	if (key)
+		object_put(key, kown);
+	return rv;
+}
+
+static CK_RV
+process_unwrap_key(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	CK_MECHANISM_TYPE mech;
+	struct mech_param mp;
+	CK_RV prv = read_mech(r, &mech, &mp);
+	uint32_t uh = get_u32(r), wlen;
+	const uint8_t *wrapped = get_bytes(r, &wlen);
+	struct attrlist tmpl;
+	struct km_object *uk = NULL, *o = NULL;
+	bool uown = false;
+	uint8_t *val = NULL;
+	size_t vlen = 0;
+	CK_OBJECT_CLASS cls;
+	CK_KEY_TYPE kt;
+	CK_RV rv = read_template(r, &tmpl);
+	if (rv != CKR_OK)
+		return rv;
+	if (s == NULL) {
+		rv = CKR_SESSION_HANDLE_INVALID;
+		goto out;
+	}
+	if ((rv = object_locked(r, s, uh, true, &uk, &uown)) != CKR_OK) {
+		if (rv == CKR_OBJECT_HANDLE_INVALID)
+			rv = CKR_UNWRAPPING_KEY_HANDLE_INVALID;
+		goto out;
+	}
+	if ((rv = prv) != CKR_OK || (rv = obj_template_class(&tmpl, &cls, &kt)) != CKR_OK)
+		goto out;
+	if (cls != CKO_SECRET_KEY || kt == ATTR_ANY_KEY) {
+		rv = CKR_TEMPLATE_INCONSISTENT; /* secret keys only, see docs/conformance.md */
+		goto out;
+	}
+	if ((rv = crypto_unwrap(mech, &mp, uk, wrapped, wlen, &val, &vlen)) != CKR_OK)
+		goto out;
+	/* With a mechanism that keeps block padding, CKA_VALUE_LEN says how
+	 * much of the plaintext is the key. */
+	uint64_t want;
+	if (al_ulong(&tmpl, CKA_VALUE_LEN, &want) == 0) {
+		if (want > vlen) {
+			rv = CKR_TEMPLATE_INCONSISTENT;
+			goto out;
+		}
+		vlen = want;
+	}
+	bool is_so = login_of(s->app, s->token_id) == CKU_SO;
+	if ((rv = obj_build(&tmpl, cls, kt, OM_UNWRAP, is_so, &o)) != CKR_OK)
+		goto out;
+	if (al_set(&o->sec, CKA_VALUE, val, vlen) != 0) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	if ((rv = crypto_complete_new_key(o)) != CKR_OK || (rv = may_write_obj(s, o)) != CKR_OK)
+		goto out;
+	if ((rv = add_objects_locked(r->ctx, s, &o, 1)) != CKR_OK)
+		goto out;
+	wire_put_u32(r->out, o->handle);
+	drop_added(&o, 1);
+	o = NULL;
+out:
+	if (val) {
+		wire_wipe(val, vlen);
+		free(val);
+	}
+	obj_free(o);
+	if (uk)
+		object_put(uk, uown);
+	al_free(&tmpl);
+	return rv;
+}
+
 /* ---- the table ---- */
 
 typedef CK_RV (*handler_fn)(struct req *r);
@@ -1317,6 +1459,8 @@ static const handler_fn handlers[MSG_COUNT] = {
 	[MSG_OP_UPDATE] = process_op_update,
 	[MSG_OP_FINAL] = process_op_final,
 	[MSG_SESSION_CANCEL] = process_session_cancel,
+	[MSG_WRAP_KEY] = process_wrap_key,
+	[MSG_UNWRAP_KEY] = process_unwrap_key,
 };
 
 int

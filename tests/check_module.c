@@ -136,7 +136,6 @@ END_TEST
 START_TEST(unsupported_functions)
 {
 	CK_ULONG n = 0;
-	ck_assert_uint_eq(f->C_WrapKey(1, NULL, 0, 0, NULL, &n), CKR_FUNCTION_NOT_SUPPORTED);
 	ck_assert_uint_eq(f->C_DeriveKey(1, NULL, 0, NULL, 0, NULL), CKR_FUNCTION_NOT_SUPPORTED);
 	ck_assert_uint_eq(f->C_GetOperationState(1, NULL, &n), CKR_FUNCTION_NOT_SUPPORTED);
 	ck_assert_uint_eq(f->C_GetFunctionStatus(1), CKR_FUNCTION_NOT_PARALLEL);
@@ -819,6 +818,120 @@ START_TEST(recover_auth_digest_key)
 }
 END_TEST
 
+/* A secret key that may be wrapped and read back. */
+static CK_OBJECT_HANDLE
+open_secret(CK_SESSION_HANDLE h, CK_KEY_TYPE kt, const char *hexval)
+{
+	CK_BYTE v[64];
+	size_t n = strlen(hexval) / 2;
+	unhex(hexval, v);
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &kt, sizeof(kt) },
+			     { CKA_VALUE, v, n }, { CKA_EXTRACTABLE, &yes, 1 }, { CKA_SENSITIVE, &no, 1 },
+			     { CKA_WRAP, &yes, 1 }, { CKA_UNWRAP, &yes, 1 } };
+	CK_OBJECT_HANDLE k;
+	ck_assert_uint_eq(f->C_CreateObject(h, t, 7, &k), CKR_OK);
+	return k;
+}
+
+static void
+expect_wrap(CK_SESSION_HANDLE h, CK_MECHANISM_TYPE mt, CK_OBJECT_HANDLE kek, CK_OBJECT_HANDLE key,
+	    CK_KEY_TYPE kt, const char *want_hex, const char *value_hex)
+{
+	CK_MECHANISM m = { mt, NULL, 0 };
+	CK_BYTE w[64], want[64], v[64], got[64];
+	CK_ULONG wn = 0;
+	unhex(want_hex, want);
+	unhex(value_hex, v);
+	ck_assert_uint_eq(f->C_WrapKey(h, &m, kek, key, NULL, &wn), CKR_OK);
+	ck_assert_uint_eq(wn, strlen(want_hex) / 2);
+	wn = 4;
+	ck_assert_uint_eq(f->C_WrapKey(h, &m, kek, key, w, &wn), CKR_BUFFER_TOO_SMALL);
+	wn = sizeof(w);
+	ck_assert_uint_eq(f->C_WrapKey(h, &m, kek, key, w, &wn), CKR_OK);
+	ck_assert_int_eq(memcmp(w, want, wn), 0);
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &kt, sizeof(kt) },
+			     { CKA_EXTRACTABLE, &yes, 1 }, { CKA_SENSITIVE, &no, 1 } };
+	CK_OBJECT_HANDLE u;
+	ck_assert_uint_eq(f->C_UnwrapKey(h, &m, kek, w, wn, t, 4, &u), CKR_OK);
+	CK_BBOOL local = 1, as = 1;
+	CK_ATTRIBUTE g[] = { { CKA_VALUE, got, sizeof(got) }, { CKA_LOCAL, &local, 1 },
+			     { CKA_ALWAYS_SENSITIVE, &as, 1 } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, u, g, 3), CKR_OK);
+	ck_assert_uint_eq(g[0].ulValueLen, strlen(value_hex) / 2);
+	ck_assert_int_eq(memcmp(got, v, g[0].ulValueLen), 0);
+	ck_assert(!local && !as);
+	w[wn - 1] ^= 1;
+	ck_assert_uint_eq(f->C_UnwrapKey(h, &m, kek, w, wn, t, 4, &u), CKR_WRAPPED_KEY_INVALID);
+	ck_assert_uint_eq(f->C_UnwrapKey(h, &m, kek, w, 12, t, 4, &u), CKR_WRAPPED_KEY_LEN_RANGE);
+}
+
+START_TEST(wrap_unwrap)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	/* RFC 3394 section 4.1. */
+	CK_OBJECT_HANDLE kek = open_secret(h, CKK_AES, "000102030405060708090a0b0c0d0e0f");
+	CK_OBJECT_HANDLE key = open_secret(h, CKK_AES, "00112233445566778899aabbccddeeff");
+	expect_wrap(h, CKM_AES_KEY_WRAP, kek, key, CKK_AES,
+		    "1fa68b0a8112b447aef34bd8fb5a7b829d3e862371d2cfe5", "00112233445566778899aabbccddeeff");
+	/* RFC 5649 section 6, both examples. */
+	CK_OBJECT_HANDLE kek192 = open_secret(h, CKK_AES, "5840df6e29b02af1ab493b705bf16ea1ae8338f4dcc176a8");
+	CK_OBJECT_HANDLE k20 = open_secret(h, CKK_GENERIC_SECRET, "c37b7e6492584340bed12207808941155068f738");
+	CK_OBJECT_HANDLE k7 = open_secret(h, CKK_GENERIC_SECRET, "466f7250617369");
+	expect_wrap(h, CKM_AES_KEY_WRAP_KWP, kek192, k20, CKK_GENERIC_SECRET,
+		    "138bdeaa9b8fa7fc61f97742e72248ee5ae6ae5360d1ae6a5f54f373fa543b6a",
+		    "c37b7e6492584340bed12207808941155068f738");
+	expect_wrap(h, CKM_AES_KEY_WRAP_PAD, kek192, k7, CKK_GENERIC_SECRET,
+		    "afbeb0f07dfbf5419200f2ccb50bb24f", "466f7250617369");
+
+	/* The rules around the keys. */
+	CK_MECHANISM kw = { CKM_AES_KEY_WRAP, NULL, 0 };
+	CK_BYTE w[512];
+	CK_ULONG wn = sizeof(w);
+	CK_OBJECT_HANDLE sealed = secret_key(h, CKK_AES, "00112233445566778899aabbccddeeff");
+	ck_assert_uint_eq(f->C_WrapKey(h, &kw, kek, sealed, w, &wn), CKR_KEY_UNEXTRACTABLE);
+	CK_OBJECT_HANDLE nowrap = open_secret(h, CKK_AES, "000102030405060708090a0b0c0d0e0f");
+	CK_ATTRIBUTE off[] = { { CKA_WRAP, &no, 1 } };
+	ck_assert_uint_eq(f->C_SetAttributeValue(h, nowrap, off, 1), CKR_OK);
+	ck_assert_uint_eq(f->C_WrapKey(h, &kw, nowrap, key, w, &wn), CKR_KEY_FUNCTION_NOT_PERMITTED);
+	ck_assert_uint_eq(f->C_WrapKey(h, &kw, 0x7777, key, w, &wn), CKR_WRAPPING_KEY_HANDLE_INVALID);
+	ck_assert_uint_eq(f->C_WrapKey(h, &kw, kek, 0x7777, w, &wn), CKR_KEY_HANDLE_INVALID);
+	ck_assert_uint_eq(f->C_WrapKey(h, &kw, kek, k7, w, &wn), CKR_KEY_SIZE_RANGE);
+	CK_ATTRIBUTE trusted[] = { { CKA_WRAP_WITH_TRUSTED, &yes, 1 } };
+	ck_assert_uint_eq(f->C_SetAttributeValue(h, key, trusted, 1), CKR_OK);
+	ck_assert_uint_eq(f->C_WrapKey(h, &kw, kek, key, w, &wn), CKR_KEY_NOT_WRAPPABLE);
+
+	/* RSA-OAEP carries an AES key to the holder of the private key. */
+	CK_OBJECT_HANDLE pub, priv;
+	CK_ULONG bits = 2048;
+	CK_MECHANISM g = { CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE pt[] = { { CKA_MODULUS_BITS, &bits, sizeof(bits) }, { CKA_WRAP, &yes, 1 } };
+	CK_ATTRIBUTE vt[] = { { CKA_UNWRAP, &yes, 1 } };
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &g, pt, 2, vt, 1, &pub, &priv), CKR_OK);
+	CK_RSA_PKCS_OAEP_PARAMS op = { CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, NULL, 0 };
+	CK_MECHANISM om = { CKM_RSA_PKCS_OAEP, &op, sizeof(op) };
+	wn = sizeof(w);
+	ck_assert_uint_eq(f->C_WrapKey(h, &om, pub, k20, w, &wn), CKR_OK);
+	ck_assert_uint_eq(wn, 256);
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE gk = CKK_GENERIC_SECRET;
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &gk, sizeof(gk) } };
+	CK_OBJECT_HANDLE u;
+	ck_assert_uint_eq(f->C_UnwrapKey(h, &om, priv, w, wn, t, 2, &u), CKR_OK);
+	CK_BYTE kcv1[3], kcv2[3];
+	CK_ATTRIBUTE c1[] = { { CKA_CHECK_VALUE, kcv1, 3 } }, c2[] = { { CKA_CHECK_VALUE, kcv2, 3 } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, u, c1, 1), CKR_OK);
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, k20, c2, 1), CKR_OK);
+	ck_assert_int_eq(memcmp(kcv1, kcv2, 3), 0);
+	ck_assert_uint_eq(f->C_UnwrapKey(h, &om, pub, w, wn, t, 2, &u), CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT);
+	ck_assert_uint_eq(f->C_UnwrapKey(h, &om, priv, w, wn, t, 1, &u), CKR_TEMPLATE_INCOMPLETE);
+	/* Private keys do not leave by wrapping (no PKCS #8 yet). */
+	wn = sizeof(w);
+	ck_assert_uint_eq(f->C_WrapKey(h, &kw, kek, priv, w, &wn), CKR_KEY_NOT_WRAPPABLE);
+}
+END_TEST
+
 START_TEST(aes_gcm_cbc)
 {
 	CK_SESSION_HANDLE h = new_token_session(true);
@@ -1029,6 +1142,7 @@ main(void)
 	tcase_add_test(tc, mac_vectors);
 	tcase_add_test(tc, ctr_and_des3);
 	tcase_add_test(tc, recover_auth_digest_key);
+	tcase_add_test(tc, wrap_unwrap);
 	tcase_add_test(tc, digest_and_random);
 	tcase_add_test(tc, fork_child_must_initialize);
 	tcase_add_test(tc, threads_and_slow_keygen);
