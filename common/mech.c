@@ -17,6 +17,9 @@ static const struct {
 	{ CKM_DES3_CBC_PAD, MP_IV },
 	{ CKM_AES_CTR, MP_CTR },
 	{ CKM_AES_CMAC_GENERAL, MP_ULONG },
+	{ CKM_ECDH1_DERIVE, MP_ECDH },
+	{ CKM_ECDH1_COFACTOR_DERIVE, MP_ECDH },
+	{ CKM_EC_MONTGOMERY_KEY_PAIR_GEN, MP_NONE },
 	{ CKM_AES_GCM, MP_GCM },
 	{ CKM_RSA_PKCS_OAEP, MP_OAEP },
 	{ CKM_RSA_PKCS_PSS, MP_PSS },
@@ -142,6 +145,20 @@ mech_param_encode(const CK_MECHANISM *m, struct wire_buf *b)
 		wire_put_raw(&p, c->cb, 16);
 		break;
 	}
+	case MP_ECDH: {
+		const CK_ECDH1_DERIVE_PARAMS *e = m->pParameter;
+		if (e == NULL || m->ulParameterLen != sizeof(*e) || !fits32(e->kdf) ||
+		    !fits32(e->ulSharedDataLen) || !fits32(e->ulPublicDataLen) ||
+		    (e->pSharedData == NULL && e->ulSharedDataLen) ||
+		    (e->pPublicData == NULL && e->ulPublicDataLen)) {
+			rv = CKR_MECHANISM_PARAM_INVALID;
+			break;
+		}
+		wire_put_u32(&p, (uint32_t)e->kdf);
+		wire_put_bytes(&p, e->pSharedData, e->ulSharedDataLen);
+		wire_put_bytes(&p, e->pPublicData, e->ulPublicDataLen);
+		break;
+	}
 	case MP_ULONG: {
 		CK_ULONG v;
 		if (m->pParameter == NULL || m->ulParameterLen != sizeof(CK_ULONG)) {
@@ -207,6 +224,11 @@ mech_param_decode(CK_MECHANISM_TYPE type, const uint8_t *p, uint32_t n, struct m
 		break;
 	case MP_ULONG:
 		wire_get_u32(&b, &out->ulong_val);
+		break;
+	case MP_ECDH:
+		wire_get_u32(&b, &out->kdf);
+		wire_get_bytes(&b, &out->shared, &out->shared_len);
+		wire_get_bytes(&b, &out->public_data, &out->public_len);
 		break;
 	case MP_PSS:
 		wire_get_u32(&b, &out->hash);

@@ -11,6 +11,7 @@
  *   MP_PSS   u32 hash, u32 MGF, u32 salt length
  *   MP_CTR   u32 counter bits, 16 bytes counter block
  *   MP_ULONG u32 (a CK_MAC_GENERAL_PARAMS length)
+ *   MP_ECDH  u32 KDF, bytes shared data, bytes public data
  *   MP_RAW   the parameter bytes as given (mechanisms coyeu does not know)
  */
 #ifndef CY_MECH_H
@@ -20,7 +21,7 @@
 #include "cy_pkcs11.h"
 #include "wire.h"
 
-enum mech_param_kind { MP_NONE, MP_IV, MP_GCM, MP_OAEP, MP_PSS, MP_RAW, MP_CTR, MP_ULONG };
+enum mech_param_kind { MP_NONE, MP_IV, MP_GCM, MP_OAEP, MP_PSS, MP_RAW, MP_CTR, MP_ULONG, MP_ECDH };
 
 struct mech_param {
 	enum mech_param_kind kind;
@@ -32,6 +33,9 @@ struct mech_param {
 	uint32_t salt_len;
 	uint32_t counter_bits; const uint8_t *cb; /* 16 bytes */
 	uint32_t ulong_val;
+	uint32_t kdf;
+	const uint8_t *shared; uint32_t shared_len;
+	const uint8_t *public_data; uint32_t public_len;
 };
 
 enum mech_param_kind mech_param_kind(CK_MECHANISM_TYPE type);

@@ -55,6 +55,8 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	[MSG_WRAP_KEY] = { MSG_WRAP_KEY, "wrap-key", "uMuuub", "uy" },
 	/* session, mechanism, unwrapping key, wrapped key, template */
 	[MSG_UNWRAP_KEY] = { MSG_UNWRAP_KEY, "unwrap-key", "uMuyA", "u" },
+	/* session, mechanism, base key, template */
+	[MSG_DERIVE_KEY] = { MSG_DERIVE_KEY, "derive-key", "uMuA", "u" },
 };
 
 const struct proto_msg *

@@ -61,6 +61,7 @@ enum proto_type {
 	MSG_SESSION_CANCEL,
 	MSG_WRAP_KEY,
 	MSG_UNWRAP_KEY,
+	MSG_DERIVE_KEY,
 	MSG_COUNT /* one past the last */
 };
 

@@ -27,6 +27,7 @@ enum family {
 	F_RSA_PKCS, F_RSA_X509, F_RSA_PKCS_HASH, F_RSA_PSS, F_RSA_PSS_HASH, F_RSA_OAEP,
 	F_ECDSA, F_ECDSA_HASH,
 	F_KEYGEN_ED, F_EDDSA,
+	F_KEYGEN_X, F_ECDH,
 	F_ECB, F_CBC, F_CBC_PAD, F_AES_GCM, F_AES_CTR,  /* AES, and DES3 for the first three */
 	F_KEYGEN_DES3, F_KEYGEN_GENERIC,
 	F_HMAC, F_AES_CMAC, F_AES_CMAC_GENERAL,
@@ -71,6 +72,9 @@ static const struct mech_entry mechs[] = {
 	{ { CKM_ECDSA_SHA256, 256, 521, SV | ECF }, F_ECDSA_HASH, CKK_EC, GCRY_MD_SHA256 },
 	{ { CKM_ECDSA_SHA384, 256, 521, SV | ECF }, F_ECDSA_HASH, CKK_EC, GCRY_MD_SHA384 },
 	{ { CKM_ECDSA_SHA512, 256, 521, SV | ECF }, F_ECDSA_HASH, CKK_EC, GCRY_MD_SHA512 },
+	{ { CKM_ECDH1_DERIVE, 256, 521, CKF_HW | CKF_DERIVE | ECF }, F_ECDH, CKK_EC, 0 },
+	{ { CKM_ECDH1_COFACTOR_DERIVE, 256, 521, CKF_HW | CKF_DERIVE | ECF }, F_ECDH, CKK_EC, 0 },
+	{ { CKM_EC_MONTGOMERY_KEY_PAIR_GEN, 255, 255, CKF_HW | CKF_GENERATE_KEY_PAIR }, F_KEYGEN_X, CKK_EC_MONTGOMERY, 0 },
 	{ { CKM_EC_EDWARDS_KEY_PAIR_GEN, 255, 255, CKF_HW | CKF_GENERATE_KEY_PAIR | ECF }, F_KEYGEN_ED, CKK_EC_EDWARDS, 0 },
 	{ { CKM_EDDSA, 255, 255, SV | ECF }, F_EDDSA, CKK_EC_EDWARDS, 0 },
 	{ { CKM_AES_KEY_GEN, 16, 32, CKF_HW | CKF_GENERATE }, F_KEYGEN_AES, CKK_AES, 0 },
@@ -403,7 +407,8 @@ crypto_keygen_mech(CK_MECHANISM_TYPE type, bool pair, CK_KEY_TYPE *kt)
 	const struct mech_entry *m = find_mech(type);
 	if (m == NULL)
 		return false;
-	if (pair && (m->fam == F_KEYGEN_RSA || m->fam == F_KEYGEN_EC || m->fam == F_KEYGEN_ED)) {
+	if (pair && (m->fam == F_KEYGEN_RSA || m->fam == F_KEYGEN_EC || m->fam == F_KEYGEN_ED ||
+		     m->fam == F_KEYGEN_X)) {
 		*kt = m->kt;
 		return true;
 	}
@@ -535,6 +540,37 @@ out:
 	return rv;
 }
 
+static const uint8_t x25519_base[32] = { 9 };
+
+/* X25519 (RFC 7748): a random scalar, and its product with the base. */
+static CK_RV
+gen_x25519(struct km_object *pub, struct km_object *priv)
+{
+	const struct attr *params = al_find(&pub->pub, CKA_EC_PARAMS);
+	if (params == NULL)
+		return CKR_TEMPLATE_INCOMPLETE;
+	const struct curve *c = key_curve(params);
+	if (c == NULL || c->key_type != CKK_EC_MONTGOMERY)
+		return CKR_CURVE_NOT_SUPPORTED;
+	uint8_t *d = gcry_malloc_secure(32), q[32], der[34];
+	CK_RV rv = CKR_HOST_MEMORY;
+	if (d == NULL)
+		return rv;
+	gcry_randomize(d, 32, GCRY_VERY_STRONG_RANDOM);
+	if (gcry_ecc_mul_point(GCRY_ECC_CURVE25519, q, d, x25519_base) != 0) {
+		rv = CKR_FUNCTION_FAILED;
+	} else {
+		size_t dl = ec_point_der(q, 32, der);
+		int r = al_set(&pub->pub, CKA_EC_POINT, der, dl);
+		r |= al_set(&priv->pub, CKA_EC_PARAMS, params->val, params->len);
+		r |= al_set(&priv->sec, CKA_VALUE, d, 32);
+		rv = r ? CKR_HOST_MEMORY : CKR_OK;
+	}
+	wire_wipe(d, 32);
+	gcry_free(d);
+	return rv;
+}
+
 CK_RV
 crypto_generate_key_pair(CK_MECHANISM_TYPE type, struct km_object *pub, struct km_object *priv)
 {
@@ -546,6 +582,8 @@ crypto_generate_key_pair(CK_MECHANISM_TYPE type, struct km_object *pub, struct k
 		rv = gen_rsa(pub, priv);
 	else if (m->fam == F_KEYGEN_EC || m->fam == F_KEYGEN_ED)
 		rv = gen_ec(pub, priv, m->kt);
+	else if (m->fam == F_KEYGEN_X)
+		rv = gen_x25519(pub, priv);
 	else
 		return CKR_MECHANISM_INVALID;
 	if (rv == CKR_OK && (al_set_ulong(&pub->pub, CKA_KEY_GEN_MECHANISM, type) ||
@@ -678,7 +716,7 @@ crypto_complete_new_key(struct km_object *o)
 		}
 		return CKR_OK;
 	}
-	if ((o->key_type == CKK_EC || o->key_type == CKK_EC_EDWARDS) &&
+	if ((o->key_type == CKK_EC || o->key_type == CKK_EC_EDWARDS || o->key_type == CKK_EC_MONTGOMERY) &&
 	    (o->cls == CKO_PUBLIC_KEY || o->cls == CKO_PRIVATE_KEY)) {
 		const struct curve *c = key_curve(al_find(&o->pub, CKA_EC_PARAMS));
 		size_t plen;
@@ -686,7 +724,7 @@ crypto_complete_new_key(struct km_object *o)
 			return CKR_CURVE_NOT_SUPPORTED;
 		const struct attr *v = al_find(&o->sec, CKA_VALUE);
 		if (o->cls == CKO_PRIVATE_KEY && (v == NULL || v->len == 0 || v->len > c->field_bytes ||
-						  (o->key_type == CKK_EC_EDWARDS && v->len != c->field_bytes)))
+						  (o->key_type != CKK_EC && v->len != c->field_bytes)))
 			return CKR_ATTRIBUTE_VALUE_INVALID;
 		if (o->cls == CKO_PUBLIC_KEY && !ec_point_raw(al_find(&o->pub, CKA_EC_POINT), c, &plen))
 			return CKR_ATTRIBUTE_VALUE_INVALID;
@@ -1766,5 +1804,160 @@ crypto_unwrap(CK_MECHANISM_TYPE type, const struct mech_param *p, const struct k
 		rv = CKR_WRAPPED_KEY_INVALID;
 	else if (rv == CKR_ENCRYPTED_DATA_LEN_RANGE)
 		rv = CKR_WRAPPED_KEY_LEN_RANGE;
+	return rv;
+}
+
+/* ---- derivation ---- */
+
+/* True when the public key's point lies on its curve (an invalid-curve
+ * point would leak bits of the private key through ECDH). */
+static bool
+point_on_curve(gcry_sexp_t pk)
+{
+	gcry_ctx_t ctx = NULL;
+	bool ok = false;
+	if (gcry_mpi_ec_new(&ctx, pk, NULL) == 0) {
+		gcry_mpi_point_t q = gcry_mpi_ec_get_point("q", ctx, 1);
+		ok = q != NULL && gcry_mpi_ec_curve_point(q, ctx);
+		gcry_mpi_point_release(q);
+	}
+	gcry_ctx_release(ctx);
+	return ok;
+}
+
+/* The shared secret Z of ECDH: the x coordinate of d * peer, or the
+ * X25519 output. *z is secure memory (gcry_free), *zlen bytes. */
+static CK_RV
+ecdh_secret(const struct km_object *base, const struct curve *c, const uint8_t *peer_in, size_t peer_len,
+	    uint8_t **z, size_t *zlen)
+{
+	struct attr pa = { CKA_EC_POINT, (uint32_t)peer_len, (uint8_t *)peer_in };
+	size_t plen;
+	const uint8_t *peer = ec_point_raw(&pa, c, &plen);
+	const struct attr *d = al_find(&base->sec, CKA_VALUE);
+	CK_RV rv = CKR_MECHANISM_PARAM_INVALID;
+	if (peer == NULL)
+		return rv;
+	if (d == NULL)
+		return CKR_KEY_HANDLE_INVALID;
+	if ((*z = gcry_malloc_secure(c->field_bytes)) == NULL)
+		return CKR_HOST_MEMORY;
+	*zlen = c->field_bytes;
+	if (c->key_type == CKK_EC_MONTGOMERY) {
+		static const uint8_t zero[32];
+		if (d->len == 32 && gcry_ecc_mul_point(GCRY_ECC_CURVE25519, *z, d->val, peer) == 0 &&
+		    memcmp(*z, zero, 32) != 0)
+			rv = CKR_OK; /* an all-zero output means a small-order peer */
+	} else {
+		gcry_sexp_t pk = NULL, data = NULL, res = NULL;
+		gcry_mpi_t k = NULL, s = NULL;
+		uint8_t *pt = NULL;
+		size_t n = 2 * c->field_bytes + 1;
+		if (gcry_sexp_build(&pk, NULL, "(public-key(ecc(curve %s)(q%b)))", c->gcry_name, (int)plen, peer) == 0 &&
+		    point_on_curve(pk) &&
+		    gcry_mpi_scan(&k, GCRYMPI_FMT_USG, d->val, d->len, NULL) == 0 &&
+		    gcry_sexp_build(&data, NULL, "(data(value%m))", k) == 0 &&
+		    gcry_pk_encrypt(&res, data, pk) == 0 && (s = sexp_mpi(res, "s")) != NULL &&
+		    (pt = gcry_malloc_secure(n)) != NULL && mpi_fixed(s, pt, n) == 0 && pt[0] == 0x04) {
+			memcpy(*z, pt + 1, c->field_bytes);
+			rv = CKR_OK;
+		}
+		if (pt) {
+			wire_wipe(pt, n);
+			gcry_free(pt);
+		}
+		gcry_sexp_release(pk);
+		gcry_sexp_release(data);
+		gcry_sexp_release(res);
+		gcry_mpi_release(k);
+		gcry_mpi_release(s);
+	}
+	if (rv != CKR_OK) {
+		wire_wipe(*z, *zlen);
+		gcry_free(*z);
+		*z = NULL;
+	}
+	return rv;
+}
+
+static int
+kdf_md(uint32_t kdf)
+{
+	switch (kdf) {
+	case CKD_SHA1_KDF: return GCRY_MD_SHA1;
+	case CKD_SHA224_KDF: return GCRY_MD_SHA224;
+	case CKD_SHA256_KDF: return GCRY_MD_SHA256;
+	case CKD_SHA384_KDF: return GCRY_MD_SHA384;
+	case CKD_SHA512_KDF: return GCRY_MD_SHA512;
+	}
+	return 0;
+}
+
+CK_RV
+crypto_derive(CK_MECHANISM_TYPE type, const struct mech_param *p, const struct km_object *base,
+	      size_t want, uint8_t **out, size_t *outlen)
+{
+	const struct mech_entry *m = find_mech(type);
+	if (m == NULL || !(m->info.flags & CKF_DERIVE))
+		return CKR_MECHANISM_INVALID;
+	if (base->cls != CKO_PRIVATE_KEY || (base->key_type != CKK_EC && base->key_type != CKK_EC_MONTGOMERY))
+		return CKR_KEY_TYPE_INCONSISTENT;
+	if (!al_bool(&base->pub, CKA_DERIVE, false))
+		return CKR_KEY_FUNCTION_NOT_PERMITTED;
+	if (!mech_allowed(base, type))
+		return CKR_MECHANISM_INVALID;
+	const struct curve *c = key_curve(al_find(&base->pub, CKA_EC_PARAMS));
+	if (c == NULL)
+		return CKR_KEY_HANDLE_INVALID;
+	if (p->kind != MP_ECDH || (p->kdf == CKD_NULL && p->shared_len) || (p->kdf != CKD_NULL && !kdf_md(p->kdf)))
+		return CKR_MECHANISM_PARAM_INVALID;
+	uint8_t *z = NULL, *key = NULL;
+	size_t zlen = 0;
+	CK_RV rv = ecdh_secret(base, c, p->public_data, p->public_len, &z, &zlen);
+	if (rv != CKR_OK)
+		return rv;
+	if (want == 0)
+		want = zlen;
+	if (p->kdf == CKD_NULL && want > zlen) {
+		rv = CKR_TEMPLATE_INCONSISTENT;
+		goto out;
+	}
+	if ((key = malloc(want)) == NULL) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	if (p->kdf == CKD_NULL) {
+		memcpy(key, z, want); /* leftmost bytes of Z, see docs/conformance.md */
+	} else {
+		/* ANSI X9.63: Hash(Z || counter || SharedInfo), counter from 1. */
+		int md = kdf_md(p->kdf);
+		size_t hl = gcry_md_get_algo_dlen(md), done = 0;
+		for (uint32_t counter = 1; done < want; counter++) {
+			gcry_md_hd_t h;
+			uint8_t cb[4];
+			if (gcry_md_open(&h, md, GCRY_MD_FLAG_SECURE) != 0) {
+				rv = CKR_HOST_MEMORY;
+				goto out;
+			}
+			wire_store_u32(cb, counter);
+			gcry_md_write(h, z, zlen);
+			gcry_md_write(h, cb, 4);
+			gcry_md_write(h, p->shared, p->shared_len);
+			size_t take = want - done < hl ? want - done : hl;
+			memcpy(key + done, gcry_md_read(h, md), take);
+			gcry_md_close(h);
+			done += take;
+		}
+	}
+	*out = key;
+	*outlen = want;
+	key = NULL;
+out:
+	if (key) {
+		wire_wipe(key, want);
+		free(key);
+	}
+	wire_wipe(z, zlen);
+	gcry_free(z);
 	return rv;
 }

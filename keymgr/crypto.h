@@ -82,6 +82,15 @@ CK_RV crypto_wrap(CK_MECHANISM_TYPE type, const struct mech_param *p, const stru
 CK_RV crypto_unwrap(CK_MECHANISM_TYPE type, const struct mech_param *p, const struct km_object *uk,
 		    const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen);
 
+/*
+ * C_DeriveKey with ECDH (P-curves and X25519): checks the base key (class,
+ * type, CKA_DERIVE), computes the shared secret with the peer's public
+ * data and applies the KDF. want is the key length (0: the secret's own).
+ * *out is malloc'd; the caller wipes and frees it.
+ */
+CK_RV crypto_derive(CK_MECHANISM_TYPE type, const struct mech_param *p, const struct km_object *base,
+		    size_t want, uint8_t **out, size_t *outlen);
+
 /* Hash algorithm (GCRY_MD_*) for a CKM_SHA* mechanism, or 0. */
 int crypto_md_algo(CK_MECHANISM_TYPE mech);
 

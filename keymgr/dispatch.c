@@ -1423,6 +1423,89 @@ out:
 	return rv;
 }
 
+static CK_RV
+process_derive_key(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	CK_MECHANISM_TYPE mech;
+	struct mech_param mp;
+	CK_RV prv = read_mech(r, &mech, &mp);
+	uint32_t bh = get_u32(r);
+	struct attrlist tmpl;
+	struct km_object *base = NULL, *o = NULL;
+	bool bown = false;
+	uint8_t *val = NULL;
+	size_t vlen = 0;
+	CK_OBJECT_CLASS cls;
+	CK_KEY_TYPE kt;
+	CK_RV rv = read_template(r, &tmpl);
+	if (rv != CKR_OK)
+		return rv;
+	if (s == NULL) {
+		rv = CKR_SESSION_HANDLE_INVALID;
+		goto out;
+	}
+	if ((rv = object_locked(r, s, bh, true, &base, &bown)) != CKR_OK) {
+		if (rv == CKR_OBJECT_HANDLE_INVALID)
+			rv = CKR_KEY_HANDLE_INVALID;
+		goto out;
+	}
+	if ((rv = prv) != CKR_OK || (rv = obj_template_class(&tmpl, &cls, &kt)) != CKR_OK)
+		goto out;
+	if (cls != CKO_SECRET_KEY || kt == ATTR_ANY_KEY) {
+		rv = CKR_TEMPLATE_INCONSISTENT;
+		goto out;
+	}
+	/* The length comes from the key type or CKA_VALUE_LEN. */
+	uint64_t want = 0;
+	if (kt == CKK_DES3)
+		want = 24;
+	else if (al_ulong(&tmpl, CKA_VALUE_LEN, &want) != 0) {
+		rv = CKR_TEMPLATE_INCOMPLETE;
+		goto out;
+	}
+	if (want == 0 || want > 512) {
+		rv = CKR_ATTRIBUTE_VALUE_INVALID;
+		goto out;
+	}
+	bool is_so = login_of(s->app, s->token_id) == CKU_SO;
+	if ((rv = obj_build(&tmpl, cls, kt, OM_GENERATE, is_so, &o)) != CKR_OK)
+		goto out;
+	if ((rv = crypto_derive(mech, &mp, base, want, &val, &vlen)) != CKR_OK)
+		goto out;
+	if (al_set(&o->sec, CKA_VALUE, val, vlen) != 0) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	/* A derived key is not local; it stays always-sensitive and
+	 * never-extractable only if its base key was. */
+	bool sens = al_bool(&o->pub, CKA_SENSITIVE, true), extr = al_bool(&o->pub, CKA_EXTRACTABLE, false);
+	if (al_set_bool(&o->pub, CKA_LOCAL, false) ||
+	    al_set_bool(&o->pub, CKA_ALWAYS_SENSITIVE, sens && al_bool(&base->pub, CKA_ALWAYS_SENSITIVE, false)) ||
+	    al_set_bool(&o->pub, CKA_NEVER_EXTRACTABLE, !extr && al_bool(&base->pub, CKA_NEVER_EXTRACTABLE, false)) ||
+	    al_set_ulong(&o->pub, CKA_KEY_GEN_MECHANISM, mech)) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	if ((rv = crypto_complete_new_key(o)) != CKR_OK || (rv = may_write_obj(s, o)) != CKR_OK)
+		goto out;
+	if ((rv = add_objects_locked(r->ctx, s, &o, 1)) != CKR_OK)
+		goto out;
+	wire_put_u32(r->out, o->handle);
+	drop_added(&o, 1);
+	o = NULL;
+out:
+	if (val) {
+		wire_wipe(val, vlen);
+		free(val);
+	}
+	obj_free(o);
+	if (base)
+		object_put(base, bown);
+	al_free(&tmpl);
+	return rv;
+}
+
 /* ---- the table ---- */
 
 typedef CK_RV (*handler_fn)(struct req *r);
@@ -1461,6 +1544,7 @@ static const handler_fn handlers[MSG_COUNT] = {
 	[MSG_SESSION_CANCEL] = process_session_cancel,
 	[MSG_WRAP_KEY] = process_wrap_key,
 	[MSG_UNWRAP_KEY] = process_unwrap_key,
+	[MSG_DERIVE_KEY] = process_derive_key,
 };
 
 int

@@ -220,7 +220,7 @@ key_type_supported(CK_OBJECT_CLASS cls, CK_KEY_TYPE kt)
 	switch (cls) {
 	case CKO_PUBLIC_KEY:
 	case CKO_PRIVATE_KEY:
-		return kt == CKK_RSA || kt == CKK_EC || kt == CKK_EC_EDWARDS;
+		return kt == CKK_RSA || kt == CKK_EC || kt == CKK_EC_EDWARDS || kt == CKK_EC_MONTGOMERY;
 	case CKO_SECRET_KEY:
 		return kt == CKK_AES || kt == CKK_DES3 || kt == CKK_GENERIC_SECRET;
 	}

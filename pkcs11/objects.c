@@ -372,13 +372,28 @@ C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_H
 	return call_u32(&r, phKey);
 }
 
-/* Key derivation is not offered yet. */
 CK_RV
 C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hBaseKey,
 	    CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulAttributeCount, CK_OBJECT_HANDLE_PTR phKey)
 {
-	(void)hSession; (void)pMechanism; (void)hBaseKey; (void)pTemplate;
-	(void)ulAttributeCount; (void)phKey;
-	CK_RV rv = mod_ready();
-	return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+	struct rpc r;
+	if (pMechanism == NULL || phKey == NULL || (pTemplate == NULL && ulAttributeCount))
+		return mod_bad_args();
+	CK_RV rv = begin_session(&r, MSG_DERIVE_KEY, hSession);
+	if (rv != CKR_OK)
+		return rv;
+	if (!fits_u32(hBaseKey)) {
+		rpc_end(&r);
+		return CKR_KEY_HANDLE_INVALID;
+	}
+	if ((rv = mech_param_encode(pMechanism, r.req)) != CKR_OK) {
+		rpc_end(&r);
+		return rv;
+	}
+	wire_put_u32(r.req, (uint32_t)hBaseKey);
+	if ((rv = attrs_put_template(r.req, pTemplate, ulAttributeCount, true)) != CKR_OK) {
+		rpc_end(&r);
+		return rv;
+	}
+	return call_u32(&r, phKey);
 }

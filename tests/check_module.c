@@ -136,7 +136,6 @@ END_TEST
 START_TEST(unsupported_functions)
 {
 	CK_ULONG n = 0;
-	ck_assert_uint_eq(f->C_DeriveKey(1, NULL, 0, NULL, 0, NULL), CKR_FUNCTION_NOT_SUPPORTED);
 	ck_assert_uint_eq(f->C_GetOperationState(1, NULL, &n), CKR_FUNCTION_NOT_SUPPORTED);
 	ck_assert_uint_eq(f->C_GetFunctionStatus(1), CKR_FUNCTION_NOT_PARALLEL);
 	ck_assert_uint_eq(f->C_WaitForSlotEvent(0, NULL, NULL), CKR_FUNCTION_NOT_SUPPORTED);
@@ -932,6 +931,95 @@ START_TEST(wrap_unwrap)
 }
 END_TEST
 
+static CK_OBJECT_HANDLE
+derive(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE base, CK_ULONG kdf, const CK_BYTE *peer, CK_ULONG plen,
+       CK_ULONG len, CK_RV want)
+{
+	CK_ECDH1_DERIVE_PARAMS ep = { kdf, kdf == CKD_NULL ? 0 : 4, kdf == CKD_NULL ? NULL : (CK_BYTE_PTR)"info",
+				      plen, (CK_BYTE_PTR)peer };
+	CK_MECHANISM m = { CKM_ECDH1_DERIVE, &ep, sizeof(ep) };
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &kt, sizeof(kt) },
+			     { CKA_VALUE_LEN, &len, sizeof(len) }, { CKA_SENSITIVE, &no, 1 },
+			     { CKA_EXTRACTABLE, &yes, 1 } };
+	CK_OBJECT_HANDLE k = 0;
+	ck_assert_uint_eq(f->C_DeriveKey(h, &m, base, t, 5, &k), want);
+	return k;
+}
+
+static void
+value_of(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE k, CK_BYTE *v, CK_ULONG *n)
+{
+	CK_ATTRIBUTE g[] = { { CKA_VALUE, v, *n } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, k, g, 1), CKR_OK);
+	*n = g[0].ulValueLen;
+}
+
+START_TEST(ecdh_derive)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	/* RFC 7748 section 6.1: Alice's key with Bob's public key. */
+	CK_BYTE a[32], bob[32], want[32], got[64];
+	unhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a", a);
+	unhex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f", bob);
+	unhex("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742", want);
+	static const CK_BYTE x25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x6e };
+	CK_OBJECT_CLASS pc = CKO_PRIVATE_KEY;
+	CK_KEY_TYPE mk = CKK_EC_MONTGOMERY;
+	CK_ATTRIBUTE at[] = { { CKA_CLASS, &pc, sizeof(pc) }, { CKA_KEY_TYPE, &mk, sizeof(mk) },
+			      { CKA_EC_PARAMS, (void *)x25519, sizeof(x25519) }, { CKA_VALUE, a, 32 },
+			      { CKA_DERIVE, &yes, 1 } };
+	CK_OBJECT_HANDLE alice;
+	ck_assert_uint_eq(f->C_CreateObject(h, at, 5, &alice), CKR_OK);
+	CK_OBJECT_HANDLE k = derive(h, alice, CKD_NULL, bob, 32, 32, CKR_OK);
+	CK_ULONG n = sizeof(got);
+	value_of(h, k, got, &n);
+	ck_assert_uint_eq(n, 32);
+	ck_assert_int_eq(memcmp(got, want, 32), 0);
+	/* A small-order peer point gives an all-zero secret: refused. */
+	CK_BYTE zero[32] = { 0 };
+	derive(h, alice, CKD_NULL, zero, 32, 32, CKR_MECHANISM_PARAM_INVALID);
+
+	/* X25519 and P-256 pairs agree with themselves both ways. */
+	static const CK_BYTE p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+	struct { CK_MECHANISM_TYPE gen; const CK_BYTE *params; CK_ULONG plen; } kinds[] = {
+		{ CKM_EC_MONTGOMERY_KEY_PAIR_GEN, x25519, sizeof(x25519) },
+		{ CKM_EC_KEY_PAIR_GEN, p256, sizeof(p256) },
+	};
+	for (int i = 0; i < 2; i++) {
+		CK_MECHANISM g = { kinds[i].gen, NULL, 0 };
+		CK_ATTRIBUTE pt[] = { { CKA_EC_PARAMS, (void *)kinds[i].params, kinds[i].plen } };
+		CK_ATTRIBUTE vt[] = { { CKA_DERIVE, &yes, 1 } };
+		CK_OBJECT_HANDLE pub1, priv1, pub2, priv2;
+		ck_assert_uint_eq(f->C_GenerateKeyPair(h, &g, pt, 1, vt, 1, &pub1, &priv1), CKR_OK);
+		ck_assert_uint_eq(f->C_GenerateKeyPair(h, &g, pt, 1, vt, 1, &pub2, &priv2), CKR_OK);
+		CK_BYTE pt1[80], pt2[80], v1[64], v2[64];
+		CK_ATTRIBUTE q1[] = { { CKA_EC_POINT, pt1, sizeof(pt1) } }, q2[] = { { CKA_EC_POINT, pt2, sizeof(pt2) } };
+		ck_assert_uint_eq(f->C_GetAttributeValue(h, pub1, q1, 1), CKR_OK);
+		ck_assert_uint_eq(f->C_GetAttributeValue(h, pub2, q2, 1), CKR_OK);
+		CK_OBJECT_HANDLE k1 = derive(h, priv1, CKD_SHA256_KDF, pt2, q2[0].ulValueLen, 40, CKR_OK);
+		CK_OBJECT_HANDLE k2 = derive(h, priv2, CKD_SHA256_KDF, pt1, q1[0].ulValueLen, 40, CKR_OK);
+		CK_ULONG n1 = sizeof(v1), n2 = sizeof(v2);
+		value_of(h, k1, v1, &n1);
+		value_of(h, k2, v2, &n2);
+		ck_assert_uint_eq(n1, 40);
+		ck_assert_int_eq(memcmp(v1, v2, 40), 0);
+		/* Raw point bytes (without the DER wrapper) are accepted too. */
+		derive(h, priv1, CKD_NULL, pt2 + 2, q2[0].ulValueLen - 2, 16, CKR_OK);
+		/* Bad public data, a KDF with no hash, a key that may not derive. */
+		pt2[q2[0].ulValueLen - 1] ^= 1;
+		if (i == 1)
+			derive(h, priv1, CKD_NULL, pt2, q2[0].ulValueLen, 16, CKR_MECHANISM_PARAM_INVALID);
+		derive(h, priv1, 0x77, pt1, q1[0].ulValueLen, 16, CKR_MECHANISM_PARAM_INVALID);
+		derive(h, pub1, CKD_NULL, pt1, q1[0].ulValueLen, 16, CKR_KEY_TYPE_INCONSISTENT);
+	}
+	CK_ATTRIBUTE noderive[] = { { CKA_DERIVE, &no, 1 } };
+	ck_assert_uint_eq(f->C_SetAttributeValue(h, alice, noderive, 1), CKR_OK);
+	derive(h, alice, CKD_NULL, bob, 32, 32, CKR_KEY_FUNCTION_NOT_PERMITTED);
+}
+END_TEST
+
 START_TEST(aes_gcm_cbc)
 {
 	CK_SESSION_HANDLE h = new_token_session(true);
@@ -1143,6 +1231,7 @@ main(void)
 	tcase_add_test(tc, ctr_and_des3);
 	tcase_add_test(tc, recover_auth_digest_key);
 	tcase_add_test(tc, wrap_unwrap);
+	tcase_add_test(tc, ecdh_derive);
 	tcase_add_test(tc, digest_and_random);
 	tcase_add_test(tc, fork_child_must_initialize);
 	tcase_add_test(tc, threads_and_slow_keygen);
