@@ -1020,6 +1020,255 @@ START_TEST(ecdh_derive)
 }
 END_TEST
 
+/* ---- every advertised mechanism, once right and once wrong ---- */
+
+enum keykind { K_NONE, K_RSA, K_EC, K_ED, K_X, K_AES, K_DES3, K_GEN };
+enum pkind { P_NONE, P_PSS, P_OAEP, P_IV16, P_IV8, P_CTR, P_GCM, P_CMACGEN, P_ECDH };
+
+static const struct mech_case {
+	CK_MECHANISM_TYPE type;
+	enum keykind key;
+	enum pkind param;
+	CK_MECHANISM_TYPE hash; /* PSS/OAEP hash */
+	CK_ULONG data_len;      /* input for sign or encrypt (0: a message) */
+} cases[] = {
+	{ CKM_RSA_PKCS_KEY_PAIR_GEN, K_NONE, P_NONE, 0, 0 },
+	{ CKM_RSA_PKCS, K_RSA, P_NONE, 0, 32 },
+	{ CKM_RSA_X_509, K_RSA, P_NONE, 0, 100 },
+	{ CKM_SHA1_RSA_PKCS, K_RSA, P_NONE, 0, 0 },
+	{ CKM_SHA224_RSA_PKCS, K_RSA, P_NONE, 0, 0 },
+	{ CKM_SHA256_RSA_PKCS, K_RSA, P_NONE, 0, 0 },
+	{ CKM_SHA384_RSA_PKCS, K_RSA, P_NONE, 0, 0 },
+	{ CKM_SHA512_RSA_PKCS, K_RSA, P_NONE, 0, 0 },
+	{ CKM_RSA_PKCS_PSS, K_RSA, P_PSS, CKM_SHA256, 32 },
+	{ CKM_SHA1_RSA_PKCS_PSS, K_RSA, P_PSS, CKM_SHA_1, 0 },
+	{ CKM_SHA224_RSA_PKCS_PSS, K_RSA, P_PSS, CKM_SHA224, 0 },
+	{ CKM_SHA256_RSA_PKCS_PSS, K_RSA, P_PSS, CKM_SHA256, 0 },
+	{ CKM_SHA384_RSA_PKCS_PSS, K_RSA, P_PSS, CKM_SHA384, 0 },
+	{ CKM_SHA512_RSA_PKCS_PSS, K_RSA, P_PSS, CKM_SHA512, 0 },
+	{ CKM_RSA_PKCS_OAEP, K_RSA, P_OAEP, CKM_SHA_1, 32 },
+	{ CKM_EC_KEY_PAIR_GEN, K_NONE, P_NONE, 0, 0 },
+	{ CKM_ECDSA, K_EC, P_NONE, 0, 32 },
+	{ CKM_ECDSA_SHA1, K_EC, P_NONE, 0, 0 },
+	{ CKM_ECDSA_SHA224, K_EC, P_NONE, 0, 0 },
+	{ CKM_ECDSA_SHA256, K_EC, P_NONE, 0, 0 },
+	{ CKM_ECDSA_SHA384, K_EC, P_NONE, 0, 0 },
+	{ CKM_ECDSA_SHA512, K_EC, P_NONE, 0, 0 },
+	{ CKM_ECDH1_DERIVE, K_EC, P_ECDH, 0, 0 },
+	{ CKM_ECDH1_COFACTOR_DERIVE, K_EC, P_ECDH, 0, 0 },
+	{ CKM_EC_MONTGOMERY_KEY_PAIR_GEN, K_NONE, P_NONE, 0, 0 },
+	{ CKM_EC_EDWARDS_KEY_PAIR_GEN, K_NONE, P_NONE, 0, 0 },
+	{ CKM_EDDSA, K_ED, P_NONE, 0, 0 },
+	{ CKM_AES_KEY_GEN, K_NONE, P_NONE, 0, 0 },
+	{ CKM_AES_ECB, K_AES, P_NONE, 0, 32 },
+	{ CKM_AES_CBC, K_AES, P_IV16, 0, 32 },
+	{ CKM_AES_CBC_PAD, K_AES, P_IV16, 0, 20 },
+	{ CKM_AES_CTR, K_AES, P_CTR, 0, 20 },
+	{ CKM_AES_GCM, K_AES, P_GCM, 0, 20 },
+	{ CKM_AES_CMAC, K_AES, P_NONE, 0, 0 },
+	{ CKM_AES_CMAC_GENERAL, K_AES, P_CMACGEN, 0, 0 },
+	{ CKM_AES_KEY_WRAP, K_AES, P_NONE, 0, 32 },
+	{ CKM_AES_KEY_WRAP_PAD, K_AES, P_NONE, 0, 20 },
+	{ CKM_AES_KEY_WRAP_KWP, K_AES, P_NONE, 0, 20 },
+	{ CKM_DES3_KEY_GEN, K_NONE, P_NONE, 0, 0 },
+	{ CKM_DES3_ECB, K_DES3, P_NONE, 0, 16 },
+	{ CKM_DES3_CBC, K_DES3, P_IV8, 0, 16 },
+	{ CKM_DES3_CBC_PAD, K_DES3, P_IV8, 0, 20 },
+	{ CKM_GENERIC_SECRET_KEY_GEN, K_NONE, P_NONE, 0, 0 },
+	{ CKM_SHA_1_HMAC, K_GEN, P_NONE, 0, 0 },
+	{ CKM_SHA224_HMAC, K_GEN, P_NONE, 0, 0 },
+	{ CKM_SHA256_HMAC, K_GEN, P_NONE, 0, 0 },
+	{ CKM_SHA384_HMAC, K_GEN, P_NONE, 0, 0 },
+	{ CKM_SHA512_HMAC, K_GEN, P_NONE, 0, 0 },
+	{ CKM_SHA3_224_HMAC, K_GEN, P_NONE, 0, 0 },
+	{ CKM_SHA3_256_HMAC, K_GEN, P_NONE, 0, 0 },
+	{ CKM_SHA3_384_HMAC, K_GEN, P_NONE, 0, 0 },
+	{ CKM_SHA3_512_HMAC, K_GEN, P_NONE, 0, 0 },
+	{ CKM_SHA_1, K_NONE, P_NONE, 0, 0 },
+	{ CKM_SHA224, K_NONE, P_NONE, 0, 0 },
+	{ CKM_SHA256, K_NONE, P_NONE, 0, 0 },
+	{ CKM_SHA384, K_NONE, P_NONE, 0, 0 },
+	{ CKM_SHA512, K_NONE, P_NONE, 0, 0 },
+	{ CKM_SHA3_224, K_NONE, P_NONE, 0, 0 },
+	{ CKM_SHA3_256, K_NONE, P_NONE, 0, 0 },
+	{ CKM_SHA3_384, K_NONE, P_NONE, 0, 0 },
+	{ CKM_SHA3_512, K_NONE, P_NONE, 0, 0 },
+};
+
+struct keyset {
+	CK_OBJECT_HANDLE pub[8], priv[8];
+	CK_BYTE ecpoint[80];
+	CK_ULONG ecpoint_len;
+};
+
+static CK_MECHANISM_TYPE
+mgf_of(CK_MECHANISM_TYPE hash)
+{
+	switch (hash) {
+	case CKM_SHA_1: return CKG_MGF1_SHA1;
+	case CKM_SHA224: return CKG_MGF1_SHA224;
+	case CKM_SHA256: return CKG_MGF1_SHA256;
+	case CKM_SHA384: return CKG_MGF1_SHA384;
+	default: return CKG_MGF1_SHA512;
+	}
+}
+
+static void
+make_keys(CK_SESSION_HANDLE h, struct keyset *k)
+{
+	static const CK_BYTE p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+	static const CK_BYTE ed[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
+	CK_ATTRIBUTE all[] = { { CKA_SIGN, &yes, 1 }, { CKA_VERIFY, &yes, 1 }, { CKA_ENCRYPT, &yes, 1 },
+			       { CKA_DECRYPT, &yes, 1 }, { CKA_DERIVE, &yes, 1 }, { CKA_WRAP, &yes, 1 },
+			       { CKA_UNWRAP, &yes, 1 } };
+	gen_rsa(h, 2048, &k->pub[K_RSA], &k->priv[K_RSA]);
+	CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE ept[] = { { CKA_EC_PARAMS, (void *)p256, sizeof(p256) }, { CKA_VERIFY, &yes, 1 } };
+	CK_ATTRIBUTE evt[] = { { CKA_SIGN, &yes, 1 }, { CKA_DERIVE, &yes, 1 } };
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &m, ept, 2, evt, 2, &k->pub[K_EC], &k->priv[K_EC]), CKR_OK);
+	CK_ATTRIBUTE q[] = { { CKA_EC_POINT, k->ecpoint, sizeof(k->ecpoint) } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, k->pub[K_EC], q, 1), CKR_OK);
+	k->ecpoint_len = q[0].ulValueLen;
+	m.mechanism = CKM_EC_EDWARDS_KEY_PAIR_GEN;
+	CK_ATTRIBUTE dpt[] = { { CKA_EC_PARAMS, (void *)ed, sizeof(ed) }, { CKA_VERIFY, &yes, 1 } };
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &m, dpt, 2, evt, 1, &k->pub[K_ED], &k->priv[K_ED]), CKR_OK);
+	CK_ULONG len = 32;
+	CK_ATTRIBUTE st[8];
+	memcpy(st, all, sizeof(all));
+	st[7] = (CK_ATTRIBUTE){ CKA_VALUE_LEN, &len, sizeof(len) };
+	m.mechanism = CKM_AES_KEY_GEN;
+	ck_assert_uint_eq(f->C_GenerateKey(h, &m, st, 8, &k->priv[K_AES]), CKR_OK);
+	m.mechanism = CKM_GENERIC_SECRET_KEY_GEN;
+	ck_assert_uint_eq(f->C_GenerateKey(h, &m, st, 8, &k->priv[K_GEN]), CKR_OK);
+	m.mechanism = CKM_DES3_KEY_GEN;
+	ck_assert_uint_eq(f->C_GenerateKey(h, &m, st, 7, &k->priv[K_DES3]), CKR_OK);
+	k->pub[K_AES] = k->priv[K_AES];
+	k->pub[K_GEN] = k->priv[K_GEN];
+	k->pub[K_DES3] = k->priv[K_DES3];
+}
+
+/* The mechanism with a good parameter for case c (storage in *buf). */
+static void
+good_mech(const struct mech_case *c, struct keyset *k, CK_MECHANISM *m, union {
+	CK_RSA_PKCS_PSS_PARAMS pss; CK_RSA_PKCS_OAEP_PARAMS oaep; CK_BYTE iv[16];
+	CK_AES_CTR_PARAMS ctr; CK_GCM_PARAMS gcm; CK_ULONG ul; CK_ECDH1_DERIVE_PARAMS ecdh; } *buf)
+{
+	static CK_BYTE iv[16] = { 1, 2, 3 };
+	m->mechanism = c->type;
+	m->pParameter = buf;
+	switch (c->param) {
+	case P_NONE: m->pParameter = NULL; m->ulParameterLen = 0; break;
+	case P_PSS: buf->pss = (CK_RSA_PKCS_PSS_PARAMS){ c->hash, mgf_of(c->hash), 20 }; m->ulParameterLen = sizeof(buf->pss); break;
+	case P_OAEP: buf->oaep = (CK_RSA_PKCS_OAEP_PARAMS){ c->hash, mgf_of(c->hash), CKZ_DATA_SPECIFIED, NULL, 0 };
+		m->ulParameterLen = sizeof(buf->oaep); break;
+	case P_IV16: memcpy(buf->iv, iv, 16); m->ulParameterLen = 16; break;
+	case P_IV8: memcpy(buf->iv, iv, 8); m->ulParameterLen = 8; break;
+	case P_CTR: buf->ctr.ulCounterBits = 32; memcpy(buf->ctr.cb, iv, 16); m->ulParameterLen = sizeof(buf->ctr); break;
+	case P_GCM: buf->gcm = (CK_GCM_PARAMS){ iv, 12, 96, NULL, 0, 128 }; m->ulParameterLen = sizeof(buf->gcm); break;
+	case P_CMACGEN: buf->ul = 12; m->ulParameterLen = sizeof(buf->ul); break;
+	case P_ECDH: buf->ecdh = (CK_ECDH1_DERIVE_PARAMS){ CKD_NULL, 0, NULL, k->ecpoint_len, k->ecpoint };
+		m->ulParameterLen = sizeof(buf->ecdh); break;
+	}
+}
+
+/* Uses mechanism m of case c once; returns the first failing CK_RV. */
+static CK_RV
+use(CK_SESSION_HANDLE h, const struct mech_case *c, struct keyset *k, CK_MECHANISM *m)
+{
+	CK_MECHANISM_INFO mi;
+	CK_BYTE data[256], out[512], back[512];
+	CK_ULONG dlen = c->data_len ? c->data_len : 27, olen = sizeof(out), blen = sizeof(back);
+	CK_RV rv;
+	memset(data, 0x5a, sizeof(data));
+	data[0] = 0; /* raw RSA input below the modulus */
+	if (c->param == P_PSS && c->data_len == 0)
+		dlen = 27;
+	ck_assert_uint_eq(f->C_GetMechanismInfo(slot, c->type, &mi), CKR_OK);
+	if (mi.flags & CKF_DIGEST) {
+		if ((rv = f->C_DigestInit(h, m)) != CKR_OK)
+			return rv;
+		return f->C_Digest(h, data, dlen, out, &olen);
+	}
+	if (mi.flags & (CKF_GENERATE | CKF_GENERATE_KEY_PAIR)) {
+		static const CK_BYTE p384[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22 };
+		static const CK_BYTE ed[] = { 0x13, 0x0c, 'e', 'd', 'w', 'a', 'r', 'd', 's', '2', '5', '5', '1', '9' };
+		static const CK_BYTE x[] = { 0x06, 0x03, 0x2b, 0x65, 0x6e };
+		CK_ULONG bits = 1024, vlen = 16;
+		CK_OBJECT_HANDLE a, b;
+		CK_ATTRIBUTE t[1];
+		CK_ULONG n = 1;
+		switch (c->type) {
+		case CKM_RSA_PKCS_KEY_PAIR_GEN: t[0] = (CK_ATTRIBUTE){ CKA_MODULUS_BITS, &bits, sizeof(bits) }; break;
+		case CKM_EC_KEY_PAIR_GEN: t[0] = (CK_ATTRIBUTE){ CKA_EC_PARAMS, (void *)p384, sizeof(p384) }; break;
+		case CKM_EC_EDWARDS_KEY_PAIR_GEN: t[0] = (CK_ATTRIBUTE){ CKA_EC_PARAMS, (void *)ed, sizeof(ed) }; break;
+		case CKM_EC_MONTGOMERY_KEY_PAIR_GEN: t[0] = (CK_ATTRIBUTE){ CKA_EC_PARAMS, (void *)x, sizeof(x) }; break;
+		case CKM_DES3_KEY_GEN: n = 0; break;
+		default: t[0] = (CK_ATTRIBUTE){ CKA_VALUE_LEN, &vlen, sizeof(vlen) }; break;
+		}
+		if (mi.flags & CKF_GENERATE_KEY_PAIR)
+			return f->C_GenerateKeyPair(h, m, t, n, NULL, 0, &a, &b);
+		return f->C_GenerateKey(h, m, t, n, &a);
+	}
+	if (mi.flags & CKF_DERIVE) {
+		CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+		CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+		CK_ULONG vlen = 16;
+		CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &kt, sizeof(kt) },
+				     { CKA_VALUE_LEN, &vlen, sizeof(vlen) } };
+		CK_OBJECT_HANDLE derived;
+		return f->C_DeriveKey(h, m, k->priv[c->key], t, 3, &derived);
+	}
+	if (mi.flags & CKF_SIGN) {
+		if ((rv = f->C_SignInit(h, m, k->priv[c->key])) != CKR_OK ||
+		    (rv = f->C_Sign(h, data, dlen, out, &olen)) != CKR_OK ||
+		    (rv = f->C_VerifyInit(h, m, k->pub[c->key])) != CKR_OK)
+			return rv;
+		return f->C_Verify(h, data, dlen, out, olen);
+	}
+	if ((rv = f->C_EncryptInit(h, m, k->pub[c->key])) != CKR_OK ||
+	    (rv = f->C_Encrypt(h, data, dlen, out, &olen)) != CKR_OK ||
+	    (rv = f->C_DecryptInit(h, m, k->priv[c->key])) != CKR_OK ||
+	    (rv = f->C_Decrypt(h, out, olen, back, &blen)) != CKR_OK)
+		return rv;
+	/* Raw RSA gives back the whole block, the data at its end. */
+	if (blen < dlen || memcmp(back + blen - dlen, data, dlen) != 0)
+		return CKR_GENERAL_ERROR;
+	return CKR_OK;
+}
+
+START_TEST(every_mechanism)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	CK_MECHANISM_TYPE list[128];
+	CK_ULONG n = 128;
+	struct keyset k;
+	memset(&k, 0, sizeof(k));
+	make_keys(h, &k);
+	ck_assert_uint_eq(f->C_GetMechanismList(slot, list, &n), CKR_OK);
+	for (CK_ULONG i = 0; i < n; i++) {
+		const struct mech_case *c = NULL;
+		for (size_t j = 0; j < sizeof(cases) / sizeof(cases[0]); j++)
+			if (cases[j].type == list[i])
+				c = &cases[j];
+		ck_assert_msg(c != NULL, "mechanism 0x%lx has no test case", list[i]);
+		union {
+			CK_RSA_PKCS_PSS_PARAMS pss; CK_RSA_PKCS_OAEP_PARAMS oaep; CK_BYTE iv[16];
+			CK_AES_CTR_PARAMS ctr; CK_GCM_PARAMS gcm; CK_ULONG ul; CK_ECDH1_DERIVE_PARAMS ecdh;
+		} buf;
+		CK_MECHANISM m;
+		good_mech(c, &k, &m, (void *)&buf);
+		CK_RV rv = use(h, c, &k, &m);
+		ck_assert_msg(rv == CKR_OK, "mechanism 0x%lx: 0x%lx", list[i], rv);
+		/* The same with a parameter of the wrong size. */
+		CK_BYTE junk[3] = { 1, 2, 3 };
+		CK_MECHANISM bad = { list[i], junk, sizeof(junk) };
+		rv = use(h, c, &k, &bad);
+		ck_assert_msg(rv == CKR_MECHANISM_PARAM_INVALID, "mechanism 0x%lx, bad parameter: 0x%lx", list[i], rv);
+	}
+	ck_assert_uint_eq(n, sizeof(cases) / sizeof(cases[0]));
+}
+END_TEST
+
 START_TEST(aes_gcm_cbc)
 {
 	CK_SESSION_HANDLE h = new_token_session(true);
@@ -1232,6 +1481,7 @@ main(void)
 	tcase_add_test(tc, recover_auth_digest_key);
 	tcase_add_test(tc, wrap_unwrap);
 	tcase_add_test(tc, ecdh_derive);
+	tcase_add_test(tc, every_mechanism);
 	tcase_add_test(tc, digest_and_random);
 	tcase_add_test(tc, fork_child_must_initialize);
 	tcase_add_test(tc, threads_and_slow_keygen);

@@ -10,6 +10,8 @@ start_keymgrd
 "$KEYMGR" token init --label it-token --so-pin 87654321 --pin 1234 || fail "token init"
 "$KEYMGR" key generate --token it-token --pin 1234 --type rsa:2048 --label rsa-key --id 01 || fail "rsa key"
 "$KEYMGR" key generate --token it-token --pin 1234 --type ec:P-256 --label ec-key --id 02 || fail "ec key"
+"$KEYMGR" key generate --token it-token --pin 1234 --type ec:Ed25519 --label ed-key --id 03 || fail "ed25519 key"
+"$KEYMGR" key generate --token it-token --pin 1234 --type aes:256 --label aes-key --id 04 || fail "aes key"
 
 P11="host pkcs11-tool --module $COYEU_MODULE --token-label it-token"
 host timeout 300 pkcs11-tool --module "$COYEU_MODULE" --token-label it-token --login --pin 1234 --test >"$TMP/test.out" 2>&1 || {
@@ -42,6 +44,14 @@ for spec in "01 SHA256-RSA-PKCS" "02 ECDSA-SHA256"; do
 		fail "openssl does not verify the $2 signature"
 	echo "$2 signature made through the module verified by openssl"
 done
+
+# Ed25519: pkcs11-tool exports the public key as PEM; openssl checks the
+# signature over the raw message.
+$P11 --login --pin 1234 --sign --id 03 -m EDDSA -i "$TMP/doc" -o "$TMP/sig-03" >/dev/null 2>&1 || fail "sign with Ed25519"
+$P11 --read-object --type pubkey --id 03 -o "$TMP/pub-03.pem" >/dev/null 2>&1 || fail "read Ed25519 key"
+openssl pkeyutl -verify -pubin -inkey "$TMP/pub-03.pem" -rawin -in "$TMP/doc" -sigfile "$TMP/sig-03" >/dev/null ||
+	fail "openssl does not verify the Ed25519 signature"
+echo "EDDSA signature made through the module verified by openssl"
 
 # A wrong PIN is refused cleanly.
 if $P11 --login --pin 9999 --list-objects >/dev/null 2>&1; then
