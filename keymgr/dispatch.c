@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <gcrypt.h>
 
 #include "attr.h"
 #include "crypto.h"
@@ -316,6 +317,17 @@ add_objects_locked(struct km_ctx *ctx, struct km_session *s, struct km_object **
 	if (t == NULL || n > 2)
 		return CKR_DEVICE_ERROR;
 	for (size_t i = 0; i < n; i++) {
+		/* CKA_UNIQUE_ID: 128 random bits in hex, new for every object
+		 * (a copy included). */
+		uint8_t rnd[16];
+		char uid[33];
+		gcry_create_nonce(rnd, sizeof(rnd));
+		for (int j = 0; j < 16; j++)
+			snprintf(uid + 2 * j, 3, "%02x", rnd[j]);
+		if (al_set(&objs[i]->pub, CKA_UNIQUE_ID, uid, 32) != 0) {
+			free(nodes[0]);
+			return CKR_HOST_MEMORY;
+		}
 		objs[i]->token_id = s->token_id;
 		any_token |= objs[i]->on_token;
 		if (!objs[i]->on_token && (nodes[i] = calloc(1, sizeof(*nodes[i]))) == NULL) {

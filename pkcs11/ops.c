@@ -41,6 +41,32 @@ op_init(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m, CK_OBJEC
 	return rv;
 }
 
+static CK_FLAGS
+op_flag(enum proto_op kind)
+{
+	switch (kind) {
+	case OP_SIGN: return CKF_SIGN;
+	case OP_VERIFY: return CKF_VERIFY;
+	case OP_ENCRYPT: return CKF_ENCRYPT;
+	case OP_DECRYPT: return CKF_DECRYPT;
+	case OP_SIGN_RECOVER: return CKF_SIGN_RECOVER;
+	case OP_VERIFY_RECOVER: return CKF_VERIFY_RECOVER;
+	}
+	return 0;
+}
+
+/* CKR_ARGUMENTS_BAD for a call of operation kind, which it ends. */
+static CK_RV
+bad_args(CK_SESSION_HANDLE h, enum proto_op kind)
+{
+	CK_RV rv = mod_ready();
+	if (rv != CKR_OK)
+		return rv;
+	if (fits_u32(h))
+		C_SessionCancel(h, op_flag(kind));
+	return CKR_ARGUMENTS_BAD;
+}
+
 /*
  * One step: in/inlen the input, sig/siglen a signature to verify, out and
  * *outlen the caller's output buffer (outlen NULL when the step has no
@@ -56,10 +82,13 @@ op_step(CK_SESSION_HANDLE h, uint32_t msg, enum proto_op kind, const CK_BYTE *in
 	CK_RV rv = mod_ready();
 	if (rv != CKR_OK)
 		return rv;
-	if ((in == NULL && inlen) || (sig == NULL && siglen))
-		return CKR_ARGUMENTS_BAD;
 	if (!fits_u32(h))
 		return CKR_SESSION_HANDLE_INVALID;
+	if ((in == NULL && inlen) || (sig == NULL && siglen)) {
+		/* Any error but BUFFER_TOO_SMALL ends the operation. */
+		C_SessionCancel(h, op_flag(kind));
+		return CKR_ARGUMENTS_BAD;
+	}
 	if (inlen > WIRE_MAX_FRAME / 2 || siglen > WIRE_MAX_FRAME / 2)
 		return kind == OP_DECRYPT ? CKR_ENCRYPTED_DATA_LEN_RANGE : CKR_DATA_LEN_RANGE;
 	if ((rv = rpc_begin(&r, msg, CKR_DEVICE_ERROR)) != CKR_OK)
@@ -111,7 +140,7 @@ C_Sign(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYT
        CK_ULONG_PTR pulSignatureLen)
 {
 	if (pulSignatureLen == NULL)
-		return mod_bad_args();
+		return bad_args(hSession, OP_SIGN);
 	return op_step(hSession, MSG_OP_RUN, OP_SIGN, pData, ulDataLen, NULL, 0, pSignature, pulSignatureLen);
 }
 
@@ -125,7 +154,7 @@ CK_RV
 C_SignFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
 {
 	if (pulSignatureLen == NULL)
-		return mod_bad_args();
+		return bad_args(hSession, OP_SIGN);
 	return op_step(hSession, MSG_OP_FINAL, OP_SIGN, NULL, 0, NULL, 0, pSignature, pulSignatureLen);
 }
 
@@ -170,7 +199,7 @@ C_Encrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_
 	  CK_ULONG_PTR pulEncryptedDataLen)
 {
 	if (pulEncryptedDataLen == NULL)
-		return mod_bad_args();
+		return bad_args(hSession, OP_ENCRYPT);
 	return op_step(hSession, MSG_OP_RUN, OP_ENCRYPT, pData, ulDataLen, NULL, 0, pEncryptedData,
 		       pulEncryptedDataLen);
 }
@@ -180,7 +209,7 @@ C_EncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLe
 		CK_BYTE_PTR pEncryptedPart, CK_ULONG_PTR pulEncryptedPartLen)
 {
 	if (pulEncryptedPartLen == NULL)
-		return mod_bad_args();
+		return bad_args(hSession, OP_ENCRYPT);
 	return op_step(hSession, MSG_OP_UPDATE, OP_ENCRYPT, pPart, ulPartLen, NULL, 0, pEncryptedPart,
 		       pulEncryptedPartLen);
 }
@@ -189,7 +218,7 @@ CK_RV
 C_EncryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastEncryptedPart, CK_ULONG_PTR pulLastEncryptedPartLen)
 {
 	if (pulLastEncryptedPartLen == NULL)
-		return mod_bad_args();
+		return bad_args(hSession, OP_ENCRYPT);
 	return op_step(hSession, MSG_OP_FINAL, OP_ENCRYPT, NULL, 0, NULL, 0, pLastEncryptedPart,
 		       pulLastEncryptedPartLen);
 }
@@ -205,7 +234,7 @@ C_Decrypt(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedData, CK_ULONG ulEnc
 	  CK_BYTE_PTR pData, CK_ULONG_PTR pulDataLen)
 {
 	if (pulDataLen == NULL)
-		return mod_bad_args();
+		return bad_args(hSession, OP_DECRYPT);
 	return op_step(hSession, MSG_OP_RUN, OP_DECRYPT, pEncryptedData, ulEncryptedDataLen, NULL, 0,
 		       pData, pulDataLen);
 }
@@ -215,7 +244,7 @@ C_DecryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart, CK_ULONG
 		CK_BYTE_PTR pPart, CK_ULONG_PTR pulPartLen)
 {
 	if (pulPartLen == NULL)
-		return mod_bad_args();
+		return bad_args(hSession, OP_DECRYPT);
 	return op_step(hSession, MSG_OP_UPDATE, OP_DECRYPT, pEncryptedPart, ulEncryptedPartLen, NULL, 0,
 		       pPart, pulPartLen);
 }
@@ -224,7 +253,7 @@ CK_RV
 C_DecryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastPart, CK_ULONG_PTR pulLastPartLen)
 {
 	if (pulLastPartLen == NULL)
-		return mod_bad_args();
+		return bad_args(hSession, OP_DECRYPT);
 	return op_step(hSession, MSG_OP_FINAL, OP_DECRYPT, NULL, 0, NULL, 0, pLastPart, pulLastPartLen);
 }
 
@@ -248,7 +277,7 @@ C_SignRecover(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen,
 	      CK_ULONG_PTR pulSignatureLen)
 {
 	if (pulSignatureLen == NULL)
-		return mod_bad_args();
+		return bad_args(hSession, OP_SIGN_RECOVER);
 	return op_step(hSession, MSG_OP_RUN, OP_SIGN_RECOVER, pData, ulDataLen, NULL, 0, pSignature,
 		       pulSignatureLen);
 }
@@ -264,7 +293,7 @@ C_VerifyRecover(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulS
 		CK_BYTE_PTR pData, CK_ULONG_PTR pulDataLen)
 {
 	if (pulDataLen == NULL)
-		return mod_bad_args();
+		return bad_args(hSession, OP_VERIFY_RECOVER);
 	return op_step(hSession, MSG_OP_RUN, OP_VERIFY_RECOVER, pSignature, ulSignatureLen, NULL, 0, pData,
 		       pulDataLen);
 }

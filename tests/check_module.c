@@ -363,6 +363,18 @@ START_TEST(objects_and_attributes)
 	CK_ULONG size = 0;
 	ck_assert_uint_eq(f->C_GetObjectSize(h, c, &size), CKR_OK);
 	ck_assert_uint_gt(size, 7);
+	/* CKA_UNIQUE_ID (3.0): set by the token, new for a copy, read-only. */
+	char u1[40], u2[40];
+	CK_ATTRIBUTE ua[] = { { CKA_UNIQUE_ID, u1, sizeof(u1) } }, uc[] = { { CKA_UNIQUE_ID, u2, sizeof(u2) } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, a, ua, 1), CKR_OK);
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, c, uc, 1), CKR_OK);
+	ck_assert_uint_eq(ua[0].ulValueLen, 32);
+	ck_assert_int_ne(memcmp(u1, u2, 32), 0);
+	CK_ATTRIBUTE setu[] = { { CKA_UNIQUE_ID, "x", 1 } };
+	ck_assert_uint_eq(f->C_SetAttributeValue(h, c, setu, 1), CKR_ATTRIBUTE_READ_ONLY);
+	CK_ATTRIBUTE mku[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_UNIQUE_ID, "x", 1 } };
+	CK_OBJECT_HANDLE nu;
+	ck_assert_uint_eq(f->C_CreateObject(h, mku, 2, &nu), CKR_ATTRIBUTE_READ_ONLY);
 	ck_assert_uint_eq(f->C_DestroyObject(h, c), CKR_OK);
 	ck_assert_uint_eq(f->C_DestroyObject(h, c), CKR_OBJECT_HANDLE_INVALID);
 
@@ -456,6 +468,10 @@ sign_verify(CK_SESSION_HANDLE h, CK_MECHANISM_TYPE type, CK_OBJECT_HANDLE pub, C
 		ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)data, len, sig, &slen), CKR_OK);
 		ck_assert_uint_eq(slen, want);
 		/* The operation is over. */
+		ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)data, len, sig, &slen), CKR_OPERATION_NOT_INITIALIZED);
+		/* Bad arguments end it too. */
+		ck_assert_uint_eq(f->C_SignInit(h, &m, priv), CKR_OK);
+		ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)data, len, sig, NULL), CKR_ARGUMENTS_BAD);
 		ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)data, len, sig, &slen), CKR_OPERATION_NOT_INITIALIZED);
 	}
 	ck_assert_uint_eq(f->C_VerifyInit(h, &m, pub), CKR_OK);
