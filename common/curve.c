@@ -23,6 +23,11 @@ static const uint8_t oid_x25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x6e };
 static const uint8_t oid_x25519_gnu[] = { 0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x97, 0x55, 0x01, 0x05, 0x01 };
 static const uint8_t str_x25519[] = { 0x13, 0x0a, 'c', 'u', 'r', 'v', 'e', '2', '5', '5', '1', '9' };
 
+static const uint8_t oid_ed448[] = { 0x06, 0x03, 0x2b, 0x65, 0x71 };
+static const uint8_t str_ed448[] = { 0x13, 0x0a, 'e', 'd', 'w', 'a', 'r', 'd', 's', '4', '4', '8' };
+static const uint8_t oid_x448[] = { 0x06, 0x03, 0x2b, 0x65, 0x6f };
+static const uint8_t str_x448[] = { 0x13, 0x08, 'c', 'u', 'r', 'v', 'e', '4', '4', '8' };
+
 static const struct curve curves[] = {
 	{ "P-256", "prime256v1", "NIST P-256", CKK_EC, { DER(oid_p256), DER(str_p256) }, 256, 32 },
 	{ "P-384", "secp384r1", "NIST P-384", CKK_EC, { DER(oid_p384), DER(str_p384) }, 384, 48 },
@@ -31,6 +36,8 @@ static const struct curve curves[] = {
 	  { DER(oid_ed25519), DER(oid_ed25519_gnu), DER(str_ed25519) }, 255, 32 },
 	{ "X25519", "curve25519", "Curve25519", CKK_EC_MONTGOMERY,
 	  { DER(oid_x25519), DER(oid_x25519_gnu), DER(str_x25519) }, 255, 32 },
+	{ "Ed448", "edwards448", "Ed448", CKK_EC_EDWARDS, { DER(oid_ed448), DER(str_ed448) }, 448, 57 },
+	{ "X448", "curve448", "X448", CKK_EC_MONTGOMERY, { DER(oid_x448), DER(str_x448) }, 448, 56 },
 };
 
 const struct curve *

@@ -74,9 +74,9 @@ static const struct mech_entry mechs[] = {
 	{ { CKM_ECDSA_SHA512, 256, 521, SV | ECF }, F_ECDSA_HASH, CKK_EC, GCRY_MD_SHA512 },
 	{ { CKM_ECDH1_DERIVE, 256, 521, CKF_HW | CKF_DERIVE | ECF }, F_ECDH, CKK_EC, 0 },
 	{ { CKM_ECDH1_COFACTOR_DERIVE, 256, 521, CKF_HW | CKF_DERIVE | ECF }, F_ECDH, CKK_EC, 0 },
-	{ { CKM_EC_MONTGOMERY_KEY_PAIR_GEN, 255, 255, CKF_HW | CKF_GENERATE_KEY_PAIR }, F_KEYGEN_X, CKK_EC_MONTGOMERY, 0 },
-	{ { CKM_EC_EDWARDS_KEY_PAIR_GEN, 255, 255, CKF_HW | CKF_GENERATE_KEY_PAIR | ECF }, F_KEYGEN_ED, CKK_EC_EDWARDS, 0 },
-	{ { CKM_EDDSA, 255, 255, SV | ECF }, F_EDDSA, CKK_EC_EDWARDS, 0 },
+	{ { CKM_EC_MONTGOMERY_KEY_PAIR_GEN, 255, 448, CKF_HW | CKF_GENERATE_KEY_PAIR }, F_KEYGEN_X, CKK_EC_MONTGOMERY, 0 },
+	{ { CKM_EC_EDWARDS_KEY_PAIR_GEN, 255, 448, CKF_HW | CKF_GENERATE_KEY_PAIR | ECF }, F_KEYGEN_ED, CKK_EC_EDWARDS, 0 },
+	{ { CKM_EDDSA, 255, 448, SV | ECF }, F_EDDSA, CKK_EC_EDWARDS, 0 },
 	{ { CKM_AES_KEY_GEN, 16, 32, CKF_HW | CKF_GENERATE }, F_KEYGEN_AES, CKK_AES, 0 },
 	{ { CKM_AES_ECB, 16, 32, ED | WU }, F_ECB, CKK_AES, 0 },
 	{ { CKM_AES_CBC, 16, 32, ED | WU }, F_CBC, CKK_AES, 0 },
@@ -540,9 +540,18 @@ out:
 	return rv;
 }
 
-static const uint8_t x25519_base[32] = { 9 };
+static const uint8_t x_base[56] = { 9 };
+static const uint8_t x448_base[56] = { 5 };
 
-/* X25519 (RFC 7748): a random scalar, and its product with the base. */
+/* libgcrypt's id for a Montgomery curve (X25519 or X448). */
+static int
+x_curve_id(const struct curve *c)
+{
+	return c->field_bytes == 32 ? GCRY_ECC_CURVE25519 : GCRY_ECC_CURVE448;
+}
+
+/* X25519 and X448 (RFC 7748): a random scalar, and its product with the
+ * base point. */
 static CK_RV
 gen_x25519(struct km_object *pub, struct km_object *priv)
 {
@@ -552,21 +561,22 @@ gen_x25519(struct km_object *pub, struct km_object *priv)
 	const struct curve *c = key_curve(params);
 	if (c == NULL || c->key_type != CKK_EC_MONTGOMERY)
 		return CKR_CURVE_NOT_SUPPORTED;
-	uint8_t *d = gcry_malloc_secure(32), q[32], der[34];
+	size_t n = c->field_bytes;
+	uint8_t *d = gcry_malloc_secure(n), q[56], der[58];
 	CK_RV rv = CKR_HOST_MEMORY;
 	if (d == NULL)
 		return rv;
-	gcry_randomize(d, 32, GCRY_VERY_STRONG_RANDOM);
-	if (gcry_ecc_mul_point(GCRY_ECC_CURVE25519, q, d, x25519_base) != 0) {
+	gcry_randomize(d, n, GCRY_VERY_STRONG_RANDOM);
+	if (gcry_ecc_mul_point(x_curve_id(c), q, d, n == 32 ? x_base : x448_base) != 0) {
 		rv = CKR_FUNCTION_FAILED;
 	} else {
-		size_t dl = ec_point_der(q, 32, der);
+		size_t dl = ec_point_der(q, n, der);
 		int r = al_set(&pub->pub, CKA_EC_POINT, der, dl);
 		r |= al_set(&priv->pub, CKA_EC_PARAMS, params->val, params->len);
-		r |= al_set(&priv->sec, CKA_VALUE, d, 32);
+		r |= al_set(&priv->sec, CKA_VALUE, d, n);
 		rv = r ? CKR_HOST_MEMORY : CKR_OK;
 	}
-	wire_wipe(d, 32);
+	wire_wipe(d, n);
 	gcry_free(d);
 	return rv;
 }
@@ -1134,14 +1144,24 @@ eddsa_halves(gcry_sexp_t sig, uint8_t *out, size_t k)
 	return 0;
 }
 
+/* The message for PureEdDSA: Ed25519 hashes with SHA-512, Ed448 with
+ * SHAKE256 (libgcrypt's default for that curve). */
+static int
+eddsa_data(struct km_op *op, gcry_sexp_t *data)
+{
+	const uint8_t *m = op->buf ? op->buf : (const uint8_t *)"";
+	if (op->k == 32)
+		return gcry_sexp_build(data, NULL, "(data(flags eddsa)(hash-algo sha512)(value %b))", (int)op->len, m);
+	return gcry_sexp_build(data, NULL, "(data(flags eddsa)(value %b))", (int)op->len, m);
+}
+
 /* PureEdDSA over the whole collected message (RFC 8032). */
 static CK_RV
 eddsa_sign(struct km_op *op, uint8_t **out, size_t *outlen)
 {
 	gcry_sexp_t data = NULL, sig = NULL;
 	CK_RV rv = CKR_FUNCTION_FAILED;
-	if (gcry_sexp_build(&data, NULL, "(data(flags eddsa)(hash-algo sha512)(value %b))", (int)op->len,
-			    op->buf ? op->buf : (const uint8_t *)"") != 0)
+	if (eddsa_data(op, &data) != 0)
 		return CKR_HOST_MEMORY;
 	if (gcry_pk_sign(&sig, data, op->key) == 0 && (rv = alloc_out(2 * op->k, out, outlen)) == CKR_OK &&
 	    eddsa_halves(sig, *out, op->k) != 0) {
@@ -1161,8 +1181,7 @@ eddsa_verify(struct km_op *op, const uint8_t *sigv, size_t siglen)
 	CK_RV rv = CKR_SIGNATURE_INVALID;
 	if (siglen != 2 * op->k)
 		return CKR_SIGNATURE_LEN_RANGE;
-	if (gcry_sexp_build(&data, NULL, "(data(flags eddsa)(hash-algo sha512)(value %b))", (int)op->len,
-			    op->buf ? op->buf : (const uint8_t *)"") != 0 ||
+	if (eddsa_data(op, &data) != 0 ||
 	    gcry_sexp_build(&sig, NULL, "(sig-val(eddsa(r%b)(s%b)))", (int)op->k, sigv, (int)op->k,
 			    sigv + op->k) != 0)
 		rv = CKR_HOST_MEMORY;
@@ -1844,9 +1863,9 @@ ecdh_secret(const struct km_object *base, const struct curve *c, const uint8_t *
 		return CKR_HOST_MEMORY;
 	*zlen = c->field_bytes;
 	if (c->key_type == CKK_EC_MONTGOMERY) {
-		static const uint8_t zero[32];
-		if (d->len == 32 && gcry_ecc_mul_point(GCRY_ECC_CURVE25519, *z, d->val, peer) == 0 &&
-		    memcmp(*z, zero, 32) != 0)
+		static const uint8_t zero[56];
+		if (d->len == c->field_bytes && gcry_ecc_mul_point(x_curve_id(c), *z, d->val, peer) == 0 &&
+		    memcmp(*z, zero, c->field_bytes) != 0)
 			rv = CKR_OK; /* an all-zero output means a small-order peer */
 	} else {
 		gcry_sexp_t pk = NULL, data = NULL, res = NULL;

@@ -567,7 +567,8 @@ START_TEST(ec_sign_verify)
 	CK_OBJECT_HANDLE ppub, ppriv;
 	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &pm, ppt, 2, pvt, 1, &ppub, &ppriv), CKR_OK);
 	sign_verify(h, CKM_ECDSA_SHA256, ppub, ppriv, msg, sizeof(msg), false);
-	static const CK_BYTE unknown[] = { 0x06, 0x03, 0x2b, 0x65, 0x71 };
+	/* brainpoolP256r1: not offered. */
+	static const CK_BYTE unknown[] = { 0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x07 };
 	CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
 	CK_ATTRIBUTE pt[] = { { CKA_EC_PARAMS, (void *)unknown, sizeof(unknown) } };
 	CK_OBJECT_HANDLE a, b;
@@ -624,6 +625,16 @@ START_TEST(ed25519_rfc8032)
 	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &g, gp, 2, gv, 1, &pub, &priv), CKR_OK);
 	sign_verify(h, CKM_EDDSA, pub, priv, (const CK_BYTE *)"message to sign", 15, false);
 	sign_verify(h, CKM_EDDSA, pub, priv, (const CK_BYTE *)"message to sign", 15, true);
+	/* Ed448: 57-byte keys, 114-byte signatures. */
+	static const CK_BYTE ed448[] = { 0x13, 0x0a, 'e', 'd', 'w', 'a', 'r', 'd', 's', '4', '4', '8' };
+	CK_ATTRIBUTE gp448[] = { { CKA_EC_PARAMS, (void *)ed448, sizeof(ed448) }, { CKA_VERIFY, &yes, 1 } };
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &g, gp448, 2, gv, 1, &pub, &priv), CKR_OK);
+	CK_BYTE s448[128];
+	CK_ULONG n448 = sizeof(s448);
+	ck_assert_uint_eq(f->C_SignInit(h, &m, priv), CKR_OK);
+	ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)"x", 1, s448, &n448), CKR_OK);
+	ck_assert_uint_eq(n448, 114);
+	sign_verify(h, CKM_EDDSA, pub, priv, (const CK_BYTE *)"message to sign", 15, false);
 	/* The Weierstrass mechanism refuses an Edwards curve and vice versa. */
 	CK_MECHANISM wg = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
 	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &wg, gp, 2, gv, 1, &pub, &priv), CKR_CURVE_NOT_SUPPORTED);
@@ -999,11 +1010,13 @@ START_TEST(ecdh_derive)
 
 	/* X25519 and P-256 pairs agree with themselves both ways. */
 	static const CK_BYTE p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+	static const CK_BYTE x448[] = { 0x06, 0x03, 0x2b, 0x65, 0x6f };
 	struct { CK_MECHANISM_TYPE gen; const CK_BYTE *params; CK_ULONG plen; } kinds[] = {
 		{ CKM_EC_MONTGOMERY_KEY_PAIR_GEN, x25519, sizeof(x25519) },
 		{ CKM_EC_KEY_PAIR_GEN, p256, sizeof(p256) },
+		{ CKM_EC_MONTGOMERY_KEY_PAIR_GEN, x448, sizeof(x448) },
 	};
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		CK_MECHANISM g = { kinds[i].gen, NULL, 0 };
 		CK_ATTRIBUTE pt[] = { { CKA_EC_PARAMS, (void *)kinds[i].params, kinds[i].plen } };
 		CK_ATTRIBUTE vt[] = { { CKA_DERIVE, &yes, 1 } };
@@ -1011,6 +1024,8 @@ START_TEST(ecdh_derive)
 		ck_assert_uint_eq(f->C_GenerateKeyPair(h, &g, pt, 1, vt, 1, &pub1, &priv1), CKR_OK);
 		ck_assert_uint_eq(f->C_GenerateKeyPair(h, &g, pt, 1, vt, 1, &pub2, &priv2), CKR_OK);
 		CK_BYTE pt1[80], pt2[80], v1[64], v2[64];
+		memset(pt1, 0, sizeof(pt1));
+		memset(pt2, 0, sizeof(pt2));
 		CK_ATTRIBUTE q1[] = { { CKA_EC_POINT, pt1, sizeof(pt1) } }, q2[] = { { CKA_EC_POINT, pt2, sizeof(pt2) } };
 		ck_assert_uint_eq(f->C_GetAttributeValue(h, pub1, q1, 1), CKR_OK);
 		ck_assert_uint_eq(f->C_GetAttributeValue(h, pub2, q2, 1), CKR_OK);

@@ -96,7 +96,7 @@ key_generate(int argc, char **argv)
 	unsigned long bits = 0;
 	const struct curve *cv = NULL;
 	if (parse_type(type, &kt, &bits, &cv) != 0)
-		return cli_fail("key generate: --type must be rsa:2048..4096, ec:P-256|P-384|P-521|Ed25519 or aes:128|192|256");
+		return cli_fail("key generate: --type must be rsa:2048..4096, ec:P-256|P-384|P-521|Ed25519|Ed448 or aes:128|192|256");
 	uint8_t id[32];
 	size_t idlen = 16;
 	if (idhex && parse_hex(idhex, id, sizeof(id), &idlen) != 0)
@@ -178,7 +178,7 @@ out:
 const struct cli_cmd cmd_key_generate = {
 	"key", "generate", "--token LABEL --pin PIN --type TYPE --label LABEL [--id HEX]",
 	"Generates a key on the token inside keymgrd; the private part never leaves it.\n"
-	"TYPE is rsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384, ec:P-521, ec:Ed25519 or\n"
+	"TYPE is rsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384, ec:P-521, ec:Ed25519, ec:Ed448 or\n"
 	"aes:128/192/256. Without --id a random 16-byte CKA_ID is chosen.",
 	key_generate,
 };
