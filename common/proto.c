@@ -57,6 +57,10 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	[MSG_UNWRAP_KEY] = { MSG_UNWRAP_KEY, "unwrap-key", "uMuyA", "u" },
 	/* session, mechanism, base key, template */
 	[MSG_DERIVE_KEY] = { MSG_DERIVE_KEY, "derive-key", "uMuA", "u" },
+	/* slot, user PIN, seconds */
+	[MSG_UNLOCK] = { MSG_UNLOCK, "unlock", "uyu", "" },
+	/* slot (0xffffffff: every token) */
+	[MSG_LOCK] = { MSG_LOCK, "lock", "u", "" },
 };
 
 const struct proto_msg *

@@ -62,6 +62,8 @@ enum proto_type {
 	MSG_WRAP_KEY,
 	MSG_UNWRAP_KEY,
 	MSG_DERIVE_KEY,
+	MSG_UNLOCK,
+	MSG_LOCK,
 	MSG_COUNT /* one past the last */
 };
 

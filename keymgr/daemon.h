@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "cy_pkcs11.h"
 #include "object.h"
@@ -40,8 +41,18 @@ struct km_login {
 	struct km_login *next;
 };
 
+/* keymgr unlock: the user PIN of a token was given for a local user, whose
+ * every application sees the token logged in until expires. */
+struct km_unlock {
+	uid_t uid;
+	int64_t token_id;
+	time_t expires;
+	struct km_unlock *next;
+};
+
 struct km_app {
 	uid_t uid;
+	const struct km_unlock *const *unlocks; /* &ctx->unlocks */
 	uint8_t id[PROTO_APP_ID_LEN];
 	unsigned conns;
 	struct km_login *logins;
@@ -91,6 +102,7 @@ struct km_ctx {
 	struct km_app *apps;
 	struct km_session *sessions;
 	struct km_sobj *sobjs;
+	struct km_unlock *unlocks;
 	uint32_t next_session;
 	uint32_t next_sobj;
 	unsigned max_pin_failures;

@@ -59,12 +59,18 @@ get_bytes(struct req *r, uint32_t *n)
 
 /* ---- applications and login state ---- */
 
+/* The application's own login, else the unlock of its user (keymgr
+ * unlock) while it lasts. */
 static CK_USER_TYPE
 login_of(const struct km_app *app, int64_t token_id)
 {
 	for (const struct km_login *l = app->logins; l; l = l->next)
 		if (l->token_id == token_id)
 			return l->who;
+	time_t now = time(NULL);
+	for (const struct km_unlock *u = *app->unlocks; u; u = u->next)
+		if (u->uid == app->uid && u->token_id == token_id && u->expires > now)
+			return CKU_USER;
 	return NOBODY;
 }
 
@@ -410,6 +416,7 @@ process_hello(struct req *r)
 		if ((a = calloc(1, sizeof(*a))) == NULL)
 			return CKR_HOST_MEMORY;
 		a->uid = r->peer->uid;
+		a->unlocks = (const struct km_unlock *const *)&ctx->unlocks;
 		memcpy(a->id, id, n);
 		a->next = ctx->apps;
 		ctx->apps = a;
@@ -685,6 +692,14 @@ process_login(struct req *r)
 	if (who != CKU_SO && who != CKU_USER)
 		return CKR_USER_TYPE_INVALID;
 	CK_USER_TYPE cur = login_of(s->app, s->token_id);
+	/* Unlocked for the user (keymgr token unlock) but not logged in by
+	 * this application: a program that logs in regardless gets its own
+	 * login, with the PIN checked as usual. */
+	bool own = false;
+	for (const struct km_login *l = s->app->logins; l; l = l->next)
+		own |= l->token_id == s->token_id;
+	if (cur == CKU_USER && who == CKU_USER && !own)
+		cur = NOBODY;
 	if (cur == who)
 		return CKR_USER_ALREADY_LOGGED_IN;
 	if (cur != NOBODY)
@@ -721,6 +736,61 @@ process_logout(struct req *r)
 	if (login_of(s->app, s->token_id) == NOBODY)
 		return CKR_USER_NOT_LOGGED_IN;
 	logout_app(s->app, s->token_id);
+	return CKR_OK;
+}
+
+/*
+ * keymgr unlock: the user PIN, checked like any login (failures count),
+ * unlocks the token for every application of the caller's uid for the
+ * given time. Only that uid benefits; keymgr lock (or the time) ends it.
+ */
+static CK_RV
+process_unlock(struct req *r)
+{
+	uint32_t slot = get_u32(r), n;
+	const uint8_t *pin = get_bytes(r, &n);
+	uint32_t seconds = get_u32(r);
+	struct km_ctx *ctx = r->ctx;
+	struct km_token *t = token_find_locked(ctx, slot);
+	if (t == NULL)
+		return slot_valid(ctx, slot) ? CKR_TOKEN_NOT_RECOGNIZED : CKR_SLOT_ID_INVALID;
+	if (seconds == 0 || seconds > 7 * 24 * 3600)
+		return CKR_ARGUMENTS_BAD;
+	CK_RV rv = token_check_pin_locked(ctx, t, CKU_USER, pin, n);
+	if (rv != CKR_OK)
+		return rv;
+	struct km_unlock *u;
+	for (u = ctx->unlocks; u; u = u->next)
+		if (u->uid == r->peer->uid && u->token_id == slot)
+			break;
+	if (u == NULL) {
+		if ((u = calloc(1, sizeof(*u))) == NULL)
+			return CKR_HOST_MEMORY;
+		u->uid = r->peer->uid;
+		u->token_id = slot;
+		u->next = ctx->unlocks;
+		ctx->unlocks = u;
+	}
+	u->expires = time(NULL) + seconds;
+	log_info("uid %u: token %u unlocked for %u s", (unsigned)r->peer->uid, slot, seconds);
+	return CKR_OK;
+}
+
+static CK_RV
+process_lock(struct req *r)
+{
+	uint32_t slot = get_u32(r);
+	struct km_ctx *ctx = r->ctx;
+	for (struct km_unlock **pp = &ctx->unlocks; *pp;) {
+		struct km_unlock *u = *pp;
+		if (u->uid == r->peer->uid && (slot == 0xffffffffu || u->token_id == slot)) {
+			*pp = u->next;
+			free(u);
+		} else {
+			pp = &u->next;
+		}
+	}
+	log_info("uid %u: token(s) locked", (unsigned)r->peer->uid);
 	return CKR_OK;
 }
 
@@ -1557,6 +1627,8 @@ static const handler_fn handlers[MSG_COUNT] = {
 	[MSG_WRAP_KEY] = process_wrap_key,
 	[MSG_UNWRAP_KEY] = process_unwrap_key,
 	[MSG_DERIVE_KEY] = process_derive_key,
+	[MSG_UNLOCK] = process_unlock,
+	[MSG_LOCK] = process_lock,
 };
 
 int

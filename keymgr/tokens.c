@@ -90,6 +90,11 @@ ctx_free(struct km_ctx *ctx)
 	}
 	free(ctx->tokens);
 	ctx->tokens = NULL;
+	while (ctx->unlocks) {
+		struct km_unlock *u = ctx->unlocks;
+		ctx->unlocks = u->next;
+		free(u);
+	}
 	ctx->ntokens = 0;
 	pthread_mutex_destroy(&ctx->lock);
 	pthread_cond_destroy(&ctx->cond);
@@ -290,6 +295,15 @@ token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_
 		return CKR_DEVICE_ERROR;
 	}
 	t->st = nt;
+	for (struct km_unlock **pp = &ctx->unlocks; *pp;) {
+		struct km_unlock *u = *pp;
+		if (u->token_id == slot) {
+			*pp = u->next;
+			free(u);
+		} else {
+			pp = &u->next;
+		}
+	}
 	for (struct km_app *a = ctx->apps; a; a = a->next) {
 		struct km_login **pp = &a->logins;
 		while (*pp) {

@@ -23,7 +23,8 @@ struct cli_cmd {
 	int (*run)(int argc, char **argv);
 };
 
-extern const struct cli_cmd cmd_token_init, cmd_token_list, cmd_key_generate, cmd_key_list;
+extern const struct cli_cmd cmd_token_init, cmd_token_list, cmd_key_generate, cmd_key_list,
+	cmd_unlock, cmd_lock;
 
 /* The socket given with --socket, or NULL to resolve it the usual way. */
 extern const char *cli_socket;

@@ -24,6 +24,8 @@ const char *cli_socket;
 static const struct cli_cmd *const commands[] = {
 	&cmd_token_init,
 	&cmd_token_list,
+	&cmd_unlock,
+	&cmd_lock,
 	&cmd_key_generate,
 	&cmd_key_list,
 };

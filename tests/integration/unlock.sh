@@ -1,0 +1,45 @@
+#!/bin/sh
+# keymgr token unlock: after the PIN is given once, programs of the same
+# user see the token logged in (no --login); keymgr token lock ends it.
+. "$(dirname "$0")/lib.sh"
+
+start_keymgrd
+"$KEYMGR" token init --label unlock-token --so-pin 87654321 --pin 1234 || fail "token init"
+"$KEYMGR" key generate --token unlock-token --pin 1234 --type ec:P-256 --label signer --id 01 || fail "key"
+P11="host pkcs11-tool --module $COYEU_MODULE --token-label unlock-token"
+
+count_private() {
+	$P11 --list-objects --type privkey 2>/dev/null | grep -c "Private Key Object" || true
+}
+[ "$(count_private)" -eq 0 ] || fail "private key visible before unlock"
+
+echo 9999 | "$KEYMGR" token unlock --token unlock-token --pin-fd 0 && fail "a wrong PIN unlocked"
+echo 1234 | "$KEYMGR" token unlock --token unlock-token --timeout 60 --pin-fd 0 || fail "unlock"
+[ "$(count_private)" -eq 1 ] || fail "private key not visible after unlock"
+# GnuTLS asks for a PIN only when the session is not logged in: with no
+# PIN given (--batch, no GNUTLS_PIN) it signs while the token is unlocked.
+URL="pkcs11:token=unlock-token;object=signer;type=private"
+sign() {
+	GNUTLS_PIN= host timeout 60 p11tool --batch --provider "$COYEU_MODULE" --test-sign "$URL" </dev/null
+}
+sign >"$TMP/sign.out" 2>&1 || { cat "$TMP/sign.out" >&2; fail "no signature while unlocked"; }
+grep -q "Signing using ECDSA-SHA256... ok" "$TMP/sign.out" || fail "p11tool did not sign"
+echo "p11tool signed without a PIN after keymgr token unlock"
+# A program that logs in anyway still gets its PIN checked.
+$P11 --login --pin 0000 --list-objects >/dev/null 2>&1 && fail "a wrong PIN was accepted while unlocked"
+$P11 --login --pin 1234 --list-objects >/dev/null 2>&1 || fail "the right PIN was refused while unlocked"
+
+"$KEYMGR" token lock --token unlock-token || fail "lock"
+[ "$(count_private)" -eq 0 ] || fail "private key visible after lock"
+sign >/dev/null 2>&1 && fail "signed after lock"
+
+# The unlock belongs to one uid: another user's programs do not see it.
+echo 1234 | "$KEYMGR" token unlock --token unlock-token --pin-fd 0 >/dev/null || fail "unlock again"
+chmod 0666 "$COYEU_SOCKET"
+chmod 0755 "$TMP" "$(dirname "$COYEU_SOCKET")"
+n=$(setpriv --reuid=65534 --regid=65534 --clear-groups \
+	pkcs11-tool --module "$COYEU_MODULE" --token-label unlock-token --list-objects --type privkey 2>/dev/null |
+	grep -c "Private Key Object" || true)
+[ "$n" -eq 0 ] || fail "another uid saw the unlocked token"
+stop_keymgrd
+echo PASS
