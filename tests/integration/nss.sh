@@ -1,0 +1,34 @@
+#!/bin/sh
+# NSS: a fresh database, modutil -add, and certutil sees the token, its
+# certificate, and the private key matched to it by CKA_ID.
+. "$(dirname "$0")/lib.sh"
+
+command -v certutil >/dev/null && command -v modutil >/dev/null || fail "libnss3-tools is not installed"
+start_keymgrd
+"$KEYMGR" token init --label nss-token --so-pin 87654321 --pin 1234 || fail "token init"
+"$KEYMGR" key generate --token nss-token --pin 1234 --type rsa:2048 --label holder --id 01 || fail "key"
+
+# A certificate for the key, written to the token with the key's CKA_ID.
+printf 'cn = "Tran Thi B"\norganization = "UBND tinh Dien Bien"\nserial = 2\nexpiration_days = 30\nsigning_key\ntls_www_client\n' \
+	>"$TMP/template"
+GNUTLS_PIN=1234 host timeout 120 certtool --provider "$COYEU_MODULE" --generate-self-signed \
+	--load-privkey "pkcs11:token=nss-token;id=%01;type=private" --template "$TMP/template" \
+	--outfile "$TMP/holder.pem" >/dev/null 2>&1 || fail "certificate"
+openssl x509 -in "$TMP/holder.pem" -outform DER -out "$TMP/holder.der"
+host pkcs11-tool --module "$COYEU_MODULE" --token-label nss-token --login --pin 1234 \
+	--write-object "$TMP/holder.der" --type cert --id 01 --label holder >/dev/null 2>&1 || fail "write certificate"
+
+DB="sql:$TMP/nssdb"
+mkdir "$TMP/nssdb"
+echo 1234 >"$TMP/pin"
+certutil -N -d "$DB" --empty-password || fail "certutil -N"
+host modutil -dbdir "$DB" -add coyeu -libfile "$COYEU_MODULE" -force >/dev/null || fail "modutil -add"
+host certutil -U -d "$DB" >"$TMP/tokens" 2>&1 || fail "certutil -U"
+grep -q "token: nss-token" "$TMP/tokens" || { cat "$TMP/tokens" >&2; fail "certutil -U does not show the token"; }
+host certutil -L -h nss-token -d "$DB" -f "$TMP/pin" >"$TMP/certs" 2>&1 || fail "certutil -L"
+grep -q "nss-token:holder *u,u,u" "$TMP/certs" || { cat "$TMP/certs" >&2; fail "certificate not listed with its key"; }
+host certutil -K -h nss-token -d "$DB" -f "$TMP/pin" >"$TMP/keys" 2>&1 || fail "certutil -K"
+grep -q "rsa *01 *holder" "$TMP/keys" || { cat "$TMP/keys" >&2; fail "key not matched to the certificate"; }
+echo "NSS: token, certificate nss-token:holder and its key (CKA_ID 01) listed"
+stop_keymgrd
+echo PASS
