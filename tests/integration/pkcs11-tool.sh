@@ -53,6 +53,47 @@ openssl pkeyutl -verify -pubin -inkey "$TMP/pub-03.pem" -rawin -in "$TMP/doc" -s
 	fail "openssl does not verify the Ed25519 signature"
 echo "EDDSA signature made through the module verified by openssl"
 
+# RSA decryption of what openssl encrypted to the token's public key.
+head -c 48 /dev/urandom >"$TMP/secret"
+openssl pkeyutl -encrypt -pubin -inkey "$TMP/pub-01.pem" -in "$TMP/secret" -out "$TMP/secret.v15" || fail "openssl encrypt"
+$P11 --login --pin 1234 --decrypt --id 01 -m RSA-PKCS -i "$TMP/secret.v15" -o "$TMP/secret.out" >/dev/null 2>&1 ||
+	fail "decrypt PKCS#1 v1.5"
+cmp -s "$TMP/secret" "$TMP/secret.out" || fail "PKCS#1 v1.5 decryption differs"
+openssl pkeyutl -encrypt -pubin -inkey "$TMP/pub-01.pem" -in "$TMP/secret" -out "$TMP/secret.oaep" \
+	-pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 || fail "openssl OAEP"
+$P11 --login --pin 1234 --decrypt --id 01 -m RSA-PKCS-OAEP --hash-algorithm SHA256 --mgf MGF1-SHA256 \
+	-i "$TMP/secret.oaep" -o "$TMP/secret.out" >/dev/null 2>&1 || fail "decrypt OAEP"
+cmp -s "$TMP/secret" "$TMP/secret.out" || fail "OAEP decryption differs"
+echo "RSA PKCS#1 v1.5 and OAEP ciphertexts made by openssl decrypted on the token"
+
+# AES-CBC-PAD through the module, both ways.
+iv=000102030405060708090a0b0c0d0e0f
+$P11 --login --pin 1234 --encrypt --id 04 -m AES-CBC-PAD --iv $iv -i "$TMP/doc" -o "$TMP/doc.aes" >/dev/null 2>&1 ||
+	fail "AES encrypt"
+$P11 --login --pin 1234 --decrypt --id 04 -m AES-CBC-PAD --iv $iv -i "$TMP/doc.aes" -o "$TMP/doc.back" >/dev/null 2>&1 ||
+	fail "AES decrypt"
+cmp -s "$TMP/doc" "$TMP/doc.back" || fail "AES round trip differs"
+cmp -s "$TMP/doc" "$TMP/doc.aes" && fail "AES did not encrypt"
+echo "AES-CBC-PAD encrypt/decrypt through the module"
+
+# Certificates: write, list, delete.
+openssl req -new -x509 -days 30 -newkey rsa:2048 -nodes -keyout "$TMP/ca.key" -subj "/CN=coyeu test CA" \
+	-outform DER -out "$TMP/ca.der" 2>/dev/null || fail "openssl req"
+$P11 --login --pin 1234 --write-object "$TMP/ca.der" --type cert --id 05 --label ca-cert >/dev/null 2>&1 ||
+	fail "write certificate"
+$P11 --list-objects --type cert 2>/dev/null | grep -q "label: *ca-cert" || fail "certificate not listed"
+$P11 --read-object --type cert --id 05 -o "$TMP/ca.back" >/dev/null 2>&1 || fail "read certificate"
+cmp -s "$TMP/ca.der" "$TMP/ca.back" || fail "certificate read back differs"
+$P11 --login --pin 1234 --delete-object --type cert --id 05 >/dev/null 2>&1 || fail "delete certificate"
+$P11 --list-objects --type cert 2>/dev/null | grep -q "ca-cert" && fail "certificate still listed after delete"
+echo "certificate written, listed, read back and deleted"
+
+# pkcs11-tool generates its own key pairs too.
+for kt in rsa:2048 EC:secp384r1 EC:edwards25519; do
+	$P11 --login --pin 1234 --keypairgen --key-type "$kt" --label "gen-$kt" >/dev/null 2>&1 || fail "keypairgen $kt"
+done
+echo "pkcs11-tool --keypairgen: RSA, EC P-384, Ed25519"
+
 # A wrong PIN is refused cleanly.
 if $P11 --login --pin 9999 --list-objects >/dev/null 2>&1; then
 	fail "a wrong PIN was accepted"
