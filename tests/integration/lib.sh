@@ -32,6 +32,45 @@ host() {
 	fi
 }
 
+# Skips (exit 77) a test whose client cannot run with the sanitizer
+# runtimes preloaded; the reason is printed.
+skip_under_sanitizers() {
+	if [ -n "${COYEU_SAN_PRELOAD:-}" ]; then
+		echo "SKIP: $*"
+		exit 77
+	fi
+}
+
+# A self-signed certificate for a token key, made by OpenSSL's pkcs11
+# engine: make_cert TOKEN KEY-LABEL SUBJECT OUT.pem (PIN 1234).
+make_cert() {
+	engine=$(ls /usr/lib/*/engines-3/pkcs11.so 2>/dev/null | head -1)
+	[ -n "$engine" ] || fail "libengine-pkcs11-openssl is not installed"
+	cat >"$TMP/engine.cnf" <<CONF
+openssl_conf = openssl_init
+[openssl_init]
+engines = engine_section
+[engine_section]
+pkcs11 = pkcs11_section
+[pkcs11_section]
+engine_id = pkcs11
+dynamic_path = $engine
+MODULE_PATH = $COYEU_MODULE
+init = 0
+[req]
+distinguished_name = dn
+[dn]
+[ext]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+CONF
+	OPENSSL_CONF="$TMP/engine.cnf" host timeout 120 openssl req -new -x509 -days 30 -set_serial 3 \
+		-engine pkcs11 -keyform engine -key "pkcs11:token=$1;object=$2;type=private;pin-value=1234" \
+		-subj "$3" -extensions ext -out "$4" >"$TMP/make_cert.log" 2>&1 ||
+		{ cat "$TMP/make_cert.log" >&2; fail "certificate for $2"; }
+}
+
 fail() {
 	echo "FAIL: $*" >&2
 	[ -f "$TMP/keymgrd.log" ] && sed 's/^/  keymgrd: /' "$TMP/keymgrd.log" >&2

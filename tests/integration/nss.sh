@@ -9,11 +9,7 @@ start_keymgrd
 "$KEYMGR" key generate --token nss-token --pin 1234 --type rsa:2048 --label holder --id 01 || fail "key"
 
 # A certificate for the key, written to the token with the key's CKA_ID.
-printf 'cn = "Tran Thi B"\norganization = "UBND tinh Dien Bien"\nserial = 2\nexpiration_days = 30\nsigning_key\ntls_www_client\n' \
-	>"$TMP/template"
-GNUTLS_PIN=1234 host timeout 120 certtool --provider "$COYEU_MODULE" --generate-self-signed \
-	--load-privkey "pkcs11:token=nss-token;id=%01;type=private" --template "$TMP/template" \
-	--outfile "$TMP/holder.pem" >/dev/null 2>&1 || fail "certificate"
+make_cert nss-token holder "/CN=Tran Thi B/O=UBND tinh Dien Bien" "$TMP/holder.pem"
 openssl x509 -in "$TMP/holder.pem" -outform DER -out "$TMP/holder.der"
 host pkcs11-tool --module "$COYEU_MODULE" --token-label nss-token --login --pin 1234 \
 	--write-object "$TMP/holder.der" --type cert --id 01 --label holder >/dev/null 2>&1 || fail "write certificate"
