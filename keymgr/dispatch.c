@@ -1376,6 +1376,37 @@ read_mech(struct req *r, CK_MECHANISM_TYPE *type, struct mech_param *p)
 	return mech_param_decode(*type, param, n, p) ? CKR_MECHANISM_PARAM_INVALID : CKR_OK;
 }
 
+/* The class and key type of a template for a new secret key (unwrap,
+ * derive): coyeu makes only secret keys that way. */
+static CK_RV
+secret_template(const struct attrlist *tmpl, CK_OBJECT_CLASS *cls, CK_KEY_TYPE *kt)
+{
+	CK_RV rv = obj_template_class(tmpl, cls, kt);
+	if (rv == CKR_OK && (*cls != CKO_SECRET_KEY || *kt == ATTR_ANY_KEY))
+		rv = CKR_TEMPLATE_INCONSISTENT; /* see docs/conformance.md */
+	return rv;
+}
+
+/*
+ * Gives the new secret key *o (built from the template) its value, checks
+ * it, and adds it to the token or the session; replies with its handle.
+ * *o is consumed on success (set to NULL).
+ */
+static CK_RV
+add_secret_locked(struct req *r, struct km_session *s, struct km_object **o, const uint8_t *val, size_t vlen)
+{
+	CK_RV rv;
+	if (al_set(&(*o)->sec, CKA_VALUE, val, vlen) != 0)
+		return CKR_HOST_MEMORY;
+	if ((rv = crypto_complete_new_key(*o)) != CKR_OK || (rv = may_write_obj(s, *o)) != CKR_OK ||
+	    (rv = add_objects_locked(r->ctx, s, o, 1)) != CKR_OK)
+		return rv;
+	wire_put_u32(r->out, (*o)->handle);
+	drop_added(o, 1);
+	*o = NULL;
+	return CKR_OK;
+}
+
 static CK_RV
 process_wrap_key(struct req *r)
 {
@@ -1461,12 +1492,8 @@ process_unwrap_key(struct req *r)
 			rv = CKR_UNWRAPPING_KEY_HANDLE_INVALID;
 		goto out;
 	}
-	if ((rv = prv) != CKR_OK || (rv = obj_template_class(&tmpl, &cls, &kt)) != CKR_OK)
+	if ((rv = prv) != CKR_OK || (rv = secret_template(&tmpl, &cls, &kt)) != CKR_OK)
 		goto out;
-	if (cls != CKO_SECRET_KEY || kt == ATTR_ANY_KEY) {
-		rv = CKR_TEMPLATE_INCONSISTENT; /* secret keys only, see docs/conformance.md */
-		goto out;
-	}
 	if ((rv = crypto_unwrap(mech, &mp, uk, wrapped, wlen, &val, &vlen)) != CKR_OK)
 		goto out;
 	/* With a mechanism that keeps block padding, CKA_VALUE_LEN says how
@@ -1480,19 +1507,8 @@ process_unwrap_key(struct req *r)
 		vlen = want;
 	}
 	bool is_so = login_of(s->app, s->token_id) == CKU_SO;
-	if ((rv = obj_build(&tmpl, cls, kt, OM_UNWRAP, is_so, &o)) != CKR_OK)
-		goto out;
-	if (al_set(&o->sec, CKA_VALUE, val, vlen) != 0) {
-		rv = CKR_HOST_MEMORY;
-		goto out;
-	}
-	if ((rv = crypto_complete_new_key(o)) != CKR_OK || (rv = may_write_obj(s, o)) != CKR_OK)
-		goto out;
-	if ((rv = add_objects_locked(r->ctx, s, &o, 1)) != CKR_OK)
-		goto out;
-	wire_put_u32(r->out, o->handle);
-	drop_added(&o, 1);
-	o = NULL;
+	if ((rv = obj_build(&tmpl, cls, kt, OM_UNWRAP, is_so, &o)) == CKR_OK)
+		rv = add_secret_locked(r, s, &o, val, vlen);
 out:
 	if (val) {
 		wire_wipe(val, vlen);
@@ -1532,12 +1548,8 @@ process_derive_key(struct req *r)
 			rv = CKR_KEY_HANDLE_INVALID;
 		goto out;
 	}
-	if ((rv = prv) != CKR_OK || (rv = obj_template_class(&tmpl, &cls, &kt)) != CKR_OK)
+	if ((rv = prv) != CKR_OK || (rv = secret_template(&tmpl, &cls, &kt)) != CKR_OK)
 		goto out;
-	if (cls != CKO_SECRET_KEY || kt == ATTR_ANY_KEY) {
-		rv = CKR_TEMPLATE_INCONSISTENT;
-		goto out;
-	}
 	/* The length comes from the key type or CKA_VALUE_LEN. */
 	uint64_t want = 0;
 	if (kt == CKK_DES3)
@@ -1555,10 +1567,6 @@ process_derive_key(struct req *r)
 		goto out;
 	if ((rv = crypto_derive(mech, &mp, base, want, &val, &vlen)) != CKR_OK)
 		goto out;
-	if (al_set(&o->sec, CKA_VALUE, val, vlen) != 0) {
-		rv = CKR_HOST_MEMORY;
-		goto out;
-	}
 	/* A derived key is not local; it stays always-sensitive and
 	 * never-extractable only if its base key was. */
 	bool sens = al_bool(&o->pub, CKA_SENSITIVE, true), extr = al_bool(&o->pub, CKA_EXTRACTABLE, false);
@@ -1569,13 +1577,7 @@ process_derive_key(struct req *r)
 		rv = CKR_HOST_MEMORY;
 		goto out;
 	}
-	if ((rv = crypto_complete_new_key(o)) != CKR_OK || (rv = may_write_obj(s, o)) != CKR_OK)
-		goto out;
-	if ((rv = add_objects_locked(r->ctx, s, &o, 1)) != CKR_OK)
-		goto out;
-	wire_put_u32(r->out, o->handle);
-	drop_added(&o, 1);
-	o = NULL;
+	rv = add_secret_locked(r, s, &o, val, vlen);
 out:
 	if (val) {
 		wire_wipe(val, vlen);

@@ -41,12 +41,12 @@ skip_under_sanitizers() {
 	fi
 }
 
-# A self-signed certificate for a token key, made by OpenSSL's pkcs11
-# engine: make_cert TOKEN KEY-LABEL SUBJECT OUT.pem (PIN 1234).
-make_cert() {
+# An openssl.cnf in $1 that loads the pkcs11 engine of
+# libengine-pkcs11-openssl with coyeu-pkcs11.so.
+engine_conf() {
 	engine=$(ls /usr/lib/*/engines-3/pkcs11.so 2>/dev/null | head -1)
 	[ -n "$engine" ] || fail "libengine-pkcs11-openssl is not installed"
-	cat >"$TMP/engine.cnf" <<CONF
+	cat >"$1" <<CONF
 openssl_conf = openssl_init
 [openssl_init]
 engines = engine_section
@@ -65,6 +65,12 @@ basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = clientAuth
 CONF
+}
+
+# A self-signed certificate for a token key, made by OpenSSL's pkcs11
+# engine: make_cert TOKEN KEY-LABEL SUBJECT OUT.pem (PIN 1234).
+make_cert() {
+	engine_conf "$TMP/engine.cnf"
 	OPENSSL_CONF="$TMP/engine.cnf" host timeout 120 openssl req -new -x509 -days 30 -set_serial 3 \
 		-engine pkcs11 -keyform engine -key "pkcs11:token=$1;object=$2;type=private;pin-value=1234" \
 		-subj "$3" -extensions ext -out "$4" >"$TMP/make_cert.log" 2>&1 ||

@@ -4,28 +4,12 @@
 # held by keymgrd; openssl verifies both.
 . "$(dirname "$0")/lib.sh"
 
-engine=$(ls /usr/lib/*/engines-3/pkcs11.so 2>/dev/null | head -1)
-[ -n "$engine" ] || fail "libengine-pkcs11-openssl is not installed"
 start_keymgrd
 "$KEYMGR" token init --label ossl-token --so-pin 87654321 --pin 1234 || fail "token init"
 "$KEYMGR" key generate --token ossl-token --pin 1234 --type rsa:2048 --label rsa-key --id 01 || fail "rsa key"
 "$KEYMGR" key generate --token ossl-token --pin 1234 --type ec:P-256 --label ec-key --id 02 || fail "ec key"
 
-cat >"$TMP/openssl.cnf" <<CONF
-openssl_conf = openssl_init
-[openssl_init]
-engines = engine_section
-[engine_section]
-pkcs11 = pkcs11_section
-[pkcs11_section]
-engine_id = pkcs11
-dynamic_path = $engine
-MODULE_PATH = $COYEU_MODULE
-init = 0
-[req]
-distinguished_name = dn
-[dn]
-CONF
+engine_conf "$TMP/openssl.cnf"
 export OPENSSL_CONF="$TMP/openssl.cnf"
 for key in rsa-key ec-key; do
 	url="pkcs11:token=ossl-token;object=$key;type=private;pin-value=1234"
