@@ -61,6 +61,10 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	[MSG_UNLOCK] = { MSG_UNLOCK, "unlock", "uyu", "" },
 	/* slot (0xffffffff: every token) */
 	[MSG_LOCK] = { MSG_LOCK, "lock", "u", "" },
+	/* first id, most entries -> the entries, encoded (see docs/protocol.md) */
+	[MSG_AUDIT_LIST] = { MSG_AUDIT_LIST, "audit-list", "qu", "y" },
+	/* -> entries checked, first bad id (0: none), why */
+	[MSG_AUDIT_VERIFY] = { MSG_AUDIT_VERIFY, "audit-verify", "", "qqs" },
 };
 
 const struct proto_msg *

@@ -64,6 +64,8 @@ enum proto_type {
 	MSG_DERIVE_KEY,
 	MSG_UNLOCK,
 	MSG_LOCK,
+	MSG_AUDIT_LIST,
+	MSG_AUDIT_VERIFY,
 	MSG_COUNT /* one past the last */
 };
 

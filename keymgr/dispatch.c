@@ -13,9 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <gcrypt.h>
 
 #include "attr.h"
+#include "audit.h"
 #include "crypto.h"
 #include "cy_err.h"
 #include "daemon.h"
@@ -29,6 +31,10 @@ struct req {
 	struct km_peer *peer;
 	struct wire_buf *in;
 	struct wire_buf *out; /* reply fields */
+	/* What the audit entry of this request names (see audit.h). */
+	int64_t audit_token;
+	uint32_t audit_session;
+	char audit_obj[64];
 };
 
 /* Reads that the signature check has already proven safe. */
@@ -111,6 +117,9 @@ session_locked(struct req *r, uint32_t h)
 	struct km_session *s;
 	while ((s = find_session(r->ctx, r->peer->app, h)) != NULL && s->busy)
 		pthread_cond_wait(&r->ctx->cond, &r->ctx->lock);
+	r->audit_session = h;
+	if (s != NULL)
+		r->audit_token = s->token_id;
 	return s;
 }
 
@@ -236,6 +245,8 @@ object_locked(struct req *r, struct km_session *s, uint32_t h, bool with_secrets
 	struct km_ctx *ctx = r->ctx;
 	struct km_object *o = NULL;
 	*owned = false;
+	if (r->audit_obj[0] == '\0')
+		snprintf(r->audit_obj, sizeof(r->audit_obj), "object %u", h);
 	if (h & KM_SOBJ_BIT) {
 		o = find_sobj(ctx, h);
 		if (o == NULL || !sobj_mine(ctx, s, o))
@@ -532,6 +543,8 @@ process_init_token(struct req *r)
 	if (llen)
 		memcpy(label, lab, llen);
 	label[llen] = '\0';
+	r->audit_token = slot;
+	snprintf(r->audit_obj, sizeof(r->audit_obj), "label %s", label);
 	log_info("uid %u: initialise token in slot %u", (unsigned)r->peer->uid, slot);
 	return token_init_locked(r->ctx, slot, pin, plen, label);
 }
@@ -687,6 +700,8 @@ process_login(struct req *r)
 	struct km_ctx *ctx = r->ctx;
 	if (s == NULL)
 		return CKR_SESSION_HANDLE_INVALID;
+	snprintf(r->audit_obj, sizeof(r->audit_obj), "%s", who == CKU_SO ? "so" : who == CKU_USER ? "user"
+		 : who == CKU_CONTEXT_SPECIFIC ? "context-specific" : "unknown user type");
 	if (who == CKU_CONTEXT_SPECIFIC)
 		return context_login_locked(r, s, pin, n);
 	if (who != CKU_SO && who != CKU_USER)
@@ -752,6 +767,8 @@ process_unlock(struct req *r)
 	uint32_t seconds = get_u32(r);
 	struct km_ctx *ctx = r->ctx;
 	struct km_token *t = token_find_locked(ctx, slot);
+	r->audit_token = slot;
+	snprintf(r->audit_obj, sizeof(r->audit_obj), "%u s", seconds);
 	if (t == NULL)
 		return slot_valid(ctx, slot) ? CKR_TOKEN_NOT_RECOGNIZED : CKR_SLOT_ID_INVALID;
 	if (seconds == 0 || seconds > 7 * 24 * 3600)
@@ -781,6 +798,7 @@ process_lock(struct req *r)
 {
 	uint32_t slot = get_u32(r);
 	struct km_ctx *ctx = r->ctx;
+	r->audit_token = slot == 0xffffffffu ? -1 : (int64_t)slot;
 	for (struct km_unlock **pp = &ctx->unlocks; *pp;) {
 		struct km_unlock *u = *pp;
 		if (u->uid == r->peer->uid && (slot == 0xffffffffu || u->token_id == slot)) {
@@ -1590,6 +1608,101 @@ out:
 	return rv;
 }
 
+/* ---- the audit trail ---- */
+
+/* Audit requests are for the daemon's own user and root only. */
+static bool
+peer_is_admin(const struct km_peer *p)
+{
+	return p->uid == 0 || p->uid == geteuid();
+}
+
+static CK_RV
+process_audit_list(struct req *r)
+{
+	uint64_t from = 0;
+	wire_get_u64(r->in, &from);
+	uint32_t max = get_u32(r);
+	struct store_audit *v = NULL;
+	size_t n = 0;
+	if (!peer_is_admin(r->peer))
+		return CKR_ACTION_PROHIBITED;
+	if (max > 10000)
+		max = 10000;
+	if (store_audit_list(r->ctx->st, (int64_t)from, max, &v, &n) != 0)
+		return CKR_DEVICE_ERROR;
+	struct wire_buf b;
+	wire_init(&b, WIRE_MAX_FRAME / 2);
+	wire_put_u32(&b, (uint32_t)n);
+	for (size_t i = 0; i < n; i++) {
+		wire_put_u64(&b, (uint64_t)v[i].id);
+		wire_put_u64(&b, (uint64_t)v[i].time);
+		wire_put_u32(&b, v[i].uid);
+		wire_put_u64(&b, (uint64_t)v[i].token);
+		wire_put_u32(&b, v[i].session);
+		wire_put_str(&b, v[i].op);
+		wire_put_str(&b, v[i].object);
+		wire_put_u32(&b, v[i].result);
+		wire_put_bytes(&b, v[i].hash, 32);
+	}
+	free(v);
+	CK_RV rv = wire_error(&b) ? CKR_DEVICE_MEMORY : CKR_OK;
+	if (rv == CKR_OK)
+		wire_put_bytes(r->out, b.data, b.size);
+	wire_free(&b);
+	return rv;
+}
+
+static CK_RV
+process_audit_verify(struct req *r)
+{
+	struct audit_check c;
+	if (!peer_is_admin(r->peer))
+		return CKR_ACTION_PROHIBITED;
+	if (audit_verify_locked(r->ctx, &c) != 0)
+		return CKR_DEVICE_ERROR;
+	wire_put_u64(r->out, c.entries);
+	wire_put_u64(r->out, (uint64_t)c.bad_id);
+	wire_put_str(r->out, c.why);
+	return CKR_OK;
+}
+
+/* Requests that change state or prove who someone is: each leaves an
+ * audit entry, failures included. */
+static bool
+audited(uint32_t type)
+{
+	switch (type) {
+	case MSG_INIT_TOKEN: case MSG_INIT_PIN: case MSG_SET_PIN: case MSG_LOGIN: case MSG_LOGOUT:
+	case MSG_CREATE_OBJECT: case MSG_COPY_OBJECT: case MSG_DESTROY_OBJECT: case MSG_SET_ATTRS:
+	case MSG_GENERATE_KEY: case MSG_GENERATE_KEY_PAIR: case MSG_WRAP_KEY: case MSG_UNWRAP_KEY:
+	case MSG_DERIVE_KEY: case MSG_UNLOCK: case MSG_LOCK:
+		return true;
+	}
+	return false;
+}
+
+/* Records request type's outcome; new objects are named by the handles
+ * at the start of the reply fields. */
+static void
+audit_request_locked(struct req *r, const struct proto_msg *m, CK_RV rv)
+{
+	static const uint32_t makers[] = { MSG_CREATE_OBJECT, MSG_COPY_OBJECT, MSG_GENERATE_KEY,
+					   MSG_UNWRAP_KEY, MSG_DERIVE_KEY, MSG_GENERATE_KEY_PAIR };
+	char obj[sizeof(r->audit_obj)];
+	snprintf(obj, sizeof(obj), "%s", r->audit_obj);
+	for (size_t i = 0; rv == CKR_OK && i < sizeof(makers) / sizeof(makers[0]); i++) {
+		if (m->type != makers[i] || r->out->size < 4)
+			continue;
+		uint32_t h = wire_load_u32(r->out->data);
+		if (m->type == MSG_GENERATE_KEY_PAIR && r->out->size >= 8)
+			snprintf(obj, sizeof(obj), "objects %u %u", h, wire_load_u32(r->out->data + 4));
+		else
+			snprintf(obj, sizeof(obj), "object %u", h);
+	}
+	audit_locked(r->ctx, r->peer->uid, r->audit_token, r->audit_session, m->name, obj, rv);
+}
+
 /* ---- the table ---- */
 
 typedef CK_RV (*handler_fn)(struct req *r);
@@ -1631,6 +1744,8 @@ static const handler_fn handlers[MSG_COUNT] = {
 	[MSG_DERIVE_KEY] = process_derive_key,
 	[MSG_UNLOCK] = process_unlock,
 	[MSG_LOCK] = process_lock,
+	[MSG_AUDIT_LIST] = process_audit_list,
+	[MSG_AUDIT_VERIFY] = process_audit_verify,
 };
 
 int
@@ -1656,10 +1771,12 @@ dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
 		log_warn("peer pid %d: %s before hello", (int)peer->pid, m->name);
 		return CY_ERR_BAD_FORMAT;
 	}
-	struct req r = { ctx, peer, req, &fields };
+	struct req r = { ctx, peer, req, &fields, -1, 0, "" };
 	wire_init(&fields, WIRE_MAX_FRAME - 16);
 	pthread_mutex_lock(&ctx->lock);
 	CK_RV rv = handlers[type](&r);
+	if (audited(type))
+		audit_request_locked(&r, m, rv);
 	pthread_mutex_unlock(&ctx->lock);
 	bool with_fields = rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL;
 	if (with_fields && (wire_error(&fields) != 0 || proto_check_sig(&fields, m->rep_sig) != 0)) {

@@ -16,7 +16,7 @@
 struct store;
 
 /* The newest schema version this build writes. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 struct store_token {
 	int64_t id;
@@ -39,6 +39,20 @@ struct store_object {
 	uint8_t *label;   size_t label_len;
 	uint8_t *attrs;   size_t attrs_len;   /* public attributes, attrlist form */
 	uint8_t *secret;  size_t secret_len;  /* sealed secret attributes, or NULL */
+};
+
+/* One audit entry; hash chains it to the one before (see audit.h). */
+struct store_audit {
+	int64_t id;
+	int64_t time;
+	uint32_t uid;
+	int64_t token;
+	uint32_t session;
+	char op[32];
+	char object[96];
+	uint32_t result;   /* a CK_RV */
+	uint8_t prev[32];
+	uint8_t hash[32];
 };
 
 /* Which indexed columns a search constrains. */
@@ -86,6 +100,15 @@ void store_object_clear(struct store_object *o);
  */
 int store_object_find(struct store *st, int64_t token_id, const struct store_filter *f,
 		      int64_t **ids, size_t *n);
+
+/* Appends e (setting e->id) and moves the head to it, in one transaction
+ * (the caller's, when one is open). */
+int store_audit_append(struct store *st, struct store_audit *e);
+/* The id and hash of the newest entry as last recorded (0 and zeros when
+ * the trail is empty). */
+int store_audit_head(struct store *st, int64_t *last_id, uint8_t hash[32]);
+/* Up to max entries with id >= from, in order; *out malloc'd (caller frees). */
+int store_audit_list(struct store *st, int64_t from, size_t max, struct store_audit **out, size_t *n);
 
 /* SQLite's query plan for a search with f's constraints, as text in buf
  * (for tests and diagnostics: it shows which index a look-up uses). */

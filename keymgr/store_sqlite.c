@@ -43,6 +43,23 @@ static const char *const migrations[] = {
 	"CREATE INDEX objects_by_ckaid ON objects(token_id, ckaid);"
 	"CREATE INDEX objects_by_label ON objects(token_id, label);"
 	"CREATE INDEX objects_by_class ON objects(token_id, class);",
+	/* 2: the audit trail, a chain of keyed hashes, and its head (so that
+	 * removing the newest entries shows too). */
+	"CREATE TABLE audit ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  time INTEGER NOT NULL,"
+	"  uid INTEGER NOT NULL,"
+	"  token INTEGER NOT NULL,"
+	"  session INTEGER NOT NULL,"
+	"  op TEXT NOT NULL,"
+	"  object TEXT NOT NULL,"
+	"  result INTEGER NOT NULL,"
+	"  prev BLOB NOT NULL,"
+	"  hash BLOB NOT NULL);"
+	"CREATE TABLE audit_head ("
+	"  one INTEGER PRIMARY KEY CHECK (one = 1),"
+	"  last_id INTEGER NOT NULL,"
+	"  hash BLOB NOT NULL);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -50,10 +67,17 @@ enum stmt_id {
 	S_BEGIN, S_COMMIT, S_ROLLBACK,
 	S_TOKEN_IDS, S_TOKEN_GET, S_TOKEN_INSERT, S_TOKEN_UPDATE, S_TOKEN_CLEAR, S_TOKEN_COUNT,
 	S_OBJ_INSERT, S_OBJ_UPDATE, S_OBJ_GET, S_OBJ_DELETE,
+	S_AUDIT_INSERT, S_AUDIT_HEAD_SET, S_AUDIT_HEAD_GET, S_AUDIT_LIST,
 	S_COUNT
 };
 
 static const char *const stmt_sql[S_COUNT] = {
+	[S_AUDIT_INSERT] = "INSERT INTO audit (time, uid, token, session, op, object, result, prev, hash)"
+			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[S_AUDIT_HEAD_SET] = "INSERT OR REPLACE INTO audit_head (one, last_id, hash) VALUES (1, ?1, ?2)",
+	[S_AUDIT_HEAD_GET] = "SELECT last_id, hash FROM audit_head WHERE one = 1",
+	[S_AUDIT_LIST] = "SELECT id, time, uid, token, session, op, object, result, prev, hash FROM audit"
+			 " WHERE id >= ?1 ORDER BY id LIMIT ?2",
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
@@ -527,5 +551,106 @@ store_find_plan(struct store *st, const struct store_filter *f, char *buf, size_
 		used += (size_t)n;
 	}
 	sqlite3_finalize(s);
+	return 0;
+}
+
+/* ---- the audit trail ---- */
+
+static void
+copy_col(sqlite3_stmt *s, int col, char *dst, size_t len)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+	snprintf(dst, len, "%s", t ? (const char *)t : "");
+}
+
+static void
+copy_blob32(sqlite3_stmt *s, int col, uint8_t dst[32])
+{
+	const void *p = sqlite3_column_blob(s, col);
+	memset(dst, 0, 32);
+	if (p != NULL && sqlite3_column_bytes(s, col) == 32)
+		memcpy(dst, p, 32);
+}
+
+int
+store_audit_append(struct store *st, struct store_audit *e)
+{
+	bool own = sqlite3_get_autocommit(st->db) != 0;
+	int r;
+	if (own && (r = store_begin(st)) != 0)
+		return r;
+	sqlite3_stmt *s = stmt(st, S_AUDIT_INSERT);
+	sqlite3_bind_int64(s, 1, e->time);
+	sqlite3_bind_int64(s, 2, e->uid);
+	sqlite3_bind_int64(s, 3, e->token);
+	sqlite3_bind_int64(s, 4, e->session);
+	sqlite3_bind_text(s, 5, e->op, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 6, e->object, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 7, e->result);
+	sqlite3_bind_blob(s, 8, e->prev, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(s, 9, e->hash, 32, SQLITE_TRANSIENT);
+	if ((r = run(st, s, "audit insert")) == 0) {
+		e->id = sqlite3_last_insert_rowid(st->db);
+		s = stmt(st, S_AUDIT_HEAD_SET);
+		sqlite3_bind_int64(s, 1, e->id);
+		sqlite3_bind_blob(s, 2, e->hash, 32, SQLITE_TRANSIENT);
+		r = run(st, s, "audit head");
+	}
+	if (own) {
+		if (r == 0)
+			r = store_commit(st);
+		if (r != 0)
+			store_rollback(st);
+	}
+	return r;
+}
+
+int
+store_audit_head(struct store *st, int64_t *last_id, uint8_t hash[32])
+{
+	sqlite3_stmt *s = stmt(st, S_AUDIT_HEAD_GET);
+	int rc = sqlite3_step(s);
+	*last_id = 0;
+	memset(hash, 0, 32);
+	if (rc == SQLITE_ROW) {
+		*last_id = sqlite3_column_int64(s, 0);
+		copy_blob32(s, 1, hash);
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(st, "audit head");
+}
+
+int
+store_audit_list(struct store *st, int64_t from, size_t max, struct store_audit **out, size_t *n)
+{
+	sqlite3_stmt *s = stmt(st, S_AUDIT_LIST);
+	struct store_audit *v = calloc(max ? max : 1, sizeof(*v));
+	size_t k = 0;
+	int rc;
+	if (v == NULL)
+		return CY_ERR_ALLOC;
+	sqlite3_bind_int64(s, 1, from);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
+	while (k < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_audit *e = &v[k++];
+		e->id = sqlite3_column_int64(s, 0);
+		e->time = sqlite3_column_int64(s, 1);
+		e->uid = (uint32_t)sqlite3_column_int64(s, 2);
+		e->token = sqlite3_column_int64(s, 3);
+		e->session = (uint32_t)sqlite3_column_int64(s, 4);
+		copy_col(s, 5, e->op, sizeof(e->op));
+		copy_col(s, 6, e->object, sizeof(e->object));
+		e->result = (uint32_t)sqlite3_column_int64(s, 7);
+		copy_blob32(s, 8, e->prev);
+		copy_blob32(s, 9, e->hash);
+	}
+	if (k < max && rc != SQLITE_DONE) {
+		sqlite3_reset(s);
+		free(v);
+		return db_fail(st, "audit list");
+	}
+	sqlite3_reset(s);
+	*out = v;
+	*n = k;
 	return 0;
 }

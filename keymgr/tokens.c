@@ -11,6 +11,7 @@
 #include <string.h>
 #include <gcrypt.h>
 
+#include "audit.h"
 #include "cy_err.h"
 #include "daemon.h"
 #include "log.h"
@@ -78,12 +79,15 @@ ctx_init(struct km_ctx *ctx, struct store *st, uint8_t *master_key)
 		ctx->ntokens++;
 	}
 	free(ids);
+	if (r == 0)
+		r = audit_init(ctx);
 	return r;
 }
 
 void
 ctx_free(struct km_ctx *ctx)
 {
+	audit_free(ctx);
 	for (size_t i = 0; i < ctx->ntokens; i++) {
 		seal_key_free(ctx->tokens[i].data_key);
 		wire_wipe(&ctx->tokens[i].st, sizeof(ctx->tokens[i].st));

@@ -24,7 +24,7 @@ struct cli_cmd {
 };
 
 extern const struct cli_cmd cmd_token_init, cmd_token_list, cmd_key_generate, cmd_key_list,
-	cmd_unlock, cmd_lock;
+	cmd_unlock, cmd_lock, cmd_audit_list, cmd_audit_verify;
 
 /* The socket given with --socket, or NULL to resolve it the usual way. */
 extern const char *cli_socket;

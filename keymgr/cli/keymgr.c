@@ -26,6 +26,8 @@ static const struct cli_cmd *const commands[] = {
 	&cmd_token_list,
 	&cmd_unlock,
 	&cmd_lock,
+	&cmd_audit_list,
+	&cmd_audit_verify,
 	&cmd_key_generate,
 	&cmd_key_list,
 };

@@ -1,0 +1,41 @@
+/*
+ * audit.h - keymgrd's audit trail.
+ *
+ * Every administrative step, login (failed ones and lockouts included),
+ * key generation, import and destruction is appended to the audit table
+ * of the store: time, peer uid, token, session, operation, object, result.
+ * Each entry carries the hash of the one before and its own hash:
+ * HMAC-SHA-256, under a key derived from the master key, of that previous
+ * hash and the entry's fields. The store also keeps the newest entry's id
+ * and hash. So a changed, inserted or removed entry - the newest ones too -
+ * breaks the chain at a place audit_verify_locked names, and someone who
+ * can write the database but cannot read the master key cannot mend it.
+ */
+#ifndef KM_AUDIT_H
+#define KM_AUDIT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cy_pkcs11.h"
+
+struct km_ctx;
+
+/* Derives the audit key and reads the head of the chain. 0 or an error. */
+int audit_init(struct km_ctx *ctx);
+void audit_free(struct km_ctx *ctx);
+
+/* Appends one entry; failures are logged (the operation has happened). */
+void audit_locked(struct km_ctx *ctx, uid_t uid, int64_t token, uint32_t session, const char *op,
+		  const char *object, CK_RV result);
+
+struct audit_check {
+	uint64_t entries;  /* entries read */
+	int64_t bad_id;    /* the first entry that does not fit; 0 when all do */
+	char why[96];
+};
+
+/* Walks the whole chain. 0 with c filled in, or a store error. */
+int audit_verify_locked(struct km_ctx *ctx, struct audit_check *c);
+
+#endif

@@ -1,0 +1,161 @@
+/* cmd_audit.c - keymgr audit list, keymgr audit verify. */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ckr.h"
+#include "cli.h"
+
+static void
+json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+static int
+audit_list(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "from", required_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool json = false;
+	unsigned long long from = 1;
+	int c;
+	while ((c = getopt_long(argc, argv, "jf:", longs, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = true; break;
+		case 'f': from = strtoull(optarg, NULL, 10); break;
+		default: return cli_fail("audit list: bad option (see keymgr audit list --help)");
+		}
+	}
+	if (optind != argc)
+		return cli_fail("audit list: unexpected argument '%s'", argv[optind]);
+	struct cy_conn *conn = cli_connect();
+	if (conn == NULL)
+		return 1;
+	int status = 0;
+	bool first = true;
+	if (json)
+		putchar('[');
+	else
+		printf("%-6s %-20s %-6s %-5s %-10s %-16s %-26s %s\n", "ID", "TIME", "UID", "TOKEN", "SESSION", "OPERATION",
+		       "OBJECT", "RESULT");
+	for (;;) {
+		struct wire_buf *b = client_begin(conn, MSG_AUDIT_LIST);
+		wire_put_u64(b, from);
+		wire_put_u32(b, 1000);
+		CK_RV rv = cli_call(conn);
+		if (rv != CKR_OK) {
+			if (rv != (CK_RV)-1)
+				cli_fail("audit list: %s", ckr_name(rv));
+			status = 1;
+			break;
+		}
+		const uint8_t *p;
+		uint32_t len, n = 0;
+		struct wire_buf v;
+		wire_get_bytes(&conn->rep, &p, &len);
+		wire_init_view(&v, p, len);
+		wire_get_u32(&v, &n);
+		for (uint32_t i = 0; i < n; i++) {
+			uint64_t id = 0, t = 0, token = 0;
+			uint32_t uid = 0, session = 0, result = 0, hl;
+			char op[64] = "", obj[128] = "", when[32];
+			const uint8_t *hash;
+			wire_get_u64(&v, &id);
+			wire_get_u64(&v, &t);
+			wire_get_u32(&v, &uid);
+			wire_get_u64(&v, &token);
+			wire_get_u32(&v, &session);
+			wire_get_str_into(&v, op, sizeof(op));
+			wire_get_str_into(&v, obj, sizeof(obj));
+			wire_get_u32(&v, &result);
+			wire_get_bytes(&v, &hash, &hl);
+			if (wire_error(&v) != 0) {
+				status = cli_fail("audit list: malformed reply");
+				break;
+			}
+			time_t tt = (time_t)t;
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&tt));
+			if (json) {
+				printf("%s{\"id\":%llu,\"time\":\"%s\",\"uid\":%u,\"token\":%lld,\"session\":%u,\"operation\":",
+				       first ? "" : ",", (unsigned long long)id, when, uid, (long long)token, session);
+				json_str(op);
+				printf(",\"object\":");
+				json_str(obj);
+				printf(",\"result\":\"%s\"}", ckr_name(result));
+			} else {
+				printf("%-6llu %-20s %-6u %-5lld %-10u %-16s %-26s %s\n", (unsigned long long)id, when, uid,
+				       (long long)token, session, op, obj, ckr_name(result));
+			}
+			first = false;
+			from = id + 1;
+		}
+		if (n < 1000 || status)
+			break;
+	}
+	if (json)
+		printf("]\n");
+	client_close(conn);
+	return status;
+}
+
+const struct cli_cmd cmd_audit_list = {
+	"audit", "list", "[--from ID] [--json]",
+	"Lists the audit trail: time, peer uid, token, session, operation, object\n"
+	"and result of every administrative step and login. Root or keymgrd's user only.",
+	audit_list,
+};
+
+static int
+audit_verify(int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 1)
+		return cli_fail("audit verify: unexpected argument '%s'", argv[1]);
+	struct cy_conn *conn = cli_connect();
+	if (conn == NULL)
+		return 1;
+	client_begin(conn, MSG_AUDIT_VERIFY);
+	CK_RV rv = cli_call(conn);
+	int status = 1;
+	if (rv == CKR_OK) {
+		uint64_t entries = 0, bad = 0;
+		char why[128] = "";
+		wire_get_u64(&conn->rep, &entries);
+		wire_get_u64(&conn->rep, &bad);
+		wire_get_str_into(&conn->rep, why, sizeof(why));
+		if (bad == 0) {
+			printf("audit trail intact: %llu entries\n", (unsigned long long)entries);
+			status = 0;
+		} else {
+			cli_fail("audit trail broken at entry %llu: %s", (unsigned long long)bad, why);
+		}
+	} else if (rv != (CK_RV)-1) {
+		cli_fail("audit verify: %s", ckr_name(rv));
+	}
+	client_close(conn);
+	return status;
+}
+
+const struct cli_cmd cmd_audit_verify = {
+	"audit", "verify", "",
+	"Checks the whole audit chain with keymgrd's key: names the first entry that\n"
+	"was changed, inserted or removed (the newest ones included). Exits 1 if broken.",
+	audit_verify,
+};
