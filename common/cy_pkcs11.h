@@ -196,5 +196,16 @@ typedef CK_FUNCTION_LIST_3_0 *CK_FUNCTION_LIST_3_0_PTR;
 
 /* Vendor-defined attributes of coyeu. */
 #define CKA_COYEU_KEY_STATE (CKA_VENDOR_DEFINED | 0x434f0001UL)
+/* RFC 5280 CRLReason of a revoked key version. */
+#define CKA_COYEU_REVOCATION_REASON (CKA_VENDOR_DEFINED | 0x434f0002UL)
+
+/* Values of CKA_COYEU_KEY_STATE: the life of a key version. */
+enum coyeu_key_state {
+	COYEU_KEY_PREACTIVE = 1,
+	COYEU_KEY_ACTIVE = 2,
+	COYEU_KEY_RETIRED = 3,   /* verify and decrypt only */
+	COYEU_KEY_REVOKED = 4,   /* no use at all */
+	COYEU_KEY_DESTROYED = 5, /* material wiped, metadata kept */
+};
 
 #endif

@@ -65,6 +65,8 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	[MSG_AUDIT_LIST] = { MSG_AUDIT_LIST, "audit-list", "qu", "y" },
 	/* -> entries checked, first bad id (0: none), why */
 	[MSG_AUDIT_VERIFY] = { MSG_AUDIT_VERIFY, "audit-verify", "", "qqs" },
+	/* session, CKA_ID, new state, revocation reason -> objects changed */
+	[MSG_KEY_STATE] = { MSG_KEY_STATE, "key-state", "uyuu", "u" },
 };
 
 const struct proto_msg *

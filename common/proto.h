@@ -66,6 +66,7 @@ enum proto_type {
 	MSG_LOCK,
 	MSG_AUDIT_LIST,
 	MSG_AUDIT_VERIFY,
+	MSG_KEY_STATE,
 	MSG_COUNT /* one past the last */
 };
 

@@ -18,6 +18,7 @@
 
 #include "attr.h"
 #include "audit.h"
+#include "lifecycle.h"
 #include "crypto.h"
 #include "cy_err.h"
 #include "daemon.h"
@@ -341,7 +342,11 @@ add_objects_locked(struct km_ctx *ctx, struct km_session *s, struct km_object **
 		gcry_create_nonce(rnd, sizeof(rnd));
 		for (int j = 0; j < 16; j++)
 			snprintf(uid + 2 * j, 3, "%02x", rnd[j]);
-		if (al_set(&objs[i]->pub, CKA_UNIQUE_ID, uid, 32) != 0) {
+		bool key = objs[i]->cls == CKO_PUBLIC_KEY || objs[i]->cls == CKO_PRIVATE_KEY ||
+			   objs[i]->cls == CKO_SECRET_KEY;
+		if (al_set(&objs[i]->pub, CKA_UNIQUE_ID, uid, 32) != 0 ||
+		    (key && al_find(&objs[i]->pub, CKA_COYEU_KEY_STATE) == NULL &&
+		     al_set_ulong(&objs[i]->pub, CKA_COYEU_KEY_STATE, COYEU_KEY_ACTIVE) != 0)) {
 			free(nodes[0]);
 			return CKR_HOST_MEMORY;
 		}
@@ -1276,7 +1281,9 @@ process_op_init(struct req *r)
 		return CKR_KEY_HANDLE_INVALID;
 	if (rv != CKR_OK)
 		return rv;
-	rv = crypto_op_init(kind, mech, &mp, key, &s->op[kind]);
+	rv = lifecycle_allows(key, kind);
+	if (rv == CKR_OK)
+		rv = crypto_op_init(kind, mech, &mp, key, &s->op[kind]);
 	if (rv == CKR_OK)
 		s->need_auth[kind] = key->cls == CKO_PRIVATE_KEY &&
 				     al_bool(&key->pub, CKA_ALWAYS_AUTHENTICATE, false);
@@ -1457,7 +1464,7 @@ process_wrap_key(struct req *r)
 		rv = CKR_KEY_UNEXTRACTABLE;
 	else if (al_bool(&key->pub, CKA_WRAP_WITH_TRUSTED, false) && !al_bool(&wk->pub, CKA_TRUSTED, false))
 		rv = CKR_KEY_NOT_WRAPPABLE;
-	else if ((rv = prv) == CKR_OK)
+	else if ((rv = prv) == CKR_OK && (rv = lifecycle_allows(wk, OP_ENCRYPT)) == CKR_OK)
 		rv = crypto_wrap(mech, &mp, wk, v->val, v->len, &out, &outlen);
 	if (rv != CKR_OK)
 		goto out;
@@ -1512,7 +1519,8 @@ process_unwrap_key(struct req *r)
 	}
 	if ((rv = prv) != CKR_OK || (rv = secret_template(&tmpl, &cls, &kt)) != CKR_OK)
 		goto out;
-	if ((rv = crypto_unwrap(mech, &mp, uk, wrapped, wlen, &val, &vlen)) != CKR_OK)
+	if ((rv = lifecycle_allows(uk, OP_DECRYPT)) != CKR_OK ||
+	    (rv = crypto_unwrap(mech, &mp, uk, wrapped, wlen, &val, &vlen)) != CKR_OK)
 		goto out;
 	/* With a mechanism that keeps block padding, CKA_VALUE_LEN says how
 	 * much of the plaintext is the key. */
@@ -1583,7 +1591,8 @@ process_derive_key(struct req *r)
 	bool is_so = login_of(s->app, s->token_id) == CKU_SO;
 	if ((rv = obj_build(&tmpl, cls, kt, OM_GENERATE, is_so, &o)) != CKR_OK)
 		goto out;
-	if ((rv = crypto_derive(mech, &mp, base, want, &val, &vlen)) != CKR_OK)
+	if ((rv = lifecycle_allows(base, OP_SIGN)) != CKR_OK ||
+	    (rv = crypto_derive(mech, &mp, base, want, &val, &vlen)) != CKR_OK)
 		goto out;
 	/* A derived key is not local; it stays always-sensitive and
 	 * never-extractable only if its base key was. */
@@ -1605,6 +1614,34 @@ out:
 	if (base)
 		object_put(base, bown);
 	al_free(&tmpl);
+	return rv;
+}
+
+/* ---- key lifecycle ---- */
+
+/* keymgr key retire/revoke/destroy: the user of the token moves a key
+ * version (every key object with the CKA_ID) to a new state. */
+static CK_RV
+process_key_state(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	uint32_t n;
+	const uint8_t *id = get_bytes(r, &n);
+	uint32_t state = get_u32(r), reason = get_u32(r), changed = 0;
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	snprintf(r->audit_obj, sizeof(r->audit_obj), "id ");
+	for (uint32_t i = 0; i < n && i < 24; i++)
+		snprintf(r->audit_obj + 3 + 2 * i, 3, "%02x", id[i]);
+	if (!user_in(s))
+		return CKR_USER_NOT_LOGGED_IN;
+	if (!(s->flags & CKF_RW_SESSION))
+		return CKR_SESSION_READ_ONLY;
+	if (state < COYEU_KEY_ACTIVE || state > COYEU_KEY_DESTROYED || reason > 10)
+		return CKR_ARGUMENTS_BAD;
+	CK_RV rv = lifecycle_set_locked(r->ctx, s->token_id, id, n, state, reason, &changed);
+	if (rv == CKR_OK)
+		wire_put_u32(r->out, changed);
 	return rv;
 }
 
@@ -1676,7 +1713,7 @@ audited(uint32_t type)
 	case MSG_INIT_TOKEN: case MSG_INIT_PIN: case MSG_SET_PIN: case MSG_LOGIN: case MSG_LOGOUT:
 	case MSG_CREATE_OBJECT: case MSG_COPY_OBJECT: case MSG_DESTROY_OBJECT: case MSG_SET_ATTRS:
 	case MSG_GENERATE_KEY: case MSG_GENERATE_KEY_PAIR: case MSG_WRAP_KEY: case MSG_UNWRAP_KEY:
-	case MSG_DERIVE_KEY: case MSG_UNLOCK: case MSG_LOCK:
+	case MSG_DERIVE_KEY: case MSG_UNLOCK: case MSG_LOCK: case MSG_KEY_STATE:
 		return true;
 	}
 	return false;
@@ -1746,6 +1783,7 @@ static const handler_fn handlers[MSG_COUNT] = {
 	[MSG_LOCK] = process_lock,
 	[MSG_AUDIT_LIST] = process_audit_list,
 	[MSG_AUDIT_VERIFY] = process_audit_verify,
+	[MSG_KEY_STATE] = process_key_state,
 };
 
 int

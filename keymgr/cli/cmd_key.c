@@ -184,6 +184,19 @@ const struct cli_cmd cmd_key_generate = {
 };
 
 static const char *
+state_name(uint64_t s)
+{
+	switch (s) {
+	case COYEU_KEY_PREACTIVE: return "pre-active";
+	case COYEU_KEY_ACTIVE: return "active";
+	case COYEU_KEY_RETIRED: return "retired";
+	case COYEU_KEY_REVOKED: return "revoked";
+	case COYEU_KEY_DESTROYED: return "destroyed";
+	}
+	return "-";
+}
+
+static const char *
 class_name(uint64_t c)
 {
 	switch (c) {
@@ -259,14 +272,14 @@ key_list(int argc, char **argv)
 	}
 	for (uint32_t i = 0; i < n; i++)
 		wire_get_u32(&conn->rep, &handles[i]);
-	printf("%-8s %-8s %-5s %-32s %s\n", "HANDLE", "CLASS", "TYPE", "LABEL", "ID");
+	printf("%-8s %-8s %-5s %-10s %-32s %s\n", "HANDLE", "CLASS", "TYPE", "STATE", "LABEL", "ID");
 	for (uint32_t i = 0; i < n; i++) {
-		static const uint32_t want[] = { CKA_CLASS, CKA_KEY_TYPE, CKA_LABEL, CKA_ID };
+		static const uint32_t want[] = { CKA_CLASS, CKA_KEY_TYPE, CKA_LABEL, CKA_ID, CKA_COYEU_KEY_STATE };
 		b = client_begin(conn, MSG_GET_ATTRS);
 		wire_put_u32(b, session);
 		wire_put_u32(b, handles[i]);
-		wire_put_u32(b, 4);
-		for (int j = 0; j < 4; j++)
+		wire_put_u32(b, 5);
+		for (int j = 0; j < 5; j++)
 			wire_put_u32(b, want[j]);
 		if ((rv = cli_call(conn)) != CKR_OK) {
 			if (rv != (CK_RV)-1)
@@ -274,7 +287,7 @@ key_list(int argc, char **argv)
 			goto out;
 		}
 		uint32_t cnt = 0;
-		uint64_t cls = (uint64_t)-1, kt = (uint64_t)-1;
+		uint64_t cls = (uint64_t)-1, kt = (uint64_t)-1, state = 0;
 		char label[256] = "";
 		const uint8_t *idp = NULL;
 		uint32_t idlen = 0;
@@ -291,6 +304,8 @@ key_list(int argc, char **argv)
 				cls = wire_load_u64(v);
 			else if (type == CKA_KEY_TYPE && len == 8)
 				kt = wire_load_u64(v);
+			else if (type == CKA_COYEU_KEY_STATE && len == 8)
+				state = wire_load_u64(v);
 			else if (type == CKA_LABEL)
 				snprintf(label, sizeof(label), "%.*s", (int)len, (const char *)v);
 			else if (type == CKA_ID) {
@@ -298,7 +313,7 @@ key_list(int argc, char **argv)
 				idlen = len;
 			}
 		}
-		printf("%-8u %-8s %-5s %-32s ", handles[i], class_name(cls), type_name(kt), label);
+		printf("%-8u %-8s %-5s %-10s %-32s ", handles[i], class_name(cls), type_name(kt), state_name(state), label);
 		print_hex(idp, idlen);
 		putchar('\n');
 	}
@@ -314,4 +329,102 @@ const struct cli_cmd cmd_key_list = {
 	"Lists the objects on a token: handle, class, key type, label and CKA_ID.\n"
 	"Private objects are listed only with the user PIN.",
 	key_list,
+};
+
+/* RFC 5280 CRLReason names. */
+static const char *const reasons[] = {
+	[0] = "unspecified", [1] = "keyCompromise", [2] = "cACompromise", [3] = "affiliationChanged",
+	[4] = "superseded", [5] = "cessationOfOperation", [6] = "certificateHold",
+	[8] = "removeFromCRL", [9] = "privilegeWithdrawn", [10] = "aACompromise",
+};
+
+/* keymgr key retire|revoke|destroy: argv[0] says which. */
+static int
+key_state(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "token", required_argument, NULL, 't' },
+		{ "pin", required_argument, NULL, 'p' },
+		{ "id", required_argument, NULL, 'i' },
+		{ "reason", required_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *what = argv[0], *token = NULL, *pin = NULL, *idhex = NULL, *reason = "unspecified";
+	uint32_t state = strcmp(what, "retire") == 0 ? COYEU_KEY_RETIRED
+			 : strcmp(what, "revoke") == 0 ? COYEU_KEY_REVOKED : COYEU_KEY_DESTROYED;
+	int c;
+	while ((c = getopt_long(argc, argv, "t:p:i:r:", longs, NULL)) != -1) {
+		switch (c) {
+		case 't': token = optarg; break;
+		case 'p': pin = optarg; break;
+		case 'i': idhex = optarg; break;
+		case 'r': reason = optarg; break;
+		default: return cli_fail("key %s: bad option (see keymgr key %s --help)", what, what);
+		}
+	}
+	if (optind != argc)
+		return cli_fail("key %s: unexpected argument '%s'", what, argv[optind]);
+	if (!token || !pin || !idhex)
+		return cli_fail("key %s: --token, --pin and --id are required", what);
+	uint8_t id[64];
+	size_t idlen;
+	if (parse_hex(idhex, id, sizeof(id), &idlen) != 0)
+		return cli_fail("key %s: --id must be hex", what);
+	uint32_t code = 0;
+	bool found = false;
+	for (uint32_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (reasons[i] && strcmp(reasons[i], reason) == 0) {
+			code = i;
+			found = true;
+		}
+	if (!found)
+		return cli_fail("key %s: unknown reason '%s' (RFC 5280 names, e.g. keyCompromise)", what, reason);
+	struct cy_conn *conn = cli_connect();
+	uint32_t session, changed = 0;
+	int status = 1;
+	if (conn == NULL)
+		return 1;
+	if (cli_open(conn, token, 0, true, pin, &session) == 0) {
+		struct wire_buf *b = client_begin(conn, MSG_KEY_STATE);
+		wire_put_u32(b, session);
+		wire_put_bytes(b, id, idlen);
+		wire_put_u32(b, state);
+		wire_put_u32(b, code);
+		CK_RV rv = cli_call(conn);
+		if (rv == CKR_OK) {
+			wire_get_u32(&conn->rep, &changed);
+			printf("key %s: %u object(s) now %s%s%s\n", idhex, changed, state_name(state),
+			       state == COYEU_KEY_REVOKED ? ", reason " : "", state == COYEU_KEY_REVOKED ? reason : "");
+			status = 0;
+		} else if (rv == CKR_KEY_FUNCTION_NOT_PERMITTED) {
+			cli_fail("key %s: a key in its state cannot be %s", what,
+				 state == COYEU_KEY_DESTROYED ? "destroyed (retire or revoke it first)" : "moved there");
+		} else if (rv != (CK_RV)-1) {
+			cli_fail("key %s: %s", what, ckr_name(rv));
+		}
+	}
+	client_close(conn);
+	return status;
+}
+
+const struct cli_cmd cmd_key_retire = {
+	"key", "retire", "--token LABEL --pin PIN --id HEX",
+	"Retires a key version: it can still verify and decrypt, no longer sign,\n"
+	"encrypt, wrap or derive. CKA_SIGN and friends go false, CKA_END_DATE is today.",
+	key_state,
+};
+
+const struct cli_cmd cmd_key_revoke = {
+	"key", "revoke", "--token LABEL --pin PIN --id HEX [--reason R]",
+	"Revokes a key version at once: no operation is possible with it any more.\n"
+	"R is an RFC 5280 reason: keyCompromise, affiliationChanged, superseded,\n"
+	"cessationOfOperation, privilegeWithdrawn... (default unspecified).",
+	key_state,
+};
+
+const struct cli_cmd cmd_key_destroy = {
+	"key", "destroy", "--token LABEL --pin PIN --id HEX",
+	"Destroys a retired or revoked key version: its private and secret material\n"
+	"is wiped from the store; the objects and their metadata stay for the audit.",
+	key_state,
 };

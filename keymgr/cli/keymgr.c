@@ -30,6 +30,9 @@ static const struct cli_cmd *const commands[] = {
 	&cmd_audit_verify,
 	&cmd_key_generate,
 	&cmd_key_list,
+	&cmd_key_retire,
+	&cmd_key_revoke,
+	&cmd_key_destroy,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -1,0 +1,44 @@
+#!/bin/sh
+# Key version states: a retired key verifies but no longer signs; a
+# revoked key does nothing; a destroyed key's material is gone from the
+# store while its objects and the audit entries remain.
+. "$(dirname "$0")/lib.sh"
+
+start_keymgrd
+"$KEYMGR" token init --label life-token --so-pin 87654321 --pin 1234 || fail "token init"
+"$KEYMGR" key generate --token life-token --pin 1234 --type ec:P-256 --label official --id 0a || fail "key 0a"
+"$KEYMGR" key generate --token life-token --pin 1234 --type rsa:2048 --label official --id 0b || fail "key 0b"
+P11="host pkcs11-tool --module $COYEU_MODULE --token-label life-token --login --pin 1234"
+printf 'quyet dinh' >"$TMP/doc"
+sign() { $P11 --sign --id "$1" -m "$2" -i "$TMP/doc" -o "$TMP/sig-$1" >"$TMP/sign.log" 2>&1; }
+verify() { $P11 --verify --id "$1" -m "$2" -i "$TMP/doc" --signature-file "$TMP/sig-$1" >"$TMP/verify.log" 2>&1; }
+
+sign 0a ECDSA-SHA256 || fail "an active key does not sign"
+"$KEYMGR" key list --token life-token --pin 1234 | grep -q "private  ec    active" || fail "state not listed"
+
+"$KEYMGR" key retire --token life-token --pin 1234 --id 0a || fail "retire"
+sign 0a ECDSA-SHA256 && fail "a retired key signed"
+grep -q CKR_KEY_FUNCTION_NOT_PERMITTED "$TMP/sign.log" || { cat "$TMP/sign.log" >&2; fail "wrong refusal"; }
+verify 0a ECDSA-SHA256 || { cat "$TMP/verify.log" >&2; fail "a retired key no longer verifies"; }
+echo "retired: signing refused (CKR_KEY_FUNCTION_NOT_PERMITTED), verification works"
+
+sign 0b SHA256-RSA-PKCS || fail "key 0b does not sign"
+"$KEYMGR" key revoke --token life-token --pin 1234 --id 0b --reason keyCompromise || fail "revoke"
+sign 0b SHA256-RSA-PKCS && fail "a revoked key signed"
+verify 0b SHA256-RSA-PKCS && fail "a revoked key verified"
+"$KEYMGR" key retire --token life-token --pin 1234 --id 0b 2>/dev/null && fail "a revoked key was un-revoked"
+"$KEYMGR" key revoke --token life-token --pin 1234 --id 0b --reason bogus 2>/dev/null && fail "bogus reason"
+echo "revoked: no signing, no verification, no way back"
+
+for id in 0a 0b; do
+	"$KEYMGR" key destroy --token life-token --pin 1234 --id $id || fail "destroy $id"
+done
+"$KEYMGR" key list --token life-token --pin 1234 >"$TMP/list"
+[ "$(grep -c destroyed "$TMP/list")" -eq 4 ] || { cat "$TMP/list" >&2; fail "objects not kept as destroyed"; }
+"$KEYMGR" audit list | grep -c " key-state .*CKR_OK" | grep -q '^4$' || fail "key-state audit entries"
+"$KEYMGR" audit verify >/dev/null || fail "audit verify"
+stop_keymgrd
+left=$(sqlite3 "$TMP/data/keymgr.db" "SELECT count(*) FROM objects WHERE secret IS NOT NULL")
+[ "$left" -eq 0 ] || fail "$left object(s) still hold sealed material after destroy"
+echo "destroyed: material gone from the store, objects and audit entries kept"
+echo PASS
