@@ -19,6 +19,7 @@
 #include "attr.h"
 #include "audit.h"
 #include "lifecycle.h"
+#include "x509.h"
 #include "crypto.h"
 #include "cy_err.h"
 #include "daemon.h"
@@ -829,6 +830,41 @@ read_template(struct req *r, struct attrlist *l)
 	return rv;
 }
 
+/*
+ * A new X.509 certificate: CKA_SUBJECT/ISSUER/SERIAL_NUMBER from its DER
+ * where missing, and, without a CKA_ID, the CKA_ID of the token's public
+ * key it certifies (found by key hash), so NSS pairs them.
+ */
+static CK_RV
+complete_cert_locked(struct req *r, struct km_session *s, struct km_object *o)
+{
+	uint8_t keyhash[X509_KEYHASH_LEN];
+	uint64_t type = CKC_X_509;
+	if (al_ulong(&o->pub, CKA_CERTIFICATE_TYPE, &type) == 0 && type != CKC_X_509)
+		return CKR_OK;
+	CK_RV rv = x509_complete_cert(o, keyhash);
+	const struct attr *id = al_find(&o->pub, CKA_ID);
+	if (rv != CKR_OK || (id != NULL && id->len > 0))
+		return rv;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	if (store_object_by_keyhash(r->ctx->st, s->token_id, keyhash, CKO_PUBLIC_KEY, &ids, &n) != 0)
+		return CKR_DEVICE_ERROR;
+	for (size_t i = 0; i < n && rv == CKR_OK; i++) {
+		struct km_object *key;
+		bool owned;
+		if (object_locked(r, s, (uint32_t)ids[i], false, &key, &owned) != CKR_OK)
+			continue;
+		const struct attr *kid = al_find(&key->pub, CKA_ID);
+		if (kid != NULL && kid->len > 0 && al_set(&o->pub, CKA_ID, kid->val, kid->len) != 0)
+			rv = CKR_HOST_MEMORY;
+		object_put(key, owned);
+		break;
+	}
+	free(ids);
+	return rv;
+}
+
 static CK_RV
 process_create_object(struct req *r)
 {
@@ -848,6 +884,7 @@ process_create_object(struct req *r)
 	if ((rv = obj_template_class(&tmpl, &cls, &kt)) != CKR_OK ||
 	    (rv = obj_build(&tmpl, cls, kt, OM_CREATE, is_so, &o)) != CKR_OK ||
 	    (rv = crypto_complete_new_key(o)) != CKR_OK ||
+	    (cls == CKO_CERTIFICATE && (rv = complete_cert_locked(r, s, o)) != CKR_OK) ||
 	    (rv = may_write_obj(s, o)) != CKR_OK)
 		goto out;
 	if ((rv = add_objects_locked(r->ctx, s, &o, 1)) != CKR_OK)

@@ -10,6 +10,7 @@
 #include "attr.h"
 #include "cy_err.h"
 #include "object.h"
+#include "x509.h"
 #include "seal.h"
 
 /* ---- attribute lists ---- */
@@ -626,6 +627,7 @@ obj_to_store(const struct km_object *o, const uint8_t *data_key, struct store_ob
 	so->token_id = o->token_id;
 	so->cls = (uint32_t)o->cls;
 	so->priv = al_bool(&o->pub, CKA_PRIVATE, false);
+	so->has_keyhash = x509_object_keyhash(o, so->keyhash) == 0;
 	if ((r = dup_attr(&o->pub, CKA_ID, &so->ckaid, &so->ckaid_len)) != 0 ||
 	    (r = dup_attr(&o->pub, CKA_LABEL, &so->label, &so->label_len)) != 0)
 		goto out;

@@ -16,7 +16,7 @@
 struct store;
 
 /* The newest schema version this build writes. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store_token {
 	int64_t id;
@@ -39,6 +39,8 @@ struct store_object {
 	uint8_t *label;   size_t label_len;
 	uint8_t *attrs;   size_t attrs_len;   /* public attributes, attrlist form */
 	uint8_t *secret;  size_t secret_len;  /* sealed secret attributes, or NULL */
+	bool has_keyhash;
+	uint8_t keyhash[32]; /* public keys and certificates, see x509.h */
 };
 
 /* One audit entry; hash chains it to the one before (see audit.h). */
@@ -109,6 +111,11 @@ int store_audit_append(struct store *st, struct store_audit *e);
 int store_audit_head(struct store *st, int64_t *last_id, uint8_t hash[32]);
 /* Up to max entries with id >= from, in order; *out malloc'd (caller frees). */
 int store_audit_list(struct store *st, int64_t from, size_t max, struct store_audit **out, size_t *n);
+
+/* The ids of token_id's objects of class cls whose key hash is keyhash
+ * (through the objects_by_keyhash index). *ids malloc'd. */
+int store_object_by_keyhash(struct store *st, int64_t token_id, const uint8_t keyhash[32], uint32_t cls,
+			    int64_t **ids, size_t *n);
 
 /* SQLite's query plan for a search with f's constraints, as text in buf
  * (for tests and diagnostics: it shows which index a look-up uses). */

@@ -60,13 +60,17 @@ static const char *const migrations[] = {
 	"  one INTEGER PRIMARY KEY CHECK (one = 1),"
 	"  last_id INTEGER NOT NULL,"
 	"  hash BLOB NOT NULL);",
+	/* 3: the key hash (SHA-256 of the SubjectPublicKeyInfo) of public keys
+	 * and certificates, so a certificate finds its key by index. */
+	"ALTER TABLE objects ADD COLUMN keyhash BLOB;"
+	"CREATE INDEX objects_by_keyhash ON objects(token_id, keyhash);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 enum stmt_id {
 	S_BEGIN, S_COMMIT, S_ROLLBACK,
 	S_TOKEN_IDS, S_TOKEN_GET, S_TOKEN_INSERT, S_TOKEN_UPDATE, S_TOKEN_CLEAR, S_TOKEN_COUNT,
-	S_OBJ_INSERT, S_OBJ_UPDATE, S_OBJ_GET, S_OBJ_DELETE,
+	S_OBJ_INSERT, S_OBJ_UPDATE, S_OBJ_GET, S_OBJ_DELETE, S_OBJ_BY_KEYHASH,
 	S_AUDIT_INSERT, S_AUDIT_HEAD_SET, S_AUDIT_HEAD_GET, S_AUDIT_LIST,
 	S_COUNT
 };
@@ -90,10 +94,12 @@ static const char *const stmt_sql[S_COUNT] = {
 			   " so_failures = ?6, user_failures = ?7, data_key = ?8 WHERE id = ?1",
 	[S_TOKEN_CLEAR] = "DELETE FROM objects WHERE token_id = ?1",
 	[S_TOKEN_COUNT] = "SELECT count(*) FROM objects WHERE token_id = ?1",
-	[S_OBJ_INSERT] = "INSERT INTO objects (token_id, class, private, ckaid, label, attrs, secret)"
-			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[S_OBJ_INSERT] = "INSERT INTO objects (token_id, class, private, ckaid, label, attrs, secret, keyhash)"
+			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9)",
 	[S_OBJ_UPDATE] = "UPDATE objects SET token_id = ?1, class = ?2, private = ?3, ckaid = ?4,"
-			 " label = ?5, attrs = ?6, secret = ?7 WHERE id = ?8",
+			 " label = ?5, attrs = ?6, secret = ?7, keyhash = ?9 WHERE id = ?8",
+	[S_OBJ_BY_KEYHASH] = "SELECT id FROM objects WHERE token_id = ?1 AND keyhash = ?2 AND class = ?3"
+			     " ORDER BY id",
 	[S_OBJ_GET] = "SELECT token_id, class, private, ckaid, label, attrs, secret"
 		      " FROM objects WHERE id = ?1",
 	[S_OBJ_DELETE] = "DELETE FROM objects WHERE id = ?1",
@@ -401,6 +407,10 @@ bind_object(sqlite3_stmt *s, const struct store_object *o)
 	bind_blob(s, 5, o->label, o->label_len, false);
 	bind_blob(s, 6, o->attrs, o->attrs_len, false);
 	bind_blob(s, 7, o->secret, o->secret_len, true);
+	if (o->has_keyhash)
+		sqlite3_bind_blob(s, 9, o->keyhash, sizeof(o->keyhash), SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, 9);
 }
 
 int
@@ -653,4 +663,15 @@ store_audit_list(struct store *st, int64_t from, size_t max, struct store_audit 
 	*out = v;
 	*n = k;
 	return 0;
+}
+
+int
+store_object_by_keyhash(struct store *st, int64_t token_id, const uint8_t keyhash[32], uint32_t cls,
+			int64_t **ids, size_t *n)
+{
+	sqlite3_stmt *s = stmt(st, S_OBJ_BY_KEYHASH);
+	sqlite3_bind_int64(s, 1, token_id);
+	sqlite3_bind_blob(s, 2, keyhash, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 3, cls);
+	return collect_ids(st, s, ids, n);
 }

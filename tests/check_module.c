@@ -363,6 +363,13 @@ START_TEST(objects_and_attributes)
 	CK_ULONG size = 0;
 	ck_assert_uint_eq(f->C_GetObjectSize(h, c, &size), CKR_OK);
 	ck_assert_uint_gt(size, 7);
+	/* A certificate object must hold an X.509 certificate. */
+	CK_OBJECT_CLASS cc = CKO_CERTIFICATE;
+	CK_CERTIFICATE_TYPE ct509 = CKC_X_509;
+	CK_ATTRIBUTE bogus[] = { { CKA_CLASS, &cc, sizeof(cc) }, { CKA_CERTIFICATE_TYPE, &ct509, sizeof(ct509) },
+				 { CKA_SUBJECT, "x", 1 }, { CKA_VALUE, "not a certificate", 17 } };
+	CK_OBJECT_HANDLE bc;
+	ck_assert_uint_eq(f->C_CreateObject(h, bogus, 4, &bc), CKR_ATTRIBUTE_VALUE_INVALID);
 	/* CKA_UNIQUE_ID (3.0): set by the token, new for a copy, read-only. */
 	char u1[40], u2[40];
 	CK_ATTRIBUTE ua[] = { { CKA_UNIQUE_ID, u1, sizeof(u1) } }, uc[] = { { CKA_UNIQUE_ID, u2, sizeof(u2) } };

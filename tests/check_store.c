@@ -17,6 +17,8 @@
 #include "testutil.h"
 
 static char *dir;
+
+static void put_object(struct store *st, int64_t token, uint32_t cls, const char *id, const char *label);
 static char db[PATH_MAX];
 
 static void
@@ -65,6 +67,37 @@ START_TEST(fresh_store_is_migrated_and_wal)
 	ck_assert_int_eq(store_open(db, &st), 0);
 	ck_assert_int_eq(store_schema_version(st), STORE_SCHEMA_VERSION);
 	store_close(st);
+}
+END_TEST
+
+START_TEST(older_schema_migrated)
+{
+	/* A store of schema 2 (no key hashes yet) with an object in it is
+	 * brought forward on open, keeping the object. */
+	struct store *st;
+	struct store_token t;
+	char v[32];
+	memset(&t, 0, sizeof(t));
+	t.id = 1;
+	ck_assert_int_eq(store_open(db, &st), 0);
+	ck_assert_int_eq(store_token_insert(st, &t), 0);
+	put_object(st, 1, CKO_DATA, "kept", "kept");
+	store_close(st);
+	sql(db, "DROP INDEX objects_by_keyhash", NULL, 0);
+	sql(db, "ALTER TABLE objects DROP COLUMN keyhash", NULL, 0);
+	sql(db, "PRAGMA user_version = 2", NULL, 0);
+	ck_assert_int_eq(store_open(db, &st), 0);
+	ck_assert_int_eq(store_schema_version(st), STORE_SCHEMA_VERSION);
+	struct store_filter f = { .has_ckaid = true, .ckaid = (const uint8_t *)"kept", .ckaid_len = 4,
+				  .include_private = true };
+	int64_t *ids = NULL;
+	size_t n = 0;
+	ck_assert_int_eq(store_object_find(st, 1, &f, &ids, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	free(ids);
+	store_close(st);
+	sql(db, "SELECT count(*) FROM pragma_index_list('objects') WHERE name = 'objects_by_keyhash'", v, sizeof(v));
+	ck_assert_str_eq(v, "1");
 }
 END_TEST
 
@@ -292,6 +325,7 @@ main(void)
 	TCase *tc = tcase_create("/store");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, fresh_store_is_migrated_and_wal);
+	tcase_add_test(tc, older_schema_migrated);
 	tcase_add_test(tc, newer_schema_refused);
 	tcase_add_test(tc, garbage_file_refused);
 	tcase_add_test(tc, token_roundtrip);

@@ -8,11 +8,14 @@ start_keymgrd
 "$KEYMGR" token init --label nss-token --so-pin 87654321 --pin 1234 || fail "token init"
 "$KEYMGR" key generate --token nss-token --pin 1234 --type rsa:2048 --label holder --id 01 || fail "key"
 
-# A certificate for the key, written to the token with the key's CKA_ID.
+# A certificate for the key, written to the token without a CKA_ID:
+# keymgrd finds the key it certifies (by key hash) and gives it the key's.
 make_cert nss-token holder "/CN=Tran Thi B/O=UBND tinh Dien Bien" "$TMP/holder.pem"
 openssl x509 -in "$TMP/holder.pem" -outform DER -out "$TMP/holder.der"
 host pkcs11-tool --module "$COYEU_MODULE" --token-label nss-token --login --pin 1234 \
-	--write-object "$TMP/holder.der" --type cert --id 01 --label holder >/dev/null 2>&1 || fail "write certificate"
+	--write-object "$TMP/holder.der" --type cert --label holder >/dev/null 2>&1 || fail "write certificate"
+host pkcs11-tool --module "$COYEU_MODULE" --token-label nss-token --list-objects --type cert 2>/dev/null |
+	grep -q "ID: *01" || fail "the certificate did not get its key's CKA_ID"
 
 DB="sql:$TMP/nssdb"
 mkdir "$TMP/nssdb"

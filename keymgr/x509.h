@@ -1,0 +1,50 @@
+/*
+ * x509.h - X.509 through GnuTLS: what keymgrd reads from certificates, and
+ * the key hash that ties a certificate to its key pair.
+ *
+ * The key hash is the SHA-256 of a public key's DER SubjectPublicKeyInfo,
+ * built by GnuTLS the same way from a certificate and from a public key
+ * object, so the store can find a certificate's key (and a key's
+ * certificates) through one index instead of comparing keys.
+ */
+#ifndef KM_X509_H
+#define KM_X509_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "object.h"
+
+#define X509_KEYHASH_LEN 32
+
+/* The key hash of public key object o. 0, or CY_ERR_NOT_FOUND when o is
+ * not a public key GnuTLS can express (then there is none). */
+int x509_key_hash(const struct km_object *o, uint8_t out[X509_KEYHASH_LEN]);
+
+/* The key hash of a public key object, or of the key in an X.509
+ * certificate object. 0, or CY_ERR_NOT_FOUND when o has none. */
+int x509_object_keyhash(const struct km_object *o, uint8_t out[X509_KEYHASH_LEN]);
+
+struct x509_cert {
+	uint8_t *subject; size_t subject_len; /* DER Name */
+	uint8_t *issuer; size_t issuer_len;   /* DER Name */
+	uint8_t *serial; size_t serial_len;   /* DER INTEGER, as CKA_SERIAL_NUMBER */
+	char cn[256], org[256], unit[256];    /* UTF-8, "" when absent */
+	time_t not_before, not_after;
+	uint8_t keyhash[X509_KEYHASH_LEN];
+};
+
+/* Parses a DER certificate. 0, or CY_ERR_BAD_FORMAT. Free with x509_cert_clear. */
+int x509_parse_cert(const uint8_t *der, size_t len, struct x509_cert *c);
+void x509_cert_clear(struct x509_cert *c);
+
+/*
+ * For a new CKO_CERTIFICATE object: checks that CKA_VALUE is an X.509
+ * certificate and fills CKA_SUBJECT, CKA_ISSUER and CKA_SERIAL_NUMBER from
+ * it where the template left them out. Returns CKR_OK or
+ * CKR_ATTRIBUTE_VALUE_INVALID; *keyhash gets the certificate key's hash.
+ */
+CK_RV x509_complete_cert(struct km_object *o, uint8_t keyhash[X509_KEYHASH_LEN]);
+
+#endif
