@@ -67,6 +67,11 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	[MSG_AUDIT_VERIFY] = { MSG_AUDIT_VERIFY, "audit-verify", "", "qqs" },
 	/* session, CKA_ID, new state, revocation reason -> objects changed */
 	[MSG_KEY_STATE] = { MSG_KEY_STATE, "key-state", "uyuu", "u" },
+	/* session, certificates (u32 count, then bytes DER each) -> imported,
+	 * duplicates, without a key, first unreadable one (1-based, 0: none) */
+	[MSG_CERT_IMPORT] = { MSG_CERT_IMPORT, "cert-import", "uy", "uuuu" },
+	/* slot, agency, status, expiring before -> rows (see docs/protocol.md) */
+	[MSG_INVENTORY] = { MSG_INVENTORY, "inventory", "ussq", "y" },
 };
 
 const struct proto_msg *

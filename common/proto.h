@@ -67,6 +67,8 @@ enum proto_type {
 	MSG_AUDIT_LIST,
 	MSG_AUDIT_VERIFY,
 	MSG_KEY_STATE,
+	MSG_CERT_IMPORT,
+	MSG_INVENTORY,
 	MSG_COUNT /* one past the last */
 };
 

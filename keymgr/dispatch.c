@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <gcrypt.h>
 
@@ -321,6 +322,76 @@ save_token_object_locked(struct km_ctx *ctx, const struct km_object *o)
 	return e ? CKR_DEVICE_ERROR : CKR_OK;
 }
 
+/* What the token sets on every new object: CKA_UNIQUE_ID (128 random bits
+ * in hex, new for a copy too) and, on keys, the lifecycle state. */
+static int
+stamp_new_object(struct km_object *o)
+{
+	uint8_t rnd[16];
+	char uid[33];
+	gcry_create_nonce(rnd, sizeof(rnd));
+	for (int j = 0; j < 16; j++)
+		snprintf(uid + 2 * j, 3, "%02x", rnd[j]);
+	bool key = o->cls == CKO_PUBLIC_KEY || o->cls == CKO_PRIVATE_KEY || o->cls == CKO_SECRET_KEY;
+	if (al_set(&o->pub, CKA_UNIQUE_ID, uid, 32) != 0)
+		return -1;
+	if (key && al_find(&o->pub, CKA_COYEU_KEY_STATE) == NULL &&
+	    al_set_ulong(&o->pub, CKA_COYEU_KEY_STATE, COYEU_KEY_ACTIVE) != 0)
+		return -1;
+	return 0;
+}
+
+/* Puts token object o in the certificate inventory (certificates only). */
+static int
+inventory_add_intx(struct km_ctx *ctx, const struct km_object *o)
+{
+	const struct attr *v = al_find(&o->pub, CKA_VALUE), *id = al_find(&o->pub, CKA_ID);
+	struct x509_cert c;
+	if (o->cls != CKO_CERTIFICATE || v == NULL || x509_parse_cert(v->val, v->len, &c) != 0)
+		return 0;
+	struct store_cert sc;
+	memset(&sc, 0, sizeof(sc));
+	sc.object_id = o->handle;
+	sc.token_id = o->token_id;
+	sc.issuer = c.issuer;
+	sc.issuer_len = c.issuer_len;
+	sc.serial = c.serial;
+	sc.serial_len = c.serial_len;
+	snprintf(sc.holder, sizeof(sc.holder), "%s", c.cn);
+	snprintf(sc.agency, sizeof(sc.agency), "%s", c.org);
+	snprintf(sc.unit, sizeof(sc.unit), "%s", c.unit);
+	sc.not_before = c.not_before;
+	sc.not_after = c.not_after;
+	if (id != NULL) {
+		sc.key_id = id->val;
+		sc.key_id_len = id->len;
+	}
+	int r = store_cert_insert(ctx->st, &sc);
+	x509_cert_clear(&c);
+	return r;
+}
+
+/* Inserts token object o inside the caller's transaction, setting its
+ * handle; certificates enter the inventory too. 0 or an error. */
+static int
+insert_object_intx(struct km_ctx *ctx, const struct km_token *t, struct km_object *o)
+{
+	struct store_object so;
+	memset(&so, 0, sizeof(so));
+	so.token_id = t->st.id;
+	/* The id is bound into the sealed secrets, so insert first. */
+	if (store_object_insert(ctx->st, &so) != 0 || so.id <= 0 || so.id >= KM_SOBJ_BIT)
+		return CY_ERR_STORE;
+	o->handle = (uint32_t)so.id;
+	int r = obj_to_store(o, t->data_key, &so);
+	if (r == 0)
+		r = store_object_update(ctx->st, &so);
+	store_object_clear(&so);
+	if (r == 0)
+		r = inventory_add_intx(ctx, o);
+	return r;
+}
+
 /*
  * Adds the new objects objs[0..n) to the token (one transaction) or to the
  * session objects of s; each takes its handle. On success the session
@@ -336,18 +407,7 @@ add_objects_locked(struct km_ctx *ctx, struct km_session *s, struct km_object **
 	if (t == NULL || n > 2)
 		return CKR_DEVICE_ERROR;
 	for (size_t i = 0; i < n; i++) {
-		/* CKA_UNIQUE_ID: 128 random bits in hex, new for every object
-		 * (a copy included). */
-		uint8_t rnd[16];
-		char uid[33];
-		gcry_create_nonce(rnd, sizeof(rnd));
-		for (int j = 0; j < 16; j++)
-			snprintf(uid + 2 * j, 3, "%02x", rnd[j]);
-		bool key = objs[i]->cls == CKO_PUBLIC_KEY || objs[i]->cls == CKO_PRIVATE_KEY ||
-			   objs[i]->cls == CKO_SECRET_KEY;
-		if (al_set(&objs[i]->pub, CKA_UNIQUE_ID, uid, 32) != 0 ||
-		    (key && al_find(&objs[i]->pub, CKA_COYEU_KEY_STATE) == NULL &&
-		     al_set_ulong(&objs[i]->pub, CKA_COYEU_KEY_STATE, COYEU_KEY_ACTIVE) != 0)) {
+		if (stamp_new_object(objs[i]) != 0) {
 			free(nodes[0]);
 			return CKR_HOST_MEMORY;
 		}
@@ -361,22 +421,7 @@ add_objects_locked(struct km_ctx *ctx, struct km_session *s, struct km_object **
 	if (any_token && store_begin(ctx->st) != 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
-		if (!objs[i]->on_token)
-			continue;
-		struct store_object so;
-		memset(&so, 0, sizeof(so));
-		so.token_id = s->token_id;
-		/* The id is bound into the sealed secrets, so insert first. */
-		if (store_object_insert(ctx->st, &so) != 0 || so.id <= 0 || so.id >= KM_SOBJ_BIT)
-			goto rollback;
-		if (obj_to_store(objs[i], t->data_key, &so) != 0) {
-			store_object_clear(&so);
-			goto rollback;
-		}
-		int e = store_object_update(ctx->st, &so);
-		objs[i]->handle = (uint32_t)so.id;
-		store_object_clear(&so);
-		if (e != 0)
+		if (objs[i]->on_token && insert_object_intx(ctx, t, objs[i]) != 0)
 			goto rollback;
 	}
 	if (any_token && store_commit(ctx->st) != 0)
@@ -1682,6 +1727,177 @@ process_key_state(struct req *r)
 	return rv;
 }
 
+/* ---- certificates and the inventory ---- */
+
+/* The CKA_ID of token_id's public key whose key hash is keyhash, if any. */
+static int
+key_id_for(struct req *r, struct km_session *s, const uint8_t *keyhash, struct attrlist *into)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int found = 0;
+	if (store_object_by_keyhash(r->ctx->st, s->token_id, keyhash, CKO_PUBLIC_KEY, &ids, &n) != 0)
+		return -1;
+	for (size_t i = 0; i < n && !found; i++) {
+		struct km_object *key;
+		bool owned;
+		if (object_locked(r, s, (uint32_t)ids[i], false, &key, &owned) != CKR_OK)
+			continue;
+		const struct attr *kid = al_find(&key->pub, CKA_ID);
+		if (kid != NULL && kid->len > 0)
+			found = al_set(into, CKA_ID, kid->val, kid->len) == 0 ? 1 : -1;
+		object_put(key, owned);
+	}
+	free(ids);
+	return found;
+}
+
+/*
+ * keymgr cert import: all the certificates or none, in one transaction.
+ * Each becomes a public token certificate object (label: its CN) with the
+ * CKA_ID of the key it certifies when the token has it; one already on
+ * the token (same issuer and serial) is counted and skipped.
+ */
+static CK_RV
+process_cert_import(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	uint32_t len, count = 0;
+	const uint8_t *blob = get_bytes(r, &len);
+	struct km_ctx *ctx = r->ctx;
+	struct wire_buf b;
+	uint32_t imported = 0, dups = 0, nokey = 0, bad = 0;
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	if (!user_in(s))
+		return CKR_USER_NOT_LOGGED_IN;
+	if (!(s->flags & CKF_RW_SESSION))
+		return CKR_SESSION_READ_ONLY;
+	struct km_token *t = token_find_locked(ctx, s->token_id);
+	wire_init_view(&b, blob, len);
+	if (t == NULL || wire_get_u32(&b, &count) != 0 || count > 100000)
+		return CKR_ARGUMENTS_BAD;
+	/* First pass: every certificate must parse, or nothing is done. */
+	size_t start = b.rpos;
+	for (uint32_t i = 0; i < count && bad == 0; i++) {
+		const uint8_t *der;
+		uint32_t dl;
+		struct x509_cert c;
+		if (wire_get_bytes(&b, &der, &dl) != 0)
+			return CKR_ARGUMENTS_BAD;
+		if (x509_parse_cert(der, dl, &c) != 0)
+			bad = i + 1;
+		x509_cert_clear(&c);
+	}
+	if (bad == 0 && wire_end(&b) != 0)
+		return CKR_ARGUMENTS_BAD;
+	snprintf(r->audit_obj, sizeof(r->audit_obj), "%u certificates", count);
+	CK_RV rv = CKR_OK;
+	if (bad == 0 && store_begin(ctx->st) != 0)
+		return CKR_DEVICE_ERROR;
+	b.rpos = start;
+	for (uint32_t i = 0; i < count && bad == 0 && rv == CKR_OK; i++) {
+		const uint8_t *der;
+		uint32_t dl;
+		struct x509_cert c;
+		struct attrlist tmpl;
+		struct km_object *o = NULL;
+		bool exists = false;
+		wire_get_bytes(&b, &der, &dl);
+		if (x509_parse_cert(der, dl, &c) != 0) {
+			rv = CKR_DEVICE_ERROR;
+			break;
+		}
+		if (store_cert_exists(ctx->st, s->token_id, c.issuer, c.issuer_len, c.serial, c.serial_len,
+				      &exists) != 0) {
+			rv = CKR_DEVICE_ERROR;
+		} else if (exists) {
+			dups++;
+		} else {
+			al_init(&tmpl, false);
+			int e = al_set_ulong(&tmpl, CKA_CLASS, CKO_CERTIFICATE) |
+				al_set_ulong(&tmpl, CKA_CERTIFICATE_TYPE, CKC_X_509) |
+				al_set_bool(&tmpl, CKA_TOKEN, true) | al_set_bool(&tmpl, CKA_PRIVATE, false) |
+				al_set(&tmpl, CKA_SUBJECT, c.subject, c.subject_len) |
+				al_set(&tmpl, CKA_ISSUER, c.issuer, c.issuer_len) |
+				al_set(&tmpl, CKA_SERIAL_NUMBER, c.serial, c.serial_len) |
+				al_set(&tmpl, CKA_VALUE, der, dl) | al_set(&tmpl, CKA_LABEL, c.cn, strlen(c.cn));
+			int k = e ? -1 : key_id_for(r, s, c.keyhash, &tmpl);
+			if (e || k < 0)
+				rv = CKR_HOST_MEMORY;
+			else if ((rv = obj_build(&tmpl, CKO_CERTIFICATE, ATTR_ANY_KEY, OM_CREATE, false, &o)) == CKR_OK) {
+				o->token_id = s->token_id;
+				if (stamp_new_object(o) != 0 || insert_object_intx(ctx, t, o) != 0)
+					rv = CKR_DEVICE_ERROR;
+				else {
+					imported++;
+					nokey += k == 0;
+				}
+			}
+			obj_free(o);
+			al_free(&tmpl);
+		}
+		x509_cert_clear(&c);
+	}
+	if (bad == 0 && (rv != CKR_OK || store_commit(ctx->st) != 0)) {
+		store_rollback(ctx->st);
+		return rv != CKR_OK ? rv : CKR_DEVICE_ERROR;
+	}
+	if (bad)
+		imported = dups = nokey = 0;
+	wire_put_u32(r->out, imported);
+	wire_put_u32(r->out, dups);
+	wire_put_u32(r->out, nokey);
+	wire_put_u32(r->out, bad);
+	return CKR_OK;
+}
+
+static CK_RV
+process_inventory(struct req *r)
+{
+	uint32_t slot = get_u32(r);
+	char *agency = NULL, *status = NULL;
+	uint64_t before = 0;
+	wire_get_str(r->in, &agency);
+	wire_get_str(r->in, &status);
+	wire_get_u64(r->in, &before);
+	struct store_cert_filter f = { agency && *agency ? agency : NULL, status && *status ? status : NULL,
+				       (int64_t)before };
+	struct store_cert *v = NULL;
+	size_t n = 0;
+	CK_RV rv = CKR_OK;
+	if (token_find_locked(r->ctx, slot) == NULL)
+		rv = slot_valid(r->ctx, slot) ? CKR_TOKEN_NOT_RECOGNIZED : CKR_SLOT_ID_INVALID;
+	else if (store_cert_list(r->ctx->st, slot, &f, time(NULL), &v, &n) != 0)
+		rv = CKR_DEVICE_ERROR;
+	if (rv == CKR_OK) {
+		struct wire_buf b;
+		wire_init(&b, WIRE_MAX_FRAME / 2);
+		wire_put_u32(&b, (uint32_t)n);
+		for (size_t i = 0; i < n; i++) {
+			wire_put_u64(&b, (uint64_t)v[i].object_id);
+			wire_put_str(&b, v[i].holder);
+			wire_put_str(&b, v[i].agency);
+			wire_put_str(&b, v[i].unit);
+			wire_put_u64(&b, (uint64_t)v[i].not_before);
+			wire_put_u64(&b, (uint64_t)v[i].not_after);
+			wire_put_bytes(&b, v[i].key_id, v[i].key_id_len);
+			wire_put_str(&b, v[i].status);
+			wire_put_u32(&b, v[i].reason);
+			wire_put_bytes(&b, v[i].serial, v[i].serial_len);
+		}
+		if (wire_error(&b) == 0)
+			wire_put_bytes(r->out, b.data, b.size);
+		else
+			rv = CKR_DEVICE_MEMORY;
+		wire_free(&b);
+	}
+	free(v);
+	free(agency);
+	free(status);
+	return rv;
+}
+
 /* ---- the audit trail ---- */
 
 /* Audit requests are for the daemon's own user and root only. */
@@ -1750,7 +1966,7 @@ audited(uint32_t type)
 	case MSG_INIT_TOKEN: case MSG_INIT_PIN: case MSG_SET_PIN: case MSG_LOGIN: case MSG_LOGOUT:
 	case MSG_CREATE_OBJECT: case MSG_COPY_OBJECT: case MSG_DESTROY_OBJECT: case MSG_SET_ATTRS:
 	case MSG_GENERATE_KEY: case MSG_GENERATE_KEY_PAIR: case MSG_WRAP_KEY: case MSG_UNWRAP_KEY:
-	case MSG_DERIVE_KEY: case MSG_UNLOCK: case MSG_LOCK: case MSG_KEY_STATE:
+	case MSG_DERIVE_KEY: case MSG_UNLOCK: case MSG_LOCK: case MSG_KEY_STATE: case MSG_CERT_IMPORT:
 		return true;
 	}
 	return false;
@@ -1821,6 +2037,8 @@ static const handler_fn handlers[MSG_COUNT] = {
 	[MSG_AUDIT_LIST] = process_audit_list,
 	[MSG_AUDIT_VERIFY] = process_audit_verify,
 	[MSG_KEY_STATE] = process_key_state,
+	[MSG_CERT_IMPORT] = process_cert_import,
+	[MSG_INVENTORY] = process_inventory,
 };
 
 int

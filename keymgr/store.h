@@ -16,7 +16,7 @@
 struct store;
 
 /* The newest schema version this build writes. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 struct store_token {
 	int64_t id;
@@ -55,6 +55,26 @@ struct store_audit {
 	uint32_t result;   /* a CK_RV */
 	uint8_t prev[32];
 	uint8_t hash[32];
+};
+
+/* One certificate of the inventory (a view of a certificate object). */
+struct store_cert {
+	int64_t object_id, token_id;
+	const uint8_t *issuer; size_t issuer_len;  /* DER, for inserts */
+	const uint8_t *serial; size_t serial_len;  /* DER INTEGER */
+	char holder[256], agency[256], unit[256];  /* CN, O, OU (UTF-8) */
+	int64_t not_before, not_after;
+	const uint8_t *key_id; size_t key_id_len;  /* CKA_ID of its key, or none */
+	char status[16];                           /* valid, expired, revoked */
+	uint32_t reason;
+	int64_t revoked_at;
+	uint8_t key_id_buf[64], serial_buf[64];    /* storage for listed rows */
+};
+
+struct store_cert_filter {
+	const char *agency;      /* exact O, or NULL */
+	const char *status;      /* valid, expired, revoked, no-key, or NULL */
+	int64_t expires_before;  /* not yet expired but before this time, or 0 */
 };
 
 /* Which indexed columns a search constrains. */
@@ -116,6 +136,16 @@ int store_audit_list(struct store *st, int64_t from, size_t max, struct store_au
  * (through the objects_by_keyhash index). *ids malloc'd. */
 int store_object_by_keyhash(struct store *st, int64_t token_id, const uint8_t keyhash[32], uint32_t cls,
 			    int64_t **ids, size_t *n);
+
+/* Adds c to the inventory (a certificate already listed is left alone). */
+int store_cert_insert(struct store *st, const struct store_cert *c);
+/* Whether token_id's inventory has the certificate issuer/serial. */
+int store_cert_exists(struct store *st, int64_t token_id, const uint8_t *issuer, size_t ilen,
+		      const uint8_t *serial, size_t slen, bool *exists);
+/* The inventory rows matching f (now: the current time), by expiry;
+ * *out malloc'd. */
+int store_cert_list(struct store *st, int64_t token_id, const struct store_cert_filter *f, int64_t now,
+		    struct store_cert **out, size_t *n);
 
 /* SQLite's query plan for a search with f's constraints, as text in buf
  * (for tests and diagnostics: it shows which index a look-up uses). */

@@ -64,6 +64,24 @@ static const char *const migrations[] = {
 	 * and certificates, so a certificate finds its key by index. */
 	"ALTER TABLE objects ADD COLUMN keyhash BLOB;"
 	"CREATE INDEX objects_by_keyhash ON objects(token_id, keyhash);",
+	/* 4: the certificate inventory, one row per certificate object. */
+	"CREATE TABLE certs ("
+	"  object_id INTEGER PRIMARY KEY REFERENCES objects(id) ON DELETE CASCADE,"
+	"  token_id INTEGER NOT NULL,"
+	"  issuer BLOB NOT NULL,"
+	"  serial BLOB NOT NULL,"
+	"  holder TEXT NOT NULL,"
+	"  agency TEXT NOT NULL,"
+	"  unit TEXT NOT NULL,"
+	"  not_before INTEGER NOT NULL,"
+	"  not_after INTEGER NOT NULL,"
+	"  key_id BLOB NOT NULL DEFAULT x'',"
+	"  status TEXT NOT NULL DEFAULT 'valid',"
+	"  reason INTEGER NOT NULL DEFAULT 0,"
+	"  revoked_at INTEGER NOT NULL DEFAULT 0);"
+	"CREATE UNIQUE INDEX certs_by_serial ON certs(token_id, issuer, serial);"
+	"CREATE INDEX certs_by_agency ON certs(token_id, agency);"
+	"CREATE INDEX certs_by_expiry ON certs(token_id, not_after);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -72,6 +90,7 @@ enum stmt_id {
 	S_TOKEN_IDS, S_TOKEN_GET, S_TOKEN_INSERT, S_TOKEN_UPDATE, S_TOKEN_CLEAR, S_TOKEN_COUNT,
 	S_OBJ_INSERT, S_OBJ_UPDATE, S_OBJ_GET, S_OBJ_DELETE, S_OBJ_BY_KEYHASH,
 	S_AUDIT_INSERT, S_AUDIT_HEAD_SET, S_AUDIT_HEAD_GET, S_AUDIT_LIST,
+	S_CERT_INSERT, S_CERT_EXISTS,
 	S_COUNT
 };
 
@@ -82,6 +101,9 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_AUDIT_HEAD_GET] = "SELECT last_id, hash FROM audit_head WHERE one = 1",
 	[S_AUDIT_LIST] = "SELECT id, time, uid, token, session, op, object, result, prev, hash FROM audit"
 			 " WHERE id >= ?1 ORDER BY id LIMIT ?2",
+	[S_CERT_INSERT] = "INSERT OR IGNORE INTO certs (object_id, token_id, issuer, serial, holder, agency, unit,"
+			  " not_before, not_after, key_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[S_CERT_EXISTS] = "SELECT 1 FROM certs WHERE token_id = ?1 AND issuer = ?2 AND serial = ?3",
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
@@ -674,4 +696,111 @@ store_object_by_keyhash(struct store *st, int64_t token_id, const uint8_t keyhas
 	sqlite3_bind_blob(s, 2, keyhash, 32, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(s, 3, cls);
 	return collect_ids(st, s, ids, n);
+}
+
+/* ---- the certificate inventory ---- */
+
+int
+store_cert_insert(struct store *st, const struct store_cert *c)
+{
+	sqlite3_stmt *s = stmt(st, S_CERT_INSERT);
+	sqlite3_bind_int64(s, 1, c->object_id);
+	sqlite3_bind_int64(s, 2, c->token_id);
+	sqlite3_bind_blob(s, 3, c->issuer, (int)c->issuer_len, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(s, 4, c->serial, (int)c->serial_len, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 5, c->holder, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 6, c->agency, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 7, c->unit, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 8, c->not_before);
+	sqlite3_bind_int64(s, 9, c->not_after);
+	sqlite3_bind_blob(s, 10, c->key_id, (int)c->key_id_len, SQLITE_TRANSIENT);
+	return run(st, s, "cert insert");
+}
+
+int
+store_cert_exists(struct store *st, int64_t token_id, const uint8_t *issuer, size_t ilen, const uint8_t *serial,
+		  size_t slen, bool *exists)
+{
+	sqlite3_stmt *s = stmt(st, S_CERT_EXISTS);
+	sqlite3_bind_int64(s, 1, token_id);
+	sqlite3_bind_blob(s, 2, issuer, (int)ilen, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(s, 3, serial, (int)slen, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	*exists = rc == SQLITE_ROW;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(st, "cert exists");
+}
+
+int
+store_cert_list(struct store *st, int64_t token_id, const struct store_cert_filter *f, int64_t now,
+		struct store_cert **out, size_t *n)
+{
+	char sql[512];
+	/* status: revoked is recorded; expired and valid follow from the date. */
+	snprintf(sql, sizeof(sql),
+		 "SELECT object_id, holder, agency, unit, not_before, not_after, key_id, status, reason,"
+		 " revoked_at, serial FROM certs WHERE token_id = ?1%s%s%s ORDER BY not_after, object_id",
+		 f->agency ? " AND agency = ?2" : "",
+		 f->expires_before ? " AND not_after < ?3 AND not_after >= ?4 AND status != 'revoked'" : "",
+		 !f->status ? "" : strcmp(f->status, "revoked") == 0 ? " AND status = 'revoked'"
+		 : strcmp(f->status, "expired") == 0 ? " AND status != 'revoked' AND not_after < ?4"
+		 : strcmp(f->status, "no-key") == 0 ? " AND length(key_id) = 0"
+		 : " AND status != 'revoked' AND not_after >= ?4");
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return db_fail(st, "cert list");
+	sqlite3_bind_int64(s, 1, token_id);
+	if (f->agency)
+		sqlite3_bind_text(s, 2, f->agency, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 3, f->expires_before);
+	sqlite3_bind_int64(s, 4, now);
+	size_t cap = 256, k = 0;
+	struct store_cert *v = calloc(cap, sizeof(*v));
+	int rc = SQLITE_DONE;
+	while (v != NULL && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (k == cap) {
+			struct store_cert *nv = realloc(v, 2 * cap * sizeof(*v));
+			if (nv == NULL) {
+				free(v);
+				v = NULL;
+				break;
+			}
+			v = nv;
+			cap *= 2;
+		}
+		struct store_cert *c = &v[k++];
+		memset(c, 0, sizeof(*c));
+		c->object_id = sqlite3_column_int64(s, 0);
+		c->token_id = token_id;
+		copy_col(s, 1, c->holder, sizeof(c->holder));
+		copy_col(s, 2, c->agency, sizeof(c->agency));
+		copy_col(s, 3, c->unit, sizeof(c->unit));
+		c->not_before = sqlite3_column_int64(s, 4);
+		c->not_after = sqlite3_column_int64(s, 5);
+		int kl = sqlite3_column_bytes(s, 6);
+		c->key_id_len = kl > 0 && (size_t)kl <= sizeof(c->key_id_buf) ? (size_t)kl : 0;
+		if (c->key_id_len)
+			memcpy(c->key_id_buf, sqlite3_column_blob(s, 6), c->key_id_len);
+		c->key_id = c->key_id_buf;
+		copy_col(s, 7, c->status, sizeof(c->status));
+		if (strcmp(c->status, "revoked") != 0 && c->not_after < now)
+			snprintf(c->status, sizeof(c->status), "expired");
+		c->reason = (uint32_t)sqlite3_column_int64(s, 8);
+		c->revoked_at = sqlite3_column_int64(s, 9);
+		int sl = sqlite3_column_bytes(s, 10);
+		c->serial_len = sl > 0 && (size_t)sl <= sizeof(c->serial_buf) ? (size_t)sl : 0;
+		if (c->serial_len)
+			memcpy(c->serial_buf, sqlite3_column_blob(s, 10), c->serial_len);
+		c->serial = c->serial_buf;
+	}
+	sqlite3_finalize(s);
+	if (v == NULL)
+		return CY_ERR_ALLOC;
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return CY_ERR_STORE;
+	}
+	*out = v;
+	*n = k;
+	return 0;
 }

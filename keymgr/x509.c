@@ -86,12 +86,37 @@ dup_datum(const gnutls_datum_t *d, uint8_t **p, size_t *n)
 	return 0;
 }
 
+static int
+hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* One attribute of the subject as plain UTF-8: GnuTLS gives it in RFC 4514
+ * form, so "\," and "\c3\a1" are undone here. */
 static void
 dn_part(gnutls_x509_crt_t crt, const char *oid, char *out, size_t len)
 {
-	size_t n = len;
-	if (gnutls_x509_crt_get_dn_by_oid(crt, oid, 0, 0, out, &n) < 0)
-		out[0] = '\0';
+	char esc[1024];
+	size_t n = sizeof(esc), o = 0;
+	out[0] = '\0';
+	if (gnutls_x509_crt_get_dn_by_oid(crt, oid, 0, 0, esc, &n) < 0)
+		return;
+	for (size_t i = 0; esc[i] && o + 1 < len; i++) {
+		if (esc[i] == '\\' && esc[i + 1]) {
+			int h = hexval(esc[i + 1]), l = h >= 0 && esc[i + 2] ? hexval(esc[i + 2]) : -1;
+			if (h >= 0 && l >= 0) {
+				out[o++] = (char)(h << 4 | l);
+				i += 2;
+			} else {
+				out[o++] = esc[++i];
+			}
+		} else {
+			out[o++] = esc[i];
+		}
+	}
+	out[o] = '\0';
 }
 
 int

@@ -25,7 +25,7 @@ struct cli_cmd {
 
 extern const struct cli_cmd cmd_token_init, cmd_token_list, cmd_key_generate, cmd_key_list,
 	cmd_unlock, cmd_lock, cmd_audit_list, cmd_audit_verify, cmd_key_retire, cmd_key_revoke,
-	cmd_key_destroy;
+	cmd_key_destroy, cmd_cert_import, cmd_inventory_list, cmd_inventory_report;
 
 /* The socket given with --socket, or NULL to resolve it the usual way. */
 extern const char *cli_socket;

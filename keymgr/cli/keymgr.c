@@ -8,6 +8,7 @@
 
 #include <getopt.h>
 #include <limits.h>
+#include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,9 @@ static const struct cli_cmd *const commands[] = {
 	&cmd_key_retire,
 	&cmd_key_revoke,
 	&cmd_key_destroy,
+	&cmd_cert_import,
+	&cmd_inventory_list,
+	&cmd_inventory_report,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -232,6 +236,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
+	setlocale(LC_CTYPE, "");
 	if (!gcry_check_version(GCRYPT_VERSION))
 		return cli_fail("libgcrypt is too old");
 	gcry_control(GCRYCTL_DISABLE_SECMEM, 0);

@@ -1,0 +1,514 @@
+/* cmd_cert.c - keymgr cert import, keymgr inventory list/report. */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+#include "ckr.h"
+#include "cli.h"
+
+/* The certificates read so far: their DER in one wire buffer, and for
+ * each the file it came from (for messages). */
+struct batch {
+	struct wire_buf der;
+	uint32_t count;
+	char **origin;
+	size_t cap;
+};
+
+static int
+batch_add(struct batch *b, const uint8_t *der, size_t len, const char *file)
+{
+	if (b->count == b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 1024;
+		char **no = realloc(b->origin, cap * sizeof(*no));
+		if (no == NULL)
+			return -1;
+		b->origin = no;
+		b->cap = cap;
+	}
+	if ((b->origin[b->count] = strdup(file)) == NULL || wire_put_bytes(&b->der, der, len) != 0)
+		return -1;
+	b->count++;
+	return 0;
+}
+
+/* Reads the certificates of one file (DER, or PEM holding one or more). */
+static int
+read_file(struct batch *b, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return cli_fail("cert import: %s: %s", path, strerror(errno));
+	uint8_t *buf = NULL;
+	size_t len = 0, cap = 0;
+	for (;;) {
+		if (len == cap) {
+			cap = cap ? 2 * cap : 8192;
+			uint8_t *nb = cap > 16 * 1024 * 1024 ? NULL : realloc(buf, cap);
+			if (nb == NULL) {
+				fclose(f);
+				free(buf);
+				return cli_fail("cert import: %s: too large", path);
+			}
+			buf = nb;
+		}
+		size_t n = fread(buf + len, 1, cap - len, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	fclose(f);
+	int status = 0;
+	if (len > 0 && buf[0] == 0x30) {
+		if (batch_add(b, buf, len, path) != 0)
+			status = cli_fail("cert import: out of memory");
+	} else {
+		gnutls_x509_crt_t *crts = NULL;
+		unsigned int n = 0;
+		gnutls_datum_t in = { buf, (unsigned)len };
+		if (gnutls_x509_crt_list_import2(&crts, &n, &in, GNUTLS_X509_FMT_PEM, 0) < 0 || n == 0) {
+			status = cli_fail("cert import: %s: no certificate in it", path);
+		} else {
+			for (unsigned i = 0; i < n; i++) {
+				gnutls_datum_t der = { NULL, 0 };
+				if (status == 0 && (gnutls_x509_crt_export2(crts[i], GNUTLS_X509_FMT_DER, &der) < 0 ||
+						    batch_add(b, der.data, der.size, path) != 0))
+					status = cli_fail("cert import: %s: cannot read certificate %u", path, i + 1);
+				gnutls_free(der.data);
+				gnutls_x509_crt_deinit(crts[i]);
+			}
+			gnutls_free(crts);
+		}
+	}
+	free(buf);
+	return status;
+}
+
+static int
+read_path(struct batch *b, const char *path, bool tty)
+{
+	struct stat sb;
+	if (stat(path, &sb) != 0)
+		return cli_fail("cert import: %s: %s", path, strerror(errno));
+	if (!S_ISDIR(sb.st_mode))
+		return read_file(b, path);
+	struct dirent **names;
+	int n = scandir(path, &names, NULL, alphasort), status = 0;
+	if (n < 0)
+		return cli_fail("cert import: %s: %s", path, strerror(errno));
+	for (int i = 0; i < n; i++) {
+		char full[4096];
+		if (status == 0 && names[i]->d_name[0] != '.') {
+			snprintf(full, sizeof(full), "%s/%s", path, names[i]->d_name);
+			status = read_path(b, full, tty);
+			if (tty && b->count % 250 == 0)
+				fprintf(stderr, "\rread %u certificates", b->count);
+		}
+		free(names[i]);
+	}
+	free(names);
+	return status;
+}
+
+static int
+cert_import(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "token", required_argument, NULL, 't' },
+		{ "pin", required_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *token = NULL, *pin = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "t:p:", longs, NULL)) != -1) {
+		switch (c) {
+		case 't': token = optarg; break;
+		case 'p': pin = optarg; break;
+		default: return cli_fail("cert import: bad option (see keymgr cert import --help)");
+		}
+	}
+	if (!token || !pin || optind == argc)
+		return cli_fail("cert import: --token, --pin and at least one FILE or DIR are required");
+	bool tty = isatty(STDERR_FILENO);
+	struct batch b;
+	memset(&b, 0, sizeof(b));
+	wire_init(&b.der, WIRE_MAX_FRAME - 64);
+	wire_put_u32(&b.der, 0);
+	int status = 0;
+	for (int i = optind; i < argc && status == 0; i++)
+		status = read_path(&b, argv[i], tty);
+	if (tty)
+		fprintf(stderr, "\rread %u certificates\n", b.count);
+	if (status == 0 && wire_error(&b.der) != 0)
+		status = cli_fail("cert import: more than one import can carry (16 MiB); import in parts");
+	struct cy_conn *conn = status == 0 ? cli_connect() : NULL;
+	uint32_t session;
+	if (status == 0 && conn == NULL)
+		status = 1;
+	if (status == 0 && cli_open(conn, token, 0, true, pin, &session) != 0)
+		status = 1;
+	if (status == 0) {
+		wire_poke_u32(&b.der, 0, b.count);
+		struct wire_buf *req = client_begin(conn, MSG_CERT_IMPORT);
+		wire_put_u32(req, session);
+		wire_put_bytes(req, b.der.data, b.der.size);
+		if (tty)
+			fprintf(stderr, "importing %u certificates...\n", b.count);
+		struct timespec t0, t1;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		CK_RV rv = cli_call(conn);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (rv == CKR_OK) {
+			uint32_t imported = 0, dups = 0, nokey = 0, bad = 0;
+			wire_get_u32(&conn->rep, &imported);
+			wire_get_u32(&conn->rep, &dups);
+			wire_get_u32(&conn->rep, &nokey);
+			wire_get_u32(&conn->rep, &bad);
+			if (bad) {
+				status = cli_fail("cert import: certificate %u (from %s) is not a valid X.509 certificate;"
+						  " nothing was imported", bad, b.origin[bad - 1]);
+			} else {
+				printf("imported %u certificate(s) in %.2f s; %u already on the token; %u without their key"
+				       " on the token\n", imported,
+				       (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9, dups, nokey);
+			}
+		} else {
+			if (rv != (CK_RV)-1)
+				cli_fail("cert import: %s; nothing was imported", ckr_name(rv));
+			status = 1;
+		}
+	}
+	for (uint32_t i = 0; i < b.count; i++)
+		free(b.origin[i]);
+	free(b.origin);
+	wire_free(&b.der);
+	client_close(conn);
+	return status;
+}
+
+const struct cli_cmd cmd_cert_import = {
+	"cert", "import", "--token LABEL --pin PIN FILE|DIR...",
+	"Imports certificates (DER, or PEM files with one or more) onto the token, all\n"
+	"or none: one that cannot be read stops the import with its file named.\n"
+	"Each is paired with its key (same CKA_ID) when the token holds it; those\n"
+	"already on the token and those without a key are counted.",
+	cert_import,
+};
+
+struct row {
+	uint64_t object, not_before, not_after;
+	char holder[256], agency[256], unit[256], status[16], keyid[130], serial[130];
+	uint32_t reason;
+};
+
+static void
+hex(const uint8_t *p, uint32_t n, char *out, size_t outlen)
+{
+	out[0] = '\0';
+	for (uint32_t i = 0; i < n && 2 * i + 2 < outlen; i++)
+		snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+/* Fetches the inventory rows of token label matching the filters. */
+static int
+fetch(const char *label, const char *agency, const char *status, uint64_t before, struct row **out, uint32_t *n)
+{
+	struct cy_conn *conn = cli_connect();
+	struct cli_token *t = NULL;
+	uint32_t nt = 0;
+	long slot = -1;
+	int r = 1;
+	if (conn == NULL)
+		return 1;
+	CK_RV rv = cli_tokens(conn, &t, &nt);
+	for (uint32_t i = 0; rv == CKR_OK && i < nt; i++)
+		if ((t[i].flags & CKF_TOKEN_INITIALIZED) && strcmp(t[i].label, label) == 0)
+			slot = t[i].slot;
+	free(t);
+	if (rv != CKR_OK || slot < 0) {
+		if (rv != (CK_RV)-1)
+			cli_fail("inventory: no token labelled '%s'", label);
+		goto out;
+	}
+	struct wire_buf *b = client_begin(conn, MSG_INVENTORY);
+	wire_put_u32(b, (uint32_t)slot);
+	wire_put_str(b, agency);
+	wire_put_str(b, status);
+	wire_put_u64(b, before);
+	if ((rv = cli_call(conn)) != CKR_OK) {
+		if (rv != (CK_RV)-1)
+			cli_fail("inventory: %s", ckr_name(rv));
+		goto out;
+	}
+	const uint8_t *p;
+	uint32_t len;
+	struct wire_buf v;
+	wire_get_bytes(&conn->rep, &p, &len);
+	wire_init_view(&v, p, len);
+	wire_get_u32(&v, n);
+	*out = calloc(*n ? *n : 1, sizeof(**out));
+	if (*out == NULL) {
+		cli_fail("inventory: out of memory");
+		goto out;
+	}
+	for (uint32_t i = 0; i < *n; i++) {
+		struct row *w = &(*out)[i];
+		const uint8_t *k, *s;
+		uint32_t kl, sl;
+		wire_get_u64(&v, &w->object);
+		wire_get_str_into(&v, w->holder, sizeof(w->holder));
+		wire_get_str_into(&v, w->agency, sizeof(w->agency));
+		wire_get_str_into(&v, w->unit, sizeof(w->unit));
+		wire_get_u64(&v, &w->not_before);
+		wire_get_u64(&v, &w->not_after);
+		wire_get_bytes(&v, &k, &kl);
+		wire_get_str_into(&v, w->status, sizeof(w->status));
+		wire_get_u32(&v, &w->reason);
+		wire_get_bytes(&v, &s, &sl);
+		if (wire_error(&v) != 0) {
+			cli_fail("inventory: malformed reply");
+			free(*out);
+			goto out;
+		}
+		hex(k, kl, w->keyid, sizeof(w->keyid));
+		/* The serial without its DER INTEGER header. */
+		hex(sl > 2 ? s + 2 : s, sl > 2 ? sl - 2 : 0, w->serial, sizeof(w->serial));
+	}
+	r = 0;
+out:
+	client_close(conn);
+	return r;
+}
+
+/* Prints s left-aligned in width columns, counting UTF-8 characters (so
+ * Vietnamese names line up), and a space. */
+static void
+padded(const char *s, int width)
+{
+	int chars = 0;
+	for (const char *p = s; *p; p++)
+		chars += ((unsigned char)*p & 0xc0) != 0x80;
+	fputs(s, stdout);
+	for (; chars < width; chars++)
+		putchar(' ');
+	putchar(' ');
+}
+
+static void
+day(uint64_t t, char *out, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	strftime(out, len, "%Y-%m-%d", gmtime_r(&tt, &tm));
+}
+
+/* Prints s as a CSV field (quoted, quotes doubled). */
+static void
+csv(const char *s, char end)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"')
+			putchar('"');
+		putchar(*s);
+	}
+	putchar('"');
+	putchar(end);
+}
+
+static void
+json(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+/* "30d" (or a plain number of days) in seconds; 0 when malformed. */
+static uint64_t
+days(const char *s)
+{
+	char *end;
+	unsigned long d = strtoul(s, &end, 10);
+	if (end == s || (*end && strcmp(end, "d") != 0) || d == 0 || d > 36500)
+		return 0;
+	return (uint64_t)d * 86400;
+}
+
+static int
+inventory_list(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "token", required_argument, NULL, 't' },
+		{ "expiring", required_argument, NULL, 'e' },
+		{ "agency", required_argument, NULL, 'a' },
+		{ "status", required_argument, NULL, 's' },
+		{ "csv", no_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *token = NULL, *agency = "", *status = "";
+	uint64_t before = 0;
+	int format = 0, c;
+	while ((c = getopt_long(argc, argv, "t:e:a:s:cj", longs, NULL)) != -1) {
+		switch (c) {
+		case 't': token = optarg; break;
+		case 'e':
+			if ((before = days(optarg)) == 0)
+				return cli_fail("inventory list: --expiring wants days, e.g. 30d");
+			before += (uint64_t)time(NULL);
+			break;
+		case 'a': agency = optarg; break;
+		case 's':
+			status = optarg;
+			if (strcmp(status, "valid") && strcmp(status, "expired") && strcmp(status, "revoked") &&
+			    strcmp(status, "no-key"))
+				return cli_fail("inventory list: --status is valid, expired, revoked or no-key");
+			break;
+		case 'c': format = 1; break;
+		case 'j': format = 2; break;
+		default: return cli_fail("inventory list: bad option (see keymgr inventory list --help)");
+		}
+	}
+	if (optind != argc)
+		return cli_fail("inventory list: unexpected argument '%s'", argv[optind]);
+	if (token == NULL)
+		return cli_fail("inventory list: --token is required");
+	struct row *rows = NULL;
+	uint32_t n = 0;
+	if (fetch(token, agency, status, before, &rows, &n) != 0)
+		return 1;
+	if (format == 1)
+		printf("holder,agency,unit,serial,not_before,not_after,status,key_id\n");
+	else if (format == 2)
+		putchar('[');
+	else
+		printf("%-30s %-45s %-10s %-16s %-8s %s\n", "HOLDER", "AGENCY", "NOT AFTER", "SERIAL", "STATUS", "KEY");
+	for (uint32_t i = 0; i < n; i++) {
+		struct row *w = &rows[i];
+		char nb[16], na[16];
+		day(w->not_before, nb, sizeof(nb));
+		day(w->not_after, na, sizeof(na));
+		if (format == 1) {
+			csv(w->holder, ',');
+			csv(w->agency, ',');
+			csv(w->unit, ',');
+			printf("%s,%s,%s,%s,%s\n", w->serial, nb, na, w->status, w->keyid);
+		} else if (format == 2) {
+			printf("%s{\"holder\":", i ? "," : "");
+			json(w->holder);
+			printf(",\"agency\":");
+			json(w->agency);
+			printf(",\"unit\":");
+			json(w->unit);
+			printf(",\"serial\":\"%s\",\"not_before\":\"%s\",\"not_after\":\"%s\",\"status\":\"%s\",\"key_id\":\"%s\"}",
+			       w->serial, nb, na, w->status, w->keyid);
+		} else {
+			padded(w->holder, 30);
+			padded(w->agency, 45);
+			printf("%-10s %-16.16s %-8s %s\n", na, w->serial, w->status, w->keyid[0] ? w->keyid : "-");
+		}
+	}
+	if (format == 2)
+		printf("]\n");
+	free(rows);
+	return 0;
+}
+
+const struct cli_cmd cmd_inventory_list = {
+	"inventory", "list", "--token LABEL [--expiring 30d] [--agency A] [--status S] [--csv|--json]",
+	"Lists the certificates on a token, soonest to expire first: holder (CN),\n"
+	"agency (O), expiry, serial, status (valid, expired, revoked; no-key selects\n"
+	"those whose key is not on the token) and the key's CKA_ID.",
+	inventory_list,
+};
+
+static int
+inventory_report(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "token", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *token = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "t:", longs, NULL)) != -1) {
+		if (c != 't')
+			return cli_fail("inventory report: bad option (see keymgr inventory report --help)");
+		token = optarg;
+	}
+	if (token == NULL || optind != argc)
+		return cli_fail("inventory report: --token is required, nothing else");
+	struct row *rows = NULL;
+	uint32_t n = 0;
+	if (fetch(token, "", "", 0, &rows, &n) != 0)
+		return 1;
+	/* Counts per agency and status (agencies in order of first expiry). */
+	struct count { const char *agency; uint32_t valid, expired, revoked, soon; } *cs = calloc(n ? n : 1, sizeof(*cs));
+	size_t nc = 0;
+	uint64_t now = (uint64_t)time(NULL), soon = now + 30 * 86400;
+	for (uint32_t i = 0; cs && i < n; i++) {
+		size_t j;
+		for (j = 0; j < nc && strcmp(cs[j].agency, rows[i].agency) != 0; j++)
+			;
+		if (j == nc)
+			cs[nc++].agency = rows[i].agency;
+		if (strcmp(rows[i].status, "revoked") == 0)
+			cs[j].revoked++;
+		else if (strcmp(rows[i].status, "expired") == 0)
+			cs[j].expired++;
+		else {
+			cs[j].valid++;
+			cs[j].soon += rows[i].not_after < soon;
+		}
+	}
+	printf("%-50s %7s %7s %7s %12s\n", "AGENCY", "VALID", "EXPIRED", "REVOKED", "EXPIRE <30d");
+	uint32_t tv = 0, te = 0, tr = 0, ts = 0;
+	for (size_t j = 0; cs && j < nc; j++) {
+		padded(cs[j].agency[0] ? cs[j].agency : "(no O)", 50);
+		printf("%7u %7u %7u %12u\n", cs[j].valid, cs[j].expired, cs[j].revoked, cs[j].soon);
+		tv += cs[j].valid;
+		te += cs[j].expired;
+		tr += cs[j].revoked;
+		ts += cs[j].soon;
+	}
+	printf("%-50s %7u %7u %7u %12u\n", "TOTAL", tv, te, tr, ts);
+	printf("\nnext to expire:\n");
+	for (uint32_t i = 0, shown = 0; i < n && shown < 10; i++) {
+		if (strcmp(rows[i].status, "valid") != 0)
+			continue;
+		char na[16];
+		day(rows[i].not_after, na, sizeof(na));
+		printf("  %s  ", na);
+		padded(rows[i].holder, 30);
+		printf("%s\n", rows[i].agency);
+		shown++;
+	}
+	free(cs);
+	free(rows);
+	return 0;
+}
+
+const struct cli_cmd cmd_inventory_report = {
+	"inventory", "report", "--token LABEL",
+	"Counts the token's certificates by agency and status, with those expiring in\n"
+	"the next 30 days, and lists the ten valid ones that expire next.",
+	inventory_report,
+};
