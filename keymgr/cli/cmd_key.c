@@ -227,14 +227,17 @@ key_list(int argc, char **argv)
 	static const struct option longs[] = {
 		{ "token", required_argument, NULL, 't' },
 		{ "pin", required_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *token = NULL, *pin = NULL;
+	bool json = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "t:p:", longs, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:p:j", longs, NULL)) != -1) {
 		switch (c) {
 		case 't': token = optarg; break;
 		case 'p': pin = optarg; break;
+		case 'j': json = true; break;
 		default: return cli_fail("key list: bad option (see keymgr key list --help)");
 		}
 	}
@@ -272,7 +275,10 @@ key_list(int argc, char **argv)
 	}
 	for (uint32_t i = 0; i < n; i++)
 		wire_get_u32(&conn->rep, &handles[i]);
-	printf("%-8s %-8s %-5s %-10s %-32s %s\n", "HANDLE", "CLASS", "TYPE", "STATE", "LABEL", "ID");
+	if (json)
+		putchar('[');
+	else
+		printf("%-8s %-8s %-5s %-10s %-32s %s\n", "HANDLE", "CLASS", "TYPE", "STATE", "LABEL", "ID");
 	for (uint32_t i = 0; i < n; i++) {
 		static const uint32_t want[] = { CKA_CLASS, CKA_KEY_TYPE, CKA_LABEL, CKA_ID, CKA_COYEU_KEY_STATE };
 		b = client_begin(conn, MSG_GET_ATTRS);
@@ -313,10 +319,29 @@ key_list(int argc, char **argv)
 				idlen = len;
 			}
 		}
-		printf("%-8u %-8s %-5s %-10s %-32s ", handles[i], class_name(cls), type_name(kt), state_name(state), label);
-		print_hex(idp, idlen);
-		putchar('\n');
+		if (json) {
+			printf("%s{\"handle\":%u,\"class\":\"%s\",\"type\":\"%s\",\"state\":\"%s\",\"label\":\"",
+			       i ? "," : "", handles[i], class_name(cls), type_name(kt), state_name(state));
+			for (const char *p = label; *p; p++) {
+				if (*p == '"' || *p == '\\')
+					printf("\\%c", *p);
+				else if ((unsigned char)*p < 0x20)
+					printf("\\u%04x", *p);
+				else
+					putchar(*p);
+			}
+			printf("\",\"id\":\"");
+			print_hex(idp, idlen);
+			printf("\"}");
+		} else {
+			printf("%-8u %-8s %-5s %-10s %-32s ", handles[i], class_name(cls), type_name(kt), state_name(state),
+			       label);
+			print_hex(idp, idlen);
+			putchar('\n');
+		}
 	}
+	if (json)
+		printf("]\n");
 	status = 0;
 out:
 	free(handles);
@@ -325,7 +350,7 @@ out:
 }
 
 const struct cli_cmd cmd_key_list = {
-	"key", "list", "--token LABEL [--pin PIN]",
+	"key", "list", "--token LABEL [--pin PIN] [--json]",
 	"Lists the objects on a token: handle, class, key type, label and CKA_ID.\n"
 	"Private objects are listed only with the user PIN.",
 	key_list,

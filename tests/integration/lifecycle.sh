@@ -15,6 +15,8 @@ verify() { $P11 --verify --id "$1" -m "$2" -i "$TMP/doc" --signature-file "$TMP/
 
 sign 0a ECDSA-SHA256 || fail "an active key does not sign"
 "$KEYMGR" key list --token life-token --pin 1234 | grep -q "private  ec    active" || fail "state not listed"
+"$KEYMGR" key list --token life-token --pin 1234 --json | grep -q '"class":"private","type":"ec","state":"active","label":"official","id":"0a"' ||
+	fail "key list --json"
 
 "$KEYMGR" key retire --token life-token --pin 1234 --id 0a || fail "retire"
 sign 0a ECDSA-SHA256 && fail "a retired key signed"
