@@ -153,6 +153,7 @@ main(int argc, char **argv)
 	for (int a = 0; a < na; a++) {
 		fclose(out[a]);
 		fprintf(f, "%s\t%ld\t%ld\t%ld\n", agencies[a], valid[a], expired[a], soon[a]);
+		free(agencies[a]);
 	}
 	fclose(f);
 	gnutls_x509_crt_deinit(ca);
