@@ -1881,10 +1881,10 @@ process_inventory(struct req *r)
 			wire_put_str(&b, v[i].unit);
 			wire_put_u64(&b, (uint64_t)v[i].not_before);
 			wire_put_u64(&b, (uint64_t)v[i].not_after);
-			wire_put_bytes(&b, v[i].key_id, v[i].key_id_len);
+			wire_put_bytes(&b, v[i].key_id_buf, v[i].key_id_len);
 			wire_put_str(&b, v[i].status);
 			wire_put_u32(&b, v[i].reason);
-			wire_put_bytes(&b, v[i].serial, v[i].serial_len);
+			wire_put_bytes(&b, v[i].serial_buf, v[i].serial_len);
 		}
 		if (wire_error(&b) == 0)
 			wire_put_bytes(r->out, b.data, b.size);

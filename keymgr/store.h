@@ -68,7 +68,9 @@ struct store_cert {
 	char status[16];                           /* valid, expired, revoked */
 	uint32_t reason;
 	int64_t revoked_at;
-	uint8_t key_id_buf[64], serial_buf[64];    /* storage for listed rows */
+	/* Listed rows carry their key id and serial here (the pointers above
+	 * are for inserts only: the array of rows may move). */
+	uint8_t key_id_buf[64], serial_buf[64];
 };
 
 struct store_cert_filter {

@@ -781,7 +781,6 @@ store_cert_list(struct store *st, int64_t token_id, const struct store_cert_filt
 		c->key_id_len = kl > 0 && (size_t)kl <= sizeof(c->key_id_buf) ? (size_t)kl : 0;
 		if (c->key_id_len)
 			memcpy(c->key_id_buf, sqlite3_column_blob(s, 6), c->key_id_len);
-		c->key_id = c->key_id_buf;
 		copy_col(s, 7, c->status, sizeof(c->status));
 		if (strcmp(c->status, "revoked") != 0 && c->not_after < now)
 			snprintf(c->status, sizeof(c->status), "expired");
@@ -791,7 +790,6 @@ store_cert_list(struct store *st, int64_t token_id, const struct store_cert_filt
 		c->serial_len = sl > 0 && (size_t)sl <= sizeof(c->serial_buf) ? (size_t)sl : 0;
 		if (c->serial_len)
 			memcpy(c->serial_buf, sqlite3_column_blob(s, 10), c->serial_len);
-		c->serial = c->serial_buf;
 	}
 	sqlite3_finalize(s);
 	if (v == NULL)
