@@ -1539,15 +1539,26 @@ process_wrap_key(struct req *r)
 			rv = CKR_KEY_HANDLE_INVALID;
 		goto out;
 	}
+	/* Secret keys travel as their value, private keys as PKCS #8. */
 	const struct attr *v = al_find(&key->sec, CKA_VALUE);
-	if (key->cls != CKO_SECRET_KEY || v == NULL)
-		rv = CKR_KEY_NOT_WRAPPABLE; /* private keys: no PKCS #8 yet */
+	uint8_t *p8 = NULL;
+	size_t p8len = 0;
+	if (key->cls != CKO_SECRET_KEY && key->cls != CKO_PRIVATE_KEY)
+		rv = CKR_KEY_NOT_WRAPPABLE;
+	else if (key->cls == CKO_SECRET_KEY && v == NULL)
+		rv = CKR_KEY_NOT_WRAPPABLE;
 	else if (!al_bool(&key->pub, CKA_EXTRACTABLE, false))
 		rv = CKR_KEY_UNEXTRACTABLE;
 	else if (al_bool(&key->pub, CKA_WRAP_WITH_TRUSTED, false) && !al_bool(&wk->pub, CKA_TRUSTED, false))
 		rv = CKR_KEY_NOT_WRAPPABLE;
-	else if ((rv = prv) == CKR_OK && (rv = lifecycle_allows(wk, OP_ENCRYPT)) == CKR_OK)
-		rv = crypto_wrap(mech, &mp, wk, v->val, v->len, &out, &outlen);
+	else if ((rv = prv) == CKR_OK && (rv = lifecycle_allows(wk, OP_ENCRYPT)) == CKR_OK &&
+		 (key->cls == CKO_SECRET_KEY || (rv = x509_private_to_pkcs8(key, &p8, &p8len)) == CKR_OK))
+		rv = p8 ? crypto_wrap(mech, &mp, wk, p8, p8len, &out, &outlen)
+			: crypto_wrap(mech, &mp, wk, v->val, v->len, &out, &outlen);
+	if (p8) {
+		wire_wipe(p8, p8len);
+		free(p8);
+	}
 	if (rv != CKR_OK)
 		goto out;
 	wire_put_u32(r->out, (uint32_t)outlen);
@@ -1599,11 +1610,28 @@ process_unwrap_key(struct req *r)
 			rv = CKR_UNWRAPPING_KEY_HANDLE_INVALID;
 		goto out;
 	}
-	if ((rv = prv) != CKR_OK || (rv = secret_template(&tmpl, &cls, &kt)) != CKR_OK)
+	/* A private key (RSA or P-curve) comes as PKCS #8; any other new key
+	 * must be a secret one. */
+	if ((rv = prv) != CKR_OK || (rv = obj_template_class(&tmpl, &cls, &kt)) != CKR_OK)
+		goto out;
+	bool priv = cls == CKO_PRIVATE_KEY && (kt == CKK_RSA || kt == CKK_EC);
+	if (!priv && (rv = secret_template(&tmpl, &cls, &kt)) != CKR_OK)
 		goto out;
 	if ((rv = lifecycle_allows(uk, OP_DECRYPT)) != CKR_OK ||
 	    (rv = crypto_unwrap(mech, &mp, uk, wrapped, wlen, &val, &vlen)) != CKR_OK)
 		goto out;
+	if (priv) {
+		bool so_in = login_of(s->app, s->token_id) == CKU_SO;
+		if ((rv = obj_build(&tmpl, cls, kt, OM_UNWRAP, so_in, &o)) != CKR_OK ||
+		    (rv = x509_pkcs8_to_private(val, vlen, o)) != CKR_OK ||
+		    (rv = crypto_complete_new_key(o)) != CKR_OK || (rv = may_write_obj(s, o)) != CKR_OK ||
+		    (rv = add_objects_locked(r->ctx, s, &o, 1)) != CKR_OK)
+			goto out;
+		wire_put_u32(r->out, o->handle);
+		drop_added(&o, 1);
+		o = NULL;
+		goto out;
+	}
 	/* With a mechanism that keeps block padding, CKA_VALUE_LEN says how
 	 * much of the plaintext is the key. */
 	uint64_t want;

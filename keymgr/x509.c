@@ -226,3 +226,202 @@ x509_object_keyhash(const struct km_object *o, uint8_t out[X509_KEYHASH_LEN])
 	x509_cert_clear(&c);
 	return 0;
 }
+
+/* ---- private keys in PKCS #8 ---- */
+
+static const struct attr *
+secret(const struct km_object *o, CK_ATTRIBUTE_TYPE t)
+{
+	const struct attr *a = al_find(&o->sec, t);
+	return a ? a : al_find(&o->pub, t);
+}
+
+static gnutls_datum_t
+datum(const struct attr *a)
+{
+	gnutls_datum_t d = { a ? a->val : NULL, a ? a->len : 0 };
+	return d;
+}
+
+/* The public point of P-curve private scalar d, as affine x and y of
+ * field_bytes each (libgcrypt computes q from d). */
+static int
+ec_public(const struct curve *c, const struct attr *d, uint8_t *x, uint8_t *y)
+{
+	gcry_ctx_t ctx = NULL;
+	gcry_mpi_t k = NULL, mx = gcry_mpi_new(0), my = gcry_mpi_new(0);
+	int r = -1;
+	if (gcry_mpi_scan(&k, GCRYMPI_FMT_USG, d->val, d->len, NULL) == 0 &&
+	    gcry_mpi_ec_new(&ctx, NULL, c->gcry_name) == 0 && gcry_mpi_ec_set_mpi("d", k, ctx) == 0) {
+		gcry_mpi_point_t q = gcry_mpi_ec_get_point("q", ctx, 1);
+		size_t nx = 0, ny = 0;
+		if (q != NULL && gcry_mpi_ec_get_affine(mx, my, q, ctx) == 0 &&
+		    gcry_mpi_print(GCRYMPI_FMT_USG, NULL, 0, &nx, mx) == 0 &&
+		    gcry_mpi_print(GCRYMPI_FMT_USG, NULL, 0, &ny, my) == 0 &&
+		    nx <= c->field_bytes && ny <= c->field_bytes) {
+			memset(x, 0, c->field_bytes);
+			memset(y, 0, c->field_bytes);
+			gcry_mpi_print(GCRYMPI_FMT_USG, x + c->field_bytes - nx, nx, NULL, mx);
+			gcry_mpi_print(GCRYMPI_FMT_USG, y + c->field_bytes - ny, ny, NULL, my);
+			r = 0;
+		}
+		gcry_mpi_point_release(q);
+	}
+	gcry_ctx_release(ctx);
+	gcry_mpi_release(k);
+	gcry_mpi_release(mx);
+	gcry_mpi_release(my);
+	return r;
+}
+
+CK_RV
+x509_private_to_pkcs8(const struct km_object *o, uint8_t **der, size_t *len)
+{
+	gnutls_x509_privkey_t k;
+	gnutls_datum_t out = { NULL, 0 };
+	CK_RV rv = CKR_KEY_NOT_WRAPPABLE;
+	int gr = -1;
+	if (o->cls != CKO_PRIVATE_KEY || gnutls_x509_privkey_init(&k) < 0)
+		return rv;
+	if (o->key_type == CKK_RSA) {
+		const struct attr *p = secret(o, CKA_PRIME_1), *q = secret(o, CKA_PRIME_2);
+		const struct attr *u = secret(o, CKA_COEFFICIENT), *d = secret(o, CKA_PRIVATE_EXPONENT);
+		const struct attr *m = secret(o, CKA_MODULUS), *e = secret(o, CKA_PUBLIC_EXPONENT);
+		if (p && q && u && d && m && e) {
+			gnutls_datum_t dm = datum(m), de = datum(e), dd = datum(d), dp = datum(p), dq = datum(q);
+			gnutls_datum_t du = datum(u), d1 = datum(secret(o, CKA_EXPONENT_1)), d2 = datum(secret(o, CKA_EXPONENT_2));
+			gr = gnutls_x509_privkey_import_rsa_raw2(k, &dm, &de, &dd, &dp, &dq, &du,
+								 d1.size ? &d1 : NULL, d2.size ? &d2 : NULL);
+		}
+	} else if (o->key_type == CKK_EC) {
+		const struct attr *params = al_find(&o->pub, CKA_EC_PARAMS), *d = secret(o, CKA_VALUE);
+		const struct curve *c = params ? curve_by_params(params->val, params->len) : NULL;
+		uint8_t x[66], y[66];
+		if (c && d && c->key_type == CKK_EC && ec_public(c, d, x, y) == 0) {
+			gnutls_datum_t dx = { x, (unsigned)c->field_bytes }, dy = { y, (unsigned)c->field_bytes };
+			gnutls_datum_t dk = datum(d);
+			gr = gnutls_x509_privkey_import_ecc_raw(k, gnutls_curve(c), &dx, &dy, &dk);
+		}
+	}
+	if (gr >= 0 && gnutls_x509_privkey_export2_pkcs8(k, GNUTLS_X509_FMT_DER, NULL, GNUTLS_PKCS_PLAIN, &out) >= 0) {
+		if ((*der = malloc(out.size)) != NULL) {
+			memcpy(*der, out.data, out.size);
+			*len = out.size;
+			rv = CKR_OK;
+		} else {
+			rv = CKR_HOST_MEMORY;
+		}
+		gnutls_memset(out.data, 0, out.size);
+		gnutls_free(out.data);
+	}
+	gnutls_x509_privkey_deinit(k);
+	return rv;
+}
+
+/* Sets t in l from a GnuTLS datum, dropping leading zero bytes. */
+static int
+set_datum(struct attrlist *l, CK_ATTRIBUTE_TYPE t, const gnutls_datum_t *d)
+{
+	unsigned i = 0;
+	while (i + 1 < d->size && d->data[i] == 0)
+		i++;
+	return al_set(l, t, d->data + i, d->size - i);
+}
+
+static void
+wipe_datum(gnutls_datum_t *d)
+{
+	if (d->data) {
+		gnutls_memset(d->data, 0, d->size);
+		gnutls_free(d->data);
+	}
+	d->data = NULL;
+}
+
+/* The total length of the DER SEQUENCE at the start of p, or 0. */
+static size_t
+der_length(const uint8_t *p, size_t len)
+{
+	if (len < 2 || p[0] != 0x30)
+		return 0;
+	if (p[1] < 0x80)
+		return 2 + (size_t)p[1];
+	size_t n = p[1] & 0x7f, v = 0;
+	if (n == 0 || n > 3 || len < 2 + n)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		v = v << 8 | p[2 + i];
+	return 2 + n + v;
+}
+
+CK_RV
+x509_pkcs8_to_private(const uint8_t *der, size_t len, struct km_object *o)
+{
+	gnutls_x509_privkey_t k;
+	gnutls_datum_t in = { (uint8_t *)der, (unsigned)len };
+	CK_RV rv = CKR_WRAPPED_KEY_INVALID;
+	if (gnutls_x509_privkey_init(&k) < 0)
+		return CKR_HOST_MEMORY;
+	/* Some tokens (SoftHSM2) pad the PKCS #8 with zeros to a whole block
+	 * before wrapping; the DER SEQUENCE says where it really ends. */
+	size_t real = der_length(der, len);
+	if (real > 0 && real < len) {
+		bool zeros = true;
+		for (size_t i = real; i < len; i++)
+			zeros &= der[i] == 0;
+		if (zeros)
+			in.size = (unsigned)real;
+	}
+	if (gnutls_x509_privkey_import_pkcs8(k, &in, GNUTLS_X509_FMT_DER, NULL, GNUTLS_PKCS_PLAIN) < 0)
+		goto out;
+	int algo = gnutls_x509_privkey_get_pk_algorithm(k);
+	if (algo == GNUTLS_PK_RSA) {
+		gnutls_datum_t m = { 0 }, e = { 0 }, d = { 0 }, p = { 0 }, q = { 0 }, u = { 0 }, e1 = { 0 }, e2 = { 0 };
+		if (o->key_type != CKK_RSA) {
+			rv = CKR_TEMPLATE_INCONSISTENT;
+			goto out;
+		}
+		if (gnutls_x509_privkey_export_rsa_raw2(k, &m, &e, &d, &p, &q, &u, &e1, &e2) >= 0) {
+			int r = set_datum(&o->pub, CKA_MODULUS, &m) | set_datum(&o->pub, CKA_PUBLIC_EXPONENT, &e) |
+				set_datum(&o->sec, CKA_PRIVATE_EXPONENT, &d) | set_datum(&o->sec, CKA_PRIME_1, &p) |
+				set_datum(&o->sec, CKA_PRIME_2, &q) | set_datum(&o->sec, CKA_COEFFICIENT, &u) |
+				set_datum(&o->sec, CKA_EXPONENT_1, &e1) | set_datum(&o->sec, CKA_EXPONENT_2, &e2);
+			rv = r ? CKR_HOST_MEMORY : CKR_OK;
+		}
+		wipe_datum(&m); wipe_datum(&e); wipe_datum(&d); wipe_datum(&p);
+		wipe_datum(&q); wipe_datum(&u); wipe_datum(&e1); wipe_datum(&e2);
+	} else if (algo == GNUTLS_PK_ECDSA) {
+		gnutls_ecc_curve_t gc;
+		gnutls_datum_t x = { 0 }, y = { 0 }, kk = { 0 };
+		if (o->key_type != CKK_EC) {
+			rv = CKR_TEMPLATE_INCONSISTENT;
+			goto out;
+		}
+		if (gnutls_x509_privkey_export_ecc_raw(k, &gc, &x, &y, &kk) >= 0) {
+			const struct curve *c = NULL;
+			static const char *const names[] = { "P-256", "P-384", "P-521" };
+			for (int i = 0; i < 3 && c == NULL; i++) {
+				const struct curve *cand = curve_by_name(names[i]);
+				if (gnutls_curve(cand) == gc)
+					c = cand;
+			}
+			uint8_t v[66] = { 0 };
+			unsigned off = 0;
+			while (off + 1 < kk.size && kk.data[off] == 0)
+				off++;
+			if (c != NULL && kk.size - off <= c->field_bytes) {
+				memcpy(v + c->field_bytes - (kk.size - off), kk.data + off, kk.size - off);
+				int r = al_set(&o->pub, CKA_EC_PARAMS, c->der[0].p, c->der[0].len) |
+					al_set(&o->sec, CKA_VALUE, v, c->field_bytes);
+				rv = r ? CKR_HOST_MEMORY : CKR_OK;
+				gnutls_memset(v, 0, sizeof(v));
+			}
+		}
+		wipe_datum(&x); wipe_datum(&y); wipe_datum(&kk);
+	} else {
+		rv = CKR_TEMPLATE_INCONSISTENT;
+	}
+out:
+	gnutls_x509_privkey_deinit(k);
+	return rv;
+}

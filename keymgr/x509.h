@@ -47,4 +47,17 @@ void x509_cert_clear(struct x509_cert *c);
  */
 CK_RV x509_complete_cert(struct km_object *o, uint8_t keyhash[X509_KEYHASH_LEN]);
 
+/*
+ * Private keys as PKCS #8 PrivateKeyInfo (DER, unencrypted: the caller
+ * wraps it), for C_WrapKey/C_UnwrapKey of RSA and P-curve keys.
+ * x509_private_to_pkcs8: *der malloc'd, the caller wipes and frees it;
+ * CKR_KEY_NOT_WRAPPABLE for keys it cannot express (Edwards and Montgomery
+ * keys, RSA keys without their CRT values).
+ * x509_pkcs8_to_private: fills the key material of o (an object of key type
+ * kt built from the unwrap template); CKR_WRAPPED_KEY_INVALID when der is
+ * not such a key, CKR_TEMPLATE_INCONSISTENT when it is another type.
+ */
+CK_RV x509_private_to_pkcs8(const struct km_object *o, uint8_t **der, size_t *len);
+CK_RV x509_pkcs8_to_private(const uint8_t *der, size_t len, struct km_object *o);
+
 #endif

@@ -50,8 +50,6 @@ static const struct {
 } known[] = {
 	/* conformance.md, "Usage flags on the wrong key class" */
 	{ "sign-with-public-key", CKR_KEY_TYPE_INCONSISTENT, CKR_KEY_FUNCTION_NOT_PERMITTED },
-	/* conformance.md, "Private keys are not wrappable" */
-	{ "wrap-private-key", CKR_KEY_NOT_WRAPPABLE, CKR_OK },
 	/* conformance.md, "Where SoftHSM2 answers a general error" */
 	{ "oaep-too-long", CKR_DATA_LEN_RANGE, CKR_GENERAL_ERROR },
 	{ "gcm-tampered", CKR_ENCRYPTED_DATA_INVALID, CKR_GENERAL_ERROR },
@@ -740,6 +738,34 @@ check_value(struct tok *t)
 	return memcmp(kcv, want, 3) == 0 ? CKR_OK : CKR_GENERAL_ERROR;
 }
 
+/* A's RSA private key, wrapped as PKCS #8 under the shared AES key
+ * (RFC 5649), unwrapped on B, signs there; A's public key verifies. */
+static void
+cross_wrap_private(struct tok *a, struct tok *b)
+{
+	CK_MECHANISM m = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+	CK_BYTE w[4096];
+	CK_ULONG n = sizeof(w);
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_KEY_TYPE kt = CKK_RSA;
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &kt, sizeof(kt) },
+			     { CKA_SIGN, &yes, 1 }, { CKA_TOKEN, &no, 1 } };
+	CK_OBJECT_HANDLE u;
+	ck_assert_msg(a->f->C_WrapKey(a->h, &m, a->shared_aes, a->rsa_priv, w, &n) == CKR_OK,
+		      "%s does not wrap its private key", a->name);
+	CK_RV urv = b->f->C_UnwrapKey(b->h, &m, b->shared_aes, w, n, t, 4, &u);
+	ck_assert_msg(urv == CKR_OK, "%s does not unwrap the private key of %s: 0x%lx", b->name, a->name,
+		      (unsigned long)urv);
+	CK_MECHANISM sm = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+	CK_BYTE s[512];
+	CK_ULONG sl = sizeof(s);
+	ck_assert_uint_eq(b->f->C_SignInit(b->h, &sm, u), CKR_OK);
+	ck_assert_uint_eq(b->f->C_Sign(b->h, msg, sizeof(msg), s, &sl), CKR_OK);
+	ck_assert_uint_eq(a->f->C_VerifyInit(a->h, &sm, a->rsa_pub), CKR_OK);
+	ck_assert_msg(a->f->C_Verify(a->h, msg, sizeof(msg), s, sl) == CKR_OK,
+		      "a signature by %s's copy of %s's key does not verify", b->name, a->name);
+}
+
 START_TEST(same_answers)
 {
 	static const struct { const char *name; step_fn fn; } steps[] = {
@@ -830,6 +856,8 @@ START_TEST(results_cross_check)
 	cross_wrap(&softhsm, &coyeu, CKM_AES_KEY_WRAP);
 	cross_wrap(&coyeu, &softhsm, CKM_AES_KEY_WRAP_PAD);
 	cross_wrap(&softhsm, &coyeu, CKM_AES_KEY_WRAP_PAD);
+	cross_wrap_private(&coyeu, &softhsm);
+	cross_wrap_private(&softhsm, &coyeu);
 }
 END_TEST
 

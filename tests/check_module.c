@@ -920,7 +920,7 @@ START_TEST(wrap_unwrap)
 
 	/* The rules around the keys. */
 	CK_MECHANISM kw = { CKM_AES_KEY_WRAP, NULL, 0 };
-	CK_BYTE w[512];
+	CK_BYTE w[4096];
 	CK_ULONG wn = sizeof(w);
 	CK_OBJECT_HANDLE sealed = secret_key(h, CKK_AES, "00112233445566778899aabbccddeeff");
 	ck_assert_uint_eq(f->C_WrapKey(h, &kw, kek, sealed, w, &wn), CKR_KEY_UNEXTRACTABLE);
@@ -959,9 +959,46 @@ START_TEST(wrap_unwrap)
 	ck_assert_int_eq(memcmp(kcv1, kcv2, 3), 0);
 	ck_assert_uint_eq(f->C_UnwrapKey(h, &om, pub, w, wn, t, 2, &u), CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT);
 	ck_assert_uint_eq(f->C_UnwrapKey(h, &om, priv, w, wn, t, 1, &u), CKR_TEMPLATE_INCOMPLETE);
-	/* Private keys do not leave by wrapping (no PKCS #8 yet). */
+	/* An unextractable private key does not leave. */
 	wn = sizeof(w);
-	ck_assert_uint_eq(f->C_WrapKey(h, &kw, kek, priv, w, &wn), CKR_KEY_NOT_WRAPPABLE);
+	ck_assert_uint_eq(f->C_WrapKey(h, &kw, kek, priv, w, &wn), CKR_KEY_UNEXTRACTABLE);
+
+	/* Extractable RSA and EC private keys travel as PKCS #8 under AES-KWP
+	 * and sign again once unwrapped. */
+	CK_MECHANISM kwp = { CKM_AES_KEY_WRAP_KWP, NULL, 0 };
+	static const CK_BYTE p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+	struct { CK_MECHANISM_TYPE gen, sig; CK_KEY_TYPE kt; } pairs[] = {
+		{ CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_SHA256_RSA_PKCS, CKK_RSA },
+		{ CKM_EC_KEY_PAIR_GEN, CKM_ECDSA_SHA256, CKK_EC },
+	};
+	for (int i = 0; i < 2; i++) {
+		CK_MECHANISM gm = { pairs[i].gen, NULL, 0 };
+		CK_ATTRIBUTE gpt[] = { i ? (CK_ATTRIBUTE){ CKA_EC_PARAMS, (void *)p256, sizeof(p256) }
+					 : (CK_ATTRIBUTE){ CKA_MODULUS_BITS, &bits, sizeof(bits) },
+				       { CKA_VERIFY, &yes, 1 } };
+		CK_ATTRIBUTE gvt[] = { { CKA_SIGN, &yes, 1 }, { CKA_EXTRACTABLE, &yes, 1 } };
+		CK_OBJECT_HANDLE xpub, xpriv, back;
+		ck_assert_uint_eq(f->C_GenerateKeyPair(h, &gm, gpt, 2, gvt, 2, &xpub, &xpriv), CKR_OK);
+		wn = sizeof(w);
+		ck_assert_uint_eq(f->C_WrapKey(h, &kwp, kek, xpriv, w, &wn), CKR_OK);
+		CK_OBJECT_CLASS pc = CKO_PRIVATE_KEY;
+		CK_ATTRIBUTE ut[] = { { CKA_CLASS, &pc, sizeof(pc) }, { CKA_KEY_TYPE, &pairs[i].kt, sizeof(CK_KEY_TYPE) },
+				      { CKA_SIGN, &yes, 1 } };
+		ck_assert_uint_eq(f->C_UnwrapKey(h, &kwp, kek, w, wn, ut, 3, &back), CKR_OK);
+		sign_verify(h, pairs[i].sig, xpub, back, (const CK_BYTE *)"after the trip", 14, false);
+		CK_KEY_TYPE other = i ? CKK_RSA : CKK_EC;
+		CK_ATTRIBUTE wrongt[] = { { CKA_CLASS, &pc, sizeof(pc) }, { CKA_KEY_TYPE, &other, sizeof(other) } };
+		ck_assert_uint_eq(f->C_UnwrapKey(h, &kwp, kek, w, wn, wrongt, 2, &back), CKR_TEMPLATE_INCONSISTENT);
+	}
+	/* Edwards keys have no PKCS #8 form here yet. */
+	static const CK_BYTE ed[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
+	CK_MECHANISM em = { CKM_EC_EDWARDS_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE ept[] = { { CKA_EC_PARAMS, (void *)ed, sizeof(ed) } };
+	CK_ATTRIBUTE evt[] = { { CKA_EXTRACTABLE, &yes, 1 } };
+	CK_OBJECT_HANDLE epub, epriv;
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &em, ept, 1, evt, 1, &epub, &epriv), CKR_OK);
+	wn = sizeof(w);
+	ck_assert_uint_eq(f->C_WrapKey(h, &kwp, kek, epriv, w, &wn), CKR_KEY_NOT_WRAPPABLE);
 }
 END_TEST
 
