@@ -9,7 +9,9 @@
  *
  * Wire form of a value: BOOL is one byte 0/1; ULONG is a big-endian u64;
  * MECHS is a list of big-endian u32 mechanism types; BYTES (dates, DER,
- * strings, big integers) is the bytes as they are.
+ * strings, big integers) is the bytes as they are; TEMPLATE (an attribute
+ * array such as CKA_WRAP_TEMPLATE) is a u32 count, then per attribute its
+ * u32 type and its value in wire form with a u32 length before it.
  */
 #ifndef CY_ATTR_H
 #define CY_ATTR_H
@@ -23,7 +25,7 @@ enum attr_kind {
 	AK_BOOL,
 	AK_ULONG,
 	AK_MECHS,
-	AK_TEMPLATE, /* CKA_*_TEMPLATE: not carried yet */
+	AK_TEMPLATE, /* CKA_*_TEMPLATE: u32 count, then per attribute u32 type + u32 length + value */
 };
 
 /* Rule flags; the numbers are the footnotes of the PKCS#11 2.40 table 10. */

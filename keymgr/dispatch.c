@@ -1551,6 +1551,8 @@ process_wrap_key(struct req *r)
 		rv = CKR_KEY_UNEXTRACTABLE;
 	else if (al_bool(&key->pub, CKA_WRAP_WITH_TRUSTED, false) && !al_bool(&wk->pub, CKA_TRUSTED, false))
 		rv = CKR_KEY_NOT_WRAPPABLE;
+	else if (!obj_wrap_allows(wk, key))
+		rv = CKR_KEY_NOT_WRAPPABLE;
 	else if ((rv = prv) == CKR_OK && (rv = lifecycle_allows(wk, OP_ENCRYPT)) == CKR_OK &&
 		 (key->cls == CKO_SECRET_KEY || (rv = x509_private_to_pkcs8(key, &p8, &p8len)) == CKR_OK))
 		rv = p8 ? crypto_wrap(mech, &mp, wk, p8, p8len, &out, &outlen)
@@ -1610,11 +1612,13 @@ process_unwrap_key(struct req *r)
 			rv = CKR_UNWRAPPING_KEY_HANDLE_INVALID;
 		goto out;
 	}
-	/* A private key (RSA or P-curve) comes as PKCS #8; any other new key
-	 * must be a secret one. */
-	if ((rv = prv) != CKR_OK || (rv = obj_template_class(&tmpl, &cls, &kt)) != CKR_OK)
+	/* A private key (RSA, P-curve or Edwards) comes as PKCS #8; any other
+	 * new key must be a secret one. The unwrapping key's
+	 * CKA_UNWRAP_TEMPLATE joins the caller's template first. */
+	if ((rv = prv) != CKR_OK || (rv = obj_apply_template(uk, CKA_UNWRAP_TEMPLATE, &tmpl)) != CKR_OK ||
+	    (rv = obj_template_class(&tmpl, &cls, &kt)) != CKR_OK)
 		goto out;
-	bool priv = cls == CKO_PRIVATE_KEY && (kt == CKK_RSA || kt == CKK_EC);
+	bool priv = cls == CKO_PRIVATE_KEY && (kt == CKK_RSA || kt == CKK_EC || kt == CKK_EC_EDWARDS);
 	if (!priv && (rv = secret_template(&tmpl, &cls, &kt)) != CKR_OK)
 		goto out;
 	if ((rv = lifecycle_allows(uk, OP_DECRYPT)) != CKR_OK ||
@@ -1684,7 +1688,8 @@ process_derive_key(struct req *r)
 			rv = CKR_KEY_HANDLE_INVALID;
 		goto out;
 	}
-	if ((rv = prv) != CKR_OK || (rv = secret_template(&tmpl, &cls, &kt)) != CKR_OK)
+	if ((rv = prv) != CKR_OK || (rv = obj_apply_template(base, CKA_DERIVE_TEMPLATE, &tmpl)) != CKR_OK ||
+	    (rv = secret_template(&tmpl, &cls, &kt)) != CKR_OK)
 		goto out;
 	/* The length comes from the key type or CKA_VALUE_LEN. */
 	uint64_t want = 0;

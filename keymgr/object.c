@@ -10,6 +10,7 @@
 #include "attr.h"
 #include "cy_err.h"
 #include "object.h"
+#include "proto.h"
 #include "x509.h"
 #include "seal.h"
 
@@ -165,6 +166,8 @@ al_decode(const uint8_t *p, size_t n, struct attrlist *l)
 	return wire_end(&b);
 }
 
+static bool template_ok(const uint8_t *val, uint32_t len);
+
 /* Checks the wire form of a value against its kind. */
 static bool
 value_ok(CK_ATTRIBUTE_TYPE type, const uint8_t *val, uint32_t len)
@@ -173,10 +176,77 @@ value_ok(CK_ATTRIBUTE_TYPE type, const uint8_t *val, uint32_t len)
 	case AK_BOOL: return len == 1 && val[0] <= 1;
 	case AK_ULONG: return len == 8;
 	case AK_MECHS: return len % 4 == 0;
-	case AK_TEMPLATE: return false;
+	case AK_TEMPLATE: return template_ok(val, len);
 	case AK_BYTES: return true;
 	}
 	return false;
+}
+
+/* An attribute template value (the al_encode form): well formed, no type
+ * twice, no template inside a template. */
+static bool
+template_ok(const uint8_t *val, uint32_t len)
+{
+	struct attrlist l;
+	bool ok = false;
+	al_init(&l, false);
+	struct wire_buf b;
+	uint32_t count, type, n;
+	const uint8_t *v;
+	wire_init_view(&b, val, len);
+	if (wire_get_u32(&b, &count) != 0 || count > PROTO_MAX_LIST)
+		goto out;
+	for (uint32_t i = 0; i < count; i++) {
+		if (wire_get_u32(&b, &type) != 0 || wire_get_bytes(&b, &v, &n) != 0)
+			goto out;
+		if (attr_kind(type) == AK_TEMPLATE || !value_ok(type, v, n) || al_find(&l, type) != NULL ||
+		    al_set(&l, type, v, n) != 0)
+			goto out;
+	}
+	ok = wire_end(&b) == 0;
+out:
+	al_free(&l);
+	return ok;
+}
+
+/* The template held in o's attribute which, decoded into out (empty when o
+ * has none). */
+static int
+held_template(const struct km_object *o, CK_ATTRIBUTE_TYPE which, struct attrlist *out)
+{
+	const struct attr *a = al_find(&o->pub, which);
+	al_init(out, false);
+	return a == NULL ? 0 : al_decode(a->val, a->len, out);
+}
+
+bool
+obj_wrap_allows(const struct km_object *wk, const struct km_object *key)
+{
+	struct attrlist t;
+	bool ok = held_template(wk, CKA_WRAP_TEMPLATE, &t) == 0 && obj_matches(key, &t);
+	al_free(&t);
+	return ok;
+}
+
+CK_RV
+obj_apply_template(const struct km_object *key, CK_ATTRIBUTE_TYPE which, struct attrlist *tmpl)
+{
+	struct attrlist t;
+	CK_RV rv = CKR_OK;
+	if (held_template(key, which, &t) != 0) {
+		rv = CKR_GENERAL_ERROR;
+		goto out;
+	}
+	for (size_t i = 0; i < t.n && rv == CKR_OK; i++) {
+		const struct attr *want = &t.v[i], *given = al_find(tmpl, want->type);
+		if (given == NULL)
+			rv = al_set(tmpl, want->type, want->val, want->len) ? CKR_HOST_MEMORY : CKR_OK;
+		else if (given->len != want->len || (want->len && memcmp(given->val, want->val, want->len)))
+			rv = CKR_TEMPLATE_INCONSISTENT;
+	}
+out:
+	al_free(&t);
+	return rv;
 }
 
 CK_RV
@@ -194,8 +264,6 @@ al_read_template(struct wire_buf *b, struct attrlist *l)
 			return CKR_DEVICE_ERROR;
 		if (has && wire_get_bytes(b, &val, &len) != 0)
 			return CKR_DEVICE_ERROR;
-		if (attr_kind(type) == AK_TEMPLATE)
-			return CKR_ATTRIBUTE_TYPE_INVALID;
 		if (!value_ok(type, val, len))
 			return CKR_ATTRIBUTE_VALUE_INVALID;
 		/* The same type twice is inconsistent. */

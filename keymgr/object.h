@@ -87,6 +87,12 @@ int obj_clone(const struct km_object *o, struct km_object **out);
 bool obj_visible(const struct km_object *o, bool user_logged_in);
 /* True when every attribute of tmpl equals o's (secret ones never match). */
 bool obj_matches(const struct km_object *o, const struct attrlist *tmpl);
+/* C_WrapKey: true when key matches wk's CKA_WRAP_TEMPLATE (or wk has none). */
+bool obj_wrap_allows(const struct km_object *wk, const struct km_object *key);
+/* C_UnwrapKey / C_DeriveKey: adds the template key holds in which
+ * (CKA_UNWRAP_TEMPLATE, CKA_DERIVE_TEMPLATE) to tmpl; CKR_TEMPLATE_INCONSISTENT
+ * when tmpl gives one of its attributes another value. */
+CK_RV obj_apply_template(const struct km_object *key, CK_ATTRIBUTE_TYPE which, struct attrlist *tmpl);
 /*
  * C_GetAttributeValue for one attribute: CKR_OK with *val and *len pointing into
  * o, CKR_ATTRIBUTE_SENSITIVE, or CKR_ATTRIBUTE_TYPE_INVALID.

@@ -274,6 +274,31 @@ ec_public(const struct curve *c, const struct attr *d, uint8_t *x, uint8_t *y)
 	return r;
 }
 
+/* The encoded public key of Edwards private key d (libgcrypt derives it),
+ * field_bytes long into pub. */
+static int
+ed_public(const struct curve *c, const struct attr *d, uint8_t *pub)
+{
+	gcry_sexp_t key = NULL;
+	gcry_ctx_t ctx = NULL;
+	gcry_mpi_t q = NULL;
+	unsigned nbits = 0;
+	int r = -1;
+	if (gcry_sexp_build(&key, NULL, "(private-key(ecc(curve %s)(flags eddsa)(d%b)))", c->gcry_name,
+			    (int)d->len, d->val) == 0 &&
+	    gcry_mpi_ec_new(&ctx, key, NULL) == 0 && (q = gcry_mpi_ec_get_mpi("q@eddsa", ctx, 1)) != NULL) {
+		const void *v = gcry_mpi_get_opaque(q, &nbits);
+		if (v != NULL && nbits == 8 * c->field_bytes) {
+			memcpy(pub, v, c->field_bytes);
+			r = 0;
+		}
+	}
+	gcry_mpi_release(q);
+	gcry_ctx_release(ctx);
+	gcry_sexp_release(key);
+	return r;
+}
+
 CK_RV
 x509_private_to_pkcs8(const struct km_object *o, uint8_t **der, size_t *len)
 {
@@ -301,6 +326,16 @@ x509_private_to_pkcs8(const struct km_object *o, uint8_t **der, size_t *len)
 			gnutls_datum_t dx = { x, (unsigned)c->field_bytes }, dy = { y, (unsigned)c->field_bytes };
 			gnutls_datum_t dk = datum(d);
 			gr = gnutls_x509_privkey_import_ecc_raw(k, gnutls_curve(c), &dx, &dy, &dk);
+		}
+	} else if (o->key_type == CKK_EC_EDWARDS) {
+		/* RFC 8410. (GnuTLS 3.7 has no raw import for X25519/X448,
+		 * so Montgomery keys stay unwrappable.) */
+		const struct attr *params = al_find(&o->pub, CKA_EC_PARAMS), *d = secret(o, CKA_VALUE);
+		const struct curve *c = params ? curve_by_params(params->val, params->len) : NULL;
+		uint8_t pub[57];
+		if (c && d && d->len == c->field_bytes && ed_public(c, d, pub) == 0) {
+			gnutls_datum_t dx = { pub, (unsigned)c->field_bytes }, dk = datum(d);
+			gr = gnutls_x509_privkey_import_ecc_raw(k, gnutls_curve(c), &dx, NULL, &dk);
 		}
 	}
 	if (gr >= 0 && gnutls_x509_privkey_export2_pkcs8(k, GNUTLS_X509_FMT_DER, NULL, GNUTLS_PKCS_PLAIN, &out) >= 0) {
@@ -390,26 +425,29 @@ x509_pkcs8_to_private(const uint8_t *der, size_t len, struct km_object *o)
 		}
 		wipe_datum(&m); wipe_datum(&e); wipe_datum(&d); wipe_datum(&p);
 		wipe_datum(&q); wipe_datum(&u); wipe_datum(&e1); wipe_datum(&e2);
-	} else if (algo == GNUTLS_PK_ECDSA) {
+	} else if (algo == GNUTLS_PK_ECDSA || algo == GNUTLS_PK_EDDSA_ED25519 || algo == GNUTLS_PK_EDDSA_ED448) {
 		gnutls_ecc_curve_t gc;
 		gnutls_datum_t x = { 0 }, y = { 0 }, kk = { 0 };
-		if (o->key_type != CKK_EC) {
+		bool ed = algo != GNUTLS_PK_ECDSA;
+		if (o->key_type != (ed ? CKK_EC_EDWARDS : CKK_EC)) {
 			rv = CKR_TEMPLATE_INCONSISTENT;
 			goto out;
 		}
 		if (gnutls_x509_privkey_export_ecc_raw(k, &gc, &x, &y, &kk) >= 0) {
 			const struct curve *c = NULL;
-			static const char *const names[] = { "P-256", "P-384", "P-521" };
-			for (int i = 0; i < 3 && c == NULL; i++) {
+			static const char *const names[] = { "P-256", "P-384", "P-521", "Ed25519", "Ed448" };
+			for (int i = 0; i < 5 && c == NULL; i++) {
 				const struct curve *cand = curve_by_name(names[i]);
 				if (gnutls_curve(cand) == gc)
 					c = cand;
 			}
+			/* A P-curve scalar is an integer (GnuTLS may add a
+			 * zero byte); an Edwards key is a byte string. */
 			uint8_t v[66] = { 0 };
 			unsigned off = 0;
-			while (off + 1 < kk.size && kk.data[off] == 0)
+			while (!ed && off + 1 < kk.size && kk.data[off] == 0)
 				off++;
-			if (c != NULL && kk.size - off <= c->field_bytes) {
+			if (c != NULL && kk.size - off <= c->field_bytes && (!ed || kk.size == c->field_bytes)) {
 				memcpy(v + c->field_bytes - (kk.size - off), kk.data + off, kk.size - off);
 				int r = al_set(&o->pub, CKA_EC_PARAMS, c->der[0].p, c->der[0].len) |
 					al_set(&o->sec, CKA_VALUE, v, c->field_bytes);

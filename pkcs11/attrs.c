@@ -11,6 +11,8 @@
 #include "attr.h"
 #include "module.h"
 
+static CK_RV put_array(struct wire_buf *b, const CK_ATTRIBUTE *a);
+
 /* Appends one value in wire form. */
 static CK_RV
 put_value(struct wire_buf *b, const CK_ATTRIBUTE *a)
@@ -52,11 +54,37 @@ put_value(struct wire_buf *b, const CK_ATTRIBUTE *a)
 		return wire_error(b) ? CKR_DATA_LEN_RANGE : CKR_OK;
 	}
 	case AK_TEMPLATE:
-		/* Attribute templates (CKA_WRAP_TEMPLATE...) are not carried. */
-		return CKR_ATTRIBUTE_TYPE_INVALID;
+		return put_array(b, a);
 	default:
 		return wire_put_bytes(b, p, n) ? CKR_DATA_LEN_RANGE : CKR_OK;
 	}
+}
+
+/* An attribute array (CKA_WRAP_TEMPLATE...): its wire length, the count,
+ * then each attribute's type and value; arrays do not nest. */
+static CK_RV
+put_array(struct wire_buf *b, const CK_ATTRIBUTE *a)
+{
+	const CK_ATTRIBUTE *t = a->pValue;
+	if (a->ulValueLen % sizeof(CK_ATTRIBUTE) != 0)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	CK_ULONG cnt = a->ulValueLen / sizeof(CK_ATTRIBUTE);
+	if (cnt > PROTO_MAX_LIST)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	size_t off = b->size;
+	wire_put_u32(b, 0);
+	wire_put_u32(b, (uint32_t)cnt);
+	for (CK_ULONG i = 0; i < cnt; i++) {
+		if (!fits_u32(t[i].type) || attr_kind(t[i].type) == AK_TEMPLATE)
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		wire_put_u32(b, (uint32_t)t[i].type);
+		CK_RV rv = put_value(b, &t[i]);
+		if (rv != CKR_OK)
+			return rv;
+	}
+	if (wire_error(b) || wire_poke_u32(b, off, (uint32_t)(b->size - off - 4)))
+		return CKR_DATA_LEN_RANGE;
+	return CKR_OK;
 }
 
 CK_RV
@@ -83,17 +111,77 @@ attrs_put_template(struct wire_buf *b, const CK_ATTRIBUTE *t, CK_ULONG n, bool v
 	return wire_error(b) ? CKR_DATA_LEN_RANGE : CKR_OK;
 }
 
+static long array_count(const uint8_t *v, uint32_t n);
+static void store_value(enum attr_kind k, const uint8_t *v, uint32_t n, void *dst);
+
 /* The size of a wire value in the caller's form; -1 when malformed. */
 static long
-native_len(enum attr_kind k, uint32_t n)
+native_len(enum attr_kind k, const uint8_t *v, uint32_t n)
 {
+	long cnt;
 	switch (k) {
 	case AK_BOOL: return n == 1 ? (long)sizeof(CK_BBOOL) : -1;
 	case AK_ULONG: return n == 8 ? (long)sizeof(CK_ULONG) : -1;
 	case AK_MECHS: return n % 4 == 0 ? (long)(n / 4 * sizeof(CK_ULONG)) : -1;
-	case AK_TEMPLATE: return -1;
+	case AK_TEMPLATE:
+		cnt = array_count(v, n);
+		return cnt < 0 ? -1 : cnt * (long)sizeof(CK_ATTRIBUTE);
 	default: return (long)n;
 	}
+}
+
+/* The number of attributes in an attribute array's wire value, after
+ * checking all of it; -1 when malformed. */
+static long
+array_count(const uint8_t *v, uint32_t n)
+{
+	struct wire_buf b;
+	uint32_t cnt, type, len;
+	const uint8_t *val;
+	wire_init_view(&b, v, n);
+	if (wire_get_u32(&b, &cnt) != 0 || cnt > PROTO_MAX_LIST)
+		return -1;
+	for (uint32_t i = 0; i < cnt; i++) {
+		wire_get_u32(&b, &type);
+		wire_get_bytes(&b, &val, &len);
+		if (wire_error(&b) || attr_kind(type) == AK_TEMPLATE || native_len(attr_kind(type), val, len) < 0)
+			return -1;
+	}
+	return wire_end(&b) == 0 ? (long)cnt : -1;
+}
+
+/*
+ * Fills the caller's attribute array dst (room for the whole array, as
+ * array_count checked) the way C_GetAttributeValue fills a template: each
+ * element gets its type, and its length or value, or
+ * CK_UNAVAILABLE_INFORMATION when its buffer is too small (then false).
+ */
+static bool
+store_array(const uint8_t *v, uint32_t n, CK_ATTRIBUTE *dst)
+{
+	struct wire_buf b;
+	uint32_t cnt = 0, type, len;
+	const uint8_t *val;
+	bool fits = true;
+	wire_init_view(&b, v, n);
+	wire_get_u32(&b, &cnt);
+	for (uint32_t i = 0; i < cnt; i++) {
+		wire_get_u32(&b, &type);
+		wire_get_bytes(&b, &val, &len);
+		enum attr_kind k = attr_kind(type);
+		CK_ULONG need = (CK_ULONG)native_len(k, val, len);
+		dst[i].type = type;
+		if (dst[i].pValue == NULL) {
+			dst[i].ulValueLen = need;
+		} else if (dst[i].ulValueLen < need) {
+			dst[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+			fits = false;
+		} else {
+			store_value(k, val, len, dst[i].pValue);
+			dst[i].ulValueLen = need;
+		}
+	}
+	return fits;
 }
 
 static void
@@ -146,7 +234,7 @@ attrs_read_results(struct wire_buf *b, CK_ATTRIBUTE *t, CK_ULONG n)
 		if (arv != CKR_OK)
 			return CKR_DEVICE_ERROR;
 		enum attr_kind k = attr_kind(type);
-		long need = native_len(k, len);
+		long need = native_len(k, v, len);
 		if (need < 0)
 			return CKR_DEVICE_ERROR;
 		if (t[i].pValue == NULL) {
@@ -154,6 +242,11 @@ attrs_read_results(struct wire_buf *b, CK_ATTRIBUTE *t, CK_ULONG n)
 		} else if (t[i].ulValueLen < (CK_ULONG)need) {
 			t[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
 			small = true;
+		} else if (k == AK_TEMPLATE) {
+			/* PKCS#11 2.40 5.7: an array attribute's elements are
+			 * answered by the same rules, one by one. */
+			small |= !store_array(v, len, t[i].pValue);
+			t[i].ulValueLen = (CK_ULONG)need;
 		} else {
 			store_value(k, v, len, t[i].pValue);
 			t[i].ulValueLen = (CK_ULONG)need;

@@ -21,6 +21,8 @@
 
 #include <gcrypt.h>
 
+#include "ckr.h"
+
 #include "testutil.h"
 
 #define SOFTHSM_PATH "/usr/lib/softhsm/libsofthsm2.so"
@@ -150,6 +152,8 @@ static int divergences;
 static void
 compare(const char *step, CK_RV a, CK_RV b)
 {
+	/* Every step's codes go to the log, so a run shows what was compared. */
+	fprintf(stderr, "%-34s coyeu %-32s softhsm %s\n", step, ckr_name(a), ckr_name(b));
 	if (a == b)
 		return;
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
@@ -547,6 +551,56 @@ wrap_private_key(struct tok *t)
 	return t->f->C_WrapKey(t->h, &m, t->aes, t->rsa_priv, w, &n);
 }
 
+/* A session AES key with wrap/unwrap, the given template attribute, and
+ * extractable so that it may also be the key wrapped. */
+static CK_RV
+template_key(struct tok *t, CK_ATTRIBUTE_TYPE which, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *k)
+{
+	CK_OBJECT_CLASS sc = CKO_SECRET_KEY;
+	CK_KEY_TYPE ak = CKK_AES;
+	CK_BYTE v[16] = { 7, 7, 7 };
+	CK_ATTRIBUTE a[] = { { CKA_CLASS, &sc, sizeof(sc) }, { CKA_KEY_TYPE, &ak, sizeof(ak) }, { CKA_VALUE, v, 16 },
+			     { CKA_WRAP, &yes, 1 }, { CKA_UNWRAP, &yes, 1 }, { CKA_EXTRACTABLE, &yes, 1 },
+			     { CKA_SENSITIVE, &no, 1 }, { which, tmpl, n * sizeof(CK_ATTRIBUTE) } };
+	return t->f->C_CreateObject(t->h, a, 8, k);
+}
+
+static CK_RV
+wrap_template_mismatch(struct tok *t)
+{
+	CK_KEY_TYPE gk = CKK_GENERIC_SECRET;
+	CK_ATTRIBUTE wt[] = { { CKA_KEY_TYPE, &gk, sizeof(gk) } };
+	CK_OBJECT_HANDLE kek, key;
+	CK_MECHANISM m = { CKM_AES_KEY_WRAP, NULL, 0 };
+	CK_BYTE w[64];
+	CK_ULONG n = sizeof(w);
+	CK_RV rv;
+	if ((rv = template_key(t, CKA_WRAP_TEMPLATE, wt, 1, &kek)) != CKR_OK ||
+	    (rv = template_key(t, CKA_WRAP_TEMPLATE, wt, 0, &key)) != CKR_OK)
+		return rv;
+	return t->f->C_WrapKey(t->h, &m, kek, key, w, &n);
+}
+
+static CK_RV
+unwrap_template_conflict(struct tok *t)
+{
+	CK_ATTRIBUTE ut[] = { { CKA_EXTRACTABLE, &no, 1 } };
+	CK_OBJECT_HANDLE kek, key, u;
+	CK_MECHANISM m = { CKM_AES_KEY_WRAP, NULL, 0 };
+	CK_BYTE w[64];
+	CK_ULONG n = sizeof(w);
+	CK_RV rv;
+	if ((rv = template_key(t, CKA_UNWRAP_TEMPLATE, ut, 1, &kek)) != CKR_OK ||
+	    (rv = template_key(t, CKA_UNWRAP_TEMPLATE, ut, 0, &key)) != CKR_OK ||
+	    (rv = t->f->C_WrapKey(t->h, &m, kek, key, w, &n)) != CKR_OK)
+		return rv;
+	CK_OBJECT_CLASS sc = CKO_SECRET_KEY;
+	CK_KEY_TYPE ak = CKK_AES;
+	CK_ATTRIBUTE a[] = { { CKA_CLASS, &sc, sizeof(sc) }, { CKA_KEY_TYPE, &ak, sizeof(ak) },
+			     { CKA_EXTRACTABLE, &yes, 1 } };
+	return t->f->C_UnwrapKey(t->h, &m, kek, w, n, a, 3, &u);
+}
+
 static CK_RV
 digest_sha256(struct tok *t)
 {
@@ -805,6 +859,8 @@ START_TEST(same_answers)
 		{ "cbc-pad-bad-length", cbc_pad_bad_length },
 		{ "cbc-bad-iv", cbc_bad_iv },
 		{ "wrap-private-key", wrap_private_key },
+		{ "wrap-template-mismatch", wrap_template_mismatch },
+		{ "unwrap-template-conflict", unwrap_template_conflict },
 		{ "digest-sha256", digest_sha256 },
 		{ "destroy-twice", destroy_twice },
 		{ "check-value", check_value },

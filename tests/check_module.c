@@ -990,15 +990,150 @@ START_TEST(wrap_unwrap)
 		CK_ATTRIBUTE wrongt[] = { { CKA_CLASS, &pc, sizeof(pc) }, { CKA_KEY_TYPE, &other, sizeof(other) } };
 		ck_assert_uint_eq(f->C_UnwrapKey(h, &kwp, kek, w, wn, wrongt, 2, &back), CKR_TEMPLATE_INCONSISTENT);
 	}
-	/* Edwards keys have no PKCS #8 form here yet. */
-	static const CK_BYTE ed[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
+	/* Ed25519 and Ed448 travel as RFC 8410 PKCS #8; X25519 cannot (GnuTLS
+	 * 3.7 has no raw X25519 import). */
+	static const CK_BYTE ed25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 }, ed448[] = { 0x06, 0x03, 0x2b, 0x65, 0x71 };
+	static const CK_BYTE x25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x6e };
+	const CK_BYTE *eds[] = { ed25519, ed448 };
 	CK_MECHANISM em = { CKM_EC_EDWARDS_KEY_PAIR_GEN, NULL, 0 };
-	CK_ATTRIBUTE ept[] = { { CKA_EC_PARAMS, (void *)ed, sizeof(ed) } };
-	CK_ATTRIBUTE evt[] = { { CKA_EXTRACTABLE, &yes, 1 } };
-	CK_OBJECT_HANDLE epub, epriv;
-	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &em, ept, 1, evt, 1, &epub, &epriv), CKR_OK);
+	for (int i = 0; i < 2; i++) {
+		CK_ATTRIBUTE ept[] = { { CKA_EC_PARAMS, (void *)eds[i], sizeof(ed25519) }, { CKA_VERIFY, &yes, 1 } };
+		CK_ATTRIBUTE evt[] = { { CKA_EXTRACTABLE, &yes, 1 }, { CKA_SIGN, &yes, 1 } };
+		CK_OBJECT_HANDLE epub, epriv, back;
+		ck_assert_uint_eq(f->C_GenerateKeyPair(h, &em, ept, 2, evt, 2, &epub, &epriv), CKR_OK);
+		wn = sizeof(w);
+		ck_assert_uint_eq(f->C_WrapKey(h, &kwp, kek, epriv, w, &wn), CKR_OK);
+		CK_OBJECT_CLASS pc = CKO_PRIVATE_KEY;
+		CK_KEY_TYPE ek = CKK_EC_EDWARDS;
+		CK_ATTRIBUTE ut[] = { { CKA_CLASS, &pc, sizeof(pc) }, { CKA_KEY_TYPE, &ek, sizeof(ek) },
+				      { CKA_SIGN, &yes, 1 } };
+		ck_assert_uint_eq(f->C_UnwrapKey(h, &kwp, kek, w, wn, ut, 3, &back), CKR_OK);
+		sign_verify(h, CKM_EDDSA, epub, back, (const CK_BYTE *)"after the trip", 14, false);
+		CK_BYTE params[16];
+		CK_ATTRIBUTE pa[] = { { CKA_EC_PARAMS, params, sizeof(params) } };
+		ck_assert_uint_eq(f->C_GetAttributeValue(h, back, pa, 1), CKR_OK);
+		ck_assert_uint_eq(pa[0].ulValueLen, sizeof(ed25519));
+		ck_assert_int_eq(memcmp(params, eds[i], sizeof(ed25519)), 0);
+	}
+	CK_MECHANISM xm = { CKM_EC_MONTGOMERY_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE xpt[] = { { CKA_EC_PARAMS, (void *)x25519, sizeof(x25519) } };
+	CK_ATTRIBUTE xvt[] = { { CKA_EXTRACTABLE, &yes, 1 } };
+	CK_OBJECT_HANDLE mpub, mpriv;
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &xm, xpt, 1, xvt, 1, &mpub, &mpriv), CKR_OK);
 	wn = sizeof(w);
-	ck_assert_uint_eq(f->C_WrapKey(h, &kwp, kek, epriv, w, &wn), CKR_KEY_NOT_WRAPPABLE);
+	ck_assert_uint_eq(f->C_WrapKey(h, &kwp, kek, mpriv, w, &wn), CKR_KEY_NOT_WRAPPABLE);
+}
+END_TEST
+
+/* CKA_WRAP_TEMPLATE, CKA_UNWRAP_TEMPLATE and CKA_DERIVE_TEMPLATE
+ * (PKCS#11 2.40 4.9/4.10, 3.0 4.7): carried, read back element by element,
+ * and applied. */
+START_TEST(wrap_templates)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	CK_OBJECT_CLASS sc = CKO_SECRET_KEY;
+	CK_KEY_TYPE gk = CKK_GENERIC_SECRET, ak = CKK_AES;
+	CK_BYTE v[16];
+	memset(v, 0x42, sizeof(v));
+	/* The wrapping key only wraps generic secrets; what it unwraps is
+	 * unextractable. */
+	CK_ATTRIBUTE wt[] = { { CKA_CLASS, &sc, sizeof(sc) }, { CKA_KEY_TYPE, &gk, sizeof(gk) } };
+	CK_ATTRIBUTE ut[] = { { CKA_EXTRACTABLE, &no, 1 } };
+	CK_ATTRIBUTE kt[] = { { CKA_CLASS, &sc, sizeof(sc) }, { CKA_KEY_TYPE, &ak, sizeof(ak) },
+			      { CKA_VALUE, v, 16 }, { CKA_WRAP, &yes, 1 }, { CKA_UNWRAP, &yes, 1 },
+			      { CKA_WRAP_TEMPLATE, wt, sizeof(wt) }, { CKA_UNWRAP_TEMPLATE, ut, sizeof(ut) } };
+	CK_OBJECT_HANDLE kek;
+	ck_assert_uint_eq(f->C_CreateObject(h, kt, 7, &kek), CKR_OK);
+
+	/* Read back: the size, then each element's length, then the values. */
+	CK_ATTRIBUTE q[] = { { CKA_WRAP_TEMPLATE, NULL, 0 } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, kek, q, 1), CKR_OK);
+	ck_assert_uint_eq(q[0].ulValueLen, 2 * sizeof(CK_ATTRIBUTE));
+	CK_ATTRIBUTE back[2] = { { 0, NULL, 0 }, { 0, NULL, 0 } };
+	q[0].pValue = back;
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, kek, q, 1), CKR_OK);
+	ck_assert_uint_eq(back[0].type, CKA_CLASS);
+	ck_assert_uint_eq(back[0].ulValueLen, sizeof(CK_OBJECT_CLASS));
+	ck_assert_uint_eq(back[1].type, CKA_KEY_TYPE);
+	CK_OBJECT_CLASS gc = 0;
+	CK_KEY_TYPE gt = 0;
+	back[0].pValue = &gc;
+	back[1].pValue = &gt;
+	back[1].ulValueLen = 1; /* too small */
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, kek, q, 1), CKR_BUFFER_TOO_SMALL);
+	ck_assert_uint_eq(gc, CKO_SECRET_KEY);
+	ck_assert_uint_eq(back[1].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+	back[1].ulValueLen = sizeof(gt);
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, kek, q, 1), CKR_OK);
+	ck_assert_uint_eq(gt, CKK_GENERIC_SECRET);
+	q[0].ulValueLen = sizeof(CK_ATTRIBUTE); /* room for one of two */
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, kek, q, 1), CKR_BUFFER_TOO_SMALL);
+	ck_assert_uint_eq(q[0].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+	/* Not modifiable after creation. */
+	CK_ATTRIBUTE change[] = { { CKA_WRAP_TEMPLATE, ut, sizeof(ut) } };
+	ck_assert_uint_eq(f->C_SetAttributeValue(h, kek, change, 1), CKR_ATTRIBUTE_READ_ONLY);
+
+	/* Malformed arrays: a length that is no whole number of attributes,
+	 * a template inside a template, a bad element value. */
+	CK_OBJECT_HANDLE bad;
+	kt[5].ulValueLen = sizeof(wt) - 1;
+	ck_assert_uint_eq(f->C_CreateObject(h, kt, 7, &bad), CKR_ATTRIBUTE_VALUE_INVALID);
+	CK_ATTRIBUTE nest[] = { { CKA_WRAP_TEMPLATE, wt, sizeof(wt) } };
+	kt[5].pValue = nest;
+	kt[5].ulValueLen = sizeof(nest);
+	ck_assert_uint_eq(f->C_CreateObject(h, kt, 7, &bad), CKR_ATTRIBUTE_VALUE_INVALID);
+	CK_ATTRIBUTE badbool[] = { { CKA_EXTRACTABLE, v, 2 } };
+	kt[5].pValue = badbool;
+	kt[5].ulValueLen = sizeof(badbool);
+	ck_assert_uint_eq(f->C_CreateObject(h, kt, 7, &bad), CKR_ATTRIBUTE_VALUE_INVALID);
+
+	/* Wrap: a generic secret matches the template, an AES key does not. */
+	CK_OBJECT_HANDLE gen = open_secret(h, CKK_GENERIC_SECRET, "00112233445566778899aabbccddeeff");
+	CK_OBJECT_HANDLE aes = open_secret(h, CKK_AES, "00112233445566778899aabbccddeeff");
+	CK_MECHANISM kw = { CKM_AES_KEY_WRAP, NULL, 0 };
+	CK_BYTE w[64];
+	CK_ULONG wn = sizeof(w);
+	ck_assert_uint_eq(f->C_WrapKey(h, &kw, kek, aes, w, &wn), CKR_KEY_NOT_WRAPPABLE);
+	wn = sizeof(w);
+	ck_assert_uint_eq(f->C_WrapKey(h, &kw, kek, gen, w, &wn), CKR_OK);
+
+	/* Unwrap: the template's CKA_EXTRACTABLE = false is applied; asking
+	 * for the opposite is inconsistent. */
+	CK_ATTRIBUTE nt[] = { { CKA_CLASS, &sc, sizeof(sc) }, { CKA_KEY_TYPE, &gk, sizeof(gk) },
+			      { CKA_EXTRACTABLE, &yes, 1 } };
+	CK_OBJECT_HANDLE u;
+	ck_assert_uint_eq(f->C_UnwrapKey(h, &kw, kek, w, wn, nt, 3, &u), CKR_TEMPLATE_INCONSISTENT);
+	ck_assert_uint_eq(f->C_UnwrapKey(h, &kw, kek, w, wn, nt, 2, &u), CKR_OK);
+	CK_BBOOL ex = CK_TRUE;
+	CK_ATTRIBUTE ea[] = { { CKA_EXTRACTABLE, &ex, 1 } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, u, ea, 1), CKR_OK);
+	ck_assert_uint_eq(ex, CK_FALSE);
+	nt[2].pValue = &no;
+	ck_assert_uint_eq(f->C_UnwrapKey(h, &kw, kek, w, wn, nt, 3, &u), CKR_OK);
+
+	/* Derive: an X25519 key whose derived keys are never sensitive-free. */
+	static const CK_BYTE x25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x6e };
+	CK_ATTRIBUTE dt[] = { { CKA_SENSITIVE, &yes, 1 } };
+	CK_MECHANISM g = { CKM_EC_MONTGOMERY_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE pt[] = { { CKA_EC_PARAMS, (void *)x25519, sizeof(x25519) } };
+	CK_ATTRIBUTE vt[] = { { CKA_DERIVE, &yes, 1 }, { CKA_DERIVE_TEMPLATE, dt, sizeof(dt) } };
+	CK_OBJECT_HANDLE pub, priv;
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &g, pt, 1, vt, 2, &pub, &priv), CKR_OK);
+	CK_BYTE point[64];
+	CK_ATTRIBUTE pa[] = { { CKA_EC_POINT, point, sizeof(point) } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, pub, pa, 1), CKR_OK);
+	CK_ECDH1_DERIVE_PARAMS ep = { CKD_NULL, 0, NULL, pa[0].ulValueLen, point };
+	CK_MECHANISM dm = { CKM_ECDH1_DERIVE, &ep, sizeof(ep) };
+	CK_ULONG len = 32;
+	CK_ATTRIBUTE st[] = { { CKA_CLASS, &sc, sizeof(sc) }, { CKA_KEY_TYPE, &gk, sizeof(gk) },
+			      { CKA_VALUE_LEN, &len, sizeof(len) }, { CKA_SENSITIVE, &no, 1 } };
+	CK_OBJECT_HANDLE dk;
+	ck_assert_uint_eq(f->C_DeriveKey(h, &dm, priv, st, 4, &dk), CKR_TEMPLATE_INCONSISTENT);
+	ck_assert_uint_eq(f->C_DeriveKey(h, &dm, priv, st, 3, &dk), CKR_OK);
+	CK_BBOOL sens = CK_FALSE;
+	CK_ATTRIBUTE sa[] = { { CKA_SENSITIVE, &sens, 1 } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, dk, sa, 1), CKR_OK);
+	ck_assert_uint_eq(sens, CK_TRUE);
 }
 END_TEST
 
@@ -1555,6 +1690,7 @@ main(void)
 	tcase_add_test(tc, ctr_and_des3);
 	tcase_add_test(tc, recover_auth_digest_key);
 	tcase_add_test(tc, wrap_unwrap);
+	tcase_add_test(tc, wrap_templates);
 	tcase_add_test(tc, ecdh_derive);
 	tcase_add_test(tc, every_mechanism);
 	tcase_add_test(tc, digest_and_random);
