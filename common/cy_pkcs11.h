@@ -198,6 +198,10 @@ typedef CK_FUNCTION_LIST_3_0 *CK_FUNCTION_LIST_3_0_PTR;
 #define CKA_COYEU_KEY_STATE (CKA_VENDOR_DEFINED | 0x434f0001UL)
 /* RFC 5280 CRLReason of a revoked key version. */
 #define CKA_COYEU_REVOCATION_REASON (CKA_VENDOR_DEFINED | 0x434f0002UL)
+/* The version number of a key version (1 for the first; absent means 1). */
+#define CKA_COYEU_KEY_VERSION (CKA_VENDOR_DEFINED | 0x434f0003UL)
+/* When the key version entered its state (seconds since 1970, UTC). */
+#define CKA_COYEU_STATE_SINCE (CKA_VENDOR_DEFINED | 0x434f0004UL)
 
 /* Values of CKA_COYEU_KEY_STATE: the life of a key version. */
 enum coyeu_key_state {

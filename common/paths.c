@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <ini.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,4 +66,18 @@ paths_client_socket(char *buf, size_t len)
 			return CY_ERR_TOO_LARGE;
 	}
 	return paths_default_socket(buf, len);
+}
+
+void
+paths_file_name(const uint8_t *label, size_t len, char *out, size_t outlen)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < len && o + 1 < outlen; i++, o++) {
+		char c = (char)label[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+			  c == '_' || (c == '.' && o > 0);
+		out[o] = ok ? c : '_';
+	}
+	if (outlen > 0)
+		out[o] = '\0';
 }

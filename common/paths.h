@@ -9,6 +9,7 @@
 #define CY_PATHS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define CY_SOCKET_NAME "keymgrd.sock"
 
@@ -18,5 +19,8 @@ int paths_default_socket(char *buf, size_t len);
 const char *paths_config_file(void);
 /* Resolves the socket as described above into buf; returns 0 or an error. */
 int paths_client_socket(char *buf, size_t len);
+/* A file name made from a key label: letters, digits, '.', '-' and '_'
+ * kept, anything else (and a leading '.') turned into '_'. */
+void paths_file_name(const uint8_t *label, size_t len, char *out, size_t outlen);
 
 #endif

@@ -68,10 +68,23 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	/* session, CKA_ID, new state, revocation reason -> objects changed */
 	[MSG_KEY_STATE] = { MSG_KEY_STATE, "key-state", "uyuu", "u" },
 	/* session, certificates (u32 count, then bytes DER each) -> imported,
-	 * duplicates, without a key, first unreadable one (1-based, 0: none) */
-	[MSG_CERT_IMPORT] = { MSG_CERT_IMPORT, "cert-import", "uy", "uuuu" },
+	 * duplicates, without a key, first unreadable one (1-based, 0: none),
+	 * key versions activated */
+	[MSG_CERT_IMPORT] = { MSG_CERT_IMPORT, "cert-import", "uy", "uuuuu" },
 	/* slot, agency, status, expiring before -> rows (see docs/protocol.md) */
 	[MSG_INVENTORY] = { MSG_INVENTORY, "inventory", "ussq", "y" },
+	/* session, key label -> new version, its CKA_ID, its request (DER) */
+	[MSG_KEY_ROTATE] = { MSG_KEY_ROTATE, "key-rotate", "uy", "uyy" },
+	/* session, seconds ahead -> labels of the keys due (u32 count, then bytes each) */
+	[MSG_ROTATE_DUE] = { MSG_ROTATE_DUE, "rotate-due", "uq", "y" },
+	/* session, CA label, request (DER), days -> certificate (DER) */
+	[MSG_CERT_ISSUE] = { MSG_CERT_ISSUE, "cert-issue", "uyyu", "y" },
+	/* session, CA label, days -> CRL (DER) */
+	[MSG_CRL_GENERATE] = { MSG_CRL_GENERATE, "crl-generate", "uyu", "y" },
+	/* session, key label, subject ("": the certificate's) -> request (DER) */
+	[MSG_KEY_CSR] = { MSG_KEY_CSR, "key-csr", "uys", "y" },
+	/* session, key label, subject, days -> self-signed CA certificate (DER) */
+	[MSG_CA_INIT] = { MSG_CA_INIT, "ca-init", "uysu", "y" },
 };
 
 const struct proto_msg *

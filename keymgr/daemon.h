@@ -92,6 +92,17 @@ struct km_sobj {
 	struct km_sobj *next;
 };
 
+/* What keymgrd does on its own (keymgrd.conf, see keymgrd(8)). */
+struct km_policy {
+	int64_t rotate_before;  /* rotate keys whose certificate expires within this (s); 0: never */
+	bool auto_rotate;       /* rotate due keys; false: only report them */
+	int64_t grace;          /* destroy versions retired this long ago (s); 0: never */
+	int64_t interval;       /* how often the policy runs (s) */
+	unsigned crl_days;      /* nextUpdate of the CRLs keymgrd writes */
+	char outbox[4096];      /* where due rotations leave their requests */
+	char crl_dir[4096];     /* where the CRL of each CA is kept up to date */
+};
+
 struct km_ctx {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -109,6 +120,7 @@ struct km_ctx {
 	uint32_t next_sobj;
 	unsigned max_pin_failures;
 	struct pin_cost pin_cost;
+	struct km_policy policy;
 };
 
 /* Session object handles have the top bit set; token objects use store ids. */
@@ -143,6 +155,17 @@ CK_RV token_check_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYP
 CK_RV token_set_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who,
 			   const uint8_t *pin, size_t len);
 CK_RV token_pin_len_ok(size_t len);
+/* What the token sets on every new object: CKA_UNIQUE_ID and, on keys
+ * without one, the lifecycle state (active). 0 or -1. */
+int token_stamp_object(struct km_object *o);
+/* Inserts token object o inside the caller's transaction, setting its
+ * handle; certificates enter the inventory too. 0 or an error. */
+int token_insert_object_intx(struct km_ctx *ctx, const struct km_token *t, struct km_object *o);
+/* The token objects of token_id that f selects, loaded (their secrets
+ * unsealed only when secrets is true); free with token_free_objects. */
+int token_load_objects_locked(struct km_ctx *ctx, int64_t token_id, const struct store_filter *f, bool secrets,
+			      struct km_object ***out, size_t *n);
+void token_free_objects(struct km_object **v, size_t n);
 
 #define KM_PIN_MIN 4
 #define KM_PIN_MAX 64

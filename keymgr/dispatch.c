@@ -19,13 +19,15 @@
 
 #include "attr.h"
 #include "audit.h"
-#include "lifecycle.h"
-#include "x509.h"
+#include "ca.h"
 #include "crypto.h"
 #include "cy_err.h"
 #include "daemon.h"
 #include "log.h"
+#include "lifecycle.h"
 #include "mech.h"
+#include "rotate.h"
+#include "x509.h"
 
 #define NOBODY ((CK_USER_TYPE)-1)
 
@@ -322,76 +324,6 @@ save_token_object_locked(struct km_ctx *ctx, const struct km_object *o)
 	return e ? CKR_DEVICE_ERROR : CKR_OK;
 }
 
-/* What the token sets on every new object: CKA_UNIQUE_ID (128 random bits
- * in hex, new for a copy too) and, on keys, the lifecycle state. */
-static int
-stamp_new_object(struct km_object *o)
-{
-	uint8_t rnd[16];
-	char uid[33];
-	gcry_create_nonce(rnd, sizeof(rnd));
-	for (int j = 0; j < 16; j++)
-		snprintf(uid + 2 * j, 3, "%02x", rnd[j]);
-	bool key = o->cls == CKO_PUBLIC_KEY || o->cls == CKO_PRIVATE_KEY || o->cls == CKO_SECRET_KEY;
-	if (al_set(&o->pub, CKA_UNIQUE_ID, uid, 32) != 0)
-		return -1;
-	if (key && al_find(&o->pub, CKA_COYEU_KEY_STATE) == NULL &&
-	    al_set_ulong(&o->pub, CKA_COYEU_KEY_STATE, COYEU_KEY_ACTIVE) != 0)
-		return -1;
-	return 0;
-}
-
-/* Puts token object o in the certificate inventory (certificates only). */
-static int
-inventory_add_intx(struct km_ctx *ctx, const struct km_object *o)
-{
-	const struct attr *v = al_find(&o->pub, CKA_VALUE), *id = al_find(&o->pub, CKA_ID);
-	struct x509_cert c;
-	if (o->cls != CKO_CERTIFICATE || v == NULL || x509_parse_cert(v->val, v->len, &c) != 0)
-		return 0;
-	struct store_cert sc;
-	memset(&sc, 0, sizeof(sc));
-	sc.object_id = o->handle;
-	sc.token_id = o->token_id;
-	sc.issuer = c.issuer;
-	sc.issuer_len = c.issuer_len;
-	sc.serial = c.serial;
-	sc.serial_len = c.serial_len;
-	snprintf(sc.holder, sizeof(sc.holder), "%s", c.cn);
-	snprintf(sc.agency, sizeof(sc.agency), "%s", c.org);
-	snprintf(sc.unit, sizeof(sc.unit), "%s", c.unit);
-	sc.not_before = c.not_before;
-	sc.not_after = c.not_after;
-	if (id != NULL) {
-		sc.key_id = id->val;
-		sc.key_id_len = id->len;
-	}
-	int r = store_cert_insert(ctx->st, &sc);
-	x509_cert_clear(&c);
-	return r;
-}
-
-/* Inserts token object o inside the caller's transaction, setting its
- * handle; certificates enter the inventory too. 0 or an error. */
-static int
-insert_object_intx(struct km_ctx *ctx, const struct km_token *t, struct km_object *o)
-{
-	struct store_object so;
-	memset(&so, 0, sizeof(so));
-	so.token_id = t->st.id;
-	/* The id is bound into the sealed secrets, so insert first. */
-	if (store_object_insert(ctx->st, &so) != 0 || so.id <= 0 || so.id >= KM_SOBJ_BIT)
-		return CY_ERR_STORE;
-	o->handle = (uint32_t)so.id;
-	int r = obj_to_store(o, t->data_key, &so);
-	if (r == 0)
-		r = store_object_update(ctx->st, &so);
-	store_object_clear(&so);
-	if (r == 0)
-		r = inventory_add_intx(ctx, o);
-	return r;
-}
-
 /*
  * Adds the new objects objs[0..n) to the token (one transaction) or to the
  * session objects of s; each takes its handle. On success the session
@@ -407,7 +339,7 @@ add_objects_locked(struct km_ctx *ctx, struct km_session *s, struct km_object **
 	if (t == NULL || n > 2)
 		return CKR_DEVICE_ERROR;
 	for (size_t i = 0; i < n; i++) {
-		if (stamp_new_object(objs[i]) != 0) {
+		if (token_stamp_object(objs[i]) != 0) {
 			free(nodes[0]);
 			return CKR_HOST_MEMORY;
 		}
@@ -421,7 +353,7 @@ add_objects_locked(struct km_ctx *ctx, struct km_session *s, struct km_object **
 	if (any_token && store_begin(ctx->st) != 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
-		if (objs[i]->on_token && insert_object_intx(ctx, t, objs[i]) != 0)
+		if (objs[i]->on_token && token_insert_object_intx(ctx, t, objs[i]) != 0)
 			goto rollback;
 	}
 	if (any_token && store_commit(ctx->st) != 0)
@@ -1757,6 +1689,9 @@ process_key_state(struct req *r)
 	CK_RV rv = lifecycle_set_locked(r->ctx, s->token_id, id, n, state, reason, &changed);
 	if (rv == CKR_OK)
 		wire_put_u32(r->out, changed);
+	/* A revocation is published at once by the token's CAs. */
+	if (rv == CKR_OK && state == COYEU_KEY_REVOKED)
+		ca_refresh_locked(r->ctx, s->token_id);
 	return rv;
 }
 
@@ -1799,7 +1734,7 @@ process_cert_import(struct req *r)
 	const uint8_t *blob = get_bytes(r, &len);
 	struct km_ctx *ctx = r->ctx;
 	struct wire_buf b;
-	uint32_t imported = 0, dups = 0, nokey = 0, bad = 0;
+	uint32_t imported = 0, dups = 0, nokey = 0, bad = 0, activated = 0;
 	if (s == NULL)
 		return CKR_SESSION_HANDLE_INVALID;
 	if (!user_in(s))
@@ -1848,25 +1783,26 @@ process_cert_import(struct req *r)
 			dups++;
 		} else {
 			al_init(&tmpl, false);
-			int e = al_set_ulong(&tmpl, CKA_CLASS, CKO_CERTIFICATE) |
-				al_set_ulong(&tmpl, CKA_CERTIFICATE_TYPE, CKC_X_509) |
-				al_set_bool(&tmpl, CKA_TOKEN, true) | al_set_bool(&tmpl, CKA_PRIVATE, false) |
-				al_set(&tmpl, CKA_SUBJECT, c.subject, c.subject_len) |
-				al_set(&tmpl, CKA_ISSUER, c.issuer, c.issuer_len) |
-				al_set(&tmpl, CKA_SERIAL_NUMBER, c.serial, c.serial_len) |
-				al_set(&tmpl, CKA_VALUE, der, dl) | al_set(&tmpl, CKA_LABEL, c.cn, strlen(c.cn));
+			int e = x509_cert_template(&c, der, dl, &tmpl);
 			int k = e ? -1 : key_id_for(r, s, c.keyhash, &tmpl);
 			if (e || k < 0)
 				rv = CKR_HOST_MEMORY;
 			else if ((rv = obj_build(&tmpl, CKO_CERTIFICATE, ATTR_ANY_KEY, OM_CREATE, false, &o)) == CKR_OK) {
 				o->token_id = s->token_id;
-				if (stamp_new_object(o) != 0 || insert_object_intx(ctx, t, o) != 0)
+				if (token_stamp_object(o) != 0 || token_insert_object_intx(ctx, t, o) != 0)
 					rv = CKR_DEVICE_ERROR;
 				else {
 					imported++;
 					nokey += k == 0;
 				}
 			}
+			/* The certificate of a rotated key's new version
+			 * activates it and retires the old one. */
+			const struct attr *kid = al_find(&tmpl, CKA_ID);
+			bool act = false;
+			if (rv == CKR_OK && k > 0 && kid != NULL &&
+			    (rv = rotate_activate_intx(ctx, s->token_id, kid->val, kid->len, &act)) == CKR_OK)
+				activated += act;
 			obj_free(o);
 			al_free(&tmpl);
 		}
@@ -1877,12 +1813,191 @@ process_cert_import(struct req *r)
 		return rv != CKR_OK ? rv : CKR_DEVICE_ERROR;
 	}
 	if (bad)
-		imported = dups = nokey = 0;
+		imported = dups = nokey = activated = 0;
+	if (activated)
+		snprintf(r->audit_obj, sizeof(r->audit_obj), "%u certificates, %u key versions activated", count,
+			 activated);
 	wire_put_u32(r->out, imported);
 	wire_put_u32(r->out, dups);
 	wire_put_u32(r->out, nokey);
 	wire_put_u32(r->out, bad);
+	wire_put_u32(r->out, activated);
 	return CKR_OK;
+}
+
+/* keymgr key rotate: the new version is generated (and its request
+ * signed) without the lock, like any key pair. */
+static CK_RV
+process_key_rotate(struct req *r)
+{
+	struct km_ctx *ctx = r->ctx;
+	struct km_session *s = session_locked(r, get_u32(r));
+	uint32_t n;
+	const uint8_t *label = get_bytes(r, &n);
+	struct rotation *rot = NULL;
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	if (!user_in(s))
+		return CKR_USER_NOT_LOGGED_IN;
+	if (!(s->flags & CKF_RW_SESSION))
+		return CKR_SESSION_READ_ONLY;
+	CK_RV rv = rotate_prepare_locked(ctx, s->token_id, label, n, &rot);
+	if (rv == CKR_OK) {
+		s->busy = true;
+		pthread_mutex_unlock(&ctx->lock);
+		rv = rotate_generate(rot);
+		pthread_mutex_lock(&ctx->lock);
+		session_release(ctx, s);
+	}
+	if (rv == CKR_OK)
+		rv = rotate_commit_locked(ctx, rot, r->peer->uid, s->handle);
+	if (rv == CKR_OK) {
+		const uint8_t *id, *csr;
+		size_t idlen, csrlen;
+		uint64_t version;
+		rotate_result(rot, &id, &idlen, &version, &csr, &csrlen);
+		wire_put_u32(r->out, (uint32_t)version);
+		wire_put_bytes(r->out, id, idlen);
+		wire_put_bytes(r->out, csr, csrlen);
+	} else {
+		/* A rotation that happened is audited inside its transaction. */
+		audit_locked(ctx, r->peer->uid, s->token_id, s->handle, "key-rotate", "", rv);
+	}
+	rotate_free(rot);
+	return rv;
+}
+
+/* keymgr key rotate --due: the keys the rotation policy finds due. */
+static CK_RV
+process_rotate_due(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	uint64_t ahead = 0;
+	wire_get_u64(r->in, &ahead);
+	struct rotate_key *v = NULL;
+	size_t n = 0;
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	if (!user_in(s))
+		return CKR_USER_NOT_LOGGED_IN;
+	if (ahead > 100ull * 365 * 86400)
+		return CKR_ARGUMENTS_BAD;
+	if (rotate_due_locked(r->ctx, s->token_id, time(NULL) + (int64_t)ahead, &v, &n) != 0)
+		return CKR_DEVICE_ERROR;
+	struct wire_buf b;
+	wire_init(&b, WIRE_MAX_FRAME / 2);
+	wire_put_u32(&b, (uint32_t)n);
+	for (size_t i = 0; i < n; i++)
+		wire_put_bytes(&b, v[i].label, v[i].len);
+	CK_RV rv = wire_error(&b) ? CKR_DEVICE_MEMORY : CKR_OK;
+	if (rv == CKR_OK)
+		wire_put_bytes(r->out, b.data, b.size);
+	wire_free(&b);
+	free(v);
+	return rv;
+}
+
+/* The session of a request that needs the logged-in user and a R/W session. */
+static CK_RV
+rw_user_session(struct req *r, struct km_session **out)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	if (!user_in(s))
+		return CKR_USER_NOT_LOGGED_IN;
+	if (!(s->flags & CKF_RW_SESSION))
+		return CKR_SESSION_READ_ONLY;
+	*out = s;
+	return CKR_OK;
+}
+
+static CK_RV
+process_cert_issue(struct req *r)
+{
+	struct km_session *s = NULL;
+	CK_RV rv = rw_user_session(r, &s);
+	uint32_t ln, cn, days = 0;
+	const uint8_t *label = get_bytes(r, &ln), *csr = get_bytes(r, &cn);
+	uint8_t *der = NULL;
+	size_t len = 0;
+	days = get_u32(r);
+	if (rv != CKR_OK)
+		return rv;
+	snprintf(r->audit_obj, sizeof(r->audit_obj), "CA %.*s", (int)(ln < 64 ? ln : 64), (const char *)label);
+	if (days == 0 || days > 100 * 366)
+		return CKR_ARGUMENTS_BAD;
+	if ((rv = ca_issue_locked(r->ctx, s->token_id, label, ln, csr, cn, days, &der, &len)) == CKR_OK)
+		wire_put_bytes(r->out, der, len);
+	free(der);
+	return rv;
+}
+
+static CK_RV
+process_crl_generate(struct req *r)
+{
+	struct km_session *s = NULL;
+	CK_RV rv = rw_user_session(r, &s);
+	uint32_t ln, days;
+	const uint8_t *label = get_bytes(r, &ln);
+	uint8_t *der = NULL;
+	size_t len = 0;
+	days = get_u32(r);
+	if (rv != CKR_OK)
+		return rv;
+	snprintf(r->audit_obj, sizeof(r->audit_obj), "CA %.*s", (int)(ln < 64 ? ln : 64), (const char *)label);
+	if (days == 0 || days > 3660)
+		return CKR_ARGUMENTS_BAD;
+	if ((rv = ca_crl_locked(r->ctx, s->token_id, label, ln, days, &der, &len)) == CKR_OK)
+		wire_put_bytes(r->out, der, len);
+	free(der);
+	return rv;
+}
+
+static CK_RV
+process_key_csr(struct req *r)
+{
+	struct km_session *s = NULL;
+	CK_RV rv = rw_user_session(r, &s);
+	uint32_t ln;
+	const uint8_t *label = get_bytes(r, &ln);
+	char *subject = NULL;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	wire_get_str(r->in, &subject);
+	if (rv == CKR_OK)
+		rv = rotate_request_locked(r->ctx, s->token_id, label, ln, subject && *subject ? subject : NULL, &der,
+					   &len);
+	if (rv == CKR_OK)
+		wire_put_bytes(r->out, der, len);
+	free(der);
+	free(subject);
+	return rv;
+}
+
+static CK_RV
+process_ca_init(struct req *r)
+{
+	struct km_session *s = NULL;
+	CK_RV rv = rw_user_session(r, &s);
+	uint32_t ln, days;
+	const uint8_t *label = get_bytes(r, &ln);
+	char *subject = NULL;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	wire_get_str(r->in, &subject);
+	days = get_u32(r);
+	if (rv == CKR_OK && (subject == NULL || !*subject || days == 0 || days > 100 * 366))
+		rv = CKR_ARGUMENTS_BAD;
+	if (rv == CKR_OK) {
+		snprintf(r->audit_obj, sizeof(r->audit_obj), "CA %.*s", (int)(ln < 64 ? ln : 64), (const char *)label);
+		rv = ca_self_sign_locked(r->ctx, s->token_id, label, ln, subject, days, &der, &len);
+	}
+	if (rv == CKR_OK)
+		wire_put_bytes(r->out, der, len);
+	free(der);
+	free(subject);
+	return rv;
 }
 
 static CK_RV
@@ -1894,8 +2009,8 @@ process_inventory(struct req *r)
 	wire_get_str(r->in, &agency);
 	wire_get_str(r->in, &status);
 	wire_get_u64(r->in, &before);
-	struct store_cert_filter f = { agency && *agency ? agency : NULL, status && *status ? status : NULL,
-				       (int64_t)before };
+	struct store_cert_filter f = { .agency = agency && *agency ? agency : NULL,
+				       .status = status && *status ? status : NULL, .expires_before = (int64_t)before };
 	struct store_cert *v = NULL;
 	size_t n = 0;
 	CK_RV rv = CKR_OK;
@@ -1917,6 +2032,7 @@ process_inventory(struct req *r)
 			wire_put_bytes(&b, v[i].key_id_buf, v[i].key_id_len);
 			wire_put_str(&b, v[i].status);
 			wire_put_u32(&b, v[i].reason);
+			wire_put_u64(&b, (uint64_t)v[i].revoked_at);
 			wire_put_bytes(&b, v[i].serial_buf, v[i].serial_len);
 		}
 		if (wire_error(&b) == 0)
@@ -2000,6 +2116,7 @@ audited(uint32_t type)
 	case MSG_CREATE_OBJECT: case MSG_COPY_OBJECT: case MSG_DESTROY_OBJECT: case MSG_SET_ATTRS:
 	case MSG_GENERATE_KEY: case MSG_GENERATE_KEY_PAIR: case MSG_WRAP_KEY: case MSG_UNWRAP_KEY:
 	case MSG_DERIVE_KEY: case MSG_UNLOCK: case MSG_LOCK: case MSG_KEY_STATE: case MSG_CERT_IMPORT:
+	case MSG_CERT_ISSUE: case MSG_CRL_GENERATE: case MSG_CA_INIT:
 		return true;
 	}
 	return false;
@@ -2072,6 +2189,12 @@ static const handler_fn handlers[MSG_COUNT] = {
 	[MSG_KEY_STATE] = process_key_state,
 	[MSG_CERT_IMPORT] = process_cert_import,
 	[MSG_INVENTORY] = process_inventory,
+	[MSG_KEY_ROTATE] = process_key_rotate,
+	[MSG_ROTATE_DUE] = process_rotate_due,
+	[MSG_CERT_ISSUE] = process_cert_issue,
+	[MSG_CRL_GENERATE] = process_crl_generate,
+	[MSG_KEY_CSR] = process_key_csr,
+	[MSG_CA_INIT] = process_ca_init,
 };
 
 int

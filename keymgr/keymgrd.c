@@ -29,8 +29,10 @@
 
 #include "cy_err.h"
 #include "daemon.h"
+#include "duration.h"
 #include "log.h"
 #include "paths.h"
+#include "policy.h"
 #include "seal.h"
 #include "server.h"
 
@@ -43,6 +45,7 @@ struct options {
 	unsigned max_pin_failures;
 	int log_level;
 	bool syslog;
+	struct km_policy policy;
 };
 
 static volatile sig_atomic_t stop_flag;
@@ -72,7 +75,16 @@ usage(FILE *f)
 		"  --config FILE       config file ([keymgrd] section; default %s)\n"
 		"  --socket-mode MODE  permissions of the socket, octal (default 0600)\n"
 		"  --workers N         threads running requests (default 8)\n"
-		"  --max-pin-failures N  wrong PINs before a PIN locks (default 10)\n",
+		"  --max-pin-failures N  wrong PINs before a PIN locks (default 10)\n"
+		"  --rotate-before DUR rotate keys whose certificate expires within DUR\n"
+		"                      (default 30d; 0: never)\n"
+		"  --rotate-policy P   rotate (new version, request in the outbox) or flag\n"
+		"                      (only log the keys due; the default)\n"
+		"  --grace DUR         destroy versions retired DUR ago (default 30d; 0: never)\n"
+		"  --policy-interval DUR  how often the policy runs (default 1h; 0: never)\n"
+		"  --outbox DIR        requests of rotated keys (default DATA-DIR/outbox)\n"
+		"  --crl-dir DIR       CRLs kept up to date (default DATA-DIR/crl)\n"
+		"DUR is a number of seconds or 30d, 12h, 15m, 90s.\n",
 		paths_config_file());
 }
 
@@ -95,6 +107,42 @@ set_path(char *dst, const char *src)
 	return n < 0 || n >= PATH_MAX ? -1 : 0;
 }
 
+/*
+ * A policy setting (keymgrd.conf name, or the flag's name with '-'):
+ * 1 when set, 0 when the value is wrong, -1 when name is no policy setting.
+ */
+static int
+policy_setting(struct km_policy *p, const char *name, const char *value)
+{
+	char key[32];
+	size_t i;
+	for (i = 0; name[i] && i + 1 < sizeof(key); i++)
+		key[i] = name[i] == '-' ? '_' : name[i];
+	key[i] = '\0';
+	long long d = duration_parse(value);
+	if (strcmp(key, "rotate_before") == 0)
+		return d < 0 ? 0 : (p->rotate_before = d, 1);
+	if (strcmp(key, "grace") == 0)
+		return d < 0 ? 0 : (p->grace = d, 1);
+	if (strcmp(key, "policy_interval") == 0)
+		return d < 0 ? 0 : (p->interval = d, 1);
+	if (strcmp(key, "rotate_policy") == 0) {
+		if (strcmp(value, "rotate") != 0 && strcmp(value, "flag") != 0)
+			return 0;
+		p->auto_rotate = strcmp(value, "rotate") == 0;
+		return 1;
+	}
+	if (strcmp(key, "outbox") == 0)
+		return set_path(p->outbox, value) == 0;
+	if (strcmp(key, "crl_dir") == 0)
+		return set_path(p->crl_dir, value) == 0;
+	if (strcmp(key, "crl_days") == 0) {
+		unsigned v;
+		return parse_uint(value, 10, 3660, &v) && v > 0 ? (p->crl_days = v, 1) : 0;
+	}
+	return -1;
+}
+
 static int
 on_config(void *user, const char *section, const char *name, const char *value)
 {
@@ -111,6 +159,9 @@ on_config(void *user, const char *section, const char *name, const char *value)
 		return parse_uint(value, 10, 256, &o->workers) && o->workers > 0;
 	if (strcmp(name, "max_pin_failures") == 0)
 		return parse_uint(value, 10, 1000, &o->max_pin_failures) && o->max_pin_failures > 0;
+	int ps = policy_setting(&o->policy, name, value);
+	if (ps >= 0)
+		return ps == 1;
 	log_warn("config: unknown key %s in [keymgrd]", name);
 	return 1;
 }
@@ -159,6 +210,12 @@ parse_args(int argc, char **argv, struct options *o)
 		{ "max-pin-failures", required_argument, NULL, 'p' },
 		{ "syslog", no_argument, NULL, 'S' },
 		{ "debug", no_argument, NULL, 'D' },
+		{ "rotate-before", required_argument, NULL, 'P' },
+		{ "rotate-policy", required_argument, NULL, 'P' },
+		{ "grace", required_argument, NULL, 'P' },
+		{ "policy-interval", required_argument, NULL, 'P' },
+		{ "outbox", required_argument, NULL, 'P' },
+		{ "crl-dir", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -170,12 +227,24 @@ parse_args(int argc, char **argv, struct options *o)
 	o->workers = 8;
 	o->max_pin_failures = 10;
 	o->log_level = LOG_INFO;
+	o->policy.rotate_before = 30 * 86400;
+	o->policy.grace = 30 * 86400;
+	o->policy.interval = 3600;
+	o->policy.crl_days = 7;
 	unsigned v;
-	int c;
+	int c, li = 0;
+	struct { const char *name, *value; } pflags[8];
+	size_t npflags = 0;
 	/* Flags override the config file, so remember them apart. */
 	bool set_mode = false, set_workers = false, set_fail = false;
-	while ((c = getopt_long(argc, argv, "fd:s:c:m:w:p:SDh", longs, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "fd:s:c:m:w:p:SDh", longs, &li)) != -1) {
 		switch (c) {
+		case 'P':
+			if (npflags < sizeof(pflags) / sizeof(pflags[0])) {
+				pflags[npflags].name = longs[li].name;
+				pflags[npflags++].value = optarg;
+			}
+			break;
 		case 'f': o->foreground = true; break;
 		case 'd': if (set_path(cli.data_dir, optarg)) return -1; break;
 		case 's': if (set_path(cli.socket, optarg)) return -1; break;
@@ -237,6 +306,12 @@ parse_args(int argc, char **argv, struct options *o)
 		o->workers = cli.workers;
 	if (set_fail)
 		o->max_pin_failures = cli.max_pin_failures;
+	for (size_t i = 0; i < npflags; i++) {
+		if (policy_setting(&o->policy, pflags[i].name, pflags[i].value) != 1) {
+			fprintf(stderr, "keymgrd: --%s: bad value: %s\n", pflags[i].name, pflags[i].value);
+			return -1;
+		}
+	}
 	if (!o->data_dir[0] && default_data_dir(o->data_dir) != 0) {
 		fprintf(stderr, "keymgrd: no data directory: give --data-dir\n");
 		return -1;
@@ -318,6 +393,15 @@ main(int argc, char **argv)
 	}
 	have_ctx = true;
 	ctx.max_pin_failures = o.max_pin_failures;
+	ctx.policy = o.policy;
+	if (!ctx.policy.outbox[0])
+		snprintf(ctx.policy.outbox, sizeof(ctx.policy.outbox), "%s/outbox", o.data_dir);
+	if (!ctx.policy.crl_dir[0])
+		snprintf(ctx.policy.crl_dir, sizeof(ctx.policy.crl_dir), "%s/crl", o.data_dir);
+	if (make_dir(ctx.policy.outbox, 0750) != 0 || make_dir(ctx.policy.crl_dir, 0755) != 0) {
+		log_err("cannot create %s or %s: %s", ctx.policy.outbox, ctx.policy.crl_dir, strerror(errno));
+		goto out;
+	}
 
 	char sockdir[PATH_MAX];
 	snprintf(sockdir, sizeof(sockdir), "%s", o.socket);
@@ -342,7 +426,13 @@ main(int argc, char **argv)
 
 	struct server_opts so = { o.socket, (mode_t)o.socket_mode, o.workers, 1024 };
 	log_info("keymgrd %s: data in %s, %zu token(s)", PACKAGE_VERSION, o.data_dir, ctx.ntokens);
-	if ((r = server_run(&ctx, &so, &stop_flag)) != 0) {
+	if ((r = policy_start(&ctx)) != 0) {
+		log_err("cannot start the policy timer: %s", cy_strerror(r));
+		goto out;
+	}
+	r = server_run(&ctx, &so, &stop_flag);
+	policy_stop();
+	if (r != 0) {
 		log_err("server: %s", cy_strerror(r));
 		goto out;
 	}

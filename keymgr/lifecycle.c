@@ -17,6 +17,13 @@ lifecycle_state(const struct km_object *o)
 	return al_ulong(&o->pub, CKA_COYEU_KEY_STATE, &v) == 0 ? v : COYEU_KEY_ACTIVE;
 }
 
+uint64_t
+lifecycle_version(const struct km_object *o)
+{
+	uint64_t v;
+	return al_ulong(&o->pub, CKA_COYEU_KEY_VERSION, &v) == 0 ? v : 1;
+}
+
 const char *
 lifecycle_name(uint64_t state)
 {
@@ -64,6 +71,8 @@ apply_state(struct km_object *o, uint64_t state, uint64_t reason)
 	static const CK_ATTRIBUTE_TYPE makes[] = { CKA_SIGN, CKA_ENCRYPT, CKA_WRAP, CKA_DERIVE, CKA_SIGN_RECOVER };
 	static const CK_ATTRIBUTE_TYPE uses[] = { CKA_VERIFY, CKA_DECRYPT, CKA_UNWRAP, CKA_VERIFY_RECOVER };
 	int r = al_set_ulong(&o->pub, CKA_COYEU_KEY_STATE, state);
+	if (r == 0)
+		r = al_set_ulong(&o->pub, CKA_COYEU_STATE_SINCE, (uint64_t)time(NULL));
 	if (state == COYEU_KEY_ACTIVE || state == COYEU_KEY_PREACTIVE)
 		return r;
 	for (size_t i = 0; i < sizeof(makes) / sizeof(makes[0]) && r == 0; i++)
@@ -91,8 +100,8 @@ apply_state(struct km_object *o, uint64_t state, uint64_t reason)
 }
 
 CK_RV
-lifecycle_set_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *ckaid, size_t len,
-		     uint64_t state, uint64_t reason, uint32_t *changed)
+lifecycle_set_intx(struct km_ctx *ctx, int64_t token_id, const uint8_t *ckaid, size_t len, uint64_t state,
+		   uint64_t reason, uint32_t *changed)
 {
 	struct km_token *t = token_find_locked(ctx, token_id);
 	struct store_filter f = { .has_ckaid = true, .ckaid = ckaid, .ckaid_len = len, .include_private = true };
@@ -104,10 +113,6 @@ lifecycle_set_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *ckaid,
 		return CKR_KEY_HANDLE_INVALID;
 	if (store_object_find(ctx->st, token_id, &f, &ids, &n) != 0)
 		return CKR_DEVICE_ERROR;
-	if (store_begin(ctx->st) != 0) {
-		free(ids);
-		return CKR_DEVICE_ERROR;
-	}
 	for (size_t i = 0; i < n && rv == CKR_OK; i++) {
 		struct store_object so;
 		struct km_object *o = NULL;
@@ -134,6 +139,22 @@ lifecycle_set_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *ckaid,
 	free(ids);
 	if (rv == CKR_OK && *changed == 0)
 		rv = CKR_KEY_HANDLE_INVALID;
+	/* The inventory records the revocation of the version's certificates. */
+	if (rv == CKR_OK && state == COYEU_KEY_REVOKED &&
+	    store_cert_revoke(ctx->st, token_id, ckaid, len, (uint32_t)reason, time(NULL)) != 0)
+		rv = CKR_DEVICE_ERROR;
+	if (rv != CKR_OK)
+		*changed = 0;
+	return rv;
+}
+
+CK_RV
+lifecycle_set_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *ckaid, size_t len,
+		     uint64_t state, uint64_t reason, uint32_t *changed)
+{
+	if (store_begin(ctx->st) != 0)
+		return CKR_DEVICE_ERROR;
+	CK_RV rv = lifecycle_set_intx(ctx, token_id, ckaid, len, state, reason, changed);
 	if (rv != CKR_OK || store_commit(ctx->st) != 0) {
 		store_rollback(ctx->st);
 		*changed = 0;

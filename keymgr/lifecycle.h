@@ -29,13 +29,19 @@ CK_RV lifecycle_allows(const struct km_object *o, enum proto_op kind);
 /*
  * Moves every key object of token_id with CKA_ID ckaid to state (with an
  * RFC 5280 reason when revoking), in one store transaction: usage
- * attributes and CKA_END_DATE follow the state, and destroying wipes the
- * secret material. *changed is the number of objects. CKR_OK,
+ * attributes, CKA_END_DATE and CKA_COYEU_STATE_SINCE follow the state,
+ * destroying wipes the secret material, and revoking marks the version's
+ * certificates revoked in the inventory. *changed is the number of objects. CKR_OK,
  * CKR_KEY_HANDLE_INVALID (no such key), CKR_KEY_FUNCTION_NOT_PERMITTED (a
  * move the lifecycle does not allow) or CKR_DEVICE_ERROR.
  */
 CK_RV lifecycle_set_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *ckaid, size_t len,
 			   uint64_t state, uint64_t reason, uint32_t *changed);
+/* The same inside the caller's transaction (which it rolls back on error). */
+CK_RV lifecycle_set_intx(struct km_ctx *ctx, int64_t token_id, const uint8_t *ckaid, size_t len,
+			 uint64_t state, uint64_t reason, uint32_t *changed);
+/* The version number of key o (1 when it has none). */
+uint64_t lifecycle_version(const struct km_object *o);
 /* A printable name for a state ("active"), or "unknown". */
 const char *lifecycle_name(uint64_t state);
 

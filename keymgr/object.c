@@ -342,7 +342,7 @@ obj_template_agrees(const struct attrlist *tmpl, CK_OBJECT_CLASS cls, CK_KEY_TYP
 static bool
 foreign_vendor(CK_ATTRIBUTE_TYPE type)
 {
-	return (type & CKA_VENDOR_DEFINED) && type != CKA_COYEU_KEY_STATE && type != CKA_COYEU_REVOCATION_REASON;
+	return (type & CKA_VENDOR_DEFINED) && (type & ~(CK_ATTRIBUTE_TYPE)0xff) != (CKA_VENDOR_DEFINED | 0x434f0000UL);
 }
 
 static CK_RV

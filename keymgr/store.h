@@ -16,7 +16,7 @@
 struct store;
 
 /* The newest schema version this build writes. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 struct store_token {
 	int64_t id;
@@ -77,6 +77,14 @@ struct store_cert_filter {
 	const char *agency;      /* exact O, or NULL */
 	const char *status;      /* valid, expired, revoked, no-key, or NULL */
 	int64_t expires_before;  /* not yet expired but before this time, or 0 */
+	const uint8_t *issuer; size_t issuer_len; /* DER Name, or NULL */
+	const uint8_t *key_id; size_t key_id_len; /* CKA_ID of the key, or NULL */
+};
+
+/* A short blob (a CKA_ID). */
+struct store_blob {
+	uint8_t buf[64];
+	size_t len;
 };
 
 /* Which indexed columns a search constrains. */
@@ -148,6 +156,17 @@ int store_cert_exists(struct store *st, int64_t token_id, const uint8_t *issuer,
  * *out malloc'd. */
 int store_cert_list(struct store *st, int64_t token_id, const struct store_cert_filter *f, int64_t now,
 		    struct store_cert **out, size_t *n);
+/* Marks the certificates of key version key_id revoked (reason, when). */
+int store_cert_revoke(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint32_t reason,
+		      int64_t when);
+
+/* The CAs of a token: key versions that issue certificates and CRLs. */
+int store_ca_add(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len);
+/* Counts the CA's CRL number up and gives the new one; CY_ERR_NOT_FOUND
+ * for a key that is no CA. */
+int store_ca_next_crl(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint64_t *number);
+/* Every CA key id of token_id; *out malloc'd. */
+int store_ca_list(struct store *st, int64_t token_id, struct store_blob **out, size_t *n);
 
 /* SQLite's query plan for a search with f's constraints, as text in buf
  * (for tests and diagnostics: it shows which index a look-up uses). */

@@ -82,6 +82,14 @@ static const char *const migrations[] = {
 	"CREATE UNIQUE INDEX certs_by_serial ON certs(token_id, issuer, serial);"
 	"CREATE INDEX certs_by_agency ON certs(token_id, agency);"
 	"CREATE INDEX certs_by_expiry ON certs(token_id, not_after);",
+	/* 5: certificates by key version; the CAs of a token and their CRL
+	 * numbers. */
+	"CREATE INDEX certs_by_key ON certs(token_id, key_id);"
+	"CREATE TABLE cas ("
+	"  token_id INTEGER NOT NULL,"
+	"  key_id BLOB NOT NULL,"
+	"  crl_number INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (token_id, key_id));",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -739,8 +747,9 @@ store_cert_list(struct store *st, int64_t token_id, const struct store_cert_filt
 	/* status: revoked is recorded; expired and valid follow from the date. */
 	snprintf(sql, sizeof(sql),
 		 "SELECT object_id, holder, agency, unit, not_before, not_after, key_id, status, reason,"
-		 " revoked_at, serial FROM certs WHERE token_id = ?1%s%s%s ORDER BY not_after, object_id",
-		 f->agency ? " AND agency = ?2" : "",
+		 " revoked_at, serial FROM certs WHERE token_id = ?1%s%s%s%s%s ORDER BY not_after, object_id",
+		 f->agency ? " AND agency = ?2" : "", f->issuer ? " AND issuer = ?5" : "",
+		 f->key_id ? " AND key_id = ?6" : "",
 		 f->expires_before ? " AND not_after < ?3 AND not_after >= ?4 AND status != 'revoked'" : "",
 		 !f->status ? "" : strcmp(f->status, "revoked") == 0 ? " AND status = 'revoked'"
 		 : strcmp(f->status, "expired") == 0 ? " AND status != 'revoked' AND not_after < ?4"
@@ -754,6 +763,10 @@ store_cert_list(struct store *st, int64_t token_id, const struct store_cert_filt
 		sqlite3_bind_text(s, 2, f->agency, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(s, 3, f->expires_before);
 	sqlite3_bind_int64(s, 4, now);
+	if (f->issuer)
+		sqlite3_bind_blob(s, 5, f->issuer, (int)f->issuer_len, SQLITE_TRANSIENT);
+	if (f->key_id)
+		sqlite3_bind_blob(s, 6, f->key_id, (int)f->key_id_len, SQLITE_TRANSIENT);
 	size_t cap = 256, k = 0;
 	struct store_cert *v = calloc(cap, sizeof(*v));
 	int rc = SQLITE_DONE;
@@ -797,6 +810,96 @@ store_cert_list(struct store *st, int64_t token_id, const struct store_cert_filt
 	if (rc != SQLITE_DONE) {
 		free(v);
 		return CY_ERR_STORE;
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+/* Runs sql (no rows) with ?1 token_id, ?2 the blob b, ?3 and ?4 integers. */
+static int
+exec_bound(struct store *st, const char *sql, int64_t token_id, const uint8_t *b, size_t blen, int64_t i3,
+	   int64_t i4, const char *what)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return db_fail(st, what);
+	sqlite3_bind_int64(s, 1, token_id);
+	sqlite3_bind_blob(s, 2, b, (int)blen, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 3, i3);
+	sqlite3_bind_int64(s, 4, i4);
+	int rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : db_fail(st, what);
+}
+
+int
+store_cert_revoke(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint32_t reason,
+		  int64_t when)
+{
+	return exec_bound(st,
+			  "UPDATE certs SET status = 'revoked', reason = ?3, revoked_at = ?4"
+			  " WHERE token_id = ?1 AND key_id = ?2 AND status != 'revoked'",
+			  token_id, key_id, len, reason, when, "cert revoke");
+}
+
+int
+store_ca_add(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len)
+{
+	return exec_bound(st, "INSERT OR IGNORE INTO cas (token_id, key_id) VALUES (?1, ?2)", token_id, key_id,
+			  len, 0, 0, "ca add");
+}
+
+int
+store_ca_next_crl(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint64_t *number)
+{
+	int r = exec_bound(st, "UPDATE cas SET crl_number = crl_number + 1 WHERE token_id = ?1 AND key_id = ?2",
+			   token_id, key_id, len, 0, 0, "crl number");
+	sqlite3_stmt *s;
+	if (r != 0)
+		return r;
+	if (sqlite3_prepare_v2(st->db, "SELECT crl_number FROM cas WHERE token_id = ?1 AND key_id = ?2", -1, &s,
+			       NULL) != SQLITE_OK)
+		return db_fail(st, "crl number");
+	sqlite3_bind_int64(s, 1, token_id);
+	sqlite3_bind_blob(s, 2, key_id, (int)len, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*number = (uint64_t)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? CY_ERR_NOT_FOUND : db_fail(st, "crl number");
+}
+
+int
+store_ca_list(struct store *st, int64_t token_id, struct store_blob **out, size_t *n)
+{
+	sqlite3_stmt *s;
+	size_t k = 0;
+	struct store_blob *v = NULL;
+	int rc;
+	*out = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(st->db, "SELECT key_id FROM cas WHERE token_id = ?1 ORDER BY key_id", -1, &s,
+			       NULL) != SQLITE_OK)
+		return db_fail(st, "ca list");
+	sqlite3_bind_int64(s, 1, token_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_blob *nv = realloc(v, (k + 1) * sizeof(*v));
+		int len = sqlite3_column_bytes(s, 0);
+		if (nv == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		v = nv;
+		v[k].len = len > 0 && (size_t)len <= sizeof(v[k].buf) ? (size_t)len : 0;
+		if (v[k].len)
+			memcpy(v[k].buf, sqlite3_column_blob(s, 0), v[k].len);
+		k++;
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return db_fail(st, "ca list");
 	}
 	*out = v;
 	*n = k;

@@ -1,5 +1,6 @@
 /*
- * tokens.c - tokens of keymgrd: loading, initialisation, PINs and lockout.
+ * tokens.c - tokens of keymgrd: loading, initialisation, PINs and lockout,
+ * and putting new objects on a token.
  *
  * Every token's data key is unsealed with the master key when the daemon
  * starts and kept in secure memory. PIN failures are written to the store
@@ -16,6 +17,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "seal.h"
+#include "x509.h"
 
 static void
 token_ad(int64_t id, uint8_t ad[16])
@@ -53,6 +55,10 @@ ctx_init(struct km_ctx *ctx, struct store *st, uint8_t *master_key)
 	ctx->master_key = master_key;
 	ctx->max_pin_failures = 10;
 	ctx->pin_cost = pin_cost_default;
+	ctx->policy.rotate_before = 30 * 86400;
+	ctx->policy.grace = 30 * 86400;
+	ctx->policy.interval = 3600;
+	ctx->policy.crl_days = 7;
 	uint32_t base;
 	gcry_create_nonce(&base, sizeof(base));
 	/* Random starting handles, so a handle from before a restart is very
@@ -322,4 +328,121 @@ token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_
 	}
 	log_info("token %lld re-initialised", (long long)slot);
 	return CKR_OK;
+}
+
+/* ---- new token objects ---- */
+
+/* What the token sets on every new object: CKA_UNIQUE_ID (128 random bits
+ * in hex, new for a copy too) and, on keys, the lifecycle state. */
+int
+token_stamp_object(struct km_object *o)
+{
+	uint8_t rnd[16];
+	char uid[33];
+	gcry_create_nonce(rnd, sizeof(rnd));
+	for (int j = 0; j < 16; j++)
+		snprintf(uid + 2 * j, 3, "%02x", rnd[j]);
+	bool key = o->cls == CKO_PUBLIC_KEY || o->cls == CKO_PRIVATE_KEY || o->cls == CKO_SECRET_KEY;
+	if (al_set(&o->pub, CKA_UNIQUE_ID, uid, 32) != 0)
+		return -1;
+	if (key && al_find(&o->pub, CKA_COYEU_KEY_STATE) == NULL &&
+	    al_set_ulong(&o->pub, CKA_COYEU_KEY_STATE, COYEU_KEY_ACTIVE) != 0)
+		return -1;
+	return 0;
+}
+
+/* Puts token object o in the certificate inventory (certificates only). */
+static int
+inventory_add_intx(struct km_ctx *ctx, const struct km_object *o)
+{
+	const struct attr *v = al_find(&o->pub, CKA_VALUE), *id = al_find(&o->pub, CKA_ID);
+	struct x509_cert c;
+	if (o->cls != CKO_CERTIFICATE || v == NULL || x509_parse_cert(v->val, v->len, &c) != 0)
+		return 0;
+	struct store_cert sc;
+	memset(&sc, 0, sizeof(sc));
+	sc.object_id = o->handle;
+	sc.token_id = o->token_id;
+	sc.issuer = c.issuer;
+	sc.issuer_len = c.issuer_len;
+	sc.serial = c.serial;
+	sc.serial_len = c.serial_len;
+	snprintf(sc.holder, sizeof(sc.holder), "%s", c.cn);
+	snprintf(sc.agency, sizeof(sc.agency), "%s", c.org);
+	snprintf(sc.unit, sizeof(sc.unit), "%s", c.unit);
+	sc.not_before = c.not_before;
+	sc.not_after = c.not_after;
+	if (id != NULL) {
+		sc.key_id = id->val;
+		sc.key_id_len = id->len;
+	}
+	int r = store_cert_insert(ctx->st, &sc);
+	x509_cert_clear(&c);
+	return r;
+}
+
+/* Inserts token object o inside the caller's transaction, setting its
+ * handle; certificates enter the inventory too. 0 or an error. */
+int
+token_insert_object_intx(struct km_ctx *ctx, const struct km_token *t, struct km_object *o)
+{
+	struct store_object so;
+	memset(&so, 0, sizeof(so));
+	so.token_id = t->st.id;
+	/* The id is bound into the sealed secrets, so insert first. */
+	if (store_object_insert(ctx->st, &so) != 0 || so.id <= 0 || so.id >= KM_SOBJ_BIT)
+		return CY_ERR_STORE;
+	o->handle = (uint32_t)so.id;
+	int r = obj_to_store(o, t->data_key, &so);
+	if (r == 0)
+		r = store_object_update(ctx->st, &so);
+	store_object_clear(&so);
+	if (r == 0)
+		r = inventory_add_intx(ctx, o);
+	return r;
+}
+
+int
+token_load_objects_locked(struct km_ctx *ctx, int64_t token_id, const struct store_filter *f, bool secrets,
+			  struct km_object ***out, size_t *n)
+{
+	struct km_token *t = token_find_locked(ctx, token_id);
+	int64_t *ids = NULL;
+	size_t cnt = 0;
+	*out = NULL;
+	*n = 0;
+	if (t == NULL)
+		return CY_ERR_NOT_FOUND;
+	int r = store_object_find(ctx->st, token_id, f, &ids, &cnt);
+	if (r != 0)
+		return r;
+	struct km_object **v = calloc(cnt ? cnt : 1, sizeof(*v));
+	if (v == NULL) {
+		free(ids);
+		return CY_ERR_ALLOC;
+	}
+	for (size_t i = 0; i < cnt && r == 0; i++) {
+		struct store_object so;
+		memset(&so, 0, sizeof(so));
+		r = store_object_get(ctx->st, ids[i], &so);
+		if (r == 0)
+			r = obj_from_store(&so, secrets ? t->data_key : NULL, &v[i]);
+		store_object_clear(&so);
+	}
+	free(ids);
+	if (r != 0) {
+		token_free_objects(v, cnt);
+		return r;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+void
+token_free_objects(struct km_object **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		obj_free(v[i]);
+	free(v);
 }

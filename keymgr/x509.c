@@ -38,18 +38,17 @@ gnutls_curve(const struct curve *c)
 }
 
 int
-x509_key_hash(const struct km_object *o, uint8_t out[X509_KEYHASH_LEN])
+x509_pubkey_of(const struct km_object *o, gnutls_pubkey_t *out)
 {
 	gnutls_pubkey_t pk;
-	int r = CY_ERR_NOT_FOUND;
+	int g = -1;
 	if (o->cls != CKO_PUBLIC_KEY || gnutls_pubkey_init(&pk) < 0)
-		return r;
+		return CY_ERR_NOT_FOUND;
 	if (o->key_type == CKK_RSA) {
 		const struct attr *n = al_find(&o->pub, CKA_MODULUS), *e = al_find(&o->pub, CKA_PUBLIC_EXPONENT);
 		if (n && e) {
 			gnutls_datum_t dn = { n->val, n->len }, de = { e->val, e->len };
-			if (gnutls_pubkey_import_rsa_raw(pk, &dn, &de) >= 0)
-				r = spki_hash(pk, out);
+			g = gnutls_pubkey_import_rsa_raw(pk, &dn, &de);
 		}
 	} else if (o->key_type == CKK_EC || o->key_type == CKK_EC_EDWARDS || o->key_type == CKK_EC_MONTGOMERY) {
 		const struct attr *p = al_find(&o->pub, CKA_EC_PARAMS), *q = al_find(&o->pub, CKA_EC_POINT);
@@ -62,16 +61,30 @@ x509_key_hash(const struct km_object *o, uint8_t out[X509_KEYHASH_LEN])
 			if (pt && c->key_type == CKK_EC) {
 				gnutls_datum_t x = { (uint8_t *)pt + 1, (unsigned)c->field_bytes };
 				gnutls_datum_t y = { (uint8_t *)pt + 1 + c->field_bytes, (unsigned)c->field_bytes };
-				if (gnutls_pubkey_import_ecc_raw(pk, gc, &x, &y) >= 0)
-					r = spki_hash(pk, out);
+				g = gnutls_pubkey_import_ecc_raw(pk, gc, &x, &y);
 			} else if (pt) {
 				gnutls_datum_t x = { (uint8_t *)pt, (unsigned)want };
-				if (gnutls_pubkey_import_ecc_raw(pk, gc, &x, NULL) >= 0)
-					r = spki_hash(pk, out);
+				g = gnutls_pubkey_import_ecc_raw(pk, gc, &x, NULL);
 			}
 		}
 	}
-	gnutls_pubkey_deinit(pk);
+	if (g < 0) {
+		gnutls_pubkey_deinit(pk);
+		return CY_ERR_NOT_FOUND;
+	}
+	*out = pk;
+	return 0;
+}
+
+int
+x509_key_hash(const struct km_object *o, uint8_t out[X509_KEYHASH_LEN])
+{
+	gnutls_pubkey_t pk;
+	int r = x509_pubkey_of(o, &pk);
+	if (r == 0) {
+		r = spki_hash(pk, out);
+		gnutls_pubkey_deinit(pk);
+	}
 	return r;
 }
 
@@ -209,6 +222,17 @@ x509_complete_cert(struct km_object *o, uint8_t keyhash[X509_KEYHASH_LEN])
 	memcpy(keyhash, c.keyhash, X509_KEYHASH_LEN);
 	x509_cert_clear(&c);
 	return r ? CKR_HOST_MEMORY : CKR_OK;
+}
+
+int
+x509_cert_template(const struct x509_cert *c, const uint8_t *der, size_t len, struct attrlist *tmpl)
+{
+	int e = al_set_ulong(tmpl, CKA_CLASS, CKO_CERTIFICATE) | al_set_ulong(tmpl, CKA_CERTIFICATE_TYPE, CKC_X_509) |
+		al_set_bool(tmpl, CKA_TOKEN, true) | al_set_bool(tmpl, CKA_PRIVATE, false) |
+		al_set(tmpl, CKA_SUBJECT, c->subject, c->subject_len) | al_set(tmpl, CKA_ISSUER, c->issuer, c->issuer_len) |
+		al_set(tmpl, CKA_SERIAL_NUMBER, c->serial, c->serial_len) | al_set(tmpl, CKA_VALUE, der, len) |
+		al_set(tmpl, CKA_LABEL, c->cn, strlen(c->cn));
+	return e ? CY_ERR_ALLOC : 0;
 }
 
 int

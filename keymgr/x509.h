@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include <gnutls/abstract.h>
 
 #include "object.h"
 
@@ -21,6 +22,10 @@
 /* The key hash of public key object o. 0, or CY_ERR_NOT_FOUND when o is
  * not a public key GnuTLS can express (then there is none). */
 int x509_key_hash(const struct km_object *o, uint8_t out[X509_KEYHASH_LEN]);
+
+/* GnuTLS's form of public key object o (free with gnutls_pubkey_deinit):
+ * 0, or CY_ERR_NOT_FOUND when o is no public key GnuTLS can express. */
+int x509_pubkey_of(const struct km_object *o, gnutls_pubkey_t *out);
 
 /* The key hash of a public key object, or of the key in an X.509
  * certificate object. 0, or CY_ERR_NOT_FOUND when o has none. */
@@ -38,6 +43,10 @@ struct x509_cert {
 /* Parses a DER certificate. 0, or CY_ERR_BAD_FORMAT. Free with x509_cert_clear. */
 int x509_parse_cert(const uint8_t *der, size_t len, struct x509_cert *c);
 void x509_cert_clear(struct x509_cert *c);
+
+/* The template of a token certificate object holding der (parsed as c):
+ * public, labelled with its CN; the caller adds CKA_ID. 0 or CY_ERR_ALLOC. */
+int x509_cert_template(const struct x509_cert *c, const uint8_t *der, size_t len, struct attrlist *tmpl);
 
 /*
  * For a new CKO_CERTIFICATE object: checks that CKA_VALUE is an X.509

@@ -83,6 +83,7 @@ START_TEST(older_schema_migrated)
 	ck_assert_int_eq(store_token_insert(st, &t), 0);
 	put_object(st, 1, CKO_DATA, "kept", "kept");
 	store_close(st);
+	sql(db, "DROP TABLE cas", NULL, 0);
 	sql(db, "DROP TABLE certs", NULL, 0);
 	sql(db, "DROP INDEX objects_by_keyhash", NULL, 0);
 	sql(db, "ALTER TABLE objects DROP COLUMN keyhash", NULL, 0);

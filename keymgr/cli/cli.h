@@ -25,7 +25,8 @@ struct cli_cmd {
 
 extern const struct cli_cmd cmd_token_init, cmd_token_list, cmd_key_generate, cmd_key_list,
 	cmd_unlock, cmd_lock, cmd_audit_list, cmd_audit_verify, cmd_key_retire, cmd_key_revoke,
-	cmd_key_destroy, cmd_cert_import, cmd_inventory_list, cmd_inventory_report;
+	cmd_key_destroy, cmd_cert_import, cmd_inventory_list, cmd_inventory_report, cmd_key_rotate,
+	cmd_key_show, cmd_cert_issue, cmd_crl_generate, cmd_key_csr, cmd_ca_init;
 
 /* The socket given with --socket, or NULL to resolve it the usual way. */
 extern const char *cli_socket;
@@ -71,5 +72,25 @@ CK_RV cli_tokens(struct cy_conn *c, struct cli_token **out, uint32_t *n);
  * returns 1. */
 int cli_open(struct cy_conn *c, const char *label, long slot, bool rw, const char *pin,
 	     uint32_t *session);
+
+/* A whole file (at most 16 MiB) into *out (malloc'd). 0 or prints, 1. */
+int cli_read_file(const char *path, uint8_t **out, size_t *len);
+/* A DER object from a file holding it as DER or as PEM of kind. */
+int cli_read_der(const char *path, const char *kind, uint8_t **out, size_t *len);
+/* Writes der as PEM of kind to path ("-": stdout). 0 or prints, 1. */
+int cli_write_pem(const char *path, const char *kind, const uint8_t *der, size_t len);
+
+/* One row of the certificate inventory, as keymgr prints it. */
+struct cli_inv_row {
+	uint64_t object, not_before, not_after, revoked_at;
+	char holder[256], agency[256], unit[256], status[16], keyid[130], serial[130];
+	uint32_t reason;
+};
+/* The inventory rows of token label matching the filters ("" and 0 for
+ * none); *out malloc'd. 0, or prints and returns 1. */
+int cli_inventory(const char *label, const char *agency, const char *status, uint64_t before,
+		  struct cli_inv_row **out, uint32_t *n);
+/* The RFC 5280 name of a CRLReason code, or NULL. */
+const char *cli_reason_name(uint32_t code);
 
 #endif

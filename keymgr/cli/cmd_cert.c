@@ -46,28 +46,10 @@ batch_add(struct batch *b, const uint8_t *der, size_t len, const char *file)
 static int
 read_file(struct batch *b, const char *path)
 {
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return cli_fail("cert import: %s: %s", path, strerror(errno));
 	uint8_t *buf = NULL;
-	size_t len = 0, cap = 0;
-	for (;;) {
-		if (len == cap) {
-			cap = cap ? 2 * cap : 8192;
-			uint8_t *nb = cap > 16 * 1024 * 1024 ? NULL : realloc(buf, cap);
-			if (nb == NULL) {
-				fclose(f);
-				free(buf);
-				return cli_fail("cert import: %s: too large", path);
-			}
-			buf = nb;
-		}
-		size_t n = fread(buf + len, 1, cap - len, f);
-		len += n;
-		if (n == 0)
-			break;
-	}
-	fclose(f);
+	size_t len = 0;
+	if (cli_read_file(path, &buf, &len) != 0)
+		return 1;
 	int status = 0;
 	if (len > 0 && buf[0] == 0x30) {
 		if (batch_add(b, buf, len, path) != 0)
@@ -169,11 +151,12 @@ cert_import(int argc, char **argv)
 		CK_RV rv = cli_call(conn);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		if (rv == CKR_OK) {
-			uint32_t imported = 0, dups = 0, nokey = 0, bad = 0;
+			uint32_t imported = 0, dups = 0, nokey = 0, bad = 0, activated = 0;
 			wire_get_u32(&conn->rep, &imported);
 			wire_get_u32(&conn->rep, &dups);
 			wire_get_u32(&conn->rep, &nokey);
 			wire_get_u32(&conn->rep, &bad);
+			wire_get_u32(&conn->rep, &activated);
 			if (bad) {
 				status = cli_fail("cert import: certificate %u (from %s) is not a valid X.509 certificate;"
 						  " nothing was imported", bad, b.origin[bad - 1]);
@@ -181,6 +164,9 @@ cert_import(int argc, char **argv)
 				printf("imported %u certificate(s) in %.2f s; %u already on the token; %u without their key"
 				       " on the token\n", imported,
 				       (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9, dups, nokey);
+				if (activated)
+					printf("activated %u new key version(s); the versions they replace are retired\n",
+					       activated);
 			}
 		} else {
 			if (rv != (CK_RV)-1)
@@ -201,15 +187,11 @@ const struct cli_cmd cmd_cert_import = {
 	"Imports certificates (DER, or PEM files with one or more) onto the token, all\n"
 	"or none: one that cannot be read stops the import with its file named.\n"
 	"Each is paired with its key (same CKA_ID) when the token holds it; those\n"
-	"already on the token and those without a key are counted.",
+	"already on the token and those without a key are counted. The certificate of\n"
+	"a rotated key's new version activates it and retires the version before.",
 	cert_import,
 };
 
-struct row {
-	uint64_t object, not_before, not_after;
-	char holder[256], agency[256], unit[256], status[16], keyid[130], serial[130];
-	uint32_t reason;
-};
 
 static void
 hex(const uint8_t *p, uint32_t n, char *out, size_t outlen)
@@ -219,9 +201,9 @@ hex(const uint8_t *p, uint32_t n, char *out, size_t outlen)
 		snprintf(out + 2 * i, 3, "%02x", p[i]);
 }
 
-/* Fetches the inventory rows of token label matching the filters. */
-static int
-fetch(const char *label, const char *agency, const char *status, uint64_t before, struct row **out, uint32_t *n)
+int
+cli_inventory(const char *label, const char *agency, const char *status, uint64_t before, struct cli_inv_row **out,
+	      uint32_t *n)
 {
 	struct cy_conn *conn = cli_connect();
 	struct cli_token *t = NULL;
@@ -262,7 +244,7 @@ fetch(const char *label, const char *agency, const char *status, uint64_t before
 		goto out;
 	}
 	for (uint32_t i = 0; i < *n; i++) {
-		struct row *w = &(*out)[i];
+		struct cli_inv_row *w = &(*out)[i];
 		const uint8_t *k, *s;
 		uint32_t kl, sl;
 		wire_get_u64(&v, &w->object);
@@ -274,6 +256,7 @@ fetch(const char *label, const char *agency, const char *status, uint64_t before
 		wire_get_bytes(&v, &k, &kl);
 		wire_get_str_into(&v, w->status, sizeof(w->status));
 		wire_get_u32(&v, &w->reason);
+		wire_get_u64(&v, &w->revoked_at);
 		wire_get_bytes(&v, &s, &sl);
 		if (wire_error(&v) != 0) {
 			cli_fail("inventory: malformed reply");
@@ -391,26 +374,30 @@ inventory_list(int argc, char **argv)
 		return cli_fail("inventory list: unexpected argument '%s'", argv[optind]);
 	if (token == NULL)
 		return cli_fail("inventory list: --token is required");
-	struct row *rows = NULL;
+	struct cli_inv_row *rows = NULL;
 	uint32_t n = 0;
-	if (fetch(token, agency, status, before, &rows, &n) != 0)
+	if (cli_inventory(token, agency, status, before, &rows, &n) != 0)
 		return 1;
 	if (format == 1)
-		printf("holder,agency,unit,serial,not_before,not_after,status,key_id\n");
+		printf("holder,agency,unit,serial,not_before,not_after,status,key_id,reason,revoked_at\n");
 	else if (format == 2)
 		putchar('[');
 	else
 		printf("%-30s %-45s %-10s %-16s %-8s %s\n", "HOLDER", "AGENCY", "NOT AFTER", "SERIAL", "STATUS", "KEY");
 	for (uint32_t i = 0; i < n; i++) {
-		struct row *w = &rows[i];
-		char nb[16], na[16];
+		struct cli_inv_row *w = &rows[i];
+		char nb[16], na[16], ra[16] = "";
 		day(w->not_before, nb, sizeof(nb));
 		day(w->not_after, na, sizeof(na));
+		bool revoked = strcmp(w->status, "revoked") == 0;
+		const char *why = revoked && cli_reason_name(w->reason) ? cli_reason_name(w->reason) : "";
+		if (revoked)
+			day(w->revoked_at, ra, sizeof(ra));
 		if (format == 1) {
 			csv(w->holder, ',');
 			csv(w->agency, ',');
 			csv(w->unit, ',');
-			printf("%s,%s,%s,%s,%s\n", w->serial, nb, na, w->status, w->keyid);
+			printf("%s,%s,%s,%s,%s,%s,%s\n", w->serial, nb, na, w->status, w->keyid, why, ra);
 		} else if (format == 2) {
 			printf("%s{\"holder\":", i ? "," : "");
 			json(w->holder);
@@ -418,8 +405,11 @@ inventory_list(int argc, char **argv)
 			json(w->agency);
 			printf(",\"unit\":");
 			json(w->unit);
-			printf(",\"serial\":\"%s\",\"not_before\":\"%s\",\"not_after\":\"%s\",\"status\":\"%s\",\"key_id\":\"%s\"}",
+			printf(",\"serial\":\"%s\",\"not_before\":\"%s\",\"not_after\":\"%s\",\"status\":\"%s\",\"key_id\":\"%s\"",
 			       w->serial, nb, na, w->status, w->keyid);
+			if (revoked)
+				printf(",\"reason\":\"%s\",\"revoked_at\":\"%s\"", why, ra);
+			putchar('}');
 		} else {
 			padded(w->holder, 30);
 			padded(w->agency, 45);
@@ -456,9 +446,9 @@ inventory_report(int argc, char **argv)
 	}
 	if (token == NULL || optind != argc)
 		return cli_fail("inventory report: --token is required, nothing else");
-	struct row *rows = NULL;
+	struct cli_inv_row *rows = NULL;
 	uint32_t n = 0;
-	if (fetch(token, "", "", 0, &rows, &n) != 0)
+	if (cli_inventory(token, "", "", 0, &rows, &n) != 0)
 		return 1;
 	/* Counts per agency and status (agencies in order of first expiry). */
 	struct count { const char *agency; uint32_t valid, expired, revoked, soon; } *cs = calloc(n ? n : 1, sizeof(*cs));

@@ -356,13 +356,6 @@ const struct cli_cmd cmd_key_list = {
 	key_list,
 };
 
-/* RFC 5280 CRLReason names. */
-static const char *const reasons[] = {
-	[0] = "unspecified", [1] = "keyCompromise", [2] = "cACompromise", [3] = "affiliationChanged",
-	[4] = "superseded", [5] = "cessationOfOperation", [6] = "certificateHold",
-	[8] = "removeFromCRL", [9] = "privilegeWithdrawn", [10] = "aACompromise",
-};
-
 /* keymgr key retire|revoke|destroy: argv[0] says which. */
 static int
 key_state(int argc, char **argv)
@@ -372,33 +365,60 @@ key_state(int argc, char **argv)
 		{ "pin", required_argument, NULL, 'p' },
 		{ "id", required_argument, NULL, 'i' },
 		{ "reason", required_argument, NULL, 'r' },
+		{ "serial", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *what = argv[0], *token = NULL, *pin = NULL, *idhex = NULL, *reason = "unspecified";
+	const char *serial = NULL;
+	char found_id[130];
 	uint32_t state = strcmp(what, "retire") == 0 ? COYEU_KEY_RETIRED
 			 : strcmp(what, "revoke") == 0 ? COYEU_KEY_REVOKED : COYEU_KEY_DESTROYED;
 	int c;
-	while ((c = getopt_long(argc, argv, "t:p:i:r:", longs, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:p:i:r:s:", longs, NULL)) != -1) {
 		switch (c) {
 		case 't': token = optarg; break;
 		case 'p': pin = optarg; break;
 		case 'i': idhex = optarg; break;
 		case 'r': reason = optarg; break;
+		case 's': serial = optarg; break;
 		default: return cli_fail("key %s: bad option (see keymgr key %s --help)", what, what);
 		}
 	}
 	if (optind != argc)
 		return cli_fail("key %s: unexpected argument '%s'", what, argv[optind]);
-	if (!token || !pin || !idhex)
-		return cli_fail("key %s: --token, --pin and --id are required", what);
+	if (!token || !pin || (!idhex == !serial))
+		return cli_fail("key %s: --token, --pin and --id or --serial are required", what);
+	if (serial != NULL) {
+		/* The key version of the certificate with that serial (hex, as
+		 * keymgr inventory list prints it). */
+		struct cli_inv_row *rows = NULL;
+		uint32_t n = 0;
+		const char *s = serial;
+		while (s[0] == '0' && s[1])
+			s++;
+		if (cli_inventory(token, "", "", 0, &rows, &n) != 0)
+			return 1;
+		found_id[0] = '\0';
+		for (uint32_t i = 0; i < n && !found_id[0]; i++) {
+			const char *r = rows[i].serial;
+			while (r[0] == '0' && r[1])
+				r++;
+			if (strcasecmp(r, s) == 0)
+				snprintf(found_id, sizeof(found_id), "%s", rows[i].keyid);
+		}
+		free(rows);
+		if (!found_id[0])
+			return cli_fail("key %s: no certificate with serial %s whose key is on '%s'", what, serial, token);
+		idhex = found_id;
+	}
 	uint8_t id[64];
 	size_t idlen;
 	if (parse_hex(idhex, id, sizeof(id), &idlen) != 0)
 		return cli_fail("key %s: --id must be hex", what);
 	uint32_t code = 0;
 	bool found = false;
-	for (uint32_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
-		if (reasons[i] && strcmp(reasons[i], reason) == 0) {
+	for (uint32_t i = 0; i <= 10; i++)
+		if (cli_reason_name(i) && strcmp(cli_reason_name(i), reason) == 0) {
 			code = i;
 			found = true;
 		}
@@ -440,8 +460,10 @@ const struct cli_cmd cmd_key_retire = {
 };
 
 const struct cli_cmd cmd_key_revoke = {
-	"key", "revoke", "--token LABEL --pin PIN --id HEX [--reason R]",
-	"Revokes a key version at once: no operation is possible with it any more.\n"
+	"key", "revoke", "--token LABEL --pin PIN (--id HEX | --serial S) [--reason R]",
+	"Revokes a key version (by CKA_ID, or by the serial of its certificate) at once:\n"
+	"no operation is possible with it any more, the inventory marks its certificates\n"
+	"revoked, and each CA on the token signs a new CRL.\n"
 	"R is an RFC 5280 reason: keyCompromise, affiliationChanged, superseded,\n"
 	"cessationOfOperation, privilegeWithdrawn... (default unspecified).",
 	key_state,

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <locale.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <gcrypt.h>
+#include <gnutls/gnutls.h>
 
 #include "ckr.h"
 #include "cli.h"
@@ -34,9 +36,15 @@ static const struct cli_cmd *const commands[] = {
 	&cmd_key_retire,
 	&cmd_key_revoke,
 	&cmd_key_destroy,
+	&cmd_key_rotate,
+	&cmd_key_show,
+	&cmd_key_csr,
 	&cmd_cert_import,
 	&cmd_inventory_list,
 	&cmd_inventory_report,
+	&cmd_cert_issue,
+	&cmd_crl_generate,
+	&cmd_ca_init,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -224,6 +232,94 @@ cli_open(struct cy_conn *c, const char *label, long slot, bool rw, const char *p
 	if ((rv = cli_call(c)) != CKR_OK)
 		return rv == (CK_RV)-1 ? 1 : cli_fail("login failed: %s", ckr_name(rv));
 	return 0;
+}
+
+const char *
+cli_reason_name(uint32_t code)
+{
+	/* RFC 5280 CRLReason; 7 is not used. */
+	static const char *const names[] = {
+		[0] = "unspecified", [1] = "keyCompromise", [2] = "cACompromise", [3] = "affiliationChanged",
+		[4] = "superseded", [5] = "cessationOfOperation", [6] = "certificateHold",
+		[8] = "removeFromCRL", [9] = "privilegeWithdrawn", [10] = "aACompromise",
+	};
+	return code < sizeof(names) / sizeof(names[0]) ? names[code] : NULL;
+}
+
+int
+cli_read_file(const char *path, uint8_t **out, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf = NULL;
+	size_t n = 0, cap = 0;
+	if (f == NULL)
+		return cli_fail("%s: %s", path, strerror(errno));
+	for (;;) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 8192;
+			uint8_t *nb = cap > 16 * 1024 * 1024 ? NULL : realloc(buf, cap);
+			if (nb == NULL) {
+				fclose(f);
+				free(buf);
+				return cli_fail("%s: too large", path);
+			}
+			buf = nb;
+		}
+		size_t got = fread(buf + n, 1, cap - n, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	bool failed = ferror(f);
+	fclose(f);
+	if (failed) {
+		free(buf);
+		return cli_fail("%s: read error", path);
+	}
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+int
+cli_read_der(const char *path, const char *kind, uint8_t **out, size_t *len)
+{
+	uint8_t *buf;
+	size_t n;
+	if (cli_read_file(path, &buf, &n) != 0)
+		return 1;
+	if (n > 0 && buf[0] == 0x30) {
+		*out = buf;
+		*len = n;
+		return 0;
+	}
+	gnutls_datum_t in = { buf, (unsigned)n }, der = { NULL, 0 };
+	int g = gnutls_pem_base64_decode2(kind, &in, &der);
+	free(buf);
+	if (g < 0 || (*out = malloc(der.size ? der.size : 1)) == NULL) {
+		gnutls_free(der.data);
+		return cli_fail("%s: no %s in it (PEM or DER)", path, kind);
+	}
+	memcpy(*out, der.data, der.size);
+	*len = der.size;
+	gnutls_free(der.data);
+	return 0;
+}
+
+int
+cli_write_pem(const char *path, const char *kind, const uint8_t *der, size_t len)
+{
+	gnutls_datum_t in = { (uint8_t *)der, (unsigned)len }, pem = { NULL, 0 };
+	if (gnutls_pem_base64_encode2(kind, &in, &pem) < 0)
+		return cli_fail("cannot encode %s", kind);
+	FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
+	int status = 0;
+	if (f == NULL)
+		status = cli_fail("%s: %s", path, strerror(errno));
+	else if (fwrite(pem.data, 1, pem.size, f) != pem.size || (f != stdout ? fclose(f) : fflush(f)) != 0)
+		status = cli_fail("%s: write error", path);
+	gnutls_free(pem.data);
+	return status;
 }
 
 int

@@ -83,9 +83,10 @@ fail() {
 	exit 1
 }
 
+# Extra arguments go to keymgrd (policy settings...).
 start_keymgrd() {
 	"$KEYMGRD" --foreground --data-dir "$TMP/data" --socket "$COYEU_SOCKET" \
-		--config /dev/null >>"$TMP/keymgrd.log" 2>&1 &
+		--config /dev/null "$@" >>"$TMP/keymgrd.log" 2>&1 &
 	DAEMON_PID=$!
 	for _ in $(seq 100); do
 		[ -S "$COYEU_SOCKET" ] && return 0

@@ -1,0 +1,529 @@
+/*
+ * cmd_rotate.c - key versions: keymgr key rotate (one key, or every key
+ * the policy finds due, on all CPU cores), keymgr key show.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ckr.h"
+#include "cli.h"
+#include "duration.h"
+#include "paths.h"
+
+static void
+hex(const uint8_t *p, size_t n, char *out, size_t outlen)
+{
+	out[0] = '\0';
+	for (size_t i = 0; i < n && 2 * i + 2 < outlen; i++)
+		snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+/* ---- keymgr key rotate ---- */
+
+struct cli_blob {
+	uint8_t v[256];
+	uint32_t len;
+};
+
+struct rotate_job {
+	const char *token, *pin, *outdir;
+	const struct cli_blob *keys;
+	uint32_t nkeys, next, done, failed;
+	pthread_mutex_t lock;
+};
+
+/* Rotates one key on an open session and writes its request. 0 or 1. */
+static int
+rotate_one(struct cy_conn *conn, uint32_t session, const uint8_t *label, uint32_t len, const char *outdir,
+	   pthread_mutex_t *print_lock)
+{
+	struct wire_buf *b = client_begin(conn, MSG_KEY_ROTATE);
+	wire_put_u32(b, session);
+	wire_put_bytes(b, label, len);
+	CK_RV rv = cli_call(conn);
+	int status = 1;
+	if (print_lock)
+		pthread_mutex_lock(print_lock);
+	if (rv == CKR_OK) {
+		uint32_t version = 0, idlen = 0, csrlen = 0;
+		const uint8_t *id = NULL, *csr = NULL;
+		char name[256], path[4400], idhex[80];
+		wire_get_u32(&conn->rep, &version);
+		wire_get_bytes(&conn->rep, &id, &idlen);
+		wire_get_bytes(&conn->rep, &csr, &csrlen);
+		paths_file_name(label, len, name, sizeof(name));
+		snprintf(path, sizeof(path), "%s/%s-v%u.csr", outdir, name, version);
+		hex(id, idlen, idhex, sizeof(idhex));
+		if (cli_write_pem(path, "CERTIFICATE REQUEST", csr, csrlen) == 0) {
+			printf("rotated '%.*s' to version %u (id %s, pre-active); request in %s\n", (int)len,
+			       (const char *)label, version, idhex, path);
+			status = 0;
+		}
+	} else if (rv == CKR_OPERATION_ACTIVE) {
+		cli_fail("key rotate: '%.*s' already has a new version waiting for its certificate", (int)len,
+			 (const char *)label);
+	} else if (rv == CKR_TEMPLATE_INCOMPLETE) {
+		cli_fail("key rotate: '%.*s' has no certificate to take the subject from", (int)len,
+			 (const char *)label);
+	} else if (rv == CKR_KEY_HANDLE_INVALID) {
+		cli_fail("key rotate: no key labelled '%.*s'", (int)len, (const char *)label);
+	} else if (rv == CKR_KEY_FUNCTION_NOT_PERMITTED) {
+		cli_fail("key rotate: '%.*s' has no active version", (int)len, (const char *)label);
+	} else if (rv != (CK_RV)-1) {
+		cli_fail("key rotate: '%.*s': %s", (int)len, (const char *)label, ckr_name(rv));
+	}
+	fflush(stdout);
+	if (print_lock)
+		pthread_mutex_unlock(print_lock);
+	return status;
+}
+
+/* One worker of --due: its own connection and login, keys taken in turn. */
+static void *
+rotate_worker(void *arg)
+{
+	struct rotate_job *j = arg;
+	uint32_t session;
+	struct cy_conn *conn = cli_connect();
+	bool ok = conn != NULL && cli_open(conn, j->token, 0, true, j->pin, &session) == 0;
+	for (;;) {
+		pthread_mutex_lock(&j->lock);
+		uint32_t i = j->next < j->nkeys ? j->next++ : UINT32_MAX;
+		pthread_mutex_unlock(&j->lock);
+		if (i == UINT32_MAX)
+			break;
+		int r = ok ? rotate_one(conn, session, j->keys[i].v, j->keys[i].len, j->outdir, &j->lock) : 1;
+		pthread_mutex_lock(&j->lock);
+		j->done += r == 0;
+		j->failed += r != 0;
+		pthread_mutex_unlock(&j->lock);
+	}
+	client_close(conn);
+	return NULL;
+}
+
+static int
+rotate_due(struct cy_conn *conn, uint32_t session, const char *token, const char *pin, long long within,
+	   const char *outdir, long jobs)
+{
+	struct wire_buf *b = client_begin(conn, MSG_ROTATE_DUE);
+	wire_put_u32(b, session);
+	wire_put_u64(b, (uint64_t)within);
+	CK_RV rv = cli_call(conn);
+	if (rv != CKR_OK)
+		return rv == (CK_RV)-1 ? 1 : cli_fail("key rotate --due: %s", ckr_name(rv));
+	const uint8_t *p;
+	uint32_t len, n = 0;
+	struct wire_buf v;
+	wire_get_bytes(&conn->rep, &p, &len);
+	wire_init_view(&v, p, len);
+	wire_get_u32(&v, &n);
+	struct cli_blob *keys = calloc(n ? n : 1, sizeof(*keys));
+	if (keys == NULL)
+		return cli_fail("key rotate --due: out of memory");
+	for (uint32_t i = 0; i < n; i++) {
+		const uint8_t *l;
+		if (wire_get_bytes(&v, &l, &keys[i].len) != 0 || keys[i].len > sizeof(keys[i].v)) {
+			free(keys);
+			return cli_fail("key rotate --due: malformed reply");
+		}
+		memcpy(keys[i].v, l, keys[i].len);
+	}
+	printf("%u key(s) due for rotation\n", n);
+	fflush(stdout);
+	struct rotate_job j = { token, pin, outdir, keys, n, 0, 0, 0, PTHREAD_MUTEX_INITIALIZER };
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* One connection per worker: keymgrd generates on as many cores. */
+	pthread_t th[64];
+	long started = 0;
+	if (jobs > (long)n)
+		jobs = n ? (long)n : 1;
+	for (long i = 0; i < jobs && i < 64; i++)
+		if (pthread_create(&th[started], NULL, rotate_worker, &j) == 0)
+			started++;
+	if (started == 0)
+		rotate_worker(&j);
+	for (long i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("rotated %u key(s) in %.2f s with %ld worker(s); %u failed\n", j.done,
+	       (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9, started ? started : 1, j.failed);
+	free(keys);
+	return j.failed ? 1 : 0;
+}
+
+static int
+key_rotate(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "token", required_argument, NULL, 't' },
+		{ "pin", required_argument, NULL, 'p' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "due", no_argument, NULL, 'd' },
+		{ "within", required_argument, NULL, 'w' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *token = NULL, *pin = NULL, *label = NULL, *outdir = ".";
+	bool due = false;
+	long long within = 30 * 86400;
+	long jobs = sysconf(_SC_NPROCESSORS_ONLN);
+	int c;
+	while ((c = getopt_long(argc, argv, "t:p:l:dw:o:j:", longs, NULL)) != -1) {
+		switch (c) {
+		case 't': token = optarg; break;
+		case 'p': pin = optarg; break;
+		case 'l': label = optarg; break;
+		case 'd': due = true; break;
+		case 'w':
+			if ((within = duration_parse(optarg)) < 0)
+				return cli_fail("key rotate: --within wants a duration such as 30d");
+			break;
+		case 'o': outdir = optarg; break;
+		case 'j':
+			jobs = strtol(optarg, NULL, 10);
+			if (jobs < 1 || jobs > 64)
+				return cli_fail("key rotate: --jobs is 1 to 64");
+			break;
+		default: return cli_fail("key rotate: bad option (see keymgr key rotate --help)");
+		}
+	}
+	if (optind < argc && label == NULL && !due)
+		label = argv[optind++];
+	if (optind != argc)
+		return cli_fail("key rotate: unexpected argument '%s'", argv[optind]);
+	if (!token || !pin || (!label == !due))
+		return cli_fail("key rotate: --token, --pin and either a key label or --due are required");
+	struct stat sb;
+	if (stat(outdir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+		return cli_fail("key rotate: --out %s is not a directory", outdir);
+	if (jobs < 1)
+		jobs = 1;
+	struct cy_conn *conn = cli_connect();
+	uint32_t session;
+	int status = 1;
+	if (conn == NULL)
+		return 1;
+	if (cli_open(conn, token, 0, true, pin, &session) == 0)
+		status = due ? rotate_due(conn, session, token, pin, within, outdir, jobs)
+			     : rotate_one(conn, session, (const uint8_t *)label, (uint32_t)strlen(label), outdir, NULL);
+	client_close(conn);
+	return status;
+}
+
+const struct cli_cmd cmd_key_rotate = {
+	"key", "rotate", "--token LABEL --pin PIN (KEY | --label KEY | --due [--within 30d]) [--out DIR] [--jobs N]",
+	"Makes a new version of a key, pre-active, and writes a PKCS#10 request for it\n"
+	"(the subject of the current version's certificate, signed by the new key inside\n"
+	"keymgrd) to DIR/KEY-vN.csr. Importing the certificate issued for it activates\n"
+	"the new version and retires the old one. --due rotates every key whose\n"
+	"certificate expires within the period (default 30 days), N at a time (default:\n"
+	"one per CPU core).",
+	key_rotate,
+};
+
+/* ---- keymgr key show ---- */
+
+struct version {
+	uint64_t cls, type, state, number, since, reason;
+	char id[130], end[9];
+};
+
+static const char *
+state_name(uint64_t s)
+{
+	static const char *const names[] = { "-", "pre-active", "active", "retired", "revoked", "destroyed" };
+	return s < sizeof(names) / sizeof(names[0]) ? names[s] : "-";
+}
+
+static const char *
+type_name(uint64_t t)
+{
+	switch (t) {
+	case CKK_RSA: return "rsa";
+	case CKK_EC: return "ec";
+	case CKK_EC_EDWARDS: return "eddsa";
+	case CKK_EC_MONTGOMERY: return "ecdh";
+	case CKK_AES: return "aes";
+	}
+	return "-";
+}
+
+/* The attributes of object h that key show prints. */
+static CK_RV
+read_version(struct cy_conn *conn, uint32_t session, uint32_t h, struct version *v)
+{
+	static const uint32_t want[] = { CKA_CLASS, CKA_KEY_TYPE, CKA_ID, CKA_COYEU_KEY_STATE, CKA_COYEU_KEY_VERSION,
+					 CKA_COYEU_STATE_SINCE, CKA_COYEU_REVOCATION_REASON, CKA_END_DATE };
+	const uint32_t nw = sizeof(want) / sizeof(want[0]);
+	struct wire_buf *b = client_begin(conn, MSG_GET_ATTRS);
+	wire_put_u32(b, session);
+	wire_put_u32(b, h);
+	wire_put_u32(b, nw);
+	for (uint32_t j = 0; j < nw; j++)
+		wire_put_u32(b, want[j]);
+	CK_RV rv = cli_call(conn);
+	if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID && rv != CKR_ATTRIBUTE_SENSITIVE)
+		return rv;
+	memset(v, 0, sizeof(*v));
+	v->number = 1;
+	uint32_t cnt = 0;
+	wire_get_u32(&conn->rep, &cnt);
+	for (uint32_t j = 0; j < cnt; j++) {
+		uint32_t type = 0, arv = 0, len = 0;
+		const uint8_t *p = NULL;
+		wire_get_u32(&conn->rep, &type);
+		wire_get_u32(&conn->rep, &arv);
+		wire_get_bytes(&conn->rep, &p, &len);
+		if (arv != CKR_OK)
+			continue;
+		uint64_t x = len == 8 ? wire_load_u64(p) : 0;
+		if (type == CKA_CLASS) v->cls = x;
+		else if (type == CKA_KEY_TYPE) v->type = x;
+		else if (type == CKA_COYEU_KEY_STATE) v->state = x;
+		else if (type == CKA_COYEU_KEY_VERSION) v->number = x;
+		else if (type == CKA_COYEU_STATE_SINCE) v->since = x;
+		else if (type == CKA_COYEU_REVOCATION_REASON) v->reason = x;
+		else if (type == CKA_ID) hex(p, len, v->id, sizeof(v->id));
+		else if (type == CKA_END_DATE && len == 8) { memcpy(v->end, p, 8); v->end[8] = '\0'; }
+	}
+	return wire_error(&conn->rep) ? CKR_DEVICE_ERROR : CKR_OK;
+}
+
+static int
+by_number(const void *a, const void *b)
+{
+	const struct version *x = a, *y = b;
+	return x->number < y->number ? 1 : x->number > y->number ? -1 : 0;
+}
+
+static void
+when(uint64_t t, char *out, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (t == 0)
+		snprintf(out, len, "-");
+	else
+		strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&tt, &tm));
+}
+
+static int
+key_show(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "token", required_argument, NULL, 't' },
+		{ "pin", required_argument, NULL, 'p' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *token = NULL, *pin = NULL, *label = NULL;
+	bool json = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "t:p:l:j", longs, NULL)) != -1) {
+		switch (c) {
+		case 't': token = optarg; break;
+		case 'p': pin = optarg; break;
+		case 'l': label = optarg; break;
+		case 'j': json = true; break;
+		default: return cli_fail("key show: bad option (see keymgr key show --help)");
+		}
+	}
+	if (optind < argc && label == NULL)
+		label = argv[optind++];
+	if (optind != argc)
+		return cli_fail("key show: unexpected argument '%s'", argv[optind]);
+	if (!token || !pin || !label)
+		return cli_fail("key show: --token, --pin and a key label are required");
+	struct cy_conn *conn = cli_connect();
+	uint32_t session, n = 0, nv = 0;
+	struct version *vs = NULL;
+	struct cli_inv_row *rows = NULL;
+	uint32_t nrows = 0;
+	int status = 1;
+	if (conn == NULL)
+		return 1;
+	if (cli_open(conn, token, 0, false, pin, &session) != 0)
+		goto out;
+	struct cli_tmpl t;
+	tmpl_init(&t);
+	tmpl_bytes(&t, CKA_LABEL, label, strlen(label));
+	struct wire_buf *b = client_begin(conn, MSG_FIND_INIT);
+	wire_put_u32(b, session);
+	tmpl_put(&t, b);
+	tmpl_free(&t);
+	CK_RV rv = cli_call(conn);
+	if (rv == CKR_OK) {
+		b = client_begin(conn, MSG_FIND);
+		wire_put_u32(b, session);
+		wire_put_u32(b, PROTO_MAX_LIST);
+		rv = cli_call(conn);
+	}
+	if (rv != CKR_OK) {
+		if (rv != (CK_RV)-1)
+			cli_fail("key show: %s", ckr_name(rv));
+		goto out;
+	}
+	wire_get_u32(&conn->rep, &n);
+	uint32_t *handles = calloc(n ? n : 1, sizeof(*handles));
+	vs = calloc(n ? n : 1, sizeof(*vs));
+	if (handles == NULL || vs == NULL) {
+		free(handles);
+		cli_fail("key show: out of memory");
+		goto out;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		wire_get_u32(&conn->rep, &handles[i]);
+	for (uint32_t i = 0; i < n && rv == CKR_OK; i++) {
+		struct version v;
+		if ((rv = read_version(conn, session, handles[i], &v)) == CKR_OK && v.cls == CKO_PRIVATE_KEY)
+			vs[nv++] = v;
+	}
+	free(handles);
+	if (rv != CKR_OK) {
+		if (rv != (CK_RV)-1)
+			cli_fail("key show: %s", ckr_name(rv));
+		goto out;
+	}
+	if (nv == 0) {
+		cli_fail("key show: no key labelled '%s' on '%s'", label, token);
+		goto out;
+	}
+	qsort(vs, nv, sizeof(*vs), by_number);
+	if (cli_inventory(token, "", "", 0, &rows, &nrows) != 0)
+		goto out;
+	if (json) {
+		printf("{\"label\":\"");
+		for (const char *p = label; *p; p++)
+			printf(*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+		printf("\",\"versions\":[");
+	} else {
+		printf("key '%s' on token '%s': %u version(s)\n", label, token, nv);
+		printf("%-4s %-10s %-6s %-21s %-32s %s\n", "VER", "STATE", "TYPE", "SINCE", "ID", "CERTIFICATES");
+	}
+	for (uint32_t i = 0; i < nv; i++) {
+		struct version *v = &vs[i];
+		char since[32];
+		when(v->since, since, sizeof(since));
+		const char *why = v->state == 4 && cli_reason_name((uint32_t)v->reason) ? cli_reason_name((uint32_t)v->reason) : "";
+		if (json)
+			printf("%s{\"version\":%llu,\"state\":\"%s\",\"type\":\"%s\",\"since\":\"%s\",\"id\":\"%s\"%s%s%s,"
+			       "\"certificates\":[",
+			       i ? "," : "", (unsigned long long)v->number, state_name(v->state), type_name(v->type), since,
+			       v->id, *why ? ",\"reason\":\"" : "", why, *why ? "\"" : "");
+		else
+			printf("%-4llu %-10s %-6s %-21s %-32s", (unsigned long long)v->number, state_name(v->state),
+			       type_name(v->type), since, v->id);
+		uint32_t shown = 0;
+		for (uint32_t k = 0; k < nrows; k++) {
+			if (strcmp(rows[k].keyid, v->id) != 0)
+				continue;
+			char na[16];
+			time_t tt = (time_t)rows[k].not_after;
+			struct tm tm;
+			strftime(na, sizeof(na), "%Y-%m-%d", gmtime_r(&tt, &tm));
+			if (json)
+				printf("%s{\"serial\":\"%s\",\"not_after\":\"%s\",\"status\":\"%s\"}", shown ? "," : "",
+				       rows[k].serial, na, rows[k].status);
+			else
+				printf("%s serial %s until %s (%s)", shown ? ";" : "", rows[k].serial, na, rows[k].status);
+			shown++;
+		}
+		if (json)
+			printf("]}");
+		else
+			printf("%s%s%s\n", shown ? "" : " none", *why ? ", revoked: " : "", why);
+	}
+	if (json)
+		printf("]}\n");
+	status = 0;
+out:
+	free(rows);
+	free(vs);
+	client_close(conn);
+	return status;
+}
+
+const struct cli_cmd cmd_key_show = {
+	"key", "show", "--token LABEL --pin PIN (KEY | --label KEY) [--json]",
+	"Shows every version of a key, newest first: number, state (pre-active, active,\n"
+	"retired, revoked with its reason, destroyed), since when, key type, CKA_ID, and\n"
+	"the certificates of each version from the inventory.",
+	key_show,
+};
+
+/* ---- keymgr key csr ---- */
+
+static int
+key_csr(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "token", required_argument, NULL, 't' },
+		{ "pin", required_argument, NULL, 'p' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "subject", required_argument, NULL, 's' },
+		{ "out", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *token = NULL, *pin = NULL, *label = NULL, *subject = "", *out = "-";
+	int c;
+	while ((c = getopt_long(argc, argv, "t:p:l:s:o:", longs, NULL)) != -1) {
+		switch (c) {
+		case 't': token = optarg; break;
+		case 'p': pin = optarg; break;
+		case 'l': label = optarg; break;
+		case 's': subject = optarg; break;
+		case 'o': out = optarg; break;
+		default: return cli_fail("key csr: bad option (see keymgr key csr --help)");
+		}
+	}
+	if (optind < argc && label == NULL)
+		label = argv[optind++];
+	if (optind != argc || !token || !pin || !label)
+		return cli_fail("key csr: --token, --pin and a key label are required");
+	struct cy_conn *conn = cli_connect();
+	uint32_t session;
+	int status = 1;
+	if (conn != NULL && cli_open(conn, token, 0, true, pin, &session) == 0) {
+		struct wire_buf *b = client_begin(conn, MSG_KEY_CSR);
+		wire_put_u32(b, session);
+		wire_put_bytes(b, label, strlen(label));
+		wire_put_str(b, subject);
+		CK_RV rv = cli_call(conn);
+		if (rv == CKR_OK) {
+			const uint8_t *der;
+			uint32_t dl;
+			wire_get_bytes(&conn->rep, &der, &dl);
+			status = cli_write_pem(out, "CERTIFICATE REQUEST", der, dl);
+		} else if (rv == CKR_TEMPLATE_INCOMPLETE) {
+			cli_fail("key csr: '%s' has no certificate yet: give --subject", label);
+		} else if (rv == CKR_FUNCTION_FAILED) {
+			cli_fail("key csr: cannot build the request (is the subject '%s' a valid DN?)", subject);
+		} else if (rv != (CK_RV)-1) {
+			cli_fail("key csr: %s", ckr_name(rv));
+		}
+	}
+	client_close(conn);
+	return status;
+}
+
+const struct cli_cmd cmd_key_csr = {
+	"key", "csr", "--token LABEL --pin PIN (KEY | --label KEY) [--subject DN] [--out FILE]",
+	"Writes a PKCS#10 request for the active version of a key, signed inside\n"
+	"keymgrd, with the subject DN (RFC 4514, e.g. \"CN=Nguyễn Văn A,O=Sở Tài chính,C=VN\")\n"
+	"or that of the version's certificate; PEM to FILE (default stdout). For a first\n"
+	"certificate; renewals go through keymgr key rotate.",
+	key_csr,
+};
