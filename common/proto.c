@@ -73,8 +73,9 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	[MSG_CERT_IMPORT] = { MSG_CERT_IMPORT, "cert-import", "uy", "uuuuu" },
 	/* slot, agency, status, expiring before -> rows (see docs/protocol.md) */
 	[MSG_INVENTORY] = { MSG_INVENTORY, "inventory", "ussq", "y" },
-	/* session, key label -> new version, its CKA_ID, its request (DER) */
-	[MSG_KEY_ROTATE] = { MSG_KEY_ROTATE, "key-rotate", "uy", "uyy" },
+	/* session, key label -> new version, its CKA_ID, its request (DER),
+	 * 1 when that version was pending already (the request is made again) */
+	[MSG_KEY_ROTATE] = { MSG_KEY_ROTATE, "key-rotate", "uy", "uyyu" },
 	/* session, seconds ahead -> labels of the keys due (u32 count, then bytes each) */
 	[MSG_ROTATE_DUE] = { MSG_ROTATE_DUE, "rotate-due", "uq", "y" },
 	/* session, CA label, request (DER), days -> certificate (DER) */

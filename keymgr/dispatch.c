@@ -1859,6 +1859,21 @@ process_key_rotate(struct req *r)
 		wire_put_u32(r->out, (uint32_t)version);
 		wire_put_bytes(r->out, id, idlen);
 		wire_put_bytes(r->out, csr, csrlen);
+		wire_put_u32(r->out, 0);
+	} else if (rv == CKR_OPERATION_ACTIVE) {
+		/* Rotated already, waiting for the certificate: the pending
+		 * version's request again (its first answer may have been lost). */
+		uint8_t id[64], *csr = NULL;
+		size_t idlen = 0, csrlen = 0;
+		uint64_t version = 0;
+		rv = rotate_pending_request_locked(ctx, s->token_id, label, n, &version, id, &idlen, &csr, &csrlen);
+		if (rv == CKR_OK) {
+			wire_put_u32(r->out, (uint32_t)version);
+			wire_put_bytes(r->out, id, idlen);
+			wire_put_bytes(r->out, csr, csrlen);
+			wire_put_u32(r->out, 1);
+		}
+		free(csr);
 	} else {
 		/* A rotation that happened is audited inside its transaction. */
 		audit_locked(ctx, r->peer->uid, s->token_id, s->handle, "key-rotate", "", rv);

@@ -279,6 +279,50 @@ rotate_prepare_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label
 }
 
 CK_RV
+rotate_pending_request_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t len,
+			      uint64_t *version, uint8_t *id, size_t *idlen, uint8_t **der, size_t *der_len)
+{
+	struct km_object **v = NULL, **pv = NULL, *pending = NULL, *cur = NULL, *pub = NULL, *priv = NULL;
+	size_t n = 0, pn = 0;
+	uint8_t *subject = NULL;
+	size_t slen = 0;
+	if (load_label(ctx, token_id, label, len, &v, &n) != 0)
+		return CKR_DEVICE_ERROR;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i]->cls != CKO_PRIVATE_KEY)
+			continue;
+		if (lifecycle_state(v[i]) == COYEU_KEY_PREACTIVE)
+			pending = v[i];
+		else if (lifecycle_state(v[i]) == COYEU_KEY_ACTIVE &&
+			 (cur == NULL || lifecycle_version(v[i]) > lifecycle_version(cur)))
+			cur = v[i];
+	}
+	const struct attr *pid = pending ? al_find(&pending->pub, CKA_ID) : NULL;
+	CK_RV rv = pid == NULL || pid->len > 64 ? CKR_KEY_HANDLE_INVALID : CKR_OK;
+	if (rv == CKR_OK)
+		rv = version_subject(ctx, token_id, cur ? cur : pending, &subject, &slen);
+	if (rv == CKR_OK && load_id(ctx, token_id, pid->val, pid->len, true, &pv, &pn) != 0)
+		rv = CKR_DEVICE_ERROR;
+	for (size_t i = 0; rv == CKR_OK && i < pn; i++) {
+		if (pv[i]->cls == CKO_PUBLIC_KEY)
+			pub = pv[i];
+		else if (pv[i]->cls == CKO_PRIVATE_KEY)
+			priv = pv[i];
+	}
+	if (rv == CKR_OK && (pub == NULL || priv == NULL))
+		rv = CKR_KEY_HANDLE_INVALID;
+	if (rv == CKR_OK && (rv = pki_make_csr(pub, priv, subject, slen, NULL, der, der_len)) == CKR_OK) {
+		*version = lifecycle_version(priv);
+		memcpy(id, pid->val, pid->len);
+		*idlen = pid->len;
+	}
+	free(subject);
+	token_free_objects(pv, pn);
+	token_free_objects(v, n);
+	return rv;
+}
+
+CK_RV
 rotate_generate(struct rotation *rot)
 {
 	CK_RV rv = crypto_generate_key_pair(rot->mech, rot->pub, rot->priv);

@@ -42,6 +42,11 @@ struct rotation;
  */
 CK_RV rotate_prepare_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t len,
 			    struct rotation **out);
+/* When the key labelled label already has a pre-active version: that
+ * version's number and CKA_ID (up to 64 bytes) and a new request for it, so
+ * that a rotation whose answer was lost can be completed. */
+CK_RV rotate_pending_request_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t len,
+				    uint64_t *version, uint8_t *id, size_t *idlen, uint8_t **der, size_t *der_len);
 /* Generates the key pair and the request (no lock held). */
 CK_RV rotate_generate(struct rotation *rot);
 /* Stores the new version (pre-active) with its audit entry by uid. */

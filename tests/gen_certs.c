@@ -58,10 +58,12 @@ write_pem(FILE *f, gnutls_x509_crt_t crt)
 int
 main(int argc, char **argv)
 {
-	if (argc != 4) {
-		fprintf(stderr, "usage: gen_certs OUTDIR COUNT AGENCIES\n");
+	if (argc != 4 && argc != 5) {
+		fprintf(stderr, "usage: gen_certs OUTDIR COUNT AGENCIES [BATCH]\n");
 		return 2;
 	}
+	/* Batches (0 to 255) have their own serials, so they are no duplicates. */
+	unsigned batch = argc == 5 ? (unsigned)strtoul(argv[4], NULL, 10) & 0xff : 0;
 	const char *dir = argv[1];
 	long count = strtol(argv[2], NULL, 10);
 	char *agencies[MAX_AGENCIES];
@@ -129,6 +131,7 @@ main(int argc, char **argv)
 		for (int b = 0; b < 8; b++)
 			serial[b] = (unsigned char)((i + 1000) >> (8 * (7 - b)));
 		serial[0] = 0x11;
+		serial[1] = (unsigned char)batch;
 		check(gnutls_x509_crt_init(&crt), "crt");
 		check(gnutls_x509_crt_set_dn(crt, dn, NULL), "dn");
 		check(gnutls_x509_crt_set_key(crt, holder_key), "set key");

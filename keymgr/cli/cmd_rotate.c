@@ -54,23 +54,21 @@ rotate_one(struct cy_conn *conn, uint32_t session, const uint8_t *label, uint32_
 	if (print_lock)
 		pthread_mutex_lock(print_lock);
 	if (rv == CKR_OK) {
-		uint32_t version = 0, idlen = 0, csrlen = 0;
+		uint32_t version = 0, idlen = 0, csrlen = 0, again = 0;
 		const uint8_t *id = NULL, *csr = NULL;
 		char name[256], path[4400], idhex[80];
 		wire_get_u32(&conn->rep, &version);
 		wire_get_bytes(&conn->rep, &id, &idlen);
 		wire_get_bytes(&conn->rep, &csr, &csrlen);
+		wire_get_u32(&conn->rep, &again);
 		paths_file_name(label, len, name, sizeof(name));
 		snprintf(path, sizeof(path), "%s/%s-v%u.csr", outdir, name, version);
 		hex(id, idlen, idhex, sizeof(idhex));
 		if (cli_write_pem(path, "CERTIFICATE REQUEST", csr, csrlen) == 0) {
-			printf("rotated '%.*s' to version %u (id %s, pre-active); request in %s\n", (int)len,
-			       (const char *)label, version, idhex, path);
+			printf("%s '%.*s' to version %u (id %s, pre-active); request in %s\n",
+			       again ? "already rotated" : "rotated", (int)len, (const char *)label, version, idhex, path);
 			status = 0;
 		}
-	} else if (rv == CKR_OPERATION_ACTIVE) {
-		cli_fail("key rotate: '%.*s' already has a new version waiting for its certificate", (int)len,
-			 (const char *)label);
 	} else if (rv == CKR_TEMPLATE_INCOMPLETE) {
 		cli_fail("key rotate: '%.*s' has no certificate to take the subject from", (int)len,
 			 (const char *)label);
@@ -227,7 +225,9 @@ const struct cli_cmd cmd_key_rotate = {
 	"Makes a new version of a key, pre-active, and writes a PKCS#10 request for it\n"
 	"(the subject of the current version's certificate, signed by the new key inside\n"
 	"keymgrd) to DIR/KEY-vN.csr. Importing the certificate issued for it activates\n"
-	"the new version and retires the old one. --due rotates every key whose\n"
+	"the new version and retires the old one. While a new version waits for its\n"
+	"certificate, rotating again writes its request again (nothing new is made).\n"
+	"--due rotates every key whose\n"
 	"certificate expires within the period (default 30 days), N at a time (default:\n"
 	"one per CPU core).",
 	key_rotate,

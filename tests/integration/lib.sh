@@ -83,8 +83,10 @@ fail() {
 	exit 1
 }
 
-# Extra arguments go to keymgrd (policy settings...).
+# Extra arguments go to keymgrd (policy settings...). A socket left by a
+# killed keymgrd is removed first, so the wait below sees the new one.
 start_keymgrd() {
+	rm -f "$COYEU_SOCKET"
 	"$KEYMGRD" --foreground --data-dir "$TMP/data" --socket "$COYEU_SOCKET" \
 		--config /dev/null "$@" >>"$TMP/keymgrd.log" 2>&1 &
 	DAEMON_PID=$!
