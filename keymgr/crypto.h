@@ -48,6 +48,11 @@ bool crypto_keygen_mech(CK_MECHANISM_TYPE mech, bool pair, CK_KEY_TYPE *kt);
 
 struct km_op;
 
+/* Private keys stay parsed between operations (a cache found by the
+ * material's hash); this wipes them all, when keys are destroyed or
+ * revoked and when keymgrd stops. */
+void crypto_forget_keys(void);
+
 /*
  * Starts operation kind with mechanism type/param on key. Checks that the
  * key's class, type, size and usage flags (CKA_SIGN...) allow it. Returns

@@ -933,6 +933,8 @@ process_destroy_object(struct req *r)
 		return rv;
 	if ((rv = may_write_obj(s, o)) == CKR_OK && !al_bool(&o->pub, CKA_DESTROYABLE, true))
 		rv = CKR_ACTION_PROHIBITED;
+	if (rv == CKR_OK && o->cls == CKO_PRIVATE_KEY)
+		crypto_forget_keys(); /* no parsed copy outlives the key */
 	if (rv == CKR_OK && o->on_token) {
 		if (store_object_delete(r->ctx->st, h) != 0)
 			rv = CKR_DEVICE_ERROR;

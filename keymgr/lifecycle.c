@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "crypto.h"
 #include "daemon.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -145,6 +146,9 @@ lifecycle_set_intx(struct km_ctx *ctx, int64_t token_id, const uint8_t *ckaid, s
 		rv = CKR_DEVICE_ERROR;
 	if (rv != CKR_OK)
 		*changed = 0;
+	/* No parsed copy of a revoked or destroyed key stays in memory. */
+	if (state == COYEU_KEY_REVOKED || state == COYEU_KEY_DESTROYED)
+		crypto_forget_keys();
 	return rv;
 }
 

@@ -13,6 +13,7 @@
 #include <gcrypt.h>
 
 #include "audit.h"
+#include "crypto.h"
 #include "cy_err.h"
 #include "daemon.h"
 #include "log.h"
@@ -94,6 +95,7 @@ void
 ctx_free(struct km_ctx *ctx)
 {
 	audit_free(ctx);
+	crypto_forget_keys();
 	for (size_t i = 0; i < ctx->ntokens; i++) {
 		seal_key_free(ctx->tokens[i].data_key);
 		wire_wipe(&ctx->tokens[i].st, sizeof(ctx->tokens[i].st));
