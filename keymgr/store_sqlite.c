@@ -534,10 +534,13 @@ find_stmt(struct store *st, unsigned variant)
 {
 	if (st->find[variant] == NULL) {
 		char sql[256];
+		/* With a CKA_ID or a label the class is only a filter ("+class"):
+		 * left to itself, SQLite may pick the class index and walk every
+		 * certificate to find one. */
 		snprintf(sql, sizeof(sql),
 			 "SELECT id FROM objects WHERE token_id = ?1%s%s%s AND (?5 OR private = 0)"
 			 " ORDER BY id",
-			 variant & 1 ? " AND class = ?2" : "",
+			 !(variant & 1) ? "" : variant & 6 ? " AND +class = ?2" : " AND class = ?2",
 			 variant & 2 ? " AND ckaid = ?3" : "",
 			 variant & 4 ? " AND label = ?4" : "");
 		if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,

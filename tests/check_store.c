@@ -200,6 +200,18 @@ START_TEST(lookups_use_indexes)
 	ck_assert_int_eq(store_find_plan(st, &g, plan, sizeof(plan)), 0);
 	ck_assert_msg(strstr(plan, "INDEX") && !strstr(plan, "SCAN objects"), "plan: %s", plan);
 
+	/* Class and CKA_ID: the CKA_ID index, not a walk through the class. */
+	struct store_filter fc = f;
+	fc.has_cls = true;
+	fc.cls = CKO_DATA;
+	ck_assert_int_eq(store_find_plan(st, &fc, plan, sizeof(plan)), 0);
+	ck_assert_msg(strstr(plan, "objects_by_ckaid"), "plan: %s", plan);
+	struct store_filter gc = g;
+	gc.has_cls = true;
+	gc.cls = CKO_DATA;
+	ck_assert_int_eq(store_find_plan(st, &gc, plan, sizeof(plan)), 0);
+	ck_assert_msg(strstr(plan, "objects_by_label"), "plan: %s", plan);
+
 	struct store_filter h = { .has_cls = true, .cls = CKO_PRIVATE_KEY, .include_private = true };
 	ck_assert_int_eq(store_object_find(st, 1, &h, &ids, &n), 0);
 	ck_assert_uint_eq(n, 1500);
