@@ -2,7 +2,11 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <libtasn1.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <unistd.h>
 #include <gcrypt.h>
@@ -425,6 +429,195 @@ out:
 	return rv;
 }
 
+/*
+ * CRL entry reason codes. GnuTLS 3.7 builds and signs CRLs but cannot
+ * write entry extensions, so a CRL with reasons is decoded with libtasn1
+ * (the ASN.1 library GnuTLS itself uses) against the RFC 5280 structures
+ * below, given its reasonCode extensions (2.5.29.21), re-encoded, and its
+ * TBSCertList signed again by the same key with the same algorithm.
+ */
+static const char crl_asn1[] =
+	"CoyeuCRL DEFINITIONS EXPLICIT TAGS ::= BEGIN\n"
+	"CertificateList ::= SEQUENCE { tbsCertList TBSCertList, signatureAlgorithm AlgorithmIdentifier,"
+	" signature BIT STRING }\n"
+	"TBSCertList ::= SEQUENCE { version INTEGER OPTIONAL, signature AlgorithmIdentifier, issuer ANY,"
+	" thisUpdate Time, nextUpdate Time OPTIONAL, revokedCertificates SEQUENCE OF RevokedCertificate OPTIONAL,"
+	" crlExtensions [0] Extensions OPTIONAL }\n"
+	"RevokedCertificate ::= SEQUENCE { userCertificate INTEGER, revocationDate Time,"
+	" crlEntryExtensions Extensions OPTIONAL }\n"
+	"Time ::= CHOICE { utcTime UTCTime, generalTime GeneralizedTime }\n"
+	"AlgorithmIdentifier ::= SEQUENCE { algorithm OBJECT IDENTIFIER, parameters ANY DEFINED BY algorithm OPTIONAL }\n"
+	"Extensions ::= SEQUENCE OF Extension\n"
+	"Extension ::= SEQUENCE { extnID OBJECT IDENTIFIER, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }\n"
+	"CRLReason ::= ENUMERATED { unspecified(0), keyCompromise(1), cACompromise(2), affiliationChanged(3),"
+	" superseded(4), cessationOfOperation(5), certificateHold(6), removeFromCRL(8), privilegeWithdrawn(9),"
+	" aACompromise(10) }\n"
+	"END\n";
+
+static asn1_node crl_defs;
+static pthread_once_t crl_defs_once = PTHREAD_ONCE_INIT;
+
+/* libtasn1 reads definitions from a file: give it one in memory. */
+static void
+load_crl_defs(void)
+{
+	char path[64], err[ASN1_MAX_ERROR_DESCRIPTION_SIZE];
+	int fd = memfd_create("coyeu-crl.asn", MFD_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (write(fd, crl_asn1, sizeof(crl_asn1) - 1) == (ssize_t)(sizeof(crl_asn1) - 1)) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		if (asn1_parser2tree(path, &crl_defs, err) != ASN1_SUCCESS)
+			crl_defs = NULL;
+	}
+	close(fd);
+}
+
+/* The signature over tbs as the CRL's signatureAlgorithm says (the one
+ * GnuTLS chose for this key), in the CRL's encoding. */
+static CK_RV
+sign_tbs(const struct signer *sg, const uint8_t *tbs, size_t len, gnutls_datum_t *sig)
+{
+	uint8_t *out = NULL;
+	size_t n = 0;
+	if (sign_with(sg, data_mech(sg, sg->dig), tbs, len, &out, &n) != 0)
+		return CKR_FUNCTION_FAILED;
+	return give_signature(sg, out, n, sig) < 0 ? CKR_FUNCTION_FAILED : CKR_OK;
+}
+
+/* The reason code of the revoked certificate whose serial (INTEGER
+ * content octets) is serial, from v[]. */
+static unsigned
+reason_of(const struct pki_revoked *v, size_t n, const uint8_t *serial, size_t len)
+{
+	for (size_t k = 0; k < n; k++)
+		if (v[k].serial_len == len + 2 && memcmp(v[k].serial + 2, serial, len) == 0)
+			return v[k].reason;
+	return 0;
+}
+
+/* One revokedCertificates entry as decoded. */
+struct crl_entry {
+	uint8_t serial[64];
+	int serial_len;
+	char choice[16], date[32];
+	int date_len;
+	unsigned reason;
+};
+
+/*
+ * Adds the reason codes of v[] to the signed CRL *der (replaced). An entry
+ * decoded without extensions cannot be given some in libtasn1, so every
+ * entry is read, removed and written again in the same order, with its
+ * reasonCode extension when it has a reason other than unspecified (RFC
+ * 5280 5.3.1: leave that one out).
+ */
+static CK_RV
+add_reasons(const struct signer *sg, const struct pki_revoked *v, size_t n, uint8_t **der, size_t *len)
+{
+	const char *list = "tbsCertList.revokedCertificates";
+	asn1_node crl = NULL, reason = NULL;
+	char err[ASN1_MAX_ERROR_DESCRIPTION_SIZE], name[160];
+	uint8_t *tbs = NULL, *out = NULL;
+	struct crl_entry *e = NULL;
+	gnutls_datum_t sig = { NULL, 0 };
+	CK_RV rv = CKR_FUNCTION_FAILED;
+	int count = 0, with_reason = 0;
+	for (size_t k = 0; k < n; k++)
+		with_reason += v[k].reason != 0;
+	if (with_reason == 0)
+		return CKR_OK;
+	pthread_once(&crl_defs_once, load_crl_defs);
+	if (crl_defs == NULL || asn1_create_element(crl_defs, "CoyeuCRL.CertificateList", &crl) != ASN1_SUCCESS ||
+	    asn1_der_decoding(&crl, *der, (int)*len, err) != ASN1_SUCCESS ||
+	    asn1_number_of_elements(crl, list, &count) != ASN1_SUCCESS || count <= 0 ||
+	    (e = calloc((size_t)count, sizeof(*e))) == NULL)
+		goto out;
+	for (int i = 0; i < count; i++) {
+		int cl = sizeof(e[i].choice) - 1;
+		e[i].serial_len = sizeof(e[i].serial);
+		e[i].date_len = sizeof(e[i].date);
+		snprintf(name, sizeof(name), "%s.?%d.userCertificate", list, i + 1);
+		if (asn1_read_value(crl, name, e[i].serial, &e[i].serial_len) != ASN1_SUCCESS)
+			goto out;
+		snprintf(name, sizeof(name), "%s.?%d.revocationDate", list, i + 1);
+		if (asn1_read_value(crl, name, e[i].choice, &cl) != ASN1_SUCCESS)
+			goto out;
+		e[i].choice[cl] = '\0';
+		snprintf(name, sizeof(name), "%s.?%d.revocationDate.%s", list, i + 1, e[i].choice);
+		if (asn1_read_value(crl, name, e[i].date, &e[i].date_len) != ASN1_SUCCESS)
+			goto out;
+		e[i].reason = reason_of(v, n, e[i].serial, (size_t)e[i].serial_len);
+	}
+	for (int i = 0; i < count; i++) {
+		/* The entries keep their names (?1, ?2...) when others go. */
+		snprintf(name, sizeof(name), "%s.?%d", list, i + 1);
+		if (asn1_delete_element(crl, name) != ASN1_SUCCESS)
+			goto out;
+	}
+	for (int i = 0; i < count; i++) {
+		char num[4];
+		uint8_t enc[8];
+		int el = sizeof(enc);
+		if (asn1_write_value(crl, list, "NEW", 1) != ASN1_SUCCESS)
+			goto out;
+		snprintf(name, sizeof(name), "%s.?LAST.userCertificate", list);
+		if (asn1_write_value(crl, name, e[i].serial, e[i].serial_len) != ASN1_SUCCESS)
+			goto out;
+		snprintf(name, sizeof(name), "%s.?LAST.revocationDate", list);
+		if (asn1_write_value(crl, name, e[i].choice, 1) != ASN1_SUCCESS)
+			goto out;
+		snprintf(name, sizeof(name), "%s.?LAST.revocationDate.%s", list, e[i].choice);
+		if (asn1_write_value(crl, name, e[i].date, e[i].date_len) != ASN1_SUCCESS)
+			goto out;
+		snprintf(name, sizeof(name), "%s.?LAST.crlEntryExtensions", list);
+		if (e[i].reason == 0 || e[i].reason == 7 || e[i].reason > 10) {
+			if (asn1_write_value(crl, name, NULL, 0) != ASN1_SUCCESS)
+				goto out;
+			continue;
+		}
+		snprintf(num, sizeof(num), "%u", e[i].reason);
+		asn1_delete_structure(&reason);
+		if (asn1_create_element(crl_defs, "CoyeuCRL.CRLReason", &reason) != ASN1_SUCCESS ||
+		    asn1_write_value(reason, "", num, 0) != ASN1_SUCCESS ||
+		    asn1_der_coding(reason, "", enc, &el, err) != ASN1_SUCCESS ||
+		    asn1_write_value(crl, name, "NEW", 1) != ASN1_SUCCESS)
+			goto out;
+		snprintf(name, sizeof(name), "%s.?LAST.crlEntryExtensions.?LAST.extnID", list);
+		if (asn1_write_value(crl, name, "2.5.29.21", 1) != ASN1_SUCCESS)
+			goto out;
+		snprintf(name, sizeof(name), "%s.?LAST.crlEntryExtensions.?LAST.extnValue", list);
+		if (asn1_write_value(crl, name, enc, el) != ASN1_SUCCESS)
+			goto out;
+	}
+	int tl = 0, ol = 0;
+	asn1_der_coding(crl, "tbsCertList", NULL, &tl, err);
+	if (tl <= 0 || (tbs = malloc((size_t)tl)) == NULL ||
+	    asn1_der_coding(crl, "tbsCertList", tbs, &tl, err) != ASN1_SUCCESS)
+		goto out;
+	if ((rv = sign_tbs(sg, tbs, (size_t)tl, &sig)) != CKR_OK)
+		goto out;
+	rv = CKR_FUNCTION_FAILED;
+	if (asn1_write_value(crl, "signature", sig.data, (int)(8 * sig.size)) != ASN1_SUCCESS)
+		goto out;
+	asn1_der_coding(crl, "", NULL, &ol, err);
+	if (ol <= 0 || (out = malloc((size_t)ol)) == NULL || asn1_der_coding(crl, "", out, &ol, err) != ASN1_SUCCESS)
+		goto out;
+	free(*der);
+	*der = out;
+	*len = (size_t)ol;
+	out = NULL;
+	rv = CKR_OK;
+out:
+	gnutls_free(sig.data);
+	free(tbs);
+	free(out);
+	free(e);
+	asn1_delete_structure(&reason);
+	asn1_delete_structure(&crl);
+	return rv;
+}
+
 CK_RV
 pki_make_crl(const struct km_object *ca_priv, const uint8_t *ca_cert, size_t ca_len, const struct pki_revoked *v,
 	     size_t n, uint64_t number, unsigned days, uint8_t **der, size_t *len)
@@ -474,7 +667,10 @@ pki_make_crl(const struct km_object *ca_priv, const uint8_t *ca_cert, size_t ca_
 	if (gnutls_x509_crl_privkey_sign(crl, ca, key, sg.dig, 0) < 0 ||
 	    gnutls_x509_crl_export2(crl, GNUTLS_X509_FMT_DER, &out) < 0)
 		goto out;
-	rv = take(&out, der, len);
+	if ((rv = take(&out, der, len)) == CKR_OK && (rv = add_reasons(&sg, v, n, der, len)) != CKR_OK) {
+		free(*der);
+		*der = NULL;
+	}
 out:
 	if (crl)
 		gnutls_x509_crl_deinit(crl);

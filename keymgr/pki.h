@@ -49,8 +49,11 @@ struct pki_revoked {
 	unsigned reason; /* RFC 5280 CRLReason */
 };
 
-/* A version 2 CRL listing v[0..n-1], CRL number number, valid from now
- * for days days, signed by ca_priv (certificate ca_cert). */
+/* A version 2 CRL listing v[0..n-1] with their reason codes, CRL number
+ * number, valid from now for days days, signed by ca_priv (certificate
+ * ca_cert). GnuTLS builds and signs it; the entries' reasonCode
+ * extensions, which GnuTLS 3.7 cannot write, are added with libtasn1 and
+ * the list signed again. */
 CK_RV pki_make_crl(const struct km_object *ca_priv, const uint8_t *ca_cert, size_t ca_len,
 		   const struct pki_revoked *v, size_t n, uint64_t number, unsigned days, uint8_t **der,
 		   size_t *len);

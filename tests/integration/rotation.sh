@@ -109,7 +109,9 @@ $P11 --sign --id "$TTB" -m SHA256-RSA-PKCS -i "$TMP/doc" -o "$TMP/s" >/dev/null 
 CRL="$TMP/data/crl/ca.crl"
 [ -f "$CRL" ] || fail "keymgrd wrote no CRL after the revocation"
 openssl crl -in "$CRL" -CAfile "$TMP/ca.pem" -noout 2>&1 | grep -q "verify OK" || fail "the CRL does not verify"
-openssl crl -in "$CRL" -noout -text | grep -q "Serial Number: $SERIAL" || fail "the CRL lacks the serial"
+openssl crl -in "$CRL" -noout -text | grep -A4 "Serial Number: $SERIAL" | grep -q "Key Compromise" ||
+	fail "the CRL lacks the serial or its reason"
+certtool --crl-info --infile "$CRL" >/dev/null 2>&1 || fail "GnuTLS cannot read the CRL"
 cat "$TMP/ca.pem" "$CRL" >"$TMP/chain.pem"
 openssl verify -crl_check -CAfile "$TMP/chain.pem" "$TMP/ttb.pem" >/dev/null 2>&1 && fail "a revoked certificate verified"
 openssl verify -crl_check -CAfile "$TMP/chain.pem" "$TMP/nva2.pem" >/dev/null || fail "a good certificate was rejected"
@@ -117,7 +119,7 @@ openssl verify -crl_check -CAfile "$TMP/chain.pem" "$TMP/nva2.pem" >/dev/null ||
 openssl crl -in "$TMP/crl.pem" -noout -text | grep -A1 "CRL Number" | tail -1 | grep -q "[2-9]" ||
 	fail "CRL number did not advance"
 "$K" crl generate $T --ca nva 2>&1 | grep -q "is no CA" || fail "a key without a CA certificate signed a CRL"
-echo "revoked: refused at once, inventory and CRL record it; openssl rejects it, accepts the good one"
+echo "revoked: refused at once, inventory and CRL record it (with its reason); openssl rejects it, accepts the good one"
 
 # rotate --due: every key whose certificate expires within 30 days, on all cores.
 for i in 1 2 3 4 5 6; do
