@@ -5,11 +5,13 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cy_err.h"
@@ -94,6 +96,28 @@ client_begin(struct cy_conn *c, uint32_t type)
 	return &c->req;
 }
 
+/*
+ * Waits for the reply by polling the socket for a short while before
+ * sleeping in read(): on a virtual machine a thread that sleeps can take
+ * tens of microseconds to wake, longer than most replies take to come.
+ */
+#define REPLY_SPIN_NS 50000
+
+static void
+spin_for_reply(int fd)
+{
+	struct timespec t0, t;
+	char b;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		ssize_t r = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (r != -1 || (errno != EAGAIN && errno != EWOULDBLOCK))
+			return;
+		sched_yield(); /* a thread with work to do goes first */
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < REPLY_SPIN_NS);
+}
+
 int
 client_call(struct cy_conn *c, uint32_t *rv)
 {
@@ -107,6 +131,7 @@ client_call(struct cy_conn *c, uint32_t *rv)
 	if ((r = proto_send(c->fd, &c->req)) != 0)
 		return r;
 	wire_reset(&c->req);
+	spin_for_reply(c->fd);
 	if ((r = proto_recv(c->fd, &c->rep, WIRE_MAX_FRAME)) != 0)
 		return r;
 	if (wire_get_u32(&c->rep, &type) != 0 || type != (c->type | PROTO_REPLY) ||

@@ -19,11 +19,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cy_err.h"
@@ -113,10 +115,14 @@ send_all(int fd, const uint8_t *p, size_t n)
 /* Reads exactly n bytes, waiting up to wait_ms for the first and 1 s for
  * each further stall. 1 when nothing came within wait_ms, 0 when all n
  * came, or a cy_err (CY_ERR_EOF when the peer closed). */
+#define SPIN_NS 50000
+
 static int
 recv_all(int fd, uint8_t *p, size_t n, int wait_ms)
 {
 	size_t got = 0;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (got < n) {
 		ssize_t r = recv(fd, p + got, n - got, 0);
 		if (r > 0) {
@@ -129,6 +135,14 @@ recv_all(int fd, uint8_t *p, size_t n, int wait_ms)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return CY_ERR_IO;
+		if (got == 0) {
+			struct timespec t;
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < SPIN_NS) {
+				sched_yield(); /* a thread with work to do goes first */
+				continue;
+			}
+		}
 		struct pollfd pf = { fd, POLLIN, 0 };
 		int w = poll(&pf, 1, got == 0 ? wait_ms : 1000);
 		if (w == 0)

@@ -299,7 +299,9 @@ ec_public(const struct curve *c, const struct attr *d, uint8_t *x, uint8_t *y)
 }
 
 /* The encoded public key of Edwards private key d (libgcrypt derives it),
- * field_bytes long into pub. */
+ * field_bytes long into pub. GnuTLS wants one to import the key, but its
+ * PKCS #8 (version 1, RFC 8410) holds the private key only; that matters
+ * for Ed448, whose point libgcrypt 1.10 derives wrongly this way. */
 static int
 ed_public(const struct curve *c, const struct attr *d, uint8_t *pub)
 {
