@@ -12,7 +12,8 @@
  * Environment (set by bench/run.sh): COYEU_MODULE, SOFTHSM_MODULE, KEYMGR,
  * KEYMGRD_PID, GEN_CERTS, AGENCIES, BENCH_DIR; BENCH_MAX_OBJECTS (default
  * 100000), BENCH_REPS (default 5), BENCH_SECONDS (per repetition, 0.5),
- * BENCH_ONLY (crypto, scale or bulk: that part alone; hmac: one row, to profile).
+ * BENCH_ONLY (crypto, scale or bulk: that part alone; hmac, gcm or ed25519: one
+ * coyeu row, to profile).
  */
 #include "config.h"
 
@@ -598,9 +599,22 @@ crypto_rows(void)
 	    gcry_cipher_open(&g_gcm, GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_GCM, 0) || gcry_cipher_setkey(g_gcm, mk, 32))
 		die("libgcrypt mac/cipher");
 	fprintf(stderr, "crypto (%d x %.1f s each, median):\n", reps, seconds);
-	if (getenv("BENCH_ONLY") && strcmp(getenv("BENCH_ONLY"), "hmac") == 0) {
-		/* One row for a profiler to look at. */
-		add_row("ops/s", true, rate(&coyeu, 1, op_hmac, NULL), NA, NA, "HMAC-SHA256, 64 bytes");
+	const char *only = getenv("BENCH_ONLY");
+	if (only != NULL && (!strcmp(only, "hmac") || !strcmp(only, "gcm") || !strcmp(only, "ed25519"))) {
+		/* One coyeu row for a profiler to look at. */
+		static CK_ULONG mib = 1 << 20;
+		if (!strcmp(only, "hmac"))
+			add_row("ops/s", true, rate(&coyeu, 1, op_hmac, NULL), NA, NA, "HMAC-SHA256, 64 bytes");
+		else if (!strcmp(only, "ed25519"))
+			add_row("ops/s", true, rate(&coyeu, 1, op_ed, NULL), NA, grate(g_op_ed, NULL), "sign Ed25519");
+		else {
+			gcm_in = calloc(1, mib);
+			gcm_out = calloc(1, mib + 16);
+			add_row("MB/s", true, rate(&coyeu, 1, op_gcm, &mib) * mib / 1e6, NA,
+				grate(g_op_gcm, &mib) * mib / 1e6, "AES-256-GCM encrypt, 1 MiB");
+			free(gcm_in);
+			free(gcm_out);
+		}
 		return;
 	}
 
@@ -1030,9 +1044,9 @@ main(int argc, char **argv)
 	prepare(&coyeu);
 	prepare(&softhsm);
 	make_ca();
-	/* BENCH_ONLY=crypto|scale|bulk runs one part (for profiling). */
+	/* BENCH_ONLY: one part, or one crypto row (for profiling). */
 	const char *only = getenv("BENCH_ONLY");
-	if (!only || strcmp(only, "crypto") == 0 || strcmp(only, "hmac") == 0)
+	if (!only || (strcmp(only, "scale") != 0 && strcmp(only, "bulk") != 0))
 		crypto_rows();
 	if (!only || strcmp(only, "scale") == 0)
 		scale_rows(max_objects);

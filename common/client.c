@@ -4,10 +4,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -83,6 +85,10 @@ client_close(struct cy_conn *c)
 		return;
 	if (c->fd >= 0)
 		close(c->fd);
+	if (c->shm != NULL) {
+		wire_wipe(c->shm, c->shm_size);
+		munmap(c->shm, c->shm_size);
+	}
 	wire_free(&c->req);
 	wire_free(&c->rep);
 	free(c);
@@ -118,8 +124,8 @@ spin_for_reply(int fd)
 	} while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < REPLY_SPIN_NS);
 }
 
-int
-client_call(struct cy_conn *c, uint32_t *rv)
+static int
+call(struct cy_conn *c, uint32_t *rv, int pass_fd)
 {
 	uint32_t type;
 	const struct proto_msg *m = proto_msg(c->type);
@@ -128,7 +134,7 @@ client_call(struct cy_conn *c, uint32_t *rv)
 		return CY_ERR_INTERNAL;
 	if ((r = wire_error(&c->req)) != 0)
 		return r;
-	if ((r = proto_send(c->fd, &c->req)) != 0)
+	if ((r = proto_send_fd(c->fd, &c->req, pass_fd)) != 0)
 		return r;
 	wire_reset(&c->req);
 	spin_for_reply(c->fd);
@@ -141,6 +147,55 @@ client_call(struct cy_conn *c, uint32_t *rv)
 		r = proto_check_sig(&c->rep, m->rep_sig);
 	else
 		r = wire_remaining(&c->rep) == 0 ? 0 : CY_ERR_TRAILING;
+	return r;
+}
+
+int
+client_call(struct cy_conn *c, uint32_t *rv)
+{
+	return call(c, rv, -1);
+}
+
+/* Regions grow in steps of this (and start at least this large). */
+#define SHM_STEP (1u << 20)
+
+int
+client_shm(struct cy_conn *c, size_t n)
+{
+	if (c->shm != NULL && c->shm_size >= n)
+		return 0;
+	if (n > 2 * (size_t)WIRE_MAX_FRAME)
+		return 1;
+	size_t size = (n + SHM_STEP - 1) / SHM_STEP * SHM_STEP;
+	int fd = memfd_create("coyeu-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return 1;
+	uint8_t *p = MAP_FAILED;
+	uint32_t rv;
+	int r = 1;
+	if (ftruncate(fd, (off_t)size) != 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0 ||
+	    (p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
+		goto out;
+	struct wire_buf *b = client_begin(c, MSG_SHM_ATTACH);
+	wire_put_u64(b, size);
+	if ((r = call(c, &rv, fd)) != 0)
+		goto out;
+	if (rv != CKR_OK) {
+		r = 1;
+		goto out;
+	}
+	if (c->shm != NULL) {
+		wire_wipe(c->shm, c->shm_size);
+		munmap(c->shm, c->shm_size);
+	}
+	c->shm = p;
+	c->shm_size = size;
+	p = MAP_FAILED;
+out:
+	if (p != MAP_FAILED)
+		munmap(p, size);
+	close(fd); /* keymgrd keeps its own mapping */
 	return r;
 }
 

@@ -18,6 +18,8 @@ struct cy_conn {
 	struct wire_buf req;
 	struct wire_buf rep;
 	uint32_t type; /* the request in flight */
+	uint8_t *shm;  /* a region shared with keymgrd (client_shm), or NULL */
+	size_t shm_size;
 };
 
 /*
@@ -38,6 +40,16 @@ struct wire_buf *client_begin(struct cy_conn *c, uint32_t type);
  * return means the connection is unusable and must be closed.
  */
 int client_call(struct cy_conn *c, uint32_t *rv);
+/*
+ * Large inputs and outputs (a megabyte to encrypt) do not travel through
+ * the socket: they go through a memory region shared with keymgrd, a
+ * memfd sealed against shrinking (so keymgrd can never fault on it) passed
+ * once per connection. Makes c's region at least n bytes (replacing a
+ * smaller one). Returns 0; 1 when no region could be had (the system or
+ * keymgrd refused one: use the socket); or a negative error when the
+ * connection broke (close it).
+ */
+int client_shm(struct cy_conn *c, size_t n);
 /* True when the daemon has closed c (checked without blocking). */
 bool client_is_stale(struct cy_conn *c);
 

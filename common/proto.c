@@ -86,6 +86,12 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	[MSG_KEY_CSR] = { MSG_KEY_CSR, "key-csr", "uys", "y" },
 	/* session, key label, subject, days -> self-signed CA certificate (DER) */
 	[MSG_CA_INIT] = { MSG_CA_INIT, "ca-init", "uysu", "y" },
+	/* size; the frame carries a sealed memfd (see docs/protocol.md) */
+	[MSG_SHM_ATTACH] = { MSG_SHM_ATTACH, "shm-attach", "q", "" },
+	/* session, op, phase (OP_RUN/UPDATE/FINAL), input offset and length in
+	 * the shared region, signature, output offset, capacity, length only
+	 * -> needed length, and nothing: the output is in the region */
+	[MSG_OP_SHM] = { MSG_OP_SHM, "op-shm", "uuuqqyqub", "uy" },
 };
 
 const struct proto_msg *
@@ -197,7 +203,17 @@ proto_begin_reply(struct wire_buf *b, uint32_t type, uint32_t rv)
 int
 proto_send(int fd, const struct wire_buf *b)
 {
+	return proto_send_fd(fd, b, -1);
+}
+
+int
+proto_send_fd(int fd, const struct wire_buf *b, int pass_fd)
+{
 	uint8_t hdr[4];
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
 	if (b->err != 0)
 		return b->err;
 	if (b->size > WIRE_MAX_FRAME)
@@ -208,6 +224,17 @@ proto_send(int fd, const struct wire_buf *b)
 		{ .iov_base = b->data, .iov_len = b->size },
 	};
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+	if (pass_fd >= 0) {
+		/* The descriptor travels with the first byte of the frame. */
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof(ctl.buf);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+	}
 	while (iov[0].iov_len + iov[1].iov_len > 0) {
 		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
 		if (n < 0) {
@@ -215,6 +242,8 @@ proto_send(int fd, const struct wire_buf *b)
 				continue;
 			return errno == EPIPE || errno == ECONNRESET ? CY_ERR_EOF : CY_ERR_IO;
 		}
+		mh.msg_control = NULL;
+		mh.msg_controllen = 0;
 		size_t left = (size_t)n;
 		for (int i = 0; i < 2; i++) {
 			size_t take = left < iov[i].iov_len ? left : iov[i].iov_len;

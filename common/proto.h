@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include "wire.h"
 
-#define PROTO_VERSION 1
+#define PROTO_VERSION 2
 #define PROTO_REPLY 0x80000000u
 #define PROTO_APP_ID_LEN 16
 /* Most attributes or handles one message may list. */
@@ -75,6 +75,8 @@ enum proto_type {
 	MSG_CRL_GENERATE,
 	MSG_KEY_CSR,
 	MSG_CA_INIT,
+	MSG_SHM_ATTACH,
+	MSG_OP_SHM,
 	MSG_COUNT /* one past the last */
 };
 
@@ -114,6 +116,9 @@ int proto_begin_reply(struct wire_buf *b, uint32_t type, uint32_t rv);
  * frame into b (reset first), rejecting lengths over max before allocating.
  * Both retry on EINTR and never raise SIGPIPE. */
 int proto_send(int fd, const struct wire_buf *b);
+/* As proto_send, passing the file descriptor pass_fd with the frame
+ * (SCM_RIGHTS). */
+int proto_send_fd(int fd, const struct wire_buf *b, int pass_fd);
 int proto_recv(int fd, struct wire_buf *b, size_t max);
 
 #endif

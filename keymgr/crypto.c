@@ -791,7 +791,16 @@ struct km_op {
 	uint8_t *label; uint32_t label_len;
 	uint32_t tag_len;
 	uint8_t *buf; size_t len, cap; /* accumulated input (raw mechanisms, AES tail) */
+	uint8_t *dst; size_t dst_cap;   /* where the next encryption output may go */
 };
+
+void
+crypto_op_output_to(struct km_op *op, uint8_t *dst, size_t cap)
+{
+	op->dst = dst;
+	op->dst_cap = cap;
+}
+
 
 enum proto_op
 crypto_op_kind(const struct km_op *op)
@@ -846,7 +855,8 @@ buf_add(struct km_op *op, const uint8_t *p, size_t n)
 static void
 buf_drop(struct km_op *op, size_t n)
 {
-	memmove(op->buf, op->buf + n, op->len - n);
+	if (op->len > n)
+		memmove(op->buf, op->buf + n, op->len - n);
 	op->len -= n;
 }
 
@@ -1224,6 +1234,30 @@ alloc_out(size_t n, uint8_t **out, size_t *outlen)
 	*out = malloc(n ? n : 1);
 	*outlen = n;
 	return *out ? CKR_OK : CKR_HOST_MEMORY;
+}
+
+/* A cipher step's output: in op->dst when it fits there (once), else
+ * malloc'd. Frees what needs freeing on failure. */
+static CK_RV
+cipher_out(struct km_op *op, size_t n, uint8_t **out, size_t *outlen)
+{
+	uint8_t *dst = op->dst;
+	op->dst = NULL;
+	if (dst != NULL && n <= op->dst_cap) {
+		*out = dst;
+		*outlen = n;
+		return CKR_OK;
+	}
+	return alloc_out(n, out, outlen);
+}
+
+static void
+cipher_out_drop(uint8_t **out, size_t n, const uint8_t *dst)
+{
+	wire_wipe(*out, n);
+	if (*out != dst)
+		free(*out);
+	*out = NULL;
 }
 
 /* Builds the data S-expression for an RSA signature over in. */
@@ -1707,70 +1741,80 @@ kw_step(struct km_op *op, uint8_t **out, size_t *outlen)
 	return rv;
 }
 
-/* Block ciphers: processes as many whole blocks of the pending input as
- * the mode allows now; final says the input is complete. */
+/*
+ * Block ciphers: processes as many whole blocks of src/len as the mode
+ * allows now; final says the input is complete. src is the operation's
+ * buffer (op->buf, what earlier parts left), whose processed part is then
+ * dropped, or the caller's input when nothing is buffered (see
+ * cipher_direct); *used says how much of src was consumed.
+ */
 static CK_RV
-cipher_step(struct km_op *op, bool final, uint8_t **out, size_t *outlen)
+cipher_blocks(struct km_op *op, bool final, const uint8_t *src, size_t len, size_t *used,
+	      uint8_t **out, size_t *outlen)
 {
 	enum family f = op->m->fam;
 	bool enc = op->kind == OP_ENCRYPT;
 	size_t bs = op->blk, take, extra = 0;
-	if (f == F_AES_KW || f == F_AES_KWP) {
-		/* Single-part: the input is collected until the end. */
-		if (!final)
-			return alloc_out(0, out, outlen);
-		CK_RV krv = kw_step(op, out, outlen);
-		buf_drop(op, op->len);
-		return krv;
-	}
+	uint8_t last[16];
+	bool pad = false;
+	*used = 0;
 	if (f == F_AES_GCM && !enc) {
 		/* The tag ends the input; nothing is released before it is checked. */
 		take = 0;
 		if (final) {
-			if (op->len < op->tag_len)
+			if (len < op->tag_len)
 				return CKR_ENCRYPTED_DATA_LEN_RANGE;
-			take = op->len - op->tag_len;
+			take = len - op->tag_len;
 		}
 	} else if (f == F_AES_GCM) {
-		take = final ? op->len : op->len - op->len % bs;
+		take = final ? len : len - len % bs;
 		if (final)
 			extra = op->tag_len;
 	} else if (f == F_AES_CTR) {
-		take = op->len; /* a stream: every byte goes out at once */
+		take = len; /* a stream: every byte goes out at once */
 	} else {
-		take = op->len - op->len % bs;
-		if (f == F_CBC_PAD && !enc && !final && take == op->len && take > 0)
+		take = len - len % bs;
+		if (f == F_CBC_PAD && !enc && !final && take == len && take > 0)
 			take -= bs; /* the last block may hold the padding */
-		if (final && op->len % bs) {
+		if (final && len % bs) {
 			if (f != F_CBC_PAD || !enc)
 				return enc ? CKR_DATA_LEN_RANGE : CKR_ENCRYPTED_DATA_LEN_RANGE;
 		}
 		if (final && f == F_CBC_PAD && enc) {
-			uint8_t pad[16];
-			uint8_t pv = (uint8_t)(bs - op->len % bs);
-			memset(pad, pv, pv);
-			if (buf_add(op, pad, pv) != 0)
-				return CKR_HOST_MEMORY;
-			take = op->len;
+			/* The tail and the padding make one more block. */
+			size_t tail = len % bs;
+			uint8_t pv = (uint8_t)(bs - tail);
+			memcpy(last, src + take, tail);
+			memset(last + tail, pv, pv);
+			pad = true;
+			extra = bs;
 		}
-		if (final && f == F_CBC_PAD && !enc && op->len == 0)
+		if (final && f == F_CBC_PAD && !enc && len == 0)
 			return CKR_ENCRYPTED_DATA_LEN_RANGE;
 	}
-	CK_RV rv = alloc_out(take + extra, out, outlen);
+	/* Only an encryption writes straight to op->dst: a decryption's
+	 * output is not released before it is checked. */
+	uint8_t *dst = enc ? op->dst : NULL;
+	if (!enc)
+		op->dst = NULL;
+	CK_RV rv = cipher_out(op, take + extra, out, outlen);
 	if (rv != CKR_OK)
 		return rv;
 	gcry_error_t ge = 0;
 	if (final && f == F_AES_GCM)
 		ge = gcry_cipher_final(op->ciph);
 	if (ge == 0 && take)
-		ge = enc ? gcry_cipher_encrypt(op->ciph, *out, take, op->buf, take)
-			 : gcry_cipher_decrypt(op->ciph, *out, take, op->buf, take);
+		ge = enc ? gcry_cipher_encrypt(op->ciph, *out, take, src, take)
+			 : gcry_cipher_decrypt(op->ciph, *out, take, src, take);
+	if (ge == 0 && pad)
+		ge = gcry_cipher_encrypt(op->ciph, *out + take, bs, last, bs);
 	if (ge == 0 && final && f == F_AES_GCM) {
 		if (enc)
 			ge = gcry_cipher_gettag(op->ciph, *out + take, op->tag_len);
-		else if (gcry_cipher_checktag(op->ciph, op->buf + take, op->tag_len) != 0)
+		else if (gcry_cipher_checktag(op->ciph, src + take, op->tag_len) != 0)
 			rv = CKR_ENCRYPTED_DATA_INVALID;
 	}
+	wire_wipe(last, sizeof(last));
 	if (ge != 0)
 		rv = CKR_FUNCTION_FAILED;
 	if (rv == CKR_OK && final && f == F_CBC_PAD && !enc) {
@@ -1784,15 +1828,55 @@ cipher_step(struct km_op *op, bool final, uint8_t **out, size_t *outlen)
 			*outlen = take - pv;
 	}
 	if (rv != CKR_OK) {
-		wire_wipe(*out, take + extra);
-		free(*out);
-		*out = NULL;
+		cipher_out_drop(out, take + extra, dst);
 		return rv;
 	}
-	if (take > op->len)
-		take = op->len;
-	buf_drop(op, final ? op->len : take);
+	*used = final ? len : take;
 	return CKR_OK;
+}
+
+/* A step over the operation's buffer. */
+static CK_RV
+cipher_step(struct km_op *op, bool final, uint8_t **out, size_t *outlen)
+{
+	enum family f = op->m->fam;
+	size_t used;
+	if (f == F_AES_KW || f == F_AES_KWP) {
+		/* Single-part: the input is collected until the end. */
+		if (!final)
+			return alloc_out(0, out, outlen);
+		CK_RV krv = kw_step(op, out, outlen);
+		buf_drop(op, op->len);
+		return krv;
+	}
+	CK_RV rv = cipher_blocks(op, final, op->buf, op->len, &used, out, outlen);
+	if (rv == CKR_OK)
+		buf_drop(op, used);
+	return rv;
+}
+
+/*
+ * A step straight from the caller's input when nothing is buffered (a
+ * single-part call, or parts of whole blocks): the input is not copied
+ * into the operation first; what is left over (a partial block, a GCM
+ * ciphertext waiting for its tag) is kept as usual. Returns false when
+ * the step must go through the buffer (key wrapping, something buffered).
+ */
+static bool
+cipher_direct(struct km_op *op, bool final, const uint8_t *in, size_t inlen, CK_RV *rv,
+	      uint8_t **out, size_t *outlen)
+{
+	enum family f = op->m->fam;
+	size_t used;
+	if (op->len != 0 || f == F_AES_KW || f == F_AES_KWP || (f == F_AES_GCM && op->kind != OP_ENCRYPT && !final))
+		return false;
+	uint8_t *dst = op->dst;
+	*rv = cipher_blocks(op, final, in, inlen, &used, out, outlen);
+	if (*rv == CKR_OK && used < inlen && buf_add(op, in + used, inlen - used) != 0) {
+		cipher_out_drop(out, *outlen, dst);
+		*rv = CKR_HOST_MEMORY;
+	}
+	return true;
 }
 
 static bool
@@ -1864,6 +1948,9 @@ crypto_op_update(struct km_op *op, const uint8_t *in, size_t inlen, uint8_t **ou
 			     : op->kind == OP_DECRYPT ? CKR_ENCRYPTED_DATA_LEN_RANGE : CKR_DATA_LEN_RANGE;
 		return buf_add(op, in, inlen) ? CKR_HOST_MEMORY : CKR_OK;
 	}
+	CK_RV rv;
+	if (cipher_direct(op, false, in, inlen, &rv, out, outlen))
+		return rv;
 	if (buf_add(op, in, inlen) != 0)
 		return CKR_HOST_MEMORY;
 	return cipher_step(op, false, out, outlen);
@@ -1899,7 +1986,13 @@ crypto_op_run(struct km_op *op, const uint8_t *in, size_t inlen,
 {
 	uint8_t *part = NULL, *last = NULL;
 	size_t partlen = 0, lastlen = 0;
-	CK_RV rv = crypto_op_update(op, in, inlen, &part, &partlen);
+	CK_RV rv;
+	*out = NULL;
+	*outlen = 0;
+	if (is_cipher(op) && cipher_direct(op, true, in, inlen, &rv, out, outlen))
+		return rv;
+	op->dst = NULL; /* the parts below are joined in a buffer of their own */
+	rv = crypto_op_update(op, in, inlen, &part, &partlen);
 	if (rv == CKR_OK)
 		rv = crypto_op_final(op, sig, siglen, &last, &lastlen);
 	if (rv == CKR_OK && partlen == 0) {

@@ -69,6 +69,13 @@ enum proto_op crypto_op_kind(const struct km_op *op);
  * and a mismatch is CKR_SIGNATURE_INVALID. Any error ends the operation
  * (the caller frees it); so does success of run and final.
  */
+/*
+ * Lets the next step of an encryption write its output to dst (cap bytes)
+ * instead of a malloc'd buffer, when it fits: *out is then dst, not to be
+ * freed. Used for the shared region; a decryption never writes there
+ * before its output is checked.
+ */
+void crypto_op_output_to(struct km_op *op, uint8_t *dst, size_t cap);
 CK_RV crypto_op_run(struct km_op *op, const uint8_t *in, size_t inlen,
 		    const uint8_t *sig, size_t siglen, uint8_t **out, size_t *outlen);
 CK_RV crypto_op_update(struct km_op *op, const uint8_t *in, size_t inlen,

@@ -65,6 +65,12 @@ struct km_peer {
 	gid_t gid;
 	pid_t pid;
 	struct km_app *app; /* set by HELLO */
+	/* The region the peer shares for large inputs and outputs: a memfd
+	 * passed with SHM_ATTACH (received by the server into pending_fd,
+	 * -1 when none), mapped by dispatch after checking its seals. */
+	int pending_fd;
+	uint8_t *shm;
+	size_t shm_size;
 };
 
 struct km_session {
@@ -139,7 +145,8 @@ void ctx_free(struct km_ctx *ctx);
  */
 int dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
 		     struct wire_buf *rep);
-/* The connection of peer closed: release its application. */
+/* The connection of peer closed: release its application and its shared
+ * region. */
 void dispatch_peer_gone(struct km_ctx *ctx, struct km_peer *peer);
 
 /* tokens.c */

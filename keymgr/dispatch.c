@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <gcrypt.h>
 
@@ -48,6 +51,14 @@ get_u32(struct req *r)
 {
 	uint32_t v = 0;
 	wire_get_u32(r->in, &v);
+	return v;
+}
+
+static uint64_t
+get_u64(struct req *r)
+{
+	uint64_t v = 0;
+	wire_get_u64(r->in, &v);
 	return v;
 }
 
@@ -1311,17 +1322,15 @@ process_op_init(struct req *r)
  * OP_RUN, OP_UPDATE, OP_FINAL. The step is computed once; its output waits
  * in the session's stash until a call has room for it, so asking for the
  * length first (length_only, or too small a capacity) does not redo it.
+ * shm_out: where the output goes in the peer's shared region (OP_SHM), or
+ * NULL to put it in the reply.
  */
 static CK_RV
-process_op_step(struct req *r, uint32_t phase)
+op_step(struct req *r, uint32_t sh, uint32_t kind, uint32_t phase, const uint8_t *in, size_t inlen,
+	const uint8_t *sig, size_t siglen, uint32_t cap, bool length_only, uint8_t *shm_out)
 {
 	struct km_ctx *ctx = r->ctx;
-	struct km_session *s = session_locked(r, get_u32(r));
-	uint32_t kind = get_u32(r), inlen, siglen;
-	const uint8_t *in = get_bytes(r, &inlen);
-	const uint8_t *sig = get_bytes(r, &siglen);
-	uint32_t cap = get_u32(r);
-	bool length_only = get_bool(r);
+	struct km_session *s = session_locked(r, sh);
 	if (s == NULL)
 		return CKR_SESSION_HANDLE_INVALID;
 	if (kind < OP_SIGN || kind > OP_MAX)
@@ -1339,16 +1348,29 @@ process_op_step(struct req *r, uint32_t phase)
 		s->busy = true;
 		pthread_mutex_unlock(&ctx->lock);
 		CK_RV rv;
+		/* An encryption whose output fits the shared region goes there. */
+		if (shm_out != NULL && !length_only && kind == OP_ENCRYPT)
+			crypto_op_output_to(op, shm_out, cap);
 		if (phase == MSG_OP_RUN)
 			rv = crypto_op_run(op, in, inlen, sig, siglen, &out, &outlen);
 		else if (phase == MSG_OP_UPDATE)
 			rv = crypto_op_update(op, in, inlen, &out, &outlen);
 		else
 			rv = crypto_op_final(op, sig, siglen, &out, &outlen);
+		crypto_op_output_to(op, NULL, 0);
 		pthread_mutex_lock(&ctx->lock);
 		session_release(ctx, s);
+		if (rv == CKR_OK && out != NULL && out == shm_out) {
+			/* Delivered in place: nothing to keep. */
+			wire_put_u32(r->out, (uint32_t)outlen);
+			wire_put_bytes(r->out, NULL, 0);
+			if (ends)
+				end_op(s, kind);
+			return CKR_OK;
+		}
 		if (rv != CKR_OK || kind == OP_VERIFY) {
-			free(out);
+			if (out != shm_out)
+				free(out);
 			if (rv != CKR_OK || ends)
 				end_op(s, kind);
 			if (rv == CKR_OK) {
@@ -1373,16 +1395,103 @@ process_op_step(struct req *r, uint32_t phase)
 		wire_put_bytes(r->out, NULL, 0);
 		return CKR_BUFFER_TOO_SMALL;
 	}
-	wire_put_bytes(r->out, s->stash, s->stash_len);
+	if (shm_out != NULL) {
+		if (s->stash_len)
+			memcpy(shm_out, s->stash, s->stash_len);
+		wire_put_bytes(r->out, NULL, 0);
+	} else {
+		wire_put_bytes(r->out, s->stash, s->stash_len);
+	}
 	clear_stash(s);
 	if (ends)
 		end_op(s, kind);
 	return CKR_OK;
 }
 
+static CK_RV
+process_op_step(struct req *r, uint32_t phase)
+{
+	uint32_t sh = get_u32(r), kind = get_u32(r), inlen, siglen;
+	const uint8_t *in = get_bytes(r, &inlen);
+	const uint8_t *sig = get_bytes(r, &siglen);
+	uint32_t cap = get_u32(r);
+	bool length_only = get_bool(r);
+	return op_step(r, sh, kind, phase, in, inlen, sig, siglen, cap, length_only, NULL);
+}
+
 static CK_RV process_op_run(struct req *r) { return process_op_step(r, MSG_OP_RUN); }
 static CK_RV process_op_update(struct req *r) { return process_op_step(r, MSG_OP_UPDATE); }
 static CK_RV process_op_final(struct req *r) { return process_op_step(r, MSG_OP_FINAL); }
+
+/* A step whose input and output are in the peer's shared region. */
+static CK_RV
+process_op_shm(struct req *r)
+{
+	uint32_t sh = get_u32(r), kind = get_u32(r), phase = get_u32(r), siglen;
+	uint64_t in_off = get_u64(r), inlen = get_u64(r);
+	const uint8_t *sig = get_bytes(r, &siglen);
+	uint64_t out_off = get_u64(r);
+	uint32_t cap = get_u32(r);
+	bool length_only = get_bool(r);
+	const struct km_peer *p = r->peer;
+	if (phase != MSG_OP_RUN && phase != MSG_OP_UPDATE && phase != MSG_OP_FINAL)
+		return CKR_ARGUMENTS_BAD;
+	if (p->shm == NULL || in_off > p->shm_size || inlen > p->shm_size - in_off ||
+	    out_off > p->shm_size || cap > p->shm_size - out_off)
+		return CKR_ARGUMENTS_BAD;
+	return op_step(r, sh, kind, phase, p->shm + in_off, (size_t)inlen, sig, siglen, cap, length_only,
+		       p->shm + out_off);
+}
+
+/* Unmaps the peer's shared region. */
+static void
+shm_release(struct km_peer *p)
+{
+	if (p->shm != NULL)
+		munmap(p->shm, p->shm_size);
+	p->shm = NULL;
+	p->shm_size = 0;
+}
+
+/* Largest shared region a peer may attach. */
+#define SHM_MAX (2 * (uint64_t)WIRE_MAX_FRAME)
+
+/*
+ * SHM_ATTACH: maps the memfd that came with the request. It must be sealed
+ * against shrinking: a region that shrank under keymgrd would fault on the
+ * next access and kill the daemon (SIGBUS). Any other file is refused.
+ */
+static CK_RV
+process_shm_attach(struct req *r)
+{
+	uint64_t size = get_u64(r);
+	struct km_peer *p = r->peer;
+	int fd = p->pending_fd;
+	struct stat st;
+	CK_RV rv = CKR_ARGUMENTS_BAD;
+	p->pending_fd = -1;
+	if (fd < 0)
+		return CKR_ARGUMENTS_BAD;
+	int seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 || !(seals & F_SEAL_SHRINK) || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    size == 0 || size > SHM_MAX || (uint64_t)st.st_size != size) {
+		log_warn("peer pid %d: shared region refused (not a memfd sealed against shrinking, "
+			 "or not of the size announced)", (int)p->pid);
+		goto out;
+	}
+	void *m = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED) {
+		rv = CKR_DEVICE_MEMORY;
+		goto out;
+	}
+	shm_release(p);
+	p->shm = m;
+	p->shm_size = (size_t)size;
+	rv = CKR_OK;
+out:
+	close(fd);
+	return rv;
+}
 
 /* C_SessionCancel: ends the operations named by CKF_ flags. */
 static CK_RV
@@ -2195,6 +2304,8 @@ static const handler_fn handlers[MSG_COUNT] = {
 	[MSG_OP_RUN] = process_op_run,
 	[MSG_OP_UPDATE] = process_op_update,
 	[MSG_OP_FINAL] = process_op_final,
+	[MSG_OP_SHM] = process_op_shm,
+	[MSG_SHM_ATTACH] = process_shm_attach,
 	[MSG_SESSION_CANCEL] = process_session_cancel,
 	[MSG_WRAP_KEY] = process_wrap_key,
 	[MSG_UNWRAP_KEY] = process_unwrap_key,
@@ -2261,6 +2372,7 @@ void
 dispatch_peer_gone(struct km_ctx *ctx, struct km_peer *peer)
 {
 	struct km_app *a = peer->app;
+	shm_release(peer);
 	if (a == NULL)
 		return;
 	pthread_mutex_lock(&ctx->lock);

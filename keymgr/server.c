@@ -83,9 +83,48 @@ static void
 conn_free(struct conn *c)
 {
 	close(c->fd);
+	if (c->peer.pending_fd >= 0)
+		close(c->peer.pending_fd);
 	wire_free(&c->in);
 	wire_free(&c->out);
 	free(c);
+}
+
+/*
+ * recv() that also takes a file descriptor passed with the data (SHM_ATTACH
+ * carries one): it becomes the peer's pending_fd, replacing one not yet
+ * claimed. Any further descriptors are closed.
+ */
+static ssize_t
+conn_recv(struct conn *c, void *p, size_t n)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+	} ctl;
+	struct iovec iov = { p, n };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+			     .msg_controllen = sizeof(ctl.buf) };
+	ssize_t r = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+	if (r < 0 || mh.msg_controllen == 0)
+		return r;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < nfd; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (i == 0) {
+				if (c->peer.pending_fd >= 0)
+					close(c->peer.pending_fd);
+				c->peer.pending_fd = fd;
+			} else {
+				close(fd);
+			}
+		}
+	}
+	return r;
 }
 
 /* Writes all of b on a non-blocking socket, waiting up to 30 s per stall. */
@@ -118,13 +157,13 @@ send_all(int fd, const uint8_t *p, size_t n)
 #define SPIN_NS 50000
 
 static int
-recv_all(int fd, uint8_t *p, size_t n, int wait_ms)
+recv_all(struct conn *c, uint8_t *p, size_t n, int wait_ms)
 {
 	size_t got = 0;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (got < n) {
-		ssize_t r = recv(fd, p + got, n - got, 0);
+		ssize_t r = conn_recv(c, p + got, n - got);
 		if (r > 0) {
 			got += (size_t)r;
 			continue;
@@ -143,7 +182,7 @@ recv_all(int fd, uint8_t *p, size_t n, int wait_ms)
 				continue;
 			}
 		}
-		struct pollfd pf = { fd, POLLIN, 0 };
+		struct pollfd pf = { c->fd, POLLIN, 0 };
 		int w = poll(&pf, 1, got == 0 ? wait_ms : 1000);
 		if (w == 0)
 			return got == 0 ? 1 : CY_ERR_IO;
@@ -172,7 +211,7 @@ next_request(struct server *sv, struct conn *c)
 	if (others)
 		return 1;
 	uint8_t hdr[4];
-	int r = recv_all(c->fd, hdr, 4, LINGER_MS);
+	int r = recv_all(c, hdr, 4, LINGER_MS);
 	if (r != 0)
 		return r;
 	uint32_t len = wire_load_u32(hdr);
@@ -184,7 +223,7 @@ next_request(struct server *sv, struct conn *c)
 	wire_init(&c->in, len);
 	if (wire_reserve(&c->in, len, &p) != 0)
 		return CY_ERR_ALLOC;
-	r = recv_all(c->fd, p, len, 1000);
+	r = recv_all(c, p, len, 1000);
 	return r == 1 ? CY_ERR_IO : r;
 }
 
@@ -288,6 +327,7 @@ accept_one(struct server *sv, int lfd)
 		return;
 	}
 	c->fd = fd;
+	c->peer.pending_fd = -1;
 	c->peer.uid = cred.uid;
 	c->peer.gid = cred.gid;
 	c->peer.pid = cred.pid;
@@ -311,7 +351,7 @@ read_some(struct server *sv, struct conn *c)
 	for (;;) {
 		ssize_t n;
 		if (c->state == CS_HEADER) {
-			n = recv(c->fd, c->hdr + c->hdr_got, 4 - c->hdr_got, 0);
+			n = conn_recv(c, c->hdr + c->hdr_got, 4 - c->hdr_got);
 			if (n > 0) {
 				c->hdr_got += (size_t)n;
 				if (c->hdr_got < 4)
@@ -331,7 +371,7 @@ read_some(struct server *sv, struct conn *c)
 				continue;
 			}
 		} else {
-			n = recv(c->fd, c->in.data + c->in.size, c->body_len - c->in.size, 0);
+			n = conn_recv(c, c->in.data + c->in.size, c->body_len - c->in.size);
 			if (n > 0) {
 				c->in.size += (size_t)n;
 				if (c->in.size < c->body_len)

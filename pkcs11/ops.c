@@ -68,6 +68,60 @@ bad_args(CK_SESSION_HANDLE h, enum proto_op kind)
 }
 
 /*
+ * Inputs of at least SHM_MIN bytes go through the connection's shared
+ * region (client_shm) rather than the socket: the input at offset 0, the
+ * output after it, room for the input plus SHM_SLACK (a tag, a padding
+ * block, what earlier parts left buffered) unless the caller offers less.
+ */
+#define SHM_MIN (64u * 1024)
+#define SHM_SLACK 4096u
+
+/* Sends the step's request (r started with rpc_begin); in the shared region
+ * when *shm is true and one can be had, else inline (*shm becomes false). */
+static CK_RV
+op_send(struct rpc *r, uint32_t msg, CK_SESSION_HANDLE h, enum proto_op kind, const CK_BYTE *in,
+	CK_ULONG inlen, const CK_BYTE *sig, CK_ULONG siglen, CK_ULONG cap, bool length_only, bool *shm,
+	size_t room, size_t *out_off)
+{
+	uint32_t cap32 = cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap;
+	if (*shm) {
+		size_t off = (inlen + 63) / 64 * 64;
+		int e = client_shm(r->c, off + room);
+		if (e < 0) {
+			r->broken = true;
+			return CKR_DEVICE_ERROR;
+		}
+		*shm = e == 0;
+		if (*shm) {
+			r->req = client_begin(r->c, MSG_OP_SHM);
+			if (inlen)
+				memcpy(r->c->shm, in, inlen);
+			wire_put_u32(r->req, (uint32_t)h);
+			wire_put_u32(r->req, kind);
+			wire_put_u32(r->req, msg);
+			wire_put_u64(r->req, 0);
+			wire_put_u64(r->req, inlen);
+			wire_put_bytes(r->req, sig, siglen);
+			wire_put_u64(r->req, off);
+			wire_put_u32(r->req, (uint32_t)room);
+			wire_put_u8(r->req, length_only);
+			*out_off = off;
+			CK_RV rv = rpc_call(r);
+			wire_wipe(r->c->shm, inlen);
+			return rv;
+		}
+		r->req = client_begin(r->c, msg);
+	}
+	wire_put_u32(r->req, (uint32_t)h);
+	wire_put_u32(r->req, kind);
+	wire_put_bytes(r->req, in, inlen);
+	wire_put_bytes(r->req, sig, siglen);
+	wire_put_u32(r->req, cap32);
+	wire_put_u8(r->req, length_only);
+	return rpc_call(r);
+}
+
+/*
  * One step: in/inlen the input, sig/siglen a signature to verify, out and
  * *outlen the caller's output buffer (outlen NULL when the step has no
  * output).
@@ -79,6 +133,7 @@ op_step(CK_SESSION_HANDLE h, uint32_t msg, enum proto_op kind, const CK_BYTE *in
 	struct rpc r;
 	uint32_t need = 0, n = 0;
 	const uint8_t *p = NULL;
+	size_t out_off = 0;
 	CK_RV rv = mod_ready();
 	if (rv != CKR_OK)
 		return rv;
@@ -95,34 +150,52 @@ op_step(CK_SESSION_HANDLE h, uint32_t msg, enum proto_op kind, const CK_BYTE *in
 		return rv;
 	bool length_only = outlen != NULL && out == NULL;
 	CK_ULONG cap = outlen ? *outlen : 0;
-	wire_put_u32(r.req, (uint32_t)h);
-	wire_put_u32(r.req, kind);
-	wire_put_bytes(r.req, in, inlen);
-	wire_put_bytes(r.req, sig, siglen);
-	wire_put_u32(r.req, cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap);
-	wire_put_u8(r.req, length_only);
-	rv = rpc_call(&r);
+	bool shm = inlen >= SHM_MIN;
+	size_t room = length_only || outlen == NULL ? 0 : cap < inlen + SHM_SLACK ? cap : inlen + SHM_SLACK;
+	rv = op_send(&r, msg, h, kind, in, inlen, sig, siglen, cap, length_only, &shm, room, &out_off);
 	if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL) {
 		wire_get_u32(r.rep, &need);
 		wire_get_bytes(r.rep, &p, &n);
-		CK_RV crv = rpc_check(&r);
-		if (crv != CKR_OK) {
-			rv = crv;
-		} else if (outlen == NULL) {
-			/* A step without output (verify, sign update). */
-		} else if (rv == CKR_OK && !length_only) {
-			if (n != need || n > cap) {
-				r.broken = true;
-				rv = CKR_DEVICE_ERROR;
-			} else {
-				if (n)
-					memcpy(out, p, n);
-				*outlen = n;
-			}
-		} else {
-			*outlen = need;
+		if (rpc_check(&r) != CKR_OK)
+			goto out;
+	}
+	if (shm && rv == CKR_BUFFER_TOO_SMALL && !length_only && outlen != NULL && need <= cap) {
+		/* The output is larger than the region's room but the caller has
+		 * enough: collect it (keymgrd kept it) through a larger region. */
+		rv = op_send(&r, msg, h, kind, NULL, 0, NULL, 0, cap, false, &shm, need, &out_off);
+		if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL) {
+			wire_get_u32(r.rep, &need);
+			wire_get_bytes(r.rep, &p, &n);
+			if (rpc_check(&r) != CKR_OK)
+				goto out;
 		}
 	}
+	if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
+		goto out;
+	if (shm && n == 0 && rv == CKR_OK && !length_only && outlen != NULL) {
+		/* The output is in the region. */
+		n = need;
+		p = n <= r.c->shm_size - out_off ? r.c->shm + out_off : NULL;
+	}
+	if (outlen == NULL) {
+		/* A step without output (verify, sign update). */
+	} else if (rv == CKR_OK && !length_only) {
+		if (n != need || n > cap || (n && p == NULL)) {
+			r.broken = true;
+			rv = CKR_DEVICE_ERROR;
+		} else {
+			if (n)
+				memcpy(out, p, n);
+			*outlen = n;
+		}
+	} else {
+		*outlen = need;
+	}
+	if (shm && p != NULL && n)
+		wire_wipe((uint8_t *)p, n);
+out:
+	if (r.broken)
+		rv = CKR_DEVICE_ERROR;
 	rpc_end(&r);
 	return rv;
 }

@@ -12,10 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <gcrypt.h>
 
+#include "client.h"
+#include "cy_err.h"
 #include "testutil.h"
 
 static struct tu_daemon *d;
@@ -1538,6 +1542,229 @@ START_TEST(aes_gcm_cbc)
 }
 END_TEST
 
+/* ---- large inputs: the shared region ---- */
+
+static CK_OBJECT_HANDLE
+aes_key_of(CK_SESSION_HANDLE h, const CK_BYTE *value, CK_ULONG len)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_AES;
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &kt, sizeof(kt) },
+			     { CKA_VALUE, (CK_VOID_PTR)value, len }, { CKA_ENCRYPT, &yes, 1 },
+			     { CKA_DECRYPT, &yes, 1 } };
+	CK_OBJECT_HANDLE k;
+	ck_assert_uint_eq(f->C_CreateObject(h, t, 5, &k), CKR_OK);
+	return k;
+}
+
+/* libgcrypt's answer: mode over in (n bytes, a multiple of the block
+ * size unless GCM), with the GCM tag appended. */
+static void
+gcrypt_encrypt(int mode, const CK_BYTE *key, const CK_BYTE *iv, size_t ivlen, const CK_BYTE *in, size_t n,
+	       CK_BYTE *out)
+{
+	gcry_cipher_hd_t c;
+	ck_assert_int_eq(gcry_cipher_open(&c, GCRY_CIPHER_AES256, mode, 0), 0);
+	ck_assert_int_eq(gcry_cipher_setkey(c, key, 32), 0);
+	ck_assert_int_eq(gcry_cipher_setiv(c, iv, ivlen), 0);
+	if (mode == GCRY_CIPHER_MODE_GCM) {
+		ck_assert_int_eq(gcry_cipher_authenticate(c, "aad", 3), 0);
+		ck_assert_int_eq(gcry_cipher_final(c), 0);
+	}
+	ck_assert_int_eq(gcry_cipher_encrypt(c, out, n, in, n), 0);
+	if (mode == GCRY_CIPHER_MODE_GCM)
+		ck_assert_int_eq(gcry_cipher_gettag(c, out + n, 16), 0);
+	gcry_cipher_close(c);
+}
+
+START_TEST(large_data)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	enum { N = (1 << 20) + 5, CAP = 3 << 20 };
+	CK_BYTE key[32], iv[16] = { 7 };
+	CK_BYTE *msg = malloc(N), *want = malloc(N + 32), *ct = malloc(CAP), *pt = malloc(CAP);
+	gcry_randomize(key, sizeof(key), GCRY_STRONG_RANDOM);
+	gcry_randomize(msg, N, GCRY_STRONG_RANDOM);
+	CK_OBJECT_HANDLE k = aes_key_of(h, key, sizeof(key));
+
+	/* GCM in one call, against libgcrypt; the two-call convention. */
+	CK_GCM_PARAMS gp = { iv, 12, 96, (CK_BYTE_PTR)"aad", 3, 128 };
+	CK_MECHANISM gm = { CKM_AES_GCM, &gp, sizeof(gp) };
+	gcrypt_encrypt(GCRY_CIPHER_MODE_GCM, key, iv, 12, msg, N, want);
+	CK_ULONG n = 0;
+	ck_assert_uint_eq(f->C_EncryptInit(h, &gm, k), CKR_OK);
+	ck_assert_uint_eq(f->C_Encrypt(h, msg, N, NULL, &n), CKR_OK);
+	ck_assert_uint_eq(n, N + 16);
+	n = N + 15;
+	ck_assert_uint_eq(f->C_Encrypt(h, msg, N, ct, &n), CKR_BUFFER_TOO_SMALL);
+	ck_assert_uint_eq(n, N + 16);
+	n = CAP; /* far more room than needed */
+	ck_assert_uint_eq(f->C_Encrypt(h, msg, N, ct, &n), CKR_OK);
+	ck_assert_uint_eq(n, N + 16);
+	ck_assert_int_eq(memcmp(ct, want, N + 16), 0);
+	ck_assert_uint_eq(f->C_Encrypt(h, msg, N, ct, &n), CKR_OPERATION_NOT_INITIALIZED);
+
+	CK_ULONG pn = CAP;
+	ck_assert_uint_eq(f->C_DecryptInit(h, &gm, k), CKR_OK);
+	ck_assert_uint_eq(f->C_Decrypt(h, ct, N + 16, pt, &pn), CKR_OK);
+	ck_assert_uint_eq(pn, N);
+	ck_assert_int_eq(memcmp(pt, msg, N), 0);
+	/* A changed byte: nothing comes out. */
+	ct[N / 2] ^= 0x40;
+	memset(pt, 0xaa, N);
+	pn = CAP;
+	ck_assert_uint_eq(f->C_DecryptInit(h, &gm, k), CKR_OK);
+	ck_assert_uint_eq(f->C_Decrypt(h, ct, N + 16, pt, &pn), CKR_ENCRYPTED_DATA_INVALID);
+	for (size_t i = 0; i < N; i += 4099)
+		ck_assert_uint_eq(pt[i], 0xaa);
+	ct[N / 2] ^= 0x40;
+
+	/* GCM in large parts: the ciphertext waits for its tag, then all of it. */
+	ck_assert_uint_eq(f->C_DecryptInit(h, &gm, k), CKR_OK);
+	CK_ULONG done = 0;
+	for (CK_ULONG off = 0; off < N + 16; off += 400000) {
+		CK_ULONG part = N + 16 - off < 400000 ? N + 16 - off : 400000;
+		pn = CAP - done;
+		ck_assert_uint_eq(f->C_DecryptUpdate(h, ct + off, part, pt + done, &pn), CKR_OK);
+		ck_assert_uint_eq(pn, 0);
+	}
+	pn = CAP;
+	ck_assert_uint_eq(f->C_DecryptFinal(h, pt, &pn), CKR_OK);
+	ck_assert_uint_eq(pn, N);
+	ck_assert_int_eq(memcmp(pt, msg, N), 0);
+
+	/* CBC with padding in uneven large parts, against libgcrypt. */
+	CK_MECHANISM cm = { CKM_AES_CBC_PAD, iv, 16 };
+	size_t whole = N - N % 16;
+	memcpy(pt, msg, N);
+	memset(pt + N, 16 - N % 16, 16 - N % 16);
+	gcrypt_encrypt(GCRY_CIPHER_MODE_CBC, key, iv, 16, pt, whole + 16, want);
+	ck_assert_uint_eq(f->C_EncryptInit(h, &cm, k), CKR_OK);
+	done = 0;
+	static const CK_ULONG parts[] = { 70001, 300000, 3, 200000 };
+	CK_ULONG off = 0;
+	for (int i = 0; off < N; i = (i + 1) % 4) {
+		CK_ULONG part = N - off < parts[i] ? N - off : parts[i];
+		n = CAP - done;
+		ck_assert_uint_eq(f->C_EncryptUpdate(h, msg + off, part, ct + done, &n), CKR_OK);
+		done += n;
+		off += part;
+	}
+	n = CAP - done;
+	ck_assert_uint_eq(f->C_EncryptFinal(h, ct + done, &n), CKR_OK);
+	done += n;
+	ck_assert_uint_eq(done, whole + 16);
+	ck_assert_int_eq(memcmp(ct, want, done), 0);
+	pn = CAP;
+	ck_assert_uint_eq(f->C_DecryptInit(h, &cm, k), CKR_OK);
+	ck_assert_uint_eq(f->C_Decrypt(h, ct, done, pt, &pn), CKR_OK);
+	ck_assert_uint_eq(pn, N);
+	ck_assert_int_eq(memcmp(pt, msg, N), 0);
+	pn = CAP;
+	ck_assert_uint_eq(f->C_DecryptInit(h, &cm, k), CKR_OK);
+	ck_assert_uint_eq(f->C_Decrypt(h, ct, done - 1, pt, &pn), CKR_ENCRYPTED_DATA_LEN_RANGE);
+
+	/* HMAC over a large input, against libgcrypt. */
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE gkt = CKK_GENERIC_SECRET;
+	CK_ATTRIBUTE mt[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &gkt, sizeof(gkt) },
+			      { CKA_VALUE, key, 32 }, { CKA_SIGN, &yes, 1 }, { CKA_VERIFY, &yes, 1 } };
+	CK_OBJECT_HANDLE mk;
+	ck_assert_uint_eq(f->C_CreateObject(h, mt, 5, &mk), CKR_OK);
+	CK_MECHANISM hm = { CKM_SHA256_HMAC, NULL, 0 };
+	CK_BYTE mac[32], gmac[32];
+	size_t gl = sizeof(gmac);
+	gcry_mac_hd_t gh;
+	ck_assert_int_eq(gcry_mac_open(&gh, GCRY_MAC_HMAC_SHA256, 0, NULL), 0);
+	ck_assert_int_eq(gcry_mac_setkey(gh, key, 32), 0);
+	ck_assert_int_eq(gcry_mac_write(gh, msg, N), 0);
+	ck_assert_int_eq(gcry_mac_read(gh, gmac, &gl), 0);
+	gcry_mac_close(gh);
+	n = sizeof(mac);
+	ck_assert_uint_eq(f->C_SignInit(h, &hm, mk), CKR_OK);
+	ck_assert_uint_eq(f->C_Sign(h, msg, N, mac, &n), CKR_OK);
+	ck_assert_uint_eq(n, 32);
+	ck_assert_int_eq(memcmp(mac, gmac, 32), 0);
+	ck_assert_uint_eq(f->C_VerifyInit(h, &hm, mk), CKR_OK);
+	ck_assert_uint_eq(f->C_Verify(h, msg, N, mac, 32), CKR_OK);
+	mac[0] ^= 1;
+	ck_assert_uint_eq(f->C_VerifyInit(h, &hm, mk), CKR_OK);
+	ck_assert_uint_eq(f->C_Verify(h, msg, N, mac, 32), CKR_SIGNATURE_INVALID);
+	free(msg);
+	free(want);
+	free(ct);
+	free(pt);
+}
+END_TEST
+
+/* Sends SHM_ATTACH announcing size with fd (-1: none); returns the rv. */
+static uint32_t
+attach(struct cy_conn *c, uint64_t size, int fd)
+{
+	uint32_t type, rv;
+	struct wire_buf *b = client_begin(c, MSG_SHM_ATTACH);
+	wire_put_u64(b, size);
+	ck_assert_int_eq(proto_send_fd(c->fd, b, fd), 0);
+	ck_assert_int_eq(proto_recv(c->fd, &c->rep, WIRE_MAX_FRAME), 0);
+	ck_assert_int_eq(wire_get_u32(&c->rep, &type), 0);
+	ck_assert_uint_eq(type, MSG_SHM_ATTACH | PROTO_REPLY);
+	ck_assert_int_eq(wire_get_u32(&c->rep, &rv), 0);
+	return rv;
+}
+
+static int
+memfd_of(size_t size, unsigned seals)
+{
+	int fd = memfd_create("test", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(ftruncate(fd, (off_t)size), 0);
+	if (seals)
+		ck_assert_int_eq(fcntl(fd, F_ADD_SEALS, seals), 0);
+	return fd;
+}
+
+/* keymgrd maps only a memfd that cannot shrink, of the size announced, and
+ * a step's offsets must stay inside it; none of this closes the connection. */
+START_TEST(shared_region_rules)
+{
+	uint8_t app[PROTO_APP_ID_LEN] = { 1 };
+	struct cy_conn *c;
+	uint32_t rv;
+	ck_assert_int_eq(client_open(d->sock, app, &c), 0);
+	int p[2];
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_uint_eq(attach(c, 4096, -1), CKR_ARGUMENTS_BAD);
+	ck_assert_uint_eq(attach(c, 4096, p[0]), CKR_ARGUMENTS_BAD);
+	int fd = memfd_of(1 << 20, 0);
+	ck_assert_uint_eq(attach(c, 1 << 20, fd), CKR_ARGUMENTS_BAD); /* could shrink */
+	close(fd);
+	fd = memfd_of(1 << 20, F_SEAL_SHRINK);
+	ck_assert_uint_eq(attach(c, 2 << 20, fd), CKR_ARGUMENTS_BAD); /* not that size */
+	ck_assert_uint_eq(attach(c, 1 << 20, fd), CKR_OK);
+	/* It may still grow; keymgrd uses what it mapped. */
+	ck_assert_int_eq(ftruncate(fd, 2 << 20), 0);
+	close(fd);
+	close(p[0]);
+	close(p[1]);
+	struct wire_buf *b = client_begin(c, MSG_OP_SHM);
+	wire_put_u32(b, 1);
+	wire_put_u32(b, OP_ENCRYPT);
+	wire_put_u32(b, MSG_OP_RUN);
+	wire_put_u64(b, (1 << 20) - 10);
+	wire_put_u64(b, 11); /* one byte past the end */
+	wire_put_bytes(b, NULL, 0);
+	wire_put_u64(b, 0);
+	wire_put_u32(b, 100);
+	wire_put_u8(b, 0);
+	ck_assert_int_eq(client_call(c, &rv), 0);
+	ck_assert_uint_eq(rv, CKR_ARGUMENTS_BAD);
+	/* The connection still works, and the module's own path does too. */
+	ck_assert_int_eq(client_shm(c, 3 << 20), 0);
+	ck_assert_uint_ge(c->shm_size, 3 << 20);
+	client_close(c);
+}
+END_TEST
+
 START_TEST(digest_and_random)
 {
 	CK_SESSION_HANDLE h = new_token_session(false);
@@ -1686,6 +1913,8 @@ main(void)
 	tcase_add_test(tc, ec_sign_verify);
 	tcase_add_test(tc, ed25519_rfc8032);
 	tcase_add_test(tc, aes_gcm_cbc);
+	tcase_add_test(tc, large_data);
+	tcase_add_test(tc, shared_region_rules);
 	tcase_add_test(tc, mac_vectors);
 	tcase_add_test(tc, ctr_and_des3);
 	tcase_add_test(tc, recover_auth_digest_key);
