@@ -20,6 +20,7 @@ struct cy_conn {
 	uint32_t type; /* the request in flight */
 	uint8_t *shm;  /* a region shared with keymgrd (client_shm), or NULL */
 	size_t shm_size;
+	int64_t reply_ns[MSG_COUNT]; /* how long the last reply of each type took */
 };
 
 /*
