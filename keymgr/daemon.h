@@ -109,6 +109,15 @@ struct km_policy {
 	char crl_dir[4096];     /* where the CRL of each CA is kept up to date */
 };
 
+/* A token key as last read from the store, unsealed (see key_for_use_locked). */
+struct km_cached_key {
+	uint32_t handle;
+	int64_t token_id;
+	uint64_t generation; /* store_generation() when it was read */
+	struct km_object *o;
+};
+#define KM_KEY_CACHE 64
+
 struct km_ctx {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -127,6 +136,7 @@ struct km_ctx {
 	unsigned max_pin_failures;
 	struct pin_cost pin_cost;
 	struct km_policy policy;
+	struct km_cached_key key_cache[KM_KEY_CACHE];
 };
 
 /* Session object handles have the top bit set; token objects use store ids. */
@@ -148,6 +158,10 @@ int dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *
 /* The connection of peer closed: release its application and its shared
  * region. */
 void dispatch_peer_gone(struct km_ctx *ctx, struct km_peer *peer);
+
+/* Frees every token key kept unsealed for C_*Init (when keys are destroyed
+ * or revoked, and at exit; entries are never used once the store changed). */
+void key_cache_forget_locked(struct km_ctx *ctx);
 
 /* tokens.c */
 struct km_token *token_find_locked(struct km_ctx *ctx, int64_t id);

@@ -303,6 +303,48 @@ object_put(struct km_object *o, bool owned)
 		obj_free(o);
 }
 
+void
+key_cache_forget_locked(struct km_ctx *ctx)
+{
+	for (size_t i = 0; i < KM_KEY_CACHE; i++) {
+		obj_free(ctx->key_cache[i].o);
+		memset(&ctx->key_cache[i], 0, sizeof(ctx->key_cache[i]));
+	}
+}
+
+/*
+ * The key of an operation (C_SignInit...): object_locked with secrets, but a
+ * token key read and unsealed before is used again while the store has not
+ * changed since (store_generation), which saves the read and the unsealing
+ * (11 of the 18 us of a C_SignInit with an HMAC key). The object returned
+ * may be the cached one: read only, valid until the lock is released.
+ */
+static CK_RV
+key_for_use_locked(struct req *r, struct km_session *s, uint32_t h, struct km_object **out, bool *owned)
+{
+	struct km_ctx *ctx = r->ctx;
+	if (h & KM_SOBJ_BIT)
+		return object_locked(r, s, h, true, out, owned);
+	uint64_t gen = store_generation(ctx->st);
+	struct km_cached_key *e = &ctx->key_cache[h % KM_KEY_CACHE];
+	if (gen != 0 && e->o != NULL && e->handle == h && e->generation == gen && e->token_id == s->token_id) {
+		if (r->audit_obj[0] == '\0')
+			snprintf(r->audit_obj, sizeof(r->audit_obj), "object %u", h);
+		if (!obj_visible(e->o, user_in(s)))
+			return CKR_OBJECT_HANDLE_INVALID;
+		*out = e->o;
+		*owned = false;
+		return CKR_OK;
+	}
+	CK_RV rv = object_locked(r, s, h, true, out, owned);
+	if (rv != CKR_OK || !*owned || gen == 0 || gen != store_generation(ctx->st))
+		return rv;
+	obj_free(e->o);
+	*e = (struct km_cached_key){ h, s->token_id, gen, *out };
+	*owned = false;
+	return CKR_OK;
+}
+
 /* May session s hold or change an object with these properties? */
 static CK_RV
 may_write(const struct km_session *s, bool on_token, bool priv)
@@ -944,8 +986,10 @@ process_destroy_object(struct req *r)
 		return rv;
 	if ((rv = may_write_obj(s, o)) == CKR_OK && !al_bool(&o->pub, CKA_DESTROYABLE, true))
 		rv = CKR_ACTION_PROHIBITED;
-	if (rv == CKR_OK && o->cls == CKO_PRIVATE_KEY)
+	if (rv == CKR_OK && o->cls == CKO_PRIVATE_KEY) {
 		crypto_forget_keys(); /* no parsed copy outlives the key */
+		key_cache_forget_locked(r->ctx);
+	}
 	if (rv == CKR_OK && o->on_token) {
 		if (store_object_delete(r->ctx->st, h) != 0)
 			rv = CKR_DEVICE_ERROR;
@@ -1303,7 +1347,7 @@ process_op_init(struct req *r)
 		return CKR_OPERATION_ACTIVE;
 	if (mech_param_decode(mech, param, plen, &mp) != 0)
 		return CKR_MECHANISM_PARAM_INVALID;
-	CK_RV rv = object_locked(r, s, h, true, &key, &owned);
+	CK_RV rv = key_for_use_locked(r, s, h, &key, &owned);
 	if (rv == CKR_OBJECT_HANDLE_INVALID)
 		return CKR_KEY_HANDLE_INVALID;
 	if (rv != CKR_OK)

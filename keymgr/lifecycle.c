@@ -147,8 +147,10 @@ lifecycle_set_intx(struct km_ctx *ctx, int64_t token_id, const uint8_t *ckaid, s
 	if (rv != CKR_OK)
 		*changed = 0;
 	/* No parsed copy of a revoked or destroyed key stays in memory. */
-	if (state == COYEU_KEY_REVOKED || state == COYEU_KEY_DESTROYED)
+	if (state == COYEU_KEY_REVOKED || state == COYEU_KEY_DESTROYED) {
 		crypto_forget_keys();
+		key_cache_forget_locked(ctx);
+	}
 	return rv;
 }
 

@@ -105,6 +105,13 @@ int store_schema_version(struct store *st);
 int store_begin(struct store *st);
 int store_commit(struct store *st);
 void store_rollback(struct store *st);
+/*
+ * A number that changes whenever the store's content changes (a row
+ * written by this connection, a commit by any): a copy of a row read at
+ * one generation is current while the generation stays. 0 while a
+ * transaction is open: what is read then may still be rolled back.
+ */
+uint64_t store_generation(struct store *st);
 
 /* All token ids in ascending order; *ids is malloc'd (caller frees). */
 int store_token_ids(struct store *st, int64_t **ids, size_t *n);

@@ -291,6 +291,16 @@ store_commit(struct store *st)
 	return run(st, stmt(st, S_COMMIT), "commit");
 }
 
+uint64_t
+store_generation(struct store *st)
+{
+	unsigned int dv = 0;
+	if (!sqlite3_get_autocommit(st->db) ||
+	    sqlite3_file_control(st->db, "main", SQLITE_FCNTL_DATA_VERSION, &dv) != SQLITE_OK)
+		return 0;
+	return ((uint64_t)dv << 40) + (uint64_t)sqlite3_total_changes64(st->db) + 1;
+}
+
 void
 store_rollback(struct store *st)
 {

@@ -96,6 +96,7 @@ ctx_free(struct km_ctx *ctx)
 {
 	audit_free(ctx);
 	crypto_forget_keys();
+	key_cache_forget_locked(ctx);
 	for (size_t i = 0; i < ctx->ntokens; i++) {
 		seal_key_free(ctx->tokens[i].data_key);
 		wire_wipe(&ctx->tokens[i].st, sizeof(ctx->tokens[i].st));

@@ -1542,6 +1542,46 @@ START_TEST(aes_gcm_cbc)
 }
 END_TEST
 
+/* keymgrd keeps token keys unsealed between operations; any change to the
+ * store is seen by the next operation. */
+START_TEST(key_cache_follows_store)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+	CK_BYTE v[32] = { 1, 2, 3 }, mac[32];
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &kt, sizeof(kt) },
+			     { CKA_VALUE, v, sizeof(v) }, { CKA_SIGN, &yes, 1 }, { CKA_TOKEN, &yes, 1 },
+			     { CKA_PRIVATE, &yes, 1 } };
+	CK_OBJECT_HANDLE k, k2;
+	ck_assert_uint_eq(f->C_CreateObject(h, t, 6, &k), CKR_OK);
+	CK_MECHANISM m = { CKM_SHA256_HMAC, NULL, 0 };
+	for (int i = 0; i < 3; i++) {
+		CK_ULONG n = sizeof(mac);
+		ck_assert_uint_eq(f->C_SignInit(h, &m, k), CKR_OK);
+		ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)"abc", 3, mac, &n), CKR_OK);
+	}
+	/* A change of the key itself. */
+	CK_ATTRIBUTE off = { CKA_SIGN, &no, 1 };
+	ck_assert_uint_eq(f->C_SetAttributeValue(h, k, &off, 1), CKR_OK);
+	ck_assert_uint_eq(f->C_SignInit(h, &m, k), CKR_KEY_FUNCTION_NOT_PERMITTED);
+	/* Logged out, a private key is not there at all. */
+	ck_assert_uint_eq(f->C_CreateObject(h, t, 6, &k2), CKR_OK);
+	CK_ULONG n = sizeof(mac);
+	ck_assert_uint_eq(f->C_SignInit(h, &m, k2), CKR_OK);
+	ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)"abc", 3, mac, &n), CKR_OK);
+	ck_assert_uint_eq(f->C_Logout(h), CKR_OK);
+	ck_assert_uint_eq(f->C_SignInit(h, &m, k2), CKR_KEY_HANDLE_INVALID);
+	ck_assert_uint_eq(f->C_Login(h, CKU_USER, (CK_UTF8CHAR_PTR)USER, strlen(USER)), CKR_OK);
+	n = sizeof(mac);
+	ck_assert_uint_eq(f->C_SignInit(h, &m, k2), CKR_OK);
+	ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)"abc", 3, mac, &n), CKR_OK);
+	/* Destroyed. */
+	ck_assert_uint_eq(f->C_DestroyObject(h, k2), CKR_OK);
+	ck_assert_uint_eq(f->C_SignInit(h, &m, k2), CKR_KEY_HANDLE_INVALID);
+}
+END_TEST
+
 /* ---- large inputs: the shared region ---- */
 
 static CK_OBJECT_HANDLE
@@ -1914,6 +1954,7 @@ main(void)
 	tcase_add_test(tc, ed25519_rfc8032);
 	tcase_add_test(tc, aes_gcm_cbc);
 	tcase_add_test(tc, large_data);
+	tcase_add_test(tc, key_cache_follows_store);
 	tcase_add_test(tc, shared_region_rules);
 	tcase_add_test(tc, mac_vectors);
 	tcase_add_test(tc, ctr_and_des3);
