@@ -110,9 +110,10 @@ client_begin(struct cy_conn *c, uint32_t type)
  * learnt per request type: as long as the last reply of that type took
  * (and a little more), between REPLY_SPIN_MIN_NS and REPLY_SPIN_MAX_NS; a
  * reply that takes longer than that (RSA) is waited for asleep. The poll
- * yields the CPU to any thread that has work, and polls long only when
- * no two calls of this process have overlapped for OVERLAP_NS: threads of
- * one application polling side by side would take the CPUs keymgrd's
+ * yields the CPU to any thread that has work. When calls of this process
+ * have overlapped in the last OVERLAP_NS, only replies that came within
+ * REPLY_SPIN_MIN_NS last time are polled for, and not longer than that:
+ * threads of one application polling side by side take the CPUs keymgrd's
  * workers need (two threads signing Ed25519 on two cores: 1.25x one
  * thread instead of 1.9x).
  */
@@ -142,10 +143,13 @@ spin_for_reply(struct cy_conn *c, const struct timespec *t0)
 {
 	int64_t last = c->type < MSG_COUNT ? c->reply_ns[c->type] : 0;
 	int64_t limit = last + last / 4 + 20000;
-	if (last > REPLY_SPIN_MAX_NS || ns_of(t0) - __atomic_load_n(&last_overlap, __ATOMIC_RELAXED) < OVERLAP_NS)
-		limit = REPLY_SPIN_MIN_NS;
+	bool crowded = ns_of(t0) - __atomic_load_n(&last_overlap, __ATOMIC_RELAXED) < OVERLAP_NS;
 	char b;
 	if (limit < REPLY_SPIN_MIN_NS)
+		limit = REPLY_SPIN_MIN_NS;
+	if (last > REPLY_SPIN_MAX_NS || (crowded && last > REPLY_SPIN_MIN_NS))
+		return; /* a long wait: sleep at once */
+	if (crowded)
 		limit = REPLY_SPIN_MIN_NS;
 	do {
 		ssize_t r = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);

@@ -281,18 +281,36 @@ read_full(int fd, void *p, size_t n)
 int
 proto_recv(int fd, struct wire_buf *b, size_t max)
 {
-	uint8_t hdr[4];
+	/* One read takes the header and a small body together: the peer
+	 * sends one frame and waits, so nothing of a next frame can be
+	 * there (more than the frame is a protocol error). */
+	uint8_t first[1024];
 	uint8_t *body;
-	int r = read_full(fd, hdr, 4);
-	if (r != 0)
-		return r;
-	uint32_t len = wire_load_u32(hdr);
+	size_t got = 0;
+	while (got < 4) {
+		ssize_t r = read(fd, first + got, sizeof(first) - got);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == ECONNRESET ? CY_ERR_EOF : CY_ERR_IO;
+		}
+		if (r == 0)
+			return CY_ERR_EOF;
+		got += (size_t)r;
+	}
+	uint32_t len = wire_load_u32(first);
 	if (len > max || len > WIRE_MAX_FRAME)
 		return CY_ERR_TOO_LARGE;
-	wire_free(b);
-	wire_init(b, len);
-	r = wire_reserve(b, len, &body);
+	if (got - 4 > len)
+		return CY_ERR_BAD_FORMAT;
+	/* The buffer is reused: wiped, and grown only when too small. */
+	wire_reset(b);
+	b->max = len;
+	int r = wire_reserve(b, len, &body);
+	if (r == 0 && got > 4)
+		memcpy(body, first + 4, got - 4);
+	wire_wipe(first, got);
 	if (r != 0)
 		return r;
-	return read_full(fd, body, len);
+	return read_full(fd, body + (got - 4), len - (got - 4));
 }

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -127,17 +128,17 @@ conn_recv(struct conn *c, void *p, size_t n)
 	return r;
 }
 
-/* Writes all of b on a non-blocking socket, waiting up to 30 s per stall. */
+/* Writes a frame (the length, then body) on a non-blocking socket in one
+ * sendmsg when it fits, waiting up to 30 s per stall. */
 static int
-send_all(int fd, const uint8_t *p, size_t n)
+send_frame(int fd, const uint8_t *body, size_t n)
 {
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w > 0) {
-			p += w;
-			n -= (size_t)w;
-			continue;
-		}
+	uint8_t hdr[4];
+	wire_store_u32(hdr, (uint32_t)n);
+	struct iovec iov[2] = { { hdr, 4 }, { (void *)body, n } };
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+	while (iov[0].iov_len + iov[1].iov_len > 0) {
+		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -146,26 +147,39 @@ send_all(int fd, const uint8_t *p, size_t n)
 				return CY_ERR_IO;
 			continue;
 		}
-		return CY_ERR_IO;
+		if (w < 0)
+			return CY_ERR_IO;
+		size_t left = (size_t)w;
+		for (int i = 0; i < 2; i++) {
+			size_t take = left < iov[i].iov_len ? left : iov[i].iov_len;
+			iov[i].iov_base = (uint8_t *)iov[i].iov_base + take;
+			iov[i].iov_len -= take;
+			left -= take;
+		}
+		if (iov[0].iov_len == 0) {
+			mh.msg_iov = &iov[1];
+			mh.msg_iovlen = 1;
+		}
 	}
 	return 0;
 }
 
-/* Reads exactly n bytes, waiting up to wait_ms for the first and 1 s for
- * each further stall. 1 when nothing came within wait_ms, 0 when all n
- * came, or a cy_err (CY_ERR_EOF when the peer closed). */
+/* Reads at least min and at most n bytes, waiting up to wait_ms for the
+ * first and 1 s for each further stall; *got says how many came. 1 when
+ * nothing came within wait_ms, 0 when min came, or a cy_err (CY_ERR_EOF
+ * when the peer closed). */
 #define SPIN_NS 50000
 
 static int
-recv_all(struct conn *c, uint8_t *p, size_t n, int wait_ms)
+recv_some(struct conn *c, uint8_t *p, size_t min, size_t n, size_t *got, int wait_ms)
 {
-	size_t got = 0;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while (got < n) {
-		ssize_t r = conn_recv(c, p + got, n - got);
+	*got = 0;
+	while (*got < min) {
+		ssize_t r = conn_recv(c, p + *got, n - *got);
 		if (r > 0) {
-			got += (size_t)r;
+			*got += (size_t)r;
 			continue;
 		}
 		if (r == 0)
@@ -174,7 +188,7 @@ recv_all(struct conn *c, uint8_t *p, size_t n, int wait_ms)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return CY_ERR_IO;
-		if (got == 0) {
+		if (*got == 0) {
 			struct timespec t;
 			clock_gettime(CLOCK_MONOTONIC, &t);
 			if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < SPIN_NS) {
@@ -183,9 +197,9 @@ recv_all(struct conn *c, uint8_t *p, size_t n, int wait_ms)
 			}
 		}
 		struct pollfd pf = { c->fd, POLLIN, 0 };
-		int w = poll(&pf, 1, got == 0 ? wait_ms : 1000);
+		int w = poll(&pf, 1, *got == 0 ? wait_ms : 1000);
 		if (w == 0)
-			return got == 0 ? 1 : CY_ERR_IO;
+			return *got == 0 ? 1 : CY_ERR_IO;
 		if (w < 0 && errno != EINTR)
 			return CY_ERR_IO;
 	}
@@ -210,20 +224,27 @@ next_request(struct server *sv, struct conn *c)
 	pthread_mutex_unlock(&sv->qlock);
 	if (others)
 		return 1;
-	uint8_t hdr[4];
-	int r = recv_all(c, hdr, 4, LINGER_MS);
+	/* The header and a small request come in one read; a client sends
+	 * one request and waits for its reply, so more than one frame is a
+	 * protocol error. */
+	uint8_t first[1024];
+	size_t got;
+	int r = recv_some(c, first, 4, sizeof(first), &got, LINGER_MS);
 	if (r != 0)
 		return r;
-	uint32_t len = wire_load_u32(hdr);
+	uint32_t len = wire_load_u32(first);
 	uint8_t *p;
-	if (len < 4 || len > WIRE_MAX_FRAME) {
+	if (len < 4 || len > WIRE_MAX_FRAME || got - 4 > len) {
 		log_warn("peer pid %d: frame of %u bytes refused", (int)c->peer.pid, len);
 		return CY_ERR_TOO_LARGE;
 	}
 	wire_init(&c->in, len);
 	if (wire_reserve(&c->in, len, &p) != 0)
 		return CY_ERR_ALLOC;
-	r = recv_all(c, p, len, 1000);
+	memcpy(p, first + 4, got - 4);
+	wire_wipe(first, got);
+	size_t rest = len - (got - 4), more;
+	r = rest ? recv_some(c, p + (got - 4), rest, rest, &more, 1000) : 0;
 	return r == 1 ? CY_ERR_IO : r;
 }
 
@@ -249,13 +270,8 @@ worker_main(void *arg)
 		do {
 			wire_init(&c->out, WIRE_MAX_FRAME);
 			e = dispatch_request(sv->ctx, &c->peer, &c->in, &c->out);
-			if (e == 0) {
-				uint8_t len[4];
-				wire_store_u32(len, (uint32_t)c->out.size);
-				e = send_all(c->fd, len, 4);
-				if (e == 0)
-					e = send_all(c->fd, c->out.data, c->out.size);
-			}
+			if (e == 0)
+				e = send_frame(c->fd, c->out.data, c->out.size);
 			wire_free(&c->in);
 			wire_free(&c->out);
 		} while (e == 0 && (e = next_request(sv, c)) == 0);
