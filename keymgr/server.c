@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -306,12 +307,24 @@ listen_on(const char *path, mode_t mode)
 		close(fd);
 		return CY_ERR_EXISTS;
 	}
-	unlink(path);
+	/* Bound under a temporary name and renamed once listening, so the
+	 * socket file never exists without accepting (a client that waits
+	 * for the file would otherwise be refused in between). */
+	char tmp[sizeof(sa.sun_path)];
+	bool renamed = snprintf(tmp, sizeof(tmp), "%s.new", path) < (int)sizeof(tmp);
+	if (renamed)
+		strcpy(sa.sun_path, tmp);
+	else
+		unlink(path);
+	unlink(sa.sun_path);
 	mode_t old = umask(0777 & ~mode);
 	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
-	if (r != 0 || chmod(path, mode) != 0 || listen(fd, 64) != 0 || set_nonblock(fd) != 0) {
+	if (r != 0 || chmod(sa.sun_path, mode) != 0 || listen(fd, 64) != 0 || set_nonblock(fd) != 0 ||
+	    (renamed && rename(tmp, path) != 0)) {
 		log_err("cannot listen on %s: %s", path, strerror(errno));
+		if (r == 0)
+			unlink(sa.sun_path);
 		close(fd);
 		return CY_ERR_IO;
 	}
