@@ -2,7 +2,8 @@
  * daemon.h - the state keymgrd serves, shared by its parts.
  *
  * Locking: one mutex (ctx->lock) guards everything here. Handlers run with
- * it held and drop it only around slow work (key generation, signatures),
+ * it held and drop it only around slow work (key generation, signatures,
+ * PIN checks),
  * after marking the session busy so nobody frees what they use; waiters
  * sleep on ctx->cond. Functions whose name ends in _locked expect the lock.
  *
@@ -33,6 +34,7 @@ struct km_op;
 struct km_token {
 	struct store_token st;
 	uint8_t *data_key; /* unsealed, secure memory */
+	uint32_t checking[2]; /* PIN checks in progress: [0] user, [1] SO */
 };
 
 struct km_login {
@@ -173,6 +175,15 @@ CK_RV token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin,
 /* Checks pin as who (CKU_SO/CKU_USER), counting failures persistently. */
 CK_RV token_check_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who,
 			     const uint8_t *pin, size_t len);
+/*
+ * The same without holding ctx->lock while Argon2id runs (about 20 ms, when
+ * keymgrd would serve nobody else). Called and returning with the lock
+ * held; meanwhile anything may have changed: callers look up again what
+ * they use (their session is kept by marking it busy) and check again the
+ * conditions they checked before.
+ */
+CK_RV token_verify_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const uint8_t *pin,
+		       size_t len);
 CK_RV token_set_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who,
 			   const uint8_t *pin, size_t len);
 CK_RV token_pin_len_ok(size_t len);

@@ -604,6 +604,16 @@ process_init_pin(struct req *r)
 	return token_set_pin_locked(r->ctx, t, CKU_USER, pin, n);
 }
 
+/* token_verify_pin for session s's token, with s kept (busy) meanwhile. */
+static CK_RV
+verify_pin_for(struct req *r, struct km_session *s, CK_USER_TYPE who, const uint8_t *pin, uint32_t n)
+{
+	s->busy = true;
+	CK_RV rv = token_verify_pin(r->ctx, s->token_id, who, pin, n);
+	session_release(r->ctx, s);
+	return rv;
+}
+
 static CK_RV
 process_set_pin(struct req *r)
 {
@@ -621,7 +631,9 @@ process_set_pin(struct req *r)
 	CK_USER_TYPE who = login_of(s->app, s->token_id) == CKU_SO ? CKU_SO : CKU_USER;
 	CK_RV rv = token_pin_len_ok(nn);
 	if (rv == CKR_OK)
-		rv = token_check_pin_locked(r->ctx, t, who, old, on);
+		rv = verify_pin_for(r, s, who, old, on);
+	if (rv == CKR_OK && (t = token_find_locked(r->ctx, s->token_id)) == NULL)
+		rv = CKR_DEVICE_ERROR;
 	if (rv == CKR_OK)
 		rv = token_set_pin_locked(r->ctx, t, who, new, nn);
 	return rv;
@@ -717,31 +729,19 @@ context_login_locked(struct req *r, struct km_session *s, const uint8_t *pin, ui
 		return CKR_OPERATION_NOT_INITIALIZED;
 	if (login_of(s->app, s->token_id) != CKU_USER)
 		return CKR_USER_NOT_LOGGED_IN;
-	struct km_token *t = token_find_locked(r->ctx, s->token_id);
-	if (t == NULL)
-		return CKR_DEVICE_ERROR;
-	CK_RV rv = token_check_pin_locked(r->ctx, t, CKU_USER, pin, n);
+	CK_RV rv = verify_pin_for(r, s, CKU_USER, pin, n);
+	if (rv == CKR_OK && login_of(s->app, s->token_id) != CKU_USER)
+		rv = CKR_USER_NOT_LOGGED_IN; /* logged out meanwhile */
 	if (rv == CKR_OK)
 		for (int k = 0; k <= OP_MAX; k++)
 			s->need_auth[k] = false;
 	return rv;
 }
 
+/* May the application of session s log in as who now? */
 static CK_RV
-process_login(struct req *r)
+may_log_in_locked(struct km_ctx *ctx, const struct km_session *s, CK_USER_TYPE who)
 {
-	struct km_session *s = session_locked(r, get_u32(r));
-	uint32_t who = get_u32(r), n;
-	const uint8_t *pin = get_bytes(r, &n);
-	struct km_ctx *ctx = r->ctx;
-	if (s == NULL)
-		return CKR_SESSION_HANDLE_INVALID;
-	snprintf(r->audit_obj, sizeof(r->audit_obj), "%s", who == CKU_SO ? "so" : who == CKU_USER ? "user"
-		 : who == CKU_CONTEXT_SPECIFIC ? "context-specific" : "unknown user type");
-	if (who == CKU_CONTEXT_SPECIFIC)
-		return context_login_locked(r, s, pin, n);
-	if (who != CKU_SO && who != CKU_USER)
-		return CKR_USER_TYPE_INVALID;
 	CK_USER_TYPE cur = login_of(s->app, s->token_id);
 	/* Unlocked for the user (keymgr token unlock) but not logged in by
 	 * this application: a program that logs in regardless gets its own
@@ -760,11 +760,32 @@ process_login(struct req *r)
 			if (o->app == s->app && o->token_id == s->token_id && !(o->flags & CKF_RW_SESSION))
 				return CKR_SESSION_READ_ONLY_EXISTS;
 	}
-	struct km_token *t = token_find_locked(ctx, s->token_id);
-	if (t == NULL)
-		return CKR_DEVICE_ERROR;
-	CK_RV rv = token_check_pin_locked(ctx, t, who, pin, n);
+	return CKR_OK;
+}
+
+static CK_RV
+process_login(struct req *r)
+{
+	struct km_session *s = session_locked(r, get_u32(r));
+	uint32_t who = get_u32(r), n;
+	const uint8_t *pin = get_bytes(r, &n);
+	struct km_ctx *ctx = r->ctx;
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	snprintf(r->audit_obj, sizeof(r->audit_obj), "%s", who == CKU_SO ? "so" : who == CKU_USER ? "user"
+		 : who == CKU_CONTEXT_SPECIFIC ? "context-specific" : "unknown user type");
+	if (who == CKU_CONTEXT_SPECIFIC)
+		return context_login_locked(r, s, pin, n);
+	if (who != CKU_SO && who != CKU_USER)
+		return CKR_USER_TYPE_INVALID;
+	CK_RV rv = may_log_in_locked(ctx, s, who);
 	if (rv != CKR_OK)
+		return rv;
+	if (token_find_locked(ctx, s->token_id) == NULL)
+		return CKR_DEVICE_ERROR;
+	/* The PIN is checked without the lock; then the state is checked again
+	 * (another thread of the application may have logged in meanwhile). */
+	if ((rv = verify_pin_for(r, s, who, pin, n)) != CKR_OK || (rv = may_log_in_locked(ctx, s, who)) != CKR_OK)
 		return rv;
 	struct km_login *l = calloc(1, sizeof(*l));
 	if (l == NULL)
@@ -809,7 +830,7 @@ process_unlock(struct req *r)
 		return slot_valid(ctx, slot) ? CKR_TOKEN_NOT_RECOGNIZED : CKR_SLOT_ID_INVALID;
 	if (seconds == 0 || seconds > 7 * 24 * 3600)
 		return CKR_ARGUMENTS_BAD;
-	CK_RV rv = token_check_pin_locked(ctx, t, CKU_USER, pin, n);
+	CK_RV rv = token_verify_pin(ctx, slot, CKU_USER, pin, n);
 	if (rv != CKR_OK)
 		return rv;
 	struct km_unlock *u;

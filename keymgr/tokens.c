@@ -164,36 +164,71 @@ token_pin_len_ok(size_t len)
 	return len < KM_PIN_MIN || len > KM_PIN_MAX ? CKR_PIN_LEN_RANGE : CKR_OK;
 }
 
+/*
+ * The PIN check. With unlock, ctx->lock is released while Argon2id runs;
+ * checks in progress count against the failure limit (as if they were
+ * failures) until they end, so attempts in parallel cannot get past it.
+ */
+static CK_RV
+check_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const uint8_t *pin, size_t len,
+	  bool unlock)
+{
+	bool so = who == CKU_SO;
+	struct km_token *t = token_find_locked(ctx, token_id);
+	if (t == NULL)
+		return CKR_DEVICE_ERROR;
+	char stored[sizeof(t->st.so_pin)];
+	memcpy(stored, so ? t->st.so_pin : t->st.user_pin, sizeof(stored));
+	if (!so && stored[0] == '\0')
+		return CKR_USER_PIN_NOT_INITIALIZED;
+	if ((so ? t->st.so_failures : t->st.user_failures) + t->checking[so] >= ctx->max_pin_failures)
+		return CKR_PIN_LOCKED;
+	t->checking[so]++;
+	if (unlock)
+		pthread_mutex_unlock(&ctx->lock);
+	int r = pin_verify(stored, pin, len);
+	if (unlock)
+		pthread_mutex_lock(&ctx->lock);
+	/* The token may have changed meanwhile (a new PIN, re-initialised). */
+	CK_RV rv = CKR_DEVICE_ERROR;
+	if ((t = token_find_locked(ctx, token_id)) == NULL)
+		goto out;
+	t->checking[so]--;
+	uint32_t *failures = so ? &t->st.so_failures : &t->st.user_failures;
+	bool same = strcmp(so ? t->st.so_pin : t->st.user_pin, stored) == 0;
+	if (r == 0 && same) {
+		rv = CKR_OK;
+		if (*failures != 0) {
+			*failures = 0;
+			if (store_token_update(ctx->st, &t->st) != 0)
+				rv = CKR_DEVICE_ERROR;
+		}
+	} else if (r == 0 || r == CY_ERR_PERM) {
+		/* Right for a PIN that was changed meanwhile counts as wrong. */
+		(*failures)++;
+		log_warn("token %lld: wrong %s PIN (%u of %u)", (long long)token_id, so ? "SO" : "user",
+			 *failures, ctx->max_pin_failures);
+		rv = store_token_update(ctx->st, &t->st) != 0 ? CKR_DEVICE_ERROR
+		     : *failures >= ctx->max_pin_failures ? CKR_PIN_LOCKED : CKR_PIN_INCORRECT;
+	} else {
+		log_err("token %lld: stored %s PIN is unreadable", (long long)token_id, so ? "SO" : "user");
+	}
+out:
+	wire_wipe(stored, sizeof(stored));
+	return rv;
+}
+
 CK_RV
 token_check_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who,
 		       const uint8_t *pin, size_t len)
 {
-	bool so = who == CKU_SO;
-	uint32_t *failures = so ? &t->st.so_failures : &t->st.user_failures;
-	const char *stored = so ? t->st.so_pin : t->st.user_pin;
-	if (!so && stored[0] == '\0')
-		return CKR_USER_PIN_NOT_INITIALIZED;
-	if (*failures >= ctx->max_pin_failures)
-		return CKR_PIN_LOCKED;
-	int r = pin_verify(stored, pin, len);
-	if (r == 0) {
-		if (*failures != 0) {
-			*failures = 0;
-			if (store_token_update(ctx->st, &t->st) != 0)
-				return CKR_DEVICE_ERROR;
-		}
-		return CKR_OK;
-	}
-	if (r != CY_ERR_PERM) {
-		log_err("token %lld: stored %s PIN is unreadable", (long long)t->st.id, so ? "SO" : "user");
-		return CKR_DEVICE_ERROR;
-	}
-	(*failures)++;
-	log_warn("token %lld: wrong %s PIN (%u of %u)", (long long)t->st.id, so ? "SO" : "user",
-		 *failures, ctx->max_pin_failures);
-	if (store_token_update(ctx->st, &t->st) != 0)
-		return CKR_DEVICE_ERROR;
-	return *failures >= ctx->max_pin_failures ? CKR_PIN_LOCKED : CKR_PIN_INCORRECT;
+	return check_pin(ctx, t->st.id, who, pin, len, false);
+}
+
+CK_RV
+token_verify_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const uint8_t *pin, size_t len)
+{
+	return check_pin(ctx, token_id, who, pin, len, true);
 }
 
 CK_RV

@@ -20,6 +20,7 @@
 
 #include "client.h"
 #include "cy_err.h"
+#include "pin.h"
 #include "testutil.h"
 
 static struct tu_daemon *d;
@@ -1582,6 +1583,70 @@ START_TEST(key_cache_follows_store)
 }
 END_TEST
 
+/* A PIN check (Argon2id at its real cost) does not hold up other
+ * applications: signatures go on during another application's unlocks. */
+static volatile int signing_stop;
+static volatile long signed_during;
+
+static void *
+hmac_signer(void *arg)
+{
+	CK_SESSION_HANDLE h = *(CK_SESSION_HANDLE *)arg;
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+	CK_BYTE v[32] = { 9 }, mac[32];
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &kt, sizeof(kt) },
+			     { CKA_VALUE, v, sizeof(v) }, { CKA_SIGN, &yes, 1 } };
+	CK_OBJECT_HANDLE k;
+	CK_MECHANISM m = { CKM_SHA256_HMAC, NULL, 0 };
+	if (f->C_CreateObject(h, t, 4, &k) != CKR_OK)
+		return (void *)1;
+	while (!signing_stop) {
+		CK_ULONG n = sizeof(mac);
+		if (f->C_SignInit(h, &m, k) != CKR_OK || f->C_Sign(h, (CK_BYTE_PTR)"x", 1, mac, &n) != CKR_OK)
+			return (void *)1;
+		__atomic_add_fetch(&signed_during, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+START_TEST(pin_check_does_not_stall)
+{
+	/* Argon2id at three times its default passes: a check long enough
+	 * (60 ms and more) for the signer to show whether it was held up,
+	 * even on a busy machine. */
+	d->ctx.pin_cost = pin_cost_default;
+	d->ctx.pin_cost.passes *= 3;
+	CK_SESSION_HANDLE h = new_token_session(true);
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, hmac_signer, &h), 0);
+	uint8_t app[PROTO_APP_ID_LEN] = { 7 };
+	struct cy_conn *c;
+	ck_assert_int_eq(client_open(d->sock, app, &c), 0);
+	long most = 0;
+	for (int i = 0; i < 5; i++) {
+		uint32_t rv;
+		long before = __atomic_load_n(&signed_during, __ATOMIC_RELAXED);
+		struct wire_buf *b = client_begin(c, MSG_UNLOCK);
+		wire_put_u32(b, (uint32_t)slot);
+		wire_put_bytes(b, USER, strlen(USER));
+		wire_put_u32(b, 60);
+		ck_assert_int_eq(client_call(c, &rv), 0);
+		ck_assert_uint_eq(rv, CKR_OK);
+		long during = __atomic_load_n(&signed_during, __ATOMIC_RELAXED) - before;
+		if (during > most)
+			most = during;
+	}
+	signing_stop = 1;
+	void *err;
+	pthread_join(th, &err);
+	ck_assert_ptr_null(err);
+	client_close(c);
+	/* Held under keymgrd's lock, an unlock lets one or two through. */
+	ck_assert_msg(most >= 5, "only %ld signatures during a PIN check", most);
+}
+END_TEST
+
 /* ---- large inputs: the shared region ---- */
 
 static CK_OBJECT_HANDLE
@@ -1955,6 +2020,7 @@ main(void)
 	tcase_add_test(tc, aes_gcm_cbc);
 	tcase_add_test(tc, large_data);
 	tcase_add_test(tc, key_cache_follows_store);
+	tcase_add_test(tc, pin_check_does_not_stall);
 	tcase_add_test(tc, shared_region_rules);
 	tcase_add_test(tc, mac_vectors);
 	tcase_add_test(tc, ctr_and_des3);

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,46 @@ START_TEST(lockout_survives_restart)
 }
 END_TEST
 
+/* token_verify_pin releases keymgrd's lock while it hashes: attempts made
+ * in parallel still stop at the failure limit. */
+static struct tu_daemon *par_d;
+
+static void *
+wrong_pin(void *arg)
+{
+	CK_RV *rv = arg;
+	pthread_mutex_lock(&par_d->ctx.lock);
+	*rv = token_verify_pin(&par_d->ctx, 1, CKU_USER, (const uint8_t *)"9999", 4);
+	pthread_mutex_unlock(&par_d->ctx.lock);
+	return NULL;
+}
+
+START_TEST(parallel_attempts_stop_at_limit)
+{
+	par_d = daemon_with_token(); /* 3 failures lock */
+	struct km_token *t = token_find_locked(&par_d->ctx, 1);
+	par_d->ctx.pin_cost = pin_cost_default; /* a check long enough to overlap */
+	ck_assert_int_eq(token_set_pin_locked(&par_d->ctx, t, CKU_USER, (const uint8_t *)"1234", 4), CKR_OK);
+	enum { N = 8 };
+	pthread_t th[N];
+	CK_RV rv[N];
+	for (int i = 0; i < N; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, wrong_pin, &rv[i]), 0);
+	int incorrect = 0, locked = 0;
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		incorrect += rv[i] == CKR_PIN_INCORRECT;
+		locked += rv[i] == CKR_PIN_LOCKED;
+	}
+	ck_assert_int_eq(incorrect + locked, N);
+	t = token_find_locked(&par_d->ctx, 1);
+	ck_assert_uint_eq(t->st.user_failures, 3);
+	ck_assert_int_eq(incorrect, 2); /* the third failure answers PIN_LOCKED */
+	ck_assert_int_eq(token_verify_pin(&par_d->ctx, 1, CKU_USER, (const uint8_t *)"1234", 4), CKR_PIN_LOCKED);
+	tu_daemon_close(par_d);
+}
+END_TEST
+
 START_TEST(pin_length_rules)
 {
 	struct tu_daemon *d = daemon_with_token();
@@ -139,6 +180,7 @@ main(void)
 	tcase_add_test(tc, malformed_hash_refused);
 	tcase_add_test(tc, lockout_counts_and_flags);
 	tcase_add_test(tc, lockout_survives_restart);
+	tcase_add_test(tc, parallel_attempts_stop_at_limit);
 	tcase_add_test(tc, pin_length_rules);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
