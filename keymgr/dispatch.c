@@ -1902,6 +1902,33 @@ key_id_for(struct req *r, struct km_session *s, const uint8_t *keyhash, struct a
  * CKA_ID of the key it certifies when the token has it; one already on
  * the token (same issuer and serial) is counted and skipped.
  */
+/* A certificate of an import, parsed. */
+struct import_cert {
+	const uint8_t *der;
+	uint32_t len;
+	struct x509_cert c;
+};
+
+/* Parses the count certificates of blob b into certs; returns 0, the
+ * 1-based index of the first that does not parse, or -1 when the blob
+ * itself is malformed. */
+static long
+parse_import(struct wire_buf *b, uint32_t count, struct import_cert *certs)
+{
+	for (uint32_t i = 0; i < count; i++) {
+		if (wire_get_bytes(b, &certs[i].der, &certs[i].len) != 0)
+			return -1;
+		if (x509_parse_cert(certs[i].der, certs[i].len, &certs[i].c) != 0)
+			return (long)i + 1;
+	}
+	return wire_end(b) != 0 ? -1 : 0;
+}
+
+/*
+ * keymgr cert import: all or nothing, in one transaction. The certificates
+ * are parsed without keymgrd's lock (a few thousand take a while); only
+ * the store's part holds it.
+ */
 static CK_RV
 process_cert_import(struct req *r)
 {
@@ -1917,50 +1944,42 @@ process_cert_import(struct req *r)
 		return CKR_USER_NOT_LOGGED_IN;
 	if (!(s->flags & CKF_RW_SESSION))
 		return CKR_SESSION_READ_ONLY;
-	struct km_token *t = token_find_locked(ctx, s->token_id);
 	wire_init_view(&b, blob, len);
-	if (t == NULL || wire_get_u32(&b, &count) != 0 || count > 100000)
+	if (token_find_locked(ctx, s->token_id) == NULL || wire_get_u32(&b, &count) != 0 || count > 100000)
 		return CKR_ARGUMENTS_BAD;
-	/* First pass: every certificate must parse, or nothing is done. */
-	size_t start = b.rpos;
-	for (uint32_t i = 0; i < count && bad == 0; i++) {
-		const uint8_t *der;
-		uint32_t dl;
-		struct x509_cert c;
-		if (wire_get_bytes(&b, &der, &dl) != 0)
-			return CKR_ARGUMENTS_BAD;
-		if (x509_parse_cert(der, dl, &c) != 0)
-			bad = i + 1;
-		x509_cert_clear(&c);
-	}
-	if (bad == 0 && wire_end(&b) != 0)
-		return CKR_ARGUMENTS_BAD;
+	struct import_cert *certs = calloc(count ? count : 1, sizeof(*certs));
+	if (certs == NULL)
+		return CKR_HOST_MEMORY;
+	s->busy = true;
+	pthread_mutex_unlock(&ctx->lock);
+	long parsed = parse_import(&b, count, certs);
+	pthread_mutex_lock(&ctx->lock);
+	session_release(ctx, s);
 	snprintf(r->audit_obj, sizeof(r->audit_obj), "%u certificates", count);
 	CK_RV rv = CKR_OK;
-	if (bad == 0 && store_begin(ctx->st) != 0)
-		return CKR_DEVICE_ERROR;
-	b.rpos = start;
+	struct km_token *t = token_find_locked(ctx, s->token_id);
+	if (parsed < 0)
+		rv = CKR_ARGUMENTS_BAD;
+	else if (t == NULL || !user_in(s))
+		rv = CKR_USER_NOT_LOGGED_IN; /* logged out, or the token re-initialised, meanwhile */
+	else if (parsed > 0)
+		bad = (uint32_t)parsed;
+	else if (store_begin(ctx->st) != 0)
+		rv = CKR_DEVICE_ERROR;
 	for (uint32_t i = 0; i < count && bad == 0 && rv == CKR_OK; i++) {
-		const uint8_t *der;
-		uint32_t dl;
-		struct x509_cert c;
+		struct x509_cert *c = &certs[i].c;
 		struct attrlist tmpl;
 		struct km_object *o = NULL;
 		bool exists = false;
-		wire_get_bytes(&b, &der, &dl);
-		if (x509_parse_cert(der, dl, &c) != 0) {
-			rv = CKR_DEVICE_ERROR;
-			break;
-		}
-		if (store_cert_exists(ctx->st, s->token_id, c.issuer, c.issuer_len, c.serial, c.serial_len,
+		if (store_cert_exists(ctx->st, s->token_id, c->issuer, c->issuer_len, c->serial, c->serial_len,
 				      &exists) != 0) {
 			rv = CKR_DEVICE_ERROR;
 		} else if (exists) {
 			dups++;
 		} else {
 			al_init(&tmpl, false);
-			int e = x509_cert_template(&c, der, dl, &tmpl);
-			int k = e ? -1 : key_id_for(r, s, c.keyhash, &tmpl);
+			int e = x509_cert_template(c, certs[i].der, certs[i].len, &tmpl);
+			int k = e ? -1 : key_id_for(r, s, c->keyhash, &tmpl);
 			if (e || k < 0)
 				rv = CKR_HOST_MEMORY;
 			else if ((rv = obj_build(&tmpl, CKO_CERTIFICATE, ATTR_ANY_KEY, OM_CREATE, false, &o)) == CKR_OK) {
@@ -1982,12 +2001,16 @@ process_cert_import(struct req *r)
 			obj_free(o);
 			al_free(&tmpl);
 		}
-		x509_cert_clear(&c);
 	}
-	if (bad == 0 && (rv != CKR_OK || store_commit(ctx->st) != 0)) {
-		store_rollback(ctx->st);
-		return rv != CKR_OK ? rv : CKR_DEVICE_ERROR;
-	}
+	if (parsed == 0 && rv == CKR_OK && store_commit(ctx->st) != 0)
+		rv = CKR_DEVICE_ERROR;
+	if (rv != CKR_OK)
+		store_rollback(ctx->st); /* nothing when no transaction is open */
+	for (uint32_t i = 0; i < count; i++)
+		x509_cert_clear(&certs[i].c);
+	free(certs);
+	if (rv != CKR_OK)
+		return rv;
 	if (bad)
 		imported = dups = nokey = activated = 0;
 	if (activated)
