@@ -67,6 +67,14 @@ struct cli_token {
 };
 /* Every slot's token (*n of them, malloc'd). Returns a CK_RV. */
 CK_RV cli_tokens(struct cy_conn *c, struct cli_token **out, uint32_t *n);
+/* A PIN: a line from fd, or (fd -1) asked on the terminal with prompt,
+ * without echo. 0, or -1 when none was read. */
+int cli_read_pin(int fd, const char *prompt, char *pin, size_t len);
+/* The value of a PIN option: arg itself, or for "-" the PIN (what: "user
+ * PIN", "SO PIN") asked on the terminal, or read as a line from standard
+ * input when that is not a terminal; exits when none comes. Keeps PINs out
+ * of the command line, where other users' ps shows them. */
+const char *cli_pin_arg(const char *arg, const char *what);
 /* Opens a session on the token labelled label (or in slot when label is
  * NULL), logging in as user when pin is not NULL. Returns 0 or prints and
  * returns 1. */

@@ -42,7 +42,7 @@ ca_options(int argc, char **argv, const char *what, const char **token, const ch
 	while ((c = getopt_long(argc, argv, "t:p:c:d:o:", longs, NULL)) != -1) {
 		switch (c) {
 		case 't': *token = optarg; break;
-		case 'p': *pin = optarg; break;
+		case 'p': *pin = cli_pin_arg(optarg, "user PIN"); break;
 		case 'c': *ca = optarg; break;
 		case 'd':
 			*days = strtoul(optarg, NULL, 10);
@@ -166,7 +166,7 @@ ca_init(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "t:p:l:s:d:o:", longs, NULL)) != -1) {
 		switch (c) {
 		case 't': token = optarg; break;
-		case 'p': pin = optarg; break;
+		case 'p': pin = cli_pin_arg(optarg, "user PIN"); break;
 		case 'l': label = optarg; break;
 		case 's': subject = optarg; break;
 		case 'd':

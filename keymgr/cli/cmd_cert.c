@@ -115,7 +115,7 @@ cert_import(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "t:p:", longs, NULL)) != -1) {
 		switch (c) {
 		case 't': token = optarg; break;
-		case 'p': pin = optarg; break;
+		case 'p': pin = cli_pin_arg(optarg, "user PIN"); break;
 		default: return cli_fail("cert import: bad option (see keymgr cert import --help)");
 		}
 	}

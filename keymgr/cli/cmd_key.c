@@ -81,7 +81,7 @@ key_generate(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "t:p:k:l:i:", longs, NULL)) != -1) {
 		switch (c) {
 		case 't': token = optarg; break;
-		case 'p': pin = optarg; break;
+		case 'p': pin = cli_pin_arg(optarg, "user PIN"); break;
 		case 'k': type = optarg; break;
 		case 'l': label = optarg; break;
 		case 'i': idhex = optarg; break;
@@ -236,7 +236,7 @@ key_list(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "t:p:j", longs, NULL)) != -1) {
 		switch (c) {
 		case 't': token = optarg; break;
-		case 'p': pin = optarg; break;
+		case 'p': pin = cli_pin_arg(optarg, "user PIN"); break;
 		case 'j': json = true; break;
 		default: return cli_fail("key list: bad option (see keymgr key list --help)");
 		}
@@ -377,7 +377,7 @@ key_state(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "t:p:i:r:s:", longs, NULL)) != -1) {
 		switch (c) {
 		case 't': token = optarg; break;
-		case 'p': pin = optarg; break;
+		case 'p': pin = cli_pin_arg(optarg, "user PIN"); break;
 		case 'i': idhex = optarg; break;
 		case 'r': reason = optarg; break;
 		case 's': serial = optarg; break;

@@ -181,7 +181,7 @@ key_rotate(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "t:p:l:dw:o:j:", longs, NULL)) != -1) {
 		switch (c) {
 		case 't': token = optarg; break;
-		case 'p': pin = optarg; break;
+		case 'p': pin = cli_pin_arg(optarg, "user PIN"); break;
 		case 'l': label = optarg; break;
 		case 'd': due = true; break;
 		case 'w':
@@ -335,7 +335,7 @@ key_show(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "t:p:l:j", longs, NULL)) != -1) {
 		switch (c) {
 		case 't': token = optarg; break;
-		case 'p': pin = optarg; break;
+		case 'p': pin = cli_pin_arg(optarg, "user PIN"); break;
 		case 'l': label = optarg; break;
 		case 'j': json = true; break;
 		default: return cli_fail("key show: bad option (see keymgr key show --help)");
@@ -482,7 +482,7 @@ key_csr(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "t:p:l:s:o:", longs, NULL)) != -1) {
 		switch (c) {
 		case 't': token = optarg; break;
-		case 'p': pin = optarg; break;
+		case 'p': pin = cli_pin_arg(optarg, "user PIN"); break;
 		case 'l': label = optarg; break;
 		case 's': subject = optarg; break;
 		case 'o': out = optarg; break;

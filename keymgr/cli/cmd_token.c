@@ -23,8 +23,8 @@ token_init(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "l:s:p:", longs, NULL)) != -1) {
 		switch (c) {
 		case 'l': label = optarg; break;
-		case 's': so = optarg; break;
-		case 'p': pin = optarg; break;
+		case 's': so = cli_pin_arg(optarg, "SO PIN"); break;
+		case 'p': pin = cli_pin_arg(optarg, "user PIN"); break;
 		default: return cli_fail("token init: bad option (see keymgr token init --help)");
 		}
 	}

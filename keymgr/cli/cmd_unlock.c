@@ -2,61 +2,15 @@
  * calling user's programs, and end it. */
 #include "config.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "ckr.h"
 #include "cli.h"
 #include "wire.h"
-
-/* One line from fd (the newline dropped) into buf; -1 on error. */
-static int
-read_line(int fd, char *buf, size_t len)
-{
-	size_t n = 0;
-	while (n + 1 < len) {
-		char c;
-		ssize_t r = read(fd, &c, 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0 || c == '\n')
-			break;
-		buf[n++] = c;
-	}
-	buf[n] = '\0';
-	return n > 0 ? 0 : -1;
-}
-
-/* The PIN from --pin-fd, else asked on the terminal without echo. */
-static int
-get_pin(int pin_fd, const char *token, char *pin, size_t len)
-{
-	if (pin_fd >= 0)
-		return read_line(pin_fd, pin, len);
-	int tty = open("/dev/tty", O_RDWR | O_CLOEXEC);
-	if (tty < 0)
-		return -1;
-	struct termios old, quiet;
-	bool restore = tcgetattr(tty, &old) == 0;
-	if (restore) {
-		quiet = old;
-		quiet.c_lflag &= ~(tcflag_t)ECHO;
-		tcsetattr(tty, TCSAFLUSH, &quiet);
-	}
-	dprintf(tty, "User PIN for token '%s': ", token);
-	int r = read_line(tty, pin, len);
-	dprintf(tty, "\n");
-	if (restore)
-		tcsetattr(tty, TCSAFLUSH, &old);
-	close(tty);
-	return r;
-}
 
 /* The slot of the initialised token labelled label, or -1 (printed). */
 static long
@@ -113,8 +67,9 @@ unlock(int argc, char **argv)
 		return cli_fail("unlock: unexpected argument '%s'", argv[optind]);
 	if (token == NULL)
 		return cli_fail("unlock: --token is required");
-	char pin[128];
-	if (get_pin((int)pin_fd, token, pin, sizeof(pin)) != 0)
+	char pin[128], prompt[160];
+	snprintf(prompt, sizeof(prompt), "User PIN for token '%s': ", token);
+	if (cli_read_pin((int)pin_fd, prompt, pin, sizeof(pin)) != 0)
 		return cli_fail("unlock: no PIN read (give --pin-fd, or run on a terminal)");
 	struct cy_conn *conn = cli_connect();
 	int status = 1;

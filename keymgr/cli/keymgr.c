@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <locale.h>
@@ -14,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <unistd.h>
 #include <gcrypt.h>
 #include <gnutls/gnutls.h>
 
@@ -195,6 +198,65 @@ cli_tokens(struct cy_conn *c, struct cli_token **out, uint32_t *n)
 	*out = t;
 	*n = cnt;
 	return CKR_OK;
+}
+
+/* One line from fd (the newline dropped) into buf; -1 on error or when
+ * it is empty. */
+static int
+read_line(int fd, char *buf, size_t len)
+{
+	size_t n = 0;
+	while (n + 1 < len) {
+		char c;
+		ssize_t r = read(fd, &c, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0 || c == '\n')
+			break;
+		buf[n++] = c;
+	}
+	buf[n] = '\0';
+	return n > 0 ? 0 : -1;
+}
+
+int
+cli_read_pin(int fd, const char *prompt, char *pin, size_t len)
+{
+	if (fd >= 0)
+		return read_line(fd, pin, len);
+	int tty = open("/dev/tty", O_RDWR | O_CLOEXEC);
+	if (tty < 0)
+		return -1;
+	struct termios old, quiet;
+	bool restore = tcgetattr(tty, &old) == 0;
+	if (restore) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(tty, TCSAFLUSH, &quiet);
+	}
+	dprintf(tty, "%s", prompt);
+	int r = read_line(tty, pin, len);
+	dprintf(tty, "\n");
+	if (restore)
+		tcsetattr(tty, TCSAFLUSH, &old);
+	close(tty);
+	return r;
+}
+
+const char *
+cli_pin_arg(const char *arg, const char *what)
+{
+	if (strcmp(arg, "-") != 0)
+		return arg;
+	/* Kept for the life of the command; several PINs may be read. */
+	char prompt[64], *pin = malloc(128);
+	snprintf(prompt, sizeof(prompt), "%s: ", what);
+	if (pin == NULL || cli_read_pin(isatty(STDIN_FILENO) ? -1 : STDIN_FILENO, prompt, pin, 128) != 0) {
+		free(pin);
+		cli_fail("no %s read (from the terminal, or a line on standard input)", what);
+		exit(1);
+	}
+	return pin;
 }
 
 int

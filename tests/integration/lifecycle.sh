@@ -5,8 +5,13 @@
 . "$(dirname "$0")/lib.sh"
 
 start_keymgrd
-"$KEYMGR" token init --label life-token --so-pin 87654321 --pin 1234 || fail "token init"
-"$KEYMGR" key generate --token life-token --pin 1234 --type ec:P-256 --label official --id 0a || fail "key 0a"
+# PINs read from standard input (--pin -) stay out of the command line.
+printf '87654321\n1234\n' | "$KEYMGR" token init --label life-token --so-pin - --pin - || fail "token init"
+echo 1234 | "$KEYMGR" key generate --token life-token --pin - --type ec:P-256 --label official --id 0a || fail "key 0a"
+echo 4321 | "$KEYMGR" key list --token life-token --pin - 2>"$TMP/err" && fail "a wrong PIN on stdin was taken"
+grep -q CKR_PIN_INCORRECT "$TMP/err" || { cat "$TMP/err" >&2; fail "wrong PIN not reported"; }
+"$KEYMGR" key list --token life-token --pin - </dev/null 2>"$TMP/err" && fail "no PIN was taken"
+grep -q "no user PIN read" "$TMP/err" || { cat "$TMP/err" >&2; fail "missing PIN not reported"; }
 "$KEYMGR" key generate --token life-token --pin 1234 --type rsa:2048 --label official --id 0b || fail "key 0b"
 P11="host pkcs11-tool --module $COYEU_MODULE --token-label life-token --login --pin 1234"
 printf 'quyet dinh' >"$TMP/doc"
