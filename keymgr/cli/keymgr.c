@@ -243,16 +243,32 @@ cli_read_pin(int fd, const char *prompt, char *pin, size_t len)
 	return r;
 }
 
+/* PINs read for "-": at most one SO and one user PIN per command, wiped
+ * at exit. */
+static char read_pins[2][128];
+static int nread_pins;
+
+static void
+wipe_pins(void)
+{
+	wire_wipe(read_pins, sizeof(read_pins));
+}
+
 const char *
 cli_pin_arg(const char *arg, const char *what)
 {
 	if (strcmp(arg, "-") != 0)
 		return arg;
-	/* Kept for the life of the command; several PINs may be read. */
-	char prompt[64], *pin = malloc(128);
+	char prompt[64];
 	snprintf(prompt, sizeof(prompt), "%s: ", what);
-	if (pin == NULL || cli_read_pin(isatty(STDIN_FILENO) ? -1 : STDIN_FILENO, prompt, pin, 128) != 0) {
-		free(pin);
+	if (nread_pins == 2) {
+		cli_fail("more than two PINs asked for");
+		exit(1);
+	}
+	if (nread_pins++ == 0)
+		atexit(wipe_pins);
+	char *pin = read_pins[nread_pins - 1];
+	if (cli_read_pin(isatty(STDIN_FILENO) ? -1 : STDIN_FILENO, prompt, pin, sizeof(read_pins[0])) != 0) {
 		cli_fail("no %s read (from the terminal, or a line on standard input)", what);
 		exit(1);
 	}
