@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -2009,6 +2010,11 @@ process_cert_import(struct req *r)
 	for (uint32_t i = 0; i < count; i++)
 		x509_cert_clear(&certs[i].c);
 	free(certs);
+	/* Thousands of small parse results, freed among what the store pass
+	 * allocated, stay in the worker's heap (48 instead of 16 MiB
+	 * resident after 100,000 imported): give them back. */
+	if (count >= 1000)
+		malloc_trim(0);
 	if (rv != CKR_OK)
 		return rv;
 	if (bad)
