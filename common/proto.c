@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -237,11 +238,17 @@ proto_send_fd(int fd, const struct wire_buf *b, int pass_fd)
 	}
 	while (iov[0].iov_len + iov[1].iov_len > 0) {
 		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == EPIPE || errno == ECONNRESET ? CY_ERR_EOF : CY_ERR_IO;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* A non-blocking socket (keymgrd's) whose buffer is full. */
+			struct pollfd pf = { fd, POLLOUT, 0 };
+			if (poll(&pf, 1, 30000) <= 0)
+				return CY_ERR_IO;
+			continue;
 		}
+		if (n < 0)
+			return errno == EPIPE || errno == ECONNRESET ? CY_ERR_EOF : CY_ERR_IO;
 		mh.msg_control = NULL;
 		mh.msg_controllen = 0;
 		size_t left = (size_t)n;
@@ -259,12 +266,13 @@ proto_send_fd(int fd, const struct wire_buf *b, int pass_fd)
 	return 0;
 }
 
+/* Reads at least min and at most n bytes into p; *got says how many. */
 static int
-read_full(int fd, void *p, size_t n)
+read_at_least(int fd, uint8_t *p, size_t min, size_t n, size_t *got)
 {
-	uint8_t *d = p;
-	while (n > 0) {
-		ssize_t r = read(fd, d, n);
+	*got = 0;
+	while (*got < min) {
+		ssize_t r = read(fd, p + *got, n - *got);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -272,8 +280,7 @@ read_full(int fd, void *p, size_t n)
 		}
 		if (r == 0)
 			return CY_ERR_EOF;
-		d += r;
-		n -= (size_t)r;
+		*got += (size_t)r;
 	}
 	return 0;
 }
@@ -286,18 +293,10 @@ proto_recv(int fd, struct wire_buf *b, size_t max)
 	 * there (more than the frame is a protocol error). */
 	uint8_t first[1024];
 	uint8_t *body;
-	size_t got = 0;
-	while (got < 4) {
-		ssize_t r = read(fd, first + got, sizeof(first) - got);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == ECONNRESET ? CY_ERR_EOF : CY_ERR_IO;
-		}
-		if (r == 0)
-			return CY_ERR_EOF;
-		got += (size_t)r;
-	}
+	size_t got, more;
+	int r = read_at_least(fd, first, 4, sizeof(first), &got);
+	if (r != 0)
+		return r;
 	uint32_t len = wire_load_u32(first);
 	if (len > max || len > WIRE_MAX_FRAME)
 		return CY_ERR_TOO_LARGE;
@@ -306,11 +305,12 @@ proto_recv(int fd, struct wire_buf *b, size_t max)
 	/* The buffer is reused: wiped, and grown only when too small. */
 	wire_reset(b);
 	b->max = len;
-	int r = wire_reserve(b, len, &body);
+	r = wire_reserve(b, len, &body);
 	if (r == 0 && got > 4)
 		memcpy(body, first + 4, got - 4);
 	wire_wipe(first, got);
 	if (r != 0)
 		return r;
-	return read_full(fd, body + (got - 4), len - (got - 4));
+	size_t rest = len - (got - 4);
+	return read_at_least(fd, body + (got - 4), rest, rest, &more);
 }

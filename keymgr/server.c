@@ -25,7 +25,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -127,42 +126,6 @@ conn_recv(struct conn *c, void *p, size_t n)
 		}
 	}
 	return r;
-}
-
-/* Writes a frame (the length, then body) on a non-blocking socket in one
- * sendmsg when it fits, waiting up to 30 s per stall. */
-static int
-send_frame(int fd, const uint8_t *body, size_t n)
-{
-	uint8_t hdr[4];
-	wire_store_u32(hdr, (uint32_t)n);
-	struct iovec iov[2] = { { hdr, 4 }, { (void *)body, n } };
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
-	while (iov[0].iov_len + iov[1].iov_len > 0) {
-		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			struct pollfd pf = { fd, POLLOUT, 0 };
-			if (poll(&pf, 1, 30000) <= 0)
-				return CY_ERR_IO;
-			continue;
-		}
-		if (w < 0)
-			return CY_ERR_IO;
-		size_t left = (size_t)w;
-		for (int i = 0; i < 2; i++) {
-			size_t take = left < iov[i].iov_len ? left : iov[i].iov_len;
-			iov[i].iov_base = (uint8_t *)iov[i].iov_base + take;
-			iov[i].iov_len -= take;
-			left -= take;
-		}
-		if (iov[0].iov_len == 0) {
-			mh.msg_iov = &iov[1];
-			mh.msg_iovlen = 1;
-		}
-	}
-	return 0;
 }
 
 /* Reads at least min and at most n bytes, waiting up to wait_ms for the
@@ -272,7 +235,7 @@ worker_main(void *arg)
 			wire_init(&c->out, WIRE_MAX_FRAME);
 			e = dispatch_request(sv->ctx, &c->peer, &c->in, &c->out);
 			if (e == 0)
-				e = send_frame(c->fd, c->out.data, c->out.size);
+				e = proto_send(c->fd, &c->out); /* one sendmsg */
 			wire_free(&c->in);
 			wire_free(&c->out);
 		} while (e == 0 && (e = next_request(sv, c)) == 0);
