@@ -298,10 +298,10 @@ proto_recv(int fd, struct wire_buf *b, size_t max)
 	if (r != 0)
 		return r;
 	uint32_t len = wire_load_u32(first);
-	if (len > max || len > WIRE_MAX_FRAME)
-		return CY_ERR_TOO_LARGE;
-	if (got - 4 > len)
-		return CY_ERR_BAD_FORMAT;
+	if (len > max || len > WIRE_MAX_FRAME || got - 4 > len) {
+		wire_wipe(first, got);
+		return got - 4 > len ? CY_ERR_BAD_FORMAT : CY_ERR_TOO_LARGE;
+	}
 	/* The buffer is reused: wiped, and grown only when too small. */
 	wire_reset(b);
 	b->max = len;

@@ -200,13 +200,16 @@ next_request(struct server *sv, struct conn *c)
 	uint8_t *p;
 	if (len < 4 || len > WIRE_MAX_FRAME || got - 4 > len) {
 		log_warn("peer pid %d: frame of %u bytes refused", (int)c->peer.pid, len);
+		wire_wipe(first, got);
 		return CY_ERR_TOO_LARGE;
 	}
 	wire_init(&c->in, len);
-	if (wire_reserve(&c->in, len, &p) != 0)
-		return CY_ERR_ALLOC;
-	memcpy(p, first + 4, got - 4);
+	r = wire_reserve(&c->in, len, &p);
+	if (r == 0)
+		memcpy(p, first + 4, got - 4);
 	wire_wipe(first, got);
+	if (r != 0)
+		return CY_ERR_ALLOC;
 	size_t rest = len - (got - 4), more;
 	r = rest ? recv_some(c, p + (got - 4), rest, rest, &more, 1000) : 0;
 	return r == 1 ? CY_ERR_IO : r;

@@ -1,8 +1,10 @@
 /* x509.c - certificates and key hashes through GnuTLS (see x509.h). */
 #include "config.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libtasn1.h>
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -399,20 +401,19 @@ wipe_datum(gnutls_datum_t *d)
 	d->data = NULL;
 }
 
-/* The total length of the DER SEQUENCE at the start of p, or 0. */
+/* The total length of the DER SEQUENCE at the start of p, or 0 (libtasn1
+ * reads the tag and the length). */
 static size_t
 der_length(const uint8_t *p, size_t len)
 {
-	if (len < 2 || p[0] != 0x30)
+	unsigned char cls;
+	unsigned long tag;
+	int tl, ll;
+	if (len > INT_MAX || asn1_get_tag_der(p, (int)len, &cls, &tl, &tag) != ASN1_SUCCESS ||
+	    tag != ASN1_TAG_SEQUENCE || cls != ASN1_CLASS_STRUCTURED)
 		return 0;
-	if (p[1] < 0x80)
-		return 2 + (size_t)p[1];
-	size_t n = p[1] & 0x7f, v = 0;
-	if (n == 0 || n > 3 || len < 2 + n)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		v = v << 8 | p[2 + i];
-	return 2 + n + v;
+	long v = asn1_get_length_der(p + tl, (int)len - tl, &ll);
+	return v < 0 ? 0 : (size_t)tl + (size_t)ll + (size_t)v;
 }
 
 CK_RV
