@@ -67,6 +67,9 @@ struct cli_token {
 };
 /* Every slot's token (*n of them, malloc'd). Returns a CK_RV. */
 CK_RV cli_tokens(struct cy_conn *c, struct cli_token **out, uint32_t *n);
+/* Prints s as a JSON string: quoted, with '"', '\\' and control characters
+ * escaped (UTF-8 passes through). */
+void cli_json_str(const char *s);
 /* A PIN: a line from fd, or (fd -1) asked on the terminal with prompt,
  * without echo. 0, or -1 when none was read. */
 int cli_read_pin(int fd, const char *prompt, char *pin, size_t len);

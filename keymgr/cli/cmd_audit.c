@@ -10,21 +10,6 @@
 #include "ckr.h"
 #include "cli.h"
 
-static void
-json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 static int
 audit_list(int argc, char **argv)
 {
@@ -95,9 +80,9 @@ audit_list(int argc, char **argv)
 			if (json) {
 				printf("%s{\"id\":%llu,\"time\":\"%s\",\"uid\":%u,\"token\":%lld,\"session\":%u,\"operation\":",
 				       first ? "" : ",", (unsigned long long)id, when, uid, (long long)token, session);
-				json_str(op);
+				cli_json_str(op);
 				printf(",\"object\":");
-				json_str(obj);
+				cli_json_str(obj);
 				printf(",\"result\":\"%s\"}", ckr_name(result));
 			} else {
 				printf("%-6llu %-20s %-6u %-5lld %-10u %-16s %-26s %s\n", (unsigned long long)id, when, uid,

@@ -15,6 +15,7 @@
 
 #include "ckr.h"
 #include "cli.h"
+#include "duration.h"
 
 /* The certificates read so far: their DER in one wire buffer, and for
  * each the file it came from (for messages). */
@@ -309,30 +310,17 @@ csv(const char *s, char end)
 	putchar(end);
 }
 
-static void
-json(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
-/* "30d" (or a plain number of days) in seconds; 0 when malformed. */
+/* --expiring: a duration ("30d", "12h", as everywhere else) or a plain
+ * number of days, in seconds; 0 when malformed. */
 static uint64_t
 days(const char *s)
 {
 	char *end;
 	unsigned long d = strtoul(s, &end, 10);
-	if (end == s || (*end && strcmp(end, "d") != 0) || d == 0 || d > 36500)
-		return 0;
-	return (uint64_t)d * 86400;
+	if (end != s && *end == '\0')
+		return d == 0 || d > 36500 ? 0 : (uint64_t)d * 86400;
+	long long v = duration_parse(s);
+	return v > 0 ? (uint64_t)v : 0;
 }
 
 static int
@@ -355,7 +343,7 @@ inventory_list(int argc, char **argv)
 		case 't': token = optarg; break;
 		case 'e':
 			if ((before = days(optarg)) == 0)
-				return cli_fail("inventory list: --expiring wants days, e.g. 30d");
+				return cli_fail("inventory list: --expiring wants a duration, e.g. 30d");
 			before += (uint64_t)time(NULL);
 			break;
 		case 'a': agency = optarg; break;
@@ -400,11 +388,11 @@ inventory_list(int argc, char **argv)
 			printf("%s,%s,%s,%s,%s,%s,%s\n", w->serial, nb, na, w->status, w->keyid, why, ra);
 		} else if (format == 2) {
 			printf("%s{\"holder\":", i ? "," : "");
-			json(w->holder);
+			cli_json_str(w->holder);
 			printf(",\"agency\":");
-			json(w->agency);
+			cli_json_str(w->agency);
 			printf(",\"unit\":");
-			json(w->unit);
+			cli_json_str(w->unit);
 			printf(",\"serial\":\"%s\",\"not_before\":\"%s\",\"not_after\":\"%s\",\"status\":\"%s\",\"key_id\":\"%s\"",
 			       w->serial, nb, na, w->status, w->keyid);
 			if (revoked)

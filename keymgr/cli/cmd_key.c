@@ -320,17 +320,10 @@ key_list(int argc, char **argv)
 			}
 		}
 		if (json) {
-			printf("%s{\"handle\":%u,\"class\":\"%s\",\"type\":\"%s\",\"state\":\"%s\",\"label\":\"",
+			printf("%s{\"handle\":%u,\"class\":\"%s\",\"type\":\"%s\",\"state\":\"%s\",\"label\":",
 			       i ? "," : "", handles[i], class_name(cls), type_name(kt), state_name(state));
-			for (const char *p = label; *p; p++) {
-				if (*p == '"' || *p == '\\')
-					printf("\\%c", *p);
-				else if ((unsigned char)*p < 0x20)
-					printf("\\u%04x", *p);
-				else
-					putchar(*p);
-			}
-			printf("\",\"id\":\"");
+			cli_json_str(label);
+			printf(",\"id\":\"");
 			print_hex(idp, idlen);
 			printf("\"}");
 		} else {

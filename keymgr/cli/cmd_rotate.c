@@ -405,10 +405,9 @@ key_show(int argc, char **argv)
 	if (cli_inventory(token, "", "", 0, &rows, &nrows) != 0)
 		goto out;
 	if (json) {
-		printf("{\"label\":\"");
-		for (const char *p = label; *p; p++)
-			printf(*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
-		printf("\",\"versions\":[");
+		printf("{\"label\":");
+		cli_json_str(label);
+		printf(",\"versions\":[");
 	} else {
 		printf("key '%s' on token '%s': %u version(s)\n", label, token, nv);
 		printf("%-4s %-10s %-6s %-21s %-32s %s\n", "VER", "STATE", "TYPE", "SINCE", "ID", "CERTIFICATES");

@@ -108,21 +108,6 @@ const struct cli_cmd cmd_token_init = {
 	token_init,
 };
 
-static void
-json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
 static const char *
 pin_state(uint32_t f)
 {
@@ -170,9 +155,9 @@ token_list(int argc, char **argv)
 			continue;
 		if (json) {
 			printf("%s{\"slot\":%u,\"label\":", first ? "" : ",", t[i].slot);
-			json_str(t[i].label);
+			cli_json_str(t[i].label);
 			printf(",\"serial\":");
-			json_str(t[i].serial);
+			cli_json_str(t[i].serial);
 			printf(",\"user_pin\":\"%s\"}", pin_state(t[i].flags));
 		} else {
 			printf("%-5u %-32s %-16s %s\n", t[i].slot, t[i].label, t[i].serial, pin_state(t[i].flags));

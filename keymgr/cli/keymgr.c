@@ -243,6 +243,21 @@ cli_read_pin(int fd, const char *prompt, char *pin, size_t len)
 	return r;
 }
 
+void
+cli_json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", (unsigned)(unsigned char)*s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
 /* PINs read for "-": at most one SO and one user PIN per command, wiped
  * at exit. */
 static char read_pins[2][128];

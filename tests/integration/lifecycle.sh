@@ -43,6 +43,20 @@ done
 "$KEYMGR" key list --token life-token --pin 1234 >"$TMP/list"
 [ "$(grep -c destroyed "$TMP/list")" -eq 4 ] || { cat "$TMP/list" >&2; fail "objects not kept as destroyed"; }
 "$KEYMGR" audit list | grep -c " key-state .*CKR_OK" | grep -q '^4$' || fail "key-state audit entries"
+
+# --json output is JSON, whatever a label holds (perl's core JSON::PP reads it).
+odd=$(printf 'Sở "Nội vụ"\\\tx')
+"$KEYMGR" key generate --token life-token --pin 1234 --type ec:P-256 --label "$odd" --id 0c >/dev/null || fail "key 0c"
+json_ok() { perl -MJSON::PP -0777 -ne 'JSON::PP->new->utf8->decode($_)' "$TMP/json" || fail "$1 is not JSON"; }
+"$KEYMGR" key list --token life-token --pin 1234 --json >"$TMP/json" && json_ok "key list --json"
+ODD="$odd" perl -MJSON::PP -0777 -ne 'my $d = JSON::PP->new->decode($_);
+	exit((grep { $_->{label} eq $ENV{ODD} } @$d) == 2 ? 0 : 1)' "$TMP/json" ||
+	fail "the label does not come back from key list --json"
+"$KEYMGR" key show --token life-token --pin 1234 --json "$odd" >"$TMP/json" && json_ok "key show --json"
+"$KEYMGR" token list --json >"$TMP/json" && json_ok "token list --json"
+"$KEYMGR" audit list --json >"$TMP/json" && json_ok "audit list --json"
+"$KEYMGR" key retire --token life-token --pin 1234 --id 0c && "$KEYMGR" key destroy --token life-token --pin 1234 --id 0c || fail "destroy 0c"
+echo "--json: valid JSON, a label with quotes, a backslash and a tab comes back whole"
 "$KEYMGR" audit verify >/dev/null || fail "audit verify"
 stop_keymgrd
 left=$(sqlite3 "$TMP/data/keymgr.db" "SELECT count(*) FROM objects WHERE secret IS NOT NULL")
