@@ -33,7 +33,7 @@ printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level 
 	>"$TMP/softhsm2.conf"
 export SOFTHSM2_CONF="$TMP/softhsm2.conf"
 export COYEU_SOCKET="$TMP/run/keymgrd.sock"
-"$BUILD/keymgr/keymgrd" --foreground --data-dir "$TMP/data" --socket "$COYEU_SOCKET" --config /dev/null \
+"$BUILD/keymgrd/keymgrd" --foreground --data-dir "$TMP/data" --socket "$COYEU_SOCKET" --config /dev/null \
 	--policy-interval 0 2>"$TMP/keymgrd.log" &
 PID=$!
 for _ in $(seq 100); do

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "attr.h"
-#include "object.h"
+#include "model/object.h"
 #include "testutil.h"
 
 static struct attrlist t;

@@ -20,7 +20,7 @@
 
 #include "client.h"
 #include "cy_err.h"
-#include "pin.h"
+#include "crypto/pin.h"
 #include "testutil.h"
 
 static struct tu_daemon *d;

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "cy_err.h"
-#include "pin.h"
-#include "seal.h"
+#include "crypto/pin.h"
+#include "crypto/seal.h"
 #include "testutil.h"
 
 static const struct pin_cost cheap = { 64, 1 };

@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "cy_err.h"
-#include "object.h"
-#include "seal.h"
-#include "store.h"
+#include "model/object.h"
+#include "crypto/seal.h"
+#include "store/store.h"
 #include "testutil.h"
 
 static char *dir;

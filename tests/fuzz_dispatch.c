@@ -20,9 +20,9 @@
 #include <string.h>
 #include <gcrypt.h>
 
-#include "daemon.h"
+#include "ctx.h"
 #include "log.h"
-#include "seal.h"
+#include "crypto/seal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

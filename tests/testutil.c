@@ -11,8 +11,8 @@
 #include <gcrypt.h>
 
 #include "log.h"
-#include "seal.h"
-#include "server.h"
+#include "crypto/seal.h"
+#include "server/server.h"
 #include "testutil.h"
 
 void

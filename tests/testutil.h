@@ -9,7 +9,7 @@
 #include <signal.h>
 #include <limits.h>
 
-#include "daemon.h"
+#include "ctx.h"
 
 /* Initialises libgcrypt as keymgrd does (call first in main). */
 void tu_init_gcrypt(void);

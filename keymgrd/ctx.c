@@ -1,0 +1,62 @@
+/*
+ * ctx.c - keymgrd's state: made once at start-up, freed at exit.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <gcrypt.h>
+
+#include "crypto/crypto.h"
+#include "ctx.h"
+#include "model/audit.h"
+#include "model/handles.h"
+
+void
+ctx_defaults(unsigned *max_pin_failures, struct km_policy *p)
+{
+	*max_pin_failures = 10;
+	memset(p, 0, sizeof(*p));
+	p->rotate_before = 30 * 86400;
+	p->grace = 30 * 86400;
+	p->interval = 3600;
+	p->crl_days = 7;
+}
+
+int
+ctx_init(struct km_ctx *ctx, struct store *st, uint8_t *master_key)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	pthread_mutex_init(&ctx->lock, NULL);
+	pthread_cond_init(&ctx->cond, NULL);
+	ctx->st = st;
+	ctx->master_key = master_key;
+	ctx_defaults(&ctx->max_pin_failures, &ctx->policy);
+	ctx->pin_cost = pin_cost_default;
+	uint32_t base;
+	gcry_create_nonce(&base, sizeof(base));
+	/* Random starting handles, so a handle from before a restart is very
+	 * unlikely to name something again. */
+	ctx->next_session = (base & 0x3fffffffu) | 1;
+	ctx->next_sobj = base >> 8 & 0xfffff;
+	int r = token_load_all_locked(ctx);
+	if (r == 0)
+		r = audit_init(ctx);
+	return r;
+}
+
+void
+ctx_free(struct km_ctx *ctx)
+{
+	audit_free(ctx);
+	crypto_forget_keys();
+	key_cache_forget_locked(ctx);
+	token_free_all_locked(ctx);
+	while (ctx->unlocks) {
+		struct km_unlock *u = ctx->unlocks;
+		ctx->unlocks = u->next;
+		free(u);
+	}
+	pthread_mutex_destroy(&ctx->lock);
+	pthread_cond_destroy(&ctx->cond);
+}

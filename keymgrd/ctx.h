@@ -1,0 +1,209 @@
+/*
+ * daemon.h - the state keymgrd serves, shared by its parts.
+ *
+ * Locking: one mutex (ctx->lock) guards everything here. Handlers run with
+ * it held and drop it only around slow work (key generation, signatures,
+ * PIN checks),
+ * after marking the session busy so nobody frees what they use; waiters
+ * sleep on ctx->cond. Functions whose name ends in _locked expect the lock.
+ *
+ * Applications: a connection says which application it belongs to in HELLO
+ * (a random 16-byte id the module picks at C_Initialize); with the peer's
+ * uid that names an application. Sessions and login state belong to the
+ * application, so every connection of one process shares them, and they
+ * end when its last connection closes.
+ */
+#ifndef KM_DAEMON_H
+#define KM_DAEMON_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "cy_pkcs11.h"
+#include "model/object.h"
+#include "crypto/pin.h"
+#include "proto.h"
+#include "store/store.h"
+#include "wire.h"
+
+struct km_op;
+
+struct km_token {
+	struct store_token st;
+	uint8_t *data_key; /* unsealed, secure memory */
+	uint32_t checking[2]; /* PIN checks in progress: [0] user, [1] SO */
+};
+
+struct km_login {
+	int64_t token_id;
+	CK_USER_TYPE who;
+	struct km_login *next;
+};
+
+/* keymgr unlock: the user PIN of a token was given for a local user, whose
+ * every application sees the token logged in until expires. */
+struct km_unlock {
+	uid_t uid;
+	int64_t token_id;
+	time_t expires;
+	struct km_unlock *next;
+};
+
+struct km_app {
+	uid_t uid;
+	const struct km_unlock *const *unlocks; /* &ctx->unlocks */
+	uint8_t id[PROTO_APP_ID_LEN];
+	unsigned conns;
+	struct km_login *logins;
+	struct km_app *next;
+};
+
+/* What a connection knows about its peer. */
+struct km_peer {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	struct km_app *app; /* set by HELLO */
+	/* The region the peer shares for large inputs and outputs: a memfd
+	 * passed with SHM_ATTACH (received by the server into pending_fd,
+	 * -1 when none), mapped by dispatch after checking its seals. */
+	int pending_fd;
+	uint8_t *shm;
+	size_t shm_size;
+};
+
+struct km_session {
+	uint32_t handle;
+	struct km_app *app;
+	int64_t token_id;
+	CK_FLAGS flags;
+	bool busy;                      /* a worker is using it unlocked */
+	struct km_op *op[OP_MAX + 1];   /* active operation per kind */
+	/* The key of op[kind] has CKA_ALWAYS_AUTHENTICATE and the user has
+	 * not yet given the PIN for it (CKU_CONTEXT_SPECIFIC). */
+	bool need_auth[OP_MAX + 1];
+	/* The result computed for an operation step, kept until a call with
+	 * room for it collects it (the two-call length convention). */
+	uint8_t *stash; size_t stash_len;
+	uint32_t stash_kind, stash_phase; /* 0 when there is none */
+	bool finding;
+	uint32_t *found; size_t nfound, found_pos;
+	struct km_session *next;
+};
+
+/* A session object in memory; dies with the session that made it. */
+struct km_sobj {
+	struct km_object *obj;
+	struct km_sobj *next;
+};
+
+/* What keymgrd does on its own (keymgrd.conf, see keymgrd(8)). */
+struct km_policy {
+	int64_t rotate_before;  /* rotate keys whose certificate expires within this (s); 0: never */
+	bool auto_rotate;       /* rotate due keys; false: only report them */
+	int64_t grace;          /* destroy versions retired this long ago (s); 0: never */
+	int64_t interval;       /* how often the policy runs (s) */
+	unsigned crl_days;      /* nextUpdate of the CRLs keymgrd writes */
+	char outbox[4096];      /* where due rotations leave their requests */
+	char crl_dir[4096];     /* where the CRL of each CA is kept up to date */
+};
+
+/* A token key as last read from the store, unsealed (see key_for_use_locked). */
+struct km_cached_key {
+	uint32_t handle;
+	int64_t token_id;
+	uint64_t generation; /* store_generation() when it was read */
+	struct km_object *o;
+};
+#define KM_KEY_CACHE 64
+
+struct km_ctx {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct store *st;
+	uint8_t *master_key;
+	struct km_token *tokens;
+	size_t ntokens;
+	struct km_app *apps;
+	struct km_session *sessions;
+	struct km_sobj *sobjs;
+	struct km_unlock *unlocks;
+	uint8_t *audit_key;      /* secure memory, see audit.h */
+	uint8_t audit_last[32];  /* hash of the newest audit entry */
+	uint32_t next_session;
+	uint32_t next_sobj;
+	unsigned max_pin_failures;
+	struct pin_cost pin_cost;
+	struct km_policy policy;
+	struct km_cached_key key_cache[KM_KEY_CACHE];
+};
+
+/* Session object handles have the top bit set; token objects use store ids. */
+#define KM_SOBJ_BIT 0x80000000u
+
+/* Creates the state over an open store and master key (both stay owned by
+ * the caller). Loads and unseals every token's data key. */
+int ctx_init(struct km_ctx *ctx, struct store *st, uint8_t *master_key);
+void ctx_free(struct km_ctx *ctx);
+/* The defaults of what keymgrd.conf may set (one place for both). */
+void ctx_defaults(unsigned *max_pin_failures, struct km_policy *p);
+
+/*
+ * Handles one request (req, positioned at the type) from peer, writing the
+ * reply into rep. Returns 0 when rep holds a reply to send, or a negative
+ * cy_err when the request was malformed and the connection must close.
+ * Takes the lock itself.
+ */
+int dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
+		     struct wire_buf *rep);
+/* The connection of peer closed: release its application and its shared
+ * region. */
+void dispatch_peer_gone(struct km_ctx *ctx, struct km_peer *peer);
+
+
+/* tokens.c */
+/* Reads every token and unseals its data key (at start-up). */
+int token_load_all_locked(struct km_ctx *ctx);
+void token_free_all_locked(struct km_ctx *ctx);
+struct km_token *token_find_locked(struct km_ctx *ctx, int64_t id);
+/* Whether slot names a token or the spare slot. */
+bool token_slot_valid_locked(struct km_ctx *ctx, uint32_t slot);
+/* The id of the spare, uninitialised slot. */
+int64_t token_spare_slot_locked(struct km_ctx *ctx);
+CK_FLAGS token_flags_locked(struct km_ctx *ctx, const struct km_token *t);
+CK_RV token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_t so_len,
+			const char *label);
+/* Checks pin as who (CKU_SO/CKU_USER), counting failures persistently. */
+CK_RV token_check_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who,
+			     const uint8_t *pin, size_t len);
+/*
+ * The same without holding ctx->lock while Argon2id runs (about 20 ms, when
+ * keymgrd would serve nobody else). Called and returning with the lock
+ * held; meanwhile anything may have changed: callers look up again what
+ * they use (their session is kept by marking it busy) and check again the
+ * conditions they checked before.
+ */
+CK_RV token_verify_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const uint8_t *pin,
+		       size_t len);
+CK_RV token_set_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who,
+			   const uint8_t *pin, size_t len);
+CK_RV token_pin_len_ok(size_t len);
+/* What the token sets on every new object: CKA_UNIQUE_ID and, on keys
+ * without one, the lifecycle state (active). 0 or -1. */
+int token_stamp_object(struct km_object *o);
+/* Inserts token object o inside the caller's transaction, setting its
+ * handle; certificates enter the inventory too. 0 or an error. */
+int token_insert_object_intx(struct km_ctx *ctx, const struct km_token *t, struct km_object *o);
+/* The token objects of token_id that f selects, loaded (their secrets
+ * unsealed only when secrets is true); free with token_free_objects. */
+int token_load_objects_locked(struct km_ctx *ctx, int64_t token_id, const struct store_filter *f, bool secrets,
+			      struct km_object ***out, size_t *n);
+void token_free_objects(struct km_object **v, size_t n);
+
+#define KM_PIN_MIN 4
+#define KM_PIN_MAX 64
+
+#endif

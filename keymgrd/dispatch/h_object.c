@@ -1,0 +1,396 @@
+/*
+ * h_object.c - objects: create, copy, destroy, attributes, search.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attr.h"
+#include "cy_err.h"
+#include "ctx.h"
+#include "log.h"
+#include "dispatch/request.h"
+#include "model/handles.h"
+#include "model/session.h"
+#include "crypto/crypto.h"
+#include "model/lifecycle.h"
+#include "pki/x509_read.h"
+
+
+/*
+ * A new X.509 certificate: CKA_SUBJECT/ISSUER/SERIAL_NUMBER from its DER
+ * where missing, and, without a CKA_ID, the CKA_ID of the token's public
+ * key it certifies (found by key hash), so NSS pairs them.
+ */
+static CK_RV
+complete_cert_locked(struct req *r, struct km_session *s, struct km_object *o)
+{
+	uint8_t keyhash[X509_KEYHASH_LEN];
+	uint64_t type = CKC_X_509;
+	if (al_ulong(&o->pub, CKA_CERTIFICATE_TYPE, &type) == 0 && type != CKC_X_509)
+		return CKR_OK;
+	CK_RV rv = x509_complete_cert(o, keyhash);
+	const struct attr *id = al_find(&o->pub, CKA_ID);
+	if (rv != CKR_OK || (id != NULL && id->len > 0))
+		return rv;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	if (store_object_by_keyhash(r->ctx->st, s->token_id, keyhash, CKO_PUBLIC_KEY, &ids, &n) != 0)
+		return CKR_DEVICE_ERROR;
+	for (size_t i = 0; i < n && rv == CKR_OK; i++) {
+		struct km_object *key;
+		bool owned;
+		if (req_object(r, s, (uint32_t)ids[i], false, &key, &owned) != CKR_OK)
+			continue;
+		const struct attr *kid = al_find(&key->pub, CKA_ID);
+		if (kid != NULL && kid->len > 0 && al_set(&o->pub, CKA_ID, kid->val, kid->len) != 0)
+			rv = CKR_HOST_MEMORY;
+		handle_put(key, owned);
+		break;
+	}
+	free(ids);
+	return rv;
+}
+
+
+CK_RV
+process_create_object(struct req *r)
+{
+	struct km_session *s = req_session(r, get_u32(r));
+	struct attrlist tmpl;
+	CK_RV rv = req_template(r, &tmpl);
+	struct km_object *o = NULL;
+	CK_OBJECT_CLASS cls;
+	CK_KEY_TYPE kt;
+	if (rv != CKR_OK)
+		return rv;
+	if (s == NULL) {
+		rv = CKR_SESSION_HANDLE_INVALID;
+		goto out;
+	}
+	bool is_so = session_login_of(s->app, s->token_id) == CKU_SO;
+	if ((rv = obj_template_class(&tmpl, &cls, &kt)) != CKR_OK ||
+	    (rv = obj_build(&tmpl, cls, kt, OM_CREATE, is_so, &o)) != CKR_OK ||
+	    (rv = crypto_complete_new_key(o)) != CKR_OK ||
+	    (cls == CKO_CERTIFICATE && (rv = complete_cert_locked(r, s, o)) != CKR_OK) ||
+	    (rv = handle_may_write_obj(s, o)) != CKR_OK)
+		goto out;
+	if ((rv = handle_add_objects_locked(r->ctx, s, &o, 1)) != CKR_OK)
+		goto out;
+	wire_put_u32(r->out, o->handle);
+	handle_drop_added(&o, 1);
+	o = NULL;
+out:
+	obj_free(o);
+	al_free(&tmpl);
+	return rv;
+}
+
+
+CK_RV
+process_copy_object(struct req *r)
+{
+	struct km_session *s = req_session(r, get_u32(r));
+	uint32_t h = get_u32(r);
+	struct attrlist tmpl;
+	struct km_object *o = NULL, *c = NULL;
+	bool owned = false;
+	CK_RV rv = req_template(r, &tmpl);
+	if (rv != CKR_OK)
+		return rv;
+	if (s == NULL) {
+		rv = CKR_SESSION_HANDLE_INVALID;
+		goto out;
+	}
+	if ((rv = req_object(r, s, h, true, &o, &owned)) != CKR_OK)
+		goto out;
+	if (!al_bool(&o->pub, CKA_COPYABLE, true)) {
+		rv = CKR_ACTION_PROHIBITED;
+		goto out;
+	}
+	if (obj_clone(o, &c) != 0) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	bool is_so = session_login_of(s->app, s->token_id) == CKU_SO;
+	if ((rv = obj_set_attrs(c, &tmpl, true, is_so)) != CKR_OK)
+		goto out;
+	c->on_token = al_bool(&c->pub, CKA_TOKEN, false);
+	if ((rv = handle_may_write_obj(s, c)) != CKR_OK)
+		goto out;
+	if ((rv = handle_add_objects_locked(r->ctx, s, &c, 1)) != CKR_OK)
+		goto out;
+	wire_put_u32(r->out, c->handle);
+	handle_drop_added(&c, 1);
+	c = NULL;
+out:
+	obj_free(c);
+	if (o)
+		handle_put(o, owned);
+	al_free(&tmpl);
+	return rv;
+}
+
+
+CK_RV
+process_destroy_object(struct req *r)
+{
+	struct km_session *s = req_session(r, get_u32(r));
+	uint32_t h = get_u32(r);
+	struct km_object *o;
+	bool owned;
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	CK_RV rv = req_object(r, s, h, false, &o, &owned);
+	if (rv != CKR_OK)
+		return rv;
+	if ((rv = handle_may_write_obj(s, o)) == CKR_OK && !al_bool(&o->pub, CKA_DESTROYABLE, true))
+		rv = CKR_ACTION_PROHIBITED;
+	if (rv == CKR_OK && o->cls == CKO_PRIVATE_KEY) {
+		crypto_forget_keys(); /* no parsed copy outlives the key */
+		key_cache_forget_locked(r->ctx);
+	}
+	if (rv == CKR_OK && o->on_token) {
+		if (store_object_delete(r->ctx->st, h) != 0)
+			rv = CKR_DEVICE_ERROR;
+	} else if (rv == CKR_OK) {
+		for (struct km_sobj **pp = &r->ctx->sobjs; *pp; pp = &(*pp)->next) {
+			if ((*pp)->obj == o) {
+				struct km_sobj *dead = *pp;
+				*pp = dead->next;
+				obj_free(dead->obj);
+				free(dead);
+				return CKR_OK;
+			}
+		}
+	}
+	handle_put(o, owned);
+	return rv;
+}
+
+
+CK_RV
+process_object_size(struct req *r)
+{
+	struct km_session *s = req_session(r, get_u32(r));
+	uint32_t h = get_u32(r);
+	struct km_object *o;
+	bool owned;
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	CK_RV rv = req_object(r, s, h, true, &o, &owned);
+	if (rv != CKR_OK)
+		return rv;
+	wire_put_u64(r->out, obj_size(o));
+	handle_put(o, owned);
+	return CKR_OK;
+}
+
+
+CK_RV
+process_get_attrs(struct req *r)
+{
+	struct km_session *s = req_session(r, get_u32(r));
+	uint32_t h = get_u32(r), n = get_u32(r);
+	struct km_object *o;
+	bool owned;
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	CK_RV rv = req_object(r, s, h, true, &o, &owned);
+	if (rv != CKR_OK)
+		return rv;
+	wire_put_u32(r->out, n);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t type = get_u32(r), len = 0;
+		const uint8_t *val = NULL;
+		CK_RV arv = obj_get_attr(o, type, &val, &len);
+		wire_put_u32(r->out, type);
+		wire_put_u32(r->out, (uint32_t)arv);
+		wire_put_bytes(r->out, arv == CKR_OK ? val : NULL, arv == CKR_OK ? len : 0);
+	}
+	handle_put(o, owned);
+	return CKR_OK;
+}
+
+
+CK_RV
+process_set_attrs(struct req *r)
+{
+	struct km_session *s = req_session(r, get_u32(r));
+	uint32_t h = get_u32(r);
+	struct attrlist tmpl;
+	struct km_object *o = NULL, *c = NULL;
+	bool owned = false;
+	CK_RV rv = req_template(r, &tmpl);
+	if (rv != CKR_OK)
+		return rv;
+	if (s == NULL) {
+		rv = CKR_SESSION_HANDLE_INVALID;
+		goto out;
+	}
+	if ((rv = req_object(r, s, h, true, &o, &owned)) != CKR_OK)
+		goto out;
+	if ((rv = handle_may_write_obj(s, o)) != CKR_OK)
+		goto out;
+	if (!al_bool(&o->pub, CKA_MODIFIABLE, true)) {
+		rv = CKR_ACTION_PROHIBITED;
+		goto out;
+	}
+	/* Work on a copy so a failed store write leaves the object as it was. */
+	if (obj_clone(o, &c) != 0) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	c->handle = o->handle;
+	c->owner = o->owner;
+	bool is_so = session_login_of(s->app, s->token_id) == CKU_SO;
+	if ((rv = obj_set_attrs(c, &tmpl, false, is_so)) != CKR_OK)
+		goto out;
+	if ((rv = handle_may_write_obj(s, c)) != CKR_OK)
+		goto out;
+	if (o->on_token) {
+		rv = handle_save_locked(r->ctx, c);
+	} else {
+		rv = obj_set_attrs(o, &tmpl, false, is_so);
+	}
+out:
+	obj_free(c);
+	if (o)
+		handle_put(o, owned);
+	al_free(&tmpl);
+	return rv;
+}
+
+
+CK_RV
+process_find_init(struct req *r)
+{
+	struct km_session *s = req_session(r, get_u32(r));
+	struct km_ctx *ctx = r->ctx;
+	struct attrlist tmpl;
+	struct store_filter f;
+	int64_t *ids = NULL;
+	size_t nids = 0;
+	CK_RV rv = req_template(r, &tmpl);
+	if (rv != CKR_OK)
+		return rv;
+	if (s == NULL) {
+		rv = CKR_SESSION_HANDLE_INVALID;
+		goto out;
+	}
+	if (s->finding) {
+		rv = CKR_OPERATION_ACTIVE;
+		goto out;
+	}
+	bool user = session_user_in(s);
+	memset(&f, 0, sizeof(f));
+	f.include_private = user;
+	uint64_t cls;
+	if (al_ulong(&tmpl, CKA_CLASS, &cls) == 0) {
+		f.has_cls = true;
+		f.cls = (uint32_t)cls;
+	}
+	const struct attr *a;
+	if ((a = al_find(&tmpl, CKA_ID)) != NULL) {
+		f.has_ckaid = true;
+		f.ckaid = a->val;
+		f.ckaid_len = a->len;
+	}
+	if ((a = al_find(&tmpl, CKA_LABEL)) != NULL) {
+		f.has_label = true;
+		f.label = a->val;
+		f.label_len = a->len;
+	}
+	size_t cap = 16, n = 0;
+	uint32_t *found = malloc(cap * sizeof(*found));
+	if (found == NULL) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	for (struct km_sobj *so = ctx->sobjs; so; so = so->next) {
+		struct km_object *o = so->obj;
+		if (!handle_sobj_mine(ctx, s, o) || !obj_visible(o, user) || !obj_matches(o, &tmpl))
+			continue;
+		if (n == cap) {
+			uint32_t *nf = realloc(found, 2 * cap * sizeof(*found));
+			if (nf == NULL) {
+				rv = CKR_HOST_MEMORY;
+				goto fail;
+			}
+			found = nf;
+			cap *= 2;
+		}
+		found[n++] = o->handle;
+	}
+	if (store_object_find(ctx->st, s->token_id, &f, &ids, &nids) != 0) {
+		rv = CKR_DEVICE_ERROR;
+		goto fail;
+	}
+	for (size_t i = 0; i < nids; i++) {
+		struct km_object *o;
+		bool owned;
+		if (req_object(r, s, (uint32_t)ids[i], false, &o, &owned) != CKR_OK)
+			continue;
+		bool match = obj_matches(o, &tmpl);
+		handle_put(o, owned);
+		if (!match)
+			continue;
+		if (n == cap) {
+			uint32_t *nf = realloc(found, 2 * cap * sizeof(*found));
+			if (nf == NULL) {
+				rv = CKR_HOST_MEMORY;
+				goto fail;
+			}
+			found = nf;
+			cap *= 2;
+		}
+		found[n++] = (uint32_t)ids[i];
+	}
+	s->found = found;
+	s->nfound = n;
+	s->found_pos = 0;
+	s->finding = true;
+	found = NULL;
+fail:
+	free(found);
+out:
+	free(ids);
+	al_free(&tmpl);
+	return rv;
+}
+
+
+CK_RV
+process_find(struct req *r)
+{
+	struct km_session *s = req_session(r, get_u32(r));
+	uint32_t max = get_u32(r);
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	if (!s->finding)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	size_t left = s->nfound - s->found_pos;
+	if (max > PROTO_MAX_LIST)
+		max = PROTO_MAX_LIST;
+	if (left > max)
+		left = max;
+	wire_put_u32(r->out, (uint32_t)left);
+	for (size_t i = 0; i < left; i++)
+		wire_put_u32(r->out, s->found[s->found_pos++]);
+	return CKR_OK;
+}
+
+
+CK_RV
+process_find_final(struct req *r)
+{
+	struct km_session *s = req_session(r, get_u32(r));
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	if (!s->finding)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	session_end_find(s);
+	return CKR_OK;
+}

@@ -1,0 +1,336 @@
+/*
+ * h_pki.c - certificates, the inventory, the CA and its CRLs.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attr.h"
+#include "cy_err.h"
+#include "ctx.h"
+#include "log.h"
+#include "dispatch/request.h"
+#include "model/handles.h"
+#include "model/session.h"
+#include <malloc.h>
+#include "model/ca.h"
+#include "model/lifecycle.h"
+#include "model/rotate.h"
+#include "pki/x509_read.h"
+
+/* The CKA_ID of token_id's public key whose key hash is keyhash, if any. */
+static int
+key_id_for(struct req *r, struct km_session *s, const uint8_t *keyhash, struct attrlist *into)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int found = 0;
+	if (store_object_by_keyhash(r->ctx->st, s->token_id, keyhash, CKO_PUBLIC_KEY, &ids, &n) != 0)
+		return -1;
+	for (size_t i = 0; i < n && !found; i++) {
+		struct km_object *key;
+		bool owned;
+		if (req_object(r, s, (uint32_t)ids[i], false, &key, &owned) != CKR_OK)
+			continue;
+		const struct attr *kid = al_find(&key->pub, CKA_ID);
+		if (kid != NULL && kid->len > 0)
+			found = al_set(into, CKA_ID, kid->val, kid->len) == 0 ? 1 : -1;
+		handle_put(key, owned);
+	}
+	free(ids);
+	return found;
+}
+
+
+/*
+ * keymgr cert import: all the certificates or none, in one transaction.
+ * Each becomes a public token certificate object (label: its CN) with the
+ * CKA_ID of the key it certifies when the token has it; one already on
+ * the token (same issuer and serial) is counted and skipped.
+ */
+/* A certificate of an import, parsed. */
+struct import_cert {
+	const uint8_t *der;
+	uint32_t len;
+	struct x509_cert c;
+};
+
+
+/* Parses the count certificates of blob b into certs; returns 0, the
+ * 1-based index of the first that does not parse, or -1 when the blob
+ * itself is malformed. */
+static long
+parse_import(struct wire_buf *b, uint32_t count, struct import_cert *certs)
+{
+	for (uint32_t i = 0; i < count; i++) {
+		if (wire_get_bytes(b, &certs[i].der, &certs[i].len) != 0)
+			return -1;
+		if (x509_parse_cert(certs[i].der, certs[i].len, &certs[i].c) != 0)
+			return (long)i + 1;
+	}
+	return wire_end(b) != 0 ? -1 : 0;
+}
+
+
+/*
+ * keymgr cert import: all or nothing, in one transaction. The certificates
+ * are parsed without keymgrd's lock (a few thousand take a while); only
+ * the store's part holds it.
+ */
+CK_RV
+process_cert_import(struct req *r)
+{
+	struct km_session *s = req_session(r, get_u32(r));
+	uint32_t len, count = 0;
+	const uint8_t *blob = get_bytes(r, &len);
+	struct km_ctx *ctx = r->ctx;
+	struct wire_buf b;
+	uint32_t imported = 0, dups = 0, nokey = 0, bad = 0, activated = 0;
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	if (!session_user_in(s))
+		return CKR_USER_NOT_LOGGED_IN;
+	if (!(s->flags & CKF_RW_SESSION))
+		return CKR_SESSION_READ_ONLY;
+	wire_init_view(&b, blob, len);
+	if (token_find_locked(ctx, s->token_id) == NULL || wire_get_u32(&b, &count) != 0 || count > 100000)
+		return CKR_ARGUMENTS_BAD;
+	struct import_cert *certs = calloc(count ? count : 1, sizeof(*certs));
+	if (certs == NULL)
+		return CKR_HOST_MEMORY;
+	s->busy = true;
+	pthread_mutex_unlock(&ctx->lock);
+	long parsed = parse_import(&b, count, certs);
+	pthread_mutex_lock(&ctx->lock);
+	session_release(ctx, s);
+	snprintf(r->audit_obj, sizeof(r->audit_obj), "%u certificates", count);
+	CK_RV rv = CKR_OK;
+	struct km_token *t = token_find_locked(ctx, s->token_id);
+	if (parsed < 0)
+		rv = CKR_ARGUMENTS_BAD;
+	else if (t == NULL || !session_user_in(s))
+		rv = CKR_USER_NOT_LOGGED_IN; /* logged out, or the token re-initialised, meanwhile */
+	else if (parsed > 0)
+		bad = (uint32_t)parsed;
+	else if (store_begin(ctx->st) != 0)
+		rv = CKR_DEVICE_ERROR;
+	for (uint32_t i = 0; i < count && bad == 0 && rv == CKR_OK; i++) {
+		struct x509_cert *c = &certs[i].c;
+		struct attrlist tmpl;
+		struct km_object *o = NULL;
+		bool exists = false;
+		if (store_cert_exists(ctx->st, s->token_id, c->issuer, c->issuer_len, c->serial, c->serial_len,
+				      &exists) != 0) {
+			rv = CKR_DEVICE_ERROR;
+		} else if (exists) {
+			dups++;
+		} else {
+			al_init(&tmpl, false);
+			int e = x509_cert_template(c, certs[i].der, certs[i].len, &tmpl);
+			int k = e ? -1 : key_id_for(r, s, c->keyhash, &tmpl);
+			if (e || k < 0)
+				rv = CKR_HOST_MEMORY;
+			else if ((rv = obj_build(&tmpl, CKO_CERTIFICATE, ATTR_ANY_KEY, OM_CREATE, false, &o)) == CKR_OK) {
+				o->token_id = s->token_id;
+				if (token_stamp_object(o) != 0 || token_insert_object_intx(ctx, t, o) != 0)
+					rv = CKR_DEVICE_ERROR;
+				else {
+					imported++;
+					nokey += k == 0;
+				}
+			}
+			/* The certificate of a rotated key's new version
+			 * activates it and retires the old one. */
+			const struct attr *kid = al_find(&tmpl, CKA_ID);
+			bool act = false;
+			if (rv == CKR_OK && k > 0 && kid != NULL &&
+			    (rv = rotate_activate_intx(ctx, s->token_id, kid->val, kid->len, &act)) == CKR_OK)
+				activated += act;
+			obj_free(o);
+			al_free(&tmpl);
+		}
+	}
+	if (parsed == 0 && rv == CKR_OK && store_commit(ctx->st) != 0)
+		rv = CKR_DEVICE_ERROR;
+	if (rv != CKR_OK)
+		store_rollback(ctx->st); /* nothing when no transaction is open */
+	for (uint32_t i = 0; i < count; i++)
+		x509_cert_clear(&certs[i].c);
+	free(certs);
+	/* Thousands of small parse results, freed among what the store pass
+	 * allocated, stay in the worker's heap (48 instead of 16 MiB
+	 * resident after 100,000 imported): give them back. */
+	if (count >= 1000)
+		malloc_trim(0);
+	if (rv != CKR_OK)
+		return rv;
+	if (bad)
+		imported = dups = nokey = activated = 0;
+	if (activated)
+		snprintf(r->audit_obj, sizeof(r->audit_obj), "%u certificates, %u key versions activated", count,
+			 activated);
+	wire_put_u32(r->out, imported);
+	wire_put_u32(r->out, dups);
+	wire_put_u32(r->out, nokey);
+	wire_put_u32(r->out, bad);
+	wire_put_u32(r->out, activated);
+	return CKR_OK;
+}
+
+
+/* The session of a request that needs the logged-in user and a R/W session. */
+static CK_RV
+rw_user_session(struct req *r, struct km_session **out)
+{
+	struct km_session *s = req_session(r, get_u32(r));
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	if (!session_user_in(s))
+		return CKR_USER_NOT_LOGGED_IN;
+	if (!(s->flags & CKF_RW_SESSION))
+		return CKR_SESSION_READ_ONLY;
+	*out = s;
+	return CKR_OK;
+}
+
+
+CK_RV
+process_cert_issue(struct req *r)
+{
+	struct km_session *s = NULL;
+	CK_RV rv = rw_user_session(r, &s);
+	uint32_t ln, cn, days = 0;
+	const uint8_t *label = get_bytes(r, &ln), *csr = get_bytes(r, &cn);
+	uint8_t *der = NULL;
+	size_t len = 0;
+	days = get_u32(r);
+	if (rv != CKR_OK)
+		return rv;
+	snprintf(r->audit_obj, sizeof(r->audit_obj), "CA %.*s", (int)(ln < 64 ? ln : 64), (const char *)label);
+	if (days == 0 || days > 100 * 366)
+		return CKR_ARGUMENTS_BAD;
+	if ((rv = ca_issue_locked(r->ctx, s->token_id, label, ln, csr, cn, days, &der, &len)) == CKR_OK)
+		wire_put_bytes(r->out, der, len);
+	free(der);
+	return rv;
+}
+
+
+CK_RV
+process_crl_generate(struct req *r)
+{
+	struct km_session *s = NULL;
+	CK_RV rv = rw_user_session(r, &s);
+	uint32_t ln, days;
+	const uint8_t *label = get_bytes(r, &ln);
+	uint8_t *der = NULL;
+	size_t len = 0;
+	days = get_u32(r);
+	if (rv != CKR_OK)
+		return rv;
+	snprintf(r->audit_obj, sizeof(r->audit_obj), "CA %.*s", (int)(ln < 64 ? ln : 64), (const char *)label);
+	if (days == 0 || days > 3660)
+		return CKR_ARGUMENTS_BAD;
+	if ((rv = ca_crl_locked(r->ctx, s->token_id, label, ln, days, &der, &len)) == CKR_OK)
+		wire_put_bytes(r->out, der, len);
+	free(der);
+	return rv;
+}
+
+
+CK_RV
+process_key_csr(struct req *r)
+{
+	struct km_session *s = NULL;
+	CK_RV rv = rw_user_session(r, &s);
+	uint32_t ln;
+	const uint8_t *label = get_bytes(r, &ln);
+	char *subject = NULL;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	wire_get_str(r->in, &subject);
+	if (rv == CKR_OK)
+		rv = rotate_request_locked(r->ctx, s->token_id, label, ln, subject && *subject ? subject : NULL, &der,
+					   &len);
+	if (rv == CKR_OK)
+		wire_put_bytes(r->out, der, len);
+	free(der);
+	free(subject);
+	return rv;
+}
+
+
+CK_RV
+process_ca_init(struct req *r)
+{
+	struct km_session *s = NULL;
+	CK_RV rv = rw_user_session(r, &s);
+	uint32_t ln, days;
+	const uint8_t *label = get_bytes(r, &ln);
+	char *subject = NULL;
+	uint8_t *der = NULL;
+	size_t len = 0;
+	wire_get_str(r->in, &subject);
+	days = get_u32(r);
+	if (rv == CKR_OK && (subject == NULL || !*subject || days == 0 || days > 100 * 366))
+		rv = CKR_ARGUMENTS_BAD;
+	if (rv == CKR_OK) {
+		snprintf(r->audit_obj, sizeof(r->audit_obj), "CA %.*s", (int)(ln < 64 ? ln : 64), (const char *)label);
+		rv = ca_self_sign_locked(r->ctx, s->token_id, label, ln, subject, days, &der, &len);
+	}
+	if (rv == CKR_OK)
+		wire_put_bytes(r->out, der, len);
+	free(der);
+	free(subject);
+	return rv;
+}
+
+
+CK_RV
+process_inventory(struct req *r)
+{
+	uint32_t slot = get_u32(r);
+	char *agency = NULL, *status = NULL;
+	uint64_t before = 0;
+	wire_get_str(r->in, &agency);
+	wire_get_str(r->in, &status);
+	wire_get_u64(r->in, &before);
+	struct store_cert_filter f = { .agency = agency && *agency ? agency : NULL,
+				       .status = status && *status ? status : NULL, .expires_before = (int64_t)before };
+	struct store_cert *v = NULL;
+	size_t n = 0;
+	CK_RV rv = CKR_OK;
+	if (token_find_locked(r->ctx, slot) == NULL)
+		rv = token_slot_valid_locked(r->ctx, slot) ? CKR_TOKEN_NOT_RECOGNIZED : CKR_SLOT_ID_INVALID;
+	else if (store_cert_list(r->ctx->st, slot, &f, time(NULL), &v, &n) != 0)
+		rv = CKR_DEVICE_ERROR;
+	if (rv == CKR_OK) {
+		struct wire_buf b;
+		wire_init(&b, WIRE_MAX_FRAME / 2);
+		wire_put_u32(&b, (uint32_t)n);
+		for (size_t i = 0; i < n; i++) {
+			wire_put_u64(&b, (uint64_t)v[i].object_id);
+			wire_put_str(&b, v[i].holder);
+			wire_put_str(&b, v[i].agency);
+			wire_put_str(&b, v[i].unit);
+			wire_put_u64(&b, (uint64_t)v[i].not_before);
+			wire_put_u64(&b, (uint64_t)v[i].not_after);
+			wire_put_bytes(&b, v[i].key_id_buf, v[i].key_id_len);
+			wire_put_str(&b, v[i].status);
+			wire_put_u32(&b, v[i].reason);
+			wire_put_u64(&b, (uint64_t)v[i].revoked_at);
+			wire_put_bytes(&b, v[i].serial_buf, v[i].serial_len);
+		}
+		if (wire_error(&b) == 0)
+			wire_put_bytes(r->out, b.data, b.size);
+		else
+			rv = CKR_DEVICE_MEMORY;
+		wire_free(&b);
+	}
+	free(v);
+	free(agency);
+	free(status);
+	return rv;
+}

@@ -1,0 +1,245 @@
+/*
+ * h_session.c - sessions, login and logout, keymgr unlock and lock.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attr.h"
+#include "cy_err.h"
+#include "ctx.h"
+#include "log.h"
+#include "dispatch/request.h"
+#include "model/handles.h"
+#include "model/session.h"
+#include <time.h>
+
+CK_RV
+process_open_session(struct req *r)
+{
+	uint32_t slot = get_u32(r), flags = get_u32(r);
+	struct km_ctx *ctx = r->ctx;
+	if (!token_slot_valid_locked(ctx, slot))
+		return CKR_SLOT_ID_INVALID;
+	if (token_find_locked(ctx, slot) == NULL)
+		return CKR_TOKEN_NOT_RECOGNIZED;
+	if (!(flags & CKF_SERIAL_SESSION))
+		return CKR_SESSION_PARALLEL_NOT_SUPPORTED;
+	if (!(flags & CKF_RW_SESSION) && session_login_of(r->peer->app, slot) == CKU_SO)
+		return CKR_SESSION_READ_WRITE_SO_EXISTS;
+	struct km_session *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return CKR_HOST_MEMORY;
+	do {
+		s->handle = ctx->next_session++ & 0x7fffffffu;
+	} while (s->handle == 0 || session_find(ctx, r->peer->app, s->handle) != NULL);
+	s->app = r->peer->app;
+	s->token_id = slot;
+	s->flags = (flags & CKF_RW_SESSION) | CKF_SERIAL_SESSION;
+	s->next = ctx->sessions;
+	ctx->sessions = s;
+	wire_put_u32(r->out, s->handle);
+	return CKR_OK;
+}
+
+CK_RV
+process_close_session(struct req *r)
+{
+	struct km_session *s = req_session(r, get_u32(r));
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	session_close_locked(r->ctx, s);
+	return CKR_OK;
+}
+
+CK_RV
+process_close_all(struct req *r)
+{
+	uint32_t slot = get_u32(r);
+	struct km_ctx *ctx = r->ctx;
+	if (!token_slot_valid_locked(ctx, slot))
+		return CKR_SLOT_ID_INVALID;
+	for (;;) {
+		struct km_session *s;
+		for (s = ctx->sessions; s; s = s->next)
+			if (s->app == r->peer->app && s->token_id == slot)
+				break;
+		if (s == NULL)
+			break;
+		session_close_idle_locked(ctx, s);
+	}
+	return CKR_OK;
+}
+
+CK_RV
+process_session_info(struct req *r)
+{
+	struct km_session *s = req_session(r, get_u32(r));
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	bool rw = s->flags & CKF_RW_SESSION;
+	CK_STATE state;
+	switch (session_login_of(s->app, s->token_id)) {
+	case CKU_SO: state = CKS_RW_SO_FUNCTIONS; break;
+	case CKU_USER: state = rw ? CKS_RW_USER_FUNCTIONS : CKS_RO_USER_FUNCTIONS; break;
+	default: state = rw ? CKS_RW_PUBLIC_SESSION : CKS_RO_PUBLIC_SESSION; break;
+	}
+	wire_put_u32(r->out, (uint32_t)s->token_id);
+	wire_put_u32(r->out, (uint32_t)state);
+	wire_put_u32(r->out, (uint32_t)s->flags);
+	return CKR_OK;
+}
+
+/* CKU_CONTEXT_SPECIFIC: the user's PIN again, for the operation whose key
+ * has CKA_ALWAYS_AUTHENTICATE; good for that one operation. */
+static CK_RV
+context_login_locked(struct req *r, struct km_session *s, const uint8_t *pin, uint32_t n)
+{
+	bool pending = false;
+	for (int k = 0; k <= OP_MAX; k++)
+		pending |= s->need_auth[k];
+	if (!pending)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	if (session_login_of(s->app, s->token_id) != CKU_USER)
+		return CKR_USER_NOT_LOGGED_IN;
+	CK_RV rv = req_verify_pin(r, s, CKU_USER, pin, n);
+	if (rv == CKR_OK && session_login_of(s->app, s->token_id) != CKU_USER)
+		rv = CKR_USER_NOT_LOGGED_IN; /* logged out meanwhile */
+	if (rv == CKR_OK)
+		for (int k = 0; k <= OP_MAX; k++)
+			s->need_auth[k] = false;
+	return rv;
+}
+
+/* May the application of session s log in as who now? */
+static CK_RV
+may_log_in_locked(struct km_ctx *ctx, const struct km_session *s, CK_USER_TYPE who)
+{
+	CK_USER_TYPE cur = session_login_of(s->app, s->token_id);
+	/* Unlocked for the user (keymgr token unlock) but not logged in by
+	 * this application: a program that logs in regardless gets its own
+	 * login, with the PIN checked as usual. */
+	bool own = false;
+	for (const struct km_login *l = s->app->logins; l; l = l->next)
+		own |= l->token_id == s->token_id;
+	if (cur == CKU_USER && who == CKU_USER && !own)
+		cur = KM_NOBODY;
+	if (cur == who)
+		return CKR_USER_ALREADY_LOGGED_IN;
+	if (cur != KM_NOBODY)
+		return CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
+	if (who == CKU_SO) {
+		for (struct km_session *o = ctx->sessions; o; o = o->next)
+			if (o->app == s->app && o->token_id == s->token_id && !(o->flags & CKF_RW_SESSION))
+				return CKR_SESSION_READ_ONLY_EXISTS;
+	}
+	return CKR_OK;
+}
+
+CK_RV
+process_login(struct req *r)
+{
+	struct km_session *s = req_session(r, get_u32(r));
+	uint32_t who = get_u32(r), n;
+	const uint8_t *pin = get_bytes(r, &n);
+	struct km_ctx *ctx = r->ctx;
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	snprintf(r->audit_obj, sizeof(r->audit_obj), "%s", who == CKU_SO ? "so" : who == CKU_USER ? "user"
+		 : who == CKU_CONTEXT_SPECIFIC ? "context-specific" : "unknown user type");
+	if (who == CKU_CONTEXT_SPECIFIC)
+		return context_login_locked(r, s, pin, n);
+	if (who != CKU_SO && who != CKU_USER)
+		return CKR_USER_TYPE_INVALID;
+	CK_RV rv = may_log_in_locked(ctx, s, who);
+	if (rv != CKR_OK)
+		return rv;
+	if (token_find_locked(ctx, s->token_id) == NULL)
+		return CKR_DEVICE_ERROR;
+	/* The PIN is checked without the lock; then the state is checked again
+	 * (another thread of the application may have logged in meanwhile). */
+	if ((rv = req_verify_pin(r, s, who, pin, n)) != CKR_OK || (rv = may_log_in_locked(ctx, s, who)) != CKR_OK)
+		return rv;
+	struct km_login *l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return CKR_HOST_MEMORY;
+	l->token_id = s->token_id;
+	l->who = who;
+	l->next = s->app->logins;
+	s->app->logins = l;
+	log_info("uid %u pid %d: %s login on token %lld", (unsigned)r->peer->uid, (int)r->peer->pid,
+		 who == CKU_SO ? "SO" : "user", (long long)s->token_id);
+	return CKR_OK;
+}
+
+CK_RV
+process_logout(struct req *r)
+{
+	struct km_session *s = req_session(r, get_u32(r));
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	if (session_login_of(s->app, s->token_id) == KM_NOBODY)
+		return CKR_USER_NOT_LOGGED_IN;
+	session_logout_app(s->app, s->token_id);
+	return CKR_OK;
+}
+
+/*
+ * keymgr unlock: the user PIN, checked like any login (failures count),
+ * unlocks the token for every application of the caller's uid for the
+ * given time. Only that uid benefits; keymgr lock (or the time) ends it.
+ */
+CK_RV
+process_unlock(struct req *r)
+{
+	uint32_t slot = get_u32(r), n;
+	const uint8_t *pin = get_bytes(r, &n);
+	uint32_t seconds = get_u32(r);
+	struct km_ctx *ctx = r->ctx;
+	struct km_token *t = token_find_locked(ctx, slot);
+	r->audit_token = slot;
+	snprintf(r->audit_obj, sizeof(r->audit_obj), "%u s", seconds);
+	if (t == NULL)
+		return token_slot_valid_locked(ctx, slot) ? CKR_TOKEN_NOT_RECOGNIZED : CKR_SLOT_ID_INVALID;
+	if (seconds == 0 || seconds > 7 * 24 * 3600)
+		return CKR_ARGUMENTS_BAD;
+	CK_RV rv = token_verify_pin(ctx, slot, CKU_USER, pin, n);
+	if (rv != CKR_OK)
+		return rv;
+	struct km_unlock *u;
+	for (u = ctx->unlocks; u; u = u->next)
+		if (u->uid == r->peer->uid && u->token_id == slot)
+			break;
+	if (u == NULL) {
+		if ((u = calloc(1, sizeof(*u))) == NULL)
+			return CKR_HOST_MEMORY;
+		u->uid = r->peer->uid;
+		u->token_id = slot;
+		u->next = ctx->unlocks;
+		ctx->unlocks = u;
+	}
+	u->expires = time(NULL) + seconds;
+	log_info("uid %u: token %u unlocked for %u s", (unsigned)r->peer->uid, slot, seconds);
+	return CKR_OK;
+}
+
+CK_RV
+process_lock(struct req *r)
+{
+	uint32_t slot = get_u32(r);
+	struct km_ctx *ctx = r->ctx;
+	r->audit_token = slot == 0xffffffffu ? -1 : (int64_t)slot;
+	for (struct km_unlock **pp = &ctx->unlocks; *pp;) {
+		struct km_unlock *u = *pp;
+		if (u->uid == r->peer->uid && (slot == 0xffffffffu || u->token_id == slot)) {
+			*pp = u->next;
+			free(u);
+		} else {
+			pp = &u->next;
+		}
+	}
+	log_info("uid %u: token(s) locked", (unsigned)r->peer->uid);
+	return CKR_OK;
+}

@@ -1,0 +1,203 @@
+/*
+ * h_token.c - hello, slots, tokens, mechanisms and PINs.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attr.h"
+#include "cy_err.h"
+#include "ctx.h"
+#include "log.h"
+#include "dispatch/request.h"
+#include "model/handles.h"
+#include "model/session.h"
+#include "crypto/crypto.h"
+
+CK_RV
+process_hello(struct req *r)
+{
+	uint32_t n, version = get_u32(r);
+	const uint8_t *id = get_bytes(r, &n);
+	struct km_ctx *ctx = r->ctx;
+	if (version != PROTO_VERSION) {
+		log_warn("peer uid %u pid %d speaks protocol %u, not %u", (unsigned)r->peer->uid,
+			 (int)r->peer->pid, version, PROTO_VERSION);
+		return CKR_DEVICE_ERROR;
+	}
+	if (n != PROTO_APP_ID_LEN || r->peer->app != NULL)
+		return CKR_ARGUMENTS_BAD;
+	struct km_app *a;
+	for (a = ctx->apps; a; a = a->next)
+		if (a->uid == r->peer->uid && memcmp(a->id, id, n) == 0)
+			break;
+	if (a == NULL) {
+		if ((a = calloc(1, sizeof(*a))) == NULL)
+			return CKR_HOST_MEMORY;
+		a->uid = r->peer->uid;
+		a->unlocks = (const struct km_unlock *const *)&ctx->unlocks;
+		memcpy(a->id, id, n);
+		a->next = ctx->apps;
+		ctx->apps = a;
+	}
+	a->conns++;
+	r->peer->app = a;
+	wire_put_u32(r->out, PROTO_VERSION);
+	return CKR_OK;
+}
+
+
+CK_RV
+process_slot_list(struct req *r)
+{
+	(void)get_bool(r); /* every slot holds a token */
+	struct km_ctx *ctx = r->ctx;
+	wire_put_u32(r->out, (uint32_t)ctx->ntokens + 1);
+	for (size_t i = 0; i < ctx->ntokens; i++)
+		wire_put_u32(r->out, (uint32_t)ctx->tokens[i].st.id);
+	wire_put_u32(r->out, (uint32_t)token_spare_slot_locked(ctx));
+	return CKR_OK;
+}
+
+
+CK_RV
+process_slot_info(struct req *r)
+{
+	uint32_t slot = get_u32(r);
+	char desc[64];
+	if (!token_slot_valid_locked(r->ctx, slot))
+		return CKR_SLOT_ID_INVALID;
+	snprintf(desc, sizeof(desc), "coyeu keymgrd slot %u", slot);
+	wire_put_str(r->out, desc);
+	wire_put_str(r->out, "coyeu");
+	wire_put_u32(r->out, CKF_TOKEN_PRESENT);
+	return CKR_OK;
+}
+
+
+CK_RV
+process_token_info(struct req *r)
+{
+	uint32_t slot = get_u32(r);
+	struct km_ctx *ctx = r->ctx;
+	if (!token_slot_valid_locked(ctx, slot))
+		return CKR_SLOT_ID_INVALID;
+	struct km_token *t = token_find_locked(ctx, slot);
+	uint32_t n = 0, rw = 0;
+	for (struct km_session *s = ctx->sessions; s; s = s->next) {
+		if (s->token_id == slot) {
+			n++;
+			rw += (s->flags & CKF_RW_SESSION) != 0;
+		}
+	}
+	wire_put_str(r->out, t ? t->st.label : "");
+	wire_put_str(r->out, "coyeu");
+	wire_put_str(r->out, "keymgrd");
+	wire_put_str(r->out, t ? t->st.serial : "");
+	wire_put_u32(r->out, (uint32_t)token_flags_locked(ctx, t));
+	wire_put_u32(r->out, n);
+	wire_put_u32(r->out, rw);
+	wire_put_u32(r->out, KM_PIN_MIN);
+	wire_put_u32(r->out, KM_PIN_MAX);
+	wire_put_u32(r->out, 0);
+	wire_put_u32(r->out, 1);
+	return CKR_OK;
+}
+
+
+CK_RV
+process_mech_list(struct req *r)
+{
+	size_t n;
+	const struct crypto_mech_info *m = crypto_mechs(&n);
+	if (!token_slot_valid_locked(r->ctx, get_u32(r)))
+		return CKR_SLOT_ID_INVALID;
+	wire_put_u32(r->out, (uint32_t)n);
+	for (size_t i = 0; i < n; i++)
+		wire_put_u32(r->out, (uint32_t)m[i].type);
+	return CKR_OK;
+}
+
+
+CK_RV
+process_mech_info(struct req *r)
+{
+	uint32_t slot = get_u32(r), type = get_u32(r);
+	if (!token_slot_valid_locked(r->ctx, slot))
+		return CKR_SLOT_ID_INVALID;
+	const struct crypto_mech_info *m = crypto_mech(type);
+	if (m == NULL)
+		return CKR_MECHANISM_INVALID;
+	wire_put_u32(r->out, (uint32_t)m->min_bits);
+	wire_put_u32(r->out, (uint32_t)m->max_bits);
+	wire_put_u32(r->out, (uint32_t)m->flags);
+	return CKR_OK;
+}
+
+CK_RV
+process_init_token(struct req *r)
+{
+	uint32_t slot = get_u32(r), plen, llen;
+	const uint8_t *pin = get_bytes(r, &plen);
+	const uint8_t *lab = get_bytes(r, &llen);
+	char label[33];
+	if (!token_slot_valid_locked(r->ctx, slot))
+		return CKR_SLOT_ID_INVALID;
+	if (llen > 32)
+		return CKR_ARGUMENTS_BAD;
+	if (llen)
+		memcpy(label, lab, llen);
+	label[llen] = '\0';
+	r->audit_token = slot;
+	snprintf(r->audit_obj, sizeof(r->audit_obj), "label %s", label);
+	log_info("uid %u: initialise token in slot %u", (unsigned)r->peer->uid, slot);
+	return token_init_locked(r->ctx, slot, pin, plen, label);
+}
+
+
+CK_RV
+process_init_pin(struct req *r)
+{
+	struct km_session *s = req_session(r, get_u32(r));
+	uint32_t n;
+	const uint8_t *pin = get_bytes(r, &n);
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	if (session_login_of(s->app, s->token_id) != CKU_SO)
+		return CKR_USER_NOT_LOGGED_IN;
+	if (!(s->flags & CKF_RW_SESSION))
+		return CKR_SESSION_READ_ONLY;
+	struct km_token *t = token_find_locked(r->ctx, s->token_id);
+	if (t == NULL)
+		return CKR_DEVICE_ERROR;
+	log_info("uid %u: token %lld user PIN set by SO", (unsigned)r->peer->uid, (long long)t->st.id);
+	return token_set_pin_locked(r->ctx, t, CKU_USER, pin, n);
+}
+
+
+CK_RV
+process_set_pin(struct req *r)
+{
+	struct km_session *s = req_session(r, get_u32(r));
+	uint32_t on, nn;
+	const uint8_t *old = get_bytes(r, &on);
+	const uint8_t *new = get_bytes(r, &nn);
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	if (!(s->flags & CKF_RW_SESSION))
+		return CKR_SESSION_READ_ONLY;
+	struct km_token *t = token_find_locked(r->ctx, s->token_id);
+	if (t == NULL)
+		return CKR_DEVICE_ERROR;
+	CK_USER_TYPE who = session_login_of(s->app, s->token_id) == CKU_SO ? CKU_SO : CKU_USER;
+	CK_RV rv = token_pin_len_ok(nn);
+	if (rv == CKR_OK)
+		rv = req_verify_pin(r, s, who, old, on);
+	if (rv == CKR_OK && (t = token_find_locked(r->ctx, s->token_id)) == NULL)
+		rv = CKR_DEVICE_ERROR;
+	if (rv == CKR_OK)
+		rv = token_set_pin_locked(r->ctx, t, who, new, nn);
+	return rv;
+}

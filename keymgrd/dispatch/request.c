@@ -1,0 +1,64 @@
+/*
+ * request.c - what several handlers do with a request: find its session,
+ * its objects and its template, check a PIN without the lock.
+ */
+#include "config.h"
+
+#include <stdio.h>
+
+#include "dispatch/request.h"
+#include "model/handles.h"
+#include "model/session.h"
+
+struct km_session *
+req_session(struct req *r, uint32_t h)
+{
+	struct km_session *s;
+	while ((s = session_find(r->ctx, r->peer->app, h)) != NULL && s->busy)
+		pthread_cond_wait(&r->ctx->cond, &r->ctx->lock);
+	r->audit_session = h;
+	if (s != NULL)
+		r->audit_token = s->token_id;
+	return s;
+}
+
+static void
+name_object(struct req *r, uint32_t h)
+{
+	if (r->audit_obj[0] == '\0')
+		snprintf(r->audit_obj, sizeof(r->audit_obj), "object %u", h);
+}
+
+CK_RV
+req_object(struct req *r, struct km_session *s, uint32_t h, bool with_secrets, struct km_object **out,
+	   bool *owned)
+{
+	name_object(r, h);
+	return handle_object_locked(r->ctx, s, h, with_secrets, out, owned);
+}
+
+CK_RV
+req_key(struct req *r, struct km_session *s, uint32_t h, struct km_object **out, bool *owned)
+{
+	name_object(r, h);
+	return handle_key_locked(r->ctx, s, h, out, owned);
+}
+
+CK_RV
+req_template(struct req *r, struct attrlist *l)
+{
+	al_init(l, true);
+	CK_RV rv = al_read_template(r->in, l);
+	if (rv != CKR_OK)
+		al_free(l);
+	return rv;
+}
+
+CK_RV
+req_verify_pin(struct req *r, struct km_session *s, CK_USER_TYPE who, const uint8_t *pin, uint32_t n)
+{
+	s->busy = true;
+	CK_RV rv = token_verify_pin(r->ctx, s->token_id, who, pin, n);
+	session_release(r->ctx, s);
+	return rv;
+}

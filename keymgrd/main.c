@@ -1,0 +1,453 @@
+/*
+ * keymgrd.c - the coyeu key daemon: options, start-up and shutdown.
+ *
+ * Order matters at start: libgcrypt's secure memory is set up before any
+ * key exists, core dumps are turned off, then the store and the master key
+ * are opened, and only then does the socket appear. On SIGTERM the server
+ * finishes the requests in flight, then the store is closed cleanly.
+ *
+ * What the in-memory protection buys: key material sits in mlock'ed pages
+ * (never swapped) and is wiped when freed; a process that can ptrace
+ * keymgrd or read its memory as root still sees the keys. It keeps secrets
+ * out of swap and core files, no more.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <ini.h>
+#include <limits.h>
+#include <malloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <gcrypt.h>
+
+#include "cy_err.h"
+#include "ctx.h"
+#include "duration.h"
+#include "log.h"
+#include "paths.h"
+#include "model/policy.h"
+#include "crypto/seal.h"
+#include "server/server.h"
+
+struct options {
+	bool foreground;
+	char data_dir[PATH_MAX];
+	char socket[PATH_MAX];
+	unsigned socket_mode;
+	unsigned workers;
+	unsigned max_pin_failures;
+	int log_level;
+	bool syslog;
+	struct km_policy policy;
+};
+
+static volatile sig_atomic_t stop_flag;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+	server_wake();
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: keymgrd [--foreground] [--data-dir DIR] [--socket PATH] [--config FILE]\n"
+		"               [--socket-mode MODE] [--workers N] [--max-pin-failures N]\n"
+		"               [--syslog] [--debug]\n"
+		"\n"
+		"Holds the keys of the coyeu PKCS#11 tokens and serves coyeu-pkcs11.so and keymgr.\n"
+		"  --foreground        stay in the foreground (for systemd and tests)\n"
+		"  --data-dir DIR      store and master key (default /var/lib/coyeu, or\n"
+		"                      $XDG_DATA_HOME/coyeu for other users)\n"
+		"  --socket PATH       listening socket (default /run/coyeu/keymgrd.sock, or\n"
+		"                      $XDG_RUNTIME_DIR/coyeu/keymgrd.sock for other users)\n"
+		"  --config FILE       config file ([keymgrd] section; default %s)\n"
+		"  --socket-mode MODE  permissions of the socket, octal (default 0600)\n"
+		"  --workers N         threads running requests (default 8)\n"
+		"  --max-pin-failures N  wrong PINs before a PIN locks (default 10)\n"
+		"  --rotate-before DUR rotate keys whose certificate expires within DUR\n"
+		"                      (default 30d; 0: never)\n"
+		"  --rotate-policy P   rotate (new version, request in the outbox) or flag\n"
+		"                      (only log the keys due; the default)\n"
+		"  --grace DUR         destroy versions retired DUR ago (default 30d; 0: never)\n"
+		"  --policy-interval DUR  how often the policy runs (default 1h; 0: never)\n"
+		"  --outbox DIR        requests of rotated keys (default DATA-DIR/outbox)\n"
+		"  --crl-dir DIR       CRLs kept up to date (default DATA-DIR/crl)\n"
+		"DUR is a number of seconds or 30d, 12h, 15m, 90s.\n",
+		paths_config_file());
+}
+
+static bool
+parse_uint(const char *s, int base, unsigned max, unsigned *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, base);
+	if (errno || end == s || *end || v > max)
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
+static int
+set_path(char *dst, const char *src)
+{
+	int n = snprintf(dst, PATH_MAX, "%s", src);
+	return n < 0 || n >= PATH_MAX ? -1 : 0;
+}
+
+/*
+ * A policy setting (keymgrd.conf name, or the flag's name with '-'):
+ * 1 when set, 0 when the value is wrong, -1 when name is no policy setting.
+ */
+static int
+policy_setting(struct km_policy *p, const char *name, const char *value)
+{
+	char key[32];
+	size_t i;
+	for (i = 0; name[i] && i + 1 < sizeof(key); i++)
+		key[i] = name[i] == '-' ? '_' : name[i];
+	key[i] = '\0';
+	long long d = duration_parse(value);
+	if (strcmp(key, "rotate_before") == 0)
+		return d < 0 ? 0 : (p->rotate_before = d, 1);
+	if (strcmp(key, "grace") == 0)
+		return d < 0 ? 0 : (p->grace = d, 1);
+	if (strcmp(key, "policy_interval") == 0)
+		return d < 0 ? 0 : (p->interval = d, 1);
+	if (strcmp(key, "rotate_policy") == 0) {
+		if (strcmp(value, "rotate") != 0 && strcmp(value, "flag") != 0)
+			return 0;
+		p->auto_rotate = strcmp(value, "rotate") == 0;
+		return 1;
+	}
+	if (strcmp(key, "outbox") == 0)
+		return set_path(p->outbox, value) == 0;
+	if (strcmp(key, "crl_dir") == 0)
+		return set_path(p->crl_dir, value) == 0;
+	if (strcmp(key, "crl_days") == 0) {
+		unsigned v;
+		return parse_uint(value, 10, 3660, &v) && v > 0 ? (p->crl_days = v, 1) : 0;
+	}
+	return -1;
+}
+
+static int
+on_config(void *user, const char *section, const char *name, const char *value)
+{
+	struct options *o = user;
+	if (strcmp(section, "keymgrd") != 0)
+		return 1;
+	if (strcmp(name, "data_dir") == 0)
+		return set_path(o->data_dir, value) == 0;
+	if (strcmp(name, "socket") == 0)
+		return set_path(o->socket, value) == 0;
+	if (strcmp(name, "socket_mode") == 0)
+		return parse_uint(value, 8, 0777, &o->socket_mode);
+	if (strcmp(name, "workers") == 0)
+		return parse_uint(value, 10, 256, &o->workers) && o->workers > 0;
+	if (strcmp(name, "max_pin_failures") == 0)
+		return parse_uint(value, 10, 1000, &o->max_pin_failures) && o->max_pin_failures > 0;
+	int ps = policy_setting(&o->policy, name, value);
+	if (ps >= 0)
+		return ps == 1;
+	log_warn("config: unknown key %s in [keymgrd]", name);
+	return 1;
+}
+
+static int
+default_data_dir(char *buf)
+{
+	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	if (geteuid() == 0)
+		return set_path(buf, LOCALSTATEDIR "/lib/coyeu");
+	if (xdg && xdg[0] == '/')
+		return snprintf(buf, PATH_MAX, "%s/coyeu", xdg) >= PATH_MAX ? -1 : 0;
+	if (home && home[0] == '/')
+		return snprintf(buf, PATH_MAX, "%s/.local/share/coyeu", home) >= PATH_MAX ? -1 : 0;
+	return -1;
+}
+
+/* Creates dir (and missing parents) with mode; an existing one is kept. */
+static int
+make_dir(const char *dir, mode_t mode)
+{
+	char tmp[PATH_MAX];
+	if (set_path(tmp, dir) != 0)
+		return -1;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(tmp, mode) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int
+parse_args(int argc, char **argv, struct options *o)
+{
+	static const struct option longs[] = {
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "socket-mode", required_argument, NULL, 'm' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "max-pin-failures", required_argument, NULL, 'p' },
+		{ "syslog", no_argument, NULL, 'S' },
+		{ "debug", no_argument, NULL, 'D' },
+		{ "rotate-before", required_argument, NULL, 'P' },
+		{ "rotate-policy", required_argument, NULL, 'P' },
+		{ "grace", required_argument, NULL, 'P' },
+		{ "policy-interval", required_argument, NULL, 'P' },
+		{ "outbox", required_argument, NULL, 'P' },
+		{ "crl-dir", required_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config = NULL;
+	struct options cli;
+	memset(&cli, 0, sizeof(cli));
+	memset(o, 0, sizeof(*o));
+	o->socket_mode = 0600;
+	o->workers = 8;
+	o->log_level = LOG_INFO;
+	ctx_defaults(&o->max_pin_failures, &o->policy);
+	unsigned v;
+	int c, li = 0;
+	struct { const char *name, *value; } pflags[8];
+	size_t npflags = 0;
+	/* Flags override the config file, so remember them apart. */
+	bool set_mode = false, set_workers = false, set_fail = false;
+	while ((c = getopt_long(argc, argv, "fd:s:c:m:w:p:SDh", longs, &li)) != -1) {
+		switch (c) {
+		case 'P':
+			if (npflags < sizeof(pflags) / sizeof(pflags[0])) {
+				pflags[npflags].name = longs[li].name;
+				pflags[npflags++].value = optarg;
+			}
+			break;
+		case 'f': o->foreground = true; break;
+		case 'd': if (set_path(cli.data_dir, optarg)) return -1; break;
+		case 's': if (set_path(cli.socket, optarg)) return -1; break;
+		case 'c': config = optarg; break;
+		case 'm':
+			if (!parse_uint(optarg, 8, 0777, &v)) {
+				fprintf(stderr, "keymgrd: --socket-mode: not an octal mode: %s\n", optarg);
+				return -1;
+			}
+			cli.socket_mode = v;
+			set_mode = true;
+			break;
+		case 'w':
+			if (!parse_uint(optarg, 10, 256, &v) || v == 0) {
+				fprintf(stderr, "keymgrd: --workers: expected 1 to 256: %s\n", optarg);
+				return -1;
+			}
+			cli.workers = v;
+			set_workers = true;
+			break;
+		case 'p':
+			if (!parse_uint(optarg, 10, 1000, &v) || v == 0) {
+				fprintf(stderr, "keymgrd: --max-pin-failures: expected 1 to 1000: %s\n", optarg);
+				return -1;
+			}
+			cli.max_pin_failures = v;
+			set_fail = true;
+			break;
+		case 'S': o->syslog = true; break;
+		case 'D': o->log_level = LOG_DEBUG; break;
+		case 'h': usage(stdout); exit(0);
+		default: usage(stderr); return -1;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "keymgrd: unexpected argument: %s\n", argv[optind]);
+		return -1;
+	}
+	const char *path = config ? config : paths_config_file();
+	FILE *f = fopen(path, "re");
+	if (f != NULL) {
+		int line = ini_parse_file(f, on_config, o);
+		fclose(f);
+		if (line != 0) {
+			fprintf(stderr, "keymgrd: %s: bad setting at line %d\n", path, line);
+			return -1;
+		}
+	} else if (config != NULL) {
+		fprintf(stderr, "keymgrd: cannot read %s: %s\n", config, strerror(errno));
+		return -1;
+	}
+	if (cli.data_dir[0])
+		memcpy(o->data_dir, cli.data_dir, sizeof(o->data_dir));
+	if (cli.socket[0])
+		memcpy(o->socket, cli.socket, sizeof(o->socket));
+	if (set_mode)
+		o->socket_mode = cli.socket_mode;
+	if (set_workers)
+		o->workers = cli.workers;
+	if (set_fail)
+		o->max_pin_failures = cli.max_pin_failures;
+	for (size_t i = 0; i < npflags; i++) {
+		if (policy_setting(&o->policy, pflags[i].name, pflags[i].value) != 1) {
+			fprintf(stderr, "keymgrd: --%s: bad value: %s\n", pflags[i].name, pflags[i].value);
+			return -1;
+		}
+	}
+	if (!o->data_dir[0] && default_data_dir(o->data_dir) != 0) {
+		fprintf(stderr, "keymgrd: no data directory: give --data-dir\n");
+		return -1;
+	}
+	if (!o->socket[0] && paths_default_socket(o->socket, sizeof(o->socket)) != 0) {
+		fprintf(stderr, "keymgrd: socket path too long\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+init_gcrypt(void)
+{
+	if (!gcry_check_version(GCRYPT_VERSION)) {
+		fprintf(stderr, "keymgrd: libgcrypt is older than %s\n", GCRYPT_VERSION);
+		return -1;
+	}
+	gcry_control(GCRYCTL_SUSPEND_SECMEM_WARN);
+	gcry_control(GCRYCTL_INIT_SECMEM, 1024 * 1024, 0);
+	gcry_control(GCRYCTL_AUTO_EXPAND_SECMEM, 4 * 1024 * 1024, 0);
+	gcry_control(GCRYCTL_RESUME_SECMEM_WARN);
+	gcry_control(GCRYCTL_INITIALIZATION_FINISHED, 0);
+	return 0;
+}
+
+static void
+no_core_dumps(void)
+{
+	struct rlimit rl = { 0, 0 };
+	setrlimit(RLIMIT_CORE, &rl);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct options o;
+	struct km_ctx ctx;
+	struct store *st = NULL;
+	uint8_t *master = NULL;
+	bool created = false, have_ctx = false;
+	int status = 1;
+
+	umask(077);
+	/* Every PIN check (Argon2id) allocates 19 MiB on a worker thread. With
+	 * glibc's moving mmap threshold such blocks end up in per-thread heaps
+	 * that never shrink (8 workers: 150 MiB resident); a fixed threshold
+	 * keeps them mmap'd and gives them back when freed. A heap keeps up to
+	 * 4 MiB free at its top: a megabyte encrypted is a megabyte allocated
+	 * for the output, and giving it back each time costs 256 page faults
+	 * the next time (a third of the time of the whole call). */
+	mallopt(M_MMAP_THRESHOLD, 8 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 4 * 1024 * 1024);
+	if (init_gcrypt() != 0)
+		return 1;
+	no_core_dumps();
+	if (parse_args(argc, argv, &o) != 0)
+		return 2;
+	log_init("keymgrd", o.foreground, o.syslog || !o.foreground, o.log_level);
+	if (!o.foreground && daemon(0, 0) != 0) {
+		log_err("cannot detach: %s", strerror(errno));
+		return 1;
+	}
+
+	char path[PATH_MAX + 32];
+	if (make_dir(o.data_dir, 0700) != 0) {
+		log_err("cannot create %s: %s", o.data_dir, strerror(errno));
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/master.key", o.data_dir);
+	int r = seal_master_key(path, &master, &created);
+	if (r != 0) {
+		log_err("master key %s: %s", path, cy_strerror(r));
+		goto out;
+	}
+	if (created)
+		log_info("created master key %s", path);
+	snprintf(path, sizeof(path), "%s/keymgr.db", o.data_dir);
+	if ((r = store_open(path, &st)) != 0) {
+		log_err("store %s: %s", path, cy_strerror(r));
+		goto out;
+	}
+	if ((r = ctx_init(&ctx, st, master)) != 0) {
+		log_err("cannot load the tokens: %s", cy_strerror(r));
+		ctx_free(&ctx);
+		goto out;
+	}
+	have_ctx = true;
+	ctx.max_pin_failures = o.max_pin_failures;
+	ctx.policy = o.policy;
+	if (!ctx.policy.outbox[0])
+		snprintf(ctx.policy.outbox, sizeof(ctx.policy.outbox), "%s/outbox", o.data_dir);
+	if (!ctx.policy.crl_dir[0])
+		snprintf(ctx.policy.crl_dir, sizeof(ctx.policy.crl_dir), "%s/crl", o.data_dir);
+	if (make_dir(ctx.policy.outbox, 0750) != 0 || make_dir(ctx.policy.crl_dir, 0755) != 0) {
+		log_err("cannot create %s or %s: %s", ctx.policy.outbox, ctx.policy.crl_dir, strerror(errno));
+		goto out;
+	}
+
+	char sockdir[PATH_MAX];
+	snprintf(sockdir, sizeof(sockdir), "%s", o.socket);
+	char *slash = strrchr(sockdir, '/');
+	if (slash != NULL && slash != sockdir) {
+		*slash = '\0';
+		/* The directory lets through whoever the socket mode lets in. */
+		mode_t dmode = 0700 | ((o.socket_mode & 0060) ? 0050 : 0) | ((o.socket_mode & 0006) ? 0005 : 0);
+		if (make_dir(sockdir, dmode) != 0) {
+			log_err("cannot create %s: %s", sockdir, strerror(errno));
+			goto out;
+		}
+	}
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	struct server_opts so = { o.socket, (mode_t)o.socket_mode, o.workers, 1024 };
+	log_info("keymgrd %s: data in %s, %zu token(s)", PACKAGE_VERSION, o.data_dir, ctx.ntokens);
+	if ((r = policy_start(&ctx)) != 0) {
+		log_err("cannot start the policy timer: %s", cy_strerror(r));
+		goto out;
+	}
+	r = server_run(&ctx, &so, &stop_flag);
+	policy_stop();
+	if (r != 0) {
+		log_err("server: %s", cy_strerror(r));
+		goto out;
+	}
+	log_info("stopped");
+	status = 0;
+out:
+	if (have_ctx)
+		ctx_free(&ctx);
+	store_close(st);
+	seal_key_free(master);
+	return status;
+}

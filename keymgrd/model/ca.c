@@ -1,0 +1,204 @@
+/* ca.c - certificates and CRLs signed by a CA key on the token (see ca.h). */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "attr.h"
+#include "model/ca.h"
+#include "cy_err.h"
+#include "ctx.h"
+#include "model/lifecycle.h"
+#include "log.h"
+#include "paths.h"
+#include "pki/x509_make.h"
+#include "model/rotate.h"
+#include "pki/x509_read.h"
+
+struct ca {
+	struct km_object **keys; /* the active version's key objects, secrets unsealed */
+	size_t nkeys;
+	struct km_object **certs; /* its certificates */
+	size_t ncerts;
+	struct km_object *pub, *priv;
+	const struct attr *id, *cert, *subject;
+};
+
+static void
+ca_close(struct ca *ca)
+{
+	token_free_objects(ca->keys, ca->nkeys);
+	token_free_objects(ca->certs, ca->ncerts);
+	memset(ca, 0, sizeof(*ca));
+}
+
+/* Finds the CA labelled label: its active version, that version's
+ * certificate (which must say CA:TRUE), and remembers it as a CA. */
+static CK_RV
+ca_open(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t len, struct ca *ca)
+{
+	memset(ca, 0, sizeof(*ca));
+	CK_RV rv = rotate_active_version_locked(ctx, token_id, label, len, &ca->keys, &ca->nkeys, &ca->pub, &ca->priv);
+	if (rv != CKR_OK)
+		return rv;
+	ca->id = al_find(&ca->priv->pub, CKA_ID);
+	struct store_filter certs = { .has_ckaid = true, .ckaid = ca->id->val, .ckaid_len = ca->id->len,
+				      .has_cls = true, .cls = CKO_CERTIFICATE };
+	if (token_load_objects_locked(ctx, token_id, &certs, false, &ca->certs, &ca->ncerts) != 0)
+		rv = CKR_DEVICE_ERROR;
+	for (size_t i = 0; rv == CKR_OK && i < ca->ncerts && ca->cert == NULL; i++) {
+		const struct attr *der = al_find(&ca->certs[i]->pub, CKA_VALUE);
+		if (der != NULL && pki_is_ca_cert(der->val, der->len)) {
+			ca->cert = der;
+			ca->subject = al_find(&ca->certs[i]->pub, CKA_SUBJECT);
+		}
+	}
+	if (rv == CKR_OK && (ca->cert == NULL || ca->subject == NULL))
+		rv = CKR_KEY_FUNCTION_NOT_PERMITTED; /* not a CA: no CA certificate for the key */
+	if (rv == CKR_OK && store_ca_add(ctx->st, token_id, ca->id->val, ca->id->len) != 0)
+		rv = CKR_DEVICE_ERROR;
+	if (rv != CKR_OK)
+		ca_close(ca);
+	return rv;
+}
+
+CK_RV
+ca_self_sign_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t len, const char *subject,
+		    unsigned days, uint8_t **der, size_t *der_len)
+{
+	struct km_object **v, *pub, *priv, *o = NULL;
+	size_t n;
+	struct km_token *t = token_find_locked(ctx, token_id);
+	CK_RV rv = rotate_active_version_locked(ctx, token_id, label, len, &v, &n, &pub, &priv);
+	if (rv != CKR_OK)
+		return rv;
+	if (t == NULL) {
+		token_free_objects(v, n);
+		return CKR_DEVICE_ERROR;
+	}
+	const struct attr *id = al_find(&priv->pub, CKA_ID);
+	struct x509_cert c;
+	struct attrlist tmpl;
+	memset(&c, 0, sizeof(c));
+	al_init(&tmpl, false);
+	if ((rv = pki_self_sign(pub, priv, subject, days, der, der_len)) != CKR_OK)
+		goto out;
+	/* The certificate goes on the token with the key's CKA_ID, and the
+	 * key is a CA from now on: one transaction. */
+	rv = CKR_DEVICE_ERROR;
+	if (x509_parse_cert(*der, *der_len, &c) != 0 || x509_cert_template(&c, *der, *der_len, &tmpl) != 0 ||
+	    al_set(&tmpl, CKA_ID, id->val, id->len) != 0)
+		goto out;
+	if ((rv = obj_build(&tmpl, CKO_CERTIFICATE, ATTR_ANY_KEY, OM_CREATE, false, &o)) != CKR_OK)
+		goto out;
+	o->token_id = token_id;
+	rv = CKR_DEVICE_ERROR;
+	if (token_stamp_object(o) != 0 || store_begin(ctx->st) != 0)
+		goto out;
+	if (token_insert_object_intx(ctx, t, o) != 0 || store_ca_add(ctx->st, token_id, id->val, id->len) != 0 ||
+	    store_commit(ctx->st) != 0) {
+		store_rollback(ctx->st);
+		goto out;
+	}
+	rv = CKR_OK;
+out:
+	if (rv != CKR_OK) {
+		free(*der);
+		*der = NULL;
+	}
+	obj_free(o);
+	al_free(&tmpl);
+	x509_cert_clear(&c);
+	token_free_objects(v, n);
+	return rv;
+}
+
+CK_RV
+ca_issue_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t len, const uint8_t *csr,
+		size_t csr_len, unsigned days, uint8_t **der, size_t *der_len)
+{
+	struct ca ca;
+	CK_RV rv = ca_open(ctx, token_id, label, len, &ca);
+	if (rv != CKR_OK)
+		return rv;
+	rv = pki_issue(ca.priv, ca.cert->val, ca.cert->len, csr, csr_len, days, der, der_len);
+	ca_close(&ca);
+	return rv;
+}
+
+CK_RV
+ca_crl_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t len, unsigned days,
+	      uint8_t **der, size_t *der_len)
+{
+	struct ca ca;
+	struct store_cert *rows = NULL;
+	struct pki_revoked *rv_list = NULL;
+	size_t n = 0;
+	uint64_t number = 0;
+	CK_RV rv = ca_open(ctx, token_id, label, len, &ca);
+	if (rv != CKR_OK)
+		return rv;
+	struct store_cert_filter f = { .status = "revoked", .issuer = ca.subject->val,
+				       .issuer_len = ca.subject->len };
+	rv = CKR_DEVICE_ERROR;
+	if (store_ca_next_crl(ctx->st, token_id, ca.id->val, ca.id->len, &number) != 0 ||
+	    store_cert_list(ctx->st, token_id, &f, time(NULL), &rows, &n) != 0)
+		goto out;
+	if ((rv_list = calloc(n ? n : 1, sizeof(*rv_list))) == NULL) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		rv_list[i].serial = rows[i].serial_buf;
+		rv_list[i].serial_len = rows[i].serial_len;
+		rv_list[i].when = rows[i].revoked_at;
+		rv_list[i].reason = rows[i].reason;
+	}
+	rv = pki_make_crl(ca.priv, ca.cert->val, ca.cert->len, rv_list, n, number, days, der, der_len);
+	if (rv == CKR_OK && ctx->policy.crl_dir[0]) {
+		char name[256], path[4400];
+		paths_file_name(label, len, name, sizeof(name));
+		snprintf(path, sizeof(path), "%s/%s.crl", ctx->policy.crl_dir, name);
+		if (pki_write_pem(path, "X509 CRL", *der, *der_len) != 0)
+			log_warn("cannot write %s", path);
+		else
+			log_info("CRL %llu of '%s' (%zu revoked) written to %s", (unsigned long long)number, name, n,
+				 path);
+	}
+out:
+	free(rv_list);
+	free(rows);
+	ca_close(&ca);
+	return rv;
+}
+
+int
+ca_refresh_locked(struct km_ctx *ctx, int64_t token_id)
+{
+	struct store_blob *ids = NULL;
+	size_t n = 0;
+	int r = store_ca_list(ctx->st, token_id, &ids, &n);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct store_filter f = { .has_ckaid = true, .ckaid = ids[i].buf, .ckaid_len = ids[i].len,
+					  .include_private = true, .has_cls = true, .cls = CKO_PRIVATE_KEY };
+		struct km_object **v = NULL;
+		size_t vn = 0;
+		if (token_load_objects_locked(ctx, token_id, &f, false, &v, &vn) != 0 || vn == 0) {
+			token_free_objects(v, vn);
+			continue;
+		}
+		const struct attr *label = al_find(&v[0]->pub, CKA_LABEL);
+		uint8_t *der = NULL;
+		size_t len = 0;
+		if (label != NULL &&
+		    ca_crl_locked(ctx, token_id, label->val, label->len, ctx->policy.crl_days, &der, &len) != CKR_OK)
+			log_warn("token %lld: could not sign a new CRL for '%.*s'", (long long)token_id, (int)label->len,
+				 (const char *)label->val);
+		free(der);
+		token_free_objects(v, vn);
+	}
+	free(ids);
+	return r;
+}

@@ -1,0 +1,43 @@
+/*
+ * session.h - applications, login state and sessions (model/session.c).
+ *
+ * Every function expects ctx->lock. A session is found by the application
+ * that opened it and its handle; one a worker is using unlocked is busy
+ * (see ctx.h) and is released with session_release.
+ */
+#ifndef KM_SESSION_H
+#define KM_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ctx.h"
+
+/* Nobody is logged in (a CK_USER_TYPE that PKCS#11 does not use). */
+#define KM_NOBODY ((CK_USER_TYPE)-1)
+
+/* Who app is logged in as on token_id: its own login, else the unlock of
+ * its user (keymgr unlock) while that lasts, else KM_NOBODY. */
+CK_USER_TYPE session_login_of(const struct km_app *app, int64_t token_id);
+/* Ends app's login on token_id (if any). */
+void session_logout_app(struct km_app *app, int64_t token_id);
+/* Whether the user is logged in for session s. */
+bool session_user_in(const struct km_session *s);
+
+/* app's session h, or NULL; busy ones included. */
+struct km_session *session_find(struct km_ctx *ctx, const struct km_app *app, uint32_t h);
+/* Clears s's busy mark and wakes those waiting for it. */
+void session_release(struct km_ctx *ctx, struct km_session *s);
+/* Frees the result kept for the two-call convention. */
+void session_clear_stash(struct km_session *s);
+/* Ends s's operation of kind (and its stash). */
+void session_end_op(struct km_session *s, enum proto_op kind);
+/* Ends s's object search. */
+void session_end_find(struct km_session *s);
+/* Closes s (not busy) and frees it with its session objects; logs its
+ * application out of the token when it was its last session there. */
+void session_close_locked(struct km_ctx *ctx, struct km_session *s);
+/* As session_close_locked, waiting first until s is not busy. */
+void session_close_idle_locked(struct km_ctx *ctx, struct km_session *s);
+
+#endif

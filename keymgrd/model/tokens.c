@@ -1,0 +1,463 @@
+/*
+ * tokens.c - tokens of keymgrd: loading, initialisation, PINs and lockout,
+ * and putting new objects on a token.
+ *
+ * Every token's data key is unsealed with the master key when the daemon
+ * starts and kept in secure memory. PIN failures are written to the store
+ * before the answer goes out, so restarting the daemon does not reset them.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <gcrypt.h>
+
+#include "model/audit.h"
+#include "crypto/crypto.h"
+#include "cy_err.h"
+#include "ctx.h"
+#include "model/handles.h"
+#include "log.h"
+#include "crypto/seal.h"
+#include "pki/x509_read.h"
+
+static void
+token_ad(int64_t id, uint8_t ad[16])
+{
+	memcpy(ad, "coyeu-tk", 8);
+	wire_store_u64(ad + 8, (uint64_t)id);
+}
+
+static int
+load_token(struct km_ctx *ctx, int64_t id, struct km_token *t)
+{
+	uint8_t ad[16];
+	size_t len = 0;
+	int r = store_token_get(ctx->st, id, &t->st);
+	if (r != 0)
+		return r;
+	token_ad(id, ad);
+	r = unseal_data(ctx->master_key, ad, sizeof(ad), t->st.data_key, t->st.data_key_len,
+			&t->data_key, &len);
+	if (r == 0 && len != SEAL_KEY_LEN) {
+		seal_key_free(t->data_key);
+		t->data_key = NULL;
+		r = CY_ERR_CORRUPT;
+	}
+	return r;
+}
+
+int
+token_load_all_locked(struct km_ctx *ctx)
+{
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int r = store_token_ids(ctx->st, &ids, &n);
+	if (r != 0)
+		return r;
+	ctx->tokens = calloc(n ? n : 1, sizeof(*ctx->tokens));
+	if (ctx->tokens == NULL) {
+		free(ids);
+		return CY_ERR_ALLOC;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((r = load_token(ctx, ids[i], &ctx->tokens[i])) != 0) {
+			log_err("token %lld: cannot open its data key: %s", (long long)ids[i],
+				cy_strerror(r));
+			break;
+		}
+		ctx->ntokens++;
+	}
+	free(ids);
+	return r;
+}
+
+void
+token_free_all_locked(struct km_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->ntokens; i++) {
+		seal_key_free(ctx->tokens[i].data_key);
+		wire_wipe(&ctx->tokens[i].st, sizeof(ctx->tokens[i].st));
+	}
+	free(ctx->tokens);
+	ctx->tokens = NULL;
+	ctx->ntokens = 0;
+}
+
+struct km_token *
+token_find_locked(struct km_ctx *ctx, int64_t id)
+{
+	for (size_t i = 0; i < ctx->ntokens; i++)
+		if (ctx->tokens[i].st.id == id)
+			return &ctx->tokens[i];
+	return NULL;
+}
+
+bool
+token_slot_valid_locked(struct km_ctx *ctx, uint32_t slot)
+{
+	return token_find_locked(ctx, slot) != NULL || slot == token_spare_slot_locked(ctx);
+}
+
+int64_t
+token_spare_slot_locked(struct km_ctx *ctx)
+{
+	int64_t max = 0;
+	for (size_t i = 0; i < ctx->ntokens; i++)
+		if (ctx->tokens[i].st.id > max)
+			max = ctx->tokens[i].st.id;
+	return max + 1;
+}
+
+static CK_FLAGS
+pin_flags(uint32_t failures, unsigned max, CK_FLAGS low, CK_FLAGS final, CK_FLAGS locked)
+{
+	if (failures >= max)
+		return locked;
+	if (failures + 1 == max)
+		return low | final;
+	return failures ? low : 0;
+}
+
+CK_FLAGS
+token_flags_locked(struct km_ctx *ctx, const struct km_token *t)
+{
+	CK_FLAGS f = CKF_RNG | CKF_LOGIN_REQUIRED | CKF_RESTORE_KEY_NOT_NEEDED;
+	if (t == NULL)
+		return f;
+	f |= CKF_TOKEN_INITIALIZED;
+	if (t->st.user_pin[0])
+		f |= CKF_USER_PIN_INITIALIZED;
+	f |= pin_flags(t->st.user_failures, ctx->max_pin_failures, CKF_USER_PIN_COUNT_LOW,
+		       CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED);
+	f |= pin_flags(t->st.so_failures, ctx->max_pin_failures, CKF_SO_PIN_COUNT_LOW,
+		       CKF_SO_PIN_FINAL_TRY, CKF_SO_PIN_LOCKED);
+	return f;
+}
+
+CK_RV
+token_pin_len_ok(size_t len)
+{
+	return len < KM_PIN_MIN || len > KM_PIN_MAX ? CKR_PIN_LEN_RANGE : CKR_OK;
+}
+
+/*
+ * The PIN check. With unlock, ctx->lock is released while Argon2id runs;
+ * checks in progress count against the failure limit (as if they were
+ * failures) until they end, so attempts in parallel cannot get past it.
+ */
+static CK_RV
+check_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const uint8_t *pin, size_t len,
+	  bool unlock)
+{
+	bool so = who == CKU_SO;
+	struct km_token *t = token_find_locked(ctx, token_id);
+	if (t == NULL)
+		return CKR_DEVICE_ERROR;
+	char stored[sizeof(t->st.so_pin)];
+	memcpy(stored, so ? t->st.so_pin : t->st.user_pin, sizeof(stored));
+	if (!so && stored[0] == '\0')
+		return CKR_USER_PIN_NOT_INITIALIZED;
+	if ((so ? t->st.so_failures : t->st.user_failures) + t->checking[so] >= ctx->max_pin_failures)
+		return CKR_PIN_LOCKED;
+	t->checking[so]++;
+	if (unlock)
+		pthread_mutex_unlock(&ctx->lock);
+	int r = pin_verify(stored, pin, len);
+	if (unlock)
+		pthread_mutex_lock(&ctx->lock);
+	/* The token may have changed meanwhile (a new PIN, re-initialised). */
+	CK_RV rv = CKR_DEVICE_ERROR;
+	if ((t = token_find_locked(ctx, token_id)) == NULL)
+		goto out;
+	t->checking[so]--;
+	uint32_t *failures = so ? &t->st.so_failures : &t->st.user_failures;
+	bool same = strcmp(so ? t->st.so_pin : t->st.user_pin, stored) == 0;
+	if (r == 0 && same) {
+		rv = CKR_OK;
+		if (*failures != 0) {
+			*failures = 0;
+			if (store_token_update(ctx->st, &t->st) != 0)
+				rv = CKR_DEVICE_ERROR;
+		}
+	} else if (r == 0 || r == CY_ERR_PERM) {
+		/* Right for a PIN that was changed meanwhile counts as wrong. */
+		(*failures)++;
+		log_warn("token %lld: wrong %s PIN (%u of %u)", (long long)token_id, so ? "SO" : "user",
+			 *failures, ctx->max_pin_failures);
+		rv = store_token_update(ctx->st, &t->st) != 0 ? CKR_DEVICE_ERROR
+		     : *failures >= ctx->max_pin_failures ? CKR_PIN_LOCKED : CKR_PIN_INCORRECT;
+	} else {
+		log_err("token %lld: stored %s PIN is unreadable", (long long)token_id, so ? "SO" : "user");
+	}
+out:
+	wire_wipe(stored, sizeof(stored));
+	return rv;
+}
+
+CK_RV
+token_check_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who,
+		       const uint8_t *pin, size_t len)
+{
+	return check_pin(ctx, t->st.id, who, pin, len, false);
+}
+
+CK_RV
+token_verify_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const uint8_t *pin, size_t len)
+{
+	return check_pin(ctx, token_id, who, pin, len, true);
+}
+
+CK_RV
+token_set_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who,
+		     const uint8_t *pin, size_t len)
+{
+	char hash[PIN_HASH_MAX];
+	CK_RV rv = token_pin_len_ok(len);
+	if (rv != CKR_OK)
+		return rv;
+	if (pin_hash(pin, len, &ctx->pin_cost, hash) != 0)
+		return CKR_DEVICE_ERROR;
+	struct store_token nt = t->st;
+	char *dst = who == CKU_SO ? nt.so_pin : nt.user_pin;
+	memcpy(dst, hash, sizeof(hash) < sizeof(nt.so_pin) ? sizeof(hash) : sizeof(nt.so_pin));
+	dst[sizeof(nt.so_pin) - 1] = '\0';
+	if (who == CKU_SO)
+		nt.so_failures = 0;
+	else
+		nt.user_failures = 0;
+	if (store_token_update(ctx->st, &nt) != 0)
+		rv = CKR_DEVICE_ERROR;
+	else
+		t->st = nt;
+	wire_wipe(&nt, sizeof(nt));
+	return rv;
+}
+
+static void
+new_serial(char out[17])
+{
+	uint8_t r[8];
+	static const char hex[] = "0123456789abcdef";
+	gcry_create_nonce(r, sizeof(r));
+	for (int i = 0; i < 8; i++) {
+		out[2 * i] = hex[r[i] >> 4];
+		out[2 * i + 1] = hex[r[i] & 15];
+	}
+	out[16] = '\0';
+}
+
+/* A fresh token in the spare slot: new data key, SO PIN, no user PIN. */
+static CK_RV
+create_token(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_t so_len,
+	     const char *label)
+{
+	struct km_token t;
+	uint8_t ad[16], *sealed = NULL;
+	size_t sealed_len = 0;
+	CK_RV rv = CKR_DEVICE_ERROR;
+	memset(&t, 0, sizeof(t));
+	t.st.id = slot;
+	snprintf(t.st.label, sizeof(t.st.label), "%s", label);
+	new_serial(t.st.serial);
+	if (pin_hash(so_pin, so_len, &ctx->pin_cost, t.st.so_pin) != 0)
+		goto out;
+	if (seal_new_key(&t.data_key) != 0)
+		goto out;
+	token_ad(slot, ad);
+	if (seal_data(ctx->master_key, ad, sizeof(ad), t.data_key, SEAL_KEY_LEN, &sealed, &sealed_len) != 0 ||
+	    sealed_len > sizeof(t.st.data_key))
+		goto out;
+	memcpy(t.st.data_key, sealed, sealed_len);
+	t.st.data_key_len = sealed_len;
+	struct km_token *nv = realloc(ctx->tokens, (ctx->ntokens + 1) * sizeof(*nv));
+	if (nv == NULL) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	ctx->tokens = nv;
+	if (store_token_insert(ctx->st, &t.st) != 0)
+		goto out;
+	ctx->tokens[ctx->ntokens++] = t;
+	t.data_key = NULL;
+	log_info("token %lld initialised (serial %s)", (long long)slot, t.st.serial);
+	rv = CKR_OK;
+out:
+	free(sealed);
+	seal_key_free(t.data_key);
+	return rv;
+}
+
+CK_RV
+token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_t so_len,
+		  const char *label)
+{
+	CK_RV rv = token_pin_len_ok(so_len);
+	if (rv != CKR_OK)
+		return rv;
+	struct km_token *t = token_find_locked(ctx, slot);
+	if (t == NULL) {
+		if (slot != token_spare_slot_locked(ctx))
+			return CKR_SLOT_ID_INVALID;
+		return create_token(ctx, slot, so_pin, so_len, label);
+	}
+	for (struct km_session *s = ctx->sessions; s; s = s->next)
+		if (s->token_id == slot)
+			return CKR_SESSION_EXISTS;
+	if ((rv = token_check_pin_locked(ctx, t, CKU_SO, so_pin, so_len)) != CKR_OK)
+		return rv;
+	/* Re-initialisation: objects and the user PIN go, the data key and the
+	 * SO PIN stay. */
+	struct store_token nt = t->st;
+	snprintf(nt.label, sizeof(nt.label), "%s", label);
+	nt.user_pin[0] = '\0';
+	nt.user_failures = 0;
+	if (store_begin(ctx->st) != 0)
+		return CKR_DEVICE_ERROR;
+	if (store_token_clear_objects(ctx->st, slot) != 0 || store_token_update(ctx->st, &nt) != 0 ||
+	    store_commit(ctx->st) != 0) {
+		store_rollback(ctx->st);
+		return CKR_DEVICE_ERROR;
+	}
+	t->st = nt;
+	for (struct km_unlock **pp = &ctx->unlocks; *pp;) {
+		struct km_unlock *u = *pp;
+		if (u->token_id == slot) {
+			*pp = u->next;
+			free(u);
+		} else {
+			pp = &u->next;
+		}
+	}
+	for (struct km_app *a = ctx->apps; a; a = a->next) {
+		struct km_login **pp = &a->logins;
+		while (*pp) {
+			if ((*pp)->token_id == slot) {
+				struct km_login *dead = *pp;
+				*pp = dead->next;
+				free(dead);
+			} else {
+				pp = &(*pp)->next;
+			}
+		}
+	}
+	log_info("token %lld re-initialised", (long long)slot);
+	return CKR_OK;
+}
+
+/* ---- new token objects ---- */
+
+/* What the token sets on every new object: CKA_UNIQUE_ID (128 random bits
+ * in hex, new for a copy too) and, on keys, the lifecycle state. */
+int
+token_stamp_object(struct km_object *o)
+{
+	uint8_t rnd[16];
+	char uid[33];
+	gcry_create_nonce(rnd, sizeof(rnd));
+	for (int j = 0; j < 16; j++)
+		snprintf(uid + 2 * j, 3, "%02x", rnd[j]);
+	bool key = o->cls == CKO_PUBLIC_KEY || o->cls == CKO_PRIVATE_KEY || o->cls == CKO_SECRET_KEY;
+	if (al_set(&o->pub, CKA_UNIQUE_ID, uid, 32) != 0)
+		return -1;
+	if (key && al_find(&o->pub, CKA_COYEU_KEY_STATE) == NULL &&
+	    al_set_ulong(&o->pub, CKA_COYEU_KEY_STATE, COYEU_KEY_ACTIVE) != 0)
+		return -1;
+	return 0;
+}
+
+/* Puts token object o in the certificate inventory (certificates only). */
+static int
+inventory_add_intx(struct km_ctx *ctx, const struct km_object *o)
+{
+	const struct attr *v = al_find(&o->pub, CKA_VALUE), *id = al_find(&o->pub, CKA_ID);
+	struct x509_cert c;
+	if (o->cls != CKO_CERTIFICATE || v == NULL || x509_parse_cert(v->val, v->len, &c) != 0)
+		return 0;
+	struct store_cert sc;
+	memset(&sc, 0, sizeof(sc));
+	sc.object_id = o->handle;
+	sc.token_id = o->token_id;
+	sc.issuer = c.issuer;
+	sc.issuer_len = c.issuer_len;
+	sc.serial = c.serial;
+	sc.serial_len = c.serial_len;
+	snprintf(sc.holder, sizeof(sc.holder), "%s", c.cn);
+	snprintf(sc.agency, sizeof(sc.agency), "%s", c.org);
+	snprintf(sc.unit, sizeof(sc.unit), "%s", c.unit);
+	sc.not_before = c.not_before;
+	sc.not_after = c.not_after;
+	if (id != NULL) {
+		sc.key_id = id->val;
+		sc.key_id_len = id->len;
+	}
+	int r = store_cert_insert(ctx->st, &sc);
+	x509_cert_clear(&c);
+	return r;
+}
+
+/* Inserts token object o inside the caller's transaction, setting its
+ * handle; certificates enter the inventory too. 0 or an error. */
+int
+token_insert_object_intx(struct km_ctx *ctx, const struct km_token *t, struct km_object *o)
+{
+	struct store_object so;
+	memset(&so, 0, sizeof(so));
+	so.token_id = t->st.id;
+	/* The id is bound into the sealed secrets, so insert first. */
+	if (store_object_insert(ctx->st, &so) != 0 || so.id <= 0 || so.id >= KM_SOBJ_BIT)
+		return CY_ERR_STORE;
+	o->handle = (uint32_t)so.id;
+	int r = obj_to_store(o, t->data_key, &so);
+	if (r == 0)
+		r = store_object_update(ctx->st, &so);
+	store_object_clear(&so);
+	if (r == 0)
+		r = inventory_add_intx(ctx, o);
+	return r;
+}
+
+int
+token_load_objects_locked(struct km_ctx *ctx, int64_t token_id, const struct store_filter *f, bool secrets,
+			  struct km_object ***out, size_t *n)
+{
+	struct km_token *t = token_find_locked(ctx, token_id);
+	int64_t *ids = NULL;
+	size_t cnt = 0;
+	*out = NULL;
+	*n = 0;
+	if (t == NULL)
+		return CY_ERR_NOT_FOUND;
+	int r = store_object_find(ctx->st, token_id, f, &ids, &cnt);
+	if (r != 0)
+		return r;
+	struct km_object **v = calloc(cnt ? cnt : 1, sizeof(*v));
+	if (v == NULL) {
+		free(ids);
+		return CY_ERR_ALLOC;
+	}
+	for (size_t i = 0; i < cnt && r == 0; i++) {
+		struct store_object so;
+		memset(&so, 0, sizeof(so));
+		r = store_object_get(ctx->st, ids[i], &so);
+		if (r == 0)
+			r = obj_from_store(&so, secrets ? t->data_key : NULL, &v[i]);
+		store_object_clear(&so);
+	}
+	free(ids);
+	if (r != 0) {
+		token_free_objects(v, cnt);
+		return r;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+void
+token_free_objects(struct km_object **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		obj_free(v[i]);
+	free(v);
+}

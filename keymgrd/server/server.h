@@ -1,0 +1,30 @@
+/*
+ * server.h - keymgrd's transport: the listening socket, the I/O loop and
+ * the worker threads that run requests.
+ */
+#ifndef KM_SERVER_H
+#define KM_SERVER_H
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include "ctx.h"
+
+struct server_opts {
+	const char *socket_path;
+	mode_t socket_mode;   /* of the socket file; its directory gets the x bits */
+	unsigned workers;
+	unsigned max_conns;
+};
+
+/*
+ * Creates the socket (removing a stale one, refusing when another daemon
+ * answers on it) and serves ctx until *stop becomes non-zero; then stops
+ * accepting, lets requests in flight finish, closes every connection and
+ * removes the socket. Returns 0 or a negative cy_err.
+ */
+int server_run(struct km_ctx *ctx, const struct server_opts *o, volatile sig_atomic_t *stop);
+/* Wakes the loop from a signal handler (async-signal-safe). */
+void server_wake(void);
+
+#endif

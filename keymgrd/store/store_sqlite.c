@@ -1,0 +1,920 @@
+/*
+ * store_sqlite.c - the embedded store: one SQLite file in WAL mode.
+ *
+ * The schema is versioned in PRAGMA user_version and brought forward by the
+ * migrations below, each in its own transaction. Objects keep their class,
+ * CKA_ID and CKA_LABEL in indexed columns so a search never scans the whole
+ * table; the rest of their attributes are one blob. Statements are prepared
+ * once per store.
+ */
+#include "config.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cy_err.h"
+#include "log.h"
+#include "store/store.h"
+#include "wire.h"
+
+static const char *const migrations[] = {
+	/* 1: tokens and objects with their indexes. */
+	"CREATE TABLE tokens ("
+	"  id INTEGER PRIMARY KEY,"
+	"  label TEXT NOT NULL,"
+	"  serial TEXT NOT NULL,"
+	"  so_pin TEXT NOT NULL,"
+	"  user_pin TEXT NOT NULL DEFAULT '',"
+	"  so_failures INTEGER NOT NULL DEFAULT 0,"
+	"  user_failures INTEGER NOT NULL DEFAULT 0,"
+	"  data_key BLOB NOT NULL,"
+	"  created INTEGER NOT NULL DEFAULT (strftime('%s','now')));"
+	"CREATE TABLE objects ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  token_id INTEGER NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,"
+	"  class INTEGER NOT NULL,"
+	"  private INTEGER NOT NULL,"
+	"  ckaid BLOB NOT NULL DEFAULT x'',"
+	"  label BLOB NOT NULL DEFAULT x'',"
+	"  attrs BLOB NOT NULL,"
+	"  secret BLOB);"
+	"CREATE INDEX objects_by_ckaid ON objects(token_id, ckaid);"
+	"CREATE INDEX objects_by_label ON objects(token_id, label);"
+	"CREATE INDEX objects_by_class ON objects(token_id, class);",
+	/* 2: the audit trail, a chain of keyed hashes, and its head (so that
+	 * removing the newest entries shows too). */
+	"CREATE TABLE audit ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  time INTEGER NOT NULL,"
+	"  uid INTEGER NOT NULL,"
+	"  token INTEGER NOT NULL,"
+	"  session INTEGER NOT NULL,"
+	"  op TEXT NOT NULL,"
+	"  object TEXT NOT NULL,"
+	"  result INTEGER NOT NULL,"
+	"  prev BLOB NOT NULL,"
+	"  hash BLOB NOT NULL);"
+	"CREATE TABLE audit_head ("
+	"  one INTEGER PRIMARY KEY CHECK (one = 1),"
+	"  last_id INTEGER NOT NULL,"
+	"  hash BLOB NOT NULL);",
+	/* 3: the key hash (SHA-256 of the SubjectPublicKeyInfo) of public keys
+	 * and certificates, so a certificate finds its key by index. */
+	"ALTER TABLE objects ADD COLUMN keyhash BLOB;"
+	"CREATE INDEX objects_by_keyhash ON objects(token_id, keyhash);",
+	/* 4: the certificate inventory, one row per certificate object. */
+	"CREATE TABLE certs ("
+	"  object_id INTEGER PRIMARY KEY REFERENCES objects(id) ON DELETE CASCADE,"
+	"  token_id INTEGER NOT NULL,"
+	"  issuer BLOB NOT NULL,"
+	"  serial BLOB NOT NULL,"
+	"  holder TEXT NOT NULL,"
+	"  agency TEXT NOT NULL,"
+	"  unit TEXT NOT NULL,"
+	"  not_before INTEGER NOT NULL,"
+	"  not_after INTEGER NOT NULL,"
+	"  key_id BLOB NOT NULL DEFAULT x'',"
+	"  status TEXT NOT NULL DEFAULT 'valid',"
+	"  reason INTEGER NOT NULL DEFAULT 0,"
+	"  revoked_at INTEGER NOT NULL DEFAULT 0);"
+	"CREATE UNIQUE INDEX certs_by_serial ON certs(token_id, issuer, serial);"
+	"CREATE INDEX certs_by_agency ON certs(token_id, agency);"
+	"CREATE INDEX certs_by_expiry ON certs(token_id, not_after);",
+	/* 5: certificates by key version; the CAs of a token and their CRL
+	 * numbers. */
+	"CREATE INDEX certs_by_key ON certs(token_id, key_id);"
+	"CREATE TABLE cas ("
+	"  token_id INTEGER NOT NULL,"
+	"  key_id BLOB NOT NULL,"
+	"  crl_number INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (token_id, key_id));",
+};
+#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+enum stmt_id {
+	S_BEGIN, S_COMMIT, S_ROLLBACK,
+	S_TOKEN_IDS, S_TOKEN_GET, S_TOKEN_INSERT, S_TOKEN_UPDATE, S_TOKEN_CLEAR, S_TOKEN_COUNT,
+	S_OBJ_INSERT, S_OBJ_UPDATE, S_OBJ_GET, S_OBJ_DELETE, S_OBJ_BY_KEYHASH,
+	S_AUDIT_INSERT, S_AUDIT_HEAD_SET, S_AUDIT_HEAD_GET, S_AUDIT_LIST,
+	S_CERT_INSERT, S_CERT_EXISTS,
+	S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+	[S_AUDIT_INSERT] = "INSERT INTO audit (time, uid, token, session, op, object, result, prev, hash)"
+			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[S_AUDIT_HEAD_SET] = "INSERT OR REPLACE INTO audit_head (one, last_id, hash) VALUES (1, ?1, ?2)",
+	[S_AUDIT_HEAD_GET] = "SELECT last_id, hash FROM audit_head WHERE one = 1",
+	[S_AUDIT_LIST] = "SELECT id, time, uid, token, session, op, object, result, prev, hash FROM audit"
+			 " WHERE id >= ?1 ORDER BY id LIMIT ?2",
+	[S_CERT_INSERT] = "INSERT OR IGNORE INTO certs (object_id, token_id, issuer, serial, holder, agency, unit,"
+			  " not_before, not_after, key_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[S_CERT_EXISTS] = "SELECT 1 FROM certs WHERE token_id = ?1 AND issuer = ?2 AND serial = ?3",
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_TOKEN_IDS] = "SELECT id FROM tokens ORDER BY id",
+	[S_TOKEN_GET] = "SELECT label, serial, so_pin, user_pin, so_failures, user_failures, data_key"
+			" FROM tokens WHERE id = ?1",
+	[S_TOKEN_INSERT] = "INSERT INTO tokens (id, label, serial, so_pin, user_pin, so_failures,"
+			   " user_failures, data_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[S_TOKEN_UPDATE] = "UPDATE tokens SET label = ?2, serial = ?3, so_pin = ?4, user_pin = ?5,"
+			   " so_failures = ?6, user_failures = ?7, data_key = ?8 WHERE id = ?1",
+	[S_TOKEN_CLEAR] = "DELETE FROM objects WHERE token_id = ?1",
+	[S_TOKEN_COUNT] = "SELECT count(*) FROM objects WHERE token_id = ?1",
+	[S_OBJ_INSERT] = "INSERT INTO objects (token_id, class, private, ckaid, label, attrs, secret, keyhash)"
+			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9)",
+	[S_OBJ_UPDATE] = "UPDATE objects SET token_id = ?1, class = ?2, private = ?3, ckaid = ?4,"
+			 " label = ?5, attrs = ?6, secret = ?7, keyhash = ?9 WHERE id = ?8",
+	[S_OBJ_BY_KEYHASH] = "SELECT id FROM objects WHERE token_id = ?1 AND keyhash = ?2 AND class = ?3"
+			     " ORDER BY id",
+	[S_OBJ_GET] = "SELECT token_id, class, private, ckaid, label, attrs, secret"
+		      " FROM objects WHERE id = ?1",
+	[S_OBJ_DELETE] = "DELETE FROM objects WHERE id = ?1",
+};
+
+/* One prepared search per combination of constrained columns. */
+#define FIND_VARIANTS 8
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[S_COUNT];
+	sqlite3_stmt *find[FIND_VARIANTS];
+	int version;
+};
+
+static int
+db_fail(struct store *st, const char *what)
+{
+	log_err("store: %s: %s", what, sqlite3_errmsg(st->db));
+	return CY_ERR_STORE;
+}
+
+static sqlite3_stmt *
+stmt(struct store *st, enum stmt_id id)
+{
+	sqlite3_stmt *s = st->stmt[id];
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return s;
+}
+
+/* Steps a statement that returns no rows; resets it afterwards. */
+static int
+run(struct store *st, sqlite3_stmt *s, const char *what)
+{
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return db_fail(st, what);
+	return 0;
+}
+
+static int
+exec_sql(struct store *st, const char *sql)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		log_err("store: %s", msg ? msg : "exec failed");
+		sqlite3_free(msg);
+		return CY_ERR_STORE;
+	}
+	return 0;
+}
+
+static int
+read_version(struct store *st, int *v)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+		return db_fail(st, "user_version");
+	int rc = sqlite3_step(s);
+	*v = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : CY_ERR_STORE;
+}
+
+static int
+migrate(struct store *st)
+{
+	int v, r;
+	if ((r = read_version(st, &v)) != 0)
+		return r;
+	if (v > N_MIGRATIONS) {
+		log_err("store: schema version %d is newer than this keymgrd (%d)", v, N_MIGRATIONS);
+		return CY_ERR_STORE;
+	}
+	for (; v < N_MIGRATIONS; v++) {
+		char setv[64];
+		snprintf(setv, sizeof(setv), "PRAGMA user_version = %d", v + 1);
+		if ((r = exec_sql(st, "BEGIN IMMEDIATE")) != 0)
+			return r;
+		if ((r = exec_sql(st, migrations[v])) != 0 || (r = exec_sql(st, setv)) != 0) {
+			exec_sql(st, "ROLLBACK");
+			return r;
+		}
+		if ((r = exec_sql(st, "COMMIT")) != 0)
+			return r;
+		log_info("store: migrated schema to version %d", v + 1);
+	}
+	st->version = v;
+	return 0;
+}
+
+int
+store_open(const char *path, struct store **out)
+{
+	int r = CY_ERR_STORE;
+	struct store *st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		return CY_ERR_ALLOC;
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		log_err("store: cannot open %s: %s", path,
+			st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	/* WAL: readers never block the writer; FULL: an acknowledged commit
+	 * survives a power loss, not only a crash of keymgrd. */
+	if ((r = exec_sql(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+			  " PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;")) != 0)
+		goto out;
+	if ((r = migrate(st)) != 0)
+		goto out;
+	for (int i = 0; i < S_COUNT; i++) {
+		if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+				       &st->stmt[i], NULL) != SQLITE_OK) {
+			r = db_fail(st, stmt_sql[i]);
+			goto out;
+		}
+	}
+	*out = st;
+	st = NULL;
+	r = 0;
+out:
+	store_close(st);
+	return r;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	for (int i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	for (int i = 0; i < FIND_VARIANTS; i++)
+		sqlite3_finalize(st->find[i]);
+	if (st->db != NULL && sqlite3_close(st->db) != SQLITE_OK)
+		log_err("store: close: %s", sqlite3_errmsg(st->db));
+	free(st);
+}
+
+int
+store_schema_version(struct store *st)
+{
+	return st->version;
+}
+
+int
+store_begin(struct store *st)
+{
+	return run(st, stmt(st, S_BEGIN), "begin");
+}
+
+int
+store_commit(struct store *st)
+{
+	return run(st, stmt(st, S_COMMIT), "commit");
+}
+
+uint64_t
+store_generation(struct store *st)
+{
+	unsigned int dv = 0;
+	if (!sqlite3_get_autocommit(st->db) ||
+	    sqlite3_file_control(st->db, "main", SQLITE_FCNTL_DATA_VERSION, &dv) != SQLITE_OK)
+		return 0;
+	return ((uint64_t)dv << 40) + (uint64_t)sqlite3_total_changes64(st->db) + 1;
+}
+
+void
+store_rollback(struct store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		run(st, stmt(st, S_ROLLBACK), "rollback");
+}
+
+/* Collects the first column (an id) of every row of s. */
+static int
+collect_ids(struct store *st, sqlite3_stmt *s, int64_t **ids, size_t *n)
+{
+	size_t cap = 16, len = 0;
+	int64_t *v = malloc(cap * sizeof(*v));
+	int rc;
+	if (v == NULL)
+		return CY_ERR_ALLOC;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (len == cap) {
+			int64_t *nv = realloc(v, 2 * cap * sizeof(*v));
+			if (nv == NULL) {
+				free(v);
+				sqlite3_reset(s);
+				return CY_ERR_ALLOC;
+			}
+			v = nv;
+			cap *= 2;
+		}
+		v[len++] = sqlite3_column_int64(s, 0);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return db_fail(st, "select ids");
+	}
+	*ids = v;
+	*n = len;
+	return 0;
+}
+
+int
+store_token_ids(struct store *st, int64_t **ids, size_t *n)
+{
+	return collect_ids(st, stmt(st, S_TOKEN_IDS), ids, n);
+}
+
+static void
+copy_text(char *dst, size_t len, const unsigned char *src)
+{
+	snprintf(dst, len, "%s", src ? (const char *)src : "");
+}
+
+int
+store_token_get(struct store *st, int64_t id, struct store_token *t)
+{
+	sqlite3_stmt *s = stmt(st, S_TOKEN_GET);
+	sqlite3_bind_int64(s, 1, id);
+	int rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(s);
+		return rc == SQLITE_DONE ? CY_ERR_NOT_FOUND : db_fail(st, "token get");
+	}
+	memset(t, 0, sizeof(*t));
+	t->id = id;
+	copy_text(t->label, sizeof(t->label), sqlite3_column_text(s, 0));
+	copy_text(t->serial, sizeof(t->serial), sqlite3_column_text(s, 1));
+	copy_text(t->so_pin, sizeof(t->so_pin), sqlite3_column_text(s, 2));
+	copy_text(t->user_pin, sizeof(t->user_pin), sqlite3_column_text(s, 3));
+	t->so_failures = (uint32_t)sqlite3_column_int(s, 4);
+	t->user_failures = (uint32_t)sqlite3_column_int(s, 5);
+	int klen = sqlite3_column_bytes(s, 6);
+	int r = 0;
+	if (klen < 0 || (size_t)klen > sizeof(t->data_key)) {
+		r = CY_ERR_CORRUPT;
+	} else {
+		memcpy(t->data_key, sqlite3_column_blob(s, 6), (size_t)klen);
+		t->data_key_len = (size_t)klen;
+	}
+	sqlite3_reset(s);
+	return r;
+}
+
+static int
+write_token(struct store *st, enum stmt_id id, const struct store_token *t, const char *what)
+{
+	sqlite3_stmt *s = stmt(st, id);
+	sqlite3_bind_int64(s, 1, t->id);
+	sqlite3_bind_text(s, 2, t->label, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, t->serial, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, t->so_pin, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, t->user_pin, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, t->so_failures);
+	sqlite3_bind_int64(s, 7, t->user_failures);
+	sqlite3_bind_blob(s, 8, t->data_key, (int)t->data_key_len, SQLITE_STATIC);
+	return run(st, s, what);
+}
+
+int
+store_token_insert(struct store *st, const struct store_token *t)
+{
+	return write_token(st, S_TOKEN_INSERT, t, "token insert");
+}
+
+int
+store_token_update(struct store *st, const struct store_token *t)
+{
+	return write_token(st, S_TOKEN_UPDATE, t, "token update");
+}
+
+int
+store_token_clear_objects(struct store *st, int64_t token_id)
+{
+	sqlite3_stmt *s = stmt(st, S_TOKEN_CLEAR);
+	sqlite3_bind_int64(s, 1, token_id);
+	return run(st, s, "token clear");
+}
+
+int
+store_token_count_objects(struct store *st, int64_t token_id, uint64_t *n)
+{
+	sqlite3_stmt *s = stmt(st, S_TOKEN_COUNT);
+	sqlite3_bind_int64(s, 1, token_id);
+	int rc = sqlite3_step(s);
+	*n = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? 0 : db_fail(st, "count objects");
+}
+
+static void
+bind_blob(sqlite3_stmt *s, int col, const uint8_t *p, size_t n, bool nullable)
+{
+	if (p == NULL && nullable)
+		sqlite3_bind_null(s, col);
+	else
+		sqlite3_bind_blob(s, col, p ? (const void *)p : "", (int)n, SQLITE_STATIC);
+}
+
+static void
+bind_object(sqlite3_stmt *s, const struct store_object *o)
+{
+	sqlite3_bind_int64(s, 1, o->token_id);
+	sqlite3_bind_int64(s, 2, o->cls);
+	sqlite3_bind_int(s, 3, o->priv);
+	bind_blob(s, 4, o->ckaid, o->ckaid_len, false);
+	bind_blob(s, 5, o->label, o->label_len, false);
+	bind_blob(s, 6, o->attrs, o->attrs_len, false);
+	bind_blob(s, 7, o->secret, o->secret_len, true);
+	if (o->has_keyhash)
+		sqlite3_bind_blob(s, 9, o->keyhash, sizeof(o->keyhash), SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, 9);
+}
+
+int
+store_object_insert(struct store *st, struct store_object *o)
+{
+	sqlite3_stmt *s = stmt(st, S_OBJ_INSERT);
+	bind_object(s, o);
+	int r = run(st, s, "object insert");
+	if (r == 0)
+		o->id = sqlite3_last_insert_rowid(st->db);
+	return r;
+}
+
+int
+store_object_update(struct store *st, const struct store_object *o)
+{
+	sqlite3_stmt *s = stmt(st, S_OBJ_UPDATE);
+	bind_object(s, o);
+	sqlite3_bind_int64(s, 8, o->id);
+	return run(st, s, "object update");
+}
+
+static int
+dup_blob(sqlite3_stmt *s, int col, uint8_t **p, size_t *n)
+{
+	const void *src = sqlite3_column_blob(s, col);
+	int len = sqlite3_column_bytes(s, col);
+	*p = NULL;
+	*n = 0;
+	if (sqlite3_column_type(s, col) == SQLITE_NULL)
+		return 0;
+	*p = malloc(len > 0 ? (size_t)len : 1);
+	if (*p == NULL)
+		return CY_ERR_ALLOC;
+	if (len > 0)
+		memcpy(*p, src, (size_t)len);
+	*n = (size_t)len;
+	return 0;
+}
+
+int
+store_object_get(struct store *st, int64_t id, struct store_object *o)
+{
+	sqlite3_stmt *s = stmt(st, S_OBJ_GET);
+	sqlite3_bind_int64(s, 1, id);
+	memset(o, 0, sizeof(*o));
+	int rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(s);
+		return rc == SQLITE_DONE ? CY_ERR_NOT_FOUND : db_fail(st, "object get");
+	}
+	o->id = id;
+	o->token_id = sqlite3_column_int64(s, 0);
+	o->cls = (uint32_t)sqlite3_column_int64(s, 1);
+	o->priv = sqlite3_column_int(s, 2) != 0;
+	int r = dup_blob(s, 3, &o->ckaid, &o->ckaid_len);
+	if (r == 0)
+		r = dup_blob(s, 4, &o->label, &o->label_len);
+	if (r == 0)
+		r = dup_blob(s, 5, &o->attrs, &o->attrs_len);
+	if (r == 0)
+		r = dup_blob(s, 6, &o->secret, &o->secret_len);
+	sqlite3_reset(s);
+	if (r != 0)
+		store_object_clear(o);
+	return r;
+}
+
+void
+store_object_clear(struct store_object *o)
+{
+	free(o->ckaid);
+	free(o->label);
+	free(o->attrs);
+	if (o->secret != NULL)
+		wire_wipe(o->secret, o->secret_len);
+	free(o->secret);
+	memset(o, 0, sizeof(*o));
+}
+
+int
+store_object_delete(struct store *st, int64_t id)
+{
+	sqlite3_stmt *s = stmt(st, S_OBJ_DELETE);
+	sqlite3_bind_int64(s, 1, id);
+	return run(st, s, "object delete");
+}
+
+static sqlite3_stmt *
+find_stmt(struct store *st, unsigned variant)
+{
+	if (st->find[variant] == NULL) {
+		char sql[256];
+		/* With a CKA_ID or a label the class is only a filter ("+class"):
+		 * left to itself, SQLite may pick the class index and walk every
+		 * certificate to find one. */
+		snprintf(sql, sizeof(sql),
+			 "SELECT id FROM objects WHERE token_id = ?1%s%s%s AND (?5 OR private = 0)"
+			 " ORDER BY id",
+			 !(variant & 1) ? "" : variant & 6 ? " AND +class = ?2" : " AND class = ?2",
+			 variant & 2 ? " AND ckaid = ?3" : "",
+			 variant & 4 ? " AND label = ?4" : "");
+		if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+				       &st->find[variant], NULL) != SQLITE_OK) {
+			db_fail(st, "prepare find");
+			return NULL;
+		}
+	}
+	sqlite3_reset(st->find[variant]);
+	sqlite3_clear_bindings(st->find[variant]);
+	return st->find[variant];
+}
+
+int
+store_object_find(struct store *st, int64_t token_id, const struct store_filter *f,
+		  int64_t **ids, size_t *n)
+{
+	unsigned variant = (f->has_cls ? 1 : 0) | (f->has_ckaid ? 2 : 0) | (f->has_label ? 4 : 0);
+	sqlite3_stmt *s = find_stmt(st, variant);
+	if (s == NULL)
+		return CY_ERR_STORE;
+	sqlite3_bind_int64(s, 1, token_id);
+	if (f->has_cls)
+		sqlite3_bind_int64(s, 2, f->cls);
+	if (f->has_ckaid)
+		bind_blob(s, 3, f->ckaid, f->ckaid_len, false);
+	if (f->has_label)
+		bind_blob(s, 4, f->label, f->label_len, false);
+	sqlite3_bind_int(s, 5, f->include_private);
+	return collect_ids(st, s, ids, n);
+}
+
+int
+store_find_plan(struct store *st, const struct store_filter *f, char *buf, size_t len)
+{
+	unsigned variant = (f->has_cls ? 1 : 0) | (f->has_ckaid ? 2 : 0) | (f->has_label ? 4 : 0);
+	sqlite3_stmt *find = find_stmt(st, variant), *s;
+	char sql[400];
+	size_t used = 0;
+	if (find == NULL || len == 0)
+		return CY_ERR_STORE;
+	snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", sqlite3_sql(find));
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return db_fail(st, "explain");
+	buf[0] = '\0';
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		const char *d = (const char *)sqlite3_column_text(s, 3);
+		int n = snprintf(buf + used, len - used, "%s%s", used ? "; " : "", d ? d : "");
+		if (n < 0 || (size_t)n >= len - used)
+			break;
+		used += (size_t)n;
+	}
+	sqlite3_finalize(s);
+	return 0;
+}
+
+/* ---- the audit trail ---- */
+
+static void
+copy_col(sqlite3_stmt *s, int col, char *dst, size_t len)
+{
+	const unsigned char *t = sqlite3_column_text(s, col);
+	snprintf(dst, len, "%s", t ? (const char *)t : "");
+}
+
+static void
+copy_blob32(sqlite3_stmt *s, int col, uint8_t dst[32])
+{
+	const void *p = sqlite3_column_blob(s, col);
+	memset(dst, 0, 32);
+	if (p != NULL && sqlite3_column_bytes(s, col) == 32)
+		memcpy(dst, p, 32);
+}
+
+int
+store_audit_append(struct store *st, struct store_audit *e)
+{
+	bool own = sqlite3_get_autocommit(st->db) != 0;
+	int r;
+	if (own && (r = store_begin(st)) != 0)
+		return r;
+	sqlite3_stmt *s = stmt(st, S_AUDIT_INSERT);
+	sqlite3_bind_int64(s, 1, e->time);
+	sqlite3_bind_int64(s, 2, e->uid);
+	sqlite3_bind_int64(s, 3, e->token);
+	sqlite3_bind_int64(s, 4, e->session);
+	sqlite3_bind_text(s, 5, e->op, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 6, e->object, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 7, e->result);
+	sqlite3_bind_blob(s, 8, e->prev, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(s, 9, e->hash, 32, SQLITE_TRANSIENT);
+	if ((r = run(st, s, "audit insert")) == 0) {
+		e->id = sqlite3_last_insert_rowid(st->db);
+		s = stmt(st, S_AUDIT_HEAD_SET);
+		sqlite3_bind_int64(s, 1, e->id);
+		sqlite3_bind_blob(s, 2, e->hash, 32, SQLITE_TRANSIENT);
+		r = run(st, s, "audit head");
+	}
+	if (own) {
+		if (r == 0)
+			r = store_commit(st);
+		if (r != 0)
+			store_rollback(st);
+	}
+	return r;
+}
+
+int
+store_audit_head(struct store *st, int64_t *last_id, uint8_t hash[32])
+{
+	sqlite3_stmt *s = stmt(st, S_AUDIT_HEAD_GET);
+	int rc = sqlite3_step(s);
+	*last_id = 0;
+	memset(hash, 0, 32);
+	if (rc == SQLITE_ROW) {
+		*last_id = sqlite3_column_int64(s, 0);
+		copy_blob32(s, 1, hash);
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(st, "audit head");
+}
+
+int
+store_audit_list(struct store *st, int64_t from, size_t max, struct store_audit **out, size_t *n)
+{
+	sqlite3_stmt *s = stmt(st, S_AUDIT_LIST);
+	struct store_audit *v = calloc(max ? max : 1, sizeof(*v));
+	size_t k = 0;
+	int rc;
+	if (v == NULL)
+		return CY_ERR_ALLOC;
+	sqlite3_bind_int64(s, 1, from);
+	sqlite3_bind_int64(s, 2, (sqlite3_int64)max);
+	while (k < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_audit *e = &v[k++];
+		e->id = sqlite3_column_int64(s, 0);
+		e->time = sqlite3_column_int64(s, 1);
+		e->uid = (uint32_t)sqlite3_column_int64(s, 2);
+		e->token = sqlite3_column_int64(s, 3);
+		e->session = (uint32_t)sqlite3_column_int64(s, 4);
+		copy_col(s, 5, e->op, sizeof(e->op));
+		copy_col(s, 6, e->object, sizeof(e->object));
+		e->result = (uint32_t)sqlite3_column_int64(s, 7);
+		copy_blob32(s, 8, e->prev);
+		copy_blob32(s, 9, e->hash);
+	}
+	if (k < max && rc != SQLITE_DONE) {
+		sqlite3_reset(s);
+		free(v);
+		return db_fail(st, "audit list");
+	}
+	sqlite3_reset(s);
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+int
+store_object_by_keyhash(struct store *st, int64_t token_id, const uint8_t keyhash[32], uint32_t cls,
+			int64_t **ids, size_t *n)
+{
+	sqlite3_stmt *s = stmt(st, S_OBJ_BY_KEYHASH);
+	sqlite3_bind_int64(s, 1, token_id);
+	sqlite3_bind_blob(s, 2, keyhash, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 3, cls);
+	return collect_ids(st, s, ids, n);
+}
+
+/* ---- the certificate inventory ---- */
+
+int
+store_cert_insert(struct store *st, const struct store_cert *c)
+{
+	sqlite3_stmt *s = stmt(st, S_CERT_INSERT);
+	sqlite3_bind_int64(s, 1, c->object_id);
+	sqlite3_bind_int64(s, 2, c->token_id);
+	sqlite3_bind_blob(s, 3, c->issuer, (int)c->issuer_len, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(s, 4, c->serial, (int)c->serial_len, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 5, c->holder, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 6, c->agency, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 7, c->unit, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 8, c->not_before);
+	sqlite3_bind_int64(s, 9, c->not_after);
+	sqlite3_bind_blob(s, 10, c->key_id, (int)c->key_id_len, SQLITE_TRANSIENT);
+	return run(st, s, "cert insert");
+}
+
+int
+store_cert_exists(struct store *st, int64_t token_id, const uint8_t *issuer, size_t ilen, const uint8_t *serial,
+		  size_t slen, bool *exists)
+{
+	sqlite3_stmt *s = stmt(st, S_CERT_EXISTS);
+	sqlite3_bind_int64(s, 1, token_id);
+	sqlite3_bind_blob(s, 2, issuer, (int)ilen, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(s, 3, serial, (int)slen, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	*exists = rc == SQLITE_ROW;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(st, "cert exists");
+}
+
+int
+store_cert_list(struct store *st, int64_t token_id, const struct store_cert_filter *f, int64_t now,
+		struct store_cert **out, size_t *n)
+{
+	char sql[512];
+	/* status: revoked is recorded; expired and valid follow from the date. */
+	snprintf(sql, sizeof(sql),
+		 "SELECT object_id, holder, agency, unit, not_before, not_after, key_id, status, reason,"
+		 " revoked_at, serial FROM certs WHERE token_id = ?1%s%s%s%s%s ORDER BY not_after, object_id",
+		 f->agency ? " AND agency = ?2" : "", f->issuer ? " AND issuer = ?5" : "",
+		 f->key_id ? " AND key_id = ?6" : "",
+		 f->expires_before ? " AND not_after < ?3 AND not_after >= ?4 AND status != 'revoked'" : "",
+		 !f->status ? "" : strcmp(f->status, "revoked") == 0 ? " AND status = 'revoked'"
+		 : strcmp(f->status, "expired") == 0 ? " AND status != 'revoked' AND not_after < ?4"
+		 : strcmp(f->status, "no-key") == 0 ? " AND length(key_id) = 0"
+		 : " AND status != 'revoked' AND not_after >= ?4");
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return db_fail(st, "cert list");
+	sqlite3_bind_int64(s, 1, token_id);
+	if (f->agency)
+		sqlite3_bind_text(s, 2, f->agency, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 3, f->expires_before);
+	sqlite3_bind_int64(s, 4, now);
+	if (f->issuer)
+		sqlite3_bind_blob(s, 5, f->issuer, (int)f->issuer_len, SQLITE_TRANSIENT);
+	if (f->key_id)
+		sqlite3_bind_blob(s, 6, f->key_id, (int)f->key_id_len, SQLITE_TRANSIENT);
+	size_t cap = 256, k = 0;
+	struct store_cert *v = calloc(cap, sizeof(*v));
+	int rc = SQLITE_DONE;
+	while (v != NULL && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (k == cap) {
+			struct store_cert *nv = realloc(v, 2 * cap * sizeof(*v));
+			if (nv == NULL) {
+				free(v);
+				v = NULL;
+				break;
+			}
+			v = nv;
+			cap *= 2;
+		}
+		struct store_cert *c = &v[k++];
+		memset(c, 0, sizeof(*c));
+		c->object_id = sqlite3_column_int64(s, 0);
+		c->token_id = token_id;
+		copy_col(s, 1, c->holder, sizeof(c->holder));
+		copy_col(s, 2, c->agency, sizeof(c->agency));
+		copy_col(s, 3, c->unit, sizeof(c->unit));
+		c->not_before = sqlite3_column_int64(s, 4);
+		c->not_after = sqlite3_column_int64(s, 5);
+		int kl = sqlite3_column_bytes(s, 6);
+		c->key_id_len = kl > 0 && (size_t)kl <= sizeof(c->key_id_buf) ? (size_t)kl : 0;
+		if (c->key_id_len)
+			memcpy(c->key_id_buf, sqlite3_column_blob(s, 6), c->key_id_len);
+		copy_col(s, 7, c->status, sizeof(c->status));
+		if (strcmp(c->status, "revoked") != 0 && c->not_after < now)
+			snprintf(c->status, sizeof(c->status), "expired");
+		c->reason = (uint32_t)sqlite3_column_int64(s, 8);
+		c->revoked_at = sqlite3_column_int64(s, 9);
+		int sl = sqlite3_column_bytes(s, 10);
+		c->serial_len = sl > 0 && (size_t)sl <= sizeof(c->serial_buf) ? (size_t)sl : 0;
+		if (c->serial_len)
+			memcpy(c->serial_buf, sqlite3_column_blob(s, 10), c->serial_len);
+	}
+	sqlite3_finalize(s);
+	if (v == NULL)
+		return CY_ERR_ALLOC;
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return CY_ERR_STORE;
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+/* Runs sql (no rows) with ?1 token_id, ?2 the blob b, ?3 and ?4 integers. */
+static int
+exec_bound(struct store *st, const char *sql, int64_t token_id, const uint8_t *b, size_t blen, int64_t i3,
+	   int64_t i4, const char *what)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return db_fail(st, what);
+	sqlite3_bind_int64(s, 1, token_id);
+	sqlite3_bind_blob(s, 2, b, (int)blen, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 3, i3);
+	sqlite3_bind_int64(s, 4, i4);
+	int rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : db_fail(st, what);
+}
+
+int
+store_cert_revoke(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint32_t reason,
+		  int64_t when)
+{
+	return exec_bound(st,
+			  "UPDATE certs SET status = 'revoked', reason = ?3, revoked_at = ?4"
+			  " WHERE token_id = ?1 AND key_id = ?2 AND status != 'revoked'",
+			  token_id, key_id, len, reason, when, "cert revoke");
+}
+
+int
+store_ca_add(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len)
+{
+	return exec_bound(st, "INSERT OR IGNORE INTO cas (token_id, key_id) VALUES (?1, ?2)", token_id, key_id,
+			  len, 0, 0, "ca add");
+}
+
+int
+store_ca_next_crl(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint64_t *number)
+{
+	int r = exec_bound(st, "UPDATE cas SET crl_number = crl_number + 1 WHERE token_id = ?1 AND key_id = ?2",
+			   token_id, key_id, len, 0, 0, "crl number");
+	sqlite3_stmt *s;
+	if (r != 0)
+		return r;
+	if (sqlite3_prepare_v2(st->db, "SELECT crl_number FROM cas WHERE token_id = ?1 AND key_id = ?2", -1, &s,
+			       NULL) != SQLITE_OK)
+		return db_fail(st, "crl number");
+	sqlite3_bind_int64(s, 1, token_id);
+	sqlite3_bind_blob(s, 2, key_id, (int)len, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*number = (uint64_t)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? CY_ERR_NOT_FOUND : db_fail(st, "crl number");
+}
+
+int
+store_ca_list(struct store *st, int64_t token_id, struct store_blob **out, size_t *n)
+{
+	sqlite3_stmt *s;
+	size_t k = 0;
+	struct store_blob *v = NULL;
+	int rc;
+	*out = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(st->db, "SELECT key_id FROM cas WHERE token_id = ?1 ORDER BY key_id", -1, &s,
+			       NULL) != SQLITE_OK)
+		return db_fail(st, "ca list");
+	sqlite3_bind_int64(s, 1, token_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_blob *nv = realloc(v, (k + 1) * sizeof(*v));
+		int len = sqlite3_column_bytes(s, 0);
+		if (nv == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		v = nv;
+		v[k].len = len > 0 && (size_t)len <= sizeof(v[k].buf) ? (size_t)len : 0;
+		if (v[k].len)
+			memcpy(v[k].buf, sqlite3_column_blob(s, 0), v[k].len);
+		k++;
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return db_fail(st, "ca list");
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
