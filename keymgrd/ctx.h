@@ -66,6 +66,7 @@ struct km_peer {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
+	bool admin;         /* root or keymgrd's own user: may read the audit trail */
 	struct km_app *app; /* set by HELLO */
 	/* The region the peer shares for large inputs and outputs: a memfd
 	 * passed with SHM_ATTACH (received by the server into pending_fd,

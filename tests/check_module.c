@@ -1851,8 +1851,18 @@ START_TEST(shared_region_rules)
 	close(fd);
 	close(p[0]);
 	close(p[1]);
-	struct wire_buf *b = client_begin(c, MSG_OP_SHM);
-	wire_put_u32(b, 1);
+	/* A session of this connection's own, so that the offsets are what
+	 * is refused (an unknown session would be refused first). */
+	new_token_session(false);
+	struct wire_buf *b = client_begin(c, MSG_OPEN_SESSION);
+	wire_put_u32(b, (uint32_t)slot);
+	wire_put_u32(b, CKF_SERIAL_SESSION);
+	ck_assert_int_eq(client_call(c, &rv), 0);
+	ck_assert_uint_eq(rv, CKR_OK);
+	uint32_t sh = 0;
+	ck_assert_int_eq(wire_get_u32(&c->rep, &sh), 0);
+	b = client_begin(c, MSG_OP_SHM);
+	wire_put_u32(b, sh);
 	wire_put_u32(b, OP_ENCRYPT);
 	wire_put_u32(b, MSG_OP_RUN);
 	wire_put_u64(b, (1 << 20) - 10);

@@ -22,99 +22,119 @@
 #include "model/audit.h"
 #include "model/session.h"
 
+/*
+ * What a request needs before its handler runs, checked here in PKCS#11's
+ * order of precedence: the session (CKR_SESSION_HANDLE_INVALID) before
+ * the login state (CKR_USER_NOT_LOGGED_IN) before the session's mode
+ * (CKR_SESSION_READ_ONLY), all before anything the handler checks.
+ */
+enum {
+	RQ_SESSION = 1 << 0, /* the first field is the caller's session: r->s */
+	RQ_USER    = 1 << 1, /* ... where the user is logged in */
+	RQ_SO      = 1 << 2, /* ... where the SO is logged in */
+	RQ_RW      = 1 << 3, /* ... which is a R/W session */
+	RQ_ADMIN   = 1 << 4, /* only for an administrator peer (CKR_ACTION_PROHIBITED) */
+	RQ_AUDITED = 1 << 5, /* leaves an audit entry, failures included */
+	RQ_MAKES_1 = 1 << 6, /* the first reply field is a new object's handle */
+	RQ_MAKES_2 = 1 << 7, /* the first two reply fields are new objects' handles */
+};
 
-/* Requests that change state or prove who someone is: each leaves an
- * audit entry, failures included. */
-static bool
-audited(uint32_t type)
+struct dispatch_row {
+	handler_fn run;
+	unsigned flags;
+};
+
+#define S RQ_SESSION
+#define A RQ_AUDITED
+static const struct dispatch_row table[MSG_COUNT] = {
+	[MSG_HELLO] = { process_hello, 0 },
+	[MSG_SLOT_LIST] = { process_slot_list, 0 },
+	[MSG_SLOT_INFO] = { process_slot_info, 0 },
+	[MSG_TOKEN_INFO] = { process_token_info, 0 },
+	[MSG_MECH_LIST] = { process_mech_list, 0 },
+	[MSG_MECH_INFO] = { process_mech_info, 0 },
+	[MSG_INIT_TOKEN] = { process_init_token, A },
+	[MSG_INIT_PIN] = { process_init_pin, S | RQ_SO | RQ_RW | A },
+	[MSG_SET_PIN] = { process_set_pin, S | RQ_RW | A },
+	[MSG_OPEN_SESSION] = { process_open_session, 0 },
+	[MSG_CLOSE_SESSION] = { process_close_session, S },
+	[MSG_CLOSE_ALL] = { process_close_all, 0 },
+	[MSG_SESSION_INFO] = { process_session_info, S },
+	[MSG_LOGIN] = { process_login, S | A },
+	[MSG_LOGOUT] = { process_logout, S | A },
+	[MSG_CREATE_OBJECT] = { process_create_object, S | A | RQ_MAKES_1 },
+	[MSG_COPY_OBJECT] = { process_copy_object, S | A | RQ_MAKES_1 },
+	[MSG_DESTROY_OBJECT] = { process_destroy_object, S | A },
+	[MSG_OBJECT_SIZE] = { process_object_size, S },
+	[MSG_GET_ATTRS] = { process_get_attrs, S },
+	[MSG_SET_ATTRS] = { process_set_attrs, S | A },
+	[MSG_FIND_INIT] = { process_find_init, S },
+	[MSG_FIND] = { process_find, S },
+	[MSG_FIND_FINAL] = { process_find_final, S },
+	[MSG_GENERATE_KEY] = { process_generate_key, S | A | RQ_MAKES_1 },
+	[MSG_GENERATE_KEY_PAIR] = { process_generate_key_pair, S | A | RQ_MAKES_2 },
+	[MSG_OP_INIT] = { process_op_init, S },
+	[MSG_OP_RUN] = { process_op_run, S },
+	[MSG_OP_UPDATE] = { process_op_update, S },
+	[MSG_OP_FINAL] = { process_op_final, S },
+	[MSG_OP_SHM] = { process_op_shm, S },
+	[MSG_SHM_ATTACH] = { process_shm_attach, 0 },
+	[MSG_SESSION_CANCEL] = { process_session_cancel, S },
+	[MSG_WRAP_KEY] = { process_wrap_key, S | A },
+	[MSG_UNWRAP_KEY] = { process_unwrap_key, S | A | RQ_MAKES_1 },
+	[MSG_DERIVE_KEY] = { process_derive_key, S | A | RQ_MAKES_1 },
+	[MSG_UNLOCK] = { process_unlock, A },
+	[MSG_LOCK] = { process_lock, A },
+	[MSG_AUDIT_LIST] = { process_audit_list, RQ_ADMIN },
+	[MSG_AUDIT_VERIFY] = { process_audit_verify, RQ_ADMIN },
+	[MSG_KEY_STATE] = { process_key_state, S | RQ_USER | RQ_RW | A },
+	[MSG_CERT_IMPORT] = { process_cert_import, S | RQ_USER | RQ_RW | A },
+	[MSG_INVENTORY] = { process_inventory, 0 },
+	[MSG_KEY_ROTATE] = { process_key_rotate, S | RQ_USER | RQ_RW },
+	[MSG_ROTATE_DUE] = { process_rotate_due, S | RQ_USER },
+	[MSG_CERT_ISSUE] = { process_cert_issue, S | RQ_USER | RQ_RW | A },
+	[MSG_CRL_GENERATE] = { process_crl_generate, S | RQ_USER | RQ_RW | A },
+	[MSG_KEY_CSR] = { process_key_csr, S | RQ_USER | RQ_RW },
+	[MSG_CA_INIT] = { process_ca_init, S | RQ_USER | RQ_RW | A },
+};
+#undef S
+#undef A
+
+/* The checks a row's flags ask for (see the enum); r->s is set on CKR_OK. */
+static CK_RV
+admit_locked(struct req *r, unsigned flags)
 {
-	switch (type) {
-	case MSG_INIT_TOKEN: case MSG_INIT_PIN: case MSG_SET_PIN: case MSG_LOGIN: case MSG_LOGOUT:
-	case MSG_CREATE_OBJECT: case MSG_COPY_OBJECT: case MSG_DESTROY_OBJECT: case MSG_SET_ATTRS:
-	case MSG_GENERATE_KEY: case MSG_GENERATE_KEY_PAIR: case MSG_WRAP_KEY: case MSG_UNWRAP_KEY:
-	case MSG_DERIVE_KEY: case MSG_UNLOCK: case MSG_LOCK: case MSG_KEY_STATE: case MSG_CERT_IMPORT:
-	case MSG_CERT_ISSUE: case MSG_CRL_GENERATE: case MSG_CA_INIT:
-		return true;
-	}
-	return false;
+	if ((flags & RQ_ADMIN) && !r->peer->admin)
+		return CKR_ACTION_PROHIBITED;
+	if (!(flags & RQ_SESSION))
+		return CKR_OK;
+	struct km_session *s = req_session(r, get_u32(r));
+	if (s == NULL)
+		return CKR_SESSION_HANDLE_INVALID;
+	if ((flags & RQ_USER) && !session_user_in(s))
+		return CKR_USER_NOT_LOGGED_IN;
+	if ((flags & RQ_SO) && session_login_of(s->app, s->token_id) != CKU_SO)
+		return CKR_USER_NOT_LOGGED_IN;
+	if ((flags & RQ_RW) && !(s->flags & CKF_RW_SESSION))
+		return CKR_SESSION_READ_ONLY;
+	r->s = s;
+	return CKR_OK;
 }
 
-
-/* Records request type's outcome; new objects are named by the handles
- * at the start of the reply fields. */
+/* Records the request's outcome; new objects are named by the handles at
+ * the start of the reply fields. */
 static void
-audit_request_locked(struct req *r, const struct proto_msg *m, CK_RV rv)
+audit_request_locked(struct req *r, const struct proto_msg *m, unsigned flags, CK_RV rv)
 {
-	static const uint32_t makers[] = { MSG_CREATE_OBJECT, MSG_COPY_OBJECT, MSG_GENERATE_KEY,
-					   MSG_UNWRAP_KEY, MSG_DERIVE_KEY, MSG_GENERATE_KEY_PAIR };
 	char obj[sizeof(r->audit_obj)];
 	snprintf(obj, sizeof(obj), "%s", r->audit_obj);
-	for (size_t i = 0; rv == CKR_OK && i < sizeof(makers) / sizeof(makers[0]); i++) {
-		if (m->type != makers[i] || r->out->size < 4)
-			continue;
-		uint32_t h = wire_load_u32(r->out->data);
-		if (m->type == MSG_GENERATE_KEY_PAIR && r->out->size >= 8)
-			snprintf(obj, sizeof(obj), "objects %u %u", h, wire_load_u32(r->out->data + 4));
-		else
-			snprintf(obj, sizeof(obj), "object %u", h);
-	}
+	if (rv == CKR_OK && (flags & RQ_MAKES_2) && r->out->size >= 8)
+		snprintf(obj, sizeof(obj), "objects %u %u", wire_load_u32(r->out->data),
+			 wire_load_u32(r->out->data + 4));
+	else if (rv == CKR_OK && (flags & RQ_MAKES_1) && r->out->size >= 4)
+		snprintf(obj, sizeof(obj), "object %u", wire_load_u32(r->out->data));
 	audit_locked(r->ctx, r->peer->uid, r->audit_token, r->audit_session, m->name, obj, rv);
 }
-
-/* ---- the table ---- */
-
-
-static const handler_fn handlers[MSG_COUNT] = {
-	[MSG_HELLO] = process_hello,
-	[MSG_SLOT_LIST] = process_slot_list,
-	[MSG_SLOT_INFO] = process_slot_info,
-	[MSG_TOKEN_INFO] = process_token_info,
-	[MSG_MECH_LIST] = process_mech_list,
-	[MSG_MECH_INFO] = process_mech_info,
-	[MSG_INIT_TOKEN] = process_init_token,
-	[MSG_INIT_PIN] = process_init_pin,
-	[MSG_SET_PIN] = process_set_pin,
-	[MSG_OPEN_SESSION] = process_open_session,
-	[MSG_CLOSE_SESSION] = process_close_session,
-	[MSG_CLOSE_ALL] = process_close_all,
-	[MSG_SESSION_INFO] = process_session_info,
-	[MSG_LOGIN] = process_login,
-	[MSG_LOGOUT] = process_logout,
-	[MSG_CREATE_OBJECT] = process_create_object,
-	[MSG_COPY_OBJECT] = process_copy_object,
-	[MSG_DESTROY_OBJECT] = process_destroy_object,
-	[MSG_OBJECT_SIZE] = process_object_size,
-	[MSG_GET_ATTRS] = process_get_attrs,
-	[MSG_SET_ATTRS] = process_set_attrs,
-	[MSG_FIND_INIT] = process_find_init,
-	[MSG_FIND] = process_find,
-	[MSG_FIND_FINAL] = process_find_final,
-	[MSG_GENERATE_KEY] = process_generate_key,
-	[MSG_GENERATE_KEY_PAIR] = process_generate_key_pair,
-	[MSG_OP_INIT] = process_op_init,
-	[MSG_OP_RUN] = process_op_run,
-	[MSG_OP_UPDATE] = process_op_update,
-	[MSG_OP_FINAL] = process_op_final,
-	[MSG_OP_SHM] = process_op_shm,
-	[MSG_SHM_ATTACH] = process_shm_attach,
-	[MSG_SESSION_CANCEL] = process_session_cancel,
-	[MSG_WRAP_KEY] = process_wrap_key,
-	[MSG_UNWRAP_KEY] = process_unwrap_key,
-	[MSG_DERIVE_KEY] = process_derive_key,
-	[MSG_UNLOCK] = process_unlock,
-	[MSG_LOCK] = process_lock,
-	[MSG_AUDIT_LIST] = process_audit_list,
-	[MSG_AUDIT_VERIFY] = process_audit_verify,
-	[MSG_KEY_STATE] = process_key_state,
-	[MSG_CERT_IMPORT] = process_cert_import,
-	[MSG_INVENTORY] = process_inventory,
-	[MSG_KEY_ROTATE] = process_key_rotate,
-	[MSG_ROTATE_DUE] = process_rotate_due,
-	[MSG_CERT_ISSUE] = process_cert_issue,
-	[MSG_CRL_GENERATE] = process_crl_generate,
-	[MSG_KEY_CSR] = process_key_csr,
-	[MSG_CA_INIT] = process_ca_init,
-};
 
 int
 dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
@@ -126,7 +146,7 @@ dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
 		return CY_ERR_TRUNCATED;
 	const struct proto_msg *m = proto_msg(type);
 	wire_reset(rep);
-	if (m == NULL || handlers[type] == NULL) {
+	if (m == NULL || table[type].run == NULL) {
 		log_debug("peer pid %d: unknown request type %u", (int)peer->pid, type);
 		return proto_begin_reply(rep, type, CKR_FUNCTION_NOT_SUPPORTED);
 	}
@@ -139,12 +159,15 @@ dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
 		log_warn("peer pid %d: %s before hello", (int)peer->pid, m->name);
 		return CY_ERR_BAD_FORMAT;
 	}
-	struct req r = { ctx, peer, req, &fields, -1, 0, "" };
+	const struct dispatch_row *row = &table[type];
+	struct req r = { .ctx = ctx, .peer = peer, .in = req, .out = &fields, .audit_token = -1 };
 	wire_init(&fields, WIRE_MAX_FRAME - 16);
 	pthread_mutex_lock(&ctx->lock);
-	CK_RV rv = handlers[type](&r);
-	if (audited(type))
-		audit_request_locked(&r, m, rv);
+	CK_RV rv = admit_locked(&r, row->flags);
+	if (rv == CKR_OK)
+		rv = row->run(&r);
+	if (row->flags & RQ_AUDITED)
+		audit_request_locked(&r, m, row->flags, rv);
 	pthread_mutex_unlock(&ctx->lock);
 	bool with_fields = rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL;
 	if (with_fields && (wire_error(&fields) != 0 || proto_check_sig(&fields, m->rep_sig) != 0)) {

@@ -38,7 +38,7 @@ read_keygen_mech(struct req *r, bool pair, CK_MECHANISM_TYPE *mech, CK_KEY_TYPE 
 CK_RV
 process_generate_key(struct req *r)
 {
-	struct km_session *s = req_session(r, get_u32(r));
+	struct km_session *s = r->s;
 	CK_MECHANISM_TYPE mech;
 	CK_KEY_TYPE kt;
 	struct attrlist tmpl;
@@ -47,10 +47,7 @@ process_generate_key(struct req *r)
 	CK_RV rv = req_template(r, &tmpl);
 	if (rv != CKR_OK)
 		return rv;
-	if (s == NULL)
-		rv = CKR_SESSION_HANDLE_INVALID;
-	else
-		rv = mrv;
+	rv = mrv;
 	if (rv != CKR_OK || (rv = obj_template_agrees(&tmpl, CKO_SECRET_KEY, kt)) != CKR_OK)
 		goto out;
 	bool is_so = session_login_of(s->app, s->token_id) == CKU_SO;
@@ -74,7 +71,7 @@ CK_RV
 process_generate_key_pair(struct req *r)
 {
 	struct km_ctx *ctx = r->ctx;
-	struct km_session *s = req_session(r, get_u32(r));
+	struct km_session *s = r->s;
 	CK_MECHANISM_TYPE mech;
 	CK_KEY_TYPE kt;
 	struct attrlist pt, vt;
@@ -87,10 +84,7 @@ process_generate_key_pair(struct req *r)
 		al_free(&pt);
 		return rv;
 	}
-	if (s == NULL)
-		rv = CKR_SESSION_HANDLE_INVALID;
-	else
-		rv = mrv;
+	rv = mrv;
 	if (rv != CKR_OK || (rv = obj_template_agrees(&pt, CKO_PUBLIC_KEY, kt)) != CKR_OK ||
 	    (rv = obj_template_agrees(&vt, CKO_PRIVATE_KEY, kt)) != CKR_OK)
 		goto out;
@@ -124,15 +118,13 @@ out:
 CK_RV
 process_op_init(struct req *r)
 {
-	struct km_session *s = req_session(r, get_u32(r));
+	struct km_session *s = r->s;
 	uint32_t kind = get_u32(r), mech = get_u32(r), plen;
 	const uint8_t *param = get_bytes(r, &plen);
 	uint32_t h = get_u32(r);
 	struct mech_param mp;
 	struct km_object *key;
 	bool owned;
-	if (s == NULL)
-		return CKR_SESSION_HANDLE_INVALID;
 	if (kind < OP_SIGN || kind > OP_MAX)
 		return CKR_ARGUMENTS_BAD;
 	if (s->op[kind] != NULL)
@@ -162,13 +154,11 @@ process_op_init(struct req *r)
  * NULL to put it in the reply.
  */
 static CK_RV
-op_step(struct req *r, uint32_t sh, uint32_t kind, uint32_t phase, const uint8_t *in, size_t inlen,
+op_step(struct req *r, uint32_t kind, uint32_t phase, const uint8_t *in, size_t inlen,
 	const uint8_t *sig, size_t siglen, uint32_t cap, bool length_only, uint8_t *shm_out)
 {
 	struct km_ctx *ctx = r->ctx;
-	struct km_session *s = req_session(r, sh);
-	if (s == NULL)
-		return CKR_SESSION_HANDLE_INVALID;
+	struct km_session *s = r->s;
 	if (kind < OP_SIGN || kind > OP_MAX)
 		return CKR_ARGUMENTS_BAD;
 	if (s->op[kind] == NULL)
@@ -247,29 +237,37 @@ op_step(struct req *r, uint32_t sh, uint32_t kind, uint32_t phase, const uint8_t
 static CK_RV
 process_op_step(struct req *r, uint32_t phase)
 {
-	uint32_t sh = get_u32(r), kind = get_u32(r), inlen, siglen;
+	uint32_t kind = get_u32(r), inlen, siglen;
 	const uint8_t *in = get_bytes(r, &inlen);
 	const uint8_t *sig = get_bytes(r, &siglen);
 	uint32_t cap = get_u32(r);
 	bool length_only = get_bool(r);
-	return op_step(r, sh, kind, phase, in, inlen, sig, siglen, cap, length_only, NULL);
+	return op_step(r, kind, phase, in, inlen, sig, siglen, cap, length_only, NULL);
 }
 
 CK_RV
 process_op_run(struct req *r)
-{ return process_op_step(r, MSG_OP_RUN); }
+{
+	return process_op_step(r, MSG_OP_RUN);
+}
+
 CK_RV
 process_op_update(struct req *r)
-{ return process_op_step(r, MSG_OP_UPDATE); }
+{
+	return process_op_step(r, MSG_OP_UPDATE);
+}
+
 CK_RV
 process_op_final(struct req *r)
-{ return process_op_step(r, MSG_OP_FINAL); }
+{
+	return process_op_step(r, MSG_OP_FINAL);
+}
 
 /* A step whose input and output are in the peer's shared region. */
 CK_RV
 process_op_shm(struct req *r)
 {
-	uint32_t sh = get_u32(r), kind = get_u32(r), phase = get_u32(r), siglen;
+	uint32_t kind = get_u32(r), phase = get_u32(r), siglen;
 	uint64_t in_off = get_u64(r), inlen = get_u64(r);
 	const uint8_t *sig = get_bytes(r, &siglen);
 	uint64_t out_off = get_u64(r);
@@ -281,7 +279,7 @@ process_op_shm(struct req *r)
 	if (p->shm == NULL || in_off > p->shm_size || inlen > p->shm_size - in_off ||
 	    out_off > p->shm_size || cap > p->shm_size - out_off)
 		return CKR_ARGUMENTS_BAD;
-	return op_step(r, sh, kind, phase, p->shm + in_off, (size_t)inlen, sig, siglen, cap, length_only,
+	return op_step(r, kind, phase, p->shm + in_off, (size_t)inlen, sig, siglen, cap, length_only,
 		       p->shm + out_off);
 }
 
@@ -339,15 +337,13 @@ out:
 CK_RV
 process_session_cancel(struct req *r)
 {
-	struct km_session *s = req_session(r, get_u32(r));
+	struct km_session *s = r->s;
 	uint32_t flags = get_u32(r);
 	static const struct { CK_FLAGS flag; enum proto_op op; } ops[] = {
 		{ CKF_SIGN, OP_SIGN }, { CKF_VERIFY, OP_VERIFY },
 		{ CKF_ENCRYPT, OP_ENCRYPT }, { CKF_DECRYPT, OP_DECRYPT },
 		{ CKF_SIGN_RECOVER, OP_SIGN_RECOVER }, { CKF_VERIFY_RECOVER, OP_VERIFY_RECOVER },
 	};
-	if (s == NULL)
-		return CKR_SESSION_HANDLE_INVALID;
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 		if (flags & ops[i].flag)
 			session_end_op(s, ops[i].op);

@@ -24,19 +24,13 @@
 CK_RV
 process_key_state(struct req *r)
 {
-	struct km_session *s = req_session(r, get_u32(r));
+	struct km_session *s = r->s;
 	uint32_t n;
 	const uint8_t *id = get_bytes(r, &n);
 	uint32_t state = get_u32(r), reason = get_u32(r), changed = 0;
-	if (s == NULL)
-		return CKR_SESSION_HANDLE_INVALID;
 	snprintf(r->audit_obj, sizeof(r->audit_obj), "id ");
 	for (uint32_t i = 0; i < n && i < 24; i++)
 		snprintf(r->audit_obj + 3 + 2 * i, 3, "%02x", id[i]);
-	if (!session_user_in(s))
-		return CKR_USER_NOT_LOGGED_IN;
-	if (!(s->flags & CKF_RW_SESSION))
-		return CKR_SESSION_READ_ONLY;
 	if (state < COYEU_KEY_ACTIVE || state > COYEU_KEY_DESTROYED || reason > 10)
 		return CKR_ARGUMENTS_BAD;
 	CK_RV rv = lifecycle_set_locked(r->ctx, s->token_id, id, n, state, reason, &changed);
@@ -48,23 +42,16 @@ process_key_state(struct req *r)
 	return rv;
 }
 
-
 /* keymgr key rotate: the new version is generated (and its request
  * signed) without the lock, like any key pair. */
 CK_RV
 process_key_rotate(struct req *r)
 {
 	struct km_ctx *ctx = r->ctx;
-	struct km_session *s = req_session(r, get_u32(r));
+	struct km_session *s = r->s;
 	uint32_t n;
 	const uint8_t *label = get_bytes(r, &n);
 	struct rotation *rot = NULL;
-	if (s == NULL)
-		return CKR_SESSION_HANDLE_INVALID;
-	if (!session_user_in(s))
-		return CKR_USER_NOT_LOGGED_IN;
-	if (!(s->flags & CKF_RW_SESSION))
-		return CKR_SESSION_READ_ONLY;
 	CK_RV rv = rotate_prepare_locked(ctx, s->token_id, label, n, &rot);
 	if (rv == CKR_OK) {
 		s->busy = true;
@@ -106,20 +93,15 @@ process_key_rotate(struct req *r)
 	return rv;
 }
 
-
 /* keymgr key rotate --due: the keys the rotation policy finds due. */
 CK_RV
 process_rotate_due(struct req *r)
 {
-	struct km_session *s = req_session(r, get_u32(r));
+	struct km_session *s = r->s;
 	uint64_t ahead = 0;
 	wire_get_u64(r->in, &ahead);
 	struct rotate_key *v = NULL;
 	size_t n = 0;
-	if (s == NULL)
-		return CKR_SESSION_HANDLE_INVALID;
-	if (!session_user_in(s))
-		return CKR_USER_NOT_LOGGED_IN;
 	if (ahead > 100ull * 365 * 86400)
 		return CKR_ARGUMENTS_BAD;
 	if (rotate_due_locked(r->ctx, s->token_id, time(NULL) + (int64_t)ahead, &v, &n) != 0)

@@ -18,7 +18,6 @@
 #include "model/lifecycle.h"
 #include "pki/x509_read.h"
 
-
 /*
  * A new X.509 certificate: CKA_SUBJECT/ISSUER/SERIAL_NUMBER from its DER
  * where missing, and, without a CKA_ID, the CKA_ID of the token's public
@@ -54,11 +53,10 @@ complete_cert_locked(struct req *r, struct km_session *s, struct km_object *o)
 	return rv;
 }
 
-
 CK_RV
 process_create_object(struct req *r)
 {
-	struct km_session *s = req_session(r, get_u32(r));
+	struct km_session *s = r->s;
 	struct attrlist tmpl;
 	CK_RV rv = req_template(r, &tmpl);
 	struct km_object *o = NULL;
@@ -66,10 +64,6 @@ process_create_object(struct req *r)
 	CK_KEY_TYPE kt;
 	if (rv != CKR_OK)
 		return rv;
-	if (s == NULL) {
-		rv = CKR_SESSION_HANDLE_INVALID;
-		goto out;
-	}
 	bool is_so = session_login_of(s->app, s->token_id) == CKU_SO;
 	if ((rv = obj_template_class(&tmpl, &cls, &kt)) != CKR_OK ||
 	    (rv = obj_build(&tmpl, cls, kt, OM_CREATE, is_so, &o)) != CKR_OK ||
@@ -88,11 +82,10 @@ out:
 	return rv;
 }
 
-
 CK_RV
 process_copy_object(struct req *r)
 {
-	struct km_session *s = req_session(r, get_u32(r));
+	struct km_session *s = r->s;
 	uint32_t h = get_u32(r);
 	struct attrlist tmpl;
 	struct km_object *o = NULL, *c = NULL;
@@ -100,10 +93,6 @@ process_copy_object(struct req *r)
 	CK_RV rv = req_template(r, &tmpl);
 	if (rv != CKR_OK)
 		return rv;
-	if (s == NULL) {
-		rv = CKR_SESSION_HANDLE_INVALID;
-		goto out;
-	}
 	if ((rv = req_object(r, s, h, true, &o, &owned)) != CKR_OK)
 		goto out;
 	if (!al_bool(&o->pub, CKA_COPYABLE, true)) {
@@ -133,16 +122,13 @@ out:
 	return rv;
 }
 
-
 CK_RV
 process_destroy_object(struct req *r)
 {
-	struct km_session *s = req_session(r, get_u32(r));
+	struct km_session *s = r->s;
 	uint32_t h = get_u32(r);
 	struct km_object *o;
 	bool owned;
-	if (s == NULL)
-		return CKR_SESSION_HANDLE_INVALID;
 	CK_RV rv = req_object(r, s, h, false, &o, &owned);
 	if (rv != CKR_OK)
 		return rv;
@@ -170,16 +156,13 @@ process_destroy_object(struct req *r)
 	return rv;
 }
 
-
 CK_RV
 process_object_size(struct req *r)
 {
-	struct km_session *s = req_session(r, get_u32(r));
+	struct km_session *s = r->s;
 	uint32_t h = get_u32(r);
 	struct km_object *o;
 	bool owned;
-	if (s == NULL)
-		return CKR_SESSION_HANDLE_INVALID;
 	CK_RV rv = req_object(r, s, h, true, &o, &owned);
 	if (rv != CKR_OK)
 		return rv;
@@ -188,16 +171,13 @@ process_object_size(struct req *r)
 	return CKR_OK;
 }
 
-
 CK_RV
 process_get_attrs(struct req *r)
 {
-	struct km_session *s = req_session(r, get_u32(r));
+	struct km_session *s = r->s;
 	uint32_t h = get_u32(r), n = get_u32(r);
 	struct km_object *o;
 	bool owned;
-	if (s == NULL)
-		return CKR_SESSION_HANDLE_INVALID;
 	CK_RV rv = req_object(r, s, h, true, &o, &owned);
 	if (rv != CKR_OK)
 		return rv;
@@ -214,11 +194,10 @@ process_get_attrs(struct req *r)
 	return CKR_OK;
 }
 
-
 CK_RV
 process_set_attrs(struct req *r)
 {
-	struct km_session *s = req_session(r, get_u32(r));
+	struct km_session *s = r->s;
 	uint32_t h = get_u32(r);
 	struct attrlist tmpl;
 	struct km_object *o = NULL, *c = NULL;
@@ -226,10 +205,6 @@ process_set_attrs(struct req *r)
 	CK_RV rv = req_template(r, &tmpl);
 	if (rv != CKR_OK)
 		return rv;
-	if (s == NULL) {
-		rv = CKR_SESSION_HANDLE_INVALID;
-		goto out;
-	}
 	if ((rv = req_object(r, s, h, true, &o, &owned)) != CKR_OK)
 		goto out;
 	if ((rv = handle_may_write_obj(s, o)) != CKR_OK)
@@ -263,11 +238,10 @@ out:
 	return rv;
 }
 
-
 CK_RV
 process_find_init(struct req *r)
 {
-	struct km_session *s = req_session(r, get_u32(r));
+	struct km_session *s = r->s;
 	struct km_ctx *ctx = r->ctx;
 	struct attrlist tmpl;
 	struct store_filter f;
@@ -276,10 +250,6 @@ process_find_init(struct req *r)
 	CK_RV rv = req_template(r, &tmpl);
 	if (rv != CKR_OK)
 		return rv;
-	if (s == NULL) {
-		rv = CKR_SESSION_HANDLE_INVALID;
-		goto out;
-	}
 	if (s->finding) {
 		rv = CKR_OPERATION_ACTIVE;
 		goto out;
@@ -361,14 +331,11 @@ out:
 	return rv;
 }
 
-
 CK_RV
 process_find(struct req *r)
 {
-	struct km_session *s = req_session(r, get_u32(r));
+	struct km_session *s = r->s;
 	uint32_t max = get_u32(r);
-	if (s == NULL)
-		return CKR_SESSION_HANDLE_INVALID;
 	if (!s->finding)
 		return CKR_OPERATION_NOT_INITIALIZED;
 	size_t left = s->nfound - s->found_pos;
@@ -382,13 +349,10 @@ process_find(struct req *r)
 	return CKR_OK;
 }
 
-
 CK_RV
 process_find_final(struct req *r)
 {
-	struct km_session *s = req_session(r, get_u32(r));
-	if (s == NULL)
-		return CKR_SESSION_HANDLE_INVALID;
+	struct km_session *s = r->s;
 	if (!s->finding)
 		return CKR_OPERATION_NOT_INITIALIZED;
 	session_end_find(s);

@@ -43,7 +43,6 @@ key_id_for(struct req *r, struct km_session *s, const uint8_t *keyhash, struct a
 	return found;
 }
 
-
 /*
  * keymgr cert import: all the certificates or none, in one transaction.
  * Each becomes a public token certificate object (label: its CN) with the
@@ -56,7 +55,6 @@ struct import_cert {
 	uint32_t len;
 	struct x509_cert c;
 };
-
 
 /* Parses the count certificates of blob b into certs; returns 0, the
  * 1-based index of the first that does not parse, or -1 when the blob
@@ -73,7 +71,6 @@ parse_import(struct wire_buf *b, uint32_t count, struct import_cert *certs)
 	return wire_end(b) != 0 ? -1 : 0;
 }
 
-
 /*
  * keymgr cert import: all or nothing, in one transaction. The certificates
  * are parsed without keymgrd's lock (a few thousand take a while); only
@@ -82,18 +79,12 @@ parse_import(struct wire_buf *b, uint32_t count, struct import_cert *certs)
 CK_RV
 process_cert_import(struct req *r)
 {
-	struct km_session *s = req_session(r, get_u32(r));
+	struct km_session *s = r->s;
 	uint32_t len, count = 0;
 	const uint8_t *blob = get_bytes(r, &len);
 	struct km_ctx *ctx = r->ctx;
 	struct wire_buf b;
 	uint32_t imported = 0, dups = 0, nokey = 0, bad = 0, activated = 0;
-	if (s == NULL)
-		return CKR_SESSION_HANDLE_INVALID;
-	if (!session_user_in(s))
-		return CKR_USER_NOT_LOGGED_IN;
-	if (!(s->flags & CKF_RW_SESSION))
-		return CKR_SESSION_READ_ONLY;
 	wire_init_view(&b, blob, len);
 	if (token_find_locked(ctx, s->token_id) == NULL || wire_get_u32(&b, &count) != 0 || count > 100000)
 		return CKR_ARGUMENTS_BAD;
@@ -179,35 +170,16 @@ process_cert_import(struct req *r)
 	return CKR_OK;
 }
 
-
-/* The session of a request that needs the logged-in user and a R/W session. */
-static CK_RV
-rw_user_session(struct req *r, struct km_session **out)
-{
-	struct km_session *s = req_session(r, get_u32(r));
-	if (s == NULL)
-		return CKR_SESSION_HANDLE_INVALID;
-	if (!session_user_in(s))
-		return CKR_USER_NOT_LOGGED_IN;
-	if (!(s->flags & CKF_RW_SESSION))
-		return CKR_SESSION_READ_ONLY;
-	*out = s;
-	return CKR_OK;
-}
-
-
 CK_RV
 process_cert_issue(struct req *r)
 {
-	struct km_session *s = NULL;
-	CK_RV rv = rw_user_session(r, &s);
+	struct km_session *s = r->s;
+	CK_RV rv = CKR_OK;
 	uint32_t ln, cn, days = 0;
 	const uint8_t *label = get_bytes(r, &ln), *csr = get_bytes(r, &cn);
 	uint8_t *der = NULL;
 	size_t len = 0;
 	days = get_u32(r);
-	if (rv != CKR_OK)
-		return rv;
 	snprintf(r->audit_obj, sizeof(r->audit_obj), "CA %.*s", (int)(ln < 64 ? ln : 64), (const char *)label);
 	if (days == 0 || days > 100 * 366)
 		return CKR_ARGUMENTS_BAD;
@@ -217,19 +189,16 @@ process_cert_issue(struct req *r)
 	return rv;
 }
 
-
 CK_RV
 process_crl_generate(struct req *r)
 {
-	struct km_session *s = NULL;
-	CK_RV rv = rw_user_session(r, &s);
+	struct km_session *s = r->s;
+	CK_RV rv = CKR_OK;
 	uint32_t ln, days;
 	const uint8_t *label = get_bytes(r, &ln);
 	uint8_t *der = NULL;
 	size_t len = 0;
 	days = get_u32(r);
-	if (rv != CKR_OK)
-		return rv;
 	snprintf(r->audit_obj, sizeof(r->audit_obj), "CA %.*s", (int)(ln < 64 ? ln : 64), (const char *)label);
 	if (days == 0 || days > 3660)
 		return CKR_ARGUMENTS_BAD;
@@ -239,21 +208,18 @@ process_crl_generate(struct req *r)
 	return rv;
 }
 
-
 CK_RV
 process_key_csr(struct req *r)
 {
-	struct km_session *s = NULL;
-	CK_RV rv = rw_user_session(r, &s);
+	struct km_session *s = r->s;
 	uint32_t ln;
 	const uint8_t *label = get_bytes(r, &ln);
 	char *subject = NULL;
 	uint8_t *der = NULL;
 	size_t len = 0;
 	wire_get_str(r->in, &subject);
-	if (rv == CKR_OK)
-		rv = rotate_request_locked(r->ctx, s->token_id, label, ln, subject && *subject ? subject : NULL, &der,
-					   &len);
+	CK_RV rv = rotate_request_locked(r->ctx, s->token_id, label, ln, subject && *subject ? subject : NULL, &der,
+					 &len);
 	if (rv == CKR_OK)
 		wire_put_bytes(r->out, der, len);
 	free(der);
@@ -261,12 +227,11 @@ process_key_csr(struct req *r)
 	return rv;
 }
 
-
 CK_RV
 process_ca_init(struct req *r)
 {
-	struct km_session *s = NULL;
-	CK_RV rv = rw_user_session(r, &s);
+	struct km_session *s = r->s;
+	CK_RV rv = CKR_OK;
 	uint32_t ln, days;
 	const uint8_t *label = get_bytes(r, &ln);
 	char *subject = NULL;
@@ -274,7 +239,7 @@ process_ca_init(struct req *r)
 	size_t len = 0;
 	wire_get_str(r->in, &subject);
 	days = get_u32(r);
-	if (rv == CKR_OK && (subject == NULL || !*subject || days == 0 || days > 100 * 366))
+	if (subject == NULL || !*subject || days == 0 || days > 100 * 366)
 		rv = CKR_ARGUMENTS_BAD;
 	if (rv == CKR_OK) {
 		snprintf(r->audit_obj, sizeof(r->audit_obj), "CA %.*s", (int)(ln < 64 ? ln : 64), (const char *)label);
@@ -286,7 +251,6 @@ process_ca_init(struct req *r)
 	free(subject);
 	return rv;
 }
-
 
 CK_RV
 process_inventory(struct req *r)

@@ -47,9 +47,7 @@ process_open_session(struct req *r)
 CK_RV
 process_close_session(struct req *r)
 {
-	struct km_session *s = req_session(r, get_u32(r));
-	if (s == NULL)
-		return CKR_SESSION_HANDLE_INVALID;
+	struct km_session *s = r->s;
 	session_close_locked(r->ctx, s);
 	return CKR_OK;
 }
@@ -76,9 +74,7 @@ process_close_all(struct req *r)
 CK_RV
 process_session_info(struct req *r)
 {
-	struct km_session *s = req_session(r, get_u32(r));
-	if (s == NULL)
-		return CKR_SESSION_HANDLE_INVALID;
+	struct km_session *s = r->s;
 	bool rw = s->flags & CKF_RW_SESSION;
 	CK_STATE state;
 	switch (session_login_of(s->app, s->token_id)) {
@@ -141,12 +137,10 @@ may_log_in_locked(struct km_ctx *ctx, const struct km_session *s, CK_USER_TYPE w
 CK_RV
 process_login(struct req *r)
 {
-	struct km_session *s = req_session(r, get_u32(r));
+	struct km_session *s = r->s;
 	uint32_t who = get_u32(r), n;
 	const uint8_t *pin = get_bytes(r, &n);
 	struct km_ctx *ctx = r->ctx;
-	if (s == NULL)
-		return CKR_SESSION_HANDLE_INVALID;
 	snprintf(r->audit_obj, sizeof(r->audit_obj), "%s", who == CKU_SO ? "so" : who == CKU_USER ? "user"
 		 : who == CKU_CONTEXT_SPECIFIC ? "context-specific" : "unknown user type");
 	if (who == CKU_CONTEXT_SPECIFIC)
@@ -177,9 +171,7 @@ process_login(struct req *r)
 CK_RV
 process_logout(struct req *r)
 {
-	struct km_session *s = req_session(r, get_u32(r));
-	if (s == NULL)
-		return CKR_SESSION_HANDLE_INVALID;
+	struct km_session *s = r->s;
 	if (session_login_of(s->app, s->token_id) == KM_NOBODY)
 		return CKR_USER_NOT_LOGGED_IN;
 	session_logout_app(s->app, s->token_id);

@@ -48,7 +48,6 @@ process_hello(struct req *r)
 	return CKR_OK;
 }
 
-
 CK_RV
 process_slot_list(struct req *r)
 {
@@ -60,7 +59,6 @@ process_slot_list(struct req *r)
 	wire_put_u32(r->out, (uint32_t)token_spare_slot_locked(ctx));
 	return CKR_OK;
 }
-
 
 CK_RV
 process_slot_info(struct req *r)
@@ -75,7 +73,6 @@ process_slot_info(struct req *r)
 	wire_put_u32(r->out, CKF_TOKEN_PRESENT);
 	return CKR_OK;
 }
-
 
 CK_RV
 process_token_info(struct req *r)
@@ -106,7 +103,6 @@ process_token_info(struct req *r)
 	return CKR_OK;
 }
 
-
 CK_RV
 process_mech_list(struct req *r)
 {
@@ -119,7 +115,6 @@ process_mech_list(struct req *r)
 		wire_put_u32(r->out, (uint32_t)m[i].type);
 	return CKR_OK;
 }
-
 
 CK_RV
 process_mech_info(struct req *r)
@@ -156,19 +151,12 @@ process_init_token(struct req *r)
 	return token_init_locked(r->ctx, slot, pin, plen, label);
 }
 
-
 CK_RV
 process_init_pin(struct req *r)
 {
-	struct km_session *s = req_session(r, get_u32(r));
+	struct km_session *s = r->s;
 	uint32_t n;
 	const uint8_t *pin = get_bytes(r, &n);
-	if (s == NULL)
-		return CKR_SESSION_HANDLE_INVALID;
-	if (session_login_of(s->app, s->token_id) != CKU_SO)
-		return CKR_USER_NOT_LOGGED_IN;
-	if (!(s->flags & CKF_RW_SESSION))
-		return CKR_SESSION_READ_ONLY;
 	struct km_token *t = token_find_locked(r->ctx, s->token_id);
 	if (t == NULL)
 		return CKR_DEVICE_ERROR;
@@ -176,18 +164,13 @@ process_init_pin(struct req *r)
 	return token_set_pin_locked(r->ctx, t, CKU_USER, pin, n);
 }
 
-
 CK_RV
 process_set_pin(struct req *r)
 {
-	struct km_session *s = req_session(r, get_u32(r));
+	struct km_session *s = r->s;
 	uint32_t on, nn;
 	const uint8_t *old = get_bytes(r, &on);
 	const uint8_t *new = get_bytes(r, &nn);
-	if (s == NULL)
-		return CKR_SESSION_HANDLE_INVALID;
-	if (!(s->flags & CKF_RW_SESSION))
-		return CKR_SESSION_READ_ONLY;
 	struct km_token *t = token_find_locked(r->ctx, s->token_id);
 	if (t == NULL)
 		return CKR_DEVICE_ERROR;

@@ -63,7 +63,7 @@ add_secret_locked(struct req *r, struct km_session *s, struct km_object **o, con
 CK_RV
 process_wrap_key(struct req *r)
 {
-	struct km_session *s = req_session(r, get_u32(r));
+	struct km_session *s = r->s;
 	CK_MECHANISM_TYPE mech;
 	struct mech_param mp;
 	CK_RV prv = read_mech(r, &mech, &mp);
@@ -73,8 +73,6 @@ process_wrap_key(struct req *r)
 	bool wown = false, kown = false;
 	uint8_t *out = NULL;
 	size_t outlen = 0;
-	if (s == NULL)
-		return CKR_SESSION_HANDLE_INVALID;
 	CK_RV rv = req_object(r, s, wh, true, &wk, &wown);
 	if (rv == CKR_OBJECT_HANDLE_INVALID)
 		rv = CKR_WRAPPING_KEY_HANDLE_INVALID;
@@ -133,7 +131,7 @@ out:
 CK_RV
 process_unwrap_key(struct req *r)
 {
-	struct km_session *s = req_session(r, get_u32(r));
+	struct km_session *s = r->s;
 	CK_MECHANISM_TYPE mech;
 	struct mech_param mp;
 	CK_RV prv = read_mech(r, &mech, &mp);
@@ -149,10 +147,6 @@ process_unwrap_key(struct req *r)
 	CK_RV rv = req_template(r, &tmpl);
 	if (rv != CKR_OK)
 		return rv;
-	if (s == NULL) {
-		rv = CKR_SESSION_HANDLE_INVALID;
-		goto out;
-	}
 	if ((rv = req_object(r, s, uh, true, &uk, &uown)) != CKR_OK) {
 		if (rv == CKR_OBJECT_HANDLE_INVALID)
 			rv = CKR_UNWRAPPING_KEY_HANDLE_INVALID;
@@ -210,7 +204,7 @@ out:
 CK_RV
 process_derive_key(struct req *r)
 {
-	struct km_session *s = req_session(r, get_u32(r));
+	struct km_session *s = r->s;
 	CK_MECHANISM_TYPE mech;
 	struct mech_param mp;
 	CK_RV prv = read_mech(r, &mech, &mp);
@@ -225,10 +219,6 @@ process_derive_key(struct req *r)
 	CK_RV rv = req_template(r, &tmpl);
 	if (rv != CKR_OK)
 		return rv;
-	if (s == NULL) {
-		rv = CKR_SESSION_HANDLE_INVALID;
-		goto out;
-	}
 	if ((rv = req_object(r, s, bh, true, &base, &bown)) != CKR_OK) {
 		if (rv == CKR_OBJECT_HANDLE_INVALID)
 			rv = CKR_KEY_HANDLE_INVALID;

@@ -22,6 +22,9 @@ struct req {
 	struct km_peer *peer;
 	struct wire_buf *in;
 	struct wire_buf *out; /* reply fields */
+	/* The caller's session, for requests whose table row says they act
+	 * in one (checked and found before the handler runs). */
+	struct km_session *s;
 	/* What the audit entry of this request names (see audit.h). */
 	int64_t audit_token;
 	uint32_t audit_session;

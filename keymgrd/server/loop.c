@@ -324,6 +324,7 @@ accept_one(struct server *sv, int lfd)
 	c->fd = fd;
 	c->peer.pending_fd = -1;
 	c->peer.uid = cred.uid;
+	c->peer.admin = cred.uid == 0 || cred.uid == geteuid();
 	c->peer.gid = cred.gid;
 	c->peer.pid = cred.pid;
 	sv->conns[sv->nconns++] = c;
