@@ -133,7 +133,6 @@ struct km_ctx {
 	struct km_sobj *sobjs;
 	struct km_unlock *unlocks;
 	uint8_t *audit_key;      /* secure memory, see audit.h */
-	uint8_t audit_last[32];  /* hash of the newest audit entry */
 	uint32_t next_session;
 	uint32_t next_sobj;
 	unsigned max_pin_failures;

@@ -387,7 +387,7 @@ main(int argc, char **argv)
 	}
 	if (created)
 		log_info("created master key %s", path);
-	snprintf(path, sizeof(path), "%s/keymgr.db", o.data_dir);
+	snprintf(path, sizeof(path), "sqlite:%s/keymgr.db", o.data_dir);
 	if ((r = store_open(path, &st)) != 0) {
 		log_err("store %s: %s", path, cy_strerror(r));
 		goto out;

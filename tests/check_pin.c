@@ -10,6 +10,7 @@
 #include "cy_err.h"
 #include "crypto/pin.h"
 #include "crypto/seal.h"
+#include "model/audit.h"
 #include "testutil.h"
 
 static const struct pin_cost cheap = { 64, 1 };
@@ -169,6 +170,45 @@ START_TEST(pin_length_rules)
 }
 END_TEST
 
+/* Two keymgrd on one store (the PostgreSQL set-up, here two SQLite
+ * connections to one file): wrong PINs counted by either add up, and the
+ * audit entries both append form one unbroken chain. */
+START_TEST(two_daemons_one_store)
+{
+	struct tu_daemon *a = daemon_with_token(); /* 3 failures lock */
+	char path[PATH_MAX + 32];
+	struct store *st2;
+	struct km_ctx b;
+	snprintf(path, sizeof(path), "sqlite:%s/keymgr.db", a->dir);
+	ck_assert_int_eq(store_open(path, &st2), 0);
+	ck_assert_int_eq(ctx_init(&b, st2, a->master), 0);
+	b.max_pin_failures = 3;
+	b.pin_cost = a->ctx.pin_cost;
+	const uint8_t *wrong = (const uint8_t *)"0000";
+	ck_assert_int_eq(token_check_pin_locked(&a->ctx, token_find_locked(&a->ctx, 1), CKU_USER, wrong, 4),
+			 CKR_PIN_INCORRECT);
+	ck_assert_int_eq(token_check_pin_locked(&b, token_find_locked(&b, 1), CKU_USER, wrong, 4),
+			 CKR_PIN_INCORRECT);
+	ck_assert_int_eq(token_check_pin_locked(&a->ctx, token_find_locked(&a->ctx, 1), CKU_USER, wrong, 4),
+			 CKR_PIN_LOCKED);
+	ck_assert_int_eq(token_check_pin_locked(&b, token_find_locked(&b, 1), CKU_USER, (const uint8_t *)"1234", 4),
+			 CKR_PIN_LOCKED);
+	for (int i = 0; i < 3; i++) {
+		audit_locked(&a->ctx, 1000, 1, 0, "test-a", "", CKR_OK);
+		audit_locked(&b, 1001, 1, 0, "test-b", "", CKR_OK);
+	}
+	struct audit_check c;
+	ck_assert_int_eq(audit_verify_locked(&a->ctx, &c), 0);
+	ck_assert_uint_eq(c.entries, 6);
+	ck_assert_int_eq(c.bad_id, 0);
+	ck_assert_int_eq(audit_verify_locked(&b, &c), 0);
+	ck_assert_int_eq(c.bad_id, 0);
+	ctx_free(&b);
+	store_close(st2);
+	tu_daemon_close(a);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -182,6 +222,7 @@ main(void)
 	tcase_add_test(tc, lockout_survives_restart);
 	tcase_add_test(tc, parallel_attempts_stop_at_limit);
 	tcase_add_test(tc, pin_length_rules);
+	tcase_add_test(tc, two_daemons_one_store);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

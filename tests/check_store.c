@@ -13,7 +13,7 @@
 #include "cy_err.h"
 #include "model/object.h"
 #include "crypto/seal.h"
-#include "store/store.h"
+#include "store/store_sqlite.h"
 #include "testutil.h"
 
 static char *dir;
@@ -189,7 +189,7 @@ START_TEST(lookups_use_indexes)
 	ck_assert_int_eq(store_object_find(st, 1, &f, &ids, &n), 0);
 	ck_assert_uint_eq(n, 1);
 	free(ids);
-	ck_assert_int_eq(store_find_plan(st, &f, plan, sizeof(plan)), 0);
+	ck_assert_int_eq(store_sqlite_find_plan(st, &f, plan, sizeof(plan)), 0);
 	ck_assert_msg(strstr(plan, "INDEX") && !strstr(plan, "SCAN objects"), "plan: %s", plan);
 
 	struct store_filter g = { .has_label = true, .label = (const uint8_t *)"agency-7",
@@ -197,26 +197,26 @@ START_TEST(lookups_use_indexes)
 	ck_assert_int_eq(store_object_find(st, 1, &g, &ids, &n), 0);
 	ck_assert_uint_eq(n, 1); /* the private one of the pair is hidden */
 	free(ids);
-	ck_assert_int_eq(store_find_plan(st, &g, plan, sizeof(plan)), 0);
+	ck_assert_int_eq(store_sqlite_find_plan(st, &g, plan, sizeof(plan)), 0);
 	ck_assert_msg(strstr(plan, "INDEX") && !strstr(plan, "SCAN objects"), "plan: %s", plan);
 
 	/* Class and CKA_ID: the CKA_ID index, not a walk through the class. */
 	struct store_filter fc = f;
 	fc.has_cls = true;
 	fc.cls = CKO_DATA;
-	ck_assert_int_eq(store_find_plan(st, &fc, plan, sizeof(plan)), 0);
+	ck_assert_int_eq(store_sqlite_find_plan(st, &fc, plan, sizeof(plan)), 0);
 	ck_assert_msg(strstr(plan, "objects_by_ckaid"), "plan: %s", plan);
 	struct store_filter gc = g;
 	gc.has_cls = true;
 	gc.cls = CKO_DATA;
-	ck_assert_int_eq(store_find_plan(st, &gc, plan, sizeof(plan)), 0);
+	ck_assert_int_eq(store_sqlite_find_plan(st, &gc, plan, sizeof(plan)), 0);
 	ck_assert_msg(strstr(plan, "objects_by_label"), "plan: %s", plan);
 
 	struct store_filter h = { .has_cls = true, .cls = CKO_PRIVATE_KEY, .include_private = true };
 	ck_assert_int_eq(store_object_find(st, 1, &h, &ids, &n), 0);
 	ck_assert_uint_eq(n, 1500);
 	free(ids);
-	ck_assert_int_eq(store_find_plan(st, &h, plan, sizeof(plan)), 0);
+	ck_assert_int_eq(store_sqlite_find_plan(st, &h, plan, sizeof(plan)), 0);
 	ck_assert_msg(strstr(plan, "INDEX") && !strstr(plan, "SCAN objects"), "plan: %s", plan);
 	store_close(st);
 }

@@ -18,7 +18,6 @@
 int
 audit_init(struct km_ctx *ctx)
 {
-	int64_t last;
 	ctx->audit_key = gcry_malloc_secure(32);
 	if (ctx->audit_key == NULL)
 		return CY_ERR_ALLOC;
@@ -32,7 +31,7 @@ audit_init(struct km_ctx *ctx)
 	gcry_mac_close(h);
 	if (bad)
 		return CY_ERR_CRYPTO;
-	return store_audit_head(ctx->st, &last, ctx->audit_last);
+	return 0;
 }
 
 void
@@ -72,6 +71,13 @@ entry_hash(const uint8_t *key, const struct store_audit *e, uint8_t out[32])
 	return r;
 }
 
+/* store_audit_seal_fn: e->hash from the head the store read. */
+static int
+seal_entry(void *key, struct store_audit *e)
+{
+	return entry_hash(key, e, e->hash);
+}
+
 void
 audit_locked(struct km_ctx *ctx, uid_t uid, int64_t token, uint32_t session, const char *op,
 	     const char *object, CK_RV result)
@@ -85,13 +91,8 @@ audit_locked(struct km_ctx *ctx, uid_t uid, int64_t token, uint32_t session, con
 	snprintf(e.op, sizeof(e.op), "%s", op);
 	snprintf(e.object, sizeof(e.object), "%s", object ? object : "");
 	e.result = (uint32_t)result;
-	memcpy(e.prev, ctx->audit_last, 32);
-	if (ctx->audit_key == NULL || entry_hash(ctx->audit_key, &e, e.hash) != 0 ||
-	    store_audit_append(ctx->st, &e) != 0) {
+	if (ctx->audit_key == NULL || store_audit_append(ctx->st, &e, seal_entry, ctx->audit_key) != 0)
 		log_err("audit: cannot record %s by uid %u", op, (unsigned)uid);
-		return;
-	}
-	memcpy(ctx->audit_last, e.hash, 32);
 }
 
 int

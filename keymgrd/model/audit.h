@@ -21,7 +21,7 @@
 
 struct km_ctx;
 
-/* Derives the audit key and reads the head of the chain. 0 or an error. */
+/* Derives the audit key. 0 or an error. */
 int audit_init(struct km_ctx *ctx);
 void audit_free(struct km_ctx *ctx);
 

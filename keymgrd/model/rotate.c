@@ -337,7 +337,6 @@ rotate_commit_locked(struct km_ctx *ctx, struct rotation *rot, uid_t uid, uint32
 	struct km_token *t = token_find_locked(ctx, rot->token_id);
 	struct km_object **v = NULL;
 	size_t n = 0;
-	uint8_t head[32];
 	char what[128];
 	if (t == NULL || rot->csr == NULL)
 		return CKR_DEVICE_ERROR;
@@ -355,7 +354,6 @@ rotate_commit_locked(struct km_ctx *ctx, struct rotation *rot, uid_t uid, uint32
 		    al_set_ulong(&objs[i]->pub, CKA_COYEU_KEY_VERSION, rot->version) ||
 		    al_set_ulong(&objs[i]->pub, CKA_COYEU_STATE_SINCE, now) || token_stamp_object(objs[i]))
 			return CKR_HOST_MEMORY;
-	memcpy(head, ctx->audit_last, sizeof(head));
 	if (store_begin(ctx->st) != 0)
 		return CKR_DEVICE_ERROR;
 	id_text(rot->id, sizeof(rot->id), what, sizeof(what));
@@ -370,7 +368,6 @@ rotate_commit_locked(struct km_ctx *ctx, struct rotation *rot, uid_t uid, uint32
 	return CKR_OK;
 fail:
 	store_rollback(ctx->st);
-	memcpy(ctx->audit_last, head, sizeof(head));
 	return CKR_DEVICE_ERROR;
 }
 
@@ -510,13 +507,11 @@ rotate_expire_locked(struct km_ctx *ctx, int64_t token_id, int64_t grace, uint32
 	struct km_object **v = NULL;
 	size_t n = 0;
 	int64_t now = time(NULL);
-	uint8_t head[32];
 	*destroyed = 0;
 	int r = token_load_objects_locked(ctx, token_id, &f, false, &v, &n);
 	if (r != 0)
 		return r;
 	bool began = false;
-	memcpy(head, ctx->audit_last, sizeof(head));
 	for (size_t i = 0; i < n && r == 0; i++) {
 		uint64_t since = 0;
 		const struct attr *id = al_find(&v[i]->pub, CKA_ID);
@@ -539,8 +534,7 @@ rotate_expire_locked(struct km_ctx *ctx, int64_t token_id, int64_t grace, uint32
 	token_free_objects(v, n);
 	if (began && (r != 0 || store_commit(ctx->st) != 0)) {
 		store_rollback(ctx->st);
-		memcpy(ctx->audit_last, head, sizeof(head));
-		*destroyed = 0;
+			*destroyed = 0;
 		return r ? r : CY_ERR_STORE;
 	}
 	if (*destroyed)

@@ -158,8 +158,20 @@ check_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const uint8_t 
 	memcpy(stored, so ? t->st.so_pin : t->st.user_pin, sizeof(stored));
 	if (!so && stored[0] == '\0')
 		return CKR_USER_PIN_NOT_INITIALIZED;
-	if ((so ? t->st.so_failures : t->st.user_failures) + t->checking[so] >= ctx->max_pin_failures)
+	/* The count as the store has it now: another keymgrd on the same
+	 * store may have counted failures since this one last looked. */
+	struct store_token cur;
+	if (store_token_get(ctx->st, token_id, &cur) != 0) {
+		wire_wipe(stored, sizeof(stored));
+		return CKR_DEVICE_ERROR;
+	}
+	t->st.so_failures = cur.so_failures;
+	t->st.user_failures = cur.user_failures;
+	wire_wipe(&cur, sizeof(cur));
+	if ((so ? t->st.so_failures : t->st.user_failures) + t->checking[so] >= ctx->max_pin_failures) {
+		wire_wipe(stored, sizeof(stored));
 		return CKR_PIN_LOCKED;
+	}
 	t->checking[so]++;
 	if (unlock)
 		pthread_mutex_unlock(&ctx->lock);
@@ -176,17 +188,23 @@ check_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const uint8_t 
 	if (r == 0 && same) {
 		rv = CKR_OK;
 		if (*failures != 0) {
-			*failures = 0;
-			if (store_token_update(ctx->st, &t->st) != 0)
+			if (store_token_pin_reset(ctx->st, token_id, so) != 0)
 				rv = CKR_DEVICE_ERROR;
+			else
+				*failures = 0;
 		}
 	} else if (r == 0 || r == CY_ERR_PERM) {
-		/* Right for a PIN that was changed meanwhile counts as wrong. */
-		(*failures)++;
+		/* Right for a PIN that was changed meanwhile counts as wrong. The
+		 * count goes up in the store itself (one atomic update), so no
+		 * attempt is lost to another keymgrd counting at the same time;
+		 * when it cannot be counted the answer is an error, never OK. */
+		if (store_token_pin_failed(ctx->st, token_id, so, failures) != 0) {
+			rv = CKR_DEVICE_ERROR;
+			goto out;
+		}
 		log_warn("token %lld: wrong %s PIN (%u of %u)", (long long)token_id, so ? "SO" : "user",
 			 *failures, ctx->max_pin_failures);
-		rv = store_token_update(ctx->st, &t->st) != 0 ? CKR_DEVICE_ERROR
-		     : *failures >= ctx->max_pin_failures ? CKR_PIN_LOCKED : CKR_PIN_INCORRECT;
+		rv = *failures >= ctx->max_pin_failures ? CKR_PIN_LOCKED : CKR_PIN_INCORRECT;
 	} else {
 		log_err("token %lld: stored %s PIN is unreadable", (long long)token_id, so ? "SO" : "user");
 	}
@@ -226,10 +244,13 @@ token_set_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who,
 		nt.so_failures = 0;
 	else
 		nt.user_failures = 0;
-	if (store_token_update(ctx->st, &nt) != 0)
+	if (store_begin(ctx->st) != 0 || store_token_update(ctx->st, &nt) != 0 ||
+	    store_token_pin_reset(ctx->st, t->st.id, who == CKU_SO) != 0 || store_commit(ctx->st) != 0) {
+		store_rollback(ctx->st);
 		rv = CKR_DEVICE_ERROR;
-	else
+	} else {
 		t->st = nt;
+	}
 	wire_wipe(&nt, sizeof(nt));
 	return rv;
 }
@@ -315,7 +336,7 @@ token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_
 	if (store_begin(ctx->st) != 0)
 		return CKR_DEVICE_ERROR;
 	if (store_token_clear_objects(ctx->st, slot) != 0 || store_token_update(ctx->st, &nt) != 0 ||
-	    store_commit(ctx->st) != 0) {
+	    store_token_pin_reset(ctx->st, slot, false) != 0 || store_commit(ctx->st) != 0) {
 		store_rollback(ctx->st);
 		return CKR_DEVICE_ERROR;
 	}

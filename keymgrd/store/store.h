@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 struct store;
+struct store_ops;
 
 /* The newest schema version this build writes. */
 #define STORE_SCHEMA_VERSION 5
@@ -44,6 +45,10 @@ struct store_object {
 };
 
 /* One audit entry; hash chains it to the one before (see audit.h). */
+struct store_audit;
+/* Computes e->hash from e->prev and e's fields; 0 or an error. */
+typedef int (*store_audit_seal_fn)(void *arg, struct store_audit *e);
+
 struct store_audit {
 	int64_t id;
 	int64_t time;
@@ -95,88 +100,259 @@ struct store_filter {
 	bool include_private;
 };
 
-/* Opens (creating and migrating as needed) the store at path. Returns 0 or
- * CY_ERR_STORE; a schema newer than STORE_SCHEMA_VERSION is refused. */
-int store_open(const char *path, struct store **out);
+/*
+ * A back end: one table of operations, named by the scheme of its URIs.
+ * Each function takes the store its open made; the wrappers below are what
+ * the rest of keymgrd calls (store_begin(st) is st->ops->begin(st)).
+ */
+struct store_ops {
+	const char *scheme; /* "sqlite" for "sqlite:PATH" */
+	int (*open)(const char *rest, struct store **out);
+	void (*close)(struct store *st);
+	int (*schema_version)(struct store *st);
+	int (*begin)(struct store *st);
+	int (*commit)(struct store *st);
+	void (*rollback)(struct store *st);
+	uint64_t (*generation)(struct store *st);
+	int (*token_ids)(struct store *st, int64_t **ids, size_t *n);
+	int (*token_get)(struct store *st, int64_t id, struct store_token *t);
+	int (*token_insert)(struct store *st, const struct store_token *t);
+	int (*token_update)(struct store *st, const struct store_token *t);
+	int (*token_pin_failed)(struct store *st, int64_t id, bool so, uint32_t *failures);
+	int (*token_pin_reset)(struct store *st, int64_t id, bool so);
+	int (*token_clear_objects)(struct store *st, int64_t token_id);
+	int (*token_count_objects)(struct store *st, int64_t token_id, uint64_t *n);
+	int (*object_insert)(struct store *st, struct store_object *o);
+	int (*object_update)(struct store *st, const struct store_object *o);
+	int (*object_get)(struct store *st, int64_t id, struct store_object *o);
+	int (*object_delete)(struct store *st, int64_t id);
+	int (*object_find)(struct store *st, int64_t token_id, const struct store_filter *f, int64_t **ids, size_t *n);
+	int (*audit_append)(struct store *st, struct store_audit *e, store_audit_seal_fn seal, void *arg);
+	int (*audit_head)(struct store *st, int64_t *last_id, uint8_t hash[32]);
+	int (*audit_list)(struct store *st, int64_t from, size_t max, struct store_audit **out, size_t *n);
+	int (*object_by_keyhash)(struct store *st, int64_t token_id, const uint8_t keyhash[32], uint32_t cls, int64_t **ids, size_t *n);
+	int (*cert_insert)(struct store *st, const struct store_cert *c);
+	int (*cert_exists)(struct store *st, int64_t token_id, const uint8_t *issuer, size_t ilen, const uint8_t *serial, size_t slen, bool *exists);
+	int (*cert_list)(struct store *st, int64_t token_id, const struct store_cert_filter *f, int64_t now, struct store_cert **out, size_t *n);
+	int (*cert_revoke)(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint32_t reason, int64_t when);
+	int (*ca_add)(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len);
+	int (*ca_next_crl)(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint64_t *number);
+	int (*ca_list)(struct store *st, int64_t token_id, struct store_blob **out, size_t *n);
+};
+
+/* What every back end's store starts with. */
+struct store {
+	const struct store_ops *ops;
+};
+
+/*
+ * Opens (creating and migrating as needed) the store named by uri:
+ * "scheme:rest" for a back end in the registry (store.c), e.g.
+ * "sqlite:/var/lib/coyeu/keymgrd.db"; a uri with no known scheme is an
+ * SQLite path (":memory:" included). Returns 0 or CY_ERR_STORE (also for
+ * an unknown scheme); a schema newer than STORE_SCHEMA_VERSION is refused.
+ */
+int store_open(const char *uri, struct store **out);
+/* Closes st (NULL is fine). */
 void store_close(struct store *st);
 /* The schema version the open store is at. */
-int store_schema_version(struct store *st);
+static inline int
+store_schema_version(struct store *st)
+{
+	return st->ops->schema_version(st);
+}
 
-int store_begin(struct store *st);
-int store_commit(struct store *st);
-void store_rollback(struct store *st);
+static inline int
+store_begin(struct store *st)
+{
+	return st->ops->begin(st);
+}
+static inline int
+store_commit(struct store *st)
+{
+	return st->ops->commit(st);
+}
+static inline void
+store_rollback(struct store *st)
+{
+	st->ops->rollback(st);
+}
 /*
  * A number that changes whenever the store's content changes (a row
  * written by this connection, a commit by any): a copy of a row read at
  * one generation is current while the generation stays. 0 while a
  * transaction is open: what is read then may still be rolled back.
  */
-uint64_t store_generation(struct store *st);
+static inline uint64_t
+store_generation(struct store *st)
+{
+	return st->ops->generation(st);
+}
 
 /* All token ids in ascending order; *ids is malloc'd (caller frees). */
-int store_token_ids(struct store *st, int64_t **ids, size_t *n);
+static inline int
+store_token_ids(struct store *st, int64_t **ids, size_t *n)
+{
+	return st->ops->token_ids(st, ids, n);
+}
 /* CY_ERR_NOT_FOUND when there is no token id. */
-int store_token_get(struct store *st, int64_t id, struct store_token *t);
+static inline int
+store_token_get(struct store *st, int64_t id, struct store_token *t)
+{
+	return st->ops->token_get(st, id, t);
+}
 /* Inserts t with t->id as its id (the slot it was initialised in). */
-int store_token_insert(struct store *st, const struct store_token *t);
-int store_token_update(struct store *st, const struct store_token *t);
+static inline int
+store_token_insert(struct store *st, const struct store_token *t)
+{
+	return st->ops->token_insert(st, t);
+}
+static inline int
+store_token_update(struct store *st, const struct store_token *t)
+{
+	return st->ops->token_update(st, t);
+}
+/* Counts one more wrong PIN of token id (the SO's when so) with one atomic
+ * update, and gives the new count in *failures (several keymgrd may count
+ * at once). CY_ERR_NOT_FOUND when there is no such token. */
+static inline int
+store_token_pin_failed(struct store *st, int64_t id, bool so, uint32_t *failures)
+{
+	return st->ops->token_pin_failed(st, id, so, failures);
+}
+/* Sets that count back to 0 (a right PIN, a new PIN). */
+static inline int
+store_token_pin_reset(struct store *st, int64_t id, bool so)
+{
+	return st->ops->token_pin_reset(st, id, so);
+}
 /* Deletes the token's objects (used when a token is re-initialised). */
-int store_token_clear_objects(struct store *st, int64_t token_id);
-int store_token_count_objects(struct store *st, int64_t token_id, uint64_t *n);
+static inline int
+store_token_clear_objects(struct store *st, int64_t token_id)
+{
+	return st->ops->token_clear_objects(st, token_id);
+}
+static inline int
+store_token_count_objects(struct store *st, int64_t token_id, uint64_t *n)
+{
+	return st->ops->token_count_objects(st, token_id, n);
+}
 
 /* Inserts o, setting o->id. */
-int store_object_insert(struct store *st, struct store_object *o);
+static inline int
+store_object_insert(struct store *st, struct store_object *o)
+{
+	return st->ops->object_insert(st, o);
+}
 /* Rewrites every column of object o->id. */
-int store_object_update(struct store *st, const struct store_object *o);
+static inline int
+store_object_update(struct store *st, const struct store_object *o)
+{
+	return st->ops->object_update(st, o);
+}
 /* Reads object id into o (blobs malloc'd); CY_ERR_NOT_FOUND when absent. */
-int store_object_get(struct store *st, int64_t id, struct store_object *o);
-int store_object_delete(struct store *st, int64_t id);
+static inline int
+store_object_get(struct store *st, int64_t id, struct store_object *o)
+{
+	return st->ops->object_get(st, id, o);
+}
+static inline int
+store_object_delete(struct store *st, int64_t id)
+{
+	return st->ops->object_delete(st, id);
+}
 /* Frees the blobs of o (wiping the secret one). */
 void store_object_clear(struct store_object *o);
 /*
  * The ids of token_id's objects that match f, in ascending order, using the
  * indexes on class, CKA_ID and CKA_LABEL. *ids is malloc'd (caller frees).
  */
-int store_object_find(struct store *st, int64_t token_id, const struct store_filter *f,
-		      int64_t **ids, size_t *n);
+static inline int
+store_object_find(struct store *st, int64_t token_id, const struct store_filter *f, int64_t **ids, size_t *n)
+{
+	return st->ops->object_find(st, token_id, f, ids, n);
+}
 
-/* Appends e (setting e->id) and moves the head to it, in one transaction
- * (the caller's, when one is open). */
-int store_audit_append(struct store *st, struct store_audit *e);
+/*
+ * Appends e to the chain, in one transaction (the caller's, when one is
+ * open): reads the head, sets e->prev to its hash, calls seal(arg, e) to
+ * compute e->hash, inserts e (setting e->id) and moves the head to it.
+ * Reading the head inside the transaction keeps the chain whole when
+ * several keymgrd append to one store, and a rollback takes the entry
+ * and the head back together.
+ */
+static inline int
+store_audit_append(struct store *st, struct store_audit *e, store_audit_seal_fn seal, void *arg)
+{
+	return st->ops->audit_append(st, e, seal, arg);
+}
 /* The id and hash of the newest entry as last recorded (0 and zeros when
  * the trail is empty). */
-int store_audit_head(struct store *st, int64_t *last_id, uint8_t hash[32]);
+static inline int
+store_audit_head(struct store *st, int64_t *last_id, uint8_t hash[32])
+{
+	return st->ops->audit_head(st, last_id, hash);
+}
 /* Up to max entries with id >= from, in order; *out malloc'd (caller frees). */
-int store_audit_list(struct store *st, int64_t from, size_t max, struct store_audit **out, size_t *n);
+static inline int
+store_audit_list(struct store *st, int64_t from, size_t max, struct store_audit **out, size_t *n)
+{
+	return st->ops->audit_list(st, from, max, out, n);
+}
 
 /* The ids of token_id's objects of class cls whose key hash is keyhash
  * (through the objects_by_keyhash index). *ids malloc'd. */
-int store_object_by_keyhash(struct store *st, int64_t token_id, const uint8_t keyhash[32], uint32_t cls,
-			    int64_t **ids, size_t *n);
+static inline int
+store_object_by_keyhash(struct store *st, int64_t token_id, const uint8_t keyhash[32], uint32_t cls, int64_t **ids, size_t *n)
+{
+	return st->ops->object_by_keyhash(st, token_id, keyhash, cls, ids, n);
+}
 
 /* Adds c to the inventory (a certificate already listed is left alone). */
-int store_cert_insert(struct store *st, const struct store_cert *c);
+static inline int
+store_cert_insert(struct store *st, const struct store_cert *c)
+{
+	return st->ops->cert_insert(st, c);
+}
 /* Whether token_id's inventory has the certificate issuer/serial. */
-int store_cert_exists(struct store *st, int64_t token_id, const uint8_t *issuer, size_t ilen,
-		      const uint8_t *serial, size_t slen, bool *exists);
+static inline int
+store_cert_exists(struct store *st, int64_t token_id, const uint8_t *issuer, size_t ilen, const uint8_t *serial, size_t slen, bool *exists)
+{
+	return st->ops->cert_exists(st, token_id, issuer, ilen, serial, slen, exists);
+}
 /* The inventory rows matching f (now: the current time), by expiry;
  * *out malloc'd. */
-int store_cert_list(struct store *st, int64_t token_id, const struct store_cert_filter *f, int64_t now,
-		    struct store_cert **out, size_t *n);
+static inline int
+store_cert_list(struct store *st, int64_t token_id, const struct store_cert_filter *f, int64_t now, struct store_cert **out, size_t *n)
+{
+	return st->ops->cert_list(st, token_id, f, now, out, n);
+}
 /* Marks the certificates of key version key_id revoked (reason, when). */
-int store_cert_revoke(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint32_t reason,
-		      int64_t when);
+static inline int
+store_cert_revoke(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint32_t reason, int64_t when)
+{
+	return st->ops->cert_revoke(st, token_id, key_id, len, reason, when);
+}
 
 /* The CAs of a token: key versions that issue certificates and CRLs. */
-int store_ca_add(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len);
+static inline int
+store_ca_add(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len)
+{
+	return st->ops->ca_add(st, token_id, key_id, len);
+}
 /* Counts the CA's CRL number up and gives the new one; CY_ERR_NOT_FOUND
  * for a key that is no CA. */
-int store_ca_next_crl(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint64_t *number);
+static inline int
+store_ca_next_crl(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint64_t *number)
+{
+	return st->ops->ca_next_crl(st, token_id, key_id, len, number);
+}
 /* Every CA key id of token_id; *out malloc'd. */
-int store_ca_list(struct store *st, int64_t token_id, struct store_blob **out, size_t *n);
+static inline int
+store_ca_list(struct store *st, int64_t token_id, struct store_blob **out, size_t *n)
+{
+	return st->ops->ca_list(st, token_id, out, n);
+}
 
-/* SQLite's query plan for a search with f's constraints, as text in buf
- * (for tests and diagnostics: it shows which index a look-up uses). */
-int store_find_plan(struct store *st, const struct store_filter *f, char *buf, size_t len);
 
 #endif

@@ -16,7 +16,7 @@
 
 #include "cy_err.h"
 #include "log.h"
-#include "store/store.h"
+#include "store/store_sqlite.h"
 #include "wire.h"
 
 static const char *const migrations[] = {
@@ -96,6 +96,7 @@ static const char *const migrations[] = {
 enum stmt_id {
 	S_BEGIN, S_COMMIT, S_ROLLBACK,
 	S_TOKEN_IDS, S_TOKEN_GET, S_TOKEN_INSERT, S_TOKEN_UPDATE, S_TOKEN_CLEAR, S_TOKEN_COUNT,
+	S_PIN_FAILED, S_PIN_RESET,
 	S_OBJ_INSERT, S_OBJ_UPDATE, S_OBJ_GET, S_OBJ_DELETE, S_OBJ_BY_KEYHASH,
 	S_AUDIT_INSERT, S_AUDIT_HEAD_SET, S_AUDIT_HEAD_GET, S_AUDIT_LIST,
 	S_CERT_INSERT, S_CERT_EXISTS,
@@ -120,8 +121,13 @@ static const char *const stmt_sql[S_COUNT] = {
 			" FROM tokens WHERE id = ?1",
 	[S_TOKEN_INSERT] = "INSERT INTO tokens (id, label, serial, so_pin, user_pin, so_failures,"
 			   " user_failures, data_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	/* Failure counts change only by the two atomic statements below. */
 	[S_TOKEN_UPDATE] = "UPDATE tokens SET label = ?2, serial = ?3, so_pin = ?4, user_pin = ?5,"
-			   " so_failures = ?6, user_failures = ?7, data_key = ?8 WHERE id = ?1",
+			   " data_key = ?8 WHERE id = ?1",
+	[S_PIN_FAILED] = "UPDATE tokens SET so_failures = so_failures + ?2, user_failures = user_failures + 1 - ?2"
+			 " WHERE id = ?1 RETURNING CASE WHEN ?2 THEN so_failures ELSE user_failures END",
+	[S_PIN_RESET] = "UPDATE tokens SET so_failures = CASE WHEN ?2 THEN 0 ELSE so_failures END,"
+			" user_failures = CASE WHEN ?2 THEN user_failures ELSE 0 END WHERE id = ?1",
 	[S_TOKEN_CLEAR] = "DELETE FROM objects WHERE token_id = ?1",
 	[S_TOKEN_COUNT] = "SELECT count(*) FROM objects WHERE token_id = ?1",
 	[S_OBJ_INSERT] = "INSERT INTO objects (token_id, class, private, ckaid, label, attrs, secret, keyhash)"
@@ -138,24 +144,31 @@ static const char *const stmt_sql[S_COUNT] = {
 /* One prepared search per combination of constrained columns. */
 #define FIND_VARIANTS 8
 
-struct store {
+struct sq_store {
+	struct store base; /* first: a struct store * is a struct sq_store * */
 	sqlite3 *db;
 	sqlite3_stmt *stmt[S_COUNT];
 	sqlite3_stmt *find[FIND_VARIANTS];
 	int version;
 };
 
+static inline struct sq_store *
+sq(struct store *st)
+{
+	return (struct sq_store *)st;
+}
+
 static int
 db_fail(struct store *st, const char *what)
 {
-	log_err("store: %s: %s", what, sqlite3_errmsg(st->db));
+	log_err("store: %s: %s", what, sqlite3_errmsg(sq(st)->db));
 	return CY_ERR_STORE;
 }
 
 static sqlite3_stmt *
 stmt(struct store *st, enum stmt_id id)
 {
-	sqlite3_stmt *s = st->stmt[id];
+	sqlite3_stmt *s = sq(st)->stmt[id];
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return s;
@@ -176,7 +189,7 @@ static int
 exec_sql(struct store *st, const char *sql)
 {
 	char *msg = NULL;
-	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+	if (sqlite3_exec(sq(st)->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
 		log_err("store: %s", msg ? msg : "exec failed");
 		sqlite3_free(msg);
 		return CY_ERR_STORE;
@@ -188,7 +201,7 @@ static int
 read_version(struct store *st, int *v)
 {
 	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(sq(st)->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
 		return db_fail(st, "user_version");
 	int rc = sqlite3_step(s);
 	*v = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
@@ -219,24 +232,28 @@ migrate(struct store *st)
 			return r;
 		log_info("store: migrated schema to version %d", v + 1);
 	}
-	st->version = v;
+	sq(st)->version = v;
 	return 0;
 }
 
-int
-store_open(const char *path, struct store **out)
+static void sq_close(struct store *st);
+
+static int
+sq_open(const char *path, struct store **out)
 {
 	int r = CY_ERR_STORE;
-	struct store *st = calloc(1, sizeof(*st));
-	if (st == NULL)
+	struct sq_store *sqs = calloc(1, sizeof(*sqs));
+	if (sqs == NULL)
 		return CY_ERR_ALLOC;
-	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	sqs->base.ops = &store_sqlite_ops;
+	struct store *st = &sqs->base;
+	if (sqlite3_open_v2(path, &sq(st)->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		log_err("store: cannot open %s: %s", path,
-			st->db ? sqlite3_errmsg(st->db) : "out of memory");
+			sq(st)->db ? sqlite3_errmsg(sq(st)->db) : "out of memory");
 		goto out;
 	}
-	sqlite3_busy_timeout(st->db, 5000);
+	sqlite3_busy_timeout(sq(st)->db, 5000);
 	/* WAL: readers never block the writer; FULL: an acknowledged commit
 	 * survives a power loss, not only a crash of keymgrd. */
 	if ((r = exec_sql(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
@@ -245,8 +262,8 @@ store_open(const char *path, struct store **out)
 	if ((r = migrate(st)) != 0)
 		goto out;
 	for (int i = 0; i < S_COUNT; i++) {
-		if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-				       &st->stmt[i], NULL) != SQLITE_OK) {
+		if (sqlite3_prepare_v3(sq(st)->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+				       &sq(st)->stmt[i], NULL) != SQLITE_OK) {
 			r = db_fail(st, stmt_sql[i]);
 			goto out;
 		}
@@ -255,56 +272,56 @@ store_open(const char *path, struct store **out)
 	st = NULL;
 	r = 0;
 out:
-	store_close(st);
+	sq_close(st);
 	return r;
 }
 
-void
-store_close(struct store *st)
+static void
+sq_close(struct store *st)
 {
 	if (st == NULL)
 		return;
 	for (int i = 0; i < S_COUNT; i++)
-		sqlite3_finalize(st->stmt[i]);
+		sqlite3_finalize(sq(st)->stmt[i]);
 	for (int i = 0; i < FIND_VARIANTS; i++)
-		sqlite3_finalize(st->find[i]);
-	if (st->db != NULL && sqlite3_close(st->db) != SQLITE_OK)
-		log_err("store: close: %s", sqlite3_errmsg(st->db));
-	free(st);
+		sqlite3_finalize(sq(st)->find[i]);
+	if (sq(st)->db != NULL && sqlite3_close(sq(st)->db) != SQLITE_OK)
+		log_err("store: close: %s", sqlite3_errmsg(sq(st)->db));
+	free(sq(st));
 }
 
-int
-store_schema_version(struct store *st)
+static int
+sq_schema_version(struct store *st)
 {
-	return st->version;
+	return sq(st)->version;
 }
 
-int
-store_begin(struct store *st)
+static int
+sq_begin(struct store *st)
 {
 	return run(st, stmt(st, S_BEGIN), "begin");
 }
 
-int
-store_commit(struct store *st)
+static int
+sq_commit(struct store *st)
 {
 	return run(st, stmt(st, S_COMMIT), "commit");
 }
 
-uint64_t
-store_generation(struct store *st)
+static uint64_t
+sq_generation(struct store *st)
 {
 	unsigned int dv = 0;
-	if (!sqlite3_get_autocommit(st->db) ||
-	    sqlite3_file_control(st->db, "main", SQLITE_FCNTL_DATA_VERSION, &dv) != SQLITE_OK)
+	if (!sqlite3_get_autocommit(sq(st)->db) ||
+	    sqlite3_file_control(sq(st)->db, "main", SQLITE_FCNTL_DATA_VERSION, &dv) != SQLITE_OK)
 		return 0;
-	return ((uint64_t)dv << 40) + (uint64_t)sqlite3_total_changes64(st->db) + 1;
+	return ((uint64_t)dv << 40) + (uint64_t)sqlite3_total_changes64(sq(st)->db) + 1;
 }
 
-void
-store_rollback(struct store *st)
+static void
+sq_rollback(struct store *st)
 {
-	if (!sqlite3_get_autocommit(st->db))
+	if (!sqlite3_get_autocommit(sq(st)->db))
 		run(st, stmt(st, S_ROLLBACK), "rollback");
 }
 
@@ -340,8 +357,8 @@ collect_ids(struct store *st, sqlite3_stmt *s, int64_t **ids, size_t *n)
 	return 0;
 }
 
-int
-store_token_ids(struct store *st, int64_t **ids, size_t *n)
+static int
+sq_token_ids(struct store *st, int64_t **ids, size_t *n)
 {
 	return collect_ids(st, stmt(st, S_TOKEN_IDS), ids, n);
 }
@@ -352,8 +369,8 @@ copy_text(char *dst, size_t len, const unsigned char *src)
 	snprintf(dst, len, "%s", src ? (const char *)src : "");
 }
 
-int
-store_token_get(struct store *st, int64_t id, struct store_token *t)
+static int
+sq_token_get(struct store *st, int64_t id, struct store_token *t)
 {
 	sqlite3_stmt *s = stmt(st, S_TOKEN_GET);
 	sqlite3_bind_int64(s, 1, id);
@@ -397,28 +414,54 @@ write_token(struct store *st, enum stmt_id id, const struct store_token *t, cons
 	return run(st, s, what);
 }
 
-int
-store_token_insert(struct store *st, const struct store_token *t)
+static int
+sq_token_insert(struct store *st, const struct store_token *t)
 {
 	return write_token(st, S_TOKEN_INSERT, t, "token insert");
 }
 
-int
-store_token_update(struct store *st, const struct store_token *t)
+static int
+sq_token_update(struct store *st, const struct store_token *t)
 {
 	return write_token(st, S_TOKEN_UPDATE, t, "token update");
 }
 
-int
-store_token_clear_objects(struct store *st, int64_t token_id)
+static int
+sq_token_pin_failed(struct store *st, int64_t id, bool so, uint32_t *failures)
+{
+	sqlite3_stmt *s = stmt(st, S_PIN_FAILED);
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int(s, 2, so ? 1 : 0);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*failures = (uint32_t)sqlite3_column_int64(s, 0);
+	if (rc == SQLITE_ROW)
+		rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return db_fail(st, "PIN failure count");
+	return sqlite3_changes(sq(st)->db) == 1 ? 0 : CY_ERR_NOT_FOUND;
+}
+
+static int
+sq_token_pin_reset(struct store *st, int64_t id, bool so)
+{
+	sqlite3_stmt *s = stmt(st, S_PIN_RESET);
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int(s, 2, so ? 1 : 0);
+	return run(st, s, "PIN failure reset");
+}
+
+static int
+sq_token_clear_objects(struct store *st, int64_t token_id)
 {
 	sqlite3_stmt *s = stmt(st, S_TOKEN_CLEAR);
 	sqlite3_bind_int64(s, 1, token_id);
 	return run(st, s, "token clear");
 }
 
-int
-store_token_count_objects(struct store *st, int64_t token_id, uint64_t *n)
+static int
+sq_token_count_objects(struct store *st, int64_t token_id, uint64_t *n)
 {
 	sqlite3_stmt *s = stmt(st, S_TOKEN_COUNT);
 	sqlite3_bind_int64(s, 1, token_id);
@@ -453,19 +496,19 @@ bind_object(sqlite3_stmt *s, const struct store_object *o)
 		sqlite3_bind_null(s, 9);
 }
 
-int
-store_object_insert(struct store *st, struct store_object *o)
+static int
+sq_object_insert(struct store *st, struct store_object *o)
 {
 	sqlite3_stmt *s = stmt(st, S_OBJ_INSERT);
 	bind_object(s, o);
 	int r = run(st, s, "object insert");
 	if (r == 0)
-		o->id = sqlite3_last_insert_rowid(st->db);
+		o->id = sqlite3_last_insert_rowid(sq(st)->db);
 	return r;
 }
 
-int
-store_object_update(struct store *st, const struct store_object *o)
+static int
+sq_object_update(struct store *st, const struct store_object *o)
 {
 	sqlite3_stmt *s = stmt(st, S_OBJ_UPDATE);
 	bind_object(s, o);
@@ -491,8 +534,8 @@ dup_blob(sqlite3_stmt *s, int col, uint8_t **p, size_t *n)
 	return 0;
 }
 
-int
-store_object_get(struct store *st, int64_t id, struct store_object *o)
+static int
+sq_object_get(struct store *st, int64_t id, struct store_object *o)
 {
 	sqlite3_stmt *s = stmt(st, S_OBJ_GET);
 	sqlite3_bind_int64(s, 1, id);
@@ -519,20 +562,8 @@ store_object_get(struct store *st, int64_t id, struct store_object *o)
 	return r;
 }
 
-void
-store_object_clear(struct store_object *o)
-{
-	free(o->ckaid);
-	free(o->label);
-	free(o->attrs);
-	if (o->secret != NULL)
-		wire_wipe(o->secret, o->secret_len);
-	free(o->secret);
-	memset(o, 0, sizeof(*o));
-}
-
-int
-store_object_delete(struct store *st, int64_t id)
+static int
+sq_object_delete(struct store *st, int64_t id)
 {
 	sqlite3_stmt *s = stmt(st, S_OBJ_DELETE);
 	sqlite3_bind_int64(s, 1, id);
@@ -542,7 +573,7 @@ store_object_delete(struct store *st, int64_t id)
 static sqlite3_stmt *
 find_stmt(struct store *st, unsigned variant)
 {
-	if (st->find[variant] == NULL) {
+	if (sq(st)->find[variant] == NULL) {
 		char sql[256];
 		/* With a CKA_ID or a label the class is only a filter ("+class"):
 		 * left to itself, SQLite may pick the class index and walk every
@@ -553,19 +584,19 @@ find_stmt(struct store *st, unsigned variant)
 			 !(variant & 1) ? "" : variant & 6 ? " AND +class = ?2" : " AND class = ?2",
 			 variant & 2 ? " AND ckaid = ?3" : "",
 			 variant & 4 ? " AND label = ?4" : "");
-		if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-				       &st->find[variant], NULL) != SQLITE_OK) {
+		if (sqlite3_prepare_v3(sq(st)->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+				       &sq(st)->find[variant], NULL) != SQLITE_OK) {
 			db_fail(st, "prepare find");
 			return NULL;
 		}
 	}
-	sqlite3_reset(st->find[variant]);
-	sqlite3_clear_bindings(st->find[variant]);
-	return st->find[variant];
+	sqlite3_reset(sq(st)->find[variant]);
+	sqlite3_clear_bindings(sq(st)->find[variant]);
+	return sq(st)->find[variant];
 }
 
-int
-store_object_find(struct store *st, int64_t token_id, const struct store_filter *f,
+static int
+sq_object_find(struct store *st, int64_t token_id, const struct store_filter *f,
 		  int64_t **ids, size_t *n)
 {
 	unsigned variant = (f->has_cls ? 1 : 0) | (f->has_ckaid ? 2 : 0) | (f->has_label ? 4 : 0);
@@ -584,8 +615,10 @@ store_object_find(struct store *st, int64_t token_id, const struct store_filter 
 }
 
 int
-store_find_plan(struct store *st, const struct store_filter *f, char *buf, size_t len)
+store_sqlite_find_plan(struct store *st, const struct store_filter *f, char *buf, size_t len)
 {
+	if (st->ops != &store_sqlite_ops)
+		return CY_ERR_STORE;
 	unsigned variant = (f->has_cls ? 1 : 0) | (f->has_ckaid ? 2 : 0) | (f->has_label ? 4 : 0);
 	sqlite3_stmt *find = find_stmt(st, variant), *s;
 	char sql[400];
@@ -593,7 +626,7 @@ store_find_plan(struct store *st, const struct store_filter *f, char *buf, size_
 	if (find == NULL || len == 0)
 		return CY_ERR_STORE;
 	snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", sqlite3_sql(find));
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(sq(st)->db, sql, -1, &s, NULL) != SQLITE_OK)
 		return db_fail(st, "explain");
 	buf[0] = '\0';
 	while (sqlite3_step(s) == SQLITE_ROW) {
@@ -625,13 +658,20 @@ copy_blob32(sqlite3_stmt *s, int col, uint8_t dst[32])
 		memcpy(dst, p, 32);
 }
 
-int
-store_audit_append(struct store *st, struct store_audit *e)
+static int sq_audit_head(struct store *st, int64_t *last_id, uint8_t hash[32]);
+
+static int
+sq_audit_append(struct store *st, struct store_audit *e, store_audit_seal_fn seal, void *arg)
 {
-	bool own = sqlite3_get_autocommit(st->db) != 0;
+	bool own = sqlite3_get_autocommit(sq(st)->db) != 0;
+	int64_t last;
 	int r;
-	if (own && (r = store_begin(st)) != 0)
+	if (own && (r = sq_begin(st)) != 0)
 		return r;
+	/* BEGIN IMMEDIATE holds the write lock: nobody appends between this
+	 * read of the head and the insert. */
+	if ((r = sq_audit_head(st, &last, e->prev)) != 0 || (r = seal(arg, e)) != 0)
+		goto out;
 	sqlite3_stmt *s = stmt(st, S_AUDIT_INSERT);
 	sqlite3_bind_int64(s, 1, e->time);
 	sqlite3_bind_int64(s, 2, e->uid);
@@ -643,23 +683,24 @@ store_audit_append(struct store *st, struct store_audit *e)
 	sqlite3_bind_blob(s, 8, e->prev, 32, SQLITE_TRANSIENT);
 	sqlite3_bind_blob(s, 9, e->hash, 32, SQLITE_TRANSIENT);
 	if ((r = run(st, s, "audit insert")) == 0) {
-		e->id = sqlite3_last_insert_rowid(st->db);
+		e->id = sqlite3_last_insert_rowid(sq(st)->db);
 		s = stmt(st, S_AUDIT_HEAD_SET);
 		sqlite3_bind_int64(s, 1, e->id);
 		sqlite3_bind_blob(s, 2, e->hash, 32, SQLITE_TRANSIENT);
 		r = run(st, s, "audit head");
 	}
+out:
 	if (own) {
 		if (r == 0)
-			r = store_commit(st);
+			r = sq_commit(st);
 		if (r != 0)
-			store_rollback(st);
+			sq_rollback(st);
 	}
 	return r;
 }
 
-int
-store_audit_head(struct store *st, int64_t *last_id, uint8_t hash[32])
+static int
+sq_audit_head(struct store *st, int64_t *last_id, uint8_t hash[32])
 {
 	sqlite3_stmt *s = stmt(st, S_AUDIT_HEAD_GET);
 	int rc = sqlite3_step(s);
@@ -673,8 +714,8 @@ store_audit_head(struct store *st, int64_t *last_id, uint8_t hash[32])
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(st, "audit head");
 }
 
-int
-store_audit_list(struct store *st, int64_t from, size_t max, struct store_audit **out, size_t *n)
+static int
+sq_audit_list(struct store *st, int64_t from, size_t max, struct store_audit **out, size_t *n)
 {
 	sqlite3_stmt *s = stmt(st, S_AUDIT_LIST);
 	struct store_audit *v = calloc(max ? max : 1, sizeof(*v));
@@ -708,8 +749,8 @@ store_audit_list(struct store *st, int64_t from, size_t max, struct store_audit 
 	return 0;
 }
 
-int
-store_object_by_keyhash(struct store *st, int64_t token_id, const uint8_t keyhash[32], uint32_t cls,
+static int
+sq_object_by_keyhash(struct store *st, int64_t token_id, const uint8_t keyhash[32], uint32_t cls,
 			int64_t **ids, size_t *n)
 {
 	sqlite3_stmt *s = stmt(st, S_OBJ_BY_KEYHASH);
@@ -721,8 +762,8 @@ store_object_by_keyhash(struct store *st, int64_t token_id, const uint8_t keyhas
 
 /* ---- the certificate inventory ---- */
 
-int
-store_cert_insert(struct store *st, const struct store_cert *c)
+static int
+sq_cert_insert(struct store *st, const struct store_cert *c)
 {
 	sqlite3_stmt *s = stmt(st, S_CERT_INSERT);
 	sqlite3_bind_int64(s, 1, c->object_id);
@@ -738,8 +779,8 @@ store_cert_insert(struct store *st, const struct store_cert *c)
 	return run(st, s, "cert insert");
 }
 
-int
-store_cert_exists(struct store *st, int64_t token_id, const uint8_t *issuer, size_t ilen, const uint8_t *serial,
+static int
+sq_cert_exists(struct store *st, int64_t token_id, const uint8_t *issuer, size_t ilen, const uint8_t *serial,
 		  size_t slen, bool *exists)
 {
 	sqlite3_stmt *s = stmt(st, S_CERT_EXISTS);
@@ -752,8 +793,8 @@ store_cert_exists(struct store *st, int64_t token_id, const uint8_t *issuer, siz
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(st, "cert exists");
 }
 
-int
-store_cert_list(struct store *st, int64_t token_id, const struct store_cert_filter *f, int64_t now,
+static int
+sq_cert_list(struct store *st, int64_t token_id, const struct store_cert_filter *f, int64_t now,
 		struct store_cert **out, size_t *n)
 {
 	char sql[512];
@@ -769,7 +810,7 @@ store_cert_list(struct store *st, int64_t token_id, const struct store_cert_filt
 		 : strcmp(f->status, "no-key") == 0 ? " AND length(key_id) = 0"
 		 : " AND status != 'revoked' AND not_after >= ?4");
 	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(sq(st)->db, sql, -1, &s, NULL) != SQLITE_OK)
 		return db_fail(st, "cert list");
 	sqlite3_bind_int64(s, 1, token_id);
 	if (f->agency)
@@ -835,7 +876,7 @@ exec_bound(struct store *st, const char *sql, int64_t token_id, const uint8_t *b
 	   int64_t i4, const char *what)
 {
 	sqlite3_stmt *s;
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(sq(st)->db, sql, -1, &s, NULL) != SQLITE_OK)
 		return db_fail(st, what);
 	sqlite3_bind_int64(s, 1, token_id);
 	sqlite3_bind_blob(s, 2, b, (int)blen, SQLITE_TRANSIENT);
@@ -846,8 +887,8 @@ exec_bound(struct store *st, const char *sql, int64_t token_id, const uint8_t *b
 	return rc == SQLITE_DONE ? 0 : db_fail(st, what);
 }
 
-int
-store_cert_revoke(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint32_t reason,
+static int
+sq_cert_revoke(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint32_t reason,
 		  int64_t when)
 {
 	return exec_bound(st,
@@ -856,22 +897,22 @@ store_cert_revoke(struct store *st, int64_t token_id, const uint8_t *key_id, siz
 			  token_id, key_id, len, reason, when, "cert revoke");
 }
 
-int
-store_ca_add(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len)
+static int
+sq_ca_add(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len)
 {
 	return exec_bound(st, "INSERT OR IGNORE INTO cas (token_id, key_id) VALUES (?1, ?2)", token_id, key_id,
 			  len, 0, 0, "ca add");
 }
 
-int
-store_ca_next_crl(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint64_t *number)
+static int
+sq_ca_next_crl(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint64_t *number)
 {
 	int r = exec_bound(st, "UPDATE cas SET crl_number = crl_number + 1 WHERE token_id = ?1 AND key_id = ?2",
 			   token_id, key_id, len, 0, 0, "crl number");
 	sqlite3_stmt *s;
 	if (r != 0)
 		return r;
-	if (sqlite3_prepare_v2(st->db, "SELECT crl_number FROM cas WHERE token_id = ?1 AND key_id = ?2", -1, &s,
+	if (sqlite3_prepare_v2(sq(st)->db, "SELECT crl_number FROM cas WHERE token_id = ?1 AND key_id = ?2", -1, &s,
 			       NULL) != SQLITE_OK)
 		return db_fail(st, "crl number");
 	sqlite3_bind_int64(s, 1, token_id);
@@ -883,8 +924,8 @@ store_ca_next_crl(struct store *st, int64_t token_id, const uint8_t *key_id, siz
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? CY_ERR_NOT_FOUND : db_fail(st, "crl number");
 }
 
-int
-store_ca_list(struct store *st, int64_t token_id, struct store_blob **out, size_t *n)
+static int
+sq_ca_list(struct store *st, int64_t token_id, struct store_blob **out, size_t *n)
 {
 	sqlite3_stmt *s;
 	size_t k = 0;
@@ -892,7 +933,7 @@ store_ca_list(struct store *st, int64_t token_id, struct store_blob **out, size_
 	int rc;
 	*out = NULL;
 	*n = 0;
-	if (sqlite3_prepare_v2(st->db, "SELECT key_id FROM cas WHERE token_id = ?1 ORDER BY key_id", -1, &s,
+	if (sqlite3_prepare_v2(sq(st)->db, "SELECT key_id FROM cas WHERE token_id = ?1 ORDER BY key_id", -1, &s,
 			       NULL) != SQLITE_OK)
 		return db_fail(st, "ca list");
 	sqlite3_bind_int64(s, 1, token_id);
@@ -918,3 +959,38 @@ store_ca_list(struct store *st, int64_t token_id, struct store_blob **out, size_
 	*n = k;
 	return 0;
 }
+
+const struct store_ops store_sqlite_ops = {
+	.scheme = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.schema_version = sq_schema_version,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.generation = sq_generation,
+	.token_ids = sq_token_ids,
+	.token_get = sq_token_get,
+	.token_insert = sq_token_insert,
+	.token_update = sq_token_update,
+	.token_pin_failed = sq_token_pin_failed,
+	.token_pin_reset = sq_token_pin_reset,
+	.token_clear_objects = sq_token_clear_objects,
+	.token_count_objects = sq_token_count_objects,
+	.object_insert = sq_object_insert,
+	.object_update = sq_object_update,
+	.object_get = sq_object_get,
+	.object_delete = sq_object_delete,
+	.object_find = sq_object_find,
+	.audit_append = sq_audit_append,
+	.audit_head = sq_audit_head,
+	.audit_list = sq_audit_list,
+	.object_by_keyhash = sq_object_by_keyhash,
+	.cert_insert = sq_cert_insert,
+	.cert_exists = sq_cert_exists,
+	.cert_list = sq_cert_list,
+	.cert_revoke = sq_cert_revoke,
+	.ca_add = sq_ca_add,
+	.ca_next_crl = sq_ca_next_crl,
+	.ca_list = sq_ca_list,
+};
