@@ -3,63 +3,35 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cy_err.h"
 #include "cy_pkcs11.h"
 #include "client.h"
+#include "frame.h"
 
 /* The longest a reply may take: RSA-4096 generation on a busy machine
  * fits; a daemon stopped (SIGSTOP, hung) turns into an error, not a hang
  * of the application. */
 #define CLIENT_TIMEOUT_S 300
 
-static int
-connect_unix(const char *path, int *fdp)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return CY_ERR_TOO_LARGE;
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return CY_ERR_IO;
-	while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		if (errno == EINTR)
-			continue;
-		close(fd);
-		return CY_ERR_CONNECT;
-	}
-	struct timeval tv = { CLIENT_TIMEOUT_S, 0 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	*fdp = fd;
-	return 0;
-}
-
 int
-client_open(const char *path, const uint8_t *app_id, struct cy_conn **out)
+client_open(const char *uri, const uint8_t *app_id, struct cy_conn **out)
 {
 	int r = CY_ERR_ALLOC;
 	uint32_t rv, version;
 	struct cy_conn *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return CY_ERR_ALLOC;
-	c->fd = -1;
 	wire_init(&c->req, WIRE_MAX_FRAME);
 	wire_init(&c->rep, WIRE_MAX_FRAME);
-	if ((r = connect_unix(path, &c->fd)) != 0)
+	if ((r = transport_connect(uri, CLIENT_TIMEOUT_S, &c->t)) != 0)
 		goto out;
 	struct wire_buf *b = client_begin(c, MSG_HELLO);
 	wire_put_u32(b, PROTO_VERSION);
@@ -83,8 +55,7 @@ client_close(struct cy_conn *c)
 {
 	if (c == NULL)
 		return;
-	if (c->fd >= 0)
-		close(c->fd);
+	transport_close(c->t);
 	if (c->shm != NULL) {
 		wire_wipe(c->shm, c->shm_size);
 		munmap(c->shm, c->shm_size);
@@ -144,7 +115,6 @@ spin_for_reply(struct cy_conn *c, const struct timespec *t0)
 	int64_t last = c->type < MSG_COUNT ? c->reply_ns[c->type] : 0;
 	int64_t limit = last + last / 4 + 20000;
 	bool crowded = ns_of(t0) - __atomic_load_n(&last_overlap, __ATOMIC_RELAXED) < OVERLAP_NS;
-	char b;
 	if (limit < REPLY_SPIN_MIN_NS)
 		limit = REPLY_SPIN_MIN_NS;
 	if (last > REPLY_SPIN_MAX_NS || (crowded && last > REPLY_SPIN_MIN_NS))
@@ -152,8 +122,7 @@ spin_for_reply(struct cy_conn *c, const struct timespec *t0)
 	if (crowded)
 		limit = REPLY_SPIN_MIN_NS;
 	do {
-		ssize_t r = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-		if (r != -1 || (errno != EAGAIN && errno != EWOULDBLOCK))
+		if (c->t->ops->wait(c->t, 0) != 0)
 			return;
 		sched_yield(); /* a thread with work to do goes first */
 	} while (ns_since(t0) < limit);
@@ -169,15 +138,22 @@ call(struct cy_conn *c, uint32_t *rv, int pass_fd)
 		return CY_ERR_INTERNAL;
 	if ((r = wire_error(&c->req)) != 0)
 		return r;
+	/* The daemon checks every request against its signature; checking
+	 * here too turns a caller's mistake into an error before it is sent
+	 * (and before the daemon closes the connection for it). */
+	struct wire_buf fields;
+	wire_init_view(&fields, c->req.data + 4, c->req.size - 4);
+	if (c->req.size < 4 || (r = proto_check_sig(&fields, m->req_sig)) != 0)
+		return CY_ERR_INTERNAL;
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if ((r = proto_send_fd(c->fd, &c->req, pass_fd)) != 0)
+	if ((r = frame_send(c->t, &c->req, pass_fd)) != 0)
 		return r;
 	wire_reset(&c->req);
 	if (__atomic_add_fetch(&calls_in_flight, 1, __ATOMIC_RELAXED) > 1)
 		__atomic_store_n(&last_overlap, ns_of(&t0), __ATOMIC_RELAXED);
 	spin_for_reply(c, &t0);
-	r = proto_recv(c->fd, &c->rep, WIRE_MAX_FRAME);
+	r = frame_recv(c->t, &c->rep, WIRE_MAX_FRAME, -1, NULL);
 	__atomic_sub_fetch(&calls_in_flight, 1, __ATOMIC_RELAXED);
 	if (r != 0)
 		return r;
@@ -207,7 +183,7 @@ client_shm(struct cy_conn *c, size_t n)
 {
 	if (c->shm != NULL && c->shm_size >= n)
 		return 0;
-	if (n > 2 * (size_t)WIRE_MAX_FRAME)
+	if (n > 2 * (size_t)WIRE_MAX_FRAME || !(c->t->caps & TRANSPORT_PASS_FDS))
 		return 1;
 	size_t size = (n + SHM_STEP - 1) / SHM_STEP * SHM_STEP;
 	int fd = memfd_create("coyeu-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -245,8 +221,6 @@ out:
 bool
 client_is_stale(struct cy_conn *c)
 {
-	struct pollfd p = { .fd = c->fd, .events = POLLIN };
-	int n = poll(&p, 1, 0);
 	/* Between exchanges nothing may arrive: readable means EOF or junk. */
-	return n != 0;
+	return c->t->ops->wait(c->t, 0) != 0;
 }

@@ -11,10 +11,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "proto.h"
+#include "transport.h"
 #include "wire.h"
 
 struct cy_conn {
-	int fd;
+	struct transport *t;
 	struct wire_buf req;
 	struct wire_buf rep;
 	uint32_t type; /* the request in flight */
@@ -24,12 +25,13 @@ struct cy_conn {
 };
 
 /*
- * Connects to the UNIX socket at path and exchanges HELLO with app_id (the
- * PROTO_APP_ID_LEN bytes naming this application instance). On success *out
- * is a new connection the caller frees with client_close. Returns 0,
- * CY_ERR_CONNECT when nothing listens, or another negative error.
+ * Connects to uri (see transport_connect: "unix:PATH", or a path) and
+ * exchanges HELLO with app_id (the PROTO_APP_ID_LEN bytes naming this
+ * application instance). On success *out is a new connection the caller
+ * frees with client_close. Returns 0, CY_ERR_CONNECT when nothing
+ * listens, or another negative error.
  */
-int client_open(const char *path, const uint8_t *app_id, struct cy_conn **out);
+int client_open(const char *uri, const uint8_t *app_id, struct cy_conn **out);
 /* Closes and frees c (NULL is fine); wipes its buffers. */
 void client_close(struct cy_conn *c);
 /* Starts a request of type in c->req; append the fields, then client_call. */

@@ -1,5 +1,5 @@
 /*
- * proto.c - the message table, the signature checker and blocking framing.
+ * proto.c - the message table and the signature checker.
  *
  * Every request and reply is checked against its signature before any field
  * is read, so a handler never sees a message of the wrong shape, and the
@@ -7,12 +7,7 @@
  */
 #include "config.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 #include "cy_err.h"
 #include "proto.h"
@@ -199,118 +194,4 @@ proto_begin_reply(struct wire_buf *b, uint32_t type, uint32_t rv)
 	wire_reset(b);
 	wire_put_u32(b, type | PROTO_REPLY);
 	return wire_put_u32(b, rv);
-}
-
-int
-proto_send(int fd, const struct wire_buf *b)
-{
-	return proto_send_fd(fd, b, -1);
-}
-
-int
-proto_send_fd(int fd, const struct wire_buf *b, int pass_fd)
-{
-	uint8_t hdr[4];
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	if (b->err != 0)
-		return b->err;
-	if (b->size > WIRE_MAX_FRAME)
-		return CY_ERR_TOO_LARGE;
-	wire_store_u32(hdr, (uint32_t)b->size);
-	struct iovec iov[2] = {
-		{ .iov_base = hdr, .iov_len = 4 },
-		{ .iov_base = b->data, .iov_len = b->size },
-	};
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
-	if (pass_fd >= 0) {
-		/* The descriptor travels with the first byte of the frame. */
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = sizeof(ctl.buf);
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
-	}
-	while (iov[0].iov_len + iov[1].iov_len > 0) {
-		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			/* A non-blocking socket (keymgrd's) whose buffer is full. */
-			struct pollfd pf = { fd, POLLOUT, 0 };
-			if (poll(&pf, 1, 30000) <= 0)
-				return CY_ERR_IO;
-			continue;
-		}
-		if (n < 0)
-			return errno == EPIPE || errno == ECONNRESET ? CY_ERR_EOF : CY_ERR_IO;
-		mh.msg_control = NULL;
-		mh.msg_controllen = 0;
-		size_t left = (size_t)n;
-		for (int i = 0; i < 2; i++) {
-			size_t take = left < iov[i].iov_len ? left : iov[i].iov_len;
-			iov[i].iov_base = (uint8_t *)iov[i].iov_base + take;
-			iov[i].iov_len -= take;
-			left -= take;
-		}
-		if (iov[0].iov_len == 0) {
-			mh.msg_iov = &iov[1];
-			mh.msg_iovlen = 1;
-		}
-	}
-	return 0;
-}
-
-/* Reads at least min and at most n bytes into p; *got says how many. */
-static int
-read_at_least(int fd, uint8_t *p, size_t min, size_t n, size_t *got)
-{
-	*got = 0;
-	while (*got < min) {
-		ssize_t r = read(fd, p + *got, n - *got);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == ECONNRESET ? CY_ERR_EOF : CY_ERR_IO;
-		}
-		if (r == 0)
-			return CY_ERR_EOF;
-		*got += (size_t)r;
-	}
-	return 0;
-}
-
-int
-proto_recv(int fd, struct wire_buf *b, size_t max)
-{
-	/* One read takes the header and a small body together: the peer
-	 * sends one frame and waits, so nothing of a next frame can be
-	 * there (more than the frame is a protocol error). */
-	uint8_t first[1024];
-	uint8_t *body;
-	size_t got, more;
-	int r = read_at_least(fd, first, 4, sizeof(first), &got);
-	if (r != 0)
-		return r;
-	uint32_t len = wire_load_u32(first);
-	if (len > max || len > WIRE_MAX_FRAME || got - 4 > len) {
-		wire_wipe(first, got);
-		return got - 4 > len ? CY_ERR_BAD_FORMAT : CY_ERR_TOO_LARGE;
-	}
-	/* The buffer is reused: wiped, and grown only when too small. */
-	wire_reset(b);
-	b->max = len;
-	r = wire_reserve(b, len, &body);
-	if (r == 0 && got > 4)
-		memcpy(body, first + 4, got - 4);
-	wire_wipe(first, got);
-	if (r != 0)
-		return r;
-	size_t rest = len - (got - 4);
-	return read_at_least(fd, body + (got - 4), rest, rest, &more);
 }

@@ -111,16 +111,4 @@ int proto_check_sig(const struct wire_buf *b, const char *sig);
 int proto_begin_request(struct wire_buf *b, uint32_t type);
 int proto_begin_reply(struct wire_buf *b, uint32_t type, uint32_t rv);
 
-/* Framing over a stream socket. proto_send writes one frame holding b's
- * contents with one sendmsg when the socket takes it (on a non-blocking
- * socket, keymgrd's, it waits up to 30 s for room); proto_recv (blocking:
- * the module and the CLI) reads one frame into b (its buffer reused,
- * wiped), rejecting lengths over max before allocating. Both retry on
- * EINTR and never raise SIGPIPE. */
-int proto_send(int fd, const struct wire_buf *b);
-/* As proto_send, passing the file descriptor pass_fd with the frame
- * (SCM_RIGHTS). */
-int proto_send_fd(int fd, const struct wire_buf *b, int pass_fd);
-int proto_recv(int fd, struct wire_buf *b, size_t max);
-
 #endif

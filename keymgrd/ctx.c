@@ -4,7 +4,9 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <gcrypt.h>
 
 #include "crypto/crypto.h"
@@ -33,6 +35,9 @@ ctx_init(struct km_ctx *ctx, struct store *st, uint8_t *master_key)
 	ctx->master_key = master_key;
 	ctx_defaults(&ctx->max_pin_failures, &ctx->policy);
 	ctx->pin_cost = pin_cost_default;
+	snprintf(ctx->self.name, sizeof(ctx->self.name), "keymgrd");
+	ctx->self.uid = (uint32_t)geteuid();
+	ctx->self.pid = (int32_t)getpid();
 	uint32_t base;
 	gcry_create_nonce(&base, sizeof(base));
 	/* Random starting handles, so a handle from before a restart is very

@@ -27,6 +27,7 @@
 #include "crypto/pin.h"
 #include "proto.h"
 #include "store/store.h"
+#include "transport.h"
 #include "wire.h"
 
 struct km_op;
@@ -46,14 +47,14 @@ struct km_login {
 /* keymgr unlock: the user PIN of a token was given for a local user, whose
  * every application sees the token logged in until expires. */
 struct km_unlock {
-	uid_t uid;
+	char principal[sizeof(((struct cy_principal *)0)->name)];
 	int64_t token_id;
 	time_t expires;
 	struct km_unlock *next;
 };
 
 struct km_app {
-	uid_t uid;
+	char principal[sizeof(((struct cy_principal *)0)->name)]; /* who runs it */
 	const struct km_unlock *const *unlocks; /* &ctx->unlocks */
 	uint8_t id[PROTO_APP_ID_LEN];
 	unsigned conns;
@@ -61,11 +62,11 @@ struct km_app {
 	struct km_app *next;
 };
 
-/* What a connection knows about its peer. */
+/* What a connection knows about its peer: who it is (as its transport
+ * proves it) and what its transport can do; never a socket or a uid. */
 struct km_peer {
-	uid_t uid;
-	gid_t gid;
-	pid_t pid;
+	struct cy_principal who;
+	unsigned caps;      /* TRANSPORT_* of its connection */
 	bool admin;         /* root or keymgrd's own user: may read the audit trail */
 	struct km_app *app; /* set by HELLO */
 	/* The region the peer shares for large inputs and outputs: a memfd
@@ -126,6 +127,7 @@ struct km_ctx {
 	pthread_cond_t cond;
 	struct store *st;
 	uint8_t *master_key;
+	struct cy_principal self; /* keymgrd itself, in the audit entries of its own work */
 	struct km_token *tokens;
 	size_t ntokens;
 	struct km_app *apps;

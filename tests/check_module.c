@@ -19,6 +19,7 @@
 #include <gcrypt.h>
 
 #include "client.h"
+#include "frame.h"
 #include "cy_err.h"
 #include "crypto/pin.h"
 #include "testutil.h"
@@ -1809,8 +1810,8 @@ attach(struct cy_conn *c, uint64_t size, int fd)
 	uint32_t type, rv;
 	struct wire_buf *b = client_begin(c, MSG_SHM_ATTACH);
 	wire_put_u64(b, size);
-	ck_assert_int_eq(proto_send_fd(c->fd, b, fd), 0);
-	ck_assert_int_eq(proto_recv(c->fd, &c->rep, WIRE_MAX_FRAME), 0);
+	ck_assert_int_eq(frame_send(c->t, b, fd), 0);
+	ck_assert_int_eq(frame_recv(c->t, &c->rep, WIRE_MAX_FRAME, -1, NULL), 0);
 	ck_assert_int_eq(wire_get_u32(&c->rep, &type), 0);
 	ck_assert_uint_eq(type, MSG_SHM_ATTACH | PROTO_REPLY);
 	ck_assert_int_eq(wire_get_u32(&c->rep, &rv), 0);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cy_err.h"
+#include "frame.h"
 #include "proto.h"
 #include "wire.h"
 
@@ -172,12 +173,14 @@ START_TEST(recv_oversize_frame)
 	static const uint8_t hdr[] = { 0xff, 0xff, 0xff, 0xf0 };
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	ck_assert_int_eq(write(sv[0], hdr, 4), 4);
+	struct transport *t;
+	ck_assert_int_eq(transport_unix_adopt(sv[1], &t), 0);
 	wire_init(&b, 1024);
-	ck_assert_int_eq(proto_recv(sv[1], &b, 1024), CY_ERR_TOO_LARGE);
+	ck_assert_int_eq(frame_recv(t, &b, 1024, 1000, NULL), CY_ERR_TOO_LARGE);
 	ck_assert_ptr_null(b.data); /* refused before allocating */
 	wire_free(&b);
 	close(sv[0]);
-	close(sv[1]);
+	transport_close(t);
 }
 END_TEST
 
@@ -189,10 +192,13 @@ START_TEST(recv_truncated_frame)
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	ck_assert_int_eq(write(sv[0], msg, sizeof(msg)), (ssize_t)sizeof(msg));
 	close(sv[0]);
+	struct transport *t;
+	ck_assert_int_eq(transport_unix_adopt(sv[1], &t), 0);
 	wire_init(&b, 1024);
-	ck_assert_int_eq(proto_recv(sv[1], &b, 1024), CY_ERR_EOF);
+	ck_assert_int_eq(frame_recv(t, &b, 1024, 1000, NULL), CY_ERR_EOF);
+	ck_assert_uint_eq(b.size, 0); /* nothing of the frame is kept */
 	wire_free(&b);
-	close(sv[1]);
+	transport_close(t);
 }
 END_TEST
 
@@ -201,20 +207,23 @@ START_TEST(send_recv_roundtrip)
 	int sv[2];
 	struct wire_buf a, b;
 	uint32_t t = 0;
+	struct transport *t0, *t1;
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ck_assert_int_eq(transport_unix_adopt(sv[0], &t0), 0);
+	ck_assert_int_eq(transport_unix_adopt(sv[1], &t1), 0);
 	wire_init(&a, 1024);
 	proto_begin_request(&a, MSG_LOGOUT);
 	wire_put_u32(&a, 42);
-	ck_assert_int_eq(proto_send(sv[0], &a), 0);
+	ck_assert_int_eq(frame_send(t0, &a, -1), 0);
 	wire_init(&b, 1024);
-	ck_assert_int_eq(proto_recv(sv[1], &b, 1024), 0);
+	ck_assert_int_eq(frame_recv(t1, &b, 1024, 1000, NULL), 0);
 	ck_assert_int_eq(wire_get_u32(&b, &t), 0);
 	ck_assert_uint_eq(t, MSG_LOGOUT);
 	ck_assert_int_eq(proto_check_sig(&b, proto_msg(t)->req_sig), 0);
 	wire_free(&a);
 	wire_free(&b);
-	close(sv[0]);
-	close(sv[1]);
+	transport_close(t0);
+	transport_close(t1);
 }
 END_TEST
 

@@ -133,7 +133,7 @@ audit_request_locked(struct req *r, const struct proto_msg *m, unsigned flags, C
 			 wire_load_u32(r->out->data + 4));
 	else if (rv == CKR_OK && (flags & RQ_MAKES_1) && r->out->size >= 4)
 		snprintf(obj, sizeof(obj), "object %u", wire_load_u32(r->out->data));
-	audit_locked(r->ctx, r->peer->uid, r->audit_token, r->audit_session, m->name, obj, rv);
+	audit_locked(r->ctx, &r->peer->who, r->audit_token, r->audit_session, m->name, obj, rv);
 }
 
 int
@@ -147,16 +147,16 @@ dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
 	const struct proto_msg *m = proto_msg(type);
 	wire_reset(rep);
 	if (m == NULL || table[type].run == NULL) {
-		log_debug("peer pid %d: unknown request type %u", (int)peer->pid, type);
+		log_debug("peer %s: unknown request type %u", peer->who.name, type);
 		return proto_begin_reply(rep, type, CKR_FUNCTION_NOT_SUPPORTED);
 	}
 	int e = proto_check_sig(req, m->req_sig);
 	if (e != 0) {
-		log_warn("peer pid %d: malformed %s request: %s", (int)peer->pid, m->name, cy_strerror(e));
+		log_warn("peer %s: malformed %s request: %s", peer->who.name, m->name, cy_strerror(e));
 		return e;
 	}
 	if (type != MSG_HELLO && peer->app == NULL) {
-		log_warn("peer pid %d: %s before hello", (int)peer->pid, m->name);
+		log_warn("peer %s: %s before hello", peer->who.name, m->name);
 		return CY_ERR_BAD_FORMAT;
 	}
 	const struct dispatch_row *row = &table[type];

@@ -310,13 +310,17 @@ process_shm_attach(struct req *r)
 	struct stat st;
 	CK_RV rv = CKR_ARGUMENTS_BAD;
 	p->pending_fd = -1;
+	/* A transport that cannot pass descriptors (TLS) has no shared
+	 * region: the module then sends large buffers in the frames. */
+	if (!(p->caps & TRANSPORT_PASS_FDS))
+		return CKR_FUNCTION_NOT_SUPPORTED;
 	if (fd < 0)
 		return CKR_ARGUMENTS_BAD;
 	int seals = fcntl(fd, F_GET_SEALS);
 	if (seals < 0 || !(seals & F_SEAL_SHRINK) || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
 	    size == 0 || size > SHM_MAX || (uint64_t)st.st_size != size) {
-		log_warn("peer pid %d: shared region refused (not a memfd sealed against shrinking, "
-			 "or not of the size announced)", (int)p->pid);
+		log_warn("peer %s: shared region refused (not a memfd sealed against shrinking, "
+			 "or not of the size announced)", p->who.name);
 		goto out;
 	}
 	void *m = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

@@ -61,7 +61,7 @@ process_key_rotate(struct req *r)
 		session_release(ctx, s);
 	}
 	if (rv == CKR_OK)
-		rv = rotate_commit_locked(ctx, rot, r->peer->uid, s->handle);
+		rv = rotate_commit_locked(ctx, rot, &r->peer->who, s->handle);
 	if (rv == CKR_OK) {
 		const uint8_t *id, *csr;
 		size_t idlen, csrlen;
@@ -87,7 +87,7 @@ process_key_rotate(struct req *r)
 		free(csr);
 	} else {
 		/* A rotation that happened is audited inside its transaction. */
-		audit_locked(ctx, r->peer->uid, s->token_id, s->handle, "key-rotate", "", rv);
+		audit_locked(ctx, &r->peer->who, s->token_id, s->handle, "key-rotate", "", rv);
 	}
 	rotate_free(rot);
 	return rv;

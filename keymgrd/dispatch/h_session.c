@@ -163,7 +163,7 @@ process_login(struct req *r)
 	l->who = who;
 	l->next = s->app->logins;
 	s->app->logins = l;
-	log_info("uid %u pid %d: %s login on token %lld", (unsigned)r->peer->uid, (int)r->peer->pid,
+	log_info("%s pid %d: %s login on token %lld", r->peer->who.name, (int)r->peer->who.pid,
 		 who == CKU_SO ? "SO" : "user", (long long)s->token_id);
 	return CKR_OK;
 }
@@ -180,8 +180,9 @@ process_logout(struct req *r)
 
 /*
  * keymgr unlock: the user PIN, checked like any login (failures count),
- * unlocks the token for every application of the caller's uid for the
- * given time. Only that uid benefits; keymgr lock (or the time) ends it.
+ * unlocks the token for every application of the caller's principal (its
+ * uid) for the given time. Only that principal benefits; keymgr lock (or
+ * the time) ends it.
  */
 CK_RV
 process_unlock(struct req *r)
@@ -202,18 +203,18 @@ process_unlock(struct req *r)
 		return rv;
 	struct km_unlock *u;
 	for (u = ctx->unlocks; u; u = u->next)
-		if (u->uid == r->peer->uid && u->token_id == slot)
+		if (strcmp(u->principal, r->peer->who.name) == 0 && u->token_id == slot)
 			break;
 	if (u == NULL) {
 		if ((u = calloc(1, sizeof(*u))) == NULL)
 			return CKR_HOST_MEMORY;
-		u->uid = r->peer->uid;
+		snprintf(u->principal, sizeof(u->principal), "%s", r->peer->who.name);
 		u->token_id = slot;
 		u->next = ctx->unlocks;
 		ctx->unlocks = u;
 	}
 	u->expires = time(NULL) + seconds;
-	log_info("uid %u: token %u unlocked for %u s", (unsigned)r->peer->uid, slot, seconds);
+	log_info("%s: token %u unlocked for %u s", r->peer->who.name, slot, seconds);
 	return CKR_OK;
 }
 
@@ -225,13 +226,13 @@ process_lock(struct req *r)
 	r->audit_token = slot == 0xffffffffu ? -1 : (int64_t)slot;
 	for (struct km_unlock **pp = &ctx->unlocks; *pp;) {
 		struct km_unlock *u = *pp;
-		if (u->uid == r->peer->uid && (slot == 0xffffffffu || u->token_id == slot)) {
+		if (strcmp(u->principal, r->peer->who.name) == 0 && (slot == 0xffffffffu || u->token_id == slot)) {
 			*pp = u->next;
 			free(u);
 		} else {
 			pp = &u->next;
 		}
 	}
-	log_info("uid %u: token(s) locked", (unsigned)r->peer->uid);
+	log_info("%s: token(s) locked", r->peer->who.name);
 	return CKR_OK;
 }

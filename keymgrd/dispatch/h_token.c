@@ -23,20 +23,20 @@ process_hello(struct req *r)
 	const uint8_t *id = get_bytes(r, &n);
 	struct km_ctx *ctx = r->ctx;
 	if (version != PROTO_VERSION) {
-		log_warn("peer uid %u pid %d speaks protocol %u, not %u", (unsigned)r->peer->uid,
-			 (int)r->peer->pid, version, PROTO_VERSION);
+		log_warn("peer %s pid %d speaks protocol %u, not %u", r->peer->who.name, (int)r->peer->who.pid,
+			 version, PROTO_VERSION);
 		return CKR_DEVICE_ERROR;
 	}
 	if (n != PROTO_APP_ID_LEN || r->peer->app != NULL)
 		return CKR_ARGUMENTS_BAD;
 	struct km_app *a;
 	for (a = ctx->apps; a; a = a->next)
-		if (a->uid == r->peer->uid && memcmp(a->id, id, n) == 0)
+		if (strcmp(a->principal, r->peer->who.name) == 0 && memcmp(a->id, id, n) == 0)
 			break;
 	if (a == NULL) {
 		if ((a = calloc(1, sizeof(*a))) == NULL)
 			return CKR_HOST_MEMORY;
-		a->uid = r->peer->uid;
+		snprintf(a->principal, sizeof(a->principal), "%s", r->peer->who.name);
 		a->unlocks = (const struct km_unlock *const *)&ctx->unlocks;
 		memcpy(a->id, id, n);
 		a->next = ctx->apps;
@@ -147,7 +147,7 @@ process_init_token(struct req *r)
 	label[llen] = '\0';
 	r->audit_token = slot;
 	snprintf(r->audit_obj, sizeof(r->audit_obj), "label %s", label);
-	log_info("uid %u: initialise token in slot %u", (unsigned)r->peer->uid, slot);
+	log_info("%s: initialise token in slot %u", r->peer->who.name, slot);
 	return token_init_locked(r->ctx, slot, pin, plen, label);
 }
 
@@ -160,7 +160,7 @@ process_init_pin(struct req *r)
 	struct km_token *t = token_find_locked(r->ctx, s->token_id);
 	if (t == NULL)
 		return CKR_DEVICE_ERROR;
-	log_info("uid %u: token %lld user PIN set by SO", (unsigned)r->peer->uid, (long long)t->st.id);
+	log_info("%s: token %lld user PIN set by SO", r->peer->who.name, (long long)t->st.id);
 	return token_set_pin_locked(r->ctx, t, CKU_USER, pin, n);
 }
 

@@ -79,20 +79,20 @@ seal_entry(void *key, struct store_audit *e)
 }
 
 void
-audit_locked(struct km_ctx *ctx, uid_t uid, int64_t token, uint32_t session, const char *op,
-	     const char *object, CK_RV result)
+audit_locked(struct km_ctx *ctx, const struct cy_principal *who, int64_t token, uint32_t session,
+	     const char *op, const char *object, CK_RV result)
 {
 	struct store_audit e;
 	memset(&e, 0, sizeof(e));
 	e.time = time(NULL);
-	e.uid = (uint32_t)uid;
+	e.uid = who->uid;
 	e.token = token;
 	e.session = session;
 	snprintf(e.op, sizeof(e.op), "%s", op);
 	snprintf(e.object, sizeof(e.object), "%s", object ? object : "");
 	e.result = (uint32_t)result;
 	if (ctx->audit_key == NULL || store_audit_append(ctx->st, &e, seal_entry, ctx->audit_key) != 0)
-		log_err("audit: cannot record %s by uid %u", op, (unsigned)uid);
+		log_err("audit: cannot record %s by %s", op, who->name);
 }
 
 int

@@ -3,7 +3,8 @@
  *
  * Every administrative step, login (failed ones and lockouts included),
  * key generation, import and destruction is appended to the audit table
- * of the store: time, peer uid, token, session, operation, object, result.
+ * of the store: time, the principal's uid, token, session, operation,
+ * object, result.
  * Each entry carries the hash of the one before and its own hash:
  * HMAC-SHA-256, under a key derived from the master key, of that previous
  * hash and the entry's fields. The store also keeps the newest entry's id
@@ -18,6 +19,7 @@
 #include <sys/types.h>
 
 #include "cy_pkcs11.h"
+#include "transport.h"
 
 struct km_ctx;
 
@@ -26,8 +28,8 @@ int audit_init(struct km_ctx *ctx);
 void audit_free(struct km_ctx *ctx);
 
 /* Appends one entry; failures are logged (the operation has happened). */
-void audit_locked(struct km_ctx *ctx, uid_t uid, int64_t token, uint32_t session, const char *op,
-		  const char *object, CK_RV result);
+void audit_locked(struct km_ctx *ctx, const struct cy_principal *who, int64_t token, uint32_t session,
+		  const char *op, const char *object, CK_RV result);
 
 struct audit_check {
 	uint64_t entries;  /* entries read */

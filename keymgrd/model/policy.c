@@ -36,7 +36,7 @@ rotate_due_key(struct km_ctx *ctx, int64_t token_id, const struct rotate_key *k)
 		rv = rotate_generate(rot);
 	if (rv == CKR_OK) {
 		pthread_mutex_lock(&ctx->lock);
-		rv = rotate_commit_locked(ctx, rot, geteuid(), 0);
+		rv = rotate_commit_locked(ctx, rot, &ctx->self, 0);
 		pthread_mutex_unlock(&ctx->lock);
 	}
 	if (rv != CKR_OK) {

@@ -332,7 +332,8 @@ rotate_generate(struct rotation *rot)
 }
 
 CK_RV
-rotate_commit_locked(struct km_ctx *ctx, struct rotation *rot, uid_t uid, uint32_t session)
+rotate_commit_locked(struct km_ctx *ctx, struct rotation *rot, const struct cy_principal *who,
+		     uint32_t session)
 {
 	struct km_token *t = token_find_locked(ctx, rot->token_id);
 	struct km_object **v = NULL;
@@ -360,7 +361,7 @@ rotate_commit_locked(struct km_ctx *ctx, struct rotation *rot, uid_t uid, uint32
 	snprintf(what + strlen(what), sizeof(what) - strlen(what), " version %llu", (unsigned long long)rot->version);
 	if (token_insert_object_intx(ctx, t, rot->pub) != 0 || token_insert_object_intx(ctx, t, rot->priv) != 0)
 		goto fail;
-	audit_locked(ctx, uid, rot->token_id, session, "key-rotate", what, CKR_OK);
+	audit_locked(ctx, who, rot->token_id, session, "key-rotate", what, CKR_OK);
 	if (store_commit(ctx->st) != 0)
 		goto fail;
 	log_info("token %lld: key '%.*s' rotated to %s", (long long)rot->token_id, (int)rot->label_len,
@@ -528,7 +529,7 @@ rotate_expire_locked(struct km_ctx *ctx, int64_t token_id, int64_t grace, uint32
 			r = CY_ERR_STORE;
 			break;
 		}
-		audit_locked(ctx, geteuid(), token_id, 0, "policy-destroy", what, CKR_OK);
+		audit_locked(ctx, &ctx->self, token_id, 0, "policy-destroy", what, CKR_OK);
 		(*destroyed)++;
 	}
 	token_free_objects(v, n);

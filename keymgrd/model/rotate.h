@@ -49,8 +49,9 @@ CK_RV rotate_pending_request_locked(struct km_ctx *ctx, int64_t token_id, const 
 				    uint64_t *version, uint8_t *id, size_t *idlen, uint8_t **der, size_t *der_len);
 /* Generates the key pair and the request (no lock held). */
 CK_RV rotate_generate(struct rotation *rot);
-/* Stores the new version (pre-active) with its audit entry by uid. */
-CK_RV rotate_commit_locked(struct km_ctx *ctx, struct rotation *rot, uid_t uid, uint32_t session);
+/* Stores the new version (pre-active) with its audit entry by who. */
+CK_RV rotate_commit_locked(struct km_ctx *ctx, struct rotation *rot, const struct cy_principal *who,
+			   uint32_t session);
 /* The new version's CKA_ID, number and request (DER), until rotate_free. */
 void rotate_result(const struct rotation *rot, const uint8_t **id, size_t *idlen, uint64_t *version,
 		   const uint8_t **csr, size_t *csrlen);

@@ -26,7 +26,7 @@ session_login_of(const struct km_app *app, int64_t token_id)
 			return l->who;
 	time_t now = time(NULL);
 	for (const struct km_unlock *u = *app->unlocks; u; u = u->next)
-		if (u->uid == app->uid && u->token_id == token_id && u->expires > now)
+		if (strcmp(u->principal, app->principal) == 0 && u->token_id == token_id && u->expires > now)
 			return CKU_USER;
 	return KM_NOBODY;
 }

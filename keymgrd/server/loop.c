@@ -31,13 +31,14 @@
 
 #include "cy_err.h"
 #include "log.h"
+#include "frame.h"
 #include "proto.h"
 #include "server/server.h"
 
 enum conn_state { CS_HEADER, CS_BODY, CS_BUSY };
 
 struct conn {
-	int fd;
+	struct transport *t;
 	enum conn_state state;
 	uint8_t hdr[4];
 	size_t hdr_got;
@@ -73,17 +74,10 @@ server_wake(void)
 	errno = saved;
 }
 
-static int
-set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-	return fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? -1 : 0;
-}
-
 static void
 conn_free(struct conn *c)
 {
-	close(c->fd);
+	transport_close(c->t);
 	if (c->peer.pending_fd >= 0)
 		close(c->peer.pending_fd);
 	wire_free(&c->in);
@@ -91,83 +85,13 @@ conn_free(struct conn *c)
 	free(c);
 }
 
-/*
- * recv() that also takes a file descriptor passed with the data (SHM_ATTACH
- * carries one): it becomes the peer's pending_fd, replacing one not yet
- * claimed. Any further descriptors are closed.
- */
+/* Reads what the transport has; a descriptor passed with the bytes
+ * (SHM_ATTACH carries one) becomes the peer's pending_fd, replacing one
+ * not yet claimed. */
 static ssize_t
 conn_recv(struct conn *c, void *p, size_t n)
 {
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(4 * sizeof(int))];
-	} ctl;
-	struct iovec iov = { p, n };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-			     .msg_controllen = sizeof(ctl.buf) };
-	ssize_t r = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
-	if (r < 0 || mh.msg_controllen == 0)
-		return r;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < nfd; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (i == 0) {
-				if (c->peer.pending_fd >= 0)
-					close(c->peer.pending_fd);
-				c->peer.pending_fd = fd;
-			} else {
-				close(fd);
-			}
-		}
-	}
-	return r;
-}
-
-/* Reads at least min and at most n bytes, waiting up to wait_ms for the
- * first and 1 s for each further stall; *got says how many came. 1 when
- * nothing came within wait_ms, 0 when min came, or a cy_err (CY_ERR_EOF
- * when the peer closed). */
-#define SPIN_NS 50000
-
-static int
-recv_some(struct conn *c, uint8_t *p, size_t min, size_t n, size_t *got, int wait_ms)
-{
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	*got = 0;
-	while (*got < min) {
-		ssize_t r = conn_recv(c, p + *got, n - *got);
-		if (r > 0) {
-			*got += (size_t)r;
-			continue;
-		}
-		if (r == 0)
-			return CY_ERR_EOF;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return CY_ERR_IO;
-		if (*got == 0) {
-			struct timespec t;
-			clock_gettime(CLOCK_MONOTONIC, &t);
-			if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < SPIN_NS) {
-				sched_yield(); /* a thread with work to do goes first */
-				continue;
-			}
-		}
-		struct pollfd pf = { c->fd, POLLIN, 0 };
-		int w = poll(&pf, 1, *got == 0 ? wait_ms : 1000);
-		if (w == 0)
-			return *got == 0 ? 1 : CY_ERR_IO;
-		if (w < 0 && errno != EINTR)
-			return CY_ERR_IO;
-	}
-	return 0;
+	return c->t->ops->recv(c->t, p, n, &c->peer.pending_fd);
 }
 
 /*
@@ -188,31 +112,10 @@ next_request(struct server *sv, struct conn *c)
 	pthread_mutex_unlock(&sv->qlock);
 	if (others)
 		return 1;
-	/* The header and a small request come in one read; a client sends
-	 * one request and waits for its reply, so more than one frame is a
-	 * protocol error. */
-	uint8_t first[1024];
-	size_t got;
-	int r = recv_some(c, first, 4, sizeof(first), &got, LINGER_MS);
-	if (r != 0)
-		return r;
-	uint32_t len = wire_load_u32(first);
-	uint8_t *p;
-	if (len < 4 || len > WIRE_MAX_FRAME || got - 4 > len) {
-		log_warn("peer pid %d: frame of %u bytes refused", (int)c->peer.pid, len);
-		wire_wipe(first, got);
-		return CY_ERR_TOO_LARGE;
-	}
-	wire_init(&c->in, len);
-	r = wire_reserve(&c->in, len, &p);
-	if (r == 0)
-		memcpy(p, first + 4, got - 4);
-	wire_wipe(first, got);
-	if (r != 0)
-		return CY_ERR_ALLOC;
-	size_t rest = len - (got - 4), more;
-	r = rest ? recv_some(c, p + (got - 4), rest, rest, &more, 1000) : 0;
-	return r == 1 ? CY_ERR_IO : r;
+	int r = frame_recv(c->t, &c->in, WIRE_MAX_FRAME, LINGER_MS, &c->peer.pending_fd);
+	if (r == CY_ERR_TOO_LARGE || r == CY_ERR_BAD_FORMAT)
+		log_warn("peer %s: frame refused: %s", c->peer.who.name, cy_strerror(r));
+	return r;
 }
 
 static void *
@@ -238,7 +141,7 @@ worker_main(void *arg)
 			wire_init(&c->out, WIRE_MAX_FRAME);
 			e = dispatch_request(sv->ctx, &c->peer, &c->in, &c->out);
 			if (e == 0)
-				e = proto_send(c->fd, &c->out); /* one sendmsg */
+				e = frame_send(c->t, &c->out, -1); /* one send */
 			wire_free(&c->in);
 			wire_free(&c->out);
 		} while (e == 0 && (e = next_request(sv, c)) == 0);
@@ -253,82 +156,35 @@ worker_main(void *arg)
 	}
 }
 
-static int
-listen_on(const char *path, mode_t mode)
-{
-	struct sockaddr_un sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		log_err("socket path too long: %s", path);
-		return CY_ERR_CONFIG;
-	}
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return CY_ERR_IO;
-	/* A socket file nobody answers on is left over from a crash. */
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-		log_err("another keymgrd is already listening on %s", path);
-		close(fd);
-		return CY_ERR_EXISTS;
-	}
-	/* Bound under a temporary name and renamed once listening, so the
-	 * socket file never exists without accepting (a client that waits
-	 * for the file would otherwise be refused in between). */
-	char tmp[sizeof(sa.sun_path)];
-	bool renamed = snprintf(tmp, sizeof(tmp), "%s.new", path) < (int)sizeof(tmp);
-	if (renamed)
-		strcpy(sa.sun_path, tmp);
-	else
-		unlink(path);
-	unlink(sa.sun_path);
-	mode_t old = umask(0777 & ~mode);
-	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (r != 0 || chmod(sa.sun_path, mode) != 0 || listen(fd, 64) != 0 || set_nonblock(fd) != 0 ||
-	    (renamed && rename(tmp, path) != 0)) {
-		log_err("cannot listen on %s: %s", path, strerror(errno));
-		if (r == 0)
-			unlink(sa.sun_path);
-		close(fd);
-		return CY_ERR_IO;
-	}
-	return fd;
-}
-
 static void
 accept_one(struct server *sv, int lfd)
 {
-	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (fd < 0)
+	struct transport *t;
+	struct cy_principal who;
+	if (listen_unix_accept(lfd, &t) != 0)
 		return;
-	struct ucred cred;
-	socklen_t clen = sizeof(cred);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) != 0) {
+	if (t->ops->peer(t, &who) != 0) {
 		log_warn("peer credentials unavailable; connection refused");
-		close(fd);
+		transport_close(t);
 		return;
 	}
 	if (sv->nconns >= sv->maxconns) {
-		log_warn("connection from uid %u refused: %zu connections open", (unsigned)cred.uid,
-			 sv->nconns);
-		close(fd);
+		log_warn("connection from %s refused: %zu connections open", who.name, sv->nconns);
+		transport_close(t);
 		return;
 	}
 	struct conn *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
-		close(fd);
+		transport_close(t);
 		return;
 	}
-	c->fd = fd;
+	c->t = t;
 	c->peer.pending_fd = -1;
-	c->peer.uid = cred.uid;
-	c->peer.admin = cred.uid == 0 || cred.uid == geteuid();
-	c->peer.gid = cred.gid;
-	c->peer.pid = cred.pid;
+	c->peer.who = who;
+	c->peer.caps = t->caps;
+	c->peer.admin = who.uid == 0 || who.uid == geteuid();
 	sv->conns[sv->nconns++] = c;
-	log_debug("connection from uid %u pid %d", (unsigned)cred.uid, (int)cred.pid);
+	log_debug("connection from %s pid %d", who.name, (int)who.pid);
 }
 
 static void
@@ -353,8 +209,8 @@ read_some(struct server *sv, struct conn *c)
 				if (c->hdr_got < 4)
 					continue;
 				c->body_len = wire_load_u32(c->hdr);
-				if (c->body_len < 4 || c->body_len > WIRE_MAX_FRAME) {
-					log_warn("peer pid %d: frame of %u bytes refused", (int)c->peer.pid,
+				if (!frame_len_ok(c->body_len, WIRE_MAX_FRAME)) {
+					log_warn("peer %s: frame of %u bytes refused", c->peer.who.name,
 						 c->body_len);
 					return false;
 				}
@@ -441,7 +297,7 @@ server_run(struct km_ctx *ctx, const struct server_opts *o, volatile sig_atomic_
 	pthread_cond_init(&sv.qcond, NULL);
 	if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
 		return CY_ERR_IO;
-	int lfd = listen_on(o->socket_path, o->socket_mode);
+	int lfd = listen_unix(o->socket_path, o->socket_mode);
 	if (lfd < 0) {
 		r = lfd;
 		goto out;
@@ -472,7 +328,7 @@ server_run(struct km_ctx *ctx, const struct server_opts *o, volatile sig_atomic_
 			pfd[np++] = (struct pollfd){ lfd, POLLIN, 0 };
 		size_t first = np;
 		for (size_t i = 0; i < sv.nconns; i++)
-			pfd[np++] = (struct pollfd){ sv.conns[i]->fd,
+			pfd[np++] = (struct pollfd){ sv.conns[i]->t->fd,
 						     (short)(sv.conns[i]->state == CS_BUSY || draining ? 0 : POLLIN), 0 };
 		if (poll(pfd, np, -1) < 0 && errno != EINTR) {
 			r = CY_ERR_IO;
@@ -489,7 +345,7 @@ server_run(struct km_ctx *ctx, const struct server_opts *o, volatile sig_atomic_
 		for (size_t i = seen; i-- > 0;) {
 			struct conn *c = sv.conns[i];
 			short re = pfd[first + i].revents;
-			if (c->state == CS_BUSY || c->fd != pfd[first + i].fd || re == 0)
+			if (c->state == CS_BUSY || c->t->fd != pfd[first + i].fd || re == 0)
 				continue;
 			if (!read_some(&sv, c))
 				drop_conn(&sv, i);

@@ -1,6 +1,6 @@
 /*
- * server.h - keymgrd's transport: the listening socket, the I/O loop and
- * the worker threads that run requests.
+ * server.h - keymgrd's server: the listeners, the I/O loop and the worker
+ * threads that run requests.
  */
 #ifndef KM_SERVER_H
 #define KM_SERVER_H
@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "ctx.h"
+#include "transport.h"
 
 struct server_opts {
 	const char *socket_path;
@@ -26,5 +27,12 @@ struct server_opts {
 int server_run(struct km_ctx *ctx, const struct server_opts *o, volatile sig_atomic_t *stop);
 /* Wakes the loop from a signal handler (async-signal-safe). */
 void server_wake(void);
+
+/* listen_unix.c: creates the socket at path (removing a stale one, refusing
+ * with CY_ERR_EXISTS when another daemon answers on it); the listening fd
+ * (non-blocking) or a cy_err. */
+int listen_unix(const char *path, mode_t mode);
+/* Takes one connection from listening fd lfd as a transport. */
+int listen_unix_accept(int lfd, struct transport **out);
 
 #endif
