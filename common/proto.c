@@ -57,23 +57,26 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	[MSG_UNLOCK] = { MSG_UNLOCK, "unlock", "uyu", "" },
 	/* slot (0xffffffff: every token) */
 	[MSG_LOCK] = { MSG_LOCK, "lock", "u", "" },
-	/* first id, most entries -> the entries, encoded (see docs/protocol.md) */
-	[MSG_AUDIT_LIST] = { MSG_AUDIT_LIST, "audit-list", "qu", "y" },
+	/* first id, most entries -> the entries: id, time, uid, token,
+	 * session, op, object, result, hash */
+	[MSG_AUDIT_LIST] = { MSG_AUDIT_LIST, "audit-list", "qu", "[qququssuy]" },
 	/* -> entries checked, first bad id (0: none), why */
 	[MSG_AUDIT_VERIFY] = { MSG_AUDIT_VERIFY, "audit-verify", "", "qqs" },
 	/* session, CKA_ID, new state, revocation reason -> objects changed */
 	[MSG_KEY_STATE] = { MSG_KEY_STATE, "key-state", "uyuu", "u" },
-	/* session, certificates (u32 count, then bytes DER each) -> imported,
+	/* session, certificates (DER each) -> imported,
 	 * duplicates, without a key, first unreadable one (1-based, 0: none),
 	 * key versions activated */
-	[MSG_CERT_IMPORT] = { MSG_CERT_IMPORT, "cert-import", "uy", "uuuuu" },
-	/* slot, agency, status, expiring before -> rows (see docs/protocol.md) */
-	[MSG_INVENTORY] = { MSG_INVENTORY, "inventory", "ussq", "y" },
+	[MSG_CERT_IMPORT] = { MSG_CERT_IMPORT, "cert-import", "u[y]", "uuuuu" },
+	/* slot, agency, status, expiring before -> rows: object, holder,
+	 * agency, unit, not before, not after, key id, status, revocation
+	 * reason and time, serial */
+	[MSG_INVENTORY] = { MSG_INVENTORY, "inventory", "ussq", "[qsssqqysuqy]" },
 	/* session, key label -> new version, its CKA_ID, its request (DER),
 	 * 1 when that version was pending already (the request is made again) */
 	[MSG_KEY_ROTATE] = { MSG_KEY_ROTATE, "key-rotate", "uy", "uyyu" },
-	/* session, seconds ahead -> labels of the keys due (u32 count, then bytes each) */
-	[MSG_ROTATE_DUE] = { MSG_ROTATE_DUE, "rotate-due", "uq", "y" },
+	/* session, seconds ahead -> labels of the keys due */
+	[MSG_ROTATE_DUE] = { MSG_ROTATE_DUE, "rotate-due", "uq", "[y]" },
 	/* session, CA label, request (DER), days -> certificate (DER) */
 	[MSG_CERT_ISSUE] = { MSG_CERT_ISSUE, "cert-issue", "uyyu", "y" },
 	/* session, CA label, days -> CRL (DER) */
@@ -139,6 +142,70 @@ check_list(struct wire_buf *b, char what)
 	return r;
 }
 
+/* The end of the record list whose '[' is at open: its ']', or NULL. */
+static const char *
+list_end(const char *open)
+{
+	int depth = 0;
+	for (const char *c = open; *c != '\0'; c++) {
+		if (*c == '[')
+			depth++;
+		else if (*c == ']' && --depth == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/* Reads one value of each letter of sig[0..end) from b. */
+static int
+check_fields(struct wire_buf *b, const char *sig, const char *end)
+{
+	int r = 0;
+	for (const char *c = sig; r == 0 && c < end; c++) {
+		uint32_t u;
+		uint64_t q;
+		bool v;
+		const uint8_t *p;
+		uint32_t len;
+		switch (*c) {
+		case 'u': r = wire_get_u32(b, &u); break;
+		case 'q': r = wire_get_u64(b, &q); break;
+		case 'b': r = wire_get_bool(b, &v); break;
+		case 'y': r = wire_get_bytes(b, &p, &len); break;
+		case 's':
+			r = wire_get_bytes(b, &p, &len);
+			if (r == 0 && len > 0 && memchr(p, 0, len) != NULL)
+				r = CY_ERR_EMBEDDED_NUL;
+			break;
+		case 'M':
+			r = wire_get_u32(b, &u);
+			if (r == 0)
+				r = wire_get_bytes(b, &p, &len);
+			break;
+		case 'U': case 'A': case 'R':
+			r = check_list(b, *c);
+			break;
+		case '[': {
+			const char *close = list_end(c);
+			if (close == NULL)
+				return CY_ERR_INTERNAL;
+			r = wire_get_u32(b, &u);
+			if (r == 0 && u > PROTO_MAX_RECORDS)
+				r = CY_ERR_TOO_LARGE;
+			/* Every record takes at least a byte: a count larger than
+			 * what is left fails on the first missing field. */
+			for (uint32_t i = 0; r == 0 && i < u; i++)
+				r = check_fields(b, c + 1, close);
+			c = close;
+			break;
+		}
+		default:
+			r = CY_ERR_INTERNAL;
+		}
+	}
+	return r;
+}
+
 int
 proto_check_sig(const struct wire_buf *orig, const char *sig)
 {
@@ -146,36 +213,8 @@ proto_check_sig(const struct wire_buf *orig, const char *sig)
 	struct wire_buf b = *orig;
 	b.err = 0;
 	int r = orig->err;
-	for (const char *c = sig; r == 0 && *c != '\0'; c++) {
-		uint32_t u;
-		uint64_t q;
-		bool v;
-		const uint8_t *p;
-		uint32_t len;
-		char *s;
-		switch (*c) {
-		case 'u': r = wire_get_u32(&b, &u); break;
-		case 'q': r = wire_get_u64(&b, &q); break;
-		case 'b': r = wire_get_bool(&b, &v); break;
-		case 'y': r = wire_get_bytes(&b, &p, &len); break;
-		case 's':
-			r = wire_get_bytes(&b, &p, &len);
-			if (r == 0 && len > 0 && memchr(p, 0, len) != NULL)
-				r = CY_ERR_EMBEDDED_NUL;
-			(void)s;
-			break;
-		case 'M':
-			r = wire_get_u32(&b, &u);
-			if (r == 0)
-				r = wire_get_bytes(&b, &p, &len);
-			break;
-		case 'U': case 'A': case 'R':
-			r = check_list(&b, *c);
-			break;
-		default:
-			r = CY_ERR_INTERNAL;
-		}
-	}
+	if (r == 0)
+		r = check_fields(&b, sig, sig + strlen(sig));
 	if (r == 0 && wire_remaining(&b) != 0)
 		r = CY_ERR_TRAILING;
 	return r;

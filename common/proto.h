@@ -14,6 +14,9 @@
  *      and bytes when has-value is 1 (values in wire form, see attr.h)
  *   R  attribute results: u32 count, then u32 type, u32 rv, bytes value
  *   M  mechanism: u32 type, bytes parameter (in wire form, see mech.h)
+ *   [...]  record list: u32 count, then count records, each of the
+ *      fields inside the brackets (lists may nest); read with the same
+ *      wire_get_* calls as any field, never as an opaque blob
  */
 #ifndef CY_PROTO_H
 #define CY_PROTO_H
@@ -21,11 +24,13 @@
 #include <stdint.h>
 #include "wire.h"
 
-#define PROTO_VERSION 2
+#define PROTO_VERSION 3
 #define PROTO_REPLY 0x80000000u
 #define PROTO_APP_ID_LEN 16
 /* Most attributes or handles one message may list. */
 #define PROTO_MAX_LIST 4096
+/* Most records one record list may hold (the frame's size bounds it too). */
+#define PROTO_MAX_RECORDS (1u << 20)
 
 enum proto_type {
 	MSG_HELLO = 1,

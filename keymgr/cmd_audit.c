@@ -51,11 +51,9 @@ audit_list(int argc, char **argv)
 			status = 1;
 			break;
 		}
-		const uint8_t *p;
-		uint32_t len, n = 0;
-		struct wire_buf v;
-		wire_get_bytes(&conn->rep, &p, &len);
-		wire_init_view(&v, p, len);
+		uint32_t n = 0;
+		/* A record list, checked against the reply's signature already. */
+		struct wire_buf v = conn->rep;
 		wire_get_u32(&v, &n);
 		for (uint32_t i = 0; i < n; i++) {
 			uint64_t id = 0, t = 0, token = 0;

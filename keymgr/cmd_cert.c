@@ -144,7 +144,7 @@ cert_import(int argc, char **argv)
 		wire_poke_u32(&b.der, 0, b.count);
 		struct wire_buf *req = client_begin(conn, MSG_CERT_IMPORT);
 		wire_put_u32(req, session);
-		wire_put_bytes(req, b.der.data, b.der.size);
+		wire_put_raw(req, b.der.data, b.der.size); /* u32 count, then each certificate */
 		if (tty)
 			fprintf(stderr, "importing %u certificates...\n", b.count);
 		struct timespec t0, t1;
@@ -233,11 +233,8 @@ cli_inventory(const char *label, const char *agency, const char *status, uint64_
 			cli_fail("inventory: %s", ckr_name(rv));
 		goto out;
 	}
-	const uint8_t *p;
-	uint32_t len;
-	struct wire_buf v;
-	wire_get_bytes(&conn->rep, &p, &len);
-	wire_init_view(&v, p, len);
+	/* A record list, checked against the reply's signature already. */
+	struct wire_buf v = conn->rep;
 	wire_get_u32(&v, n);
 	*out = calloc(*n ? *n : 1, sizeof(**out));
 	if (*out == NULL) {

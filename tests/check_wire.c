@@ -135,6 +135,45 @@ START_TEST(sig_bool_not_0_or_1)
 }
 END_TEST
 
+START_TEST(sig_record_list)
+{
+	/* Two records of (u32, string), the second with a nested list of
+	 * two byte strings; then a u64 after the list. */
+	struct wire_buf b;
+	wire_init(&b, 256);
+	wire_put_u32(&b, 2);
+	wire_put_u32(&b, 1);
+	wire_put_str(&b, "a");
+	wire_put_u32(&b, 0);
+	wire_put_u32(&b, 2);
+	wire_put_str(&b, "b");
+	wire_put_u32(&b, 2);
+	wire_put_bytes(&b, "x", 1);
+	wire_put_bytes(&b, "yz", 2);
+	wire_put_u64(&b, 9);
+	ck_assert_int_eq(proto_check_sig(&b, "[us[y]]q"), 0);
+	ck_assert_uint_eq(b.rpos, 0);
+	ck_assert_int_ne(proto_check_sig(&b, "[us[y]]"), 0);  /* trailing */
+	ck_assert_int_ne(proto_check_sig(&b, "[us[u]]q"), 0); /* wrong record shape */
+	ck_assert_int_ne(proto_check_sig(&b, "[us"), 0);      /* unclosed: a bug, refused */
+	/* Each truncation of the message is refused. */
+	for (size_t n = 0; n < b.size; n++) {
+		struct wire_buf t;
+		wire_init_view(&t, b.data, n);
+		ck_assert_int_ne(proto_check_sig(&t, "[us[y]]q"), 0);
+	}
+	wire_free(&b);
+	/* A count larger than the records there, and one over the limit. */
+	static const uint8_t few[] = { 0, 0, 0, 3, 0, 0, 0, 0 };
+	static const uint8_t huge[] = { 0xff, 0xff, 0xff, 0xff };
+	struct wire_buf v;
+	wire_init_view(&v, few, sizeof(few));
+	ck_assert_int_eq(proto_check_sig(&v, "[u]"), CY_ERR_TRUNCATED);
+	wire_init_view(&v, huge, sizeof(huge));
+	ck_assert_int_eq(proto_check_sig(&v, "[u]"), CY_ERR_TOO_LARGE);
+}
+END_TEST
+
 START_TEST(sig_garbage)
 {
 	/* Random bodies against every request signature: no crash, and each
@@ -243,6 +282,7 @@ main(void)
 	tcase_add_test(p, sig_checks_without_consuming);
 	tcase_add_test(p, sig_template_count_huge);
 	tcase_add_test(p, sig_bool_not_0_or_1);
+	tcase_add_test(p, sig_record_list);
 	tcase_add_test(p, sig_garbage);
 	tcase_add_test(p, unknown_type);
 	tcase_add_test(p, recv_oversize_frame);

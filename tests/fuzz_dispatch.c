@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <gcrypt.h>
 
 #include "ctx.h"
@@ -50,6 +51,10 @@ init_once(void)
 		abort();
 	snprintf(path, sizeof(path), "%s/master.key", dir);
 	if (seal_master_key(path, &master, &created) != 0)
+		abort();
+	/* The key stays in memory; its file and folder go at once, so no run
+	 * of the fuzzer (which may be killed) leaves a master key behind. */
+	if (unlink(path) != 0 || rmdir(dir) != 0)
 		abort();
 	/* An in-memory store keeps the fuzzer off the disk. */
 	if (store_open(":memory:", &st) != 0 || ctx_init(&ctx, st, master) != 0)

@@ -29,25 +29,21 @@ process_audit_list(struct req *r)
 		max = 10000;
 	if (store_audit_list(r->ctx->st, (int64_t)from, max, &v, &n) != 0)
 		return CKR_DEVICE_ERROR;
-	struct wire_buf b;
-	wire_init(&b, WIRE_MAX_FRAME / 2);
-	wire_put_u32(&b, (uint32_t)n);
+	struct wire_buf *b = r->out;
+	wire_put_u32(b, (uint32_t)n);
 	for (size_t i = 0; i < n; i++) {
-		wire_put_u64(&b, (uint64_t)v[i].id);
-		wire_put_u64(&b, (uint64_t)v[i].time);
-		wire_put_u32(&b, v[i].uid);
-		wire_put_u64(&b, (uint64_t)v[i].token);
-		wire_put_u32(&b, v[i].session);
-		wire_put_str(&b, v[i].op);
-		wire_put_str(&b, v[i].object);
-		wire_put_u32(&b, v[i].result);
-		wire_put_bytes(&b, v[i].hash, 32);
+		wire_put_u64(b, (uint64_t)v[i].id);
+		wire_put_u64(b, (uint64_t)v[i].time);
+		wire_put_u32(b, v[i].uid);
+		wire_put_u64(b, (uint64_t)v[i].token);
+		wire_put_u32(b, v[i].session);
+		wire_put_str(b, v[i].op);
+		wire_put_str(b, v[i].object);
+		wire_put_u32(b, v[i].result);
+		wire_put_bytes(b, v[i].hash, 32);
 	}
 	free(v);
-	CK_RV rv = wire_error(&b) ? CKR_DEVICE_MEMORY : CKR_OK;
-	if (rv == CKR_OK)
-		wire_put_bytes(r->out, b.data, b.size);
-	wire_free(&b);
+	CK_RV rv = wire_error(b) ? CKR_DEVICE_MEMORY : CKR_OK;
 	return rv;
 }
 

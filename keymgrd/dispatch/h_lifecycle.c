@@ -106,15 +106,10 @@ process_rotate_due(struct req *r)
 		return CKR_ARGUMENTS_BAD;
 	if (rotate_due_locked(r->ctx, s->token_id, time(NULL) + (int64_t)ahead, &v, &n) != 0)
 		return CKR_DEVICE_ERROR;
-	struct wire_buf b;
-	wire_init(&b, WIRE_MAX_FRAME / 2);
-	wire_put_u32(&b, (uint32_t)n);
+	wire_put_u32(r->out, (uint32_t)n);
 	for (size_t i = 0; i < n; i++)
-		wire_put_bytes(&b, v[i].label, v[i].len);
-	CK_RV rv = wire_error(&b) ? CKR_DEVICE_MEMORY : CKR_OK;
-	if (rv == CKR_OK)
-		wire_put_bytes(r->out, b.data, b.size);
-	wire_free(&b);
+		wire_put_bytes(r->out, v[i].label, v[i].len);
+	CK_RV rv = wire_error(r->out) ? CKR_DEVICE_MEMORY : CKR_OK;
 	free(v);
 	return rv;
 }

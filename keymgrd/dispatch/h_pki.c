@@ -80,20 +80,17 @@ CK_RV
 process_cert_import(struct req *r)
 {
 	struct km_session *s = r->s;
-	uint32_t len, count = 0;
-	const uint8_t *blob = get_bytes(r, &len);
+	uint32_t count = get_u32(r); /* then the certificates, a record list */
 	struct km_ctx *ctx = r->ctx;
-	struct wire_buf b;
 	uint32_t imported = 0, dups = 0, nokey = 0, bad = 0, activated = 0;
-	wire_init_view(&b, blob, len);
-	if (token_find_locked(ctx, s->token_id) == NULL || wire_get_u32(&b, &count) != 0 || count > 100000)
+	if (token_find_locked(ctx, s->token_id) == NULL || count > 100000)
 		return CKR_ARGUMENTS_BAD;
 	struct import_cert *certs = calloc(count ? count : 1, sizeof(*certs));
 	if (certs == NULL)
 		return CKR_HOST_MEMORY;
 	s->busy = true;
 	pthread_mutex_unlock(&ctx->lock);
-	long parsed = parse_import(&b, count, certs);
+	long parsed = parse_import(r->in, count, certs);
 	pthread_mutex_lock(&ctx->lock);
 	session_release(ctx, s);
 	snprintf(r->audit_obj, sizeof(r->audit_obj), "%u certificates", count);
@@ -271,27 +268,23 @@ process_inventory(struct req *r)
 	else if (store_cert_list(r->ctx->st, slot, &f, time(NULL), &v, &n) != 0)
 		rv = CKR_DEVICE_ERROR;
 	if (rv == CKR_OK) {
-		struct wire_buf b;
-		wire_init(&b, WIRE_MAX_FRAME / 2);
-		wire_put_u32(&b, (uint32_t)n);
+		struct wire_buf *b = r->out;
+		wire_put_u32(b, (uint32_t)n);
 		for (size_t i = 0; i < n; i++) {
-			wire_put_u64(&b, (uint64_t)v[i].object_id);
-			wire_put_str(&b, v[i].holder);
-			wire_put_str(&b, v[i].agency);
-			wire_put_str(&b, v[i].unit);
-			wire_put_u64(&b, (uint64_t)v[i].not_before);
-			wire_put_u64(&b, (uint64_t)v[i].not_after);
-			wire_put_bytes(&b, v[i].key_id_buf, v[i].key_id_len);
-			wire_put_str(&b, v[i].status);
-			wire_put_u32(&b, v[i].reason);
-			wire_put_u64(&b, (uint64_t)v[i].revoked_at);
-			wire_put_bytes(&b, v[i].serial_buf, v[i].serial_len);
+			wire_put_u64(b, (uint64_t)v[i].object_id);
+			wire_put_str(b, v[i].holder);
+			wire_put_str(b, v[i].agency);
+			wire_put_str(b, v[i].unit);
+			wire_put_u64(b, (uint64_t)v[i].not_before);
+			wire_put_u64(b, (uint64_t)v[i].not_after);
+			wire_put_bytes(b, v[i].key_id_buf, v[i].key_id_len);
+			wire_put_str(b, v[i].status);
+			wire_put_u32(b, v[i].reason);
+			wire_put_u64(b, (uint64_t)v[i].revoked_at);
+			wire_put_bytes(b, v[i].serial_buf, v[i].serial_len);
 		}
-		if (wire_error(&b) == 0)
-			wire_put_bytes(r->out, b.data, b.size);
-		else
+		if (wire_error(b) != 0)
 			rv = CKR_DEVICE_MEMORY;
-		wire_free(&b);
 	}
 	free(v);
 	free(agency);
