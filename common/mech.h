@@ -1,5 +1,5 @@
 /*
- * mech.h - mechanism parameters in wire form.
+ * mech.h - the mechanism table, and mechanism parameters in wire form.
  *
  * The module turns a CK_MECHANISM's parameter structure into fixed-width
  * fields (mech_param_encode); the daemon reads them back (mech_param_decode).
@@ -37,6 +37,36 @@ struct mech_param {
 	const uint8_t *shared; uint32_t shared_len;
 	const uint8_t *public_data; uint32_t public_len;
 };
+
+/* What a mechanism is for, as keymgrd implements it: each family has one
+ * set of operations (keymgrd/crypto/family.h). */
+enum mech_family {
+	MF_DIGEST,
+	MF_KEYGEN_RSA, MF_KEYGEN_EC, MF_KEYGEN_ED, MF_KEYGEN_X,
+	MF_KEYGEN_AES, MF_KEYGEN_DES3, MF_KEYGEN_GENERIC,
+	MF_RSA_PKCS, MF_RSA_X509, MF_RSA_PKCS_HASH, MF_RSA_PSS, MF_RSA_PSS_HASH, MF_RSA_OAEP,
+	MF_ECDSA, MF_ECDSA_HASH, MF_EDDSA, MF_ECDH,
+	MF_ECB, MF_CBC, MF_CBC_PAD, MF_AES_GCM, MF_AES_CTR, /* AES, and DES3 for the first three */
+	MF_HMAC, MF_AES_CMAC, MF_AES_CMAC_GENERAL,
+	MF_AES_KW, MF_AES_KWP,
+	MF_COUNT
+};
+
+/* One row of the mechanism table (mech.c). */
+struct mech_row {
+	CK_MECHANISM_TYPE type;
+	enum mech_param_kind param;
+	enum mech_family fam;
+	CK_KEY_TYPE kt;             /* the key type it takes or makes; 0 for digests */
+	int md;                     /* GCRY_MD_* of hash families, HMAC and digests */
+	CK_ULONG min_bits, max_bits; /* bytes for generic secrets and HMAC */
+	CK_FLAGS flags;             /* as C_GetMechanismInfo reports them */
+};
+
+/* Every row (*n of them, static). */
+const struct mech_row *mech_rows(size_t *n);
+/* The row of type, or NULL. */
+const struct mech_row *mech_find(CK_MECHANISM_TYPE type);
 
 enum mech_param_kind mech_param_kind(CK_MECHANISM_TYPE type);
 /* Appends mechanism m (u32 type, bytes parameter) to b. Returns CKR_OK,

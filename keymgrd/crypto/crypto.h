@@ -22,16 +22,11 @@
 #include "model/object.h"
 #include "proto.h"
 
-struct crypto_mech_info {
-	CK_MECHANISM_TYPE type;
-	CK_ULONG min_bits, max_bits;
-	CK_FLAGS flags;
-};
 
 /* The mechanism list (*n entries, static). */
-const struct crypto_mech_info *crypto_mechs(size_t *n);
+const struct mech_row *crypto_mechs(size_t *n);
 /* The entry for type, or NULL. */
-const struct crypto_mech_info *crypto_mech(CK_MECHANISM_TYPE type);
+const struct mech_row *crypto_mech(CK_MECHANISM_TYPE type);
 
 /*
  * Key generation. The objects come from obj_build(OM_GENERATE); these add
@@ -103,7 +98,5 @@ CK_RV crypto_unwrap(CK_MECHANISM_TYPE type, const struct mech_param *p, const st
 CK_RV crypto_derive(CK_MECHANISM_TYPE type, const struct mech_param *p, const struct km_object *base,
 		    size_t want, uint8_t **out, size_t *outlen);
 
-/* Hash algorithm (GCRY_MD_*) for a CKM_SHA* mechanism, or 0. */
-int crypto_md_algo(CK_MECHANISM_TYPE mech);
 
 #endif

@@ -107,7 +107,7 @@ CK_RV
 process_mech_list(struct req *r)
 {
 	size_t n;
-	const struct crypto_mech_info *m = crypto_mechs(&n);
+	const struct mech_row *m = crypto_mechs(&n);
 	if (!token_slot_valid_locked(r->ctx, get_u32(r)))
 		return CKR_SLOT_ID_INVALID;
 	wire_put_u32(r->out, (uint32_t)n);
@@ -122,7 +122,7 @@ process_mech_info(struct req *r)
 	uint32_t slot = get_u32(r), type = get_u32(r);
 	if (!token_slot_valid_locked(r->ctx, slot))
 		return CKR_SLOT_ID_INVALID;
-	const struct crypto_mech_info *m = crypto_mech(type);
+	const struct mech_row *m = crypto_mech(type);
 	if (m == NULL)
 		return CKR_MECHANISM_INVALID;
 	wire_put_u32(r->out, (uint32_t)m->min_bits);
