@@ -101,7 +101,17 @@ static CK_RV
 check_session(CK_SESSION_HANDLE h)
 {
 	CK_SESSION_INFO info;
-	return C_GetSessionInfo(h, &info);
+	return sessions_info(h, &info);
+}
+
+/* Why there is no digest of h to continue: h is no session of ours
+ * (CKR_SESSION_HANDLE_INVALID, which PKCS#11 puts first), or none was
+ * started (CKR_OPERATION_NOT_INITIALIZED). */
+static CK_RV
+no_digest(CK_SESSION_HANDLE h)
+{
+	CK_RV rv = check_session(h);
+	return rv != CKR_OK ? rv : CKR_OPERATION_NOT_INITIALIZED;
 }
 
 CK_RV
@@ -167,7 +177,7 @@ C_Digest(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_B
 		return rv;
 	struct digest *d = take(hSession);
 	if (d == NULL)
-		return CKR_OPERATION_NOT_INITIALIZED;
+		return no_digest(hSession);
 	if (pulDigestLen == NULL || (pData == NULL && ulDataLen)) {
 		digest_free(d);
 		return CKR_ARGUMENTS_BAD;
@@ -190,7 +200,7 @@ C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen
 		return rv;
 	struct digest *d = take(hSession);
 	if (d == NULL)
-		return CKR_OPERATION_NOT_INITIALIZED;
+		return no_digest(hSession);
 	if (pPart == NULL && ulPartLen) {
 		digest_free(d);
 		return CKR_ARGUMENTS_BAD;
@@ -214,19 +224,19 @@ C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
 		return rv;
 	struct digest *d = take(hSession);
 	if (d == NULL)
-		return CKR_OPERATION_NOT_INITIALIZED;
+		return no_digest(hSession);
 	CK_OBJECT_CLASS cls = 0;
 	CK_ATTRIBUTE c = { CKA_CLASS, &cls, sizeof(cls) };
 	CK_ATTRIBUTE v = { CKA_VALUE, NULL, 0 };
-	if ((rv = C_GetAttributeValue(hSession, hKey, &c, 1)) != CKR_OK) {
+	if ((rv = objects_get_attrs(hSession, hKey, &c, 1)) != CKR_OK) {
 		rv = rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID : rv;
 	} else if (cls != CKO_SECRET_KEY) {
 		rv = CKR_KEY_INDIGESTIBLE;
-	} else if ((rv = C_GetAttributeValue(hSession, hKey, &v, 1)) == CKR_ATTRIBUTE_SENSITIVE) {
+	} else if ((rv = objects_get_attrs(hSession, hKey, &v, 1)) == CKR_ATTRIBUTE_SENSITIVE) {
 		rv = CKR_KEY_INDIGESTIBLE;
 	} else if (rv == CKR_OK && (v.pValue = malloc(v.ulValueLen ? v.ulValueLen : 1)) == NULL) {
 		rv = CKR_HOST_MEMORY;
-	} else if (rv == CKR_OK && (rv = C_GetAttributeValue(hSession, hKey, &v, 1)) == CKR_OK) {
+	} else if (rv == CKR_OK && (rv = objects_get_attrs(hSession, hKey, &v, 1)) == CKR_OK) {
 		gcry_md_write(d->md, v.pValue, v.ulValueLen);
 	}
 	if (v.pValue) {
@@ -250,7 +260,7 @@ C_DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulD
 		return rv;
 	struct digest *d = take(hSession);
 	if (d == NULL)
-		return CKR_OPERATION_NOT_INITIALIZED;
+		return no_digest(hSession);
 	if (pulDigestLen == NULL) {
 		digest_free(d);
 		return CKR_ARGUMENTS_BAD;

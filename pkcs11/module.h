@@ -47,6 +47,17 @@ CK_RV rpc_call(struct rpc *r);
 CK_RV rpc_check(struct rpc *r);
 /* Returns the connection to the pool (or closes it when broken). */
 void rpc_end(struct rpc *r);
+/* rpc_begin for a request whose first field is session h, after the
+ * checks every session call makes (initialised, h fits). */
+CK_RV rpc_begin_session(struct rpc *r, uint32_t type, CK_SESSION_HANDLE h);
+/* rpc_call and rpc_end: for a reply without fields, or one u32 (*out). */
+CK_RV rpc_call_none(struct rpc *r);
+CK_RV rpc_call_u32(struct rpc *r, CK_ULONG *out);
+
+/* rpc.c: what C_Initialize and C_Finalize do once their arguments are
+ * checked (a forked child starts afresh). */
+CK_RV mod_initialize(void);
+CK_RV mod_finalize(void);
 
 /* Range checks at the boundary: PKCS#11 handles are CK_ULONG, ours u32. */
 static inline bool fits_u32(CK_ULONG v) { return v <= UINT32_MAX; }
@@ -57,6 +68,13 @@ void pad_field(unsigned char *dst, size_t n, const char *src);
 /* attrs.c: templates and C_GetAttributeValue results. */
 CK_RV attrs_put_template(struct wire_buf *b, const CK_ATTRIBUTE *t, CK_ULONG n, bool values);
 CK_RV attrs_read_results(struct wire_buf *b, CK_ATTRIBUTE *t, CK_ULONG n);
+
+/* What the module's own files ask keymgrd (never through the public
+ * entry points, which an application may have wrapped or interposed):
+ * a session's state (sessions.c) and an object's attributes (objects.c),
+ * with the checks and results of C_GetSessionInfo/C_GetAttributeValue. */
+CK_RV sessions_info(CK_SESSION_HANDLE h, CK_SESSION_INFO *info);
+CK_RV objects_get_attrs(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *t, CK_ULONG n);
 
 /* digest.c: per-session digest state and random numbers. */
 void digest_forget(CK_SESSION_HANDLE h);

@@ -1,0 +1,235 @@
+/*
+ * rpc.c - coyeu-pkcs11.so's side of the wire: the module's state, the
+ * connection pool and one request/reply exchange (rpc_*), with the
+ * helpers every PKCS#11 function file uses.
+ *
+ * Threads: each call borrows a connection from a small pool (its own
+ * mutex, held only to pop or push), so calls from many threads run in
+ * parallel on separate connections; the daemon keeps sessions and login
+ * state per application, so every pooled connection sees the same ones.
+ *
+ * Fork: C_Initialize records the pid. In a child every call answers
+ * CKR_CRYPTOKI_NOT_INITIALIZED until the child calls C_Initialize, which
+ * drops the inherited connections without a word on them (they are the
+ * parent's) and picks a new application id, so the child never shares
+ * the parent's sessions or connections.
+ */
+#include "config.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <gcrypt.h>
+
+#include "module.h"
+#include "paths.h"
+
+#define POOL_MAX 16
+
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct {
+	bool initialized;
+	pid_t pid;
+	uint8_t app_id[PROTO_APP_ID_LEN];
+	char socket[PATH_MAX];
+	struct cy_conn *idle[POOL_MAX];
+	size_t nidle;
+} mod;
+
+CK_RV
+mod_ready(void)
+{
+	if (!__atomic_load_n(&mod.initialized, __ATOMIC_ACQUIRE) || mod.pid != getpid())
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	return CKR_OK;
+}
+
+void
+pad_field(unsigned char *dst, size_t n, const char *src)
+{
+	size_t len = strlen(src);
+	memset(dst, ' ', n);
+	memcpy(dst, src, len < n ? len : n);
+}
+
+/* ---- the pool ---- */
+
+static struct cy_conn *
+pool_get(void)
+{
+	struct cy_conn *c = NULL;
+	pthread_mutex_lock(&pool_lock);
+	while (mod.nidle > 0 && c == NULL) {
+		c = mod.idle[--mod.nidle];
+		if (client_is_stale(c)) {
+			/* keymgrd went away (or restarted) since the last call. */
+			client_close(c);
+			c = NULL;
+		}
+	}
+	pthread_mutex_unlock(&pool_lock);
+	if (c == NULL && client_open(mod.socket, mod.app_id, &c) != 0)
+		c = NULL;
+	return c;
+}
+
+static void
+pool_put(struct cy_conn *c)
+{
+	pthread_mutex_lock(&pool_lock);
+	if (mod.nidle < POOL_MAX && mod.pid == getpid()) {
+		mod.idle[mod.nidle++] = c;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	client_close(c);
+}
+
+static void
+pool_drop_all(void)
+{
+	pthread_mutex_lock(&pool_lock);
+	for (size_t i = 0; i < mod.nidle; i++)
+		client_close(mod.idle[i]);
+	mod.nidle = 0;
+	pthread_mutex_unlock(&pool_lock);
+}
+
+CK_RV
+rpc_begin(struct rpc *r, uint32_t type, CK_RV down_rv)
+{
+	memset(r, 0, sizeof(*r));
+	CK_RV rv = mod_ready();
+	if (rv != CKR_OK)
+		return rv;
+	if ((r->c = pool_get()) == NULL)
+		return down_rv;
+	r->req = client_begin(r->c, type);
+	r->rep = &r->c->rep;
+	return CKR_OK;
+}
+
+CK_RV
+rpc_call(struct rpc *r)
+{
+	uint32_t rv;
+	if (wire_error(r->req) != 0) {
+		/* Our own request did not fit; the connection is still fine. */
+		return CKR_ARGUMENTS_BAD;
+	}
+	if (client_call(r->c, &rv) != 0) {
+		r->broken = true;
+		return CKR_DEVICE_ERROR;
+	}
+	return rv;
+}
+
+CK_RV
+rpc_check(struct rpc *r)
+{
+	if (wire_error(r->rep) != 0) {
+		r->broken = true;
+		return CKR_DEVICE_ERROR;
+	}
+	return CKR_OK;
+}
+
+void
+rpc_end(struct rpc *r)
+{
+	if (r->c == NULL)
+		return;
+	if (r->broken)
+		client_close(r->c);
+	else
+		pool_put(r->c);
+	r->c = NULL;
+}
+
+CK_RV
+rpc_begin_session(struct rpc *r, uint32_t type, CK_SESSION_HANDLE h)
+{
+	CK_RV rv = mod_ready();
+	if (rv != CKR_OK)
+		return rv;
+	if (!fits_u32(h))
+		return CKR_SESSION_HANDLE_INVALID;
+	if ((rv = rpc_begin(r, type, CKR_DEVICE_ERROR)) != CKR_OK)
+		return rv;
+	wire_put_u32(r->req, (uint32_t)h);
+	return CKR_OK;
+}
+
+CK_RV
+rpc_call_none(struct rpc *r)
+{
+	CK_RV rv = rpc_call(r);
+	rpc_end(r);
+	return rv;
+}
+
+CK_RV
+rpc_call_u32(struct rpc *r, CK_ULONG *out)
+{
+	uint32_t v = 0;
+	CK_RV rv = rpc_call(r);
+	if (rv == CKR_OK) {
+		wire_get_u32(r->rep, &v);
+		if ((rv = rpc_check(r)) == CKR_OK)
+			*out = v;
+	}
+	rpc_end(r);
+	return rv;
+}
+
+/* ---- starting and stopping ---- */
+
+CK_RV
+mod_initialize(void)
+{
+	CK_RV rv;
+	pthread_mutex_lock(&init_lock);
+	if (mod.initialized && mod.pid == getpid()) {
+		pthread_mutex_unlock(&init_lock);
+		return CKR_CRYPTOKI_ALREADY_INITIALIZED;
+	}
+	if (mod.initialized) {
+		/* A forked child: the inherited sockets are the parent's, and
+		 * the pool's lock may have been held by a thread that did not
+		 * come along, so it starts afresh. */
+		pthread_mutex_init(&pool_lock, NULL);
+		pool_drop_all();
+		digest_child_reset();
+	}
+	rv = CKR_OK;
+	if (!digest_init_lib())
+		rv = CKR_GENERAL_ERROR;
+	else if (paths_client_socket(mod.socket, sizeof(mod.socket)) != 0)
+		rv = CKR_GENERAL_ERROR;
+	if (rv == CKR_OK) {
+		gcry_create_nonce(mod.app_id, sizeof(mod.app_id));
+		mod.pid = getpid();
+		__atomic_store_n(&mod.initialized, true, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&init_lock);
+	return rv;
+}
+
+CK_RV
+mod_finalize(void)
+{
+	pthread_mutex_lock(&init_lock);
+	CK_RV rv = mod_ready();
+	if (rv == CKR_OK) {
+		__atomic_store_n(&mod.initialized, false, __ATOMIC_RELEASE);
+		/* Closing our connections ends our sessions in keymgrd. */
+		pool_drop_all();
+		digest_forget_all();
+	}
+	pthread_mutex_unlock(&init_lock);
+	return rv;
+}

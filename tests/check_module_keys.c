@@ -1,0 +1,672 @@
+/*
+ * check_module_keys.c - the module's key management: wrapping and
+ * unwrapping (with templates), ECDH derivation, and every advertised
+ * mechanism used once right and once wrong.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <gcrypt.h>
+
+#include "client.h"
+#include "frame.h"
+#include "cy_err.h"
+#include "crypto/pin.h"
+#include "testutil.h"
+#include "module_fixture.h"
+
+/* A secret key that may be wrapped and read back. */
+static CK_OBJECT_HANDLE
+open_secret(CK_SESSION_HANDLE h, CK_KEY_TYPE kt, const char *hexval)
+{
+	CK_BYTE v[64];
+	size_t n = strlen(hexval) / 2;
+	unhex(hexval, v);
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &kt, sizeof(kt) },
+			     { CKA_VALUE, v, n }, { CKA_EXTRACTABLE, &yes, 1 }, { CKA_SENSITIVE, &no, 1 },
+			     { CKA_WRAP, &yes, 1 }, { CKA_UNWRAP, &yes, 1 } };
+	CK_OBJECT_HANDLE k;
+	ck_assert_uint_eq(f->C_CreateObject(h, t, 7, &k), CKR_OK);
+	return k;
+}
+
+static void
+expect_wrap(CK_SESSION_HANDLE h, CK_MECHANISM_TYPE mt, CK_OBJECT_HANDLE kek, CK_OBJECT_HANDLE key,
+	    CK_KEY_TYPE kt, const char *want_hex, const char *value_hex)
+{
+	CK_MECHANISM m = { mt, NULL, 0 };
+	CK_BYTE w[64], want[64], v[64], got[64];
+	CK_ULONG wn = 0;
+	unhex(want_hex, want);
+	unhex(value_hex, v);
+	ck_assert_uint_eq(f->C_WrapKey(h, &m, kek, key, NULL, &wn), CKR_OK);
+	ck_assert_uint_eq(wn, strlen(want_hex) / 2);
+	wn = 4;
+	ck_assert_uint_eq(f->C_WrapKey(h, &m, kek, key, w, &wn), CKR_BUFFER_TOO_SMALL);
+	wn = sizeof(w);
+	ck_assert_uint_eq(f->C_WrapKey(h, &m, kek, key, w, &wn), CKR_OK);
+	ck_assert_int_eq(memcmp(w, want, wn), 0);
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &kt, sizeof(kt) },
+			     { CKA_EXTRACTABLE, &yes, 1 }, { CKA_SENSITIVE, &no, 1 } };
+	CK_OBJECT_HANDLE u;
+	ck_assert_uint_eq(f->C_UnwrapKey(h, &m, kek, w, wn, t, 4, &u), CKR_OK);
+	CK_BBOOL local = 1, as = 1;
+	CK_ATTRIBUTE g[] = { { CKA_VALUE, got, sizeof(got) }, { CKA_LOCAL, &local, 1 },
+			     { CKA_ALWAYS_SENSITIVE, &as, 1 } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, u, g, 3), CKR_OK);
+	ck_assert_uint_eq(g[0].ulValueLen, strlen(value_hex) / 2);
+	ck_assert_int_eq(memcmp(got, v, g[0].ulValueLen), 0);
+	ck_assert(!local && !as);
+	w[wn - 1] ^= 1;
+	ck_assert_uint_eq(f->C_UnwrapKey(h, &m, kek, w, wn, t, 4, &u), CKR_WRAPPED_KEY_INVALID);
+	ck_assert_uint_eq(f->C_UnwrapKey(h, &m, kek, w, 12, t, 4, &u), CKR_WRAPPED_KEY_LEN_RANGE);
+}
+
+START_TEST(wrap_unwrap)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	/* RFC 3394 section 4.1. */
+	CK_OBJECT_HANDLE kek = open_secret(h, CKK_AES, "000102030405060708090a0b0c0d0e0f");
+	CK_OBJECT_HANDLE key = open_secret(h, CKK_AES, "00112233445566778899aabbccddeeff");
+	expect_wrap(h, CKM_AES_KEY_WRAP, kek, key, CKK_AES,
+		    "1fa68b0a8112b447aef34bd8fb5a7b829d3e862371d2cfe5", "00112233445566778899aabbccddeeff");
+	/* RFC 5649 section 6, both examples. */
+	CK_OBJECT_HANDLE kek192 = open_secret(h, CKK_AES, "5840df6e29b02af1ab493b705bf16ea1ae8338f4dcc176a8");
+	CK_OBJECT_HANDLE k20 = open_secret(h, CKK_GENERIC_SECRET, "c37b7e6492584340bed12207808941155068f738");
+	CK_OBJECT_HANDLE k7 = open_secret(h, CKK_GENERIC_SECRET, "466f7250617369");
+	expect_wrap(h, CKM_AES_KEY_WRAP_KWP, kek192, k20, CKK_GENERIC_SECRET,
+		    "138bdeaa9b8fa7fc61f97742e72248ee5ae6ae5360d1ae6a5f54f373fa543b6a",
+		    "c37b7e6492584340bed12207808941155068f738");
+	expect_wrap(h, CKM_AES_KEY_WRAP_PAD, kek192, k7, CKK_GENERIC_SECRET,
+		    "afbeb0f07dfbf5419200f2ccb50bb24f", "466f7250617369");
+
+	/* The rules around the keys. */
+	CK_MECHANISM kw = { CKM_AES_KEY_WRAP, NULL, 0 };
+	CK_BYTE w[4096];
+	CK_ULONG wn = sizeof(w);
+	CK_OBJECT_HANDLE sealed = secret_key(h, CKK_AES, "00112233445566778899aabbccddeeff");
+	ck_assert_uint_eq(f->C_WrapKey(h, &kw, kek, sealed, w, &wn), CKR_KEY_UNEXTRACTABLE);
+	CK_OBJECT_HANDLE nowrap = open_secret(h, CKK_AES, "000102030405060708090a0b0c0d0e0f");
+	CK_ATTRIBUTE off[] = { { CKA_WRAP, &no, 1 } };
+	ck_assert_uint_eq(f->C_SetAttributeValue(h, nowrap, off, 1), CKR_OK);
+	ck_assert_uint_eq(f->C_WrapKey(h, &kw, nowrap, key, w, &wn), CKR_KEY_FUNCTION_NOT_PERMITTED);
+	ck_assert_uint_eq(f->C_WrapKey(h, &kw, 0x7777, key, w, &wn), CKR_WRAPPING_KEY_HANDLE_INVALID);
+	ck_assert_uint_eq(f->C_WrapKey(h, &kw, kek, 0x7777, w, &wn), CKR_KEY_HANDLE_INVALID);
+	ck_assert_uint_eq(f->C_WrapKey(h, &kw, kek, k7, w, &wn), CKR_KEY_SIZE_RANGE);
+	CK_ATTRIBUTE trusted[] = { { CKA_WRAP_WITH_TRUSTED, &yes, 1 } };
+	ck_assert_uint_eq(f->C_SetAttributeValue(h, key, trusted, 1), CKR_OK);
+	ck_assert_uint_eq(f->C_WrapKey(h, &kw, kek, key, w, &wn), CKR_KEY_NOT_WRAPPABLE);
+
+	/* RSA-OAEP carries an AES key to the holder of the private key. */
+	CK_OBJECT_HANDLE pub, priv;
+	CK_ULONG bits = 2048;
+	CK_MECHANISM g = { CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE pt[] = { { CKA_MODULUS_BITS, &bits, sizeof(bits) }, { CKA_WRAP, &yes, 1 } };
+	CK_ATTRIBUTE vt[] = { { CKA_UNWRAP, &yes, 1 } };
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &g, pt, 2, vt, 1, &pub, &priv), CKR_OK);
+	CK_RSA_PKCS_OAEP_PARAMS op = { CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, NULL, 0 };
+	CK_MECHANISM om = { CKM_RSA_PKCS_OAEP, &op, sizeof(op) };
+	wn = sizeof(w);
+	ck_assert_uint_eq(f->C_WrapKey(h, &om, pub, k20, w, &wn), CKR_OK);
+	ck_assert_uint_eq(wn, 256);
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE gk = CKK_GENERIC_SECRET;
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &gk, sizeof(gk) } };
+	CK_OBJECT_HANDLE u;
+	ck_assert_uint_eq(f->C_UnwrapKey(h, &om, priv, w, wn, t, 2, &u), CKR_OK);
+	CK_BYTE kcv1[3], kcv2[3];
+	CK_ATTRIBUTE c1[] = { { CKA_CHECK_VALUE, kcv1, 3 } }, c2[] = { { CKA_CHECK_VALUE, kcv2, 3 } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, u, c1, 1), CKR_OK);
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, k20, c2, 1), CKR_OK);
+	ck_assert_int_eq(memcmp(kcv1, kcv2, 3), 0);
+	ck_assert_uint_eq(f->C_UnwrapKey(h, &om, pub, w, wn, t, 2, &u), CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT);
+	ck_assert_uint_eq(f->C_UnwrapKey(h, &om, priv, w, wn, t, 1, &u), CKR_TEMPLATE_INCOMPLETE);
+	/* An unextractable private key does not leave. */
+	wn = sizeof(w);
+	ck_assert_uint_eq(f->C_WrapKey(h, &kw, kek, priv, w, &wn), CKR_KEY_UNEXTRACTABLE);
+
+	/* Extractable RSA and EC private keys travel as PKCS #8 under AES-KWP
+	 * and sign again once unwrapped. */
+	CK_MECHANISM kwp = { CKM_AES_KEY_WRAP_KWP, NULL, 0 };
+	static const CK_BYTE p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+	struct { CK_MECHANISM_TYPE gen, sig; CK_KEY_TYPE kt; } pairs[] = {
+		{ CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_SHA256_RSA_PKCS, CKK_RSA },
+		{ CKM_EC_KEY_PAIR_GEN, CKM_ECDSA_SHA256, CKK_EC },
+	};
+	for (int i = 0; i < 2; i++) {
+		CK_MECHANISM gm = { pairs[i].gen, NULL, 0 };
+		CK_ATTRIBUTE gpt[] = { i ? (CK_ATTRIBUTE){ CKA_EC_PARAMS, (void *)p256, sizeof(p256) }
+					 : (CK_ATTRIBUTE){ CKA_MODULUS_BITS, &bits, sizeof(bits) },
+				       { CKA_VERIFY, &yes, 1 } };
+		CK_ATTRIBUTE gvt[] = { { CKA_SIGN, &yes, 1 }, { CKA_EXTRACTABLE, &yes, 1 } };
+		CK_OBJECT_HANDLE xpub, xpriv, back;
+		ck_assert_uint_eq(f->C_GenerateKeyPair(h, &gm, gpt, 2, gvt, 2, &xpub, &xpriv), CKR_OK);
+		wn = sizeof(w);
+		ck_assert_uint_eq(f->C_WrapKey(h, &kwp, kek, xpriv, w, &wn), CKR_OK);
+		CK_OBJECT_CLASS pc = CKO_PRIVATE_KEY;
+		CK_ATTRIBUTE ut[] = { { CKA_CLASS, &pc, sizeof(pc) }, { CKA_KEY_TYPE, &pairs[i].kt, sizeof(CK_KEY_TYPE) },
+				      { CKA_SIGN, &yes, 1 } };
+		ck_assert_uint_eq(f->C_UnwrapKey(h, &kwp, kek, w, wn, ut, 3, &back), CKR_OK);
+		sign_verify(h, pairs[i].sig, xpub, back, (const CK_BYTE *)"after the trip", 14, false);
+		CK_KEY_TYPE other = i ? CKK_RSA : CKK_EC;
+		CK_ATTRIBUTE wrongt[] = { { CKA_CLASS, &pc, sizeof(pc) }, { CKA_KEY_TYPE, &other, sizeof(other) } };
+		ck_assert_uint_eq(f->C_UnwrapKey(h, &kwp, kek, w, wn, wrongt, 2, &back), CKR_TEMPLATE_INCONSISTENT);
+	}
+	/* Ed25519 and Ed448 travel as RFC 8410 PKCS #8; X25519 cannot (GnuTLS
+	 * 3.7 has no raw X25519 import). */
+	static const CK_BYTE ed25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 }, ed448[] = { 0x06, 0x03, 0x2b, 0x65, 0x71 };
+	static const CK_BYTE x25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x6e };
+	const CK_BYTE *eds[] = { ed25519, ed448 };
+	CK_MECHANISM em = { CKM_EC_EDWARDS_KEY_PAIR_GEN, NULL, 0 };
+	for (int i = 0; i < 2; i++) {
+		CK_ATTRIBUTE ept[] = { { CKA_EC_PARAMS, (void *)eds[i], sizeof(ed25519) }, { CKA_VERIFY, &yes, 1 } };
+		CK_ATTRIBUTE evt[] = { { CKA_EXTRACTABLE, &yes, 1 }, { CKA_SIGN, &yes, 1 } };
+		CK_OBJECT_HANDLE epub, epriv, back;
+		ck_assert_uint_eq(f->C_GenerateKeyPair(h, &em, ept, 2, evt, 2, &epub, &epriv), CKR_OK);
+		wn = sizeof(w);
+		ck_assert_uint_eq(f->C_WrapKey(h, &kwp, kek, epriv, w, &wn), CKR_OK);
+		CK_OBJECT_CLASS pc = CKO_PRIVATE_KEY;
+		CK_KEY_TYPE ek = CKK_EC_EDWARDS;
+		CK_ATTRIBUTE ut[] = { { CKA_CLASS, &pc, sizeof(pc) }, { CKA_KEY_TYPE, &ek, sizeof(ek) },
+				      { CKA_SIGN, &yes, 1 } };
+		ck_assert_uint_eq(f->C_UnwrapKey(h, &kwp, kek, w, wn, ut, 3, &back), CKR_OK);
+		sign_verify(h, CKM_EDDSA, epub, back, (const CK_BYTE *)"after the trip", 14, false);
+		CK_BYTE params[16];
+		CK_ATTRIBUTE pa[] = { { CKA_EC_PARAMS, params, sizeof(params) } };
+		ck_assert_uint_eq(f->C_GetAttributeValue(h, back, pa, 1), CKR_OK);
+		ck_assert_uint_eq(pa[0].ulValueLen, sizeof(ed25519));
+		ck_assert_int_eq(memcmp(params, eds[i], sizeof(ed25519)), 0);
+	}
+	CK_MECHANISM xm = { CKM_EC_MONTGOMERY_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE xpt[] = { { CKA_EC_PARAMS, (void *)x25519, sizeof(x25519) } };
+	CK_ATTRIBUTE xvt[] = { { CKA_EXTRACTABLE, &yes, 1 } };
+	CK_OBJECT_HANDLE mpub, mpriv;
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &xm, xpt, 1, xvt, 1, &mpub, &mpriv), CKR_OK);
+	wn = sizeof(w);
+	ck_assert_uint_eq(f->C_WrapKey(h, &kwp, kek, mpriv, w, &wn), CKR_KEY_NOT_WRAPPABLE);
+}
+END_TEST
+
+/* CKA_WRAP_TEMPLATE, CKA_UNWRAP_TEMPLATE and CKA_DERIVE_TEMPLATE
+ * (PKCS#11 2.40 4.9/4.10, 3.0 4.7): carried, read back element by element,
+ * and applied. */
+START_TEST(wrap_templates)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	CK_OBJECT_CLASS sc = CKO_SECRET_KEY;
+	CK_KEY_TYPE gk = CKK_GENERIC_SECRET, ak = CKK_AES;
+	CK_BYTE v[16];
+	memset(v, 0x42, sizeof(v));
+	/* The wrapping key only wraps generic secrets; what it unwraps is
+	 * unextractable. */
+	CK_ATTRIBUTE wt[] = { { CKA_CLASS, &sc, sizeof(sc) }, { CKA_KEY_TYPE, &gk, sizeof(gk) } };
+	CK_ATTRIBUTE ut[] = { { CKA_EXTRACTABLE, &no, 1 } };
+	CK_ATTRIBUTE kt[] = { { CKA_CLASS, &sc, sizeof(sc) }, { CKA_KEY_TYPE, &ak, sizeof(ak) },
+			      { CKA_VALUE, v, 16 }, { CKA_WRAP, &yes, 1 }, { CKA_UNWRAP, &yes, 1 },
+			      { CKA_WRAP_TEMPLATE, wt, sizeof(wt) }, { CKA_UNWRAP_TEMPLATE, ut, sizeof(ut) } };
+	CK_OBJECT_HANDLE kek;
+	ck_assert_uint_eq(f->C_CreateObject(h, kt, 7, &kek), CKR_OK);
+
+	/* Read back: the size, then each element's length, then the values. */
+	CK_ATTRIBUTE q[] = { { CKA_WRAP_TEMPLATE, NULL, 0 } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, kek, q, 1), CKR_OK);
+	ck_assert_uint_eq(q[0].ulValueLen, 2 * sizeof(CK_ATTRIBUTE));
+	CK_ATTRIBUTE back[2] = { { 0, NULL, 0 }, { 0, NULL, 0 } };
+	q[0].pValue = back;
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, kek, q, 1), CKR_OK);
+	ck_assert_uint_eq(back[0].type, CKA_CLASS);
+	ck_assert_uint_eq(back[0].ulValueLen, sizeof(CK_OBJECT_CLASS));
+	ck_assert_uint_eq(back[1].type, CKA_KEY_TYPE);
+	CK_OBJECT_CLASS gc = 0;
+	CK_KEY_TYPE gt = 0;
+	back[0].pValue = &gc;
+	back[1].pValue = &gt;
+	back[1].ulValueLen = 1; /* too small */
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, kek, q, 1), CKR_BUFFER_TOO_SMALL);
+	ck_assert_uint_eq(gc, CKO_SECRET_KEY);
+	ck_assert_uint_eq(back[1].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+	back[1].ulValueLen = sizeof(gt);
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, kek, q, 1), CKR_OK);
+	ck_assert_uint_eq(gt, CKK_GENERIC_SECRET);
+	q[0].ulValueLen = sizeof(CK_ATTRIBUTE); /* room for one of two */
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, kek, q, 1), CKR_BUFFER_TOO_SMALL);
+	ck_assert_uint_eq(q[0].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+	/* Not modifiable after creation. */
+	CK_ATTRIBUTE change[] = { { CKA_WRAP_TEMPLATE, ut, sizeof(ut) } };
+	ck_assert_uint_eq(f->C_SetAttributeValue(h, kek, change, 1), CKR_ATTRIBUTE_READ_ONLY);
+
+	/* Malformed arrays: a length that is no whole number of attributes,
+	 * a template inside a template, a bad element value. */
+	CK_OBJECT_HANDLE bad;
+	kt[5].ulValueLen = sizeof(wt) - 1;
+	ck_assert_uint_eq(f->C_CreateObject(h, kt, 7, &bad), CKR_ATTRIBUTE_VALUE_INVALID);
+	CK_ATTRIBUTE nest[] = { { CKA_WRAP_TEMPLATE, wt, sizeof(wt) } };
+	kt[5].pValue = nest;
+	kt[5].ulValueLen = sizeof(nest);
+	ck_assert_uint_eq(f->C_CreateObject(h, kt, 7, &bad), CKR_ATTRIBUTE_VALUE_INVALID);
+	CK_ATTRIBUTE badbool[] = { { CKA_EXTRACTABLE, v, 2 } };
+	kt[5].pValue = badbool;
+	kt[5].ulValueLen = sizeof(badbool);
+	ck_assert_uint_eq(f->C_CreateObject(h, kt, 7, &bad), CKR_ATTRIBUTE_VALUE_INVALID);
+
+	/* Wrap: a generic secret matches the template, an AES key does not. */
+	CK_OBJECT_HANDLE gen = open_secret(h, CKK_GENERIC_SECRET, "00112233445566778899aabbccddeeff");
+	CK_OBJECT_HANDLE aes = open_secret(h, CKK_AES, "00112233445566778899aabbccddeeff");
+	CK_MECHANISM kw = { CKM_AES_KEY_WRAP, NULL, 0 };
+	CK_BYTE w[64];
+	CK_ULONG wn = sizeof(w);
+	ck_assert_uint_eq(f->C_WrapKey(h, &kw, kek, aes, w, &wn), CKR_KEY_NOT_WRAPPABLE);
+	wn = sizeof(w);
+	ck_assert_uint_eq(f->C_WrapKey(h, &kw, kek, gen, w, &wn), CKR_OK);
+
+	/* Unwrap: the template's CKA_EXTRACTABLE = false is applied; asking
+	 * for the opposite is inconsistent. */
+	CK_ATTRIBUTE nt[] = { { CKA_CLASS, &sc, sizeof(sc) }, { CKA_KEY_TYPE, &gk, sizeof(gk) },
+			      { CKA_EXTRACTABLE, &yes, 1 } };
+	CK_OBJECT_HANDLE u;
+	ck_assert_uint_eq(f->C_UnwrapKey(h, &kw, kek, w, wn, nt, 3, &u), CKR_TEMPLATE_INCONSISTENT);
+	ck_assert_uint_eq(f->C_UnwrapKey(h, &kw, kek, w, wn, nt, 2, &u), CKR_OK);
+	CK_BBOOL ex = CK_TRUE;
+	CK_ATTRIBUTE ea[] = { { CKA_EXTRACTABLE, &ex, 1 } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, u, ea, 1), CKR_OK);
+	ck_assert_uint_eq(ex, CK_FALSE);
+	nt[2].pValue = &no;
+	ck_assert_uint_eq(f->C_UnwrapKey(h, &kw, kek, w, wn, nt, 3, &u), CKR_OK);
+
+	/* Derive: an X25519 key whose derived keys are never sensitive-free. */
+	static const CK_BYTE x25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x6e };
+	CK_ATTRIBUTE dt[] = { { CKA_SENSITIVE, &yes, 1 } };
+	CK_MECHANISM g = { CKM_EC_MONTGOMERY_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE pt[] = { { CKA_EC_PARAMS, (void *)x25519, sizeof(x25519) } };
+	CK_ATTRIBUTE vt[] = { { CKA_DERIVE, &yes, 1 }, { CKA_DERIVE_TEMPLATE, dt, sizeof(dt) } };
+	CK_OBJECT_HANDLE pub, priv;
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &g, pt, 1, vt, 2, &pub, &priv), CKR_OK);
+	CK_BYTE point[64];
+	CK_ATTRIBUTE pa[] = { { CKA_EC_POINT, point, sizeof(point) } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, pub, pa, 1), CKR_OK);
+	CK_ECDH1_DERIVE_PARAMS ep = { CKD_NULL, 0, NULL, pa[0].ulValueLen, point };
+	CK_MECHANISM dm = { CKM_ECDH1_DERIVE, &ep, sizeof(ep) };
+	CK_ULONG len = 32;
+	CK_ATTRIBUTE st[] = { { CKA_CLASS, &sc, sizeof(sc) }, { CKA_KEY_TYPE, &gk, sizeof(gk) },
+			      { CKA_VALUE_LEN, &len, sizeof(len) }, { CKA_SENSITIVE, &no, 1 } };
+	CK_OBJECT_HANDLE dk;
+	ck_assert_uint_eq(f->C_DeriveKey(h, &dm, priv, st, 4, &dk), CKR_TEMPLATE_INCONSISTENT);
+	ck_assert_uint_eq(f->C_DeriveKey(h, &dm, priv, st, 3, &dk), CKR_OK);
+	CK_BBOOL sens = CK_FALSE;
+	CK_ATTRIBUTE sa[] = { { CKA_SENSITIVE, &sens, 1 } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, dk, sa, 1), CKR_OK);
+	ck_assert_uint_eq(sens, CK_TRUE);
+}
+END_TEST
+
+static CK_OBJECT_HANDLE
+derive(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE base, CK_ULONG kdf, const CK_BYTE *peer, CK_ULONG plen,
+       CK_ULONG len, CK_RV want)
+{
+	CK_ECDH1_DERIVE_PARAMS ep = { kdf, kdf == CKD_NULL ? 0 : 4, kdf == CKD_NULL ? NULL : (CK_BYTE_PTR)"info",
+				      plen, (CK_BYTE_PTR)peer };
+	CK_MECHANISM m = { CKM_ECDH1_DERIVE, &ep, sizeof(ep) };
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &kt, sizeof(kt) },
+			     { CKA_VALUE_LEN, &len, sizeof(len) }, { CKA_SENSITIVE, &no, 1 },
+			     { CKA_EXTRACTABLE, &yes, 1 } };
+	CK_OBJECT_HANDLE k = 0;
+	ck_assert_uint_eq(f->C_DeriveKey(h, &m, base, t, 5, &k), want);
+	return k;
+}
+
+static void
+value_of(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE k, CK_BYTE *v, CK_ULONG *n)
+{
+	CK_ATTRIBUTE g[] = { { CKA_VALUE, v, *n } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, k, g, 1), CKR_OK);
+	*n = g[0].ulValueLen;
+}
+
+START_TEST(ecdh_derive)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	/* RFC 7748 section 6.1: Alice's key with Bob's public key. */
+	CK_BYTE a[32], bob[32], want[32], got[64];
+	unhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a", a);
+	unhex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f", bob);
+	unhex("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742", want);
+	static const CK_BYTE x25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x6e };
+	CK_OBJECT_CLASS pc = CKO_PRIVATE_KEY;
+	CK_KEY_TYPE mk = CKK_EC_MONTGOMERY;
+	CK_ATTRIBUTE at[] = { { CKA_CLASS, &pc, sizeof(pc) }, { CKA_KEY_TYPE, &mk, sizeof(mk) },
+			      { CKA_EC_PARAMS, (void *)x25519, sizeof(x25519) }, { CKA_VALUE, a, 32 },
+			      { CKA_DERIVE, &yes, 1 } };
+	CK_OBJECT_HANDLE alice;
+	ck_assert_uint_eq(f->C_CreateObject(h, at, 5, &alice), CKR_OK);
+	CK_OBJECT_HANDLE k = derive(h, alice, CKD_NULL, bob, 32, 32, CKR_OK);
+	CK_ULONG n = sizeof(got);
+	value_of(h, k, got, &n);
+	ck_assert_uint_eq(n, 32);
+	ck_assert_int_eq(memcmp(got, want, 32), 0);
+	/* A small-order peer point gives an all-zero secret: refused. */
+	CK_BYTE zero[32] = { 0 };
+	derive(h, alice, CKD_NULL, zero, 32, 32, CKR_MECHANISM_PARAM_INVALID);
+
+	/* X25519 and P-256 pairs agree with themselves both ways. */
+	static const CK_BYTE p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+	static const CK_BYTE x448[] = { 0x06, 0x03, 0x2b, 0x65, 0x6f };
+	struct { CK_MECHANISM_TYPE gen; const CK_BYTE *params; CK_ULONG plen; } kinds[] = {
+		{ CKM_EC_MONTGOMERY_KEY_PAIR_GEN, x25519, sizeof(x25519) },
+		{ CKM_EC_KEY_PAIR_GEN, p256, sizeof(p256) },
+		{ CKM_EC_MONTGOMERY_KEY_PAIR_GEN, x448, sizeof(x448) },
+	};
+	for (int i = 0; i < 3; i++) {
+		CK_MECHANISM g = { kinds[i].gen, NULL, 0 };
+		CK_ATTRIBUTE pt[] = { { CKA_EC_PARAMS, (void *)kinds[i].params, kinds[i].plen } };
+		CK_ATTRIBUTE vt[] = { { CKA_DERIVE, &yes, 1 } };
+		CK_OBJECT_HANDLE pub1, priv1, pub2, priv2;
+		ck_assert_uint_eq(f->C_GenerateKeyPair(h, &g, pt, 1, vt, 1, &pub1, &priv1), CKR_OK);
+		ck_assert_uint_eq(f->C_GenerateKeyPair(h, &g, pt, 1, vt, 1, &pub2, &priv2), CKR_OK);
+		CK_BYTE pt1[80], pt2[80], v1[64], v2[64];
+		memset(pt1, 0, sizeof(pt1));
+		memset(pt2, 0, sizeof(pt2));
+		CK_ATTRIBUTE q1[] = { { CKA_EC_POINT, pt1, sizeof(pt1) } }, q2[] = { { CKA_EC_POINT, pt2, sizeof(pt2) } };
+		ck_assert_uint_eq(f->C_GetAttributeValue(h, pub1, q1, 1), CKR_OK);
+		ck_assert_uint_eq(f->C_GetAttributeValue(h, pub2, q2, 1), CKR_OK);
+		CK_OBJECT_HANDLE k1 = derive(h, priv1, CKD_SHA256_KDF, pt2, q2[0].ulValueLen, 40, CKR_OK);
+		CK_OBJECT_HANDLE k2 = derive(h, priv2, CKD_SHA256_KDF, pt1, q1[0].ulValueLen, 40, CKR_OK);
+		CK_ULONG n1 = sizeof(v1), n2 = sizeof(v2);
+		value_of(h, k1, v1, &n1);
+		value_of(h, k2, v2, &n2);
+		ck_assert_uint_eq(n1, 40);
+		ck_assert_int_eq(memcmp(v1, v2, 40), 0);
+		/* Raw point bytes (without the DER wrapper) are accepted too. */
+		derive(h, priv1, CKD_NULL, pt2 + 2, q2[0].ulValueLen - 2, 16, CKR_OK);
+		/* Bad public data, a KDF with no hash, a key that may not derive. */
+		pt2[q2[0].ulValueLen - 1] ^= 1;
+		if (i == 1)
+			derive(h, priv1, CKD_NULL, pt2, q2[0].ulValueLen, 16, CKR_MECHANISM_PARAM_INVALID);
+		derive(h, priv1, 0x77, pt1, q1[0].ulValueLen, 16, CKR_MECHANISM_PARAM_INVALID);
+		derive(h, pub1, CKD_NULL, pt1, q1[0].ulValueLen, 16, CKR_KEY_TYPE_INCONSISTENT);
+	}
+	CK_ATTRIBUTE noderive[] = { { CKA_DERIVE, &no, 1 } };
+	ck_assert_uint_eq(f->C_SetAttributeValue(h, alice, noderive, 1), CKR_OK);
+	derive(h, alice, CKD_NULL, bob, 32, 32, CKR_KEY_FUNCTION_NOT_PERMITTED);
+}
+END_TEST
+
+/* ---- every advertised mechanism, once right and once wrong ---- */
+
+enum keykind { K_NONE, K_RSA, K_EC, K_ED, K_X, K_AES, K_DES3, K_GEN };
+enum pkind { P_NONE, P_PSS, P_OAEP, P_IV16, P_IV8, P_CTR, P_GCM, P_CMACGEN, P_ECDH };
+
+static const struct mech_case {
+	CK_MECHANISM_TYPE type;
+	enum keykind key;
+	enum pkind param;
+	CK_MECHANISM_TYPE hash; /* PSS/OAEP hash */
+	CK_ULONG data_len;      /* input for sign or encrypt (0: a message) */
+} cases[] = {
+	{ CKM_RSA_PKCS_KEY_PAIR_GEN, K_NONE, P_NONE, 0, 0 },
+	{ CKM_RSA_PKCS, K_RSA, P_NONE, 0, 32 },
+	{ CKM_RSA_X_509, K_RSA, P_NONE, 0, 100 },
+	{ CKM_SHA1_RSA_PKCS, K_RSA, P_NONE, 0, 0 },
+	{ CKM_SHA224_RSA_PKCS, K_RSA, P_NONE, 0, 0 },
+	{ CKM_SHA256_RSA_PKCS, K_RSA, P_NONE, 0, 0 },
+	{ CKM_SHA384_RSA_PKCS, K_RSA, P_NONE, 0, 0 },
+	{ CKM_SHA512_RSA_PKCS, K_RSA, P_NONE, 0, 0 },
+	{ CKM_RSA_PKCS_PSS, K_RSA, P_PSS, CKM_SHA256, 32 },
+	{ CKM_SHA1_RSA_PKCS_PSS, K_RSA, P_PSS, CKM_SHA_1, 0 },
+	{ CKM_SHA224_RSA_PKCS_PSS, K_RSA, P_PSS, CKM_SHA224, 0 },
+	{ CKM_SHA256_RSA_PKCS_PSS, K_RSA, P_PSS, CKM_SHA256, 0 },
+	{ CKM_SHA384_RSA_PKCS_PSS, K_RSA, P_PSS, CKM_SHA384, 0 },
+	{ CKM_SHA512_RSA_PKCS_PSS, K_RSA, P_PSS, CKM_SHA512, 0 },
+	{ CKM_RSA_PKCS_OAEP, K_RSA, P_OAEP, CKM_SHA_1, 32 },
+	{ CKM_EC_KEY_PAIR_GEN, K_NONE, P_NONE, 0, 0 },
+	{ CKM_ECDSA, K_EC, P_NONE, 0, 32 },
+	{ CKM_ECDSA_SHA1, K_EC, P_NONE, 0, 0 },
+	{ CKM_ECDSA_SHA224, K_EC, P_NONE, 0, 0 },
+	{ CKM_ECDSA_SHA256, K_EC, P_NONE, 0, 0 },
+	{ CKM_ECDSA_SHA384, K_EC, P_NONE, 0, 0 },
+	{ CKM_ECDSA_SHA512, K_EC, P_NONE, 0, 0 },
+	{ CKM_ECDH1_DERIVE, K_EC, P_ECDH, 0, 0 },
+	{ CKM_ECDH1_COFACTOR_DERIVE, K_EC, P_ECDH, 0, 0 },
+	{ CKM_EC_MONTGOMERY_KEY_PAIR_GEN, K_NONE, P_NONE, 0, 0 },
+	{ CKM_EC_EDWARDS_KEY_PAIR_GEN, K_NONE, P_NONE, 0, 0 },
+	{ CKM_EDDSA, K_ED, P_NONE, 0, 0 },
+	{ CKM_AES_KEY_GEN, K_NONE, P_NONE, 0, 0 },
+	{ CKM_AES_ECB, K_AES, P_NONE, 0, 32 },
+	{ CKM_AES_CBC, K_AES, P_IV16, 0, 32 },
+	{ CKM_AES_CBC_PAD, K_AES, P_IV16, 0, 20 },
+	{ CKM_AES_CTR, K_AES, P_CTR, 0, 20 },
+	{ CKM_AES_GCM, K_AES, P_GCM, 0, 20 },
+	{ CKM_AES_CMAC, K_AES, P_NONE, 0, 0 },
+	{ CKM_AES_CMAC_GENERAL, K_AES, P_CMACGEN, 0, 0 },
+	{ CKM_AES_KEY_WRAP, K_AES, P_NONE, 0, 32 },
+	{ CKM_AES_KEY_WRAP_PAD, K_AES, P_NONE, 0, 20 },
+	{ CKM_AES_KEY_WRAP_KWP, K_AES, P_NONE, 0, 20 },
+	{ CKM_DES3_KEY_GEN, K_NONE, P_NONE, 0, 0 },
+	{ CKM_DES3_ECB, K_DES3, P_NONE, 0, 16 },
+	{ CKM_DES3_CBC, K_DES3, P_IV8, 0, 16 },
+	{ CKM_DES3_CBC_PAD, K_DES3, P_IV8, 0, 20 },
+	{ CKM_GENERIC_SECRET_KEY_GEN, K_NONE, P_NONE, 0, 0 },
+	{ CKM_SHA_1_HMAC, K_GEN, P_NONE, 0, 0 },
+	{ CKM_SHA224_HMAC, K_GEN, P_NONE, 0, 0 },
+	{ CKM_SHA256_HMAC, K_GEN, P_NONE, 0, 0 },
+	{ CKM_SHA384_HMAC, K_GEN, P_NONE, 0, 0 },
+	{ CKM_SHA512_HMAC, K_GEN, P_NONE, 0, 0 },
+	{ CKM_SHA3_224_HMAC, K_GEN, P_NONE, 0, 0 },
+	{ CKM_SHA3_256_HMAC, K_GEN, P_NONE, 0, 0 },
+	{ CKM_SHA3_384_HMAC, K_GEN, P_NONE, 0, 0 },
+	{ CKM_SHA3_512_HMAC, K_GEN, P_NONE, 0, 0 },
+	{ CKM_SHA_1, K_NONE, P_NONE, 0, 0 },
+	{ CKM_SHA224, K_NONE, P_NONE, 0, 0 },
+	{ CKM_SHA256, K_NONE, P_NONE, 0, 0 },
+	{ CKM_SHA384, K_NONE, P_NONE, 0, 0 },
+	{ CKM_SHA512, K_NONE, P_NONE, 0, 0 },
+	{ CKM_SHA3_224, K_NONE, P_NONE, 0, 0 },
+	{ CKM_SHA3_256, K_NONE, P_NONE, 0, 0 },
+	{ CKM_SHA3_384, K_NONE, P_NONE, 0, 0 },
+	{ CKM_SHA3_512, K_NONE, P_NONE, 0, 0 },
+};
+
+struct keyset {
+	CK_OBJECT_HANDLE pub[8], priv[8];
+	CK_BYTE ecpoint[80];
+	CK_ULONG ecpoint_len;
+};
+
+static CK_MECHANISM_TYPE
+mgf_of(CK_MECHANISM_TYPE hash)
+{
+	switch (hash) {
+	case CKM_SHA_1: return CKG_MGF1_SHA1;
+	case CKM_SHA224: return CKG_MGF1_SHA224;
+	case CKM_SHA256: return CKG_MGF1_SHA256;
+	case CKM_SHA384: return CKG_MGF1_SHA384;
+	default: return CKG_MGF1_SHA512;
+	}
+}
+
+static void
+make_keys(CK_SESSION_HANDLE h, struct keyset *k)
+{
+	static const CK_BYTE p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+	static const CK_BYTE ed[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
+	CK_ATTRIBUTE all[] = { { CKA_SIGN, &yes, 1 }, { CKA_VERIFY, &yes, 1 }, { CKA_ENCRYPT, &yes, 1 },
+			       { CKA_DECRYPT, &yes, 1 }, { CKA_DERIVE, &yes, 1 }, { CKA_WRAP, &yes, 1 },
+			       { CKA_UNWRAP, &yes, 1 } };
+	gen_rsa(h, 2048, &k->pub[K_RSA], &k->priv[K_RSA]);
+	CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE ept[] = { { CKA_EC_PARAMS, (void *)p256, sizeof(p256) }, { CKA_VERIFY, &yes, 1 } };
+	CK_ATTRIBUTE evt[] = { { CKA_SIGN, &yes, 1 }, { CKA_DERIVE, &yes, 1 } };
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &m, ept, 2, evt, 2, &k->pub[K_EC], &k->priv[K_EC]), CKR_OK);
+	CK_ATTRIBUTE q[] = { { CKA_EC_POINT, k->ecpoint, sizeof(k->ecpoint) } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, k->pub[K_EC], q, 1), CKR_OK);
+	k->ecpoint_len = q[0].ulValueLen;
+	m.mechanism = CKM_EC_EDWARDS_KEY_PAIR_GEN;
+	CK_ATTRIBUTE dpt[] = { { CKA_EC_PARAMS, (void *)ed, sizeof(ed) }, { CKA_VERIFY, &yes, 1 } };
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &m, dpt, 2, evt, 1, &k->pub[K_ED], &k->priv[K_ED]), CKR_OK);
+	CK_ULONG len = 32;
+	CK_ATTRIBUTE st[8];
+	memcpy(st, all, sizeof(all));
+	st[7] = (CK_ATTRIBUTE){ CKA_VALUE_LEN, &len, sizeof(len) };
+	m.mechanism = CKM_AES_KEY_GEN;
+	ck_assert_uint_eq(f->C_GenerateKey(h, &m, st, 8, &k->priv[K_AES]), CKR_OK);
+	m.mechanism = CKM_GENERIC_SECRET_KEY_GEN;
+	ck_assert_uint_eq(f->C_GenerateKey(h, &m, st, 8, &k->priv[K_GEN]), CKR_OK);
+	m.mechanism = CKM_DES3_KEY_GEN;
+	ck_assert_uint_eq(f->C_GenerateKey(h, &m, st, 7, &k->priv[K_DES3]), CKR_OK);
+	k->pub[K_AES] = k->priv[K_AES];
+	k->pub[K_GEN] = k->priv[K_GEN];
+	k->pub[K_DES3] = k->priv[K_DES3];
+}
+
+/* The mechanism with a good parameter for case c (storage in *buf). */
+static void
+good_mech(const struct mech_case *c, struct keyset *k, CK_MECHANISM *m, union {
+	CK_RSA_PKCS_PSS_PARAMS pss; CK_RSA_PKCS_OAEP_PARAMS oaep; CK_BYTE iv[16];
+	CK_AES_CTR_PARAMS ctr; CK_GCM_PARAMS gcm; CK_ULONG ul; CK_ECDH1_DERIVE_PARAMS ecdh; } *buf)
+{
+	static CK_BYTE iv[16] = { 1, 2, 3 };
+	m->mechanism = c->type;
+	m->pParameter = buf;
+	switch (c->param) {
+	case P_NONE: m->pParameter = NULL; m->ulParameterLen = 0; break;
+	case P_PSS: buf->pss = (CK_RSA_PKCS_PSS_PARAMS){ c->hash, mgf_of(c->hash), 20 }; m->ulParameterLen = sizeof(buf->pss); break;
+	case P_OAEP: buf->oaep = (CK_RSA_PKCS_OAEP_PARAMS){ c->hash, mgf_of(c->hash), CKZ_DATA_SPECIFIED, NULL, 0 };
+		m->ulParameterLen = sizeof(buf->oaep); break;
+	case P_IV16: memcpy(buf->iv, iv, 16); m->ulParameterLen = 16; break;
+	case P_IV8: memcpy(buf->iv, iv, 8); m->ulParameterLen = 8; break;
+	case P_CTR: buf->ctr.ulCounterBits = 32; memcpy(buf->ctr.cb, iv, 16); m->ulParameterLen = sizeof(buf->ctr); break;
+	case P_GCM: buf->gcm = (CK_GCM_PARAMS){ iv, 12, 96, NULL, 0, 128 }; m->ulParameterLen = sizeof(buf->gcm); break;
+	case P_CMACGEN: buf->ul = 12; m->ulParameterLen = sizeof(buf->ul); break;
+	case P_ECDH: buf->ecdh = (CK_ECDH1_DERIVE_PARAMS){ CKD_NULL, 0, NULL, k->ecpoint_len, k->ecpoint };
+		m->ulParameterLen = sizeof(buf->ecdh); break;
+	}
+}
+
+/* Uses mechanism m of case c once; returns the first failing CK_RV. */
+static CK_RV
+use(CK_SESSION_HANDLE h, const struct mech_case *c, struct keyset *k, CK_MECHANISM *m)
+{
+	CK_MECHANISM_INFO mi;
+	CK_BYTE data[256], out[512], back[512];
+	CK_ULONG dlen = c->data_len ? c->data_len : 27, olen = sizeof(out), blen = sizeof(back);
+	CK_RV rv;
+	memset(data, 0x5a, sizeof(data));
+	data[0] = 0; /* raw RSA input below the modulus */
+	if (c->param == P_PSS && c->data_len == 0)
+		dlen = 27;
+	ck_assert_uint_eq(f->C_GetMechanismInfo(slot, c->type, &mi), CKR_OK);
+	if (mi.flags & CKF_DIGEST) {
+		if ((rv = f->C_DigestInit(h, m)) != CKR_OK)
+			return rv;
+		return f->C_Digest(h, data, dlen, out, &olen);
+	}
+	if (mi.flags & (CKF_GENERATE | CKF_GENERATE_KEY_PAIR)) {
+		static const CK_BYTE p384[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22 };
+		static const CK_BYTE ed[] = { 0x13, 0x0c, 'e', 'd', 'w', 'a', 'r', 'd', 's', '2', '5', '5', '1', '9' };
+		static const CK_BYTE x[] = { 0x06, 0x03, 0x2b, 0x65, 0x6e };
+		CK_ULONG bits = 1024, vlen = 16;
+		CK_OBJECT_HANDLE a, b;
+		CK_ATTRIBUTE t[1];
+		CK_ULONG n = 1;
+		switch (c->type) {
+		case CKM_RSA_PKCS_KEY_PAIR_GEN: t[0] = (CK_ATTRIBUTE){ CKA_MODULUS_BITS, &bits, sizeof(bits) }; break;
+		case CKM_EC_KEY_PAIR_GEN: t[0] = (CK_ATTRIBUTE){ CKA_EC_PARAMS, (void *)p384, sizeof(p384) }; break;
+		case CKM_EC_EDWARDS_KEY_PAIR_GEN: t[0] = (CK_ATTRIBUTE){ CKA_EC_PARAMS, (void *)ed, sizeof(ed) }; break;
+		case CKM_EC_MONTGOMERY_KEY_PAIR_GEN: t[0] = (CK_ATTRIBUTE){ CKA_EC_PARAMS, (void *)x, sizeof(x) }; break;
+		case CKM_DES3_KEY_GEN: n = 0; break;
+		default: t[0] = (CK_ATTRIBUTE){ CKA_VALUE_LEN, &vlen, sizeof(vlen) }; break;
+		}
+		if (mi.flags & CKF_GENERATE_KEY_PAIR)
+			return f->C_GenerateKeyPair(h, m, t, n, NULL, 0, &a, &b);
+		return f->C_GenerateKey(h, m, t, n, &a);
+	}
+	if (mi.flags & CKF_DERIVE) {
+		CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+		CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
+		CK_ULONG vlen = 16;
+		CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &kt, sizeof(kt) },
+				     { CKA_VALUE_LEN, &vlen, sizeof(vlen) } };
+		CK_OBJECT_HANDLE derived;
+		return f->C_DeriveKey(h, m, k->priv[c->key], t, 3, &derived);
+	}
+	if (mi.flags & CKF_SIGN) {
+		if ((rv = f->C_SignInit(h, m, k->priv[c->key])) != CKR_OK ||
+		    (rv = f->C_Sign(h, data, dlen, out, &olen)) != CKR_OK ||
+		    (rv = f->C_VerifyInit(h, m, k->pub[c->key])) != CKR_OK)
+			return rv;
+		return f->C_Verify(h, data, dlen, out, olen);
+	}
+	if ((rv = f->C_EncryptInit(h, m, k->pub[c->key])) != CKR_OK ||
+	    (rv = f->C_Encrypt(h, data, dlen, out, &olen)) != CKR_OK ||
+	    (rv = f->C_DecryptInit(h, m, k->priv[c->key])) != CKR_OK ||
+	    (rv = f->C_Decrypt(h, out, olen, back, &blen)) != CKR_OK)
+		return rv;
+	/* Raw RSA gives back the whole block, the data at its end. */
+	if (blen < dlen || memcmp(back + blen - dlen, data, dlen) != 0)
+		return CKR_GENERAL_ERROR;
+	return CKR_OK;
+}
+
+START_TEST(every_mechanism)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	CK_MECHANISM_TYPE list[128];
+	CK_ULONG n = 128;
+	struct keyset k;
+	memset(&k, 0, sizeof(k));
+	make_keys(h, &k);
+	ck_assert_uint_eq(f->C_GetMechanismList(slot, list, &n), CKR_OK);
+	for (CK_ULONG i = 0; i < n; i++) {
+		const struct mech_case *c = NULL;
+		for (size_t j = 0; j < sizeof(cases) / sizeof(cases[0]); j++)
+			if (cases[j].type == list[i])
+				c = &cases[j];
+		ck_assert_msg(c != NULL, "mechanism 0x%lx has no test case", list[i]);
+		union {
+			CK_RSA_PKCS_PSS_PARAMS pss; CK_RSA_PKCS_OAEP_PARAMS oaep; CK_BYTE iv[16];
+			CK_AES_CTR_PARAMS ctr; CK_GCM_PARAMS gcm; CK_ULONG ul; CK_ECDH1_DERIVE_PARAMS ecdh;
+		} buf;
+		CK_MECHANISM m;
+		good_mech(c, &k, &m, (void *)&buf);
+		CK_RV rv = use(h, c, &k, &m);
+		ck_assert_msg(rv == CKR_OK, "mechanism 0x%lx: 0x%lx", list[i], rv);
+		/* The same with a parameter of the wrong size. */
+		CK_BYTE junk[3] = { 1, 2, 3 };
+		CK_MECHANISM bad = { list[i], junk, sizeof(junk) };
+		rv = use(h, c, &k, &bad);
+		ck_assert_msg(rv == CKR_MECHANISM_PARAM_INVALID, "mechanism 0x%lx, bad parameter: 0x%lx", list[i], rv);
+	}
+	ck_assert_uint_eq(n, sizeof(cases) / sizeof(cases[0]));
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("module-keys");
+	TCase *tc = tcase_create("/module-keys");
+	tcase_add_checked_fixture(tc, setup_init, teardown);
+	tcase_add_test(tc, wrap_unwrap);
+	tcase_add_test(tc, wrap_templates);
+	tcase_add_test(tc, ecdh_derive);
+	tcase_add_test(tc, every_mechanism);
+	tcase_set_timeout(tc, 300);
+	suite_add_tcase(s, tc);
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
