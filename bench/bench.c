@@ -35,15 +35,13 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
-#include "cy_pkcs11.h"
+#include "bench.h"
 
-#define NA (-1.0)
+int reps = 5;
+double seconds = 0.5;
+const char *bench_dir;
 
-static int reps = 5;
-static double seconds = 0.5;
-static const char *bench_dir;
-
-static void
+void
 die(const char *fmt, ...)
 {
 	va_list ap;
@@ -55,9 +53,8 @@ die(const char *fmt, ...)
 	exit(1);
 }
 
-#define CK(call) do { CK_RV rv_ = (call); if (rv_ != CKR_OK) die("%s:%d: %s = 0x%lx", __FILE__, __LINE__, #call, (unsigned long)rv_); } while (0)
 
-static double
+double
 now(void)
 {
 	struct timespec ts;
@@ -72,7 +69,7 @@ cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double
+double
 median(double *v, int n)
 {
 	qsort(v, n, sizeof(*v), cmp_double);
@@ -81,18 +78,11 @@ median(double *v, int n)
 
 /* ---- results ---- */
 
-struct row {
-	char name[96];
-	const char *unit;
-	bool higher_better; /* ops/s, MB/s; false for times */
-	double coyeu, softhsm, gcrypt;
-	char note[160];
-};
 
 static struct row rows[64];
 static int nrows;
 
-static struct row *
+struct row *
 add_row(const char *unit, bool higher, double c, double s, double g, const char *fmt, ...)
 {
 	struct row *r = &rows[nrows++];
@@ -178,19 +168,11 @@ print_results(void)
 
 /* ---- tokens ---- */
 
-struct tok {
-	const char *name;
-	void *lib;
-	CK_FUNCTION_LIST_PTR f;
-	CK_SLOT_ID slot;
-	CK_SESSION_HANDLE h;
-	CK_OBJECT_HANDLE rsa, p256, p256_pub, ed, hmac, aes;
-};
 
-static struct tok coyeu = { .name = "coyeu" }, softhsm = { .name = "softhsm" };
-static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+struct tok coyeu = { .name = "coyeu" }, softhsm = { .name = "softhsm" };
+CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 
-static CK_FUNCTION_LIST_PTR
+CK_FUNCTION_LIST_PTR
 load(struct tok *t, const char *path)
 {
 	CK_C_GetFunctionList get;
@@ -236,7 +218,7 @@ prepare(struct tok *t)
 	CK(t->f->C_Login(t->h, CKU_USER, (CK_UTF8CHAR_PTR)"1234", 4));
 }
 
-static const CK_BYTE p256_oid[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+const CK_BYTE p256_oid[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
 static const CK_BYTE ed25519_oid[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
 
 static CK_RV
@@ -337,7 +319,7 @@ rate(struct tok *t, int nthreads, op_fn op, void *arg)
 	return median(v, reps);
 }
 
-static CK_BYTE message[64], digest32[32];
+CK_BYTE message[64], digest32[32];
 
 static CK_RV
 op_sign(struct tok *t, CK_SESSION_HANDLE h, CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE key, const CK_BYTE *in,
@@ -366,7 +348,7 @@ op_verify_p256(struct tok *t, CK_SESSION_HANDLE h, void *a)
 	return rv != CKR_OK ? rv : t->f->C_Verify(h, digest32, 32, p256_sig[t == &softhsm], 64);
 }
 
-static CK_BYTE *gcm_in, *gcm_out;
+CK_BYTE *gcm_in, *gcm_out;
 
 static CK_RV
 op_gcm(struct tok *t, CK_SESSION_HANDLE h, void *a)
@@ -393,192 +375,6 @@ op_keygen(struct tok *t, CK_SESSION_HANDLE h, void *a)
 		t->f->C_DestroyObject(h, priv);
 	}
 	return rv;
-}
-
-/* ---- libgcrypt, the floor ---- */
-
-static gcry_sexp_t g_rsa, g_p256, g_ed;
-static gcry_mac_hd_t g_mac;
-static gcry_cipher_hd_t g_gcm;
-
-typedef int (*gop_fn)(void *arg);
-
-static double
-grate(gop_fn op, void *arg)
-{
-	double v[16];
-	for (int r = 0; r < reps; r++) {
-		double start = now(), until = start + seconds;
-		long count = 0;
-		while (now() < until) {
-			if (op(arg) != 0)
-				die("libgcrypt operation failed");
-			count++;
-		}
-		v[r] = count / (now() - start);
-	}
-	return median(v, reps);
-}
-
-struct grate_job {
-	gop_fn op;
-	void *arg;
-	double until;
-	long count;
-};
-
-static void *
-grate_thread(void *p)
-{
-	struct grate_job *j = p;
-	while (now() < j->until) {
-		if (j->op(j->arg) != 0)
-			die("libgcrypt operation failed");
-		j->count++;
-	}
-	return NULL;
-}
-
-/* The floor with two threads: what this machine's two cores give
- * libgcrypt itself. */
-static double
-grate2(gop_fn op, void *arg)
-{
-	double v[16];
-	for (int r = 0; r < reps; r++) {
-		struct grate_job j[2] = { { op, arg, now() + seconds, 0 }, { op, arg, 0, 0 } };
-		j[1].until = j[0].until;
-		pthread_t th[2];
-		double start = now();
-		for (int i = 0; i < 2; i++)
-			if (pthread_create(&th[i], NULL, grate_thread, &j[i]) != 0)
-				die("pthread_create");
-		for (int i = 0; i < 2; i++)
-			pthread_join(th[i], NULL);
-		v[r] = (j[0].count + j[1].count) / (now() - start);
-	}
-	return median(v, reps);
-}
-
-static gcry_sexp_t
-gkey(const char *spec)
-{
-	gcry_sexp_t parms, key, priv;
-	if (gcry_sexp_build(&parms, NULL, spec) || gcry_pk_genkey(&key, parms))
-		die("gcry_pk_genkey %s", spec);
-	priv = gcry_sexp_find_token(key, "private-key", 0);
-	gcry_sexp_release(parms);
-	gcry_sexp_release(key);
-	return priv;
-}
-
-/* As keymgrd does per signature: hash, build the data, sign. */
-static int
-g_sign(gcry_sexp_t key, gcry_sexp_t data)
-{
-	gcry_sexp_t sig;
-	int r = gcry_pk_sign(&sig, data, key) ? -1 : 0;
-	gcry_sexp_release(sig);
-	gcry_sexp_release(data);
-	return r;
-}
-
-static int
-g_op_rsa(void *a)
-{
-	(void)a;
-	uint8_t h[32];
-	gcry_sexp_t d;
-	gcry_md_hash_buffer(GCRY_MD_SHA256, h, message, sizeof(message));
-	gcry_sexp_build(&d, NULL, "(data(flags pkcs1)(hash sha256 %b))", 32, h);
-	return g_sign(g_rsa, d);
-}
-
-static int
-g_op_p256(void *a)
-{
-	(void)a;
-	gcry_sexp_t d;
-	gcry_sexp_build(&d, NULL, "(data(flags raw)(value %b))", 32, digest32);
-	return g_sign(g_p256, d);
-}
-
-static int
-g_op_ed(void *a)
-{
-	(void)a;
-	gcry_sexp_t d;
-	gcry_sexp_build(&d, NULL, "(data(flags eddsa)(hash-algo sha512)(value %b))", 32, digest32);
-	return g_sign(g_ed, d);
-}
-
-static int
-g_op_verify(void *a)
-{
-	gcry_sexp_t d, pub = a, sig = NULL;
-	gcry_sexp_build(&d, NULL, "(data(flags raw)(value %b))", 32, digest32);
-	int r = gcry_pk_sign(&sig, d, g_p256) || gcry_pk_verify(sig, d, pub) ? -1 : 0;
-	gcry_sexp_release(sig);
-	gcry_sexp_release(d);
-	return r;
-}
-
-static int
-g_op_hmac(void *a)
-{
-	(void)a;
-	uint8_t out[32];
-	size_t n = 32;
-	gcry_mac_reset(g_mac);
-	return gcry_mac_write(g_mac, message, 64) || gcry_mac_read(g_mac, out, &n) ? -1 : 0;
-}
-
-static int
-g_op_gcm(void *a)
-{
-	size_t len = *(CK_ULONG *)a;
-	uint8_t iv[12] = { 1, 2, 3 }, tag[16];
-	gcry_cipher_reset(g_gcm);
-	return gcry_cipher_setiv(g_gcm, iv, 12) || gcry_cipher_encrypt(g_gcm, gcm_out, len, gcm_in, len) ||
-	       gcry_cipher_gettag(g_gcm, tag, 16) ? -1 : 0;
-}
-
-static int
-g_op_keygen(void *a)
-{
-	gcry_sexp_t k = gkey(a);
-	gcry_sexp_release(k);
-	return 0;
-}
-
-/* A one-byte ping-pong over a UNIX socket between two processes: the
- * floor of any call that crosses to keymgrd, on this machine (us). */
-static double
-socket_round_trip(void)
-{
-	double v[16];
-	for (int r = 0; r < reps; r++) {
-		int sv[2], n = 20000;
-		char b = 0;
-		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
-			die("socketpair");
-		pid_t pid = fork();
-		if (pid == 0) {
-			for (int i = 0; i < n; i++)
-				if (read(sv[1], &b, 1) != 1 || write(sv[1], &b, 1) != 1)
-					break;
-			_exit(0);
-		}
-		double t0 = now();
-		for (int i = 0; i < n; i++)
-			if (write(sv[0], &b, 1) != 1 || read(sv[0], &b, 1) != 1)
-				die("ping-pong");
-		v[r] = (now() - t0) / n * 1e6;
-		close(sv[0]);
-		close(sv[1]);
-		waitpid(pid, NULL, 0);
-	}
-	return median(v, reps);
 }
 
 /* ---- the crypto rows ---- */
@@ -683,338 +479,6 @@ crypto_rows(void)
 	free(gcm_out);
 }
 
-/* ---- object scale ---- */
-
-static gnutls_x509_privkey_t ca_key;
-static gnutls_x509_crt_t ca_crt;
-
-static void
-make_ca(void)
-{
-	if (gnutls_x509_privkey_init(&ca_key) < 0 ||
-	    gnutls_x509_privkey_generate(ca_key, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0) < 0 ||
-	    gnutls_x509_crt_init(&ca_crt) < 0 ||
-	    gnutls_x509_crt_set_dn(ca_crt, "CN=Bench CA,O=coyeu,C=VN", NULL) < 0 ||
-	    gnutls_x509_crt_set_key(ca_crt, ca_key) < 0 || gnutls_x509_crt_set_serial(ca_crt, "\x01", 1) < 0 ||
-	    gnutls_x509_crt_set_version(ca_crt, 3) < 0 || gnutls_x509_crt_set_activation_time(ca_crt, time(NULL) - 60) < 0 ||
-	    gnutls_x509_crt_set_expiration_time(ca_crt, time(NULL) + 3650L * 86400) < 0 ||
-	    gnutls_x509_crt_set_basic_constraints(ca_crt, 1, -1) < 0 ||
-	    gnutls_x509_crt_sign2(ca_crt, ca_crt, ca_key, GNUTLS_DIG_SHA256, 0) < 0)
-		die("bench CA");
-}
-
-/* A certificate (DER, gnutls_free) for key (or a fresh throwaway one when
- * NULL) with serial n, expiring in days days. */
-static gnutls_datum_t
-make_cert(gnutls_pubkey_t key, long n, long days, const char *cn, gnutls_datum_t *subject)
-{
-	static gnutls_x509_privkey_t any;
-	gnutls_x509_crt_t crt;
-	gnutls_datum_t der = { NULL, 0 };
-	uint8_t serial[8];
-	char dn[256];
-	if (any == NULL && (gnutls_x509_privkey_init(&any) < 0 ||
-			    gnutls_x509_privkey_generate(any, GNUTLS_PK_ECDSA,
-							 GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0) < 0))
-		die("throwaway key");
-	for (int i = 0; i < 8; i++)
-		serial[i] = (uint8_t)(n >> (8 * (7 - i)));
-	serial[0] = 0x22;
-	snprintf(dn, sizeof(dn), "CN=%s,O=Sở Nội vụ tỉnh Điện Biên,C=VN", cn);
-	if (gnutls_x509_crt_init(&crt) < 0 || gnutls_x509_crt_set_dn(crt, dn, NULL) < 0 ||
-	    (key ? gnutls_x509_crt_set_pubkey(crt, key) : gnutls_x509_crt_set_key(crt, any)) < 0 ||
-	    gnutls_x509_crt_set_serial(crt, serial, 8) < 0 || gnutls_x509_crt_set_version(crt, 3) < 0 ||
-	    gnutls_x509_crt_set_activation_time(crt, time(NULL) - 60) < 0 ||
-	    gnutls_x509_crt_set_expiration_time(crt, time(NULL) + days * 86400) < 0 ||
-	    gnutls_x509_crt_sign2(crt, ca_crt, ca_key, GNUTLS_DIG_SHA256, 0) < 0 ||
-	    gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der) < 0 ||
-	    (subject && gnutls_x509_crt_get_raw_dn(crt, subject) < 0))
-		die("make_cert");
-	if (subject) {
-		gnutls_datum_t copy = { gnutls_malloc(subject->size), subject->size };
-		memcpy(copy.data, subject->data, subject->size);
-		*subject = copy;
-	}
-	gnutls_x509_crt_deinit(crt);
-	return der;
-}
-
-static CK_RV
-create_cert(struct tok *t, CK_SESSION_HANDLE h, const gnutls_datum_t *der, const gnutls_datum_t *subject,
-	    const void *id, CK_ULONG idlen, CK_OBJECT_HANDLE *o)
-{
-	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
-	CK_CERTIFICATE_TYPE ct = CKC_X_509;
-	CK_ATTRIBUTE a[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_CERTIFICATE_TYPE, &ct, sizeof(ct) },
-			     { CKA_TOKEN, &yes, 1 }, { CKA_VALUE, der->data, der->size },
-			     { CKA_SUBJECT, subject->data, subject->size }, { CKA_ID, (void *)id, idlen } };
-	return t->f->C_CreateObject(h, a, 6, o);
-}
-
-static long populated[2];
-
-/* Brings t to n certificate objects: SoftHSM2 one C_CreateObject at a
- * time, coyeu through keymgr cert import (gen_certs files). */
-static void
-populate(struct tok *t, long n)
-{
-	long *have = &populated[t == &softhsm];
-	if (*have >= n)
-		return;
-	double t0 = now();
-	if (t == &coyeu) {
-		char cmd[8192];
-		long left = n - *have;
-		/* Import in parts of at most 20,000 (a request carries 16 MiB). */
-		while (left > 0) {
-			long part = left > 20000 ? 20000 : left;
-			snprintf(cmd, sizeof(cmd),
-				 "rm -rf '%s/gen' && mkdir '%s/gen' && '%s' '%s/gen' %ld '%s' %ld >/dev/null && "
-				 "'%s' cert import --token bench --pin 1234 '%s'/gen/agency-*.pem >/dev/null",
-				 bench_dir, bench_dir, getenv("GEN_CERTS"), bench_dir, part, getenv("AGENCIES"),
-				 (*have / 20000) % 200 + 1, getenv("KEYMGR"), bench_dir);
-			if (system(cmd) != 0)
-				die("populating coyeu: %s", cmd);
-			*have += part;
-			left -= part;
-		}
-	} else {
-		gnutls_datum_t subject = { NULL, 0 };
-		for (long i = *have; i < n; i++) {
-			char cn[32], id[32];
-			snprintf(cn, sizeof(cn), "Filler %ld", i);
-			snprintf(id, sizeof(id), "fill-%ld", i);
-			gnutls_datum_t der = make_cert(NULL, 1000000 + i, 365, cn, &subject);
-			CK_OBJECT_HANDLE o;
-			CK(create_cert(t, t->h, &der, &subject, id, strlen(id), &o));
-			gnutls_free(der.data);
-			gnutls_free(subject.data);
-		}
-		*have = n;
-	}
-	fprintf(stderr, "  %s: %ld certificate objects (%.1f s to add)\n", t->name, n, now() - t0);
-}
-
-static int probe_seq;
-
-/* Median time of C_CreateObject of a certificate (ms); the probes stay. */
-static double
-create_time(struct tok *t, int count, char last_id[32])
-{
-	double v[256];
-	gnutls_datum_t subject = { NULL, 0 };
-	for (int i = 0; i < count; i++) {
-		char cn[32];
-		snprintf(cn, sizeof(cn), "Probe %d", probe_seq);
-		snprintf(last_id, 32, "probe-%d", probe_seq);
-		gnutls_datum_t der = make_cert(NULL, 5000000 + probe_seq, 365, cn, &subject);
-		probe_seq++;
-		CK_OBJECT_HANDLE o;
-		double t0 = now();
-		CK(create_cert(t, t->h, &der, &subject, last_id, strlen(last_id), &o));
-		v[i] = (now() - t0) * 1e3;
-		gnutls_free(der.data);
-		gnutls_free(subject.data);
-	}
-	return median(v, count);
-}
-
-static CK_RV
-find_id(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE h, const char *id, CK_ULONG *found)
-{
-	CK_ATTRIBUTE q[] = { { CKA_ID, (void *)id, strlen(id) } };
-	CK_OBJECT_HANDLE o[4];
-	CK_RV rv = f->C_FindObjectsInit(h, q, 1);
-	if (rv == CKR_OK)
-		rv = f->C_FindObjects(h, o, 4, found);
-	if (rv == CKR_OK)
-		rv = f->C_FindObjectsFinal(h);
-	return rv;
-}
-
-/* Median time (us) of finding one object by CKA_ID. */
-static double
-find_time(struct tok *t, const char *id)
-{
-	double v[64];
-	int n = 25;
-	for (int i = 0; i < n; i++) {
-		CK_ULONG found = 0;
-		double t0 = now();
-		CK(find_id(t->f, t->h, id, &found));
-		v[i] = (now() - t0) * 1e6;
-		if (found != 1)
-			die("%s: find by CKA_ID found %lu objects", t->name, found);
-	}
-	return median(v, n);
-}
-
-/* Cold start, measured inside a new process (bench --cold MODULE ID): load
- * the module, C_Initialize, open a session, log in, find one object. */
-static int
-cold_child(const char *module, const char *id)
-{
-	double t0 = now(), ms = -1;
-	void *lib = dlopen(module, RTLD_NOW | RTLD_LOCAL);
-	CK_C_GetFunctionList get = lib ? (CK_C_GetFunctionList)dlsym(lib, "C_GetFunctionList") : NULL;
-	CK_FUNCTION_LIST_PTR f;
-	CK_SLOT_ID slots[8];
-	CK_ULONG ns = 8, found = 0;
-	CK_SESSION_HANDLE h;
-	if (get && get(&f) == CKR_OK && f->C_Initialize(NULL) == CKR_OK &&
-	    f->C_GetSlotList(CK_TRUE, slots, &ns) == CKR_OK) {
-		for (CK_ULONG i = 0; i < ns && ms < 0; i++) {
-			CK_TOKEN_INFO ti;
-			if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK && memcmp(ti.label, "bench ", 6) == 0 &&
-			    f->C_OpenSession(slots[i], CKF_SERIAL_SESSION, NULL, NULL, &h) == CKR_OK &&
-			    f->C_Login(h, CKU_USER, (CK_UTF8CHAR_PTR)"1234", 4) == CKR_OK &&
-			    find_id(f, h, id, &found) == CKR_OK && found == 1)
-				ms = (now() - t0) * 1e3;
-		}
-		f->C_Finalize(NULL);
-	}
-	printf("%.3f\n", ms);
-	return ms < 0;
-}
-
-/* Median of reps cold starts, each in a fresh process (ms). */
-static double
-cold_start(const char *module, const char *id)
-{
-	double v[16];
-	char cmd[8192];
-	snprintf(cmd, sizeof(cmd), "/proc/%d/exe --cold '%s' '%s'", (int)getpid(), module, id);
-	for (int r = 0; r < reps; r++) {
-		FILE *p = popen(cmd, "r");
-		double ms = -1;
-		if (p == NULL || fscanf(p, "%lf", &ms) != 1 || pclose(p) != 0 || ms < 0)
-			die("cold start of %s failed", module);
-		v[r] = ms;
-	}
-	return median(v, reps);
-}
-
-static double
-rss_mib(const char *pid)
-{
-	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/%s/status", pid);
-	FILE *f = fopen(path, "r");
-	double kb = -1;
-	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, "VmRSS:", 6) == 0)
-			kb = strtod(line + 6, NULL);
-	if (f)
-		fclose(f);
-	return kb < 0 ? NA : kb / 1024;
-}
-
-static void
-scale_rows(long max_objects)
-{
-	static const long sizes[] = { 500, 5418, 100000 };
-	fprintf(stderr, "object scale:\n");
-	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		long n = sizes[i] < max_objects ? sizes[i] : max_objects;
-		if (i > 0 && n <= sizes[i - 1])
-			break;
-		/* SoftHSM2 needs minutes for 100,000 objects (its find is a scan
-		 * of all of them): it runs the first two sizes only. */
-		bool hsm = n <= 5418;
-		char cid[32], sid[32];
-		populate(&coyeu, n);
-		if (hsm)
-			populate(&softhsm, n);
-		double cc = create_time(&coyeu, 50, cid), sc = hsm ? create_time(&softhsm, 20, sid) : NA;
-		populated[0] += 50;
-		if (hsm)
-			populated[1] += 20;
-		add_row("ms", false, cc, sc, NA, "create a certificate object, %ld objects", n);
-		add_row("us", false, find_time(&coyeu, cid), hsm ? find_time(&softhsm, sid) : NA, NA,
-			"find one by CKA_ID, %ld objects", n);
-		add_row("ms", false, cold_start(getenv("COYEU_MODULE"), cid),
-			hsm ? cold_start(getenv("SOFTHSM_MODULE"), sid) : NA, NA,
-			"cold start (load, init, session, login, find), %ld objects", n);
-		add_row("MiB", false, rss_mib(getenv("KEYMGRD_PID")), NA, NA, "keymgrd resident memory, %ld objects", n);
-	}
-}
-
-/* ---- bulk: import and rotation ---- */
-
-static double
-run_timed(const char *cmd)
-{
-	double t0 = now();
-	if (system(cmd) != 0)
-		die("failed: %s", cmd);
-	return now() - t0;
-}
-
-/* count P-256 keys labelled prefix-N with certificates expiring in days. */
-static void
-due_keys(const char *prefix, int count, long days)
-{
-	for (int i = 0; i < count; i++) {
-		CK_OBJECT_HANDLE pub, priv;
-		char label[64];
-		CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
-		snprintf(label, sizeof(label), "%s-%d", prefix, i);
-		CK_ATTRIBUTE pt[] = { { CKA_TOKEN, &yes, 1 }, { CKA_VERIFY, &yes, 1 },
-				      { CKA_EC_PARAMS, (void *)p256_oid, sizeof(p256_oid) },
-				      { CKA_LABEL, label, strlen(label) }, { CKA_ID, label, strlen(label) } };
-		CK_ATTRIBUTE vt[] = { { CKA_TOKEN, &yes, 1 }, { CKA_SIGN, &yes, 1 }, { CKA_PRIVATE, &yes, 1 },
-				      { CKA_LABEL, label, strlen(label) }, { CKA_ID, label, strlen(label) } };
-		CK(coyeu.f->C_GenerateKeyPair(coyeu.h, &m, pt, 5, vt, 5, &pub, &priv));
-		CK_BYTE point[80];
-		CK_ATTRIBUTE q[] = { { CKA_EC_POINT, point, sizeof(point) } };
-		CK(coyeu.f->C_GetAttributeValue(coyeu.h, pub, q, 1));
-		/* The point is a DER OCTET STRING of 65 bytes: 04 41 04 x y. */
-		gnutls_datum_t x = { point + 3, 32 }, y = { point + 35, 32 }, subject = { NULL, 0 };
-		gnutls_pubkey_t pk;
-		if (gnutls_pubkey_init(&pk) < 0 || gnutls_pubkey_import_ecc_raw(pk, GNUTLS_ECC_CURVE_SECP256R1, &x, &y) < 0)
-			die("pubkey");
-		gnutls_datum_t der = make_cert(pk, 9000000 + i + (prefix[0] << 16), days, label, &subject);
-		CK_OBJECT_HANDLE o;
-		CK(create_cert(&coyeu, coyeu.h, &der, &subject, label, strlen(label), &o));
-		gnutls_free(der.data);
-		gnutls_free(subject.data);
-		gnutls_pubkey_deinit(pk);
-	}
-}
-
-static void
-bulk_rows(void)
-{
-	char cmd[8192];
-	fprintf(stderr, "bulk:\n");
-	/* A token of its own, so the objects above do not count. */
-	snprintf(cmd, sizeof(cmd),
-		 "'%s' token init --label import --so-pin 87654321 --pin 1234 >/dev/null && rm -rf '%s/imp' && "
-		 "mkdir '%s/imp' && '%s' '%s/imp' 5418 '%s' 250 >/dev/null",
-		 getenv("KEYMGR"), bench_dir, bench_dir, getenv("GEN_CERTS"), bench_dir, getenv("AGENCIES"));
-	if (system(cmd) != 0)
-		die("%s", cmd);
-	snprintf(cmd, sizeof(cmd), "'%s' cert import --token import --pin 1234 '%s'/imp/agency-*.pem >/dev/null",
-		 getenv("KEYMGR"), bench_dir);
-	add_row("s", false, run_timed(cmd), NA, NA, "keymgr cert import, 5,418 certificates");
-
-	double t0 = now();
-	due_keys("one", 200, 3);
-	due_keys("two", 1000, 10);
-	fprintf(stderr, "  1,200 P-256 keys with certificates made in %.1f s\n", now() - t0);
-	snprintf(cmd, sizeof(cmd),
-		 "mkdir -p '%s/csr1' '%s/csr2' && '%s' key rotate --token bench --pin 1234 --due --within 4d --jobs 1 "
-		 "--out '%s/csr1' >/dev/null",
-		 bench_dir, bench_dir, getenv("KEYMGR"), bench_dir);
-	double one = run_timed(cmd);
-	snprintf(cmd, sizeof(cmd),
-		 "'%s' key rotate --token bench --pin 1234 --due --within 30d --jobs 2 --out '%s/csr2' >/dev/null",
-		 getenv("KEYMGR"), bench_dir);
-	double two = run_timed(cmd);
-	struct row *r = add_row("s", false, two, NA, NA, "keymgr key rotate --due, 1,000 P-256 keys, 2 jobs");
-	snprintf(r->note, sizeof(r->note), "%.0f rotations/s with 2 jobs; 1 job: %.0f rotations/s (200 keys)",
-		 1000 / two, 200 / one);
-}
 
 int
 main(int argc, char **argv)
