@@ -101,7 +101,7 @@ static CK_RV
 check_session(CK_SESSION_HANDLE h)
 {
 	CK_SESSION_INFO info;
-	return sessions_info(h, &info);
+	return rpc_session_info(h, &info);
 }
 
 /* Why there is no digest of h to continue: h is no session of ours

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "module.h"
@@ -29,11 +30,34 @@ check_init_args(const CK_C_INITIALIZE_ARGS *a)
 
 
 
+/*
+ * Fork: C_Initialize records the pid. In a child every call answers
+ * CKR_CRYPTOKI_NOT_INITIALIZED until the child calls C_Initialize, which
+ * drops the inherited connections without a word on them (they are the
+ * parent's) and picks a new application id, so the child never shares
+ * the parent's sessions or connections.
+ */
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+
 CK_RV
 C_Initialize(CK_VOID_PTR pInitArgs)
 {
 	CK_RV rv = check_init_args(pInitArgs);
-	return rv != CKR_OK ? rv : mod_initialize();
+	if (rv != CKR_OK)
+		return rv;
+	pthread_mutex_lock(&init_lock);
+	enum mod_state st = mod_state();
+	if (st == MOD_HERE) {
+		rv = CKR_CRYPTOKI_ALREADY_INITIALIZED;
+	} else {
+		if (st == MOD_PARENT) {
+			rpc_child_reset();
+			digest_child_reset();
+		}
+		rv = digest_init_lib() ? rpc_start() : CKR_GENERAL_ERROR;
+	}
+	pthread_mutex_unlock(&init_lock);
+	return rv;
 }
 
 CK_RV
@@ -41,7 +65,14 @@ C_Finalize(CK_VOID_PTR pReserved)
 {
 	if (pReserved != NULL)
 		return CKR_ARGUMENTS_BAD;
-	return mod_finalize();
+	pthread_mutex_lock(&init_lock);
+	CK_RV rv = mod_ready();
+	if (rv == CKR_OK) {
+		rpc_stop();
+		digest_forget_all();
+	}
+	pthread_mutex_unlock(&init_lock);
+	return rv;
 }
 
 CK_RV

@@ -54,10 +54,15 @@ CK_RV rpc_begin_session(struct rpc *r, uint32_t type, CK_SESSION_HANDLE h);
 CK_RV rpc_call_none(struct rpc *r);
 CK_RV rpc_call_u32(struct rpc *r, CK_ULONG *out);
 
-/* rpc.c: what C_Initialize and C_Finalize do once their arguments are
- * checked (a forked child starts afresh). */
-CK_RV mod_initialize(void);
-CK_RV mod_finalize(void);
+/* rpc.c, for C_Initialize and C_Finalize (which hold their lock around
+ * these): whether the module is initialised in this process, or was in a
+ * parent we forked from; dropping a parent's pool; starting (a new
+ * application id) and stopping (every connection closed). */
+enum mod_state { MOD_OFF, MOD_HERE, MOD_PARENT };
+enum mod_state mod_state(void);
+void rpc_child_reset(void);
+CK_RV rpc_start(void);
+void rpc_stop(void);
 
 /* Range checks at the boundary: PKCS#11 handles are CK_ULONG, ours u32. */
 static inline bool fits_u32(CK_ULONG v) { return v <= UINT32_MAX; }
@@ -71,9 +76,9 @@ CK_RV attrs_read_results(struct wire_buf *b, CK_ATTRIBUTE *t, CK_ULONG n);
 
 /* What the module's own files ask keymgrd (never through the public
  * entry points, which an application may have wrapped or interposed):
- * a session's state (sessions.c) and an object's attributes (objects.c),
+ * a session's state (rpc.c) and an object's attributes (objects.c),
  * with the checks and results of C_GetSessionInfo/C_GetAttributeValue. */
-CK_RV sessions_info(CK_SESSION_HANDLE h, CK_SESSION_INFO *info);
+CK_RV rpc_session_info(CK_SESSION_HANDLE h, CK_SESSION_INFO *info);
 CK_RV objects_get_attrs(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *t, CK_ULONG n);
 
 /* digest.c: per-session digest state and random numbers. */

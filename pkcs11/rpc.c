@@ -28,7 +28,6 @@
 
 #define POOL_MAX 16
 
-static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct {
@@ -186,50 +185,69 @@ rpc_call_u32(struct rpc *r, CK_ULONG *out)
 	return rv;
 }
 
-/* ---- starting and stopping ---- */
-
 CK_RV
-mod_initialize(void)
+rpc_session_info(CK_SESSION_HANDLE hSession, CK_SESSION_INFO *pInfo)
 {
-	CK_RV rv;
-	pthread_mutex_lock(&init_lock);
-	if (mod.initialized && mod.pid == getpid()) {
-		pthread_mutex_unlock(&init_lock);
-		return CKR_CRYPTOKI_ALREADY_INITIALIZED;
+	struct rpc r;
+	uint32_t v[3] = { 0 };
+	CK_RV rv = mod_ready();
+	if (rv != CKR_OK)
+		return rv;
+	if (pInfo == NULL)
+		return CKR_ARGUMENTS_BAD;
+	if (!fits_u32(hSession))
+		return CKR_SESSION_HANDLE_INVALID;
+	if ((rv = rpc_begin(&r, MSG_SESSION_INFO, CKR_DEVICE_ERROR)) != CKR_OK)
+		return rv;
+	wire_put_u32(r.req, (uint32_t)hSession);
+	if ((rv = rpc_call(&r)) == CKR_OK) {
+		for (int i = 0; i < 3; i++)
+			wire_get_u32(r.rep, &v[i]);
+		if ((rv = rpc_check(&r)) == CKR_OK) {
+			pInfo->slotID = v[0];
+			pInfo->state = v[1];
+			pInfo->flags = v[2];
+			pInfo->ulDeviceError = 0;
+		}
 	}
-	if (mod.initialized) {
-		/* A forked child: the inherited sockets are the parent's, and
-		 * the pool's lock may have been held by a thread that did not
-		 * come along, so it starts afresh. */
-		pthread_mutex_init(&pool_lock, NULL);
-		pool_drop_all();
-		digest_child_reset();
-	}
-	rv = CKR_OK;
-	if (!digest_init_lib())
-		rv = CKR_GENERAL_ERROR;
-	else if (paths_client_socket(mod.socket, sizeof(mod.socket)) != 0)
-		rv = CKR_GENERAL_ERROR;
-	if (rv == CKR_OK) {
-		gcry_create_nonce(mod.app_id, sizeof(mod.app_id));
-		mod.pid = getpid();
-		__atomic_store_n(&mod.initialized, true, __ATOMIC_RELEASE);
-	}
-	pthread_mutex_unlock(&init_lock);
+	rpc_end(&r);
 	return rv;
 }
 
-CK_RV
-mod_finalize(void)
+/* ---- starting and stopping (general.c holds the lock around these) ---- */
+
+enum mod_state
+mod_state(void)
 {
-	pthread_mutex_lock(&init_lock);
-	CK_RV rv = mod_ready();
-	if (rv == CKR_OK) {
-		__atomic_store_n(&mod.initialized, false, __ATOMIC_RELEASE);
-		/* Closing our connections ends our sessions in keymgrd. */
-		pool_drop_all();
-		digest_forget_all();
-	}
-	pthread_mutex_unlock(&init_lock);
-	return rv;
+	if (!mod.initialized)
+		return MOD_OFF;
+	return mod.pid == getpid() ? MOD_HERE : MOD_PARENT;
+}
+
+void
+rpc_child_reset(void)
+{
+	/* The inherited sockets are the parent's, and the pool's lock may
+	 * have been held by a thread that did not come along. */
+	pthread_mutex_init(&pool_lock, NULL);
+	pool_drop_all();
+}
+
+CK_RV
+rpc_start(void)
+{
+	if (paths_client_socket(mod.socket, sizeof(mod.socket)) != 0)
+		return CKR_GENERAL_ERROR;
+	gcry_create_nonce(mod.app_id, sizeof(mod.app_id));
+	mod.pid = getpid();
+	__atomic_store_n(&mod.initialized, true, __ATOMIC_RELEASE);
+	return CKR_OK;
+}
+
+void
+rpc_stop(void)
+{
+	__atomic_store_n(&mod.initialized, false, __ATOMIC_RELEASE);
+	/* Closing our connections ends our sessions in keymgrd. */
+	pool_drop_all();
 }

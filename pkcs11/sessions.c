@@ -76,37 +76,9 @@ C_CloseAllSessions(CK_SLOT_ID slotID)
 CK_RV
 C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)
 {
-	return sessions_info(hSession, pInfo);
+	return rpc_session_info(hSession, pInfo);
 }
 
-CK_RV
-sessions_info(CK_SESSION_HANDLE hSession, CK_SESSION_INFO *pInfo)
-{
-	struct rpc r;
-	uint32_t v[3] = { 0 };
-	CK_RV rv = mod_ready();
-	if (rv != CKR_OK)
-		return rv;
-	if (pInfo == NULL)
-		return CKR_ARGUMENTS_BAD;
-	if (!fits_u32(hSession))
-		return CKR_SESSION_HANDLE_INVALID;
-	if ((rv = rpc_begin(&r, MSG_SESSION_INFO, CKR_DEVICE_ERROR)) != CKR_OK)
-		return rv;
-	wire_put_u32(r.req, (uint32_t)hSession);
-	if ((rv = rpc_call(&r)) == CKR_OK) {
-		for (int i = 0; i < 3; i++)
-			wire_get_u32(r.rep, &v[i]);
-		if ((rv = rpc_check(&r)) == CKR_OK) {
-			pInfo->slotID = v[0];
-			pInfo->state = v[1];
-			pInfo->flags = v[2];
-			pInfo->ulDeviceError = 0;
-		}
-	}
-	rpc_end(&r);
-	return rv;
-}
 
 CK_RV
 C_GetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pState, CK_ULONG_PTR pulLen)

@@ -103,8 +103,8 @@ size_t cr_rsa_bytes(const struct km_object *o);
 /* CKA_CHECK_VALUE and CKA_VALUE_LEN of a secret key from its value. */
 CK_RV cr_secret_derived(struct km_object *key, const uint8_t *v, size_t len);
 
-/* Key S-expressions: RSA private (mech_rsa.c), EC of either half
- * (mech_ec.c), and a private key of either through the cache of parsed
+/* Key S-expressions: RSA private, EC of either half
+ * (both in keys.c), and a private key of either through the cache of parsed
  * keys (keycache.c; *cv gets the curve of an EC key when cv is set). */
 CK_RV cr_rsa_private(const struct km_object *o, gcry_sexp_t *out);
 CK_RV cr_key_ec(const struct km_object *o, bool priv, gcry_sexp_t *out, const struct curve **cv);

@@ -1,5 +1,6 @@
 /*
- * keys.c - key material: attributes, MPIs and curve points, and the checks
+ * keys.c - key material: attributes, MPIs, curve points and key
+ * S-expressions, and the checks
  * and derived attributes of keys given to C_CreateObject.
  */
 #include "config.h"
@@ -224,3 +225,107 @@ crypto_complete_new_key(struct km_object *o)
 	return CKR_OK;
 }
 
+
+CK_RV
+cr_rsa_private(const struct km_object *o, gcry_sexp_t *out)
+{
+	gcry_mpi_t n = cr_attr_mpi(o, CKA_MODULUS), e = cr_attr_mpi(o, CKA_PUBLIC_EXPONENT);
+	gcry_mpi_t d = cr_attr_mpi(o, CKA_PRIVATE_EXPONENT);
+	gcry_mpi_t p = cr_attr_mpi(o, CKA_PRIME_1), q = cr_attr_mpi(o, CKA_PRIME_2), u = NULL;
+	CK_RV rv = CKR_KEY_HANDLE_INVALID;
+	gcry_error_t ge = 1;
+	if (n == NULL || e == NULL || d == NULL)
+		goto out;
+	if (p && q) {
+		if (gcry_mpi_cmp(p, q) > 0) {
+			gcry_mpi_t t = p;
+			p = q;
+			q = t;
+		}
+		u = gcry_mpi_snew(0);
+		if (gcry_mpi_invm(u, p, q))
+			ge = gcry_sexp_build(out, NULL, "(private-key(rsa(n%m)(e%m)(d%m)(p%m)(q%m)(u%m)))",
+					     n, e, d, p, q, u);
+	}
+	if (ge != 0)
+		ge = gcry_sexp_build(out, NULL, "(private-key(rsa(n%m)(e%m)(d%m)))", n, e, d);
+	if (ge == 0)
+		rv = CKR_OK;
+out:
+	gcry_mpi_release(n);
+	gcry_mpi_release(e);
+	gcry_mpi_release(d);
+	gcry_mpi_release(p);
+	gcry_mpi_release(q);
+	gcry_mpi_release(u);
+	return rv;
+}
+
+/* An EdDSA private key without its public point makes libgcrypt derive
+ * the point on every signature (a second scalar multiplication): derive
+ * it once and put it in the key. Ed25519 only: libgcrypt 1.10 derives a
+ * wrong Ed448 point through "q@eddsa" (it signs right without one). */
+static gcry_error_t
+eddsa_add_public(gcry_sexp_t *key, const struct curve *c, const struct attr *d)
+{
+	gcry_ctx_t ctx = NULL;
+	gcry_mpi_t q = NULL;
+	gcry_sexp_t full = NULL;
+	unsigned nbits = 0;
+	gcry_error_t ge = gcry_mpi_ec_new(&ctx, *key, NULL);
+	if (ge == 0 && (q = gcry_mpi_ec_get_mpi("q@eddsa", ctx, 1)) == NULL)
+		ge = GPG_ERR_NO_OBJ;
+	const void *qv = q ? gcry_mpi_get_opaque(q, &nbits) : NULL;
+	if (ge == 0 && qv != NULL)
+		ge = gcry_sexp_build(&full, NULL, "(private-key(ecc(curve %s)(flags eddsa)(q%b)(d%b)))", c->gcry_name,
+				     (int)((nbits + 7) / 8), qv, (int)d->len, d->val);
+	if (ge == 0 && full != NULL) {
+		gcry_sexp_release(*key);
+		*key = full;
+	}
+	gcry_mpi_release(q);
+	gcry_ctx_release(ctx);
+	return ge;
+}
+
+CK_RV
+cr_key_ec(const struct km_object *o, bool priv, gcry_sexp_t *out, const struct curve **cv)
+{
+	const struct curve *c = cr_key_curve(cr_key_attr(o, CKA_EC_PARAMS));
+	if (c == NULL)
+		return CKR_KEY_HANDLE_INVALID;
+	*cv = c;
+	if (c->key_type == CKK_EC_EDWARDS) {
+		/* EdDSA keys are byte strings, not integers. */
+		const struct attr *v = priv ? cr_key_attr(o, CKA_VALUE) : NULL;
+		size_t plen = 0;
+		const uint8_t *pt = priv ? NULL : cr_ec_point_raw(cr_key_attr(o, CKA_EC_POINT), c, &plen);
+		if (priv && (v == NULL || v->len != c->field_bytes))
+			return CKR_KEY_HANDLE_INVALID;
+		if (!priv && pt == NULL)
+			return CKR_KEY_HANDLE_INVALID;
+		gcry_error_t ge = priv
+			? gcry_sexp_build(out, NULL, "(private-key(ecc(curve %s)(flags eddsa)(d%b)))",
+					  c->gcry_name, (int)v->len, v->val)
+			: gcry_sexp_build(out, NULL, "(public-key(ecc(curve %s)(flags eddsa)(q%b)))",
+					  c->gcry_name, (int)plen, pt);
+		if (ge == 0 && priv && strcmp(c->name, "Ed25519") == 0)
+			ge = eddsa_add_public(out, c, v);
+		return ge ? CKR_KEY_HANDLE_INVALID : CKR_OK;
+	}
+	if (c->key_type != CKK_EC)
+		return CKR_KEY_TYPE_INCONSISTENT;
+	if (priv) {
+		gcry_mpi_t d = cr_attr_mpi(o, CKA_VALUE);
+		gcry_error_t ge = d ? gcry_sexp_build(out, NULL, "(private-key(ecc(curve %s)(d%m)))",
+						     c->gcry_name, d) : 1;
+		gcry_mpi_release(d);
+		return ge ? CKR_KEY_HANDLE_INVALID : CKR_OK;
+	}
+	size_t plen;
+	const uint8_t *pt = cr_ec_point_raw(cr_key_attr(o, CKA_EC_POINT), c, &plen);
+	if (pt == NULL)
+		return CKR_KEY_HANDLE_INVALID;
+	return gcry_sexp_build(out, NULL, "(public-key(ecc(curve %s)(q%b)))", c->gcry_name,
+			       (int)plen, pt) ? CKR_KEY_HANDLE_INVALID : CKR_OK;
+}

@@ -57,40 +57,6 @@ key_rsa_public(const struct km_object *o, gcry_sexp_t *out)
 	return rv;
 }
 
-CK_RV
-cr_rsa_private(const struct km_object *o, gcry_sexp_t *out)
-{
-	gcry_mpi_t n = cr_attr_mpi(o, CKA_MODULUS), e = cr_attr_mpi(o, CKA_PUBLIC_EXPONENT);
-	gcry_mpi_t d = cr_attr_mpi(o, CKA_PRIVATE_EXPONENT);
-	gcry_mpi_t p = cr_attr_mpi(o, CKA_PRIME_1), q = cr_attr_mpi(o, CKA_PRIME_2), u = NULL;
-	CK_RV rv = CKR_KEY_HANDLE_INVALID;
-	gcry_error_t ge = 1;
-	if (n == NULL || e == NULL || d == NULL)
-		goto out;
-	if (p && q) {
-		if (gcry_mpi_cmp(p, q) > 0) {
-			gcry_mpi_t t = p;
-			p = q;
-			q = t;
-		}
-		u = gcry_mpi_snew(0);
-		if (gcry_mpi_invm(u, p, q))
-			ge = gcry_sexp_build(out, NULL, "(private-key(rsa(n%m)(e%m)(d%m)(p%m)(q%m)(u%m)))",
-					     n, e, d, p, q, u);
-	}
-	if (ge != 0)
-		ge = gcry_sexp_build(out, NULL, "(private-key(rsa(n%m)(e%m)(d%m)))", n, e, d);
-	if (ge == 0)
-		rv = CKR_OK;
-out:
-	gcry_mpi_release(n);
-	gcry_mpi_release(e);
-	gcry_mpi_release(d);
-	gcry_mpi_release(p);
-	gcry_mpi_release(q);
-	gcry_mpi_release(u);
-	return rv;
-}
 
 static CK_RV
 gen_rsa(const struct mech_row *m, struct km_object *pub, struct km_object *priv)
