@@ -93,6 +93,21 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	[MSG_OP_SHM] = { MSG_OP_SHM, "op-shm", "uuuqqyqub", "uy" },
 };
 
+static const struct proto_op_info ops[OP_MAX + 1] = {
+	[OP_SIGN] = { CKF_SIGN, CKA_SIGN },
+	[OP_VERIFY] = { CKF_VERIFY, CKA_VERIFY },
+	[OP_ENCRYPT] = { CKF_ENCRYPT, CKA_ENCRYPT },
+	[OP_DECRYPT] = { CKF_DECRYPT, CKA_DECRYPT },
+	[OP_SIGN_RECOVER] = { CKF_SIGN_RECOVER, CKA_SIGN_RECOVER },
+	[OP_VERIFY_RECOVER] = { CKF_VERIFY_RECOVER, CKA_VERIFY_RECOVER },
+};
+
+const struct proto_op_info *
+proto_op_info(uint32_t kind)
+{
+	return kind >= OP_SIGN && kind <= OP_MAX ? &ops[kind] : NULL;
+}
+
 const struct proto_msg *
 proto_msg(uint32_t type)
 {

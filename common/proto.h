@@ -22,6 +22,7 @@
 #define CY_PROTO_H
 
 #include <stdint.h>
+#include "cy_pkcs11.h"
 #include "wire.h"
 
 #define PROTO_VERSION 3
@@ -95,6 +96,16 @@ enum proto_op {
 	OP_VERIFY_RECOVER,
 	OP_MAX = OP_VERIFY_RECOVER,
 };
+
+/* What PKCS#11 calls each operation: the mechanism flag (CKF_SIGN...)
+ * and the key's usage attribute (CKA_SIGN...). */
+struct proto_op_info {
+	CK_FLAGS flag;
+	CK_ATTRIBUTE_TYPE usage;
+};
+
+/* The entry for kind, or NULL when kind is no operation. */
+const struct proto_op_info *proto_op_info(uint32_t kind);
 
 struct proto_msg {
 	uint32_t type;

@@ -79,6 +79,8 @@ CK_RV attrs_read_results(struct wire_buf *b, CK_ATTRIBUTE *t, CK_ULONG n);
  * a session's state (rpc.c) and an object's attributes (objects.c),
  * with the checks and results of C_GetSessionInfo/C_GetAttributeValue. */
 CK_RV rpc_session_info(CK_SESSION_HANDLE h, CK_SESSION_INFO *info);
+/* Ends the operations of session h named by CKF_ flags in keymgrd. */
+CK_RV rpc_session_cancel(CK_SESSION_HANDLE h, CK_FLAGS flags);
 CK_RV objects_get_attrs(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE *t, CK_ULONG n);
 
 /* digest.c: per-session digest state and random numbers. */

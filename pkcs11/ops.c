@@ -41,20 +41,6 @@ op_init(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m, CK_OBJEC
 	return rv;
 }
 
-static CK_FLAGS
-op_flag(enum proto_op kind)
-{
-	switch (kind) {
-	case OP_SIGN: return CKF_SIGN;
-	case OP_VERIFY: return CKF_VERIFY;
-	case OP_ENCRYPT: return CKF_ENCRYPT;
-	case OP_DECRYPT: return CKF_DECRYPT;
-	case OP_SIGN_RECOVER: return CKF_SIGN_RECOVER;
-	case OP_VERIFY_RECOVER: return CKF_VERIFY_RECOVER;
-	}
-	return 0;
-}
-
 /* CKR_ARGUMENTS_BAD for a call of operation kind, which it ends. */
 static CK_RV
 bad_args(CK_SESSION_HANDLE h, enum proto_op kind)
@@ -63,7 +49,7 @@ bad_args(CK_SESSION_HANDLE h, enum proto_op kind)
 	if (rv != CKR_OK)
 		return rv;
 	if (fits_u32(h))
-		C_SessionCancel(h, op_flag(kind));
+		rpc_session_cancel(h, proto_op_info(kind)->flag);
 	return CKR_ARGUMENTS_BAD;
 }
 
@@ -141,7 +127,7 @@ op_step(CK_SESSION_HANDLE h, uint32_t msg, enum proto_op kind, const CK_BYTE *in
 		return CKR_SESSION_HANDLE_INVALID;
 	if ((in == NULL && inlen) || (sig == NULL && siglen)) {
 		/* Any error but BUFFER_TOO_SMALL ends the operation. */
-		C_SessionCancel(h, op_flag(kind));
+		rpc_session_cancel(h, proto_op_info(kind)->flag);
 		return CKR_ARGUMENTS_BAD;
 	}
 	if (inlen > WIRE_MAX_FRAME / 2 || siglen > WIRE_MAX_FRAME / 2)

@@ -214,6 +214,19 @@ rpc_session_info(CK_SESSION_HANDLE hSession, CK_SESSION_INFO *pInfo)
 	return rv;
 }
 
+CK_RV
+rpc_session_cancel(CK_SESSION_HANDLE h, CK_FLAGS flags)
+{
+	struct rpc r;
+	if (!fits_u32(flags))
+		return CKR_ARGUMENTS_BAD;
+	CK_RV rv = rpc_begin_session(&r, MSG_SESSION_CANCEL, h);
+	if (rv != CKR_OK)
+		return rv;
+	wire_put_u32(r.req, (uint32_t)flags);
+	return rpc_call_none(&r);
+}
+
 /* ---- starting and stopping (general.c holds the lock around these) ---- */
 
 enum mod_state

@@ -136,17 +136,7 @@ C_LoginUser(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR p
 CK_RV
 C_SessionCancel(CK_SESSION_HANDLE hSession, CK_FLAGS flags)
 {
-	struct rpc r;
-	CK_RV rv = mod_ready();
-	if (rv != CKR_OK)
-		return rv;
-	if (!fits_u32(hSession))
-		return CKR_SESSION_HANDLE_INVALID;
-	if ((rv = rpc_begin(&r, MSG_SESSION_CANCEL, CKR_DEVICE_ERROR)) != CKR_OK)
-		return rv;
-	wire_put_u32(r.req, (uint32_t)hSession);
-	wire_put_u32(r.req, (uint32_t)flags);
-	rv = rpc_call_none(&r);
+	CK_RV rv = rpc_session_cancel(hSession, flags);
 	/* Digests live here, not in keymgrd. */
 	if (rv == CKR_OK && (flags & CKF_DIGEST))
 		digest_forget(hSession);

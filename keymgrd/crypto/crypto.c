@@ -139,34 +139,6 @@ cr_alloc_out(size_t n, uint8_t **out, size_t *outlen)
 	return *out ? CKR_OK : CKR_HOST_MEMORY;
 }
 
-static CK_ATTRIBUTE_TYPE
-usage_attr(enum proto_op kind)
-{
-	switch (kind) {
-	case OP_SIGN: return CKA_SIGN;
-	case OP_VERIFY: return CKA_VERIFY;
-	case OP_ENCRYPT: return CKA_ENCRYPT;
-	case OP_DECRYPT: return CKA_DECRYPT;
-	case OP_SIGN_RECOVER: return CKA_SIGN_RECOVER;
-	case OP_VERIFY_RECOVER: return CKA_VERIFY_RECOVER;
-	}
-	return 0;
-}
-
-static CK_FLAGS
-usage_flag(enum proto_op kind)
-{
-	switch (kind) {
-	case OP_SIGN: return CKF_SIGN;
-	case OP_VERIFY: return CKF_VERIFY;
-	case OP_ENCRYPT: return CKF_ENCRYPT;
-	case OP_DECRYPT: return CKF_DECRYPT;
-	case OP_SIGN_RECOVER: return CKF_SIGN_RECOVER;
-	case OP_VERIFY_RECOVER: return CKF_VERIFY_RECOVER;
-	}
-	return 0;
-}
-
 bool
 cr_mech_allowed(const struct km_object *key, CK_MECHANISM_TYPE type)
 {
@@ -243,14 +215,14 @@ crypto_op_init(enum proto_op kind, CK_MECHANISM_TYPE type, const struct mech_par
 	       const struct km_object *key, struct km_op **out)
 {
 	const struct mech_row *m = mech_find(type);
-	if (m == NULL || !(m->flags & usage_flag(kind)) || family_of(m) == NULL)
+	if (m == NULL || !(m->flags & proto_op_info(kind)->flag) || family_of(m) == NULL)
 		return CKR_MECHANISM_INVALID;
 	bool want_priv = kind == OP_SIGN || kind == OP_DECRYPT || kind == OP_SIGN_RECOVER;
 	CK_OBJECT_CLASS cls = symmetric_kt(m->kt) ? CKO_SECRET_KEY
 			      : want_priv ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY;
 	if (key->cls != cls || key->key_type != m->kt)
 		return CKR_KEY_TYPE_INCONSISTENT;
-	if (!al_bool(&key->pub, usage_attr(kind), false))
+	if (!al_bool(&key->pub, proto_op_info(kind)->usage, false))
 		return CKR_KEY_FUNCTION_NOT_PERMITTED;
 	if (!cr_mech_allowed(key, type))
 		return CKR_MECHANISM_INVALID;

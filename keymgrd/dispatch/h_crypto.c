@@ -343,14 +343,9 @@ process_session_cancel(struct req *r)
 {
 	struct km_session *s = r->s;
 	uint32_t flags = get_u32(r);
-	static const struct { CK_FLAGS flag; enum proto_op op; } ops[] = {
-		{ CKF_SIGN, OP_SIGN }, { CKF_VERIFY, OP_VERIFY },
-		{ CKF_ENCRYPT, OP_ENCRYPT }, { CKF_DECRYPT, OP_DECRYPT },
-		{ CKF_SIGN_RECOVER, OP_SIGN_RECOVER }, { CKF_VERIFY_RECOVER, OP_VERIFY_RECOVER },
-	};
-	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
-		if (flags & ops[i].flag)
-			session_end_op(s, ops[i].op);
+	for (uint32_t k = OP_SIGN; k <= OP_MAX; k++)
+		if (flags & proto_op_info(k)->flag)
+			session_end_op(s, (enum proto_op)k);
 	if (flags & CKF_FIND_OBJECTS)
 		session_end_find(s);
 	return CKR_OK;

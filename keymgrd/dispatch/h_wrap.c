@@ -19,6 +19,15 @@
 #include "model/lifecycle.h"
 #include "pki/x509_read.h"
 
+/* req_object for a key the request names, with secrets; an unknown
+ * handle is reported as invalid_rv (CKR_WRAPPING_KEY_HANDLE_INVALID...). */
+static CK_RV
+key_object(struct req *r, uint32_t h, CK_RV invalid_rv, struct km_object **out, bool *owned)
+{
+	CK_RV rv = req_object(r, r->s, h, true, out, owned);
+	return rv == CKR_OBJECT_HANDLE_INVALID ? invalid_rv : rv;
+}
+
 /* Reads an 'M' field into *type and *p (pointing into the request). */
 static CK_RV
 read_mech(struct req *r, CK_MECHANISM_TYPE *type, struct mech_param *p)
@@ -63,7 +72,6 @@ add_secret_locked(struct req *r, struct km_session *s, struct km_object **o, con
 CK_RV
 process_wrap_key(struct req *r)
 {
-	struct km_session *s = r->s;
 	CK_MECHANISM_TYPE mech;
 	struct mech_param mp;
 	CK_RV prv = read_mech(r, &mech, &mp);
@@ -73,16 +81,10 @@ process_wrap_key(struct req *r)
 	bool wown = false, kown = false;
 	uint8_t *out = NULL;
 	size_t outlen = 0;
-	CK_RV rv = req_object(r, s, wh, true, &wk, &wown);
-	if (rv == CKR_OBJECT_HANDLE_INVALID)
-		rv = CKR_WRAPPING_KEY_HANDLE_INVALID;
-	if (rv != CKR_OK)
+	CK_RV rv;
+	if ((rv = key_object(r, wh, CKR_WRAPPING_KEY_HANDLE_INVALID, &wk, &wown)) != CKR_OK ||
+	    (rv = key_object(r, kh, CKR_KEY_HANDLE_INVALID, &key, &kown)) != CKR_OK)
 		goto out;
-	if ((rv = req_object(r, s, kh, true, &key, &kown)) != CKR_OK) {
-		if (rv == CKR_OBJECT_HANDLE_INVALID)
-			rv = CKR_KEY_HANDLE_INVALID;
-		goto out;
-	}
 	/* Secret keys travel as their value, private keys as PKCS #8. */
 	const struct attr *v = al_find(&key->sec, CKA_VALUE);
 	uint8_t *p8 = NULL;
@@ -147,11 +149,8 @@ process_unwrap_key(struct req *r)
 	CK_RV rv = req_template(r, &tmpl);
 	if (rv != CKR_OK)
 		return rv;
-	if ((rv = req_object(r, s, uh, true, &uk, &uown)) != CKR_OK) {
-		if (rv == CKR_OBJECT_HANDLE_INVALID)
-			rv = CKR_UNWRAPPING_KEY_HANDLE_INVALID;
+	if ((rv = key_object(r, uh, CKR_UNWRAPPING_KEY_HANDLE_INVALID, &uk, &uown)) != CKR_OK)
 		goto out;
-	}
 	/* A private key (RSA, P-curve or Edwards) comes as PKCS #8; any other
 	 * new key must be a secret one. The unwrapping key's
 	 * CKA_UNWRAP_TEMPLATE joins the caller's template first. */
@@ -219,11 +218,8 @@ process_derive_key(struct req *r)
 	CK_RV rv = req_template(r, &tmpl);
 	if (rv != CKR_OK)
 		return rv;
-	if ((rv = req_object(r, s, bh, true, &base, &bown)) != CKR_OK) {
-		if (rv == CKR_OBJECT_HANDLE_INVALID)
-			rv = CKR_KEY_HANDLE_INVALID;
+	if ((rv = key_object(r, bh, CKR_KEY_HANDLE_INVALID, &base, &bown)) != CKR_OK)
 		goto out;
-	}
 	if ((rv = prv) != CKR_OK || (rv = obj_apply_template(base, CKA_DERIVE_TEMPLATE, &tmpl)) != CKR_OK ||
 	    (rv = secret_template(&tmpl, &cls, &kt)) != CKR_OK)
 		goto out;
