@@ -6,7 +6,11 @@
 #include "config.h"
 
 #include <stddef.h>
+#include <string.h>
+
 #include "attr.h"
+#include "proto.h"
+#include "wire.h"
 
 #define ANY ATTR_ANY_KEY
 #define M AF_MODIFIABLE
@@ -187,4 +191,112 @@ const struct attr_desc *
 attr_rule_at(unsigned i)
 {
 	return i < TABLE_LEN ? &table[i] : NULL;
+}
+
+/* ---- templates in wire form ---- */
+
+static bool
+fits32(CK_ULONG v)
+{
+	return v <= UINT32_MAX;
+}
+
+static CK_RV put_array(struct wire_buf *b, const CK_ATTRIBUTE *a);
+
+/* Appends one value in wire form. */
+static CK_RV
+put_value(struct wire_buf *b, const CK_ATTRIBUTE *a)
+{
+	const uint8_t *p = a->pValue;
+	CK_ULONG n = a->ulValueLen;
+	if (p == NULL && n != 0)
+		return CKR_ARGUMENTS_BAD;
+	if (n > WIRE_MAX_FRAME)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	switch (attr_kind(a->type)) {
+	case AK_BOOL: {
+		if (n != sizeof(CK_BBOOL))
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		uint8_t v = *(const CK_BBOOL *)p;
+		return wire_put_bytes(b, &v, 1) ? CKR_DATA_LEN_RANGE : CKR_OK;
+	}
+	case AK_ULONG: {
+		uint8_t v[8];
+		CK_ULONG x;
+		if (n != sizeof(CK_ULONG))
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		memcpy(&x, p, sizeof(x));
+		wire_store_u64(v, x);
+		return wire_put_bytes(b, v, 8) ? CKR_DATA_LEN_RANGE : CKR_OK;
+	}
+	case AK_MECHS: {
+		if (n % sizeof(CK_ULONG) != 0)
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		CK_ULONG cnt = n / sizeof(CK_ULONG);
+		wire_put_u32(b, (uint32_t)(cnt * 4));
+		for (CK_ULONG i = 0; i < cnt; i++) {
+			CK_ULONG m;
+			memcpy(&m, p + i * sizeof(CK_ULONG), sizeof(m));
+			if (!fits32(m))
+				return CKR_ATTRIBUTE_VALUE_INVALID;
+			wire_put_u32(b, (uint32_t)m);
+		}
+		return wire_error(b) ? CKR_DATA_LEN_RANGE : CKR_OK;
+	}
+	case AK_TEMPLATE:
+		return put_array(b, a);
+	default:
+		return wire_put_bytes(b, p, n) ? CKR_DATA_LEN_RANGE : CKR_OK;
+	}
+}
+
+/* An attribute array (CKA_WRAP_TEMPLATE...): its wire length, the count,
+ * then each attribute's type and value; arrays do not nest. */
+static CK_RV
+put_array(struct wire_buf *b, const CK_ATTRIBUTE *a)
+{
+	const CK_ATTRIBUTE *t = a->pValue;
+	if (a->ulValueLen % sizeof(CK_ATTRIBUTE) != 0)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	CK_ULONG cnt = a->ulValueLen / sizeof(CK_ATTRIBUTE);
+	if (cnt > PROTO_MAX_LIST)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	size_t off = b->size;
+	wire_put_u32(b, 0);
+	wire_put_u32(b, (uint32_t)cnt);
+	for (CK_ULONG i = 0; i < cnt; i++) {
+		if (!fits32(t[i].type) || attr_kind(t[i].type) == AK_TEMPLATE)
+			return CKR_ATTRIBUTE_VALUE_INVALID;
+		wire_put_u32(b, (uint32_t)t[i].type);
+		CK_RV rv = put_value(b, &t[i]);
+		if (rv != CKR_OK)
+			return rv;
+	}
+	if (wire_error(b) || wire_poke_u32(b, off, (uint32_t)(b->size - off - 4)))
+		return CKR_DATA_LEN_RANGE;
+	return CKR_OK;
+}
+
+CK_RV
+attr_put_template(struct wire_buf *b, const CK_ATTRIBUTE *t, CK_ULONG n, bool values)
+{
+	if (t == NULL && n != 0)
+		return CKR_ARGUMENTS_BAD;
+	if (n > PROTO_MAX_LIST)
+		return CKR_TEMPLATE_INCONSISTENT;
+	wire_put_u32(b, (uint32_t)n);
+	for (CK_ULONG i = 0; i < n; i++) {
+		if (!fits32(t[i].type))
+			return CKR_ATTRIBUTE_TYPE_INVALID;
+		wire_put_u32(b, (uint32_t)t[i].type);
+		bool has = values && !(t[i].pValue == NULL && t[i].ulValueLen == 0 &&
+				       attr_kind(t[i].type) != AK_BYTES);
+		wire_put_u8(b, has);
+		if (has) {
+			CK_RV rv = put_value(b, &t[i]);
+			if (rv != CKR_OK)
+				return rv;
+		}
+	}
+	return wire_error(b) ? CKR_DATA_LEN_RANGE : CKR_OK;
 }

@@ -77,4 +77,15 @@ const struct attr_desc *attr_rule(CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, CK_ATTRIB
 /* Iterates the rules: returns the i-th entry, NULL past the end. */
 const struct attr_desc *attr_rule_at(unsigned i);
 
+/*
+ * Appends template t[0..n) as an 'A' field (see proto.h): each value in
+ * wire form, checked against its kind (a CK_BBOOL is one byte, a
+ * CK_ULONG is sizeof(CK_ULONG)); with values false, types only. CKR_OK,
+ * CKR_ARGUMENTS_BAD, CKR_ATTRIBUTE_TYPE_INVALID / _VALUE_INVALID,
+ * CKR_TEMPLATE_INCONSISTENT (too many) or CKR_DATA_LEN_RANGE (b is full).
+ * The one template encoder: the module and the CLI both use it.
+ */
+struct wire_buf;
+CK_RV attr_put_template(struct wire_buf *b, const CK_ATTRIBUTE *t, CK_ULONG n, bool values);
+
 #endif

@@ -46,17 +46,20 @@ struct cy_conn *cli_connect(void);
 CK_RV cli_call(struct cy_conn *c);
 
 /* A template under construction ('A' on the wire). */
+/* A template built by a command: CK_ATTRIBUTEs whose values it owns,
+ * encoded by the one template encoder (attr_put_template). */
 struct cli_tmpl {
-	struct wire_buf b;
-	uint32_t count;
+	CK_ATTRIBUTE v[32];
+	CK_ULONG n;
+	bool failed; /* too many attributes, or no memory */
 };
 void tmpl_init(struct cli_tmpl *t);
 void tmpl_free(struct cli_tmpl *t);
 void tmpl_bool(struct cli_tmpl *t, CK_ATTRIBUTE_TYPE type, bool v);
 void tmpl_ulong(struct cli_tmpl *t, CK_ATTRIBUTE_TYPE type, uint64_t v);
 void tmpl_bytes(struct cli_tmpl *t, CK_ATTRIBUTE_TYPE type, const void *p, size_t n);
-/* Appends the template to b. */
-void tmpl_put(struct cli_tmpl *t, struct wire_buf *b);
+/* Appends the template to b; CKR_OK or why it could not be encoded. */
+CK_RV tmpl_put(struct cli_tmpl *t, struct wire_buf *b);
 
 /* Token helpers shared by the commands. */
 struct cli_token {

@@ -112,6 +112,7 @@ key_generate(int argc, char **argv)
 	if (cli_open(conn, token, 0, true, pin, &session) != 0)
 		goto out;
 	struct cli_tmpl pub, priv;
+	CK_RV trv = CKR_OK;
 	tmpl_init(&pub);
 	tmpl_init(&priv);
 	struct wire_buf *b;
@@ -129,7 +130,7 @@ key_generate(int argc, char **argv)
 		tmpl_ulong(&priv, CKA_VALUE_LEN, bits / 8);
 		tmpl_bytes(&priv, CKA_LABEL, label, strlen(label));
 		tmpl_bytes(&priv, CKA_ID, id, idlen);
-		tmpl_put(&priv, b);
+		trv = tmpl_put(&priv, b);
 	} else {
 		b = client_begin(conn, MSG_GENERATE_KEY_PAIR);
 		wire_put_u32(b, session);
@@ -154,11 +155,16 @@ key_generate(int argc, char **argv)
 		} else {
 			tmpl_bytes(&pub, CKA_EC_PARAMS, cv->der[0].p, cv->der[0].len);
 		}
-		tmpl_put(&pub, b);
-		tmpl_put(&priv, b);
+		trv = tmpl_put(&pub, b);
+		if (trv == CKR_OK)
+			trv = tmpl_put(&priv, b);
 	}
 	tmpl_free(&pub);
 	tmpl_free(&priv);
+	if (trv != CKR_OK) {
+		cli_fail("key generate: template: %s", ckr_name(trv));
+		goto out;
+	}
 	fprintf(stderr, "generating %s key...\n", type);
 	CK_RV rv = cli_call(conn);
 	if (rv != CKR_OK) {

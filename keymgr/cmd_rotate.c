@@ -360,9 +360,14 @@ key_show(int argc, char **argv)
 	tmpl_bytes(&t, CKA_LABEL, label, strlen(label));
 	struct wire_buf *b = client_begin(conn, MSG_FIND_INIT);
 	wire_put_u32(b, session);
-	tmpl_put(&t, b);
+	CK_RV rv = tmpl_put(&t, b);
 	tmpl_free(&t);
-	CK_RV rv = cli_call(conn);
+	if (rv != CKR_OK) {
+		cli_fail("key show: template: %s", ckr_name(rv));
+		rv = (CK_RV)-1; /* said already */
+	} else {
+		rv = cli_call(conn);
+	}
 	if (rv == CKR_OK) {
 		b = client_begin(conn, MSG_FIND);
 		wire_put_u32(b, session);

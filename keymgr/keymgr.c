@@ -21,6 +21,7 @@
 #include <gnutls/gnutls.h>
 
 #include "ckr.h"
+#include "attr.h"
 #include "cli.h"
 #include "cy_err.h"
 #include "paths.h"
@@ -119,45 +120,51 @@ cli_call(struct cy_conn *c)
 void
 tmpl_init(struct cli_tmpl *t)
 {
-	wire_init(&t->b, WIRE_MAX_FRAME);
-	t->count = 0;
+	memset(t, 0, sizeof(*t));
 }
 
 void
 tmpl_free(struct cli_tmpl *t)
 {
-	wire_free(&t->b);
+	for (CK_ULONG i = 0; i < t->n; i++) {
+		wire_wipe(t->v[i].pValue, t->v[i].ulValueLen);
+		free(t->v[i].pValue);
+	}
+	t->n = 0;
 }
 
 void
 tmpl_bytes(struct cli_tmpl *t, CK_ATTRIBUTE_TYPE type, const void *p, size_t n)
 {
-	wire_put_u32(&t->b, (uint32_t)type);
-	wire_put_u8(&t->b, 1);
-	wire_put_bytes(&t->b, p, n);
-	t->count++;
+	void *copy = malloc(n ? n : 1);
+	if (t->n == sizeof(t->v) / sizeof(t->v[0]) || copy == NULL) {
+		free(copy);
+		t->failed = true;
+		return;
+	}
+	if (n)
+		memcpy(copy, p, n);
+	t->v[t->n++] = (CK_ATTRIBUTE){ type, copy, n };
 }
 
 void
 tmpl_bool(struct cli_tmpl *t, CK_ATTRIBUTE_TYPE type, bool v)
 {
-	uint8_t b = v;
-	tmpl_bytes(t, type, &b, 1);
+	CK_BBOOL b = v ? CK_TRUE : CK_FALSE;
+	tmpl_bytes(t, type, &b, sizeof(b));
 }
 
 void
 tmpl_ulong(struct cli_tmpl *t, CK_ATTRIBUTE_TYPE type, uint64_t v)
 {
-	uint8_t b[8];
-	wire_store_u64(b, v);
-	tmpl_bytes(t, type, b, 8);
+	CK_ULONG u = (CK_ULONG)v;
+	tmpl_bytes(t, type, &u, sizeof(u));
 }
 
-void
+CK_RV
 tmpl_put(struct cli_tmpl *t, struct wire_buf *b)
 {
-	wire_put_u32(b, t->count);
-	wire_put_raw(b, t->b.data, t->b.size);
+	return t->failed ? CKR_HOST_MEMORY : attr_put_template(b, t->v, t->n, true);
 }
 
 CK_RV

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "mech.h"
+#include "attr.h"
 #include "module.h"
 
 CK_RV
@@ -20,7 +21,7 @@ C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_ATTRIB
 	if (rv != CKR_OK)
 		return rv;
 	if ((rv = mech_param_encode(pMechanism, r.req)) != CKR_OK ||
-	    (rv = attrs_put_template(r.req, pTemplate, ulCount, true)) != CKR_OK) {
+	    (rv = attr_put_template(r.req, pTemplate, ulCount, true)) != CKR_OK) {
 		rpc_end(&r);
 		return rv;
 	}
@@ -43,8 +44,8 @@ C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
 	if (rv != CKR_OK)
 		return rv;
 	if ((rv = mech_param_encode(pMechanism, r.req)) != CKR_OK ||
-	    (rv = attrs_put_template(r.req, pPublicKeyTemplate, ulPublicKeyAttributeCount, true)) != CKR_OK ||
-	    (rv = attrs_put_template(r.req, pPrivateKeyTemplate, ulPrivateKeyAttributeCount, true)) != CKR_OK) {
+	    (rv = attr_put_template(r.req, pPublicKeyTemplate, ulPublicKeyAttributeCount, true)) != CKR_OK ||
+	    (rv = attr_put_template(r.req, pPrivateKeyTemplate, ulPrivateKeyAttributeCount, true)) != CKR_OK) {
 		rpc_end(&r);
 		return rv;
 	}
@@ -132,7 +133,7 @@ C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_H
 	}
 	wire_put_u32(r.req, (uint32_t)hUnwrappingKey);
 	wire_put_bytes(r.req, pWrappedKey, ulWrappedKeyLen);
-	if ((rv = attrs_put_template(r.req, pTemplate, ulAttributeCount, true)) != CKR_OK) {
+	if ((rv = attr_put_template(r.req, pTemplate, ulAttributeCount, true)) != CKR_OK) {
 		rpc_end(&r);
 		return rv;
 	}
@@ -158,7 +159,7 @@ C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_H
 		return rv;
 	}
 	wire_put_u32(r.req, (uint32_t)hBaseKey);
-	if ((rv = attrs_put_template(r.req, pTemplate, ulAttributeCount, true)) != CKR_OK) {
+	if ((rv = attr_put_template(r.req, pTemplate, ulAttributeCount, true)) != CKR_OK) {
 		rpc_end(&r);
 		return rv;
 	}

@@ -70,8 +70,7 @@ static inline bool fits_u32(CK_ULONG v) { return v <= UINT32_MAX; }
 /* Blank-pads src into a fixed PKCS#11 text field of n bytes. */
 void pad_field(unsigned char *dst, size_t n, const char *src);
 
-/* attrs.c: templates and C_GetAttributeValue results. */
-CK_RV attrs_put_template(struct wire_buf *b, const CK_ATTRIBUTE *t, CK_ULONG n, bool values);
+/* attrs.c: C_GetAttributeValue results (templates: attr_put_template). */
 CK_RV attrs_read_results(struct wire_buf *b, CK_ATTRIBUTE *t, CK_ULONG n);
 
 /* What the module's own files ask keymgrd (never through the public

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mech.h"
+#include "attr.h"
 #include "module.h"
 
 
@@ -23,7 +24,7 @@ C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG 
 	CK_RV rv = rpc_begin_session(&r, MSG_CREATE_OBJECT, hSession);
 	if (rv != CKR_OK)
 		return rv;
-	if ((rv = attrs_put_template(r.req, pTemplate, ulCount, true)) != CKR_OK) {
+	if ((rv = attr_put_template(r.req, pTemplate, ulCount, true)) != CKR_OK) {
 		rpc_end(&r);
 		return rv;
 	}
@@ -45,7 +46,7 @@ C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_
 		return CKR_OBJECT_HANDLE_INVALID;
 	}
 	wire_put_u32(r.req, (uint32_t)hObject);
-	if ((rv = attrs_put_template(r.req, pTemplate, ulCount, true)) != CKR_OK) {
+	if ((rv = attr_put_template(r.req, pTemplate, ulCount, true)) != CKR_OK) {
 		rpc_end(&r);
 		return rv;
 	}
@@ -149,7 +150,7 @@ C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
 		return CKR_OBJECT_HANDLE_INVALID;
 	}
 	wire_put_u32(r.req, (uint32_t)hObject);
-	if ((rv = attrs_put_template(r.req, pTemplate, ulCount, true)) != CKR_OK) {
+	if ((rv = attr_put_template(r.req, pTemplate, ulCount, true)) != CKR_OK) {
 		rpc_end(&r);
 		return rv;
 	}
@@ -165,7 +166,7 @@ C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULO
 	CK_RV rv = rpc_begin_session(&r, MSG_FIND_INIT, hSession);
 	if (rv != CKR_OK)
 		return rv;
-	if ((rv = attrs_put_template(r.req, pTemplate, ulCount, true)) != CKR_OK) {
+	if ((rv = attr_put_template(r.req, pTemplate, ulCount, true)) != CKR_OK) {
 		rpc_end(&r);
 		/* A type or value no object can have matches nothing. */
 		return rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_ATTRIBUTE_TYPE_INVALID
