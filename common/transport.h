@@ -75,5 +75,10 @@ int transport_register(const struct transport_ops *ops);
  * (made non-blocking; t owns fd from then on, also on failure). */
 int transport_unix_adopt(int fd, struct transport **out);
 extern const struct transport_ops transport_unix_ops;
+/* Writes all of iov[0..n) to stream socket fd (iov is consumed), with
+ * pass_fd (>= 0) on the first byte; on a full non-blocking socket it
+ * waits up to wait_ms for room (0: an error at once). For transports
+ * over a socket. 0 or a cy_err (CY_ERR_EOF when the peer is gone). */
+int transport_fd_send(int fd, struct iovec *iov, int n, int pass_fd, int wait_ms);
 
 #endif

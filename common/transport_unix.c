@@ -76,8 +76,8 @@ transport_unix_adopt(int fd, struct transport **out)
 	return 0;
 }
 
-static int
-unix_send(struct transport *t, struct iovec *iov, int n, int pass_fd)
+int
+transport_fd_send(int fd, struct iovec *iov, int n, int pass_fd, int wait_ms)
 {
 	union {
 		struct cmsghdr h;
@@ -96,12 +96,12 @@ unix_send(struct transport *t, struct iovec *iov, int n, int pass_fd)
 		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
 	}
 	while (mh.msg_iovlen > 0) {
-		ssize_t w = sendmsg(t->fd, &mh, MSG_NOSIGNAL);
+		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && ((struct unix_conn *)t)->nonblocking) {
-			struct pollfd pf = { t->fd, POLLOUT, 0 };
-			if (poll(&pf, 1, SEND_WAIT_MS) <= 0)
+		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && wait_ms > 0) {
+			struct pollfd pf = { fd, POLLOUT, 0 };
+			if (poll(&pf, 1, wait_ms) <= 0)
 				return CY_ERR_IO;
 			continue;
 		}
@@ -121,6 +121,13 @@ unix_send(struct transport *t, struct iovec *iov, int n, int pass_fd)
 		}
 	}
 	return 0;
+}
+
+static int
+unix_send(struct transport *t, struct iovec *iov, int n, int pass_fd)
+{
+	/* keymgrd's side is non-blocking: it waits a while for room. */
+	return transport_fd_send(t->fd, iov, n, pass_fd, ((struct unix_conn *)t)->nonblocking ? SEND_WAIT_MS : 0);
 }
 
 static ssize_t

@@ -82,27 +82,7 @@ loop_connect(const char *rest, int timeout_s, struct transport **out)
 static int
 loop_send(struct transport *t, struct iovec *iov, int n, int pass_fd)
 {
-	if (pass_fd >= 0)
-		return CY_ERR_INTERNAL;
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
-	while (mh.msg_iovlen > 0) {
-		ssize_t w = sendmsg(t->fd, &mh, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return CY_ERR_EOF;
-		size_t left = (size_t)w;
-		while (mh.msg_iovlen > 0 && left >= mh.msg_iov[0].iov_len) {
-			left -= mh.msg_iov[0].iov_len;
-			mh.msg_iov++;
-			mh.msg_iovlen--;
-		}
-		if (mh.msg_iovlen > 0) {
-			mh.msg_iov[0].iov_base = (uint8_t *)mh.msg_iov[0].iov_base + left;
-			mh.msg_iov[0].iov_len -= left;
-		}
-	}
-	return 0;
+	return pass_fd >= 0 ? CY_ERR_INTERNAL : transport_fd_send(t->fd, iov, n, -1, 0);
 }
 
 static ssize_t
