@@ -273,17 +273,21 @@ C_DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulD
 	return rv;
 }
 
+/* The seed is mixed into libgcrypt's pool in this process, the one
+ * C_GenerateRandom draws from; it never replaces the pool's entropy. */
 CK_RV
 C_SeedRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSeed, CK_ULONG ulSeedLen)
 {
-	(void)pSeed;
-	(void)ulSeedLen;
 	CK_RV rv = mod_ready();
 	if (rv != CKR_OK)
 		return rv;
+	if (pSeed == NULL && ulSeedLen != 0)
+		return CKR_ARGUMENTS_BAD;
 	if ((rv = check_session(hSession)) != CKR_OK)
 		return rv;
-	return CKR_RANDOM_SEED_NOT_SUPPORTED;
+	if (ulSeedLen != 0 && gcry_random_add_bytes(pSeed, ulSeedLen, -1) != 0)
+		return CKR_FUNCTION_FAILED;
+	return CKR_OK;
 }
 
 CK_RV

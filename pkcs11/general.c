@@ -113,8 +113,8 @@ static CK_FUNCTION_LIST_3_0 function_list_3_0 = {
 #undef ENTRY_3_0
 
 static CK_INTERFACE interfaces[] = {
-	{ (CK_CHAR *)"PKCS 11", &function_list_3_0, CKF_INTERFACE_FORK_SAFE },
-	{ (CK_CHAR *)"PKCS 11", &function_list, CKF_INTERFACE_FORK_SAFE },
+	{ (CK_CHAR *)"PKCS 11", &function_list_3_0, 0 },
+	{ (CK_CHAR *)"PKCS 11", &function_list, 0 },
 };
 #define NINTERFACES (sizeof(interfaces) / sizeof(interfaces[0]))
 

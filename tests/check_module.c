@@ -106,7 +106,7 @@ START_TEST(interfaces_3_0)
 	CK_FUNCTION_LIST_3_0_PTR f3 = i30->pFunctionList;
 	ck_assert_uint_eq(f3->version.major, 3);
 	CK_VERSION v240 = { 2, 40 };
-	ck_assert_uint_eq(get((CK_UTF8CHAR_PTR)"PKCS 11", &v240, &i240, CKF_INTERFACE_FORK_SAFE), CKR_OK);
+	ck_assert_uint_eq(get((CK_UTF8CHAR_PTR)"PKCS 11", &v240, &i240, 0), CKR_OK);
 	ck_assert_ptr_eq(i240->pFunctionList, f);
 	ck_assert_uint_eq(get((CK_UTF8CHAR_PTR)"Vendor", NULL, &i240, 0), CKR_ARGUMENTS_BAD);
 	/* The 3.0 list shares the 2.40 functions and adds its own. */
@@ -594,7 +594,7 @@ START_TEST(digest_and_random)
 	ck_assert_uint_eq(f->C_GenerateRandom(h, r2, 32), CKR_OK);
 	ck_assert_int_ne(memcmp(r1, r2, 32), 0);
 	ck_assert_uint_eq(f->C_GenerateRandom(0x7777, r1, 32), CKR_SESSION_HANDLE_INVALID);
-	ck_assert_uint_eq(f->C_SeedRandom(h, r1, 4), CKR_RANDOM_SEED_NOT_SUPPORTED);
+	ck_assert_uint_eq(f->C_SeedRandom(h, r1, 4), CKR_OK); /* mixed into the pool */
 }
 END_TEST
 
@@ -616,6 +616,40 @@ START_TEST(digest_session_checked_first)
 	ck_assert_uint_eq(f->C_DigestUpdate(h, (CK_BYTE_PTR)"abc", 3), CKR_OPERATION_NOT_INITIALIZED);
 	ck_assert_uint_eq(f->C_DigestKey(h, 1), CKR_OPERATION_NOT_INITIALIZED);
 	ck_assert_uint_eq(f->C_DigestFinal(h, out, &n), CKR_OPERATION_NOT_INITIALIZED);
+}
+END_TEST
+
+/* Issue 17 bugs 5 and 6: what the info structures claim is true, and
+ * C_SeedRandom checks its arguments, then takes the seed. */
+START_TEST(info_claims_true)
+{
+	CK_RV (*get)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS) =
+		(CK_RV (*)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS))dlsym(lib, "C_GetInterface");
+	CK_INTERFACE_PTR ifc = NULL;
+	ck_assert_ptr_nonnull(get);
+	/* A forked child must call C_Initialize again (the 2.x behaviour): not fork-safe. */
+	ck_assert_uint_eq(get((CK_UTF8CHAR_PTR)"PKCS 11", NULL, &ifc, CKF_INTERFACE_FORK_SAFE), CKR_ARGUMENTS_BAD);
+	ck_assert_uint_eq(get((CK_UTF8CHAR_PTR)"PKCS 11", NULL, &ifc, 0), CKR_OK);
+	ck_assert_uint_eq(ifc->flags & CKF_INTERFACE_FORK_SAFE, 0);
+	CK_MECHANISM_TYPE mechs[128];
+	CK_ULONG n = 128;
+	ck_assert_uint_eq(f->C_GetMechanismList(slot, mechs, &n), CKR_OK);
+	ck_assert_uint_gt(n, 10);
+	for (CK_ULONG i = 0; i < n; i++) {
+		CK_MECHANISM_INFO mi;
+		ck_assert_uint_eq(f->C_GetMechanismInfo(slot, mechs[i], &mi), CKR_OK);
+		ck_assert_msg(!(mi.flags & CKF_HW), "mechanism 0x%lx claims CKF_HW", mechs[i]);
+		if (mechs[i] == CKM_EDDSA || mechs[i] == CKM_EC_EDWARDS_KEY_PAIR_GEN ||
+		    mechs[i] == CKM_EC_MONTGOMERY_KEY_PAIR_GEN)
+			ck_assert_msg(!(mi.flags & (CKF_EC_F_P | CKF_EC_UNCOMPRESS)),
+				      "mechanism 0x%lx claims X9.62 flags", mechs[i]);
+	}
+	CK_SESSION_HANDLE h = new_token_session(false);
+	CK_BYTE seed[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+	ck_assert_uint_eq(f->C_SeedRandom(h, NULL, 5), CKR_ARGUMENTS_BAD);
+	ck_assert_uint_eq(f->C_SeedRandom(h + 1000, seed, sizeof(seed)), CKR_SESSION_HANDLE_INVALID);
+	ck_assert_uint_eq(f->C_SeedRandom(h, seed, sizeof(seed)), CKR_OK);
+	ck_assert_uint_eq(f->C_SeedRandom(h, NULL, 0), CKR_OK);
 }
 END_TEST
 
@@ -729,6 +763,7 @@ main(void)
 	tcase_add_test(tc, shared_region_rules);
 	tcase_add_test(tc, digest_and_random);
 	tcase_add_test(tc, digest_session_checked_first);
+	tcase_add_test(tc, info_claims_true);
 	tcase_add_test(tc, fork_child_must_initialize);
 	tcase_add_test(tc, threads_and_slow_keygen);
 	tcase_set_timeout(tc, 300);

@@ -14,7 +14,7 @@ start_keymgrd
 "$KEYMGR" key generate --token it-token --pin 1234 --type aes:256 --label aes-key --id 04 || fail "aes key"
 
 P11="host pkcs11-tool --module $COYEU_MODULE --token-label it-token"
-host timeout 300 pkcs11-tool --module "$COYEU_MODULE" --token-label it-token --login --pin 1234 --test >"$TMP/test.out" 2>&1 || {
+host timeout 300 pkcs11-tool --module "$COYEU_MODULE" --token-label it-token --login --pin 1234 --test --allow-sw >"$TMP/test.out" 2>&1 || {
 	cat "$TMP/test.out" >&2
 	fail "pkcs11-tool --test failed"
 }
