@@ -577,6 +577,38 @@ START_TEST(large_data)
 }
 END_TEST
 
+/* Issue 17 bug 4: a valid 3DES key whose second and third parts are a
+ * weak DES key (all zeros, a common test vector) is a key PKCS#11 tokens
+ * take. It must be created and must encrypt as libgcrypt does with weak
+ * keys allowed, not fail with CKR_FUNCTION_FAILED. */
+START_TEST(des3_weak_key)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	static const char *hexkey = "0123456789abcdef" "0000000000000000" "0000000000000000";
+	CK_OBJECT_HANDLE k = secret_key(h, CKK_DES3, hexkey);
+	CK_BYTE key[24], in[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, out[16], want[8];
+	CK_ULONG n = sizeof(out);
+	unhex(hexkey, key);
+	gcry_cipher_hd_t g;
+	ck_assert_int_eq(gcry_cipher_open(&g, GCRY_CIPHER_3DES, GCRY_CIPHER_MODE_ECB, 0), 0);
+	ck_assert_int_eq(gcry_cipher_ctl(g, GCRYCTL_SET_ALLOW_WEAK_KEY, NULL, 1), 0);
+	gcry_error_t ge = gcry_cipher_setkey(g, key, 24); /* set, but answered "weak" */
+	ck_assert(ge == 0 || gpg_err_code(ge) == GPG_ERR_WEAK_KEY);
+	ck_assert_int_eq(gcry_cipher_encrypt(g, want, 8, in, 8), 0);
+	gcry_cipher_close(g);
+	CK_MECHANISM m = { CKM_DES3_ECB, NULL, 0 };
+	ck_assert_uint_eq(f->C_EncryptInit(h, &m, k), CKR_OK);
+	ck_assert_uint_eq(f->C_Encrypt(h, in, 8, out, &n), CKR_OK);
+	ck_assert_uint_eq(n, 8);
+	ck_assert_int_eq(memcmp(out, want, 8), 0);
+	/* CKA_CHECK_VALUE was computed with the same key. */
+	CK_BYTE cv[3];
+	CK_ATTRIBUTE a = { CKA_CHECK_VALUE, cv, sizeof(cv) };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, k, &a, 1), CKR_OK);
+	ck_assert_uint_eq(a.ulValueLen, 3);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -588,6 +620,7 @@ main(void)
 	tcase_add_test(tc, ed25519_rfc8032);
 	tcase_add_test(tc, mac_vectors);
 	tcase_add_test(tc, ctr_and_des3);
+	tcase_add_test(tc, des3_weak_key);
 	tcase_add_test(tc, recover_auth_digest_key);
 	tcase_add_test(tc, aes_gcm_cbc);
 	tcase_add_test(tc, large_data);
