@@ -102,6 +102,13 @@
 #define CKF_FIND_OBJECTS 0x00000040UL
 #endif
 
+/* PKCS#11 3.0 section 2.3.14; p11-kit's pkcs11.h (0.24) lacks it. */
+typedef struct CY_EDDSA_PARAMS {
+	CK_BBOOL phFlag;
+	CK_ULONG ulContextDataLen;
+	CK_BYTE_PTR pContextData;
+} CK_EDDSA_PARAMS;
+
 #ifdef CY_NEED_3_0_TYPES
 typedef struct CK_INTERFACE {
 	CK_CHAR *pInterfaceName;

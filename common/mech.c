@@ -51,7 +51,7 @@ static const struct mech_row rows[] = {
 	{ CKM_ECDH1_COFACTOR_DERIVE, MP_ECDH, MF_ECDH, CKK_EC, 0, 256, 521, CKF_DERIVE | ECF },
 	{ CKM_EC_MONTGOMERY_KEY_PAIR_GEN, MP_NONE, MF_KEYGEN_X, CKK_EC_MONTGOMERY, 0, 255, 448, CKF_GENERATE_KEY_PAIR | EDF },
 	{ CKM_EC_EDWARDS_KEY_PAIR_GEN, MP_NONE, MF_KEYGEN_ED, CKK_EC_EDWARDS, 0, 255, 448, CKF_GENERATE_KEY_PAIR | EDF },
-	{ CKM_EDDSA, MP_RAW, MF_EDDSA, CKK_EC_EDWARDS, 0, 255, 448, SV | EDF },
+	{ CKM_EDDSA, MP_EDDSA, MF_EDDSA, CKK_EC_EDWARDS, 0, 255, 448, SV | EDF },
 	{ CKM_AES_KEY_GEN, MP_NONE, MF_KEYGEN_AES, CKK_AES, 0, 16, 32, CKF_GENERATE },
 	{ CKM_AES_ECB, MP_NONE, MF_ECB, CKK_AES, 0, 16, 32, ED | WU },
 	{ CKM_AES_CBC, MP_IV, MF_CBC, CKK_AES, 0, 16, 32, ED | WU },
@@ -201,6 +201,21 @@ mech_param_encode(const CK_MECHANISM *m, struct wire_buf *b)
 		wire_put_u32(&p, fits32(v) ? (uint32_t)v : UINT32_MAX);
 		break;
 	}
+	case MP_EDDSA: {
+		/* Field by field: the padding after phFlag is whatever the
+		 * application left there. */
+		const CK_EDDSA_PARAMS *e = m->pParameter;
+		if (m->ulParameterLen == 0)
+			break;
+		if (e == NULL || m->ulParameterLen != sizeof(*e) || !fits32(e->ulContextDataLen) ||
+		    (e->pContextData == NULL && e->ulContextDataLen) || e->phFlag > 1) {
+			rv = CKR_MECHANISM_PARAM_INVALID;
+			break;
+		}
+		wire_put_u8(&p, e->phFlag ? 1 : 0);
+		wire_put_bytes(&p, e->pContextData, e->ulContextDataLen);
+		break;
+	}
 	case MP_PSS: {
 		const CK_RSA_PKCS_PSS_PARAMS *s = m->pParameter;
 		if (s == NULL || m->ulParameterLen != sizeof(*s) || !fits32(s->hash_alg) ||
@@ -266,6 +281,13 @@ mech_param_decode(CK_MECHANISM_TYPE type, const uint8_t *p, uint32_t n, struct m
 		wire_get_u32(&b, &out->hash);
 		wire_get_u32(&b, &out->mgf);
 		wire_get_u32(&b, &out->salt_len);
+		break;
+	case MP_EDDSA:
+		if (n == 0)
+			break;
+		out->has_eddsa = true;
+		wire_get_bool(&b, &out->ph_flag);
+		wire_get_bytes(&b, &out->context, &out->context_len);
 		break;
 	}
 	return wire_end(&b) == 0 ? 0 : CY_ERR_BAD_FORMAT;

@@ -12,16 +12,18 @@
  *   MP_CTR   u32 counter bits, 16 bytes counter block
  *   MP_ULONG u32 (a CK_MAC_GENERAL_PARAMS length)
  *   MP_ECDH  u32 KDF, bytes shared data, bytes public data
+ *   MP_EDDSA nothing (no CK_EDDSA_PARAMS), or b phFlag, bytes context
  *   MP_RAW   the parameter bytes as given (mechanisms coyeu does not know)
  */
 #ifndef CY_MECH_H
 #define CY_MECH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "cy_pkcs11.h"
 #include "wire.h"
 
-enum mech_param_kind { MP_NONE, MP_IV, MP_GCM, MP_OAEP, MP_PSS, MP_RAW, MP_CTR, MP_ULONG, MP_ECDH };
+enum mech_param_kind { MP_NONE, MP_IV, MP_GCM, MP_OAEP, MP_PSS, MP_RAW, MP_CTR, MP_ULONG, MP_ECDH, MP_EDDSA };
 
 struct mech_param {
 	enum mech_param_kind kind;
@@ -36,6 +38,7 @@ struct mech_param {
 	uint32_t kdf;
 	const uint8_t *shared; uint32_t shared_len;
 	const uint8_t *public_data; uint32_t public_len;
+	bool has_eddsa; bool ph_flag; const uint8_t *context; uint32_t context_len; /* MP_EDDSA */
 };
 
 /* What a mechanism is for, as keymgrd implements it: each family has one

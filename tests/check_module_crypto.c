@@ -609,6 +609,43 @@ START_TEST(des3_weak_key)
 }
 END_TEST
 
+/* Issue 17 bug 2: CK_EDDSA_PARAMS is read field by field, so the padding
+ * an application leaves uninitialised (after the CK_BBOOL) does not
+ * matter; prehash and contexts are refused with the right code. */
+START_TEST(eddsa_params_by_field)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	static const CK_BYTE oid[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
+	CK_MECHANISM g = { CKM_EC_EDWARDS_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE gp[] = { { CKA_EC_PARAMS, (void *)oid, sizeof(oid) }, { CKA_VERIFY, &yes, 1 } };
+	CK_ATTRIBUTE gv[] = { { CKA_SIGN, &yes, 1 } };
+	CK_OBJECT_HANDLE pub, priv;
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &g, gp, 2, gv, 1, &pub, &priv), CKR_OK);
+	CK_EDDSA_PARAMS p;
+	memset(&p, 0xaa, sizeof(p)); /* padding as an application may leave it */
+	p.phFlag = CK_FALSE;
+	p.ulContextDataLen = 0;
+	p.pContextData = NULL;
+	CK_MECHANISM m = { CKM_EDDSA, &p, sizeof(p) };
+	CK_BYTE sig[64];
+	CK_ULONG n = sizeof(sig);
+	ck_assert_uint_eq(f->C_SignInit(h, &m, priv), CKR_OK);
+	ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)"abc", 3, sig, &n), CKR_OK);
+	ck_assert_uint_eq(f->C_VerifyInit(h, &m, pub), CKR_OK);
+	ck_assert_uint_eq(f->C_Verify(h, (CK_BYTE_PTR)"abc", 3, sig, n), CKR_OK);
+	p.phFlag = CK_TRUE;
+	ck_assert_uint_eq(f->C_SignInit(h, &m, priv), CKR_MECHANISM_PARAM_INVALID);
+	p.phFlag = CK_FALSE;
+	p.pContextData = (CK_BYTE_PTR)"ctx";
+	p.ulContextDataLen = 3;
+	ck_assert_uint_eq(f->C_SignInit(h, &m, priv), CKR_MECHANISM_PARAM_INVALID);
+	p.pContextData = NULL; /* a length without data */
+	ck_assert_uint_eq(f->C_SignInit(h, &m, priv), CKR_MECHANISM_PARAM_INVALID);
+	CK_MECHANISM shortp = { CKM_EDDSA, &p, 3 };
+	ck_assert_uint_eq(f->C_SignInit(h, &shortp, priv), CKR_MECHANISM_PARAM_INVALID);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -618,6 +655,7 @@ main(void)
 	tcase_add_test(tc, rsa_sign_verify_encrypt);
 	tcase_add_test(tc, ec_sign_verify);
 	tcase_add_test(tc, ed25519_rfc8032);
+	tcase_add_test(tc, eddsa_params_by_field);
 	tcase_add_test(tc, mac_vectors);
 	tcase_add_test(tc, ctr_and_des3);
 	tcase_add_test(tc, des3_weak_key);

@@ -461,14 +461,13 @@ static CK_RV
 eddsa_params(struct km_op *op, const struct mech_param *p)
 {
 	(void)op;
-	/* Pure Ed25519 only: no CK_EDDSA_PARAMS, or one with phFlag
-	 * false and no context (a CK_BBOOL, padding, a CK_ULONG 0 and
-	 * a NULL pointer: all zero bytes). */
-	if (p->kind != MP_RAW)
+	/* PureEdDSA only (Ed25519, Ed448): no CK_EDDSA_PARAMS, or one with
+	 * phFlag false and no context. Ed25519ph/ctx and Ed448ph are not
+	 * offered (docs/conformance.md). */
+	if (p->kind != MP_EDDSA)
 		return CKR_MECHANISM_PARAM_INVALID;
-	for (uint32_t i = 0; i < p->iv_len; i++)
-		if (p->iv[i] != 0)
-			return CKR_MECHANISM_PARAM_INVALID;
+	if (p->has_eddsa && (p->ph_flag || p->context_len != 0))
+		return CKR_MECHANISM_PARAM_INVALID;
 	return CKR_OK;
 }
 
