@@ -87,6 +87,8 @@ struct km_session {
 	/* The key of op[kind] has CKA_ALWAYS_AUTHENTICATE and the user has
 	 * not yet given the PIN for it (CKU_CONTEXT_SPECIFIC). */
 	bool need_auth[OP_MAX + 1];
+	/* op[kind] has had a part (C_*Update): a one-shot call may not end it. */
+	bool multipart[OP_MAX + 1];
 	/* The result computed for an operation step, kept until a call with
 	 * room for it collects it (the two-call length convention). */
 	uint8_t *stash; size_t stash_len;

@@ -20,6 +20,8 @@ struct digest {
 	CK_SESSION_HANDLE session;
 	gcry_md_hd_t md;
 	int algo;
+	bool parts;   /* C_DigestUpdate/C_DigestKey ran: C_Digest may not end it */
+	bool oneshot; /* C_Digest asked for the length: no part may follow */
 	struct digest *next;
 };
 
@@ -182,9 +184,15 @@ C_Digest(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_B
 		digest_free(d);
 		return CKR_ARGUMENTS_BAD;
 	}
+	if (d->parts) {
+		/* A one-shot call cannot end a multi-part digest; it goes on. */
+		put_back(d);
+		return CKR_OPERATION_ACTIVE;
+	}
 	if (pDigest != NULL && *pulDigestLen >= gcry_md_get_algo_dlen(d->algo))
 		gcry_md_write(d->md, pData, ulDataLen);
 	rv = deliver(d, pDigest, pulDigestLen, &done);
+	d->oneshot = true;
 	if (done)
 		digest_free(d);
 	else
@@ -205,7 +213,12 @@ C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen
 		digest_free(d);
 		return CKR_ARGUMENTS_BAD;
 	}
+	if (d->oneshot) {
+		put_back(d);
+		return CKR_OPERATION_ACTIVE;
+	}
 	gcry_md_write(d->md, pPart, ulPartLen);
+	d->parts = true;
 	put_back(d);
 	return CKR_OK;
 }
@@ -225,6 +238,10 @@ C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
 	struct digest *d = take(hSession);
 	if (d == NULL)
 		return no_digest(hSession);
+	if (d->oneshot) {
+		put_back(d);
+		return CKR_OPERATION_ACTIVE;
+	}
 	CK_OBJECT_CLASS cls = 0;
 	CK_ATTRIBUTE c = { CKA_CLASS, &cls, sizeof(cls) };
 	CK_ATTRIBUTE v = { CKA_VALUE, NULL, 0 };
@@ -244,6 +261,7 @@ C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
 		free(v.pValue);
 	}
 	/* An error ends the digest, as for the other digest functions. */
+	d->parts = true;
 	if (rv == CKR_OK)
 		put_back(d);
 	else

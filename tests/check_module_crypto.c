@@ -646,6 +646,59 @@ START_TEST(eddsa_params_by_field)
 }
 END_TEST
 
+/* Issue 17 bug 7: a one-shot call "cannot be used to terminate a
+ * multi-part operation", nor may a part follow a one-shot call that asked
+ * only for the length: CKR_OPERATION_ACTIVE, and the operation goes on. */
+START_TEST(one_shot_after_multi_part)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	CK_OBJECT_HANDLE k = secret_key(h, CKK_GENERIC_SECRET, "000102030405060708090a0b0c0d0e0f");
+	CK_MECHANISM m = { CKM_SHA256_HMAC, NULL, 0 };
+	CK_BYTE mac[32], mac2[32];
+	CK_ULONG n = sizeof(mac);
+	ck_assert_uint_eq(f->C_SignInit(h, &m, k), CKR_OK);
+	ck_assert_uint_eq(f->C_SignUpdate(h, (CK_BYTE_PTR)"ab", 2), CKR_OK);
+	ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)"c", 1, mac, &n), CKR_OPERATION_ACTIVE);
+	ck_assert_uint_eq(f->C_SignUpdate(h, (CK_BYTE_PTR)"c", 1), CKR_OK);
+	ck_assert_uint_eq(f->C_SignFinal(h, mac, &n), CKR_OK);
+	/* The same MAC in one call; a length query first, then no part. */
+	ck_assert_uint_eq(f->C_SignInit(h, &m, k), CKR_OK);
+	n = 0;
+	ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)"abc", 3, NULL, &n), CKR_OK);
+	ck_assert_uint_eq(n, 32);
+	ck_assert_uint_eq(f->C_SignUpdate(h, (CK_BYTE_PTR)"x", 1), CKR_OPERATION_ACTIVE);
+	ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)"abc", 3, mac2, &n), CKR_OK);
+	ck_assert_int_eq(memcmp(mac, mac2, 32), 0);
+	/* Verify and encrypt alike. */
+	ck_assert_uint_eq(f->C_VerifyInit(h, &m, k), CKR_OK);
+	ck_assert_uint_eq(f->C_VerifyUpdate(h, (CK_BYTE_PTR)"abc", 3), CKR_OK);
+	ck_assert_uint_eq(f->C_Verify(h, (CK_BYTE_PTR)"abc", 3, mac, 32), CKR_OPERATION_ACTIVE);
+	ck_assert_uint_eq(f->C_VerifyFinal(h, mac, 32), CKR_OK);
+	CK_OBJECT_HANDLE aes = secret_key(h, CKK_AES, "2b7e151628aed2a6abf7158809cf4f3c");
+	CK_BYTE iv[16] = { 0 }, in[32] = { 0 }, out[64];
+	CK_MECHANISM cbc = { CKM_AES_CBC, iv, sizeof(iv) };
+	n = sizeof(out);
+	ck_assert_uint_eq(f->C_EncryptInit(h, &cbc, aes), CKR_OK);
+	ck_assert_uint_eq(f->C_EncryptUpdate(h, in, 16, out, &n), CKR_OK);
+	n = sizeof(out);
+	ck_assert_uint_eq(f->C_Encrypt(h, in, 16, out, &n), CKR_OPERATION_ACTIVE);
+	n = sizeof(out);
+	ck_assert_uint_eq(f->C_EncryptFinal(h, out, &n), CKR_OK);
+	/* Digests, computed in the module, follow the same rule. */
+	CK_MECHANISM dm = { CKM_SHA256, NULL, 0 };
+	n = sizeof(out);
+	ck_assert_uint_eq(f->C_DigestInit(h, &dm), CKR_OK);
+	ck_assert_uint_eq(f->C_DigestUpdate(h, (CK_BYTE_PTR)"abc", 3), CKR_OK);
+	ck_assert_uint_eq(f->C_Digest(h, (CK_BYTE_PTR)"abc", 3, out, &n), CKR_OPERATION_ACTIVE);
+	ck_assert_uint_eq(f->C_DigestFinal(h, out, &n), CKR_OK);
+	ck_assert_uint_eq(f->C_DigestInit(h, &dm), CKR_OK);
+	ck_assert_uint_eq(f->C_Digest(h, (CK_BYTE_PTR)"abc", 3, NULL, &n), CKR_OK);
+	ck_assert_uint_eq(f->C_DigestUpdate(h, (CK_BYTE_PTR)"abc", 3), CKR_OPERATION_ACTIVE);
+	n = sizeof(out);
+	ck_assert_uint_eq(f->C_Digest(h, (CK_BYTE_PTR)"abc", 3, out, &n), CKR_OK);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -659,6 +712,7 @@ main(void)
 	tcase_add_test(tc, mac_vectors);
 	tcase_add_test(tc, ctr_and_des3);
 	tcase_add_test(tc, des3_weak_key);
+	tcase_add_test(tc, one_shot_after_multi_part);
 	tcase_add_test(tc, recover_auth_digest_key);
 	tcase_add_test(tc, aes_gcm_cbc);
 	tcase_add_test(tc, large_data);

@@ -165,6 +165,12 @@ op_step(struct req *r, uint32_t kind, uint32_t phase, const uint8_t *in, size_t 
 		return CKR_OPERATION_NOT_INITIALIZED;
 	if (s->need_auth[kind])
 		return CKR_USER_NOT_LOGGED_IN;
+	/* A one-shot call "cannot be used to terminate a multi-part
+	 * operation"; nor may a part follow a one-shot call whose result
+	 * waits to be collected. The operation goes on either way. */
+	if ((phase == MSG_OP_RUN && s->multipart[kind]) ||
+	    (phase == MSG_OP_UPDATE && s->stash_kind == kind && s->stash_phase == MSG_OP_RUN))
+		return CKR_OPERATION_ACTIVE;
 	bool ends = phase != MSG_OP_UPDATE;
 	if (s->stash_kind != kind || s->stash_phase != phase) {
 		uint8_t *out = NULL;
@@ -186,6 +192,8 @@ op_step(struct req *r, uint32_t kind, uint32_t phase, const uint8_t *in, size_t 
 		crypto_op_output_to(op, NULL, 0);
 		pthread_mutex_lock(&ctx->lock);
 		session_release(ctx, s);
+		if (rv == CKR_OK && phase == MSG_OP_UPDATE)
+			s->multipart[kind] = true;
 		if (rv == CKR_OK && out != NULL && out == shm_out) {
 			/* Delivered in place: nothing to keep. */
 			wire_put_u32(r->out, (uint32_t)outlen);

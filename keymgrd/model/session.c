@@ -87,6 +87,7 @@ session_end_op(struct km_session *s, enum proto_op kind)
 	crypto_op_free(s->op[kind]);
 	s->op[kind] = NULL;
 	s->need_auth[kind] = false;
+	s->multipart[kind] = false;
 	if (s->stash_kind == kind)
 		session_clear_stash(s);
 }
