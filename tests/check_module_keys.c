@@ -652,6 +652,57 @@ START_TEST(every_mechanism)
 }
 END_TEST
 
+/* Issue 17 bug 3: AES-ECB/AES-CBC wrapping of a key that is not a multiple
+ * of the block size pads it "on the trailing end with up to block size
+ * minus one null bytes"; unwrapping truncates "according to CKA_KEY_TYPE
+ * and, if present, CKA_VALUE_LEN". */
+START_TEST(ecb_cbc_wrap_pads_and_truncates)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	CK_OBJECT_HANDLE kek = open_secret(h, CKK_AES, "000102030405060708090a0b0c0d0e0f");
+	CK_OBJECT_HANDLE des3 = open_secret(h, CKK_DES3, "0123456789abcdeffedcba987654321089abcdef01234567");
+	CK_OBJECT_HANDLE gen = open_secret(h, CKK_GENERIC_SECRET, "00112233445566778899aabbccddeeff00112233");
+	CK_BYTE iv[16] = { 7 };
+	CK_MECHANISM mechs[2] = { { CKM_AES_ECB, NULL, 0 }, { CKM_AES_CBC, iv, sizeof(iv) } };
+	for (int i = 0; i < 2; i++) {
+		CK_BYTE w[64], v[64];
+		CK_ULONG wn = sizeof(w);
+		ck_assert_uint_eq(f->C_WrapKey(h, &mechs[i], kek, des3, w, &wn), CKR_OK);
+		ck_assert_uint_eq(wn, 32); /* 24 bytes and 8 zeros */
+		CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+		CK_KEY_TYPE kt = CKK_DES3;
+		CK_ATTRIBUTE ut[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &kt, sizeof(kt) },
+				      { CKA_EXTRACTABLE, &yes, 1 }, { CKA_SENSITIVE, &no, 1 } };
+		CK_OBJECT_HANDLE u;
+		ck_assert_uint_eq(f->C_UnwrapKey(h, &mechs[i], kek, w, wn, ut, 4, &u), CKR_OK);
+		CK_ATTRIBUTE va = { CKA_VALUE, v, sizeof(v) };
+		ck_assert_uint_eq(f->C_GetAttributeValue(h, u, &va, 1), CKR_OK);
+		ck_assert_uint_eq(va.ulValueLen, 24);
+		CK_BYTE want[24];
+		unhex("0123456789abcdeffedcba987654321089abcdef01234567", want);
+		ck_assert_int_eq(memcmp(v, want, 24), 0);
+		/* A 20-byte generic secret: 32 bytes wrapped, CKA_VALUE_LEN 20 back. */
+		wn = sizeof(w);
+		ck_assert_uint_eq(f->C_WrapKey(h, &mechs[i], kek, gen, w, &wn), CKR_OK);
+		ck_assert_uint_eq(wn, 32);
+		CK_KEY_TYPE gk = CKK_GENERIC_SECRET;
+		CK_ULONG len = 20;
+		CK_ATTRIBUTE gt[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &gk, sizeof(gk) },
+				      { CKA_VALUE_LEN, &len, sizeof(len) }, { CKA_EXTRACTABLE, &yes, 1 },
+				      { CKA_SENSITIVE, &no, 1 } };
+		ck_assert_uint_eq(f->C_UnwrapKey(h, &mechs[i], kek, w, wn, gt, 5, &u), CKR_OK);
+		va.ulValueLen = sizeof(v);
+		ck_assert_uint_eq(f->C_GetAttributeValue(h, u, &va, 1), CKR_OK);
+		ck_assert_uint_eq(va.ulValueLen, 20);
+		unhex("00112233445566778899aabbccddeeff00112233", want);
+		ck_assert_int_eq(memcmp(v, want, 20), 0);
+		/* More than the wrapped value holds is refused. */
+		len = 40;
+		ck_assert_uint_eq(f->C_UnwrapKey(h, &mechs[i], kek, w, wn, gt, 5, &u), CKR_TEMPLATE_INCONSISTENT);
+	}
+}
+END_TEST
+
 int
 main(void)
 {
@@ -660,6 +711,7 @@ main(void)
 	tcase_add_checked_fixture(tc, setup_init, teardown);
 	tcase_add_test(tc, wrap_unwrap);
 	tcase_add_test(tc, wrap_templates);
+	tcase_add_test(tc, ecb_cbc_wrap_pads_and_truncates);
 	tcase_add_test(tc, ecdh_derive);
 	tcase_add_test(tc, every_mechanism);
 	tcase_set_timeout(tc, 300);

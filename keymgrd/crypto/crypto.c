@@ -337,29 +337,51 @@ crypto_wrap(CK_MECHANISM_TYPE type, const struct mech_param *p, const struct km_
 	    const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen)
 {
 	struct km_op *op = NULL;
+	uint8_t *padded = NULL;
 	CK_RV rv = wrap_start(true, type, p, wk, &op);
 	if (rv != CKR_OK)
 		return rv;
-	rv = crypto_op_run(op, in, inlen, NULL, 0, out, outlen);
+	size_t n = op->f->wrap_len ? op->f->wrap_len(op, inlen) : inlen;
+	if (n != inlen) {
+		if ((padded = calloc(1, n)) == NULL) {
+			crypto_op_free(op);
+			return CKR_HOST_MEMORY;
+		}
+		memcpy(padded, in, inlen);
+	}
+	rv = crypto_op_run(op, padded ? padded : in, n, NULL, 0, out, outlen);
 	crypto_op_free(op);
-	/* The key does not fit the mechanism (ECB/CBC need whole blocks). */
+	if (padded) {
+		wire_wipe(padded, n);
+		free(padded);
+	}
+	/* The key does not fit the mechanism (key wrap needs 16 bytes). */
 	return rv == CKR_DATA_LEN_RANGE ? CKR_KEY_SIZE_RANGE : rv;
 }
 
 CK_RV
 crypto_unwrap(CK_MECHANISM_TYPE type, const struct mech_param *p, const struct km_object *uk,
-	      const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen)
+	      const uint8_t *in, size_t inlen, CK_KEY_TYPE kt, uint8_t **out, size_t *outlen)
 {
 	struct km_op *op = NULL;
 	CK_RV rv = wrap_start(false, type, p, uk, &op);
 	if (rv != CKR_OK)
 		return rv;
+	/* Whether this mechanism pads what it wraps (see wrap_len). */
+	bool pads = op->f->wrap_len != NULL && op->f->wrap_len(op, 1) != 1;
 	rv = crypto_op_run(op, in, inlen, NULL, 0, out, outlen);
 	crypto_op_free(op);
 	if (rv == CKR_ENCRYPTED_DATA_INVALID)
 		rv = CKR_WRAPPED_KEY_INVALID;
 	else if (rv == CKR_ENCRYPTED_DATA_LEN_RANGE)
 		rv = CKR_WRAPPED_KEY_LEN_RANGE;
-	return rv;
+	if (rv != CKR_OK || !pads)
+		return rv;
+	/* Truncated according to the key type where it has one length (the
+	 * caller applies CKA_VALUE_LEN for the others). */
+	if (kt == CKK_DES3 && *outlen > 24) {
+		wire_wipe(*out + 24, *outlen - 24);
+		*outlen = 24;
+	}
+	return CKR_OK;
 }
-

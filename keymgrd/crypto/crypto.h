@@ -86,8 +86,11 @@ CK_RV crypto_op_final(struct km_op *op, const uint8_t *sig, size_t siglen,
  */
 CK_RV crypto_wrap(CK_MECHANISM_TYPE type, const struct mech_param *p, const struct km_object *wk,
 		  const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen);
+/* crypto_unwrap: kt is the new key's type; where the mechanism pads what
+ * it wraps (ECB, CBC), a DES3 key is truncated to its 24 bytes (the caller
+ * truncates to CKA_VALUE_LEN). */
 CK_RV crypto_unwrap(CK_MECHANISM_TYPE type, const struct mech_param *p, const struct km_object *uk,
-		    const uint8_t *in, size_t inlen, uint8_t **out, size_t *outlen);
+		    const uint8_t *in, size_t inlen, CK_KEY_TYPE kt, uint8_t **out, size_t *outlen);
 
 /*
  * C_DeriveKey with ECDH (P-curves and X25519): checks the base key (class,

@@ -57,6 +57,9 @@ struct crypto_family {
 	 * one (false: go through update/final). */
 	bool (*direct)(struct km_op *op, bool final, const uint8_t *in, size_t inlen, CK_RV *rv, uint8_t **out,
 		       size_t *outlen);
+	/* How long a key value of n bytes becomes when the mechanism wraps
+	 * it (ECB and CBC pad with zeros to the block), or NULL: as it is. */
+	size_t (*wrap_len)(const struct km_op *op, size_t n);
 	/* Generates a key: a secret one into a (b NULL), or a pair a/b
 	 * (public, private) from their templates. */
 	CK_RV (*keygen)(const struct mech_row *m, struct km_object *a, struct km_object *b);

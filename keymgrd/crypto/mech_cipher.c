@@ -458,12 +458,24 @@ des3_keygen(const struct mech_row *m, struct km_object *key, struct km_object *u
 	return make_secret(key, 24, true);
 }
 
+/* PKCS#11: AES-ECB/CBC (and DES3-ECB/CBC) wrapping pads a key "on the
+ * trailing end with up to block size minus one null bytes"; the padded
+ * modes and key wrap take the key as it is. */
+static size_t
+cipher_wrap_len(const struct km_op *op, size_t n)
+{
+	if ((op->m->fam == MF_ECB || op->m->fam == MF_CBC) && op->blk != 0 && n % op->blk != 0)
+		return n + op->blk - n % op->blk;
+	return n;
+}
+
 const struct crypto_family cr_cipher = {
 	.key = cipher_key,
 	.params = cipher_params,
 	.update = cipher_update,
 	.final = cipher_final,
 	.direct = cipher_direct,
+	.wrap_len = cipher_wrap_len,
 };
 
 const struct crypto_family cr_aes_keygen = { .keygen = aes_keygen };

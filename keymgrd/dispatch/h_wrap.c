@@ -161,7 +161,7 @@ process_unwrap_key(struct req *r)
 	if (!priv && (rv = secret_template(&tmpl, &cls, &kt)) != CKR_OK)
 		goto out;
 	if ((rv = lifecycle_allows(uk, OP_DECRYPT)) != CKR_OK ||
-	    (rv = crypto_unwrap(mech, &mp, uk, wrapped, wlen, &val, &vlen)) != CKR_OK)
+	    (rv = crypto_unwrap(mech, &mp, uk, wrapped, wlen, kt, &val, &vlen)) != CKR_OK)
 		goto out;
 	if (priv) {
 		bool so_in = session_login_of(s->app, s->token_id) == CKU_SO;
