@@ -23,6 +23,14 @@ static const uint8_t oid_x25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x6e };
 static const uint8_t oid_x25519_gnu[] = { 0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x97, 0x55, 0x01, 0x05, 0x01 };
 static const uint8_t str_x25519[] = { 0x13, 0x0a, 'c', 'u', 'r', 'v', 'e', '2', '5', '5', '1', '9' };
 
+/* RFC 5639: brainpoolP256r1, P384r1 and P512r1 (1.3.36.3.3.2.8.1.1.7/11/13). */
+static const uint8_t oid_bp256[] = { 0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x07 };
+static const uint8_t str_bp256[] = { 0x13, 0x0f, 'b', 'r', 'a', 'i', 'n', 'p', 'o', 'o', 'l', 'P', '2', '5', '6', 'r', '1' };
+static const uint8_t oid_bp384[] = { 0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x0b };
+static const uint8_t str_bp384[] = { 0x13, 0x0f, 'b', 'r', 'a', 'i', 'n', 'p', 'o', 'o', 'l', 'P', '3', '8', '4', 'r', '1' };
+static const uint8_t oid_bp512[] = { 0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x0d };
+static const uint8_t str_bp512[] = { 0x13, 0x0f, 'b', 'r', 'a', 'i', 'n', 'p', 'o', 'o', 'l', 'P', '5', '1', '2', 'r', '1' };
+
 static const uint8_t oid_ed448[] = { 0x06, 0x03, 0x2b, 0x65, 0x71 };
 static const uint8_t str_ed448[] = { 0x13, 0x0a, 'e', 'd', 'w', 'a', 'r', 'd', 's', '4', '4', '8' };
 static const uint8_t oid_x448[] = { 0x06, 0x03, 0x2b, 0x65, 0x6f };
@@ -32,6 +40,9 @@ static const struct curve curves[] = {
 	{ "P-256", "prime256v1", "NIST P-256", CKK_EC, { DER(oid_p256), DER(str_p256) }, 256, 32 },
 	{ "P-384", "secp384r1", "NIST P-384", CKK_EC, { DER(oid_p384), DER(str_p384) }, 384, 48 },
 	{ "P-521", "secp521r1", "NIST P-521", CKK_EC, { DER(oid_p521), DER(str_p521) }, 521, 66 },
+	{ "brainpoolP256r1", "bp256", "brainpoolP256r1", CKK_EC, { DER(oid_bp256), DER(str_bp256) }, 256, 32 },
+	{ "brainpoolP384r1", "bp384", "brainpoolP384r1", CKK_EC, { DER(oid_bp384), DER(str_bp384) }, 384, 48 },
+	{ "brainpoolP512r1", "bp512", "brainpoolP512r1", CKK_EC, { DER(oid_bp512), DER(str_bp512) }, 512, 64 },
 	{ "Ed25519", "edwards25519", "Ed25519", CKK_EC_EDWARDS,
 	  { DER(oid_ed25519), DER(oid_ed25519_gnu), DER(str_ed25519) }, 255, 32 },
 	{ "X25519", "curve25519", "Curve25519", CKK_EC_MONTGOMERY,

@@ -108,8 +108,8 @@ START_TEST(ec_sign_verify)
 	CK_OBJECT_HANDLE ppub, ppriv;
 	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &pm, ppt, 2, pvt, 1, &ppub, &ppriv), CKR_OK);
 	sign_verify(h, CKM_ECDSA_SHA256, ppub, ppriv, msg, sizeof(msg), false);
-	/* brainpoolP256r1: not offered. */
-	static const CK_BYTE unknown[] = { 0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x07 };
+	/* secp256k1: not offered. */
+	static const CK_BYTE unknown[] = { 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a };
 	CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
 	CK_ATTRIBUTE pt[] = { { CKA_EC_PARAMS, (void *)unknown, sizeof(unknown) } };
 	CK_OBJECT_HANDLE a, b;
@@ -699,6 +699,34 @@ START_TEST(one_shot_after_multi_part)
 }
 END_TEST
 
+/* Brainpool curves (RFC 5639) for the EC mechanisms: generated pairs sign
+ * and verify with ECDSA, by OID. */
+START_TEST(brainpool_curves)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	static const CK_BYTE oids[3][11] = {
+		{ 0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x07 },
+		{ 0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x0b },
+		{ 0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x0d },
+	};
+	static const CK_ULONG sig_len[3] = { 64, 96, 128 };
+	CK_MECHANISM g = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	for (int i = 0; i < 3; i++) {
+		CK_ATTRIBUTE pt[] = { { CKA_EC_PARAMS, (void *)oids[i], sizeof(oids[i]) }, { CKA_VERIFY, &yes, 1 } };
+		CK_ATTRIBUTE vt[] = { { CKA_SIGN, &yes, 1 } };
+		CK_OBJECT_HANDLE pub, priv;
+		ck_assert_uint_eq(f->C_GenerateKeyPair(h, &g, pt, 2, vt, 1, &pub, &priv), CKR_OK);
+		sign_verify(h, CKM_ECDSA_SHA256, pub, priv, (const CK_BYTE *)"brainpool", 9, false);
+		CK_MECHANISM m = { CKM_ECDSA_SHA384, NULL, 0 };
+		CK_BYTE sig[160];
+		CK_ULONG n = sizeof(sig);
+		ck_assert_uint_eq(f->C_SignInit(h, &m, priv), CKR_OK);
+		ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)"x", 1, sig, &n), CKR_OK);
+		ck_assert_uint_eq(n, sig_len[i]);
+	}
+}
+END_TEST
+
 int
 main(void)
 {
@@ -707,6 +735,7 @@ main(void)
 	tcase_add_checked_fixture(tc, setup_init, teardown);
 	tcase_add_test(tc, rsa_sign_verify_encrypt);
 	tcase_add_test(tc, ec_sign_verify);
+	tcase_add_test(tc, brainpool_curves);
 	tcase_add_test(tc, ed25519_rfc8032);
 	tcase_add_test(tc, eddsa_params_by_field);
 	tcase_add_test(tc, mac_vectors);
