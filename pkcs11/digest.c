@@ -201,11 +201,8 @@ C_Digest(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_B
 }
 
 CK_RV
-C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
+digest_add(CK_SESSION_HANDLE hSession, const CK_BYTE *pPart, CK_ULONG ulPartLen)
 {
-	CK_RV rv = mod_ready();
-	if (rv != CKR_OK)
-		return rv;
 	struct digest *d = take(hSession);
 	if (d == NULL)
 		return no_digest(hSession);
@@ -221,6 +218,24 @@ C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen
 	d->parts = true;
 	put_back(d);
 	return CKR_OK;
+}
+
+CK_RV
+digest_can_add(CK_SESSION_HANDLE hSession)
+{
+	struct digest *d = take(hSession);
+	if (d == NULL)
+		return no_digest(hSession);
+	CK_RV rv = d->oneshot ? CKR_OPERATION_ACTIVE : CKR_OK;
+	put_back(d);
+	return rv;
+}
+
+CK_RV
+C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
+{
+	CK_RV rv = mod_ready();
+	return rv != CKR_OK ? rv : digest_add(hSession, pPart, ulPartLen);
 }
 
 /*

@@ -85,6 +85,10 @@ CK_RV objects_get_attrs(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE 
 /* digest.c: per-session digest state and random numbers. */
 void digest_forget(CK_SESSION_HANDLE h);
 void digest_forget_all(void);
+/* For the dual-function updates (ops.c): whether session h's digest may
+ * take a part now (CKR_OK, or why not), and adding one. */
+CK_RV digest_can_add(CK_SESSION_HANDLE h);
+CK_RV digest_add(CK_SESSION_HANDLE h, const CK_BYTE *part, CK_ULONG len);
 /* In a forked child: a fresh lock (the parent's may have been held), no state. */
 void digest_child_reset(void);
 bool digest_init_lib(void);

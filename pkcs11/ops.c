@@ -357,38 +357,69 @@ C_VerifyRecover(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulS
 		       pulDataLen);
 }
 
-/* ---- not offered: dual-function operations ---- */
+/* ---- dual-function operations (2.40 section 5.12) ----
+ *
+ * Each is the two operations of the session one after the other, the
+ * cipher first: a length query or CKR_BUFFER_TOO_SMALL then leaves both as
+ * they were. A digest (computed here) is checked before anything is sent;
+ * when the sign or verify part fails after the cipher step, the cipher
+ * operation is ended too, so neither goes on with half a part.
+ */
 
 CK_RV
 C_DigestEncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen,
 		      CK_BYTE_PTR pEncryptedPart, CK_ULONG_PTR pulEncryptedPartLen)
 {
-	(void)hSession; (void)pPart; (void)ulPartLen; (void)pEncryptedPart; (void)pulEncryptedPartLen;
-	return unsupported();
+	CK_RV rv = mod_ready();
+	if (rv != CKR_OK || (rv = digest_can_add(hSession)) != CKR_OK)
+		return rv;
+	rv = C_EncryptUpdate(hSession, pPart, ulPartLen, pEncryptedPart, pulEncryptedPartLen);
+	if (rv == CKR_OK && pEncryptedPart != NULL)
+		rv = digest_add(hSession, pPart, ulPartLen);
+	return rv;
 }
 
 CK_RV
 C_DecryptDigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart, CK_ULONG ulEncryptedPartLen,
 		      CK_BYTE_PTR pPart, CK_ULONG_PTR pulPartLen)
 {
-	(void)hSession; (void)pEncryptedPart; (void)ulEncryptedPartLen; (void)pPart; (void)pulPartLen;
-	return unsupported();
+	CK_RV rv = mod_ready();
+	if (rv != CKR_OK || (rv = digest_can_add(hSession)) != CKR_OK)
+		return rv;
+	rv = C_DecryptUpdate(hSession, pEncryptedPart, ulEncryptedPartLen, pPart, pulPartLen);
+	if (rv == CKR_OK && pPart != NULL)
+		rv = digest_add(hSession, pPart, *pulPartLen);
+	return rv;
+}
+
+/* The sign or verify part (kind) of a dual function, over data. */
+static CK_RV
+second_part(CK_SESSION_HANDLE h, enum proto_op kind, enum proto_op cipher, const CK_BYTE *data, CK_ULONG len)
+{
+	CK_RV rv = op_step(h, MSG_OP_UPDATE, kind, data, len, NULL, 0, NULL, NULL);
+	if (rv != CKR_OK)
+		rpc_session_cancel(h, proto_op_info(cipher)->flag);
+	return rv;
 }
 
 CK_RV
 C_SignEncryptUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen,
 		    CK_BYTE_PTR pEncryptedPart, CK_ULONG_PTR pulEncryptedPartLen)
 {
-	(void)hSession; (void)pPart; (void)ulPartLen; (void)pEncryptedPart; (void)pulEncryptedPartLen;
-	return unsupported();
+	CK_RV rv = C_EncryptUpdate(hSession, pPart, ulPartLen, pEncryptedPart, pulEncryptedPartLen);
+	if (rv == CKR_OK && pEncryptedPart != NULL)
+		rv = second_part(hSession, OP_SIGN, OP_ENCRYPT, pPart, ulPartLen);
+	return rv;
 }
 
 CK_RV
 C_DecryptVerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart, CK_ULONG ulEncryptedPartLen,
 		      CK_BYTE_PTR pPart, CK_ULONG_PTR pulPartLen)
 {
-	(void)hSession; (void)pEncryptedPart; (void)ulEncryptedPartLen; (void)pPart; (void)pulPartLen;
-	return unsupported();
+	CK_RV rv = C_DecryptUpdate(hSession, pEncryptedPart, ulEncryptedPartLen, pPart, pulPartLen);
+	if (rv == CKR_OK && pPart != NULL)
+		rv = second_part(hSession, OP_VERIFY, OP_DECRYPT, pPart, *pulPartLen);
+	return rv;
 }
 
 /*

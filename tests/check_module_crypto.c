@@ -727,6 +727,88 @@ START_TEST(brainpool_curves)
 }
 END_TEST
 
+/* The dual-function updates (PKCS#11 2.40 section 5.12): the same results
+ * as the two operations run apart. */
+START_TEST(dual_function_updates)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	CK_OBJECT_HANDLE aes = secret_key(h, CKK_AES, "2b7e151628aed2a6abf7158809cf4f3c");
+	CK_OBJECT_HANDLE mk = secret_key(h, CKK_GENERIC_SECRET, "000102030405060708090a0b0c0d0e0f");
+	CK_BYTE iv[16] = { 3 }, in[48], ct[64], ct2[64], pt[64], d1[32], d2[32], m1[32], m2[32];
+	for (int i = 0; i < 48; i++)
+		in[i] = (CK_BYTE)i;
+	CK_MECHANISM cbc = { CKM_AES_CBC, iv, sizeof(iv) }, sha = { CKM_SHA256, NULL, 0 };
+	CK_MECHANISM hm = { CKM_SHA256_HMAC, NULL, 0 };
+	CK_ULONG n, total = 0;
+	/* The reference: encrypt, digest and MAC apart. */
+	n = sizeof(ct);
+	ck_assert_uint_eq(f->C_EncryptInit(h, &cbc, aes), CKR_OK);
+	ck_assert_uint_eq(f->C_Encrypt(h, in, 48, ct, &n), CKR_OK);
+	ck_assert_uint_eq(n, 48);
+	n = 32;
+	ck_assert_uint_eq(f->C_DigestInit(h, &sha), CKR_OK);
+	ck_assert_uint_eq(f->C_Digest(h, in, 48, d1, &n), CKR_OK);
+	n = 32;
+	ck_assert_uint_eq(f->C_SignInit(h, &hm, mk), CKR_OK);
+	ck_assert_uint_eq(f->C_Sign(h, in, 48, m1, &n), CKR_OK);
+	/* Digest and encrypt, in two parts; a length query digests nothing. */
+	ck_assert_uint_eq(f->C_EncryptInit(h, &cbc, aes), CKR_OK);
+	ck_assert_uint_eq(f->C_DigestInit(h, &sha), CKR_OK);
+	n = 0;
+	ck_assert_uint_eq(f->C_DigestEncryptUpdate(h, in, 32, NULL, &n), CKR_OK);
+	ck_assert_uint_eq(n, 32);
+	ck_assert_uint_eq(f->C_DigestEncryptUpdate(h, in, 32, ct2, &n), CKR_OK);
+	total = n;
+	n = sizeof(ct2) - total;
+	ck_assert_uint_eq(f->C_DigestEncryptUpdate(h, in + 32, 16, ct2 + total, &n), CKR_OK);
+	total += n;
+	n = sizeof(ct2) - total;
+	ck_assert_uint_eq(f->C_EncryptFinal(h, ct2 + total, &n), CKR_OK);
+	total += n;
+	ck_assert_uint_eq(total, 48);
+	ck_assert_int_eq(memcmp(ct, ct2, 48), 0);
+	n = 32;
+	ck_assert_uint_eq(f->C_DigestFinal(h, d2, &n), CKR_OK);
+	ck_assert_int_eq(memcmp(d1, d2, 32), 0);
+	/* Decrypt and digest: the digest is of the plaintext. */
+	ck_assert_uint_eq(f->C_DecryptInit(h, &cbc, aes), CKR_OK);
+	ck_assert_uint_eq(f->C_DigestInit(h, &sha), CKR_OK);
+	n = sizeof(pt);
+	ck_assert_uint_eq(f->C_DecryptDigestUpdate(h, ct, 48, pt, &n), CKR_OK);
+	ck_assert_uint_eq(n, 48);
+	ck_assert_int_eq(memcmp(pt, in, 48), 0);
+	n = 0;
+	ck_assert_uint_eq(f->C_DecryptFinal(h, pt, &n), CKR_OK);
+	n = 32;
+	ck_assert_uint_eq(f->C_DigestFinal(h, d2, &n), CKR_OK);
+	ck_assert_int_eq(memcmp(d1, d2, 32), 0);
+	/* Sign and encrypt; decrypt and verify. */
+	ck_assert_uint_eq(f->C_EncryptInit(h, &cbc, aes), CKR_OK);
+	ck_assert_uint_eq(f->C_SignInit(h, &hm, mk), CKR_OK);
+	n = sizeof(ct2);
+	ck_assert_uint_eq(f->C_SignEncryptUpdate(h, in, 48, ct2, &n), CKR_OK);
+	ck_assert_int_eq(memcmp(ct, ct2, 48), 0);
+	n = 32;
+	ck_assert_uint_eq(f->C_SignFinal(h, m2, &n), CKR_OK);
+	ck_assert_int_eq(memcmp(m1, m2, 32), 0);
+	n = 0;
+	ck_assert_uint_eq(f->C_EncryptFinal(h, ct2, &n), CKR_OK);
+	ck_assert_uint_eq(f->C_DecryptInit(h, &cbc, aes), CKR_OK);
+	ck_assert_uint_eq(f->C_VerifyInit(h, &hm, mk), CKR_OK);
+	n = sizeof(pt);
+	ck_assert_uint_eq(f->C_DecryptVerifyUpdate(h, ct, 48, pt, &n), CKR_OK);
+	ck_assert_uint_eq(f->C_VerifyFinal(h, m1, 32), CKR_OK);
+	/* Without the second operation: CKR_OPERATION_NOT_INITIALIZED, and
+	 * the first is left as it was. */
+	ck_assert_uint_eq(f->C_EncryptInit(h, &cbc, aes), CKR_OK);
+	n = sizeof(ct2);
+	ck_assert_uint_eq(f->C_DigestEncryptUpdate(h, in, 16, ct2, &n), CKR_OPERATION_NOT_INITIALIZED);
+	n = sizeof(ct2);
+	ck_assert_uint_eq(f->C_Encrypt(h, in, 48, ct2, &n), CKR_OK);
+	ck_assert_int_eq(memcmp(ct, ct2, 48), 0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -742,6 +824,7 @@ main(void)
 	tcase_add_test(tc, ctr_and_des3);
 	tcase_add_test(tc, des3_weak_key);
 	tcase_add_test(tc, one_shot_after_multi_part);
+	tcase_add_test(tc, dual_function_updates);
 	tcase_add_test(tc, recover_auth_digest_key);
 	tcase_add_test(tc, aes_gcm_cbc);
 	tcase_add_test(tc, large_data);
