@@ -165,6 +165,56 @@ put_object(struct store *st, int64_t token, uint32_t cls, const char *id, const 
 	ck_assert_int_eq(store_object_insert(st, &o), 0);
 }
 
+/* store_open by URI: a registered scheme, a plain path, and what names no
+ * database (which SQLite would turn into a temporary one, losing every key). */
+START_TEST(open_by_uri)
+{
+	struct store *st = NULL;
+	char uri[PATH_MAX + 16];
+	snprintf(uri, sizeof(uri), "sqlite:%s", db);
+	ck_assert_int_eq(store_open(uri, &st), 0);
+	ck_assert_int_eq(store_schema_version(st), STORE_SCHEMA_VERSION);
+	store_close(st);
+	ck_assert_int_eq(store_open("sqlite:", &st), CY_ERR_STORE);
+	ck_assert_int_eq(store_open("", &st), CY_ERR_STORE);
+	ck_assert_int_eq(store_open("postgresql://127.0.0.1/coyeu", &st), CY_ERR_STORE);
+	store_close(NULL);
+}
+END_TEST
+
+/* PIN failures change only by the store's atomic operations. */
+START_TEST(pin_counts_atomic)
+{
+	struct store *st;
+	struct store_token t, u;
+	uint32_t n = 0;
+	memset(&t, 0, sizeof(t));
+	t.id = 1;
+	strcpy(t.label, "t");
+	t.data_key_len = 8;
+	ck_assert_int_eq(store_open(db, &st), 0);
+	ck_assert_int_eq(store_token_insert(st, &t), 0);
+	ck_assert_int_eq(store_token_pin_failed(st, 1, false, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(store_token_pin_failed(st, 1, false, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(store_token_pin_failed(st, 1, true, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	/* A whole-row update does not write the counts back. */
+	t.user_failures = 0;
+	ck_assert_int_eq(store_token_update(st, &t), 0);
+	ck_assert_int_eq(store_token_get(st, 1, &u), 0);
+	ck_assert_uint_eq(u.user_failures, 2);
+	ck_assert_uint_eq(u.so_failures, 1);
+	ck_assert_int_eq(store_token_pin_reset(st, 1, false), 0);
+	ck_assert_int_eq(store_token_get(st, 1, &u), 0);
+	ck_assert_uint_eq(u.user_failures, 0);
+	ck_assert_uint_eq(u.so_failures, 1);
+	ck_assert_int_eq(store_token_pin_failed(st, 9, false, &n), CY_ERR_NOT_FOUND);
+	store_close(st);
+}
+END_TEST
+
 START_TEST(lookups_use_indexes)
 {
 	struct store *st;
@@ -344,6 +394,8 @@ main(void)
 	tcase_add_test(tc, garbage_file_refused);
 	tcase_add_test(tc, token_roundtrip);
 	tcase_add_test(tc, lookups_use_indexes);
+	tcase_add_test(tc, open_by_uri);
+	tcase_add_test(tc, pin_counts_atomic);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	TCase *sl = tcase_create("/seal");

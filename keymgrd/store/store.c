@@ -27,12 +27,23 @@ store_open(const char *uri, struct store **out)
 	*out = NULL;
 	for (size_t i = 0; colon != NULL && i < sizeof(backends) / sizeof(backends[0]); i++) {
 		size_t n = strlen(backends[i]->scheme);
-		if ((size_t)(colon - uri) == n && strncmp(uri, backends[i]->scheme, n) == 0)
-			return backends[i]->open(colon + 1, out);
+		if ((size_t)(colon - uri) != n || strncmp(uri, backends[i]->scheme, n) != 0)
+			continue;
+		/* "sqlite:" alone would be SQLite's private temporary database:
+		 * keys that vanish at exit. */
+		if (colon[1] == '\0') {
+			log_err("store: %s names no database", uri);
+			return CY_ERR_STORE;
+		}
+		return backends[i]->open(colon + 1, out);
 	}
 	/* "postgresql://..." in a build without it is an error, not a file. */
 	if (colon != NULL && colon > uri && strncmp(colon, "://", 3) == 0) {
 		log_err("store: no back end for %.*s", (int)(colon - uri), uri);
+		return CY_ERR_STORE;
+	}
+	if (*uri == '\0') {
+		log_err("store: no database named");
 		return CY_ERR_STORE;
 	}
 	return store_sqlite_ops.open(uri, out);
