@@ -96,7 +96,7 @@ key_generate(int argc, char **argv)
 	unsigned long bits = 0;
 	const struct curve *cv = NULL;
 	if (parse_type(type, &kt, &bits, &cv) != 0)
-		return cli_fail("key generate: --type must be rsa:2048..4096, ec:P-256|P-384|P-521|Ed25519|Ed448 or aes:128|192|256");
+		return cli_fail("key generate: --type must be rsa:2048..4096, ec:P-256|P-384|P-521|Ed25519|Ed448|brainpoolP256r1|P384r1|P512r1 or aes:128|192|256");
 	uint8_t id[32];
 	size_t idlen = 16;
 	if (idhex && parse_hex(idhex, id, sizeof(id), &idlen) != 0)
@@ -184,7 +184,8 @@ out:
 const struct cli_cmd cmd_key_generate = {
 	"key", "generate", "--token LABEL --pin PIN --type TYPE --label LABEL [--id HEX]",
 	"Generates a key on the token inside keymgrd; the private part never leaves it.\n"
-	"TYPE is rsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384, ec:P-521, ec:Ed25519, ec:Ed448 or\n"
+	"TYPE is rsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384, ec:P-521, ec:Ed25519, ec:Ed448,\n"
+	"ec:brainpoolP256r1, ec:brainpoolP384r1, ec:brainpoolP512r1 (no certificate requests) or\n"
 	"aes:128/192/256. Without --id a random 16-byte CKA_ID is chosen.",
 	key_generate,
 };

@@ -298,6 +298,11 @@ C_DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulD
 		digest_free(d);
 		return CKR_ARGUMENTS_BAD;
 	}
+	if (d->oneshot) {
+		/* C_Digest asked for the length: only C_Digest may end it. */
+		put_back(d);
+		return CKR_OPERATION_ACTIVE;
+	}
 	rv = deliver(d, pDigest, pulDigestLen, &done);
 	if (done)
 		digest_free(d);

@@ -667,6 +667,7 @@ START_TEST(one_shot_after_multi_part)
 	ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)"abc", 3, NULL, &n), CKR_OK);
 	ck_assert_uint_eq(n, 32);
 	ck_assert_uint_eq(f->C_SignUpdate(h, (CK_BYTE_PTR)"x", 1), CKR_OPERATION_ACTIVE);
+	ck_assert_uint_eq(f->C_SignFinal(h, mac2, &n), CKR_OPERATION_ACTIVE);
 	ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)"abc", 3, mac2, &n), CKR_OK);
 	ck_assert_int_eq(memcmp(mac, mac2, 32), 0);
 	/* Verify and encrypt alike. */
@@ -694,6 +695,8 @@ START_TEST(one_shot_after_multi_part)
 	ck_assert_uint_eq(f->C_DigestInit(h, &dm), CKR_OK);
 	ck_assert_uint_eq(f->C_Digest(h, (CK_BYTE_PTR)"abc", 3, NULL, &n), CKR_OK);
 	ck_assert_uint_eq(f->C_DigestUpdate(h, (CK_BYTE_PTR)"abc", 3), CKR_OPERATION_ACTIVE);
+	n = sizeof(out);
+	ck_assert_uint_eq(f->C_DigestFinal(h, out, &n), CKR_OPERATION_ACTIVE);
 	n = sizeof(out);
 	ck_assert_uint_eq(f->C_Digest(h, (CK_BYTE_PTR)"abc", 3, out, &n), CKR_OK);
 }

@@ -703,6 +703,40 @@ START_TEST(ecb_cbc_wrap_pads_and_truncates)
 }
 END_TEST
 
+/* ECDH on the Brainpool curves: two generated parties agree. */
+START_TEST(ecdh_brainpool)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	static const CK_BYTE oids[3][11] = {
+		{ 0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x07 },
+		{ 0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x0b },
+		{ 0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x0d },
+	};
+	static const CK_ULONG zlen[3] = { 32, 48, 64 };
+	CK_MECHANISM g = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	for (int i = 0; i < 3; i++) {
+		CK_OBJECT_HANDLE pub[2], priv[2];
+		CK_BYTE pt[2][140], z[2][64];
+		CK_ULONG n[2], zn[2];
+		for (int j = 0; j < 2; j++) {
+			CK_ATTRIBUTE gp[] = { { CKA_EC_PARAMS, (void *)oids[i], sizeof(oids[i]) } };
+			CK_ATTRIBUTE gv[] = { { CKA_DERIVE, &yes, 1 } };
+			ck_assert_uint_eq(f->C_GenerateKeyPair(h, &g, gp, 1, gv, 1, &pub[j], &priv[j]), CKR_OK);
+			CK_ATTRIBUTE a = { CKA_EC_POINT, pt[j], sizeof(pt[j]) };
+			ck_assert_uint_eq(f->C_GetAttributeValue(h, pub[j], &a, 1), CKR_OK);
+			n[j] = a.ulValueLen;
+		}
+		for (int j = 0; j < 2; j++) {
+			CK_OBJECT_HANDLE k = derive(h, priv[j], CKD_NULL, pt[1 - j], n[1 - j], zlen[i], CKR_OK);
+			zn[j] = sizeof(z[j]);
+			value_of(h, k, z[j], &zn[j]);
+			ck_assert_uint_eq(zn[j], zlen[i]);
+		}
+		ck_assert_int_eq(memcmp(z[0], z[1], zlen[i]), 0);
+	}
+}
+END_TEST
+
 int
 main(void)
 {
@@ -713,6 +747,7 @@ main(void)
 	tcase_add_test(tc, wrap_templates);
 	tcase_add_test(tc, ecb_cbc_wrap_pads_and_truncates);
 	tcase_add_test(tc, ecdh_derive);
+	tcase_add_test(tc, ecdh_brainpool);
 	tcase_add_test(tc, every_mechanism);
 	tcase_set_timeout(tc, 300);
 	suite_add_tcase(s, tc);

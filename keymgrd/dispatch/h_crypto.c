@@ -169,7 +169,7 @@ op_step(struct req *r, uint32_t kind, uint32_t phase, const uint8_t *in, size_t 
 	 * operation"; nor may a part follow a one-shot call whose result
 	 * waits to be collected. The operation goes on either way. */
 	if ((phase == MSG_OP_RUN && s->multipart[kind]) ||
-	    (phase == MSG_OP_UPDATE && s->stash_kind == kind && s->stash_phase == MSG_OP_RUN))
+	    (phase != MSG_OP_RUN && s->stash_kind == kind && s->stash_phase == MSG_OP_RUN))
 		return CKR_OPERATION_ACTIVE;
 	bool ends = phase != MSG_OP_UPDATE;
 	if (s->stash_kind != kind || s->stash_phase != phase) {
