@@ -58,8 +58,8 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	/* slot (0xffffffff: every token) */
 	[MSG_LOCK] = { MSG_LOCK, "lock", "u", "" },
 	/* first id, most entries -> the entries: id, time, uid, token,
-	 * session, op, object, result, hash */
-	[MSG_AUDIT_LIST] = { MSG_AUDIT_LIST, "audit-list", "qu", "[qququssuy]" },
+	 * session, op, object, result, hash, who (account or principal), role */
+	[MSG_AUDIT_LIST] = { MSG_AUDIT_LIST, "audit-list", "qu", "[qququssuyss]" },
 	/* -> entries checked, first bad id (0: none), why */
 	[MSG_AUDIT_VERIFY] = { MSG_AUDIT_VERIFY, "audit-verify", "", "qqs" },
 	/* session, CKA_ID, new state, revocation reason -> objects changed */
@@ -91,6 +91,23 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	 * the shared region, signature, output offset, capacity, length only
 	 * -> needed length, and nothing: the output is in the region */
 	[MSG_OP_SHM] = { MSG_OP_SHM, "op-shm", "uuuqqyqub", "uy" },
+	/* passphrase -> the role of the caller's account ("admin", "auditor") */
+	[MSG_ACCOUNT_LOGIN] = { MSG_ACCOUNT_LOGIN, "account-login", "y", "s" },
+	/* name, role, uid, passphrase */
+	[MSG_ACCOUNT_ADD] = { MSG_ACCOUNT_ADD, "account-add", "ssuy", "" },
+	[MSG_ACCOUNT_REMOVE] = { MSG_ACCOUNT_REMOVE, "account-remove", "s", "" },
+	/* -> name, role, uid, failed passphrases */
+	[MSG_ACCOUNT_LIST] = { MSG_ACCOUNT_LIST, "account-list", "", "[ssuu]" },
+	/* holder id, name, agency, unit, initial user PIN -> slot */
+	[MSG_HOLDER_ADD] = { MSG_HOLDER_ADD, "holder-add", "ssssy", "u" },
+	/* -> slot, holder id, name, agency, unit, token flags */
+	[MSG_HOLDER_LIST] = { MSG_HOLDER_LIST, "holder-list", "", "[ussssu]" },
+	/* holder id, new one-time user PIN */
+	[MSG_HOLDER_RESET_PIN] = { MSG_HOLDER_RESET_PIN, "holder-reset-pin", "sy", "" },
+	/* grant (else revoke), group (else uid), the uid or gid, holder id */
+	[MSG_ACCESS_SET] = { MSG_ACCESS_SET, "access-set", "bbus", "" },
+	/* -> group, uid or gid, holder id, holder name */
+	[MSG_ACCESS_LIST] = { MSG_ACCESS_LIST, "access-list", "", "[buss]" },
 };
 
 static const struct proto_op_info ops[OP_MAX + 1] = {

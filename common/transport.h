@@ -23,11 +23,16 @@
 /* No local uid: the principal is not a user of this machine. */
 #define CY_UID_NONE 0xffffffffu
 
+/* The most groups of a local principal that keymgrd looks at. */
+#define CY_MAX_GROUPS 64
+
 /* Who is at the other end of a connection, as its transport proves it. */
 struct cy_principal {
 	char name[96];  /* "uid:1000" for a local user */
 	uint32_t uid;   /* the local uid, or CY_UID_NONE */
 	int32_t pid;    /* the local process, or 0 */
+	uint32_t groups[CY_MAX_GROUPS]; /* its gids, the primary one first */
+	uint32_t ngroups;
 };
 
 struct transport;

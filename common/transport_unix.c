@@ -186,6 +186,17 @@ unix_peer(struct transport *t, struct cy_principal *who)
 	snprintf(who->name, sizeof(who->name), "uid:%u", (unsigned)cred.uid);
 	who->uid = cred.uid;
 	who->pid = cred.pid;
+	/* Its groups when it connected: the primary one, then the
+	 * supplementary ones (SO_PEERGROUPS, Linux 4.13); a peer in more
+	 * than CY_MAX_GROUPS groups is known by its primary group only. */
+	gid_t groups[CY_MAX_GROUPS];
+	who->groups[who->ngroups++] = cred.gid;
+	len = sizeof(groups);
+	if (getsockopt(t->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0) {
+		for (size_t i = 0; i < len / sizeof(gid_t) && i < CY_MAX_GROUPS; i++)
+			if (who->ngroups < CY_MAX_GROUPS && groups[i] != cred.gid)
+				who->groups[who->ngroups++] = groups[i];
+	}
 	return 0;
 }
 

@@ -26,10 +26,14 @@ struct cli_cmd {
 extern const struct cli_cmd cmd_token_init, cmd_token_list, cmd_key_generate, cmd_key_list,
 	cmd_unlock, cmd_lock, cmd_audit_list, cmd_audit_verify, cmd_key_retire, cmd_key_revoke,
 	cmd_key_destroy, cmd_cert_import, cmd_inventory_list, cmd_inventory_report, cmd_key_rotate,
-	cmd_key_show, cmd_cert_issue, cmd_crl_generate, cmd_key_csr, cmd_ca_init;
+	cmd_key_show, cmd_cert_issue, cmd_crl_generate, cmd_key_csr, cmd_ca_init, cmd_holder_add,
+	cmd_holder_import, cmd_holder_list, cmd_holder_reset_pin, cmd_account_add, cmd_account_list,
+	cmd_account_remove, cmd_access_grant, cmd_access_revoke, cmd_access_list;
 
 /* The socket given with --socket, or NULL to resolve it the usual way. */
 extern const char *cli_socket;
+/* --passphrase-file: cli_connect logs in to the caller's account with it. */
+extern const char *cli_passphrase_file;
 
 /* Prints "keymgr: <what>" on stderr; returns 1 (the exit status). */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -86,6 +90,15 @@ const char *cli_pin_arg(const char *arg, const char *what);
  * returns 1. */
 int cli_open(struct cy_conn *c, const char *label, long slot, bool rw, const char *pin,
 	     uint32_t *session);
+
+/* Generates a key of type ("ec:P-256", "rsa:2048", ...; see keymgr key
+ * generate) labelled label with CKA_ID id in session. 0 or prints, 1. */
+int cli_generate_key(struct cy_conn *conn, uint32_t session, const char *type, const char *label,
+		     const uint8_t *id, size_t idlen);
+
+/* A uid (group false) or gid: a number, or a user or group name. 0, or
+ * prints and returns 1. */
+int cli_parse_id(const char *s, bool group, uint32_t *out);
 
 /* A whole file (at most 16 MiB) into *out (malloc'd). 0 or prints, 1. */
 int cli_read_file(const char *path, uint8_t **out, size_t *len);

@@ -16,15 +16,33 @@ audit_list(int argc, char **argv)
 	static const struct option longs[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "from", required_argument, NULL, 'f' },
+		{ "op", required_argument, NULL, 'o' },
+		{ "who", required_argument, NULL, 'w' },
+		{ "token", required_argument, NULL, 't' },
+		{ "since", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool json = false;
 	unsigned long long from = 1;
+	const char *want_op = NULL, *want_who = NULL;
+	long long want_token = -1, since = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "jf:", longs, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jf:o:w:t:s:", longs, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'f': from = strtoull(optarg, NULL, 10); break;
+		case 'o': want_op = optarg; break;
+		case 'w': want_who = optarg; break;
+		case 't': want_token = strtoll(optarg, NULL, 10); break;
+		case 's': {
+			struct tm tm;
+			memset(&tm, 0, sizeof(tm));
+			const char *end = strptime(optarg, "%Y-%m-%d", &tm);
+			if (end == NULL || (*end != '\0' && (end = strptime(end, "T%H:%M:%S", &tm)) == NULL) || *end)
+				return cli_fail("audit list: --since takes YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS (UTC)");
+			since = (long long)timegm(&tm);
+			break;
+		}
 		default: return cli_fail("audit list: bad option (see keymgr audit list --help)");
 		}
 	}
@@ -38,8 +56,8 @@ audit_list(int argc, char **argv)
 	if (json)
 		putchar('[');
 	else
-		printf("%-6s %-20s %-6s %-5s %-10s %-16s %-26s %s\n", "ID", "TIME", "UID", "TOKEN", "SESSION", "OPERATION",
-		       "OBJECT", "RESULT");
+		printf("%-6s %-20s %-6s %-12s %-7s %-5s %-10s %-16s %-26s %s\n", "ID", "TIME", "UID", "WHO", "ROLE",
+		       "TOKEN", "SESSION", "OPERATION", "OBJECT", "RESULT");
 	for (;;) {
 		struct wire_buf *b = client_begin(conn, MSG_AUDIT_LIST);
 		wire_put_u64(b, from);
@@ -58,7 +76,7 @@ audit_list(int argc, char **argv)
 		for (uint32_t i = 0; i < n; i++) {
 			uint64_t id = 0, t = 0, token = 0;
 			uint32_t uid = 0, session = 0, result = 0, hl;
-			char op[64] = "", obj[128] = "", when[32];
+			char op[64] = "", obj[128] = "", when[32], who[96] = "", role[32] = "";
 			const uint8_t *hash;
 			wire_get_u64(&v, &id);
 			wire_get_u64(&v, &t);
@@ -69,25 +87,34 @@ audit_list(int argc, char **argv)
 			wire_get_str_into(&v, obj, sizeof(obj));
 			wire_get_u32(&v, &result);
 			wire_get_bytes(&v, &hash, &hl);
+			wire_get_str_into(&v, who, sizeof(who));
+			wire_get_str_into(&v, role, sizeof(role));
 			if (wire_error(&v) != 0) {
 				status = cli_fail("audit list: malformed reply");
 				break;
 			}
+			from = id + 1;
+			if ((want_op && strcmp(op, want_op) != 0) || (want_who && strcmp(who, want_who) != 0) ||
+			    (want_token >= 0 && (long long)token != want_token) || (long long)t < since)
+				continue;
 			time_t tt = (time_t)t;
 			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&tt));
 			if (json) {
-				printf("%s{\"id\":%llu,\"time\":\"%s\",\"uid\":%u,\"token\":%lld,\"session\":%u,\"operation\":",
-				       first ? "" : ",", (unsigned long long)id, when, uid, (long long)token, session);
+				printf("%s{\"id\":%llu,\"time\":\"%s\",\"uid\":%u,\"who\":", first ? "" : ",",
+				       (unsigned long long)id, when, uid);
+				cli_json_str(who);
+				printf(",\"role\":");
+				cli_json_str(role);
+				printf(",\"token\":%lld,\"session\":%u,\"operation\":", (long long)token, session);
 				cli_json_str(op);
 				printf(",\"object\":");
 				cli_json_str(obj);
 				printf(",\"result\":\"%s\"}", ckr_name(result));
 			} else {
-				printf("%-6llu %-20s %-6u %-5lld %-10u %-16s %-26s %s\n", (unsigned long long)id, when, uid,
-				       (long long)token, session, op, obj, ckr_name(result));
+				printf("%-6llu %-20s %-6u %-12s %-7s %-5lld %-10u %-16s %-26s %s\n", (unsigned long long)id, when,
+				       uid, who, role, (long long)token, session, op, obj, ckr_name(result));
 			}
 			first = false;
-			from = id + 1;
 		}
 		if (n < 1000 || status)
 			break;
@@ -99,9 +126,11 @@ audit_list(int argc, char **argv)
 }
 
 const struct cli_cmd cmd_audit_list = {
-	"audit", "list", "[--from ID] [--json]",
-	"Lists the audit trail: time, peer uid, token, session, operation, object\n"
-	"and result of every administrative step and login. Root or keymgrd's user only.",
+	"audit", "list", "[--from ID] [--op OP] [--who NAME] [--token SLOT] [--since DATE] [--json]",
+	"Lists the audit trail: time, the principal (uid, account or principal name,\n"
+	"role), token, session, operation, object and result of every administrative\n"
+	"step and login; --op, --who, --token and --since (YYYY-MM-DD[THH:MM:SS], UTC)\n"
+	"select entries. For administrators and auditors.",
 	audit_list,
 };
 

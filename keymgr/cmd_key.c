@@ -65,52 +65,15 @@ print_hex(const uint8_t *p, size_t n)
 		printf("%02x", p[i]);
 }
 
-static int
-key_generate(int argc, char **argv)
+int
+cli_generate_key(struct cy_conn *conn, uint32_t session, const char *type, const char *label, const uint8_t *id,
+		 size_t idlen)
 {
-	static const struct option longs[] = {
-		{ "token", required_argument, NULL, 't' },
-		{ "pin", required_argument, NULL, 'p' },
-		{ "type", required_argument, NULL, 'k' },
-		{ "label", required_argument, NULL, 'l' },
-		{ "id", required_argument, NULL, 'i' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *token = NULL, *pin = NULL, *type = NULL, *label = NULL, *idhex = NULL;
-	int c;
-	while ((c = getopt_long(argc, argv, "t:p:k:l:i:", longs, NULL)) != -1) {
-		switch (c) {
-		case 't': token = optarg; break;
-		case 'p': pin = cli_pin_arg(optarg, "user PIN"); break;
-		case 'k': type = optarg; break;
-		case 'l': label = optarg; break;
-		case 'i': idhex = optarg; break;
-		default: return cli_fail("key generate: bad option (see keymgr key generate --help)");
-		}
-	}
-	if (optind != argc)
-		return cli_fail("key generate: unexpected argument '%s'", argv[optind]);
-	if (!token || !pin || !type || !label)
-		return cli_fail("key generate: --token, --pin, --type and --label are required");
 	CK_KEY_TYPE kt;
 	unsigned long bits = 0;
 	const struct curve *cv = NULL;
 	if (parse_type(type, &kt, &bits, &cv) != 0)
 		return cli_fail("key generate: --type must be rsa:2048..4096, ec:P-256|P-384|P-521|Ed25519|Ed448|brainpoolP256r1|P384r1|P512r1 or aes:128|192|256");
-	uint8_t id[32];
-	size_t idlen = 16;
-	if (idhex && parse_hex(idhex, id, sizeof(id), &idlen) != 0)
-		return cli_fail("key generate: --id must be 1 to 32 bytes in hex");
-	if (!idhex)
-		gcry_create_nonce(id, idlen);
-
-	struct cy_conn *conn = cli_connect();
-	uint32_t session;
-	int status = 1;
-	if (conn == NULL)
-		return 1;
-	if (cli_open(conn, token, 0, true, pin, &session) != 0)
-		goto out;
 	struct cli_tmpl pub, priv;
 	CK_RV trv = CKR_OK;
 	tmpl_init(&pub);
@@ -161,17 +124,58 @@ key_generate(int argc, char **argv)
 	}
 	tmpl_free(&pub);
 	tmpl_free(&priv);
-	if (trv != CKR_OK) {
-		cli_fail("key generate: template: %s", ckr_name(trv));
-		goto out;
-	}
-	fprintf(stderr, "generating %s key...\n", type);
+	if (trv != CKR_OK)
+		return cli_fail("key generate: template: %s", ckr_name(trv));
 	CK_RV rv = cli_call(conn);
-	if (rv != CKR_OK) {
-		if (rv != (CK_RV)-1)
-			cli_fail("key generate: %s", ckr_name(rv));
-		goto out;
+	if (rv != CKR_OK)
+		return rv == (CK_RV)-1 ? 1 : cli_fail("key generate: %s", ckr_name(rv));
+	return 0;
+}
+
+static int
+key_generate(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "token", required_argument, NULL, 't' },
+		{ "pin", required_argument, NULL, 'p' },
+		{ "type", required_argument, NULL, 'k' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "id", required_argument, NULL, 'i' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *token = NULL, *pin = NULL, *type = NULL, *label = NULL, *idhex = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "t:p:k:l:i:", longs, NULL)) != -1) {
+		switch (c) {
+		case 't': token = optarg; break;
+		case 'p': pin = cli_pin_arg(optarg, "user PIN"); break;
+		case 'k': type = optarg; break;
+		case 'l': label = optarg; break;
+		case 'i': idhex = optarg; break;
+		default: return cli_fail("key generate: bad option (see keymgr key generate --help)");
+		}
 	}
+	if (optind != argc)
+		return cli_fail("key generate: unexpected argument '%s'", argv[optind]);
+	if (!token || !type || !label)
+		return cli_fail("key generate: --token, --type and --label are required");
+	uint8_t id[32];
+	size_t idlen = 16;
+	if (idhex && parse_hex(idhex, id, sizeof(id), &idlen) != 0)
+		return cli_fail("key generate: --id must be 1 to 32 bytes in hex");
+	if (!idhex)
+		gcry_create_nonce(id, idlen);
+
+	struct cy_conn *conn = cli_connect();
+	uint32_t session;
+	int status = 1;
+	if (conn == NULL)
+		return 1;
+	if (cli_open(conn, token, 0, true, pin, &session) != 0)
+		goto out;
+	fprintf(stderr, "generating %s key...\n", type);
+	if (cli_generate_key(conn, session, type, label, id, idlen) != 0)
+		goto out;
 	printf("generated %s key '%s' id ", type, label);
 	print_hex(id, idlen);
 	printf(" on token '%s'\n", token);
@@ -182,8 +186,10 @@ out:
 }
 
 const struct cli_cmd cmd_key_generate = {
-	"key", "generate", "--token LABEL --pin PIN --type TYPE --label LABEL [--id HEX]",
+	"key", "generate", "--token LABEL [--pin PIN] --type TYPE --label LABEL [--id HEX]",
 	"Generates a key on the token inside keymgrd; the private part never leaves it.\n"
+	"With --pin as the token's user; without, as an administrator on a holder's token\n"
+	"(the key is the holder's: the administrator never uses it).\n"
 	"TYPE is rsa:2048, rsa:3072, rsa:4096, ec:P-256, ec:P-384, ec:P-521, ec:Ed25519, ec:Ed448,\n"
 	"ec:brainpoolP256r1, ec:brainpoolP384r1, ec:brainpoolP512r1 (no certificate requests) or\n"
 	"aes:128/192/256. Without --id a random 16-byte CKA_ID is chosen.",

@@ -27,6 +27,7 @@
 #include "paths.h"
 
 const char *cli_socket;
+const char *cli_passphrase_file;
 
 static const struct cli_cmd *const commands[] = {
 	&cmd_token_init,
@@ -49,6 +50,16 @@ static const struct cli_cmd *const commands[] = {
 	&cmd_cert_issue,
 	&cmd_crl_generate,
 	&cmd_ca_init,
+	&cmd_holder_add,
+	&cmd_holder_import,
+	&cmd_holder_list,
+	&cmd_holder_reset_pin,
+	&cmd_account_add,
+	&cmd_account_list,
+	&cmd_account_remove,
+	&cmd_access_grant,
+	&cmd_access_revoke,
+	&cmd_access_list,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -67,19 +78,55 @@ cli_fail(const char *fmt, ...)
 int
 cli_help(const struct cli_cmd *c)
 {
-	printf("usage: keymgr [--socket PATH] %s %s %s\n\n%s\n", c->group, c->name, c->usage, c->help);
+	printf("usage: keymgr [--socket PATH] [--passphrase-file FILE] %s %s %s\n\n%s\n", c->group, c->name, c->usage,
+	       c->help);
 	return 0;
 }
 
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: keymgr [--socket PATH] <command> [options]\n\ncommands:\n");
+	fprintf(f, "usage: keymgr [--socket PATH] [--passphrase-file FILE] <command> [options]\n\ncommands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %s %s %s\n", commands[i]->group, commands[i]->name, commands[i]->usage);
 	fprintf(f, "\n'keymgr <command> --help' describes a command. The daemon's socket is\n"
 		   "--socket, else $COYEU_SOCKET, else [client] socket in %s,\n"
-		   "else the default.\n", paths_config_file());
+		   "else the default.\n\n"
+		   "Administrators and auditors give their account's passphrase with\n"
+		   "--passphrase-file FILE (its first line; \"-\": asked on the terminal, or a\n"
+		   "line of standard input), else $KEYMGR_PASSPHRASE_FILE. Root on a store with\n"
+		   "no administrator account is the administrator without one.\n", paths_config_file());
+}
+
+/* Gives keymgrd the passphrase of the caller's account (see usage). */
+static int
+account_login(struct cy_conn *c)
+{
+	char pass[300];
+	int fd = -1, r;
+	const char *f = cli_passphrase_file;
+	if (strcmp(f, "-") == 0) {
+		r = cli_read_pin(isatty(STDIN_FILENO) ? -1 : STDIN_FILENO, "passphrase: ", pass, sizeof(pass));
+	} else {
+		if ((fd = open(f, O_RDONLY | O_CLOEXEC)) < 0)
+			return cli_fail("%s: %s", f, strerror(errno));
+		r = cli_read_pin(fd, "", pass, sizeof(pass));
+		close(fd);
+	}
+	if (r != 0)
+		return cli_fail("no passphrase read from %s", strcmp(f, "-") == 0 ? "the terminal or standard input" : f);
+	wire_put_bytes(client_begin(c, MSG_ACCOUNT_LOGIN), pass, strlen(pass));
+	wire_wipe(pass, sizeof(pass));
+	CK_RV rv = cli_call(c);
+	if (rv == CKR_OK)
+		return 0;
+	if (rv == (CK_RV)-1)
+		return 1;
+	if (rv == CKR_USER_TYPE_INVALID)
+		return cli_fail("uid %u has no account (keymgr account add)", (unsigned)getuid());
+	if (rv == CKR_PIN_LOCKED)
+		return cli_fail("account locked after too many wrong passphrases");
+	return cli_fail("account login: %s", rv == CKR_PIN_INCORRECT ? "wrong passphrase" : ckr_name(rv));
 }
 
 struct cy_conn *
@@ -102,6 +149,12 @@ cli_connect(void)
 		cli_fail("cannot reach keymgrd at %s: %s", path, cy_strerror(r));
 		return NULL;
 	}
+	if (cli_passphrase_file == NULL)
+		cli_passphrase_file = getenv("KEYMGR_PASSPHRASE_FILE");
+	if (cli_passphrase_file != NULL && account_login(c) != 0) {
+		client_close(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -114,6 +167,12 @@ cli_call(struct cy_conn *c)
 		cli_fail("keymgrd connection failed: %s", cy_strerror(r));
 		return (CK_RV)-1;
 	}
+	/* The one refusal every command can meet: say what would do. */
+	if (rv == CKR_ACTION_PROHIBITED)
+		fprintf(stderr, "keymgr: refused: this needs the %s role (an account's --passphrase-file)\n",
+			c->type == MSG_AUDIT_LIST || c->type == MSG_AUDIT_VERIFY || c->type == MSG_HOLDER_LIST ||
+			c->type == MSG_ACCESS_LIST || c->type == MSG_ACCOUNT_LIST ? "administrator or auditor"
+										    : "administrator");
 	return rv;
 }
 
@@ -427,6 +486,7 @@ main(int argc, char **argv)
 {
 	static const struct option longs[] = {
 		{ "socket", required_argument, NULL, 's' },
+		{ "passphrase-file", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -438,9 +498,10 @@ main(int argc, char **argv)
 	gcry_control(GCRYCTL_DISABLE_SECMEM, 0);
 	gcry_control(GCRYCTL_INITIALIZATION_FINISHED, 0);
 	/* "+": stop at the first command word; the command parses the rest. */
-	while ((c = getopt_long(argc, argv, "+s:hV", longs, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+s:P:hV", longs, NULL)) != -1) {
 		switch (c) {
 		case 's': cli_socket = optarg; break;
+		case 'P': cli_passphrase_file = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("keymgr %s\n", PACKAGE_VERSION); return 0;
 		default: usage(stderr); return 2;

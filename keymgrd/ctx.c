@@ -11,6 +11,7 @@
 
 #include "crypto/crypto.h"
 #include "ctx.h"
+#include "model/access.h"
 #include "model/audit.h"
 #include "model/handles.h"
 
@@ -23,6 +24,7 @@ ctx_defaults(unsigned *max_pin_failures, struct km_policy *p)
 	p->grace = 30 * 86400;
 	p->interval = 3600;
 	p->crl_days = 7;
+	p->unlock_max = 8 * 3600;
 }
 
 int
@@ -47,6 +49,8 @@ ctx_init(struct km_ctx *ctx, struct store *st, uint8_t *master_key)
 	int r = token_load_all_locked(ctx);
 	if (r == 0)
 		r = audit_init(ctx);
+	if (r == 0)
+		r = access_count_admins_locked(ctx);
 	return r;
 }
 
@@ -57,6 +61,11 @@ ctx_free(struct km_ctx *ctx)
 	crypto_forget_keys();
 	key_cache_forget_locked(ctx);
 	token_free_all_locked(ctx);
+	while (ctx->apps) {
+		struct km_app *a = ctx->apps;
+		ctx->apps = a->next;
+		access_app_free(a);
+	}
 	while (ctx->unlocks) {
 		struct km_unlock *u = ctx->unlocks;
 		ctx->unlocks = u->next;

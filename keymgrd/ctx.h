@@ -49,13 +49,31 @@ struct km_login {
 struct km_unlock {
 	char principal[sizeof(((struct cy_principal *)0)->name)];
 	int64_t token_id;
+	bool holder;  /* a holder token's */
 	time_t expires;
 	struct km_unlock *next;
 };
 
+/* The roles of the people who run the unit (see model/access.h). */
+enum km_role {
+	KM_ROLE_NONE = 0, /* a holder's user, or nobody */
+	KM_ROLE_AUDITOR,
+	KM_ROLE_ADMIN,
+};
+
 struct km_app {
 	char principal[sizeof(((struct cy_principal *)0)->name)]; /* who runs it */
+	struct cy_principal who;  /* as its first connection proved it */
+	bool bootstrap;           /* root or keymgrd's own user (see access.h) */
+	enum km_role role;        /* given by its account's passphrase */
+	char account[64];         /* that account's name, "" when none */
+	/* The holder tokens its access rules grant it, ascending, as read at
+	 * store generation granted_gen. */
+	int64_t *granted;
+	size_t ngranted;
+	uint64_t granted_gen;
 	const struct km_unlock *const *unlocks; /* &ctx->unlocks */
+	const unsigned *admin_accounts;         /* &ctx->admin_accounts */
 	uint8_t id[PROTO_APP_ID_LEN];
 	unsigned conns;
 	struct km_login *logins;
@@ -67,7 +85,7 @@ struct km_app {
 struct km_peer {
 	struct cy_principal who;
 	unsigned caps;      /* TRANSPORT_* of its connection */
-	bool admin;         /* root or keymgrd's own user: may read the audit trail */
+	bool bootstrap;     /* root or keymgrd's own user (see model/access.h) */
 	struct km_app *app; /* set by HELLO */
 	/* The region the peer shares for large inputs and outputs: a memfd
 	 * passed with SHM_ATTACH (received by the server into pending_fd,
@@ -81,6 +99,7 @@ struct km_session {
 	uint32_t handle;
 	struct km_app *app;
 	int64_t token_id;
+	bool holder_token;              /* on a holder's token (model/access.h) */
 	CK_FLAGS flags;
 	bool busy;                      /* a worker is using it unlocked */
 	struct km_op *op[OP_MAX + 1];   /* active operation per kind */
@@ -111,6 +130,7 @@ struct km_policy {
 	int64_t grace;          /* destroy versions retired this long ago (s); 0: never */
 	int64_t interval;       /* how often the policy runs (s) */
 	unsigned crl_days;      /* nextUpdate of the CRLs keymgrd writes */
+	int64_t unlock_max;     /* the longest keymgr token unlock (s) */
 	char outbox[4096];      /* where due rotations leave their requests */
 	char crl_dir[4096];     /* where the CRL of each CA is kept up to date */
 };
@@ -140,6 +160,8 @@ struct km_ctx {
 	uint32_t next_session;
 	uint32_t next_sobj;
 	unsigned max_pin_failures;
+	unsigned admin_accounts;  /* administrator accounts in the store */
+	int64_t audit_seen;       /* the newest audit entry this keymgrd has seen */
 	struct pin_cost pin_cost;
 	struct km_policy policy;
 	struct km_cached_key key_cache[KM_KEY_CACHE];
@@ -173,8 +195,6 @@ void dispatch_peer_gone(struct km_ctx *ctx, struct km_peer *peer);
 int token_load_all_locked(struct km_ctx *ctx);
 void token_free_all_locked(struct km_ctx *ctx);
 struct km_token *token_find_locked(struct km_ctx *ctx, int64_t id);
-/* Whether slot names a token or the spare slot. */
-bool token_slot_valid_locked(struct km_ctx *ctx, uint32_t slot);
 /* The id of the spare, uninitialised slot. */
 int64_t token_spare_slot_locked(struct km_ctx *ctx);
 CK_FLAGS token_flags_locked(struct km_ctx *ctx, const struct km_token *t);
@@ -194,6 +214,14 @@ CK_RV token_verify_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, c
 		       size_t len);
 CK_RV token_set_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who,
 			   const uint8_t *pin, size_t len);
+/* Sets the user PIN to a one-time PIN that must be changed at first use
+ * (CKF_USER_PIN_TO_BE_CHANGED), clearing a lockout. */
+CK_RV token_reset_user_pin_locked(struct km_ctx *ctx, struct km_token *t, const uint8_t *pin, size_t len);
+/* A new token for holder h (id, name, agency, unit set) in the spare
+ * slot, with a one-time user PIN and no SO PIN of its own (its SO is an
+ * administrator: model/access.h); its slot in *slot. */
+CK_RV token_create_holder_locked(struct km_ctx *ctx, const struct store_token *h, const uint8_t *pin, size_t len,
+				 int64_t *slot);
 CK_RV token_pin_len_ok(size_t len);
 /* What the token sets on every new object: CKA_UNIQUE_ID and, on keys
  * without one, the lifecycle state (active). 0 or -1. */

@@ -123,6 +123,8 @@ policy_setting(struct km_policy *p, const char *name, const char *value)
 	long long d = duration_parse(value);
 	if (strcmp(key, "rotate_before") == 0)
 		return d < 0 ? 0 : (p->rotate_before = d, 1);
+	if (strcmp(key, "unlock_max") == 0)
+		return d <= 0 || d > 7 * 86400 ? 0 : (p->unlock_max = d, 1);
 	if (strcmp(key, "grace") == 0)
 		return d < 0 ? 0 : (p->grace = d, 1);
 	if (strcmp(key, "policy_interval") == 0)

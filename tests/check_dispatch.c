@@ -17,14 +17,25 @@
 
 static struct tu_daemon *d;
 static struct cy_conn *c;
-static const struct cy_principal user = { "uid:4242", 4242, 1 };
+static const struct cy_principal user = { .name = "uid:4242", .uid = 4242, .pid = 1 };
+static const struct cy_principal other = { .name = "uid:4343", .uid = 4343, .pid = 2 };
+
+/* Connects as who (root-like: the bootstrap administrator when boot),
+ * closing the connection before. */
+static void
+connect_who(const struct cy_principal *who, bool boot)
+{
+	static const uint8_t app[PROTO_APP_ID_LEN] = { 7 };
+	client_close(c);
+	c = NULL;
+	transport_loop_serve(&d->ctx, who, boot);
+	ck_assert_int_eq(client_open("loop:", app, &c), 0);
+}
 
 static void
 connect_as(bool admin)
 {
-	static const uint8_t app[PROTO_APP_ID_LEN] = { 7 };
-	transport_loop_serve(&d->ctx, &user, admin);
-	ck_assert_int_eq(client_open("loop:", app, &c), 0);
+	connect_who(&user, admin);
 }
 
 static void
@@ -78,7 +89,7 @@ login(uint32_t session)
 
 START_TEST(loop_transport_serves)
 {
-	connect_as(false);
+	connect_as(true);
 	ck_assert(!(c->t->caps & TRANSPORT_PASS_FDS));
 	struct wire_buf *b = client_begin(c, MSG_SLOT_LIST);
 	wire_put_u8(b, 1);
@@ -131,21 +142,198 @@ END_TEST
  * before read-only. */
 START_TEST(login_checked_before_rw)
 {
-	connect_as(false);
+	connect_as(true);
 	uint32_t ro = open_session(false);
-	struct wire_buf *b = client_begin(c, MSG_KEY_STATE);
+	struct wire_buf *b = client_begin(c, MSG_CRL_GENERATE);
 	wire_put_u32(b, ro);
-	wire_put_bytes(b, "\x01", 1);
-	wire_put_u32(b, COYEU_KEY_RETIRED);
-	wire_put_u32(b, 0);
+	wire_put_bytes(b, "ca", 2);
+	wire_put_u32(b, 7);
 	ck_assert_uint_eq(call(), CKR_USER_NOT_LOGGED_IN);
 	ck_assert_uint_eq(login(ro), CKR_OK);
-	b = client_begin(c, MSG_KEY_STATE);
+	b = client_begin(c, MSG_CRL_GENERATE);
 	wire_put_u32(b, ro);
-	wire_put_bytes(b, "\x01", 1);
-	wire_put_u32(b, COYEU_KEY_RETIRED);
-	wire_put_u32(b, 0);
+	wire_put_bytes(b, "ca", 2);
+	wire_put_u32(b, 7);
 	ck_assert_uint_eq(call(), CKR_SESSION_READ_ONLY);
+}
+END_TEST
+
+static uint32_t
+slot_count(void)
+{
+	wire_put_u8(client_begin(c, MSG_SLOT_LIST), 1);
+	ck_assert_uint_eq(call(), CKR_OK);
+	uint32_t n = 99;
+	ck_assert_int_eq(wire_get_u32(&c->rep, &n), 0);
+	return n;
+}
+
+static uint32_t
+holder_add(const char *id, const char *pin)
+{
+	struct wire_buf *b = client_begin(c, MSG_HOLDER_ADD);
+	wire_put_str(b, id);
+	wire_put_str(b, "Lò Văn Thắng");
+	wire_put_str(b, "Sở Văn hóa, Thể thao và Du lịch");
+	wire_put_str(b, "");
+	wire_put_bytes(b, pin, strlen(pin));
+	ck_assert_uint_eq(call(), CKR_OK);
+	uint32_t slot = 0;
+	ck_assert_int_eq(wire_get_u32(&c->rep, &slot), 0);
+	return slot;
+}
+
+static uint32_t
+access_set(bool grant, uint32_t uid, const char *holder)
+{
+	struct wire_buf *b = client_begin(c, MSG_ACCESS_SET);
+	wire_put_u8(b, grant);
+	wire_put_u8(b, 0);
+	wire_put_u32(b, uid);
+	wire_put_str(b, holder);
+	return call();
+}
+
+static uint32_t
+session_on(uint32_t slot, bool rw, uint32_t *h)
+{
+	struct wire_buf *b = client_begin(c, MSG_OPEN_SESSION);
+	wire_put_u32(b, slot);
+	wire_put_u32(b, CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0));
+	uint32_t rv = call();
+	if (rv == CKR_OK)
+		wire_get_u32(&c->rep, h);
+	return rv;
+}
+
+static uint32_t
+login_with(uint32_t session, CK_USER_TYPE who, const char *pin)
+{
+	struct wire_buf *b = client_begin(c, MSG_LOGIN);
+	wire_put_u32(b, session);
+	wire_put_u32(b, (uint32_t)who);
+	wire_put_bytes(b, pin, strlen(pin));
+	return call();
+}
+
+static uint32_t
+find_init(uint32_t session)
+{
+	struct wire_buf *b = client_begin(c, MSG_FIND_INIT);
+	wire_put_u32(b, session);
+	wire_put_u32(b, 0); /* an empty template */
+	return call();
+}
+
+/* Who sees what: nothing without a rule, only the granted holder token
+ * with one; the administrator manages it but never logs in as its user;
+ * a rule revoked takes the sessions with it. */
+START_TEST(holders_seen_only_by_their_principals)
+{
+	connect_as(false);
+	ck_assert_uint_eq(slot_count(), 0);
+	uint32_t h;
+	ck_assert_uint_eq(session_on(1, false, &h), CKR_SLOT_ID_INVALID);
+	client_begin(c, MSG_HOLDER_LIST);
+	ck_assert_uint_eq(call(), CKR_ACTION_PROHIBITED);
+	ck_assert_uint_eq(access_set(true, 4242, "DB-0001"), CKR_ACTION_PROHIBITED);
+
+	connect_as(true); /* root on a store without administrator accounts */
+	uint32_t slot = holder_add("DB-0001", "11112222");
+	ck_assert_uint_eq(slot, 2);
+	ck_assert_uint_eq(access_set(true, 4242, "DB-0001"), CKR_OK);
+	ck_assert_uint_eq(access_set(true, 4242, "DB-9999"), CKR_ARGUMENTS_BAD);
+	ck_assert_uint_eq(session_on(slot, true, &h), CKR_OK);
+	ck_assert_uint_eq(login_with(h, CKU_USER, "11112222"), CKR_USER_TYPE_INVALID);
+	ck_assert_uint_eq(login_with(h, CKU_SO, "87654321"), CKR_USER_TYPE_INVALID); /* no account */
+
+	connect_who(&other, false);
+	ck_assert_uint_eq(slot_count(), 0);
+	ck_assert_uint_eq(session_on(slot, false, &h), CKR_SLOT_ID_INVALID);
+
+	connect_as(false);
+	ck_assert_uint_eq(slot_count(), 1);
+	ck_assert_uint_eq(session_on(1, false, &h), CKR_SLOT_ID_INVALID); /* the unit's token */
+	ck_assert_uint_eq(session_on(slot, false, &h), CKR_OK);
+	ck_assert_uint_eq(login_with(h, CKU_SO, "87654321"), CKR_USER_TYPE_INVALID);
+	/* The first PIN logs in, and must be changed before anything else. */
+	ck_assert_uint_eq(login_with(h, CKU_USER, "11112222"), CKR_OK);
+	wire_put_u32(client_begin(c, MSG_TOKEN_INFO), slot);
+	ck_assert_uint_eq(call(), CKR_OK);
+	char str[64];
+	uint32_t flags = 0;
+	for (int i = 0; i < 4; i++)
+		wire_get_str_into(&c->rep, str, sizeof(str));
+	wire_get_u32(&c->rep, &flags);
+	ck_assert(flags & CKF_USER_PIN_TO_BE_CHANGED);
+	ck_assert_uint_eq(find_init(h), CKR_PIN_EXPIRED);
+	ck_assert_uint_eq(session_on(slot, true, &h), CKR_OK);
+	struct wire_buf *b = client_begin(c, MSG_SET_PIN);
+	wire_put_u32(b, h);
+	wire_put_bytes(b, "11112222", 8);
+	wire_put_bytes(b, "24681357", 8);
+	ck_assert_uint_eq(call(), CKR_OK);
+	ck_assert_uint_eq(find_init(h), CKR_OK);
+
+	connect_as(true);
+	ck_assert_uint_eq(access_set(false, 4242, "DB-0001"), CKR_OK);
+	connect_as(false);
+	ck_assert_uint_eq(slot_count(), 0);
+}
+END_TEST
+
+/* Administrator and auditor accounts: a passphrase gives the role; once
+ * an administrator account exists root is no longer one by itself; the
+ * auditor reads but changes nothing; wrong passphrases lock the account. */
+START_TEST(accounts_give_roles)
+{
+	connect_as(true);
+	struct wire_buf *b = client_begin(c, MSG_ACCOUNT_ADD);
+	wire_put_str(b, "auditor1");
+	wire_put_str(b, "auditor");
+	wire_put_u32(b, 4343);
+	wire_put_bytes(b, "audit-passphrase", 16);
+	ck_assert_uint_eq(call(), CKR_OK);
+	b = client_begin(c, MSG_ACCOUNT_ADD);
+	wire_put_str(b, "admin1");
+	wire_put_str(b, "admin");
+	wire_put_u32(b, 4242);
+	wire_put_bytes(b, "admin-passphrase", 16);
+	ck_assert_uint_eq(call(), CKR_OK);
+	client_begin(c, MSG_HOLDER_LIST);
+	ck_assert_uint_eq(call(), CKR_ACTION_PROHIBITED); /* root: no longer */
+
+	connect_who(&other, false);
+	ck_assert_uint_eq(slot_count(), 0);
+	b = client_begin(c, MSG_ACCOUNT_LOGIN);
+	wire_put_bytes(b, "audit-passphrase", 16);
+	ck_assert_uint_eq(call(), CKR_OK);
+	ck_assert_uint_eq(slot_count(), 1);
+	uint32_t h;
+	ck_assert_uint_eq(session_on(1, true, &h), CKR_TOKEN_WRITE_PROTECTED);
+	client_begin(c, MSG_AUDIT_VERIFY);
+	ck_assert_uint_eq(call(), CKR_OK);
+	ck_assert_uint_eq(access_set(true, 4343, "x"), CKR_ACTION_PROHIBITED);
+
+	connect_as(false);
+	for (int i = 0; i < 2; i++) {
+		b = client_begin(c, MSG_ACCOUNT_LOGIN);
+		wire_put_bytes(b, "wrong-passphrase", 16);
+		ck_assert_uint_eq(call(), CKR_PIN_INCORRECT);
+	}
+	b = client_begin(c, MSG_ACCOUNT_LOGIN);
+	wire_put_bytes(b, "admin-passphrase", 16);
+	ck_assert_uint_eq(call(), CKR_OK);
+	ck_assert_uint_eq(slot_count(), 2); /* the token and the spare slot */
+	uint32_t slot = holder_add("DB-0002", "11112222");
+	/* The SO of a holder token is the administrator's account. */
+	ck_assert_uint_eq(session_on(slot, true, &h), CKR_OK);
+	ck_assert_uint_eq(login_with(h, CKU_SO, "wrong-passphrase"), CKR_PIN_INCORRECT);
+	ck_assert_uint_eq(login_with(h, CKU_SO, "admin-passphrase"), CKR_OK);
+	b = client_begin(c, MSG_INIT_PIN);
+	wire_put_u32(b, h);
+	wire_put_bytes(b, "55556666", 8);
+	ck_assert_uint_eq(call(), CKR_OK);
 }
 END_TEST
 
@@ -154,7 +342,6 @@ START_TEST(audit_is_for_administrators)
 	connect_as(false);
 	client_begin(c, MSG_AUDIT_VERIFY);
 	ck_assert_uint_eq(call(), CKR_ACTION_PROHIBITED);
-	client_close(c);
 	connect_as(true);
 	client_begin(c, MSG_AUDIT_VERIFY);
 	ck_assert_uint_eq(call(), CKR_OK);
@@ -192,6 +379,8 @@ main(void)
 	tcase_add_test(tc, login_checked_before_rw);
 	tcase_add_test(tc, audit_is_for_administrators);
 	tcase_add_test(tc, client_checks_requests);
+	tcase_add_test(tc, holders_seen_only_by_their_principals);
+	tcase_add_test(tc, accounts_give_roles);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

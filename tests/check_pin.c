@@ -193,10 +193,12 @@ START_TEST(two_daemons_one_store)
 			 CKR_PIN_LOCKED);
 	ck_assert_int_eq(token_check_pin_locked(&b, token_find_locked(&b, 1), CKU_USER, (const uint8_t *)"1234", 4),
 			 CKR_PIN_LOCKED);
-	struct cy_principal pa = { "uid:1000", 1000, 1 }, pb = { "uid:1001", 1001, 2 };
+	struct cy_principal pa = { .name = "uid:1000", .uid = 1000, .pid = 1 };
+	struct cy_principal pb = { .name = "uid:1001", .uid = 1001, .pid = 2 };
+	struct audit_actor by_a = { &pa, "alice", "admin" }, by_b = { &pb, NULL, "user" };
 	for (int i = 0; i < 3; i++) {
-		audit_locked(&a->ctx, &pa, 1, 0, "test-a", "", CKR_OK);
-		audit_locked(&b, &pb, 1, 0, "test-b", "", CKR_OK);
+		audit_locked(&a->ctx, &by_a, 1, 0, "test-a", "", CKR_OK);
+		audit_locked(&b, &by_b, 1, 0, "test-b", "", CKR_OK);
 	}
 	struct audit_check c;
 	ck_assert_int_eq(audit_verify_locked(&a->ctx, &c), 0);

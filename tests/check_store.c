@@ -83,6 +83,15 @@ START_TEST(older_schema_migrated)
 	ck_assert_int_eq(store_token_insert(st, &t), 0);
 	put_object(st, 1, CKO_DATA, "kept", "kept");
 	store_close(st);
+	static const char *const undo6[] = {
+		"DROP INDEX tokens_by_holder", "ALTER TABLE tokens DROP COLUMN holder",
+		"ALTER TABLE tokens DROP COLUMN holder_name", "ALTER TABLE tokens DROP COLUMN agency",
+		"ALTER TABLE tokens DROP COLUMN unit", "ALTER TABLE tokens DROP COLUMN user_pin_expired",
+		"DROP TABLE access", "DROP TABLE accounts", "ALTER TABLE audit DROP COLUMN who",
+		"ALTER TABLE audit DROP COLUMN role", "ALTER TABLE audit_head DROP COLUMN mac",
+	};
+	for (size_t i = 0; i < sizeof(undo6) / sizeof(undo6[0]); i++)
+		sql(db, undo6[i], NULL, 0);
 	sql(db, "DROP TABLE cas", NULL, 0);
 	sql(db, "DROP TABLE certs", NULL, 0);
 	sql(db, "DROP INDEX objects_by_keyhash", NULL, 0);

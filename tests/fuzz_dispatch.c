@@ -70,7 +70,7 @@ init_once(void)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct km_peer peer = { .who = { "uid:1000", 1000, 4242 }, .caps = TRANSPORT_PASS_FDS, .pending_fd = -1 };
+	struct km_peer peer = { .who = { .name = "uid:1000", .uid = 1000, .pid = 4242 }, .bootstrap = true, .caps = TRANSPORT_PASS_FDS, .pending_fd = -1 };
 	struct wire_buf req, rep;
 	uint8_t hello[4 + 4 + 4 + PROTO_APP_ID_LEN];
 	init_once();

@@ -34,7 +34,7 @@ static void *
 serve(void *arg)
 {
 	struct transport *t = arg;
-	struct km_peer peer = { .who = loop_who, .caps = t->caps, .admin = loop_admin, .pending_fd = -1 };
+	struct km_peer peer = { .who = loop_who, .caps = t->caps, .bootstrap = loop_admin, .pending_fd = -1 };
 	struct wire_buf in, out;
 	wire_init(&in, WIRE_MAX_FRAME);
 	wire_init(&out, WIRE_MAX_FRAME);

@@ -19,6 +19,7 @@
 #include "ctx.h"
 #include "log.h"
 #include "dispatch/request.h"
+#include "model/access.h"
 #include "model/audit.h"
 #include "model/session.h"
 
@@ -26,17 +27,22 @@
  * What a request needs before its handler runs, checked here in PKCS#11's
  * order of precedence: the session (CKR_SESSION_HANDLE_INVALID) before
  * the login state (CKR_USER_NOT_LOGGED_IN) before the session's mode
- * (CKR_SESSION_READ_ONLY), all before anything the handler checks.
+ * (CKR_SESSION_READ_ONLY), all before anything the handler checks. The
+ * roles (model/access.h) come after the session, before the login state.
  */
 enum {
 	RQ_SESSION = 1 << 0, /* the first field is the caller's session: r->s */
 	RQ_USER    = 1 << 1, /* ... where the user is logged in */
 	RQ_SO      = 1 << 2, /* ... where the SO is logged in */
 	RQ_RW      = 1 << 3, /* ... which is a R/W session */
-	RQ_ADMIN   = 1 << 4, /* only for an administrator peer (CKR_ACTION_PROHIBITED) */
-	RQ_AUDITED = 1 << 5, /* leaves an audit entry, failures included */
-	RQ_MAKES_1 = 1 << 6, /* the first reply field is a new object's handle */
-	RQ_MAKES_2 = 1 << 7, /* the first two reply fields are new objects' handles */
+	RQ_ADMIN   = 1 << 4, /* only for an administrator (CKR_ACTION_PROHIBITED) */
+	RQ_READER  = 1 << 5, /* only for an administrator or an auditor */
+	RQ_AUDITED = 1 << 6, /* leaves an audit entry, failures included */
+	RQ_MAKES_1 = 1 << 7, /* the first reply field is a new object's handle */
+	RQ_MAKES_2 = 1 << 8, /* the first two reply fields are new objects' handles */
+	/* Allowed while the user logged in with a PIN that must be changed
+	 * (elsewhere CKR_PIN_EXPIRED until C_SetPIN). */
+	RQ_EXPIRED_OK = 1 << 9,
 };
 
 struct dispatch_row {
@@ -46,6 +52,7 @@ struct dispatch_row {
 
 #define S RQ_SESSION
 #define A RQ_AUDITED
+#define X RQ_EXPIRED_OK
 static const struct dispatch_row table[MSG_COUNT] = {
 	[MSG_HELLO] = { process_hello, 0 },
 	[MSG_SLOT_LIST] = { process_slot_list, 0 },
@@ -53,15 +60,15 @@ static const struct dispatch_row table[MSG_COUNT] = {
 	[MSG_TOKEN_INFO] = { process_token_info, 0 },
 	[MSG_MECH_LIST] = { process_mech_list, 0 },
 	[MSG_MECH_INFO] = { process_mech_info, 0 },
-	[MSG_INIT_TOKEN] = { process_init_token, A },
+	[MSG_INIT_TOKEN] = { process_init_token, RQ_ADMIN | A },
 	[MSG_INIT_PIN] = { process_init_pin, S | RQ_SO | RQ_RW | A },
-	[MSG_SET_PIN] = { process_set_pin, S | RQ_RW | A },
+	[MSG_SET_PIN] = { process_set_pin, S | RQ_RW | A | X },
 	[MSG_OPEN_SESSION] = { process_open_session, 0 },
-	[MSG_CLOSE_SESSION] = { process_close_session, S },
+	[MSG_CLOSE_SESSION] = { process_close_session, S | X },
 	[MSG_CLOSE_ALL] = { process_close_all, 0 },
-	[MSG_SESSION_INFO] = { process_session_info, S },
-	[MSG_LOGIN] = { process_login, S | A },
-	[MSG_LOGOUT] = { process_logout, S | A },
+	[MSG_SESSION_INFO] = { process_session_info, S | X },
+	[MSG_LOGIN] = { process_login, S | A | X },
+	[MSG_LOGOUT] = { process_logout, S | A | X },
 	[MSG_CREATE_OBJECT] = { process_create_object, S | A | RQ_MAKES_1 },
 	[MSG_COPY_OBJECT] = { process_copy_object, S | A | RQ_MAKES_1 },
 	[MSG_DESTROY_OBJECT] = { process_destroy_object, S | A },
@@ -79,38 +86,62 @@ static const struct dispatch_row table[MSG_COUNT] = {
 	[MSG_OP_FINAL] = { process_op_final, S },
 	[MSG_OP_SHM] = { process_op_shm, S },
 	[MSG_SHM_ATTACH] = { process_shm_attach, 0 },
-	[MSG_SESSION_CANCEL] = { process_session_cancel, S },
+	[MSG_SESSION_CANCEL] = { process_session_cancel, S | X },
 	[MSG_WRAP_KEY] = { process_wrap_key, S | A },
 	[MSG_UNWRAP_KEY] = { process_unwrap_key, S | A | RQ_MAKES_1 },
 	[MSG_DERIVE_KEY] = { process_derive_key, S | A | RQ_MAKES_1 },
 	[MSG_UNLOCK] = { process_unlock, A },
 	[MSG_LOCK] = { process_lock, A },
-	[MSG_AUDIT_LIST] = { process_audit_list, RQ_ADMIN },
-	[MSG_AUDIT_VERIFY] = { process_audit_verify, RQ_ADMIN },
-	[MSG_KEY_STATE] = { process_key_state, S | RQ_USER | RQ_RW | A },
-	[MSG_CERT_IMPORT] = { process_cert_import, S | RQ_USER | RQ_RW | A },
+	[MSG_AUDIT_LIST] = { process_audit_list, RQ_READER },
+	[MSG_AUDIT_VERIFY] = { process_audit_verify, RQ_READER },
+	/* Key management is the administrator's, on any token it sees; what
+	 * signs with a CA's key also needs that token's user. */
+	[MSG_KEY_STATE] = { process_key_state, S | RQ_ADMIN | RQ_RW | A },
+	[MSG_CERT_IMPORT] = { process_cert_import, S | RQ_ADMIN | RQ_RW | A },
 	[MSG_INVENTORY] = { process_inventory, 0 },
-	[MSG_KEY_ROTATE] = { process_key_rotate, S | RQ_USER | RQ_RW },
-	[MSG_ROTATE_DUE] = { process_rotate_due, S | RQ_USER },
-	[MSG_CERT_ISSUE] = { process_cert_issue, S | RQ_USER | RQ_RW | A },
-	[MSG_CRL_GENERATE] = { process_crl_generate, S | RQ_USER | RQ_RW | A },
-	[MSG_KEY_CSR] = { process_key_csr, S | RQ_USER | RQ_RW },
-	[MSG_CA_INIT] = { process_ca_init, S | RQ_USER | RQ_RW | A },
+	[MSG_KEY_ROTATE] = { process_key_rotate, S | RQ_ADMIN | RQ_RW },
+	[MSG_ROTATE_DUE] = { process_rotate_due, S | RQ_READER },
+	[MSG_CERT_ISSUE] = { process_cert_issue, S | RQ_ADMIN | RQ_USER | RQ_RW | A },
+	[MSG_CRL_GENERATE] = { process_crl_generate, S | RQ_ADMIN | RQ_USER | RQ_RW | A },
+	[MSG_KEY_CSR] = { process_key_csr, S | RQ_ADMIN | RQ_RW | A },
+	[MSG_CA_INIT] = { process_ca_init, S | RQ_ADMIN | RQ_USER | RQ_RW | A },
+	[MSG_ACCOUNT_LOGIN] = { process_account_login, A },
+	[MSG_ACCOUNT_ADD] = { process_account_add, RQ_ADMIN | A },
+	[MSG_ACCOUNT_REMOVE] = { process_account_remove, RQ_ADMIN | A },
+	[MSG_ACCOUNT_LIST] = { process_account_list, RQ_READER },
+	[MSG_HOLDER_ADD] = { process_holder_add, RQ_ADMIN | A },
+	[MSG_HOLDER_LIST] = { process_holder_list, RQ_READER },
+	[MSG_HOLDER_RESET_PIN] = { process_holder_reset_pin, RQ_ADMIN | A },
+	[MSG_ACCESS_SET] = { process_access_set, RQ_ADMIN | A },
+	[MSG_ACCESS_LIST] = { process_access_list, RQ_READER },
 };
 #undef S
 #undef A
+#undef X
 
 /* The checks a row's flags ask for (see the enum); r->s is set on CKR_OK. */
 static CK_RV
 admit_locked(struct req *r, unsigned flags)
 {
-	if ((flags & RQ_ADMIN) && !r->peer->admin)
+	struct km_session *s = NULL;
+	if (flags & RQ_SESSION) {
+		s = req_session(r, get_u32(r));
+		/* A session on a token its rules no longer grant is gone. */
+		if (s == NULL || !access_sees_locked(r->ctx, s->app, s->token_id))
+			return CKR_SESSION_HANDLE_INVALID;
+	}
+	enum km_role role = r->peer->app ? access_role_locked(r->ctx, r->peer->app) : KM_ROLE_NONE;
+	if ((flags & RQ_ADMIN) && role != KM_ROLE_ADMIN)
 		return CKR_ACTION_PROHIBITED;
-	if (!(flags & RQ_SESSION))
-		return CKR_OK;
-	struct km_session *s = req_session(r, get_u32(r));
+	if ((flags & RQ_READER) && role == KM_ROLE_NONE)
+		return CKR_ACTION_PROHIBITED;
 	if (s == NULL)
-		return CKR_SESSION_HANDLE_INVALID;
+		return CKR_OK;
+	if (!(flags & RQ_EXPIRED_OK) && session_user_in(s)) {
+		const struct km_token *t = token_find_locked(r->ctx, s->token_id);
+		if (t != NULL && t->st.user_pin_expired)
+			return CKR_PIN_EXPIRED;
+	}
 	if ((flags & RQ_USER) && !session_user_in(s))
 		return CKR_USER_NOT_LOGGED_IN;
 	if ((flags & RQ_SO) && session_login_of(s->app, s->token_id) != CKU_SO)
@@ -133,7 +164,8 @@ audit_request_locked(struct req *r, const struct proto_msg *m, unsigned flags, C
 			 wire_load_u32(r->out->data + 4));
 	else if (rv == CKR_OK && (flags & RQ_MAKES_1) && r->out->size >= 4)
 		snprintf(obj, sizeof(obj), "object %u", wire_load_u32(r->out->data));
-	audit_locked(r->ctx, &r->peer->who, r->audit_token, r->audit_session, m->name, obj, rv);
+	struct audit_actor by = access_actor_locked(r->ctx, r->peer->app, &r->peer->who);
+	audit_locked(r->ctx, &by, r->audit_token, r->audit_session, m->name, obj, rv);
 }
 
 int
@@ -201,18 +233,13 @@ dispatch_peer_gone(struct km_ctx *ctx, struct km_peer *peer)
 				break;
 			session_close_idle_locked(ctx, s);
 		}
-		while (a->logins) {
-			struct km_login *l = a->logins;
-			a->logins = l->next;
-			free(l);
-		}
 		for (struct km_app **pp = &ctx->apps; *pp; pp = &(*pp)->next) {
 			if (*pp == a) {
 				*pp = a->next;
 				break;
 			}
 		}
-		free(a);
+		access_app_free(a);
 	}
 	pthread_mutex_unlock(&ctx->lock);
 }

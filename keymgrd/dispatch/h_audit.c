@@ -41,6 +41,8 @@ process_audit_list(struct req *r)
 		wire_put_str(b, v[i].object);
 		wire_put_u32(b, v[i].result);
 		wire_put_bytes(b, v[i].hash, 32);
+		wire_put_str(b, v[i].who);
+		wire_put_str(b, v[i].role);
 	}
 	free(v);
 	CK_RV rv = wire_error(b) ? CKR_DEVICE_MEMORY : CKR_OK;

@@ -60,8 +60,9 @@ process_key_rotate(struct req *r)
 		pthread_mutex_lock(&ctx->lock);
 		session_release(ctx, s);
 	}
+	struct audit_actor by = req_actor(r);
 	if (rv == CKR_OK)
-		rv = rotate_commit_locked(ctx, rot, &r->peer->who, s->handle);
+		rv = rotate_commit_locked(ctx, rot, &by, s->handle);
 	if (rv == CKR_OK) {
 		const uint8_t *id, *csr;
 		size_t idlen, csrlen;
@@ -87,7 +88,7 @@ process_key_rotate(struct req *r)
 		free(csr);
 	} else {
 		/* A rotation that happened is audited inside its transaction. */
-		audit_locked(ctx, &r->peer->who, s->token_id, s->handle, "key-rotate", "", rv);
+		audit_locked(ctx, &by, s->token_id, s->handle, "key-rotate", "", rv);
 	}
 	rotate_free(rot);
 	return rv;

@@ -263,8 +263,10 @@ process_inventory(struct req *r)
 	struct store_cert *v = NULL;
 	size_t n = 0;
 	CK_RV rv = CKR_OK;
-	if (token_find_locked(r->ctx, slot) == NULL)
-		rv = token_slot_valid_locked(r->ctx, slot) ? CKR_TOKEN_NOT_RECOGNIZED : CKR_SLOT_ID_INVALID;
+	if (!req_slot_ok(r, slot))
+		rv = CKR_SLOT_ID_INVALID;
+	else if (token_find_locked(r->ctx, slot) == NULL)
+		rv = CKR_TOKEN_NOT_RECOGNIZED;
 	else if (store_cert_list(r->ctx->st, slot, &f, time(NULL), &v, &n) != 0)
 		rv = CKR_DEVICE_ERROR;
 	if (rv == CKR_OK) {

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "dispatch/request.h"
 #include "model/handles.h"
+#include "model/access.h"
 #include "model/session.h"
 #include <time.h>
 
@@ -21,7 +22,7 @@ process_open_session(struct req *r)
 {
 	uint32_t slot = get_u32(r), flags = get_u32(r);
 	struct km_ctx *ctx = r->ctx;
-	if (!token_slot_valid_locked(ctx, slot))
+	if (!req_slot_ok(r, slot))
 		return CKR_SLOT_ID_INVALID;
 	if (token_find_locked(ctx, slot) == NULL)
 		return CKR_TOKEN_NOT_RECOGNIZED;
@@ -29,6 +30,8 @@ process_open_session(struct req *r)
 		return CKR_SESSION_PARALLEL_NOT_SUPPORTED;
 	if (!(flags & CKF_RW_SESSION) && session_login_of(r->peer->app, slot) == CKU_SO)
 		return CKR_SESSION_READ_WRITE_SO_EXISTS;
+	if ((flags & CKF_RW_SESSION) && access_role_locked(ctx, r->peer->app) == KM_ROLE_AUDITOR)
+		return CKR_TOKEN_WRITE_PROTECTED; /* the auditor changes nothing */
 	struct km_session *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return CKR_HOST_MEMORY;
@@ -37,6 +40,7 @@ process_open_session(struct req *r)
 	} while (s->handle == 0 || session_find(ctx, r->peer->app, s->handle) != NULL);
 	s->app = r->peer->app;
 	s->token_id = slot;
+	s->holder_token = access_is_holder(token_find_locked(ctx, slot));
 	s->flags = (flags & CKF_RW_SESSION) | CKF_SERIAL_SESSION;
 	s->next = ctx->sessions;
 	ctx->sessions = s;
@@ -57,7 +61,7 @@ process_close_all(struct req *r)
 {
 	uint32_t slot = get_u32(r);
 	struct km_ctx *ctx = r->ctx;
-	if (!token_slot_valid_locked(ctx, slot))
+	if (!req_slot_ok(r, slot))
 		return CKR_SLOT_ID_INVALID;
 	for (;;) {
 		struct km_session *s;
@@ -143,18 +147,37 @@ process_login(struct req *r)
 	struct km_ctx *ctx = r->ctx;
 	snprintf(r->audit_obj, sizeof(r->audit_obj), "%s", who == CKU_SO ? "so" : who == CKU_USER ? "user"
 		 : who == CKU_CONTEXT_SPECIFIC ? "context-specific" : "unknown user type");
+	if (who != CKU_SO && who != CKU_USER && who != CKU_CONTEXT_SPECIFIC)
+		return CKR_USER_TYPE_INVALID;
+	/* Only who may use the token's keys logs in as its user (never a
+	 * role on a holder token: model/access.h). */
+	if (who != CKU_SO && !access_may_use_locked(ctx, s->app, s->token_id))
+		return CKR_USER_TYPE_INVALID;
 	if (who == CKU_CONTEXT_SPECIFIC)
 		return context_login_locked(r, s, pin, n);
-	if (who != CKU_SO && who != CKU_USER)
+	const struct km_token *t = token_find_locked(ctx, s->token_id);
+	if (t == NULL)
+		return CKR_DEVICE_ERROR;
+	/* A holder token's SO is an administrator, with the passphrase of
+	 * its account. */
+	bool by_account = who == CKU_SO && access_is_holder(t);
+	if (by_account && access_role_locked(ctx, s->app) != KM_ROLE_ADMIN)
 		return CKR_USER_TYPE_INVALID;
 	CK_RV rv = may_log_in_locked(ctx, s, who);
 	if (rv != CKR_OK)
 		return rv;
-	if (token_find_locked(ctx, s->token_id) == NULL)
-		return CKR_DEVICE_ERROR;
 	/* The PIN is checked without the lock; then the state is checked again
 	 * (another thread of the application may have logged in meanwhile). */
-	if ((rv = req_verify_pin(r, s, who, pin, n)) != CKR_OK || (rv = may_log_in_locked(ctx, s, who)) != CKR_OK)
+	if (by_account) {
+		s->busy = true;
+		rv = access_account_login(ctx, s->app, pin, n);
+		session_release(ctx, s);
+		if (rv == CKR_OK && access_role_locked(ctx, s->app) != KM_ROLE_ADMIN)
+			rv = CKR_USER_TYPE_INVALID;
+	} else {
+		rv = req_verify_pin(r, s, who, pin, n);
+	}
+	if (rv != CKR_OK || (rv = may_log_in_locked(ctx, s, who)) != CKR_OK)
 		return rv;
 	struct km_login *l = calloc(1, sizeof(*l));
 	if (l == NULL)
@@ -194,13 +217,23 @@ process_unlock(struct req *r)
 	struct km_token *t = token_find_locked(ctx, slot);
 	r->audit_token = slot;
 	snprintf(r->audit_obj, sizeof(r->audit_obj), "%u s", seconds);
+	if (!req_slot_ok(r, slot))
+		return CKR_SLOT_ID_INVALID;
 	if (t == NULL)
-		return token_slot_valid_locked(ctx, slot) ? CKR_TOKEN_NOT_RECOGNIZED : CKR_SLOT_ID_INVALID;
-	if (seconds == 0 || seconds > 7 * 24 * 3600)
+		return CKR_TOKEN_NOT_RECOGNIZED;
+	if (seconds == 0 || seconds > ctx->policy.unlock_max)
 		return CKR_ARGUMENTS_BAD;
+	/* An unlock lets the holder's programs use the keys: only for those
+	 * who may log in as the token's user. */
+	if (!access_may_use_locked(ctx, r->peer->app, slot))
+		return CKR_USER_TYPE_INVALID;
 	CK_RV rv = token_verify_pin(ctx, slot, CKU_USER, pin, n);
 	if (rv != CKR_OK)
 		return rv;
+	if ((t = token_find_locked(ctx, slot)) == NULL)
+		return CKR_DEVICE_ERROR;
+	if (t->st.user_pin_expired)
+		return CKR_PIN_EXPIRED;
 	struct km_unlock *u;
 	for (u = ctx->unlocks; u; u = u->next)
 		if (strcmp(u->principal, r->peer->who.name) == 0 && u->token_id == slot)
@@ -210,6 +243,7 @@ process_unlock(struct req *r)
 			return CKR_HOST_MEMORY;
 		snprintf(u->principal, sizeof(u->principal), "%s", r->peer->who.name);
 		u->token_id = slot;
+		u->holder = access_is_holder(t);
 		u->next = ctx->unlocks;
 		ctx->unlocks = u;
 	}

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "dispatch/request.h"
 #include "model/handles.h"
+#include "model/access.h"
 #include "model/session.h"
 #include "crypto/crypto.h"
 
@@ -37,7 +38,10 @@ process_hello(struct req *r)
 		if ((a = calloc(1, sizeof(*a))) == NULL)
 			return CKR_HOST_MEMORY;
 		snprintf(a->principal, sizeof(a->principal), "%s", r->peer->who.name);
+		a->who = r->peer->who;
+		a->bootstrap = r->peer->bootstrap;
 		a->unlocks = (const struct km_unlock *const *)&ctx->unlocks;
+		a->admin_accounts = &ctx->admin_accounts;
 		memcpy(a->id, id, n);
 		a->next = ctx->apps;
 		ctx->apps = a;
@@ -53,10 +57,28 @@ process_slot_list(struct req *r)
 {
 	(void)get_bool(r); /* every slot holds a token */
 	struct km_ctx *ctx = r->ctx;
-	wire_put_u32(r->out, (uint32_t)ctx->ntokens + 1);
+	struct km_app *app = r->peer->app;
+	/* Only the slots the caller sees (none at all is not an error): for
+	 * a role every token, and for an administrator the spare slot where
+	 * tokens are made; for anyone else the holder tokens its rules grant. */
+	if (access_role_locked(ctx, app) == KM_ROLE_NONE) {
+		const int64_t *ids;
+		size_t n = access_granted_locked(ctx, app, &ids), k = 0;
+		for (size_t i = 0; i < n; i++)
+			k += access_is_holder(token_find_locked(ctx, ids[i]));
+		wire_put_u32(r->out, (uint32_t)k);
+		for (size_t i = 0; i < n; i++)
+			if (access_is_holder(token_find_locked(ctx, ids[i])))
+				wire_put_u32(r->out, (uint32_t)ids[i]);
+		return CKR_OK;
+	}
+	uint32_t spare = (uint32_t)token_spare_slot_locked(ctx);
+	bool with_spare = access_slot_ok_locked(ctx, app, spare);
+	wire_put_u32(r->out, (uint32_t)ctx->ntokens + with_spare);
 	for (size_t i = 0; i < ctx->ntokens; i++)
 		wire_put_u32(r->out, (uint32_t)ctx->tokens[i].st.id);
-	wire_put_u32(r->out, (uint32_t)token_spare_slot_locked(ctx));
+	if (with_spare)
+		wire_put_u32(r->out, spare);
 	return CKR_OK;
 }
 
@@ -65,7 +87,7 @@ process_slot_info(struct req *r)
 {
 	uint32_t slot = get_u32(r);
 	char desc[64];
-	if (!token_slot_valid_locked(r->ctx, slot))
+	if (!req_slot_ok(r, slot))
 		return CKR_SLOT_ID_INVALID;
 	snprintf(desc, sizeof(desc), "coyeu keymgrd slot %u", slot);
 	wire_put_str(r->out, desc);
@@ -79,7 +101,7 @@ process_token_info(struct req *r)
 {
 	uint32_t slot = get_u32(r);
 	struct km_ctx *ctx = r->ctx;
-	if (!token_slot_valid_locked(ctx, slot))
+	if (!req_slot_ok(r, slot))
 		return CKR_SLOT_ID_INVALID;
 	struct km_token *t = token_find_locked(ctx, slot);
 	uint32_t n = 0, rw = 0;
@@ -93,7 +115,10 @@ process_token_info(struct req *r)
 	wire_put_str(r->out, "coyeu");
 	wire_put_str(r->out, "keymgrd");
 	wire_put_str(r->out, t ? t->st.serial : "");
-	wire_put_u32(r->out, (uint32_t)token_flags_locked(ctx, t));
+	CK_FLAGS flags = token_flags_locked(ctx, t);
+	if (access_role_locked(ctx, r->peer->app) == KM_ROLE_AUDITOR)
+		flags |= CKF_WRITE_PROTECTED; /* for the auditor, who changes nothing */
+	wire_put_u32(r->out, (uint32_t)flags);
 	wire_put_u32(r->out, n);
 	wire_put_u32(r->out, rw);
 	wire_put_u32(r->out, KM_PIN_MIN);
@@ -108,7 +133,7 @@ process_mech_list(struct req *r)
 {
 	size_t n;
 	const struct mech_row *m = crypto_mechs(&n);
-	if (!token_slot_valid_locked(r->ctx, get_u32(r)))
+	if (!req_slot_ok(r, get_u32(r)))
 		return CKR_SLOT_ID_INVALID;
 	wire_put_u32(r->out, (uint32_t)n);
 	for (size_t i = 0; i < n; i++)
@@ -120,7 +145,7 @@ CK_RV
 process_mech_info(struct req *r)
 {
 	uint32_t slot = get_u32(r), type = get_u32(r);
-	if (!token_slot_valid_locked(r->ctx, slot))
+	if (!req_slot_ok(r, slot))
 		return CKR_SLOT_ID_INVALID;
 	const struct mech_row *m = crypto_mech(type);
 	if (m == NULL)
@@ -138,10 +163,13 @@ process_init_token(struct req *r)
 	const uint8_t *pin = get_bytes(r, &plen);
 	const uint8_t *lab = get_bytes(r, &llen);
 	char label[33];
-	if (!token_slot_valid_locked(r->ctx, slot))
+	if (!req_slot_ok(r, slot))
 		return CKR_SLOT_ID_INVALID;
 	if (llen > 32)
 		return CKR_ARGUMENTS_BAD;
+	/* A holder token goes with its holder, not by C_InitToken. */
+	if (access_is_holder(token_find_locked(r->ctx, slot)))
+		return CKR_TOKEN_WRITE_PROTECTED;
 	if (llen)
 		memcpy(label, lab, llen);
 	label[llen] = '\0';
@@ -161,6 +189,13 @@ process_init_pin(struct req *r)
 	if (t == NULL)
 		return CKR_DEVICE_ERROR;
 	log_info("%s: token %lld user PIN set by SO", r->peer->who.name, (long long)t->st.id);
+	r->audit_token = t->st.id;
+	/* On a holder token the SO is an administrator: the PIN it sets is
+	 * one the holder must change at first use. */
+	if (access_is_holder(t)) {
+		snprintf(r->audit_obj, sizeof(r->audit_obj), "holder %.56s", t->st.holder);
+		return token_reset_user_pin_locked(r->ctx, t, pin, n);
+	}
 	return token_set_pin_locked(r->ctx, t, CKU_USER, pin, n);
 }
 
@@ -175,6 +210,10 @@ process_set_pin(struct req *r)
 	if (t == NULL)
 		return CKR_DEVICE_ERROR;
 	CK_USER_TYPE who = session_login_of(s->app, s->token_id) == CKU_SO ? CKU_SO : CKU_USER;
+	/* A holder token's SO is an administrator's account, whose
+	 * passphrase is not changed here; its user is the holder alone. */
+	if (access_is_holder(t) && (who == CKU_SO || !access_may_use_locked(r->ctx, s->app, t->st.id)))
+		return CKR_USER_TYPE_INVALID;
 	CK_RV rv = token_pin_len_ok(nn);
 	if (rv == CKR_OK)
 		rv = req_verify_pin(r, s, who, old, on);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "dispatch/request.h"
+#include "model/access.h"
 #include "model/handles.h"
 #include "model/session.h"
 
@@ -61,4 +62,16 @@ req_verify_pin(struct req *r, struct km_session *s, CK_USER_TYPE who, const uint
 	CK_RV rv = token_verify_pin(r->ctx, s->token_id, who, pin, n);
 	session_release(r->ctx, s);
 	return rv;
+}
+
+bool
+req_slot_ok(struct req *r, uint32_t slot)
+{
+	return access_slot_ok_locked(r->ctx, r->peer->app, slot);
+}
+
+struct audit_actor
+req_actor(struct req *r)
+{
+	return access_actor_locked(r->ctx, r->peer->app, &r->peer->who);
 }

@@ -15,6 +15,7 @@
 
 #include "attr.h"
 #include "ctx.h"
+#include "model/audit.h"
 #include "wire.h"
 
 struct req {
@@ -80,6 +81,11 @@ CK_RV req_template(struct req *r, struct attrlist *l);
 /* token_verify_pin for session s's token, with s kept (busy) meanwhile. */
 CK_RV req_verify_pin(struct req *r, struct km_session *s, CK_USER_TYPE who, const uint8_t *pin, uint32_t n);
 
+/* Whether the caller sees slot (access_slot_ok_locked). */
+bool req_slot_ok(struct req *r, uint32_t slot);
+/* The caller, for an audit entry. */
+struct audit_actor req_actor(struct req *r);
+
 /* Unmaps the peer's shared region (dispatch/h_crypto.c). */
 void dispatch_shm_release(struct km_peer *p);
 
@@ -143,5 +149,15 @@ CK_RV process_ca_init(struct req *r);
 /* h_audit.c */
 CK_RV process_audit_list(struct req *r);
 CK_RV process_audit_verify(struct req *r);
+/* h_people.c */
+CK_RV process_account_login(struct req *r);
+CK_RV process_account_add(struct req *r);
+CK_RV process_account_remove(struct req *r);
+CK_RV process_account_list(struct req *r);
+CK_RV process_holder_add(struct req *r);
+CK_RV process_holder_list(struct req *r);
+CK_RV process_holder_reset_pin(struct req *r);
+CK_RV process_access_set(struct req *r);
+CK_RV process_access_list(struct req *r);
 
 #endif

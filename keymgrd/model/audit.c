@@ -44,14 +44,31 @@ audit_free(struct km_ctx *ctx)
 	}
 }
 
-/* The hash of entry e: HMAC(key, prev | fields), fields in wire form. */
+/* HMAC-SHA-256 under key of b's bytes. */
+static int
+mac_of(const uint8_t *key, struct wire_buf *b, uint8_t out[32])
+{
+	gcry_mac_hd_t h;
+	size_t n = 32;
+	int r = CY_ERR_CRYPTO;
+	if (wire_error(b) == 0 && gcry_mac_open(&h, GCRY_MAC_HMAC_SHA256, 0, NULL) == 0) {
+		if (gcry_mac_setkey(h, key, 32) == 0 && gcry_mac_write(h, b->data, b->size) == 0 &&
+		    gcry_mac_read(h, out, &n) == 0)
+			r = 0;
+		gcry_mac_close(h);
+	}
+	return r;
+}
+
+/*
+ * The hash of entry e: HMAC(key, prev | fields), fields in wire form.
+ * Entries that name who did it (schema 6 on) also bind their id, their
+ * principal and its role; older ones keep the hash they were written with.
+ */
 static int
 entry_hash(const uint8_t *key, const struct store_audit *e, uint8_t out[32])
 {
 	struct wire_buf b;
-	gcry_mac_hd_t h;
-	size_t n = 32;
-	int r = CY_ERR_CRYPTO;
 	wire_init(&b, 1024);
 	wire_put_raw(&b, e->prev, 32);
 	wire_put_u64(&b, (uint64_t)e->time);
@@ -61,38 +78,82 @@ entry_hash(const uint8_t *key, const struct store_audit *e, uint8_t out[32])
 	wire_put_str(&b, e->op);
 	wire_put_str(&b, e->object);
 	wire_put_u32(&b, e->result);
-	if (wire_error(&b) == 0 && gcry_mac_open(&h, GCRY_MAC_HMAC_SHA256, 0, NULL) == 0) {
-		if (gcry_mac_setkey(h, key, 32) == 0 && gcry_mac_write(h, b.data, b.size) == 0 &&
-		    gcry_mac_read(h, out, &n) == 0)
-			r = 0;
-		gcry_mac_close(h);
+	if (e->who[0] != '\0') {
+		wire_put_u64(&b, (uint64_t)e->id);
+		wire_put_str(&b, e->who);
+		wire_put_str(&b, e->role);
 	}
+	int r = mac_of(key, &b, out);
 	wire_free(&b);
 	return r;
 }
 
-/* store_audit_seal_fn: e->hash from the head the store read. */
+/* The MAC of a head that records entry id, of hash, as the newest: who
+ * deletes the newest entries cannot move the head back without the key. */
+static int
+head_mac(const uint8_t *key, int64_t id, const uint8_t hash[32], uint8_t out[32])
+{
+	struct wire_buf b;
+	wire_init(&b, 64);
+	wire_put_str(&b, "coyeu audit head");
+	wire_put_u64(&b, (uint64_t)id);
+	wire_put_raw(&b, hash, 32);
+	int r = mac_of(key, &b, out);
+	wire_free(&b);
+	return r;
+}
+
+/* store_audit_seal_fn: e->hash from the head the store read, and the MAC
+ * of the head that will record e. */
 static int
 seal_entry(void *key, struct store_audit *e)
 {
-	return entry_hash(key, e, e->hash);
+	int r = entry_hash(key, e, e->hash);
+	return r != 0 ? r : head_mac(key, e->id, e->hash, e->head_mac);
+}
+
+static void
+hex32(const uint8_t v[32], char out[65])
+{
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", v[i]);
+}
+
+struct audit_actor
+audit_self(struct km_ctx *ctx)
+{
+	return (struct audit_actor){ &ctx->self, NULL, "keymgrd" };
 }
 
 void
-audit_locked(struct km_ctx *ctx, const struct cy_principal *who, int64_t token, uint32_t session,
+audit_locked(struct km_ctx *ctx, const struct audit_actor *by, int64_t token, uint32_t session,
 	     const char *op, const char *object, CK_RV result)
 {
+	const struct cy_principal *who = by->who;
 	struct store_audit e;
 	memset(&e, 0, sizeof(e));
 	e.time = time(NULL);
 	e.uid = who->uid;
+	snprintf(e.who, sizeof(e.who), "%.63s", by->account && by->account[0] ? by->account : who->name);
+	snprintf(e.role, sizeof(e.role), "%s", by->role ? by->role : "");
 	e.token = token;
 	e.session = session;
 	snprintf(e.op, sizeof(e.op), "%s", op);
 	snprintf(e.object, sizeof(e.object), "%s", object ? object : "");
 	e.result = (uint32_t)result;
-	if (ctx->audit_key == NULL || store_audit_append(ctx->st, &e, seal_entry, ctx->audit_key) != 0)
+	if (ctx->audit_key == NULL || store_audit_append(ctx->st, &e, seal_entry, ctx->audit_key) != 0) {
 		log_err("audit: cannot record %s by %s", op, who->name);
+		return;
+	}
+	/* A copy of the head outside the store (the journal, syslog): what
+	 * the head was at any time can be checked against it. */
+	if (store_generation(ctx->st) == 0)
+		return; /* inside a transaction, which may still roll back */
+	char h[65];
+	hex32(e.hash, h);
+	log_msg(LOG_NOTICE, "audit head %lld %s (%s by %s)", (long long)e.id, h, op, e.who);
+	if (e.id > ctx->audit_seen)
+		ctx->audit_seen = e.id;
 }
 
 int
@@ -100,9 +161,10 @@ audit_verify_locked(struct km_ctx *ctx, struct audit_check *c)
 {
 	uint8_t running[32] = { 0 }, want[32];
 	int64_t from = 1, last_id = 0, head_id;
-	uint8_t head[32];
+	uint8_t head[32], mac[32], want_mac[32], zero[32] = { 0 };
+	bool last_named = false;
 	memset(c, 0, sizeof(*c));
-	int r = store_audit_head(ctx->st, &head_id, head);
+	int r = store_audit_head(ctx->st, &head_id, head, mac);
 	if (r != 0)
 		return r;
 	for (;;) {
@@ -122,6 +184,7 @@ audit_verify_locked(struct km_ctx *ctx, struct audit_check *c)
 			}
 			memcpy(running, v[i].hash, 32);
 			last_id = v[i].id;
+			last_named = v[i].who[0] != '\0';
 		}
 		free(v);
 		if (n < 512 || c->bad_id)
@@ -133,5 +196,20 @@ audit_verify_locked(struct km_ctx *ctx, struct audit_check *c)
 		snprintf(c->why, sizeof(c->why), "the trail ends at entry %lld but its head records entry %lld",
 			 (long long)last_id, (long long)head_id);
 	}
+	/* The head itself: its MAC (a head written before schema 6, over an
+	 * entry of that time, has none), and never behind what this keymgrd
+	 * has seen. */
+	if (c->bad_id == 0 && head_id > 0 && (last_named || memcmp(mac, zero, 32) != 0) &&
+	    (head_mac(ctx->audit_key, head_id, head, want_mac) != 0 || memcmp(mac, want_mac, 32) != 0)) {
+		c->bad_id = head_id;
+		snprintf(c->why, sizeof(c->why), "the head of the trail was rewritten (newest entries removed?)");
+	}
+	if (c->bad_id == 0 && head_id < ctx->audit_seen) {
+		c->bad_id = head_id + 1;
+		snprintf(c->why, sizeof(c->why), "entries %lld to %lld were removed", (long long)head_id + 1,
+			 (long long)ctx->audit_seen);
+	}
+	if (c->bad_id == 0 && head_id > ctx->audit_seen)
+		ctx->audit_seen = head_id;
 	return 0;
 }

@@ -3,14 +3,17 @@
  *
  * Every administrative step, login (failed ones and lockouts included),
  * key generation, import and destruction is appended to the audit table
- * of the store: time, the principal's uid, token, session, operation,
- * object, result.
+ * of the store: time, the principal (its uid, account name and role),
+ * token, session, operation, object, result.
  * Each entry carries the hash of the one before and its own hash:
  * HMAC-SHA-256, under a key derived from the master key, of that previous
  * hash and the entry's fields. The store also keeps the newest entry's id
- * and hash. So a changed, inserted or removed entry - the newest ones too -
- * breaks the chain at a place audit_verify_locked names, and someone who
- * can write the database but cannot read the master key cannot mend it.
+ * and hash with a MAC under the same key, and keymgrd logs that head
+ * (journal, syslog) at every append. So a changed, inserted or removed
+ * entry - the newest ones too - breaks the chain at a place
+ * audit_verify_locked names; someone who can write the database but cannot
+ * read the master key cannot mend it, and putting back an older head is
+ * seen by a keymgrd that saw a newer one, and against the logged copies.
  */
 #ifndef KM_AUDIT_H
 #define KM_AUDIT_H
@@ -27,8 +30,17 @@ struct km_ctx;
 int audit_init(struct km_ctx *ctx);
 void audit_free(struct km_ctx *ctx);
 
+/* Who did it: the principal, its account's name (or NULL) and role. */
+struct audit_actor {
+	const struct cy_principal *who;
+	const char *account;
+	const char *role;
+};
+/* keymgrd itself (its policy). */
+struct audit_actor audit_self(struct km_ctx *ctx);
+
 /* Appends one entry; failures are logged (the operation has happened). */
-void audit_locked(struct km_ctx *ctx, const struct cy_principal *who, int64_t token, uint32_t session,
+void audit_locked(struct km_ctx *ctx, const struct audit_actor *by, int64_t token, uint32_t session,
 		  const char *op, const char *object, CK_RV result);
 
 struct audit_check {

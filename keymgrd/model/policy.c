@@ -15,6 +15,7 @@
 #include "log.h"
 #include "paths.h"
 #include "pki/x509_make.h"
+#include "model/audit.h"
 #include "model/policy.h"
 #include "model/rotate.h"
 
@@ -36,7 +37,8 @@ rotate_due_key(struct km_ctx *ctx, int64_t token_id, const struct rotate_key *k)
 		rv = rotate_generate(rot);
 	if (rv == CKR_OK) {
 		pthread_mutex_lock(&ctx->lock);
-		rv = rotate_commit_locked(ctx, rot, &ctx->self, 0);
+		struct audit_actor self = audit_self(ctx);
+		rv = rotate_commit_locked(ctx, rot, &self, 0);
 		pthread_mutex_unlock(&ctx->lock);
 	}
 	if (rv != CKR_OK) {

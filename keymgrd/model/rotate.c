@@ -332,7 +332,7 @@ rotate_generate(struct rotation *rot)
 }
 
 CK_RV
-rotate_commit_locked(struct km_ctx *ctx, struct rotation *rot, const struct cy_principal *who,
+rotate_commit_locked(struct km_ctx *ctx, struct rotation *rot, const struct audit_actor *who,
 		     uint32_t session)
 {
 	struct km_token *t = token_find_locked(ctx, rot->token_id);
@@ -529,7 +529,8 @@ rotate_expire_locked(struct km_ctx *ctx, int64_t token_id, int64_t grace, uint32
 			r = CY_ERR_STORE;
 			break;
 		}
-		audit_locked(ctx, &ctx->self, token_id, 0, "policy-destroy", what, CKR_OK);
+		struct audit_actor self = audit_self(ctx);
+		audit_locked(ctx, &self, token_id, 0, "policy-destroy", what, CKR_OK);
 		(*destroyed)++;
 	}
 	token_free_objects(v, n);

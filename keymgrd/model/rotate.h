@@ -50,7 +50,8 @@ CK_RV rotate_pending_request_locked(struct km_ctx *ctx, int64_t token_id, const 
 /* Generates the key pair and the request (no lock held). */
 CK_RV rotate_generate(struct rotation *rot);
 /* Stores the new version (pre-active) with its audit entry by who. */
-CK_RV rotate_commit_locked(struct km_ctx *ctx, struct rotation *rot, const struct cy_principal *who,
+struct audit_actor;
+CK_RV rotate_commit_locked(struct km_ctx *ctx, struct rotation *rot, const struct audit_actor *by,
 			   uint32_t session);
 /* The new version's CKA_ID, number and request (DER), until rotate_free. */
 void rotate_result(const struct rotation *rot, const uint8_t **id, size_t *idlen, uint64_t *version,

@@ -14,19 +14,23 @@
 
 #include "crypto/crypto.h"
 #include "ctx.h"
+#include "model/access.h"
 #include "model/session.h"
 
 /* The application's own login, else the unlock of its user (keymgr
- * unlock) while it lasts. */
+ * unlock) while it lasts; an application with a role never has the
+ * unlock of its uid on a holder token (see model/access.h). */
 CK_USER_TYPE
 session_login_of(const struct km_app *app, int64_t token_id)
 {
 	for (const struct km_login *l = app->logins; l; l = l->next)
 		if (l->token_id == token_id)
 			return l->who;
+	bool role = app->role != KM_ROLE_NONE || (app->bootstrap && *app->admin_accounts == 0);
 	time_t now = time(NULL);
 	for (const struct km_unlock *u = *app->unlocks; u; u = u->next)
-		if (strcmp(u->principal, app->principal) == 0 && u->token_id == token_id && u->expires > now)
+		if (strcmp(u->principal, app->principal) == 0 && u->token_id == token_id && u->expires > now &&
+		    !(role && u->holder))
 			return CKU_USER;
 	return KM_NOBODY;
 }

@@ -84,29 +84,28 @@ token_free_all_locked(struct km_ctx *ctx)
 	ctx->ntokens = 0;
 }
 
+/* ctx->tokens is in ascending id order: loaded so, and a new token takes
+ * the spare slot, one past the highest. */
 struct km_token *
 token_find_locked(struct km_ctx *ctx, int64_t id)
 {
-	for (size_t i = 0; i < ctx->ntokens; i++)
-		if (ctx->tokens[i].st.id == id)
-			return &ctx->tokens[i];
+	size_t lo = 0, hi = ctx->ntokens;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ctx->tokens[mid].st.id == id)
+			return &ctx->tokens[mid];
+		if (ctx->tokens[mid].st.id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
-}
-
-bool
-token_slot_valid_locked(struct km_ctx *ctx, uint32_t slot)
-{
-	return token_find_locked(ctx, slot) != NULL || slot == token_spare_slot_locked(ctx);
 }
 
 int64_t
 token_spare_slot_locked(struct km_ctx *ctx)
 {
-	int64_t max = 0;
-	for (size_t i = 0; i < ctx->ntokens; i++)
-		if (ctx->tokens[i].st.id > max)
-			max = ctx->tokens[i].st.id;
-	return max + 1;
+	return ctx->ntokens ? ctx->tokens[ctx->ntokens - 1].st.id + 1 : 1;
 }
 
 static CK_FLAGS
@@ -128,6 +127,8 @@ token_flags_locked(struct km_ctx *ctx, const struct km_token *t)
 	f |= CKF_TOKEN_INITIALIZED;
 	if (t->st.user_pin[0])
 		f |= CKF_USER_PIN_INITIALIZED;
+	if (t->st.user_pin_expired)
+		f |= CKF_USER_PIN_TO_BE_CHANGED;
 	f |= pin_flags(t->st.user_failures, ctx->max_pin_failures, CKF_USER_PIN_COUNT_LOW,
 		       CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED);
 	f |= pin_flags(t->st.so_failures, ctx->max_pin_failures, CKF_SO_PIN_COUNT_LOW,
@@ -158,6 +159,8 @@ check_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const uint8_t 
 	memcpy(stored, so ? t->st.so_pin : t->st.user_pin, sizeof(stored));
 	if (!so && stored[0] == '\0')
 		return CKR_USER_PIN_NOT_INITIALIZED;
+	if (so && stored[0] == '\0')
+		return CKR_USER_TYPE_INVALID; /* a holder token: no SO PIN of its own */
 	/* The count as the store has it now: another keymgrd on the same
 	 * store may have counted failures since this one last looked. */
 	struct store_token cur;
@@ -226,9 +229,10 @@ token_verify_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const u
 	return check_pin(ctx, token_id, who, pin, len, true);
 }
 
-CK_RV
-token_set_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who,
-		     const uint8_t *pin, size_t len)
+/* Sets who's PIN (and whether it must be changed at first use) with its
+ * failure count back to 0. */
+static CK_RV
+set_pin(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who, const uint8_t *pin, size_t len, bool expired)
 {
 	char hash[PIN_HASH_MAX];
 	CK_RV rv = token_pin_len_ok(len);
@@ -240,10 +244,12 @@ token_set_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who,
 	char *dst = who == CKU_SO ? nt.so_pin : nt.user_pin;
 	memcpy(dst, hash, sizeof(hash) < sizeof(nt.so_pin) ? sizeof(hash) : sizeof(nt.so_pin));
 	dst[sizeof(nt.so_pin) - 1] = '\0';
-	if (who == CKU_SO)
+	if (who == CKU_SO) {
 		nt.so_failures = 0;
-	else
+	} else {
 		nt.user_failures = 0;
+		nt.user_pin_expired = expired;
+	}
 	if (store_begin(ctx->st) != 0 || store_token_update(ctx->st, &nt) != 0 ||
 	    store_token_pin_reset(ctx->st, t->st.id, who == CKU_SO) != 0 || store_commit(ctx->st) != 0) {
 		store_rollback(ctx->st);
@@ -268,10 +274,24 @@ new_serial(char out[17])
 	out[16] = '\0';
 }
 
-/* A fresh token in the spare slot: new data key, SO PIN, no user PIN. */
+CK_RV
+token_set_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who, const uint8_t *pin, size_t len)
+{
+	return set_pin(ctx, t, who, pin, len, false);
+}
+
+CK_RV
+token_reset_user_pin_locked(struct km_ctx *ctx, struct km_token *t, const uint8_t *pin, size_t len)
+{
+	return set_pin(ctx, t, CKU_USER, pin, len, true);
+}
+
+/* A fresh token in the spare slot like proto (its label and holder):
+ * new data key, the SO PIN (none when so_pin is NULL), the user PIN when
+ * user_pin is not NULL (one to change at first use). */
 static CK_RV
-create_token(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_t so_len,
-	     const char *label)
+create_token(struct km_ctx *ctx, int64_t slot, const struct store_token *proto, const uint8_t *so_pin,
+	     size_t so_len, const uint8_t *user_pin, size_t user_len)
 {
 	struct km_token t;
 	uint8_t ad[16], *sealed = NULL;
@@ -279,10 +299,19 @@ create_token(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_t so_
 	CK_RV rv = CKR_DEVICE_ERROR;
 	memset(&t, 0, sizeof(t));
 	t.st.id = slot;
-	snprintf(t.st.label, sizeof(t.st.label), "%s", label);
+	snprintf(t.st.label, sizeof(t.st.label), "%s", proto->label);
+	snprintf(t.st.holder, sizeof(t.st.holder), "%s", proto->holder);
+	snprintf(t.st.holder_name, sizeof(t.st.holder_name), "%s", proto->holder_name);
+	snprintf(t.st.agency, sizeof(t.st.agency), "%s", proto->agency);
+	snprintf(t.st.unit, sizeof(t.st.unit), "%s", proto->unit);
 	new_serial(t.st.serial);
-	if (pin_hash(so_pin, so_len, &ctx->pin_cost, t.st.so_pin) != 0)
+	if (so_pin != NULL && pin_hash(so_pin, so_len, &ctx->pin_cost, t.st.so_pin) != 0)
 		goto out;
+	if (user_pin != NULL) {
+		if (pin_hash(user_pin, user_len, &ctx->pin_cost, t.st.user_pin) != 0)
+			goto out;
+		t.st.user_pin_expired = true;
+	}
 	if (seal_new_key(&t.data_key) != 0)
 		goto out;
 	token_ad(slot, ad);
@@ -320,7 +349,10 @@ token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_
 	if (t == NULL) {
 		if (slot != token_spare_slot_locked(ctx))
 			return CKR_SLOT_ID_INVALID;
-		return create_token(ctx, slot, so_pin, so_len, label);
+		struct store_token proto;
+		memset(&proto, 0, sizeof(proto));
+		snprintf(proto.label, sizeof(proto.label), "%s", label);
+		return create_token(ctx, slot, &proto, so_pin, so_len, NULL, 0);
 	}
 	for (struct km_session *s = ctx->sessions; s; s = s->next)
 		if (s->token_id == slot)
@@ -364,6 +396,17 @@ token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_
 	}
 	log_info("token %lld re-initialised", (long long)slot);
 	return CKR_OK;
+}
+
+CK_RV
+token_create_holder_locked(struct km_ctx *ctx, const struct store_token *h, const uint8_t *pin, size_t len,
+			   int64_t *slot)
+{
+	CK_RV rv = token_pin_len_ok(len);
+	if (rv != CKR_OK)
+		return rv;
+	*slot = token_spare_slot_locked(ctx);
+	return create_token(ctx, *slot, h, NULL, 0, pin, len);
 }
 
 /* ---- new token objects ---- */

@@ -182,7 +182,7 @@ accept_one(struct server *sv, int lfd)
 	c->peer.pending_fd = -1;
 	c->peer.who = who;
 	c->peer.caps = t->caps;
-	c->peer.admin = who.uid == 0 || who.uid == geteuid();
+	c->peer.bootstrap = who.uid == 0 || who.uid == geteuid();
 	sv->conns[sv->nconns++] = c;
 	log_debug("connection from %s pid %d", who.name, (int)who.pid);
 }

@@ -17,7 +17,7 @@ struct store;
 struct store_ops;
 
 /* The newest schema version this build writes. */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 struct store_token {
 	int64_t id;
@@ -29,7 +29,34 @@ struct store_token {
 	uint32_t user_failures;
 	uint8_t data_key[128]; /* the token's data key, sealed by the master key */
 	size_t data_key_len;
+	/* A holder token belongs to one official: holder is their id (a
+	 * staff number), "" for the unit's own tokens (a CA, a service). */
+	char holder[64];
+	char holder_name[128];
+	char agency[192];
+	char unit[192];
+	bool user_pin_expired; /* CKF_USER_PIN_TO_BE_CHANGED */
 };
+
+/* An administrator's or auditor's account (see docs/admin-guide.md). */
+struct store_account {
+	char name[64];
+	char role[16];     /* "admin" or "auditor" */
+	uint32_t uid;      /* the local user it is */
+	char secret[160];  /* its passphrase, hashed like PINs */
+	uint32_t failures;
+};
+
+/* An access rule: the local user (or group) id may use token_id as its
+ * holder's user. */
+struct store_access {
+	bool group;
+	uint32_t id;
+	int64_t token_id;
+};
+
+/* The most groups of a principal that access rules are looked up for. */
+#define STORE_MAX_GROUPS 64
 
 struct store_object {
 	int64_t id;
@@ -46,7 +73,8 @@ struct store_object {
 
 /* One audit entry; hash chains it to the one before (see audit.h). */
 struct store_audit;
-/* Computes e->hash from e->prev and e's fields; 0 or an error. */
+/* Computes e->hash from e->prev and e's fields (e->id included) and
+ * e->head_mac; 0 or an error. */
 typedef int (*store_audit_seal_fn)(void *arg, struct store_audit *e);
 
 struct store_audit {
@@ -60,6 +88,11 @@ struct store_audit {
 	uint32_t result;   /* a CK_RV */
 	uint8_t prev[32];
 	uint8_t hash[32];
+	char who[64];      /* the account name, else the principal's name */
+	char role[16];     /* admin, auditor, user, keymgrd, or "" */
+	/* Set by the seal function with hash: the MAC of the head that
+	 * records this entry as the newest (see audit.h). */
+	uint8_t head_mac[32];
 };
 
 /* One certificate of the inventory (a view of a certificate object). */
@@ -128,7 +161,7 @@ struct store_ops {
 	int (*object_delete)(struct store *st, int64_t id);
 	int (*object_find)(struct store *st, int64_t token_id, const struct store_filter *f, int64_t **ids, size_t *n);
 	int (*audit_append)(struct store *st, struct store_audit *e, store_audit_seal_fn seal, void *arg);
-	int (*audit_head)(struct store *st, int64_t *last_id, uint8_t hash[32]);
+	int (*audit_head)(struct store *st, int64_t *last_id, uint8_t hash[32], uint8_t mac[32]);
 	int (*audit_list)(struct store *st, int64_t from, size_t max, struct store_audit **out, size_t *n);
 	int (*object_by_keyhash)(struct store *st, int64_t token_id, const uint8_t keyhash[32], uint32_t cls, int64_t **ids, size_t *n);
 	int (*cert_insert)(struct store *st, const struct store_cert *c);
@@ -138,6 +171,14 @@ struct store_ops {
 	int (*ca_add)(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len);
 	int (*ca_next_crl)(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint64_t *number);
 	int (*ca_list)(struct store *st, int64_t token_id, struct store_blob **out, size_t *n);
+	int (*account_list)(struct store *st, struct store_account **out, size_t *n);
+	int (*account_insert)(struct store *st, const struct store_account *a);
+	int (*account_delete)(struct store *st, const char *name);
+	int (*account_failed)(struct store *st, const char *name, uint32_t *failures);
+	int (*account_reset)(struct store *st, const char *name);
+	int (*access_set)(struct store *st, const struct store_access *a, bool grant);
+	int (*access_list)(struct store *st, struct store_access **out, size_t *n);
+	int (*access_tokens)(struct store *st, uint32_t uid, const uint32_t *gids, size_t ngids, int64_t **ids, size_t *n);
 };
 
 /* What every back end's store starts with. */
@@ -286,12 +327,12 @@ store_audit_append(struct store *st, struct store_audit *e, store_audit_seal_fn 
 {
 	return st->ops->audit_append(st, e, seal, arg);
 }
-/* The id and hash of the newest entry as last recorded (0 and zeros when
- * the trail is empty). */
+/* The id, hash and MAC of the newest entry as last recorded (0 and zeros
+ * when the trail is empty). */
 static inline int
-store_audit_head(struct store *st, int64_t *last_id, uint8_t hash[32])
+store_audit_head(struct store *st, int64_t *last_id, uint8_t hash[32], uint8_t mac[32])
 {
-	return st->ops->audit_head(st, last_id, hash);
+	return st->ops->audit_head(st, last_id, hash, mac);
 }
 /* Up to max entries with id >= from, in order; *out malloc'd (caller frees). */
 static inline int
@@ -354,5 +395,53 @@ store_ca_list(struct store *st, int64_t token_id, struct store_blob **out, size_
 	return st->ops->ca_list(st, token_id, out, n);
 }
 
+/* Every account, by name; *out malloc'd (it holds passphrase hashes: wipe). */
+static inline int
+store_account_list(struct store *st, struct store_account **out, size_t *n)
+{
+	return st->ops->account_list(st, out, n);
+}
+/* CY_ERR_EXISTS when the name or the uid has an account. */
+static inline int
+store_account_insert(struct store *st, const struct store_account *a)
+{
+	return st->ops->account_insert(st, a);
+}
+/* CY_ERR_NOT_FOUND when there is no such account. */
+static inline int
+store_account_delete(struct store *st, const char *name)
+{
+	return st->ops->account_delete(st, name);
+}
+/* One more wrong passphrase, counted atomically; the new count in *failures. */
+static inline int
+store_account_failed(struct store *st, const char *name, uint32_t *failures)
+{
+	return st->ops->account_failed(st, name, failures);
+}
+static inline int
+store_account_reset(struct store *st, const char *name)
+{
+	return st->ops->account_reset(st, name);
+}
+/* Adds (grant) or removes an access rule: CY_ERR_EXISTS when there was
+ * nothing to change, CY_ERR_NOT_FOUND when the token does not exist. */
+static inline int
+store_access_set(struct store *st, const struct store_access *a, bool grant)
+{
+	return st->ops->access_set(st, a, grant);
+}
+static inline int
+store_access_list(struct store *st, struct store_access **out, size_t *n)
+{
+	return st->ops->access_list(st, out, n);
+}
+/* The tokens that uid, or one of the groups gids (at most
+ * STORE_MAX_GROUPS), may use, ascending; *ids malloc'd. */
+static inline int
+store_access_tokens(struct store *st, uint32_t uid, const uint32_t *gids, size_t ngids, int64_t **ids, size_t *n)
+{
+	return st->ops->access_tokens(st, uid, gids, ngids, ids, n);
+}
 
 #endif

@@ -90,6 +90,31 @@ static const char *const migrations[] = {
 	"  key_id BLOB NOT NULL,"
 	"  crl_number INTEGER NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (token_id, key_id));",
+	/* 6: holder tokens (a token that belongs to one official), the
+	 * accounts of administrators and auditors, the access rules, and who
+	 * did what in the audit trail; the head of the trail gets a MAC. */
+	"ALTER TABLE tokens ADD COLUMN holder TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE tokens ADD COLUMN holder_name TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE tokens ADD COLUMN agency TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE tokens ADD COLUMN unit TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE tokens ADD COLUMN user_pin_expired INTEGER NOT NULL DEFAULT 0;"
+	"CREATE UNIQUE INDEX tokens_by_holder ON tokens(holder) WHERE holder <> '';"
+	"CREATE TABLE accounts ("
+	"  name TEXT PRIMARY KEY,"
+	"  role TEXT NOT NULL,"
+	"  uid INTEGER NOT NULL UNIQUE,"
+	"  secret TEXT NOT NULL,"
+	"  failures INTEGER NOT NULL DEFAULT 0,"
+	"  created INTEGER NOT NULL DEFAULT (strftime('%s','now')));"
+	"CREATE TABLE access ("
+	"  kind TEXT NOT NULL,"
+	"  id INTEGER NOT NULL,"
+	"  token_id INTEGER NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,"
+	"  PRIMARY KEY (kind, id, token_id));"
+	"CREATE INDEX access_by_token ON access(token_id);"
+	"ALTER TABLE audit ADD COLUMN who TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE audit ADD COLUMN role TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE audit_head ADD COLUMN mac BLOB;",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -100,16 +125,18 @@ enum stmt_id {
 	S_OBJ_INSERT, S_OBJ_UPDATE, S_OBJ_GET, S_OBJ_DELETE, S_OBJ_BY_KEYHASH,
 	S_AUDIT_INSERT, S_AUDIT_HEAD_SET, S_AUDIT_HEAD_GET, S_AUDIT_LIST,
 	S_CERT_INSERT, S_CERT_EXISTS,
+	S_ACCOUNT_LIST, S_ACCOUNT_INSERT, S_ACCOUNT_DELETE, S_ACCOUNT_FAILED, S_ACCOUNT_RESET,
+	S_ACCESS_GRANT, S_ACCESS_REVOKE, S_ACCESS_LIST,
 	S_COUNT
 };
 
 static const char *const stmt_sql[S_COUNT] = {
-	[S_AUDIT_INSERT] = "INSERT INTO audit (time, uid, token, session, op, object, result, prev, hash)"
-			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-	[S_AUDIT_HEAD_SET] = "INSERT OR REPLACE INTO audit_head (one, last_id, hash) VALUES (1, ?1, ?2)",
-	[S_AUDIT_HEAD_GET] = "SELECT last_id, hash FROM audit_head WHERE one = 1",
-	[S_AUDIT_LIST] = "SELECT id, time, uid, token, session, op, object, result, prev, hash FROM audit"
-			 " WHERE id >= ?1 ORDER BY id LIMIT ?2",
+	[S_AUDIT_INSERT] = "INSERT INTO audit (time, uid, token, session, op, object, result, prev, hash,"
+			   " who, role, id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	[S_AUDIT_HEAD_SET] = "INSERT OR REPLACE INTO audit_head (one, last_id, hash, mac) VALUES (1, ?1, ?2, ?3)",
+	[S_AUDIT_HEAD_GET] = "SELECT last_id, hash, mac FROM audit_head WHERE one = 1",
+	[S_AUDIT_LIST] = "SELECT id, time, uid, token, session, op, object, result, prev, hash, who, role"
+			 " FROM audit WHERE id >= ?1 ORDER BY id LIMIT ?2",
 	[S_CERT_INSERT] = "INSERT OR IGNORE INTO certs (object_id, token_id, issuer, serial, holder, agency, unit,"
 			  " not_before, not_after, key_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 	[S_CERT_EXISTS] = "SELECT 1 FROM certs WHERE token_id = ?1 AND issuer = ?2 AND serial = ?3",
@@ -117,13 +144,23 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
 	[S_TOKEN_IDS] = "SELECT id FROM tokens ORDER BY id",
-	[S_TOKEN_GET] = "SELECT label, serial, so_pin, user_pin, so_failures, user_failures, data_key"
-			" FROM tokens WHERE id = ?1",
+	[S_TOKEN_GET] = "SELECT label, serial, so_pin, user_pin, so_failures, user_failures, data_key,"
+			" holder, holder_name, agency, unit, user_pin_expired FROM tokens WHERE id = ?1",
 	[S_TOKEN_INSERT] = "INSERT INTO tokens (id, label, serial, so_pin, user_pin, so_failures,"
-			   " user_failures, data_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+			   " user_failures, data_key, holder, holder_name, agency, unit, user_pin_expired)"
+			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
 	/* Failure counts change only by the two atomic statements below. */
 	[S_TOKEN_UPDATE] = "UPDATE tokens SET label = ?2, serial = ?3, so_pin = ?4, user_pin = ?5,"
-			   " data_key = ?8 WHERE id = ?1",
+			   " data_key = ?8, holder = ?9, holder_name = ?10, agency = ?11, unit = ?12,"
+			   " user_pin_expired = ?13 WHERE id = ?1",
+	[S_ACCOUNT_LIST] = "SELECT name, role, uid, secret, failures FROM accounts ORDER BY name",
+	[S_ACCOUNT_INSERT] = "INSERT INTO accounts (name, role, uid, secret) VALUES (?1, ?2, ?3, ?4)",
+	[S_ACCOUNT_DELETE] = "DELETE FROM accounts WHERE name = ?1",
+	[S_ACCOUNT_FAILED] = "UPDATE accounts SET failures = failures + 1 WHERE name = ?1 RETURNING failures",
+	[S_ACCOUNT_RESET] = "UPDATE accounts SET failures = 0 WHERE name = ?1",
+	[S_ACCESS_GRANT] = "INSERT OR IGNORE INTO access (kind, id, token_id) VALUES (?1, ?2, ?3)",
+	[S_ACCESS_REVOKE] = "DELETE FROM access WHERE kind = ?1 AND id = ?2 AND token_id = ?3",
+	[S_ACCESS_LIST] = "SELECT kind, id, token_id FROM access ORDER BY token_id, kind, id",
 	[S_PIN_FAILED] = "UPDATE tokens SET so_failures = so_failures + ?2, user_failures = user_failures + 1 - ?2"
 			 " WHERE id = ?1 RETURNING CASE WHEN ?2 THEN so_failures ELSE user_failures END",
 	[S_PIN_RESET] = "UPDATE tokens SET so_failures = CASE WHEN ?2 THEN 0 ELSE so_failures END,"
@@ -395,6 +432,11 @@ sq_token_get(struct store *st, int64_t id, struct store_token *t)
 		memcpy(t->data_key, sqlite3_column_blob(s, 6), (size_t)klen);
 		t->data_key_len = (size_t)klen;
 	}
+	copy_text(t->holder, sizeof(t->holder), sqlite3_column_text(s, 7));
+	copy_text(t->holder_name, sizeof(t->holder_name), sqlite3_column_text(s, 8));
+	copy_text(t->agency, sizeof(t->agency), sqlite3_column_text(s, 9));
+	copy_text(t->unit, sizeof(t->unit), sqlite3_column_text(s, 10));
+	t->user_pin_expired = sqlite3_column_int(s, 11) != 0;
 	sqlite3_reset(s);
 	return r;
 }
@@ -411,6 +453,11 @@ write_token(struct store *st, enum stmt_id id, const struct store_token *t, cons
 	sqlite3_bind_int64(s, 6, t->so_failures);
 	sqlite3_bind_int64(s, 7, t->user_failures);
 	sqlite3_bind_blob(s, 8, t->data_key, (int)t->data_key_len, SQLITE_STATIC);
+	sqlite3_bind_text(s, 9, t->holder, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 10, t->holder_name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 11, t->agency, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 12, t->unit, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 13, t->user_pin_expired);
 	return run(st, s, what);
 }
 
@@ -658,19 +705,23 @@ copy_blob32(sqlite3_stmt *s, int col, uint8_t dst[32])
 		memcpy(dst, p, 32);
 }
 
-static int sq_audit_head(struct store *st, int64_t *last_id, uint8_t hash[32]);
+static int sq_audit_head(struct store *st, int64_t *last_id, uint8_t hash[32], uint8_t mac[32]);
 
 static int
 sq_audit_append(struct store *st, struct store_audit *e, store_audit_seal_fn seal, void *arg)
 {
 	bool own = sqlite3_get_autocommit(sq(st)->db) != 0;
 	int64_t last;
+	uint8_t old_mac[32];
 	int r;
 	if (own && (r = sq_begin(st)) != 0)
 		return r;
 	/* BEGIN IMMEDIATE holds the write lock: nobody appends between this
-	 * read of the head and the insert. */
-	if ((r = sq_audit_head(st, &last, e->prev)) != 0 || (r = seal(arg, e)) != 0)
+	 * read of the head and the insert. The entry follows the head. */
+	if ((r = sq_audit_head(st, &last, e->prev, old_mac)) != 0)
+		goto out;
+	e->id = last + 1;
+	if ((r = seal(arg, e)) != 0)
 		goto out;
 	sqlite3_stmt *s = stmt(st, S_AUDIT_INSERT);
 	sqlite3_bind_int64(s, 1, e->time);
@@ -682,11 +733,14 @@ sq_audit_append(struct store *st, struct store_audit *e, store_audit_seal_fn sea
 	sqlite3_bind_int64(s, 7, e->result);
 	sqlite3_bind_blob(s, 8, e->prev, 32, SQLITE_TRANSIENT);
 	sqlite3_bind_blob(s, 9, e->hash, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 10, e->who, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 11, e->role, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 12, e->id);
 	if ((r = run(st, s, "audit insert")) == 0) {
-		e->id = sqlite3_last_insert_rowid(sq(st)->db);
 		s = stmt(st, S_AUDIT_HEAD_SET);
 		sqlite3_bind_int64(s, 1, e->id);
 		sqlite3_bind_blob(s, 2, e->hash, 32, SQLITE_TRANSIENT);
+		sqlite3_bind_blob(s, 3, e->head_mac, 32, SQLITE_TRANSIENT);
 		r = run(st, s, "audit head");
 	}
 out:
@@ -700,15 +754,17 @@ out:
 }
 
 static int
-sq_audit_head(struct store *st, int64_t *last_id, uint8_t hash[32])
+sq_audit_head(struct store *st, int64_t *last_id, uint8_t hash[32], uint8_t mac[32])
 {
 	sqlite3_stmt *s = stmt(st, S_AUDIT_HEAD_GET);
 	int rc = sqlite3_step(s);
 	*last_id = 0;
 	memset(hash, 0, 32);
+	memset(mac, 0, 32);
 	if (rc == SQLITE_ROW) {
 		*last_id = sqlite3_column_int64(s, 0);
 		copy_blob32(s, 1, hash);
+		copy_blob32(s, 2, mac);
 	}
 	sqlite3_reset(s);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(st, "audit head");
@@ -737,6 +793,8 @@ sq_audit_list(struct store *st, int64_t from, size_t max, struct store_audit **o
 		e->result = (uint32_t)sqlite3_column_int64(s, 7);
 		copy_blob32(s, 8, e->prev);
 		copy_blob32(s, 9, e->hash);
+		copy_col(s, 10, e->who, sizeof(e->who));
+		copy_col(s, 11, e->role, sizeof(e->role));
 	}
 	if (k < max && rc != SQLITE_DONE) {
 		sqlite3_reset(s);
@@ -747,6 +805,170 @@ sq_audit_list(struct store *st, int64_t from, size_t max, struct store_audit **o
 	*out = v;
 	*n = k;
 	return 0;
+}
+
+/* ---- accounts and access rules ---- */
+
+static int
+sq_account_list(struct store *st, struct store_account **out, size_t *n)
+{
+	sqlite3_stmt *s = stmt(st, S_ACCOUNT_LIST);
+	struct store_account *v = NULL;
+	size_t k = 0;
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_account *nv = realloc(v, (k + 1) * sizeof(*v));
+		if (nv == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		v = nv;
+		memset(&v[k], 0, sizeof(v[k]));
+		copy_col(s, 0, v[k].name, sizeof(v[k].name));
+		copy_col(s, 1, v[k].role, sizeof(v[k].role));
+		v[k].uid = (uint32_t)sqlite3_column_int64(s, 2);
+		copy_col(s, 3, v[k].secret, sizeof(v[k].secret));
+		v[k].failures = (uint32_t)sqlite3_column_int64(s, 4);
+		k++;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		if (v)
+			wire_wipe(v, k * sizeof(*v));
+		free(v);
+		return db_fail(st, "account list");
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+static int
+sq_account_insert(struct store *st, const struct store_account *a)
+{
+	sqlite3_stmt *s = stmt(st, S_ACCOUNT_INSERT);
+	sqlite3_bind_text(s, 1, a->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, a->role, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, a->uid);
+	sqlite3_bind_text(s, 4, a->secret, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_CONSTRAINT)
+		return CY_ERR_EXISTS;
+	return rc == SQLITE_DONE ? 0 : db_fail(st, "account insert");
+}
+
+/* Runs s (bound to name by the caller) and says whether it changed a row. */
+static int
+run_changed(struct store *st, sqlite3_stmt *s, const char *what)
+{
+	int r = run(st, s, what);
+	if (r == 0 && sqlite3_changes(sq(st)->db) == 0)
+		r = CY_ERR_NOT_FOUND;
+	return r;
+}
+
+static int
+sq_account_delete(struct store *st, const char *name)
+{
+	sqlite3_stmt *s = stmt(st, S_ACCOUNT_DELETE);
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+	return run_changed(st, s, "account delete");
+}
+
+static int
+sq_account_failed(struct store *st, const char *name, uint32_t *failures)
+{
+	sqlite3_stmt *s = stmt(st, S_ACCOUNT_FAILED);
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*failures = (uint32_t)sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? CY_ERR_NOT_FOUND : db_fail(st, "account failed");
+}
+
+static int
+sq_account_reset(struct store *st, const char *name)
+{
+	sqlite3_stmt *s = stmt(st, S_ACCOUNT_RESET);
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
+	return run_changed(st, s, "account reset");
+}
+
+static int
+sq_access_set(struct store *st, const struct store_access *a, bool grant)
+{
+	sqlite3_stmt *s = stmt(st, grant ? S_ACCESS_GRANT : S_ACCESS_REVOKE);
+	sqlite3_bind_text(s, 1, a->group ? "group" : "uid", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, a->id);
+	sqlite3_bind_int64(s, 3, a->token_id);
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_CONSTRAINT)
+		return CY_ERR_NOT_FOUND; /* no such token */
+	if (rc != SQLITE_DONE)
+		return db_fail(st, "access");
+	return sqlite3_changes(sq(st)->db) == 0 ? CY_ERR_EXISTS : 0;
+}
+
+static int
+sq_access_list(struct store *st, struct store_access **out, size_t *n)
+{
+	sqlite3_stmt *s = stmt(st, S_ACCESS_LIST);
+	struct store_access *v = NULL;
+	size_t k = 0;
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_access *nv = realloc(v, (k + 1) * sizeof(*v));
+		if (nv == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		v = nv;
+		const unsigned char *kind = sqlite3_column_text(s, 0);
+		v[k].group = kind != NULL && strcmp((const char *)kind, "group") == 0;
+		v[k].id = (uint32_t)sqlite3_column_int64(s, 1);
+		v[k].token_id = sqlite3_column_int64(s, 2);
+		k++;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return db_fail(st, "access list");
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+static int
+sq_access_tokens(struct store *st, uint32_t uid, const uint32_t *gids, size_t ngids, int64_t **ids, size_t *n)
+{
+	/* One statement per call: the number of groups varies. */
+	char sql[256 + 24 * STORE_MAX_GROUPS];
+	int len = snprintf(sql, sizeof(sql),
+			   "SELECT DISTINCT token_id FROM access WHERE (kind = 'uid' AND id = ?1)");
+	if (ngids > STORE_MAX_GROUPS)
+		ngids = STORE_MAX_GROUPS;
+	if (ngids) {
+		len += snprintf(sql + len, sizeof(sql) - (size_t)len, " OR (kind = 'group' AND id IN (");
+		for (size_t i = 0; i < ngids; i++)
+			len += snprintf(sql + len, sizeof(sql) - (size_t)len, "%s?%zu", i ? "," : "", i + 2);
+		len += snprintf(sql + len, sizeof(sql) - (size_t)len, "))");
+	}
+	snprintf(sql + len, sizeof(sql) - (size_t)len, " ORDER BY token_id");
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(sq(st)->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return db_fail(st, "access tokens");
+	sqlite3_bind_int64(s, 1, uid);
+	for (size_t i = 0; i < ngids; i++)
+		sqlite3_bind_int64(s, (int)i + 2, gids[i]);
+	int r = collect_ids(st, s, ids, n);
+	sqlite3_finalize(s);
+	return r;
 }
 
 static int
@@ -993,4 +1215,12 @@ const struct store_ops store_sqlite_ops = {
 	.ca_add = sq_ca_add,
 	.ca_next_crl = sq_ca_next_crl,
 	.ca_list = sq_ca_list,
+	.account_list = sq_account_list,
+	.account_insert = sq_account_insert,
+	.account_delete = sq_account_delete,
+	.account_failed = sq_account_failed,
+	.account_reset = sq_account_reset,
+	.access_set = sq_access_set,
+	.access_list = sq_access_list,
+	.access_tokens = sq_access_tokens,
 };
