@@ -120,8 +120,8 @@ cert_import(int argc, char **argv)
 		default: return cli_fail("cert import: bad option (see keymgr cert import --help)");
 		}
 	}
-	if (!token || !pin || optind == argc)
-		return cli_fail("cert import: --token, --pin and at least one FILE or DIR are required");
+	if (!token || optind == argc)
+		return cli_fail("cert import: --token and at least one FILE or DIR are required");
 	bool tty = isatty(STDERR_FILENO);
 	struct batch b;
 	memset(&b, 0, sizeof(b));
@@ -184,7 +184,7 @@ cert_import(int argc, char **argv)
 }
 
 const struct cli_cmd cmd_cert_import = {
-	"cert", "import", "--token LABEL --pin PIN FILE|DIR...",
+	"cert", "import", "--token LABEL [--pin PIN] FILE|DIR...",
 	"Imports certificates (DER, or PEM files with one or more) onto the token, all\n"
 	"or none: one that cannot be read stops the import with its file named.\n"
 	"Each is paired with its key (same CKA_ID) when the token holds it; those\n"

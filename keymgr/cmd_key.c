@@ -392,8 +392,8 @@ key_state(int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_fail("key %s: unexpected argument '%s'", what, argv[optind]);
-	if (!token || !pin || (!idhex == !serial))
-		return cli_fail("key %s: --token, --pin and --id or --serial are required", what);
+	if (!token || (!idhex == !serial))
+		return cli_fail("key %s: --token and --id or --serial are required", what);
 	if (serial != NULL) {
 		/* The key version of the certificate with that serial (hex, as
 		 * keymgr inventory list prints it). */
@@ -459,14 +459,14 @@ key_state(int argc, char **argv)
 }
 
 const struct cli_cmd cmd_key_retire = {
-	"key", "retire", "--token LABEL --pin PIN --id HEX",
+	"key", "retire", "--token LABEL [--pin PIN] --id HEX",
 	"Retires a key version: it can still verify and decrypt, no longer sign,\n"
 	"encrypt, wrap or derive. CKA_SIGN and friends go false, CKA_END_DATE is today.",
 	key_state,
 };
 
 const struct cli_cmd cmd_key_revoke = {
-	"key", "revoke", "--token LABEL --pin PIN (--id HEX | --serial S) [--reason R]",
+	"key", "revoke", "--token LABEL [--pin PIN] (--id HEX | --serial S) [--reason R]",
 	"Revokes a key version (by CKA_ID, or by the serial of its certificate) at once:\n"
 	"no operation is possible with it any more, the inventory marks its certificates\n"
 	"revoked, and each CA on the token signs a new CRL.\n"
@@ -476,7 +476,7 @@ const struct cli_cmd cmd_key_revoke = {
 };
 
 const struct cli_cmd cmd_key_destroy = {
-	"key", "destroy", "--token LABEL --pin PIN --id HEX",
+	"key", "destroy", "--token LABEL [--pin PIN] --id HEX",
 	"Destroys a retired or revoked key version: its private and secret material\n"
 	"is wiped from the store; the objects and their metadata stay for the audit.",
 	key_state,

@@ -705,6 +705,9 @@ access_set(int argc, char **argv, bool grant)
 		printf("%s %u %s holder %s\n", group ? "group" : "uid", id, grant ? "may use" : "may no longer use", holder);
 		return 0;
 	}
+	if (rv == CKR_ATTRIBUTE_VALUE_INVALID)
+		return cli_fail("%s: uid %u has an administrator or auditor account, which never uses a holder's keys",
+				what, id);
 	return rv == (CK_RV)-1 ? 1 : cli_fail("%s: %s", what, rv == CKR_ARGUMENTS_BAD ? "no such holder" : ckr_name(rv));
 }
 

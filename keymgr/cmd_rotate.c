@@ -199,8 +199,8 @@ key_rotate(int argc, char **argv)
 		label = argv[optind++];
 	if (optind != argc)
 		return cli_fail("key rotate: unexpected argument '%s'", argv[optind]);
-	if (!token || !pin || (!label == !due))
-		return cli_fail("key rotate: --token, --pin and either a key label or --due are required");
+	if (!token || (!label == !due))
+		return cli_fail("key rotate: --token and either a key label or --due are required");
 	struct stat sb;
 	if (stat(outdir, &sb) != 0 || !S_ISDIR(sb.st_mode))
 		return cli_fail("key rotate: --out %s is not a directory", outdir);
@@ -219,7 +219,7 @@ key_rotate(int argc, char **argv)
 }
 
 const struct cli_cmd cmd_key_rotate = {
-	"key", "rotate", "--token LABEL --pin PIN (KEY | --label KEY | --due [--within 30d]) [--out DIR] [--jobs N]",
+	"key", "rotate", "--token LABEL [--pin PIN] (KEY | --label KEY | --due [--within 30d]) [--out DIR] [--jobs N]",
 	"Makes a new version of a key, pre-active, and writes a PKCS#10 request for it\n"
 	"(the subject of the current version's certificate, signed by the new key inside\n"
 	"keymgrd) to DIR/KEY-vN.csr. Importing the certificate issued for it activates\n"
@@ -343,8 +343,8 @@ key_show(int argc, char **argv)
 		label = argv[optind++];
 	if (optind != argc)
 		return cli_fail("key show: unexpected argument '%s'", argv[optind]);
-	if (!token || !pin || !label)
-		return cli_fail("key show: --token, --pin and a key label are required");
+	if (!token || !label)
+		return cli_fail("key show: --token and a key label are required");
 	struct cy_conn *conn = cli_connect();
 	uint32_t session, n = 0, nv = 0;
 	struct version *vs = NULL;
@@ -459,7 +459,7 @@ out:
 }
 
 const struct cli_cmd cmd_key_show = {
-	"key", "show", "--token LABEL --pin PIN (KEY | --label KEY) [--json]",
+	"key", "show", "--token LABEL [--pin PIN] (KEY | --label KEY) [--json]",
 	"Shows every version of a key, newest first: number, state (pre-active, active,\n"
 	"retired, revoked with its reason, destroyed), since when, key type, CKA_ID, and\n"
 	"the certificates of each version from the inventory.",
@@ -493,8 +493,8 @@ key_csr(int argc, char **argv)
 	}
 	if (optind < argc && label == NULL)
 		label = argv[optind++];
-	if (optind != argc || !token || !pin || !label)
-		return cli_fail("key csr: --token, --pin and a key label are required");
+	if (optind != argc || !token || !label)
+		return cli_fail("key csr: --token and a key label are required");
 	struct cy_conn *conn = cli_connect();
 	uint32_t session;
 	int status = 1;
@@ -522,7 +522,7 @@ key_csr(int argc, char **argv)
 }
 
 const struct cli_cmd cmd_key_csr = {
-	"key", "csr", "--token LABEL --pin PIN (KEY | --label KEY) [--subject DN] [--out FILE]",
+	"key", "csr", "--token LABEL [--pin PIN] (KEY | --label KEY) [--subject DN] [--out FILE]",
 	"Writes a PKCS#10 request for the active version of a key, signed inside\n"
 	"keymgrd, with the subject DN (RFC 4514, e.g. \"CN=Nguyễn Văn A,O=Sở Tài chính,C=VN\")\n"
 	"or that of the version's certificate; PEM to FILE (default stdout). For a first\n"

@@ -14,7 +14,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <ini.h>
 #include <limits.h>
 #include <malloc.h>
@@ -24,6 +26,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <gcrypt.h>
@@ -42,6 +45,7 @@ struct options {
 	char data_dir[PATH_MAX];
 	char socket[PATH_MAX];
 	unsigned socket_mode;
+	char socket_group[64];  /* "" for none */
 	unsigned workers;
 	unsigned max_pin_failures;
 	int log_level;
@@ -64,7 +68,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 		"usage: keymgrd [--foreground] [--data-dir DIR] [--socket PATH] [--config FILE]\n"
-		"               [--socket-mode MODE] [--workers N] [--max-pin-failures N]\n"
+		"               [--socket-mode MODE] [--socket-group GROUP] [--workers N]\n"
+		"               [--max-pin-failures N]\n"
 		"               [--syslog] [--debug]\n"
 		"\n"
 		"Holds the keys of the coyeu PKCS#11 tokens and serves coyeu-pkcs11.so and keymgr.\n"
@@ -74,7 +79,9 @@ usage(FILE *f)
 		"  --socket PATH       listening socket (default /run/coyeu/keymgrd.sock, or\n"
 		"                      $XDG_RUNTIME_DIR/coyeu/keymgrd.sock for other users)\n"
 		"  --config FILE       config file ([keymgrd] section; default %s)\n"
-		"  --socket-mode MODE  permissions of the socket, octal (default 0600)\n"
+		"  --socket-mode MODE  permissions of the socket, octal (default 0600, 0660\n"
+		"                      with a socket group)\n"
+		"  --socket-group GROUP  the group that may open the socket (and its directory)\n"
 		"  --workers N         threads running requests (default 8)\n"
 		"  --max-pin-failures N  wrong PINs before a PIN locks (default 10)\n"
 		"  --rotate-before DUR rotate keys whose certificate expires within DUR\n"
@@ -85,6 +92,7 @@ usage(FILE *f)
 		"  --policy-interval DUR  how often the policy runs (default 1h; 0: never)\n"
 		"  --outbox DIR        requests of rotated keys (default DATA-DIR/outbox)\n"
 		"  --crl-dir DIR       CRLs kept up to date (default DATA-DIR/crl)\n"
+		"  --unlock-max DUR    the longest keymgr token unlock (default 8h; at most 7d)\n"
 		"DUR is a number of seconds or 30d, 12h, 15m, 90s.\n",
 		paths_config_file());
 }
@@ -99,6 +107,40 @@ parse_uint(const char *s, int base, unsigned max, unsigned *out)
 		return false;
 	*out = (unsigned)v;
 	return true;
+}
+
+/*
+ * Takes the lock of the data directory (an flock on DIR/keymgrd.lock, held
+ * until exit, holding the pid): two keymgrd on one store file would each
+ * keep their own view of it. 0, or -1 after saying who holds it.
+ */
+static int
+lock_data_dir(const char *dir)
+{
+	char path[PATH_MAX + 32], pid[32] = "";
+	snprintf(path, sizeof(path), "%s/keymgrd.lock", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		log_err("cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno != EWOULDBLOCK) {
+			log_err("cannot lock %s: %s", path, strerror(errno));
+		} else {
+			ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+			pid[n > 0 ? n : 0] = '\0';
+			pid[strcspn(pid, "\n")] = '\0';
+			log_err("another keymgrd (pid %s) uses %s; not starting a second one on it",
+				pid[0] ? pid : "unknown", dir);
+		}
+		close(fd);
+		return -1;
+	}
+	int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+		log_warn("cannot write the pid into %s", path);
+	return 0; /* fd stays open, and locked, until exit */
 }
 
 static int
@@ -158,6 +200,8 @@ on_config(void *user, const char *section, const char *name, const char *value)
 		return set_path(o->socket, value) == 0;
 	if (strcmp(name, "socket_mode") == 0)
 		return parse_uint(value, 8, 0777, &o->socket_mode);
+	if (strcmp(name, "socket_group") == 0)
+		return snprintf(o->socket_group, sizeof(o->socket_group), "%s", value) < (int)sizeof(o->socket_group);
 	if (strcmp(name, "workers") == 0)
 		return parse_uint(value, 10, 256, &o->workers) && o->workers > 0;
 	if (strcmp(name, "max_pin_failures") == 0)
@@ -209,6 +253,7 @@ parse_args(int argc, char **argv, struct options *o)
 		{ "socket", required_argument, NULL, 's' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "socket-mode", required_argument, NULL, 'm' },
+		{ "socket-group", required_argument, NULL, 'g' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "max-pin-failures", required_argument, NULL, 'p' },
 		{ "syslog", no_argument, NULL, 'S' },
@@ -219,6 +264,7 @@ parse_args(int argc, char **argv, struct options *o)
 		{ "policy-interval", required_argument, NULL, 'P' },
 		{ "outbox", required_argument, NULL, 'P' },
 		{ "crl-dir", required_argument, NULL, 'P' },
+		{ "unlock-max", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -236,7 +282,7 @@ parse_args(int argc, char **argv, struct options *o)
 	size_t npflags = 0;
 	/* Flags override the config file, so remember them apart. */
 	bool set_mode = false, set_workers = false, set_fail = false;
-	while ((c = getopt_long(argc, argv, "fd:s:c:m:w:p:SDh", longs, &li)) != -1) {
+	while ((c = getopt_long(argc, argv, "fd:s:c:m:g:w:p:SDh", longs, &li)) != -1) {
 		switch (c) {
 		case 'P':
 			if (npflags < sizeof(pflags) / sizeof(pflags[0])) {
@@ -248,6 +294,10 @@ parse_args(int argc, char **argv, struct options *o)
 		case 'd': if (set_path(cli.data_dir, optarg)) return -1; break;
 		case 's': if (set_path(cli.socket, optarg)) return -1; break;
 		case 'c': config = optarg; break;
+		case 'g':
+			if (snprintf(cli.socket_group, sizeof(cli.socket_group), "%s", optarg) >= (int)sizeof(cli.socket_group))
+				return -1;
+			break;
 		case 'm':
 			if (!parse_uint(optarg, 8, 0777, &v)) {
 				fprintf(stderr, "keymgrd: --socket-mode: not an octal mode: %s\n", optarg);
@@ -299,6 +349,11 @@ parse_args(int argc, char **argv, struct options *o)
 		memcpy(o->data_dir, cli.data_dir, sizeof(o->data_dir));
 	if (cli.socket[0])
 		memcpy(o->socket, cli.socket, sizeof(o->socket));
+	if (cli.socket_group[0])
+		memcpy(o->socket_group, cli.socket_group, sizeof(o->socket_group));
+	/* A socket group without a mode: the group may connect. */
+	if (o->socket_group[0] && !set_mode && o->socket_mode == 0600)
+		o->socket_mode = 0660;
 	if (set_mode)
 		o->socket_mode = cli.socket_mode;
 	if (set_workers)
@@ -381,6 +436,8 @@ main(int argc, char **argv)
 		log_err("cannot create %s: %s", o.data_dir, strerror(errno));
 		goto out;
 	}
+	if (lock_data_dir(o.data_dir) != 0)
+		goto out;
 	snprintf(path, sizeof(path), "%s/master.key", o.data_dir);
 	int r = seal_master_key(path, &master, &created);
 	if (r != 0) {
@@ -411,6 +468,20 @@ main(int argc, char **argv)
 		goto out;
 	}
 
+	gid_t gid = (gid_t)-1;
+	if (o.socket_group[0]) {
+		struct group *g = getgrnam(o.socket_group);
+		char *end;
+		unsigned long n = strtoul(o.socket_group, &end, 10);
+		if (g != NULL)
+			gid = g->gr_gid;
+		else if (*end == '\0')
+			gid = (gid_t)n;
+		else {
+			log_err("socket_group: no group '%s'", o.socket_group);
+			goto out;
+		}
+	}
 	char sockdir[PATH_MAX];
 	snprintf(sockdir, sizeof(sockdir), "%s", o.socket);
 	char *slash = strrchr(sockdir, '/');
@@ -420,6 +491,10 @@ main(int argc, char **argv)
 		mode_t dmode = 0700 | ((o.socket_mode & 0060) ? 0050 : 0) | ((o.socket_mode & 0006) ? 0005 : 0);
 		if (make_dir(sockdir, dmode) != 0) {
 			log_err("cannot create %s: %s", sockdir, strerror(errno));
+			goto out;
+		}
+		if (gid != (gid_t)-1 && (chown(sockdir, (uid_t)-1, gid) != 0 || chmod(sockdir, dmode) != 0)) {
+			log_err("cannot give %s to group %s: %s", sockdir, o.socket_group, strerror(errno));
 			goto out;
 		}
 	}
@@ -432,7 +507,7 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	struct server_opts so = { o.socket, (mode_t)o.socket_mode, o.workers, 1024 };
+	struct server_opts so = { o.socket, (mode_t)o.socket_mode, gid, o.workers, 1024 };
 	log_info("keymgrd %s: data in %s, %zu token(s)", PACKAGE_VERSION, o.data_dir, ctx.ntokens);
 	if ((r = policy_start(&ctx)) != 0) {
 		log_err("cannot start the policy timer: %s", cy_strerror(r));

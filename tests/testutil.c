@@ -57,7 +57,7 @@ static void *
 serve(void *arg)
 {
 	struct tu_daemon *d = arg;
-	struct server_opts o = { d->sock, 0600, 4, 64 };
+	struct server_opts o = { d->sock, 0600, (gid_t)-1, 4, 64 };
 	d->result = server_run(&d->ctx, &o, &d->stop);
 	return NULL;
 }

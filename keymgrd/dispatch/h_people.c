@@ -228,6 +228,14 @@ process_access_set(struct req *r)
 		return CKR_ARGUMENTS_BAD;
 	a.token_id = t->st.id;
 	r->audit_token = t->st.id;
+	/* Roles never use a holder's keys: no rule for their uid. */
+	struct store_account acc;
+	int have = grant && !a.group ? access_account_of_locked(r->ctx, a.id, &acc) : CY_ERR_NOT_FOUND;
+	wire_wipe(&acc, sizeof(acc));
+	if (have == 0)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	if (have != CY_ERR_NOT_FOUND)
+		return CKR_DEVICE_ERROR;
 	int e = store_access_set(r->ctx->st, &a, grant);
 	if (e == CY_ERR_EXISTS)
 		return CKR_OK; /* nothing to change */

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "dispatch/request.h"
 #include "model/handles.h"
+#include "model/access.h"
 #include "model/session.h"
 #include <malloc.h>
 #include "model/ca.h"
@@ -98,8 +99,8 @@ process_cert_import(struct req *r)
 	struct km_token *t = token_find_locked(ctx, s->token_id);
 	if (parsed < 0)
 		rv = CKR_ARGUMENTS_BAD;
-	else if (t == NULL || !session_user_in(s))
-		rv = CKR_USER_NOT_LOGGED_IN; /* logged out, or the token re-initialised, meanwhile */
+	else if (t == NULL || access_role_locked(ctx, s->app) != KM_ROLE_ADMIN)
+		rv = CKR_ACTION_PROHIBITED; /* the role gone, or the token re-initialised, meanwhile */
 	else if (parsed > 0)
 		bad = (uint32_t)parsed;
 	else if (store_begin(ctx->st) != 0)

@@ -109,11 +109,18 @@ access_may_use_locked(struct km_ctx *ctx, struct km_app *app, int64_t token_id)
 {
 	const struct km_token *t = token_find_locked(ctx, token_id);
 	enum km_role role = access_role_locked(ctx, app);
+	struct store_account a;
 	if (t == NULL)
 		return false;
-	if (access_is_holder(t))
-		return role == KM_ROLE_NONE && granted(ctx, app, token_id);
-	return role == KM_ROLE_ADMIN;
+	if (!access_is_holder(t))
+		return role == KM_ROLE_ADMIN;
+	if (role != KM_ROLE_NONE || !granted(ctx, app, token_id))
+		return false;
+	/* A uid with an account never uses a holder's keys, logged in to
+	 * its account or not (a group rule may cover it). */
+	int r = access_account_of_locked(ctx, app->who.uid, &a);
+	wire_wipe(&a, sizeof(a));
+	return r == CY_ERR_NOT_FOUND;
 }
 
 void

@@ -25,7 +25,7 @@ set_nonblock(int fd)
 }
 
 int
-listen_unix(const char *path, mode_t mode)
+listen_unix(const char *path, mode_t mode, gid_t gid)
 {
 	struct sockaddr_un sa;
 	memset(&sa, 0, sizeof(sa));
@@ -57,7 +57,8 @@ listen_unix(const char *path, mode_t mode)
 	mode_t old = umask(0777 & ~mode);
 	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
-	if (r != 0 || chmod(sa.sun_path, mode) != 0 || listen(fd, 64) != 0 || set_nonblock(fd) != 0 ||
+	if (r != 0 || (gid != (gid_t)-1 && chown(sa.sun_path, (uid_t)-1, gid) != 0) || chmod(sa.sun_path, mode) != 0 ||
+	    listen(fd, 64) != 0 || set_nonblock(fd) != 0 ||
 	    (renamed && rename(tmp, path) != 0)) {
 		log_err("cannot listen on %s: %s", path, strerror(errno));
 		if (r == 0)

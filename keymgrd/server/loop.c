@@ -297,7 +297,7 @@ server_run(struct km_ctx *ctx, const struct server_opts *o, volatile sig_atomic_
 	pthread_cond_init(&sv.qcond, NULL);
 	if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
 		return CY_ERR_IO;
-	int lfd = listen_unix(o->socket_path, o->socket_mode);
+	int lfd = listen_unix(o->socket_path, o->socket_mode, o->socket_gid);
 	if (lfd < 0) {
 		r = lfd;
 		goto out;

@@ -14,6 +14,7 @@
 struct server_opts {
 	const char *socket_path;
 	mode_t socket_mode;   /* of the socket file; its directory gets the x bits */
+	gid_t socket_gid;     /* the group of the socket file, or (gid_t)-1 */
 	unsigned workers;
 	unsigned max_conns;
 };
@@ -31,7 +32,7 @@ void server_wake(void);
 /* listen_unix.c: creates the socket at path (removing a stale one, refusing
  * with CY_ERR_EXISTS when another daemon answers on it); the listening fd
  * (non-blocking) or a cy_err. */
-int listen_unix(const char *path, mode_t mode);
+int listen_unix(const char *path, mode_t mode, gid_t gid);
 /* Takes one connection from listening fd lfd as a transport. */
 int listen_unix_accept(int lfd, struct transport **out);
 

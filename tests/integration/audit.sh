@@ -1,7 +1,9 @@
 #!/bin/sh
 # The audit trail: logins (failed ones too), token and key operations are
-# recorded; keymgr audit verify passes, then finds an entry changed,
-# removed in the middle, or removed at the end directly in the SQLite file.
+# recorded with who did them; keymgr audit verify passes, then finds an
+# entry changed, removed in the middle, removed at the end, or removed at
+# the end with the head rewritten, directly in the SQLite file; a second
+# keymgrd on the same data directory refuses to start.
 . "$(dirname "$0")/lib.sh"
 
 command -v sqlite3 >/dev/null || fail "sqlite3 is not installed"
@@ -16,18 +18,38 @@ done
 grep -q " login *user *CKR_PIN_INCORRECT" "$TMP/list" || { cat "$TMP/list" >&2; fail "the failed login is not recorded"; }
 "$KEYMGR" audit list --json | grep -q '"operation":"generate-key-pair"' || fail "audit list --json"
 "$KEYMGR" audit verify || fail "a fresh trail does not verify"
+"$KEYMGR" audit list --op login --who uid:0 >"$TMP/logins" || fail "audit list --op --who"
+grep -q " login " "$TMP/logins" && ! grep -q "generate-key-pair" "$TMP/logins" ||
+	{ cat "$TMP/logins" >&2; fail "audit list --op login shows other operations"; }
+grep -q " uid:0 *admin " "$TMP/list" || { cat "$TMP/list" >&2; fail "entries do not name who and the role"; }
+
+# One keymgrd per data directory: a second one refuses, saying why.
+timeout 20 "$KEYMGRD" --foreground --data-dir "$TMP/data" --socket "$TMP/second.sock" --config /dev/null \
+	>"$TMP/second.log" 2>&1 && fail "a second keymgrd started on the same data directory"
+grep -q "another keymgrd (pid $DAEMON_PID) uses $TMP/data" "$TMP/second.log" ||
+	{ cat "$TMP/second.log" >&2; fail "the second keymgrd did not say why"; }
+[ ! -e "$TMP/second.sock" ] || fail "the second keymgrd made a socket"
+echo "second keymgrd refused: $(grep -o 'another keymgrd.*' "$TMP/second.log")"
 stop_keymgrd
+# Every head of the trail went to the log too (a copy outside the store).
+last=$(sqlite3 "$TMP/data/keymgr.db" "SELECT max(id) FROM audit")
+head=$(sqlite3 "$TMP/data/keymgr.db" "SELECT lower(hex(hash)) FROM audit WHERE id = $last")
+grep -q "audit head $last $head " "$TMP/keymgrd.log" || fail "the newest head is not in the log"
 
 # Three copies of the stopped daemon's data, each tampered with one way.
 db="$TMP/data/keymgr.db"
 last=$(sqlite3 "$db" "SELECT max(id) FROM audit")
-for how in edit delete-middle delete-last; do
+for how in edit delete-middle delete-last truncate; do
 	rm -rf "$TMP/data.orig"
 	cp -a "$TMP/data" "$TMP/data.orig"
 	case $how in
 	edit) sqlite3 "$db" "UPDATE audit SET result = 0 WHERE result != 0"; want=$last ;;
 	delete-middle) sqlite3 "$db" "DELETE FROM audit WHERE id = 3"; want=4 ;;
 	delete-last) sqlite3 "$db" "DELETE FROM audit WHERE id = $last"; want=$last ;;
+	# The newest entry deleted and the head moved back to the one before.
+	truncate) sqlite3 "$db" "DELETE FROM audit WHERE id = $last;
+		UPDATE audit_head SET last_id = $((last - 1)), hash = (SELECT hash FROM audit WHERE id = $((last - 1)))"
+		want=$((last - 1)) ;;
 	esac
 	start_keymgrd
 	"$KEYMGR" audit verify >"$TMP/verify" 2>&1 && fail "audit verify missed the $how"

@@ -12,7 +12,12 @@ COYEU_SOCKET="$TMP/run/keymgrd.sock"
 export COYEU_SOCKET
 DAEMON_PID=
 
+# A test that makes things outside $TMP (local users) says how to remove
+# them here; it runs first at exit.
+EXTRA_CLEANUP=
+
 cleanup() {
+	[ -z "$EXTRA_CLEANUP" ] || eval "$EXTRA_CLEANUP" || true
 	if [ -n "$DAEMON_PID" ]; then
 		kill "$DAEMON_PID" 2>/dev/null || true
 		wait "$DAEMON_PID" 2>/dev/null || true

@@ -1,0 +1,119 @@
+/*
+ * p11probe.c - a PKCS#11 application for the shell tests, doing just what
+ * a test needs to see one call's result (pkcs11-tool says less):
+ *
+ *   p11probe MODULE slots              the number of slots with a token
+ *   p11probe MODULE sign TOKEN PIN     logs in (PIN "-": not at all), signs
+ *                                      with the first private key; prints
+ *                                      "session S key K" then one line per
+ *                                      call: "C_Login CKR_OK" ...
+ *   p11probe MODULE use SESSION KEY    C_SignInit with numbers learnt from
+ *                                      another process
+ *
+ * Exits 0 when every call it made returned CKR_OK, else 1; 2 on misuse.
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ckr.h"
+#include "cy_pkcs11.h"
+
+static CK_FUNCTION_LIST_PTR f;
+static int failed;
+
+static CK_RV
+said(const char *call, CK_RV rv)
+{
+	printf("%s %s\n", call, ckr_name(rv));
+	failed |= rv != CKR_OK;
+	return rv;
+}
+
+static int
+find_token(const char *label, CK_SLOT_ID *slot)
+{
+	CK_SLOT_ID ids[64];
+	CK_ULONG n = 64;
+	if (said("C_GetSlotList", f->C_GetSlotList(CK_TRUE, ids, &n)) != CKR_OK)
+		return -1;
+	for (CK_ULONG i = 0; i < n; i++) {
+		CK_TOKEN_INFO ti;
+		if (f->C_GetTokenInfo(ids[i], &ti) != CKR_OK)
+			continue;
+		size_t l = strlen(label);
+		if (l <= 32 && memcmp(ti.label, label, l) == 0 && (l == 32 || ti.label[l] == ' ')) {
+			*slot = ids[i];
+			return 0;
+		}
+	}
+	printf("no token %s\n", label);
+	failed = 1;
+	return -1;
+}
+
+static void
+sign(const char *label, const char *pin)
+{
+	CK_SLOT_ID slot;
+	CK_SESSION_HANDLE s;
+	if (find_token(label, &slot) != 0 ||
+	    said("C_OpenSession", f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s)) != CKR_OK)
+		return;
+	if (strcmp(pin, "-") != 0 &&
+	    said("C_Login", f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)strlen(pin))) != CKR_OK)
+		return;
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) } };
+	CK_OBJECT_HANDLE key = 0;
+	CK_ULONG n = 0;
+	if (said("C_FindObjectsInit", f->C_FindObjectsInit(s, t, 1)) != CKR_OK)
+		return;
+	said("C_FindObjects", f->C_FindObjects(s, &key, 1, &n));
+	f->C_FindObjectsFinal(s);
+	printf("session %lu key %lu\n", (unsigned long)s, (unsigned long)(n ? key : 0));
+	fflush(stdout);
+	if (n == 0) {
+		printf("no private key\n");
+		failed = 1;
+		return;
+	}
+	CK_MECHANISM m = { CKM_ECDSA_SHA256, NULL, 0 };
+	if (said("C_SignInit", f->C_SignInit(s, &m, key)) != CKR_OK)
+		return;
+	CK_BYTE sig[256];
+	CK_ULONG sl = sizeof(sig);
+	said("C_Sign", f->C_Sign(s, (CK_BYTE_PTR)"data", 4, sig, &sl));
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 3)
+		return 2;
+	void *h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+	CK_C_GetFunctionList get = h ? (CK_C_GetFunctionList)dlsym(h, "C_GetFunctionList") : NULL;
+	if (get == NULL || get(&f) != CKR_OK) {
+		fprintf(stderr, "p11probe: cannot load %s\n", argv[1]);
+		return 2;
+	}
+	if (said("C_Initialize", f->C_Initialize(NULL)) != CKR_OK)
+		return 1;
+	if (strcmp(argv[2], "slots") == 0 && argc == 3) {
+		CK_ULONG n = 0;
+		if (said("C_GetSlotList", f->C_GetSlotList(CK_TRUE, NULL, &n)) == CKR_OK)
+			printf("slots %lu\n", (unsigned long)n);
+	} else if (strcmp(argv[2], "sign") == 0 && argc == 5) {
+		sign(argv[3], argv[4]);
+	} else if (strcmp(argv[2], "use") == 0 && argc == 5) {
+		CK_MECHANISM m = { CKM_ECDSA_SHA256, NULL, 0 };
+		said("C_SignInit", f->C_SignInit(strtoul(argv[3], NULL, 10), &m, strtoul(argv[4], NULL, 10)));
+	} else {
+		return 2;
+	}
+	f->C_Finalize(NULL);
+	return failed;
+}
