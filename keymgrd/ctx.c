@@ -10,7 +10,9 @@
 #include <gcrypt.h>
 
 #include "crypto/crypto.h"
+#include "crypto/pincache.h"
 #include "ctx.h"
+#include "cy_err.h"
 #include "model/access.h"
 #include "model/audit.h"
 #include "model/handles.h"
@@ -51,6 +53,8 @@ ctx_init(struct km_ctx *ctx, struct store *st, uint8_t *master_key)
 		r = audit_init(ctx);
 	if (r == 0)
 		r = access_count_admins_locked(ctx);
+	if (r == 0 && (ctx->pin_cache = pin_cache_new()) == NULL)
+		r = CY_ERR_ALLOC;
 	return r;
 }
 
@@ -58,6 +62,8 @@ void
 ctx_free(struct km_ctx *ctx)
 {
 	audit_free(ctx);
+	pin_cache_free(ctx->pin_cache);
+	ctx->pin_cache = NULL;
 	crypto_forget_keys();
 	key_cache_forget_locked(ctx);
 	token_free_all_locked(ctx);

@@ -31,6 +31,7 @@
 #include "wire.h"
 
 struct km_op;
+struct pin_cache;
 
 struct km_token {
 	struct store_token st;
@@ -163,6 +164,7 @@ struct km_ctx {
 	unsigned admin_accounts;  /* administrator accounts in the store */
 	int64_t audit_seen;       /* the newest audit entry this keymgrd has seen */
 	struct pin_cost pin_cost;
+	struct pin_cache *pin_cache;  /* secure memory, see crypto/pincache.h */
 	struct km_policy policy;
 	struct km_cached_key key_cache[KM_KEY_CACHE];
 };
@@ -208,10 +210,12 @@ CK_RV token_check_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYP
  * keymgrd would serve nobody else). Called and returning with the lock
  * held; meanwhile anything may have changed: callers look up again what
  * they use (their session is kept by marking it busy) and check again the
- * conditions they checked before.
+ * conditions they checked before. A PIN that verified for principal (a
+ * principal's name) is remembered a few minutes (crypto/pincache.h) and
+ * then takes no Argon2id; lockout and failure counts apply as ever.
  */
 CK_RV token_verify_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const uint8_t *pin,
-		       size_t len);
+		       size_t len, const char *principal);
 CK_RV token_set_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who,
 			   const uint8_t *pin, size_t len);
 /* Sets the user PIN to a one-time PIN that must be changed at first use

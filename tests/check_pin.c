@@ -125,7 +125,7 @@ wrong_pin(void *arg)
 {
 	CK_RV *rv = arg;
 	pthread_mutex_lock(&par_d->ctx.lock);
-	*rv = token_verify_pin(&par_d->ctx, 1, CKU_USER, (const uint8_t *)"9999", 4);
+	*rv = token_verify_pin(&par_d->ctx, 1, CKU_USER, (const uint8_t *)"9999", 4, "uid:1");
 	pthread_mutex_unlock(&par_d->ctx.lock);
 	return NULL;
 }
@@ -151,8 +151,43 @@ START_TEST(parallel_attempts_stop_at_limit)
 	t = token_find_locked(&par_d->ctx, 1);
 	ck_assert_uint_eq(t->st.user_failures, 3);
 	ck_assert_int_eq(incorrect, 2); /* the third failure answers PIN_LOCKED */
-	ck_assert_int_eq(token_verify_pin(&par_d->ctx, 1, CKU_USER, (const uint8_t *)"1234", 4), CKR_PIN_LOCKED);
+	ck_assert_int_eq(token_verify_pin(&par_d->ctx, 1, CKU_USER, (const uint8_t *)"1234", 4, "uid:1"), CKR_PIN_LOCKED);
 	tu_daemon_close(par_d);
+}
+END_TEST
+
+/* A PIN that verified for a principal and token is not hashed again for a
+ * while; another principal, a wrong PIN, or the old PIN after a change
+ * pays the full check, and a wrong one counts. */
+START_TEST(verified_pin_remembered)
+{
+	struct tu_daemon *d = daemon_with_token(); /* 3 failures lock */
+	struct km_ctx *ctx = &d->ctx;
+	const uint8_t *right = (const uint8_t *)"1234", *wrong = (const uint8_t *)"0000";
+	pthread_mutex_lock(&ctx->lock);
+	unsigned long n0 = pin_verifications;
+	ck_assert_int_eq(token_verify_pin(ctx, 1, CKU_USER, right, 4, "uid:1000"), CKR_OK);
+	ck_assert_uint_eq(pin_verifications, n0 + 1);
+	ck_assert_int_eq(token_verify_pin(ctx, 1, CKU_USER, right, 4, "uid:1000"), CKR_OK);
+	ck_assert_uint_eq(pin_verifications, n0 + 1); /* remembered */
+	ck_assert_int_eq(token_verify_pin(ctx, 1, CKU_USER, right, 4, "uid:1001"), CKR_OK);
+	ck_assert_uint_eq(pin_verifications, n0 + 2); /* another principal */
+	ck_assert_int_eq(token_verify_pin(ctx, 1, CKU_USER, wrong, 4, "uid:1000"), CKR_PIN_INCORRECT);
+	ck_assert_uint_eq(pin_verifications, n0 + 3);
+	ck_assert_uint_eq(token_find_locked(ctx, 1)->st.user_failures, 1);
+	ck_assert_int_eq(token_verify_pin(ctx, 1, CKU_SO, right, 4, "uid:1000"), CKR_PIN_INCORRECT); /* not the SO's */
+	ck_assert_int_eq(token_set_pin_locked(ctx, token_find_locked(ctx, 1), CKU_USER, (const uint8_t *)"5678", 4),
+			 CKR_OK);
+	unsigned long n1 = pin_verifications;
+	ck_assert_int_eq(token_verify_pin(ctx, 1, CKU_USER, right, 4, "uid:1000"), CKR_PIN_INCORRECT);
+	ck_assert_uint_eq(pin_verifications, n1 + 1); /* the old PIN is not a hit */
+	/* Locked is locked, remembered or not. */
+	ck_assert_int_eq(token_verify_pin(ctx, 1, CKU_USER, (const uint8_t *)"5678", 4, "uid:1000"), CKR_OK);
+	for (int i = 0; i < 3; i++)
+		token_verify_pin(ctx, 1, CKU_USER, wrong, 4, "uid:1000");
+	ck_assert_int_eq(token_verify_pin(ctx, 1, CKU_USER, (const uint8_t *)"5678", 4, "uid:1000"), CKR_PIN_LOCKED);
+	pthread_mutex_unlock(&ctx->lock);
+	tu_daemon_close(d);
 }
 END_TEST
 
@@ -225,6 +260,7 @@ main(void)
 	tcase_add_test(tc, lockout_survives_restart);
 	tcase_add_test(tc, parallel_attempts_stop_at_limit);
 	tcase_add_test(tc, pin_length_rules);
+	tcase_add_test(tc, verified_pin_remembered);
 	tcase_add_test(tc, two_daemons_one_store);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);

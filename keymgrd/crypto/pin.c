@@ -75,6 +75,8 @@ pin_hash(const uint8_t *pin, size_t len, const struct pin_cost *cost, char *out)
 	return r;
 }
 
+unsigned long pin_verifications;
+
 int
 pin_verify(const char *stored, const uint8_t *pin, size_t len)
 {
@@ -93,6 +95,7 @@ pin_verify(const char *stored, const uint8_t *pin, size_t len)
 	 * empty (pin_hash needs one), so an empty one simply does not match. */
 	if (len == 0)
 		return CY_ERR_PERM;
+	__atomic_add_fetch(&pin_verifications, 1, __ATOMIC_RELAXED);
 	int r = argon2id(pin, len, salt, mem, passes, got);
 	if (r == 0) {
 		uint8_t diff = 0;

@@ -26,5 +26,7 @@ int pin_hash(const uint8_t *pin, size_t len, const struct pin_cost *cost, char *
 /* 0 when pin matches stored, CY_ERR_PERM when it does not, another error
  * when stored is malformed. The comparison is constant-time. */
 int pin_verify(const char *stored, const uint8_t *pin, size_t len);
+/* How many times pin_verify ran Argon2id (for the tests). */
+extern unsigned long pin_verifications;
 
 #endif

@@ -227,7 +227,7 @@ process_unlock(struct req *r)
 	 * who may log in as the token's user. */
 	if (!access_may_use_locked(ctx, r->peer->app, slot))
 		return CKR_USER_TYPE_INVALID;
-	CK_RV rv = token_verify_pin(ctx, slot, CKU_USER, pin, n);
+	CK_RV rv = token_verify_pin(ctx, slot, CKU_USER, pin, n, r->peer->who.name);
 	if (rv != CKR_OK)
 		return rv;
 	if ((t = token_find_locked(ctx, slot)) == NULL)

@@ -59,7 +59,7 @@ CK_RV
 req_verify_pin(struct req *r, struct km_session *s, CK_USER_TYPE who, const uint8_t *pin, uint32_t n)
 {
 	s->busy = true;
-	CK_RV rv = token_verify_pin(r->ctx, s->token_id, who, pin, n);
+	CK_RV rv = token_verify_pin(r->ctx, s->token_id, who, pin, n, r->peer->who.name);
 	session_release(r->ctx, s);
 	return rv;
 }

@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <gcrypt.h>
 
 #include "model/audit.h"
@@ -18,6 +19,7 @@
 #include "ctx.h"
 #include "model/handles.h"
 #include "log.h"
+#include "crypto/pincache.h"
 #include "crypto/seal.h"
 #include "pki/x509_read.h"
 
@@ -149,7 +151,7 @@ token_pin_len_ok(size_t len)
  */
 static CK_RV
 check_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const uint8_t *pin, size_t len,
-	  bool unlock)
+	  bool unlock, const char *principal)
 {
 	bool so = who == CKU_SO;
 	struct km_token *t = token_find_locked(ctx, token_id);
@@ -175,11 +177,14 @@ check_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const uint8_t 
 		wire_wipe(stored, sizeof(stored));
 		return CKR_PIN_LOCKED;
 	}
+	time_t now = time(NULL);
+	bool remembered = principal != NULL &&
+			  pin_cache_hit(ctx->pin_cache, principal, token_id, so, stored, pin, len, now);
 	t->checking[so]++;
-	if (unlock)
+	if (unlock && !remembered)
 		pthread_mutex_unlock(&ctx->lock);
-	int r = pin_verify(stored, pin, len);
-	if (unlock)
+	int r = remembered ? 0 : pin_verify(stored, pin, len);
+	if (unlock && !remembered)
 		pthread_mutex_lock(&ctx->lock);
 	/* The token may have changed meanwhile (a new PIN, re-initialised). */
 	CK_RV rv = CKR_DEVICE_ERROR;
@@ -190,6 +195,8 @@ check_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const uint8_t 
 	bool same = strcmp(so ? t->st.so_pin : t->st.user_pin, stored) == 0;
 	if (r == 0 && same) {
 		rv = CKR_OK;
+		if (principal != NULL && !remembered)
+			pin_cache_put(ctx->pin_cache, principal, token_id, so, stored, pin, len, now);
 		if (*failures != 0) {
 			if (store_token_pin_reset(ctx->st, token_id, so) != 0)
 				rv = CKR_DEVICE_ERROR;
@@ -220,13 +227,14 @@ CK_RV
 token_check_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who,
 		       const uint8_t *pin, size_t len)
 {
-	return check_pin(ctx, t->st.id, who, pin, len, false);
+	return check_pin(ctx, t->st.id, who, pin, len, false, NULL);
 }
 
 CK_RV
-token_verify_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const uint8_t *pin, size_t len)
+token_verify_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const uint8_t *pin, size_t len,
+		 const char *principal)
 {
-	return check_pin(ctx, token_id, who, pin, len, true);
+	return check_pin(ctx, token_id, who, pin, len, true, principal);
 }
 
 /* Sets who's PIN (and whether it must be changed at first use) with its
