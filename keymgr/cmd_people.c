@@ -94,7 +94,7 @@ pin_out_put(struct pin_out *po, const char *id, const char *name, const char *ag
 		fputc(',', po->f);
 		csv_field(po->f, name);
 		fprintf(po->f, ",%s\n", pin);
-	} else {
+	} else if (po->letters == NULL) {
 		printf("holder %s (%s): one-time PIN %s\n", id, name, pin);
 	}
 	if (po->letters)

@@ -389,10 +389,23 @@ key_show(int argc, char **argv)
 	}
 	for (uint32_t i = 0; i < n; i++)
 		wire_get_u32(&conn->rep, &handles[i]);
+	/* The private keys' versions; without the user's login (an
+	 * administrator on a holder's token) the public keys carry the same. */
+	uint32_t npub = 0;
 	for (uint32_t i = 0; i < n && rv == CKR_OK; i++) {
 		struct version v;
-		if ((rv = read_version(conn, session, handles[i], &v)) == CKR_OK && v.cls == CKO_PRIVATE_KEY)
+		if ((rv = read_version(conn, session, handles[i], &v)) != CKR_OK)
+			break;
+		if (v.cls == CKO_PRIVATE_KEY) {
+			if (npub) { /* the first private one: drop the public ones */
+				nv = 0;
+				npub = 0;
+			}
 			vs[nv++] = v;
+		} else if (v.cls == CKO_PUBLIC_KEY && nv == npub) {
+			vs[nv++] = v;
+			npub++;
+		}
 	}
 	free(handles);
 	if (rv != CKR_OK) {

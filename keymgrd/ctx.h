@@ -67,6 +67,7 @@ struct km_app {
 	struct cy_principal who;  /* as its first connection proved it */
 	bool bootstrap;           /* root or keymgrd's own user (see access.h) */
 	enum km_role role;        /* given by its account's passphrase */
+	enum km_role account_role; /* what its uid's account would give, read with granted */
 	char account[64];         /* that account's name, "" when none */
 	/* The holder tokens its access rules grant it, ascending, as read at
 	 * store generation granted_gen. */

@@ -304,7 +304,9 @@ START_TEST(accounts_give_roles)
 	ck_assert_uint_eq(call(), CKR_ACTION_PROHIBITED); /* root: no longer */
 
 	connect_who(&other, false);
-	ck_assert_uint_eq(slot_count(), 0);
+	ck_assert_uint_eq(slot_count(), 1); /* what its role sees, no spare slot */
+	client_begin(c, MSG_AUDIT_VERIFY);
+	ck_assert_uint_eq(call(), CKR_ACTION_PROHIBITED); /* the role needs the passphrase */
 	b = client_begin(c, MSG_ACCOUNT_LOGIN);
 	wire_put_bytes(b, "audit-passphrase", 16);
 	ck_assert_uint_eq(call(), CKR_OK);
@@ -326,6 +328,12 @@ START_TEST(accounts_give_roles)
 	ck_assert_uint_eq(call(), CKR_OK);
 	ck_assert_uint_eq(slot_count(), 2); /* the token and the spare slot */
 	uint32_t slot = holder_add("DB-0002", "11112222");
+	/* A PKCS#11 application of the administrator (no account login):
+	 * it sees the tokens, and its SO login is the account's passphrase. */
+	connect_as(false);
+	ck_assert_uint_eq(slot_count(), 2); /* the unit's token and DB-0002 */
+	ck_assert_uint_eq(session_on(slot, true, &h), CKR_OK);
+	ck_assert_uint_eq(login_with(h, CKU_USER, "11112222"), CKR_USER_TYPE_INVALID);
 	/* The SO of a holder token is the administrator's account. */
 	ck_assert_uint_eq(session_on(slot, true, &h), CKR_OK);
 	ck_assert_uint_eq(login_with(h, CKU_SO, "wrong-passphrase"), CKR_PIN_INCORRECT);

@@ -16,6 +16,7 @@
 #include "model/session.h"
 #include "model/audit.h"
 #include "model/ca.h"
+#include "model/access.h"
 #include "model/lifecycle.h"
 #include "model/rotate.h"
 
@@ -36,9 +37,15 @@ process_key_state(struct req *r)
 	CK_RV rv = lifecycle_set_locked(r->ctx, s->token_id, id, n, state, reason, &changed);
 	if (rv == CKR_OK)
 		wire_put_u32(r->out, changed);
-	/* A revocation is published at once by the token's CAs. */
-	if (rv == CKR_OK && state == COYEU_KEY_REVOKED)
-		ca_refresh_locked(r->ctx, s->token_id);
+	/* A revocation is published at once by the CAs, which live on the
+	 * unit's tokens (or on the token itself). */
+	if (rv == CKR_OK && state == COYEU_KEY_REVOKED) {
+		for (size_t i = 0; i < r->ctx->ntokens; i++) {
+			const struct km_token *t = &r->ctx->tokens[i];
+			if (!access_is_holder(t) || t->st.id == s->token_id)
+				ca_refresh_locked(r->ctx, t->st.id);
+		}
+	}
 	return rv;
 }
 

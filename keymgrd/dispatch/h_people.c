@@ -70,13 +70,12 @@ process_account_login(struct req *r)
 CK_RV
 process_account_add(struct req *r)
 {
-	char *name = NULL, *role = NULL;
-	wire_get_str(r->in, &name);
-	wire_get_str(r->in, &role);
+	char name[64], role[16];
+	bool fits = get_str(r, name, sizeof(name)) & get_str(r, role, sizeof(role));
 	uint32_t uid = get_u32(r), n;
 	const uint8_t *pass = get_bytes(r, &n);
 	snprintf(r->audit_obj, sizeof(r->audit_obj), "account %.24s %.8s uid %u", name, role, uid);
-	if (!name_ok(name, 63) || (strcmp(role, "admin") != 0 && strcmp(role, "auditor") != 0))
+	if (!fits || !name_ok(name, 63) || (strcmp(role, "admin") != 0 && strcmp(role, "auditor") != 0))
 		return CKR_ARGUMENTS_BAD;
 	if (n < PASSPHRASE_MIN || n > PASSPHRASE_MAX)
 		return CKR_PIN_LEN_RANGE;
@@ -100,8 +99,9 @@ process_account_add(struct req *r)
 CK_RV
 process_account_remove(struct req *r)
 {
-	char *name = NULL;
-	wire_get_str(r->in, &name);
+	char name[64];
+	if (!get_str(r, name, sizeof(name)))
+		return CKR_ARGUMENTS_BAD;
 	snprintf(r->audit_obj, sizeof(r->audit_obj), "account %.48s", name);
 	int e = store_account_delete(r->ctx->st, name);
 	if (e == CY_ERR_NOT_FOUND)
@@ -142,28 +142,22 @@ process_account_list(struct req *r)
 CK_RV
 process_holder_add(struct req *r)
 {
-	char *id = NULL, *name = NULL, *agency = NULL, *unit = NULL;
-	wire_get_str(r->in, &id);
-	wire_get_str(r->in, &name);
-	wire_get_str(r->in, &agency);
-	wire_get_str(r->in, &unit);
+	struct store_token h;
+	memset(&h, 0, sizeof(h));
+	char id[64];
+	bool fits = get_str(r, id, sizeof(id)) & get_str(r, h.holder_name, sizeof(h.holder_name)) &
+		    get_str(r, h.agency, sizeof(h.agency)) & get_str(r, h.unit, sizeof(h.unit));
 	uint32_t n;
 	const uint8_t *pin = get_bytes(r, &n);
 	struct km_ctx *ctx = r->ctx;
 	snprintf(r->audit_obj, sizeof(r->audit_obj), "holder %.56s", id);
-	struct store_token h;
-	memset(&h, 0, sizeof(h));
 	/* The id is the token's label too (at most 32 bytes). */
-	if (!name_ok(id, 32) || name[0] == '\0' || agency[0] == '\0' || strlen(name) >= sizeof(h.holder_name) ||
-	    strlen(agency) >= sizeof(h.agency) || strlen(unit) >= sizeof(h.unit))
+	if (!fits || !name_ok(id, 32) || h.holder_name[0] == '\0' || h.agency[0] == '\0')
 		return CKR_ARGUMENTS_BAD;
 	if (holder_token_locked(ctx, id) != NULL)
 		return CKR_ATTRIBUTE_VALUE_INVALID; /* that holder has a token */
 	snprintf(h.label, sizeof(h.label), "%s", id);
 	snprintf(h.holder, sizeof(h.holder), "%s", id);
-	snprintf(h.holder_name, sizeof(h.holder_name), "%s", name);
-	snprintf(h.agency, sizeof(h.agency), "%s", agency);
-	snprintf(h.unit, sizeof(h.unit), "%s", unit);
 	int64_t slot = 0;
 	CK_RV rv = token_create_holder_locked(ctx, &h, pin, n, &slot);
 	if (rv != CKR_OK)
@@ -199,12 +193,12 @@ process_holder_list(struct req *r)
 CK_RV
 process_holder_reset_pin(struct req *r)
 {
-	char *id = NULL;
-	wire_get_str(r->in, &id);
+	char id[64];
+	bool fits = get_str(r, id, sizeof(id));
 	uint32_t n;
 	const uint8_t *pin = get_bytes(r, &n);
 	snprintf(r->audit_obj, sizeof(r->audit_obj), "holder %.56s", id);
-	struct km_token *t = holder_token_locked(r->ctx, id);
+	struct km_token *t = fits ? holder_token_locked(r->ctx, id) : NULL;
 	if (t == NULL)
 		return CKR_ARGUMENTS_BAD;
 	r->audit_token = t->st.id;
@@ -219,11 +213,11 @@ process_access_set(struct req *r)
 {
 	bool grant = get_bool(r);
 	struct store_access a = { .group = get_bool(r), .id = get_u32(r) };
-	char *id = NULL;
-	wire_get_str(r->in, &id);
+	char id[64];
+	bool fits = get_str(r, id, sizeof(id));
 	snprintf(r->audit_obj, sizeof(r->audit_obj), "%s %s %u holder %.32s", grant ? "grant" : "revoke",
 		 a.group ? "group" : "uid", a.id, id);
-	struct km_token *t = holder_token_locked(r->ctx, id);
+	struct km_token *t = fits ? holder_token_locked(r->ctx, id) : NULL;
 	if (t == NULL)
 		return CKR_ARGUMENTS_BAD;
 	a.token_id = t->st.id;

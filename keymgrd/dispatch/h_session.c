@@ -161,7 +161,8 @@ process_login(struct req *r)
 	/* A holder token's SO is an administrator, with the passphrase of
 	 * its account. */
 	bool by_account = who == CKU_SO && access_is_holder(t);
-	if (by_account && access_role_locked(ctx, s->app) != KM_ROLE_ADMIN)
+	if (by_account && access_role_locked(ctx, s->app) != KM_ROLE_ADMIN &&
+	    access_account_role_locked(ctx, s->app) != KM_ROLE_ADMIN)
 		return CKR_USER_TYPE_INVALID;
 	CK_RV rv = may_log_in_locked(ctx, s, who);
 	if (rv != CKR_OK)

@@ -61,7 +61,7 @@ process_slot_list(struct req *r)
 	/* Only the slots the caller sees (none at all is not an error): for
 	 * a role every token, and for an administrator the spare slot where
 	 * tokens are made; for anyone else the holder tokens its rules grant. */
-	if (access_role_locked(ctx, app) == KM_ROLE_NONE) {
+	if (access_role_locked(ctx, app) == KM_ROLE_NONE && access_account_role_locked(ctx, app) == KM_ROLE_NONE) {
 		const int64_t *ids;
 		size_t n = access_granted_locked(ctx, app, &ids), k = 0;
 		for (size_t i = 0; i < n; i++)

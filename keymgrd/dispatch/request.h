@@ -57,6 +57,16 @@ get_bool(struct req *r)
 	return v;
 }
 
+/* A string field into buf of size len: false (buf "") when it is longer. */
+static inline bool
+get_str(struct req *r, char *buf, size_t len)
+{
+	if (wire_get_str_into(r->in, buf, len) == 0)
+		return true;
+	buf[0] = '\0';
+	return false;
+}
+
 static inline const uint8_t *
 get_bytes(struct req *r, uint32_t *n)
 {

@@ -56,6 +56,18 @@ refresh_grants(struct km_ctx *ctx, struct km_app *app)
 	app->granted = ids;
 	app->ngranted = n;
 	app->granted_gen = gen;
+	struct store_account a;
+	app->account_role = KM_ROLE_NONE;
+	if (access_account_of_locked(ctx, w->uid, &a) == 0)
+		app->account_role = strcmp(a.role, "admin") == 0 ? KM_ROLE_ADMIN : KM_ROLE_AUDITOR;
+	wire_wipe(&a, sizeof(a));
+}
+
+enum km_role
+access_account_role_locked(struct km_ctx *ctx, struct km_app *app)
+{
+	refresh_grants(ctx, app);
+	return app->account_role;
 }
 
 size_t
@@ -92,7 +104,12 @@ access_sees_locked(struct km_ctx *ctx, struct km_app *app, int64_t token_id)
 	switch (access_role_locked(ctx, app)) {
 	case KM_ROLE_ADMIN: return true;
 	case KM_ROLE_AUDITOR: return true;
-	default: return access_is_holder(t) && granted(ctx, app, token_id);
+	default:
+		/* A uid with an account sees what its role would (to give its
+		 * passphrase as a token's SO, say), and uses no holder's key. */
+		if (access_account_role_locked(ctx, app) != KM_ROLE_NONE)
+			return true;
+		return access_is_holder(t) && granted(ctx, app, token_id);
 	}
 }
 
@@ -109,18 +126,14 @@ access_may_use_locked(struct km_ctx *ctx, struct km_app *app, int64_t token_id)
 {
 	const struct km_token *t = token_find_locked(ctx, token_id);
 	enum km_role role = access_role_locked(ctx, app);
-	struct store_account a;
 	if (t == NULL)
 		return false;
 	if (!access_is_holder(t))
 		return role == KM_ROLE_ADMIN;
-	if (role != KM_ROLE_NONE || !granted(ctx, app, token_id))
-		return false;
 	/* A uid with an account never uses a holder's keys, logged in to
 	 * its account or not (a group rule may cover it). */
-	int r = access_account_of_locked(ctx, app->who.uid, &a);
-	wire_wipe(&a, sizeof(a));
-	return r == CY_ERR_NOT_FOUND;
+	return role == KM_ROLE_NONE && granted(ctx, app, token_id) &&
+	       access_account_role_locked(ctx, app) == KM_ROLE_NONE;
 }
 
 void

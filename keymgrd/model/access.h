@@ -39,6 +39,8 @@ enum km_role access_role_locked(struct km_ctx *ctx, const struct km_app *app);
 const char *access_role_name(enum km_role r);
 /* Whether t belongs to a holder. */
 bool access_is_holder(const struct km_token *t);
+/* The role app's uid would have with its account's passphrase. */
+enum km_role access_account_role_locked(struct km_ctx *ctx, struct km_app *app);
 /* Whether app sees token_id (in its slot list, to open sessions on). */
 bool access_sees_locked(struct km_ctx *ctx, struct km_app *app, int64_t token_id);
 /* The tokens app's rules grant, ascending (into *ids, valid until the

@@ -144,7 +144,7 @@ ca_crl_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t
 				       .issuer_len = ca.subject->len };
 	rv = CKR_DEVICE_ERROR;
 	if (store_ca_next_crl(ctx->st, token_id, ca.id->val, ca.id->len, &number) != 0 ||
-	    store_cert_list(ctx->st, token_id, &f, time(NULL), &rows, &n) != 0)
+	    store_cert_list(ctx->st, -1, &f, time(NULL), &rows, &n) != 0)
 		goto out;
 	if ((rv_list = calloc(n ? n : 1, sizeof(*rv_list))) == NULL) {
 		rv = CKR_HOST_MEMORY;

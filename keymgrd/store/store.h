@@ -361,8 +361,8 @@ store_cert_exists(struct store *st, int64_t token_id, const uint8_t *issuer, siz
 {
 	return st->ops->cert_exists(st, token_id, issuer, ilen, serial, slen, exists);
 }
-/* The inventory rows matching f (now: the current time), by expiry;
- * *out malloc'd. */
+/* The inventory rows of token_id (every token when it is negative)
+ * matching f (now: the current time), by expiry; *out malloc'd. */
 static inline int
 store_cert_list(struct store *st, int64_t token_id, const struct store_cert_filter *f, int64_t now, struct store_cert **out, size_t *n)
 {

@@ -1023,7 +1023,7 @@ sq_cert_list(struct store *st, int64_t token_id, const struct store_cert_filter 
 	/* status: revoked is recorded; expired and valid follow from the date. */
 	snprintf(sql, sizeof(sql),
 		 "SELECT object_id, holder, agency, unit, not_before, not_after, key_id, status, reason,"
-		 " revoked_at, serial FROM certs WHERE token_id = ?1%s%s%s%s%s ORDER BY not_after, object_id",
+		 " revoked_at, serial FROM certs WHERE (token_id = ?1 OR ?1 < 0)%s%s%s%s%s ORDER BY not_after, object_id",
 		 f->agency ? " AND agency = ?2" : "", f->issuer ? " AND issuer = ?5" : "",
 		 f->key_id ? " AND key_id = ?6" : "",
 		 f->expires_before ? " AND not_after < ?3 AND not_after >= ?4 AND status != 'revoked'" : "",

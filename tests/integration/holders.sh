@@ -82,6 +82,14 @@ probe "$B" sign DB-B "$pin_b2" >"$TMP/b2" || true
 grep -qx "C_Login CKR_OK" "$TMP/b2" && grep -qx "C_FindObjectsInit CKR_PIN_EXPIRED" "$TMP/b2" ||
 	{ cat "$TMP/b2" >&2; fail "the reset PIN did not log in as a PIN to change"; }
 
+# The same through PKCS#11: the SO of a holder token is the administrator,
+# with the account's passphrase (C_InitPIN sets a one-time PIN).
+host as "$ADM" pkcs11-tool --module "$COYEU_MODULE" --token-label DB-B --login --login-type so \
+	--so-pin admin-passphrase-1 --init-pin --new-pin 13572468 >"$TMP/initpin" 2>&1 ||
+	{ cat "$TMP/initpin" >&2; fail "the administrator's C_InitPIN"; }
+probe "$B" sign DB-B 13572468 >"$TMP/b3" || true
+grep -qx "C_FindObjectsInit CKR_PIN_EXPIRED" "$TMP/b3" || { cat "$TMP/b3" >&2; fail "C_InitPIN did not set a PIN to change"; }
+
 # The administrator manages A's key but never signs with it.
 idA=$(adm key list --token DB-A | awk '$2 == "public" {print $6; exit}')
 [ -n "$idA" ] || { adm key list --token DB-A >&2; fail "the administrator does not see A's public key"; }
