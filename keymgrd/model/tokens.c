@@ -23,6 +23,8 @@
 #include "crypto/seal.h"
 #include "pki/x509_read.h"
 
+static void forget_logins(struct km_ctx *ctx, int64_t slot, bool user_only);
+
 static void
 token_ad(int64_t id, uint8_t ad[16])
 {
@@ -288,10 +290,42 @@ token_set_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who, c
 	return set_pin(ctx, t, who, pin, len, false);
 }
 
+/* Ends the unlocks of token slot and the logins on it (only the user's
+ * when user_only). */
+static void
+forget_logins(struct km_ctx *ctx, int64_t slot, bool user_only)
+{
+	for (struct km_unlock **pp = &ctx->unlocks; *pp;) {
+		struct km_unlock *u = *pp;
+		if (u->token_id == slot) {
+			*pp = u->next;
+			free(u);
+		} else {
+			pp = &u->next;
+		}
+	}
+	for (struct km_app *a = ctx->apps; a; a = a->next) {
+		struct km_login **pp = &a->logins;
+		while (*pp) {
+			if ((*pp)->token_id == slot && (!user_only || (*pp)->who == CKU_USER)) {
+				struct km_login *dead = *pp;
+				*pp = dead->next;
+				free(dead);
+			} else {
+				pp = &(*pp)->next;
+			}
+		}
+	}
+}
+
 CK_RV
 token_reset_user_pin_locked(struct km_ctx *ctx, struct km_token *t, const uint8_t *pin, size_t len)
 {
-	return set_pin(ctx, t, CKU_USER, pin, len, true);
+	/* Whoever was logged in with the old PIN (a lost laptop) is out. */
+	CK_RV rv = set_pin(ctx, t, CKU_USER, pin, len, true);
+	if (rv == CKR_OK)
+		forget_logins(ctx, t->st.id, true);
+	return rv;
 }
 
 /* A fresh token in the spare slot like proto (its label and holder):
@@ -381,27 +415,7 @@ token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_
 		return CKR_DEVICE_ERROR;
 	}
 	t->st = nt;
-	for (struct km_unlock **pp = &ctx->unlocks; *pp;) {
-		struct km_unlock *u = *pp;
-		if (u->token_id == slot) {
-			*pp = u->next;
-			free(u);
-		} else {
-			pp = &u->next;
-		}
-	}
-	for (struct km_app *a = ctx->apps; a; a = a->next) {
-		struct km_login **pp = &a->logins;
-		while (*pp) {
-			if ((*pp)->token_id == slot) {
-				struct km_login *dead = *pp;
-				*pp = dead->next;
-				free(dead);
-			} else {
-				pp = &(*pp)->next;
-			}
-		}
-	}
+	forget_logins(ctx, slot, false);
 	log_info("token %lld re-initialised", (long long)slot);
 	return CKR_OK;
 }

@@ -90,6 +90,15 @@ host as "$ADM" pkcs11-tool --module "$COYEU_MODULE" --token-label DB-B --login -
 probe "$B" sign DB-B 13572468 >"$TMP/b3" || true
 grep -qx "C_FindObjectsInit CKR_PIN_EXPIRED" "$TMP/b3" || { cat "$TMP/b3" >&2; fail "C_InitPIN did not set a PIN to change"; }
 
+# An unlock (a laptop left logged in) ends with a PIN reset.
+host as "$B" pkcs11-tool --module "$COYEU_MODULE" --token-label DB-B --login --pin 13572468 \
+	--change-pin --new-pin 97531864 >/dev/null 2>&1 || fail "B's PIN change"
+echo 97531864 | as "$B" "$KEYMGR" token unlock --token DB-B --timeout 600 --pin-fd 0 >/dev/null || fail "B's unlock"
+probe "$B" sign DB-B - >"$TMP/unlocked" || { cat "$TMP/unlocked" >&2; fail "B cannot sign while unlocked"; }
+adm holder reset-pin --id DB-B --pin-out "$TMP/out/pin-b4" || fail "the second reset"
+probe "$B" sign DB-B - | grep -qx "no private key" || fail "the unlock outlived the PIN reset"
+echo "B's unlock ended with the PIN reset"
+
 # The administrator manages A's key but never signs with it.
 idA=$(adm key list --token DB-A | awk '$2 == "public" {print $6; exit}')
 [ -n "$idA" ] || { adm key list --token DB-A >&2; fail "the administrator does not see A's public key"; }
