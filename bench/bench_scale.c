@@ -235,6 +235,26 @@ cold_start(const char *module, const char *id)
 	return median(v, reps);
 }
 
+/* GnuTLS's p11tool listing every object with a login (it opens a session
+ * and logs in again for each object): seconds, median of up to 3 runs. */
+static double
+p11tool_list_all(const char *module)
+{
+	double v[3];
+	char cmd[8192];
+	int n = reps < 3 ? reps : 3;
+	snprintf(cmd, sizeof(cmd),
+		 "GNUTLS_PIN=1234 p11tool --provider '%s' --batch --login --list-all 'pkcs11:token=bench'"
+		 " >/dev/null 2>&1", module);
+	for (int r = 0; r < n; r++) {
+		double t0 = now();
+		if (system(cmd) != 0)
+			die("p11tool --list-all with %s failed", module);
+		v[r] = now() - t0;
+	}
+	return median(v, n);
+}
+
 static double
 rss_mib(const char *pid)
 {
@@ -277,6 +297,9 @@ scale_rows(long max_objects)
 			hsm ? cold_start(getenv("SOFTHSM_MODULE"), sid) : NA, NA,
 			"cold start (load, init, session, login, find), %ld objects", n);
 		add_row("MiB", false, rss_mib(getenv("KEYMGRD_PID")), NA, NA, "keymgrd resident memory, %ld objects", n);
+		if (i == 0)
+			add_row("s", false, p11tool_list_all(getenv("COYEU_MODULE")),
+				p11tool_list_all(getenv("SOFTHSM_MODULE")), NA, "p11tool --login --list-all, %ld objects", n);
 	}
 }
 

@@ -196,6 +196,9 @@ dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
 	wire_init(&fields, WIRE_MAX_FRAME - 16);
 	pthread_mutex_lock(&ctx->lock);
 	CK_RV rv = admit_locked(&r, row->flags);
+	if (rv == CKR_ACTION_PROHIBITED)
+		log_info("%s pid %d: %s refused: it needs the %s role", peer->who.name, (int)peer->who.pid, m->name,
+			 (row->flags & RQ_ADMIN) ? "administrator" : "administrator or auditor");
 	if (rv == CKR_OK)
 		rv = row->run(&r);
 	if (row->flags & RQ_AUDITED)

@@ -151,8 +151,11 @@ process_login(struct req *r)
 		return CKR_USER_TYPE_INVALID;
 	/* Only who may use the token's keys logs in as its user (never a
 	 * role on a holder token: model/access.h). */
-	if (who != CKU_SO && !access_may_use_locked(ctx, s->app, s->token_id))
+	if (who != CKU_SO && !access_may_use_locked(ctx, s->app, s->token_id)) {
+		log_info("%s pid %d: user login on token %lld refused: %s", r->peer->who.name, (int)r->peer->who.pid,
+			 (long long)s->token_id, "no access rule lets it be this token's user (roles never are)");
 		return CKR_USER_TYPE_INVALID;
+	}
 	if (who == CKU_CONTEXT_SPECIFIC)
 		return context_login_locked(r, s, pin, n);
 	const struct km_token *t = token_find_locked(ctx, s->token_id);
