@@ -222,11 +222,10 @@ CK_RV token_set_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE 
 /* Sets the user PIN to a one-time PIN that must be changed at first use
  * (CKF_USER_PIN_TO_BE_CHANGED), clearing a lockout. */
 CK_RV token_reset_user_pin_locked(struct km_ctx *ctx, struct km_token *t, const uint8_t *pin, size_t len);
-/* A new token for holder h (id, name, agency, unit set) in the spare
- * slot, with a one-time user PIN and no SO PIN of its own (its SO is an
- * administrator: model/access.h); its slot in *slot. */
-CK_RV token_create_holder_locked(struct km_ctx *ctx, const struct store_token *h, const uint8_t *pin, size_t len,
-				 int64_t *slot);
+/* A new token for holder h (id, name, agency, unit and the hash of a
+ * one-time user PIN set) in the spare slot, with no SO PIN of its own (its
+ * SO is an administrator: model/access.h); its slot in *slot. */
+CK_RV token_create_holder_locked(struct km_ctx *ctx, const struct store_token *h, int64_t *slot);
 CK_RV token_pin_len_ok(size_t len);
 /* What the token sets on every new object: CKA_UNIQUE_ID and, on keys
  * without one, the lifecycle state (active). 0 or -1. */

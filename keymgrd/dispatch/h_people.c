@@ -156,10 +156,27 @@ process_holder_add(struct req *r)
 		return CKR_ARGUMENTS_BAD;
 	if (holder_token_locked(ctx, id) != NULL)
 		return CKR_ATTRIBUTE_VALUE_INVALID; /* that holder has a token */
+	CK_RV rv = token_pin_len_ok(n);
+	if (rv != CKR_OK)
+		return rv;
 	snprintf(h.label, sizeof(h.label), "%s", id);
 	snprintf(h.holder, sizeof(h.holder), "%s", id);
+	/* Argon2id without the lock (an import of the province would stall
+	 * everyone else otherwise); then the holder is looked for again. */
+	pthread_mutex_unlock(&ctx->lock);
+	int e = pin_hash(pin, n, &ctx->pin_cost, h.user_pin);
+	pthread_mutex_lock(&ctx->lock);
+	if (e != 0) {
+		wire_wipe(&h, sizeof(h));
+		return CKR_DEVICE_ERROR;
+	}
+	if (holder_token_locked(ctx, id) != NULL) {
+		wire_wipe(&h, sizeof(h));
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	}
 	int64_t slot = 0;
-	CK_RV rv = token_create_holder_locked(ctx, &h, pin, n, &slot);
+	rv = token_create_holder_locked(ctx, &h, &slot);
+	wire_wipe(&h, sizeof(h));
 	if (rv != CKR_OK)
 		return rv;
 	r->audit_token = slot;

@@ -328,12 +328,12 @@ token_reset_user_pin_locked(struct km_ctx *ctx, struct km_token *t, const uint8_
 	return rv;
 }
 
-/* A fresh token in the spare slot like proto (its label and holder):
- * new data key, the SO PIN (none when so_pin is NULL), the user PIN when
- * user_pin is not NULL (one to change at first use). */
+/* A fresh token in the spare slot like proto (its label, holder and, when
+ * set, the hash of a user PIN to change at first use): new data key, the
+ * SO PIN (none when so_pin is NULL). */
 static CK_RV
 create_token(struct km_ctx *ctx, int64_t slot, const struct store_token *proto, const uint8_t *so_pin,
-	     size_t so_len, const uint8_t *user_pin, size_t user_len)
+	     size_t so_len)
 {
 	struct km_token t;
 	uint8_t ad[16], *sealed = NULL;
@@ -349,9 +349,8 @@ create_token(struct km_ctx *ctx, int64_t slot, const struct store_token *proto, 
 	new_serial(t.st.serial);
 	if (so_pin != NULL && pin_hash(so_pin, so_len, &ctx->pin_cost, t.st.so_pin) != 0)
 		goto out;
-	if (user_pin != NULL) {
-		if (pin_hash(user_pin, user_len, &ctx->pin_cost, t.st.user_pin) != 0)
-			goto out;
+	if (proto->user_pin[0]) {
+		memcpy(t.st.user_pin, proto->user_pin, sizeof(t.st.user_pin));
 		t.st.user_pin_expired = true;
 	}
 	if (seal_new_key(&t.data_key) != 0)
@@ -394,7 +393,7 @@ token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_
 		struct store_token proto;
 		memset(&proto, 0, sizeof(proto));
 		snprintf(proto.label, sizeof(proto.label), "%s", label);
-		return create_token(ctx, slot, &proto, so_pin, so_len, NULL, 0);
+		return create_token(ctx, slot, &proto, so_pin, so_len);
 	}
 	for (struct km_session *s = ctx->sessions; s; s = s->next)
 		if (s->token_id == slot)
@@ -421,14 +420,10 @@ token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_
 }
 
 CK_RV
-token_create_holder_locked(struct km_ctx *ctx, const struct store_token *h, const uint8_t *pin, size_t len,
-			   int64_t *slot)
+token_create_holder_locked(struct km_ctx *ctx, const struct store_token *h, int64_t *slot)
 {
-	CK_RV rv = token_pin_len_ok(len);
-	if (rv != CKR_OK)
-		return rv;
 	*slot = token_spare_slot_locked(ctx);
-	return create_token(ctx, *slot, h, NULL, 0, pin, len);
+	return create_token(ctx, *slot, h, NULL, 0);
 }
 
 /* ---- new token objects ---- */
