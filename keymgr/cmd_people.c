@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,9 +125,11 @@ struct holder_row {
 };
 
 /* Creates one holder's token with a new one-time PIN, and its first key
- * when key is not NULL. 0 or prints, 1. */
+ * when key is not NULL; the PIN goes to po under po_lock (when not NULL).
+ * 0 or prints, 1. */
 static int
-add_one(struct cy_conn *c, const struct holder_row *h, const char *key, struct pin_out *po)
+add_one(struct cy_conn *c, const struct holder_row *h, const char *key, struct pin_out *po,
+	pthread_mutex_t *po_lock)
 {
 	char pin[9];
 	new_pin(pin);
@@ -169,9 +172,51 @@ add_one(struct cy_conn *c, const struct holder_row *h, const char *key, struct p
 			return cli_fail("holder %s: its token exists (slot %u) but has no key", h->id, slot);
 		}
 	}
+	if (po_lock)
+		pthread_mutex_lock(po_lock);
 	pin_out_put(po, h->id, h->name, h->agency, pin);
+	if (po_lock)
+		pthread_mutex_unlock(po_lock);
 	wire_wipe(pin, sizeof(pin));
 	return 0;
+}
+
+/* holder import: workers with a connection each take the rows in turn. */
+struct import_job {
+	const struct holder_row *rows;
+	size_t nrows, next, done;
+	const char *key;
+	struct pin_out *po;
+	pthread_mutex_t lock;
+	bool failed, tty;
+	unsigned failed_line;
+};
+
+static void *
+import_worker(void *arg)
+{
+	struct import_job *j = arg;
+	struct cy_conn *conn = cli_connect();
+	for (;;) {
+		pthread_mutex_lock(&j->lock);
+		size_t i = !j->failed && conn != NULL && j->next < j->nrows ? j->next++ : SIZE_MAX;
+		if (conn == NULL && !j->failed)
+			j->failed = true;
+		pthread_mutex_unlock(&j->lock);
+		if (i == SIZE_MAX)
+			break;
+		int r = add_one(conn, &j->rows[i], j->key, j->po, &j->lock);
+		pthread_mutex_lock(&j->lock);
+		if (r != 0 && (!j->failed || j->rows[i].line < j->failed_line)) {
+			j->failed = true;
+			j->failed_line = j->rows[i].line;
+		}
+		if (r == 0 && ++j->done && j->tty && (j->done % 50 == 0 || j->done == j->nrows))
+			fprintf(stderr, "\r%zu/%zu holders", j->done, j->nrows);
+		pthread_mutex_unlock(&j->lock);
+	}
+	client_close(conn);
+	return NULL;
 }
 
 static int
@@ -210,7 +255,7 @@ holder_add(int argc, char **argv)
 	if (pin_out_open(&po, out, letters) != 0)
 		return 1;
 	struct cy_conn *conn = cli_connect();
-	int status = conn == NULL ? 1 : add_one(conn, &h, key, &po);
+	int status = conn == NULL ? 1 : add_one(conn, &h, key, &po, NULL);
 	client_close(conn);
 	if (pin_out_close(&po) != 0)
 		status = 1;
@@ -280,15 +325,23 @@ holder_import(int argc, char **argv)
 		{ "key", required_argument, NULL, 'k' },
 		{ "pin-out", required_argument, NULL, 'o' },
 		{ "pin-letters", required_argument, NULL, 'L' },
+		{ "jobs", required_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *key = NULL, *out = NULL, *letters = NULL;
+	long jobs = 2;
+	char *end;
 	int c;
-	while ((c = getopt_long(argc, argv, "k:o:L:", longs, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "k:o:L:j:", longs, NULL)) != -1) {
 		switch (c) {
 		case 'k': key = optarg; break;
 		case 'o': out = optarg; break;
 		case 'L': letters = optarg; break;
+		case 'j':
+			jobs = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end || jobs < 1 || jobs > 16)
+				return cli_fail("holder import: --jobs takes 1 to 16");
+			break;
 		default: return cli_fail("holder import: bad option (see keymgr holder import --help)");
 		}
 	}
@@ -346,30 +399,37 @@ holder_import(int argc, char **argv)
 		nrows++;
 	}
 	struct pin_out po = { 0 };
-	struct cy_conn *conn = NULL;
 	bool po_open = false;
 	if (status == 0 && nrows == 0)
 		status = cli_fail("%s: no holders in it", path);
 	if (status == 0 && pin_out_open(&po, out, letters) != 0)
 		status = 1;
 	po_open = status == 0;
-	if (status == 0 && (conn = cli_connect()) == NULL)
-		status = 1;
-	bool tty = isatty(STDERR_FILENO);
-	size_t done = 0;
-	for (size_t i = 0; status == 0 && i < nrows; i++) {
-		if (add_one(conn, &rows[i], key, &po) != 0) {
-			status = cli_fail("%s:%u: stopped; %zu holders before it were added (their PINs are in the file)",
-					  path, rows[i].line, done);
-			break;
-		}
-		done++;
-		if (tty && (done % 50 == 0 || done == nrows))
-			fprintf(stderr, "\r%zu/%zu holders", done, nrows);
+	/* Each job its own connection: one holder's PIN is hashed while
+	 * another's token is written. */
+	struct import_job job = { .rows = rows, .nrows = nrows, .key = key, .po = &po, .tty = isatty(STDERR_FILENO) };
+	pthread_mutex_init(&job.lock, NULL);
+	pthread_t th[16];
+	long started = 0;
+	if (status == 0) {
+		if ((size_t)jobs > nrows)
+			jobs = (long)nrows;
+		for (; started < jobs; started++)
+			if (pthread_create(&th[started], NULL, import_worker, &job) != 0)
+				break;
+		if (started == 0)
+			status = cli_fail("holder import: cannot start a job");
+		for (long i = 0; i < started; i++)
+			pthread_join(th[i], NULL);
+		if (job.tty && job.done)
+			fputc('\n', stderr);
+		if (job.failed)
+			status = job.failed_line ? cli_fail("%s:%u: stopped; %zu holders were added (their PINs are in the file)",
+							    path, job.failed_line, job.done)
+						 : cli_fail("holder import: stopped; %zu holders were added", job.done);
 	}
-	if (tty && done)
-		fputc('\n', stderr);
-	client_close(conn);
+	pthread_mutex_destroy(&job.lock);
+	size_t done = job.done;
 	if (po_open && pin_out_close(&po) != 0)
 		status = 1;
 	if (status == 0)
@@ -380,12 +440,13 @@ holder_import(int argc, char **argv)
 }
 
 const struct cli_cmd cmd_holder_import = {
-	"holder", "import", "FILE.csv (--pin-out FILE | --pin-letters FILE) [--key TYPE]",
+	"holder", "import", "FILE.csv (--pin-out FILE | --pin-letters FILE) [--key TYPE] [--jobs N]",
 	"Adds every holder of a CSV file (id,name,agency[,unit]; a first line 'id,...'\n"
 	"is a header; a field with a comma is quoted) as keymgr holder add does. The\n"
 	"whole file is checked before anything is created; the one-time PINs go to\n"
 	"--pin-out (CSV, a new file of mode 0600) and/or --pin-letters (one letter\n"
-	"per holder, to print). Shows progress on a terminal. Administrators only.",
+	"per holder, to print). --jobs N connections work at once (default 2).\n"
+	"Shows progress on a terminal. Administrators only.",
 	holder_import,
 };
 
