@@ -211,8 +211,11 @@ import_worker(void *arg)
 			j->failed = true;
 			j->failed_line = j->rows[i].line;
 		}
-		if (r == 0 && ++j->done && j->tty && (j->done % 50 == 0 || j->done == j->nrows))
-			fprintf(stderr, "\r%zu/%zu holders", j->done, j->nrows);
+		if (r == 0) {
+			j->done++;
+			if (j->tty && (j->done % 50 == 0 || j->done == j->nrows))
+				fprintf(stderr, "\r%zu/%zu holders", j->done, j->nrows);
+		}
 		pthread_mutex_unlock(&j->lock);
 	}
 	client_close(conn);
