@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <locale.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,18 @@ usage(FILE *f)
 }
 
 /* Gives keymgrd the passphrase of the caller's account (see usage). */
+/* A passphrase asked for ("-") once, for every connection of the command
+ * (holder import --jobs opens several, from threads); wiped at exit. */
+static char asked[300];
+static int asked_state; /* 0: not yet, 1: read, -1: none came */
+static pthread_mutex_t asked_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+wipe_asked(void)
+{
+	wire_wipe(asked, sizeof(asked));
+}
+
 static int
 account_login(struct cy_conn *c)
 {
@@ -106,7 +119,15 @@ account_login(struct cy_conn *c)
 	int fd = -1, r;
 	const char *f = cli_passphrase_file;
 	if (strcmp(f, "-") == 0) {
-		r = cli_read_pin(isatty(STDIN_FILENO) ? -1 : STDIN_FILENO, "passphrase: ", pass, sizeof(pass));
+		pthread_mutex_lock(&asked_lock);
+		if (asked_state == 0) {
+			asked_state = cli_read_pin(isatty(STDIN_FILENO) ? -1 : STDIN_FILENO, "passphrase: ", asked,
+						   sizeof(asked)) == 0 ? 1 : -1;
+			atexit(wipe_asked);
+		}
+		r = asked_state == 1 ? 0 : -1;
+		memcpy(pass, asked, sizeof(pass));
+		pthread_mutex_unlock(&asked_lock);
 	} else {
 		if ((fd = open(f, O_RDONLY | O_CLOEXEC)) < 0)
 			return cli_fail("%s: %s", f, strerror(errno));
