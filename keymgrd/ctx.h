@@ -102,6 +102,7 @@ struct km_session {
 	struct km_app *app;
 	int64_t token_id;
 	bool holder_token;              /* on a holder's token (model/access.h) */
+	bool user_ok;                   /* its application may be the token's user */
 	CK_FLAGS flags;
 	bool busy;                      /* a worker is using it unlocked */
 	struct km_op *op[OP_MAX + 1];   /* active operation per kind */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attr.h"
 #include "client.h"
 #include "cy_err.h"
 #include "testutil.h"
@@ -225,6 +226,20 @@ find_init(uint32_t session)
 	return call();
 }
 
+/* C_CreateObject of a public token data object in session h. */
+static uint32_t
+create_public_data(uint32_t h)
+{
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &yes, 1 },
+			     { CKA_VALUE, "x", 1 } };
+	struct wire_buf *b = client_begin(c, MSG_CREATE_OBJECT);
+	wire_put_u32(b, h);
+	ck_assert_uint_eq(attr_put_template(b, t, 3, true), CKR_OK);
+	return call();
+}
+
 /* Who sees what: nothing without a rule, only the granted holder token
  * with one; the administrator manages it but never logs in as its user;
  * a rule revoked takes the sessions with it. */
@@ -256,6 +271,9 @@ START_TEST(holders_seen_only_by_their_principals)
 	ck_assert_uint_eq(session_on(1, false, &h), CKR_SLOT_ID_INVALID); /* the unit's token */
 	ck_assert_uint_eq(session_on(slot, false, &h), CKR_OK);
 	ck_assert_uint_eq(login_with(h, CKU_SO, "87654321"), CKR_USER_TYPE_INVALID);
+	uint32_t hw;
+	ck_assert_uint_eq(session_on(slot, true, &hw), CKR_OK);
+	ck_assert_uint_eq(create_public_data(hw), CKR_OK); /* the holder's own token */
 	/* The first PIN logs in, and must be changed before anything else. */
 	ck_assert_uint_eq(login_with(h, CKU_USER, "11112222"), CKR_OK);
 	wire_put_u32(client_begin(c, MSG_TOKEN_INFO), slot);
@@ -307,6 +325,10 @@ START_TEST(accounts_give_roles)
 	ck_assert_uint_eq(slot_count(), 1); /* what its role sees, no spare slot */
 	client_begin(c, MSG_AUDIT_VERIFY);
 	ck_assert_uint_eq(call(), CKR_ACTION_PROHIBITED); /* the role needs the passphrase */
+	/* Seeing is not writing: no public object on a token it may not use. */
+	uint32_t h0;
+	ck_assert_uint_eq(session_on(1, true, &h0), CKR_OK);
+	ck_assert_uint_eq(create_public_data(h0), CKR_TOKEN_WRITE_PROTECTED);
 	b = client_begin(c, MSG_ACCOUNT_LOGIN);
 	wire_put_bytes(b, "audit-passphrase", 16);
 	ck_assert_uint_eq(call(), CKR_OK);

@@ -41,6 +41,7 @@ process_open_session(struct req *r)
 	s->app = r->peer->app;
 	s->token_id = slot;
 	s->holder_token = access_is_holder(token_find_locked(ctx, slot));
+	s->user_ok = access_may_use_locked(ctx, r->peer->app, slot);
 	s->flags = (flags & CKF_RW_SESSION) | CKF_SERIAL_SESSION;
 	s->next = ctx->sessions;
 	ctx->sessions = s;

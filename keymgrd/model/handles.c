@@ -136,9 +136,16 @@ handle_may_write(const struct km_session *s, bool on_token, bool priv)
 {
 	if (on_token && !(s->flags & CKF_RW_SESSION))
 		return CKR_SESSION_READ_ONLY;
+	/* Seeing a token is not writing it: public token objects (which a R/W
+	 * public session may make) only by who may be its user, its SO or an
+	 * administrator; an account's uid that has not given its passphrase,
+	 * say, only looks. */
+	bool admin = access_role_locked(NULL, s->app) == KM_ROLE_ADMIN;
+	if (on_token && !s->user_ok && !admin && session_login_of(s->app, s->token_id) != CKU_SO)
+		return CKR_TOKEN_WRITE_PROTECTED;
 	/* An administrator puts a holder's keys on their token (generates or
 	 * imports them) without being its user, and never sees them after. */
-	bool admin_writes = s->holder_token && access_role_locked(NULL, s->app) == KM_ROLE_ADMIN;
+	bool admin_writes = s->holder_token && admin;
 	if (priv && !session_user_in(s) && !admin_writes)
 		return CKR_USER_NOT_LOGGED_IN;
 	return CKR_OK;
