@@ -108,6 +108,7 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	[MSG_ACCESS_SET] = { MSG_ACCESS_SET, "access-set", "bbus", "" },
 	/* -> group, uid or gid, holder id, holder name */
 	[MSG_ACCESS_LIST] = { MSG_ACCESS_LIST, "access-list", "", "[buss]" },
+	[MSG_KEY_MOVE] = { MSG_KEY_MOVE, "key-move", "uys", "u" },
 };
 
 static const struct proto_op_info ops[OP_MAX + 1] = {

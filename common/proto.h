@@ -92,6 +92,7 @@ enum proto_type {
 	MSG_HOLDER_RESET_PIN,
 	MSG_ACCESS_SET,
 	MSG_ACCESS_LIST,
+	MSG_KEY_MOVE,
 	MSG_COUNT /* one past the last */
 };
 

@@ -28,7 +28,7 @@ extern const struct cli_cmd cmd_token_init, cmd_token_list, cmd_key_generate, cm
 	cmd_key_destroy, cmd_cert_import, cmd_inventory_list, cmd_inventory_report, cmd_key_rotate,
 	cmd_key_show, cmd_cert_issue, cmd_crl_generate, cmd_key_csr, cmd_ca_init, cmd_holder_add,
 	cmd_holder_import, cmd_holder_list, cmd_holder_reset_pin, cmd_account_add, cmd_account_list,
-	cmd_account_remove, cmd_access_grant, cmd_access_revoke, cmd_access_list;
+	cmd_account_remove, cmd_access_grant, cmd_access_revoke, cmd_access_list, cmd_holder_split;
 
 /* The socket given with --socket, or NULL to resolve it the usual way. */
 extern const char *cli_socket;
@@ -99,6 +99,9 @@ int cli_generate_key(struct cy_conn *conn, uint32_t session, const char *type, c
 /* A uid (group false) or gid: a number, or a user or group name. 0, or
  * prints and returns 1. */
 int cli_parse_id(const char *s, bool group, uint32_t *out);
+
+/* Hex digits (1 to max bytes) into out; 0, or -1 when s is not that. */
+int cli_parse_hex(const char *s, uint8_t *out, size_t max, size_t *n);
 
 /* A whole file (at most 16 MiB) into *out (malloc'd). 0 or prints, 1. */
 int cli_read_file(const char *path, uint8_t **out, size_t *len);

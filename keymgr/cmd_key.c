@@ -42,22 +42,6 @@ parse_type(const char *s, CK_KEY_TYPE *kt, unsigned long *bits, const struct cur
 	return -1;
 }
 
-static int
-parse_hex(const char *s, uint8_t *out, size_t max, size_t *n)
-{
-	size_t len = strlen(s);
-	if (len == 0 || len % 2 || len / 2 > max)
-		return -1;
-	for (size_t i = 0; i < len / 2; i++) {
-		unsigned v;
-		if (sscanf(s + 2 * i, "%2x", &v) != 1)
-			return -1;
-		out[i] = (uint8_t)v;
-	}
-	*n = len / 2;
-	return 0;
-}
-
 static void
 print_hex(const uint8_t *p, size_t n)
 {
@@ -161,7 +145,7 @@ key_generate(int argc, char **argv)
 		return cli_fail("key generate: --token, --type and --label are required");
 	uint8_t id[32];
 	size_t idlen = 16;
-	if (idhex && parse_hex(idhex, id, sizeof(id), &idlen) != 0)
+	if (idhex && cli_parse_hex(idhex, id, sizeof(id), &idlen) != 0)
 		return cli_fail("key generate: --id must be 1 to 32 bytes in hex");
 	if (!idhex)
 		gcry_create_nonce(id, idlen);
@@ -419,7 +403,7 @@ key_state(int argc, char **argv)
 	}
 	uint8_t id[64];
 	size_t idlen;
-	if (parse_hex(idhex, id, sizeof(id), &idlen) != 0)
+	if (cli_parse_hex(idhex, id, sizeof(id), &idlen) != 0)
 		return cli_fail("key %s: --id must be hex", what);
 	uint32_t code = 0;
 	bool found = false;

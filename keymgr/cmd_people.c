@@ -19,6 +19,7 @@
 
 #include "ckr.h"
 #include "cli.h"
+#include "people.h"
 
 /* ---- one-time PINs ---- */
 
@@ -36,13 +37,6 @@ new_pin(char out[9])
 	out[8] = '\0';
 }
 
-/* Where the one-time PINs go: a file only its owner reads (0600, made
- * new: an existing file is never overwritten), else standard output. */
-struct pin_out {
-	FILE *f;
-	FILE *letters;
-};
-
 static FILE *
 create_private(const char *path)
 {
@@ -57,7 +51,7 @@ create_private(const char *path)
 	return f;
 }
 
-static int
+int
 pin_out_open(struct pin_out *po, const char *path, const char *letters)
 {
 	memset(po, 0, sizeof(*po));
@@ -106,7 +100,7 @@ pin_out_put(struct pin_out *po, const char *id, const char *name, const char *ag
 			name, agency, id, pin);
 }
 
-static int
+int
 pin_out_close(struct pin_out *po)
 {
 	int bad = 0;
@@ -119,16 +113,8 @@ pin_out_close(struct pin_out *po)
 
 /* ---- holders ---- */
 
-struct holder_row {
-	char *id, *name, *agency, *unit;
-	unsigned line;
-};
-
-/* Creates one holder's token with a new one-time PIN, and its first key
- * when key is not NULL; the PIN goes to po under po_lock (when not NULL).
- * 0 or prints, 1. */
-static int
-add_one(struct cy_conn *c, const struct holder_row *h, const char *key, struct pin_out *po,
+int
+holder_add_one(struct cy_conn *c, const struct holder_row *h, const char *key, struct pin_out *po,
 	pthread_mutex_t *po_lock)
 {
 	char pin[9];
@@ -205,7 +191,7 @@ import_worker(void *arg)
 		pthread_mutex_unlock(&j->lock);
 		if (i == SIZE_MAX)
 			break;
-		int r = add_one(conn, &j->rows[i], j->key, j->po, &j->lock);
+		int r = holder_add_one(conn, &j->rows[i], j->key, j->po, &j->lock);
 		pthread_mutex_lock(&j->lock);
 		if (r != 0 && (!j->failed || j->rows[i].line < j->failed_line)) {
 			j->failed = true;
@@ -258,7 +244,7 @@ holder_add(int argc, char **argv)
 	if (pin_out_open(&po, out, letters) != 0)
 		return 1;
 	struct cy_conn *conn = cli_connect();
-	int status = conn == NULL ? 1 : add_one(conn, &h, key, &po, NULL);
+	int status = conn == NULL ? 1 : holder_add_one(conn, &h, key, &po, NULL);
 	client_close(conn);
 	if (pin_out_close(&po) != 0)
 		status = 1;
@@ -321,38 +307,9 @@ csv_split(char *line, char **fields, int max)
 	}
 }
 
-static int
-holder_import(int argc, char **argv)
+int
+holders_read_csv(const char *path, char **bufp, struct holder_row **out, size_t *count)
 {
-	static const struct option longs[] = {
-		{ "key", required_argument, NULL, 'k' },
-		{ "pin-out", required_argument, NULL, 'o' },
-		{ "pin-letters", required_argument, NULL, 'L' },
-		{ "jobs", required_argument, NULL, 'j' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *key = NULL, *out = NULL, *letters = NULL;
-	long jobs = 2;
-	char *end;
-	int c;
-	while ((c = getopt_long(argc, argv, "k:o:L:j:", longs, NULL)) != -1) {
-		switch (c) {
-		case 'k': key = optarg; break;
-		case 'o': out = optarg; break;
-		case 'L': letters = optarg; break;
-		case 'j':
-			jobs = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end || jobs < 1 || jobs > 16)
-				return cli_fail("holder import: --jobs takes 1 to 16");
-			break;
-		default: return cli_fail("holder import: bad option (see keymgr holder import --help)");
-		}
-	}
-	if (optind + 1 != argc)
-		return cli_fail("holder import: one CSV file is required");
-	if (out == NULL && letters == NULL)
-		return cli_fail("holder import: --pin-out FILE or --pin-letters FILE is required (the one-time PINs)");
-	const char *path = argv[optind];
 	uint8_t *text;
 	size_t len;
 	if (cli_read_file(path, &text, &len) != 0)
@@ -401,10 +358,57 @@ holder_import(int argc, char **argv)
 			status = cli_fail("%s:%u: the id (1 to 32 bytes), name and agency are required", path, lineno);
 		nrows++;
 	}
-	struct pin_out po = { 0 };
-	bool po_open = false;
 	if (status == 0 && nrows == 0)
 		status = cli_fail("%s: no holders in it", path);
+	if (status != 0) {
+		free(rows);
+		free(buf);
+		return status;
+	}
+	*bufp = buf;
+	*out = rows;
+	*count = nrows;
+	return 0;
+}
+
+static int
+holder_import(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "key", required_argument, NULL, 'k' },
+		{ "pin-out", required_argument, NULL, 'o' },
+		{ "pin-letters", required_argument, NULL, 'L' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *key = NULL, *out = NULL, *letters = NULL;
+	long jobs = 2;
+	char *end;
+	int c;
+	while ((c = getopt_long(argc, argv, "k:o:L:j:", longs, NULL)) != -1) {
+		switch (c) {
+		case 'k': key = optarg; break;
+		case 'o': out = optarg; break;
+		case 'L': letters = optarg; break;
+		case 'j':
+			jobs = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end || jobs < 1 || jobs > 16)
+				return cli_fail("holder import: --jobs takes 1 to 16");
+			break;
+		default: return cli_fail("holder import: bad option (see keymgr holder import --help)");
+		}
+	}
+	if (optind + 1 != argc)
+		return cli_fail("holder import: one CSV file is required");
+	if (out == NULL && letters == NULL)
+		return cli_fail("holder import: --pin-out FILE or --pin-letters FILE is required (the one-time PINs)");
+	const char *path = argv[optind];
+	char *buf = NULL;
+	struct holder_row *rows = NULL;
+	size_t nrows = 0;
+	int status = holders_read_csv(path, &buf, &rows, &nrows);
+	struct pin_out po = { 0 };
+	bool po_open = false;
 	if (status == 0 && pin_out_open(&po, out, letters) != 0)
 		status = 1;
 	po_open = status == 0;

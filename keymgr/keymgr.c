@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -55,6 +56,7 @@ static const struct cli_cmd *const commands[] = {
 	&cmd_holder_import,
 	&cmd_holder_list,
 	&cmd_holder_reset_pin,
+	&cmd_holder_split,
 	&cmd_account_add,
 	&cmd_account_list,
 	&cmd_account_remove,
@@ -411,6 +413,23 @@ cli_open(struct cy_conn *c, const char *label, long slot, bool rw, const char *p
 	wire_put_bytes(b, pin, strlen(pin));
 	if ((rv = cli_call(c)) != CKR_OK)
 		return rv == (CK_RV)-1 ? 1 : cli_fail("login failed: %s", ckr_name(rv));
+	return 0;
+}
+
+int
+cli_parse_hex(const char *s, uint8_t *out, size_t max, size_t *n)
+{
+	size_t len = strlen(s);
+	if (len == 0 || len % 2 || len / 2 > max)
+		return -1;
+	for (size_t i = 0; i < len / 2; i++) {
+		unsigned v;
+		if (!isxdigit((unsigned char)s[2 * i]) || !isxdigit((unsigned char)s[2 * i + 1]) ||
+		    sscanf(s + 2 * i, "%2x", &v) != 1)
+			return -1;
+		out[i] = (uint8_t)v;
+	}
+	*n = len / 2;
 	return 0;
 }
 

@@ -239,6 +239,18 @@ int token_insert_object_intx(struct km_ctx *ctx, const struct km_token *t, struc
 int token_load_objects_locked(struct km_ctx *ctx, int64_t token_id, const struct store_filter *f, bool secrets,
 			      struct km_object ***out, size_t *n);
 void token_free_objects(struct km_object **v, size_t n);
+/*
+ * Moves every object of token from_id with CKA_ID ckaid (a key version's
+ * pair and its certificates) to holder token to_id, in one transaction:
+ * secrets are resealed under the holder token's data key and the
+ * inventory follows. *moved: the objects moved. CKR_ARGUMENTS_BAD unless
+ * from is a unit token and to a holder's, CKR_KEY_HANDLE_INVALID when
+ * there is no such object, CKR_ATTRIBUTE_VALUE_INVALID when the holder's
+ * token has the CKA_ID already, CKR_KEY_FUNCTION_NOT_PERMITTED for a CA
+ * key (which stays with the unit).
+ */
+CK_RV token_move_key_locked(struct km_ctx *ctx, int64_t from_id, const uint8_t *ckaid, size_t len, int64_t to_id,
+			    uint32_t *moved);
 
 #define KM_PIN_MIN 4
 #define KM_PIN_MAX 64

@@ -105,6 +105,8 @@ static const struct dispatch_row table[MSG_COUNT] = {
 	[MSG_CRL_GENERATE] = { process_crl_generate, S | RQ_ADMIN | RQ_USER | RQ_RW | A },
 	[MSG_KEY_CSR] = { process_key_csr, S | RQ_ADMIN | RQ_RW | A },
 	[MSG_CA_INIT] = { process_ca_init, S | RQ_ADMIN | RQ_USER | RQ_RW | A },
+	/* Moving a unit token's key to its holder takes that token's PIN. */
+	[MSG_KEY_MOVE] = { process_key_move, S | RQ_ADMIN | RQ_USER | RQ_RW | A },
 	[MSG_ACCOUNT_LOGIN] = { process_account_login, A },
 	[MSG_ACCOUNT_ADD] = { process_account_add, RQ_ADMIN | A },
 	[MSG_ACCOUNT_REMOVE] = { process_account_remove, RQ_ADMIN | A },

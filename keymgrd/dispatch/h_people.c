@@ -274,3 +274,25 @@ process_access_list(struct req *r)
 	free(v);
 	return wire_error(r->out) ? CKR_DEVICE_MEMORY : CKR_OK;
 }
+
+/* keymgr holder split: one key version of a unit token goes to the token
+ * of the holder its certificates name. */
+CK_RV
+process_key_move(struct req *r)
+{
+	uint32_t n;
+	const uint8_t *id = get_bytes(r, &n);
+	char holder[64];
+	bool fits = get_str(r, holder, sizeof(holder));
+	int w = snprintf(r->audit_obj, sizeof(r->audit_obj), "holder %.32s id ", holder);
+	for (uint32_t i = 0; i < n && i < 16 && w > 0 && (size_t)w + 3 <= sizeof(r->audit_obj); i++, w += 2)
+		snprintf(r->audit_obj + w, 3, "%02x", id[i]);
+	struct km_token *t = fits ? holder_token_locked(r->ctx, holder) : NULL;
+	if (t == NULL)
+		return CKR_ARGUMENTS_BAD;
+	uint32_t moved = 0;
+	CK_RV rv = token_move_key_locked(r->ctx, r->s->token_id, id, n, t->st.id, &moved);
+	if (rv == CKR_OK)
+		wire_put_u32(r->out, moved);
+	return rv;
+}

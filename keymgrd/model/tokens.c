@@ -542,3 +542,87 @@ token_free_objects(struct km_object **v, size_t n)
 		obj_free(v[i]);
 	free(v);
 }
+
+/* ---- moving a key to its holder's token ---- */
+
+/* Moves the objects ids of from to to, resealing their secrets under to's
+ * data key (the object id, the associated data, stays). */
+static CK_RV
+move_objects_intx(struct km_ctx *ctx, const struct km_token *from, const struct km_token *to, const int64_t *ids,
+		  size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct store_object so;
+		struct km_object *o = NULL;
+		memset(&so, 0, sizeof(so));
+		int r = store_object_get(ctx->st, ids[i], &so);
+		if (r == 0)
+			r = obj_from_store(&so, from->data_key, &o);
+		store_object_clear(&so);
+		if (r == 0) {
+			o->token_id = to->st.id;
+			so.id = ids[i];
+			r = obj_to_store(o, to->data_key, &so);
+			if (r == 0)
+				r = store_object_update(ctx->st, &so);
+		}
+		store_object_clear(&so);
+		obj_free(o);
+		if (r != 0)
+			return CKR_DEVICE_ERROR;
+	}
+	return CKR_OK;
+}
+
+CK_RV
+token_move_key_locked(struct km_ctx *ctx, int64_t from_id, const uint8_t *ckaid, size_t len, int64_t to_id,
+		      uint32_t *moved)
+{
+	struct km_token *from = token_find_locked(ctx, from_id), *to = token_find_locked(ctx, to_id);
+	*moved = 0;
+	if (from == NULL || to == NULL || from == to || from->st.holder[0] != '\0' || to->st.holder[0] == '\0')
+		return CKR_ARGUMENTS_BAD;
+	if (len == 0 || len > 64)
+		return CKR_KEY_HANDLE_INVALID;
+	struct store_filter f = { .has_ckaid = true, .ckaid = ckaid, .ckaid_len = len, .include_private = true };
+	int64_t *ids = NULL, *there = NULL;
+	size_t n = 0, nthere = 0;
+	struct store_blob *cas = NULL;
+	size_t ncas = 0;
+	if (store_object_find(ctx->st, from_id, &f, &ids, &n) != 0 ||
+	    store_object_find(ctx->st, to_id, &f, &there, &nthere) != 0 ||
+	    store_ca_list(ctx->st, from_id, &cas, &ncas) != 0) {
+		free(ids);
+		free(there);
+		return CKR_DEVICE_ERROR;
+	}
+	CK_RV rv = CKR_OK;
+	if (n == 0)
+		rv = CKR_KEY_HANDLE_INVALID;
+	else if (nthere != 0)
+		rv = CKR_ATTRIBUTE_VALUE_INVALID; /* the holder's token has that CKA_ID */
+	for (size_t i = 0; i < ncas && rv == CKR_OK; i++)
+		if (cas[i].len == len && memcmp(cas[i].buf, ckaid, len) == 0)
+			rv = CKR_KEY_FUNCTION_NOT_PERMITTED; /* a CA stays with the unit */
+	free(there);
+	free(cas);
+	if (rv == CKR_OK && store_begin(ctx->st) != 0)
+		rv = CKR_DEVICE_ERROR;
+	else if (rv == CKR_OK) {
+		rv = move_objects_intx(ctx, from, to, ids, n);
+		if (rv == CKR_OK && store_commit(ctx->st) != 0)
+			rv = CKR_DEVICE_ERROR;
+		if (rv != CKR_OK)
+			store_rollback(ctx->st);
+	}
+	free(ids);
+	if (rv != CKR_OK)
+		return rv;
+	/* Parsed copies of the key belong to the token it left. */
+	crypto_forget_keys();
+	key_cache_forget_locked(ctx);
+	*moved = (uint32_t)n;
+	log_info("token %lld: %u object(s) moved to holder %s's token %lld", (long long)from_id, *moved,
+		 to->st.holder, (long long)to_id);
+	return CKR_OK;
+}

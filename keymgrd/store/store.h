@@ -285,7 +285,8 @@ store_object_insert(struct store *st, struct store_object *o)
 {
 	return st->ops->object_insert(st, o);
 }
-/* Rewrites every column of object o->id. */
+/* Rewrites every column of object o->id; a certificate's inventory row
+ * follows it to o->token_id. */
 static inline int
 store_object_update(struct store *st, const struct store_object *o)
 {

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cy_err.h"
+#include "cy_pkcs11.h"
 #include "log.h"
 #include "store/store_sqlite.h"
 #include "wire.h"
@@ -124,7 +125,7 @@ enum stmt_id {
 	S_PIN_FAILED, S_PIN_RESET,
 	S_OBJ_INSERT, S_OBJ_UPDATE, S_OBJ_GET, S_OBJ_DELETE, S_OBJ_BY_KEYHASH,
 	S_AUDIT_INSERT, S_AUDIT_HEAD_SET, S_AUDIT_HEAD_GET, S_AUDIT_LIST,
-	S_CERT_INSERT, S_CERT_EXISTS,
+	S_CERT_INSERT, S_CERT_EXISTS, S_CERT_FOLLOW,
 	S_ACCOUNT_LIST, S_ACCOUNT_INSERT, S_ACCOUNT_DELETE, S_ACCOUNT_FAILED, S_ACCOUNT_RESET,
 	S_ACCESS_GRANT, S_ACCESS_REVOKE, S_ACCESS_LIST,
 	S_COUNT
@@ -139,6 +140,7 @@ static const char *const stmt_sql[S_COUNT] = {
 			 " FROM audit WHERE id >= ?1 ORDER BY id LIMIT ?2",
 	[S_CERT_INSERT] = "INSERT OR IGNORE INTO certs (object_id, token_id, issuer, serial, holder, agency, unit,"
 			  " not_before, not_after, key_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[S_CERT_FOLLOW] = "UPDATE certs SET token_id = ?1 WHERE object_id = ?2 AND token_id <> ?1",
 	[S_CERT_EXISTS] = "SELECT 1 FROM certs WHERE token_id = ?1 AND issuer = ?2 AND serial = ?3",
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
@@ -560,7 +562,14 @@ sq_object_update(struct store *st, const struct store_object *o)
 	sqlite3_stmt *s = stmt(st, S_OBJ_UPDATE);
 	bind_object(s, o);
 	sqlite3_bind_int64(s, 8, o->id);
-	return run(st, s, "object update");
+	int r = run(st, s, "object update");
+	if (r != 0 || o->cls != CKO_CERTIFICATE)
+		return r;
+	/* A certificate's inventory row follows it to its token. */
+	s = stmt(st, S_CERT_FOLLOW);
+	sqlite3_bind_int64(s, 1, o->token_id);
+	sqlite3_bind_int64(s, 2, o->id);
+	return run(st, s, "certificate update");
 }
 
 static int
