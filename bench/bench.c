@@ -12,7 +12,7 @@
  * Environment (set by bench/run.sh): COYEU_MODULE, SOFTHSM_MODULE, KEYMGR,
  * KEYMGRD_PID, GEN_CERTS, AGENCIES, BENCH_DIR; BENCH_MAX_OBJECTS (default
  * 100000), BENCH_REPS (default 5), BENCH_SECONDS (per repetition, 0.5),
- * BENCH_ONLY (crypto, scale or bulk: that part alone; hmac, gcm or ed25519: one
+ * BENCH_ONLY (crypto, scale, bulk or holders: that part alone; hmac, gcm or ed25519: one
  * coyeu row, to profile).
  */
 #include "config.h"
@@ -485,6 +485,8 @@ main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "--cold") == 0)
 		return cold_child(argv[2], argv[3]);
+	if (argc >= 2 && strcmp(argv[1], "--holder") == 0)
+		return holder_child(argc, argv);
 	const char *need[] = { "COYEU_MODULE", "SOFTHSM_MODULE", "KEYMGR", "KEYMGRD_PID", "GEN_CERTS", "AGENCIES",
 			       "BENCH_DIR" };
 	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
@@ -510,12 +512,14 @@ main(int argc, char **argv)
 	make_ca();
 	/* BENCH_ONLY: one part, or one crypto row (for profiling). */
 	const char *only = getenv("BENCH_ONLY");
-	if (!only || (strcmp(only, "scale") != 0 && strcmp(only, "bulk") != 0))
+	if (!only || (strcmp(only, "scale") != 0 && strcmp(only, "bulk") != 0 && strcmp(only, "holders") != 0))
 		crypto_rows();
 	if (!only || strcmp(only, "scale") == 0)
 		scale_rows(max_objects);
 	if (!only || strcmp(only, "bulk") == 0)
 		bulk_rows();
+	if (!only || strcmp(only, "holders") == 0)
+		holder_rows(getenv("BENCH_HOLDERS") ? atol(getenv("BENCH_HOLDERS")) : 5418);
 	print_results();
 	coyeu.f->C_Finalize(NULL);
 	softhsm.f->C_Finalize(NULL);

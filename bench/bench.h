@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <gcrypt.h>
+#include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 
 #include "cy_pkcs11.h"
@@ -66,8 +67,18 @@ int g_op_gcm(void *a);
 int g_op_keygen(void *a);
 double socket_round_trip(void);
 void make_ca(void);
+/* A certificate (DER, gnutls_free) signed by the bench CA for key (or a
+ * throwaway one when NULL) with serial n, expiring in days days; its raw
+ * subject into *subject when not NULL (gnutls_free). */
+gnutls_datum_t make_cert(gnutls_pubkey_t key, long n, long days, const char *cn, gnutls_datum_t *subject);
+/* C_CreateObject of that certificate on t's token, with CKA_ID id. */
+CK_RV create_cert(struct tok *t, CK_SESSION_HANDLE h, const gnutls_datum_t *der, const gnutls_datum_t *subject,
+		  const void *id, CK_ULONG idlen, CK_OBJECT_HANDLE *o);
 int cold_child(const char *module, const char *id);
 void scale_rows(long max_objects);
 void bulk_rows(void);
+/* bench_holders.c: a keymgrd of its own with n holder tokens. */
+void holder_rows(long n);
+int holder_child(int argc, char **argv);
 
 #endif

@@ -44,9 +44,7 @@ make_ca(void)
 		die("bench CA");
 }
 
-/* A certificate (DER, gnutls_free) for key (or a fresh throwaway one when
- * NULL) with serial n, expiring in days days. */
-static gnutls_datum_t
+gnutls_datum_t
 make_cert(gnutls_pubkey_t key, long n, long days, const char *cn, gnutls_datum_t *subject)
 {
 	static gnutls_x509_privkey_t any;
@@ -80,7 +78,7 @@ make_cert(gnutls_pubkey_t key, long n, long days, const char *cn, gnutls_datum_t
 	return der;
 }
 
-static CK_RV
+CK_RV
 create_cert(struct tok *t, CK_SESSION_HANDLE h, const gnutls_datum_t *der, const gnutls_datum_t *subject,
 	    const void *id, CK_ULONG idlen, CK_OBJECT_HANDLE *o)
 {

@@ -5,8 +5,8 @@
 # missing (as root). The table goes to stdout and to bench-results.md;
 # bench-results.csv and bench-results.json beside it, in the build directory.
 #
-# BENCH_REPS (5), BENCH_SECONDS (0.5 per repetition) and BENCH_MAX_OBJECTS
-# (100000) make it shorter or longer.
+# BENCH_REPS (5), BENCH_SECONDS (0.5 per repetition), BENCH_MAX_OBJECTS
+# (100000) and BENCH_HOLDERS (5418) make it shorter or longer.
 set -eu
 BUILD=${BUILD:-$(pwd)}
 : "${AGENCIES:?AGENCIES not set (make bench sets it)}"
@@ -52,6 +52,7 @@ done
 cat "$TMP/header"
 
 COYEU_MODULE="$MODULE" SOFTHSM_MODULE="$SOFTHSM_MODULE" KEYMGR="$BUILD/keymgr/keymgr" KEYMGRD_PID="$PID" \
+	KEYMGRD="$BUILD/keymgrd/keymgrd" \
 	GEN_CERTS="$BUILD/tests/gen_certs" AGENCIES="$AGENCIES" BENCH_DIR="$TMP" \
 	"$BUILD/bench/bench" >"$TMP/table.md"
 cat "$TMP/table.md"

@@ -241,7 +241,11 @@ make_dir(const char *dir, mode_t mode)
 			return -1;
 		*p = '/';
 	}
-	return mkdir(tmp, mode) != 0 && errno != EEXIST ? -1 : 0;
+	if (mkdir(tmp, mode) != 0)
+		return errno == EEXIST ? 0 : -1;
+	/* What it made gets mode itself, not mode less keymgrd's umask (077):
+	 * a socket directory for --socket-mode 0666 must let others in. */
+	return chmod(tmp, mode);
 }
 
 static int

@@ -104,4 +104,10 @@ km audit list --op key-move | grep -c "CKR_OK" | grep -qx 3 || fail "three key-m
 km audit list --op key-move | grep -q "CKR_KEY_FUNCTION_NOT_PERMITTED" || fail "the refused CA move is not audited"
 km audit verify >/dev/null || fail "audit verify"
 stop_keymgrd
+# (A directory keymgrd makes for its socket lets in whom the socket mode
+# does, whatever keymgrd's umask.)
+COYEU_SOCKET="$TMP/open/keymgrd.sock"
+start_keymgrd --socket-mode 0666
+[ "$(stat -c %a "$TMP/open")" = 755 ] || fail "the socket directory for mode 0666 is $(stat -c %a "$TMP/open")"
+stop_keymgrd
 echo "holder split: 3 key versions of 2 holders moved; 2 left, listed"
