@@ -141,7 +141,10 @@ check_list(struct wire_buf *b, char what)
 	int r = wire_get_u32(b, &n);
 	if (r != 0)
 		return r;
-	if (n > PROTO_MAX_LIST)
+	/* A list of u32s (slots, handles) may be as long as a record list:
+	 * a province's slot list has thousands. Templates and attribute
+	 * results stay short. */
+	if (n > (what == 'U' ? PROTO_MAX_RECORDS : PROTO_MAX_LIST))
 		return CY_ERR_TOO_LARGE;
 	for (uint32_t i = 0; i < n && r == 0; i++) {
 		uint32_t u;

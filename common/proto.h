@@ -28,7 +28,8 @@
 #define PROTO_VERSION 3
 #define PROTO_REPLY 0x80000000u
 #define PROTO_APP_ID_LEN 16
-/* Most attributes or handles one message may list. */
+/* Most attributes one message may list (lists of u32s, 'U', may be as
+ * long as PROTO_MAX_RECORDS). */
 #define PROTO_MAX_LIST 4096
 /* Most records one record list may hold (the frame's size bounds it too). */
 #define PROTO_MAX_RECORDS (1u << 20)

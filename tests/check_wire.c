@@ -126,6 +126,20 @@ START_TEST(sig_template_count_huge)
 }
 END_TEST
 
+START_TEST(sig_slot_list_of_a_province)
+{
+	/* An administrator's slot list: every holder's token (5,418) and the
+	 * spare slot, more than the 4,096 attributes a template may have. */
+	struct wire_buf b;
+	wire_init(&b, WIRE_MAX_FRAME);
+	wire_put_u32(&b, 5419);
+	for (uint32_t i = 1; i <= 5419; i++)
+		wire_put_u32(&b, i);
+	ck_assert_int_eq(proto_check_sig(&b, "U"), 0);
+	wire_free(&b);
+}
+END_TEST
+
 START_TEST(sig_bool_not_0_or_1)
 {
 	static const uint8_t msg[] = { 2 };
@@ -272,6 +286,7 @@ main(void)
 	Suite *s = suite_create("wire");
 	TCase *w = tcase_create("/wire");
 	tcase_add_test(w, u32_truncated);
+	tcase_add_test(w, sig_slot_list_of_a_province);
 	tcase_add_test(w, bytes_length_past_end);
 	tcase_add_test(w, u64_roundtrip);
 	tcase_add_test(w, put_over_max);

@@ -178,6 +178,8 @@ process_get_attrs(struct req *r)
 	uint32_t h = get_u32(r), n = get_u32(r);
 	struct km_object *o;
 	bool owned;
+	if (n > PROTO_MAX_LIST)
+		return CKR_ARGUMENTS_BAD; /* the module asks for no more */
 	CK_RV rv = req_object(r, s, h, true, &o, &owned);
 	if (rv != CKR_OK)
 		return rv;
