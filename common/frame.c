@@ -42,72 +42,183 @@ ns_since(const struct timespec *t0)
 	return (t.tv_sec - t0->tv_sec) * 1000000000L + (t.tv_nsec - t0->tv_nsec);
 }
 
-/* Reads at least min and at most n bytes into p; *got says how many.
- * 1 when nothing came within wait_ms, 0, or a cy_err. */
-static int
-read_at_least(struct transport *t, uint8_t *p, size_t min, size_t n, size_t *got, int wait_ms, int *fd)
+/* ---- a frame a piece at a time ---- */
+
+/* Bodies are read in pieces of this much at most, so the buffer grows
+ * with what arrived, not with what the header announced. */
+#define READ_PIECE 65536
+
+void
+frame_reader_init(struct frame_reader *r, struct wire_buf *b, size_t max)
 {
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	*got = 0;
-	while (*got < min) {
-		ssize_t r = t->ops->recv(t, p + *got, n - *got, fd);
-		if (r > 0) {
-			*got += (size_t)r;
-			continue;
+	memset(r, 0, sizeof(*r));
+	r->b = b;
+	r->max = max;
+}
+
+/* What a failed or empty recv means: FRAME_MORE, -EINTR (again), or a
+ * cy_err. */
+static int
+recv_status(ssize_t n)
+{
+	if (n == 0)
+		return CY_ERR_EOF;
+	if (errno == EINTR)
+		return -EINTR;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return FRAME_MORE;
+	return errno == ECONNRESET ? CY_ERR_EOF : CY_ERR_IO;
+}
+
+/* Appends up to n bytes from the transport to the body. */
+static ssize_t
+recv_body(struct frame_reader *r, struct transport *t, size_t n, int *fd, size_t *grown)
+{
+	struct wire_buf *b = r->b;
+	size_t before = b->alloc;
+	uint8_t *p;
+	if (wire_reserve(b, n, &p) != 0)
+		return CY_ERR_ALLOC;
+	b->size -= n;
+	if (grown != NULL)
+		*grown += b->alloc - before;
+	ssize_t got = t->ops->recv(t, p, n, fd);
+	if (got > 0)
+		b->size += (size_t)got;
+	return got;
+}
+
+int
+frame_read_some(struct frame_reader *r, struct transport *t, int *fd, size_t *grown)
+{
+	for (;;) {
+		ssize_t n;
+		if (r->hdr_got < 4) {
+			/* With nothing of the frame yet, one read takes the
+			 * header and a small body together: the peer sends one
+			 * frame and waits for the answer, so nothing of a next
+			 * frame can be there (more is a protocol error). */
+			uint8_t first[1024];
+			n = t->ops->recv(t, first, r->hdr_got ? 4 - r->hdr_got : sizeof(first), fd);
+			if (n <= 0) {
+				int st = recv_status(n);
+				if (st == -EINTR)
+					continue;
+				return st;
+			}
+			size_t h = (size_t)n < 4 - r->hdr_got ? (size_t)n : 4 - r->hdr_got;
+			memcpy(r->hdr + r->hdr_got, first, h);
+			r->hdr_got += h;
+			if (r->hdr_got < 4)
+				continue;
+			r->len = wire_load_u32(r->hdr);
+			size_t extra = (size_t)n - h;
+			int e = 0;
+			if (!frame_len_ok(r->len, r->max))
+				e = CY_ERR_TOO_LARGE;
+			else if (extra > r->len)
+				e = CY_ERR_BAD_FORMAT;
+			wire_reset(r->b);
+			r->b->max = r->len;
+			if (e == 0 && extra > 0) {
+				size_t before = r->b->alloc;
+				e = wire_put_raw(r->b, first + h, extra);
+				if (grown != NULL)
+					*grown += r->b->alloc - before;
+			}
+			wire_wipe(first, (size_t)n);
+			if (e != 0)
+				return e;
+		} else {
+			size_t want = r->len - r->b->size;
+			size_t room = r->b->alloc - r->b->size;
+			if (want > READ_PIECE && want > room)
+				want = room > READ_PIECE ? room : READ_PIECE;
+			n = recv_body(r, t, want, fd, grown);
+			if (n < 0 && n != -1)
+				return (int)n;
+			if (n <= 0) {
+				int st = recv_status(n);
+				if (st == -EINTR)
+					continue;
+				return st;
+			}
 		}
-		if (r == 0)
-			return CY_ERR_EOF;
-		if (errno == EINTR)
-			continue;
-		if (errno == ECONNRESET)
-			return CY_ERR_EOF;
-		if ((errno != EAGAIN && errno != EWOULDBLOCK) || wait_ms < 0)
-			return CY_ERR_IO; /* with wait_ms < 0: the transport's timeout */
-		if (*got == 0 && ns_since(&t0) < SPIN_NS) {
-			sched_yield(); /* a thread with work to do goes first */
-			continue;
+		if (r->b->size == r->len) {
+			r->hdr_got = 0;
+			return FRAME_DONE;
 		}
-		int w = t->ops->wait(t, *got == 0 ? wait_ms : 1000);
-		if (w == 0)
-			return *got == 0 ? 1 : CY_ERR_IO;
-		if (w < 0)
-			return w;
 	}
+}
+
+int
+frame_writer_init(struct frame_writer *w, const struct wire_buf *b, int pass_fd)
+{
+	if (b->err != 0)
+		return b->err;
+	if (b->size > WIRE_MAX_FRAME)
+		return CY_ERR_TOO_LARGE;
+	w->b = b;
+	w->off = 0;
+	w->pass_fd = pass_fd;
+	wire_store_u32(w->hdr, (uint32_t)b->size);
 	return 0;
 }
 
 int
+frame_write_some(struct frame_writer *w, struct transport *t)
+{
+	size_t total = 4 + w->b->size;
+	while (w->off < total) {
+		struct iovec iov[2];
+		int n = 0;
+		if (w->off < 4)
+			iov[n++] = (struct iovec){ w->hdr + w->off, 4 - w->off };
+		size_t boff = w->off < 4 ? 0 : w->off - 4;
+		if (w->b->size > boff)
+			iov[n++] = (struct iovec){ w->b->data + boff, w->b->size - boff };
+		ssize_t k = t->ops->send_some(t, iov, n, w->off == 0 ? w->pass_fd : -1);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return FRAME_MORE;
+			return errno == EPIPE || errno == ECONNRESET ? CY_ERR_EOF : CY_ERR_IO;
+		}
+		w->off += (size_t)k;
+	}
+	return FRAME_DONE;
+}
+
+/* ---- a whole frame, waiting ---- */
+
+int
 frame_recv(struct transport *t, struct wire_buf *b, size_t max, int wait_ms, int *fd)
 {
-	/* One read takes the header and a small body together: the peer
-	 * sends one frame and waits for the answer, so nothing of a next
-	 * frame can be there (more than one frame is a protocol error). */
-	uint8_t first[1024];
-	uint8_t *body;
-	size_t got, more;
+	struct frame_reader r;
+	struct timespec t0;
+	frame_reader_init(&r, b, max);
 	wire_reset(b);
-	int r = read_at_least(t, first, 4, sizeof(first), &got, wait_ms, fd);
-	if (r != 0) {
-		wire_wipe(first, got);
-		return r;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		int st = frame_read_some(&r, t, fd, NULL);
+		if (st == FRAME_DONE)
+			return 0;
+		if (st < 0 || wait_ms < 0) {
+			/* With wait_ms < 0 the transport blocks: nothing within
+			 * its own timeout is an error. */
+			wire_reset(b);
+			return st < 0 ? st : CY_ERR_IO;
+		}
+		bool started = frame_reader_started(&r) || b->size > 0;
+		if (!started && ns_since(&t0) < SPIN_NS) {
+			sched_yield(); /* a thread with work to do goes first */
+			continue;
+		}
+		int w = t->ops->wait(t, started ? 1000 : wait_ms);
+		if (w == 0 || w < 0) {
+			wire_reset(b);
+			return w < 0 ? w : started ? CY_ERR_IO : 1;
+		}
 	}
-	uint32_t len = wire_load_u32(first);
-	if (!frame_len_ok(len, max) || got - 4 > len) {
-		wire_wipe(first, got);
-		return got - 4 > len ? CY_ERR_BAD_FORMAT : CY_ERR_TOO_LARGE;
-	}
-	/* The buffer is reused: wiped, and grown only when too small. */
-	b->max = len;
-	r = wire_reserve(b, len, &body);
-	if (r == 0 && got > 4)
-		memcpy(body, first + 4, got - 4);
-	wire_wipe(first, got);
-	if (r != 0)
-		return r;
-	size_t rest = len - (got - 4);
-	r = rest ? read_at_least(t, body + (got - 4), rest, rest, &more, 1000, fd) : 0;
-	if (r != 0)
-		wire_reset(b);
-	return r == 1 ? CY_ERR_IO : r;
 }

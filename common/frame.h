@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "transport.h"
 #include "wire.h"
@@ -35,5 +36,49 @@ int frame_send(struct transport *t, const struct wire_buf *b, int pass_fd);
  * length over max; b is then empty and nothing of the frame is kept).
  */
 int frame_recv(struct transport *t, struct wire_buf *b, size_t max, int wait_ms, int *fd);
+
+/*
+ * A frame read a piece at a time from a non-blocking transport (keymgrd's
+ * loop and workers): the header, then the body into b, whose buffer grows
+ * only as the bytes arrive (an announced length costs nothing until it is
+ * sent). frame_read_some takes what the transport has now: FRAME_DONE
+ * (b holds the whole body; the reader is ready for the next frame),
+ * FRAME_MORE (nothing more for now), or a cy_err (CY_ERR_EOF when the peer
+ * closed, CY_ERR_TOO_LARGE for a length over max). *grown (when not NULL)
+ * is increased by the bytes b's buffer grew by.
+ */
+#define FRAME_DONE 1
+#define FRAME_MORE 0
+struct frame_reader {
+	uint8_t hdr[4];
+	size_t hdr_got;
+	uint32_t len;      /* the body's length, once the header is whole */
+	size_t max;        /* the longest body accepted */
+	struct wire_buf *b;
+};
+void frame_reader_init(struct frame_reader *r, struct wire_buf *b, size_t max);
+int frame_read_some(struct frame_reader *r, struct transport *t, int *fd, size_t *grown);
+/* Whether a frame has begun (some of it read, not all). */
+static inline bool
+frame_reader_started(const struct frame_reader *r)
+{
+	return r->hdr_got > 0;
+}
+
+/*
+ * A frame written a piece at a time: frame_writer_init takes b (its
+ * contents, which must stay put until the end) and the descriptor to pass
+ * with the first byte (-1: none); frame_write_some writes what the
+ * transport takes now: FRAME_DONE, FRAME_MORE (the transport is full), or
+ * a cy_err.
+ */
+struct frame_writer {
+	uint8_t hdr[4];
+	const struct wire_buf *b;
+	size_t off;        /* bytes of header and body written */
+	int pass_fd;
+};
+int frame_writer_init(struct frame_writer *w, const struct wire_buf *b, int pass_fd);
+int frame_write_some(struct frame_writer *w, struct transport *t);
 
 #endif

@@ -45,6 +45,11 @@ struct transport_ops {
 	/* Sends all of iov[0..n) (iov is consumed), with pass_fd (>= 0) on
 	 * the first byte. 0 or a cy_err; CY_ERR_EOF when the peer is gone. */
 	int (*send)(struct transport *t, struct iovec *iov, int n, int pass_fd);
+	/* Server side: writes what fits now of iov[0..n) without waiting,
+	 * with pass_fd (>= 0) on the first byte: the count, or -1 with errno
+	 * (EAGAIN when the transport is full). NULL for a transport keymgrd
+	 * does not serve on. */
+	ssize_t (*send_some)(struct transport *t, const struct iovec *iov, int n, int pass_fd);
 	/* Reads at most n bytes: the count, 0 at EOF, or -1 with errno
 	 * (EAGAIN when a non-blocking transport has nothing). A descriptor
 	 * that came with the bytes goes to *fd when fd is not NULL (else it

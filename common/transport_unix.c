@@ -76,14 +76,16 @@ transport_unix_adopt(int fd, struct transport **out)
 	return 0;
 }
 
-int
-transport_fd_send(int fd, struct iovec *iov, int n, int pass_fd, int wait_ms)
+/* One sendmsg of iov[0..n) with pass_fd (>= 0) as SCM_RIGHTS: the count,
+ * or -1 with errno. */
+static ssize_t
+send_once(int fd, const struct iovec *iov, int n, int pass_fd, int flags)
 {
 	union {
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(sizeof(int))];
 	} ctl;
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+	struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n };
 	if (pass_fd >= 0) {
 		/* The descriptor travels with the first byte. */
 		memset(&ctl, 0, sizeof(ctl));
@@ -95,10 +97,18 @@ transport_fd_send(int fd, struct iovec *iov, int n, int pass_fd, int wait_ms)
 		cm->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
 	}
-	while (mh.msg_iovlen > 0) {
-		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
+	ssize_t w;
+	do
+		w = sendmsg(fd, &mh, MSG_NOSIGNAL | flags);
+	while (w < 0 && errno == EINTR);
+	return w;
+}
+
+int
+transport_fd_send(int fd, struct iovec *iov, int n, int pass_fd, int wait_ms)
+{
+	while (n > 0) {
+		ssize_t w = send_once(fd, iov, n, pass_fd, 0);
 		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && wait_ms > 0) {
 			struct pollfd pf = { fd, POLLOUT, 0 };
 			if (poll(&pf, 1, wait_ms) <= 0)
@@ -107,20 +117,25 @@ transport_fd_send(int fd, struct iovec *iov, int n, int pass_fd, int wait_ms)
 		}
 		if (w < 0)
 			return errno == EPIPE || errno == ECONNRESET ? CY_ERR_EOF : CY_ERR_IO;
-		mh.msg_control = NULL;
-		mh.msg_controllen = 0;
+		pass_fd = -1;
 		size_t left = (size_t)w;
-		while (mh.msg_iovlen > 0 && left >= mh.msg_iov[0].iov_len) {
-			left -= mh.msg_iov[0].iov_len;
-			mh.msg_iov++;
-			mh.msg_iovlen--;
+		while (n > 0 && left >= iov[0].iov_len) {
+			left -= iov[0].iov_len;
+			iov++;
+			n--;
 		}
-		if (mh.msg_iovlen > 0) {
-			mh.msg_iov[0].iov_base = (uint8_t *)mh.msg_iov[0].iov_base + left;
-			mh.msg_iov[0].iov_len -= left;
+		if (n > 0) {
+			iov[0].iov_base = (uint8_t *)iov[0].iov_base + left;
+			iov[0].iov_len -= left;
 		}
 	}
 	return 0;
+}
+
+static ssize_t
+unix_send_some(struct transport *t, const struct iovec *iov, int n, int pass_fd)
+{
+	return send_once(t->fd, iov, n, pass_fd, MSG_DONTWAIT);
 }
 
 static int
@@ -211,6 +226,7 @@ const struct transport_ops transport_unix_ops = {
 	.scheme = "unix",
 	.connect = unix_connect,
 	.send = unix_send,
+	.send_some = unix_send_some,
 	.recv = unix_recv,
 	.wait = unix_wait,
 	.peer = unix_peer,

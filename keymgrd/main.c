@@ -51,6 +51,7 @@ struct options {
 	int log_level;
 	bool syslog;
 	struct km_policy policy;
+	struct server_opts limits;
 };
 
 static volatile sig_atomic_t stop_flag;
@@ -61,6 +62,35 @@ on_signal(int sig)
 	(void)sig;
 	stop_flag = 1;
 	server_wake();
+}
+
+/* Raises the open-file limit to what the connections need (up to the
+ * hard limit); with less, fewer connections are allowed. 0, or -1 when
+ * not even a few are possible. */
+static int
+raise_nofile(struct server_opts *so)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)so->max_conns + 64; /* the store, listeners, pipes */
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 0;
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < want) {
+		if (rl.rlim_cur < 64 + 32) {
+			log_err("the open-file limit (%llu) leaves no room for connections", (unsigned long long)rl.rlim_cur);
+			return -1;
+		}
+		log_warn("the open-file limit (%llu) allows %llu connections, not %zu", (unsigned long long)rl.rlim_cur,
+			 (unsigned long long)(rl.rlim_cur - 64), so->max_conns);
+		so->max_conns = (size_t)(rl.rlim_cur - 64);
+	}
+	if (so->admin_reserve >= so->max_conns)
+		so->admin_reserve = so->max_conns / 2;
+	return 0;
 }
 
 static void
@@ -93,6 +123,11 @@ usage(FILE *f)
 		"  --outbox DIR        requests of rotated keys (default DATA-DIR/outbox)\n"
 		"  --crl-dir DIR       CRLs kept up to date (default DATA-DIR/crl)\n"
 		"  --unlock-max DUR    the longest keymgr token unlock (default 8h; at most 7d)\n"
+		"  --max-connections N  connections altogether (default 1024)\n"
+		"  --max-connections-per-principal N  of one user (default 128; root: no cap)\n"
+		"  --admin-connections N  of those, kept for administrators (default 16)\n"
+		"  --frame-timeout DUR  a request begun must arrive whole within DUR (default 30s)\n"
+		"  --reply-timeout DUR  a reply must be read within DUR (default 30s)\n"
 		"DUR is a number of seconds or 30d, 12h, 15m, 90s.\n",
 		paths_config_file());
 }
@@ -188,6 +223,31 @@ policy_setting(struct km_policy *p, const char *name, const char *value)
 	return -1;
 }
 
+/* A limit of docs/security.md (keymgrd.conf name, or the flag's name):
+ * 1 when set, 0 when the value is wrong, -1 when name is no limit. */
+static int
+limit_setting(struct server_opts *l, const char *name, const char *value)
+{
+	char key[40];
+	size_t i;
+	for (i = 0; name[i] && i + 1 < sizeof(key); i++)
+		key[i] = name[i] == '-' ? '_' : name[i];
+	key[i] = '\0';
+	unsigned v;
+	long long d = duration_parse(value);
+	if (strcmp(key, "max_connections") == 0)
+		return parse_uint(value, 10, 65536, &v) && v >= 32 ? (l->max_conns = v, 1) : 0;
+	if (strcmp(key, "max_connections_per_principal") == 0)
+		return parse_uint(value, 10, 65536, &v) && v > 0 ? (l->max_conns_per_principal = v, 1) : 0;
+	if (strcmp(key, "admin_connections") == 0)
+		return parse_uint(value, 10, 1024, &v) ? (l->admin_reserve = v, 1) : 0;
+	if (strcmp(key, "frame_timeout") == 0)
+		return d <= 0 || d > 3600 ? 0 : (l->frame_timeout_ms = (unsigned)d * 1000, 1);
+	if (strcmp(key, "reply_timeout") == 0)
+		return d <= 0 || d > 3600 ? 0 : (l->reply_timeout_ms = (unsigned)d * 1000, 1);
+	return -1;
+}
+
 static int
 on_config(void *user, const char *section, const char *name, const char *value)
 {
@@ -207,6 +267,8 @@ on_config(void *user, const char *section, const char *name, const char *value)
 	if (strcmp(name, "max_pin_failures") == 0)
 		return parse_uint(value, 10, 1000, &o->max_pin_failures) && o->max_pin_failures > 0;
 	int ps = policy_setting(&o->policy, name, value);
+	if (ps < 0)
+		ps = limit_setting(&o->limits, name, value);
 	if (ps >= 0)
 		return ps == 1;
 	log_warn("config: unknown key %s in [keymgrd]", name);
@@ -269,6 +331,11 @@ parse_args(int argc, char **argv, struct options *o)
 		{ "outbox", required_argument, NULL, 'P' },
 		{ "crl-dir", required_argument, NULL, 'P' },
 		{ "unlock-max", required_argument, NULL, 'P' },
+		{ "max-connections", required_argument, NULL, 'P' },
+		{ "max-connections-per-principal", required_argument, NULL, 'P' },
+		{ "admin-connections", required_argument, NULL, 'P' },
+		{ "frame-timeout", required_argument, NULL, 'P' },
+		{ "reply-timeout", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -277,12 +344,13 @@ parse_args(int argc, char **argv, struct options *o)
 	memset(&cli, 0, sizeof(cli));
 	memset(o, 0, sizeof(*o));
 	o->socket_mode = 0600;
-	o->workers = 8;
+	server_defaults(&o->limits);
+	o->workers = o->limits.workers;
 	o->log_level = LOG_INFO;
 	ctx_defaults(&o->max_pin_failures, &o->policy);
 	unsigned v;
 	int c, li = 0;
-	struct { const char *name, *value; } pflags[8];
+	struct { const char *name, *value; } pflags[16];
 	size_t npflags = 0;
 	/* Flags override the config file, so remember them apart. */
 	bool set_mode = false, set_workers = false, set_fail = false;
@@ -365,7 +433,10 @@ parse_args(int argc, char **argv, struct options *o)
 	if (set_fail)
 		o->max_pin_failures = cli.max_pin_failures;
 	for (size_t i = 0; i < npflags; i++) {
-		if (policy_setting(&o->policy, pflags[i].name, pflags[i].value) != 1) {
+		int ps = policy_setting(&o->policy, pflags[i].name, pflags[i].value);
+		if (ps < 0)
+			ps = limit_setting(&o->limits, pflags[i].name, pflags[i].value);
+		if (ps != 1) {
 			fprintf(stderr, "keymgrd: --%s: bad value: %s\n", pflags[i].name, pflags[i].value);
 			return -1;
 		}
@@ -510,8 +581,17 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Nothing is reloaded yet: a SIGHUP (a terminal closing, logrotate)
+	 * must not stop the daemon. */
+	signal(SIGHUP, SIG_IGN);
 
-	struct server_opts so = { o.socket, (mode_t)o.socket_mode, gid, o.workers, 1024 };
+	struct server_opts so = o.limits;
+	so.socket_path = o.socket;
+	so.socket_mode = (mode_t)o.socket_mode;
+	so.socket_gid = gid;
+	so.workers = o.workers;
+	if (raise_nofile(&so) != 0)
+		goto out;
 	log_info("keymgrd %s: data in %s, %zu token(s)", PACKAGE_VERSION, o.data_dir, ctx.ntokens);
 	if ((r = policy_start(&ctx)) != 0) {
 		log_err("cannot start the policy timer: %s", cy_strerror(r));

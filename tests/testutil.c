@@ -57,7 +57,13 @@ static void *
 serve(void *arg)
 {
 	struct tu_daemon *d = arg;
-	struct server_opts o = { d->sock, 0600, (gid_t)-1, 4, 64 };
+	struct server_opts o;
+	server_defaults(&o);
+	o.socket_path = d->sock;
+	o.socket_mode = 0600;
+	o.socket_gid = (gid_t)-1;
+	o.workers = 4;
+	o.max_conns = 64;
 	d->result = server_run(&d->ctx, &o, &d->stop);
 	return NULL;
 }

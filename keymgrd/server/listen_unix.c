@@ -74,6 +74,6 @@ listen_unix_accept(int lfd, struct transport **out)
 {
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
-		return CY_ERR_IO;
+		return errno == EMFILE || errno == ENFILE ? CY_ERR_TOO_LARGE : CY_ERR_IO;
 	return transport_unix_adopt(fd, out);
 }

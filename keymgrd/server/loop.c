@@ -1,18 +1,25 @@
 /*
- * server.c - keymgrd's event loop.
+ * loop.c - keymgrd's event loop.
  *
- * One I/O thread owns every socket while it waits for a request: it polls
- * the listener and the idle connections, reads frames without blocking
- * (the length is checked against WIRE_MAX_FRAME before the body is
- * allocated) and, once a request is whole, hands the connection to the
- * work queue and stops polling it. A worker runs the request, writes the
- * reply and hands the connection back through a pipe that wakes the loop
- * (after waiting a moment for the next request of a chain, see
- * next_request).
- * So each connection has at most one request in flight (backpressure), and
- * a slow request (RSA-4096 generation) occupies one worker while the loop
- * and the other workers go on. A signal handler only sets a flag and
- * writes to the same pipe.
+ * One I/O thread owns every connection that is not being worked on: it
+ * polls the listener and the connections, reads frames a piece at a time
+ * without blocking (frame_read_some: the buffer grows as bytes arrive) and,
+ * once a request is whole, hands the connection to the work queue and
+ * stops polling it. A worker runs the request and writes the reply as far
+ * as the socket takes it; a reply the peer does not read at once goes back
+ * to the I/O thread, which writes the rest as the peer makes room
+ * (backpressure). So each connection has at most one request in flight,
+ * and a worker never waits on a peer: only on the request's own work.
+ *
+ * What a client cannot do (docs/security.md): hold a worker with a slow
+ * request (workers only ever run whole frames; a worker that answered
+ * looks for the next request of a chain for LINGER_MS at most, and hands a
+ * part-read one back), keep a frame half-sent or a reply unread for longer
+ * than the frame and reply timeouts (the connection is closed), make
+ * keymgrd allocate what it has not sent (and not more than max_inflight in
+ * part-read frames altogether), or take every connection (a cap per
+ * principal, and the last ones kept for administrators). A signal handler
+ * only sets a flag and writes to the wake pipe.
  */
 #include "config.h"
 
@@ -20,12 +27,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,25 +39,36 @@
 #include "log.h"
 #include "frame.h"
 #include "proto.h"
+#include "model/access.h"
 #include "server/server.h"
 
-enum conn_state { CS_HEADER, CS_BODY, CS_BUSY };
+enum conn_state {
+	CS_READ,  /* the I/O thread reads its next request */
+	CS_BUSY,  /* a worker has it */
+	CS_WRITE, /* the I/O thread writes the rest of its reply */
+};
+
+/* What a worker hands back. */
+enum handback { HB_READ, HB_WRITE, HB_CLOSE };
 
 struct conn {
 	struct transport *t;
 	enum conn_state state;
-	uint8_t hdr[4];
-	size_t hdr_got;
-	uint32_t body_len;
+	struct frame_reader rd;
 	struct wire_buf in;
 	struct wire_buf out;
-	bool close_after; /* set by a worker: the request was malformed */
+	struct frame_writer wr;
+	int64_t deadline;   /* ms (monotonic) by which the frame being read or
+			     * the reply being written must be done; 0: none */
+	size_t counted;     /* bytes of a part-read frame in sv->inflight */
+	enum handback hb;
 	struct km_peer peer;
-	struct conn *next; /* in the work or done queue */
+	struct conn *next;  /* in the work or done queue */
 };
 
 struct server {
 	struct km_ctx *ctx;
+	const struct server_opts *o;
 	pthread_mutex_t qlock;
 	pthread_cond_t qcond;
 	struct conn *work_head, *work_tail;
@@ -59,9 +76,25 @@ struct server {
 	bool quit;
 	struct conn **conns;
 	size_t nconns, maxconns;
+	atomic_size_t inflight;   /* bytes of part-read frames, every connection */
+	int64_t accept_paused;    /* ms until which accepting waits (EMFILE) */
+	int64_t emfile_logged;
 };
 
 static int wake_pipe[2] = { -1, -1 };
+
+void
+server_defaults(struct server_opts *o)
+{
+	o->workers = 8;
+	o->max_conns = 1024;
+	o->max_conns_per_principal = 128;
+	o->admin_reserve = 16;
+	o->frame_timeout_ms = 30000;
+	o->reply_timeout_ms = 30000;
+	o->drain_ms = 10000;
+	o->max_inflight = 256u << 20;
+}
 
 void
 server_wake(void)
@@ -74,9 +107,28 @@ server_wake(void)
 	errno = saved;
 }
 
-static void
-conn_free(struct conn *c)
+static int64_t
+now_ms(void)
 {
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* The part-read frame of c no longer counts. */
+static void
+uncount(struct server *sv, struct conn *c)
+{
+	if (c->counted) {
+		atomic_fetch_sub(&sv->inflight, c->counted);
+		c->counted = 0;
+	}
+}
+
+static void
+conn_free(struct server *sv, struct conn *c)
+{
+	uncount(sv, c);
 	transport_close(c->t);
 	if (c->peer.pending_fd >= 0)
 		close(c->peer.pending_fd);
@@ -85,37 +137,107 @@ conn_free(struct conn *c)
 	free(c);
 }
 
-/* Reads what the transport has; a descriptor passed with the bytes
- * (SHM_ATTACH carries one) becomes the peer's pending_fd, replacing one
- * not yet claimed. */
-static ssize_t
-conn_recv(struct conn *c, void *p, size_t n)
+/*
+ * Reads what the peer has sent of its next request (a descriptor passed
+ * with the bytes, as SHM_ATTACH does, becomes the peer's pending_fd):
+ * FRAME_DONE, FRAME_MORE, or a cy_err when the connection must close.
+ * A frame that begins must be whole within the frame timeout.
+ */
+static int
+read_frame(struct server *sv, struct conn *c)
 {
-	return c->t->ops->recv(c->t, p, n, &c->peer.pending_fd);
+	bool was = frame_reader_started(&c->rd);
+	size_t grown = 0;
+	int st = frame_read_some(&c->rd, c->t, &c->peer.pending_fd, &grown);
+	if (grown) {
+		c->counted += grown;
+		size_t total = atomic_fetch_add(&sv->inflight, grown) + grown;
+		if (total > sv->o->max_inflight && st != FRAME_DONE) {
+			log_warn("peer %s: part-read requests hold %zu MiB (at most %zu): connection closed",
+				 c->peer.who.name, total >> 20, sv->o->max_inflight >> 20);
+			return CY_ERR_TOO_LARGE;
+		}
+	}
+	if (!was && frame_reader_started(&c->rd))
+		c->deadline = now_ms() + sv->o->frame_timeout_ms;
+	if (st == FRAME_DONE) {
+		uncount(sv, c);
+		c->deadline = 0;
+	} else if (st == CY_ERR_TOO_LARGE || st == CY_ERR_BAD_FORMAT) {
+		log_warn("peer %s: frame refused: %s", c->peer.who.name, cy_strerror(st));
+	}
+	return st;
 }
 
 /*
- * After answering, a worker keeps its connection for LINGER_MS when no
- * other request waits: PKCS#11 calls come in chains (C_SignInit then
- * C_Sign, C_FindObjectsInit then C_FindObjects), and taking the next one
- * here saves the two thread hand-offs through the I/O thread. 0: the next
- * request is here (c->in holds it); 1: none came, hand the connection back;
- * an error: close it.
+ * After answering, a worker looks for the next request for LINGER_MS
+ * (counted from the answer) when no other request waits: PKCS#11 calls
+ * come in chains (C_SignInit then C_Sign, C_FindObjectsInit then
+ * C_FindObjects), and taking the next one here saves two thread hand-offs
+ * through the I/O thread. A request that is not whole by then goes back
+ * to the I/O thread as far as it was read.
  */
 #define LINGER_MS 2
+/* Before sleeping, look again for this long: the next request of a chain
+ * usually comes within microseconds, and waking from poll() costs more on
+ * a virtual machine. */
+#define SPIN_NS 50000
 
 static int
-next_request(struct server *sv, struct conn *c)
+linger(struct server *sv, struct conn *c)
 {
-	pthread_mutex_lock(&sv->qlock);
-	bool others = sv->work_head != NULL || sv->quit;
-	pthread_mutex_unlock(&sv->qlock);
-	if (others)
-		return 1;
-	int r = frame_recv(c->t, &c->in, WIRE_MAX_FRAME, LINGER_MS, &c->peer.pending_fd);
-	if (r == CY_ERR_TOO_LARGE || r == CY_ERR_BAD_FORMAT)
-		log_warn("peer %s: frame refused: %s", c->peer.who.name, cy_strerror(r));
-	return r;
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		pthread_mutex_lock(&sv->qlock);
+		bool others = sv->work_head != NULL || sv->quit;
+		pthread_mutex_unlock(&sv->qlock);
+		if (others)
+			return FRAME_MORE;
+		int st = read_frame(sv, c);
+		if (st != FRAME_MORE)
+			return st;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		int64_t ns = (t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec);
+		if (ns >= LINGER_MS * 1000000L)
+			return FRAME_MORE;
+		if (ns < SPIN_NS && !frame_reader_started(&c->rd)) {
+			sched_yield(); /* a thread with work to do goes first */
+			continue;
+		}
+		struct pollfd pf = { c->t->fd, POLLIN, 0 };
+		struct timespec left = { 0, LINGER_MS * 1000000L - ns };
+		if (ppoll(&pf, 1, &left, NULL) < 0 && errno != EINTR)
+			return CY_ERR_IO;
+	}
+}
+
+/* Runs c's request, and the next ones of its chain; what to do with c. */
+static enum handback
+work_on(struct server *sv, struct conn *c)
+{
+	for (;;) {
+		wire_init(&c->out, WIRE_MAX_FRAME);
+		int e = dispatch_request(sv->ctx, &c->peer, &c->in, &c->out);
+		wire_free(&c->in);
+		if (e == 0)
+			e = frame_writer_init(&c->wr, &c->out, -1);
+		if (e == 0)
+			e = frame_write_some(&c->wr, c->t);
+		if (e == FRAME_MORE) {
+			/* The peer reads slowly: the I/O thread writes the rest. */
+			c->deadline = now_ms() + sv->o->reply_timeout_ms;
+			return HB_WRITE;
+		}
+		wire_free(&c->out);
+		if (e < 0)
+			return HB_CLOSE;
+		e = linger(sv, c);
+		if (e < 0)
+			return HB_CLOSE;
+		if (e == FRAME_MORE)
+			return HB_READ;
+	}
 }
 
 static void *
@@ -136,17 +258,7 @@ worker_main(void *arg)
 			sv->work_tail = NULL;
 		pthread_mutex_unlock(&sv->qlock);
 
-		int e;
-		do {
-			wire_init(&c->out, WIRE_MAX_FRAME);
-			e = dispatch_request(sv->ctx, &c->peer, &c->in, &c->out);
-			if (e == 0)
-				e = frame_send(c->t, &c->out, -1); /* one send */
-			wire_free(&c->in);
-			wire_free(&c->out);
-		} while (e == 0 && (e = next_request(sv, c)) == 0);
-		c->close_after = e < 0;
-		wire_free(&c->in);
+		c->hb = work_on(sv, c);
 
 		pthread_mutex_lock(&sv->qlock);
 		c->next = sv->done;
@@ -157,19 +269,77 @@ worker_main(void *arg)
 }
 
 static void
+queue_work(struct server *sv, struct conn *c)
+{
+	c->state = CS_BUSY;
+	c->next = NULL;
+	pthread_mutex_lock(&sv->qlock);
+	if (sv->work_tail)
+		sv->work_tail->next = c;
+	else
+		sv->work_head = c;
+	sv->work_tail = c;
+	pthread_cond_signal(&sv->qcond);
+	pthread_mutex_unlock(&sv->qlock);
+}
+
+/* Whether the peer may take one of the connections kept for the people
+ * who run the unit: root, keymgrd's own user, or a uid with an account. */
+static bool
+may_use_reserve(struct server *sv, const struct cy_principal *who, bool bootstrap)
+{
+	if (bootstrap)
+		return true;
+	if (who->uid == CY_UID_NONE)
+		return false;
+	struct store_account a;
+	pthread_mutex_lock(&sv->ctx->lock);
+	bool has = access_account_of_locked(sv->ctx, who->uid, &a) == 0;
+	pthread_mutex_unlock(&sv->ctx->lock);
+	memset(&a, 0, sizeof(a));
+	return has;
+}
+
+static void
 accept_one(struct server *sv, int lfd)
 {
 	struct transport *t;
 	struct cy_principal who;
-	if (listen_unix_accept(lfd, &t) != 0)
+	int e = listen_unix_accept(lfd, &t);
+	if (e == CY_ERR_TOO_LARGE) {
+		/* Out of descriptors: the listener stays readable, so stop
+		 * looking at it for a moment instead of spinning. */
+		int64_t now = now_ms();
+		sv->accept_paused = now + 200;
+		if (now - sv->emfile_logged > 60000) {
+			log_warn("cannot accept connections: too many open files (%zu connections); pausing",
+				 sv->nconns);
+			sv->emfile_logged = now;
+		}
+		return;
+	}
+	if (e != 0)
 		return;
 	if (t->ops->peer(t, &who) != 0) {
 		log_warn("peer credentials unavailable; connection refused");
 		transport_close(t);
 		return;
 	}
-	if (sv->nconns >= sv->maxconns) {
-		log_warn("connection from %s refused: %zu connections open", who.name, sv->nconns);
+	bool bootstrap = who.uid == 0 || who.uid == geteuid();
+	const struct server_opts *o = sv->o;
+	size_t mine = 0;
+	for (size_t i = 0; i < sv->nconns; i++)
+		mine += strcmp(sv->conns[i]->peer.who.name, who.name) == 0;
+	const char *why = NULL;
+	if (sv->nconns >= sv->maxconns)
+		why = "every connection is taken";
+	else if (!bootstrap && mine >= o->max_conns_per_principal)
+		why = "it has as many connections as a principal may";
+	else if (sv->nconns + o->admin_reserve >= sv->maxconns && !may_use_reserve(sv, &who, bootstrap))
+		why = "the last connections are kept for administrators";
+	if (why != NULL) {
+		log_warn("connection from %s pid %d refused: %s (%zu open, %zu its own)", who.name, (int)who.pid, why,
+			 sv->nconns, mine);
 		transport_close(t);
 		return;
 	}
@@ -182,7 +352,8 @@ accept_one(struct server *sv, int lfd)
 	c->peer.pending_fd = -1;
 	c->peer.who = who;
 	c->peer.caps = t->caps;
-	c->peer.bootstrap = who.uid == 0 || who.uid == geteuid();
+	c->peer.bootstrap = bootstrap;
+	frame_reader_init(&c->rd, &c->in, WIRE_MAX_FRAME);
 	sv->conns[sv->nconns++] = c;
 	log_debug("connection from %s pid %d", who.name, (int)who.pid);
 }
@@ -192,62 +363,17 @@ drop_conn(struct server *sv, size_t i)
 {
 	struct conn *c = sv->conns[i];
 	dispatch_peer_gone(sv->ctx, &c->peer);
-	conn_free(c);
+	conn_free(sv, c);
 	sv->conns[i] = sv->conns[--sv->nconns];
 }
 
-/* Reads what is available; returns false when the connection must close. */
-static bool
-read_some(struct server *sv, struct conn *c)
+static size_t
+conn_index(struct server *sv, const struct conn *c)
 {
-	for (;;) {
-		ssize_t n;
-		if (c->state == CS_HEADER) {
-			n = conn_recv(c, c->hdr + c->hdr_got, 4 - c->hdr_got);
-			if (n > 0) {
-				c->hdr_got += (size_t)n;
-				if (c->hdr_got < 4)
-					continue;
-				c->body_len = wire_load_u32(c->hdr);
-				if (!frame_len_ok(c->body_len, WIRE_MAX_FRAME)) {
-					log_warn("peer %s: frame of %u bytes refused", c->peer.who.name,
-						 c->body_len);
-					return false;
-				}
-				wire_init(&c->in, c->body_len);
-				uint8_t *p;
-				if (wire_reserve(&c->in, c->body_len, &p) != 0)
-					return false;
-				c->in.size = 0;
-				c->state = CS_BODY;
-				continue;
-			}
-		} else {
-			n = conn_recv(c, c->in.data + c->in.size, c->body_len - c->in.size);
-			if (n > 0) {
-				c->in.size += (size_t)n;
-				if (c->in.size < c->body_len)
-					continue;
-				c->state = CS_BUSY;
-				c->hdr_got = 0;
-				c->next = NULL;
-				pthread_mutex_lock(&sv->qlock);
-				if (sv->work_tail)
-					sv->work_tail->next = c;
-				else
-					sv->work_head = c;
-				sv->work_tail = c;
-				pthread_cond_signal(&sv->qcond);
-				pthread_mutex_unlock(&sv->qlock);
-				return true;
-			}
-		}
-		if (n == 0)
-			return false;
-		if (errno == EINTR)
-			continue;
-		return errno == EAGAIN || errno == EWOULDBLOCK;
-	}
+	for (size_t i = 0; i < sv->nconns; i++)
+		if (sv->conns[i] == c)
+			return i;
+	return SIZE_MAX;
 }
 
 /* Takes back the connections workers have finished with. */
@@ -261,24 +387,58 @@ collect_done(struct server *sv)
 	while (d) {
 		struct conn *c = d;
 		d = d->next;
-		c->state = CS_HEADER;
-		if (c->close_after) {
-			for (size_t i = 0; i < sv->nconns; i++) {
-				if (sv->conns[i] == c) {
-					drop_conn(sv, i);
-					break;
-				}
-			}
-		}
+		c->state = c->hb == HB_WRITE ? CS_WRITE : CS_READ;
+		if (c->hb == HB_CLOSE)
+			drop_conn(sv, conn_index(sv, c));
 	}
 }
 
+/* Reads, or writes, what connection i is ready for; false: close it. */
+static bool
+serve_conn(struct server *sv, struct conn *c)
+{
+	if (c->state == CS_WRITE) {
+		int st = frame_write_some(&c->wr, c->t);
+		if (st == FRAME_DONE) {
+			wire_free(&c->out);
+			c->state = CS_READ;
+			c->deadline = 0;
+		}
+		return st >= 0;
+	}
+	int st = read_frame(sv, c);
+	if (st == FRAME_DONE)
+		queue_work(sv, c);
+	return st >= 0;
+}
+
+/* Closes the connections whose frame or reply is overdue; the next
+ * deadline (ms), or -1 when there is none. */
+static int64_t
+expire(struct server *sv, int64_t now)
+{
+	int64_t next = -1;
+	for (size_t i = sv->nconns; i-- > 0;) {
+		struct conn *c = sv->conns[i];
+		if (c->state == CS_BUSY || c->deadline == 0)
+			continue;
+		if (c->deadline <= now) {
+			log_warn("peer %s pid %d: %s: connection closed", c->peer.who.name, (int)c->peer.who.pid,
+				 c->state == CS_WRITE ? "reply not read in time" : "request not sent whole in time");
+			drop_conn(sv, i);
+		} else if (next < 0 || c->deadline < next) {
+			next = c->deadline;
+		}
+	}
+	return next;
+}
+
 static size_t
-busy_count(struct server *sv)
+count_state(struct server *sv, enum conn_state st)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < sv->nconns; i++)
-		n += sv->conns[i]->state == CS_BUSY;
+		n += sv->conns[i]->state == st;
 	return n;
 }
 
@@ -292,7 +452,9 @@ server_run(struct km_ctx *ctx, const struct server_opts *o, volatile sig_atomic_
 	int r = CY_ERR_ALLOC;
 	memset(&sv, 0, sizeof(sv));
 	sv.ctx = ctx;
-	sv.maxconns = o->max_conns ? o->max_conns : 1024;
+	sv.o = o;
+	sv.maxconns = o->max_conns;
+	atomic_init(&sv.inflight, 0);
 	pthread_mutex_init(&sv.qlock, NULL);
 	pthread_cond_init(&sv.qcond, NULL);
 	if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
@@ -312,25 +474,41 @@ server_run(struct km_ctx *ctx, const struct server_opts *o, volatile sig_atomic_
 			goto out;
 	log_info("listening on %s with %u workers", o->socket_path, nthreads);
 
-	bool draining = false;
+	int64_t drain_until = 0;
 	for (;;) {
-		if (*stop && !draining) {
-			log_info("stopping: finishing %zu request(s) in flight", busy_count(&sv));
-			draining = true;
+		int64_t now = now_ms();
+		if (*stop && drain_until == 0) {
+			/* Requests being worked on finish, and replies go out, for
+			 * drain_ms at most; nothing new is read. */
+			log_info("stopping: finishing %zu request(s) in flight", count_state(&sv, CS_BUSY));
+			drain_until = now + o->drain_ms;
 			close(lfd);
 			lfd = -1;
 		}
-		if (draining && busy_count(&sv) == 0)
+		if (drain_until && count_state(&sv, CS_BUSY) + count_state(&sv, CS_WRITE) == 0)
 			break;
+		if (drain_until && now >= drain_until) {
+			log_warn("stopping with %zu request(s) and %zu reply(ies) unfinished after %u ms",
+				 count_state(&sv, CS_BUSY), count_state(&sv, CS_WRITE), o->drain_ms);
+			break;
+		}
+		int64_t next = expire(&sv, now);
+		if (drain_until && (next < 0 || drain_until < next))
+			next = drain_until;
+		bool accepting = lfd >= 0 && now >= sv.accept_paused;
+		if (lfd >= 0 && !accepting && (next < 0 || sv.accept_paused < next))
+			next = sv.accept_paused;
 		size_t np = 0;
 		pfd[np++] = (struct pollfd){ wake_pipe[0], POLLIN, 0 };
-		if (!draining)
-			pfd[np++] = (struct pollfd){ lfd, POLLIN, 0 };
+		pfd[np++] = (struct pollfd){ accepting ? lfd : -1, POLLIN, 0 };
 		size_t first = np;
-		for (size_t i = 0; i < sv.nconns; i++)
-			pfd[np++] = (struct pollfd){ sv.conns[i]->t->fd,
-						     (short)(sv.conns[i]->state == CS_BUSY || draining ? 0 : POLLIN), 0 };
-		if (poll(pfd, np, -1) < 0 && errno != EINTR) {
+		for (size_t i = 0; i < sv.nconns; i++) {
+			const struct conn *c = sv.conns[i];
+			short ev = c->state == CS_WRITE ? POLLOUT : c->state == CS_READ && !drain_until ? POLLIN : 0;
+			pfd[np++] = (struct pollfd){ c->t->fd, ev, 0 };
+		}
+		int timeout = next < 0 ? -1 : next <= now ? 0 : (int)(next - now);
+		if (poll(pfd, np, timeout) < 0 && errno != EINTR) {
 			r = CY_ERR_IO;
 			goto out;
 		}
@@ -339,18 +517,20 @@ server_run(struct km_ctx *ctx, const struct server_opts *o, volatile sig_atomic_
 			while (read(wake_pipe[0], buf, sizeof(buf)) > 0)
 				;
 		}
-		collect_done(&sv);
-		/* Walk backwards: drop_conn moves the last entry into slot i. */
+		/* Connections polled above keep their index until drop_conn,
+		 * which moves the last one into the gap: walk backwards, and
+		 * take back the workers' ones only afterwards. */
 		size_t seen = sv.nconns < np - first ? sv.nconns : np - first;
 		for (size_t i = seen; i-- > 0;) {
 			struct conn *c = sv.conns[i];
 			short re = pfd[first + i].revents;
 			if (c->state == CS_BUSY || c->t->fd != pfd[first + i].fd || re == 0)
 				continue;
-			if (!read_some(&sv, c))
+			if (!serve_conn(&sv, c))
 				drop_conn(&sv, i);
 		}
-		if (!draining && (pfd[1].revents & POLLIN))
+		collect_done(&sv);
+		if (accepting && (pfd[1].revents & POLLIN))
 			accept_one(&sv, lfd);
 	}
 	r = 0;

@@ -16,8 +16,18 @@ struct server_opts {
 	mode_t socket_mode;   /* of the socket file; its directory gets the x bits */
 	gid_t socket_gid;     /* the group of the socket file, or (gid_t)-1 */
 	unsigned workers;
-	unsigned max_conns;
+	/* The limits of docs/security.md (server_defaults gives them). */
+	size_t max_conns;               /* connections altogether */
+	size_t max_conns_per_principal; /* of one principal (root's are not counted) */
+	size_t admin_reserve;           /* of max_conns, kept for administrators */
+	unsigned frame_timeout_ms;      /* a request begun must be whole by then */
+	unsigned reply_timeout_ms;      /* a reply must be read by then */
+	unsigned drain_ms;              /* the longest wait for requests in flight at stop */
+	size_t max_inflight;            /* bytes of part-read requests, altogether */
 };
+
+/* The defaults of the limits above. */
+void server_defaults(struct server_opts *o);
 
 /*
  * Creates the socket (removing a stale one, refusing when another daemon
@@ -33,7 +43,9 @@ void server_wake(void);
  * with CY_ERR_EXISTS when another daemon answers on it); the listening fd
  * (non-blocking) or a cy_err. */
 int listen_unix(const char *path, mode_t mode, gid_t gid);
-/* Takes one connection from listening fd lfd as a transport. */
+/* Takes one connection from listening fd lfd as a transport; 0,
+ * CY_ERR_TOO_LARGE when keymgrd is out of descriptors (EMFILE, ENFILE),
+ * or another cy_err. */
 int listen_unix_accept(int lfd, struct transport **out);
 
 #endif
