@@ -12,6 +12,7 @@
 #include "crypto/crypto.h"
 #include "crypto/pincache.h"
 #include "ctx.h"
+#include "model/session.h"
 #include "cy_err.h"
 #include "model/access.h"
 #include "model/audit.h"
@@ -27,6 +28,9 @@ ctx_defaults(unsigned *max_pin_failures, struct km_policy *p)
 	p->interval = 3600;
 	p->crl_days = 7;
 	p->unlock_max = 8 * 3600;
+	p->max_sessions = 1024;
+	p->max_session_objects = 1024;
+	p->max_session_bytes = 64u << 20;
 }
 
 int
@@ -66,12 +70,17 @@ ctx_free(struct km_ctx *ctx)
 	ctx->pin_cache = NULL;
 	crypto_forget_keys();
 	key_cache_forget_locked(ctx);
-	token_free_all_locked(ctx);
 	while (ctx->apps) {
 		struct km_app *a = ctx->apps;
+		while (a->sessions)
+			session_close_locked(ctx, a->sessions);
 		ctx->apps = a->next;
 		access_app_free(a);
 	}
+	free(ctx->stab);
+	ctx->stab = NULL;
+	ctx->stab_size = 0;
+	token_free_all_locked(ctx);
 	while (ctx->unlocks) {
 		struct km_unlock *u = ctx->unlocks;
 		ctx->unlocks = u->next;

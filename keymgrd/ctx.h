@@ -37,6 +37,7 @@ struct km_token {
 	struct store_token st;
 	uint8_t *data_key; /* unsealed, secure memory */
 	uint32_t checking[2]; /* PIN checks in progress: [0] user, [1] SO */
+	uint32_t sessions, rw_sessions; /* open on it, every application's */
 };
 
 struct km_login {
@@ -79,6 +80,11 @@ struct km_app {
 	uint8_t id[PROTO_APP_ID_LEN];
 	unsigned conns;
 	struct km_login *logins;
+	struct km_session *sessions; /* its sessions (at most ctx->policy.max_sessions) */
+	unsigned nsessions;
+	struct km_sobj *sobjs;       /* its session objects, every session's */
+	unsigned nsobjs;
+	uint64_t sobj_bytes;         /* what they take (obj_size) */
 	struct km_app *next;
 };
 
@@ -117,12 +123,14 @@ struct km_session {
 	uint32_t stash_kind, stash_phase; /* 0 when there is none */
 	bool finding;
 	uint32_t *found; size_t nfound, found_pos;
-	struct km_session *next;
+	struct km_session *prev, *next; /* in its application's list */
+	struct km_session *hnext;       /* in ctx->stab's chain */
 };
 
 /* A session object in memory; dies with the session that made it. */
 struct km_sobj {
 	struct km_object *obj;
+	uint64_t bytes; /* obj_size() when it was last counted */
 	struct km_sobj *next;
 };
 
@@ -136,6 +144,11 @@ struct km_policy {
 	int64_t unlock_max;     /* the longest keymgr token unlock (s) */
 	char outbox[4096];      /* where due rotations leave their requests */
 	char crl_dir[4096];     /* where the CRL of each CA is kept up to date */
+	/* Limits (docs/security.md): sessions and session objects of one
+	 * application, and the bytes of one principal's session objects. */
+	unsigned max_sessions;
+	unsigned max_session_objects;
+	uint64_t max_session_bytes;
 };
 
 /* A token key as last read from the store, unsealed (see key_for_use_locked). */
@@ -156,8 +169,9 @@ struct km_ctx {
 	struct km_token *tokens;
 	size_t ntokens;
 	struct km_app *apps;
-	struct km_session *sessions;
-	struct km_sobj *sobjs;
+	/* Every session by handle: a hash table of stab_size chains. */
+	struct km_session **stab;
+	size_t stab_size, nsessions;
 	struct km_unlock *unlocks;
 	uint8_t *audit_key;      /* secure memory, see audit.h */
 	uint32_t next_session;

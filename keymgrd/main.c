@@ -123,6 +123,9 @@ usage(FILE *f)
 		"  --outbox DIR        requests of rotated keys (default DATA-DIR/outbox)\n"
 		"  --crl-dir DIR       CRLs kept up to date (default DATA-DIR/crl)\n"
 		"  --unlock-max DUR    the longest keymgr token unlock (default 8h; at most 7d)\n"
+		"  --max-sessions N    sessions of one application (default 1024)\n"
+		"  --max-session-objects N  session objects of one application (default 1024)\n"
+		"  --max-session-object-mib N  MiB of one user's session objects (default 64)\n"
 		"  --max-connections N  connections altogether (default 1024)\n"
 		"  --max-connections-per-principal N  of one user (default 128; root: no cap)\n"
 		"  --admin-connections N  of those, kept for administrators (default 16)\n"
@@ -216,6 +219,18 @@ policy_setting(struct km_policy *p, const char *name, const char *value)
 		return set_path(p->outbox, value) == 0;
 	if (strcmp(key, "crl_dir") == 0)
 		return set_path(p->crl_dir, value) == 0;
+	if (strcmp(key, "max_sessions") == 0) {
+		unsigned v;
+		return parse_uint(value, 10, 1u << 20, &v) && v > 0 ? (p->max_sessions = v, 1) : 0;
+	}
+	if (strcmp(key, "max_session_objects") == 0) {
+		unsigned v;
+		return parse_uint(value, 10, 1u << 20, &v) ? (p->max_session_objects = v, 1) : 0;
+	}
+	if (strcmp(key, "max_session_object_mib") == 0) {
+		unsigned v;
+		return parse_uint(value, 10, 1u << 16, &v) ? (p->max_session_bytes = (uint64_t)v << 20, 1) : 0;
+	}
 	if (strcmp(key, "crl_days") == 0) {
 		unsigned v;
 		return parse_uint(value, 10, 3660, &v) && v > 0 ? (p->crl_days = v, 1) : 0;
@@ -331,6 +346,9 @@ parse_args(int argc, char **argv, struct options *o)
 		{ "outbox", required_argument, NULL, 'P' },
 		{ "crl-dir", required_argument, NULL, 'P' },
 		{ "unlock-max", required_argument, NULL, 'P' },
+		{ "max-sessions", required_argument, NULL, 'P' },
+		{ "max-session-objects", required_argument, NULL, 'P' },
+		{ "max-session-object-mib", required_argument, NULL, 'P' },
 		{ "max-connections", required_argument, NULL, 'P' },
 		{ "max-connections-per-principal", required_argument, NULL, 'P' },
 		{ "admin-connections", required_argument, NULL, 'P' },

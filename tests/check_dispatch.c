@@ -88,6 +88,20 @@ login(uint32_t session)
 	return call();
 }
 
+/* C_CreateObject of a session data object of len bytes: its CK_RV. */
+static uint32_t
+create_data(uint32_t session, size_t len)
+{
+	static uint8_t value[128 << 10];
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_BBOOL no = CK_FALSE;
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &no, 1 }, { CKA_VALUE, value, len } };
+	struct wire_buf *b = client_begin(c, MSG_CREATE_OBJECT);
+	wire_put_u32(b, session);
+	attr_put_template(b, t, 3, true);
+	return call();
+}
+
 START_TEST(loop_transport_serves)
 {
 	connect_as(true);
@@ -380,6 +394,48 @@ END_TEST
 
 /* The client checks a request against its signature before sending it:
  * a malformed one is an error here and the connection goes on. */
+/* An application has at most max_sessions sessions (CKR_SESSION_COUNT)
+ * and max_session_objects session objects; its principal's take at most
+ * max_session_bytes (CKR_DEVICE_MEMORY). What is closed gives room back. */
+START_TEST(sessions_and_session_objects_capped)
+{
+	pthread_mutex_lock(&d->ctx.lock);
+	d->ctx.policy.max_sessions = 8;
+	d->ctx.policy.max_session_objects = 4;
+	d->ctx.policy.max_session_bytes = 64 << 10;
+	pthread_mutex_unlock(&d->ctx.lock);
+	connect_as(true);
+	uint32_t s[8];
+	for (int i = 0; i < 8; i++)
+		s[i] = open_session(true);
+	struct wire_buf *b = client_begin(c, MSG_OPEN_SESSION);
+	wire_put_u32(b, 1);
+	wire_put_u32(b, CKF_SERIAL_SESSION);
+	ck_assert_uint_eq(call(), CKR_SESSION_COUNT);
+	wire_put_u32(client_begin(c, MSG_CLOSE_SESSION), s[7]);
+	ck_assert_uint_eq(call(), CKR_OK);
+	s[7] = open_session(true);
+	for (int i = 0; i < 4; i++)
+		ck_assert_uint_eq(create_data(s[i], 1000), CKR_OK);
+	ck_assert_uint_eq(create_data(s[4], 1000), CKR_DEVICE_MEMORY);
+	/* Closing a session ends its objects, and gives their room back. */
+	wire_put_u32(client_begin(c, MSG_CLOSE_SESSION), s[0]);
+	ck_assert_uint_eq(call(), CKR_OK);
+	ck_assert_uint_eq(create_data(s[4], 1000), CKR_OK);
+	wire_put_u32(client_begin(c, MSG_CLOSE_SESSION), s[1]);
+	ck_assert_uint_eq(call(), CKR_OK);
+	ck_assert_uint_eq(create_data(s[5], 100 << 10), CKR_DEVICE_MEMORY);
+	ck_assert_uint_eq(create_data(s[5], 30 << 10), CKR_OK);
+	/* Every session still answers by its handle. */
+	for (int i = 2; i < 8; i++) {
+		wire_put_u32(client_begin(c, MSG_SESSION_INFO), s[i]);
+		ck_assert_uint_eq(call(), CKR_OK);
+	}
+	wire_put_u32(client_begin(c, MSG_SESSION_INFO), s[0]);
+	ck_assert_uint_eq(call(), CKR_SESSION_HANDLE_INVALID);
+}
+END_TEST
+
 START_TEST(client_checks_requests)
 {
 	connect_as(false);
@@ -411,6 +467,7 @@ main(void)
 	tcase_add_test(tc, client_checks_requests);
 	tcase_add_test(tc, holders_seen_only_by_their_principals);
 	tcase_add_test(tc, accounts_give_roles);
+	tcase_add_test(tc, sessions_and_session_objects_capped);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

@@ -7,6 +7,8 @@
  *                                one byte every 0.5 s
  *   hostile noread N SECS SLOT   ask for a 2 MiB attribute and never read it
  *   hostile flood N SECS         hold N connections open
+ *   hostile sessions N SECS SLOT open up to N sessions on one connection,
+ *                                then close them all at once (by exiting)
  *   hostile oversize N SECS KIB  announce a 16 MiB request, send KIB KiB of it
  *   hostile victim CALLS         CALLS times: connect, HELLO, C_GetSlotList;
  *                                prints the worst latency; fails on any error
@@ -137,6 +139,27 @@ noread(int n, double secs, uint32_t slot)
 }
 
 static int
+sessions(int n, double secs, uint32_t slot)
+{
+	struct cy_conn *c = open_conn();
+	uint32_t rv = 0;
+	int got = 0;
+	if (c == NULL)
+		return 1;
+	for (; got < n; got++) {
+		struct wire_buf *b = client_begin(c, MSG_OPEN_SESSION);
+		wire_put_u32(b, slot);
+		wire_put_u32(b, CKF_SERIAL_SESSION);
+		if (client_call(c, &rv) != 0 || rv != CKR_OK)
+			break;
+	}
+	printf("ready (%d sessions; then 0x%x)\n", got, rv);
+	fflush(stdout);
+	hold(now() + secs);
+	return 0;
+}
+
+static int
 flood(int n, double secs)
 {
 	struct rlimit rl;
@@ -206,7 +229,7 @@ main(int argc, char **argv)
 {
 	sock = getenv("COYEU_SOCKET");
 	if (sock == NULL || argc < 3) {
-		fprintf(stderr, "usage: COYEU_SOCKET=PATH hostile slow|noread|flood N SECS [SLOT] | oversize N SECS KIB | victim CALLS\n");
+		fprintf(stderr, "usage: COYEU_SOCKET=PATH hostile slow|flood N SECS | noread|sessions N SECS SLOT | oversize N SECS KIB | victim CALLS\n");
 		return 2;
 	}
 	srand((unsigned)getpid());
@@ -214,8 +237,8 @@ main(int argc, char **argv)
 	double secs = argc > 3 ? atof(argv[3]) : 0;
 	if (strcmp(argv[1], "victim") == 0)
 		return victim(n);
-	if (n < 1 || n > 4096 || secs <= 0 || secs > 120) {
-		fprintf(stderr, "hostile: N is 1 to 4096, SECS 0 to 120\n");
+	if (n < 1 || n > 1000000 || secs <= 0 || secs > 120) {
+		fprintf(stderr, "hostile: N is 1 to 1000000, SECS 0 to 120\n");
 		return 2;
 	}
 	if (strcmp(argv[1], "slow") == 0)
@@ -224,6 +247,8 @@ main(int argc, char **argv)
 		return noread(n, secs, (uint32_t)atoi(argv[4]));
 	if (strcmp(argv[1], "flood") == 0)
 		return flood(n, secs);
+	if (strcmp(argv[1], "sessions") == 0 && argc == 5)
+		return sessions(n, secs, (uint32_t)atoi(argv[4]));
 	if (strcmp(argv[1], "oversize") == 0 && argc == 5)
 		return oversize(n, secs, atoi(argv[4]));
 	fprintf(stderr, "hostile: unknown attack %s\n", argv[1]);

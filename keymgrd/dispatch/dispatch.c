@@ -229,15 +229,9 @@ dispatch_peer_gone(struct km_ctx *ctx, struct km_peer *peer)
 	pthread_mutex_lock(&ctx->lock);
 	peer->app = NULL;
 	if (--a->conns == 0) {
-		for (;;) {
-			struct km_session *s;
-			for (s = ctx->sessions; s; s = s->next)
-				if (s->app == a)
-					break;
-			if (s == NULL)
-				break;
-			session_close_idle_locked(ctx, s);
-		}
+		/* At most max_sessions, each closed in constant time. */
+		while (a->sessions)
+			session_close_idle_locked(ctx, a->sessions);
 		for (struct km_app **pp = &ctx->apps; *pp; pp = &(*pp)->next) {
 			if (*pp == a) {
 				*pp = a->next;

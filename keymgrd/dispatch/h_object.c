@@ -142,12 +142,9 @@ process_destroy_object(struct req *r)
 		if (store_object_delete(r->ctx->st, h) != 0)
 			rv = CKR_DEVICE_ERROR;
 	} else if (rv == CKR_OK) {
-		for (struct km_sobj **pp = &r->ctx->sobjs; *pp; pp = &(*pp)->next) {
+		for (struct km_sobj **pp = &s->app->sobjs; *pp; pp = &(*pp)->next) {
 			if ((*pp)->obj == o) {
-				struct km_sobj *dead = *pp;
-				*pp = dead->next;
-				obj_free(dead->obj);
-				free(dead);
+				session_free_sobj(s->app, pp);
 				return CKR_OK;
 			}
 		}
@@ -230,7 +227,10 @@ process_set_attrs(struct req *r)
 	if (o->on_token) {
 		rv = handle_save_locked(r->ctx, c);
 	} else {
-		rv = obj_set_attrs(o, &tmpl, false, is_so);
+		uint64_t was = obj_size(o), will = obj_size(c);
+		rv = will > was ? handle_sobj_room_locked(r->ctx, s, 0, will - was) : CKR_OK;
+		if (rv == CKR_OK && (rv = obj_set_attrs(o, &tmpl, false, is_so)) == CKR_OK)
+			handle_sobj_resized_locked(s, o);
 	}
 out:
 	obj_free(c);
@@ -281,9 +281,9 @@ process_find_init(struct req *r)
 		rv = CKR_HOST_MEMORY;
 		goto out;
 	}
-	for (struct km_sobj *so = ctx->sobjs; so; so = so->next) {
+	for (struct km_sobj *so = s->app->sobjs; so; so = so->next) {
 		struct km_object *o = so->obj;
-		if (!handle_sobj_mine(ctx, s, o) || !obj_visible(o, user) || !obj_matches(o, &tmpl))
+		if (o->token_id != s->token_id || !obj_visible(o, user) || !obj_matches(o, &tmpl))
 			continue;
 		if (n == cap) {
 			uint32_t *nf = realloc(found, 2 * cap * sizeof(*found));

@@ -35,16 +35,18 @@ process_open_session(struct req *r)
 	struct km_session *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return CKR_HOST_MEMORY;
-	do {
-		s->handle = ctx->next_session++ & 0x7fffffffu;
-	} while (s->handle == 0 || session_find(ctx, r->peer->app, s->handle) != NULL);
-	s->app = r->peer->app;
 	s->token_id = slot;
 	s->holder_token = access_is_holder(token_find_locked(ctx, slot));
 	s->user_ok = access_may_use_locked(ctx, r->peer->app, slot);
 	s->flags = (flags & CKF_RW_SESSION) | CKF_SERIAL_SESSION;
-	s->next = ctx->sessions;
-	ctx->sessions = s;
+	CK_RV rv = session_add_locked(ctx, r->peer->app, s);
+	if (rv != CKR_OK) {
+		if (rv == CKR_SESSION_COUNT)
+			log_info("%s pid %d: open session refused: %u sessions open", r->peer->who.name,
+				 (int)r->peer->who.pid, r->peer->app->nsessions);
+		free(s);
+		return rv;
+	}
 	wire_put_u32(r->out, s->handle);
 	return CKR_OK;
 }
@@ -66,8 +68,8 @@ process_close_all(struct req *r)
 		return CKR_SLOT_ID_INVALID;
 	for (;;) {
 		struct km_session *s;
-		for (s = ctx->sessions; s; s = s->next)
-			if (s->app == r->peer->app && s->token_id == slot)
+		for (s = r->peer->app->sessions; s; s = s->next)
+			if (s->token_id == slot)
 				break;
 		if (s == NULL)
 			break;
@@ -132,8 +134,8 @@ may_log_in_locked(struct km_ctx *ctx, const struct km_session *s, CK_USER_TYPE w
 	if (cur != KM_NOBODY)
 		return CKR_USER_ANOTHER_ALREADY_LOGGED_IN;
 	if (who == CKU_SO) {
-		for (struct km_session *o = ctx->sessions; o; o = o->next)
-			if (o->app == s->app && o->token_id == s->token_id && !(o->flags & CKF_RW_SESSION))
+		for (struct km_session *o = s->app->sessions; o; o = o->next)
+			if (o->token_id == s->token_id && !(o->flags & CKF_RW_SESSION))
 				return CKR_SESSION_READ_ONLY_EXISTS;
 	}
 	return CKR_OK;

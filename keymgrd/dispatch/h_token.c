@@ -104,13 +104,7 @@ process_token_info(struct req *r)
 	if (!req_slot_ok(r, slot))
 		return CKR_SLOT_ID_INVALID;
 	struct km_token *t = token_find_locked(ctx, slot);
-	uint32_t n = 0, rw = 0;
-	for (struct km_session *s = ctx->sessions; s; s = s->next) {
-		if (s->token_id == slot) {
-			n++;
-			rw += (s->flags & CKF_RW_SESSION) != 0;
-		}
-	}
+	uint32_t n = t ? t->sessions : 0, rw = t ? t->rw_sessions : 0;
 	wire_put_str(r->out, t ? t->st.label : "");
 	wire_put_str(r->out, "coyeu");
 	wire_put_str(r->out, "keymgrd");

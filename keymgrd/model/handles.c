@@ -19,25 +19,41 @@
 #include "model/handles.h"
 #include "model/session.h"
 
+/* Session object h of s's application on s's token, or NULL (the objects
+ * of one application: at most max_session_objects). */
 static struct km_object *
-find_sobj(struct km_ctx *ctx, uint32_t h)
+find_sobj(const struct km_session *s, uint32_t h)
 {
-	for (struct km_sobj *o = ctx->sobjs; o; o = o->next)
+	for (struct km_sobj *o = s->app->sobjs; o; o = o->next)
 		if (o->obj->handle == h)
-			return o->obj;
+			return o->obj->token_id == s->token_id ? o->obj : NULL;
 	return NULL;
 }
 
-/* The application that owns a session object: that of its session. */
-bool
-handle_sobj_mine(struct km_ctx *ctx, const struct km_session *s, const struct km_object *o)
+CK_RV
+handle_sobj_room_locked(struct km_ctx *ctx, const struct km_session *s, unsigned n, uint64_t bytes)
 {
-	if (o->token_id != s->token_id)
-		return false;
-	for (struct km_session *x = ctx->sessions; x; x = x->next)
-		if (x->handle == o->owner)
-			return x->app == s->app;
-	return false;
+	const struct km_app *app = s->app;
+	if (app->nsobjs + n > ctx->policy.max_session_objects)
+		return CKR_DEVICE_MEMORY;
+	uint64_t total = bytes;
+	for (const struct km_app *a = ctx->apps; a; a = a->next)
+		if (strcmp(a->principal, app->principal) == 0)
+			total += a->sobj_bytes;
+	return total > ctx->policy.max_session_bytes ? CKR_DEVICE_MEMORY : CKR_OK;
+}
+
+void
+handle_sobj_resized_locked(struct km_session *s, const struct km_object *o)
+{
+	for (struct km_sobj *n = s->app->sobjs; n; n = n->next) {
+		if (n->obj == o) {
+			uint64_t now = obj_size(o);
+			s->app->sobj_bytes = s->app->sobj_bytes - n->bytes + now;
+			n->bytes = now;
+			return;
+		}
+	}
 }
 
 /*
@@ -52,8 +68,8 @@ handle_object_locked(struct km_ctx *ctx, struct km_session *s, uint32_t h, bool 
 	struct km_object *o = NULL;
 	*owned = false;
 	if (h & KM_SOBJ_BIT) {
-		o = find_sobj(ctx, h);
-		if (o == NULL || !handle_sobj_mine(ctx, s, o))
+		o = find_sobj(s, h);
+		if (o == NULL)
 			return CKR_OBJECT_HANDLE_INVALID;
 	} else {
 		struct store_object so;
@@ -186,6 +202,20 @@ handle_add_objects_locked(struct km_ctx *ctx, struct km_session *s, struct km_ob
 	bool any_token = false;
 	if (t == NULL || n > 2)
 		return CKR_DEVICE_ERROR;
+	unsigned nsession = 0;
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!objs[i]->on_token) {
+			nsession++;
+			bytes += obj_size(objs[i]);
+		}
+	}
+	CK_RV rv = nsession ? handle_sobj_room_locked(ctx, s, nsession, bytes) : CKR_OK;
+	if (rv != CKR_OK) {
+		log_info("%s: session objects refused: %u of at most %u, and the principal's bytes",
+			 s->app->principal, s->app->nsobjs, ctx->policy.max_session_objects);
+		return rv;
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (token_stamp_object(objs[i]) != 0) {
 			free(nodes[0]);
@@ -214,8 +244,11 @@ handle_add_objects_locked(struct km_ctx *ctx, struct km_session *s, struct km_ob
 		if (objs[i]->handle == KM_SOBJ_BIT)
 			objs[i]->handle = KM_SOBJ_BIT | ctx->next_sobj++;
 		nodes[i]->obj = objs[i];
-		nodes[i]->next = ctx->sobjs;
-		ctx->sobjs = nodes[i];
+		nodes[i]->bytes = obj_size(objs[i]);
+		nodes[i]->next = s->app->sobjs;
+		s->app->sobjs = nodes[i];
+		s->app->nsobjs++;
+		s->app->sobj_bytes += nodes[i]->bytes;
 	}
 	return CKR_OK;
 rollback:

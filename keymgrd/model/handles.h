@@ -23,8 +23,12 @@ CK_RV handle_object_locked(struct km_ctx *ctx, struct km_session *s, uint32_t h,
  * secrets, through the cache of unsealed token keys. */
 CK_RV handle_key_locked(struct km_ctx *ctx, struct km_session *s, uint32_t h, struct km_object **out,
 			bool *owned);
-/* Whether session object o belongs to the application of s. */
-bool handle_sobj_mine(struct km_ctx *ctx, const struct km_session *s, const struct km_object *o);
+/* Whether s's application may have n more session objects, taking bytes
+ * more: CKR_OK, or CKR_DEVICE_MEMORY over the limits of docs/security.md
+ * (a count per application, bytes per principal). */
+CK_RV handle_sobj_room_locked(struct km_ctx *ctx, const struct km_session *s, unsigned n, uint64_t extra);
+/* A session object of s's application changed size: counts it again. */
+void handle_sobj_resized_locked(struct km_session *s, const struct km_object *o);
 /* Frees o when the caller owns it. */
 void handle_put(struct km_object *o, bool owned);
 /* Frees every cached token key (when keys are destroyed or revoked, and at

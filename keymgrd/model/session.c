@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "crypto/crypto.h"
+#include "cy_err.h"
 #include "ctx.h"
 #include "model/access.h"
 #include "model/session.h"
@@ -54,15 +55,114 @@ session_user_in(const struct km_session *s)
 	return session_login_of(s->app, s->token_id) == CKU_USER;
 }
 
+/* ---- the table of sessions by handle ---- */
+
+static size_t
+bucket(const struct km_ctx *ctx, uint32_t h)
+{
+	return (h * 2654435761u) & (ctx->stab_size - 1);
+}
+
 struct km_session *
 session_find(struct km_ctx *ctx, const struct km_app *app, uint32_t h)
 {
-	for (struct km_session *s = ctx->sessions; s; s = s->next)
-		if (s->handle == h && s->app == app)
-			return s;
+	if (ctx->stab_size == 0)
+		return NULL;
+	for (struct km_session *s = ctx->stab[bucket(ctx, h)]; s; s = s->hnext)
+		if (s->handle == h)
+			return s->app == app ? s : NULL;
 	return NULL;
 }
 
+static bool
+handle_taken(struct km_ctx *ctx, uint32_t h)
+{
+	if (ctx->stab_size == 0)
+		return false;
+	for (struct km_session *s = ctx->stab[bucket(ctx, h)]; s; s = s->hnext)
+		if (s->handle == h)
+			return true;
+	return false;
+}
+
+/* Doubles the table (or makes its first one); 0 or CY_ERR_ALLOC. */
+static int
+grow_table(struct km_ctx *ctx)
+{
+	size_t size = ctx->stab_size ? 2 * ctx->stab_size : 256;
+	struct km_session **t = calloc(size, sizeof(*t));
+	if (t == NULL)
+		return CY_ERR_ALLOC;
+	struct km_session **old = ctx->stab;
+	size_t oldsize = ctx->stab_size;
+	ctx->stab = t;
+	ctx->stab_size = size;
+	for (size_t i = 0; i < oldsize; i++) {
+		while (old[i]) {
+			struct km_session *s = old[i];
+			old[i] = s->hnext;
+			size_t b = bucket(ctx, s->handle);
+			s->hnext = t[b];
+			t[b] = s;
+		}
+	}
+	free(old);
+	return 0;
+}
+
+CK_RV
+session_add_locked(struct km_ctx *ctx, struct km_app *app, struct km_session *s)
+{
+	if (app->nsessions >= ctx->policy.max_sessions)
+		return CKR_SESSION_COUNT;
+	if (ctx->nsessions >= ctx->stab_size && grow_table(ctx) != 0)
+		return CKR_HOST_MEMORY;
+	do
+		s->handle = ctx->next_session++ & 0x7fffffffu;
+	while (s->handle == 0 || handle_taken(ctx, s->handle));
+	s->app = app;
+	size_t b = bucket(ctx, s->handle);
+	s->hnext = ctx->stab[b];
+	ctx->stab[b] = s;
+	ctx->nsessions++;
+	s->prev = NULL;
+	s->next = app->sessions;
+	if (app->sessions)
+		app->sessions->prev = s;
+	app->sessions = s;
+	app->nsessions++;
+	struct km_token *t = token_find_locked(ctx, s->token_id);
+	if (t != NULL) {
+		t->sessions++;
+		t->rw_sessions += (s->flags & CKF_RW_SESSION) != 0;
+	}
+	return CKR_OK;
+}
+
+static void
+session_unlink(struct km_ctx *ctx, struct km_session *s)
+{
+	for (struct km_session **pp = &ctx->stab[bucket(ctx, s->handle)]; *pp; pp = &(*pp)->hnext) {
+		if (*pp == s) {
+			*pp = s->hnext;
+			break;
+		}
+	}
+	ctx->nsessions--;
+	struct km_app *app = s->app;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		app->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	app->nsessions--;
+	struct km_token *t = token_find_locked(ctx, s->token_id);
+	if (t != NULL) {
+		t->sessions--;
+		t->rw_sessions -= (s->flags & CKF_RW_SESSION) != 0;
+	}
+}
 
 void
 session_release(struct km_ctx *ctx, struct km_session *s)
@@ -107,44 +207,39 @@ session_end_find(struct km_session *s)
 }
 
 
-static void
-free_session_objects(struct km_ctx *ctx, uint32_t owner)
+void
+session_free_sobj(struct km_app *app, struct km_sobj **pp)
 {
-	struct km_sobj **pp = &ctx->sobjs;
-	while (*pp) {
-		if ((*pp)->obj->owner == owner) {
-			struct km_sobj *dead = *pp;
-			*pp = dead->next;
-			obj_free(dead->obj);
-			free(dead);
-		} else {
-			pp = &(*pp)->next;
-		}
-	}
+	struct km_sobj *dead = *pp;
+	*pp = dead->next;
+	app->nsobjs--;
+	app->sobj_bytes -= dead->bytes;
+	obj_free(dead->obj);
+	free(dead);
 }
-
 
 /* Closes s (not busy); logs its application out of the token when it was
  * the application's last session there. */
 void
 session_close_locked(struct km_ctx *ctx, struct km_session *s)
 {
-	for (struct km_session **pp = &ctx->sessions; *pp; pp = &(*pp)->next) {
-		if (*pp == s) {
-			*pp = s->next;
-			break;
-		}
-	}
+	struct km_app *app = s->app;
+	session_unlink(ctx, s);
 	for (int k = 0; k <= OP_MAX; k++)
 		crypto_op_free(s->op[k]);
 	session_clear_stash(s);
 	session_end_find(s);
-	free_session_objects(ctx, s->handle);
+	for (struct km_sobj **pp = &app->sobjs; *pp;) {
+		if ((*pp)->obj->owner == s->handle)
+			session_free_sobj(app, pp);
+		else
+			pp = &(*pp)->next;
+	}
 	bool others = false;
-	for (struct km_session *o = ctx->sessions; o; o = o->next)
-		others |= o->app == s->app && o->token_id == s->token_id;
+	for (struct km_session *o = app->sessions; o && !others; o = o->next)
+		others = o->token_id == s->token_id;
 	if (!others)
-		session_logout_app(s->app, s->token_id);
+		session_logout_app(app, s->token_id);
 	free(s);
 }
 

@@ -24,8 +24,14 @@ void session_logout_app(struct km_app *app, int64_t token_id);
 /* Whether the user is logged in for session s. */
 bool session_user_in(const struct km_session *s);
 
-/* app's session h, or NULL; busy ones included. */
+/* app's session h, or NULL; busy ones included (a hash look-up). */
 struct km_session *session_find(struct km_ctx *ctx, const struct km_app *app, uint32_t h);
+/* Gives new session s (its token_id and flags set) a handle and adds it to
+ * app's sessions: CKR_OK, CKR_SESSION_COUNT when app has as many as it may
+ * (ctx->policy.max_sessions), or CKR_HOST_MEMORY. */
+CK_RV session_add_locked(struct km_ctx *ctx, struct km_app *app, struct km_session *s);
+/* Frees the session object *pp of app, unlinking it. */
+void session_free_sobj(struct km_app *app, struct km_sobj **pp);
 /* Clears s's busy mark and wakes those waiting for it. */
 void session_release(struct km_ctx *ctx, struct km_session *s);
 /* Frees the result kept for the two-call convention. */

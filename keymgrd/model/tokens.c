@@ -395,9 +395,8 @@ token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_
 		snprintf(proto.label, sizeof(proto.label), "%s", label);
 		return create_token(ctx, slot, &proto, so_pin, so_len);
 	}
-	for (struct km_session *s = ctx->sessions; s; s = s->next)
-		if (s->token_id == slot)
-			return CKR_SESSION_EXISTS;
+	if (t->sessions != 0)
+		return CKR_SESSION_EXISTS;
 	if ((rv = token_check_pin_locked(ctx, t, CKU_SO, so_pin, so_len)) != CKR_OK)
 		return rv;
 	/* Re-initialisation: objects and the user PIN go, the data key and the

@@ -7,6 +7,7 @@
 #   slow      16 connections each sending a request one byte per 0.5 s
 #   noread    8 connections asking for 2 MiB and never reading it
 #   flood     1,100 connections held open
+#   sessions  200,000 sessions on one connection, then closed at once
 #   announce  120 connections announcing a 16 MiB request and sending 4 KiB
 #   oversize  48 connections sending 8 MiB of a 16 MiB request, then stalling
 #   signals   SIGHUP, then SIGTERM with slow clients connected
@@ -43,8 +44,11 @@ victim() { # NAME
 	timeout 15 "$HOSTILE" victim 20 >"$1.victim" 2>&1 ||
 		{ cat "$1.victim" >&2; fail "during the $1 attack the victim did not get its 20 answers in 15 s"; }
 	echo "$1: $(cat "$1.victim")"
-	kill "$APID" 2>/dev/null
-	wait "$APID" 2>/dev/null || true
+	if [ -n "$APID" ]; then
+		kill "$APID" 2>/dev/null
+		wait "$APID" 2>/dev/null || true
+		APID=
+	fi
 }
 # HOSTILE_ONLY=NAME runs one attack.
 want() { [ -z "${HOSTILE_ONLY:-}" ] || [ "$HOSTILE_ONLY" = "$1" ]; }
@@ -63,6 +67,17 @@ if want flood; then
 	attacker flood flood 1100 25
 	grep "^ready" flood.out
 	victim flood
+fi
+if want sessions; then
+	# 200,000 sessions asked for on one connection, then all closed at
+	# once: the victim comes right after the close.
+	attacker sessions sessions 200000 60 "$slot"
+	grep "^ready" sessions.out
+	kill "$APID"
+	wait "$APID" 2>/dev/null || true
+	APID=
+	victim sessions
+	grep -q "then 0xb1)" sessions.out || fail "no session cap (CKR_SESSION_COUNT)"
 fi
 if want announce; then
 	# What is announced costs nothing until it is sent. (The workers'
