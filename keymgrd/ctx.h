@@ -263,6 +263,9 @@ void token_free_objects(struct km_object **v, size_t n);
  * token has the CKA_ID already, CKR_KEY_FUNCTION_NOT_PERMITTED for a CA
  * key (which stays with the unit).
  */
+/* After key material was destroyed or deleted: no copy stays in the
+ * store's files (store_scrub; a failure is logged). */
+void token_scrub_locked(struct km_ctx *ctx);
 CK_RV token_move_key_locked(struct km_ctx *ctx, int64_t from_id, const uint8_t *ckaid, size_t len, int64_t to_id,
 			    uint32_t *moved);
 

@@ -174,6 +174,58 @@ put_object(struct store *st, int64_t token, uint32_t cls, const char *id, const 
 	ck_assert_int_eq(store_object_insert(st, &o), 0);
 }
 
+/* Whether the files of the store at path (the database and its WAL) hold
+ * the bytes of marker anywhere. */
+static bool
+files_hold(const char *path, const char *marker)
+{
+	const char *suffix[] = { "", "-wal" };
+	bool found = false;
+	for (int i = 0; i < 2 && !found; i++) {
+		char p[PATH_MAX + 8];
+		snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
+		FILE *f = fopen(p, "rb");
+		if (f == NULL)
+			continue;
+		static char buf[4 << 20];
+		size_t n = fread(buf, 1, sizeof(buf), f);
+		fclose(f);
+		found = memmem(buf, n, marker, strlen(marker)) != NULL;
+	}
+	return found;
+}
+
+/* A deleted object's sealed secret leaves no copy in the database or its
+ * WAL once the store is scrubbed (while keymgrd runs, with master.key at
+ * hand, a copy there could be unsealed). */
+START_TEST(deleted_secret_scrubbed)
+{
+	static const char marker[] = "SEALED-KEY-MATERIAL-0123456789";
+	struct store *st;
+	struct store_token t;
+	memset(&t, 0, sizeof(t));
+	t.id = 1;
+	strcpy(t.label, "t");
+	ck_assert_int_eq(store_open(db, &st), 0);
+	ck_assert_int_eq(store_token_insert(st, &t), 0);
+	struct store_object o;
+	memset(&o, 0, sizeof(o));
+	o.token_id = 1;
+	o.cls = CKO_PRIVATE_KEY;
+	o.priv = true;
+	o.attrs = (uint8_t *)"\0\0\0\0";
+	o.attrs_len = 4;
+	o.secret = (uint8_t *)marker;
+	o.secret_len = sizeof(marker) - 1;
+	ck_assert_int_eq(store_object_insert(st, &o), 0);
+	ck_assert(files_hold(db, marker));
+	ck_assert_int_eq(store_object_delete(st, o.id), 0);
+	ck_assert_int_eq(store_scrub(st), 0);
+	ck_assert_msg(!files_hold(db, marker), "the deleted secret is still in the store's files");
+	store_close(st);
+}
+END_TEST
+
 /* store_open by URI: a registered scheme, a plain path, and what names no
  * database (which SQLite would turn into a temporary one, losing every key). */
 START_TEST(open_by_uri)
@@ -412,6 +464,7 @@ main(void)
 	tcase_add_test(sl, master_key_file);
 	tcase_add_test(sl, seal_roundtrip_and_tamper);
 	tcase_add_test(sl, objects_sealed_at_rest);
+	tcase_add_test(sl, deleted_secret_scrubbed);
 	suite_add_tcase(s, sl);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -141,6 +141,8 @@ process_destroy_object(struct req *r)
 	if (rv == CKR_OK && o->on_token) {
 		if (store_object_delete(r->ctx->st, h) != 0)
 			rv = CKR_DEVICE_ERROR;
+		else
+			token_scrub_locked(r->ctx);
 	} else if (rv == CKR_OK) {
 		for (struct km_sobj **pp = &s->app->sobjs; *pp; pp = &(*pp)->next) {
 			if ((*pp)->obj == o) {

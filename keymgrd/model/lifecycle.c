@@ -168,5 +168,7 @@ lifecycle_set_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *ckaid,
 		return rv != CKR_OK ? rv : CKR_DEVICE_ERROR;
 	}
 	log_info("token %lld: %u key object(s) now %s", (long long)token_id, *changed, lifecycle_name(state));
+	if (state == COYEU_KEY_DESTROYED)
+		token_scrub_locked(ctx);
 	return CKR_OK;
 }

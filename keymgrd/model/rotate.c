@@ -539,8 +539,10 @@ rotate_expire_locked(struct km_ctx *ctx, int64_t token_id, int64_t grace, uint32
 			*destroyed = 0;
 		return r ? r : CY_ERR_STORE;
 	}
-	if (*destroyed)
+	if (*destroyed) {
 		log_info("token %lld: %u retired version(s) destroyed after the grace period", (long long)token_id,
 			 *destroyed);
+		token_scrub_locked(ctx);
+	}
 	return 0;
 }

@@ -415,6 +415,7 @@ token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_
 	t->st = nt;
 	forget_logins(ctx, slot, false);
 	log_info("token %lld re-initialised", (long long)slot);
+	token_scrub_locked(ctx);
 	return CKR_OK;
 }
 
@@ -542,6 +543,13 @@ token_free_objects(struct km_object **v, size_t n)
 	free(v);
 }
 
+void
+token_scrub_locked(struct km_ctx *ctx)
+{
+	if (store_scrub(ctx->st) != 0)
+		log_warn("store: destroyed key material may stay in the write-ahead log until its next checkpoint");
+}
+
 /* ---- moving a key to its holder's token ---- */
 
 /* Moves the objects ids of from to to, resealing their secrets under to's
@@ -617,9 +625,11 @@ token_move_key_locked(struct km_ctx *ctx, int64_t from_id, const uint8_t *ckaid,
 	free(ids);
 	if (rv != CKR_OK)
 		return rv;
-	/* Parsed copies of the key belong to the token it left. */
+	/* Parsed copies of the key belong to the token it left, and so do
+	 * the old sealed rows. */
 	crypto_forget_keys();
 	key_cache_forget_locked(ctx);
+	token_scrub_locked(ctx);
 	*moved = (uint32_t)n;
 	log_info("token %lld: %u object(s) moved to holder %s's token %lld", (long long)from_id, *moved,
 		 to->st.holder, (long long)to_id);

@@ -179,6 +179,7 @@ struct store_ops {
 	int (*access_set)(struct store *st, const struct store_access *a, bool grant);
 	int (*access_list)(struct store *st, struct store_access **out, size_t *n);
 	int (*access_tokens)(struct store *st, uint32_t uid, const uint32_t *gids, size_t ngids, int64_t **ids, size_t *n);
+	int (*scrub)(struct store *st);
 };
 
 /* What every back end's store starts with. */
@@ -443,6 +444,16 @@ static inline int
 store_access_tokens(struct store *st, uint32_t uid, const uint32_t *gids, size_t ngids, int64_t **ids, size_t *n)
 {
 	return st->ops->access_tokens(st, uid, gids, ngids, ids, n);
+}
+
+/* After key material was destroyed or deleted: makes sure no copy of it is
+ * left in the store's own files (SQLite: deleted pages are zeroed, and the
+ * write-ahead log, which still holds their old images, is checkpointed and
+ * truncated). Backups keep what they had: docs/security.md. */
+static inline int
+store_scrub(struct store *st)
+{
+	return st->ops->scrub(st);
 }
 
 #endif

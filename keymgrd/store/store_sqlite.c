@@ -1191,6 +1191,19 @@ sq_ca_list(struct store *st, int64_t token_id, struct store_blob **out, size_t *
 	return 0;
 }
 
+static int
+sq_scrub(struct store *st)
+{
+	/* secure_delete zeroes what a delete frees, but in new WAL frames:
+	 * the old ones, with the material, stay until the WAL is copied into
+	 * the database and cut back to nothing. */
+	int log_frames = 0, done = 0;
+	int rc = sqlite3_wal_checkpoint_v2(sq(st)->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log_frames, &done);
+	if (rc != SQLITE_OK)
+		return db_fail(st, "checkpoint after destroying key material");
+	return 0;
+}
+
 const struct store_ops store_sqlite_ops = {
 	.scheme = "sqlite",
 	.open = sq_open,
@@ -1232,4 +1245,5 @@ const struct store_ops store_sqlite_ops = {
 	.access_set = sq_access_set,
 	.access_list = sq_access_list,
 	.access_tokens = sq_access_tokens,
+	.scrub = sq_scrub,
 };

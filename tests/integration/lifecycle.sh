@@ -37,9 +37,16 @@ verify 0b SHA256-RSA-PKCS && fail "a revoked key verified"
 "$KEYMGR" key revoke --token life-token --pin 1234 --id 0b --reason bogus 2>/dev/null && fail "bogus reason"
 echo "revoked: no signing, no verification, no way back"
 
+sealed=$(sqlite3 "$TMP/data/keymgr.db" "SELECT hex(secret) FROM objects WHERE secret IS NOT NULL AND hex(ckaid) = '0A'")
+[ -n "$sealed" ] || fail "no sealed material for key 0a"
 for id in 0a 0b; do
 	"$KEYMGR" key destroy --token life-token --pin 1234 --id $id || fail "destroy $id"
 done
+# No copy of the sealed key is left in the database or its WAL (where,
+# with master.key at hand, it could be unsealed).
+SEALED=$sealed perl -e 'my $m = pack("H*", $ENV{SEALED}); for my $f (@ARGV) {
+	open(my $h, "<:raw", $f) or next; local $/; my $d = <$h>; exit 1 if index($d, $m) >= 0 } exit 0' \
+	"$TMP/data/keymgr.db" "$TMP/data/keymgr.db-wal" || fail "key 0a's sealed material is still in the store's files"
 "$KEYMGR" key list --token life-token --pin 1234 >"$TMP/list"
 [ "$(grep -c destroyed "$TMP/list")" -eq 4 ] || { cat "$TMP/list" >&2; fail "objects not kept as destroyed"; }
 "$KEYMGR" audit list | grep -c " key-state .*CKR_OK" | grep -q '^4$' || fail "key-state audit entries"
