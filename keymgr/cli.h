@@ -85,6 +85,9 @@ int cli_read_pin(int fd, const char *prompt, char *pin, size_t len);
  * input when that is not a terminal; exits when none comes. Keeps PINs out
  * of the command line, where other users' ps shows them. */
 const char *cli_pin_arg(const char *arg, const char *what);
+/* The slot of the token named name: its label (which must be on one token
+ * only), else its serial. 0, or prints and returns 1. */
+int cli_find_token(struct cy_conn *c, const char *name, uint32_t *slot);
 /* Opens a session on the token labelled label (or in slot when label is
  * NULL), logging in as user when pin is not NULL. Returns 0 or prints and
  * returns 1. */

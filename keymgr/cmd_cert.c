@@ -207,24 +207,15 @@ cli_inventory(const char *label, const char *agency, const char *status, uint64_
 	      uint32_t *n)
 {
 	struct cy_conn *conn = cli_connect();
-	struct cli_token *t = NULL;
-	uint32_t nt = 0;
-	long slot = -1;
+	uint32_t slot = 0;
 	int r = 1;
+	CK_RV rv;
 	if (conn == NULL)
 		return 1;
-	CK_RV rv = cli_tokens(conn, &t, &nt);
-	for (uint32_t i = 0; rv == CKR_OK && i < nt; i++)
-		if ((t[i].flags & CKF_TOKEN_INITIALIZED) && strcmp(t[i].label, label) == 0)
-			slot = t[i].slot;
-	free(t);
-	if (rv != CKR_OK || slot < 0) {
-		if (rv != (CK_RV)-1)
-			cli_fail("inventory: no token labelled '%s'", label);
+	if (cli_find_token(conn, label, &slot) != 0)
 		goto out;
-	}
 	struct wire_buf *b = client_begin(conn, MSG_INVENTORY);
-	wire_put_u32(b, (uint32_t)slot);
+	wire_put_u32(b, slot);
 	wire_put_str(b, agency);
 	wire_put_str(b, status);
 	wire_put_u64(b, before);

@@ -131,7 +131,7 @@ holder_add_one(struct cy_conn *c, const struct holder_row *h, const char *key, s
 		if (rv == (CK_RV)-1)
 			return 1;
 		if (rv == CKR_ATTRIBUTE_VALUE_INVALID)
-			return cli_fail("holder %s has a token already", h->id);
+			return cli_fail("holder %s has a token already (or another token is labelled %s)", h->id, h->id);
 		if (rv == CKR_ARGUMENTS_BAD)
 			return cli_fail("holder %s: the id must be 1 to 32 letters, digits or .-_@; name and agency "
 					"are required", h->id);

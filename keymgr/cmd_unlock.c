@@ -16,22 +16,8 @@
 static long
 token_slot(struct cy_conn *c, const char *label)
 {
-	struct cli_token *t = NULL;
-	uint32_t n = 0;
-	long slot = -1;
-	CK_RV rv = cli_tokens(c, &t, &n);
-	if (rv != CKR_OK) {
-		if (rv != (CK_RV)-1)
-			cli_fail("cannot list tokens: %s", ckr_name(rv));
-		return -1;
-	}
-	for (uint32_t i = 0; i < n; i++)
-		if ((t[i].flags & CKF_TOKEN_INITIALIZED) && strcmp(t[i].label, label) == 0)
-			slot = t[i].slot;
-	free(t);
-	if (slot < 0)
-		cli_fail("no token labelled '%s'", label);
-	return slot;
+	uint32_t slot = 0;
+	return cli_find_token(c, label, &slot) == 0 ? (long)slot : -1;
 }
 
 static int

@@ -380,27 +380,60 @@ cli_pin_arg(const char *arg, const char *what)
 }
 
 int
-cli_open(struct cy_conn *c, const char *label, long slot, bool rw, const char *pin, uint32_t *session)
+cli_find_token(struct cy_conn *c, const char *name, uint32_t *slot)
 {
 	struct cli_token *t = NULL;
-	uint32_t n = 0;
+	uint32_t n = 0, by_label = 0, by_serial = 0;
 	CK_RV rv = cli_tokens(c, &t, &n);
 	if (rv != CKR_OK)
 		return rv == (CK_RV)-1 ? 1 : cli_fail("cannot list tokens: %s", ckr_name(rv));
-	long found = -1;
 	for (uint32_t i = 0; i < n; i++) {
 		if (!(t[i].flags & CKF_TOKEN_INITIALIZED))
 			continue;
-		if ((label && strcmp(t[i].label, label) == 0) || (!label && slot == (long)t[i].slot)) {
-			found = t[i].slot;
-			break;
-		}
+		if (strcmp(t[i].label, name) == 0 && by_label++ == 0)
+			*slot = t[i].slot;
+	}
+	for (uint32_t i = 0; i < n && by_label == 0; i++)
+		if ((t[i].flags & CKF_TOKEN_INITIALIZED) && strcasecmp(t[i].serial, name) == 0 && by_serial++ == 0)
+			*slot = t[i].slot;
+	int r = 0;
+	if (by_label > 1) {
+		/* A store from before labels were unique: never guess which. */
+		fprintf(stderr, "keymgr: %u tokens are labelled '%s': name one by its serial:", by_label, name);
+		for (uint32_t i = 0; i < n; i++)
+			if ((t[i].flags & CKF_TOKEN_INITIALIZED) && strcmp(t[i].label, name) == 0)
+				fprintf(stderr, " %s", t[i].serial);
+		fputc('\n', stderr);
+		r = 1;
+	} else if (by_label == 0 && by_serial == 0) {
+		r = cli_fail("no token labelled '%s' (nor with that serial)", name);
 	}
 	free(t);
-	if (found < 0)
-		return label ? cli_fail("no token labelled '%s'", label) : cli_fail("no token in slot %ld", slot);
+	return r;
+}
+
+int
+cli_open(struct cy_conn *c, const char *label, long slot, bool rw, const char *pin, uint32_t *session)
+{
+	uint32_t found = (uint32_t)slot;
+	if (label != NULL && cli_find_token(c, label, &found) != 0)
+		return 1;
+	if (label == NULL) {
+		struct cli_token *t = NULL;
+		uint32_t n = 0;
+		bool ok = false;
+		CK_RV rv = cli_tokens(c, &t, &n);
+		if (rv != CKR_OK)
+			return rv == (CK_RV)-1 ? 1 : cli_fail("cannot list tokens: %s", ckr_name(rv));
+		for (uint32_t i = 0; i < n; i++)
+			ok |= (t[i].flags & CKF_TOKEN_INITIALIZED) && slot == (long)t[i].slot;
+		free(t);
+		if (!ok)
+			return cli_fail("no token in slot %ld", slot);
+	}
+	CK_RV rv;
 	struct wire_buf *b = client_begin(c, MSG_OPEN_SESSION);
-	wire_put_u32(b, (uint32_t)found);
+	wire_put_u32(b, found);
 	wire_put_u32(b, CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0));
 	if ((rv = cli_call(c)) != CKR_OK)
 		return rv == (CK_RV)-1 ? 1 : cli_fail("cannot open a session: %s", ckr_name(rv));

@@ -218,6 +218,8 @@ int64_t token_spare_slot_locked(struct km_ctx *ctx);
 CK_FLAGS token_flags_locked(struct km_ctx *ctx, const struct km_token *t);
 CK_RV token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_t so_len,
 			const char *label);
+/* The token other than except labelled label, or NULL. */
+const struct km_token *token_labelled_locked(struct km_ctx *ctx, const char *label, int64_t except);
 /* Checks pin as who (CKU_SO/CKU_USER), counting failures persistently. */
 CK_RV token_check_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who,
 			     const uint8_t *pin, size_t len);

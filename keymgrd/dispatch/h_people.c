@@ -154,8 +154,8 @@ process_holder_add(struct req *r)
 	/* The id is the token's label too (at most 32 bytes). */
 	if (!fits || !name_ok(id, 32) || h.holder_name[0] == '\0' || h.agency[0] == '\0')
 		return CKR_ARGUMENTS_BAD;
-	if (holder_token_locked(ctx, id) != NULL)
-		return CKR_ATTRIBUTE_VALUE_INVALID; /* that holder has a token */
+	if (holder_token_locked(ctx, id) != NULL || token_labelled_locked(ctx, id, -1) != NULL)
+		return CKR_ATTRIBUTE_VALUE_INVALID; /* that holder, or its label, has a token */
 	CK_RV rv = token_pin_len_ok(n);
 	if (rv != CKR_OK)
 		return rv;
@@ -170,7 +170,7 @@ process_holder_add(struct req *r)
 		wire_wipe(&h, sizeof(h));
 		return CKR_DEVICE_ERROR;
 	}
-	if (holder_token_locked(ctx, id) != NULL) {
+	if (holder_token_locked(ctx, id) != NULL || token_labelled_locked(ctx, id, -1) != NULL) {
 		wire_wipe(&h, sizeof(h));
 		return CKR_ATTRIBUTE_VALUE_INVALID;
 	}

@@ -379,6 +379,15 @@ out:
 	return rv;
 }
 
+const struct km_token *
+token_labelled_locked(struct km_ctx *ctx, const char *label, int64_t except)
+{
+	for (size_t i = 0; i < ctx->ntokens; i++)
+		if (ctx->tokens[i].st.id != except && strcmp(ctx->tokens[i].st.label, label) == 0)
+			return &ctx->tokens[i];
+	return NULL;
+}
+
 CK_RV
 token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_t so_len,
 		  const char *label)
@@ -386,6 +395,12 @@ token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_
 	CK_RV rv = token_pin_len_ok(so_len);
 	if (rv != CKR_OK)
 		return rv;
+	/* Labels name tokens (keymgr --token, pkcs11:token=): one each. */
+	const struct km_token *same = token_labelled_locked(ctx, label, slot);
+	if (same != NULL) {
+		log_info("token label '%s' refused: token %lld has it", label, (long long)same->st.id);
+		return CKR_ARGUMENTS_BAD;
+	}
 	struct km_token *t = token_find_locked(ctx, slot);
 	if (t == NULL) {
 		if (slot != token_spare_slot_locked(ctx))

@@ -41,5 +41,22 @@ n=$(setpriv --reuid=65534 --regid=65534 --clear-groups \
 	pkcs11-tool --module "$COYEU_MODULE" --token-label unlock-token --list-objects --type privkey 2>/dev/null |
 	grep -c "Private Key Object" || true)
 [ "$n" -eq 0 ] || fail "another uid saw the unlocked token"
+
+# Labels name one token each: C_InitToken with a label in use is refused;
+# a store with two tokens of one label (made before this rule) makes keymgr
+# refuse the label and name the serials, and a serial works.
+spare=$(host pkcs11-tool --module "$COYEU_MODULE" -L 2>/dev/null |
+	awk '/^Slot/ { s = $3 } /uninitialized/ { print s; exit }' | tr -d '()')
+[ -n "$spare" ] || fail "no spare slot listed"
+host pkcs11-tool --module "$COYEU_MODULE" --slot "$spare" --init-token --label unlock-token --so-pin 87654321 \
+	>/dev/null 2>&1 && fail "a second token labelled unlock-token was made"
+"$KEYMGR" token init --label twin --so-pin 87654321 --pin 1234 >/dev/null || fail "token init twin"
+stop_keymgrd
+sqlite3 "$TMP/data/keymgr.db" "UPDATE tokens SET label = 'unlock-token' WHERE label = 'twin'"
+start_keymgrd
+"$KEYMGR" token lock --token unlock-token 2>"$TMP/err" && fail "lock picked one of two tokens labelled alike"
+grep -q "name one by its serial" "$TMP/err" || { cat "$TMP/err" >&2; fail "no word about the serial"; }
+serial=$("$KEYMGR" token list --json | grep -o '"serial":"[0-9a-f]*"' | head -1 | cut -d'"' -f4)
+"$KEYMGR" token lock --token "$serial" >/dev/null || fail "lock by serial"
 stop_keymgrd
 echo PASS
