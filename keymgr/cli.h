@@ -94,6 +94,11 @@ int cli_find_token(struct cy_conn *c, const char *name, uint32_t *slot);
 int cli_open(struct cy_conn *c, const char *label, long slot, bool rw, const char *pin,
 	     uint32_t *session);
 
+/* Every object of session's token that t (NULL: an empty template)
+ * matches, through as many C_FindObjects as it takes; *out malloc'd.
+ * A CK_RV; (CK_RV)-1 when the connection failed (printed). */
+CK_RV cli_find_all(struct cy_conn *c, uint32_t session, struct cli_tmpl *t, uint32_t **out, uint32_t *n);
+
 /* Generates a key of type ("ec:P-256", "rsa:2048", ...; see keymgr key
  * generate) labelled label with CKA_ID id in session. 0 or prints, 1. */
 int cli_generate_key(struct cy_conn *conn, uint32_t session, const char *type, const char *label,

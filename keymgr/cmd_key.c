@@ -250,28 +250,12 @@ key_list(int argc, char **argv)
 		return 1;
 	if (cli_open(conn, token, 0, false, pin, &session) != 0)
 		goto out;
-	struct wire_buf *b = client_begin(conn, MSG_FIND_INIT);
-	wire_put_u32(b, session);
-	wire_put_u32(b, 0);
-	if ((rv = cli_call(conn)) == CKR_OK) {
-		b = client_begin(conn, MSG_FIND);
-		wire_put_u32(b, session);
-		wire_put_u32(b, PROTO_MAX_LIST);
-		rv = cli_call(conn);
-	}
-	if (rv != CKR_OK) {
+	struct wire_buf *b;
+	if ((rv = cli_find_all(conn, session, NULL, &handles, &n)) != CKR_OK) {
 		if (rv != (CK_RV)-1)
 			cli_fail("key list: %s", ckr_name(rv));
 		goto out;
 	}
-	wire_get_u32(&conn->rep, &n);
-	handles = calloc(n ? n : 1, sizeof(*handles));
-	if (handles == NULL) {
-		cli_fail("key list: out of memory");
-		goto out;
-	}
-	for (uint32_t i = 0; i < n; i++)
-		wire_get_u32(&conn->rep, &handles[i]);
 	if (json)
 		putchar('[');
 	else

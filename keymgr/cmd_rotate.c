@@ -358,37 +358,20 @@ key_show(int argc, char **argv)
 	struct cli_tmpl t;
 	tmpl_init(&t);
 	tmpl_bytes(&t, CKA_LABEL, label, strlen(label));
-	struct wire_buf *b = client_begin(conn, MSG_FIND_INIT);
-	wire_put_u32(b, session);
-	CK_RV rv = tmpl_put(&t, b);
+	uint32_t *handles = NULL;
+	CK_RV rv = cli_find_all(conn, session, &t, &handles, &n);
 	tmpl_free(&t);
-	if (rv != CKR_OK) {
-		cli_fail("key show: template: %s", ckr_name(rv));
-		rv = (CK_RV)-1; /* said already */
-	} else {
-		rv = cli_call(conn);
-	}
-	if (rv == CKR_OK) {
-		b = client_begin(conn, MSG_FIND);
-		wire_put_u32(b, session);
-		wire_put_u32(b, PROTO_MAX_LIST);
-		rv = cli_call(conn);
-	}
 	if (rv != CKR_OK) {
 		if (rv != (CK_RV)-1)
 			cli_fail("key show: %s", ckr_name(rv));
 		goto out;
 	}
-	wire_get_u32(&conn->rep, &n);
-	uint32_t *handles = calloc(n ? n : 1, sizeof(*handles));
 	vs = calloc(n ? n : 1, sizeof(*vs));
-	if (handles == NULL || vs == NULL) {
+	if (vs == NULL) {
 		free(handles);
 		cli_fail("key show: out of memory");
 		goto out;
 	}
-	for (uint32_t i = 0; i < n; i++)
-		wire_get_u32(&conn->rep, &handles[i]);
 	/* The private keys' versions; without the user's login (an
 	 * administrator on a holder's token) the public keys carry the same. */
 	uint32_t npub = 0;

@@ -466,6 +466,52 @@ cli_parse_hex(const char *s, uint8_t *out, size_t max, size_t *n)
 	return 0;
 }
 
+CK_RV
+cli_find_all(struct cy_conn *c, uint32_t session, struct cli_tmpl *t, uint32_t **out, uint32_t *n)
+{
+	struct wire_buf *b = client_begin(c, MSG_FIND_INIT);
+	wire_put_u32(b, session);
+	CK_RV rv = t ? tmpl_put(t, b) : (wire_put_u32(b, 0), CKR_OK);
+	if (rv == CKR_OK)
+		rv = cli_call(c);
+	*out = NULL;
+	*n = 0;
+	size_t cap = 0;
+	/* C_FindObjects in pieces until one comes back short: every object,
+	 * however many the token has. */
+	for (uint32_t got = PROTO_MAX_LIST; rv == CKR_OK && got == PROTO_MAX_LIST;) {
+		b = client_begin(c, MSG_FIND);
+		wire_put_u32(b, session);
+		wire_put_u32(b, PROTO_MAX_LIST);
+		if ((rv = cli_call(c)) != CKR_OK)
+			break;
+		wire_get_u32(&c->rep, &got);
+		if (*n + (size_t)got > cap) {
+			cap = 2 * (*n + (size_t)got) + 16;
+			uint32_t *nv = realloc(*out, cap * sizeof(**out));
+			if (nv == NULL) {
+				rv = CKR_HOST_MEMORY;
+				break;
+			}
+			*out = nv;
+		}
+		for (uint32_t i = 0; i < got; i++)
+			wire_get_u32(&c->rep, &(*out)[(*n)++]);
+	}
+	if (rv != (CK_RV)-1) {
+		wire_put_u32(client_begin(c, MSG_FIND_FINAL), session);
+		CK_RV fin = cli_call(c);
+		if (rv == CKR_OK && fin != CKR_OK)
+			rv = fin;
+	}
+	if (rv != CKR_OK) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
+	return rv;
+}
+
 const char *
 cli_reason_name(uint32_t code)
 {

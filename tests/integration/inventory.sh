@@ -51,5 +51,16 @@ make_cert province "Điêu Chính Tới" "/CN=Điêu Chính Tới/O=Sở Y tế"
 "$KEYMGR" inventory list --token province --agency "Sở Y tế" | grep "Điêu Chính Tới" | grep -q " 5a$" ||
 	fail "certificate not paired with its key"
 echo "a certificate of a token key is paired with it; Vietnamese names round-trip"
+
+# Lists go through everything: 10,000 objects and more on one token.
+mkdir "$TMP/more"
+"$GEN_CERTS" "$TMP/more" $((10000 - COUNT)) "$AGENCIES" 77 || fail "gen_certs (more)"
+"$KEYMGR" cert import --token province --pin 1234 "$TMP"/more/agency-*.pem >/dev/null || fail "import (more)"
+listed=$("$KEYMGR" key list --token province --pin 1234 | tail -n +2 | wc -l)
+# 10,000 certificates, the own one and the key pair of 5a.
+[ "$listed" -eq 10003 ] || fail "key list shows $listed of 10,003 objects"
+"$KEYMGR" key list --token province --pin 1234 --json | grep -o '"handle"' | wc -l | grep -qx 10003 ||
+	fail "key list --json does not show all 10,003 objects"
+echo "key list: all 10,003 objects"
 stop_keymgrd
 echo PASS
