@@ -39,6 +39,7 @@
 #include "model/policy.h"
 #include "crypto/seal.h"
 #include "server/server.h"
+#include "datadir.h"
 
 struct options {
 	bool foreground;
@@ -525,8 +526,13 @@ main(int argc, char **argv)
 	}
 
 	char path[PATH_MAX + 32];
+	char why[PATH_MAX + 256];
 	if (make_dir(o.data_dir, 0700) != 0) {
 		log_err("cannot create %s: %s", o.data_dir, strerror(errno));
+		goto out;
+	}
+	if (datadir_dir_safe(o.data_dir, why, sizeof(why)) != 0 || datadir_files_ok(o.data_dir, why, sizeof(why)) != 0) {
+		log_err("data directory refused: %s", why);
 		goto out;
 	}
 	if (lock_data_dir(o.data_dir) != 0)
@@ -560,6 +566,11 @@ main(int argc, char **argv)
 		log_err("cannot create %s or %s: %s", ctx.policy.outbox, ctx.policy.crl_dir, strerror(errno));
 		goto out;
 	}
+	if (datadir_dir_safe(ctx.policy.outbox, why, sizeof(why)) != 0 ||
+	    datadir_dir_safe(ctx.policy.crl_dir, why, sizeof(why)) != 0) {
+		log_err("outbox or CRL directory refused: %s", why);
+		goto out;
+	}
 
 	gid_t gid = (gid_t)-1;
 	if (o.socket_group[0]) {
@@ -584,6 +595,10 @@ main(int argc, char **argv)
 		mode_t dmode = 0700 | ((o.socket_mode & 0060) ? 0050 : 0) | ((o.socket_mode & 0006) ? 0005 : 0);
 		if (make_dir(sockdir, dmode) != 0) {
 			log_err("cannot create %s: %s", sockdir, strerror(errno));
+			goto out;
+		}
+		if (datadir_dir_safe(sockdir, why, sizeof(why)) != 0) {
+			log_err("socket directory refused: %s", why);
 			goto out;
 		}
 		if (gid != (gid_t)-1 && (chown(sockdir, (uid_t)-1, gid) != 0 || chmod(sockdir, dmode) != 0)) {

@@ -690,7 +690,10 @@ pki_write_pem(const char *path, const char *kind, const uint8_t *der, size_t len
 		return CY_ERR_INVALID_ARG;
 	if (gnutls_pem_base64_encode2(kind, &in, &pem) < 0)
 		return CY_ERR_ALLOC;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* A new file, never one planted in its place (a link is not
+	 * followed: O_EXCL); the rename replaces path itself. */
+	unlink(tmp);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd >= 0) {
 		ssize_t w = write(fd, pem.data, pem.size);
 		bool ok = w == (ssize_t)pem.size && fsync(fd) == 0;
