@@ -156,7 +156,7 @@ admit_locked(struct req *r, unsigned flags)
 
 /* Records the request's outcome; new objects are named by the handles at
  * the start of the reply fields. */
-static void
+static int
 audit_request_locked(struct req *r, const struct proto_msg *m, unsigned flags, CK_RV rv)
 {
 	char obj[sizeof(r->audit_obj)];
@@ -167,7 +167,7 @@ audit_request_locked(struct req *r, const struct proto_msg *m, unsigned flags, C
 	else if (rv == CKR_OK && (flags & RQ_MAKES_1) && r->out->size >= 4)
 		snprintf(obj, sizeof(obj), "object %u", wire_load_u32(r->out->data));
 	struct audit_actor by = access_actor_locked(r->ctx, r->peer->app, &r->peer->who);
-	audit_locked(r->ctx, &by, r->audit_token, r->audit_session, m->name, obj, rv);
+	return audit_locked(r->ctx, &by, r->audit_token, r->audit_session, m->name, obj, rv);
 }
 
 int
@@ -201,10 +201,20 @@ dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
 	if (rv == CKR_ACTION_PROHIBITED)
 		log_info("%s pid %d: %s refused: it needs the %s role", peer->who.name, (int)peer->who.pid, m->name,
 			 (row->flags & RQ_ADMIN) ? "administrator" : "administrator or auditor");
-	if (rv == CKR_OK)
+	/* A request refused before its handler ran (no such session, no
+	 * login, no role) changed nothing and tried no secret: it is logged,
+	 * not audited, so no client can fill the trail with refusals. */
+	bool ran = rv == CKR_OK;
+	if (ran)
 		rv = row->run(&r);
-	if (row->flags & RQ_AUDITED)
-		audit_request_locked(&r, m, row->flags, rv);
+	if ((row->flags & RQ_AUDITED) && ran && !r.no_audit &&
+	    audit_request_locked(&r, m, row->flags, rv) != 0 && rv == CKR_OK && type == MSG_LOGIN) {
+		/* A login that cannot be on record does not happen. */
+		session_logout_app(r.s->app, r.s->token_id);
+		log_err("%s pid %d: login on token %lld undone: the audit trail cannot be written", peer->who.name,
+			(int)peer->who.pid, (long long)r.s->token_id);
+		rv = CKR_DEVICE_ERROR;
+	}
 	pthread_mutex_unlock(&ctx->lock);
 	bool with_fields = rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL;
 	if (with_fields && (wire_error(&fields) != 0 || proto_check_sig(&fields, m->rep_sig) != 0)) {

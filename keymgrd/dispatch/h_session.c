@@ -173,6 +173,18 @@ process_login(struct req *r)
 	CK_RV rv = may_log_in_locked(ctx, s, who);
 	if (rv != CKR_OK)
 		return rv;
+	/* A locked PIN is not tried: nothing to put on record each time. */
+	struct store_token cur;
+	if (!by_account && store_token_get(ctx->st, s->token_id, &cur) == 0) {
+		bool locked = (who == CKU_SO ? cur.so_failures : cur.user_failures) >= ctx->max_pin_failures;
+		wire_wipe(&cur, sizeof(cur));
+		if (locked) {
+			r->no_audit = true;
+			log_info("%s pid %d: login on token %lld: the PIN is locked", r->peer->who.name,
+				 (int)r->peer->who.pid, (long long)s->token_id);
+			return CKR_PIN_LOCKED;
+		}
+	}
 	/* The PIN is checked without the lock; then the state is checked again
 	 * (another thread of the application may have logged in meanwhile). */
 	if (by_account) {
@@ -265,15 +277,19 @@ process_lock(struct req *r)
 	uint32_t slot = get_u32(r);
 	struct km_ctx *ctx = r->ctx;
 	r->audit_token = slot == 0xffffffffu ? -1 : (int64_t)slot;
+	unsigned removed = 0;
 	for (struct km_unlock **pp = &ctx->unlocks; *pp;) {
 		struct km_unlock *u = *pp;
 		if (strcmp(u->principal, r->peer->who.name) == 0 && (slot == 0xffffffffu || u->token_id == slot)) {
 			*pp = u->next;
 			free(u);
+			removed++;
 		} else {
 			pp = &u->next;
 		}
 	}
-	log_info("%s: token(s) locked", r->peer->who.name);
+	r->no_audit = removed == 0;
+	if (removed)
+		log_info("%s: %u token unlock(s) ended", r->peer->who.name, removed);
 	return CKR_OK;
 }

@@ -30,6 +30,10 @@ struct req {
 	int64_t audit_token;
 	uint32_t audit_session;
 	char audit_obj[64];
+	/* Set by a handler when the request changed nothing and tested no
+	 * secret (a LOCK with nothing to lock, a login on a locked PIN): no
+	 * audit entry, so a client cannot fill the trail (docs/security.md). */
+	bool no_audit;
 };
 
 /* Reads that the signature check has already proven safe. */

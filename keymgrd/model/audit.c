@@ -125,7 +125,7 @@ audit_self(struct km_ctx *ctx)
 	return (struct audit_actor){ &ctx->self, NULL, "keymgrd" };
 }
 
-void
+int
 audit_locked(struct km_ctx *ctx, const struct audit_actor *by, int64_t token, uint32_t session,
 	     const char *op, const char *object, CK_RV result)
 {
@@ -143,17 +143,18 @@ audit_locked(struct km_ctx *ctx, const struct audit_actor *by, int64_t token, ui
 	e.result = (uint32_t)result;
 	if (ctx->audit_key == NULL || store_audit_append(ctx->st, &e, seal_entry, ctx->audit_key) != 0) {
 		log_err("audit: cannot record %s by %s", op, who->name);
-		return;
+		return CY_ERR_STORE;
 	}
 	/* A copy of the head outside the store (the journal, syslog): what
 	 * the head was at any time can be checked against it. */
 	if (store_generation(ctx->st) == 0)
-		return; /* inside a transaction, which may still roll back */
+		return 0; /* inside a transaction, which may still roll back */
 	char h[65];
 	hex32(e.hash, h);
 	log_msg(LOG_NOTICE, "audit head %lld %s (%s by %s)", (long long)e.id, h, op, e.who);
 	if (e.id > ctx->audit_seen)
 		ctx->audit_seen = e.id;
+	return 0;
 }
 
 int

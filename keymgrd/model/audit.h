@@ -39,8 +39,9 @@ struct audit_actor {
 /* keymgrd itself (its policy). */
 struct audit_actor audit_self(struct km_ctx *ctx);
 
-/* Appends one entry; failures are logged (the operation has happened). */
-void audit_locked(struct km_ctx *ctx, const struct audit_actor *by, int64_t token, uint32_t session,
+/* Appends one entry: 0, or a cy_err when it could not be written (then
+ * logged; see dispatch.c for what is undone). */
+int audit_locked(struct km_ctx *ctx, const struct audit_actor *by, int64_t token, uint32_t session,
 		  const char *op, const char *object, CK_RV result);
 
 struct audit_check {

@@ -147,9 +147,12 @@ token_pin_len_ok(size_t len)
 }
 
 /*
- * The PIN check. With unlock, ctx->lock is released while Argon2id runs;
- * checks in progress count against the failure limit (as if they were
- * failures) until they end, so attempts in parallel cannot get past it.
+ * The PIN check. Every attempt is counted as a failure in the store
+ * before the PIN is looked at, and a right PIN takes the count back: an
+ * attempt that cannot be counted (a full disk) is refused unseen, so no
+ * answer ever tells a right PIN from a wrong one without the attempt being
+ * on record, and attempts in parallel (ctx->lock is released while
+ * Argon2id runs) count against the limit from the start.
  */
 static CK_RV
 check_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const uint8_t *pin, size_t len,
@@ -175,13 +178,23 @@ check_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const uint8_t 
 	t->st.so_failures = cur.so_failures;
 	t->st.user_failures = cur.user_failures;
 	wire_wipe(&cur, sizeof(cur));
-	if ((so ? t->st.so_failures : t->st.user_failures) + t->checking[so] >= ctx->max_pin_failures) {
+	if ((so ? t->st.so_failures : t->st.user_failures) >= ctx->max_pin_failures) {
 		wire_wipe(stored, sizeof(stored));
 		return CKR_PIN_LOCKED;
 	}
+	/* A PIN this principal gave rightly minutes ago (crypto/pincache.h)
+	 * is no guess: it needs no count, nor Argon2id. */
 	time_t now = time(NULL);
 	bool remembered = principal != NULL &&
 			  pin_cache_hit(ctx->pin_cache, principal, token_id, so, stored, pin, len, now);
+	uint32_t *failures = so ? &t->st.so_failures : &t->st.user_failures;
+	if (!remembered && store_token_pin_failed(ctx->st, token_id, so, failures) != 0) {
+		log_err("token %lld: a %s PIN attempt cannot be counted in the store: refused without a check",
+			(long long)token_id, so ? "SO" : "user");
+		wire_wipe(stored, sizeof(stored));
+		return CKR_DEVICE_ERROR;
+	}
+	uint32_t mine = *failures; /* this attempt's place in the count */
 	t->checking[so]++;
 	if (unlock && !remembered)
 		pthread_mutex_unlock(&ctx->lock);
@@ -193,30 +206,32 @@ check_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const uint8_t 
 	if ((t = token_find_locked(ctx, token_id)) == NULL)
 		goto out;
 	t->checking[so]--;
-	uint32_t *failures = so ? &t->st.so_failures : &t->st.user_failures;
+	failures = so ? &t->st.so_failures : &t->st.user_failures;
 	bool same = strcmp(so ? t->st.so_pin : t->st.user_pin, stored) == 0;
 	if (r == 0 && same) {
+		/* The count back to 0; when that cannot be written, the login
+		 * does not happen (the attempt stays counted). */
+		if ((!remembered || *failures != 0) && store_token_pin_reset(ctx->st, token_id, so) != 0) {
+			log_err("token %lld: a right %s PIN cannot be recorded in the store: login refused",
+				(long long)token_id, so ? "SO" : "user");
+			goto out;
+		}
+		*failures = 0;
 		rv = CKR_OK;
 		if (principal != NULL && !remembered)
 			pin_cache_put(ctx->pin_cache, principal, token_id, so, stored, pin, len, now);
-		if (*failures != 0) {
-			if (store_token_pin_reset(ctx->st, token_id, so) != 0)
-				rv = CKR_DEVICE_ERROR;
-			else
-				*failures = 0;
-		}
 	} else if (r == 0 || r == CY_ERR_PERM) {
-		/* Right for a PIN that was changed meanwhile counts as wrong. The
-		 * count goes up in the store itself (one atomic update), so no
-		 * attempt is lost to another keymgrd counting at the same time;
-		 * when it cannot be counted the answer is an error, never OK. */
-		if (store_token_pin_failed(ctx->st, token_id, so, failures) != 0) {
-			rv = CKR_DEVICE_ERROR;
+		/* Right for a PIN that was changed meanwhile counts as wrong;
+		 * counted already (one atomic update in the store, so no attempt
+		 * is lost to another keymgrd counting at the same time). A
+		 * cached PIN that no longer matches was not counted: now it is. */
+		if (remembered && store_token_pin_failed(ctx->st, token_id, so, failures) != 0)
 			goto out;
-		}
-		log_warn("token %lld: wrong %s PIN (%u of %u)", (long long)token_id, so ? "SO" : "user",
-			 *failures, ctx->max_pin_failures);
-		rv = *failures >= ctx->max_pin_failures ? CKR_PIN_LOCKED : CKR_PIN_INCORRECT;
+		if (remembered)
+			mine = *failures;
+		log_warn("token %lld: wrong %s PIN (%u of %u)", (long long)token_id, so ? "SO" : "user", mine,
+			 ctx->max_pin_failures);
+		rv = mine >= ctx->max_pin_failures ? CKR_PIN_LOCKED : CKR_PIN_INCORRECT;
 	} else {
 		log_err("token %lld: stored %s PIN is unreadable", (long long)token_id, so ? "SO" : "user");
 	}
