@@ -36,7 +36,6 @@ struct pin_cache;
 struct km_token {
 	struct store_token st;
 	uint8_t *data_key; /* unsealed, secure memory */
-	uint32_t checking[2]; /* PIN checks in progress: [0] user, [1] SO */
 	uint32_t sessions, rw_sessions; /* open on it, every application's */
 };
 

@@ -181,10 +181,6 @@ access_account_of_locked(struct km_ctx *ctx, uint32_t uid, struct store_account 
 	return r;
 }
 
-/* Passphrase checks in progress, counted as failures until they end so
- * that attempts in parallel cannot get past the limit. */
-static unsigned checking;
-
 CK_RV
 access_account_login(struct km_ctx *ctx, struct km_app *app, const uint8_t *pass, size_t len)
 {
@@ -194,34 +190,36 @@ access_account_login(struct km_ctx *ctx, struct km_app *app, const uint8_t *pass
 		return CKR_USER_TYPE_INVALID;
 	if (r != 0)
 		return CKR_DEVICE_ERROR;
-	if (a.failures + checking >= ctx->max_pin_failures) {
+	if (a.failures >= ctx->max_pin_failures) {
 		wire_wipe(&a, sizeof(a));
 		return CKR_PIN_LOCKED;
 	}
-	checking++;
+	/* Counted before it is checked, as PINs are (model/tokens.c): an
+	 * attempt that cannot be counted is refused unchecked. */
+	uint32_t mine = 0;
+	if (store_account_failed(ctx->st, a.name, &mine) != 0) {
+		log_err("account %s: a passphrase attempt cannot be counted in the store: refused", a.name);
+		wire_wipe(&a, sizeof(a));
+		return CKR_DEVICE_ERROR;
+	}
 	pthread_mutex_unlock(&ctx->lock);
 	int v = pin_verify(a.secret, pass, len);
 	pthread_mutex_lock(&ctx->lock);
-	checking--;
 	CK_RV rv;
-	uint32_t failures = 0;
 	struct store_account now;
 	/* The account may have been removed or replaced meanwhile. */
 	bool same = access_account_of_locked(ctx, app->who.uid, &now) == 0 && strcmp(now.name, a.name) == 0 &&
 		    strcmp(now.secret, a.secret) == 0;
 	if (v == 0 && same) {
-		rv = a.failures == 0 || store_account_reset(ctx->st, a.name) == 0 ? CKR_OK : CKR_DEVICE_ERROR;
+		rv = store_account_reset(ctx->st, a.name) == 0 ? CKR_OK : CKR_DEVICE_ERROR;
 		if (rv == CKR_OK) {
 			app->role = strcmp(a.role, "admin") == 0 ? KM_ROLE_ADMIN : KM_ROLE_AUDITOR;
 			snprintf(app->account, sizeof(app->account), "%s", a.name);
 			access_forget_locked(ctx);
 		}
 	} else if (v == 0 || v == CY_ERR_PERM) {
-		if (store_account_failed(ctx->st, a.name, &failures) != 0)
-			rv = CKR_DEVICE_ERROR;
-		else
-			rv = failures >= ctx->max_pin_failures ? CKR_PIN_LOCKED : CKR_PIN_INCORRECT;
-		log_warn("account %s: wrong passphrase (%u of %u)", a.name, failures, ctx->max_pin_failures);
+		rv = mine >= ctx->max_pin_failures ? CKR_PIN_LOCKED : CKR_PIN_INCORRECT;
+		log_warn("account %s: wrong passphrase (%u of %u)", a.name, mine, ctx->max_pin_failures);
 	} else {
 		log_err("account %s: stored passphrase is unreadable", a.name);
 		rv = CKR_DEVICE_ERROR;

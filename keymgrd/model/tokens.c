@@ -195,7 +195,6 @@ check_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const uint8_t 
 		return CKR_DEVICE_ERROR;
 	}
 	uint32_t mine = *failures; /* this attempt's place in the count */
-	t->checking[so]++;
 	if (unlock && !remembered)
 		pthread_mutex_unlock(&ctx->lock);
 	int r = remembered ? 0 : pin_verify(stored, pin, len);
@@ -205,7 +204,6 @@ check_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const uint8_t 
 	CK_RV rv = CKR_DEVICE_ERROR;
 	if ((t = token_find_locked(ctx, token_id)) == NULL)
 		goto out;
-	t->checking[so]--;
 	failures = so ? &t->st.so_failures : &t->st.user_failures;
 	bool same = strcmp(so ? t->st.so_pin : t->st.user_pin, stored) == 0;
 	if (r == 0 && same) {
