@@ -1,9 +1,10 @@
 #!/bin/sh
 # Hostile local clients against keymgrd (docs/security.md): uid 65534, in
 # the socket's group, runs each attack of tests/hostile.c for a bounded
-# time while root's client, the victim, asks for its slot list 20 times;
-# the victim must get every answer while the attack lasts (each attack
-# outlasts the victim's time limit, so a daemon the attack stops fails).
+# time while root's program, the victim, signs 10 times through the module
+# (a new process each: load, log in, find the key, sign); the victim must
+# get every signature while the attack lasts (each attack outlasts the
+# victim's time limit, so a daemon the attack stops fails).
 #   slow      16 connections each sending a request one byte per 0.5 s
 #   noread    8 connections asking for 2 MiB and never reading it
 #   flood     1,100 connections held open
@@ -13,7 +14,7 @@
 #   signals   SIGHUP, then SIGTERM with slow clients connected
 # The victim's worst latency is printed for each (a figure, not a test).
 . "$(dirname "$0")/lib.sh"
-: "${HOSTILE:?HOSTILE not set}"
+: "${HOSTILE:?HOSTILE not set}" "${P11PROBE:?P11PROBE not set}"
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root to run clients as another uid"; exit 77; }
 G=cyh-g$$
 EXTRA_CLEANUP="groupdel $G 2>/dev/null"
@@ -27,6 +28,8 @@ start_keymgrd --socket-group "$G"
 	fail "holder add"
 "$KEYMGR" access grant --uid 65534 --holder DB-X >/dev/null || fail "access grant"
 slot=$("$KEYMGR" holder list --json | grep -o '"slot":[0-9]*' | head -1 | cut -d: -f2)
+"$KEYMGR" token init --label victim --so-pin 87654321 --pin 1234 >/dev/null || fail "victim token"
+"$KEYMGR" key generate --token victim --pin 1234 --type ec:P-256 --label sign >/dev/null || fail "victim key"
 
 attacker() { # NAME ARGS...: starts the attack as uid 65534; waits until it is ready
 	name=$1
@@ -40,10 +43,19 @@ attacker() { # NAME ARGS...: starts the attack as uid 65534; waits until it is r
 	done
 	fail "the $name attack was not ready in 30 s"
 }
-victim() { # NAME
-	timeout 15 "$HOSTILE" victim 20 >"$1.victim" 2>&1 ||
-		{ cat "$1.victim" >&2; fail "during the $1 attack the victim did not get its 20 answers in 15 s"; }
-	echo "$1: $(cat "$1.victim")"
+victim() { # NAME: 10 signatures, each by a new process, within 15 s
+	worst=0
+	end=$(($(date +%s) + 15))
+	for _ in $(seq 10); do
+		t0=$(date +%s%N)
+		host timeout 15 "$P11PROBE" "$COYEU_MODULE" sign victim 1234 >"$1.victim" 2>&1 ||
+			{ cat "$1.victim" >&2; fail "during the $1 attack the victim could not sign"; }
+		grep -qx "C_Sign CKR_OK" "$1.victim" || { cat "$1.victim" >&2; fail "during the $1 attack: no signature"; }
+		ms=$((($(date +%s%N) - t0) / 1000000))
+		[ "$ms" -gt "$worst" ] && worst=$ms
+		[ "$(date +%s)" -le "$end" ] || fail "during the $1 attack the victim did not sign 10 times in 15 s"
+	done
+	echo "$1: victim signed 10 times, worst $worst ms (a new process each)"
 	if [ -n "$APID" ]; then
 		kill "$APID" 2>/dev/null
 		wait "$APID" 2>/dev/null || true
@@ -103,7 +115,7 @@ if want oversize; then
 	grep -q "part-read requests hold" "$TMP/keymgrd.log" ||
 		fail "keymgrd did not say it closed connections over the in-flight cap"
 fi
-"$HOSTILE" victim 3 >/dev/null || fail "keymgrd does not serve after the attacks"
+victim after
 if want signals; then
 	# SIGHUP does not stop keymgrd; SIGTERM does, at once, slow clients or not.
 	attacker signals slow 4 25
