@@ -109,6 +109,7 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	/* -> group, uid or gid, holder id, holder name */
 	[MSG_ACCESS_LIST] = { MSG_ACCESS_LIST, "access-list", "", "[buss]" },
 	[MSG_KEY_MOVE] = { MSG_KEY_MOVE, "key-move", "uys", "u" },
+	[MSG_RESET_SO_PIN] = { MSG_RESET_SO_PIN, "reset-so-pin", "uy", "" },
 };
 
 static const struct proto_op_info ops[OP_MAX + 1] = {

@@ -94,6 +94,7 @@ enum proto_type {
 	MSG_ACCESS_SET,
 	MSG_ACCESS_LIST,
 	MSG_KEY_MOVE,
+	MSG_RESET_SO_PIN,
 	MSG_COUNT /* one past the last */
 };
 

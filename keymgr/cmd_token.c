@@ -176,3 +176,58 @@ const struct cli_cmd cmd_token_list = {
 	"the user PIN (ok, unset, count-low, final-try, locked).",
 	token_list,
 };
+
+static int
+token_reset_so_pin(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "token", required_argument, NULL, 't' },
+		{ "new-so-pin", required_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *token = NULL, *pin = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "t:n:", longs, NULL)) != -1) {
+		switch (c) {
+		case 't': token = optarg; break;
+		case 'n': pin = cli_pin_arg(optarg, "new SO PIN"); break;
+		default: return cli_fail("token reset-so-pin: bad option (see keymgr token reset-so-pin --help)");
+		}
+	}
+	if (optind != argc)
+		return cli_fail("token reset-so-pin: unexpected argument '%s'", argv[optind]);
+	if (!token || !pin)
+		return cli_fail("token reset-so-pin: --token and --new-so-pin are required");
+	struct cy_conn *conn = cli_connect();
+	uint32_t slot = 0;
+	int status = 1;
+	if (conn == NULL)
+		return 1;
+	if (cli_find_token(conn, token, &slot) == 0) {
+		struct wire_buf *b = client_begin(conn, MSG_RESET_SO_PIN);
+		wire_put_u32(b, slot);
+		wire_put_bytes(b, pin, strlen(pin));
+		CK_RV rv = cli_call(conn);
+		if (rv == CKR_OK) {
+			printf("token '%s': new SO PIN set, its failure count cleared\n", token);
+			status = 0;
+		} else if (rv == CKR_USER_TYPE_INVALID) {
+			cli_fail("token reset-so-pin: '%s' is a holder's token: its SO is an administrator's account "
+				 "(keymgr holder reset-pin resets the holder's PIN)", token);
+		} else if (rv == CKR_ACTION_PROHIBITED) {
+			cli_fail("token reset-so-pin: only an administrator may (give --passphrase-file)");
+		} else if (rv != (CK_RV)-1) {
+			cli_fail("token reset-so-pin: %s", ckr_name(rv));
+		}
+	}
+	client_close(conn);
+	return status;
+}
+
+const struct cli_cmd cmd_token_reset_so_pin = {
+	"token", "reset-so-pin", "--token LABEL --new-so-pin PIN",
+	"Sets a new SO PIN on a unit token (not a holder's), clearing its failure\n"
+	"count: the recovery of a locked or lost SO PIN. Administrators only;\n"
+	"audited. The token's objects and user PIN stay.",
+	token_reset_so_pin,
+};

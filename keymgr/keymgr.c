@@ -34,6 +34,7 @@ const char *cli_passphrase_file;
 static const struct cli_cmd *const commands[] = {
 	&cmd_token_init,
 	&cmd_token_list,
+	&cmd_token_reset_so_pin,
 	&cmd_unlock,
 	&cmd_lock,
 	&cmd_audit_list,

@@ -145,6 +145,7 @@ struct km_policy {
 	char crl_dir[4096];     /* where the CRL of each CA is kept up to date */
 	/* Limits (docs/security.md): sessions and session objects of one
 	 * application, and the bytes of one principal's session objects. */
+	unsigned pin_rate;      /* wrong PINs a principal may give per minute */
 	unsigned max_sessions;
 	unsigned max_session_objects;
 	uint64_t max_session_bytes;
@@ -158,6 +159,14 @@ struct km_cached_key {
 	struct km_object *o;
 };
 #define KM_KEY_CACHE 64
+
+/* Wrong PINs of one principal in the current minute (see check_pin). */
+struct km_pin_rate {
+	char principal[sizeof(((struct cy_principal *)0)->name)];
+	time_t since;
+	unsigned wrong;
+};
+#define KM_PIN_RATES 64
 
 struct km_ctx {
 	pthread_mutex_t lock;
@@ -182,6 +191,7 @@ struct km_ctx {
 	struct pin_cache *pin_cache;  /* secure memory, see crypto/pincache.h */
 	struct km_policy policy;
 	struct km_cached_key key_cache[KM_KEY_CACHE];
+	struct km_pin_rate pin_rates[KM_PIN_RATES];
 };
 
 /* Session object handles have the top bit set; token objects use store ids. */
@@ -217,6 +227,10 @@ int64_t token_spare_slot_locked(struct km_ctx *ctx);
 CK_FLAGS token_flags_locked(struct km_ctx *ctx, const struct km_token *t);
 CK_RV token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_t so_len,
 			const char *label);
+/* The same, releasing ctx->lock while Argon2id runs (C_InitToken): no
+ * client holds every other one up with SO PINs to hash. */
+CK_RV token_init_unlocked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_t so_len,
+			  const char *label);
 /* The token other than except labelled label, or NULL. */
 const struct km_token *token_labelled_locked(struct km_ctx *ctx, const char *label, int64_t except);
 /* Checks pin as who (CKU_SO/CKU_USER), counting failures persistently. */
@@ -235,6 +249,9 @@ CK_RV token_verify_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, c
 		       size_t len, const char *principal);
 CK_RV token_set_pin_locked(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who,
 			   const uint8_t *pin, size_t len);
+/* An administrator's recovery of a unit token's locked (or lost) SO PIN:
+ * sets a new one, hashed without ctx->lock, ending the SO's logins there. */
+CK_RV token_reset_so_pin_unlocked(struct km_ctx *ctx, int64_t token_id, const uint8_t *pin, size_t len);
 /* Sets the user PIN to a one-time PIN that must be changed at first use
  * (CKF_USER_PIN_TO_BE_CHANGED), clearing a lockout. */
 CK_RV token_reset_user_pin_locked(struct km_ctx *ctx, struct km_token *t, const uint8_t *pin, size_t len);

@@ -124,6 +124,7 @@ usage(FILE *f)
 		"  --outbox DIR        requests of rotated keys (default DATA-DIR/outbox)\n"
 		"  --crl-dir DIR       CRLs kept up to date (default DATA-DIR/crl)\n"
 		"  --unlock-max DUR    the longest keymgr token unlock (default 8h; at most 7d)\n"
+		"  --pin-rate N        wrong PINs one user may give per minute (default 10)\n"
 		"  --max-sessions N    sessions of one application (default 1024)\n"
 		"  --max-session-objects N  session objects of one application (default 1024)\n"
 		"  --max-session-object-mib N  MiB of one user's session objects (default 64)\n"
@@ -220,6 +221,10 @@ policy_setting(struct km_policy *p, const char *name, const char *value)
 		return set_path(p->outbox, value) == 0;
 	if (strcmp(key, "crl_dir") == 0)
 		return set_path(p->crl_dir, value) == 0;
+	if (strcmp(key, "pin_rate") == 0) {
+		unsigned v;
+		return parse_uint(value, 10, 100000, &v) && v > 0 ? (p->pin_rate = v, 1) : 0;
+	}
 	if (strcmp(key, "max_sessions") == 0) {
 		unsigned v;
 		return parse_uint(value, 10, 1u << 20, &v) && v > 0 ? (p->max_sessions = v, 1) : 0;
@@ -347,6 +352,7 @@ parse_args(int argc, char **argv, struct options *o)
 		{ "outbox", required_argument, NULL, 'P' },
 		{ "crl-dir", required_argument, NULL, 'P' },
 		{ "unlock-max", required_argument, NULL, 'P' },
+		{ "pin-rate", required_argument, NULL, 'P' },
 		{ "max-sessions", required_argument, NULL, 'P' },
 		{ "max-session-objects", required_argument, NULL, 'P' },
 		{ "max-session-object-mib", required_argument, NULL, 'P' },

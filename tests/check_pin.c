@@ -156,6 +156,62 @@ START_TEST(parallel_attempts_stop_at_limit)
 }
 END_TEST
 
+/* One principal gives at most pin_rate wrong PINs a minute; then its
+ * attempts (right or wrong) are refused unchecked and uncounted, and
+ * another principal's are not affected. */
+START_TEST(wrong_pins_rate_limited)
+{
+	struct tu_daemon *d = daemon_with_token();
+	d->ctx.max_pin_failures = 100;
+	d->ctx.policy.pin_rate = 3;
+	pthread_mutex_lock(&d->ctx.lock); /* token_verify_pin releases it while it hashes */
+	const uint8_t *wrong = (const uint8_t *)"0000", *right = (const uint8_t *)"1234";
+	for (int i = 0; i < 3; i++)
+		ck_assert_uint_eq(token_verify_pin(&d->ctx, 1, CKU_USER, wrong, 4, "uid:9"), CKR_PIN_INCORRECT);
+	ck_assert_uint_eq(token_verify_pin(&d->ctx, 1, CKU_USER, wrong, 4, "uid:9"), CKR_FUNCTION_FAILED);
+	ck_assert_uint_eq(token_verify_pin(&d->ctx, 1, CKU_USER, right, 4, "uid:9"), CKR_FUNCTION_FAILED);
+	ck_assert_uint_eq(token_find_locked(&d->ctx, 1)->st.user_failures, 3);
+	ck_assert_uint_eq(token_verify_pin(&d->ctx, 1, CKU_USER, wrong, 4, "uid:8"), CKR_PIN_INCORRECT);
+	ck_assert_uint_eq(token_verify_pin(&d->ctx, 1, CKU_USER, right, 4, "uid:8"), CKR_OK);
+	pthread_mutex_unlock(&d->ctx.lock);
+	tu_daemon_close(d);
+}
+END_TEST
+
+/* C_InitToken hashes the new SO PIN without holding keymgrd's lock: while
+ * it runs (a slow cost, a second or so), the lock is free. */
+static void *
+init_spare(void *arg)
+{
+	CK_RV *rv = arg;
+	pthread_mutex_lock(&par_d->ctx.lock);
+	*rv = token_init_unlocked(&par_d->ctx, 2, (const uint8_t *)"87654321", 8, "second");
+	pthread_mutex_unlock(&par_d->ctx.lock);
+	return NULL;
+}
+
+START_TEST(init_token_hashes_unlocked)
+{
+	par_d = daemon_with_token();
+	par_d->ctx.pin_cost = (struct pin_cost){ 64 * 1024, 3 };
+	pthread_t th;
+	CK_RV rv = CKR_GENERAL_ERROR;
+	ck_assert_int_eq(pthread_create(&th, NULL, init_spare, &rv), 0);
+	usleep(100000);
+	int busy = pthread_mutex_trylock(&par_d->ctx.lock);
+	if (busy == 0) {
+		/* free, and the token not made yet: the hash is under way */
+		ck_assert_ptr_null(token_find_locked(&par_d->ctx, 2));
+		pthread_mutex_unlock(&par_d->ctx.lock);
+	}
+	pthread_join(th, NULL);
+	ck_assert_int_eq(busy, 0);
+	ck_assert_uint_eq(rv, CKR_OK);
+	ck_assert_ptr_nonnull(token_find_locked(&par_d->ctx, 2));
+	tu_daemon_close(par_d);
+}
+END_TEST
+
 /* A PIN that verified for a principal and token is not hashed again for a
  * while; another principal, a wrong PIN, or the old PIN after a change
  * pays the full check, and a wrong one counts. */
@@ -259,6 +315,8 @@ main(void)
 	tcase_add_test(tc, lockout_counts_and_flags);
 	tcase_add_test(tc, lockout_survives_restart);
 	tcase_add_test(tc, parallel_attempts_stop_at_limit);
+	tcase_add_test(tc, init_token_hashes_unlocked);
+	tcase_add_test(tc, wrong_pins_rate_limited);
 	tcase_add_test(tc, pin_length_rules);
 	tcase_add_test(tc, verified_pin_remembered);
 	tcase_add_test(tc, two_daemons_one_store);

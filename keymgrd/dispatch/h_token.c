@@ -170,7 +170,26 @@ process_init_token(struct req *r)
 	r->audit_token = slot;
 	snprintf(r->audit_obj, sizeof(r->audit_obj), "label %s", label);
 	log_info("%s: initialise token in slot %u", r->peer->who.name, slot);
-	return token_init_locked(r->ctx, slot, pin, plen, label);
+	return token_init_unlocked(r->ctx, slot, pin, plen, label);
+}
+
+/* keymgr token reset-so-pin: the documented recovery of a unit token's
+ * locked SO PIN (docs/admin-guide.md), by an administrator; audited. */
+CK_RV
+process_reset_so_pin(struct req *r)
+{
+	uint32_t slot = get_u32(r), n;
+	const uint8_t *pin = get_bytes(r, &n);
+	r->audit_token = slot;
+	snprintf(r->audit_obj, sizeof(r->audit_obj), "so pin reset");
+	if (!req_slot_ok(r, slot))
+		return CKR_SLOT_ID_INVALID;
+	const struct km_token *t = token_find_locked(r->ctx, slot);
+	if (t == NULL)
+		return CKR_TOKEN_NOT_RECOGNIZED;
+	if (access_is_holder(t))
+		return CKR_USER_TYPE_INVALID; /* its SO is an administrator's account */
+	return token_reset_so_pin_unlocked(r->ctx, slot, pin, n);
 }
 
 CK_RV

@@ -174,5 +174,6 @@ CK_RV process_holder_reset_pin(struct req *r);
 CK_RV process_access_set(struct req *r);
 CK_RV process_access_list(struct req *r);
 CK_RV process_key_move(struct req *r);
+CK_RV process_reset_so_pin(struct req *r);
 
 #endif

@@ -18,6 +18,7 @@
 #include "cy_err.h"
 #include "ctx.h"
 #include "model/handles.h"
+#include "model/session.h"
 #include "log.h"
 #include "crypto/pincache.h"
 #include "crypto/seal.h"
@@ -146,6 +147,32 @@ token_pin_len_ok(size_t len)
 	return len < KM_PIN_MIN || len > KM_PIN_MAX ? CKR_PIN_LEN_RANGE : CKR_OK;
 }
 
+/* The principal's line of wrong PINs this minute (a free or the oldest
+ * line when it has none and make is true), or NULL. */
+static struct km_pin_rate *
+pin_rate(struct km_ctx *ctx, const char *principal, time_t now, bool make)
+{
+	struct km_pin_rate *oldest = &ctx->pin_rates[0];
+	for (size_t i = 0; i < KM_PIN_RATES; i++) {
+		struct km_pin_rate *p = &ctx->pin_rates[i];
+		if (strcmp(p->principal, principal) == 0) {
+			if (now - p->since >= 60) {
+				p->since = now;
+				p->wrong = 0;
+			}
+			return p;
+		}
+		if (p->since < oldest->since)
+			oldest = p;
+	}
+	if (!make)
+		return NULL;
+	snprintf(oldest->principal, sizeof(oldest->principal), "%s", principal);
+	oldest->since = now;
+	oldest->wrong = 0;
+	return oldest;
+}
+
 /*
  * The PIN check. Every attempt is counted as a failure in the store
  * before the PIN is looked at, and a right PIN takes the count back: an
@@ -187,6 +214,16 @@ check_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const uint8_t 
 	time_t now = time(NULL);
 	bool remembered = principal != NULL &&
 			  pin_cache_hit(ctx->pin_cache, principal, token_id, so, stored, pin, len, now);
+	/* A principal that gave pin_rate wrong PINs this minute (on any
+	 * token) waits for the next minute: guessing is slowed down, and no
+	 * attempt is made or counted meanwhile. */
+	struct km_pin_rate *rate = principal ? pin_rate(ctx, principal, now, false) : NULL;
+	if (!remembered && rate != NULL && rate->wrong >= ctx->policy.pin_rate) {
+		log_warn("%s: %u wrong PINs within a minute: PIN attempts refused for %lld s", principal, rate->wrong,
+			 (long long)(60 - (now - rate->since)));
+		wire_wipe(stored, sizeof(stored));
+		return CKR_FUNCTION_FAILED;
+	}
 	uint32_t *failures = so ? &t->st.so_failures : &t->st.user_failures;
 	if (!remembered && store_token_pin_failed(ctx->st, token_id, so, failures) != 0) {
 		log_err("token %lld: a %s PIN attempt cannot be counted in the store: refused without a check",
@@ -229,6 +266,8 @@ check_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const uint8_t 
 			mine = *failures;
 		log_warn("token %lld: wrong %s PIN (%u of %u)", (long long)token_id, so ? "SO" : "user", mine,
 			 ctx->max_pin_failures);
+		if (principal != NULL && (rate = pin_rate(ctx, principal, time(NULL), true)) != NULL)
+			rate->wrong++;
 		rv = mine >= ctx->max_pin_failures ? CKR_PIN_LOCKED : CKR_PIN_INCORRECT;
 	} else {
 		log_err("token %lld: stored %s PIN is unreadable", (long long)token_id, so ? "SO" : "user");
@@ -255,18 +294,12 @@ token_verify_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const u
 /* Sets who's PIN (and whether it must be changed at first use) with its
  * failure count back to 0. */
 static CK_RV
-set_pin(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who, const uint8_t *pin, size_t len, bool expired)
+set_pin_hash(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who, const char *hash, bool expired)
 {
-	char hash[PIN_HASH_MAX];
-	CK_RV rv = token_pin_len_ok(len);
-	if (rv != CKR_OK)
-		return rv;
-	if (pin_hash(pin, len, &ctx->pin_cost, hash) != 0)
-		return CKR_DEVICE_ERROR;
+	CK_RV rv = CKR_OK;
 	struct store_token nt = t->st;
 	char *dst = who == CKU_SO ? nt.so_pin : nt.user_pin;
-	memcpy(dst, hash, sizeof(hash) < sizeof(nt.so_pin) ? sizeof(hash) : sizeof(nt.so_pin));
-	dst[sizeof(nt.so_pin) - 1] = '\0';
+	snprintf(dst, sizeof(nt.so_pin), "%s", hash);
 	if (who == CKU_SO) {
 		nt.so_failures = 0;
 	} else {
@@ -282,6 +315,47 @@ set_pin(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who, const uint8_t 
 	}
 	wire_wipe(&nt, sizeof(nt));
 	return rv;
+}
+
+static CK_RV
+set_pin(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who, const uint8_t *pin, size_t len, bool expired)
+{
+	char hash[PIN_HASH_MAX];
+	CK_RV rv = token_pin_len_ok(len);
+	if (rv != CKR_OK)
+		return rv;
+	if (pin_hash(pin, len, &ctx->pin_cost, hash) != 0)
+		return CKR_DEVICE_ERROR;
+	rv = set_pin_hash(ctx, t, who, hash, expired);
+	wire_wipe(hash, sizeof(hash));
+	return rv;
+}
+
+CK_RV
+token_reset_so_pin_unlocked(struct km_ctx *ctx, int64_t token_id, const uint8_t *pin, size_t len)
+{
+	char hash[PIN_HASH_MAX];
+	CK_RV rv = token_pin_len_ok(len);
+	if (rv != CKR_OK)
+		return rv;
+	pthread_mutex_unlock(&ctx->lock);
+	int e = pin_hash(pin, len, &ctx->pin_cost, hash);
+	pthread_mutex_lock(&ctx->lock);
+	struct km_token *t = token_find_locked(ctx, token_id);
+	if (e != 0 || t == NULL || t->st.holder[0] != '\0')
+		rv = CKR_DEVICE_ERROR;
+	else
+		rv = set_pin_hash(ctx, t, CKU_SO, hash, false);
+	wire_wipe(hash, sizeof(hash));
+	if (rv != CKR_OK)
+		return rv;
+	/* The old SO's logins end with the old PIN. */
+	for (struct km_app *a = ctx->apps; a; a = a->next)
+		if (session_login_of(a, token_id) == CKU_SO)
+			session_logout_app(a, token_id);
+	/* (PINs remembered for the old hash no longer match: pincache.h) */
+	log_info("token %lld: SO PIN reset by an administrator", (long long)token_id);
+	return CKR_OK;
 }
 
 static void
@@ -345,8 +419,7 @@ token_reset_user_pin_locked(struct km_ctx *ctx, struct km_token *t, const uint8_
  * set, the hash of a user PIN to change at first use): new data key, the
  * SO PIN (none when so_pin is NULL). */
 static CK_RV
-create_token(struct km_ctx *ctx, int64_t slot, const struct store_token *proto, const uint8_t *so_pin,
-	     size_t so_len)
+create_token(struct km_ctx *ctx, int64_t slot, const struct store_token *proto)
 {
 	struct km_token t;
 	uint8_t ad[16], *sealed = NULL;
@@ -360,8 +433,7 @@ create_token(struct km_ctx *ctx, int64_t slot, const struct store_token *proto, 
 	snprintf(t.st.agency, sizeof(t.st.agency), "%s", proto->agency);
 	snprintf(t.st.unit, sizeof(t.st.unit), "%s", proto->unit);
 	new_serial(t.st.serial);
-	if (so_pin != NULL && pin_hash(so_pin, so_len, &ctx->pin_cost, t.st.so_pin) != 0)
-		goto out;
+	memcpy(t.st.so_pin, proto->so_pin, sizeof(t.st.so_pin)); /* a hash, or "" */
 	if (proto->user_pin[0]) {
 		memcpy(t.st.user_pin, proto->user_pin, sizeof(t.st.user_pin));
 		t.st.user_pin_expired = true;
@@ -401,32 +473,61 @@ token_labelled_locked(struct km_ctx *ctx, const char *label, int64_t except)
 	return NULL;
 }
 
-CK_RV
-token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_t so_len,
-		  const char *label)
+/* token_init_locked and token_init_unlocked: with unlock, ctx->lock is
+ * released while Argon2id runs (hashing a new SO PIN, or checking the one
+ * of a token being re-initialised), and everything is checked again after. */
+static CK_RV
+init_token(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_t so_len, const char *label, bool unlock)
 {
 	CK_RV rv = token_pin_len_ok(so_len);
 	if (rv != CKR_OK)
 		return rv;
+	const struct km_token *cur = token_find_locked(ctx, slot);
+	bool fresh = cur == NULL;
+	if (cur != NULL && cur->sessions != 0)
+		return CKR_SESSION_EXISTS; /* before an SO PIN attempt is spent */
+	if ((cur = token_labelled_locked(ctx, label, slot)) != NULL) {
+		log_info("token label '%s' refused: token %lld has it", label, (long long)cur->st.id);
+		return CKR_ARGUMENTS_BAD;
+	}
+	struct store_token proto;
+	memset(&proto, 0, sizeof(proto));
+	if (fresh) {
+		if (slot != token_spare_slot_locked(ctx))
+			return CKR_SLOT_ID_INVALID;
+		if (unlock)
+			pthread_mutex_unlock(&ctx->lock);
+		int e = pin_hash(so_pin, so_len, &ctx->pin_cost, proto.so_pin);
+		if (unlock)
+			pthread_mutex_lock(&ctx->lock);
+		if (e != 0)
+			return CKR_DEVICE_ERROR;
+	} else if ((rv = check_pin(ctx, slot, CKU_SO, so_pin, so_len, unlock, NULL)) != CKR_OK) {
+		return rv;
+	}
 	/* Labels name tokens (keymgr --token, pkcs11:token=): one each. */
 	const struct km_token *same = token_labelled_locked(ctx, label, slot);
 	if (same != NULL) {
 		log_info("token label '%s' refused: token %lld has it", label, (long long)same->st.id);
+		wire_wipe(&proto, sizeof(proto));
 		return CKR_ARGUMENTS_BAD;
 	}
 	struct km_token *t = token_find_locked(ctx, slot);
-	if (t == NULL) {
-		if (slot != token_spare_slot_locked(ctx))
+	if (fresh) {
+		/* Nobody took the slot meanwhile. */
+		if (t != NULL || slot != token_spare_slot_locked(ctx)) {
+			wire_wipe(&proto, sizeof(proto));
 			return CKR_SLOT_ID_INVALID;
-		struct store_token proto;
-		memset(&proto, 0, sizeof(proto));
+		}
 		snprintf(proto.label, sizeof(proto.label), "%s", label);
-		return create_token(ctx, slot, &proto, so_pin, so_len);
+		rv = create_token(ctx, slot, &proto);
+		wire_wipe(&proto, sizeof(proto));
+		return rv;
 	}
+	if (t == NULL)
+		return CKR_DEVICE_ERROR;
 	if (t->sessions != 0)
 		return CKR_SESSION_EXISTS;
-	if ((rv = token_check_pin_locked(ctx, t, CKU_SO, so_pin, so_len)) != CKR_OK)
-		return rv;
 	/* Re-initialisation: objects and the user PIN go, the data key and the
 	 * SO PIN stay. */
 	struct store_token nt = t->st;
@@ -448,10 +549,26 @@ token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_
 }
 
 CK_RV
+token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_t so_len, const char *label)
+{
+	return init_token(ctx, slot, so_pin, so_len, label, false);
+}
+
+CK_RV
+token_init_unlocked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_t so_len, const char *label)
+{
+	return init_token(ctx, slot, so_pin, so_len, label, true);
+}
+
+CK_RV
 token_create_holder_locked(struct km_ctx *ctx, const struct store_token *h, int64_t *slot)
 {
 	*slot = token_spare_slot_locked(ctx);
-	return create_token(ctx, *slot, h, NULL, 0);
+	struct store_token proto = *h;
+	proto.so_pin[0] = '\0'; /* its SO is an administrator */
+	CK_RV rv = create_token(ctx, *slot, &proto);
+	wire_wipe(&proto, sizeof(proto));
+	return rv;
 }
 
 /* ---- new token objects ---- */

@@ -53,10 +53,25 @@ host pkcs11-tool --module "$COYEU_MODULE" --slot "$spare" --init-token --label u
 "$KEYMGR" token init --label twin --so-pin 87654321 --pin 1234 >/dev/null || fail "token init twin"
 stop_keymgrd
 sqlite3 "$TMP/data/keymgr.db" "UPDATE tokens SET label = 'unlock-token' WHERE label = 'twin'"
-start_keymgrd
+start_keymgrd --max-pin-failures 3
 "$KEYMGR" token lock --token unlock-token 2>"$TMP/err" && fail "lock picked one of two tokens labelled alike"
 grep -q "name one by its serial" "$TMP/err" || { cat "$TMP/err" >&2; fail "no word about the serial"; }
 serial=$("$KEYMGR" token list --json | grep -o '"serial":"[0-9a-f]*"' | head -1 | cut -d'"' -f4)
 "$KEYMGR" token lock --token "$serial" >/dev/null || fail "lock by serial"
+
+# A locked SO PIN is recovered by an administrator (audited): a new SO PIN.
+sotry() { host timeout 60 pkcs11-tool --module "$COYEU_MODULE" --token-label twin --login --login-type so \
+	--so-pin "$1" --init-pin --new-pin 1234 >"$TMP/so.out" 2>&1; }
+stop_keymgrd
+sqlite3 "$TMP/data/keymgr.db" "UPDATE tokens SET label = 'twin' WHERE serial <> '$serial' AND label = 'unlock-token'"
+start_keymgrd --max-pin-failures 3
+for _ in 1 2 3; do sotry 00000000 && fail "a wrong SO PIN logged in"; done
+sotry 87654321 && fail "the SO PIN is not locked after 3 failures"
+grep -q CKR_PIN_LOCKED "$TMP/so.out" || { cat "$TMP/so.out" >&2; fail "no CKR_PIN_LOCKED"; }
+"$KEYMGR" token reset-so-pin --token twin --new-so-pin 11223344 >/dev/null || fail "reset-so-pin"
+sotry 11223344 || { cat "$TMP/so.out" >&2; fail "no SO login with the new SO PIN"; }
+sotry 87654321 && fail "the old SO PIN still works"
+"$KEYMGR" audit list --op reset-so-pin | grep -q "CKR_OK" || fail "the SO PIN reset is not audited"
+echo "a locked SO PIN recovered by an administrator, audited"
 stop_keymgrd
 echo PASS
