@@ -277,6 +277,20 @@ process_find_init(struct req *r)
 		f.label = a->val;
 		f.label_len = a->len;
 	}
+	/* A template of only what the store's indexes hold (and CKA_TOKEN) is
+	 * answered by the store itself: nothing is read or decoded under the
+	 * lock (an empty template on a token of 37,888 objects took 0.35 s). */
+	bool indexed = true, token_objects = true;
+	for (size_t i = 0; i < tmpl.n; i++) {
+		const struct attr *x = &tmpl.v[i];
+		if (x->type == CKA_TOKEN && x->len == 1 && x->val[0] <= 1)
+			token_objects = x->val[0] == 1;
+		else if ((x->type != CKA_CLASS || !f.has_cls) && x->type != CKA_ID && x->type != CKA_LABEL)
+			indexed = false;
+		for (size_t j = 0; j < i; j++)
+			if (tmpl.v[j].type == x->type)
+				indexed = false; /* twice: let the full match decide */
+	}
 	size_t cap = 16, n = 0;
 	uint32_t *found = malloc(cap * sizeof(*found));
 	if (found == NULL) {
@@ -298,19 +312,21 @@ process_find_init(struct req *r)
 		}
 		found[n++] = o->handle;
 	}
-	if (store_object_find(ctx->st, s->token_id, &f, &ids, &nids) != 0) {
+	if (token_objects && store_object_find(ctx->st, s->token_id, &f, &ids, &nids) != 0) {
 		rv = CKR_DEVICE_ERROR;
 		goto fail;
 	}
 	for (size_t i = 0; i < nids; i++) {
-		struct km_object *o;
-		bool owned;
-		if (req_object(r, s, (uint32_t)ids[i], false, &o, &owned) != CKR_OK)
-			continue;
-		bool match = obj_matches(o, &tmpl);
-		handle_put(o, owned);
-		if (!match)
-			continue;
+		if (!indexed) {
+			struct km_object *o;
+			bool owned;
+			if (req_object(r, s, (uint32_t)ids[i], false, &o, &owned) != CKR_OK)
+				continue;
+			bool match = obj_matches(o, &tmpl);
+			handle_put(o, owned);
+			if (!match)
+				continue;
+		}
 		if (n == cap) {
 			uint32_t *nf = realloc(found, 2 * cap * sizeof(*found));
 			if (nf == NULL) {
