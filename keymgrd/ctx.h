@@ -37,6 +37,9 @@ struct km_token {
 	struct store_token st;
 	uint8_t *data_key; /* unsealed, secure memory */
 	uint32_t sessions, rw_sessions; /* open on it, every application's */
+	/* Its objects and their bytes (the quota, docs/security.md): read
+	 * from the store at start and after removals, added to on insert. */
+	uint64_t objects, bytes;
 };
 
 struct km_login {
@@ -146,6 +149,8 @@ struct km_policy {
 	/* Limits (docs/security.md): sessions and session objects of one
 	 * application, and the bytes of one principal's session objects. */
 	unsigned pin_rate;      /* wrong PINs a principal may give per minute */
+	uint64_t max_token_objects; /* objects one token may hold */
+	uint64_t max_token_bytes;   /* and their bytes */
 	unsigned max_sessions;
 	unsigned max_session_objects;
 	uint64_t max_session_bytes;
@@ -265,7 +270,7 @@ CK_RV token_pin_len_ok(size_t len);
 int token_stamp_object(struct km_object *o);
 /* Inserts token object o inside the caller's transaction, setting its
  * handle; certificates enter the inventory too. 0 or an error. */
-int token_insert_object_intx(struct km_ctx *ctx, const struct km_token *t, struct km_object *o);
+int token_insert_object_intx(struct km_ctx *ctx, struct km_token *t, struct km_object *o);
 /* The token objects of token_id that f selects, loaded (their secrets
  * unsealed only when secrets is true); free with token_free_objects. */
 int token_load_objects_locked(struct km_ctx *ctx, int64_t token_id, const struct store_filter *f, bool secrets,
@@ -281,6 +286,12 @@ void token_free_objects(struct km_object **v, size_t n);
  * token has the CKA_ID already, CKR_KEY_FUNCTION_NOT_PERMITTED for a CA
  * key (which stays with the unit).
  */
+/* Whether token t may take n more objects of bytes more: CKR_OK, or
+ * CKR_DEVICE_MEMORY (logged) over its quota. */
+CK_RV token_room_locked(struct km_ctx *ctx, const struct km_token *t, uint64_t n, uint64_t bytes);
+/* Reads t's object count and bytes from the store again (after objects
+ * went, or a transaction that added some rolled back). */
+void token_recount_locked(struct km_ctx *ctx, struct km_token *t);
 /* After key material was destroyed or deleted: no copy stays in the
  * store's files (store_scrub; a failure is logged). */
 void token_scrub_locked(struct km_ctx *ctx);

@@ -125,6 +125,8 @@ usage(FILE *f)
 		"  --crl-dir DIR       CRLs kept up to date (default DATA-DIR/crl)\n"
 		"  --unlock-max DUR    the longest keymgr token unlock (default 8h; at most 7d)\n"
 		"  --pin-rate N        wrong PINs one user may give per minute (default 10)\n"
+		"  --max-token-objects N  objects one token may hold (default 200000)\n"
+		"  --max-token-mib N   MiB of one token's objects (default 1024)\n"
 		"  --max-sessions N    sessions of one application (default 1024)\n"
 		"  --max-session-objects N  session objects of one application (default 1024)\n"
 		"  --max-session-object-mib N  MiB of one user's session objects (default 64)\n"
@@ -224,6 +226,14 @@ policy_setting(struct km_policy *p, const char *name, const char *value)
 	if (strcmp(key, "pin_rate") == 0) {
 		unsigned v;
 		return parse_uint(value, 10, 100000, &v) && v > 0 ? (p->pin_rate = v, 1) : 0;
+	}
+	if (strcmp(key, "max_token_objects") == 0) {
+		unsigned v;
+		return parse_uint(value, 10, 100000000, &v) && v > 0 ? (p->max_token_objects = v, 1) : 0;
+	}
+	if (strcmp(key, "max_token_mib") == 0) {
+		unsigned v;
+		return parse_uint(value, 10, 1u << 24, &v) && v > 0 ? (p->max_token_bytes = (uint64_t)v << 20, 1) : 0;
 	}
 	if (strcmp(key, "max_sessions") == 0) {
 		unsigned v;
@@ -353,6 +363,8 @@ parse_args(int argc, char **argv, struct options *o)
 		{ "crl-dir", required_argument, NULL, 'P' },
 		{ "unlock-max", required_argument, NULL, 'P' },
 		{ "pin-rate", required_argument, NULL, 'P' },
+		{ "max-token-objects", required_argument, NULL, 'P' },
+		{ "max-token-mib", required_argument, NULL, 'P' },
 		{ "max-sessions", required_argument, NULL, 'P' },
 		{ "max-session-objects", required_argument, NULL, 'P' },
 		{ "max-session-object-mib", required_argument, NULL, 'P' },

@@ -436,6 +436,39 @@ START_TEST(sessions_and_session_objects_capped)
 }
 END_TEST
 
+/* A token holds at most max_token_objects objects (CKR_DEVICE_MEMORY);
+ * one destroyed gives its room back. */
+START_TEST(token_objects_capped)
+{
+	connect_as(true);
+	uint32_t s = open_session(true);
+	ck_assert_uint_eq(login(s), CKR_OK);
+	pthread_mutex_lock(&d->ctx.lock);
+	d->ctx.policy.max_token_objects = token_find_locked(&d->ctx, 1)->objects + 2;
+	pthread_mutex_unlock(&d->ctx.lock);
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_TOKEN, &yes, 1 }, { CKA_VALUE, "v", 1 } };
+	uint32_t h[3] = { 0 };
+	for (int i = 0; i < 3; i++) {
+		struct wire_buf *b = client_begin(c, MSG_CREATE_OBJECT);
+		wire_put_u32(b, s);
+		attr_put_template(b, t, 3, true);
+		ck_assert_uint_eq(call(), i < 2 ? CKR_OK : CKR_DEVICE_MEMORY);
+		if (i < 2)
+			ck_assert_int_eq(wire_get_u32(&c->rep, &h[i]), 0);
+	}
+	struct wire_buf *b = client_begin(c, MSG_DESTROY_OBJECT);
+	wire_put_u32(b, s);
+	wire_put_u32(b, h[0]);
+	ck_assert_uint_eq(call(), CKR_OK);
+	b = client_begin(c, MSG_CREATE_OBJECT);
+	wire_put_u32(b, s);
+	attr_put_template(b, t, 3, true);
+	ck_assert_uint_eq(call(), CKR_OK);
+}
+END_TEST
+
 START_TEST(client_checks_requests)
 {
 	connect_as(false);
@@ -468,6 +501,7 @@ main(void)
 	tcase_add_test(tc, holders_seen_only_by_their_principals);
 	tcase_add_test(tc, accounts_give_roles);
 	tcase_add_test(tc, sessions_and_session_objects_capped);
+	tcase_add_test(tc, token_objects_capped);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

@@ -139,10 +139,14 @@ process_destroy_object(struct req *r)
 		key_cache_forget_locked(r->ctx);
 	}
 	if (rv == CKR_OK && o->on_token) {
-		if (store_object_delete(r->ctx->st, h) != 0)
+		if (store_object_delete(r->ctx->st, h) != 0) {
 			rv = CKR_DEVICE_ERROR;
-		else
+		} else {
 			token_scrub_locked(r->ctx);
+			struct km_token *t = token_find_locked(r->ctx, s->token_id);
+			if (t != NULL)
+				token_recount_locked(r->ctx, t);
+		}
 	} else if (rv == CKR_OK) {
 		for (struct km_sobj **pp = &s->app->sobjs; *pp; pp = &(*pp)->next) {
 			if ((*pp)->obj == o) {

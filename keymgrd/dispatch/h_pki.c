@@ -103,7 +103,13 @@ process_cert_import(struct req *r)
 		rv = CKR_ACTION_PROHIBITED; /* the role gone, or the token re-initialised, meanwhile */
 	else if (parsed > 0)
 		bad = (uint32_t)parsed;
-	else if (store_begin(ctx->st) != 0)
+	if (rv == CKR_OK && bad == 0) {
+		uint64_t bytes = 0;
+		for (uint32_t i = 0; i < count; i++)
+			bytes += certs[i].len;
+		rv = token_room_locked(ctx, t, count, bytes);
+	}
+	if (rv == CKR_OK && bad == 0 && store_begin(ctx->st) != 0)
 		rv = CKR_DEVICE_ERROR;
 	for (uint32_t i = 0; i < count && bad == 0 && rv == CKR_OK; i++) {
 		struct x509_cert *c = &certs[i].c;
@@ -143,8 +149,11 @@ process_cert_import(struct req *r)
 	}
 	if (parsed == 0 && rv == CKR_OK && store_commit(ctx->st) != 0)
 		rv = CKR_DEVICE_ERROR;
-	if (rv != CKR_OK)
+	if (rv != CKR_OK) {
 		store_rollback(ctx->st); /* nothing when no transaction is open */
+		if (t != NULL)
+			token_recount_locked(ctx, t);
+	}
 	for (uint32_t i = 0; i < count; i++)
 		x509_cert_clear(&certs[i].c);
 	free(certs);

@@ -97,9 +97,15 @@ ca_self_sign_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, 
 	rv = CKR_DEVICE_ERROR;
 	if (token_stamp_object(o) != 0 || store_begin(ctx->st) != 0)
 		goto out;
+	if ((rv = token_room_locked(ctx, t, 1, obj_size(o))) != CKR_OK) {
+		store_rollback(ctx->st);
+		goto out;
+	}
+	rv = CKR_DEVICE_ERROR;
 	if (token_insert_object_intx(ctx, t, o) != 0 || store_ca_add(ctx->st, token_id, id->val, id->len) != 0 ||
 	    store_commit(ctx->st) != 0) {
 		store_rollback(ctx->st);
+		token_recount_locked(ctx, t);
 		goto out;
 	}
 	rv = CKR_OK;

@@ -202,14 +202,22 @@ handle_add_objects_locked(struct km_ctx *ctx, struct km_session *s, struct km_ob
 	bool any_token = false;
 	if (t == NULL || n > 2)
 		return CKR_DEVICE_ERROR;
+	CK_RV rv0;
 	unsigned nsession = 0;
 	uint64_t bytes = 0;
+	unsigned ntoken = 0;
+	uint64_t tbytes = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (!objs[i]->on_token) {
 			nsession++;
 			bytes += obj_size(objs[i]);
+		} else {
+			ntoken++;
+			tbytes += obj_size(objs[i]);
 		}
 	}
+	if (ntoken && (rv0 = token_room_locked(ctx, t, ntoken, tbytes)) != CKR_OK)
+		return rv0;
 	CK_RV rv = nsession ? handle_sobj_room_locked(ctx, s, nsession, bytes) : CKR_OK;
 	if (rv != CKR_OK) {
 		log_info("%s: session objects refused: %u of at most %u, and the principal's bytes",
@@ -253,6 +261,7 @@ handle_add_objects_locked(struct km_ctx *ctx, struct km_session *s, struct km_ob
 	return CKR_OK;
 rollback:
 	store_rollback(ctx->st);
+	token_recount_locked(ctx, t);
 fail:
 	free(nodes[0]);
 	free(nodes[1]);

@@ -355,6 +355,9 @@ rotate_commit_locked(struct km_ctx *ctx, struct rotation *rot, const struct audi
 		    al_set_ulong(&objs[i]->pub, CKA_COYEU_KEY_VERSION, rot->version) ||
 		    al_set_ulong(&objs[i]->pub, CKA_COYEU_STATE_SINCE, now) || token_stamp_object(objs[i]))
 			return CKR_HOST_MEMORY;
+	CK_RV room = token_room_locked(ctx, t, 2, obj_size(rot->pub) + obj_size(rot->priv));
+	if (room != CKR_OK)
+		return room;
 	if (store_begin(ctx->st) != 0)
 		return CKR_DEVICE_ERROR;
 	id_text(rot->id, sizeof(rot->id), what, sizeof(what));
@@ -369,6 +372,7 @@ rotate_commit_locked(struct km_ctx *ctx, struct rotation *rot, const struct audi
 	return CKR_OK;
 fail:
 	store_rollback(ctx->st);
+	token_recount_locked(ctx, t);
 	return CKR_DEVICE_ERROR;
 }
 

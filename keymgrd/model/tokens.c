@@ -52,6 +52,25 @@ load_token(struct km_ctx *ctx, int64_t id, struct km_token *t)
 	return r;
 }
 
+CK_RV
+token_room_locked(struct km_ctx *ctx, const struct km_token *t, uint64_t n, uint64_t bytes)
+{
+	if (t->objects + n <= ctx->policy.max_token_objects && t->bytes + bytes <= ctx->policy.max_token_bytes)
+		return CKR_OK;
+	log_warn("token %lld: full (%llu objects, %llu MiB; at most %llu and %llu MiB): %llu more refused",
+		 (long long)t->st.id, (unsigned long long)t->objects, (unsigned long long)(t->bytes >> 20),
+		 (unsigned long long)ctx->policy.max_token_objects,
+		 (unsigned long long)(ctx->policy.max_token_bytes >> 20), (unsigned long long)n);
+	return CKR_DEVICE_MEMORY;
+}
+
+void
+token_recount_locked(struct km_ctx *ctx, struct km_token *t)
+{
+	if (store_token_count_objects(ctx->st, t->st.id, &t->objects, &t->bytes) != 0)
+		log_warn("token %lld: cannot count its objects", (long long)t->st.id);
+}
+
 int
 token_load_all_locked(struct km_ctx *ctx)
 {
@@ -72,6 +91,7 @@ token_load_all_locked(struct km_ctx *ctx)
 			break;
 		}
 		ctx->ntokens++;
+		token_recount_locked(ctx, &ctx->tokens[i]);
 	}
 	free(ids);
 	return r;
@@ -542,6 +562,7 @@ init_token(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_t so_le
 		return CKR_DEVICE_ERROR;
 	}
 	t->st = nt;
+	t->objects = t->bytes = 0;
 	forget_logins(ctx, slot, false);
 	log_info("token %lld re-initialised", (long long)slot);
 	token_scrub_locked(ctx);
@@ -625,7 +646,7 @@ inventory_add_intx(struct km_ctx *ctx, const struct km_object *o)
 /* Inserts token object o inside the caller's transaction, setting its
  * handle; certificates enter the inventory too. 0 or an error. */
 int
-token_insert_object_intx(struct km_ctx *ctx, const struct km_token *t, struct km_object *o)
+token_insert_object_intx(struct km_ctx *ctx, struct km_token *t, struct km_object *o)
 {
 	struct store_object so;
 	memset(&so, 0, sizeof(so));
@@ -637,6 +658,11 @@ token_insert_object_intx(struct km_ctx *ctx, const struct km_token *t, struct km
 	int r = obj_to_store(o, t->data_key, &so);
 	if (r == 0)
 		r = store_object_update(ctx->st, &so);
+	if (r == 0) {
+		/* (a rollback after this recounts: token_recount_locked) */
+		t->objects++;
+		t->bytes += so.attrs_len + so.secret_len;
+	}
 	store_object_clear(&so);
 	if (r == 0)
 		r = inventory_add_intx(ctx, o);
@@ -758,6 +784,8 @@ token_move_key_locked(struct km_ctx *ctx, int64_t from_id, const uint8_t *ckaid,
 			rv = CKR_KEY_FUNCTION_NOT_PERMITTED; /* a CA stays with the unit */
 	free(there);
 	free(cas);
+	if (rv == CKR_OK)
+		rv = token_room_locked(ctx, to, n, 0);
 	if (rv == CKR_OK && store_begin(ctx->st) != 0)
 		rv = CKR_DEVICE_ERROR;
 	else if (rv == CKR_OK) {
@@ -770,6 +798,8 @@ token_move_key_locked(struct km_ctx *ctx, int64_t from_id, const uint8_t *ckaid,
 	free(ids);
 	if (rv != CKR_OK)
 		return rv;
+	token_recount_locked(ctx, from);
+	token_recount_locked(ctx, to);
 	/* Parsed copies of the key belong to the token it left, and so do
 	 * the old sealed rows. */
 	crypto_forget_keys();

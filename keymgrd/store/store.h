@@ -154,7 +154,7 @@ struct store_ops {
 	int (*token_pin_failed)(struct store *st, int64_t id, bool so, uint32_t *failures);
 	int (*token_pin_reset)(struct store *st, int64_t id, bool so);
 	int (*token_clear_objects)(struct store *st, int64_t token_id);
-	int (*token_count_objects)(struct store *st, int64_t token_id, uint64_t *n);
+	int (*token_count_objects)(struct store *st, int64_t token_id, uint64_t *n, uint64_t *bytes);
 	int (*object_insert)(struct store *st, struct store_object *o);
 	int (*object_update)(struct store *st, const struct store_object *o);
 	int (*object_get)(struct store *st, int64_t id, struct store_object *o);
@@ -274,10 +274,11 @@ store_token_clear_objects(struct store *st, int64_t token_id)
 {
 	return st->ops->token_clear_objects(st, token_id);
 }
+/* How many objects token_id has, and the bytes of their attributes. */
 static inline int
-store_token_count_objects(struct store *st, int64_t token_id, uint64_t *n)
+store_token_count_objects(struct store *st, int64_t token_id, uint64_t *n, uint64_t *bytes)
 {
-	return st->ops->token_count_objects(st, token_id, n);
+	return st->ops->token_count_objects(st, token_id, n, bytes);
 }
 
 /* Inserts o, setting o->id. */

@@ -168,7 +168,8 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_PIN_RESET] = "UPDATE tokens SET so_failures = CASE WHEN ?2 THEN 0 ELSE so_failures END,"
 			" user_failures = CASE WHEN ?2 THEN user_failures ELSE 0 END WHERE id = ?1",
 	[S_TOKEN_CLEAR] = "DELETE FROM objects WHERE token_id = ?1",
-	[S_TOKEN_COUNT] = "SELECT count(*) FROM objects WHERE token_id = ?1",
+	[S_TOKEN_COUNT] = "SELECT count(*), coalesce(sum(length(attrs) + coalesce(length(secret), 0)), 0)"
+			  " FROM objects WHERE token_id = ?1",
 	[S_OBJ_INSERT] = "INSERT INTO objects (token_id, class, private, ckaid, label, attrs, secret, keyhash)"
 			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9)",
 	[S_OBJ_UPDATE] = "UPDATE objects SET token_id = ?1, class = ?2, private = ?3, ckaid = ?4,"
@@ -510,12 +511,13 @@ sq_token_clear_objects(struct store *st, int64_t token_id)
 }
 
 static int
-sq_token_count_objects(struct store *st, int64_t token_id, uint64_t *n)
+sq_token_count_objects(struct store *st, int64_t token_id, uint64_t *n, uint64_t *bytes)
 {
 	sqlite3_stmt *s = stmt(st, S_TOKEN_COUNT);
 	sqlite3_bind_int64(s, 1, token_id);
 	int rc = sqlite3_step(s);
 	*n = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
+	*bytes = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 1) : 0;
 	sqlite3_reset(s);
 	return rc == SQLITE_ROW ? 0 : db_fail(st, "count objects");
 }
