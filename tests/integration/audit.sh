@@ -23,6 +23,16 @@ grep -q " login " "$TMP/logins" && ! grep -q "generate-key-pair" "$TMP/logins" |
 	{ cat "$TMP/logins" >&2; fail "audit list --op login shows other operations"; }
 grep -q " uid:0 *admin " "$TMP/list" || { cat "$TMP/list" >&2; fail "entries do not name who and the role"; }
 
+# What changes nothing writes no entry: a client cannot fill the trail with
+# locks of nothing, or with requests refused before they do anything.
+before=$(sqlite3 "$TMP/data/keymgr.db" "SELECT count(*) FROM audit")
+for _ in $(seq 20); do "$KEYMGR" token lock >/dev/null || fail "token lock"; done
+host timeout 60 pkcs11-tool --module "$COYEU_MODULE" --token-label audit-token --login --pin 1234 \
+	--delete-object --type data --label nothing >/dev/null 2>&1 || true
+after=$(sqlite3 "$TMP/data/keymgr.db" "SELECT count(*) FROM audit")
+# (the pkcs11-tool run logs in once: one entry)
+[ "$after" -le $((before + 1)) ] || fail "20 locks of nothing wrote $((after - before)) audit entries"
+
 # One keymgrd per data directory: a second one refuses, saying why.
 timeout 20 "$KEYMGRD" --foreground --data-dir "$TMP/data" --socket "$TMP/second.sock" --config /dev/null \
 	>"$TMP/second.log" 2>&1 && fail "a second keymgrd started on the same data directory"
@@ -43,7 +53,8 @@ for how in edit delete-middle delete-last truncate; do
 	rm -rf "$TMP/data.orig"
 	cp -a "$TMP/data" "$TMP/data.orig"
 	case $how in
-	edit) sqlite3 "$db" "UPDATE audit SET result = 0 WHERE result != 0"; want=$last ;;
+	edit) want=$(sqlite3 "$db" "SELECT min(id) FROM audit WHERE result != 0")
+		sqlite3 "$db" "UPDATE audit SET result = 0 WHERE id = $want" ;;
 	delete-middle) sqlite3 "$db" "DELETE FROM audit WHERE id = 3"; want=4 ;;
 	delete-last) sqlite3 "$db" "DELETE FROM audit WHERE id = $last"; want=$last ;;
 	# The newest entry deleted and the head moved back to the one before.
