@@ -110,6 +110,7 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	[MSG_ACCESS_LIST] = { MSG_ACCESS_LIST, "access-list", "", "[buss]" },
 	[MSG_KEY_MOVE] = { MSG_KEY_MOVE, "key-move", "uys", "u" },
 	[MSG_RESET_SO_PIN] = { MSG_RESET_SO_PIN, "reset-so-pin", "uy", "" },
+	[MSG_INVENTORY_PAGE] = { MSG_INVENTORY_PAGE, "inventory-page", "ussqqqu", "[qsssqqysuqy]" },
 };
 
 static const struct proto_op_info ops[OP_MAX + 1] = {

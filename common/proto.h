@@ -95,6 +95,7 @@ enum proto_type {
 	MSG_ACCESS_LIST,
 	MSG_KEY_MOVE,
 	MSG_RESET_SO_PIN,
+	MSG_INVENTORY_PAGE,
 	MSG_COUNT /* one past the last */
 };
 

@@ -214,49 +214,73 @@ cli_inventory(const char *label, const char *agency, const char *status, uint64_
 		return 1;
 	if (cli_find_token(conn, label, &slot) != 0)
 		goto out;
-	struct wire_buf *b = client_begin(conn, MSG_INVENTORY);
-	wire_put_u32(b, slot);
-	wire_put_str(b, agency);
-	wire_put_str(b, status);
-	wire_put_u64(b, before);
-	if ((rv = cli_call(conn)) != CKR_OK) {
-		if (rv != (CK_RV)-1)
-			cli_fail("inventory: %s", ckr_name(rv));
-		goto out;
-	}
-	/* A record list, checked against the reply's signature already. */
-	struct wire_buf v = conn->rep;
-	wire_get_u32(&v, n);
-	*out = calloc(*n ? *n : 1, sizeof(**out));
-	if (*out == NULL) {
-		cli_fail("inventory: out of memory");
-		goto out;
-	}
-	for (uint32_t i = 0; i < *n; i++) {
-		struct cli_inv_row *w = &(*out)[i];
-		const uint8_t *k, *s;
-		uint32_t kl, sl;
-		wire_get_u64(&v, &w->object);
-		wire_get_str_into(&v, w->holder, sizeof(w->holder));
-		wire_get_str_into(&v, w->agency, sizeof(w->agency));
-		wire_get_str_into(&v, w->unit, sizeof(w->unit));
-		wire_get_u64(&v, &w->not_before);
-		wire_get_u64(&v, &w->not_after);
-		wire_get_bytes(&v, &k, &kl);
-		wire_get_str_into(&v, w->status, sizeof(w->status));
-		wire_get_u32(&v, &w->reason);
-		wire_get_u64(&v, &w->revoked_at);
-		wire_get_bytes(&v, &s, &sl);
-		if (wire_error(&v) != 0) {
-			cli_fail("inventory: malformed reply");
-			free(*out);
-			goto out;
+	/* In pages, so keymgrd holds its lock for one page at a time. */
+	size_t cap = 0;
+	uint64_t after_na = 0, after_obj = 0;
+	*out = NULL;
+	*n = 0;
+	for (;;) {
+		struct wire_buf *b = client_begin(conn, MSG_INVENTORY_PAGE);
+		wire_put_u32(b, slot);
+		wire_put_str(b, agency);
+		wire_put_str(b, status);
+		wire_put_u64(b, before);
+		wire_put_u64(b, after_na);
+		wire_put_u64(b, after_obj);
+		wire_put_u32(b, PROTO_MAX_LIST);
+		if ((rv = cli_call(conn)) != CKR_OK) {
+			if (rv != (CK_RV)-1)
+				cli_fail("inventory: %s", ckr_name(rv));
+			goto fail;
 		}
-		hex(k, kl, w->keyid, sizeof(w->keyid));
-		/* The serial without its DER INTEGER header. */
-		hex(sl > 2 ? s + 2 : s, sl > 2 ? sl - 2 : 0, w->serial, sizeof(w->serial));
+		/* A record list, checked against the reply's signature already. */
+		struct wire_buf v = conn->rep;
+		uint32_t got = 0;
+		wire_get_u32(&v, &got);
+		if (*n + got > cap) {
+			cap = 2 * (*n + got) + 16;
+			struct cli_inv_row *nv = realloc(*out, cap * sizeof(**out));
+			if (nv == NULL) {
+				cli_fail("inventory: out of memory");
+				goto fail;
+			}
+			*out = nv;
+		}
+		for (uint32_t i = 0; i < got; i++) {
+			struct cli_inv_row *w = &(*out)[(*n)++];
+			const uint8_t *k, *s;
+			uint32_t kl, sl;
+			memset(w, 0, sizeof(*w));
+			wire_get_u64(&v, &w->object);
+			wire_get_str_into(&v, w->holder, sizeof(w->holder));
+			wire_get_str_into(&v, w->agency, sizeof(w->agency));
+			wire_get_str_into(&v, w->unit, sizeof(w->unit));
+			wire_get_u64(&v, &w->not_before);
+			wire_get_u64(&v, &w->not_after);
+			wire_get_bytes(&v, &k, &kl);
+			wire_get_str_into(&v, w->status, sizeof(w->status));
+			wire_get_u32(&v, &w->reason);
+			wire_get_u64(&v, &w->revoked_at);
+			wire_get_bytes(&v, &s, &sl);
+			if (wire_error(&v) != 0) {
+				cli_fail("inventory: malformed reply");
+				goto fail;
+			}
+			hex(k, kl, w->keyid, sizeof(w->keyid));
+			/* The serial without its DER INTEGER header. */
+			hex(sl > 2 ? s + 2 : s, sl > 2 ? sl - 2 : 0, w->serial, sizeof(w->serial));
+			after_na = w->not_after;
+			after_obj = w->object;
+		}
+		if (got < PROTO_MAX_LIST)
+			break;
 	}
 	r = 0;
+	goto out;
+fail:
+	free(*out);
+	*out = NULL;
+	*n = 0;
 out:
 	client_close(conn);
 	return r;

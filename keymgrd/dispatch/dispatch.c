@@ -99,6 +99,7 @@ static const struct dispatch_row table[MSG_COUNT] = {
 	[MSG_KEY_STATE] = { process_key_state, S | RQ_ADMIN | RQ_RW | A },
 	[MSG_CERT_IMPORT] = { process_cert_import, S | RQ_ADMIN | RQ_RW | A },
 	[MSG_INVENTORY] = { process_inventory, 0 },
+	[MSG_INVENTORY_PAGE] = { process_inventory, 0 },
 	[MSG_KEY_ROTATE] = { process_key_rotate, S | RQ_ADMIN | RQ_RW },
 	[MSG_ROTATE_DUE] = { process_rotate_due, S | RQ_READER },
 	[MSG_CERT_ISSUE] = { process_cert_issue, S | RQ_ADMIN | RQ_USER | RQ_RW | A },

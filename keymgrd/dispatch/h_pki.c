@@ -270,6 +270,23 @@ process_inventory(struct req *r)
 	wire_get_u64(r->in, &before);
 	struct store_cert_filter f = { .agency = agency && *agency ? agency : NULL,
 				       .status = status && *status ? status : NULL, .expires_before = (int64_t)before };
+	/* INVENTORY_PAGE: a page after a row, so that a province's inventory
+	 * is read without holding the state lock for long. */
+	uint64_t after_na = 0, after_obj = 0;
+	uint32_t limit = 0;
+	if (wire_remaining(r->in) > 0) {
+		wire_get_u64(r->in, &after_na);
+		wire_get_u64(r->in, &after_obj);
+		wire_get_u32(r->in, &limit);
+		if (limit == 0 || limit > PROTO_MAX_LIST) {
+			free(agency);
+			free(status);
+			return CKR_ARGUMENTS_BAD;
+		}
+		f.after_not_after = (int64_t)after_na;
+		f.after_object = (int64_t)after_obj;
+		f.limit = limit;
+	}
 	struct store_cert *v = NULL;
 	size_t n = 0;
 	CK_RV rv = CKR_OK;

@@ -117,6 +117,10 @@ struct store_cert_filter {
 	int64_t expires_before;  /* not yet expired but before this time, or 0 */
 	const uint8_t *issuer; size_t issuer_len; /* DER Name, or NULL */
 	const uint8_t *key_id; size_t key_id_len; /* CKA_ID of the key, or NULL */
+	/* A page: rows after (after_not_after, after_object) in the list's
+	 * order, at most limit of them (0: every row). */
+	int64_t after_not_after, after_object;
+	size_t limit;
 };
 
 /* A short blob (a CKA_ID). */

@@ -1030,18 +1030,19 @@ static int
 sq_cert_list(struct store *st, int64_t token_id, const struct store_cert_filter *f, int64_t now,
 		struct store_cert **out, size_t *n)
 {
-	char sql[512];
+	char sql[640];
 	/* status: revoked is recorded; expired and valid follow from the date. */
 	snprintf(sql, sizeof(sql),
 		 "SELECT object_id, holder, agency, unit, not_before, not_after, key_id, status, reason,"
-		 " revoked_at, serial FROM certs WHERE (token_id = ?1 OR ?1 < 0)%s%s%s%s%s ORDER BY not_after, object_id",
+		 " revoked_at, serial FROM certs WHERE (token_id = ?1 OR ?1 < 0)%s%s%s%s%s%s ORDER BY not_after, object_id%s",
 		 f->agency ? " AND agency = ?2" : "", f->issuer ? " AND issuer = ?5" : "",
 		 f->key_id ? " AND key_id = ?6" : "",
 		 f->expires_before ? " AND not_after < ?3 AND not_after >= ?4 AND status != 'revoked'" : "",
 		 !f->status ? "" : strcmp(f->status, "revoked") == 0 ? " AND status = 'revoked'"
 		 : strcmp(f->status, "expired") == 0 ? " AND status != 'revoked' AND not_after < ?4"
 		 : strcmp(f->status, "no-key") == 0 ? " AND length(key_id) = 0"
-		 : " AND status != 'revoked' AND not_after >= ?4");
+		 : " AND status != 'revoked' AND not_after >= ?4",
+		 f->after_object ? " AND (not_after, object_id) > (?7, ?8)" : "", f->limit ? " LIMIT ?9" : "");
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(sq(st)->db, sql, -1, &s, NULL) != SQLITE_OK)
 		return db_fail(st, "cert list");
@@ -1054,6 +1055,9 @@ sq_cert_list(struct store *st, int64_t token_id, const struct store_cert_filter 
 		sqlite3_bind_blob(s, 5, f->issuer, (int)f->issuer_len, SQLITE_TRANSIENT);
 	if (f->key_id)
 		sqlite3_bind_blob(s, 6, f->key_id, (int)f->key_id_len, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 7, f->after_not_after);
+	sqlite3_bind_int64(s, 8, f->after_object);
+	sqlite3_bind_int64(s, 9, (sqlite3_int64)f->limit);
 	size_t cap = 256, k = 0;
 	struct store_cert *v = calloc(cap, sizeof(*v));
 	int rc = SQLITE_DONE;
