@@ -70,6 +70,7 @@ C_Finalize(CK_VOID_PTR pReserved)
 	if (rv == CKR_OK) {
 		rpc_stop();
 		digest_forget_all();
+		slots_forget_events();
 	}
 	pthread_mutex_unlock(&init_lock);
 	return rv;

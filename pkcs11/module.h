@@ -85,6 +85,8 @@ CK_RV objects_get_attrs(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj, CK_ATTRIBUTE 
 /* digest.c: per-session digest state and random numbers. */
 void digest_forget(CK_SESSION_HANDLE h);
 void digest_forget_all(void);
+/* slots.c: C_Finalize forgets the slots C_WaitForSlotEvent saw. */
+void slots_forget_events(void);
 /* For the dual-function updates (ops.c): whether session h's digest may
  * take a part now (CKR_OK, or why not), and adding one. */
 CK_RV digest_can_add(CK_SESSION_HANDLE h);

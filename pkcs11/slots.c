@@ -4,22 +4,20 @@
  */
 #include "config.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "module.h"
 
-CK_RV
-C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
+/* C_GetSlotList once the module is known to be initialised. */
+static CK_RV
+slot_list(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
 {
 	struct rpc r;
 	uint32_t n = 0;
-	CK_RV rv = mod_ready();
-	if (rv != CKR_OK)
-		return rv;
-	if (pulCount == NULL)
-		return CKR_ARGUMENTS_BAD;
-	rv = rpc_begin(&r, MSG_SLOT_LIST, CKR_TOKEN_NOT_PRESENT);
+	CK_RV rv = rpc_begin(&r, MSG_SLOT_LIST, CKR_TOKEN_NOT_PRESENT);
 	if (rv == CKR_TOKEN_NOT_PRESENT) {
 		/* No daemon: no slots, as a reader with nothing plugged in. */
 		*pulCount = 0;
@@ -51,6 +49,143 @@ C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulC
 	rv = rpc_check(&r);
 out:
 	rpc_end(&r);
+	return rv;
+}
+
+CK_RV
+C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
+{
+	CK_RV rv = mod_ready();
+	if (rv != CKR_OK)
+		return rv;
+	if (pulCount == NULL)
+		return CKR_ARGUMENTS_BAD;
+	return slot_list(tokenPresent, pSlotList, pulCount);
+}
+
+/* ---- slot events ---- */
+
+/* The slots C_WaitForSlotEvent saw last (ascending): an event is a slot
+ * that appeared (a holder's token granted, a token made) or went (access
+ * revoked) since. Counted from the first call after C_Initialize. */
+static pthread_mutex_t event_lock = PTHREAD_MUTEX_INITIALIZER;
+static CK_SLOT_ID *seen;
+static CK_ULONG nseen;
+static bool have_seen;
+
+static int
+slot_cmp(const void *a, const void *b)
+{
+	CK_SLOT_ID x = *(const CK_SLOT_ID *)a, y = *(const CK_SLOT_ID *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Every slot now, ascending; *out malloc'd. */
+static CK_RV
+slots_now(CK_SLOT_ID **out, CK_ULONG *n)
+{
+	*out = NULL;
+	for (int tries = 0; tries < 4; tries++) {
+		CK_ULONG count = 0;
+		CK_RV rv = slot_list(CK_TRUE, NULL, &count);
+		if (rv != CKR_OK)
+			return rv;
+		CK_SLOT_ID *v = calloc(count ? count : 1, sizeof(*v));
+		if (v == NULL)
+			return CKR_HOST_MEMORY;
+		rv = slot_list(CK_TRUE, v, &count);
+		if (rv == CKR_BUFFER_TOO_SMALL) { /* a slot came meanwhile */
+			free(v);
+			continue;
+		}
+		if (rv != CKR_OK) {
+			free(v);
+			return rv;
+		}
+		qsort(v, count, sizeof(*v), slot_cmp);
+		*out = v;
+		*n = count;
+		return CKR_OK;
+	}
+	return CKR_GENERAL_ERROR;
+}
+
+void
+slots_forget_events(void)
+{
+	pthread_mutex_lock(&event_lock);
+	free(seen);
+	seen = NULL;
+	nseen = 0;
+	have_seen = false;
+	pthread_mutex_unlock(&event_lock);
+}
+
+CK_RV
+C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
+{
+	CK_RV rv = mod_ready();
+	if (rv != CKR_OK)
+		return rv;
+	if (pSlot == NULL || pReserved != NULL)
+		return CKR_ARGUMENTS_BAD;
+	/* Only the non-blocking form: applications poll (NSS does). */
+	if (!(flags & CKF_DONT_BLOCK))
+		return CKR_FUNCTION_NOT_SUPPORTED;
+	CK_SLOT_ID *cur;
+	CK_ULONG ncur = 0;
+	if ((rv = slots_now(&cur, &ncur)) != CKR_OK)
+		return rv;
+	pthread_mutex_lock(&event_lock);
+	rv = CKR_NO_EVENT;
+	if (!have_seen) {
+		seen = cur;
+		nseen = ncur;
+		have_seen = true;
+		cur = NULL;
+	} else {
+		/* The first slot in one list and not the other is the event;
+		 * the one after is for the next call. */
+		CK_ULONG i = 0, j = 0;
+		while (i < ncur || j < nseen) {
+			if (i < ncur && j < nseen && cur[i] == seen[j]) {
+				i++;
+				j++;
+				continue;
+			}
+			*pSlot = i < ncur && (j == nseen || cur[i] < seen[j]) ? cur[i] : seen[j];
+			rv = CKR_OK;
+			break;
+		}
+		if (rv == CKR_OK) {
+			/* That one is seen now: added to (or taken from) the list;
+			 * later differences stay for the next calls. */
+			CK_SLOT_ID ev = *pSlot;
+			bool appeared = bsearch(&ev, cur, ncur, sizeof(*cur), slot_cmp) != NULL;
+			CK_SLOT_ID *nv = calloc(nseen + 1, sizeof(*nv));
+			if (nv == NULL) {
+				rv = CKR_HOST_MEMORY;
+			} else {
+				CK_ULONG k = 0;
+				bool placed = !appeared;
+				for (CK_ULONG x = 0; x < nseen; x++) {
+					if (!placed && ev < seen[x]) {
+						nv[k++] = ev;
+						placed = true;
+					}
+					if (appeared || seen[x] != ev)
+						nv[k++] = seen[x];
+				}
+				if (!placed)
+					nv[k++] = ev;
+				free(seen);
+				seen = nv;
+				nseen = k;
+			}
+		}
+	}
+	pthread_mutex_unlock(&event_lock);
+	free(cur);
 	return rv;
 }
 
@@ -133,14 +268,6 @@ C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 	}
 	rpc_end(&r);
 	return rv;
-}
-
-CK_RV
-C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
-{
-	(void)flags; (void)pSlot; (void)pReserved;
-	CK_RV rv = mod_ready();
-	return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 CK_RV

@@ -80,7 +80,24 @@ START_TEST(unsupported_functions)
 	CK_ULONG n = 0;
 	ck_assert_uint_eq(f->C_GetOperationState(1, NULL, &n), CKR_FUNCTION_NOT_SUPPORTED);
 	ck_assert_uint_eq(f->C_GetFunctionStatus(1), CKR_FUNCTION_NOT_PARALLEL);
-	ck_assert_uint_eq(f->C_WaitForSlotEvent(0, NULL, NULL), CKR_FUNCTION_NOT_SUPPORTED);
+	CK_SLOT_ID ev;
+	/* The blocking form of C_WaitForSlotEvent (slot_events: the other) */
+	ck_assert_uint_eq(f->C_WaitForSlotEvent(0, &ev, NULL), CKR_FUNCTION_NOT_SUPPORTED);
+}
+END_TEST
+
+/* C_WaitForSlotEvent(CKF_DONT_BLOCK): nothing at first, then the slot that
+ * appeared (a token made in the spare slot brings a new spare one), once. */
+START_TEST(slot_events)
+{
+	CK_SLOT_ID ev = 99;
+	ck_assert_uint_eq(f->C_WaitForSlotEvent(CKF_DONT_BLOCK, NULL, NULL), CKR_ARGUMENTS_BAD);
+	ck_assert_uint_eq(f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &ev, NULL), CKR_NO_EVENT);
+	ck_assert_uint_eq(f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &ev, NULL), CKR_NO_EVENT);
+	new_token_session(false);
+	ck_assert_uint_eq(f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &ev, NULL), CKR_OK);
+	ck_assert_uint_eq(ev, 2);
+	ck_assert_uint_eq(f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &ev, NULL), CKR_NO_EVENT);
 }
 END_TEST
 
@@ -759,6 +776,7 @@ main(void)
 	TCase *tc = tcase_create("/module");
 	tcase_add_checked_fixture(tc, setup_init, teardown);
 	tcase_add_test(tc, unsupported_functions);
+	tcase_add_test(tc, slot_events);
 	tcase_add_test(tc, interfaces_3_0);
 	tcase_add_test(tc, slots_and_token_info);
 	tcase_add_test(tc, login_rules);
