@@ -192,6 +192,17 @@ set_path(char *dst, const char *src)
 	return n < 0 || n >= PATH_MAX ? -1 : 0;
 }
 
+/* A setting's keymgrd.conf name from itself or its flag's (dashes for
+ * underscores). */
+static void
+config_key(const char *name, char key[48])
+{
+	size_t i;
+	for (i = 0; name[i] && i + 1 < 48; i++)
+		key[i] = name[i] == '-' ? '_' : name[i];
+	key[i] = '\0';
+}
+
 /*
  * A policy setting (keymgrd.conf name, or the flag's name with '-'):
  * 1 when set, 0 when the value is wrong, -1 when name is no policy setting.
@@ -199,11 +210,8 @@ set_path(char *dst, const char *src)
 static int
 policy_setting(struct km_policy *p, const char *name, const char *value)
 {
-	char key[32];
-	size_t i;
-	for (i = 0; name[i] && i + 1 < sizeof(key); i++)
-		key[i] = name[i] == '-' ? '_' : name[i];
-	key[i] = '\0';
+	char key[48];
+	config_key(name, key);
 	long long d = duration_parse(value);
 	if (strcmp(key, "rotate_before") == 0)
 		return d < 0 ? 0 : (p->rotate_before = d, 1);
@@ -259,11 +267,8 @@ policy_setting(struct km_policy *p, const char *name, const char *value)
 static int
 limit_setting(struct server_opts *l, const char *name, const char *value)
 {
-	char key[40];
-	size_t i;
-	for (i = 0; name[i] && i + 1 < sizeof(key); i++)
-		key[i] = name[i] == '-' ? '_' : name[i];
-	key[i] = '\0';
+	char key[48];
+	config_key(name, key);
 	unsigned v;
 	long long d = duration_parse(value);
 	if (strcmp(key, "max_connections") == 0)
