@@ -22,8 +22,19 @@ struct digest {
 	int algo;
 	bool parts;   /* C_DigestUpdate/C_DigestKey ran: C_Digest may not end it */
 	bool oneshot; /* C_Digest asked for the length: no part may follow */
+	/* What was digested so far, for C_GetOperationState (libgcrypt cannot
+	 * export a hash's inner state): up to STATE_MAX bytes; past that, or
+	 * after C_DigestKey (a key's value), the state cannot be saved. */
+	uint8_t *replay;
+	size_t nreplay;
+	bool unsaveable;
 	struct digest *next;
 };
+
+#define STATE_MAX (64 * 1024)
+/* A saved state: "coyeu-digest\0" v1, then u32 algo, u8 parts, u8 oneshot,
+ * u32 length and the data, big-endian. */
+static const uint8_t state_magic[16] = "coyeu-digest\0v1";
 
 static pthread_mutex_t digest_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct digest *digests;
@@ -67,6 +78,10 @@ digest_free(struct digest *d)
 {
 	if (d) {
 		gcry_md_close(d->md);
+		if (d->replay) {
+			explicit_bzero(d->replay, d->nreplay);
+			free(d->replay);
+		}
 		free(d);
 	}
 }
@@ -148,6 +163,28 @@ C_DigestInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism)
 	return CKR_OK;
 }
 
+/* Feeds data to d, keeping it for a saved state while that is possible. */
+static void
+feed(struct digest *d, const void *p, size_t n)
+{
+	gcry_md_write(d->md, p, n);
+	if (d->unsaveable || n == 0)
+		return;
+	uint8_t *nr = d->nreplay + n <= STATE_MAX ? realloc(d->replay, d->nreplay + n) : NULL;
+	if (nr == NULL) {
+		if (d->replay)
+			explicit_bzero(d->replay, d->nreplay);
+		free(d->replay);
+		d->replay = NULL;
+		d->nreplay = 0;
+		d->unsaveable = true;
+		return;
+	}
+	memcpy(nr + d->nreplay, p, n);
+	d->replay = nr;
+	d->nreplay += n;
+}
+
 /* Delivers the digest of d under the two-call convention; returns whether
  * the operation is over. */
 static CK_RV
@@ -190,7 +227,7 @@ C_Digest(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_B
 		return CKR_OPERATION_ACTIVE;
 	}
 	if (pDigest != NULL && *pulDigestLen >= gcry_md_get_algo_dlen(d->algo))
-		gcry_md_write(d->md, pData, ulDataLen);
+		feed(d, pData, ulDataLen);
 	rv = deliver(d, pDigest, pulDigestLen, &done);
 	d->oneshot = true;
 	if (done)
@@ -214,7 +251,7 @@ digest_add(CK_SESSION_HANDLE hSession, const CK_BYTE *pPart, CK_ULONG ulPartLen)
 		put_back(d);
 		return CKR_OPERATION_ACTIVE;
 	}
-	gcry_md_write(d->md, pPart, ulPartLen);
+	feed(d, pPart, ulPartLen);
 	d->parts = true;
 	put_back(d);
 	return CKR_OK;
@@ -270,6 +307,13 @@ C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
 		rv = CKR_HOST_MEMORY;
 	} else if (rv == CKR_OK && (rv = objects_get_attrs(hSession, hKey, &v, 1)) == CKR_OK) {
 		gcry_md_write(d->md, v.pValue, v.ulValueLen);
+		/* A key's value is never put into a saved state. */
+		if (d->replay)
+			explicit_bzero(d->replay, d->nreplay);
+		free(d->replay);
+		d->replay = NULL;
+		d->nreplay = 0;
+		d->unsaveable = true;
 	}
 	if (v.pValue) {
 		explicit_bzero(v.pValue, v.ulValueLen);
@@ -340,5 +384,69 @@ C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR RandomData, CK_ULONG ul
 		return rv;
 	if (ulRandomLen)
 		gcry_randomize(RandomData, ulRandomLen, GCRY_STRONG_RANDOM);
+	return CKR_OK;
+}
+
+/* ---- C_GetOperationState / C_SetOperationState (the digest's) ---- */
+
+CK_RV
+digest_get_state(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR len)
+{
+	struct digest *d = take(h);
+	if (d == NULL)
+		return no_digest(h);
+	CK_RV rv = CKR_OK;
+	CK_ULONG need = sizeof(state_magic) + 10 + d->nreplay;
+	if (d->unsaveable) {
+		rv = CKR_STATE_UNSAVEABLE;
+	} else if (out == NULL) {
+		*len = need;
+	} else if (*len < need) {
+		*len = need;
+		rv = CKR_BUFFER_TOO_SMALL;
+	} else {
+		uint8_t *p = out;
+		memcpy(p, state_magic, sizeof(state_magic));
+		p += sizeof(state_magic);
+		wire_store_u32(p, (uint32_t)d->algo);
+		p[4] = d->parts;
+		p[5] = d->oneshot;
+		wire_store_u32(p + 6, (uint32_t)d->nreplay);
+		if (d->nreplay)
+			memcpy(p + 10, d->replay, d->nreplay);
+		*len = need;
+	}
+	put_back(d);
+	return rv;
+}
+
+CK_RV
+digest_set_state(CK_SESSION_HANDLE h, const CK_BYTE *state, CK_ULONG len)
+{
+	CK_RV rv = check_session(h);
+	if (rv != CKR_OK)
+		return rv;
+	if (len < sizeof(state_magic) + 10 || memcmp(state, state_magic, sizeof(state_magic)) != 0)
+		return CKR_SAVED_STATE_INVALID;
+	const uint8_t *p = state + sizeof(state_magic);
+	uint32_t algo = wire_load_u32(p), n = wire_load_u32(p + 6);
+	if (n > STATE_MAX || len != sizeof(state_magic) + 10 + (CK_ULONG)n || p[4] > 1 || p[5] > 1 ||
+	    gcry_md_test_algo((int)algo) != 0 || gcry_md_get_algo_dlen((int)algo) == 0)
+		return CKR_SAVED_STATE_INVALID;
+	struct digest *d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return CKR_HOST_MEMORY;
+	if (gcry_md_open(&d->md, (int)algo, 0) != 0) {
+		free(d);
+		return CKR_SAVED_STATE_INVALID;
+	}
+	d->session = h;
+	d->algo = (int)algo;
+	feed(d, p + 10, n);
+	d->parts = p[4];
+	d->oneshot = p[5];
+	/* The saved digest replaces the session's own, if it had one. */
+	digest_free(take(h));
+	put_back(d);
 	return CKR_OK;
 }

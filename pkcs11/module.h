@@ -91,6 +91,10 @@ void slots_forget_events(void);
  * take a part now (CKR_OK, or why not), and adding one. */
 CK_RV digest_can_add(CK_SESSION_HANDLE h);
 CK_RV digest_add(CK_SESSION_HANDLE h, const CK_BYTE *part, CK_ULONG len);
+/* C_GetOperationState/C_SetOperationState of the digest of session h: the
+ * only operation the module computes itself, so the only one it saves. */
+CK_RV digest_get_state(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR len);
+CK_RV digest_set_state(CK_SESSION_HANDLE h, const CK_BYTE *state, CK_ULONG len);
 /* In a forked child: a fresh lock (the parent's may have been held), no state. */
 void digest_child_reset(void);
 bool digest_init_lib(void);

@@ -83,18 +83,26 @@ C_GetSessionInfo(CK_SESSION_HANDLE hSession, CK_SESSION_INFO_PTR pInfo)
 CK_RV
 C_GetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pState, CK_ULONG_PTR pulLen)
 {
-	(void)hSession; (void)pState; (void)pulLen;
 	CK_RV rv = mod_ready();
-	return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+	if (rv != CKR_OK)
+		return rv;
+	if (pulLen == NULL)
+		return CKR_ARGUMENTS_BAD;
+	return digest_get_state(hSession, pState, pulLen);
 }
 
 CK_RV
 C_SetOperationState(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pState, CK_ULONG ulLen,
 		    CK_OBJECT_HANDLE hEnc, CK_OBJECT_HANDLE hAuth)
 {
-	(void)hSession; (void)pState; (void)ulLen; (void)hEnc; (void)hAuth;
 	CK_RV rv = mod_ready();
-	return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
+	if (rv != CKR_OK)
+		return rv;
+	if (pState == NULL)
+		return CKR_ARGUMENTS_BAD;
+	if (hEnc != CK_INVALID_HANDLE || hAuth != CK_INVALID_HANDLE)
+		return CKR_KEY_NOT_NEEDED; /* a digest's state needs no key */
+	return digest_set_state(hSession, pState, ulLen);
 }
 
 CK_RV

@@ -77,8 +77,6 @@ END_TEST
 
 START_TEST(unsupported_functions)
 {
-	CK_ULONG n = 0;
-	ck_assert_uint_eq(f->C_GetOperationState(1, NULL, &n), CKR_FUNCTION_NOT_SUPPORTED);
 	ck_assert_uint_eq(f->C_GetFunctionStatus(1), CKR_FUNCTION_NOT_PARALLEL);
 	CK_SLOT_ID ev;
 	/* The blocking form of C_WaitForSlotEvent (slot_events: the other) */
@@ -626,6 +624,44 @@ END_TEST
 /* PKCS#11 2.40 5.1.7: a handle that is no session is CKR_SESSION_HANDLE_INVALID
  * in every digest function, not CKR_OPERATION_NOT_INITIALIZED; a session
  * without a digest in progress is CKR_OPERATION_NOT_INITIALIZED. */
+/* A digest's state saved in one session goes on in another (SHA-256 of
+ * "abc" from "a" saved and "bc" added); what cannot be saved says so. */
+START_TEST(digest_operation_state)
+{
+	CK_SESSION_HANDLE h = new_token_session(false), h2;
+	ck_assert_uint_eq(f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &h2), CKR_OK);
+	CK_MECHANISM m = { CKM_SHA256, NULL, 0 };
+	static const CK_BYTE want[32] = {
+		0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+		0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad,
+	};
+	CK_BYTE state[256], out[32];
+	CK_ULONG n = 0, len = sizeof(out);
+	ck_assert_uint_eq(f->C_GetOperationState(h, NULL, &n), CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_uint_eq(f->C_GetOperationState(0x7777, NULL, &n), CKR_SESSION_HANDLE_INVALID);
+	ck_assert_uint_eq(f->C_DigestInit(h, &m), CKR_OK);
+	ck_assert_uint_eq(f->C_DigestUpdate(h, (CK_BYTE_PTR)"a", 1), CKR_OK);
+	ck_assert_uint_eq(f->C_GetOperationState(h, NULL, &n), CKR_OK);
+	ck_assert_uint_le(n, sizeof(state));
+	CK_ULONG small = 3;
+	ck_assert_uint_eq(f->C_GetOperationState(h, state, &small), CKR_BUFFER_TOO_SMALL);
+	ck_assert_uint_eq(f->C_GetOperationState(h, state, &n), CKR_OK);
+	ck_assert_uint_eq(f->C_SetOperationState(h2, state, n, 5, 0), CKR_KEY_NOT_NEEDED);
+	state[0] ^= 1;
+	ck_assert_uint_eq(f->C_SetOperationState(h2, state, n, 0, 0), CKR_SAVED_STATE_INVALID);
+	state[0] ^= 1;
+	ck_assert_uint_eq(f->C_SetOperationState(h2, state, n - 1, 0, 0), CKR_SAVED_STATE_INVALID);
+	ck_assert_uint_eq(f->C_SetOperationState(h2, state, n, 0, 0), CKR_OK);
+	ck_assert_uint_eq(f->C_DigestUpdate(h2, (CK_BYTE_PTR)"bc", 2), CKR_OK);
+	ck_assert_uint_eq(f->C_DigestFinal(h2, out, &len), CKR_OK);
+	ck_assert_int_eq(memcmp(out, want, 32), 0);
+	/* Past 64 KiB of data the state is not kept. */
+	static CK_BYTE big[65537];
+	ck_assert_uint_eq(f->C_DigestUpdate(h, big, sizeof(big)), CKR_OK);
+	ck_assert_uint_eq(f->C_GetOperationState(h, NULL, &n), CKR_STATE_UNSAVEABLE);
+}
+END_TEST
+
 START_TEST(digest_session_checked_first)
 {
 	CK_SESSION_HANDLE h = new_token_session(false), bad = h + 1000;
@@ -777,6 +813,7 @@ main(void)
 	tcase_add_checked_fixture(tc, setup_init, teardown);
 	tcase_add_test(tc, unsupported_functions);
 	tcase_add_test(tc, slot_events);
+	tcase_add_test(tc, digest_operation_state);
 	tcase_add_test(tc, interfaces_3_0);
 	tcase_add_test(tc, slots_and_token_info);
 	tcase_add_test(tc, login_rules);
