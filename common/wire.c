@@ -38,7 +38,11 @@ void
 wire_free(struct wire_buf *b)
 {
 	if (!b->view && b->data != NULL) {
-		wire_wipe(b->data, b->alloc);
+		/* Past size nothing was written since the last wipe (wire_reset
+		 * wipes what it drops; growing copies size bytes and wipes the
+		 * old buffer), so that is all there is to wipe: capacity never
+		 * touched is not faulted in to be zeroed. */
+		wire_wipe(b->data, b->size);
 		free(b->data);
 	}
 	memset(b, 0, sizeof(*b));
@@ -94,7 +98,7 @@ wire_reserve(struct wire_buf *b, size_t n, uint8_t **out)
 			return fail(b, CY_ERR_ALLOC);
 		if (b->data != NULL) {
 			memcpy(nd, b->data, b->size);
-			wire_wipe(b->data, b->alloc);
+			wire_wipe(b->data, b->size); /* (see wire_free) */
 			free(b->data);
 		}
 		b->data = nd;
