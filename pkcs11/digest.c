@@ -73,15 +73,24 @@ put_back(struct digest *d)
 	pthread_mutex_unlock(&digest_lock);
 }
 
+/* From now on d's state cannot be saved: what was kept goes. */
+static void
+drop_replay(struct digest *d)
+{
+	if (d->replay)
+		explicit_bzero(d->replay, d->nreplay);
+	free(d->replay);
+	d->replay = NULL;
+	d->nreplay = 0;
+	d->unsaveable = true;
+}
+
 static void
 digest_free(struct digest *d)
 {
 	if (d) {
 		gcry_md_close(d->md);
-		if (d->replay) {
-			explicit_bzero(d->replay, d->nreplay);
-			free(d->replay);
-		}
+		drop_replay(d);
 		free(d);
 	}
 }
@@ -172,12 +181,7 @@ feed(struct digest *d, const void *p, size_t n)
 		return;
 	uint8_t *nr = d->nreplay + n <= STATE_MAX ? realloc(d->replay, d->nreplay + n) : NULL;
 	if (nr == NULL) {
-		if (d->replay)
-			explicit_bzero(d->replay, d->nreplay);
-		free(d->replay);
-		d->replay = NULL;
-		d->nreplay = 0;
-		d->unsaveable = true;
+		drop_replay(d);
 		return;
 	}
 	memcpy(nr + d->nreplay, p, n);
@@ -307,13 +311,7 @@ C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
 		rv = CKR_HOST_MEMORY;
 	} else if (rv == CKR_OK && (rv = objects_get_attrs(hSession, hKey, &v, 1)) == CKR_OK) {
 		gcry_md_write(d->md, v.pValue, v.ulValueLen);
-		/* A key's value is never put into a saved state. */
-		if (d->replay)
-			explicit_bzero(d->replay, d->nreplay);
-		free(d->replay);
-		d->replay = NULL;
-		d->nreplay = 0;
-		d->unsaveable = true;
+		drop_replay(d); /* a key's value is never put into a saved state */
 	}
 	if (v.pValue) {
 		explicit_bzero(v.pValue, v.ulValueLen);
