@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -182,6 +183,8 @@ start_keymgrd(void)
 	if (kpid < 0)
 		die("fork");
 	if (kpid == 0) {
+		/* It goes when the bench does, whatever ends the bench. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		char log[4200];
 		snprintf(log, sizeof(log), "%s/holders-keymgrd.log", bench_dir);
 		if (freopen(log, "a", stderr) == NULL)
