@@ -236,6 +236,10 @@ CK_RV token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin,
  * client holds every other one up with SO PINs to hash. */
 CK_RV token_init_unlocked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_t so_len,
 			  const char *label);
+/* pin_rate (docs/security.md): whether principal gave as many wrong PINs
+ * or passphrases this minute as it may (logged), and counting one more. */
+bool token_rate_exceeded_locked(struct km_ctx *ctx, const char *principal);
+void token_rate_wrong_locked(struct km_ctx *ctx, const char *principal);
 /* The token other than except labelled label, or NULL. */
 const struct km_token *token_labelled_locked(struct km_ctx *ctx, const char *label, int64_t except);
 /* Checks pin as who (CKU_SO/CKU_USER), counting failures persistently. */

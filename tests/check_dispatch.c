@@ -469,6 +469,33 @@ START_TEST(token_objects_capped)
 }
 END_TEST
 
+/* Account passphrases come under pin_rate too: past it, refused unchecked
+ * (the right one as well) and uncounted. */
+START_TEST(passphrases_rate_limited)
+{
+	connect_as(true);
+	struct wire_buf *b = client_begin(c, MSG_ACCOUNT_ADD);
+	wire_put_str(b, "admin1");
+	wire_put_str(b, "admin");
+	wire_put_u32(b, 4242);
+	wire_put_bytes(b, "admin-passphrase", 16);
+	ck_assert_uint_eq(call(), CKR_OK);
+	pthread_mutex_lock(&d->ctx.lock);
+	d->ctx.policy.pin_rate = 2;
+	pthread_mutex_unlock(&d->ctx.lock);
+	connect_as(false);
+	static const uint32_t want[] = { CKR_PIN_INCORRECT, CKR_PIN_INCORRECT, CKR_FUNCTION_FAILED };
+	for (int i = 0; i < 3; i++) {
+		b = client_begin(c, MSG_ACCOUNT_LOGIN);
+		wire_put_bytes(b, "wrong-passphrase", 16);
+		ck_assert_uint_eq(call(), want[i]);
+	}
+	b = client_begin(c, MSG_ACCOUNT_LOGIN);
+	wire_put_bytes(b, "admin-passphrase", 16);
+	ck_assert_uint_eq(call(), CKR_FUNCTION_FAILED);
+}
+END_TEST
+
 START_TEST(client_checks_requests)
 {
 	connect_as(false);
@@ -502,6 +529,7 @@ main(void)
 	tcase_add_test(tc, accounts_give_roles);
 	tcase_add_test(tc, sessions_and_session_objects_capped);
 	tcase_add_test(tc, token_objects_capped);
+	tcase_add_test(tc, passphrases_rate_limited);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

@@ -194,6 +194,10 @@ access_account_login(struct km_ctx *ctx, struct km_app *app, const uint8_t *pass
 		wire_wipe(&a, sizeof(a));
 		return CKR_PIN_LOCKED;
 	}
+	if (token_rate_exceeded_locked(ctx, app->who.name)) {
+		wire_wipe(&a, sizeof(a));
+		return CKR_FUNCTION_FAILED;
+	}
 	/* Counted before it is checked, as PINs are (model/tokens.c): an
 	 * attempt that cannot be counted is refused unchecked. */
 	uint32_t mine = 0;
@@ -219,6 +223,7 @@ access_account_login(struct km_ctx *ctx, struct km_app *app, const uint8_t *pass
 		}
 	} else if (v == 0 || v == CY_ERR_PERM) {
 		rv = mine >= ctx->max_pin_failures ? CKR_PIN_LOCKED : CKR_PIN_INCORRECT;
+		token_rate_wrong_locked(ctx, app->who.name);
 		log_warn("account %s: wrong passphrase (%u of %u)", a.name, mine, ctx->max_pin_failures);
 	} else {
 		log_err("account %s: stored passphrase is unreadable", a.name);

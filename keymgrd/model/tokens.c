@@ -193,6 +193,26 @@ pin_rate(struct km_ctx *ctx, const char *principal, time_t now, bool make)
 	return oldest;
 }
 
+bool
+token_rate_exceeded_locked(struct km_ctx *ctx, const char *principal)
+{
+	time_t now = time(NULL);
+	struct km_pin_rate *rate = pin_rate(ctx, principal, now, false);
+	if (rate == NULL || rate->wrong < ctx->policy.pin_rate)
+		return false;
+	log_warn("%s: %u wrong PINs or passphrases within a minute: attempts refused for %lld s", principal,
+		 rate->wrong, (long long)(60 - (now - rate->since)));
+	return true;
+}
+
+void
+token_rate_wrong_locked(struct km_ctx *ctx, const char *principal)
+{
+	struct km_pin_rate *rate = pin_rate(ctx, principal, time(NULL), true);
+	if (rate != NULL)
+		rate->wrong++;
+}
+
 /*
  * The PIN check. Every attempt is counted as a failure in the store
  * before the PIN is looked at, and a right PIN takes the count back: an
@@ -237,10 +257,7 @@ check_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const uint8_t 
 	/* A principal that gave pin_rate wrong PINs this minute (on any
 	 * token) waits for the next minute: guessing is slowed down, and no
 	 * attempt is made or counted meanwhile. */
-	struct km_pin_rate *rate = principal ? pin_rate(ctx, principal, now, false) : NULL;
-	if (!remembered && rate != NULL && rate->wrong >= ctx->policy.pin_rate) {
-		log_warn("%s: %u wrong PINs within a minute: PIN attempts refused for %lld s", principal, rate->wrong,
-			 (long long)(60 - (now - rate->since)));
+	if (!remembered && principal != NULL && token_rate_exceeded_locked(ctx, principal)) {
 		wire_wipe(stored, sizeof(stored));
 		return CKR_FUNCTION_FAILED;
 	}
@@ -286,8 +303,8 @@ check_pin(struct km_ctx *ctx, int64_t token_id, CK_USER_TYPE who, const uint8_t 
 			mine = *failures;
 		log_warn("token %lld: wrong %s PIN (%u of %u)", (long long)token_id, so ? "SO" : "user", mine,
 			 ctx->max_pin_failures);
-		if (principal != NULL && (rate = pin_rate(ctx, principal, time(NULL), true)) != NULL)
-			rate->wrong++;
+		if (principal != NULL)
+			token_rate_wrong_locked(ctx, principal);
 		rv = mine >= ctx->max_pin_failures ? CKR_PIN_LOCKED : CKR_PIN_INCORRECT;
 	} else {
 		log_err("token %lld: stored %s PIN is unreadable", (long long)token_id, so ? "SO" : "user");
