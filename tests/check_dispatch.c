@@ -496,6 +496,65 @@ START_TEST(passphrases_rate_limited)
 }
 END_TEST
 
+/* A store whose audit trail cannot be written (a full disk, as far as the
+ * trail goes): logins that cannot be on record do not happen. */
+static int
+audit_fails(struct store *st, struct store_audit *e, store_audit_seal_fn seal, void *arg)
+{
+	(void)st; (void)e; (void)seal; (void)arg;
+	return CY_ERR_STORE;
+}
+
+START_TEST(unauditable_logins_undone)
+{
+	connect_as(true);
+	uint32_t s = open_session(false);
+	struct store_ops broken = *d->ctx.st->ops;
+	const struct store_ops *saved = d->ctx.st->ops;
+	broken.audit_append = audit_fails;
+	pthread_mutex_lock(&d->ctx.lock);
+	d->ctx.st->ops = &broken;
+	pthread_mutex_unlock(&d->ctx.lock);
+	ck_assert_uint_eq(login(s), CKR_DEVICE_ERROR);
+	pthread_mutex_lock(&d->ctx.lock);
+	d->ctx.st->ops = saved;
+	pthread_mutex_unlock(&d->ctx.lock);
+	/* The token login did not happen. */
+	wire_put_u32(client_begin(c, MSG_SESSION_INFO), s);
+	ck_assert_uint_eq(call(), CKR_OK);
+	uint32_t slot_id = 0, state = 0;
+	wire_get_u32(&c->rep, &slot_id);
+	wire_get_u32(&c->rep, &state);
+	ck_assert_uint_eq(state, CKS_RO_PUBLIC_SESSION);
+	ck_assert_uint_eq(login(s), CKR_OK);
+
+	/* Nor does the role an account's passphrase would give. */
+	struct wire_buf *b = client_begin(c, MSG_ACCOUNT_ADD);
+	wire_put_str(b, "admin1");
+	wire_put_str(b, "admin");
+	wire_put_u32(b, 4242);
+	wire_put_bytes(b, "admin-passphrase", 16);
+	ck_assert_uint_eq(call(), CKR_OK);
+	connect_as(false);
+	pthread_mutex_lock(&d->ctx.lock);
+	d->ctx.st->ops = &broken;
+	pthread_mutex_unlock(&d->ctx.lock);
+	b = client_begin(c, MSG_ACCOUNT_LOGIN);
+	wire_put_bytes(b, "admin-passphrase", 16);
+	ck_assert_uint_eq(call(), CKR_DEVICE_ERROR);
+	pthread_mutex_lock(&d->ctx.lock);
+	d->ctx.st->ops = saved;
+	pthread_mutex_unlock(&d->ctx.lock);
+	client_begin(c, MSG_AUDIT_VERIFY);
+	ck_assert_uint_eq(call(), CKR_ACTION_PROHIBITED);
+	b = client_begin(c, MSG_ACCOUNT_LOGIN);
+	wire_put_bytes(b, "admin-passphrase", 16);
+	ck_assert_uint_eq(call(), CKR_OK);
+	client_begin(c, MSG_AUDIT_VERIFY);
+	ck_assert_uint_eq(call(), CKR_OK);
+}
+END_TEST
+
 START_TEST(client_checks_requests)
 {
 	connect_as(false);
@@ -530,6 +589,7 @@ main(void)
 	tcase_add_test(tc, sessions_and_session_objects_capped);
 	tcase_add_test(tc, token_objects_capped);
 	tcase_add_test(tc, passphrases_rate_limited);
+	tcase_add_test(tc, unauditable_logins_undone);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

@@ -210,11 +210,24 @@ dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
 	if (ran)
 		rv = row->run(&r);
 	if ((row->flags & RQ_AUDITED) && ran && !r.no_audit &&
-	    audit_request_locked(&r, m, row->flags, rv) != 0 && rv == CKR_OK && type == MSG_LOGIN) {
-		/* A login that cannot be on record does not happen. */
-		session_logout_app(r.s->app, r.s->token_id);
-		log_err("%s pid %d: login on token %lld undone: the audit trail cannot be written", peer->who.name,
-			(int)peer->who.pid, (long long)r.s->token_id);
+	    audit_request_locked(&r, m, row->flags, rv) != 0 && rv == CKR_OK &&
+	    (type == MSG_LOGIN || type == MSG_ACCOUNT_LOGIN)) {
+		/* A login that cannot be on record does not happen: neither a
+		 * token login nor the role an account's passphrase gave (a
+		 * holder token's SO logs in with one). */
+		struct km_app *app = peer->app;
+		bool by_account = type == MSG_ACCOUNT_LOGIN ||
+				  (session_login_of(app, r.s->token_id) == CKU_SO &&
+				   access_is_holder(token_find_locked(ctx, r.s->token_id)));
+		if (type == MSG_LOGIN)
+			session_logout_app(app, r.s->token_id);
+		if (by_account) {
+			app->role = KM_ROLE_NONE;
+			app->account[0] = '\0';
+			access_forget_locked(ctx);
+		}
+		log_err("%s pid %d: %s undone: the audit trail cannot be written", peer->who.name, (int)peer->who.pid,
+			m->name);
 		rv = CKR_DEVICE_ERROR;
 	}
 	pthread_mutex_unlock(&ctx->lock);

@@ -537,8 +537,10 @@ init_token(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_t so_le
 		int e = pin_hash(so_pin, so_len, &ctx->pin_cost, proto.so_pin);
 		if (unlock)
 			pthread_mutex_lock(&ctx->lock);
-		if (e != 0)
+		if (e != 0) {
+			wire_wipe(&proto, sizeof(proto));
 			return CKR_DEVICE_ERROR;
+		}
 	} else if ((rv = check_pin(ctx, slot, CKU_SO, so_pin, so_len, unlock, NULL)) != CKR_OK) {
 		return rv;
 	}
