@@ -7,6 +7,8 @@
  *                                one byte every 0.5 s
  *   hostile noread N SECS SLOT   ask for a 2 MiB attribute and never read it
  *   hostile flood N SECS         hold N connections open
+ *   hostile connect N SECS       hold N connections that never say HELLO
+ *                                (what the daemon cannot accept waits)
  *   hostile sessions N SECS SLOT open up to N sessions on one connection,
  *                                then close them all at once (by exiting)
  *   hostile oversize N SECS KIB  announce a 16 MiB request, send KIB KiB of it
@@ -24,6 +26,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -177,6 +180,32 @@ flood(int n, double secs)
 }
 
 static int
+connect_only(int n, double secs)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 16) {
+		rl.rlim_cur = rl.rlim_max < (rlim_t)n + 16 ? rl.rlim_max : (rlim_t)n + 16;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", sock);
+	int got = 0;
+	for (int i = 0; i < n; i++) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		if (fd < 0)
+			break;
+		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+			got++;
+		else
+			close(fd); /* the backlog is full */
+	}
+	printf("ready (%d of %d connections)\n", got, n);
+	fflush(stdout);
+	hold(now() + secs);
+	return 0;
+}
+
+static int
 oversize(int n, double secs, int kib)
 {
 	static uint8_t part[1024];
@@ -229,7 +258,7 @@ main(int argc, char **argv)
 {
 	sock = getenv("COYEU_SOCKET");
 	if (sock == NULL || argc < 3) {
-		fprintf(stderr, "usage: COYEU_SOCKET=PATH hostile slow|flood N SECS | noread|sessions N SECS SLOT | oversize N SECS KIB | victim CALLS\n");
+		fprintf(stderr, "usage: COYEU_SOCKET=PATH hostile slow|flood|connect N SECS | noread|sessions N SECS SLOT | oversize N SECS KIB | victim CALLS\n");
 		return 2;
 	}
 	srand((unsigned)getpid());
@@ -247,6 +276,8 @@ main(int argc, char **argv)
 		return noread(n, secs, (uint32_t)atoi(argv[4]));
 	if (strcmp(argv[1], "flood") == 0)
 		return flood(n, secs);
+	if (strcmp(argv[1], "connect") == 0)
+		return connect_only(n, secs);
 	if (strcmp(argv[1], "sessions") == 0 && argc == 5)
 		return sessions(n, secs, (uint32_t)atoi(argv[4]));
 	if (strcmp(argv[1], "oversize") == 0 && argc == 5)

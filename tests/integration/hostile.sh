@@ -11,6 +11,9 @@
 #   sessions  200,000 sessions on one connection, then closed at once
 #   announce  120 connections announcing a 16 MiB request and sending 4 KiB
 #   oversize  48 connections sending 8 MiB of a 16 MiB request, then stalling
+#   emfile    keymgrd's open-file soft limit lowered to 100 (prlimit), then 400
+#             connections that never say HELLO: it must say so once and
+#             wait, not spin on the listener, and serve once they are gone
 #   signals   SIGHUP, then SIGTERM with slow clients connected
 # The victim's worst latency is printed for each (a figure, not a test).
 . "$(dirname "$0")/lib.sh"
@@ -31,6 +34,7 @@ slot=$("$KEYMGR" holder list --json | grep -o '"slot":[0-9]*' | head -1 | cut -d
 "$KEYMGR" token init --label victim --so-pin 87654321 --pin 1234 >/dev/null || fail "victim token"
 "$KEYMGR" key generate --token victim --pin 1234 --type ec:P-256 --label sign >/dev/null || fail "victim key"
 
+APID=
 attacker() { # NAME ARGS...: starts the attack as uid 65534; waits until it is ready
 	name=$1
 	shift
@@ -116,6 +120,27 @@ if want oversize; then
 		fail "keymgrd did not say it closed connections over the in-flight cap"
 fi
 victim after
+if want emfile; then
+	cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat"; }
+	prlimit --pid "$DAEMON_PID" --nofile=100: || fail "prlimit"
+	attacker emfile connect 400 25
+	grep "^ready" emfile.out
+	sleep 1
+	t0=$(cpu_ticks)
+	sleep 3
+	t1=$(cpu_ticks)
+	hz=$(getconf CLK_TCK)
+	echo "emfile: keymgrd used $((t1 - t0)) of $((3 * hz)) clock ticks in 3 s out of descriptors"
+	n=$(grep -c "too many open files" "$TMP/keymgrd.log" || true)
+	[ "$n" -eq 1 ] || fail "keymgrd said $n times that it was out of descriptors (want once)"
+	# A loop that spins on the readable listener uses the whole 3 s.
+	[ "$((t1 - t0))" -lt "$hz" ] || fail "keymgrd spun out of descriptors: $((t1 - t0)) ticks in 3 s"
+	kill "$APID"
+	wait "$APID" 2>/dev/null || true
+	APID=
+	prlimit --pid "$DAEMON_PID" --nofile=4096: || fail "prlimit"
+	victim emfile-after
+fi
 if want signals; then
 	# SIGHUP does not stop keymgrd; SIGTERM does, at once, slow clients or not.
 	attacker signals slow 4 25
