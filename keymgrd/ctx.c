@@ -31,6 +31,8 @@ ctx_defaults(unsigned *max_pin_failures, struct km_policy *p)
 	p->pin_rate = 10;
 	p->max_token_objects = 200000;
 	p->max_token_bytes = 1024ull << 20;
+	p->max_principal_objects = 1000;
+	p->max_principal_bytes = 16u << 20;
 	p->max_sessions = 1024;
 	p->max_session_objects = 1024;
 	p->max_session_bytes = 64u << 20;

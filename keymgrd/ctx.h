@@ -151,6 +151,8 @@ struct km_policy {
 	unsigned pin_rate;      /* wrong PINs a principal may give per minute */
 	uint64_t max_token_objects; /* objects one token may hold */
 	uint64_t max_token_bytes;   /* and their bytes */
+	uint64_t max_principal_objects; /* token objects one principal without */
+	uint64_t max_principal_bytes;   /* the administrator role may write */
 	unsigned max_sessions;
 	unsigned max_session_objects;
 	uint64_t max_session_bytes;
@@ -273,8 +275,10 @@ CK_RV token_pin_len_ok(size_t len);
  * without one, the lifecycle state (active). 0 or -1. */
 int token_stamp_object(struct km_object *o);
 /* Inserts token object o inside the caller's transaction, setting its
- * handle; certificates enter the inventory too. 0 or an error. */
-int token_insert_object_intx(struct km_ctx *ctx, struct km_token *t, struct km_object *o);
+ * handle; certificates enter the inventory too. It counts against the
+ * quota of principal by (principal_room_locked), or none when by is
+ * NULL. 0 or an error. */
+int token_insert_object_intx(struct km_ctx *ctx, struct km_token *t, struct km_object *o, const char *by);
 /* The token objects of token_id that f selects, loaded (their secrets
  * unsealed only when secrets is true); free with token_free_objects. */
 int token_load_objects_locked(struct km_ctx *ctx, int64_t token_id, const struct store_filter *f, bool secrets,
@@ -293,6 +297,9 @@ void token_free_objects(struct km_object **v, size_t n);
 /* Whether token t may take n more objects of bytes more: CKR_OK, or
  * CKR_DEVICE_MEMORY (logged) over its quota. */
 CK_RV token_room_locked(struct km_ctx *ctx, const struct km_token *t, uint64_t n, uint64_t bytes);
+/* The same for what principal who has written, on every token, without
+ * the administrator role (max_principal_objects, max_principal_mib). */
+CK_RV principal_room_locked(struct km_ctx *ctx, const char *who, uint64_t n, uint64_t bytes);
 /* Reads t's object count and bytes from the store again (after objects
  * went, or a transaction that added some rolled back). */
 void token_recount_locked(struct km_ctx *ctx, struct km_token *t);

@@ -21,6 +21,7 @@
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,6 +128,9 @@ usage(FILE *f)
 		"  --pin-rate N        wrong PINs one user may give per minute (default 10)\n"
 		"  --max-token-objects N  objects one token may hold (default 200000)\n"
 		"  --max-token-mib N   MiB of one token's objects (default 1024)\n"
+		"  --max-principal-objects N  token objects one user without the administrator\n"
+		"                      role may write, on all tokens (default 1000)\n"
+		"  --max-principal-mib N  and their MiB (default 16)\n"
 		"  --max-sessions N    sessions of one application (default 1024)\n"
 		"  --max-session-objects N  session objects of one application (default 1024)\n"
 		"  --max-session-object-mib N  MiB of one user's session objects (default 64)\n"
@@ -203,6 +207,31 @@ config_key(const char *name, char key[48])
 	key[i] = '\0';
 }
 
+/* The policy's numbers: a keymgrd.conf key, its range, and the field of
+ * struct km_policy it sets (a uint64_t, shifted, when wide). */
+struct policy_count {
+	const char *key;
+	unsigned min, max;
+	size_t offset;
+	bool wide;
+	unsigned shift;
+};
+#define COUNT(k, lo, hi, field) { k, lo, hi, offsetof(struct km_policy, field), false, 0 }
+#define WIDE(k, lo, hi, field, sh) { k, lo, hi, offsetof(struct km_policy, field), true, sh }
+static const struct policy_count policy_counts[] = {
+	COUNT("pin_rate", 1, 100000, pin_rate),
+	COUNT("crl_days", 1, 3660, crl_days),
+	WIDE("max_token_objects", 1, 100000000, max_token_objects, 0),
+	WIDE("max_token_mib", 1, 1u << 24, max_token_bytes, 20),
+	WIDE("max_principal_objects", 1, 100000000, max_principal_objects, 0),
+	WIDE("max_principal_mib", 1, 1u << 24, max_principal_bytes, 20),
+	COUNT("max_sessions", 1, 1u << 20, max_sessions),
+	COUNT("max_session_objects", 0, 1u << 20, max_session_objects),
+	WIDE("max_session_object_mib", 0, 1u << 16, max_session_bytes, 20),
+};
+#undef COUNT
+#undef WIDE
+
 /*
  * A policy setting (keymgrd.conf name, or the flag's name with '-'):
  * 1 when set, 0 when the value is wrong, -1 when name is no policy setting.
@@ -231,33 +260,18 @@ policy_setting(struct km_policy *p, const char *name, const char *value)
 		return set_path(p->outbox, value) == 0;
 	if (strcmp(key, "crl_dir") == 0)
 		return set_path(p->crl_dir, value) == 0;
-	if (strcmp(key, "pin_rate") == 0) {
+	for (size_t i = 0; i < sizeof(policy_counts) / sizeof(policy_counts[0]); i++) {
+		const struct policy_count *c = &policy_counts[i];
 		unsigned v;
-		return parse_uint(value, 10, 100000, &v) && v > 0 ? (p->pin_rate = v, 1) : 0;
-	}
-	if (strcmp(key, "max_token_objects") == 0) {
-		unsigned v;
-		return parse_uint(value, 10, 100000000, &v) && v > 0 ? (p->max_token_objects = v, 1) : 0;
-	}
-	if (strcmp(key, "max_token_mib") == 0) {
-		unsigned v;
-		return parse_uint(value, 10, 1u << 24, &v) && v > 0 ? (p->max_token_bytes = (uint64_t)v << 20, 1) : 0;
-	}
-	if (strcmp(key, "max_sessions") == 0) {
-		unsigned v;
-		return parse_uint(value, 10, 1u << 20, &v) && v > 0 ? (p->max_sessions = v, 1) : 0;
-	}
-	if (strcmp(key, "max_session_objects") == 0) {
-		unsigned v;
-		return parse_uint(value, 10, 1u << 20, &v) ? (p->max_session_objects = v, 1) : 0;
-	}
-	if (strcmp(key, "max_session_object_mib") == 0) {
-		unsigned v;
-		return parse_uint(value, 10, 1u << 16, &v) ? (p->max_session_bytes = (uint64_t)v << 20, 1) : 0;
-	}
-	if (strcmp(key, "crl_days") == 0) {
-		unsigned v;
-		return parse_uint(value, 10, 3660, &v) && v > 0 ? (p->crl_days = v, 1) : 0;
+		if (strcmp(key, c->key) != 0)
+			continue;
+		if (!parse_uint(value, 10, c->max, &v) || v < c->min)
+			return 0;
+		if (c->wide)
+			*(uint64_t *)((char *)p + c->offset) = (uint64_t)v << c->shift;
+		else
+			*(unsigned *)((char *)p + c->offset) = v;
+		return 1;
 	}
 	return -1;
 }
@@ -370,6 +384,8 @@ parse_args(int argc, char **argv, struct options *o)
 		{ "pin-rate", required_argument, NULL, 'P' },
 		{ "max-token-objects", required_argument, NULL, 'P' },
 		{ "max-token-mib", required_argument, NULL, 'P' },
+		{ "max-principal-objects", required_argument, NULL, 'P' },
+		{ "max-principal-mib", required_argument, NULL, 'P' },
 		{ "max-sessions", required_argument, NULL, 'P' },
 		{ "max-session-objects", required_argument, NULL, 'P' },
 		{ "max-session-object-mib", required_argument, NULL, 'P' },

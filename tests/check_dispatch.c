@@ -469,6 +469,31 @@ START_TEST(token_objects_capped)
 }
 END_TEST
 
+/* What a principal without the administrator role writes is capped on
+ * its own (max_principal_objects), on its holder token as anywhere; the
+ * administrator's own writes are not counted against it. */
+START_TEST(principal_objects_capped)
+{
+	connect_as(true);
+	uint32_t slot = holder_add("DB-0002", "11112222");
+	ck_assert_uint_eq(access_set(true, 4242, "DB-0002"), CKR_OK);
+	uint32_t h;
+	ck_assert_uint_eq(session_on(slot, true, &h), CKR_OK);
+	ck_assert_uint_eq(create_public_data(h), CKR_OK); /* the administrator's */
+	pthread_mutex_lock(&d->ctx.lock);
+	d->ctx.policy.max_principal_objects = 2;
+	pthread_mutex_unlock(&d->ctx.lock);
+	connect_as(false);
+	ck_assert_uint_eq(session_on(slot, true, &h), CKR_OK);
+	ck_assert_uint_eq(create_public_data(h), CKR_OK);
+	ck_assert_uint_eq(create_public_data(h), CKR_OK);
+	ck_assert_uint_eq(create_public_data(h), CKR_DEVICE_MEMORY);
+	connect_as(true);
+	ck_assert_uint_eq(session_on(slot, true, &h), CKR_OK);
+	ck_assert_uint_eq(create_public_data(h), CKR_OK);
+}
+END_TEST
+
 /* Account passphrases come under pin_rate too: past it, refused unchecked
  * (the right one as well) and uncounted. */
 START_TEST(passphrases_rate_limited)
@@ -555,6 +580,83 @@ START_TEST(unauditable_logins_undone)
 }
 END_TEST
 
+/* Sets the store's audit appends failing (broken) or working (NULL). */
+static void
+audit_broken(struct store_ops *broken)
+{
+	static const struct store_ops *saved;
+	pthread_mutex_lock(&d->ctx.lock);
+	if (broken != NULL) {
+		saved = d->ctx.st->ops;
+		*broken = *saved;
+		broken->audit_append = audit_fails;
+		d->ctx.st->ops = broken;
+	} else {
+		d->ctx.st->ops = saved;
+	}
+	pthread_mutex_unlock(&d->ctx.lock);
+}
+
+/* A change whose audit entry cannot be written is not made: an account,
+ * a holder and its token, an access rule, an unlock. */
+START_TEST(unauditable_admin_changes_undone)
+{
+	struct store_ops broken;
+	connect_as(true);
+	uint32_t slots = slot_count();
+	audit_broken(&broken);
+	struct wire_buf *b = client_begin(c, MSG_ACCOUNT_ADD);
+	wire_put_str(b, "auditor1");
+	wire_put_str(b, "auditor");
+	wire_put_u32(b, 4343);
+	wire_put_bytes(b, "audit-passphrase", 16);
+	ck_assert_uint_eq(call(), CKR_DEVICE_ERROR);
+	b = client_begin(c, MSG_HOLDER_ADD);
+	wire_put_str(b, "DB-0003");
+	wire_put_str(b, "Quàng Thị Mai");
+	wire_put_str(b, "Sở Nội vụ");
+	wire_put_str(b, "");
+	wire_put_bytes(b, "11112222", 8);
+	ck_assert_uint_eq(call(), CKR_DEVICE_ERROR);
+	audit_broken(NULL);
+	ck_assert_uint_eq(slot_count(), slots);
+	holder_add("DB-0003", "11112222"); /* neither exists: both can be made now */
+	b = client_begin(c, MSG_ACCOUNT_ADD);
+	wire_put_str(b, "auditor1");
+	wire_put_str(b, "auditor");
+	wire_put_u32(b, 4343);
+	wire_put_bytes(b, "audit-passphrase", 16);
+	ck_assert_uint_eq(call(), CKR_OK);
+	audit_broken(&broken);
+	ck_assert_uint_eq(access_set(true, 4242, "DB-0003"), CKR_DEVICE_ERROR);
+	b = client_begin(c, MSG_UNLOCK); /* kept in memory only: not given either */
+	wire_put_u32(b, 1);
+	wire_put_bytes(b, "1234", 4);
+	wire_put_u32(b, 60);
+	ck_assert_uint_eq(call(), CKR_DEVICE_ERROR);
+	audit_broken(NULL);
+	uint32_t s = open_session(false);
+	wire_put_u32(client_begin(c, MSG_SESSION_INFO), s);
+	ck_assert_uint_eq(call(), CKR_OK);
+	uint32_t slot_id = 0, state = 0;
+	wire_get_u32(&c->rep, &slot_id);
+	wire_get_u32(&c->rep, &state);
+	ck_assert_uint_eq(state, CKS_RO_PUBLIC_SESSION);
+	connect_as(false);
+	ck_assert_uint_eq(slot_count(), 0); /* no rule was made */
+	client_begin(c, MSG_AUDIT_VERIFY);
+	ck_assert_uint_eq(call(), CKR_ACTION_PROHIBITED);
+	connect_as(true);
+	client_begin(c, MSG_AUDIT_VERIFY);
+	ck_assert_uint_eq(call(), CKR_OK);
+	uint64_t entries = 0;
+	int64_t bad = -1;
+	wire_get_u64(&c->rep, &entries);
+	wire_get_u64(&c->rep, (uint64_t *)&bad);
+	ck_assert_int_eq(bad, 0);
+}
+END_TEST
+
 START_TEST(client_checks_requests)
 {
 	connect_as(false);
@@ -588,8 +690,10 @@ main(void)
 	tcase_add_test(tc, accounts_give_roles);
 	tcase_add_test(tc, sessions_and_session_objects_capped);
 	tcase_add_test(tc, token_objects_capped);
+	tcase_add_test(tc, principal_objects_capped);
 	tcase_add_test(tc, passphrases_rate_limited);
 	tcase_add_test(tc, unauditable_logins_undone);
+	tcase_add_test(tc, unauditable_admin_changes_undone);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

@@ -84,6 +84,7 @@ START_TEST(older_schema_migrated)
 	put_object(st, 1, CKO_DATA, "kept", "kept");
 	store_close(st);
 	static const char *const undo6[] = {
+		"DROP INDEX objects_by_creator", "ALTER TABLE objects DROP COLUMN created_by",
 		"DROP INDEX tokens_by_holder", "ALTER TABLE tokens DROP COLUMN holder",
 		"ALTER TABLE tokens DROP COLUMN holder_name", "ALTER TABLE tokens DROP COLUMN agency",
 		"ALTER TABLE tokens DROP COLUMN unit", "ALTER TABLE tokens DROP COLUMN user_pin_expired",

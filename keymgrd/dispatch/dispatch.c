@@ -172,6 +172,20 @@ audit_request_locked(struct req *r, const struct proto_msg *m, unsigned flags, C
 	return audit_locked(r->ctx, &by, r->audit_token, r->audit_session, m->name, obj, rv);
 }
 
+/* The entry of a request that its change's transaction writes. */
+struct pending_entry {
+	struct req *r;
+	const struct proto_msg *m;
+	unsigned flags;
+};
+
+static int
+write_pending(void *arg)
+{
+	struct pending_entry *p = arg;
+	return audit_request_locked(p->r, p->m, p->flags, CKR_OK);
+}
+
 int
 dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
 		 struct wire_buf *rep)
@@ -207,9 +221,20 @@ dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
 	 * login, no role) changed nothing and tried no secret: it is logged,
 	 * not audited, so no client can fill the trail with refusals. */
 	bool ran = rv == CKR_OK;
-	if (ran)
+	/* A change commits with its audit entry (the code that makes it
+	 * calls audit_commit_locked); what commits none is audited after.
+	 * Logins are undone below instead; the entries of new objects name
+	 * handles that are known only once the reply is written. */
+	struct pending_entry pe = { &r, m, row->flags };
+	struct audit_pending pending = { write_pending, &pe, false };
+	bool in_txn = (row->flags & RQ_AUDITED) && !(row->flags & (RQ_MAKES_1 | RQ_MAKES_2)) &&
+		      type != MSG_LOGIN && type != MSG_ACCOUNT_LOGIN;
+	if (ran) {
+		audit_pending_set(in_txn ? &pending : NULL);
 		rv = row->run(&r);
-	if ((row->flags & RQ_AUDITED) && ran && !r.no_audit &&
+		audit_pending_set(NULL);
+	}
+	if ((row->flags & RQ_AUDITED) && ran && !r.no_audit && !pending.done &&
 	    audit_request_locked(&r, m, row->flags, rv) != 0 && rv == CKR_OK &&
 	    (type == MSG_LOGIN || type == MSG_ACCOUNT_LOGIN)) {
 		/* A login that cannot be on record does not happen: neither a

@@ -139,7 +139,8 @@ process_destroy_object(struct req *r)
 		key_cache_forget_locked(r->ctx);
 	}
 	if (rv == CKR_OK && o->on_token) {
-		if (store_object_delete(r->ctx->st, h) != 0) {
+		int e = store_begin(r->ctx->st);
+		if (req_commit(r, e != 0 ? e : store_object_delete(r->ctx->st, h)) != 0) {
 			rv = CKR_DEVICE_ERROR;
 		} else {
 			token_scrub_locked(r->ctx);

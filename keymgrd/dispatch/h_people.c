@@ -86,7 +86,8 @@ process_account_add(struct req *r)
 	a.uid = uid;
 	if (pin_hash(pass, n, &r->ctx->pin_cost, a.secret) != 0)
 		return CKR_DEVICE_ERROR;
-	int e = store_account_insert(r->ctx->st, &a);
+	int e = store_begin(r->ctx->st);
+	e = req_commit(r, e != 0 ? e : store_account_insert(r->ctx->st, &a));
 	wire_wipe(&a, sizeof(a));
 	if (e == CY_ERR_EXISTS)
 		return CKR_ATTRIBUTE_VALUE_INVALID; /* the name or the uid has one */
@@ -103,7 +104,8 @@ process_account_remove(struct req *r)
 	if (!get_str(r, name, sizeof(name)))
 		return CKR_ARGUMENTS_BAD;
 	snprintf(r->audit_obj, sizeof(r->audit_obj), "account %.48s", name);
-	int e = store_account_delete(r->ctx->st, name);
+	int e = store_begin(r->ctx->st);
+	e = req_commit(r, e != 0 ? e : store_account_delete(r->ctx->st, name));
 	if (e == CY_ERR_NOT_FOUND)
 		return CKR_ARGUMENTS_BAD;
 	if (e != 0 || access_count_admins_locked(r->ctx) != 0)
@@ -247,7 +249,8 @@ process_access_set(struct req *r)
 		return CKR_ATTRIBUTE_VALUE_INVALID;
 	if (have != CY_ERR_NOT_FOUND)
 		return CKR_DEVICE_ERROR;
-	int e = store_access_set(r->ctx->st, &a, grant);
+	int e = store_begin(r->ctx->st);
+	e = req_commit(r, e != 0 ? e : store_access_set(r->ctx->st, &a, grant));
 	if (e == CY_ERR_EXISTS)
 		return CKR_OK; /* nothing to change */
 	if (e != 0)

@@ -10,6 +10,7 @@
 #include "attr.h"
 #include "cy_err.h"
 #include "ctx.h"
+#include "model/audit.h"
 #include "log.h"
 #include "dispatch/request.h"
 #include "model/handles.h"
@@ -129,7 +130,7 @@ process_cert_import(struct req *r)
 				rv = CKR_HOST_MEMORY;
 			else if ((rv = obj_build(&tmpl, CKO_CERTIFICATE, ATTR_ANY_KEY, OM_CREATE, false, &o)) == CKR_OK) {
 				o->token_id = s->token_id;
-				if (token_stamp_object(o) != 0 || token_insert_object_intx(ctx, t, o) != 0)
+				if (token_stamp_object(o) != 0 || token_insert_object_intx(ctx, t, o, NULL) != 0)
 					rv = CKR_DEVICE_ERROR;
 				else {
 					imported++;
@@ -147,7 +148,7 @@ process_cert_import(struct req *r)
 			al_free(&tmpl);
 		}
 	}
-	if (parsed == 0 && rv == CKR_OK && store_commit(ctx->st) != 0)
+	if (parsed == 0 && rv == CKR_OK && audit_commit_locked(ctx) != 0)
 		rv = CKR_DEVICE_ERROR;
 	if (rv != CKR_OK) {
 		store_rollback(ctx->st); /* nothing when no transaction is open */

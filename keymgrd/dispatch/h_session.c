@@ -14,6 +14,7 @@
 #include "dispatch/request.h"
 #include "model/handles.h"
 #include "model/access.h"
+#include "model/audit.h"
 #include "model/session.h"
 #include <time.h>
 
@@ -253,13 +254,19 @@ process_unlock(struct req *r)
 		return CKR_DEVICE_ERROR;
 	if (t->st.user_pin_expired)
 		return CKR_PIN_EXPIRED;
-	struct km_unlock *u;
+	struct km_unlock *u, *fresh = NULL;
 	for (u = ctx->unlocks; u; u = u->next)
 		if (strcmp(u->principal, r->peer->who.name) == 0 && u->token_id == slot)
 			break;
+	if (u == NULL && (fresh = calloc(1, sizeof(*fresh))) == NULL)
+		return CKR_HOST_MEMORY;
+	/* An unlock that cannot be on record is not given. */
+	if (audit_first_locked(ctx) != 0) {
+		free(fresh);
+		return CKR_DEVICE_ERROR;
+	}
 	if (u == NULL) {
-		if ((u = calloc(1, sizeof(*u))) == NULL)
-			return CKR_HOST_MEMORY;
+		u = fresh;
 		snprintf(u->principal, sizeof(u->principal), "%s", r->peer->who.name);
 		u->token_id = slot;
 		u->holder = access_is_holder(t);

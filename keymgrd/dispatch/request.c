@@ -6,8 +6,10 @@
 
 #include <stdio.h>
 
+#include "ctx.h"
 #include "dispatch/request.h"
 #include "model/access.h"
+#include "model/audit.h"
 #include "model/handles.h"
 #include "model/session.h"
 
@@ -74,4 +76,14 @@ struct audit_actor
 req_actor(struct req *r)
 {
 	return access_actor_locked(r->ctx, r->peer->app, &r->peer->who);
+}
+
+int
+req_commit(struct req *r, int e)
+{
+	if (e == 0)
+		e = audit_commit_locked(r->ctx);
+	if (e != 0)
+		store_rollback(r->ctx->st);
+	return e;
 }

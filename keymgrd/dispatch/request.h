@@ -82,6 +82,11 @@ get_bytes(struct req *r, uint32_t *n)
 
 /* ---- request helpers (dispatch/request.c) ---- */
 
+/* A change of one store statement (its result e, inside a transaction
+ * begun by the caller) committed with the request's audit entry, or
+ * rolled back: 0 or an error. */
+int req_commit(struct req *r, int e);
+
 /* The caller's session h, waiting until no other worker is using it
  * (NULL when it has none); the audit entry names it. */
 struct km_session *req_session(struct req *r, uint32_t h);

@@ -119,6 +119,30 @@ hex32(const uint8_t v[32], char out[65])
 		snprintf(out + 2 * i, 3, "%02x", v[i]);
 }
 
+/* What the newest entry written inside a transaction was, for the log
+ * line of the head once it commits; and the entry the request this thread runs must commit with
+ * its change (audit_pending_set). */
+struct unlogged_head {
+	char what[112];
+	bool set;
+};
+static __thread struct unlogged_head unlogged;
+static __thread struct audit_pending *pending;
+
+/* Logs the chain's head (op by who, or what when who is NULL). */
+static void
+log_head(struct km_ctx *ctx, int64_t id, const uint8_t hash[32], const char *op, const char *who)
+{
+	char h[65];
+	hex32(hash, h);
+	if (who != NULL)
+		log_msg(LOG_NOTICE, "audit head %lld %s (%s by %s)", (long long)id, h, op, who);
+	else
+		log_msg(LOG_NOTICE, "audit head %lld %s (%s)", (long long)id, h, op);
+	if (id > ctx->audit_seen)
+		ctx->audit_seen = id;
+}
+
 struct audit_actor
 audit_self(struct km_ctx *ctx)
 {
@@ -146,14 +170,61 @@ audit_locked(struct km_ctx *ctx, const struct audit_actor *by, int64_t token, ui
 		return CY_ERR_STORE;
 	}
 	/* A copy of the head outside the store (the journal, syslog): what
-	 * the head was at any time can be checked against it. */
-	if (store_generation(ctx->st) == 0)
-		return 0; /* inside a transaction, which may still roll back */
-	char h[65];
-	hex32(e.hash, h);
-	log_msg(LOG_NOTICE, "audit head %lld %s (%s by %s)", (long long)e.id, h, op, e.who);
-	if (e.id > ctx->audit_seen)
-		ctx->audit_seen = e.id;
+	 * the head was at any time can be checked against it; inside a
+	 * transaction, which may still roll back, once it commits. */
+	if (store_generation(ctx->st) == 0) {
+		unlogged.set = true;
+		snprintf(unlogged.what, sizeof(unlogged.what), "%s by %s", op, e.who);
+		return 0;
+	}
+	log_head(ctx, e.id, e.hash, op, e.who);
+	return 0;
+}
+
+void
+audit_pending_set(struct audit_pending *p)
+{
+	pending = p;
+	unlogged.set = false;
+}
+
+int
+audit_first_locked(struct km_ctx *ctx)
+{
+	(void)ctx;
+	if (pending == NULL || pending->done)
+		return 0;
+	if (pending->write(pending->arg) != 0)
+		return CY_ERR_STORE;
+	pending->done = true;
+	return 0;
+}
+
+int
+audit_commit_locked(struct km_ctx *ctx)
+{
+	struct audit_pending *p = pending;
+	bool wrote = false;
+	if (p != NULL && !p->done) {
+		if (p->write(p->arg) != 0)
+			return CY_ERR_STORE;
+		wrote = true;
+	}
+	int r = store_commit(ctx->st);
+	if (r != 0) {
+		unlogged.set = false;
+		return r;
+	}
+	if (wrote)
+		p->done = true;
+	if (unlogged.set) {
+		/* The head as committed (what a rollback took back is not). */
+		int64_t id;
+		uint8_t hash[32], mac[32];
+		unlogged.set = false;
+		if (store_audit_head(ctx->st, &id, hash, mac) == 0 && id > ctx->audit_seen)
+			log_head(ctx, id, hash, unlogged.what, NULL);
+	}
 	return 0;
 }
 

@@ -18,6 +18,7 @@
 #ifndef KM_AUDIT_H
 #define KM_AUDIT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -43,6 +44,27 @@ struct audit_actor audit_self(struct km_ctx *ctx);
  * logged; see dispatch.c for what is undone). */
 int audit_locked(struct km_ctx *ctx, const struct audit_actor *by, int64_t token, uint32_t session,
 		  const char *op, const char *object, CK_RV result);
+
+/*
+ * An administrative change and its audit entry are one transaction: the
+ * dispatcher names, for the request a worker thread is running, how to
+ * write its entry (audit_pending_set, NULL when done), and the code that
+ * makes the change commits with audit_commit_locked instead of
+ * store_commit. So a change whose entry cannot be written is not made.
+ */
+struct audit_pending {
+	int (*write)(void *arg); /* appends the request's entry (result CKR_OK) */
+	void *arg;
+	bool done;               /* written, and committed */
+};
+void audit_pending_set(struct audit_pending *p);
+/* Writes the pending entry of this thread's request (if any and not yet
+ * written) inside the open transaction, then commits it. 0, or an error
+ * after which the caller rolls back (the change did not happen). */
+int audit_commit_locked(struct km_ctx *ctx);
+/* For a change kept only in memory (an unlock): writes the pending entry
+ * now, before the change is made. 0, or an error: do not make it. */
+int audit_first_locked(struct km_ctx *ctx);
 
 struct audit_check {
 	uint64_t entries;  /* entries read */

@@ -10,6 +10,7 @@
 #include "model/ca.h"
 #include "cy_err.h"
 #include "ctx.h"
+#include "model/audit.h"
 #include "model/lifecycle.h"
 #include "log.h"
 #include "paths.h"
@@ -102,8 +103,8 @@ ca_self_sign_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, 
 		goto out;
 	}
 	rv = CKR_DEVICE_ERROR;
-	if (token_insert_object_intx(ctx, t, o) != 0 || store_ca_add(ctx->st, token_id, id->val, id->len) != 0 ||
-	    store_commit(ctx->st) != 0) {
+	if (token_insert_object_intx(ctx, t, o, NULL) != 0 || store_ca_add(ctx->st, token_id, id->val, id->len) != 0 ||
+	    audit_commit_locked(ctx) != 0) {
 		store_rollback(ctx->st);
 		token_recount_locked(ctx, t);
 		goto out;

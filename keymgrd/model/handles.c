@@ -14,6 +14,7 @@
 
 #include "cy_err.h"
 #include "ctx.h"
+#include "model/audit.h"
 #include "log.h"
 #include "model/access.h"
 #include "model/handles.h"
@@ -173,7 +174,8 @@ handle_may_write_obj(const struct km_session *s, const struct km_object *o)
 	return handle_may_write(s, o->on_token, al_bool(&o->pub, CKA_PRIVATE, false));
 }
 
-/* Writes token object o back to the store (o->handle is its id). */
+/* Writes token object o back to the store (o->handle is its id), with
+ * the request's audit entry. */
 CK_RV
 handle_save_locked(struct km_ctx *ctx, const struct km_object *o)
 {
@@ -183,7 +185,11 @@ handle_save_locked(struct km_ctx *ctx, const struct km_object *o)
 	so.id = o->handle;
 	if (t == NULL || obj_to_store(o, t->data_key, &so) != 0)
 		return CKR_DEVICE_ERROR;
-	int e = store_object_update(ctx->st, &so);
+	int e = store_begin(ctx->st);
+	if (e == 0 && (e = store_object_update(ctx->st, &so)) == 0)
+		e = audit_commit_locked(ctx);
+	if (e != 0)
+		store_rollback(ctx->st);
 	store_object_clear(&so);
 	return e ? CKR_DEVICE_ERROR : CKR_OK;
 }
@@ -218,6 +224,11 @@ handle_add_objects_locked(struct km_ctx *ctx, struct km_session *s, struct km_ob
 	}
 	if (ntoken && (rv0 = token_room_locked(ctx, t, ntoken, tbytes)) != CKR_OK)
 		return rv0;
+	/* What a principal without the administrator role writes counts
+	 * against its own quota too (a holder's token, or a group's). */
+	const char *by = access_role_locked(ctx, s->app) == KM_ROLE_ADMIN ? NULL : s->app->principal;
+	if (ntoken && by != NULL && (rv0 = principal_room_locked(ctx, by, ntoken, tbytes)) != CKR_OK)
+		return rv0;
 	CK_RV rv = nsession ? handle_sobj_room_locked(ctx, s, nsession, bytes) : CKR_OK;
 	if (rv != CKR_OK) {
 		log_info("%s: session objects refused: %u of at most %u, and the principal's bytes",
@@ -239,10 +250,10 @@ handle_add_objects_locked(struct km_ctx *ctx, struct km_session *s, struct km_ob
 	if (any_token && store_begin(ctx->st) != 0)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
-		if (objs[i]->on_token && token_insert_object_intx(ctx, t, objs[i]) != 0)
+		if (objs[i]->on_token && token_insert_object_intx(ctx, t, objs[i], by) != 0)
 			goto rollback;
 	}
-	if (any_token && store_commit(ctx->st) != 0)
+	if (any_token && audit_commit_locked(ctx) != 0)
 		goto rollback;
 	for (size_t i = 0; i < n; i++) {
 		if (objs[i]->on_token)

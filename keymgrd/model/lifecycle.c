@@ -8,6 +8,7 @@
 
 #include "crypto/crypto.h"
 #include "ctx.h"
+#include "model/audit.h"
 #include "model/handles.h"
 #include "model/lifecycle.h"
 #include "log.h"
@@ -162,7 +163,7 @@ lifecycle_set_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *ckaid,
 	if (store_begin(ctx->st) != 0)
 		return CKR_DEVICE_ERROR;
 	CK_RV rv = lifecycle_set_intx(ctx, token_id, ckaid, len, state, reason, changed);
-	if (rv != CKR_OK || store_commit(ctx->st) != 0) {
+	if (rv != CKR_OK || audit_commit_locked(ctx) != 0) {
 		store_rollback(ctx->st);
 		*changed = 0;
 		return rv != CKR_OK ? rv : CKR_DEVICE_ERROR;

@@ -362,10 +362,10 @@ rotate_commit_locked(struct km_ctx *ctx, struct rotation *rot, const struct audi
 		return CKR_DEVICE_ERROR;
 	id_text(rot->id, sizeof(rot->id), what, sizeof(what));
 	snprintf(what + strlen(what), sizeof(what) - strlen(what), " version %llu", (unsigned long long)rot->version);
-	if (token_insert_object_intx(ctx, t, rot->pub) != 0 || token_insert_object_intx(ctx, t, rot->priv) != 0)
+	if (token_insert_object_intx(ctx, t, rot->pub, NULL) != 0 || token_insert_object_intx(ctx, t, rot->priv, NULL) != 0)
 		goto fail;
-	audit_locked(ctx, who, rot->token_id, session, "key-rotate", what, CKR_OK);
-	if (store_commit(ctx->st) != 0)
+	if (audit_locked(ctx, who, rot->token_id, session, "key-rotate", what, CKR_OK) != 0 ||
+	    audit_commit_locked(ctx) != 0)
 		goto fail;
 	log_info("token %lld: key '%.*s' rotated to %s", (long long)rot->token_id, (int)rot->label_len,
 		 (const char *)rot->label, what);
@@ -534,11 +534,14 @@ rotate_expire_locked(struct km_ctx *ctx, int64_t token_id, int64_t grace, uint32
 			break;
 		}
 		struct audit_actor self = audit_self(ctx);
-		audit_locked(ctx, &self, token_id, 0, "policy-destroy", what, CKR_OK);
+		if (audit_locked(ctx, &self, token_id, 0, "policy-destroy", what, CKR_OK) != 0) {
+			r = CY_ERR_STORE;
+			break;
+		}
 		(*destroyed)++;
 	}
 	token_free_objects(v, n);
-	if (began && (r != 0 || store_commit(ctx->st) != 0)) {
+	if (began && (r != 0 || audit_commit_locked(ctx) != 0)) {
 		store_rollback(ctx->st);
 			*destroyed = 0;
 		return r ? r : CY_ERR_STORE;

@@ -64,6 +64,21 @@ token_room_locked(struct km_ctx *ctx, const struct km_token *t, uint64_t n, uint
 	return CKR_DEVICE_MEMORY;
 }
 
+CK_RV
+principal_room_locked(struct km_ctx *ctx, const char *who, uint64_t n, uint64_t bytes)
+{
+	uint64_t have = 0, have_bytes = 0;
+	if (store_count_created(ctx->st, who, &have, &have_bytes) != 0)
+		return CKR_DEVICE_ERROR;
+	if (have + n <= ctx->policy.max_principal_objects && have_bytes + bytes <= ctx->policy.max_principal_bytes)
+		return CKR_OK;
+	log_warn("%s: has written %llu token objects, %llu KiB (at most %llu and %llu MiB): %llu more refused", who,
+		 (unsigned long long)have, (unsigned long long)(have_bytes >> 10),
+		 (unsigned long long)ctx->policy.max_principal_objects,
+		 (unsigned long long)(ctx->policy.max_principal_bytes >> 20), (unsigned long long)n);
+	return CKR_DEVICE_MEMORY;
+}
+
 void
 token_recount_locked(struct km_ctx *ctx, struct km_token *t)
 {
@@ -344,7 +359,7 @@ set_pin_hash(struct km_ctx *ctx, struct km_token *t, CK_USER_TYPE who, const cha
 		nt.user_pin_expired = expired;
 	}
 	if (store_begin(ctx->st) != 0 || store_token_update(ctx->st, &nt) != 0 ||
-	    store_token_pin_reset(ctx->st, t->st.id, who == CKU_SO) != 0 || store_commit(ctx->st) != 0) {
+	    store_token_pin_reset(ctx->st, t->st.id, who == CKU_SO) != 0 || audit_commit_locked(ctx) != 0) {
 		store_rollback(ctx->st);
 		rv = CKR_DEVICE_ERROR;
 	} else {
@@ -489,8 +504,10 @@ create_token(struct km_ctx *ctx, int64_t slot, const struct store_token *proto)
 		goto out;
 	}
 	ctx->tokens = nv;
-	if (store_token_insert(ctx->st, &t.st) != 0)
+	if (store_begin(ctx->st) != 0 || store_token_insert(ctx->st, &t.st) != 0 || audit_commit_locked(ctx) != 0) {
+		store_rollback(ctx->st);
 		goto out;
+	}
 	ctx->tokens[ctx->ntokens++] = t;
 	t.data_key = NULL;
 	log_info("token %lld initialised (serial %s)", (long long)slot, t.st.serial);
@@ -576,7 +593,7 @@ init_token(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_t so_le
 	if (store_begin(ctx->st) != 0)
 		return CKR_DEVICE_ERROR;
 	if (store_token_clear_objects(ctx->st, slot) != 0 || store_token_update(ctx->st, &nt) != 0 ||
-	    store_token_pin_reset(ctx->st, slot, false) != 0 || store_commit(ctx->st) != 0) {
+	    store_token_pin_reset(ctx->st, slot, false) != 0 || audit_commit_locked(ctx) != 0) {
 		store_rollback(ctx->st);
 		return CKR_DEVICE_ERROR;
 	}
@@ -665,11 +682,12 @@ inventory_add_intx(struct km_ctx *ctx, const struct km_object *o)
 /* Inserts token object o inside the caller's transaction, setting its
  * handle; certificates enter the inventory too. 0 or an error. */
 int
-token_insert_object_intx(struct km_ctx *ctx, struct km_token *t, struct km_object *o)
+token_insert_object_intx(struct km_ctx *ctx, struct km_token *t, struct km_object *o, const char *by)
 {
 	struct store_object so;
 	memset(&so, 0, sizeof(so));
 	so.token_id = t->st.id;
+	so.created_by = by;
 	/* The id is bound into the sealed secrets, so insert first. */
 	if (store_object_insert(ctx->st, &so) != 0 || so.id <= 0 || so.id >= KM_SOBJ_BIT)
 		return CY_ERR_STORE;
@@ -809,7 +827,7 @@ token_move_key_locked(struct km_ctx *ctx, int64_t from_id, const uint8_t *ckaid,
 		rv = CKR_DEVICE_ERROR;
 	else if (rv == CKR_OK) {
 		rv = move_objects_intx(ctx, from, to, ids, n);
-		if (rv == CKR_OK && store_commit(ctx->st) != 0)
+		if (rv == CKR_OK && audit_commit_locked(ctx) != 0)
 			rv = CKR_DEVICE_ERROR;
 		if (rv != CKR_OK)
 			store_rollback(ctx->st);

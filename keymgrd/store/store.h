@@ -17,7 +17,7 @@ struct store;
 struct store_ops;
 
 /* The newest schema version this build writes. */
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 
 struct store_token {
 	int64_t id;
@@ -69,6 +69,9 @@ struct store_object {
 	uint8_t *secret;  size_t secret_len;  /* sealed secret attributes, or NULL */
 	bool has_keyhash;
 	uint8_t keyhash[32]; /* public keys and certificates, see x509.h */
+	/* Insert only: the principal whose quota the object counts against
+	 * (store_count_created), or NULL for none. */
+	const char *created_by;
 };
 
 /* One audit entry; hash chains it to the one before (see audit.h). */
@@ -159,6 +162,7 @@ struct store_ops {
 	int (*token_pin_reset)(struct store *st, int64_t id, bool so);
 	int (*token_clear_objects)(struct store *st, int64_t token_id);
 	int (*token_count_objects)(struct store *st, int64_t token_id, uint64_t *n, uint64_t *bytes);
+	int (*count_created)(struct store *st, const char *who, uint64_t *n, uint64_t *bytes);
 	int (*object_insert)(struct store *st, struct store_object *o);
 	int (*object_update)(struct store *st, const struct store_object *o);
 	int (*object_get)(struct store *st, int64_t id, struct store_object *o);
@@ -283,6 +287,12 @@ static inline int
 store_token_count_objects(struct store *st, int64_t token_id, uint64_t *n, uint64_t *bytes)
 {
 	return st->ops->token_count_objects(st, token_id, n, bytes);
+}
+/* The objects, on every token, inserted with created_by who, and their bytes. */
+static inline int
+store_count_created(struct store *st, const char *who, uint64_t *n, uint64_t *bytes)
+{
+	return st->ops->count_created(st, who, n, bytes);
 }
 
 /* Inserts o, setting o->id. */

@@ -116,12 +116,16 @@ static const char *const migrations[] = {
 	"ALTER TABLE audit ADD COLUMN who TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE audit ADD COLUMN role TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE audit_head ADD COLUMN mac BLOB;",
+	/* 7: whose quota an object written without the administrator role
+	 * counts against. */
+	"ALTER TABLE objects ADD COLUMN created_by TEXT;"
+	"CREATE INDEX objects_by_creator ON objects(created_by) WHERE created_by IS NOT NULL;",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 enum stmt_id {
 	S_BEGIN, S_COMMIT, S_ROLLBACK,
-	S_TOKEN_IDS, S_TOKEN_GET, S_TOKEN_INSERT, S_TOKEN_UPDATE, S_TOKEN_CLEAR, S_TOKEN_COUNT,
+	S_TOKEN_IDS, S_TOKEN_GET, S_TOKEN_INSERT, S_TOKEN_UPDATE, S_TOKEN_CLEAR, S_TOKEN_COUNT, S_CREATED_COUNT,
 	S_PIN_FAILED, S_PIN_RESET,
 	S_OBJ_INSERT, S_OBJ_UPDATE, S_OBJ_GET, S_OBJ_DELETE, S_OBJ_BY_KEYHASH,
 	S_AUDIT_INSERT, S_AUDIT_HEAD_SET, S_AUDIT_HEAD_GET, S_AUDIT_LIST,
@@ -170,8 +174,10 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_TOKEN_CLEAR] = "DELETE FROM objects WHERE token_id = ?1",
 	[S_TOKEN_COUNT] = "SELECT count(*), coalesce(sum(length(attrs) + coalesce(length(secret), 0)), 0)"
 			  " FROM objects WHERE token_id = ?1",
-	[S_OBJ_INSERT] = "INSERT INTO objects (token_id, class, private, ckaid, label, attrs, secret, keyhash)"
-			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9)",
+	[S_CREATED_COUNT] = "SELECT count(*), coalesce(sum(length(attrs) + coalesce(length(secret), 0)), 0)"
+			    " FROM objects WHERE created_by = ?1",
+	[S_OBJ_INSERT] = "INSERT INTO objects (token_id, class, private, ckaid, label, attrs, secret, keyhash,"
+			 " created_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?10)",
 	[S_OBJ_UPDATE] = "UPDATE objects SET token_id = ?1, class = ?2, private = ?3, ckaid = ?4,"
 			 " label = ?5, attrs = ?6, secret = ?7, keyhash = ?9 WHERE id = ?8",
 	[S_OBJ_BY_KEYHASH] = "SELECT id FROM objects WHERE token_id = ?1 AND keyhash = ?2 AND class = ?3"
@@ -510,16 +516,31 @@ sq_token_clear_objects(struct store *st, int64_t token_id)
 	return run(st, s, "token clear");
 }
 
+/* Steps s, a bound count(*), sum(bytes) query, into *n and *bytes. */
 static int
-sq_token_count_objects(struct store *st, int64_t token_id, uint64_t *n, uint64_t *bytes)
+count_step(struct store *st, sqlite3_stmt *s, uint64_t *n, uint64_t *bytes)
 {
-	sqlite3_stmt *s = stmt(st, S_TOKEN_COUNT);
-	sqlite3_bind_int64(s, 1, token_id);
 	int rc = sqlite3_step(s);
 	*n = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 0) : 0;
 	*bytes = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(s, 1) : 0;
 	sqlite3_reset(s);
 	return rc == SQLITE_ROW ? 0 : db_fail(st, "count objects");
+}
+
+static int
+sq_token_count_objects(struct store *st, int64_t token_id, uint64_t *n, uint64_t *bytes)
+{
+	sqlite3_stmt *s = stmt(st, S_TOKEN_COUNT);
+	sqlite3_bind_int64(s, 1, token_id);
+	return count_step(st, s, n, bytes);
+}
+
+static int
+sq_count_created(struct store *st, const char *who, uint64_t *n, uint64_t *bytes)
+{
+	sqlite3_stmt *s = stmt(st, S_CREATED_COUNT);
+	sqlite3_bind_text(s, 1, who, -1, SQLITE_TRANSIENT);
+	return count_step(st, s, n, bytes);
 }
 
 static void
@@ -552,6 +573,10 @@ sq_object_insert(struct store *st, struct store_object *o)
 {
 	sqlite3_stmt *s = stmt(st, S_OBJ_INSERT);
 	bind_object(s, o);
+	if (o->created_by != NULL)
+		sqlite3_bind_text(s, 10, o->created_by, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, 10);
 	int r = run(st, s, "object insert");
 	if (r == 0)
 		o->id = sqlite3_last_insert_rowid(sq(st)->db);
@@ -1227,6 +1252,7 @@ const struct store_ops store_sqlite_ops = {
 	.token_pin_reset = sq_token_pin_reset,
 	.token_clear_objects = sq_token_clear_objects,
 	.token_count_objects = sq_token_count_objects,
+	.count_created = sq_count_created,
 	.object_insert = sq_object_insert,
 	.object_update = sq_object_update,
 	.object_get = sq_object_get,
