@@ -21,8 +21,9 @@
  * of the application. */
 #define CLIENT_TIMEOUT_S 300
 
-int
-client_open(const char *uri, const uint8_t *app_id, struct cy_conn **out)
+/* One server of the list. */
+static int
+open_one(const char *uri, const uint8_t *app_id, struct cy_conn **out)
 {
 	int r = CY_ERR_ALLOC;
 	uint32_t rv, version;
@@ -47,6 +48,32 @@ client_open(const char *uri, const uint8_t *app_id, struct cy_conn **out)
 	r = 0;
 out:
 	client_close(c);
+	return r;
+}
+
+int
+client_open(const char *servers, const uint8_t *app_id, struct cy_conn **out)
+{
+	int r = CY_ERR_CONNECT;
+	const char *p = servers;
+	*out = NULL;
+	while (*p) {
+		p += strspn(p, ", \t");
+		size_t n = strcspn(p, ", \t");
+		if (n == 0)
+			break;
+		char uri[4096];
+		if (n >= sizeof(uri))
+			return CY_ERR_TOO_LARGE;
+		memcpy(uri, p, n);
+		uri[n] = '\0';
+		p += n;
+		/* The next server when this one cannot be reached or spoken
+		 * to; a version mismatch is no reason to try elsewhere. */
+		r = open_one(uri, app_id, out);
+		if (r == 0 || r == CY_ERR_VERSION)
+			return r;
+	}
 	return r;
 }
 

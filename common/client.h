@@ -25,13 +25,15 @@ struct cy_conn {
 };
 
 /*
- * Connects to uri (see transport_connect: "unix:PATH", or a path) and
+ * Connects to the first of servers (a list, separated by commas or
+ * spaces, of URIs for transport_connect: "unix:PATH", "tls://HOST:PORT",
+ * or a path) that answers, and
  * exchanges HELLO with app_id (the PROTO_APP_ID_LEN bytes naming this
  * application instance). On success *out is a new connection the caller
  * frees with client_close. Returns 0, CY_ERR_CONNECT when nothing
  * listens, or another negative error.
  */
-int client_open(const char *uri, const uint8_t *app_id, struct cy_conn **out);
+int client_open(const char *servers, const uint8_t *app_id, struct cy_conn **out);
 /* Closes and frees c (NULL is fine); wipes its buffers. */
 void client_close(struct cy_conn *c);
 /* Starts a request of type in c->req; append the fields, then client_call. */

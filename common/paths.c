@@ -30,42 +30,88 @@ paths_config_file(void)
 	return env != NULL && env[0] != '\0' ? env : SYSCONFDIR "/coyeu/coyeu.conf";
 }
 
-struct socket_lookup {
-	char *buf;
-	size_t len;
-	int found;
+/* What [client] of the config file says. */
+struct client_lookup {
+	char server[4096];
+	char socket[4096];
+	struct cy_tls_files tls;
+	bool too_long;
 };
+
+static void
+take(char *dst, size_t len, const char *value, bool *too_long)
+{
+	if (snprintf(dst, len, "%s", value) >= (int)len)
+		*too_long = true;
+}
 
 static int
 on_ini(void *user, const char *section, const char *name, const char *value)
 {
-	struct socket_lookup *l = user;
-	if (strcmp(section, "client") == 0 && strcmp(name, "socket") == 0) {
-		int n = snprintf(l->buf, l->len, "%s", value);
-		l->found = n >= 0 && (size_t)n < l->len ? 1 : -1;
-	}
+	struct client_lookup *l = user;
+	if (strcmp(section, "client") != 0)
+		return 1;
+	if (strcmp(name, "server") == 0)
+		take(l->server, sizeof(l->server), value, &l->too_long);
+	else if (strcmp(name, "socket") == 0)
+		take(l->socket, sizeof(l->socket), value, &l->too_long);
+	else if (strcmp(name, "tls_ca") == 0)
+		take(l->tls.ca, sizeof(l->tls.ca), value, &l->too_long);
+	else if (strcmp(name, "tls_cert") == 0)
+		take(l->tls.cert, sizeof(l->tls.cert), value, &l->too_long);
+	else if (strcmp(name, "tls_key") == 0)
+		take(l->tls.key, sizeof(l->tls.key), value, &l->too_long);
 	return 1;
 }
 
-int
-paths_client_socket(char *buf, size_t len)
+static int
+read_client_conf(struct client_lookup *l)
 {
-	const char *env = getenv("COYEU_SOCKET");
+	memset(l, 0, sizeof(*l));
+	FILE *f = fopen(paths_config_file(), "re");
+	if (f != NULL) {
+		ini_parse_file(f, on_ini, l);
+		fclose(f);
+	}
+	return l->too_long ? CY_ERR_TOO_LARGE : 0;
+}
+
+int
+paths_client_server(char *buf, size_t len)
+{
+	const char *env = getenv("COYEU_SERVER");
+	if (env == NULL || env[0] == '\0')
+		env = getenv("COYEU_SOCKET");
 	if (env != NULL && env[0] != '\0') {
 		int n = snprintf(buf, len, "%s", env);
 		return n < 0 || (size_t)n >= len ? CY_ERR_TOO_LARGE : 0;
 	}
-	struct socket_lookup l = { buf, len, 0 };
-	FILE *f = fopen(paths_config_file(), "re");
-	if (f != NULL) {
-		ini_parse_file(f, on_ini, &l);
-		fclose(f);
-		if (l.found == 1)
-			return 0;
-		if (l.found < 0)
-			return CY_ERR_TOO_LARGE;
+	struct client_lookup l;
+	int r = read_client_conf(&l);
+	if (r != 0)
+		return r;
+	const char *v = l.server[0] ? l.server : l.socket[0] ? l.socket : NULL;
+	if (v != NULL) {
+		int n = snprintf(buf, len, "%s", v);
+		return n < 0 || (size_t)n >= len ? CY_ERR_TOO_LARGE : 0;
 	}
 	return paths_default_socket(buf, len);
+}
+
+int
+paths_client_tls(struct cy_tls_files *f)
+{
+	struct client_lookup l;
+	int r = read_client_conf(&l);
+	static const char *const envs[] = { "COYEU_TLS_CA", "COYEU_TLS_CERT", "COYEU_TLS_KEY" };
+	char *dst[] = { l.tls.ca, l.tls.cert, l.tls.key };
+	for (int i = 0; i < 3; i++) {
+		const char *e = getenv(envs[i]);
+		if (e != NULL && e[0] != '\0')
+			take(dst[i], sizeof(l.tls.ca), e, &l.too_long);
+	}
+	*f = l.tls;
+	return r != 0 ? r : l.too_long ? CY_ERR_TOO_LARGE : 0;
 }
 
 void

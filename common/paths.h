@@ -1,9 +1,11 @@
 /*
- * paths.h - where the daemon's socket is, as the module, the CLI and the
- * daemon all agree: $COYEU_SOCKET, else "socket" in the [client] section of
- * the config file ($COYEU_CONF or SYSCONFDIR/coyeu/coyeu.conf), else the
- * default (/run/coyeu/keymgrd.sock for root, $XDG_RUNTIME_DIR/coyeu/ for
- * other users that have one).
+ * paths.h - where the daemon is, as the module, the CLI and the daemon all
+ * agree: $COYEU_SERVER, else $COYEU_SOCKET, else "server" (or "socket") in
+ * the [client] section of the config file ($COYEU_CONF or
+ * SYSCONFDIR/coyeu/coyeu.conf), else the default socket
+ * (/run/coyeu/keymgrd.sock for root, $XDG_RUNTIME_DIR/coyeu/ for other
+ * users that have one). A server is a list, "tls://a:7300, tls://b:7300"
+ * or unix:PATH entries, tried in order.
  */
 #ifndef CY_PATHS_H
 #define CY_PATHS_H
@@ -17,8 +19,16 @@
 int paths_default_socket(char *buf, size_t len);
 /* The config file path: $COYEU_CONF or the system one (static string). */
 const char *paths_config_file(void);
-/* Resolves the socket as described above into buf; returns 0 or an error. */
-int paths_client_socket(char *buf, size_t len);
+/* Resolves the server list as described above into buf; 0 or an error. */
+int paths_client_server(char *buf, size_t len);
+
+/* The client's TLS files: [client] tls_ca, tls_cert, tls_key, each
+ * overridden by $COYEU_TLS_CA, $COYEU_TLS_CERT, $COYEU_TLS_KEY ("" when
+ * unset). */
+struct cy_tls_files {
+	char ca[4096], cert[4096], key[4096];
+};
+int paths_client_tls(struct cy_tls_files *f);
 /* A file name made from a key label: letters, digits, '.', '-' and '_'
  * kept, anything else (and a leading '.') turned into '_'. */
 void paths_file_name(const uint8_t *label, size_t len, char *out, size_t outlen);

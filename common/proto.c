@@ -94,10 +94,10 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	/* passphrase -> the role of the caller's account ("admin", "auditor") */
 	[MSG_ACCOUNT_LOGIN] = { MSG_ACCOUNT_LOGIN, "account-login", "y", "s" },
 	/* name, role, uid, passphrase */
-	[MSG_ACCOUNT_ADD] = { MSG_ACCOUNT_ADD, "account-add", "ssuy", "" },
+	[MSG_ACCOUNT_ADD] = { MSG_ACCOUNT_ADD, "account-add", "ssusy", "" },
 	[MSG_ACCOUNT_REMOVE] = { MSG_ACCOUNT_REMOVE, "account-remove", "s", "" },
 	/* -> name, role, uid, failed passphrases */
-	[MSG_ACCOUNT_LIST] = { MSG_ACCOUNT_LIST, "account-list", "", "[ssuu]" },
+	[MSG_ACCOUNT_LIST] = { MSG_ACCOUNT_LIST, "account-list", "", "[ssuus]" },
 	/* holder id, name, agency, unit, initial user PIN -> slot */
 	[MSG_HOLDER_ADD] = { MSG_HOLDER_ADD, "holder-add", "ssssy", "u" },
 	/* -> slot, holder id, name, agency, unit, token flags */
@@ -105,9 +105,9 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	/* holder id, new one-time user PIN */
 	[MSG_HOLDER_RESET_PIN] = { MSG_HOLDER_RESET_PIN, "holder-reset-pin", "sy", "" },
 	/* grant (else revoke), group (else uid), the uid or gid, holder id */
-	[MSG_ACCESS_SET] = { MSG_ACCESS_SET, "access-set", "bbus", "" },
+	[MSG_ACCESS_SET] = { MSG_ACCESS_SET, "access-set", "bbuss", "" },
 	/* -> group, uid or gid, holder id, holder name */
-	[MSG_ACCESS_LIST] = { MSG_ACCESS_LIST, "access-list", "", "[buss]" },
+	[MSG_ACCESS_LIST] = { MSG_ACCESS_LIST, "access-list", "", "[busss]" },
 	[MSG_KEY_MOVE] = { MSG_KEY_MOVE, "key-move", "uys", "u" },
 	[MSG_RESET_SO_PIN] = { MSG_RESET_SO_PIN, "reset-so-pin", "uy", "" },
 	[MSG_INVENTORY_PAGE] = { MSG_INVENTORY_PAGE, "inventory-page", "ussqqqu", "[qsssqqysuqy]" },

@@ -7,11 +7,13 @@
 
 #include "cy_err.h"
 #include "transport.h"
+#include "transport_tls.h"
 
 #define MAX_TRANSPORTS 8
 
 static const struct transport_ops *transports[MAX_TRANSPORTS] = {
 	&transport_unix_ops,
+	&transport_tls_ops,
 };
 
 int

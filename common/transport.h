@@ -28,7 +28,10 @@
 
 /* Who is at the other end of a connection, as its transport proves it. */
 struct cy_principal {
-	char name[96];  /* "uid:1000" for a local user */
+	/* "uid:1000" for a local user, "cert:CN=...,O=..." (the subject of
+	 * a verified TLS client certificate) for a remote one */
+	char name[256];
+	char sans[256]; /* a certificate's SANs, "dns:NAME\n", "email:..\n" */
 	uint32_t uid;   /* the local uid, or CY_UID_NONE */
 	int32_t pid;    /* the local process, or 0 */
 	uint32_t groups[CY_MAX_GROUPS]; /* its gids, the primary one first */
@@ -58,7 +61,14 @@ struct transport_ops {
 	/* Waits up to ms (0: just looks) for something to read or EOF: 1,
 	 * 0 when nothing came, or a cy_err. */
 	int (*wait)(struct transport *t, int ms);
-	/* Who the peer is. 0 or a cy_err. */
+	/* Bytes read from the peer and held by the transport, which poll()
+	 * on fd does not see (TLS records). NULL: never any. */
+	size_t (*pending)(struct transport *t);
+	/* Server side: goes on with a handshake that has not finished: 0
+	 * when done, 1 with *events (POLLIN, POLLOUT) to wait for, or a
+	 * cy_err (the peer must go). NULL: none to do. */
+	int (*handshake)(struct transport *t, short *events);
+	/* Who the peer is (after the handshake). 0 or a cy_err. */
 	int (*peer)(struct transport *t, struct cy_principal *who);
 	void (*close)(struct transport *t);
 };

@@ -581,25 +581,27 @@ account_add(int argc, char **argv)
 	static const struct option longs[] = {
 		{ "role", required_argument, NULL, 'r' },
 		{ "uid", required_argument, NULL, 'u' },
+		{ "cert", required_argument, NULL, 'C' },
 		{ "new-passphrase-file", required_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *role = NULL, *uidarg = NULL, *file = NULL;
+	const char *role = NULL, *uidarg = NULL, *file = NULL, *cert = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "r:u:f:", longs, NULL)) != -1) {
 		switch (c) {
 		case 'r': role = optarg; break;
 		case 'u': uidarg = optarg; break;
+		case 'C': cert = optarg; break;
 		case 'f': file = optarg; break;
 		default: return cli_fail("account add: bad option (see keymgr account add --help)");
 		}
 	}
-	if (optind + 1 != argc || !role || !uidarg)
-		return cli_fail("account add: NAME, --role admin|auditor and --uid UID are required");
+	if (optind + 1 != argc || !role || (uidarg == NULL) == (cert == NULL))
+		return cli_fail("account add: NAME, --role admin|auditor and --uid UID or --cert DN are required");
 	if (strcmp(role, "admin") != 0 && strcmp(role, "auditor") != 0)
 		return cli_fail("account add: --role is admin or auditor");
-	uint32_t uid;
-	if (cli_parse_id(uidarg, false, &uid) != 0)
+	uint32_t uid = CY_UID_NONE;
+	if (uidarg != NULL && cli_parse_id(uidarg, false, &uid) != 0)
 		return 1;
 	char pass[300];
 	int fd = file ? open(file, O_RDONLY | O_CLOEXEC) : -1;
@@ -618,13 +620,20 @@ account_add(int argc, char **argv)
 		wire_put_str(b, argv[optind]);
 		wire_put_str(b, role);
 		wire_put_u32(b, uid);
+		wire_put_str(b, cert ? cert : "");
 		wire_put_bytes(b, pass, strlen(pass));
 		CK_RV rv = cli_call(conn);
 		if (rv == CKR_OK) {
-			printf("account %s (%s) added for uid %u\n", argv[optind], role, uid);
+			if (cert)
+				printf("account %s (%s) added for the certificate %s\n", argv[optind], role, cert);
+			else
+				printf("account %s (%s) added for uid %u\n", argv[optind], role, uid);
 			status = 0;
 		} else if (rv == CKR_PIN_LEN_RANGE) {
 			cli_fail("account add: the passphrase must be 8 to 256 bytes");
+		} else if (rv == CKR_ATTRIBUTE_VALUE_INVALID && cert) {
+			cli_fail("account add: '%s' is no distinguished name (write it as CN=...,O=..., a comma "
+				 "inside a value as \\,), or that name or certificate has an account already", cert);
 		} else if (rv == CKR_ATTRIBUTE_VALUE_INVALID) {
 			cli_fail("account add: that name or uid %u has an account already", uid);
 		} else if (rv == CKR_ARGUMENTS_BAD) {
@@ -639,9 +648,10 @@ account_add(int argc, char **argv)
 }
 
 const struct cli_cmd cmd_account_add = {
-	"account", "add", "NAME --role admin|auditor --uid UID [--new-passphrase-file FILE]",
+	"account", "add", "NAME --role admin|auditor (--uid UID | --cert DN) [--new-passphrase-file FILE]",
 	"Adds an administrator's or auditor's account for a local user (a uid or a\n"
-	"user name), with its own passphrase (8 to 256 bytes; asked on the terminal,\n"
+	"user name) or for whoever connects over TLS with a client certificate whose\n"
+	"subject is DN ('CN=...,O=...'), with its own passphrase (8 to 256 bytes; asked on the terminal,\n"
 	"or a line of standard input, unless in FILE), hashed like PINs and locked\n"
 	"after as many wrong tries. Once an administrator account exists, root is no\n"
 	"longer the administrator by itself. Administrators only.",
@@ -665,15 +675,18 @@ account_list(int argc, char **argv)
 	}
 	uint32_t n = 0;
 	wire_get_u32(&conn->rep, &n);
-	printf("%-24s %-8s %-8s %s\n", "NAME", "ROLE", "UID", "FAILED");
+	printf("%-24s %-8s %-8s %-6s %s\n", "NAME", "ROLE", "UID", "FAILED", "CERTIFICATE");
 	for (uint32_t i = 0; i < n; i++) {
-		char name[64], role[16];
+		char name[64], role[16], cert[256], uidtxt[16] = "-";
 		uint32_t uid = 0, failures = 0;
 		wire_get_str_into(&conn->rep, name, sizeof(name));
 		wire_get_str_into(&conn->rep, role, sizeof(role));
 		wire_get_u32(&conn->rep, &uid);
 		wire_get_u32(&conn->rep, &failures);
-		printf("%-24s %-8s %-8u %u\n", name, role, uid, failures);
+		wire_get_str_into(&conn->rep, cert, sizeof(cert));
+		if (uid != CY_UID_NONE)
+			snprintf(uidtxt, sizeof(uidtxt), "%u", uid);
+		printf("%-24s %-8s %-8s %-6u %s\n", name, role, uidtxt, failures, cert);
 	}
 	client_close(conn);
 	return 0;
@@ -741,38 +754,59 @@ access_set(int argc, char **argv, bool grant)
 	static const struct option longs[] = {
 		{ "uid", required_argument, NULL, 'u' },
 		{ "group", required_argument, NULL, 'g' },
+		{ "cert", required_argument, NULL, 'C' },
+		{ "cert-san", required_argument, NULL, 'S' },
 		{ "holder", required_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *uid = NULL, *group = NULL, *holder = NULL, *what = grant ? "access grant" : "access revoke";
+	const char *uid = NULL, *group = NULL, *cert = NULL, *san = NULL, *holder = NULL;
+	const char *what = grant ? "access grant" : "access revoke";
 	int c;
 	while ((c = getopt_long(argc, argv, "u:g:H:", longs, NULL)) != -1) {
 		switch (c) {
 		case 'u': uid = optarg; break;
 		case 'g': group = optarg; break;
+		case 'C': cert = optarg; break;
+		case 'S': san = optarg; break;
 		case 'H': holder = optarg; break;
 		default: return cli_fail("%s: bad option (see keymgr %s --help)", what, what);
 		}
 	}
-	if (optind != argc || !holder || (uid == NULL) == (group == NULL))
-		return cli_fail("%s: (--uid UID | --group GROUP) and --holder ID are required", what);
-	uint32_t id;
-	if (cli_parse_id(uid ? uid : group, group != NULL, &id) != 0)
+	if (optind != argc || !holder || (uid != NULL) + (group != NULL) + (cert != NULL) + (san != NULL) != 1)
+		return cli_fail("%s: one of --uid UID, --group GROUP, --cert DN, --cert-san SAN, and --holder ID "
+				"are required", what);
+	/* The kinds of rule keymgrd knows (its enum store_access_kind). */
+	uint8_t kind = uid ? 0 : group ? 1 : cert ? 2 : 3;
+	uint32_t id = 0;
+	if ((uid || group) && cli_parse_id(uid ? uid : group, group != NULL, &id) != 0)
 		return 1;
+	if (san != NULL && strncmp(san, "email:", 6) != 0 && strncmp(san, "dns:", 4) != 0 &&
+	    strncmp(san, "uri:", 4) != 0)
+		return cli_fail("%s: --cert-san is email:ADDRESS, dns:NAME or uri:URI", what);
 	struct cy_conn *conn = cli_connect();
 	if (conn == NULL)
 		return 1;
 	struct wire_buf *b = client_begin(conn, MSG_ACCESS_SET);
 	wire_put_u8(b, grant);
-	wire_put_u8(b, group != NULL);
+	wire_put_u8(b, kind);
 	wire_put_u32(b, id);
+	wire_put_str(b, cert ? cert : san ? san : "");
 	wire_put_str(b, holder);
 	CK_RV rv = cli_call(conn);
 	client_close(conn);
+	const char *may = grant ? "may use" : "may no longer use";
 	if (rv == CKR_OK) {
-		printf("%s %u %s holder %s\n", group ? "group" : "uid", id, grant ? "may use" : "may no longer use", holder);
+		if (cert || san)
+			printf("%s %s %s holder %s\n", cert ? "certificate" : "certificate SAN", cert ? cert : san, may,
+			       holder);
+		else
+			printf("%s %u %s holder %s\n", group ? "group" : "uid", id, may, holder);
 		return 0;
 	}
+	if (rv == CKR_ATTRIBUTE_VALUE_INVALID && (cert || san))
+		return cli_fail("%s: '%s' is no distinguished name (write it as CN=...,O=..., a comma inside a value "
+				"as \\,), or that certificate has an administrator or auditor account",
+				what, cert ? cert : san);
 	if (rv == CKR_ATTRIBUTE_VALUE_INVALID)
 		return cli_fail("%s: uid %u has an administrator or auditor account, which never uses a holder's keys",
 				what, id);
@@ -792,16 +826,18 @@ access_revoke(int argc, char **argv)
 }
 
 const struct cli_cmd cmd_access_grant = {
-	"access", "grant", "(--uid UID | --group GROUP) --holder ID",
+	"access", "grant", "(--uid UID | --group GROUP | --cert DN | --cert-san SAN) --holder ID",
 	"Lets a local user (the official's own login, or a signing server's service\n"
-	"account) or every member of a group see and use a holder's token as its\n"
-	"user (with the holder's PIN). A uid with no rule sees no token at all.\n"
-	"Administrators only; audited.",
+	"account), every member of a group, or whoever connects over TLS with a\n"
+	"client certificate whose subject is DN ('CN=...,O=...') or which carries\n"
+	"the SAN (email:ADDRESS, dns:NAME, uri:URI) see and use a holder's token as\n"
+	"its user (with the holder's PIN). A principal with no rule sees no token\n"
+	"at all. Administrators only; audited.",
 	access_grant,
 };
 
 const struct cli_cmd cmd_access_revoke = {
-	"access", "revoke", "(--uid UID | --group GROUP) --holder ID",
+	"access", "revoke", "(--uid UID | --group GROUP | --cert DN | --cert-san SAN) --holder ID",
 	"Removes an access rule; the sessions it allowed end at their next request.",
 	access_revoke,
 };
@@ -825,12 +861,14 @@ access_list(int argc, char **argv)
 	wire_get_u32(&conn->rep, &n);
 	printf("%-22s %-16s %s\n", "PRINCIPAL", "HOLDER", "NAME");
 	for (uint32_t i = 0; i < n; i++) {
-		uint8_t group = 0;
+		uint8_t kind = 0;
 		uint32_t id = 0;
-		char holder[64], name[128], who[40];
-		wire_get_u8(&conn->rep, &group);
+		char holder[64], name[128], who[300], rname[256];
+		wire_get_u8(&conn->rep, &kind);
 		wire_get_u32(&conn->rep, &id);
+		wire_get_str_into(&conn->rep, rname, sizeof(rname));
 		wire_get_str_into(&conn->rep, holder, sizeof(holder));
+		bool group = kind == 1;
 		wire_get_str_into(&conn->rep, name, sizeof(name));
 		const char *nm = NULL;
 		if (group) {
@@ -840,8 +878,11 @@ access_list(int argc, char **argv)
 			struct passwd *p = getpwuid((uid_t)id);
 			nm = p ? p->pw_name : NULL;
 		}
-		snprintf(who, sizeof(who), "%s %u%s%.16s%s", group ? "group" : "uid", id, nm ? " (" : "", nm ? nm : "",
-			 nm ? ")" : "");
+		if (kind >= 2)
+			snprintf(who, sizeof(who), "%s %s", kind == 2 ? "cert" : "san", rname);
+		else
+			snprintf(who, sizeof(who), "%s %u%s%.16s%s", group ? "group" : "uid", id, nm ? " (" : "",
+				 nm ? nm : "", nm ? ")" : "");
 		printf("%-22s %-16s %s\n", who, holder, name);
 	}
 	client_close(conn);

@@ -163,7 +163,7 @@ cli_connect(void)
 	if (cli_socket != NULL)
 		r = snprintf(path, sizeof(path), "%s", cli_socket) >= (int)sizeof(path) ? CY_ERR_TOO_LARGE : 0;
 	else
-		r = paths_client_socket(path, sizeof(path));
+		r = paths_client_server(path, sizeof(path));
 	if (r != 0) {
 		cli_fail("cannot find the keymgrd socket: %s", cy_strerror(r));
 		return NULL;

@@ -40,6 +40,7 @@
 #include "model/policy.h"
 #include "crypto/seal.h"
 #include "server/server.h"
+#include "transport_tls.h"
 #include "datadir.h"
 
 struct options {
@@ -54,7 +55,56 @@ struct options {
 	bool syslog;
 	struct km_policy policy;
 	struct server_opts limits;
+	/* TCP listeners ("tls://ADDR:PORT") and their TLS material. */
+	char listen[SERVER_MAX_LISTEN][128];
+	size_t nlisten;
+	char tls_cert[PATH_MAX], tls_key[PATH_MAX], tls_client_ca[PATH_MAX], tls_crl[PATH_MAX];
 };
+
+/* Adds the listeners of value (one, or a list separated by commas or
+ * spaces) to o. false when one is no "tls://ADDR:PORT" or too many. */
+static bool
+add_listen(struct options *o, const char *value)
+{
+	const char *p = value;
+	while (*p) {
+		p += strspn(p, ", \t");
+		size_t n = strcspn(p, ", \t");
+		if (n == 0)
+			break;
+		if (o->nlisten >= SERVER_MAX_LISTEN || n >= sizeof(o->listen[0]) || strncmp(p, "tls://", 6) != 0 ||
+		    memchr(p + 6, ':', n - 6) == NULL)
+			return false;
+		memcpy(o->listen[o->nlisten], p, n);
+		o->listen[o->nlisten++][n] = '\0';
+		p += n;
+	}
+	return true;
+}
+
+/* The TLS settings (keymgrd.conf names, or the flags' with '-'): 1 when
+ * set, 0 when the value is wrong, -1 when name is none of them. */
+static int
+tls_setting(struct options *o, const char *name, const char *value)
+{
+	static const struct { const char *key; size_t off; } files[] = {
+		{ "tls_cert", offsetof(struct options, tls_cert) },
+		{ "tls_key", offsetof(struct options, tls_key) },
+		{ "tls_client_ca", offsetof(struct options, tls_client_ca) },
+		{ "tls_crl", offsetof(struct options, tls_crl) },
+	};
+	char key[48];
+	size_t i;
+	for (i = 0; name[i] && i + 1 < sizeof(key); i++)
+		key[i] = name[i] == '-' ? '_' : name[i];
+	key[i] = '\0';
+	if (strcmp(key, "listen") == 0)
+		return add_listen(o, value) ? 1 : 0;
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		if (strcmp(key, files[i].key) == 0)
+			return snprintf((char *)o + files[i].off, PATH_MAX, "%s", value) < PATH_MAX && value[0] == '/';
+	return -1;
+}
 
 static volatile sig_atomic_t stop_flag;
 
@@ -319,6 +369,8 @@ on_config(void *user, const char *section, const char *name, const char *value)
 	int ps = policy_setting(&o->policy, name, value);
 	if (ps < 0)
 		ps = limit_setting(&o->limits, name, value);
+	if (ps < 0)
+		ps = tls_setting(o, name, value);
 	if (ps >= 0)
 		return ps == 1;
 	log_warn("config: unknown key %s in [keymgrd]", name);
@@ -394,6 +446,11 @@ parse_args(int argc, char **argv, struct options *o)
 		{ "admin-connections", required_argument, NULL, 'P' },
 		{ "frame-timeout", required_argument, NULL, 'P' },
 		{ "reply-timeout", required_argument, NULL, 'P' },
+		{ "listen", required_argument, NULL, 'L' },
+		{ "tls-cert", required_argument, NULL, 'T' },
+		{ "tls-key", required_argument, NULL, 'T' },
+		{ "tls-client-ca", required_argument, NULL, 'T' },
+		{ "tls-crl", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -418,6 +475,19 @@ parse_args(int argc, char **argv, struct options *o)
 			if (npflags < sizeof(pflags) / sizeof(pflags[0])) {
 				pflags[npflags].name = longs[li].name;
 				pflags[npflags++].value = optarg;
+			}
+			break;
+		case 'L':
+			if (!add_listen(&cli, optarg)) {
+				fprintf(stderr, "keymgrd: --listen: expected tls://ADDR:PORT (at most %d): %s\n",
+					SERVER_MAX_LISTEN, optarg);
+				return -1;
+			}
+			break;
+		case 'T':
+			if (tls_setting(&cli, longs[li].name, optarg) != 1) {
+				fprintf(stderr, "keymgrd: --%s: expected an absolute path: %s\n", longs[li].name, optarg);
+				return -1;
 			}
 			break;
 		case 'f': o->foreground = true; break;
@@ -481,6 +551,19 @@ parse_args(int argc, char **argv, struct options *o)
 		memcpy(o->socket, cli.socket, sizeof(o->socket));
 	if (cli.socket_group[0])
 		memcpy(o->socket_group, cli.socket_group, sizeof(o->socket_group));
+	if (cli.nlisten) {
+		memcpy(o->listen, cli.listen, sizeof(o->listen));
+		o->nlisten = cli.nlisten;
+	}
+	const size_t tls_files[] = { offsetof(struct options, tls_cert), offsetof(struct options, tls_key),
+				     offsetof(struct options, tls_client_ca), offsetof(struct options, tls_crl) };
+	for (size_t i = 0; i < sizeof(tls_files) / sizeof(tls_files[0]); i++)
+		if (((char *)&cli)[tls_files[i]])
+			memcpy((char *)o + tls_files[i], (char *)&cli + tls_files[i], PATH_MAX);
+	if (o->nlisten && (!o->tls_cert[0] || !o->tls_key[0] || !o->tls_client_ca[0])) {
+		fprintf(stderr, "keymgrd: --listen tls://... needs --tls-cert, --tls-key and --tls-client-ca\n");
+		return -1;
+	}
 	/* A socket group without a mode: the group may connect. */
 	if (o->socket_group[0] && !set_mode && o->socket_mode == 0600)
 		o->socket_mode = 0660;
@@ -539,6 +622,7 @@ main(int argc, char **argv)
 	struct options o;
 	struct km_ctx ctx;
 	struct store *st = NULL;
+	struct tls_server *tls = NULL;
 	uint8_t *master = NULL;
 	bool created = false, have_ctx = false;
 	int status = 1;
@@ -662,6 +746,15 @@ main(int argc, char **argv)
 	so.socket_mode = (mode_t)o.socket_mode;
 	so.socket_gid = gid;
 	so.workers = o.workers;
+	for (size_t i = 0; i < o.nlisten; i++)
+		so.listen[i] = o.listen[i];
+	so.nlisten = o.nlisten;
+	if (o.nlisten) {
+		struct tls_server_files tf = { o.tls_cert, o.tls_key, o.tls_client_ca, o.tls_crl[0] ? o.tls_crl : NULL, 0 };
+		if (tls_server_new(&tf, &tls) != 0)
+			goto out;
+		so.tls = tls;
+	}
 	if (raise_nofile(&so) != 0)
 		goto out;
 	log_info("keymgrd %s: data in %s, %zu token(s)", PACKAGE_VERSION, o.data_dir, ctx.ntokens);
@@ -678,6 +771,7 @@ main(int argc, char **argv)
 	log_info("stopped");
 	status = 0;
 out:
+	tls_server_free(tls);
 	if (have_ctx)
 		ctx_free(&ctx);
 	store_close(st);

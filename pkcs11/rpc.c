@@ -249,7 +249,7 @@ rpc_child_reset(void)
 CK_RV
 rpc_start(void)
 {
-	if (paths_client_socket(mod.socket, sizeof(mod.socket)) != 0)
+	if (paths_client_server(mod.socket, sizeof(mod.socket)) != 0)
 		return CKR_GENERAL_ERROR;
 	gcry_create_nonce(mod.app_id, sizeof(mod.app_id));
 	mod.pid = getpid();

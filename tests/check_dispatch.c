@@ -205,6 +205,7 @@ access_set(bool grant, uint32_t uid, const char *holder)
 	wire_put_u8(b, grant);
 	wire_put_u8(b, 0);
 	wire_put_u32(b, uid);
+	wire_put_str(b, "");
 	wire_put_str(b, holder);
 	return call();
 }
@@ -324,12 +325,14 @@ START_TEST(accounts_give_roles)
 	wire_put_str(b, "auditor1");
 	wire_put_str(b, "auditor");
 	wire_put_u32(b, 4343);
+	wire_put_str(b, "");
 	wire_put_bytes(b, "audit-passphrase", 16);
 	ck_assert_uint_eq(call(), CKR_OK);
 	b = client_begin(c, MSG_ACCOUNT_ADD);
 	wire_put_str(b, "admin1");
 	wire_put_str(b, "admin");
 	wire_put_u32(b, 4242);
+	wire_put_str(b, "");
 	wire_put_bytes(b, "admin-passphrase", 16);
 	ck_assert_uint_eq(call(), CKR_OK);
 	client_begin(c, MSG_HOLDER_LIST);
@@ -503,6 +506,7 @@ START_TEST(passphrases_rate_limited)
 	wire_put_str(b, "admin1");
 	wire_put_str(b, "admin");
 	wire_put_u32(b, 4242);
+	wire_put_str(b, "");
 	wire_put_bytes(b, "admin-passphrase", 16);
 	ck_assert_uint_eq(call(), CKR_OK);
 	pthread_mutex_lock(&d->ctx.lock);
@@ -558,6 +562,7 @@ START_TEST(unauditable_logins_undone)
 	wire_put_str(b, "admin1");
 	wire_put_str(b, "admin");
 	wire_put_u32(b, 4242);
+	wire_put_str(b, "");
 	wire_put_bytes(b, "admin-passphrase", 16);
 	ck_assert_uint_eq(call(), CKR_OK);
 	connect_as(false);
@@ -609,6 +614,7 @@ START_TEST(unauditable_admin_changes_undone)
 	wire_put_str(b, "auditor1");
 	wire_put_str(b, "auditor");
 	wire_put_u32(b, 4343);
+	wire_put_str(b, "");
 	wire_put_bytes(b, "audit-passphrase", 16);
 	ck_assert_uint_eq(call(), CKR_DEVICE_ERROR);
 	b = client_begin(c, MSG_HOLDER_ADD);
@@ -625,6 +631,7 @@ START_TEST(unauditable_admin_changes_undone)
 	wire_put_str(b, "auditor1");
 	wire_put_str(b, "auditor");
 	wire_put_u32(b, 4343);
+	wire_put_str(b, "");
 	wire_put_bytes(b, "audit-passphrase", 16);
 	ck_assert_uint_eq(call(), CKR_OK);
 	audit_broken(&broken);

@@ -17,6 +17,7 @@
 #include "model/access.h"
 #include "model/session.h"
 #include "crypto/pin.h"
+#include "pki/x509_read.h"
 
 #define PASSPHRASE_MIN 8
 #define PASSPHRASE_MAX 256
@@ -73,9 +74,20 @@ process_account_add(struct req *r)
 	char name[64], role[16];
 	bool fits = get_str(r, name, sizeof(name)) & get_str(r, role, sizeof(role));
 	uint32_t uid = get_u32(r), n;
+	char cert[256], dn[256] = "";
+	fits &= get_str(r, cert, sizeof(cert));
 	const uint8_t *pass = get_bytes(r, &n);
-	snprintf(r->audit_obj, sizeof(r->audit_obj), "account %.24s %.8s uid %u", name, role, uid);
-	if (!fits || !name_ok(name, 63) || (strcmp(role, "admin") != 0 && strcmp(role, "auditor") != 0))
+	const char *err = NULL;
+	if (cert[0] && x509_dn_canonical(cert, dn, sizeof(dn), &err) != 0) {
+		log_info("%s: account %s refused: '%s' is %s", r->peer->who.name, name, cert, err);
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	}
+	if (dn[0])
+		snprintf(r->audit_obj, sizeof(r->audit_obj), "account %.24s %.8s cert %.80s", name, role, dn);
+	else
+		snprintf(r->audit_obj, sizeof(r->audit_obj), "account %.24s %.8s uid %u", name, role, uid);
+	if (!fits || !name_ok(name, 63) || (strcmp(role, "admin") != 0 && strcmp(role, "auditor") != 0) ||
+	    (dn[0] != '\0') == (uid != CY_UID_NONE))
 		return CKR_ARGUMENTS_BAD;
 	if (n < PASSPHRASE_MIN || n > PASSPHRASE_MAX)
 		return CKR_PIN_LEN_RANGE;
@@ -84,6 +96,7 @@ process_account_add(struct req *r)
 	snprintf(a.name, sizeof(a.name), "%s", name);
 	snprintf(a.role, sizeof(a.role), "%s", role);
 	a.uid = uid;
+	snprintf(a.cert, sizeof(a.cert), "%s", dn);
 	if (pin_hash(pass, n, &r->ctx->pin_cost, a.secret) != 0)
 		return CKR_DEVICE_ERROR;
 	int e = store_begin(r->ctx->st);
@@ -134,6 +147,7 @@ process_account_list(struct req *r)
 		wire_put_str(r->out, v[i].role);
 		wire_put_u32(r->out, v[i].uid);
 		wire_put_u32(r->out, v[i].failures);
+		wire_put_str(r->out, v[i].cert);
 	}
 	if (v)
 		wire_wipe(v, n * sizeof(*v));
@@ -230,12 +244,30 @@ process_holder_reset_pin(struct req *r)
 CK_RV
 process_access_set(struct req *r)
 {
+	static const char *const kinds[] = { "uid", "group", "cert", "san" };
 	bool grant = get_bool(r);
-	struct store_access a = { .group = get_bool(r), .id = get_u32(r) };
-	char id[64];
-	bool fits = get_str(r, id, sizeof(id));
-	snprintf(r->audit_obj, sizeof(r->audit_obj), "%s %s %u holder %.32s", grant ? "grant" : "revoke",
-		 a.group ? "group" : "uid", a.id, id);
+	uint8_t kind = 0;
+	wire_get_u8(r->in, &kind);
+	struct store_access a = { .id = get_u32(r) };
+	char id[64], name[sizeof(a.name)];
+	bool fits = get_str(r, name, sizeof(name)) & get_str(r, id, sizeof(id));
+	if (kind >= sizeof(kinds) / sizeof(kinds[0]))
+		return CKR_ARGUMENTS_BAD;
+	a.kind = (enum store_access_kind)kind;
+	const char *err = NULL;
+	if (a.kind == ACCESS_CERT && fits && x509_dn_canonical(name, a.name, sizeof(a.name), &err) != 0) {
+		log_info("%s: access rule refused: '%s' is %s", r->peer->who.name, name, err);
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	}
+	if (a.kind == ACCESS_SAN && (strncmp(name, "email:", 6) == 0 || strncmp(name, "dns:", 4) == 0 ||
+				     strncmp(name, "uri:", 4) == 0))
+		snprintf(a.name, sizeof(a.name), "%s", name);
+	else if (a.kind == ACCESS_SAN)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	if (a.kind >= ACCESS_CERT)
+		a.id = 0;
+	snprintf(r->audit_obj, sizeof(r->audit_obj), "%s %s %u%s%.80s holder %.32s", grant ? "grant" : "revoke",
+		 kinds[kind], a.id, a.name[0] ? " " : "", a.name, id);
 	struct km_token *t = fits ? holder_token_locked(r->ctx, id) : NULL;
 	if (t == NULL)
 		return CKR_ARGUMENTS_BAD;
@@ -243,7 +275,11 @@ process_access_set(struct req *r)
 	r->audit_token = t->st.id;
 	/* Roles never use a holder's keys: no rule for their uid. */
 	struct store_account acc;
-	int have = grant && !a.group ? access_account_of_locked(r->ctx, a.id, &acc) : CY_ERR_NOT_FOUND;
+	struct cy_principal as = { .uid = a.kind == ACCESS_UID ? a.id : CY_UID_NONE };
+	if (a.kind == ACCESS_CERT)
+		snprintf(as.name, sizeof(as.name), "cert:%.250s", a.name);
+	bool one = a.kind == ACCESS_UID || a.kind == ACCESS_CERT;
+	int have = grant && one ? access_account_of_locked(r->ctx, &as, &acc) : CY_ERR_NOT_FOUND;
 	wire_wipe(&acc, sizeof(acc));
 	if (have == 0)
 		return CKR_ATTRIBUTE_VALUE_INVALID;
@@ -269,8 +305,9 @@ process_access_list(struct req *r)
 	wire_put_u32(r->out, (uint32_t)n);
 	for (size_t i = 0; i < n; i++) {
 		const struct km_token *t = token_find_locked(r->ctx, v[i].token_id);
-		wire_put_u8(r->out, v[i].group ? 1 : 0);
+		wire_put_u8(r->out, (uint8_t)v[i].kind);
 		wire_put_u32(r->out, v[i].id);
+		wire_put_str(r->out, v[i].name);
 		wire_put_str(r->out, t ? t->st.holder : "");
 		wire_put_str(r->out, t ? t->st.holder_name : "");
 	}

@@ -29,7 +29,7 @@ struct req {
 	/* What the audit entry of this request names (see audit.h). */
 	int64_t audit_token;
 	uint32_t audit_session;
-	char audit_obj[64];
+	char audit_obj[256];
 	/* Set by a handler when the request changed nothing and tested no
 	 * secret (a LOCK with nothing to lock, a login on a locked PIN): no
 	 * audit entry, so a client cannot fill the trail (docs/security.md). */

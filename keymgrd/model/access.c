@@ -45,7 +45,20 @@ refresh_grants(struct km_ctx *ctx, struct km_app *app)
 	int64_t *ids = NULL;
 	size_t n = 0;
 	const struct cy_principal *w = &app->who;
-	if (store_access_tokens(ctx->st, w->uid, w->groups, w->ngroups, &ids, &n) != 0) {
+	/* A certificate's SANs, one per line in w->sans. */
+	char sans[sizeof(w->sans)];
+	const char *names[STORE_MAX_NAMES];
+	size_t nsans = 0;
+	memcpy(sans, w->sans, sizeof(sans));
+	sans[sizeof(sans) - 1] = '\0';
+	for (char *p = sans, *nl; *p && nsans < STORE_MAX_NAMES; p = nl + 1) {
+		if ((nl = strchr(p, '\n')) == NULL)
+			break;
+		*nl = '\0';
+		names[nsans++] = p;
+	}
+	struct store_who sw = { w->uid, w->groups, w->ngroups, access_cert_of(w), names, nsans };
+	if (store_access_tokens(ctx->st, &sw, &ids, &n) != 0) {
 		/* Fail closed: no rules read, no tokens granted. */
 		log_err("%s: cannot read its access rules", w->name);
 		ids = NULL;
@@ -58,7 +71,7 @@ refresh_grants(struct km_ctx *ctx, struct km_app *app)
 	app->granted_gen = gen;
 	struct store_account a;
 	app->account_role = KM_ROLE_NONE;
-	if (access_account_of_locked(ctx, w->uid, &a) == 0)
+	if (access_account_of_locked(ctx, w, &a) == 0)
 		app->account_role = strcmp(a.role, "admin") == 0 ? KM_ROLE_ADMIN : KM_ROLE_AUDITOR;
 	wire_wipe(&a, sizeof(a));
 }
@@ -160,9 +173,16 @@ access_count_admins_locked(struct km_ctx *ctx)
 	return 0;
 }
 
-int
-access_account_of_locked(struct km_ctx *ctx, uint32_t uid, struct store_account *a)
+const char *
+access_cert_of(const struct cy_principal *who)
 {
+	return strncmp(who->name, "cert:", 5) == 0 ? who->name + 5 : NULL;
+}
+
+int
+access_account_of_locked(struct km_ctx *ctx, const struct cy_principal *who, struct store_account *a)
+{
+	const char *cert = access_cert_of(who);
 	struct store_account *v = NULL;
 	size_t n = 0;
 	int r = store_account_list(ctx->st, &v, &n);
@@ -170,7 +190,8 @@ access_account_of_locked(struct km_ctx *ctx, uint32_t uid, struct store_account 
 		return r;
 	r = CY_ERR_NOT_FOUND;
 	for (size_t i = 0; i < n && r != 0; i++) {
-		if (v[i].uid == uid) {
+		if ((who->uid != CY_UID_NONE && v[i].uid == who->uid) ||
+		    (cert != NULL && v[i].cert[0] && strcmp(v[i].cert, cert) == 0)) {
 			*a = v[i];
 			r = 0;
 		}
@@ -185,7 +206,7 @@ CK_RV
 access_account_login(struct km_ctx *ctx, struct km_app *app, const uint8_t *pass, size_t len)
 {
 	struct store_account a;
-	int r = access_account_of_locked(ctx, app->who.uid, &a);
+	int r = access_account_of_locked(ctx, &app->who, &a);
 	if (r == CY_ERR_NOT_FOUND)
 		return CKR_USER_TYPE_INVALID;
 	if (r != 0)
@@ -212,7 +233,7 @@ access_account_login(struct km_ctx *ctx, struct km_app *app, const uint8_t *pass
 	CK_RV rv;
 	struct store_account now;
 	/* The account may have been removed or replaced meanwhile. */
-	bool same = access_account_of_locked(ctx, app->who.uid, &now) == 0 && strcmp(now.name, a.name) == 0 &&
+	bool same = access_account_of_locked(ctx, &app->who, &now) == 0 && strcmp(now.name, a.name) == 0 &&
 		    strcmp(now.secret, a.secret) == 0;
 	if (v == 0 && same) {
 		rv = store_account_reset(ctx->st, a.name) == 0 ? CKR_OK : CKR_DEVICE_ERROR;

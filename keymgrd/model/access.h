@@ -56,8 +56,11 @@ void access_forget_locked(struct km_ctx *ctx);
 
 /* Counts the administrator accounts into ctx->admin_accounts. 0 or an error. */
 int access_count_admins_locked(struct km_ctx *ctx);
-/* The account of uid into *a; CY_ERR_NOT_FOUND when it has none. */
-int access_account_of_locked(struct km_ctx *ctx, uint32_t uid, struct store_account *a);
+/* The account of who (by its uid, or by its certificate's subject) into
+ * *a; CY_ERR_NOT_FOUND when it has none. */
+int access_account_of_locked(struct km_ctx *ctx, const struct cy_principal *who, struct store_account *a);
+/* The subject DN of who when it is a certificate ("cert:DN"), else NULL. */
+const char *access_cert_of(const struct cy_principal *who);
 /*
  * Checks the passphrase of app's account (the account of its uid),
  * counting failures like PINs, with ctx->lock dropped meanwhile; on

@@ -123,7 +123,7 @@ hex32(const uint8_t v[32], char out[65])
  * line of the head once it commits; and the entry the request this thread runs must commit with
  * its change (audit_pending_set). */
 struct unlogged_head {
-	char what[112];
+	char what[320];
 	bool set;
 };
 static __thread struct unlogged_head unlogged;
@@ -158,7 +158,7 @@ audit_locked(struct km_ctx *ctx, const struct audit_actor *by, int64_t token, ui
 	memset(&e, 0, sizeof(e));
 	e.time = time(NULL);
 	e.uid = who->uid;
-	snprintf(e.who, sizeof(e.who), "%.63s", by->account && by->account[0] ? by->account : who->name);
+	snprintf(e.who, sizeof(e.who), "%s", by->account && by->account[0] ? by->account : who->name);
 	snprintf(e.role, sizeof(e.role), "%s", by->role ? by->role : "");
 	e.token = token;
 	e.session = session;
@@ -174,7 +174,7 @@ audit_locked(struct km_ctx *ctx, const struct audit_actor *by, int64_t token, ui
 	 * transaction, which may still roll back, once it commits. */
 	if (store_generation(ctx->st) == 0) {
 		unlogged.set = true;
-		snprintf(unlogged.what, sizeof(unlogged.what), "%s by %s", op, e.who);
+		snprintf(unlogged.what, sizeof(unlogged.what), "%.32s by %s", op, e.who);
 		return 0;
 	}
 	log_head(ctx, e.id, e.hash, op, e.who);

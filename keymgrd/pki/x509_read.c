@@ -490,3 +490,27 @@ out:
 	gnutls_x509_privkey_deinit(k);
 	return rv;
 }
+
+int
+x509_dn_canonical(const char *in, char *out, size_t len, const char **err)
+{
+	gnutls_x509_dn_t dn;
+	gnutls_datum_t str = { NULL, 0 };
+	*err = "not a distinguished name";
+	if (gnutls_x509_dn_init(&dn) < 0)
+		return CY_ERR_ALLOC;
+	int r = CY_ERR_INVALID_ARG;
+	const char *where = NULL;
+	if (gnutls_x509_dn_set_str(dn, in, &where) >= 0 && gnutls_x509_dn_get_str2(dn, &str, 0) >= 0) {
+		if (str.size < len) {
+			memcpy(out, str.data, str.size);
+			out[str.size] = '\0';
+			r = 0;
+		} else {
+			*err = "too long";
+		}
+	}
+	gnutls_free(str.data);
+	gnutls_x509_dn_deinit(dn);
+	return r;
+}

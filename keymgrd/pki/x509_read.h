@@ -42,6 +42,11 @@ struct x509_cert {
 
 /* Parses a DER certificate. 0, or CY_ERR_BAD_FORMAT. Free with x509_cert_clear. */
 int x509_parse_cert(const uint8_t *der, size_t len, struct x509_cert *c);
+/* A distinguished name (RFC 4514, "CN=...,O=...") as GnuTLS writes the
+ * subject of a certificate it verified, so that a DN an administrator
+ * typed matches the one a TLS peer presents. 0, or CY_ERR_INVALID_ARG
+ * (with what is wrong in err) when in does not parse. */
+int x509_dn_canonical(const char *in, char *out, size_t len, const char **err);
 void x509_cert_clear(struct x509_cert *c);
 
 /* The template of a token certificate object holding der (parsed as c):

@@ -41,8 +41,10 @@
 #include "proto.h"
 #include "model/access.h"
 #include "server/server.h"
+#include "transport_tls.h"
 
 enum conn_state {
+	CS_HANDSHAKE, /* the I/O thread goes on with its TLS handshake */
 	CS_READ,  /* the I/O thread reads its next request */
 	CS_BUSY,  /* a worker has it */
 	CS_WRITE, /* the I/O thread writes the rest of its reply */
@@ -62,6 +64,7 @@ struct conn {
 			     * the reply being written must be done; 0: none */
 	size_t counted;     /* bytes of a part-read frame in sv->inflight */
 	enum handback hb;
+	short hs_events;    /* what its handshake waits for */
 	struct km_peer peer;
 	struct conn *next;  /* in the work or done queue */
 };
@@ -77,6 +80,8 @@ struct server {
 	struct conn **conns;
 	size_t nconns, maxconns;
 	atomic_size_t inflight;   /* bytes of part-read frames, every connection */
+	int lfd[1 + SERVER_MAX_LISTEN]; /* the UNIX socket, then the TCP ones */
+	size_t nlfd;
 	int64_t accept_paused;    /* ms until which accepting waits (EMFILE) */
 	int64_t emfile_logged;
 };
@@ -290,22 +295,57 @@ may_use_reserve(struct server *sv, const struct cy_principal *who, bool bootstra
 {
 	if (bootstrap)
 		return true;
-	if (who->uid == CY_UID_NONE)
-		return false;
 	struct store_account a;
 	pthread_mutex_lock(&sv->ctx->lock);
-	bool has = access_account_of_locked(sv->ctx, who->uid, &a) == 0;
+	bool has = access_account_of_locked(sv->ctx, who, &a) == 0;
 	pthread_mutex_unlock(&sv->ctx->lock);
 	memset(&a, 0, sizeof(a));
 	return has;
 }
 
+/* Whether a connection of who may be had now: NULL, or why not. */
+static const char *
+refusal(struct server *sv, const struct cy_principal *who, bool bootstrap, size_t *mine)
+{
+	const struct server_opts *o = sv->o;
+	*mine = 0;
+	for (size_t i = 0; i < sv->nconns; i++)
+		*mine += strcmp(sv->conns[i]->peer.who.name, who->name) == 0;
+	if (!bootstrap && *mine >= o->max_conns_per_principal)
+		return "it has as many connections as a principal may";
+	if (sv->nconns + o->admin_reserve >= sv->maxconns && !may_use_reserve(sv, who, bootstrap))
+		return "the last connections are kept for administrators";
+	return NULL;
+}
+
+/* A new connection on transport t (CS_READ, or CS_HANDSHAKE when its
+ * transport has one to do), or NULL (t closed). */
+static struct conn *
+add_conn(struct server *sv, struct transport *t, const struct cy_principal *who, bool bootstrap, bool handshake)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		transport_close(t);
+		return NULL;
+	}
+	c->t = t;
+	c->state = handshake ? CS_HANDSHAKE : CS_READ;
+	c->hs_events = POLLIN;
+	c->peer.pending_fd = -1;
+	c->peer.who = *who;
+	c->peer.caps = t->caps;
+	c->peer.bootstrap = bootstrap;
+	frame_reader_init(&c->rd, &c->in, WIRE_MAX_FRAME);
+	sv->conns[sv->nconns++] = c;
+	return c;
+}
+
 static void
-accept_one(struct server *sv, int lfd)
+accept_one(struct server *sv, size_t li)
 {
 	struct transport *t;
 	struct cy_principal who;
-	int e = listen_unix_accept(lfd, &t);
+	int e = li == 0 ? listen_unix_accept(sv->lfd[0], &t) : listen_tls_accept(sv->lfd[li], sv->o->tls, &t);
 	if (e == CY_ERR_TOO_LARGE) {
 		/* Out of descriptors: the listener stays readable, so stop
 		 * looking at it for a moment instead of spinning. */
@@ -320,42 +360,62 @@ accept_one(struct server *sv, int lfd)
 	}
 	if (e != 0)
 		return;
+	if (sv->nconns >= sv->maxconns) {
+		log_warn("connection refused: every connection is taken (%zu open)", sv->nconns);
+		transport_close(t);
+		return;
+	}
+	if (t->ops->handshake != NULL) {
+		/* Who it is is known once the handshake is done (serve_conn). */
+		memset(&who, 0, sizeof(who));
+		snprintf(who.name, sizeof(who.name), "handshake");
+		who.uid = CY_UID_NONE;
+		struct conn *c = add_conn(sv, t, &who, false, true);
+		if (c != NULL)
+			c->deadline = now_ms() + tls_server_handshake_ms(sv->o->tls);
+		return;
+	}
 	if (t->ops->peer(t, &who) != 0) {
 		log_warn("peer credentials unavailable; connection refused");
 		transport_close(t);
 		return;
 	}
 	bool bootstrap = who.uid == 0 || who.uid == geteuid();
-	const struct server_opts *o = sv->o;
-	size_t mine = 0;
-	for (size_t i = 0; i < sv->nconns; i++)
-		mine += strcmp(sv->conns[i]->peer.who.name, who.name) == 0;
-	const char *why = NULL;
-	if (sv->nconns >= sv->maxconns)
-		why = "every connection is taken";
-	else if (!bootstrap && mine >= o->max_conns_per_principal)
-		why = "it has as many connections as a principal may";
-	else if (sv->nconns + o->admin_reserve >= sv->maxconns && !may_use_reserve(sv, &who, bootstrap))
-		why = "the last connections are kept for administrators";
+	size_t mine;
+	const char *why = refusal(sv, &who, bootstrap, &mine);
 	if (why != NULL) {
 		log_warn("connection from %s pid %d refused: %s (%zu open, %zu its own)", who.name, (int)who.pid, why,
 			 sv->nconns, mine);
 		transport_close(t);
 		return;
 	}
-	struct conn *c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		transport_close(t);
-		return;
+	if (add_conn(sv, t, &who, bootstrap, false) != NULL)
+		log_debug("connection from %s pid %d", who.name, (int)who.pid);
+}
+
+/* Goes on with c's handshake; once done, c is who its certificate says,
+ * if a connection of that principal may be had. false: close it. */
+static bool
+handshake(struct server *sv, struct conn *c)
+{
+	int st = c->t->ops->handshake(c->t, &c->hs_events);
+	if (st == 1)
+		return true;
+	struct cy_principal who;
+	if (st != 0 || c->t->ops->peer(c->t, &who) != 0)
+		return false;
+	size_t mine;
+	const char *why = refusal(sv, &who, false, &mine);
+	if (why != NULL) {
+		log_warn("TLS connection from %s refused: %s (%zu open, %zu its own)", who.name, why, sv->nconns,
+			 mine);
+		return false;
 	}
-	c->t = t;
-	c->peer.pending_fd = -1;
 	c->peer.who = who;
-	c->peer.caps = t->caps;
-	c->peer.bootstrap = bootstrap;
-	frame_reader_init(&c->rd, &c->in, WIRE_MAX_FRAME);
-	sv->conns[sv->nconns++] = c;
-	log_debug("connection from %s pid %d", who.name, (int)who.pid);
+	c->state = CS_READ;
+	c->deadline = 0;
+	log_debug("TLS connection from %s", who.name);
+	return true;
 }
 
 static void
@@ -397,6 +457,8 @@ collect_done(struct server *sv)
 static bool
 serve_conn(struct server *sv, struct conn *c)
 {
+	if (c->state == CS_HANDSHAKE)
+		return handshake(sv, c);
 	if (c->state == CS_WRITE) {
 		int st = frame_write_some(&c->wr, c->t);
 		if (st == FRAME_DONE) {
@@ -424,7 +486,9 @@ expire(struct server *sv, int64_t now)
 			continue;
 		if (c->deadline <= now) {
 			log_warn("peer %s pid %d: %s: connection closed", c->peer.who.name, (int)c->peer.who.pid,
-				 c->state == CS_WRITE ? "reply not read in time" : "request not sent whole in time");
+				 c->state == CS_WRITE	    ? "reply not read in time"
+				 : c->state == CS_HANDSHAKE ? "TLS handshake not finished in time"
+							    : "request not sent whole in time");
 			drop_conn(sv, i);
 		} else if (next < 0 || c->deadline < next) {
 			next = c->deadline;
@@ -464,8 +528,18 @@ server_run(struct km_ctx *ctx, const struct server_opts *o, volatile sig_atomic_
 		r = lfd;
 		goto out;
 	}
+	sv.lfd[sv.nlfd++] = lfd;
+	for (size_t i = 0; i < o->nlisten; i++) {
+		int fd = listen_tcp(o->listen[i]);
+		if (fd < 0) {
+			r = fd;
+			goto out;
+		}
+		sv.lfd[sv.nlfd++] = fd;
+		log_info("listening on %s (TLS 1.3, client certificates required)", o->listen[i]);
+	}
 	sv.conns = calloc(sv.maxconns, sizeof(*sv.conns));
-	pfd = calloc(sv.maxconns + 2, sizeof(*pfd));
+	pfd = calloc(sv.maxconns + 1 + sv.nlfd, sizeof(*pfd));
 	threads = calloc(o->workers, sizeof(*threads));
 	if (sv.conns == NULL || pfd == NULL || threads == NULL)
 		goto out;
@@ -482,7 +556,9 @@ server_run(struct km_ctx *ctx, const struct server_opts *o, volatile sig_atomic_
 			 * drain_ms at most; nothing new is read. */
 			log_info("stopping: finishing %zu request(s) in flight", count_state(&sv, CS_BUSY));
 			drain_until = now + o->drain_ms;
-			close(lfd);
+			for (size_t i = 0; i < sv.nlfd; i++)
+				close(sv.lfd[i]);
+			sv.nlfd = 0;
 			lfd = -1;
 		}
 		if (drain_until && count_state(&sv, CS_BUSY) + count_state(&sv, CS_WRITE) == 0)
@@ -500,14 +576,18 @@ server_run(struct km_ctx *ctx, const struct server_opts *o, volatile sig_atomic_
 			next = sv.accept_paused;
 		size_t np = 0;
 		pfd[np++] = (struct pollfd){ wake_pipe[0], POLLIN, 0 };
-		pfd[np++] = (struct pollfd){ accepting ? lfd : -1, POLLIN, 0 };
+		for (size_t i = 0; i < sv.nlfd; i++)
+			pfd[np++] = (struct pollfd){ accepting ? sv.lfd[i] : -1, POLLIN, 0 };
 		size_t first = np;
+		bool held = false; /* bytes a transport holds that poll() cannot see */
 		for (size_t i = 0; i < sv.nconns; i++) {
 			const struct conn *c = sv.conns[i];
-			short ev = c->state == CS_WRITE ? POLLOUT : c->state == CS_READ && !drain_until ? POLLIN : 0;
+			bool reading = c->state == CS_READ && !drain_until;
+			short ev = c->state == CS_WRITE ? POLLOUT : c->state == CS_HANDSHAKE ? c->hs_events : reading ? POLLIN : 0;
 			pfd[np++] = (struct pollfd){ c->t->fd, ev, 0 };
+			held |= reading && c->t->ops->pending != NULL && c->t->ops->pending(c->t) > 0;
 		}
-		int timeout = next < 0 ? -1 : next <= now ? 0 : (int)(next - now);
+		int timeout = held ? 0 : next < 0 ? -1 : next <= now ? 0 : (int)(next - now);
 		if (poll(pfd, np, timeout) < 0 && errno != EINTR) {
 			r = CY_ERR_IO;
 			goto out;
@@ -524,14 +604,18 @@ server_run(struct km_ctx *ctx, const struct server_opts *o, volatile sig_atomic_
 		for (size_t i = seen; i-- > 0;) {
 			struct conn *c = sv.conns[i];
 			short re = pfd[first + i].revents;
+			if (re == 0 && c->state == CS_READ && !drain_until && c->t->ops->pending != NULL &&
+			    c->t->ops->pending(c->t) > 0)
+				re = POLLIN;
 			if (c->state == CS_BUSY || c->t->fd != pfd[first + i].fd || re == 0)
 				continue;
 			if (!serve_conn(&sv, c))
 				drop_conn(&sv, i);
 		}
 		collect_done(&sv);
-		if (accepting && (pfd[1].revents & POLLIN))
-			accept_one(&sv, lfd);
+		for (size_t i = 0; accepting && i < sv.nlfd; i++)
+			if (pfd[1 + i].revents & POLLIN)
+				accept_one(&sv, i);
 	}
 	r = 0;
 out:
@@ -544,8 +628,8 @@ out:
 	collect_done(&sv);
 	while (sv.nconns > 0)
 		drop_conn(&sv, sv.nconns - 1);
-	if (lfd >= 0)
-		close(lfd);
+	for (size_t i = 0; i < sv.nlfd; i++)
+		close(sv.lfd[i]);
 	if (r != CY_ERR_EXISTS && o->socket_path)
 		unlink(o->socket_path);
 	close(wake_pipe[0]);

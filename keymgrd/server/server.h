@@ -11,8 +11,17 @@
 #include "ctx.h"
 #include "transport.h"
 
+#define SERVER_MAX_LISTEN 8
+
+struct tls_server;
+
 struct server_opts {
 	const char *socket_path;
+	/* TCP listeners, "tls://ADDR:PORT", served with tls (a client
+	 * certificate required on each). */
+	const char *listen[SERVER_MAX_LISTEN];
+	size_t nlisten;
+	struct tls_server *tls;
 	mode_t socket_mode;   /* of the socket file; its directory gets the x bits */
 	gid_t socket_gid;     /* the group of the socket file, or (gid_t)-1 */
 	unsigned workers;
@@ -47,5 +56,12 @@ int listen_unix(const char *path, mode_t mode, gid_t gid);
  * CY_ERR_TOO_LARGE when keymgrd is out of descriptors (EMFILE, ENFILE),
  * or another cy_err. */
 int listen_unix_accept(int lfd, struct transport **out);
+
+/* listen_tls.c: a TCP socket listening on addr ("tls://ADDR:PORT"; ADDR
+ * may be [V6]): the fd (non-blocking) or a cy_err (logged). */
+int listen_tcp(const char *addr);
+/* Takes one connection from lfd as a TLS transport whose handshake is to
+ * do; 0, CY_ERR_TOO_LARGE out of descriptors, or another cy_err. */
+int listen_tls_accept(int lfd, struct tls_server *srv, struct transport **out);
 
 #endif

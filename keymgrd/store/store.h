@@ -17,7 +17,7 @@ struct store;
 struct store_ops;
 
 /* The newest schema version this build writes. */
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 
 struct store_token {
 	int64_t id;
@@ -42,21 +42,42 @@ struct store_token {
 struct store_account {
 	char name[64];
 	char role[16];     /* "admin" or "auditor" */
-	uint32_t uid;      /* the local user it is */
+	uint32_t uid;      /* the local user it is, or CY_UID_NONE */
+	char cert[256];    /* or the subject of the TLS client certificate it is ("" for none) */
 	char secret[160];  /* its passphrase, hashed like PINs */
 	uint32_t failures;
 };
 
 /* An access rule: the local user (or group) id may use token_id as its
  * holder's user. */
+enum store_access_kind {
+	ACCESS_UID,   /* a local user: id */
+	ACCESS_GROUP, /* a local group: id */
+	ACCESS_CERT,  /* a TLS client certificate's subject DN: name */
+	ACCESS_SAN,   /* one of its SANs, "email:...", "dns:...", "uri:...": name */
+};
 struct store_access {
-	bool group;
+	enum store_access_kind kind;
 	uint32_t id;
+	char name[256];
 	int64_t token_id;
 };
 
 /* The most groups of a principal that access rules are looked up for. */
 #define STORE_MAX_GROUPS 64
+/* ... and the most names (a certificate's subject and SANs). */
+#define STORE_MAX_NAMES 16
+
+/* Whom access rules are looked up for: a local uid (or none) and its
+ * groups, or a certificate's subject (ACCESS_CERT names) and SANs. */
+struct store_who {
+	uint32_t uid;
+	const uint32_t *gids;
+	size_t ngids;
+	const char *cert;          /* the subject DN, or NULL */
+	const char *const *sans;   /* "email:...", ... */
+	size_t nsans;
+};
 
 struct store_object {
 	int64_t id;
@@ -87,11 +108,11 @@ struct store_audit {
 	int64_t token;
 	uint32_t session;
 	char op[32];
-	char object[96];
+	char object[256];
 	uint32_t result;   /* a CK_RV */
 	uint8_t prev[32];
 	uint8_t hash[32];
-	char who[64];      /* the account name, else the principal's name */
+	char who[256];     /* the account name, else the principal's name */
 	char role[16];     /* admin, auditor, user, keymgrd, or "" */
 	/* Set by the seal function with hash: the MAC of the head that
 	 * records this entry as the newest (see audit.h). */
@@ -186,7 +207,7 @@ struct store_ops {
 	int (*account_reset)(struct store *st, const char *name);
 	int (*access_set)(struct store *st, const struct store_access *a, bool grant);
 	int (*access_list)(struct store *st, struct store_access **out, size_t *n);
-	int (*access_tokens)(struct store *st, uint32_t uid, const uint32_t *gids, size_t ngids, int64_t **ids, size_t *n);
+	int (*access_tokens)(struct store *st, const struct store_who *w, int64_t **ids, size_t *n);
 	int (*scrub)(struct store *st);
 };
 
@@ -453,12 +474,11 @@ store_access_list(struct store *st, struct store_access **out, size_t *n)
 {
 	return st->ops->access_list(st, out, n);
 }
-/* The tokens that uid, or one of the groups gids (at most
- * STORE_MAX_GROUPS), may use, ascending; *ids malloc'd. */
+/* The tokens that w may use, ascending; *ids malloc'd. */
 static inline int
-store_access_tokens(struct store *st, uint32_t uid, const uint32_t *gids, size_t ngids, int64_t **ids, size_t *n)
+store_access_tokens(struct store *st, const struct store_who *w, int64_t **ids, size_t *n)
 {
-	return st->ops->access_tokens(st, uid, gids, ngids, ids, n);
+	return st->ops->access_tokens(st, w, ids, n);
 }
 
 /* After key material was destroyed or deleted: makes sure no copy of it is

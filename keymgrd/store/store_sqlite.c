@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cy_err.h"
+#include "transport.h"
 #include "cy_pkcs11.h"
 #include "log.h"
 #include "store/store_sqlite.h"
@@ -120,6 +121,32 @@ static const char *const migrations[] = {
 	 * counts against. */
 	"ALTER TABLE objects ADD COLUMN created_by TEXT;"
 	"CREATE INDEX objects_by_creator ON objects(created_by) WHERE created_by IS NOT NULL;",
+	/* 8: remote principals: access rules for a certificate's subject or
+	 * SAN (name), accounts for a certificate (cert; no uid). */
+	"CREATE TABLE access8 ("
+	"  kind TEXT NOT NULL,"
+	"  id INTEGER NOT NULL,"
+	"  name TEXT NOT NULL DEFAULT '',"
+	"  token_id INTEGER NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,"
+	"  PRIMARY KEY (kind, id, name, token_id));"
+	"INSERT INTO access8 (kind, id, name, token_id) SELECT kind, id, '', token_id FROM access;"
+	"DROP TABLE access;"
+	"ALTER TABLE access8 RENAME TO access;"
+	"CREATE INDEX access_by_token ON access(token_id);"
+	"CREATE INDEX access_by_name ON access(name) WHERE name <> '';"
+	"CREATE TABLE accounts8 ("
+	"  name TEXT PRIMARY KEY,"
+	"  role TEXT NOT NULL,"
+	"  uid INTEGER UNIQUE,"
+	"  cert TEXT UNIQUE,"
+	"  secret TEXT NOT NULL,"
+	"  failures INTEGER NOT NULL DEFAULT 0,"
+	"  created INTEGER NOT NULL,"
+	"  CHECK ((uid IS NULL) <> (cert IS NULL)));"
+	"INSERT INTO accounts8 (name, role, uid, cert, secret, failures, created)"
+	"  SELECT name, role, uid, NULL, secret, failures, created FROM accounts;"
+	"DROP TABLE accounts;"
+	"ALTER TABLE accounts8 RENAME TO accounts;",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -159,14 +186,15 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_TOKEN_UPDATE] = "UPDATE tokens SET label = ?2, serial = ?3, so_pin = ?4, user_pin = ?5,"
 			   " data_key = ?8, holder = ?9, holder_name = ?10, agency = ?11, unit = ?12,"
 			   " user_pin_expired = ?13 WHERE id = ?1",
-	[S_ACCOUNT_LIST] = "SELECT name, role, uid, secret, failures FROM accounts ORDER BY name",
-	[S_ACCOUNT_INSERT] = "INSERT INTO accounts (name, role, uid, secret) VALUES (?1, ?2, ?3, ?4)",
+	[S_ACCOUNT_LIST] = "SELECT name, role, uid, secret, failures, cert FROM accounts ORDER BY name",
+	[S_ACCOUNT_INSERT] = "INSERT INTO accounts (name, role, uid, secret, cert, created)"
+			     " VALUES (?1, ?2, ?3, ?4, ?5, strftime('%s','now'))",
 	[S_ACCOUNT_DELETE] = "DELETE FROM accounts WHERE name = ?1",
 	[S_ACCOUNT_FAILED] = "UPDATE accounts SET failures = failures + 1 WHERE name = ?1 RETURNING failures",
 	[S_ACCOUNT_RESET] = "UPDATE accounts SET failures = 0 WHERE name = ?1",
-	[S_ACCESS_GRANT] = "INSERT OR IGNORE INTO access (kind, id, token_id) VALUES (?1, ?2, ?3)",
-	[S_ACCESS_REVOKE] = "DELETE FROM access WHERE kind = ?1 AND id = ?2 AND token_id = ?3",
-	[S_ACCESS_LIST] = "SELECT kind, id, token_id FROM access ORDER BY token_id, kind, id",
+	[S_ACCESS_GRANT] = "INSERT OR IGNORE INTO access (kind, id, token_id, name) VALUES (?1, ?2, ?3, ?4)",
+	[S_ACCESS_REVOKE] = "DELETE FROM access WHERE kind = ?1 AND id = ?2 AND token_id = ?3 AND name = ?4",
+	[S_ACCESS_LIST] = "SELECT kind, id, token_id, name FROM access ORDER BY token_id, kind, id, name",
 	[S_PIN_FAILED] = "UPDATE tokens SET so_failures = so_failures + ?2, user_failures = user_failures + 1 - ?2"
 			 " WHERE id = ?1 RETURNING CASE WHEN ?2 THEN so_failures ELSE user_failures END",
 	[S_PIN_RESET] = "UPDATE tokens SET so_failures = CASE WHEN ?2 THEN 0 ELSE so_failures END,"
@@ -862,9 +890,10 @@ sq_account_list(struct store *st, struct store_account **out, size_t *n)
 		memset(&v[k], 0, sizeof(v[k]));
 		copy_col(s, 0, v[k].name, sizeof(v[k].name));
 		copy_col(s, 1, v[k].role, sizeof(v[k].role));
-		v[k].uid = (uint32_t)sqlite3_column_int64(s, 2);
+		v[k].uid = sqlite3_column_type(s, 2) == SQLITE_NULL ? CY_UID_NONE : (uint32_t)sqlite3_column_int64(s, 2);
 		copy_col(s, 3, v[k].secret, sizeof(v[k].secret));
 		v[k].failures = (uint32_t)sqlite3_column_int64(s, 4);
+		copy_col(s, 5, v[k].cert, sizeof(v[k].cert));
 		k++;
 	}
 	sqlite3_reset(s);
@@ -885,7 +914,13 @@ sq_account_insert(struct store *st, const struct store_account *a)
 	sqlite3_stmt *s = stmt(st, S_ACCOUNT_INSERT);
 	sqlite3_bind_text(s, 1, a->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, a->role, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 3, a->uid);
+	if (a->cert[0]) {
+		sqlite3_bind_null(s, 3);
+		sqlite3_bind_text(s, 5, a->cert, -1, SQLITE_STATIC);
+	} else {
+		sqlite3_bind_int64(s, 3, a->uid);
+		sqlite3_bind_null(s, 5);
+	}
 	sqlite3_bind_text(s, 4, a->secret, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(s);
 	sqlite3_reset(s);
@@ -934,13 +969,21 @@ sq_account_reset(struct store *st, const char *name)
 	return run_changed(st, s, "account reset");
 }
 
+/* The kind column of each enum store_access_kind. */
+static const char *const access_kinds[] = {
+	[ACCESS_UID] = "uid", [ACCESS_GROUP] = "group", [ACCESS_CERT] = "cert", [ACCESS_SAN] = "san",
+};
+
 static int
 sq_access_set(struct store *st, const struct store_access *a, bool grant)
 {
 	sqlite3_stmt *s = stmt(st, grant ? S_ACCESS_GRANT : S_ACCESS_REVOKE);
-	sqlite3_bind_text(s, 1, a->group ? "group" : "uid", -1, SQLITE_STATIC);
+	if ((unsigned)a->kind >= sizeof(access_kinds) / sizeof(access_kinds[0]))
+		return CY_ERR_INVALID_ARG;
+	sqlite3_bind_text(s, 1, access_kinds[a->kind], -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, a->id);
 	sqlite3_bind_int64(s, 3, a->token_id);
+	sqlite3_bind_text(s, 4, a->name, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc == SQLITE_CONSTRAINT)
@@ -964,10 +1007,14 @@ sq_access_list(struct store *st, struct store_access **out, size_t *n)
 			break;
 		}
 		v = nv;
-		const unsigned char *kind = sqlite3_column_text(s, 0);
-		v[k].group = kind != NULL && strcmp((const char *)kind, "group") == 0;
+		const char *kind = (const char *)sqlite3_column_text(s, 0);
+		memset(&v[k], 0, sizeof(v[k]));
+		for (size_t i = 0; kind != NULL && i < sizeof(access_kinds) / sizeof(access_kinds[0]); i++)
+			if (strcmp(kind, access_kinds[i]) == 0)
+				v[k].kind = (enum store_access_kind)i;
 		v[k].id = (uint32_t)sqlite3_column_int64(s, 1);
 		v[k].token_id = sqlite3_column_int64(s, 2);
+		copy_col(s, 3, v[k].name, sizeof(v[k].name));
 		k++;
 	}
 	sqlite3_reset(s);
@@ -981,27 +1028,42 @@ sq_access_list(struct store *st, struct store_access **out, size_t *n)
 }
 
 static int
-sq_access_tokens(struct store *st, uint32_t uid, const uint32_t *gids, size_t ngids, int64_t **ids, size_t *n)
+sq_access_tokens(struct store *st, const struct store_who *w, int64_t **ids, size_t *n)
 {
-	/* One statement per call: the number of groups varies. */
-	char sql[256 + 24 * STORE_MAX_GROUPS];
-	int len = snprintf(sql, sizeof(sql),
-			   "SELECT DISTINCT token_id FROM access WHERE (kind = 'uid' AND id = ?1)");
-	if (ngids > STORE_MAX_GROUPS)
-		ngids = STORE_MAX_GROUPS;
+	/* One statement per call: the number of groups and names varies. */
+	char sql[320 + 24 * (STORE_MAX_GROUPS + STORE_MAX_NAMES)];
+	size_t ngids = w->ngids < STORE_MAX_GROUPS ? w->ngids : STORE_MAX_GROUPS;
+	size_t nsans = w->nsans < STORE_MAX_NAMES ? w->nsans : STORE_MAX_NAMES;
+	int len = snprintf(sql, sizeof(sql), "SELECT DISTINCT token_id FROM access WHERE"
+			   " (kind = 'uid' AND id = ?1 AND ?1 <> %u) OR (kind = 'cert' AND name = ?2)",
+			   (unsigned)CY_UID_NONE);
+	int arg = 3;
 	if (ngids) {
 		len += snprintf(sql + len, sizeof(sql) - (size_t)len, " OR (kind = 'group' AND id IN (");
 		for (size_t i = 0; i < ngids; i++)
-			len += snprintf(sql + len, sizeof(sql) - (size_t)len, "%s?%zu", i ? "," : "", i + 2);
+			len += snprintf(sql + len, sizeof(sql) - (size_t)len, "%s?%d", i ? "," : "", arg++);
+		len += snprintf(sql + len, sizeof(sql) - (size_t)len, "))");
+	}
+	if (nsans) {
+		len += snprintf(sql + len, sizeof(sql) - (size_t)len, " OR (kind = 'san' AND name IN (");
+		for (size_t i = 0; i < nsans; i++)
+			len += snprintf(sql + len, sizeof(sql) - (size_t)len, "%s?%d", i ? "," : "", arg++);
 		len += snprintf(sql + len, sizeof(sql) - (size_t)len, "))");
 	}
 	snprintf(sql + len, sizeof(sql) - (size_t)len, " ORDER BY token_id");
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(sq(st)->db, sql, -1, &s, NULL) != SQLITE_OK)
 		return db_fail(st, "access tokens");
-	sqlite3_bind_int64(s, 1, uid);
+	sqlite3_bind_int64(s, 1, w->uid);
+	if (w->cert != NULL)
+		sqlite3_bind_text(s, 2, w->cert, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 2);
+	arg = 3;
 	for (size_t i = 0; i < ngids; i++)
-		sqlite3_bind_int64(s, (int)i + 2, gids[i]);
+		sqlite3_bind_int64(s, arg++, w->gids[i]);
+	for (size_t i = 0; i < nsans; i++)
+		sqlite3_bind_text(s, arg++, w->sans[i], -1, SQLITE_STATIC);
 	int r = collect_ids(st, s, ids, n);
 	sqlite3_finalize(s);
 	return r;
