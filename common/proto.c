@@ -105,9 +105,9 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	/* holder id, new one-time user PIN */
 	[MSG_HOLDER_RESET_PIN] = { MSG_HOLDER_RESET_PIN, "holder-reset-pin", "sy", "" },
 	/* grant (else revoke), group (else uid), the uid or gid, holder id */
-	[MSG_ACCESS_SET] = { MSG_ACCESS_SET, "access-set", "bbuss", "" },
+	[MSG_ACCESS_SET] = { MSG_ACCESS_SET, "access-set", "buuss", "" },
 	/* -> group, uid or gid, holder id, holder name */
-	[MSG_ACCESS_LIST] = { MSG_ACCESS_LIST, "access-list", "", "[busss]" },
+	[MSG_ACCESS_LIST] = { MSG_ACCESS_LIST, "access-list", "", "[uusss]" },
 	[MSG_KEY_MOVE] = { MSG_KEY_MOVE, "key-move", "uys", "u" },
 	[MSG_RESET_SO_PIN] = { MSG_RESET_SO_PIN, "reset-so-pin", "uy", "" },
 	[MSG_INVENTORY_PAGE] = { MSG_INVENTORY_PAGE, "inventory-page", "ussqqqu", "[qsssqqysuqy]" },

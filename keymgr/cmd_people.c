@@ -776,7 +776,7 @@ access_set(int argc, char **argv, bool grant)
 		return cli_fail("%s: one of --uid UID, --group GROUP, --cert DN, --cert-san SAN, and --holder ID "
 				"are required", what);
 	/* The kinds of rule keymgrd knows (its enum store_access_kind). */
-	uint8_t kind = uid ? 0 : group ? 1 : cert ? 2 : 3;
+	uint32_t kind = uid ? 0 : group ? 1 : cert ? 2 : 3;
 	uint32_t id = 0;
 	if ((uid || group) && cli_parse_id(uid ? uid : group, group != NULL, &id) != 0)
 		return 1;
@@ -788,7 +788,7 @@ access_set(int argc, char **argv, bool grant)
 		return 1;
 	struct wire_buf *b = client_begin(conn, MSG_ACCESS_SET);
 	wire_put_u8(b, grant);
-	wire_put_u8(b, kind);
+	wire_put_u32(b, kind);
 	wire_put_u32(b, id);
 	wire_put_str(b, cert ? cert : san ? san : "");
 	wire_put_str(b, holder);
@@ -861,10 +861,10 @@ access_list(int argc, char **argv)
 	wire_get_u32(&conn->rep, &n);
 	printf("%-22s %-16s %s\n", "PRINCIPAL", "HOLDER", "NAME");
 	for (uint32_t i = 0; i < n; i++) {
-		uint8_t kind = 0;
+		uint32_t kind = 0;
 		uint32_t id = 0;
 		char holder[64], name[128], who[300], rname[256];
-		wire_get_u8(&conn->rep, &kind);
+		wire_get_u32(&conn->rep, &kind);
 		wire_get_u32(&conn->rep, &id);
 		wire_get_str_into(&conn->rep, rname, sizeof(rname));
 		wire_get_str_into(&conn->rep, holder, sizeof(holder));

@@ -203,7 +203,7 @@ access_set(bool grant, uint32_t uid, const char *holder)
 {
 	struct wire_buf *b = client_begin(c, MSG_ACCESS_SET);
 	wire_put_u8(b, grant);
-	wire_put_u8(b, 0);
+	wire_put_u32(b, 0);
 	wire_put_u32(b, uid);
 	wire_put_str(b, "");
 	wire_put_str(b, holder);

@@ -246,8 +246,7 @@ process_access_set(struct req *r)
 {
 	static const char *const kinds[] = { "uid", "group", "cert", "san" };
 	bool grant = get_bool(r);
-	uint8_t kind = 0;
-	wire_get_u8(r->in, &kind);
+	uint32_t kind = get_u32(r);
 	struct store_access a = { .id = get_u32(r) };
 	char id[64], name[sizeof(a.name)];
 	bool fits = get_str(r, name, sizeof(name)) & get_str(r, id, sizeof(id));
@@ -305,7 +304,7 @@ process_access_list(struct req *r)
 	wire_put_u32(r->out, (uint32_t)n);
 	for (size_t i = 0; i < n; i++) {
 		const struct km_token *t = token_find_locked(r->ctx, v[i].token_id);
-		wire_put_u8(r->out, (uint8_t)v[i].kind);
+		wire_put_u32(r->out, (uint32_t)v[i].kind);
 		wire_put_u32(r->out, v[i].id);
 		wire_put_str(r->out, v[i].name);
 		wire_put_str(r->out, t ? t->st.holder : "");
