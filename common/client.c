@@ -39,7 +39,8 @@ open_one(const char *uri, const uint8_t *app_id, struct cy_conn **out)
 	wire_put_bytes(b, app_id, PROTO_APP_ID_LEN);
 	if ((r = client_call(c, &rv)) != 0)
 		goto out;
-	if (rv != CKR_OK || wire_get_u32(&c->rep, &version) != 0 || version != PROTO_VERSION) {
+	if (rv != CKR_OK || wire_get_u32(&c->rep, &version) != 0 || version != PROTO_VERSION ||
+	    wire_get_u32(&c->rep, &c->cache_ms) != 0) {
 		r = CY_ERR_VERSION;
 		goto out;
 	}
@@ -200,6 +201,62 @@ int
 client_call(struct cy_conn *c, uint32_t *rv)
 {
 	return call(c, rv, -1);
+}
+
+/* Reads one reply body of a MULTI reply from b into *view, positioned
+ * at its fields (checked against type's signature): 0 or a cy_err. */
+static int
+multi_part(struct wire_buf *b, uint32_t type, uint32_t *rv, struct wire_buf *view)
+{
+	const uint8_t *p = NULL;
+	uint32_t len = 0, got = 0;
+	int r = wire_get_bytes(b, &p, &len);
+	if (r != 0)
+		return r;
+	wire_init_view(view, p, len);
+	if (wire_get_u32(view, &got) != 0 || got != (type | PROTO_REPLY) || wire_get_u32(view, rv) != 0)
+		return CY_ERR_BAD_FORMAT;
+	if (*rv == CKR_OK || *rv == CKR_BUFFER_TOO_SMALL)
+		return proto_check_sig(view, proto_msg(type)->rep_sig);
+	return wire_remaining(view) == 0 ? 0 : CY_ERR_TRAILING;
+}
+
+int
+client_call_after(struct cy_conn *c, const struct wire_buf *first, uint32_t *first_rv, uint32_t *rv,
+		  struct wire_buf *view)
+{
+	uint32_t type = c->type, first_type;
+	size_t n = c->req.size;
+	if (first->size < 4 || (first_type = wire_load_u32(first->data)) >= MSG_COUNT || proto_msg(first_type) == NULL)
+		return CY_ERR_INTERNAL;
+	uint8_t *body = malloc(n ? n : 1);
+	if (body == NULL)
+		return CY_ERR_ALLOC;
+	memcpy(body, c->req.data, n);
+	struct wire_buf *b = client_begin(c, MSG_MULTI);
+	wire_put_u32(b, 2);
+	wire_put_bytes(b, first->data, first->size);
+	wire_put_bytes(b, body, n);
+	wire_wipe(body, n);
+	free(body);
+	uint32_t mrv = 0, count = 0;
+	int r = call(c, &mrv, -1);
+	if (r != 0)
+		return r;
+	if (mrv != CKR_OK || wire_get_u32(&c->rep, &count) != 0 || count < 1 || count > 2)
+		return CY_ERR_BAD_FORMAT;
+	struct wire_buf first_view;
+	if ((r = multi_part(&c->rep, first_type, first_rv, &first_view)) != 0)
+		return r;
+	bool first_ok = *first_rv == CKR_OK || *first_rv == CKR_BUFFER_TOO_SMALL;
+	if (first_ok != (count == 2))
+		return CY_ERR_BAD_FORMAT; /* the second runs exactly when the first did not fail */
+	if (count == 1) {
+		*rv = *first_rv;
+		wire_init_view(view, NULL, 0);
+		return 0;
+	}
+	return multi_part(&c->rep, type, rv, view);
 }
 
 /* Regions grow in steps of this (and start at least this large). */

@@ -22,6 +22,7 @@ struct cy_conn {
 	uint8_t *shm;  /* a region shared with keymgrd (client_shm), or NULL */
 	size_t shm_size;
 	int64_t reply_ns[MSG_COUNT]; /* how long the last reply of each type took */
+	uint32_t cache_ms; /* how long what keymgrd says of keys may be relied on (HELLO) */
 };
 
 /*
@@ -45,6 +46,16 @@ struct wire_buf *client_begin(struct cy_conn *c, uint32_t type);
  * return means the connection is unusable and must be closed.
  */
 int client_call(struct cy_conn *c, uint32_t *rv);
+/*
+ * Sends the request of first (a whole request body, as client_begin makes
+ * them) and then c->req, in one MULTI frame: one round trip. *first_rv is
+ * first's CK_RV; when it failed, the second was not run and *rv is the
+ * same. Otherwise *rv is the second's and *view reads its fields (they
+ * point into c->rep: read them before the next call). 0, or a negative
+ * error (the connection is unusable).
+ */
+int client_call_after(struct cy_conn *c, const struct wire_buf *first, uint32_t *first_rv, uint32_t *rv,
+		      struct wire_buf *view);
 /*
  * Large inputs and outputs (a megabyte to encrypt) do not travel through
  * the socket: they go through a memory region shared with keymgrd, a

@@ -13,7 +13,7 @@
 #include "proto.h"
 
 static const struct proto_msg messages[MSG_COUNT] = {
-	[MSG_HELLO] = { MSG_HELLO, "hello", "uy", "u" },
+	[MSG_HELLO] = { MSG_HELLO, "hello", "uy", "uu" },
 	[MSG_SLOT_LIST] = { MSG_SLOT_LIST, "slot-list", "b", "U" },
 	[MSG_SLOT_INFO] = { MSG_SLOT_INFO, "slot-info", "u", "ssu" },
 	[MSG_TOKEN_INFO] = { MSG_TOKEN_INFO, "token-info", "u", "ssssuuuuuuu" },
@@ -35,7 +35,7 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	[MSG_GET_ATTRS] = { MSG_GET_ATTRS, "get-attrs", "uuU", "R" },
 	[MSG_SET_ATTRS] = { MSG_SET_ATTRS, "set-attrs", "uuA", "" },
 	[MSG_FIND_INIT] = { MSG_FIND_INIT, "find-init", "uA", "" },
-	[MSG_FIND] = { MSG_FIND, "find", "uu", "U" },
+	[MSG_FIND] = { MSG_FIND, "find", "uu", "[uuuu]" },
 	[MSG_FIND_FINAL] = { MSG_FIND_FINAL, "find-final", "u", "" },
 	[MSG_GENERATE_KEY] = { MSG_GENERATE_KEY, "generate-key", "uMA", "u" },
 	[MSG_GENERATE_KEY_PAIR] = { MSG_GENERATE_KEY_PAIR, "generate-key-pair", "uMAA", "uu" },
@@ -111,6 +111,9 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	[MSG_KEY_MOVE] = { MSG_KEY_MOVE, "key-move", "uys", "u" },
 	[MSG_RESET_SO_PIN] = { MSG_RESET_SO_PIN, "reset-so-pin", "uy", "" },
 	[MSG_INVENTORY_PAGE] = { MSG_INVENTORY_PAGE, "inventory-page", "ussqqqu", "[qsssqqysuqy]" },
+	/* requests (each a whole request body), run in order until one
+	 * fails -> their replies (each a whole reply body) */
+	[MSG_MULTI] = { MSG_MULTI, "multi", "[y]", "[y]" },
 };
 
 static const struct proto_op_info ops[OP_MAX + 1] = {

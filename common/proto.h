@@ -33,6 +33,12 @@
 #define PROTO_MAX_LIST 4096
 /* Most records one record list may hold (the frame's size bounds it too). */
 #define PROTO_MAX_RECORDS (1u << 20)
+/* Most requests one MULTI may carry. */
+#define PROTO_MAX_MULTI 8
+/* The key summaries of a FIND reply: which operations a key could start
+ * (bit 1 << kind of enum proto_op), so the module can answer an init
+ * itself and send it with the first step (docs/protocol.md). */
+#define PROTO_SUMMARY_OPS(kind) (1u << (kind))
 
 enum proto_type {
 	MSG_HELLO = 1,
@@ -96,6 +102,7 @@ enum proto_type {
 	MSG_KEY_MOVE,
 	MSG_RESET_SO_PIN,
 	MSG_INVENTORY_PAGE,
+	MSG_MULTI,
 	MSG_COUNT /* one past the last */
 };
 

@@ -496,8 +496,12 @@ cli_find_all(struct cy_conn *c, uint32_t session, struct cli_tmpl *t, uint32_t *
 			}
 			*out = nv;
 		}
-		for (uint32_t i = 0; i < got; i++)
+		for (uint32_t i = 0; i < got; i++) {
+			uint32_t summary;
 			wire_get_u32(&c->rep, &(*out)[(*n)++]);
+			for (int k = 0; k < 3; k++) /* class, key type, operations */
+				wire_get_u32(&c->rep, &summary);
+		}
 	}
 	if (rv != (CK_RV)-1) {
 		wire_put_u32(client_begin(c, MSG_FIND_FINAL), session);

@@ -124,6 +124,7 @@ struct km_session {
 	uint8_t *stash; size_t stash_len;
 	uint32_t stash_kind, stash_phase; /* 0 when there is none */
 	bool finding;
+	bool finding_keys; /* the template names a key class: FIND sums the keys up */
 	uint32_t *found; size_t nfound, found_pos;
 	struct km_session *prev, *next; /* in its application's list */
 	struct km_session *hnext;       /* in ctx->stab's chain */
@@ -200,6 +201,9 @@ struct km_ctx {
 	struct km_cached_key key_cache[KM_KEY_CACHE];
 	struct km_pin_rate pin_rates[KM_PIN_RATES];
 };
+
+/* How long the module may rely on the key summaries it was sent (HELLO). */
+#define KM_CLIENT_CACHE_MS 60000u
 
 /* Session object handles have the top bit set; token objects use store ids. */
 #define KM_SOBJ_BIT 0x80000000u

@@ -53,6 +53,7 @@ C_Initialize(CK_VOID_PTR pInitArgs)
 		if (st == MOD_PARENT) {
 			rpc_child_reset();
 			digest_child_reset();
+			defer_child_reset();
 		}
 		rv = digest_init_lib() ? rpc_start() : CKR_GENERAL_ERROR;
 	}
@@ -70,6 +71,7 @@ C_Finalize(CK_VOID_PTR pReserved)
 	if (rv == CKR_OK) {
 		rpc_stop();
 		digest_forget_all();
+		defer_forget_all();
 		slots_forget_events();
 	}
 	pthread_mutex_unlock(&init_lock);

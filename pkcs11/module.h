@@ -31,6 +31,7 @@ struct rpc {
 	struct cy_conn *c;
 	struct wire_buf *req; /* append request fields here */
 	struct wire_buf *rep; /* read reply fields here after rpc_call */
+	struct wire_buf view; /* rep, after rpc_call_after */
 	bool broken;
 };
 
@@ -43,6 +44,10 @@ CK_RV rpc_begin(struct rpc *r, uint32_t type, CK_RV down_rv);
 /* Sends the request; returns the daemon's CK_RV, or CKR_DEVICE_ERROR when
  * the connection failed or the reply was malformed. */
 CK_RV rpc_call(struct rpc *r);
+/* Sends first (a whole request body) and then the request, in one round
+ * trip (client_call_after); *first_rv is first's CK_RV, and the return
+ * is the request's (first's when it failed: the request was not run). */
+CK_RV rpc_call_after(struct rpc *r, const struct wire_buf *first, CK_RV *first_rv);
 /* After reading the reply: CKR_DEVICE_ERROR when a field was missing. */
 CK_RV rpc_check(struct rpc *r);
 /* Returns the connection to the pool (or closes it when broken). */
@@ -97,6 +102,28 @@ CK_RV digest_get_state(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR len);
 CK_RV digest_set_state(CK_SESSION_HANDLE h, const CK_BYTE *state, CK_ULONG len);
 /* In a forked child: a fresh lock (the parent's may have been held), no state. */
 void digest_child_reset(void);
+
+/* defer.c: inits answered here and sent with their first step. */
+enum defer_state {
+	DEFER_NONE,    /* no operation of the kind known in the session */
+	DEFER_PENDING, /* an init kept here, not yet sent */
+	DEFER_LIVE,    /* one that keymgrd may have going */
+	DEFER_UNKNOWN, /* a kind this file does not follow */
+};
+void defer_note_key(CK_SESSION_HANDLE h, uint32_t obj, uint32_t cls, uint32_t kt, uint32_t ops, uint32_t valid_ms);
+void defer_forget_object(CK_OBJECT_HANDLE obj);
+void defer_forget_session(CK_SESSION_HANDLE h);
+void defer_forget_keys(void);
+void defer_forget_all(void);
+void defer_child_reset(void);
+enum defer_state defer_state(CK_SESSION_HANDLE h, enum proto_op kind);
+void defer_set_state(CK_SESSION_HANDLE h, enum proto_op kind, enum defer_state st);
+/* For C_*Init: *kept when the init is kept here (CKR_OK); else CKR_OK (send
+ * it to keymgrd) or CKR_OPERATION_ACTIVE (one is kept already). */
+CK_RV defer_init(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE key, bool *kept);
+/* The kept init of (h, kind) into *out (the caller frees it), the state
+ * becoming DEFER_LIVE: true when there was one. */
+bool defer_take(CK_SESSION_HANDLE h, enum proto_op kind, struct wire_buf *out);
 bool digest_init_lib(void);
 
 #endif

@@ -65,6 +65,7 @@ C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
 		return CKR_OBJECT_HANDLE_INVALID;
 	}
 	wire_put_u32(r.req, (uint32_t)hObject);
+	defer_forget_object(hObject);
 	return rpc_call_none(&r);
 }
 
@@ -154,6 +155,7 @@ C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
 		rpc_end(&r);
 		return rv;
 	}
+	defer_forget_object(hObject);
 	return rpc_call_none(&r);
 }
 
@@ -194,9 +196,15 @@ C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject, CK_ULON
 			rv = CKR_DEVICE_ERROR;
 		} else {
 			for (uint32_t i = 0; i < n; i++) {
-				uint32_t h = 0;
+				uint32_t h = 0, cls = 0, kt = 0, ops = 0;
 				wire_get_u32(r.rep, &h);
+				wire_get_u32(r.rep, &cls);
+				wire_get_u32(r.rep, &kt);
+				wire_get_u32(r.rep, &ops);
 				phObject[i] = h;
+				/* What keymgrd says of a key it found (defer.c). */
+				if (ops != 0)
+					defer_note_key(hSession, h, cls, kt, ops, r.c->cache_ms);
 			}
 			if ((rv = rpc_check(&r)) == CKR_OK)
 				*pulObjectCount = n;

@@ -27,6 +27,9 @@ op_init(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m, CK_OBJEC
 		return CKR_SESSION_HANDLE_INVALID;
 	if (!fits_u32(key))
 		return CKR_KEY_HANDLE_INVALID;
+	bool kept;
+	if ((rv = defer_init(h, kind, m, key, &kept)) != CKR_OK || kept)
+		return rv;
 	if ((rv = rpc_begin(&r, MSG_OP_INIT, CKR_DEVICE_ERROR)) != CKR_OK)
 		return rv;
 	wire_put_u32(r.req, (uint32_t)h);
@@ -36,6 +39,47 @@ op_init(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m, CK_OBJEC
 		return rv;
 	}
 	wire_put_u32(r.req, (uint32_t)key);
+	rv = rpc_call(&r);
+	rpc_end(&r);
+	if (rv == CKR_OK)
+		defer_set_state(h, kind, DEFER_LIVE);
+	return rv;
+}
+
+/* What a step returns for an init kept here (defer.c) that keymgrd
+ * refused after all: the code itself when a step may return it. */
+static CK_RV
+init_failed_as_step(CK_RV rv)
+{
+	switch (rv) {
+	case CKR_DEVICE_ERROR: case CKR_DEVICE_MEMORY: case CKR_DEVICE_REMOVED: case CKR_FUNCTION_CANCELED:
+	case CKR_FUNCTION_FAILED: case CKR_GENERAL_ERROR: case CKR_HOST_MEMORY: case CKR_SESSION_CLOSED:
+	case CKR_SESSION_HANDLE_INVALID: case CKR_USER_NOT_LOGGED_IN: case CKR_TOKEN_NOT_PRESENT:
+		return rv;
+	default:
+		return CKR_FUNCTION_FAILED;
+	}
+}
+
+/* After a step of kind (msg) ended with rv: whether keymgrd still has
+ * the operation going (defer.c follows it). */
+static void
+note_step(CK_SESSION_HANDLE h, uint32_t msg, enum proto_op kind, CK_RV rv, bool length_only)
+{
+	bool live = msg == MSG_OP_UPDATE ? rv == CKR_OK : rv == CKR_BUFFER_TOO_SMALL || (rv == CKR_OK && length_only);
+	defer_set_state(h, kind, live ? DEFER_LIVE : DEFER_NONE);
+}
+
+/* Sends an init kept here on its own (before a step that cannot carry
+ * it: one through the shared region). */
+static CK_RV
+send_kept_init(const struct wire_buf *init)
+{
+	struct rpc r;
+	CK_RV rv = rpc_begin(&r, MSG_OP_INIT, CKR_DEVICE_ERROR);
+	if (rv != CKR_OK)
+		return rv;
+	wire_put_raw(r.req, init->data + 4, init->size - 4);
 	rv = rpc_call(&r);
 	rpc_end(&r);
 	return rv;
@@ -50,6 +94,7 @@ bad_args(CK_SESSION_HANDLE h, enum proto_op kind)
 		return rv;
 	if (fits_u32(h))
 		rpc_session_cancel(h, proto_op_info(kind)->flag);
+	defer_set_state(h, kind, DEFER_NONE);
 	return CKR_ARGUMENTS_BAD;
 }
 
@@ -67,7 +112,7 @@ bad_args(CK_SESSION_HANDLE h, enum proto_op kind)
 static CK_RV
 op_send(struct rpc *r, uint32_t msg, CK_SESSION_HANDLE h, enum proto_op kind, const CK_BYTE *in,
 	CK_ULONG inlen, const CK_BYTE *sig, CK_ULONG siglen, CK_ULONG cap, bool length_only, bool *shm,
-	size_t room, size_t *out_off)
+	size_t room, size_t *out_off, const struct wire_buf *init, CK_RV *init_rv)
 {
 	uint32_t cap32 = cap > UINT32_MAX ? UINT32_MAX : (uint32_t)cap;
 	if (*shm) {
@@ -104,6 +149,8 @@ op_send(struct rpc *r, uint32_t msg, CK_SESSION_HANDLE h, enum proto_op kind, co
 	wire_put_bytes(r->req, sig, siglen);
 	wire_put_u32(r->req, cap32);
 	wire_put_u8(r->req, length_only);
+	if (init != NULL)
+		return rpc_call_after(r, init, init_rv);
 	return rpc_call(r);
 }
 
@@ -128,17 +175,44 @@ op_step(CK_SESSION_HANDLE h, uint32_t msg, enum proto_op kind, const CK_BYTE *in
 	if ((in == NULL && inlen) || (sig == NULL && siglen)) {
 		/* Any error but BUFFER_TOO_SMALL ends the operation. */
 		rpc_session_cancel(h, proto_op_info(kind)->flag);
+		defer_set_state(h, kind, DEFER_NONE);
 		return CKR_ARGUMENTS_BAD;
 	}
 	if (inlen > WIRE_MAX_FRAME / 2 || siglen > WIRE_MAX_FRAME / 2)
 		return kind == OP_DECRYPT ? CKR_ENCRYPTED_DATA_LEN_RANGE : CKR_DATA_LEN_RANGE;
-	if ((rv = rpc_begin(&r, msg, CKR_DEVICE_ERROR)) != CKR_OK)
-		return rv;
 	bool length_only = outlen != NULL && out == NULL;
 	CK_ULONG cap = outlen ? *outlen : 0;
 	bool shm = inlen >= SHM_MIN;
+	/* An init kept here goes with this step, or just before it. */
+	struct wire_buf init;
+	CK_RV init_rv = CKR_OK;
+	bool kept = defer_take(h, kind, &init);
+	if (kept && shm) {
+		init_rv = send_kept_init(&init);
+		wire_free(&init);
+		kept = false;
+		if (init_rv != CKR_OK) {
+			defer_set_state(h, kind, DEFER_NONE);
+			return init_failed_as_step(init_rv);
+		}
+	}
+	if ((rv = rpc_begin(&r, msg, CKR_DEVICE_ERROR)) != CKR_OK) {
+		if (kept) {
+			wire_free(&init);
+			defer_set_state(h, kind, DEFER_NONE);
+		}
+		return rv;
+	}
 	size_t room = length_only || outlen == NULL ? 0 : cap < inlen + SHM_SLACK ? cap : inlen + SHM_SLACK;
-	rv = op_send(&r, msg, h, kind, in, inlen, sig, siglen, cap, length_only, &shm, room, &out_off);
+	rv = op_send(&r, msg, h, kind, in, inlen, sig, siglen, cap, length_only, &shm, room, &out_off,
+		     kept ? &init : NULL, &init_rv);
+	if (kept) {
+		wire_free(&init);
+		if (init_rv != CKR_OK) {
+			rv = r.broken ? CKR_DEVICE_ERROR : init_failed_as_step(init_rv);
+			goto out;
+		}
+	}
 	if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL) {
 		wire_get_u32(r.rep, &need);
 		wire_get_bytes(r.rep, &p, &n);
@@ -148,7 +222,7 @@ op_step(CK_SESSION_HANDLE h, uint32_t msg, enum proto_op kind, const CK_BYTE *in
 	if (shm && rv == CKR_BUFFER_TOO_SMALL && !length_only && outlen != NULL && need <= cap) {
 		/* The output is larger than the region's room but the caller has
 		 * enough: collect it (keymgrd kept it) through a larger region. */
-		rv = op_send(&r, msg, h, kind, NULL, 0, NULL, 0, cap, false, &shm, need, &out_off);
+		rv = op_send(&r, msg, h, kind, NULL, 0, NULL, 0, cap, false, &shm, need, &out_off, NULL, NULL);
 		if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL) {
 			wire_get_u32(r.rep, &need);
 			wire_get_bytes(r.rep, &p, &n);
@@ -183,6 +257,7 @@ out:
 	if (r.broken)
 		rv = CKR_DEVICE_ERROR;
 	rpc_end(&r);
+	note_step(h, msg, kind, rv, length_only);
 	return rv;
 }
 

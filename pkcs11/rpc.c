@@ -128,6 +128,22 @@ rpc_call(struct rpc *r)
 }
 
 CK_RV
+rpc_call_after(struct rpc *r, const struct wire_buf *first, CK_RV *first_rv)
+{
+	uint32_t rv1 = 0, rv2 = 0;
+	if (wire_error(r->req) != 0)
+		return CKR_ARGUMENTS_BAD;
+	if (client_call_after(r->c, first, &rv1, &rv2, &r->view) != 0) {
+		r->broken = true;
+		*first_rv = CKR_DEVICE_ERROR;
+		return CKR_DEVICE_ERROR;
+	}
+	r->rep = &r->view;
+	*first_rv = rv1;
+	return rv2;
+}
+
+CK_RV
 rpc_check(struct rpc *r)
 {
 	if (wire_error(r->rep) != 0) {

@@ -49,6 +49,7 @@ C_CloseSession(CK_SESSION_HANDLE hSession)
 	if (!fits_u32(hSession))
 		return CKR_SESSION_HANDLE_INVALID;
 	digest_forget(hSession);
+	defer_forget_session(hSession);
 	if ((rv = rpc_begin(&r, MSG_CLOSE_SESSION, CKR_DEVICE_ERROR)) != CKR_OK)
 		return rv;
 	wire_put_u32(r.req, (uint32_t)hSession);
@@ -68,8 +69,10 @@ C_CloseAllSessions(CK_SLOT_ID slotID)
 		return rv;
 	wire_put_u32(r.req, (uint32_t)slotID);
 	rv = rpc_call_none(&r);
-	if (rv == CKR_OK)
+	if (rv == CKR_OK) {
 		digest_forget_all();
+		defer_forget_all();
+	}
 	return rv;
 }
 
@@ -148,6 +151,10 @@ C_SessionCancel(CK_SESSION_HANDLE hSession, CK_FLAGS flags)
 	/* Digests live here, not in keymgrd. */
 	if (rv == CKR_OK && (flags & CKF_DIGEST))
 		digest_forget(hSession);
+	if (rv == CKR_OK && (flags & CKF_SIGN))
+		defer_set_state(hSession, OP_SIGN, DEFER_NONE);
+	if (rv == CKR_OK && (flags & CKF_VERIFY))
+		defer_set_state(hSession, OP_VERIFY, DEFER_NONE);
 	return rv;
 }
 
@@ -160,6 +167,8 @@ C_Logout(CK_SESSION_HANDLE hSession)
 		return rv;
 	if (!fits_u32(hSession))
 		return CKR_SESSION_HANDLE_INVALID;
+	/* Private keys are out of sight now: nothing known of them holds. */
+	defer_forget_keys();
 	if ((rv = rpc_begin(&r, MSG_LOGOUT, CKR_DEVICE_ERROR)) != CKR_OK)
 		return rv;
 	wire_put_u32(r.req, (uint32_t)hSession);

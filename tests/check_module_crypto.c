@@ -812,6 +812,75 @@ START_TEST(dual_function_updates)
 }
 END_TEST
 
+/* The handle of the first object of class found in session h: what makes
+ * keymgrd sum a key up for the module (pkcs11/defer.c). */
+static CK_OBJECT_HANDLE
+find_first(CK_SESSION_HANDLE h, CK_OBJECT_CLASS cls)
+{
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) } };
+	CK_OBJECT_HANDLE o = 0;
+	CK_ULONG n = 0;
+	ck_assert_uint_eq(f->C_FindObjectsInit(h, t, 1), CKR_OK);
+	ck_assert_uint_eq(f->C_FindObjects(h, &o, 1, &n), CKR_OK);
+	ck_assert_uint_eq(f->C_FindObjectsFinal(h), CKR_OK);
+	ck_assert_uint_eq(n, 1);
+	return o;
+}
+
+/* Inits the module keeps and sends with the first step keep every code
+ * PKCS#11 gives: twice is CKR_OPERATION_ACTIVE, a length query and a too
+ * small buffer leave the operation going, a multi-part one in progress
+ * makes the next init CKR_OPERATION_ACTIVE, a bad argument ends it, and what
+ * the module cannot predict (the wrong key class, a usage set off) still
+ * comes from keymgrd's own init. */
+START_TEST(kept_inits_keep_codes)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	CK_OBJECT_HANDLE pub0, priv0;
+	gen_rsa(h, 2048, &pub0, &priv0);
+	CK_OBJECT_HANDLE priv = find_first(h, CKO_PRIVATE_KEY), pub = find_first(h, CKO_PUBLIC_KEY);
+	ck_assert_uint_eq(priv, priv0);
+	CK_MECHANISM m = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+	static const CK_BYTE msg[] = "kept inits";
+	CK_BYTE sig[512];
+	CK_ULONG slen = 0;
+	ck_assert_uint_eq(f->C_SignInit(h, &m, priv), CKR_OK);
+	ck_assert_uint_eq(f->C_SignInit(h, &m, priv), CKR_OPERATION_ACTIVE);
+	ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)msg, sizeof(msg), NULL, &slen), CKR_OK);
+	ck_assert_uint_eq(slen, 256);
+	slen = 10;
+	ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)msg, sizeof(msg), sig, &slen), CKR_BUFFER_TOO_SMALL);
+	ck_assert_uint_eq(f->C_SignInit(h, &m, priv), CKR_OPERATION_ACTIVE);
+	slen = sizeof(sig);
+	ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)msg, sizeof(msg), sig, &slen), CKR_OK);
+	ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)msg, sizeof(msg), sig, &slen), CKR_OPERATION_NOT_INITIALIZED);
+	/* It verifies, by a kept verify init too. */
+	ck_assert_uint_eq(f->C_VerifyInit(h, &m, pub), CKR_OK);
+	ck_assert_uint_eq(f->C_Verify(h, (CK_BYTE_PTR)msg, sizeof(msg), sig, slen), CKR_OK);
+	ck_assert_uint_eq(f->C_VerifyInit(h, &m, pub), CKR_OK);
+	sig[0] ^= 1;
+	ck_assert_uint_eq(f->C_Verify(h, (CK_BYTE_PTR)msg, sizeof(msg), sig, slen), CKR_SIGNATURE_INVALID);
+
+	/* Multi-part: an init while a part went is keymgrd's to refuse. */
+	ck_assert_uint_eq(f->C_SignInit(h, &m, priv), CKR_OK);
+	ck_assert_uint_eq(f->C_SignUpdate(h, (CK_BYTE_PTR)msg, 4), CKR_OK);
+	ck_assert_uint_eq(f->C_SignInit(h, &m, priv), CKR_OPERATION_ACTIVE);
+	slen = sizeof(sig);
+	ck_assert_uint_eq(f->C_SignFinal(h, sig, &slen), CKR_OK);
+	/* A bad argument ends a kept init as it ends any operation. */
+	ck_assert_uint_eq(f->C_SignInit(h, &m, priv), CKR_OK);
+	ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)msg, sizeof(msg), sig, NULL), CKR_ARGUMENTS_BAD);
+	ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)msg, sizeof(msg), sig, &slen), CKR_OPERATION_NOT_INITIALIZED);
+
+	/* What the module cannot tell goes to keymgrd. */
+	ck_assert_uint_eq(f->C_SignInit(h, &m, pub), CKR_KEY_TYPE_INCONSISTENT);
+	CK_ATTRIBUTE off[] = { { CKA_SIGN, &no, sizeof(no) } };
+	ck_assert_uint_eq(f->C_SetAttributeValue(h, priv, off, 1), CKR_OK);
+	ck_assert_uint_eq(f->C_SignInit(h, &m, priv), CKR_KEY_FUNCTION_NOT_PERMITTED);
+	ck_assert_uint_eq(f->C_CloseSession(h), CKR_OK);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -819,6 +888,7 @@ main(void)
 	TCase *tc = tcase_create("/module-crypto");
 	tcase_add_checked_fixture(tc, setup_init, teardown);
 	tcase_add_test(tc, rsa_sign_verify_encrypt);
+	tcase_add_test(tc, kept_inits_keep_codes);
 	tcase_add_test(tc, ec_sign_verify);
 	tcase_add_test(tc, brainpool_curves);
 	tcase_add_test(tc, ed25519_rfc8032);
@@ -839,3 +909,4 @@ main(void)
 	srunner_free(sr);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+

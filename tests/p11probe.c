@@ -9,6 +9,13 @@
  *                                      call: "C_Login CKR_OK" ...
  *   p11probe MODULE use SESSION KEY    C_SignInit with numbers learnt from
  *                                      another process
+ *   p11probe MODULE signs TOKEN PIN N STATS
+ *                                      as sign, then N more signatures
+ *                                      (C_SignInit, C_Sign; each checked
+ *                                      with C_Verify by the public key);
+ *                                      prints "turns T" with the round
+ *                                      trips the delay proxy's STATS file
+ *                                      counted during the N signatures
  *
  * Exits 0 when every call it made returned CKR_OK, else 1; 2 on misuse.
  */
@@ -56,6 +63,37 @@ find_token(const char *label, CK_SLOT_ID *slot)
 	return -1;
 }
 
+/* The "turns" count of the delay proxy's stats file, or -1. */
+static long
+proxy_turns(const char *stats)
+{
+	FILE *fp = fopen(stats, "r");
+	char line[64];
+	long v = -1;
+	while (fp != NULL && fgets(line, sizeof(line), fp) != NULL)
+		if (strncmp(line, "turns ", 6) == 0)
+			v = strtol(line + 6, NULL, 10);
+	if (fp != NULL)
+		fclose(fp);
+	return v;
+}
+
+/* Finds the first object of class in session s (0: none). */
+static CK_OBJECT_HANDLE
+first_of(CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls)
+{
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) } };
+	CK_OBJECT_HANDLE o = 0;
+	CK_ULONG n = 0;
+	if (f->C_FindObjectsInit(s, t, 1) != CKR_OK)
+		return 0;
+	f->C_FindObjects(s, &o, 1, &n);
+	f->C_FindObjectsFinal(s);
+	return n ? o : 0;
+}
+
+static CK_SESSION_HANDLE last_session;
+
 static void
 sign(const char *label, const char *pin)
 {
@@ -88,6 +126,38 @@ sign(const char *label, const char *pin)
 	CK_BYTE sig[256];
 	CK_ULONG sl = sizeof(sig);
 	said("C_Sign", f->C_Sign(s, (CK_BYTE_PTR)"data", 4, sig, &sl));
+	last_session = s;
+}
+
+/* sign, then n more signatures in the running session, counting the
+ * round trips they take; each is verified afterwards. */
+static void
+signs(const char *label, const char *pin, int n, const char *stats)
+{
+	sign(label, pin);
+	if (failed || n < 1 || n > 1000)
+		return;
+	CK_SESSION_HANDLE s = last_session;
+	CK_OBJECT_HANDLE key = first_of(s, CKO_PRIVATE_KEY), pub = first_of(s, CKO_PUBLIC_KEY);
+	CK_MECHANISM m = { CKM_ECDSA_SHA256, NULL, 0 };
+	CK_BYTE sig[1000][72];
+	CK_ULONG sl[1000];
+	long before = proxy_turns(stats);
+	for (int i = 0; i < n && !failed; i++) {
+		sl[i] = sizeof(sig[i]);
+		if (said("C_SignInit", f->C_SignInit(s, &m, key)) == CKR_OK)
+			said("C_Sign", f->C_Sign(s, (CK_BYTE_PTR)&i, sizeof(i), sig[i], &sl[i]));
+	}
+	long after = proxy_turns(stats);
+	for (int i = 0; i < n && !failed && pub != 0; i++) {
+		if (said("C_VerifyInit", f->C_VerifyInit(s, &m, pub)) == CKR_OK)
+			said("C_Verify", f->C_Verify(s, (CK_BYTE_PTR)&i, sizeof(i), sig[i], sl[i]));
+	}
+	if (pub == 0) {
+		printf("no public key\n");
+		failed = 1;
+	}
+	printf("turns %ld\n", before < 0 || after < 0 ? -1 : after - before);
 }
 
 int
@@ -120,6 +190,8 @@ main(int argc, char **argv)
 			printf("slots %lu\n", (unsigned long)n);
 	} else if (strcmp(argv[2], "sign") == 0 && argc == 5) {
 		sign(argv[3], argv[4]);
+	} else if (strcmp(argv[2], "signs") == 0 && argc == 7) {
+		signs(argv[3], argv[4], atoi(argv[5]), argv[6]);
 	} else if (strcmp(argv[2], "use") == 0 && argc == 5) {
 		CK_MECHANISM m = { CKM_ECDSA_SHA256, NULL, 0 };
 		said("C_SignInit", f->C_SignInit(strtoul(argv[3], NULL, 10), &m, strtoul(argv[4], NULL, 10)));

@@ -186,6 +186,8 @@ write_pending(void *arg)
 	return audit_request_locked(p->r, p->m, p->flags, CKR_OK);
 }
 
+static int dispatch_multi(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req, struct wire_buf *rep);
+
 int
 dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
 		 struct wire_buf *rep)
@@ -196,6 +198,10 @@ dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
 		return CY_ERR_TRUNCATED;
 	const struct proto_msg *m = proto_msg(type);
 	wire_reset(rep);
+	if (type == MSG_MULTI) {
+		int e = proto_check_sig(req, m->req_sig);
+		return e != 0 ? e : dispatch_multi(ctx, peer, req, rep);
+	}
 	if (m == NULL || table[type].run == NULL) {
 		log_debug("peer %s: unknown request type %u", peer->who.name, type);
 		return proto_begin_reply(rep, type, CKR_FUNCTION_NOT_SUPPORTED);
@@ -291,4 +297,52 @@ dispatch_peer_gone(struct km_ctx *ctx, struct km_peer *peer)
 		access_app_free(a);
 	}
 	pthread_mutex_unlock(&ctx->lock);
+}
+
+/*
+ * MULTI: requests run one after the other, as if each came alone, until
+ * one fails (a reply other than CKR_OK or CKR_BUFFER_TOO_SMALL): its
+ * reply is the last. So a module sends an init and its first step in one
+ * round trip, and the step is not run when the init fails. A request the
+ * batch cannot carry (another batch; one passing a descriptor) closes the
+ * connection like any malformed request.
+ */
+static int
+dispatch_multi(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req, struct wire_buf *rep)
+{
+	uint32_t n = 0;
+	wire_get_u32(req, &n);
+	if (n == 0 || n > PROTO_MAX_MULTI) {
+		log_warn("peer %s: a batch of %u requests", peer->who.name, n);
+		return CY_ERR_BAD_FORMAT;
+	}
+	proto_begin_reply(rep, MSG_MULTI, CKR_OK);
+	size_t count_at = rep->size;
+	wire_put_u32(rep, 0);
+	uint32_t done = 0;
+	int e = 0;
+	while (done < n && e == 0) {
+		const uint8_t *p = NULL;
+		uint32_t len = 0, sub_type = 0;
+		wire_get_bytes(req, &p, &len);
+		struct wire_buf sub, sub_rep;
+		wire_init_view(&sub, p, len);
+		if (len < 4 || (sub_type = wire_load_u32(p)) == MSG_MULTI || sub_type == MSG_SHM_ATTACH ||
+		    sub_type == MSG_OP_SHM) {
+			log_warn("peer %s: request %u cannot be in a batch", peer->who.name, sub_type);
+			return CY_ERR_BAD_FORMAT;
+		}
+		wire_init(&sub_rep, WIRE_MAX_FRAME - 16);
+		if ((e = dispatch_request(ctx, peer, &sub, &sub_rep)) == 0) {
+			uint32_t rv = sub_rep.size >= 8 ? wire_load_u32(sub_rep.data + 4) : CKR_GENERAL_ERROR;
+			e = wire_put_bytes(rep, sub_rep.data, sub_rep.size);
+			done++;
+			if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
+				n = done;
+		}
+		wire_free(&sub_rep);
+	}
+	if (e == 0)
+		e = wire_poke_u32(rep, count_at, done);
+	return e != 0 ? e : wire_error(rep);
 }

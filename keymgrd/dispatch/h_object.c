@@ -347,6 +347,8 @@ process_find_init(struct req *r)
 	s->nfound = n;
 	s->found_pos = 0;
 	s->finding = true;
+	s->finding_keys = f.has_cls &&
+			  (f.cls == CKO_PRIVATE_KEY || f.cls == CKO_PUBLIC_KEY || f.cls == CKO_SECRET_KEY);
 	found = NULL;
 fail:
 	free(found);
@@ -354,6 +356,27 @@ out:
 	free(ids);
 	al_free(&tmpl);
 	return rv;
+}
+
+/*
+ * What the module may know of key o to answer an init itself: its class,
+ * type, and the operations whose init would pass every check of the key
+ * (crypto_op_init, lifecycle_allows) with a mechanism of its type and no
+ * parameter. A key limited to some mechanisms, or that needs its PIN
+ * again for each use, sums up to no operation: those inits go to keymgrd.
+ */
+static void
+key_summary(const struct km_object *o, uint32_t *cls, uint32_t *kt, uint32_t *ops)
+{
+	*cls = (uint32_t)o->cls;
+	*kt = (uint32_t)o->key_type;
+	*ops = 0;
+	const struct attr *allowed = al_find(&o->pub, CKA_ALLOWED_MECHANISMS);
+	if ((allowed != NULL && allowed->len > 0) || al_bool(&o->pub, CKA_ALWAYS_AUTHENTICATE, false))
+		return;
+	for (uint32_t k = OP_SIGN; k <= OP_MAX; k++)
+		if (al_bool(&o->pub, proto_op_info(k)->usage, false) && lifecycle_allows(o, k) == CKR_OK)
+			*ops |= PROTO_SUMMARY_OPS(k);
 }
 
 CK_RV
@@ -369,8 +392,19 @@ process_find(struct req *r)
 	if (left > max)
 		left = max;
 	wire_put_u32(r->out, (uint32_t)left);
-	for (size_t i = 0; i < left; i++)
-		wire_put_u32(r->out, s->found[s->found_pos++]);
+	for (size_t i = 0; i < left; i++) {
+		uint32_t h = s->found[s->found_pos++], cls = 0, kt = 0, ops = 0;
+		struct km_object *o;
+		bool owned;
+		if (s->finding_keys && handle_object_locked(r->ctx, s, h, false, &o, &owned) == CKR_OK) {
+			key_summary(o, &cls, &kt, &ops);
+			handle_put(o, owned);
+		}
+		wire_put_u32(r->out, h);
+		wire_put_u32(r->out, cls);
+		wire_put_u32(r->out, kt);
+		wire_put_u32(r->out, ops);
+	}
 	return CKR_OK;
 }
 

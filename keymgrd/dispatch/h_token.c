@@ -49,6 +49,8 @@ process_hello(struct req *r)
 	a->conns++;
 	r->peer->app = a;
 	wire_put_u32(r->out, PROTO_VERSION);
+	/* How long the module may go on what it was told (key summaries). */
+	wire_put_u32(r->out, KM_CLIENT_CACHE_MS);
 	return CKR_OK;
 }
 

@@ -91,6 +91,7 @@ static int wake_pipe[2] = { -1, -1 };
 void
 server_defaults(struct server_opts *o)
 {
+	memset(o, 0, sizeof(*o));
 	o->workers = 8;
 	o->max_conns = 1024;
 	o->max_conns_per_principal = 128;

@@ -110,3 +110,34 @@ stop_keymgrd() {
 	DAEMON_PID=
 	[ "$status" -eq 0 ] || fail "keymgrd exited with $status after SIGTERM"
 }
+
+# ---- TLS material for remote tests (certtool) ----
+tls_key() { certtool --generate-privkey --key-type ecdsa --outfile "$1" 2>/dev/null || fail "key $1"; }
+tls_ca() { # NAME CN: $TMP/NAME.pem and NAME.key, a CA
+	printf 'cn = "%s"\nca\ncert_signing_key\ncrl_signing_key\nexpiration_days = 30\n' "$2" >"$TMP/$1.tmpl"
+	tls_key "$TMP/$1.key"
+	certtool --generate-self-signed --load-privkey "$TMP/$1.key" --template "$TMP/$1.tmpl" \
+		--outfile "$TMP/$1.pem" 2>/dev/null || fail "CA $1"
+}
+tls_cert() { # NAME CA TEMPLATE-LINES...: $TMP/NAME.pem and NAME.key, issued by CA
+	name=$1 issuer=$2
+	shift 2
+	printf '%s\n' "$@" >"$TMP/$name.tmpl"
+	tls_key "$TMP/$name.key"
+	certtool --generate-certificate --load-privkey "$TMP/$name.key" --load-ca-certificate "$TMP/$issuer.pem" \
+		--load-ca-privkey "$TMP/$issuer.key" --template "$TMP/$name.tmpl" --outfile "$TMP/$name.pem" \
+		2>/dev/null || fail "certificate $name"
+}
+tls_client_conf() { # NAME SERVERS: $TMP/NAME.conf, a workstation's coyeu.conf with NAME's certificate
+	printf '[client]\nserver = %s\ntls_ca = %s\ntls_cert = %s\ntls_key = %s\n' "$2" "$TMP/unit.pem" \
+		"$TMP/$1.pem" "$TMP/$1.key" >"$TMP/$1.conf"
+}
+remote() { # NAME COMMAND...: runs COMMAND with NAME's coyeu.conf instead of the local socket
+	(
+		unset COYEU_SOCKET
+		COYEU_CONF="$TMP/$1.conf"
+		export COYEU_CONF
+		shift
+		"$@"
+	)
+}

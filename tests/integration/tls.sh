@@ -15,38 +15,21 @@ cd "$TMP"
 PORT=$((20000 + $$ % 20000))
 SERVER="tls://localhost:$PORT"
 
-# ---- the certificates ----
-key() { certtool --generate-privkey --key-type ecdsa --outfile "$1" 2>/dev/null || fail "key $1"; }
-ca() { # NAME CN
-	printf 'cn = "%s"\nca\ncert_signing_key\ncrl_signing_key\nexpiration_days = 30\n' "$2" >"$1.tmpl"
-	key "$1.key"
-	certtool --generate-self-signed --load-privkey "$1.key" --template "$1.tmpl" --outfile "$1.pem" \
-		2>/dev/null || fail "CA $1"
-}
-cert() { # NAME CA TEMPLATE-LINES
-	name=$1 issuer=$2
-	shift 2
-	printf '%s\n' "$@" >"$name.tmpl"
-	key "$name.key"
-	certtool --generate-certificate --load-privkey "$name.key" --load-ca-certificate "$issuer.pem" \
-		--load-ca-privkey "$issuer.key" --template "$name.tmpl" --outfile "$name.pem" 2>/dev/null ||
-		fail "certificate $name"
-}
-ca unit "Điện Biên coyeu CA"
-ca other "Somebody else's CA"
-cert server unit 'cn = "localhost"' 'dns_name = "localhost"' 'ip_address = "127.0.0.1"' tls_www_server \
+# ---- the certificates (tls_* in lib.sh) ----
+tls_ca unit "Điện Biên coyeu CA"
+tls_ca other "Somebody else's CA"
+tls_cert server unit 'cn = "localhost"' 'dns_name = "localhost"' 'ip_address = "127.0.0.1"' tls_www_server \
 	'expiration_days = 30'
-cert official unit 'cn = "Lò Văn Thắng"' 'organization = "Sở Văn hóa, Thể thao và Du lịch"' \
+tls_cert official unit 'cn = "Lò Văn Thắng"' 'organization = "Sở Văn hóa, Thể thao và Du lịch"' \
 	'email = "thang@sovhttdl.dienbien.gov.vn"' tls_www_client 'expiration_days = 30'
-cert admin unit 'cn = "Quản trị viên"' 'organization = "Sở Thông tin và Truyền thông"' tls_www_client \
+tls_cert admin unit 'cn = "Quản trị viên"' 'organization = "Sở Thông tin và Truyền thông"' tls_www_client \
 	'expiration_days = 30'
-cert stranger unit 'cn = "Người lạ"' 'organization = "Sở Nội vụ"' tls_www_client 'expiration_days = 30'
-cert lost unit 'cn = "Máy mất"' 'organization = "Sở Nội vụ"' tls_www_client 'expiration_days = 30' 'serial = 4242'
-cert foreign other 'cn = "Lò Văn Thắng"' 'organization = "Sở Văn hóa, Thể thao và Du lịch"' tls_www_client \
+tls_cert stranger unit 'cn = "Người lạ"' 'organization = "Sở Nội vụ"' tls_www_client 'expiration_days = 30'
+tls_cert lost unit 'cn = "Máy mất"' 'organization = "Sở Nội vụ"' tls_www_client 'expiration_days = 30' 'serial = 4242'
+tls_cert foreign other 'cn = "Lò Văn Thắng"' 'organization = "Sở Văn hóa, Thể thao và Du lịch"' tls_www_client \
 	'expiration_days = 30'
-cert expired unit 'cn = "Hết hạn"' 'organization = "Sở Nội vụ"' tls_www_client \
+tls_cert expired unit 'cn = "Hết hạn"' 'organization = "Sở Nội vụ"' tls_www_client \
 	'activation_date = "2020-01-01 00:00:00"' 'expiration_date = "2021-01-01 00:00:00"'
-certtool --certificate-info --infile lost.pem --outder --outfile lost.der 2>/dev/null
 printf 'crl_next_update = 30\ncrl_number = 1\n' >crl.tmpl
 certtool --generate-crl --load-ca-privkey unit.key --load-ca-certificate unit.pem --load-certificate lost.pem \
 	--template crl.tmpl --outfile unit.crl 2>/dev/null || fail "CRL"
@@ -66,36 +49,17 @@ DN='CN=Lò Văn Thắng,O=Sở Văn hóa\, Thể thao và Du lịch'
 grep -q 'as \\,' err || { cat err >&2; fail "the error does not say how to write a comma"; }
 "$KEYMGR" access list | grep -qF "cert $DN" || { "$KEYMGR" access list >&2; fail "the rule is not listed"; }
 
-# What the workstation's coyeu.conf holds.
-as_cert() { # NAME: the module and keymgr as the holder of NAME's certificate
-	cat >"$TMP/$1.conf" <<EOF
-[client]
-server = tls://127.0.0.1:1, $SERVER
-tls_ca = $TMP/unit.pem
-tls_cert = $TMP/$1.pem
-tls_key = $TMP/$1.key
-EOF
-}
-for n in official admin stranger lost foreign expired; do as_cert $n; done
-remote() { # NAME COMMAND...: run with NAME's coyeu.conf, not the local socket
-	n=$1
-	shift
-	(
-		unset COYEU_SOCKET
-		COYEU_CONF="$TMP/$n.conf"
-		export COYEU_CONF
-		"$@"
-	)
-}
+# What each workstation's coyeu.conf holds (the first server of the list
+# refuses connections: the next one is used).
+for n in official admin stranger lost foreign expired; do tls_client_conf $n "tls://127.0.0.1:1, $SERVER"; done
 
-# The official: first PIN change, then signatures, all over TLS (the
-# first server of the list refuses connections: the next one is used).
-remote official pkcs11-tool --module "$COYEU_MODULE" -L >slots.out 2>&1 || { cat slots.out >&2; fail "pkcs11-tool -L over TLS"; }
+# The official: first PIN change, then signatures, all over TLS.
+remote official host pkcs11-tool --module "$COYEU_MODULE" -L >slots.out 2>&1 || { cat slots.out >&2; fail "pkcs11-tool -L over TLS"; }
 grep -q "DB-T" slots.out || { cat slots.out >&2; fail "the official does not see their token over TLS"; }
-remote official pkcs11-tool --module "$COYEU_MODULE" --token-label DB-T --login --pin "$pin" \
+remote official host pkcs11-tool --module "$COYEU_MODULE" --token-label DB-T --login --pin "$pin" \
 	--change-pin --new-pin 24681357 >chpin.out 2>&1 || { cat chpin.out >&2; fail "PIN change over TLS"; }
 echo "data to sign" >tosign
-remote official pkcs11-tool --module "$COYEU_MODULE" --token-label DB-T --login --pin 24681357 --sign \
+remote official host pkcs11-tool --module "$COYEU_MODULE" --token-label DB-T --login --pin 24681357 --sign \
 	--mechanism ECDSA-SHA256 --input-file tosign --output-file sig >sign.out 2>&1 ||
 	{ cat sign.out >&2; fail "pkcs11-tool --sign over TLS"; }
 [ -s sig ] || fail "no signature written"
