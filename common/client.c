@@ -14,12 +14,8 @@
 #include "cy_err.h"
 #include "cy_pkcs11.h"
 #include "client.h"
+#include "paths.h"
 #include "frame.h"
-
-/* The longest a reply may take: RSA-4096 generation on a busy machine
- * fits; a daemon stopped (SIGSTOP, hung) turns into an error, not a hang
- * of the application. */
-#define CLIENT_TIMEOUT_S 300
 
 /* One server of the list. */
 static int
@@ -32,7 +28,11 @@ open_one(const char *uri, const uint8_t *app_id, struct cy_conn **out)
 		return CY_ERR_ALLOC;
 	wire_init(&c->req, WIRE_MAX_FRAME);
 	wire_init(&c->rep, WIRE_MAX_FRAME);
-	if ((r = transport_connect(uri, CLIENT_TIMEOUT_S, &c->t)) != 0)
+	/* The longest a reply may take (300 s unless configured, so RSA-4096
+	 * generation on a busy machine fits): a daemon stopped (SIGSTOP,
+	 * hung) or a link that died turns into an error, not a hang of the
+	 * application. */
+	if ((r = transport_connect(uri, paths_client_timeout(), &c->t)) != 0)
 		goto out;
 	struct wire_buf *b = client_begin(c, MSG_HELLO);
 	wire_put_u32(b, PROTO_VERSION);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cy_err.h"
+#include "duration.h"
 #include "paths.h"
 
 int
@@ -34,6 +35,7 @@ paths_config_file(void)
 struct client_lookup {
 	char server[4096];
 	char socket[4096];
+	char timeout[32];
 	struct cy_tls_files tls;
 	bool too_long;
 };
@@ -55,6 +57,8 @@ on_ini(void *user, const char *section, const char *name, const char *value)
 		take(l->server, sizeof(l->server), value, &l->too_long);
 	else if (strcmp(name, "socket") == 0)
 		take(l->socket, sizeof(l->socket), value, &l->too_long);
+	else if (strcmp(name, "timeout") == 0)
+		take(l->timeout, sizeof(l->timeout), value, &l->too_long);
 	else if (strcmp(name, "tls_ca") == 0)
 		take(l->tls.ca, sizeof(l->tls.ca), value, &l->too_long);
 	else if (strcmp(name, "tls_cert") == 0)
@@ -112,6 +116,19 @@ paths_client_tls(struct cy_tls_files *f)
 	}
 	*f = l.tls;
 	return r != 0 ? r : l.too_long ? CY_ERR_TOO_LARGE : 0;
+}
+
+int
+paths_client_timeout(void)
+{
+	struct client_lookup l;
+	const char *v = getenv("COYEU_TIMEOUT");
+	if (v == NULL || v[0] == '\0') {
+		read_client_conf(&l);
+		v = l.timeout;
+	}
+	long long d = v[0] ? duration_parse(v) : -1;
+	return d > 0 && d <= 3600 ? (int)d : 300;
 }
 
 void

@@ -29,6 +29,9 @@ struct cy_tls_files {
 	char ca[4096], cert[4096], key[4096];
 };
 int paths_client_tls(struct cy_tls_files *f);
+/* How long a call may wait for keymgrd's answer, in seconds: $COYEU_TIMEOUT,
+ * else [client] timeout (a number of seconds, or 30s, 5m), else 300. */
+int paths_client_timeout(void);
 /* A file name made from a key label: letters, digits, '.', '-' and '_'
  * kept, anything else (and a leading '.') turned into '_'. */
 void paths_file_name(const uint8_t *label, size_t len, char *out, size_t outlen);

@@ -114,6 +114,8 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	/* requests (each a whole request body), run in order until one
 	 * fails -> their replies (each a whole reply body) */
 	[MSG_MULTI] = { MSG_MULTI, "multi", "[y]", "[y]" },
+	/* the application ends now: its sessions need not wait for it */
+	[MSG_BYE] = { MSG_BYE, "bye", "", "" },
 };
 
 static const struct proto_op_info ops[OP_MAX + 1] = {

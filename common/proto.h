@@ -103,6 +103,7 @@ enum proto_type {
 	MSG_RESET_SO_PIN,
 	MSG_INVENTORY_PAGE,
 	MSG_MULTI,
+	MSG_BYE,
 	MSG_COUNT /* one past the last */
 };
 

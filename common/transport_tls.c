@@ -70,6 +70,21 @@ tls_free(struct tls_conn *c)
 
 /* ---- both sides ---- */
 
+/* GnuTLS's writes, without SIGPIPE: a link that drops must never kill the
+ * application that loaded the module. */
+static ssize_t
+push(gnutls_transport_ptr_t ptr, const void *data, size_t len)
+{
+	return send((int)(intptr_t)ptr, data, len, MSG_NOSIGNAL);
+}
+
+static void
+set_fd(gnutls_session_t s, int fd)
+{
+	gnutls_transport_set_int(s, fd);
+	gnutls_transport_set_push_function(s, push);
+}
+
 /* No delay for small frames, and keepalives that notice a dead link
  * within about a minute (30 s idle, then 3 probes 10 s apart). */
 static void
@@ -338,7 +353,7 @@ tls_connect(const char *rest, int timeout_s, struct transport **out)
 	/* The server's certificate must name the host connected to. */
 	gnutls_session_set_verify_cert(c->s, host, 0);
 	gnutls_server_name_set(c->s, GNUTLS_NAME_DNS, host, strlen(host));
-	gnutls_transport_set_int(c->s, c->base.fd);
+	set_fd(c->s, c->base.fd);
 	gnutls_handshake_set_timeout(c->s, (unsigned)timeout_ms);
 	gnutls_record_set_timeout(c->s, (unsigned)timeout_ms);
 	do
@@ -546,7 +561,7 @@ tls_server_adopt(struct tls_server *srv, int fd, const char *peer_addr, struct t
 	 * client CA and the CRL during the handshake. */
 	gnutls_certificate_server_set_request(c->s, GNUTLS_CERT_REQUIRE);
 	gnutls_session_set_verify_cert(c->s, NULL, 0);
-	gnutls_transport_set_int(c->s, fd);
+	set_fd(c->s, fd);
 	tcp_tune(fd);
 	*out = &c->base;
 	return 0;

@@ -28,6 +28,7 @@ ctx_defaults(unsigned *max_pin_failures, struct km_policy *p)
 	p->interval = 3600;
 	p->crl_days = 7;
 	p->unlock_max = 8 * 3600;
+	p->session_grace = 120;
 	p->pin_rate = 10;
 	p->max_token_objects = 200000;
 	p->max_token_bytes = 1024ull << 20;

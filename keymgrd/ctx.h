@@ -81,6 +81,12 @@ struct km_app {
 	const unsigned *admin_accounts;         /* &ctx->admin_accounts */
 	uint8_t id[PROTO_APP_ID_LEN];
 	unsigned conns;
+	/* A remote application whose links all dropped keeps its sessions
+	 * and logins until gone_until (monotonic ms; 0: it is connected):
+	 * its next HELLO with the same id and principal takes them back. */
+	int64_t gone_until;
+	bool remote; /* over TLS: links may drop */
+	bool bye;    /* it said it ends (BYE): no grace */
 	struct km_login *logins;
 	struct km_session *sessions; /* its sessions (at most ctx->policy.max_sessions) */
 	unsigned nsessions;
@@ -145,6 +151,7 @@ struct km_policy {
 	int64_t interval;       /* how often the policy runs (s) */
 	unsigned crl_days;      /* nextUpdate of the CRLs keymgrd writes */
 	int64_t unlock_max;     /* the longest keymgr token unlock (s) */
+	int64_t session_grace;  /* how long a remote application's sessions outlive its links (s) */
 	char outbox[4096];      /* where due rotations leave their requests */
 	char crl_dir[4096];     /* where the CRL of each CA is kept up to date */
 	/* Limits (docs/security.md): sessions and session objects of one
@@ -223,9 +230,13 @@ void ctx_defaults(unsigned *max_pin_failures, struct km_policy *p);
  */
 int dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
 		     struct wire_buf *rep);
-/* The connection of peer closed: release its application and its shared
- * region. */
+/* The connection of peer closed: release its application (a remote one
+ * waits session_grace for its next connection) and its shared region. */
 void dispatch_peer_gone(struct km_ctx *ctx, struct km_peer *peer);
+/* Ends the applications that did not come back within their grace. */
+void dispatch_sweep(struct km_ctx *ctx);
+/* The monotonic clock, in ms. */
+int64_t dispatch_now_ms(void);
 
 
 /* tokens.c */

@@ -175,6 +175,8 @@ usage(FILE *f)
 		"  --outbox DIR        requests of rotated keys (default DATA-DIR/outbox)\n"
 		"  --crl-dir DIR       CRLs kept up to date (default DATA-DIR/crl)\n"
 		"  --unlock-max DUR    the longest keymgr token unlock (default 8h; at most 7d)\n"
+		"  --session-grace DUR how long a remote application's sessions and login\n"
+		"                      outlive its dropped links (default 120s; 0: not at all)\n"
 		"  --pin-rate N        wrong PINs one user may give per minute (default 10)\n"
 		"  --max-token-objects N  objects one token may hold (default 200000)\n"
 		"  --max-token-mib N   MiB of one token's objects (default 1024)\n"
@@ -296,6 +298,8 @@ policy_setting(struct km_policy *p, const char *name, const char *value)
 		return d < 0 ? 0 : (p->rotate_before = d, 1);
 	if (strcmp(key, "unlock_max") == 0)
 		return d <= 0 || d > 7 * 86400 ? 0 : (p->unlock_max = d, 1);
+	if (strcmp(key, "session_grace") == 0)
+		return d < 0 || d > 86400 ? 0 : (p->session_grace = d, 1);
 	if (strcmp(key, "grace") == 0)
 		return d < 0 ? 0 : (p->grace = d, 1);
 	if (strcmp(key, "policy_interval") == 0)
@@ -433,6 +437,7 @@ parse_args(int argc, char **argv, struct options *o)
 		{ "outbox", required_argument, NULL, 'P' },
 		{ "crl-dir", required_argument, NULL, 'P' },
 		{ "unlock-max", required_argument, NULL, 'P' },
+		{ "session-grace", required_argument, NULL, 'P' },
 		{ "pin-rate", required_argument, NULL, 'P' },
 		{ "max-token-objects", required_argument, NULL, 'P' },
 		{ "max-token-mib", required_argument, NULL, 'P' },

@@ -66,7 +66,10 @@ init_failed_as_step(CK_RV rv)
 static void
 note_step(CK_SESSION_HANDLE h, uint32_t msg, enum proto_op kind, CK_RV rv, bool length_only)
 {
-	bool live = msg == MSG_OP_UPDATE ? rv == CKR_OK : rv == CKR_BUFFER_TOO_SMALL || (rv == CKR_OK && length_only);
+	/* A link that broke may have left it going or not: keymgrd's own
+	 * init will say. */
+	bool live = rv == CKR_DEVICE_ERROR ||
+		    (msg == MSG_OP_UPDATE ? rv == CKR_OK : rv == CKR_BUFFER_TOO_SMALL || (rv == CKR_OK && length_only));
 	defer_set_state(h, kind, live ? DEFER_LIVE : DEFER_NONE);
 }
 

@@ -71,8 +71,18 @@ pool_get(void)
 		}
 	}
 	pthread_mutex_unlock(&pool_lock);
-	if (c == NULL && client_open(mod.socket, mod.app_id, &c) != 0)
+	/* A remote keymgrd may be a moment away (a link coming back): two
+	 * more tries, 0.25 and 1 s later; a local one is there or not. */
+	static const useconds_t backoff[] = { 250000, 1000000 };
+	bool remote = strstr(mod.socket, "tls://") != NULL;
+	for (size_t i = 0; c == NULL; i++) {
+		if (client_open(mod.socket, mod.app_id, &c) == 0)
+			break;
 		c = NULL;
+		if (!remote || i >= sizeof(backoff) / sizeof(backoff[0]))
+			break;
+		usleep(backoff[i]);
+	}
 	return c;
 }
 
@@ -277,6 +287,15 @@ void
 rpc_stop(void)
 {
 	__atomic_store_n(&mod.initialized, false, __ATOMIC_RELEASE);
-	/* Closing our connections ends our sessions in keymgrd. */
+	/* Closing our connections ends our sessions in keymgrd; over TLS,
+	 * where a link that drops keeps them a while, BYE says not to wait. */
+	pthread_mutex_lock(&pool_lock);
+	struct cy_conn *c = mod.nidle > 0 ? mod.idle[mod.nidle - 1] : NULL;
+	pthread_mutex_unlock(&pool_lock);
+	uint32_t rv;
+	if (c != NULL && !client_is_stale(c)) {
+		client_begin(c, MSG_BYE);
+		client_call(c, &rv);
+	}
 	pool_drop_all();
 }

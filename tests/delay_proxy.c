@@ -9,7 +9,9 @@
  * rewritten after every change: "connections N", "turns N" (a turn is the
  * client sending and then the server answering: one round trip of data;
  * a new connection's TCP handshake is one more) and "open N". SIGUSR1 cuts
- * every open connection (a link that drops); SIGTERM ends the proxy.
+ * every open connection (a link that drops); SIGUSR2 freezes every link,
+ * and the next one thaws them (a link that dies silently: nothing goes
+ * through, nothing is closed); SIGTERM ends the proxy.
  * Prints "ready" once it listens. At most 64 connections at a time.
  */
 #include "config.h"
@@ -56,7 +58,7 @@ static struct link links[MAX_LINKS];
 static unsigned long n_conns, n_turns;
 static int delay_ms;
 static const char *stats;
-static volatile sig_atomic_t cut, quit;
+static volatile sig_atomic_t cut, quit, frozen;
 
 static int64_t
 now_ms(void)
@@ -172,6 +174,8 @@ on_signal(int sig)
 {
 	if (sig == SIGUSR1)
 		cut = 1;
+	else if (sig == SIGUSR2)
+		frozen = !frozen;
 	else
 		quit = 1;
 }
@@ -194,6 +198,7 @@ main(int argc, char **argv)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -220,7 +225,7 @@ main(int argc, char **argv)
 		int64_t now = now_ms(), next = -1;
 		for (int i = 0; i < MAX_LINKS; i++) {
 			struct link *l = &links[i];
-			if (l->c >= 0 && (!give(&l->up, l->s, now, &next) || !give(&l->down, l->c, now, &next) ||
+			if (l->c >= 0 && !frozen && (!give(&l->up, l->s, now, &next) || !give(&l->down, l->c, now, &next) ||
 					  (l->up.eof && l->down.eof && l->up.n == 0 && l->down.n == 0)))
 				close_link(l, false);
 		}
@@ -231,15 +236,15 @@ main(int argc, char **argv)
 		for (int i = 0; i < MAX_LINKS; i++) {
 			if (links[i].c < 0)
 				continue;
-			pf[np] = (struct pollfd){ links[i].c, links[i].up.eof ? 0 : POLLIN, 0 };
+			pf[np] = (struct pollfd){ links[i].c, links[i].up.eof || frozen ? 0 : POLLIN, 0 };
 			idx[np++] = i;
-			pf[np] = (struct pollfd){ links[i].s, links[i].down.eof ? 0 : POLLIN, 0 };
+			pf[np] = (struct pollfd){ links[i].s, links[i].down.eof || frozen ? 0 : POLLIN, 0 };
 			idx[np++] = i;
 		}
-		int timeout = next < 0 ? 1000 : next <= now ? 0 : (int)(next - now);
+		int timeout = frozen || next < 0 ? 200 : next <= now ? 0 : (int)(next - now);
 		if (poll(pf, (nfds_t)np, timeout) < 0)
 			continue;
-		for (int k = 1; k < np; k++) {
+		for (int k = 1; k < np && !frozen; k++) {
 			struct link *l = &links[idx[k]];
 			if (l->c < 0 || !(pf[k].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;

@@ -16,6 +16,12 @@
  *                                      prints "turns T" with the round
  *                                      trips the delay proxy's STATS file
  *                                      counted during the N signatures
+ *   p11probe MODULE loop TOKEN PIN SECS
+ *                                      as sign, then a signature every 0.1 s
+ *                                      for SECS seconds, never logging in
+ *                                      again: "sig I CKR_..." each, then
+ *                                      "ok K failed F"; exits 0 when the
+ *                                      last one went through
  *
  * Exits 0 when every call it made returned CKR_OK, else 1; 2 on misuse.
  */
@@ -26,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ckr.h"
 #include "cy_pkcs11.h"
@@ -160,6 +167,42 @@ signs(const char *label, const char *pin, int n, const char *stats)
 	printf("turns %ld\n", before < 0 || after < 0 ? -1 : after - before);
 }
 
+/* sign, then a signature every 0.1 s for secs seconds on the same session
+ * and login, whatever happens to the link. */
+static void
+loop(const char *label, const char *pin, double secs)
+{
+	sign(label, pin);
+	if (failed)
+		return;
+	CK_SESSION_HANDLE s = last_session;
+	CK_OBJECT_HANDLE key = first_of(s, CKO_PRIVATE_KEY);
+	CK_MECHANISM m = { CKM_ECDSA_SHA256, NULL, 0 };
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int ok = 0, bad = 0;
+	CK_RV rv = CKR_OK;
+	for (int i = 0;; i++) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((double)(t.tv_sec - t0.tv_sec) + (double)(t.tv_nsec - t0.tv_nsec) / 1e9 > secs)
+			break;
+		CK_BYTE sig[72];
+		CK_ULONG sl = sizeof(sig);
+		rv = f->C_SignInit(s, &m, key);
+		if (rv == CKR_OK)
+			rv = f->C_Sign(s, (CK_BYTE_PTR)&i, sizeof(i), sig, &sl);
+		printf("sig %d %s\n", i, ckr_name(rv));
+		fflush(stdout);
+		if (rv == CKR_OK)
+			ok++;
+		else
+			bad++;
+		usleep(100000);
+	}
+	printf("ok %d failed %d\n", ok, bad);
+	failed = rv != CKR_OK;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -190,6 +233,8 @@ main(int argc, char **argv)
 			printf("slots %lu\n", (unsigned long)n);
 	} else if (strcmp(argv[2], "sign") == 0 && argc == 5) {
 		sign(argv[3], argv[4]);
+	} else if (strcmp(argv[2], "loop") == 0 && argc == 6) {
+		loop(argv[3], argv[4], atof(argv[5]));
 	} else if (strcmp(argv[2], "signs") == 0 && argc == 7) {
 		signs(argv[3], argv[4], atoi(argv[5]), argv[6]);
 	} else if (strcmp(argv[2], "use") == 0 && argc == 5) {

@@ -11,6 +11,8 @@
  */
 #include "config.h"
 
+#include <time.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +120,7 @@ static const struct dispatch_row table[MSG_COUNT] = {
 	[MSG_RESET_SO_PIN] = { process_reset_so_pin, RQ_ADMIN | A },
 	[MSG_ACCESS_SET] = { process_access_set, RQ_ADMIN | A },
 	[MSG_ACCESS_LIST] = { process_access_list, RQ_READER },
+	[MSG_BYE] = { process_bye, 0 },
 };
 #undef S
 #undef A
@@ -275,6 +278,22 @@ dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
 	return wire_error(rep);
 }
 
+/* Ends application a: its sessions (at most max_sessions, each closed in
+ * constant time), its logins, a itself. */
+static void
+app_end_locked(struct km_ctx *ctx, struct km_app *a)
+{
+	while (a->sessions)
+		session_close_idle_locked(ctx, a->sessions);
+	for (struct km_app **pp = &ctx->apps; *pp; pp = &(*pp)->next) {
+		if (*pp == a) {
+			*pp = a->next;
+			break;
+		}
+	}
+	access_app_free(a);
+}
+
 void
 dispatch_peer_gone(struct km_ctx *ctx, struct km_peer *peer)
 {
@@ -285,16 +304,37 @@ dispatch_peer_gone(struct km_ctx *ctx, struct km_peer *peer)
 	pthread_mutex_lock(&ctx->lock);
 	peer->app = NULL;
 	if (--a->conns == 0) {
-		/* At most max_sessions, each closed in constant time. */
-		while (a->sessions)
-			session_close_idle_locked(ctx, a->sessions);
-		for (struct km_app **pp = &ctx->apps; *pp; pp = &(*pp)->next) {
-			if (*pp == a) {
-				*pp = a->next;
-				break;
-			}
+		if (a->remote && !a->bye && ctx->policy.session_grace > 0) {
+			/* A link that dropped: its sessions wait for it. */
+			a->gone_until = dispatch_now_ms() + ctx->policy.session_grace * 1000;
+			log_info("%s: links dropped; its sessions wait %lld s for it", a->principal,
+				 (long long)ctx->policy.session_grace);
+		} else {
+			app_end_locked(ctx, a);
 		}
-		access_app_free(a);
+	}
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+int64_t
+dispatch_now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+void
+dispatch_sweep(struct km_ctx *ctx)
+{
+	int64_t now = dispatch_now_ms();
+	pthread_mutex_lock(&ctx->lock);
+	for (struct km_app *a = ctx->apps, *next; a; a = next) {
+		next = a->next;
+		if (a->conns == 0 && a->gone_until != 0 && a->gone_until <= now) {
+			log_info("%s: did not come back: its sessions end", a->principal);
+			app_end_locked(ctx, a);
+		}
 	}
 	pthread_mutex_unlock(&ctx->lock);
 }

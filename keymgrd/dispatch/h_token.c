@@ -18,6 +18,13 @@
 #include "crypto/crypto.h"
 
 CK_RV
+process_bye(struct req *r)
+{
+	r->peer->app->bye = true;
+	return CKR_OK;
+}
+
+CK_RV
 process_hello(struct req *r)
 {
 	uint32_t n, version = get_u32(r);
@@ -43,9 +50,14 @@ process_hello(struct req *r)
 		a->unlocks = (const struct km_unlock *const *)&ctx->unlocks;
 		a->admin_accounts = &ctx->admin_accounts;
 		memcpy(a->id, id, n);
+		a->remote = strncmp(r->peer->who.name, "cert:", 5) == 0;
 		a->next = ctx->apps;
 		ctx->apps = a;
+	} else if (a->conns == 0 && a->gone_until != 0) {
+		/* Back within its grace: same id, same principal. */
+		log_info("%s: back; its sessions go on", a->principal);
 	}
+	a->gone_until = 0;
 	a->conns++;
 	r->peer->app = a;
 	wire_put_u32(r->out, PROTO_VERSION);

@@ -549,9 +549,14 @@ server_run(struct km_ctx *ctx, const struct server_opts *o, volatile sig_atomic_
 			goto out;
 	log_info("listening on %s with %u workers", o->socket_path, nthreads);
 
-	int64_t drain_until = 0;
+	int64_t drain_until = 0, swept = 0;
 	for (;;) {
 		int64_t now = now_ms();
+		if (now - swept >= 1000) {
+			/* Remote applications that did not come back in time. */
+			dispatch_sweep(ctx);
+			swept = now;
+		}
 		if (*stop && drain_until == 0) {
 			/* Requests being worked on finish, and replies go out, for
 			 * drain_ms at most; nothing new is read. */
@@ -588,7 +593,9 @@ server_run(struct km_ctx *ctx, const struct server_opts *o, volatile sig_atomic_
 			pfd[np++] = (struct pollfd){ c->t->fd, ev, 0 };
 			held |= reading && c->t->ops->pending != NULL && c->t->ops->pending(c->t) > 0;
 		}
-		int timeout = held ? 0 : next < 0 ? -1 : next <= now ? 0 : (int)(next - now);
+		if (next < 0 || next > swept + 1000)
+			next = swept + 1000;
+		int timeout = held ? 0 : next <= now ? 0 : (int)(next - now);
 		if (poll(pfd, np, timeout) < 0 && errno != EINTR) {
 			r = CY_ERR_IO;
 			goto out;

@@ -11,7 +11,8 @@
 #   sessions  200,000 sessions on one connection, then closed at once
 #   announce  120 connections announcing a 16 MiB request and sending 4 KiB
 #   oversize  48 connections sending 8 MiB of a 16 MiB request, then stalling
-#   emfile    keymgrd's open-file soft limit lowered to 100 (prlimit), then 400
+#   emfile    keymgrd's open-file soft limit lowered to 20 over what it has
+#             open (prlimit), then 400
 #             connections that never say HELLO: it must say so once and
 #             wait, not spin on the listener, and serve once they are gone
 #   signals   SIGHUP, then SIGTERM with slow clients connected
@@ -122,7 +123,9 @@ fi
 victim after
 if want emfile; then
 	cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat"; }
-	prlimit --pid "$DAEMON_PID" --nofile=100: || fail "prlimit"
+	# 20 descriptors more than it has open now.
+	limit=$(($(ls "/proc/$DAEMON_PID/fd" | wc -l) + 20))
+	prlimit --pid "$DAEMON_PID" --nofile="$limit": || fail "prlimit"
 	attacker emfile connect 400 25
 	grep "^ready" emfile.out
 	sleep 1
