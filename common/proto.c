@@ -78,7 +78,7 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	/* session, seconds ahead -> labels of the keys due */
 	[MSG_ROTATE_DUE] = { MSG_ROTATE_DUE, "rotate-due", "uq", "[y]" },
 	/* session, CA label, request (DER), days -> certificate (DER) */
-	[MSG_CERT_ISSUE] = { MSG_CERT_ISSUE, "cert-issue", "uyyu", "y" },
+	[MSG_CERT_ISSUE] = { MSG_CERT_ISSUE, "cert-issue", "uyyuu", "y" },
 	/* session, CA label, days -> CRL (DER) */
 	[MSG_CRL_GENERATE] = { MSG_CRL_GENERATE, "crl-generate", "uyu", "y" },
 	/* session, key label, subject ("": the certificate's) -> request (DER) */

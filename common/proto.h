@@ -35,6 +35,12 @@
 #define PROTO_MAX_RECORDS (1u << 20)
 /* Most requests one MULTI may carry. */
 #define PROTO_MAX_MULTI 8
+/* What a certificate CERT_ISSUE makes is for. */
+enum proto_cert_profile {
+	PROFILE_SIGNING,    /* digitalSignature, nonRepudiation */
+	PROFILE_TLS_CLIENT, /* digitalSignature, extendedKeyUsage clientAuth: a workstation */
+	PROFILE_COUNT
+};
 /* The key summaries of a FIND reply: which operations a key could start
  * (bit 1 << kind of enum proto_op), so the module can answer an init
  * itself and send it with the first step (docs/protocol.md). */

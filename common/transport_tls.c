@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 #include <gnutls/gnutls.h>
@@ -54,7 +55,49 @@ struct tls_server {
 	gnutls_certificate_credentials_t cred;
 	gnutls_priority_t prio;
 	unsigned handshake_ms;
+	char crl[4096];        /* the CRL file, "" for none */
+	struct timespec crl_mtime;
+	off_t crl_size;
 };
+
+/* Adds the CRL in srv->crl (DER, as coyeu's CA writes it, or PEM) to the
+ * credentials: a CRL only ever adds revocations, so a newer one is added
+ * beside the older. 0 or a GnuTLS error. */
+static int
+load_crl(struct tls_server *srv)
+{
+	struct stat st;
+	if (stat(srv->crl, &st) != 0)
+		return GNUTLS_E_FILE_ERROR;
+	int e = gnutls_certificate_set_x509_crl_file(srv->cred, srv->crl, GNUTLS_X509_FMT_DER);
+	if (e < 0)
+		e = gnutls_certificate_set_x509_crl_file(srv->cred, srv->crl, GNUTLS_X509_FMT_PEM);
+	if (e >= 0) {
+		srv->crl_mtime = st.st_mtim;
+		srv->crl_size = st.st_size;
+	}
+	return e;
+}
+
+/* Before each handshake: a CRL file that changed (a lost laptop's
+ * certificate revoked) is read again, so the revocation holds from the
+ * next handshake on. */
+static void
+refresh_crl(struct tls_server *srv)
+{
+	struct stat st;
+	if (!srv->crl[0] || stat(srv->crl, &st) != 0)
+		return;
+	if (st.st_mtim.tv_sec == srv->crl_mtime.tv_sec && st.st_mtim.tv_nsec == srv->crl_mtime.tv_nsec &&
+	    st.st_size == srv->crl_size)
+		return;
+	int e = load_crl(srv);
+	if (e < 0)
+		log_err("TLS: %s changed but cannot be read: %s (the CRL read before stays)", srv->crl,
+			gnutls_strerror(e));
+	else
+		log_info("TLS: %s read again", srv->crl);
+}
 
 static void
 tls_free(struct tls_conn *c)
@@ -502,9 +545,11 @@ tls_server_new(const struct tls_server_files *f, struct tls_server **out)
 	}
 	if (f->crl != NULL && f->crl[0]) {
 		what = f->crl;
-		/* A DER CRL (what coyeu's CA writes) or PEM. */
-		if ((e = gnutls_certificate_set_x509_crl_file(srv->cred, f->crl, GNUTLS_X509_FMT_DER)) < 0 &&
-		    (e = gnutls_certificate_set_x509_crl_file(srv->cred, f->crl, GNUTLS_X509_FMT_PEM)) < 0)
+		if (snprintf(srv->crl, sizeof(srv->crl), "%s", f->crl) >= (int)sizeof(srv->crl)) {
+			e = GNUTLS_E_FILE_ERROR;
+			goto fail;
+		}
+		if ((e = load_crl(srv)) < 0)
 			goto fail;
 	}
 	what = "TLS priority";
@@ -546,6 +591,7 @@ tls_server_adopt(struct tls_server *srv, int fd, const char *peer_addr, struct t
 		close(fd);
 		return CY_ERR_ALLOC;
 	}
+	refresh_crl(srv);
 	c->base = (struct transport){ &transport_tls_ops, 0, fd };
 	c->server = true;
 	snprintf(c->peer_addr, sizeof(c->peer_addr), "%s", peer_addr);

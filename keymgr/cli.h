@@ -28,7 +28,8 @@ extern const struct cli_cmd cmd_token_init, cmd_token_list, cmd_key_generate, cm
 	cmd_key_destroy, cmd_cert_import, cmd_inventory_list, cmd_inventory_report, cmd_key_rotate,
 	cmd_key_show, cmd_cert_issue, cmd_crl_generate, cmd_key_csr, cmd_ca_init, cmd_holder_add,
 	cmd_holder_import, cmd_holder_list, cmd_holder_reset_pin, cmd_account_add, cmd_account_list,
-	cmd_account_remove, cmd_access_grant, cmd_access_revoke, cmd_access_list, cmd_holder_split, cmd_token_reset_so_pin;
+	cmd_account_remove, cmd_access_grant, cmd_access_revoke, cmd_access_list, cmd_holder_split, cmd_token_reset_so_pin,
+	cmd_workstation_enroll;
 
 /* The socket given with --socket, or NULL to resolve it the usual way. */
 extern const char *cli_socket;
@@ -103,6 +104,11 @@ CK_RV cli_find_all(struct cy_conn *c, uint32_t session, struct cli_tmpl *t, uint
  * generate) labelled label with CKA_ID id in session. 0 or prints, 1. */
 int cli_generate_key(struct cy_conn *conn, uint32_t session, const char *type, const char *label,
 		     const uint8_t *id, size_t idlen);
+
+/* ACCESS_SET: grant (else revoke) holder's token to the principal of kind
+ * (0 uid, 1 group: id; 2 certificate subject, 3 certificate SAN: name). */
+CK_RV cli_access_set(struct cy_conn *conn, bool grant, uint32_t kind, uint32_t id, const char *name,
+		     const char *holder);
 
 /* A uid (group false) or gid: a number, or a user or group name. 0, or
  * prints and returns 1. */

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
 #include "ckr.h"
 #include "cli.h"
 
@@ -25,10 +28,11 @@ ca_fail(const char *what, const char *ca, CK_RV rv)
 	return cli_fail("%s: %s", what, ckr_name(rv));
 }
 
-/* Parses --token/--pin/--ca/--days/--out; the rest stays in argv. */
+/* Parses --token/--pin/--ca/--days/--out (and --profile when profile is
+ * not NULL); the rest stays in argv. */
 static int
 ca_options(int argc, char **argv, const char *what, const char **token, const char **pin, const char **ca,
-	   unsigned long *days, const char **out)
+	   unsigned long *days, const char **out, const char **profile)
 {
 	static const struct option longs[] = {
 		{ "token", required_argument, NULL, 't' },
@@ -36,11 +40,17 @@ ca_options(int argc, char **argv, const char *what, const char **token, const ch
 		{ "ca", required_argument, NULL, 'c' },
 		{ "days", required_argument, NULL, 'd' },
 		{ "out", required_argument, NULL, 'o' },
+		{ "profile", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "t:p:c:d:o:", longs, NULL)) != -1) {
 		switch (c) {
+		case 'P':
+			if (profile == NULL)
+				return cli_fail("%s: bad option --profile", what);
+			*profile = optarg;
+			break;
 		case 't': *token = optarg; break;
 		case 'p': *pin = cli_pin_arg(optarg, "user PIN"); break;
 		case 'c': *ca = optarg; break;
@@ -58,19 +68,12 @@ ca_options(int argc, char **argv, const char *what, const char **token, const ch
 	return 0;
 }
 
+/* Has the token's CA key ca sign request csr for days days with profile;
+ * the certificate goes to out (PEM). 0 or 1 (said why). */
 static int
-cert_issue(int argc, char **argv)
+issue(const char *what, const char *token, const char *pin, const char *ca, const uint8_t *csr, size_t len,
+      unsigned long days, uint32_t profile, const char *out)
 {
-	const char *token = NULL, *pin = NULL, *ca = NULL, *out = "-";
-	unsigned long days = 365;
-	if (ca_options(argc, argv, "cert issue", &token, &pin, &ca, &days, &out) != 0)
-		return 1;
-	if (optind + 1 != argc)
-		return cli_fail("cert issue: one request file (PEM or DER) is required");
-	uint8_t *csr = NULL;
-	size_t len = 0;
-	if (cli_read_der(argv[optind], "CERTIFICATE REQUEST", &csr, &len) != 0)
-		return 1;
 	struct cy_conn *conn = cli_connect();
 	uint32_t session;
 	int status = 1;
@@ -80,6 +83,7 @@ cert_issue(int argc, char **argv)
 		wire_put_bytes(b, ca, strlen(ca));
 		wire_put_bytes(b, csr, len);
 		wire_put_u32(b, (uint32_t)days);
+		wire_put_u32(b, profile);
 		CK_RV rv = cli_call(conn);
 		if (rv == CKR_OK) {
 			const uint8_t *der;
@@ -89,20 +93,43 @@ cert_issue(int argc, char **argv)
 			if (status == 0 && strcmp(out, "-") != 0)
 				printf("issued a certificate for %lu days: %s\n", days, out);
 		} else {
-			ca_fail("cert issue", ca, rv);
+			ca_fail(what, ca, rv);
 		}
 	}
-	free(csr);
 	client_close(conn);
 	return status;
 }
 
+static int
+cert_issue(int argc, char **argv)
+{
+	const char *token = NULL, *pin = NULL, *ca = NULL, *out = "-", *profile = "signing";
+	unsigned long days = 365;
+	if (ca_options(argc, argv, "cert issue", &token, &pin, &ca, &days, &out, &profile) != 0)
+		return 1;
+	if (optind + 1 != argc)
+		return cli_fail("cert issue: one request file (PEM or DER) is required");
+	if (strcmp(profile, "signing") != 0 && strcmp(profile, "tls-client") != 0)
+		return cli_fail("cert issue: --profile is signing or tls-client");
+	uint8_t *csr = NULL;
+	size_t len = 0;
+	if (cli_read_der(argv[optind], "CERTIFICATE REQUEST", &csr, &len) != 0)
+		return 1;
+	int status = issue("cert issue", token, pin, ca, csr, len, days,
+			   strcmp(profile, "tls-client") == 0 ? PROFILE_TLS_CLIENT : PROFILE_SIGNING, out);
+	free(csr);
+	return status;
+}
+
 const struct cli_cmd cmd_cert_issue = {
-	"cert", "issue", "--token LABEL --pin PIN --ca KEY [--days 365] [--out FILE] REQUEST",
+	"cert", "issue", "--token LABEL --pin PIN --ca KEY [--days 365] [--profile signing|tls-client] [--out FILE] REQUEST",
 	"Signs a PKCS#10 request (PEM or DER) with the token's CA key KEY: a certificate\n"
 	"with the request's subject and key, a random serial, CA:FALSE, valid for the\n"
-	"given days, written as PEM to FILE (default stdout). Import it with\n"
-	"keymgr cert import to activate a rotated key.",
+	"given days, written as PEM to FILE (default stdout). Profile signing (the\n"
+	"default: digitalSignature, nonRepudiation) is an official's signing\n"
+	"certificate: import it with keymgr cert import to activate a rotated key;\n"
+	"tls-client (digitalSignature, clientAuth) is a workstation's certificate\n"
+	"for keymgrd's TLS listener (see keymgr workstation enroll).",
 	cert_issue,
 };
 
@@ -111,7 +138,7 @@ crl_generate(int argc, char **argv)
 {
 	const char *token = NULL, *pin = NULL, *ca = NULL, *out = "-";
 	unsigned long days = 7;
-	if (ca_options(argc, argv, "crl generate", &token, &pin, &ca, &days, &out) != 0)
+	if (ca_options(argc, argv, "crl generate", &token, &pin, &ca, &days, &out, NULL) != 0)
 		return 1;
 	if (optind != argc)
 		return cli_fail("crl generate: unexpected argument '%s'", argv[optind]);
@@ -215,4 +242,113 @@ const struct cli_cmd cmd_ca_init = {
 	"active version and puts it on the token. From then on keymgr cert issue and\n"
 	"keymgr crl generate sign with it.",
 	ca_init,
+};
+
+/* The subject DN (RFC 4514) of the certificate in path into dn. 0 or prints, 1. */
+static int
+cert_subject(const char *path, char *dn, size_t len)
+{
+	uint8_t *der = NULL;
+	size_t n = 0;
+	if (cli_read_der(path, "CERTIFICATE", &der, &n) != 0)
+		return 1;
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t d = { der, (unsigned)n }, out = { NULL, 0 };
+	int r = 1;
+	if (gnutls_x509_crt_init(&crt) >= 0) {
+		if (gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER) >= 0 &&
+		    gnutls_x509_crt_get_dn3(crt, &out, 0) >= 0 && out.size < len) {
+			memcpy(dn, out.data, out.size);
+			dn[out.size] = '\0';
+			r = 0;
+		}
+		gnutls_free(out.data);
+		gnutls_x509_crt_deinit(crt);
+	}
+	free(der);
+	return r != 0 ? cli_fail("%s: not a certificate whose subject can be read", path) : 0;
+}
+
+static int
+workstation_enroll(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "csr", required_argument, NULL, 'r' },
+		{ "cert", required_argument, NULL, 'C' },
+		{ "token", required_argument, NULL, 't' },
+		{ "pin", required_argument, NULL, 'p' },
+		{ "ca", required_argument, NULL, 'c' },
+		{ "days", required_argument, NULL, 'd' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "holder", required_argument, NULL, 'H' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *csr = NULL, *cert = NULL, *token = NULL, *pin = NULL, *ca = NULL, *out = NULL, *holder = NULL;
+	const char *what = "workstation enroll";
+	unsigned long days = 730;
+	int c;
+	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+		switch (c) {
+		case 'r': csr = optarg; break;
+		case 'C': cert = optarg; break;
+		case 't': token = optarg; break;
+		case 'p': pin = cli_pin_arg(optarg, "user PIN"); break;
+		case 'c': ca = optarg; break;
+		case 'd':
+			days = strtoul(optarg, NULL, 10);
+			if (days == 0 || days > 36600)
+				return cli_fail("%s: --days is 1 to 36600", what);
+			break;
+		case 'o': out = optarg; break;
+		case 'H': holder = optarg; break;
+		default: return cli_fail("%s: bad option (see keymgr %s --help)", what, what);
+		}
+	}
+	if (optind != argc || (csr == NULL) == (cert == NULL))
+		return cli_fail("%s: --csr REQUEST (issued here) or --cert CERT (from another CA) is required", what);
+	if (csr != NULL && (!token || !pin || !ca || !out || strcmp(out, "-") == 0))
+		return cli_fail("%s: --csr needs --token, --pin and --ca (the CA) and --out FILE", what);
+	if (csr != NULL) {
+		uint8_t *req = NULL;
+		size_t len = 0;
+		if (cli_read_der(csr, "CERTIFICATE REQUEST", &req, &len) != 0)
+			return 1;
+		int st = issue(what, token, pin, ca, req, len, days, PROFILE_TLS_CLIENT, out);
+		free(req);
+		if (st != 0)
+			return st;
+		cert = out;
+	}
+	char dn[256];
+	if (cert_subject(cert, dn, sizeof(dn)) != 0)
+		return 1;
+	printf("workstation certificate subject: %s\n", dn);
+	if (holder != NULL) {
+		struct cy_conn *conn = cli_connect();
+		if (conn == NULL)
+			return 1;
+		CK_RV rv = cli_access_set(conn, true, 2, 0, dn, holder);
+		client_close(conn);
+		if (rv != CKR_OK)
+			return rv == (CK_RV)-1 ? 1
+			       : cli_fail("%s: access grant: %s", what,
+					  rv == CKR_ARGUMENTS_BAD ? "no such holder" : ckr_name(rv));
+		printf("certificate %s may use holder %s\n", dn, holder);
+	}
+	printf("on the workstation, coyeu.conf [client]: server = tls://HOST:PORT, tls_ca = the CA of keymgrd's\n"
+	       "certificate, tls_cert = %s, tls_key = the key the request was made with\n", cert);
+	return 0;
+}
+
+const struct cli_cmd cmd_workstation_enroll = {
+	"workstation", "enroll",
+	"(--csr REQUEST --token LABEL --pin PIN --ca KEY [--days 730] --out CERT | --cert CERT) [--holder ID]",
+	"Enrolls a workstation for keymgrd's TLS listener (docs/remote.md). With --csr,\n"
+	"the token's CA key KEY signs the workstation's request (made on the\n"
+	"workstation, whose key never leaves it) as a TLS client certificate\n"
+	"(digitalSignature, clientAuth) written to CERT; with --cert, CERT is one\n"
+	"another CA issued (that CA must be keymgrd's tls_client_ca). With\n"
+	"--holder, the certificate's subject may then use the holder's token (as\n"
+	"keymgr access grant --cert). Administrators only; audited.",
+	workstation_enroll,
 };

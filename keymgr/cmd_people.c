@@ -748,6 +748,18 @@ cli_parse_id(const char *s, bool group, uint32_t *out)
 	return 0;
 }
 
+CK_RV
+cli_access_set(struct cy_conn *conn, bool grant, uint32_t kind, uint32_t id, const char *name, const char *holder)
+{
+	struct wire_buf *b = client_begin(conn, MSG_ACCESS_SET);
+	wire_put_u8(b, grant);
+	wire_put_u32(b, kind);
+	wire_put_u32(b, id);
+	wire_put_str(b, name);
+	wire_put_str(b, holder);
+	return cli_call(conn);
+}
+
 static int
 access_set(int argc, char **argv, bool grant)
 {
@@ -786,13 +798,7 @@ access_set(int argc, char **argv, bool grant)
 	struct cy_conn *conn = cli_connect();
 	if (conn == NULL)
 		return 1;
-	struct wire_buf *b = client_begin(conn, MSG_ACCESS_SET);
-	wire_put_u8(b, grant);
-	wire_put_u32(b, kind);
-	wire_put_u32(b, id);
-	wire_put_str(b, cert ? cert : san ? san : "");
-	wire_put_str(b, holder);
-	CK_RV rv = cli_call(conn);
+	CK_RV rv = cli_access_set(conn, grant, kind, id, cert ? cert : san ? san : "", holder);
 	client_close(conn);
 	const char *may = grant ? "may use" : "may no longer use";
 	if (rv == CKR_OK) {

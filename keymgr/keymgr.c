@@ -52,6 +52,7 @@ static const struct cli_cmd *const commands[] = {
 	&cmd_inventory_report,
 	&cmd_cert_issue,
 	&cmd_crl_generate,
+	&cmd_workstation_enroll,
 	&cmd_ca_init,
 	&cmd_holder_add,
 	&cmd_holder_import,
@@ -578,6 +579,12 @@ cli_read_der(const char *path, const char *kind, uint8_t **out, size_t *len)
 	}
 	gnutls_datum_t in = { buf, (unsigned)n }, der = { NULL, 0 };
 	int g = gnutls_pem_base64_decode2(kind, &in, &der);
+	if (g < 0) {
+		/* certtool writes requests as "NEW CERTIFICATE REQUEST". */
+		char alt[64];
+		snprintf(alt, sizeof(alt), "NEW %s", kind);
+		g = gnutls_pem_base64_decode2(alt, &in, &der);
+	}
 	free(buf);
 	if (g < 0 || (*out = malloc(der.size ? der.size : 1)) == NULL) {
 		gnutls_free(der.data);

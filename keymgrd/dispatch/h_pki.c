@@ -188,10 +188,12 @@ process_cert_issue(struct req *r)
 	uint8_t *der = NULL;
 	size_t len = 0;
 	days = get_u32(r);
-	snprintf(r->audit_obj, sizeof(r->audit_obj), "CA %.*s", (int)(ln < 64 ? ln : 64), (const char *)label);
-	if (days == 0 || days > 100 * 366)
+	uint32_t profile = get_u32(r);
+	snprintf(r->audit_obj, sizeof(r->audit_obj), "CA %.*s%s", (int)(ln < 64 ? ln : 64), (const char *)label,
+		 profile == PROFILE_TLS_CLIENT ? " tls-client" : "");
+	if (days == 0 || days > 100 * 366 || profile >= PROFILE_COUNT)
 		return CKR_ARGUMENTS_BAD;
-	if ((rv = ca_issue_locked(r->ctx, s->token_id, label, ln, csr, cn, days, &der, &len)) == CKR_OK)
+	if ((rv = ca_issue_locked(r->ctx, s->token_id, label, ln, csr, cn, days, profile, &der, &len)) == CKR_OK)
 		wire_put_bytes(r->out, der, len);
 	free(der);
 	return rv;

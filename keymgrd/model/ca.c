@@ -124,13 +124,13 @@ out:
 
 CK_RV
 ca_issue_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t len, const uint8_t *csr,
-		size_t csr_len, unsigned days, uint8_t **der, size_t *der_len)
+		size_t csr_len, unsigned days, unsigned profile, uint8_t **der, size_t *der_len)
 {
 	struct ca ca;
 	CK_RV rv = ca_open(ctx, token_id, label, len, &ca);
 	if (rv != CKR_OK)
 		return rv;
-	rv = pki_issue(ca.priv, ca.cert->val, ca.cert->len, csr, csr_len, days, der, der_len);
+	rv = pki_issue(ca.priv, ca.cert->val, ca.cert->len, csr, csr_len, days, profile, der, der_len);
 	ca_close(&ca);
 	return rv;
 }

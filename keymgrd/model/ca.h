@@ -23,9 +23,10 @@ struct km_ctx;
  * then on. CKR_ARGUMENTS_BAD for a subject that cannot be read. */
 CK_RV ca_self_sign_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t len, const char *subject,
 			  unsigned days, uint8_t **der, size_t *der_len);
-/* keymgr cert issue: a certificate (DER, *der malloc'd) for the request csr. */
+/* keymgr cert issue: a certificate (DER, *der malloc'd) for the request
+ * csr, for profile (enum proto_cert_profile). */
 CK_RV ca_issue_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t len, const uint8_t *csr,
-		      size_t csr_len, unsigned days, uint8_t **der, size_t *der_len);
+		      size_t csr_len, unsigned days, unsigned profile, uint8_t **der, size_t *der_len);
 /* keymgr crl generate: the CA's CRL with the next number (also written to
  * its file). */
 CK_RV ca_crl_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t len, unsigned days,

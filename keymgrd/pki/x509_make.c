@@ -18,6 +18,7 @@
 #include "crypto/crypto.h"
 #include "curve.h"
 #include "cy_err.h"
+#include "proto.h"
 #include "mech.h"
 #include "pki/x509_make.h"
 #include "pki/x509_read.h"
@@ -376,7 +377,7 @@ pki_is_ca_cert(const uint8_t *cert, size_t len)
 
 CK_RV
 pki_issue(const struct km_object *ca_priv, const uint8_t *ca_cert, size_t ca_len, const uint8_t *csr,
-	  size_t csr_len, unsigned days, uint8_t **der, size_t *len)
+	  size_t csr_len, unsigned days, unsigned profile, uint8_t **der, size_t *len)
 {
 	struct signer sg;
 	gnutls_privkey_t key = NULL;
@@ -406,7 +407,9 @@ pki_issue(const struct km_object *ca_priv, const uint8_t *ca_cert, size_t ca_len
 	    gnutls_x509_crt_set_activation_time(crt, now - 60) < 0 ||
 	    gnutls_x509_crt_set_expiration_time(crt, now + (time_t)days * 86400) < 0 ||
 	    gnutls_x509_crt_set_basic_constraints(crt, 0, -1) < 0 ||
-	    gnutls_x509_crt_set_key_usage(crt, GNUTLS_KEY_DIGITAL_SIGNATURE | GNUTLS_KEY_NON_REPUDIATION) < 0 ||
+	    gnutls_x509_crt_set_key_usage(crt, profile == PROFILE_TLS_CLIENT ? GNUTLS_KEY_DIGITAL_SIGNATURE
+							  : GNUTLS_KEY_DIGITAL_SIGNATURE | GNUTLS_KEY_NON_REPUDIATION) < 0 ||
+	    (profile == PROFILE_TLS_CLIENT && gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_CLIENT, 0) < 0) ||
 	    gnutls_x509_crt_get_key_id(crt, 0, kid, &kidlen) < 0 ||
 	    gnutls_x509_crt_set_subject_key_id(crt, kid, kidlen) < 0)
 		goto out;

@@ -37,11 +37,11 @@ CK_RV pki_self_sign(const struct km_object *pub, const struct km_object *priv, c
  * Issues a certificate for the request csr (its signature checked first:
  * CKR_SIGNATURE_INVALID) for days days, signed by the CA key ca_priv whose
  * certificate is ca_cert. The subject and key come from the request; the
- * serial is 16 random bytes; an end-entity certificate (CA:FALSE) for
- * signing, with key identifiers.
+ * serial is 16 random bytes; an end-entity certificate (CA:FALSE) with
+ * key identifiers, for what profile says (enum proto_cert_profile).
  */
 CK_RV pki_issue(const struct km_object *ca_priv, const uint8_t *ca_cert, size_t ca_len, const uint8_t *csr,
-		size_t csr_len, unsigned days, uint8_t **der, size_t *len);
+		size_t csr_len, unsigned days, unsigned profile, uint8_t **der, size_t *len);
 
 struct pki_revoked {
 	const uint8_t *serial; size_t serial_len; /* DER INTEGER, as the inventory holds it */

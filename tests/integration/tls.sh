@@ -34,8 +34,17 @@ printf 'crl_next_update = 30\ncrl_number = 1\n' >crl.tmpl
 certtool --generate-crl --load-ca-privkey unit.key --load-ca-certificate unit.pem --load-certificate lost.pem \
 	--template crl.tmpl --outfile unit.crl 2>/dev/null || fail "CRL"
 
+# coyeu's own CA (a key on a unit token) issues workstation certificates
+# too: keymgrd trusts both CAs for its clients.
+start_keymgrd
+"$KEYMGR" token init --label unit-ca --so-pin 87654321 --pin 1234 >/dev/null || fail "token init"
+"$KEYMGR" key generate --token unit-ca --pin 1234 --type ec:P-256 --label ca >/dev/null || fail "CA key"
+"$KEYMGR" ca init --token unit-ca --pin 1234 --label ca --subject "CN=Ban Cơ yếu tỉnh Điện Biên,C=VN" \
+	--out coyeu-ca.pem >/dev/null || fail "ca init"
+stop_keymgrd
+cat unit.pem coyeu-ca.pem >clients.pem
 start_keymgrd --listen "tls://127.0.0.1:$PORT" --tls-cert "$TMP/server.pem" --tls-key "$TMP/server.key" \
-	--tls-client-ca "$TMP/unit.pem" --tls-crl "$TMP/unit.crl"
+	--tls-client-ca "$TMP/clients.pem" --tls-crl "$TMP/unit.crl"
 grep -q "listening on tls://127.0.0.1:$PORT" keymgrd.log || fail "keymgrd does not say it listens on TLS"
 
 # The unit sets the official up over the local socket (root).
@@ -69,6 +78,50 @@ grep -qx "C_Sign CKR_OK" probe.out || { cat probe.out >&2; fail "p11probe did no
 grep -q "cert:CN=Lò Văn Thắng" keymgrd.log || fail "the audit/log does not name the certificate principal"
 echo "official signed over TLS"
 
+# The other applications of a workstation, over the same TLS link.
+# OpenSSL (the pkcs11 engine): a certificate signed by the token's key.
+engine_conf "$TMP/openssl.cnf"
+url="pkcs11:token=DB-T;type=private;pin-value=24681357"
+OPENSSL_CONF="$TMP/openssl.cnf" remote official host timeout 120 openssl req -new -x509 -days 30 -engine pkcs11 \
+	-keyform engine -key "$url" -subj "/CN=Lo Van Thang" -out ossl.crt >ossl.log 2>&1 ||
+	{ cat ossl.log >&2; fail "openssl req -x509 over TLS"; }
+OPENSSL_CONF=/dev/null openssl verify -CAfile ossl.crt ossl.crt >/dev/null || fail "the OpenSSL certificate does not verify"
+echo "openssl over TLS: a certificate signed on the token, verified"
+# NSS: certutil sees the token and its key.
+mkdir nssdb
+echo 24681357 >nss.pin
+certutil -N -d nssdb --empty-password || fail "certutil -N"
+remote official host modutil -dbdir nssdb -add coyeu -libfile "$COYEU_MODULE" -force >/dev/null || fail "modutil -add"
+remote official host certutil -U -d nssdb >nss.tokens 2>&1 || { cat nss.tokens >&2; fail "certutil -U over TLS"; }
+grep -q "token: DB-T" nss.tokens || { cat nss.tokens >&2; fail "certutil -U does not show the token over TLS"; }
+remote official host certutil -K -h DB-T -d nssdb -f nss.pin >nss.keys 2>&1 || { cat nss.keys >&2; fail "certutil -K over TLS"; }
+grep -q "ec " nss.keys || { cat nss.keys >&2; fail "certutil -K does not list the key over TLS"; }
+echo "NSS certutil over TLS: the token and its key"
+# GnuTLS p11tool (not under the sanitizers: see gnutls.sh).
+if [ -z "${COYEU_SAN_PRELOAD:-}" ]; then
+	remote official env GNUTLS_PIN=24681357 timeout 120 p11tool --batch --provider "$COYEU_MODULE" --list-tokens \
+		>p11tool.out 2>&1 || { cat p11tool.out >&2; fail "p11tool --list-tokens over TLS"; }
+	grep -q "Label: DB-T" p11tool.out || { cat p11tool.out >&2; fail "p11tool does not list the token over TLS"; }
+	remote official env GNUTLS_PIN=24681357 timeout 120 p11tool --batch --provider "$COYEU_MODULE" --login \
+		--test-sign "pkcs11:token=DB-T;object=signing;type=private" >p11sign.out 2>&1 ||
+		{ cat p11sign.out >&2; fail "p11tool --test-sign over TLS"; }
+	echo "GnuTLS p11tool over TLS: the token listed, a test signature verified"
+fi
+
+# A workstation enrolled through coyeu's CA: its key and request made on
+# the workstation (certtool), the certificate issued and granted in one step.
+tls_key ws.key
+printf 'cn = "Lò Thị Hoa"\norganization = "Sở Y tế"\n' >ws-req.tmpl
+certtool --generate-request --load-privkey ws.key --template ws-req.tmpl --outfile ws.csr 2>/dev/null || fail "request"
+"$KEYMGR" workstation enroll --csr ws.csr --token unit-ca --pin 1234 --ca ca --out ws.pem --holder DB-T >enroll.out ||
+	{ cat enroll.out >&2; fail "workstation enroll"; }
+grep -q "may use holder DB-T" enroll.out || { cat enroll.out >&2; fail "enroll did not grant the holder"; }
+certtool --certificate-info --infile ws.pem 2>/dev/null | grep -q "TLS WWW Client" || fail "no clientAuth in the certificate"
+tls_client_conf ws "$SERVER"
+remote ws host timeout 60 "$P11PROBE" "$COYEU_MODULE" sign DB-T 24681357 >ws.out 2>&1 ||
+	{ cat ws.out >&2; fail "the enrolled workstation cannot sign"; }
+echo "a workstation enrolled through coyeu's CA signs"
+
 # A certificate of the same CA with no rule: no slot at all.
 remote stranger host timeout 60 "$P11PROBE" "$COYEU_MODULE" slots >stranger.out 2>&1 || true
 grep -qx "slots 0" stranger.out || { cat stranger.out >&2; fail "a certificate with no rule sees slots"; }
@@ -96,6 +149,15 @@ refused() { # NAME WHY-PATTERN
 refused foreign "refused: client certificate.*signer"
 refused expired "refused: client certificate.*expired"
 refused lost "refused: client certificate.*revoked"
+# A laptop lost now: its certificate revoked in a new CRL keymgrd is given
+# (the same file) is refused from the next handshake on, no restart.
+printf 'crl_next_update = 30\ncrl_number = 2\n' >crl.tmpl
+cat lost.pem stranger.pem >revoked.pem
+certtool --generate-crl --load-ca-privkey unit.key --load-ca-certificate unit.pem --load-certificate revoked.pem \
+	--template crl.tmpl --outfile unit.crl.new 2>/dev/null || fail "CRL 2"
+mv unit.crl.new unit.crl
+refused stranger "refused: client certificate.*revoked"
+grep -q "unit.crl read again" keymgrd.log || fail "keymgrd did not say it read the new CRL"
 # No certificate at all: a TLS client that offers none.
 before=$(wc -l <keymgrd.log)
 timeout 20 gnutls-cli --x509cafile "$TMP/unit.pem" --port "$PORT" localhost </dev/null >nocert.out 2>&1 || true
@@ -109,7 +171,15 @@ printf 'GET / HTTP/1.0\r\n\r\n' | timeout 5 socat - "TCP:127.0.0.1:$PORT" >/dev/
 head -c 4096 /dev/urandom | timeout 5 socat - "TCP:127.0.0.1:$PORT" >/dev/null 2>&1 || true
 grep -q "TLS connection from 127.0.0.1:[0-9]*: handshake failed" keymgrd.log ||
 	fail "keymgrd did not log the garbage as a failed handshake"
+# ... and after it: a client with a good certificate sends random bytes
+# as its requests (the frame length is checked before anything else).
+for _ in 1 2 3; do
+	head -c 2048 /dev/urandom | timeout 10 gnutls-cli --x509cafile "$TMP/unit.pem" --x509certfile official.pem \
+		--x509keyfile official.key --port "$PORT" localhost >/dev/null 2>&1 || true
+done
+grep -q "cert:CN=Lò Văn Thắng.*frame refused\|cert:CN=Lò Văn Thắng.*before hello\|cert:CN=Lò Văn Thắng.*malformed" \
+	keymgrd.log || fail "keymgrd did not log the garbage after the handshake"
 remote official host timeout 60 "$P11PROBE" "$COYEU_MODULE" sign DB-T 24681357 >probe2.out 2>&1 ||
 	{ cat probe2.out >&2; fail "keymgrd does not serve after garbage"; }
-echo "garbage before the handshake: refused, keymgrd still serves"
+echo "garbage before and after the handshake: refused, keymgrd still serves"
 stop_keymgrd
