@@ -6,7 +6,8 @@
 # bench-results.csv and bench-results.json beside it, in the build directory.
 #
 # BENCH_REPS (5), BENCH_SECONDS (0.5 per repetition), BENCH_MAX_OBJECTS
-# (100000) and BENCH_HOLDERS (5418) make it shorter or longer.
+# (100000) and BENCH_HOLDERS (5418) make it shorter or longer; BENCH_ONLY=remote
+# runs bench/remote.sh alone (BENCH_DELAYS, BENCH_SIGNS).
 set -eu
 BUILD=${BUILD:-$(pwd)}
 : "${AGENCIES:?AGENCIES not set (make bench sets it)}"
@@ -51,11 +52,27 @@ done
 } >"$TMP/header"
 cat "$TMP/header"
 
-COYEU_MODULE="$MODULE" SOFTHSM_MODULE="$SOFTHSM_MODULE" KEYMGR="$BUILD/keymgr/keymgr" KEYMGRD_PID="$PID" \
-	KEYMGRD="$BUILD/keymgrd/keymgrd" \
-	GEN_CERTS="$BUILD/tests/gen_certs" AGENCIES="$AGENCIES" BENCH_DIR="$TMP" \
-	"$BUILD/bench/bench" >"$TMP/table.md"
-cat "$TMP/table.md"
+only=${BENCH_ONLY:-}
+: >"$TMP/table.md"
+if [ "$only" != remote ]; then
+	COYEU_MODULE="$MODULE" SOFTHSM_MODULE="$SOFTHSM_MODULE" KEYMGR="$BUILD/keymgr/keymgr" KEYMGRD_PID="$PID" \
+		KEYMGRD="$BUILD/keymgrd/keymgrd" \
+		GEN_CERTS="$BUILD/tests/gen_certs" AGENCIES="$AGENCIES" BENCH_DIR="$TMP" \
+		"$BUILD/bench/bench" >"$TMP/table.md"
+	cat "$TMP/table.md"
+	cp "$TMP/bench-results.csv" "$TMP/bench-results.json" "$BUILD/"
+fi
+if [ -z "$only" ] || [ "$only" = remote ]; then
+	# Over a delayed link: coyeu over TLS against p11-kit's client and server.
+	{
+		echo
+		echo "Remote: round trips (counted by the delay proxy) and seconds, coyeu over TLS and p11-kit"
+		echo
+		BUILD="$BUILD" BENCH_DIR="$TMP" SOFTHSM_MODULE="$SOFTHSM_MODULE" sh "$(dirname "$0")/remote.sh"
+	} >"$TMP/remote.md"
+	cat "$TMP/remote.md"
+	cat "$TMP/remote.md" >>"$TMP/table.md"
+	cp "$TMP/bench-remote.csv" "$BUILD/"
+fi
 { cat "$TMP/header"; echo; cat "$TMP/table.md"; } >"$BUILD/bench-results.md"
-cp "$TMP/bench-results.csv" "$TMP/bench-results.json" "$BUILD/"
-echo "written: $BUILD/bench-results.md, .csv, .json"
+echo "written: $BUILD/bench-results.md (and its .csv, .json, bench-remote.csv)"

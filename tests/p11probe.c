@@ -15,7 +15,8 @@
  *                                      with C_Verify by the public key);
  *                                      prints "turns T" with the round
  *                                      trips the delay proxy's STATS file
- *                                      counted during the N signatures
+ *                                      counted during the N signatures,
+ *                                      and "seconds S" they took
  *   p11probe MODULE loop TOKEN PIN SECS
  *                                      as sign, then a signature every 0.1 s
  *                                      for SECS seconds, never logging in
@@ -101,6 +102,17 @@ first_of(CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls)
 
 static CK_SESSION_HANDLE last_session;
 
+/* What is signed (raw ECDSA, which every token has): 32 bytes standing for
+ * the digest of document i. */
+static CK_BYTE_PTR
+digest_of(int i)
+{
+	static CK_BYTE d[32];
+	for (int k = 0; k < 32; k++)
+		d[k] = (CK_BYTE)(i * 31 + k);
+	return d;
+}
+
 static void
 sign(const char *label, const char *pin)
 {
@@ -127,12 +139,12 @@ sign(const char *label, const char *pin)
 		failed = 1;
 		return;
 	}
-	CK_MECHANISM m = { CKM_ECDSA_SHA256, NULL, 0 };
+	CK_MECHANISM m = { CKM_ECDSA, NULL, 0 };
 	if (said("C_SignInit", f->C_SignInit(s, &m, key)) != CKR_OK)
 		return;
 	CK_BYTE sig[256];
 	CK_ULONG sl = sizeof(sig);
-	said("C_Sign", f->C_Sign(s, (CK_BYTE_PTR)"data", 4, sig, &sl));
+	said("C_Sign", f->C_Sign(s, digest_of(0), 32, sig, &sl));
 	last_session = s;
 }
 
@@ -146,25 +158,29 @@ signs(const char *label, const char *pin, int n, const char *stats)
 		return;
 	CK_SESSION_HANDLE s = last_session;
 	CK_OBJECT_HANDLE key = first_of(s, CKO_PRIVATE_KEY), pub = first_of(s, CKO_PUBLIC_KEY);
-	CK_MECHANISM m = { CKM_ECDSA_SHA256, NULL, 0 };
+	CK_MECHANISM m = { CKM_ECDSA, NULL, 0 };
 	CK_BYTE sig[1000][72];
 	CK_ULONG sl[1000];
 	long before = proxy_turns(stats);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int i = 0; i < n && !failed; i++) {
 		sl[i] = sizeof(sig[i]);
 		if (said("C_SignInit", f->C_SignInit(s, &m, key)) == CKR_OK)
-			said("C_Sign", f->C_Sign(s, (CK_BYTE_PTR)&i, sizeof(i), sig[i], &sl[i]));
+			said("C_Sign", f->C_Sign(s, digest_of(i), 32, sig[i], &sl[i]));
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	long after = proxy_turns(stats);
 	for (int i = 0; i < n && !failed && pub != 0; i++) {
 		if (said("C_VerifyInit", f->C_VerifyInit(s, &m, pub)) == CKR_OK)
-			said("C_Verify", f->C_Verify(s, (CK_BYTE_PTR)&i, sizeof(i), sig[i], sl[i]));
+			said("C_Verify", f->C_Verify(s, digest_of(i), 32, sig[i], sl[i]));
 	}
 	if (pub == 0) {
 		printf("no public key\n");
 		failed = 1;
 	}
 	printf("turns %ld\n", before < 0 || after < 0 ? -1 : after - before);
+	printf("seconds %.3f\n", (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 }
 
 /* sign, then a signature every 0.1 s for secs seconds on the same session
@@ -177,7 +193,7 @@ loop(const char *label, const char *pin, double secs)
 		return;
 	CK_SESSION_HANDLE s = last_session;
 	CK_OBJECT_HANDLE key = first_of(s, CKO_PRIVATE_KEY);
-	CK_MECHANISM m = { CKM_ECDSA_SHA256, NULL, 0 };
+	CK_MECHANISM m = { CKM_ECDSA, NULL, 0 };
 	struct timespec t0, t;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int ok = 0, bad = 0;
@@ -190,7 +206,7 @@ loop(const char *label, const char *pin, double secs)
 		CK_ULONG sl = sizeof(sig);
 		rv = f->C_SignInit(s, &m, key);
 		if (rv == CKR_OK)
-			rv = f->C_Sign(s, (CK_BYTE_PTR)&i, sizeof(i), sig, &sl);
+			rv = f->C_Sign(s, digest_of(i), 32, sig, &sl);
 		printf("sig %d %s\n", i, ckr_name(rv));
 		fflush(stdout);
 		if (rv == CKR_OK)
@@ -238,7 +254,7 @@ main(int argc, char **argv)
 	} else if (strcmp(argv[2], "signs") == 0 && argc == 7) {
 		signs(argv[3], argv[4], atoi(argv[5]), argv[6]);
 	} else if (strcmp(argv[2], "use") == 0 && argc == 5) {
-		CK_MECHANISM m = { CKM_ECDSA_SHA256, NULL, 0 };
+		CK_MECHANISM m = { CKM_ECDSA, NULL, 0 };
 		said("C_SignInit", f->C_SignInit(strtoul(argv[3], NULL, 10), &m, strtoul(argv[4], NULL, 10)));
 	} else {
 		return 2;
