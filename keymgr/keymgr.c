@@ -91,12 +91,13 @@ cli_help(const struct cli_cmd *c)
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: keymgr [--socket PATH] [--passphrase-file FILE] <command> [options]\n\ncommands:\n");
+	fprintf(f, "usage: keymgr [--server URI | --socket PATH] [--passphrase-file FILE] <command> [options]\n\ncommands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %s %s %s\n", commands[i]->group, commands[i]->name, commands[i]->usage);
-	fprintf(f, "\n'keymgr <command> --help' describes a command. The daemon's socket is\n"
-		   "--socket, else $COYEU_SOCKET, else [client] socket in %s,\n"
-		   "else the default.\n\n"
+	fprintf(f, "\n'keymgr <command> --help' describes a command. The daemon is --server\n"
+		   "(tls://HOST:PORT or unix:PATH, a list tried in order) or --socket, else\n"
+		   "$COYEU_SERVER or $COYEU_SOCKET, else [client] server or socket in %s,\n"
+		   "else the default socket; over TLS with [client] tls_ca, tls_cert, tls_key.\n\n"
 		   "Administrators and auditors give their account's passphrase with\n"
 		   "--passphrase-file FILE (its first line; \"-\": asked on the terminal, or a\n"
 		   "line of standard input), else $KEYMGR_PASSPHRASE_FILE. Root on a store with\n"
@@ -617,6 +618,7 @@ main(int argc, char **argv)
 {
 	static const struct option longs[] = {
 		{ "socket", required_argument, NULL, 's' },
+		{ "server", required_argument, NULL, 's' },
 		{ "passphrase-file", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
