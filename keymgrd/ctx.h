@@ -211,6 +211,9 @@ struct km_ctx {
 
 /* How long the module may rely on the key summaries it was sent (HELLO). */
 #define KM_CLIENT_CACHE_MS 60000u
+/* ... and on the slots and tokens HELLO lists (when at most KM_SNAPSHOT_SLOTS). */
+#define KM_SNAPSHOT_MS 2000u
+#define KM_SNAPSHOT_SLOTS 16
 
 /* Session object handles have the top bit set; token objects use store ids. */
 #define KM_SOBJ_BIT 0x80000000u

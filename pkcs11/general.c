@@ -54,6 +54,7 @@ C_Initialize(CK_VOID_PTR pInitArgs)
 			rpc_child_reset();
 			digest_child_reset();
 			defer_child_reset();
+			slots_forget_snapshot();
 		}
 		rv = digest_init_lib() ? rpc_start() : CKR_GENERAL_ERROR;
 	}
@@ -73,6 +74,7 @@ C_Finalize(CK_VOID_PTR pReserved)
 		digest_forget_all();
 		defer_forget_all();
 		slots_forget_events();
+		slots_forget_snapshot();
 	}
 	pthread_mutex_unlock(&init_lock);
 	return rv;

@@ -92,6 +92,11 @@ void digest_forget(CK_SESSION_HANDLE h);
 void digest_forget_all(void);
 /* slots.c: C_Finalize forgets the slots C_WaitForSlotEvent saw. */
 void slots_forget_events(void);
+/* slots.c: what a connection's HELLO said of the slots (the rest of its
+ * reply, in b), forgetting it, and counting in a session opened. */
+void slots_take_snapshot(struct wire_buf *b);
+void slots_forget_snapshot(void);
+void slots_note_session(CK_SLOT_ID slot, bool rw);
 /* For the dual-function updates (ops.c): whether session h's digest may
  * take a part now (CKR_OK, or why not), and adding one. */
 CK_RV digest_can_add(CK_SESSION_HANDLE h);

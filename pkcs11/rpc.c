@@ -76,8 +76,10 @@ pool_get(void)
 	static const useconds_t backoff[] = { 250000, 1000000 };
 	bool remote = strstr(mod.socket, "tls://") != NULL;
 	for (size_t i = 0; c == NULL; i++) {
-		if (client_open(mod.socket, mod.app_id, &c) == 0)
+		if (client_open(mod.socket, mod.app_id, &c) == 0) {
+			slots_take_snapshot(&c->rep);
 			break;
+		}
 		c = NULL;
 		if (!remote || i >= sizeof(backoff) / sizeof(backoff[0]))
 			break;

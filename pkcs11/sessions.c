@@ -32,8 +32,10 @@ C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication, CK_NO
 	wire_put_u32(r.req, (uint32_t)(flags & (CKF_SERIAL_SESSION | CKF_RW_SESSION)));
 	if ((rv = rpc_call(&r)) == CKR_OK) {
 		wire_get_u32(r.rep, &h);
-		if ((rv = rpc_check(&r)) == CKR_OK)
+		if ((rv = rpc_check(&r)) == CKR_OK) {
 			*phSession = h;
+			slots_note_session(slotID, (flags & CKF_RW_SESSION) != 0);
+		}
 	}
 	rpc_end(&r);
 	return rv;
@@ -50,6 +52,7 @@ C_CloseSession(CK_SESSION_HANDLE hSession)
 		return CKR_SESSION_HANDLE_INVALID;
 	digest_forget(hSession);
 	defer_forget_session(hSession);
+	slots_forget_snapshot(); /* its token's session count */
 	if ((rv = rpc_begin(&r, MSG_CLOSE_SESSION, CKR_DEVICE_ERROR)) != CKR_OK)
 		return rv;
 	wire_put_u32(r.req, (uint32_t)hSession);
@@ -73,6 +76,7 @@ C_CloseAllSessions(CK_SLOT_ID slotID)
 		digest_forget_all();
 		defer_forget_all();
 	}
+	slots_forget_snapshot();
 	return rv;
 }
 
@@ -123,6 +127,8 @@ C_Login(CK_SESSION_HANDLE hSession, CK_USER_TYPE userType, CK_UTF8CHAR_PTR pPin,
 		return CKR_USER_TYPE_INVALID;
 	if (ulPinLen > 4096)
 		return CKR_PIN_LEN_RANGE;
+	/* The token's flags may change (a PIN count low, locked, to change). */
+	slots_forget_snapshot();
 	if ((rv = rpc_begin(&r, MSG_LOGIN, CKR_DEVICE_ERROR)) != CKR_OK)
 		return rv;
 	wire_put_u32(r.req, (uint32_t)hSession);
@@ -169,6 +175,7 @@ C_Logout(CK_SESSION_HANDLE hSession)
 		return CKR_SESSION_HANDLE_INVALID;
 	/* Private keys are out of sight now: nothing known of them holds. */
 	defer_forget_keys();
+	slots_forget_snapshot();
 	if ((rv = rpc_begin(&r, MSG_LOGOUT, CKR_DEVICE_ERROR)) != CKR_OK)
 		return rv;
 	wire_put_u32(r.req, (uint32_t)hSession);

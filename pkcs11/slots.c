@@ -6,14 +6,131 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "module.h"
 
-/* C_GetSlotList once the module is known to be initialised. */
+/*
+ * What HELLO said of the slots this application sees and their tokens
+ * (when they are few), for keymgrd's snapshot_ms: C_GetSlotList,
+ * C_GetSlotInfo and C_GetTokenInfo answer from it meanwhile, which over a
+ * slow link saves a round trip each. It goes at once when this module
+ * changes what it shows (a login, a PIN, a token made, sessions closed);
+ * a session opened is counted in.
+ */
+#define SNAP_SLOTS 16
+struct snap_token {
+	uint32_t slot;
+	char label[33], manuf[33], model[17], serial[17];
+	uint32_t v[7]; /* flags, sessions, rw sessions, min and max PIN, firmware */
+};
+static pthread_mutex_t snap_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	int64_t until; /* ms, monotonic; 0: none */
+	size_t n;
+	struct snap_token t[SNAP_SLOTS];
+} snap;
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+void
+slots_take_snapshot(struct wire_buf *b)
+{
+	uint32_t ms = 0, n = 0;
+	struct snap_token t[SNAP_SLOTS];
+	if (wire_get_u32(b, &ms) != 0 || wire_get_u32(b, &n) != 0 || ms == 0 || n > SNAP_SLOTS)
+		return;
+	for (uint32_t i = 0; i < n; i++) {
+		wire_get_u32(b, &t[i].slot);
+		wire_get_str_into(b, t[i].label, sizeof(t[i].label));
+		wire_get_str_into(b, t[i].manuf, sizeof(t[i].manuf));
+		wire_get_str_into(b, t[i].model, sizeof(t[i].model));
+		wire_get_str_into(b, t[i].serial, sizeof(t[i].serial));
+		for (int k = 0; k < 7; k++)
+			wire_get_u32(b, &t[i].v[k]);
+	}
+	if (wire_error(b) != 0)
+		return;
+	pthread_mutex_lock(&snap_lock);
+	memcpy(snap.t, t, n * sizeof(t[0]));
+	snap.n = n;
+	snap.until = mono_ms() + ms;
+	pthread_mutex_unlock(&snap_lock);
+}
+
+void
+slots_forget_snapshot(void)
+{
+	pthread_mutex_lock(&snap_lock);
+	snap.until = 0;
+	pthread_mutex_unlock(&snap_lock);
+}
+
+void
+slots_note_session(CK_SLOT_ID slot, bool rw)
+{
+	pthread_mutex_lock(&snap_lock);
+	for (size_t i = 0; i < snap.n; i++) {
+		if (snap.t[i].slot == slot) {
+			snap.t[i].v[1]++;
+			snap.t[i].v[2] += rw;
+		}
+	}
+	pthread_mutex_unlock(&snap_lock);
+}
+
+/* Slot's token as the snapshot has it: true when it is fresh and has it
+ * (slot CK_UNAVAILABLE_INFORMATION: just whether it is fresh). */
+static bool
+snap_find(CK_SLOT_ID slot, struct snap_token *out)
+{
+	bool found = false;
+	pthread_mutex_lock(&snap_lock);
+	if (snap.until > mono_ms()) {
+		found = slot == CK_UNAVAILABLE_INFORMATION;
+		for (size_t i = 0; i < snap.n && !found; i++)
+			if (snap.t[i].slot == slot) {
+				*out = snap.t[i];
+				found = true;
+			}
+	}
+	pthread_mutex_unlock(&snap_lock);
+	return found;
+}
+
+/* The slot list from the snapshot, when fresh: CKR_OK, CKR_BUFFER_TOO_SMALL,
+ * or -1 when it is not. */
 static CK_RV
-slot_list(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
+snap_slot_list(CK_SLOT_ID_PTR list, CK_ULONG_PTR count)
+{
+	CK_RV rv = (CK_RV)-1;
+	pthread_mutex_lock(&snap_lock);
+	if (snap.until > mono_ms()) {
+		rv = CKR_OK;
+		if (list != NULL && *count < snap.n)
+			rv = CKR_BUFFER_TOO_SMALL;
+		else if (list != NULL)
+			for (size_t i = 0; i < snap.n; i++)
+				list[i] = snap.t[i].slot;
+		*count = snap.n;
+	}
+	pthread_mutex_unlock(&snap_lock);
+	return rv;
+}
+
+/* C_GetSlotList once the module is known to be initialised; from the
+ * snapshot unless fresh (C_WaitForSlotEvent asks keymgrd every time). */
+static CK_RV
+slot_list(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount, bool fresh)
 {
 	struct rpc r;
 	uint32_t n = 0;
@@ -25,6 +142,11 @@ slot_list(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount
 	}
 	if (rv != CKR_OK)
 		return rv;
+	/* (The connection's HELLO may have brought the snapshot just now.) */
+	if (!fresh && (rv = snap_slot_list(pSlotList, pulCount)) != (CK_RV)-1) {
+		rpc_end(&r);
+		return rv;
+	}
 	wire_put_u8(r.req, tokenPresent != CK_FALSE);
 	if ((rv = rpc_call(&r)) != CKR_OK)
 		goto out;
@@ -60,7 +182,7 @@ C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulC
 		return rv;
 	if (pulCount == NULL)
 		return CKR_ARGUMENTS_BAD;
-	return slot_list(tokenPresent, pSlotList, pulCount);
+	return slot_list(tokenPresent, pSlotList, pulCount, false);
 }
 
 /* ---- slot events ---- */
@@ -87,13 +209,13 @@ slots_now(CK_SLOT_ID **out, CK_ULONG *n)
 	*out = NULL;
 	for (int tries = 0; tries < 4; tries++) {
 		CK_ULONG count = 0;
-		CK_RV rv = slot_list(CK_TRUE, NULL, &count);
+		CK_RV rv = slot_list(CK_TRUE, NULL, &count, true);
 		if (rv != CKR_OK)
 			return rv;
 		CK_SLOT_ID *v = calloc(count ? count : 1, sizeof(*v));
 		if (v == NULL)
 			return CKR_HOST_MEMORY;
-		rv = slot_list(CK_TRUE, v, &count);
+		rv = slot_list(CK_TRUE, v, &count, true);
 		if (rv == CKR_BUFFER_TOO_SMALL) { /* a slot came meanwhile */
 			free(v);
 			continue;
@@ -202,6 +324,17 @@ C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
 		return CKR_ARGUMENTS_BAD;
 	if (!fits_u32(slotID))
 		return CKR_SLOT_ID_INVALID;
+	struct snap_token st;
+	if (snap_find(slotID, &st)) {
+		/* What SLOT_INFO says of every slot (keymgrd's h_token.c). */
+		memset(pInfo, 0, sizeof(*pInfo));
+		snprintf(desc, sizeof(desc), "coyeu keymgrd slot %lu", (unsigned long)slotID);
+		pad_field(pInfo->slotDescription, sizeof(pInfo->slotDescription), desc);
+		pad_field(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), "coyeu");
+		pInfo->flags = CKF_TOKEN_PRESENT;
+		pInfo->firmwareVersion.minor = 1;
+		return CKR_OK;
+	}
 	if ((rv = rpc_begin(&r, MSG_SLOT_INFO, CKR_SLOT_ID_INVALID)) != CKR_OK)
 		return rv;
 	wire_put_u32(r.req, (uint32_t)slotID);
@@ -221,12 +354,36 @@ C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
 	return rv;
 }
 
+/* A CK_TOKEN_INFO from TOKEN_INFO's fields. */
+static void
+fill_token_info(CK_TOKEN_INFO_PTR pInfo, const struct snap_token *t)
+{
+	memset(pInfo, 0, sizeof(*pInfo));
+	pad_field(pInfo->label, sizeof(pInfo->label), t->label);
+	pad_field(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), t->manuf);
+	pad_field(pInfo->model, sizeof(pInfo->model), t->model);
+	pad_field(pInfo->serialNumber, sizeof(pInfo->serialNumber), t->serial);
+	pInfo->flags = t->v[0];
+	pInfo->ulSessionCount = t->v[1];
+	pInfo->ulRwSessionCount = t->v[2];
+	pInfo->ulMinPinLen = t->v[3];
+	pInfo->ulMaxPinLen = t->v[4];
+	pInfo->firmwareVersion.major = (CK_BYTE)t->v[5];
+	pInfo->firmwareVersion.minor = (CK_BYTE)t->v[6];
+	pInfo->ulMaxSessionCount = CK_EFFECTIVELY_INFINITE;
+	pInfo->ulMaxRwSessionCount = CK_EFFECTIVELY_INFINITE;
+	pInfo->ulTotalPublicMemory = CK_UNAVAILABLE_INFORMATION;
+	pInfo->ulFreePublicMemory = CK_UNAVAILABLE_INFORMATION;
+	pInfo->ulTotalPrivateMemory = CK_UNAVAILABLE_INFORMATION;
+	pInfo->ulFreePrivateMemory = CK_UNAVAILABLE_INFORMATION;
+	pad_field(pInfo->utcTime, sizeof(pInfo->utcTime), "");
+}
+
 CK_RV
 C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 {
 	struct rpc r;
-	char label[33], manuf[33], model[17], serial[17];
-	uint32_t v[7] = { 0 };
+	struct snap_token t;
 	CK_RV rv = mod_ready();
 	if (rv != CKR_OK)
 		return rv;
@@ -234,37 +391,22 @@ C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 		return CKR_ARGUMENTS_BAD;
 	if (!fits_u32(slotID))
 		return CKR_SLOT_ID_INVALID;
+	if (snap_find(slotID, &t)) {
+		fill_token_info(pInfo, &t);
+		return CKR_OK;
+	}
 	if ((rv = rpc_begin(&r, MSG_TOKEN_INFO, CKR_TOKEN_NOT_PRESENT)) != CKR_OK)
 		return rv;
 	wire_put_u32(r.req, (uint32_t)slotID);
 	if ((rv = rpc_call(&r)) == CKR_OK) {
-		wire_get_str_into(r.rep, label, sizeof(label));
-		wire_get_str_into(r.rep, manuf, sizeof(manuf));
-		wire_get_str_into(r.rep, model, sizeof(model));
-		wire_get_str_into(r.rep, serial, sizeof(serial));
+		wire_get_str_into(r.rep, t.label, sizeof(t.label));
+		wire_get_str_into(r.rep, t.manuf, sizeof(t.manuf));
+		wire_get_str_into(r.rep, t.model, sizeof(t.model));
+		wire_get_str_into(r.rep, t.serial, sizeof(t.serial));
 		for (int i = 0; i < 7; i++)
-			wire_get_u32(r.rep, &v[i]);
-		if ((rv = rpc_check(&r)) == CKR_OK) {
-			memset(pInfo, 0, sizeof(*pInfo));
-			pad_field(pInfo->label, sizeof(pInfo->label), label);
-			pad_field(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), manuf);
-			pad_field(pInfo->model, sizeof(pInfo->model), model);
-			pad_field(pInfo->serialNumber, sizeof(pInfo->serialNumber), serial);
-			pInfo->flags = v[0];
-			pInfo->ulSessionCount = v[1];
-			pInfo->ulRwSessionCount = v[2];
-			pInfo->ulMinPinLen = v[3];
-			pInfo->ulMaxPinLen = v[4];
-			pInfo->firmwareVersion.major = (CK_BYTE)v[5];
-			pInfo->firmwareVersion.minor = (CK_BYTE)v[6];
-			pInfo->ulMaxSessionCount = CK_EFFECTIVELY_INFINITE;
-			pInfo->ulMaxRwSessionCount = CK_EFFECTIVELY_INFINITE;
-			pInfo->ulTotalPublicMemory = CK_UNAVAILABLE_INFORMATION;
-			pInfo->ulFreePublicMemory = CK_UNAVAILABLE_INFORMATION;
-			pInfo->ulTotalPrivateMemory = CK_UNAVAILABLE_INFORMATION;
-			pInfo->ulFreePrivateMemory = CK_UNAVAILABLE_INFORMATION;
-			pad_field(pInfo->utcTime, sizeof(pInfo->utcTime), "");
-		}
+			wire_get_u32(r.rep, &t.v[i]);
+		if ((rv = rpc_check(&r)) == CKR_OK)
+			fill_token_info(pInfo, &t);
 	}
 	rpc_end(&r);
 	return rv;
@@ -360,6 +502,7 @@ C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK_UTF8C
 			ll = i;
 			break;
 		}
+	slots_forget_snapshot(); /* what the token shows changes */
 	if ((rv = rpc_begin(&r, MSG_INIT_TOKEN, CKR_TOKEN_NOT_PRESENT)) != CKR_OK)
 		return rv;
 	wire_put_u32(r.req, (uint32_t)slotID);
@@ -381,6 +524,7 @@ C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 		return CKR_SESSION_HANDLE_INVALID;
 	if (ulPinLen > 4096)
 		return CKR_PIN_LEN_RANGE;
+	slots_forget_snapshot(); /* what the token shows changes */
 	if ((rv = rpc_begin(&r, MSG_INIT_PIN, CKR_DEVICE_ERROR)) != CKR_OK)
 		return rv;
 	wire_put_u32(r.req, (uint32_t)hSession);
@@ -402,6 +546,7 @@ C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen,
 		return CKR_SESSION_HANDLE_INVALID;
 	if (ulOldLen > 4096 || ulNewLen > 4096)
 		return CKR_PIN_LEN_RANGE;
+	slots_forget_snapshot(); /* what the token shows changes */
 	if ((rv = rpc_begin(&r, MSG_SET_PIN, CKR_DEVICE_ERROR)) != CKR_OK)
 		return rv;
 	wire_put_u32(r.req, (uint32_t)hSession);

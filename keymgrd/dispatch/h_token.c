@@ -17,6 +17,9 @@
 #include "model/session.h"
 #include "crypto/crypto.h"
 
+static size_t visible_slots(struct req *r, uint32_t *out, size_t max);
+static void put_token_info(struct req *r, uint32_t slot);
+
 CK_RV
 process_bye(struct req *r)
 {
@@ -63,36 +66,61 @@ process_hello(struct req *r)
 	wire_put_u32(r->out, PROTO_VERSION);
 	/* How long the module may go on what it was told (key summaries). */
 	wire_put_u32(r->out, KM_CLIENT_CACHE_MS);
+	/* The slots it sees with their tokens, when they are few (an
+	 * official's one or two): the module answers C_GetSlotList,
+	 * C_GetSlotInfo and C_GetTokenInfo from them for a moment. */
+	uint32_t slots[KM_SNAPSHOT_SLOTS];
+	size_t nslots = visible_slots(r, slots, KM_SNAPSHOT_SLOTS);
+	bool few = nslots <= KM_SNAPSHOT_SLOTS;
+	wire_put_u32(r->out, few ? KM_SNAPSHOT_MS : 0);
+	wire_put_u32(r->out, few ? (uint32_t)nslots : 0);
+	for (size_t i = 0; few && i < nslots; i++) {
+		wire_put_u32(r->out, slots[i]);
+		put_token_info(r, slots[i]);
+	}
 	return CKR_OK;
+}
+
+/* The slots the caller sees, ascending as the token list is (none at all
+ * is not an error): for a role every token, and for an administrator the
+ * spare slot where tokens are made; for anyone else the holder tokens its
+ * rules grant. Writes at most max into out; returns how many there are. */
+static size_t
+visible_slots(struct req *r, uint32_t *out, size_t max)
+{
+	struct km_ctx *ctx = r->ctx;
+	struct km_app *app = r->peer->app;
+	size_t k = 0;
+	if (access_role_locked(ctx, app) == KM_ROLE_NONE && access_account_role_locked(ctx, app) == KM_ROLE_NONE) {
+		const int64_t *ids;
+		size_t n = access_granted_locked(ctx, app, &ids);
+		for (size_t i = 0; i < n; i++)
+			if (access_is_holder(token_find_locked(ctx, ids[i])) && k++ < max)
+				out[k - 1] = (uint32_t)ids[i];
+		return k;
+	}
+	uint32_t spare = (uint32_t)token_spare_slot_locked(ctx);
+	for (size_t i = 0; i < ctx->ntokens; i++)
+		if (k++ < max)
+			out[k - 1] = (uint32_t)ctx->tokens[i].st.id;
+	if (access_slot_ok_locked(ctx, app, spare) && k++ < max)
+		out[k - 1] = spare;
+	return k;
 }
 
 CK_RV
 process_slot_list(struct req *r)
 {
 	(void)get_bool(r); /* every slot holds a token */
-	struct km_ctx *ctx = r->ctx;
-	struct km_app *app = r->peer->app;
-	/* Only the slots the caller sees (none at all is not an error): for
-	 * a role every token, and for an administrator the spare slot where
-	 * tokens are made; for anyone else the holder tokens its rules grant. */
-	if (access_role_locked(ctx, app) == KM_ROLE_NONE && access_account_role_locked(ctx, app) == KM_ROLE_NONE) {
-		const int64_t *ids;
-		size_t n = access_granted_locked(ctx, app, &ids), k = 0;
-		for (size_t i = 0; i < n; i++)
-			k += access_is_holder(token_find_locked(ctx, ids[i]));
-		wire_put_u32(r->out, (uint32_t)k);
-		for (size_t i = 0; i < n; i++)
-			if (access_is_holder(token_find_locked(ctx, ids[i])))
-				wire_put_u32(r->out, (uint32_t)ids[i]);
-		return CKR_OK;
-	}
-	uint32_t spare = (uint32_t)token_spare_slot_locked(ctx);
-	bool with_spare = access_slot_ok_locked(ctx, app, spare);
-	wire_put_u32(r->out, (uint32_t)ctx->ntokens + with_spare);
-	for (size_t i = 0; i < ctx->ntokens; i++)
-		wire_put_u32(r->out, (uint32_t)ctx->tokens[i].st.id);
-	if (with_spare)
-		wire_put_u32(r->out, spare);
+	size_t n = visible_slots(r, NULL, 0);
+	uint32_t *v = malloc((n ? n : 1) * sizeof(*v));
+	if (v == NULL)
+		return CKR_HOST_MEMORY;
+	n = visible_slots(r, v, n);
+	wire_put_u32(r->out, (uint32_t)n);
+	for (size_t i = 0; i < n; i++)
+		wire_put_u32(r->out, v[i]);
+	free(v);
 	return CKR_OK;
 }
 
@@ -110,13 +138,11 @@ process_slot_info(struct req *r)
 	return CKR_OK;
 }
 
-CK_RV
-process_token_info(struct req *r)
+/* TOKEN_INFO's fields for slot (one the caller sees). */
+static void
+put_token_info(struct req *r, uint32_t slot)
 {
-	uint32_t slot = get_u32(r);
 	struct km_ctx *ctx = r->ctx;
-	if (!req_slot_ok(r, slot))
-		return CKR_SLOT_ID_INVALID;
 	struct km_token *t = token_find_locked(ctx, slot);
 	uint32_t n = t ? t->sessions : 0, rw = t ? t->rw_sessions : 0;
 	wire_put_str(r->out, t ? t->st.label : "");
@@ -133,6 +159,15 @@ process_token_info(struct req *r)
 	wire_put_u32(r->out, KM_PIN_MAX);
 	wire_put_u32(r->out, 0);
 	wire_put_u32(r->out, 1);
+}
+
+CK_RV
+process_token_info(struct req *r)
+{
+	uint32_t slot = get_u32(r);
+	if (!req_slot_ok(r, slot))
+		return CKR_SLOT_ID_INVALID;
+	put_token_info(r, slot);
 	return CKR_OK;
 }
 
