@@ -203,6 +203,16 @@ client_call(struct cy_conn *c, uint32_t *rv)
 	return call(c, rv, -1);
 }
 
+int
+client_send_only(struct cy_conn *c)
+{
+	int r = wire_error(&c->req);
+	if (r == 0)
+		r = frame_send(c->t, &c->req, -1);
+	wire_reset(&c->req);
+	return r;
+}
+
 /* Reads one reply body of a MULTI reply from b into *view, positioned
  * at its fields (checked against type's signature): 0 or a cy_err. */
 static int

@@ -46,6 +46,9 @@ struct wire_buf *client_begin(struct cy_conn *c, uint32_t type);
  * return means the connection is unusable and must be closed.
  */
 int client_call(struct cy_conn *c, uint32_t *rv);
+/* Sends c->req and does not wait for its reply: for a last request before
+ * closing c (BYE), which then costs no round trip. 0 or a cy_err. */
+int client_send_only(struct cy_conn *c);
 /*
  * Sends the request of first (a whole request body, as client_begin makes
  * them) and then c->req, in one MULTI frame: one round trip. *first_rv is

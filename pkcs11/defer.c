@@ -260,3 +260,16 @@ defer_take(CK_SESSION_HANDLE h, enum proto_op kind, struct wire_buf *out)
 	pthread_mutex_unlock(&lock);
 	return taken;
 }
+
+bool
+defer_plain_private_key(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj)
+{
+	bool plain = false;
+	int64_t now = now_ms();
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < DEFER_KEYS && !plain; i++)
+		plain = keys[i].session == h && keys[i].obj == obj && keys[i].until > now &&
+			keys[i].cls == CKO_PRIVATE_KEY && keys[i].ops != 0;
+	pthread_mutex_unlock(&lock);
+	return plain;
+}

@@ -97,6 +97,21 @@ CK_RV
 C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
 		    CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
 {
+	/* Whether a private key needs its PIN for each use is asked before
+	 * signing (pkcs11-tool, libp11): a key found with a summary that
+	 * lets it start an operation does not (defer.c), so that is answered
+	 * here, without a round trip. */
+	if (mod_ready() == CKR_OK && ulCount == 1 && pTemplate != NULL &&
+	    pTemplate[0].type == CKA_ALWAYS_AUTHENTICATE && defer_plain_private_key(hSession, hObject)) {
+		if (pTemplate[0].pValue != NULL && pTemplate[0].ulValueLen < sizeof(CK_BBOOL)) {
+			pTemplate[0].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+			return CKR_BUFFER_TOO_SMALL;
+		}
+		if (pTemplate[0].pValue != NULL)
+			*(CK_BBOOL *)pTemplate[0].pValue = CK_FALSE;
+		pTemplate[0].ulValueLen = sizeof(CK_BBOOL);
+		return CKR_OK;
+	}
 	return objects_get_attrs(hSession, hObject, pTemplate, ulCount);
 }
 

@@ -294,10 +294,10 @@ rpc_stop(void)
 	pthread_mutex_lock(&pool_lock);
 	struct cy_conn *c = mod.nidle > 0 ? mod.idle[mod.nidle - 1] : NULL;
 	pthread_mutex_unlock(&pool_lock);
-	uint32_t rv;
 	if (c != NULL && !client_is_stale(c)) {
+		/* keymgrd reads it before it sees the connection close. */
 		client_begin(c, MSG_BYE);
-		client_call(c, &rv);
+		client_send_only(c);
 	}
 	pool_drop_all();
 }

@@ -840,6 +840,18 @@ START_TEST(kept_inits_keep_codes)
 	gen_rsa(h, 2048, &pub0, &priv0);
 	CK_OBJECT_HANDLE priv = find_first(h, CKO_PRIVATE_KEY), pub = find_first(h, CKO_PUBLIC_KEY);
 	ck_assert_uint_eq(priv, priv0);
+	/* Answered from the summary (pkcs11/objects.c) as keymgrd would. */
+	CK_BBOOL aa = CK_TRUE;
+	CK_ATTRIBUTE at = { CKA_ALWAYS_AUTHENTICATE, &aa, sizeof(aa) };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, priv, &at, 1), CKR_OK);
+	ck_assert_uint_eq(at.ulValueLen, 1);
+	ck_assert_uint_eq(aa, CK_FALSE);
+	at.ulValueLen = 0;
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, priv, &at, 1), CKR_BUFFER_TOO_SMALL);
+	ck_assert_uint_eq(at.ulValueLen, CK_UNAVAILABLE_INFORMATION);
+	at.pValue = NULL;
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, priv, &at, 1), CKR_OK);
+	ck_assert_uint_eq(at.ulValueLen, 1);
 	CK_MECHANISM m = { CKM_SHA256_RSA_PKCS, NULL, 0 };
 	static const CK_BYTE msg[] = "kept inits";
 	CK_BYTE sig[512];

@@ -120,7 +120,6 @@ static const struct dispatch_row table[MSG_COUNT] = {
 	[MSG_RESET_SO_PIN] = { process_reset_so_pin, RQ_ADMIN | A },
 	[MSG_ACCESS_SET] = { process_access_set, RQ_ADMIN | A },
 	[MSG_ACCESS_LIST] = { process_access_list, RQ_READER },
-	[MSG_BYE] = { process_bye, 0 },
 };
 #undef S
 #undef A
@@ -205,6 +204,13 @@ dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
 		int e = proto_check_sig(req, m->req_sig);
 		return e != 0 ? e : dispatch_multi(ctx, peer, req, rep);
 	}
+	if (type == MSG_BYE && peer->app != NULL) {
+		/* No answer: the application ends, its connection with it. */
+		pthread_mutex_lock(&ctx->lock);
+		peer->app->bye = true;
+		pthread_mutex_unlock(&ctx->lock);
+		return CY_ERR_EOF;
+	}
 	if (m == NULL || table[type].run == NULL) {
 		log_debug("peer %s: unknown request type %u", peer->who.name, type);
 		return proto_begin_reply(rep, type, CKR_FUNCTION_NOT_SUPPORTED);
@@ -218,6 +224,7 @@ dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
 		log_warn("peer %s: %s before hello", peer->who.name, m->name);
 		return CY_ERR_BAD_FORMAT;
 	}
+
 	const struct dispatch_row *row = &table[type];
 	struct req r = { .ctx = ctx, .peer = peer, .in = req, .out = &fields, .audit_token = -1 };
 	wire_init(&fields, WIRE_MAX_FRAME - 16);

@@ -21,13 +21,6 @@ static size_t visible_slots(struct req *r, uint32_t *out, size_t max);
 static void put_token_info(struct req *r, uint32_t slot);
 
 CK_RV
-process_bye(struct req *r)
-{
-	r->peer->app->bye = true;
-	return CKR_OK;
-}
-
-CK_RV
 process_hello(struct req *r)
 {
 	uint32_t n, version = get_u32(r);

@@ -113,7 +113,6 @@ typedef CK_RV (*handler_fn)(struct req *r);
 
 /* h_token.c */
 CK_RV process_hello(struct req *r);
-CK_RV process_bye(struct req *r);
 CK_RV process_slot_list(struct req *r);
 CK_RV process_slot_info(struct req *r);
 CK_RV process_token_info(struct req *r);
