@@ -46,6 +46,20 @@ transport_connect(const char *uri, int timeout_s, struct transport **out)
 }
 
 void
+transport_iov_advance(struct iovec **iov, int *n, size_t done)
+{
+	while (*n > 0 && done >= (*iov)[0].iov_len) {
+		done -= (*iov)[0].iov_len;
+		(*iov)++;
+		(*n)--;
+	}
+	if (*n > 0) {
+		(*iov)[0].iov_base = (uint8_t *)(*iov)[0].iov_base + done;
+		(*iov)[0].iov_len -= done;
+	}
+}
+
+void
 transport_close(struct transport *t)
 {
 	if (t != NULL)

@@ -88,6 +88,9 @@ struct transport {
 int transport_connect(const char *uri, int timeout_s, struct transport **out);
 /* Closes and frees t (NULL is fine). */
 void transport_close(struct transport *t);
+/* Moves *iov (of *n entries) past done bytes written: what a partial write
+ * leaves to send. */
+void transport_iov_advance(struct iovec **iov, int *n, size_t done);
 /* Adds a transport known only at run time (tests). 0 or CY_ERR_TOO_LARGE. */
 int transport_register(const struct transport_ops *ops);
 

@@ -218,16 +218,7 @@ tls_send(struct transport *t, struct iovec *iov, int n, int pass_fd)
 		}
 		if (w < 0)
 			return CY_ERR_EOF;
-		size_t left = (size_t)w;
-		while (n > 0 && left >= iov[0].iov_len) {
-			left -= iov[0].iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov[0].iov_base = (uint8_t *)iov[0].iov_base + left;
-			iov[0].iov_len -= left;
-		}
+		transport_iov_advance(&iov, &n, (size_t)w);
 	}
 	return 0;
 }

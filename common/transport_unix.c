@@ -118,16 +118,7 @@ transport_fd_send(int fd, struct iovec *iov, int n, int pass_fd, int wait_ms)
 		if (w < 0)
 			return errno == EPIPE || errno == ECONNRESET ? CY_ERR_EOF : CY_ERR_IO;
 		pass_fd = -1;
-		size_t left = (size_t)w;
-		while (n > 0 && left >= iov[0].iov_len) {
-			left -= iov[0].iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov[0].iov_base = (uint8_t *)iov[0].iov_base + left;
-			iov[0].iov_len -= left;
-		}
+		transport_iov_advance(&iov, &n, (size_t)w);
 	}
 	return 0;
 }

@@ -141,3 +141,34 @@ remote() { # NAME COMMAND...: runs COMMAND with NAME's coyeu.conf instead of the
 		"$@"
 	)
 }
+
+# An official's workstation behind the delay proxy: a CA, keymgrd's and the
+# official's certificates, keymgrd on 127.0.0.1 with a TLS listener (and the
+# extra keymgrd flags given), the holder DB-T granted to the certificate,
+# its PIN changed to 24681357 over TLS, and the proxy (DELAY ms each way,
+# counts in $TMP/stats, PROXY_PID) in front. Needs DELAY_PROXY and certtool.
+remote_official_setup() { # DELAY KEYMGRD-FLAGS...
+	delay=$1
+	shift
+	command -v certtool >/dev/null || fail "certtool (gnutls-bin) is needed"
+	: "${DELAY_PROXY:?DELAY_PROXY not set}"
+	PORT=$((20000 + $$ % 20000))
+	PROXY_PORT=$((PORT + 1))
+	tls_ca unit "Điện Biên coyeu CA"
+	tls_cert server unit 'cn = "localhost"' 'dns_name = "localhost"' tls_www_server 'expiration_days = 30'
+	tls_cert official unit 'cn = "Lò Văn Thắng"' 'organization = "Sở Nội vụ"' tls_www_client 'expiration_days = 30'
+	start_keymgrd --listen "tls://127.0.0.1:$PORT" --tls-cert "$TMP/server.pem" --tls-key "$TMP/server.key" \
+		--tls-client-ca "$TMP/unit.pem" "$@"
+	"$KEYMGR" holder add --id DB-T --name "Lò Văn Thắng" --agency "Sở Nội vụ" --key ec:P-256 \
+		--pin-out "$TMP/pin-t" >/dev/null || fail "holder add"
+	"$KEYMGR" access grant --cert 'CN=Lò Văn Thắng,O=Sở Nội vụ' --holder DB-T >/dev/null || fail "access grant"
+	"$DELAY_PROXY" "$PROXY_PORT" 127.0.0.1 "$PORT" "$delay" "$TMP/stats" >"$TMP/proxy.out" 2>&1 &
+	PROXY_PID=$!
+	EXTRA_CLEANUP="kill $PROXY_PID 2>/dev/null"
+	for _ in $(seq 50); do grep -q ready "$TMP/proxy.out" && break; sleep 0.1; done
+	grep -q ready "$TMP/proxy.out" || fail "the delay proxy did not start"
+	tls_client_conf official "tls://localhost:$PROXY_PORT"
+	remote official host pkcs11-tool --module "$COYEU_MODULE" --token-label DB-T --login \
+		--pin "$(tail -1 "$TMP/pin-t" | awk -F, '{print $NF}')" --change-pin --new-pin 24681357 \
+		>"$TMP/chpin.out" 2>&1 || { cat "$TMP/chpin.out" >&2; fail "PIN change"; }
+}

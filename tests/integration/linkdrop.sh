@@ -12,28 +12,9 @@
 #    wait; one that vanishes has them ended after the grace.
 . "$(dirname "$0")/lib.sh"
 : "${P11PROBE:?P11PROBE not set}" "${DELAY_PROXY:?DELAY_PROXY not set}"
-command -v certtool >/dev/null || fail "certtool (gnutls-bin) is needed"
 cd "$TMP"
-PORT=$((20000 + $$ % 20000))
-PROXY_PORT=$((PORT + 1))
-tls_ca unit "Điện Biên coyeu CA"
-tls_cert server unit 'cn = "localhost"' 'dns_name = "localhost"' tls_www_server 'expiration_days = 30'
-tls_cert official unit 'cn = "Lò Văn Thắng"' 'organization = "Sở Nội vụ"' tls_www_client 'expiration_days = 30'
-start_keymgrd --listen "tls://127.0.0.1:$PORT" --tls-cert "$TMP/server.pem" --tls-key "$TMP/server.key" \
-	--tls-client-ca "$TMP/unit.pem" --session-grace 30s
-"$KEYMGR" holder add --id DB-T --name "Lò Văn Thắng" --agency "Sở Nội vụ" --key ec:P-256 --pin-out "$TMP/pin-t" \
-	>/dev/null || fail "holder add"
-pin=$(tail -1 "$TMP/pin-t" | awk -F, '{print $NF}')
-"$KEYMGR" access grant --cert 'CN=Lò Văn Thắng,O=Sở Nội vụ' --holder DB-T >/dev/null || fail "access grant"
-"$DELAY_PROXY" "$PROXY_PORT" 127.0.0.1 "$PORT" 20 "$TMP/stats" >proxy.out 2>&1 &
-PROXY_PID=$!
-EXTRA_CLEANUP="kill $PROXY_PID 2>/dev/null"
-for _ in $(seq 50); do grep -q ready proxy.out && break; sleep 0.1; done
-grep -q ready proxy.out || fail "the delay proxy did not start"
-tls_client_conf official "tls://localhost:$PROXY_PORT"
+remote_official_setup 20 --session-grace 30s
 printf 'timeout = 3\n' >>"$TMP/official.conf"
-remote official host pkcs11-tool --module "$COYEU_MODULE" --token-label DB-T --login --pin "$pin" \
-	--change-pin --new-pin 24681357 >chpin.out 2>&1 || { cat chpin.out >&2; fail "PIN change"; }
 
 # The link is cut twice while the application signs.
 remote official host timeout 60 "$P11PROBE" "$COYEU_MODULE" loop DB-T 24681357 6 >loop.out 2>&1 &
