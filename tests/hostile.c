@@ -9,6 +9,8 @@
  *   hostile flood N SECS         hold N connections open
  *   hostile connect N SECS       hold N connections that never say HELLO
  *                                (what the daemon cannot accept waits)
+ *   hostile tcp N SECS PORT      hold N TCP connections to 127.0.0.1:PORT
+ *                                that never begin a TLS handshake
  *   hostile sessions N SECS SLOT open up to N sessions on one connection,
  *                                then close them all at once (by exiting)
  *   hostile oversize N SECS KIB  announce a 16 MiB request, send KIB KiB of it
@@ -25,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -210,6 +213,27 @@ connect_only(int n, double secs)
 }
 
 static int
+tcp_only(int n, double secs, int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int got = 0;
+	for (int i = 0; i < n; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0)
+			break;
+		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+			got++;
+		else
+			close(fd);
+	}
+	printf("ready (%d of %d connections)\n", got, n);
+	fflush(stdout);
+	hold(now() + secs);
+	return 0;
+}
+
+static int
 oversize(int n, double secs, int kib)
 {
 	static uint8_t part[1024];
@@ -282,6 +306,8 @@ main(int argc, char **argv)
 		return flood(n, secs);
 	if (strcmp(argv[1], "connect") == 0)
 		return connect_only(n, secs);
+	if (strcmp(argv[1], "tcp") == 0 && argc == 5)
+		return tcp_only(n, secs, atoi(argv[4]));
 	if (strcmp(argv[1], "sessions") == 0 && argc == 5)
 		return sessions(n, secs, (uint32_t)atoi(argv[4]));
 	if (strcmp(argv[1], "oversize") == 0 && argc == 5)

@@ -61,7 +61,7 @@ listen_tcp(const char *addr)
 }
 
 int
-listen_tls_accept(int lfd, struct tls_server *srv, struct transport **out)
+listen_tls_accept(int lfd, struct tls_server *srv, struct transport **out, char addr[64])
 {
 	struct sockaddr_storage sa;
 	socklen_t len = sizeof(sa);
@@ -83,5 +83,6 @@ listen_tls_accept(int lfd, struct tls_server *srv, struct transport **out)
 	} else {
 		snprintf(peer, sizeof(peer), "?");
 	}
+	snprintf(addr, 64, "%s", host);
 	return tls_server_adopt(srv, fd, peer, out);
 }

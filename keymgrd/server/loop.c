@@ -304,6 +304,11 @@ may_use_reserve(struct server *sv, const struct cy_principal *who, bool bootstra
 	return has;
 }
 
+/* TLS handshakes going on at once, at most (each ends within its 10 s),
+ * and from one address. */
+#define HANDSHAKES_MAX 64
+#define HANDSHAKES_PER_ADDR 16
+
 /* Whether a connection of who may be had now: NULL, or why not. */
 static const char *
 refusal(struct server *sv, const struct cy_principal *who, bool bootstrap, size_t *mine)
@@ -346,7 +351,8 @@ accept_one(struct server *sv, size_t li)
 {
 	struct transport *t;
 	struct cy_principal who;
-	int e = li == 0 ? listen_unix_accept(sv->lfd[0], &t) : listen_tls_accept(sv->lfd[li], sv->o->tls, &t);
+	char addr[64] = "";
+	int e = li == 0 ? listen_unix_accept(sv->lfd[0], &t) : listen_tls_accept(sv->lfd[li], sv->o->tls, &t, addr);
 	if (e == CY_ERR_TOO_LARGE) {
 		/* Out of descriptors: the listener stays readable, so stop
 		 * looking at it for a moment instead of spinning. */
@@ -367,9 +373,26 @@ accept_one(struct server *sv, size_t li)
 		return;
 	}
 	if (t->ops->handshake != NULL) {
-		/* Who it is is known once the handshake is done (serve_conn). */
+		/* Who it is is known once the handshake is done (serve_conn).
+		 * Until then it is an address: at most HANDSHAKES_MAX at a time,
+		 * HANDSHAKES_PER_ADDR from one address, and never one of the
+		 * connections kept for administrators. */
 		memset(&who, 0, sizeof(who));
-		snprintf(who.name, sizeof(who.name), "handshake");
+		snprintf(who.name, sizeof(who.name), "handshake:%s", addr);
+		size_t shaking = 0, same = 0;
+		for (size_t i = 0; i < sv->nconns; i++) {
+			shaking += sv->conns[i]->state == CS_HANDSHAKE;
+			same += strcmp(sv->conns[i]->peer.who.name, who.name) == 0;
+		}
+		const char *why = shaking >= HANDSHAKES_MAX	     ? "too many handshakes going on"
+				  : same >= HANDSHAKES_PER_ADDR	     ? "too many handshakes from that address"
+				  : sv->nconns + sv->o->admin_reserve >= sv->maxconns ? "the last connections are kept for administrators"
+										: NULL;
+		if (why != NULL) {
+			log_warn("TLS connection from %s refused: %s (%zu open)", addr, why, sv->nconns);
+			transport_close(t);
+			return;
+		}
 		who.uid = CY_UID_NONE;
 		struct conn *c = add_conn(sv, t, &who, false, true);
 		if (c != NULL)

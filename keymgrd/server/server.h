@@ -61,7 +61,8 @@ int listen_unix_accept(int lfd, struct transport **out);
  * may be [V6]): the fd (non-blocking) or a cy_err (logged). */
 int listen_tcp(const char *addr);
 /* Takes one connection from lfd as a TLS transport whose handshake is to
- * do; 0, CY_ERR_TOO_LARGE out of descriptors, or another cy_err. */
-int listen_tls_accept(int lfd, struct tls_server *srv, struct transport **out);
+ * do, its peer's address (no port) in addr; 0, CY_ERR_TOO_LARGE out of
+ * descriptors, or another cy_err. */
+int listen_tls_accept(int lfd, struct tls_server *srv, struct transport **out, char addr[64]);
 
 #endif

@@ -182,4 +182,21 @@ grep -q "cert:CN=Lò Văn Thắng.*frame refused\|cert:CN=Lò Văn Thắng.*befo
 remote official host timeout 60 "$P11PROBE" "$COYEU_MODULE" sign DB-T 24681357 >probe2.out 2>&1 ||
 	{ cat probe2.out >&2; fail "keymgrd does not serve after garbage"; }
 echo "garbage before and after the handshake: refused, keymgrd still serves"
+# Connections that never begin their handshake hold no one up: at most 16
+# from one address, 64 altogether, 10 s each; the UNIX socket stays open.
+: "${HOSTILE:?HOSTILE not set}"
+"$HOSTILE" tcp 40 25 "$PORT" >tcp.out 2>&1 &
+HPID=$!
+for _ in $(seq 100); do grep -q "^ready" tcp.out && break; sleep 0.1; done
+grep "^ready" tcp.out
+sleep 0.5
+grep -q "too many handshakes from that address" keymgrd.log || fail "keymgrd took 40 handshakes from one address"
+"$HOSTILE" victim 3 >/dev/null || fail "the UNIX socket did not serve during the handshake flood"
+sleep 10.5 # the stalled handshakes time out
+grep -q "TLS handshake not finished in time" keymgrd.log || fail "stalled handshakes did not time out"
+remote official host timeout 60 "$P11PROBE" "$COYEU_MODULE" sign DB-T 24681357 >probe3.out 2>&1 ||
+	{ cat probe3.out >&2; fail "the official cannot sign after the handshake flood"; }
+kill "$HPID" 2>/dev/null
+wait "$HPID" 2>/dev/null || true
+echo "40 stalled handshakes from one address: 16 taken, timed out after 10 s, the rest refused; the socket served"
 stop_keymgrd
