@@ -103,5 +103,7 @@ extern const struct transport_ops transport_unix_ops;
  * waits up to wait_ms for room (0: an error at once). For transports
  * over a socket. 0 or a cy_err (CY_ERR_EOF when the peer is gone). */
 int transport_fd_send(int fd, struct iovec *iov, int n, int pass_fd, int wait_ms);
+/* transport_ops.wait for a stream socket fd. */
+int transport_fd_wait(int fd, int ms);
 
 #endif

@@ -229,14 +229,7 @@ tls_wait(struct transport *t, int ms)
 	struct tls_conn *c = (struct tls_conn *)t;
 	if (gnutls_record_check_pending(c->s) > 0)
 		return 1;
-	struct pollfd pf = { t->fd, POLLIN, 0 };
-	for (;;) {
-		int n = poll(&pf, 1, ms);
-		if (n >= 0)
-			return n > 0;
-		if (errno != EINTR)
-			return CY_ERR_IO;
-	}
+	return transport_fd_wait(t->fd, ms);
 }
 
 static size_t

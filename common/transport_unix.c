@@ -168,10 +168,10 @@ unix_recv(struct transport *t, void *p, size_t n, int *fdp)
 	return r;
 }
 
-static int
-unix_wait(struct transport *t, int ms)
+int
+transport_fd_wait(int fd, int ms)
 {
-	struct pollfd pf = { t->fd, POLLIN, 0 };
+	struct pollfd pf = { fd, POLLIN, 0 };
 	for (;;) {
 		int n = poll(&pf, 1, ms);
 		if (n >= 0)
@@ -179,6 +179,12 @@ unix_wait(struct transport *t, int ms)
 		if (errno != EINTR)
 			return CY_ERR_IO;
 	}
+}
+
+static int
+unix_wait(struct transport *t, int ms)
+{
+	return transport_fd_wait(t->fd, ms);
 }
 
 static int

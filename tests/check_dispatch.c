@@ -198,6 +198,19 @@ holder_add(const char *id, const char *pin)
 	return slot;
 }
 
+/* ACCOUNT_ADD of a uid's account: its CK_RV. */
+static uint32_t
+account_add(const char *name, const char *role, uint32_t uid, const char *pass)
+{
+	struct wire_buf *b = client_begin(c, MSG_ACCOUNT_ADD);
+	wire_put_str(b, name);
+	wire_put_str(b, role);
+	wire_put_u32(b, uid);
+	wire_put_str(b, "");
+	wire_put_bytes(b, pass, strlen(pass));
+	return call();
+}
+
 static uint32_t
 access_set(bool grant, uint32_t uid, const char *holder)
 {
@@ -321,20 +334,9 @@ END_TEST
 START_TEST(accounts_give_roles)
 {
 	connect_as(true);
-	struct wire_buf *b = client_begin(c, MSG_ACCOUNT_ADD);
-	wire_put_str(b, "auditor1");
-	wire_put_str(b, "auditor");
-	wire_put_u32(b, 4343);
-	wire_put_str(b, "");
-	wire_put_bytes(b, "audit-passphrase", 16);
-	ck_assert_uint_eq(call(), CKR_OK);
-	b = client_begin(c, MSG_ACCOUNT_ADD);
-	wire_put_str(b, "admin1");
-	wire_put_str(b, "admin");
-	wire_put_u32(b, 4242);
-	wire_put_str(b, "");
-	wire_put_bytes(b, "admin-passphrase", 16);
-	ck_assert_uint_eq(call(), CKR_OK);
+	struct wire_buf *b;
+	ck_assert_uint_eq(account_add("auditor1", "auditor", 4343, "audit-passphrase"), CKR_OK);
+	ck_assert_uint_eq(account_add("admin1", "admin", 4242, "admin-passphrase"), CKR_OK);
 	client_begin(c, MSG_HOLDER_LIST);
 	ck_assert_uint_eq(call(), CKR_ACTION_PROHIBITED); /* root: no longer */
 
@@ -502,13 +504,8 @@ END_TEST
 START_TEST(passphrases_rate_limited)
 {
 	connect_as(true);
-	struct wire_buf *b = client_begin(c, MSG_ACCOUNT_ADD);
-	wire_put_str(b, "admin1");
-	wire_put_str(b, "admin");
-	wire_put_u32(b, 4242);
-	wire_put_str(b, "");
-	wire_put_bytes(b, "admin-passphrase", 16);
-	ck_assert_uint_eq(call(), CKR_OK);
+	struct wire_buf *b;
+	ck_assert_uint_eq(account_add("admin1", "admin", 4242, "admin-passphrase"), CKR_OK);
 	pthread_mutex_lock(&d->ctx.lock);
 	d->ctx.policy.pin_rate = 2;
 	pthread_mutex_unlock(&d->ctx.lock);
@@ -558,13 +555,8 @@ START_TEST(unauditable_logins_undone)
 	ck_assert_uint_eq(login(s), CKR_OK);
 
 	/* Nor does the role an account's passphrase would give. */
-	struct wire_buf *b = client_begin(c, MSG_ACCOUNT_ADD);
-	wire_put_str(b, "admin1");
-	wire_put_str(b, "admin");
-	wire_put_u32(b, 4242);
-	wire_put_str(b, "");
-	wire_put_bytes(b, "admin-passphrase", 16);
-	ck_assert_uint_eq(call(), CKR_OK);
+	struct wire_buf *b;
+	ck_assert_uint_eq(account_add("admin1", "admin", 4242, "admin-passphrase"), CKR_OK);
 	connect_as(false);
 	pthread_mutex_lock(&d->ctx.lock);
 	d->ctx.st->ops = &broken;
@@ -610,13 +602,8 @@ START_TEST(unauditable_admin_changes_undone)
 	connect_as(true);
 	uint32_t slots = slot_count();
 	audit_broken(&broken);
-	struct wire_buf *b = client_begin(c, MSG_ACCOUNT_ADD);
-	wire_put_str(b, "auditor1");
-	wire_put_str(b, "auditor");
-	wire_put_u32(b, 4343);
-	wire_put_str(b, "");
-	wire_put_bytes(b, "audit-passphrase", 16);
-	ck_assert_uint_eq(call(), CKR_DEVICE_ERROR);
+	struct wire_buf *b;
+	ck_assert_uint_eq(account_add("auditor1", "auditor", 4343, "audit-passphrase"), CKR_DEVICE_ERROR);
 	b = client_begin(c, MSG_HOLDER_ADD);
 	wire_put_str(b, "DB-0003");
 	wire_put_str(b, "Quàng Thị Mai");
@@ -627,13 +614,7 @@ START_TEST(unauditable_admin_changes_undone)
 	audit_broken(NULL);
 	ck_assert_uint_eq(slot_count(), slots);
 	holder_add("DB-0003", "11112222"); /* neither exists: both can be made now */
-	b = client_begin(c, MSG_ACCOUNT_ADD);
-	wire_put_str(b, "auditor1");
-	wire_put_str(b, "auditor");
-	wire_put_u32(b, 4343);
-	wire_put_str(b, "");
-	wire_put_bytes(b, "audit-passphrase", 16);
-	ck_assert_uint_eq(call(), CKR_OK);
+	ck_assert_uint_eq(account_add("auditor1", "auditor", 4343, "audit-passphrase"), CKR_OK);
 	audit_broken(&broken);
 	ck_assert_uint_eq(access_set(true, 4242, "DB-0003"), CKR_DEVICE_ERROR);
 	b = client_begin(c, MSG_UNLOCK); /* kept in memory only: not given either */
