@@ -214,6 +214,9 @@ struct km_ctx {
 /* ... and on the slots and tokens HELLO lists (when at most KM_SNAPSHOT_SLOTS). */
 #define KM_SNAPSHOT_MS 2000u
 #define KM_SNAPSHOT_SLOTS 16
+/* Applications of one remote principal whose links dropped that keymgrd
+ * keeps waiting, at most. */
+#define KM_GONE_PER_PRINCIPAL 16u
 
 /* Session object handles have the top bit set; token objects use store ids. */
 #define KM_SOBJ_BIT 0x80000000u

@@ -8,6 +8,7 @@
 
 #include <check.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "attr.h"
@@ -30,6 +31,17 @@ connect_who(const struct cy_principal *who, bool boot)
 	client_close(c);
 	c = NULL;
 	transport_loop_serve(&d->ctx, who, boot);
+	ck_assert_int_eq(client_open("loop:", app, &c), 0);
+}
+
+/* As connect_who, with an application id of its own (byte id). */
+static void
+connect_app(const struct cy_principal *who, uint8_t id)
+{
+	uint8_t app[PROTO_APP_ID_LEN] = { 8, id };
+	client_close(c);
+	c = NULL;
+	transport_loop_serve(&d->ctx, who, false);
 	ck_assert_int_eq(client_open("loop:", app, &c), 0);
 }
 
@@ -499,6 +511,50 @@ START_TEST(principal_objects_capped)
 }
 END_TEST
 
+/* A remote application whose link drops keeps its sessions for the grace
+ * and its next HELLO with the same id takes them back; one principal cannot
+ * pile up more than KM_GONE_PER_PRINCIPAL such applications. */
+START_TEST(dropped_links_keep_sessions)
+{
+	struct cy_principal remote = { .uid = CY_UID_NONE };
+	snprintf(remote.name, sizeof(remote.name), "cert:CN=Lò Văn Thắng,O=Sở Nội vụ");
+	connect_as(true);
+	holder_add("DB-0004", "11112222");
+	struct wire_buf *b = client_begin(c, MSG_ACCESS_SET);
+	wire_put_u8(b, 1);
+	wire_put_u32(b, 2); /* a certificate's subject */
+	wire_put_u32(b, 0);
+	wire_put_str(b, "CN=Lò Văn Thắng,O=Sở Nội vụ");
+	wire_put_str(b, "DB-0004");
+	ck_assert_uint_eq(call(), CKR_OK);
+	connect_app(&remote, 1);
+	ck_assert_uint_eq(slot_count(), 1);
+	uint32_t h;
+	ck_assert_uint_eq(session_on(2, false, &h), CKR_OK);
+	connect_app(&remote, 1); /* the link dropped; the same id comes back */
+	wire_put_u32(client_begin(c, MSG_SESSION_INFO), h);
+	ck_assert_uint_eq(call(), CKR_OK);
+	for (uint8_t i = 2; i < 2 + 2 * KM_GONE_PER_PRINCIPAL; i++)
+		connect_app(&remote, i);
+	client_close(c);
+	c = NULL;
+	/* (The daemon's side sees the last link drop a moment later.) */
+	unsigned waiting = 0, connected = 1;
+	for (int tries = 0; tries < 200 && connected != 0; tries++) {
+		usleep(10000);
+		waiting = connected = 0;
+		pthread_mutex_lock(&d->ctx.lock);
+		for (struct km_app *a = d->ctx.apps; a; a = a->next) {
+			waiting += a->conns == 0 && a->gone_until != 0;
+			connected += a->conns != 0;
+		}
+		pthread_mutex_unlock(&d->ctx.lock);
+	}
+	ck_assert_uint_eq(connected, 0);
+	ck_assert_uint_eq(waiting, KM_GONE_PER_PRINCIPAL);
+}
+END_TEST
+
 /* Account passphrases come under pin_rate too: past it, refused unchecked
  * (the right one as well) and uncounted. */
 START_TEST(passphrases_rate_limited)
@@ -679,6 +735,7 @@ main(void)
 	tcase_add_test(tc, sessions_and_session_objects_capped);
 	tcase_add_test(tc, token_objects_capped);
 	tcase_add_test(tc, principal_objects_capped);
+	tcase_add_test(tc, dropped_links_keep_sessions);
 	tcase_add_test(tc, passphrases_rate_limited);
 	tcase_add_test(tc, unauditable_logins_undone);
 	tcase_add_test(tc, unauditable_admin_changes_undone);

@@ -312,10 +312,26 @@ dispatch_peer_gone(struct km_ctx *ctx, struct km_peer *peer)
 	peer->app = NULL;
 	if (--a->conns == 0) {
 		if (a->remote && !a->bye && ctx->policy.session_grace > 0) {
-			/* A link that dropped: its sessions wait for it. */
+			/* A link that dropped: its sessions wait for it; of one
+			 * principal's, KM_GONE_PER_PRINCIPAL at most (the one
+			 * gone longest ends), so new ids cannot pile them up. */
 			a->gone_until = dispatch_now_ms() + ctx->policy.session_grace * 1000;
 			log_info("%s: links dropped; its sessions wait %lld s for it", a->principal,
 				 (long long)ctx->policy.session_grace);
+			struct km_app *oldest = NULL;
+			unsigned gone = 0;
+			for (struct km_app *x = ctx->apps; x; x = x->next) {
+				if (x->conns != 0 || x->gone_until == 0 || strcmp(x->principal, a->principal) != 0)
+					continue;
+				gone++;
+				if (oldest == NULL || x->gone_until < oldest->gone_until)
+					oldest = x;
+			}
+			if (gone > KM_GONE_PER_PRINCIPAL) {
+				log_info("%s: more than %u applications wait for their links: the oldest ends", a->principal,
+					 KM_GONE_PER_PRINCIPAL);
+				app_end_locked(ctx, oldest);
+			}
 		} else {
 			app_end_locked(ctx, a);
 		}
