@@ -877,7 +877,9 @@ access_list(int argc, char **argv)
 		bool group = kind == 1;
 		wire_get_str_into(&conn->rep, name, sizeof(name));
 		const char *nm = NULL;
-		if (group) {
+		if (kind >= 2) {
+			/* a certificate's subject or SAN: no local name */
+		} else if (group) {
 			struct group *g = getgrgid((gid_t)id);
 			nm = g ? g->gr_name : NULL;
 		} else {

@@ -598,6 +598,26 @@ parse_args(int argc, char **argv, struct options *o)
 	return 0;
 }
 
+/* The TLS listeners' private key: a regular file (no symbolic link) of
+ * root or keymgrd's user that no one else can read, as the master key. */
+static bool
+tls_key_ok(const char *path)
+{
+	struct stat st;
+	const char *why = NULL;
+	if (lstat(path, &st) != 0)
+		why = strerror(errno);
+	else if (!S_ISREG(st.st_mode))
+		why = "not a regular file (a symbolic link?)";
+	else if (st.st_uid != 0 && st.st_uid != geteuid())
+		why = "owned by another user";
+	else if (st.st_mode & 077)
+		why = "readable or writable by others than its owner (chmod 600)";
+	if (why != NULL)
+		log_err("TLS key %s refused: %s", path, why);
+	return why == NULL;
+}
+
 static int
 init_gcrypt(void)
 {
@@ -754,6 +774,8 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < o.nlisten; i++)
 		so.listen[i] = o.listen[i];
 	so.nlisten = o.nlisten;
+	if (o.nlisten && !tls_key_ok(o.tls_key))
+		goto out;
 	if (o.nlisten) {
 		struct tls_server_files tf = { o.tls_cert, o.tls_key, o.tls_client_ca, o.tls_crl[0] ? o.tls_crl : NULL, 0 };
 		if (tls_server_new(&tf, &tls) != 0)

@@ -50,14 +50,6 @@ static struct key_entry keys[DEFER_KEYS];
 static struct op_entry sessions[DEFER_SESSIONS];
 static size_t next_victim;
 
-static int64_t
-now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 static int
 slot_of(enum proto_op kind)
 {
@@ -81,7 +73,7 @@ defer_note_key(CK_SESSION_HANDLE h, uint32_t obj, uint32_t cls, uint32_t kt, uin
 		e = &keys[next_victim];
 		next_victim = (next_victim + 1) % DEFER_KEYS;
 	}
-	*e = (struct key_entry){ h, obj, cls, kt, ops, now_ms() + valid_ms };
+	*e = (struct key_entry){ h, obj, cls, kt, ops, mod_now_ms() + valid_ms };
 	pthread_mutex_unlock(&lock);
 }
 
@@ -200,7 +192,7 @@ predicts_ok(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m, CK_O
 	if (row == NULL || row->param != MP_NONE || m->ulParameterLen != 0 ||
 	    !(row->flags & proto_op_info(kind)->flag))
 		return false;
-	int64_t now = now_ms();
+	int64_t now = mod_now_ms();
 	for (size_t i = 0; i < DEFER_KEYS; i++) {
 		const struct key_entry *e = &keys[i];
 		if (e->session != h || e->obj != key || e->until <= now)
@@ -265,7 +257,7 @@ bool
 defer_plain_private_key(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj)
 {
 	bool plain = false;
-	int64_t now = now_ms();
+	int64_t now = mod_now_ms();
 	pthread_mutex_lock(&lock);
 	for (size_t i = 0; i < DEFER_KEYS && !plain; i++)
 		plain = keys[i].session == h && keys[i].obj == obj && keys[i].until > now &&

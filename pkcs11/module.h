@@ -71,6 +71,8 @@ void rpc_stop(void);
 
 /* Range checks at the boundary: PKCS#11 handles are CK_ULONG, ours u32. */
 static inline bool fits_u32(CK_ULONG v) { return v <= UINT32_MAX; }
+/* The monotonic clock in ms (what keymgrd's validities are counted on). */
+int64_t mod_now_ms(void);
 
 /* Blank-pads src into a fixed PKCS#11 text field of n bytes. */
 void pad_field(unsigned char *dst, size_t n, const char *src);

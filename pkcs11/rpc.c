@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <gcrypt.h>
 
@@ -38,6 +39,14 @@ static struct {
 	struct cy_conn *idle[POOL_MAX];
 	size_t nidle;
 } mod;
+
+int64_t
+mod_now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 CK_RV
 mod_ready(void)

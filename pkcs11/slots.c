@@ -34,14 +34,6 @@ static struct {
 	struct snap_token t[SNAP_SLOTS];
 } snap;
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 void
 slots_take_snapshot(struct wire_buf *b)
 {
@@ -63,7 +55,7 @@ slots_take_snapshot(struct wire_buf *b)
 	pthread_mutex_lock(&snap_lock);
 	memcpy(snap.t, t, n * sizeof(t[0]));
 	snap.n = n;
-	snap.until = mono_ms() + ms;
+	snap.until = mod_now_ms() + ms;
 	pthread_mutex_unlock(&snap_lock);
 }
 
@@ -95,7 +87,7 @@ snap_find(CK_SLOT_ID slot, struct snap_token *out)
 {
 	bool found = false;
 	pthread_mutex_lock(&snap_lock);
-	if (snap.until > mono_ms()) {
+	if (snap.until > mod_now_ms()) {
 		found = slot == CK_UNAVAILABLE_INFORMATION;
 		for (size_t i = 0; i < snap.n && !found; i++)
 			if (snap.t[i].slot == slot) {
@@ -114,7 +106,7 @@ snap_slot_list(CK_SLOT_ID_PTR list, CK_ULONG_PTR count)
 {
 	CK_RV rv = (CK_RV)-1;
 	pthread_mutex_lock(&snap_lock);
-	if (snap.until > mono_ms()) {
+	if (snap.until > mod_now_ms()) {
 		rv = CKR_OK;
 		if (list != NULL && *count < snap.n)
 			rv = CKR_BUFFER_TOO_SMALL;

@@ -210,6 +210,18 @@ holder_add(const char *id, const char *pin)
 	return slot;
 }
 
+/* The state (CKS_*) SESSION_INFO gives for session h. */
+static uint32_t
+session_state(uint32_t h)
+{
+	wire_put_u32(client_begin(c, MSG_SESSION_INFO), h);
+	ck_assert_uint_eq(call(), CKR_OK);
+	uint32_t slot_id = 0, state = 0;
+	wire_get_u32(&c->rep, &slot_id);
+	wire_get_u32(&c->rep, &state);
+	return state;
+}
+
 /* ACCOUNT_ADD of a uid's account: its CK_RV. */
 static uint32_t
 account_add(const char *name, const char *role, uint32_t uid, const char *pass)
@@ -602,12 +614,7 @@ START_TEST(unauditable_logins_undone)
 	d->ctx.st->ops = saved;
 	pthread_mutex_unlock(&d->ctx.lock);
 	/* The token login did not happen. */
-	wire_put_u32(client_begin(c, MSG_SESSION_INFO), s);
-	ck_assert_uint_eq(call(), CKR_OK);
-	uint32_t slot_id = 0, state = 0;
-	wire_get_u32(&c->rep, &slot_id);
-	wire_get_u32(&c->rep, &state);
-	ck_assert_uint_eq(state, CKS_RO_PUBLIC_SESSION);
+	ck_assert_uint_eq(session_state(s), CKS_RO_PUBLIC_SESSION);
 	ck_assert_uint_eq(login(s), CKR_OK);
 
 	/* Nor does the role an account's passphrase would give. */
@@ -680,12 +687,7 @@ START_TEST(unauditable_admin_changes_undone)
 	ck_assert_uint_eq(call(), CKR_DEVICE_ERROR);
 	audit_broken(NULL);
 	uint32_t s = open_session(false);
-	wire_put_u32(client_begin(c, MSG_SESSION_INFO), s);
-	ck_assert_uint_eq(call(), CKR_OK);
-	uint32_t slot_id = 0, state = 0;
-	wire_get_u32(&c->rep, &slot_id);
-	wire_get_u32(&c->rep, &state);
-	ck_assert_uint_eq(state, CKS_RO_PUBLIC_SESSION);
+	ck_assert_uint_eq(session_state(s), CKS_RO_PUBLIC_SESSION);
 	connect_as(false);
 	ck_assert_uint_eq(slot_count(), 0); /* no rule was made */
 	client_begin(c, MSG_AUDIT_VERIFY);

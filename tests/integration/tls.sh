@@ -34,6 +34,14 @@ printf 'crl_next_update = 30\ncrl_number = 1\n' >crl.tmpl
 certtool --generate-crl --load-ca-privkey unit.key --load-ca-certificate unit.pem --load-certificate lost.pem \
 	--template crl.tmpl --outfile unit.crl 2>/dev/null || fail "CRL"
 
+# A server key others can read is refused, as the master key would be.
+cp server.key loose.key
+chmod 644 loose.key
+timeout 20 "$KEYMGRD" --foreground --data-dir "$TMP/data-loose" --socket "$TMP/loose.sock" --config /dev/null \
+	--listen "tls://127.0.0.1:$PORT" --tls-cert "$TMP/server.pem" --tls-key "$TMP/loose.key" \
+	--tls-client-ca "$TMP/unit.pem" >loose.log 2>&1 && fail "keymgrd started with a TLS key others can read"
+grep -q "TLS key .*loose.key refused: readable" loose.log || { cat loose.log >&2; fail "no reason given for the TLS key"; }
+
 # coyeu's own CA (a key on a unit token) issues workstation certificates
 # too: keymgrd trusts both CAs for its clients.
 start_keymgrd
