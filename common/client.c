@@ -40,7 +40,7 @@ open_one(const char *uri, const uint8_t *app_id, struct cy_conn **out)
 	if ((r = client_call(c, &rv)) != 0)
 		goto out;
 	if (rv != CKR_OK || wire_get_u32(&c->rep, &version) != 0 || version != PROTO_VERSION ||
-	    wire_get_u32(&c->rep, &c->cache_ms) != 0) {
+	    wire_get_u32(&c->rep, &c->cache_ms) != 0 || wire_get_u32(&c->rep, &c->max_sessions) != 0) {
 		r = CY_ERR_VERSION;
 		goto out;
 	}
@@ -232,20 +232,26 @@ multi_part(struct wire_buf *b, uint32_t type, uint32_t *rv, struct wire_buf *vie
 }
 
 int
-client_call_after(struct cy_conn *c, const struct wire_buf *first, uint32_t *first_rv, uint32_t *rv,
+client_call_batch(struct cy_conn *c, const struct wire_buf *const *pre, size_t npre, uint32_t *pre_rv, uint32_t *rv,
 		  struct wire_buf *view)
 {
-	uint32_t type = c->type, first_type;
+	uint32_t type = c->type, types[PROTO_MAX_MULTI];
 	size_t n = c->req.size;
-	if (first->size < 4 || (first_type = wire_load_u32(first->data)) >= MSG_COUNT || proto_msg(first_type) == NULL)
+	if (npre == 0 || npre >= PROTO_MAX_MULTI)
 		return CY_ERR_INTERNAL;
+	for (size_t i = 0; i < npre; i++)
+		if (pre[i]->size < 4 || (types[i] = wire_load_u32(pre[i]->data)) >= MSG_COUNT ||
+		    proto_msg(types[i]) == NULL)
+			return CY_ERR_INTERNAL;
+	types[npre] = type;
 	uint8_t *body = malloc(n ? n : 1);
 	if (body == NULL)
 		return CY_ERR_ALLOC;
 	memcpy(body, c->req.data, n);
 	struct wire_buf *b = client_begin(c, MSG_MULTI);
-	wire_put_u32(b, 2);
-	wire_put_bytes(b, first->data, first->size);
+	wire_put_u32(b, (uint32_t)npre + 1);
+	for (size_t i = 0; i < npre; i++)
+		wire_put_bytes(b, pre[i]->data, pre[i]->size);
 	wire_put_bytes(b, body, n);
 	wire_wipe(body, n);
 	free(body);
@@ -253,20 +259,40 @@ client_call_after(struct cy_conn *c, const struct wire_buf *first, uint32_t *fir
 	int r = call(c, &mrv, -1);
 	if (r != 0)
 		return r;
-	if (mrv != CKR_OK || wire_get_u32(&c->rep, &count) != 0 || count < 1 || count > 2)
+	if (mrv != CKR_OK || wire_get_u32(&c->rep, &count) != 0 || count < 1 || count > npre + 1)
 		return CY_ERR_BAD_FORMAT;
-	struct wire_buf first_view;
-	if ((r = multi_part(&c->rep, first_type, first_rv, &first_view)) != 0)
-		return r;
-	bool first_ok = *first_rv == CKR_OK || *first_rv == CKR_BUFFER_TOO_SMALL;
-	if (first_ok != (count == 2))
-		return CY_ERR_BAD_FORMAT; /* the second runs exactly when the first did not fail */
-	if (count == 1) {
-		*rv = *first_rv;
-		wire_init_view(view, NULL, 0);
-		return 0;
+	/* They run in order until one fails: each part before the last
+	 * succeeded, the last is the one that failed or the request. */
+	for (size_t i = 0; i < count; i++) {
+		uint32_t part_rv;
+		struct wire_buf part;
+		if ((r = multi_part(&c->rep, types[i], &part_rv, &part)) != 0)
+			return r;
+		if (i == npre) {
+			*rv = part_rv;
+			*view = part;
+			break;
+		}
+		pre_rv[i] = part_rv;
+		bool ok = part_rv == CKR_OK || part_rv == CKR_BUFFER_TOO_SMALL;
+		if (ok != (i + 1 < count))
+			return CY_ERR_BAD_FORMAT; /* the next runs exactly when this did not fail */
+		if (!ok) {
+			for (size_t k = i + 1; k < npre; k++)
+				pre_rv[k] = part_rv;
+			*rv = part_rv; /* the request did not run */
+			wire_init_view(view, NULL, 0);
+		}
 	}
-	return multi_part(&c->rep, type, rv, view);
+	return 0;
+}
+
+int
+client_call_after(struct cy_conn *c, const struct wire_buf *first, uint32_t *first_rv, uint32_t *rv,
+		  struct wire_buf *view)
+{
+	const struct wire_buf *pre[1] = { first };
+	return client_call_batch(c, pre, 1, first_rv, rv, view);
 }
 
 /* Regions grow in steps of this (and start at least this large). */

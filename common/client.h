@@ -23,6 +23,7 @@ struct cy_conn {
 	size_t shm_size;
 	int64_t reply_ns[MSG_COUNT]; /* how long the last reply of each type took */
 	uint32_t cache_ms; /* how long what keymgrd says of keys may be relied on (HELLO) */
+	uint32_t max_sessions; /* how many sessions the application may have open (HELLO) */
 };
 
 /*
@@ -59,6 +60,15 @@ int client_send_only(struct cy_conn *c);
  */
 int client_call_after(struct cy_conn *c, const struct wire_buf *first, uint32_t *first_rv, uint32_t *rv,
 		      struct wire_buf *view);
+/*
+ * client_call_after with npre requests (1 to PROTO_MAX_MULTI - 1) before
+ * c->req, all in one MULTI: they run in order until one fails. pre_rv[i]
+ * is each one's CK_RV (from the first that failed on, that one's); *rv is
+ * the request's, or that of the first that failed (the request did not
+ * run).
+ */
+int client_call_batch(struct cy_conn *c, const struct wire_buf *const *pre, size_t npre, uint32_t *pre_rv,
+		      uint32_t *rv, struct wire_buf *view);
 /*
  * Large inputs and outputs (a megabyte to encrypt) do not travel through
  * the socket: they go through a memory region shared with keymgrd, a

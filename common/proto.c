@@ -13,7 +13,7 @@
 #include "proto.h"
 
 static const struct proto_msg messages[MSG_COUNT] = {
-	[MSG_HELLO] = { MSG_HELLO, "hello", "uy", "uuu[ussssuuuuuuu]" },
+	[MSG_HELLO] = { MSG_HELLO, "hello", "uy", "uuuu[ussssuuuuuuu]" },
 	[MSG_SLOT_LIST] = { MSG_SLOT_LIST, "slot-list", "b", "U" },
 	[MSG_SLOT_INFO] = { MSG_SLOT_INFO, "slot-info", "u", "ssu" },
 	[MSG_TOKEN_INFO] = { MSG_TOKEN_INFO, "token-info", "u", "ssssuuuuuuu" },
@@ -22,11 +22,15 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	[MSG_INIT_TOKEN] = { MSG_INIT_TOKEN, "init-token", "uys", "" },
 	[MSG_INIT_PIN] = { MSG_INIT_PIN, "init-pin", "uy", "" },
 	[MSG_SET_PIN] = { MSG_SET_PIN, "set-pin", "uyy", "" },
-	[MSG_OPEN_SESSION] = { MSG_OPEN_SESSION, "open-session", "uu", "u" },
+	/* slot, flags, the handle the client asks for (0: any) -> the handle */
+	[MSG_OPEN_SESSION] = { MSG_OPEN_SESSION, "open-session", "uuu", "u" },
 	[MSG_CLOSE_SESSION] = { MSG_CLOSE_SESSION, "close-session", "u", "" },
 	[MSG_CLOSE_ALL] = { MSG_CLOSE_ALL, "close-all", "u", "" },
 	[MSG_SESSION_INFO] = { MSG_SESSION_INFO, "session-info", "u", "uuu" },
-	[MSG_LOGIN] = { MSG_LOGIN, "login", "uuy", "" },
+	/* session, user, PIN -> how long (ms) the list after may be relied on
+	 * (0: the list is not there), the token's objects, all of them: handle,
+	 * class, key or certificate type, operations, flags, CKA_ID, CKA_LABEL */
+	[MSG_LOGIN] = { MSG_LOGIN, "login", "uuy", "u[uuuuuyy]" },
 	[MSG_LOGOUT] = { MSG_LOGOUT, "logout", "u", "" },
 	[MSG_CREATE_OBJECT] = { MSG_CREATE_OBJECT, "create-object", "uA", "u" },
 	[MSG_COPY_OBJECT] = { MSG_COPY_OBJECT, "copy-object", "uuA", "u" },
@@ -34,7 +38,8 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	[MSG_OBJECT_SIZE] = { MSG_OBJECT_SIZE, "object-size", "uu", "q" },
 	[MSG_GET_ATTRS] = { MSG_GET_ATTRS, "get-attrs", "uuU", "R" },
 	[MSG_SET_ATTRS] = { MSG_SET_ATTRS, "set-attrs", "uuA", "" },
-	[MSG_FIND_INIT] = { MSG_FIND_INIT, "find-init", "uA", "" },
+	/* session, template, most handles now -> whether the search ended, handles with summaries */
+	[MSG_FIND_INIT] = { MSG_FIND_INIT, "find-init", "uAu", "b[uuuu]" },
 	[MSG_FIND] = { MSG_FIND, "find", "uu", "[uuuu]" },
 	[MSG_FIND_FINAL] = { MSG_FIND_FINAL, "find-final", "u", "" },
 	[MSG_GENERATE_KEY] = { MSG_GENERATE_KEY, "generate-key", "uMA", "u" },
@@ -116,6 +121,8 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	[MSG_MULTI] = { MSG_MULTI, "multi", "[y]", "[y]" },
 	/* the application ends now: its sessions need not wait for it */
 	[MSG_BYE] = { MSG_BYE, "bye", "", "" },
+	/* sessions the module closed (unknown ones are passed over): never fails */
+	[MSG_CLOSE_SESSIONS] = { MSG_CLOSE_SESSIONS, "close-sessions", "U", "" },
 };
 
 static const struct proto_op_info ops[OP_MAX + 1] = {

@@ -25,7 +25,7 @@
 #include "cy_pkcs11.h"
 #include "wire.h"
 
-#define PROTO_VERSION 4
+#define PROTO_VERSION 5
 #define PROTO_REPLY 0x80000000u
 #define PROTO_APP_ID_LEN 16
 /* Most attributes one message may list (lists of u32s, 'U', may be as
@@ -45,6 +45,19 @@ enum proto_cert_profile {
  * (bit 1 << kind of enum proto_op), so the module can answer an init
  * itself and send it with the first step (docs/protocol.md). */
 #define PROTO_SUMMARY_OPS(kind) (1u << (kind))
+/* The flags of an object in a LOGIN reply's list (the token's objects,
+ * from which the module answers a search it can match itself). */
+enum proto_view_flags {
+	VIEW_TOKEN = 1 << 0,   /* CKA_TOKEN */
+	VIEW_PRIVATE = 1 << 1, /* CKA_PRIVATE */
+	VIEW_HAS_ID = 1 << 2,  /* has CKA_ID (keys, certificates) */
+	VIEW_HAS_TYPE = 1 << 3, /* the type field is CKA_KEY_TYPE or CKA_CERTIFICATE_TYPE */
+	VIEW_HAS_LABEL = 1 << 4 /* has CKA_LABEL */
+};
+/* Most objects a LOGIN reply lists: a holder token has a few. */
+#define PROTO_VIEW_MAX 64
+/* Most handles a FIND_INIT reply carries before FIND goes on. */
+#define PROTO_FIND_FIRST 256
 
 enum proto_type {
 	MSG_HELLO = 1,
@@ -110,6 +123,7 @@ enum proto_type {
 	MSG_INVENTORY_PAGE,
 	MSG_MULTI,
 	MSG_BYE,
+	MSG_CLOSE_SESSIONS,
 	MSG_COUNT /* one past the last */
 };
 

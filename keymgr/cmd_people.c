@@ -143,6 +143,7 @@ holder_add_one(struct cy_conn *c, const struct holder_row *h, const char *key, s
 		b = client_begin(c, MSG_OPEN_SESSION);
 		wire_put_u32(b, slot);
 		wire_put_u32(b, CKF_SERIAL_SESSION | CKF_RW_SESSION);
+		wire_put_u32(b, 0); /* any handle */
 		uint8_t id[16];
 		gcry_create_nonce(id, sizeof(id));
 		if ((rv = cli_call(c)) != CKR_OK) {

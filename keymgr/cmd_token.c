@@ -72,6 +72,7 @@ token_init(int argc, char **argv)
 	b = client_begin(conn, MSG_OPEN_SESSION);
 	wire_put_u32(b, (uint32_t)slot);
 	wire_put_u32(b, CKF_SERIAL_SESSION | CKF_RW_SESSION);
+	wire_put_u32(b, 0); /* any handle */
 	if ((rv = cli_call(conn)) != CKR_OK) {
 		if (rv != (CK_RV)-1)
 			cli_fail("token init: open session: %s", ckr_name(rv));

@@ -438,6 +438,7 @@ cli_open(struct cy_conn *c, const char *label, long slot, bool rw, const char *p
 	struct wire_buf *b = client_begin(c, MSG_OPEN_SESSION);
 	wire_put_u32(b, found);
 	wire_put_u32(b, CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0));
+	wire_put_u32(b, 0); /* any handle */
 	if ((rv = cli_call(c)) != CKR_OK)
 		return rv == (CK_RV)-1 ? 1 : cli_fail("cannot open a session: %s", ckr_name(rv));
 	wire_get_u32(&c->rep, session);
@@ -469,43 +470,56 @@ cli_parse_hex(const char *s, uint8_t *out, size_t max, size_t *n)
 	return 0;
 }
 
+/* Reads a FIND or FIND_INIT record list of handles (with their summaries)
+ * into *out, growing it; *got is how many came. */
+static CK_RV
+read_found(struct cy_conn *c, uint32_t **out, uint32_t *n, size_t *cap, uint32_t *got)
+{
+	wire_get_u32(&c->rep, got);
+	if (*n + (size_t)*got > *cap) {
+		*cap = 2 * (*n + (size_t)*got) + 16;
+		uint32_t *nv = realloc(*out, *cap * sizeof(**out));
+		if (nv == NULL)
+			return CKR_HOST_MEMORY;
+		*out = nv;
+	}
+	for (uint32_t i = 0; i < *got; i++) {
+		uint32_t summary;
+		wire_get_u32(&c->rep, &(*out)[(*n)++]);
+		for (int k = 0; k < 3; k++) /* class, key type, operations */
+			wire_get_u32(&c->rep, &summary);
+	}
+	return CKR_OK;
+}
+
 CK_RV
 cli_find_all(struct cy_conn *c, uint32_t session, struct cli_tmpl *t, uint32_t **out, uint32_t *n)
 {
 	struct wire_buf *b = client_begin(c, MSG_FIND_INIT);
 	wire_put_u32(b, session);
 	CK_RV rv = t ? tmpl_put(t, b) : (wire_put_u32(b, 0), CKR_OK);
+	wire_put_u32(b, PROTO_MAX_LIST);
 	if (rv == CKR_OK)
 		rv = cli_call(c);
 	*out = NULL;
 	*n = 0;
 	size_t cap = 0;
-	/* C_FindObjects in pieces until one comes back short: every object,
+	uint8_t done = 1;
+	uint32_t got = 0;
+	if (rv == CKR_OK) {
+		wire_get_u8(&c->rep, &done);
+		rv = read_found(c, out, n, &cap, &got);
+	}
+	/* C_FindObjects in pieces until the search is over: every object,
 	 * however many the token has. */
-	for (uint32_t got = PROTO_MAX_LIST; rv == CKR_OK && got == PROTO_MAX_LIST;) {
+	while (rv == CKR_OK && !done && got == PROTO_MAX_LIST) {
 		b = client_begin(c, MSG_FIND);
 		wire_put_u32(b, session);
 		wire_put_u32(b, PROTO_MAX_LIST);
-		if ((rv = cli_call(c)) != CKR_OK)
-			break;
-		wire_get_u32(&c->rep, &got);
-		if (*n + (size_t)got > cap) {
-			cap = 2 * (*n + (size_t)got) + 16;
-			uint32_t *nv = realloc(*out, cap * sizeof(**out));
-			if (nv == NULL) {
-				rv = CKR_HOST_MEMORY;
-				break;
-			}
-			*out = nv;
-		}
-		for (uint32_t i = 0; i < got; i++) {
-			uint32_t summary;
-			wire_get_u32(&c->rep, &(*out)[(*n)++]);
-			for (int k = 0; k < 3; k++) /* class, key type, operations */
-				wire_get_u32(&c->rep, &summary);
-		}
+		if ((rv = cli_call(c)) == CKR_OK)
+			rv = read_found(c, out, n, &cap, &got);
 	}
-	if (rv != (CK_RV)-1) {
+	if (rv != (CK_RV)-1 && !done) {
 		wire_put_u32(client_begin(c, MSG_FIND_FINAL), session);
 		CK_RV fin = cli_call(c);
 		if (rv == CKR_OK && fin != CKR_OK)

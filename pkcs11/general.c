@@ -54,6 +54,8 @@ C_Initialize(CK_VOID_PTR pInitArgs)
 			rpc_child_reset();
 			digest_child_reset();
 			defer_child_reset();
+			lazy_child_reset();
+			view_child_reset();
 			slots_forget_snapshot();
 		}
 		rv = digest_init_lib() ? rpc_start() : CKR_GENERAL_ERROR;
@@ -73,6 +75,8 @@ C_Finalize(CK_VOID_PTR pReserved)
 		rpc_stop();
 		digest_forget_all();
 		defer_forget_all();
+		view_forget_all();
+		lazy_reset();
 		slots_forget_events();
 		slots_forget_snapshot();
 	}

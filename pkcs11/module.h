@@ -31,7 +31,8 @@ struct rpc {
 	struct cy_conn *c;
 	struct wire_buf *req; /* append request fields here */
 	struct wire_buf *rep; /* read reply fields here after rpc_call */
-	struct wire_buf view; /* rep, after rpc_call_after */
+	struct wire_buf view; /* rep, after a batch */
+	uint32_t session;     /* the session the request is on (rpc_begin_session), or 0 */
 	bool broken;
 };
 
@@ -69,6 +70,14 @@ void rpc_child_reset(void);
 CK_RV rpc_start(void);
 void rpc_stop(void);
 
+/* Whether keymgrd is remote (a tls:// server): opens and closes are
+ * sent late (lazy.c), searches answered from a login's list (view.c). */
+bool rpc_remote(void);
+/* How many sessions keymgrd lets the application have (0: not known). */
+uint32_t rpc_max_sessions(void);
+/* The handle the next C_OpenSession asks keymgrd for. */
+uint32_t rpc_new_handle(void);
+
 /* Range checks at the boundary: PKCS#11 handles are CK_ULONG, ours u32. */
 static inline bool fits_u32(CK_ULONG v) { return v <= UINT32_MAX; }
 /* The monotonic clock in ms (what keymgrd's validities are counted on). */
@@ -98,7 +107,9 @@ void slots_forget_events(void);
  * reply, in b), forgetting it, and counting in a session opened. */
 void slots_take_snapshot(struct wire_buf *b);
 void slots_forget_snapshot(void);
-void slots_note_session(CK_SLOT_ID slot, bool rw);
+/* The flags of slot's token in a fresh snapshot: false when there is none. */
+bool slots_token_flags(CK_SLOT_ID slot, CK_FLAGS *flags);
+void slots_note_session(CK_SLOT_ID slot, bool rw, int delta);
 /* For the dual-function updates (ops.c): whether session h's digest may
  * take a part now (CKR_OK, or why not), and adding one. */
 CK_RV digest_can_add(CK_SESSION_HANDLE h);
@@ -135,5 +146,54 @@ bool defer_take(CK_SESSION_HANDLE h, enum proto_op kind, struct wire_buf *out);
  * up as able to start an operation (so without CKA_ALWAYS_AUTHENTICATE). */
 bool defer_plain_private_key(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj);
 bool digest_init_lib(void);
+
+/* lazy.c: the application's sessions (each handle's slot), with opens
+ * sent with their session's first request and closes with the next
+ * request when keymgrd is remote. */
+void lazy_reset(void);
+void lazy_child_reset(void);
+/* Adds session h of slot (pending: not yet opened in keymgrd). */
+CK_RV lazy_add(uint32_t h, uint32_t slot, uint32_t flags, bool pending);
+/* Forgets h (an open refused or failed). */
+void lazy_forget(uint32_t h);
+size_t lazy_count(void);
+bool lazy_slot_of(uint32_t h, CK_SLOT_ID *slot);
+bool lazy_session_of(uint32_t h, CK_SLOT_ID *slot, CK_FLAGS *flags);
+enum lazy_close {
+	LAZY_UNKNOWN, /* no session of this application (every one is known here) */
+	LAZY_SEND,    /* send CLOSE_SESSION now (keymgrd is local, or no room to keep it) */
+	LAZY_DROPPED, /* never opened in keymgrd: nothing to send */
+	LAZY_KEPT,    /* goes with the next request */
+};
+/* C_CloseSession of h: forgets it, keeping the close when keep. */
+enum lazy_close lazy_close(uint32_t h, bool keep);
+/* C_CloseAllSessions: forgets the sessions of slot; their handles into
+ * *hs (malloc'd, *n of them; NULL when none or no memory). */
+void lazy_close_slot(CK_SLOT_ID slot, uint32_t **hs, size_t *n);
+void lazy_note_so(void);
+bool lazy_so_seen(void);
+/* The OPEN_SESSION request of h into *out when it is still to be sent
+ * (the caller frees it); lazy_open_done says how it went (sent false:
+ * the link failed, it is sent again later). */
+bool lazy_take_open(uint32_t h, struct wire_buf *out);
+void lazy_open_done(uint32_t h, bool sent, CK_RV rv);
+/* The code a call returns for the open keymgrd refused before it. */
+CK_RV lazy_open_rv(CK_RV rv);
+/* The kept closes as one CLOSE_SESSIONS request (*n handles), and
+ * forgetting those once sent. */
+bool lazy_take_closes(struct wire_buf *out, size_t *n);
+void lazy_closes_done(const struct wire_buf *sent, size_t n);
+
+/* view.c: searches (C_FindObjects* live there) and the lists of objects
+ * a login brings. */
+void view_take(CK_SLOT_ID slot, struct wire_buf *b);
+/* Objects changed (through this module) or a login ended: no list holds. */
+void view_forget(void);
+/* Session h closed: its search goes, and the lists (its session objects). */
+void view_forget_session(CK_SESSION_HANDLE h);
+/* C_SessionCancel(CKF_FIND_OBJECTS): session h's search goes. */
+void view_end_search(CK_SESSION_HANDLE h);
+void view_forget_all(void);
+void view_child_reset(void);
 
 #endif

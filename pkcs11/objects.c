@@ -1,7 +1,7 @@
 /*
  * objects.c - object management (PKCS#11 2.40 section 5.7): create, copy,
- * destroy, attributes, search. Each is one request to keymgrd; templates
- * travel through attrs.c.
+ * destroy, attributes (searches: view.c). Each is one request to keymgrd;
+ * templates travel through attrs.c.
  */
 #include "config.h"
 
@@ -171,70 +171,5 @@ C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
 		return rv;
 	}
 	defer_forget_object(hObject);
-	return rpc_call_none(&r);
-}
-
-CK_RV
-C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
-{
-	struct rpc r;
-	if (pTemplate == NULL && ulCount)
-		return mod_bad_args();
-	CK_RV rv = rpc_begin_session(&r, MSG_FIND_INIT, hSession);
-	if (rv != CKR_OK)
-		return rv;
-	if ((rv = attr_put_template(r.req, pTemplate, ulCount, true)) != CKR_OK) {
-		rpc_end(&r);
-		/* A type or value no object can have matches nothing. */
-		return rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_ATTRIBUTE_TYPE_INVALID
-		       ? CKR_ATTRIBUTE_VALUE_INVALID : rv;
-	}
-	return rpc_call_none(&r);
-}
-
-CK_RV
-C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject, CK_ULONG ulMaxObjectCount,
-	      CK_ULONG_PTR pulObjectCount)
-{
-	struct rpc r;
-	uint32_t n = 0;
-	if (phObject == NULL || pulObjectCount == NULL)
-		return mod_bad_args();
-	CK_RV rv = rpc_begin_session(&r, MSG_FIND, hSession);
-	if (rv != CKR_OK)
-		return rv;
-	wire_put_u32(r.req, ulMaxObjectCount > PROTO_MAX_LIST ? PROTO_MAX_LIST : (uint32_t)ulMaxObjectCount);
-	if ((rv = rpc_call(&r)) == CKR_OK) {
-		wire_get_u32(r.rep, &n);
-		if (n > ulMaxObjectCount) {
-			r.broken = true;
-			rv = CKR_DEVICE_ERROR;
-		} else {
-			for (uint32_t i = 0; i < n; i++) {
-				uint32_t h = 0, cls = 0, kt = 0, ops = 0;
-				wire_get_u32(r.rep, &h);
-				wire_get_u32(r.rep, &cls);
-				wire_get_u32(r.rep, &kt);
-				wire_get_u32(r.rep, &ops);
-				phObject[i] = h;
-				/* What keymgrd says of a key it found (defer.c). */
-				if (ops != 0)
-					defer_note_key(hSession, h, cls, kt, ops, r.c->cache_ms);
-			}
-			if ((rv = rpc_check(&r)) == CKR_OK)
-				*pulObjectCount = n;
-		}
-	}
-	rpc_end(&r);
-	return rv;
-}
-
-CK_RV
-C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
-{
-	struct rpc r;
-	CK_RV rv = rpc_begin_session(&r, MSG_FIND_FINAL, hSession);
-	if (rv != CKR_OK)
-		return rv;
 	return rpc_call_none(&r);
 }

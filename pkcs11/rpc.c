@@ -36,6 +36,9 @@ static struct {
 	pid_t pid;
 	uint8_t app_id[PROTO_APP_ID_LEN];
 	char socket[PATH_MAX];
+	bool remote; /* a tls:// server in the list: lazy.c and view.c at work */
+	uint32_t next_handle;  /* the session handle C_OpenSession asks for next */
+	uint32_t max_sessions; /* how many keymgrd allows the application (HELLO) */
 	struct cy_conn *idle[POOL_MAX];
 	size_t nidle;
 } mod;
@@ -83,14 +86,14 @@ pool_get(void)
 	/* A remote keymgrd may be a moment away (a link coming back): two
 	 * more tries, 0.25 and 1 s later; a local one is there or not. */
 	static const useconds_t backoff[] = { 250000, 1000000 };
-	bool remote = strstr(mod.socket, "tls://") != NULL;
 	for (size_t i = 0; c == NULL; i++) {
 		if (client_open(mod.socket, mod.app_id, &c) == 0) {
+			__atomic_store_n(&mod.max_sessions, c->max_sessions, __ATOMIC_RELAXED);
 			slots_take_snapshot(&c->rep);
 			break;
 		}
 		c = NULL;
-		if (!remote || i >= sizeof(backoff) / sizeof(backoff[0]))
+		if (!mod.remote || i >= sizeof(backoff) / sizeof(backoff[0]))
 			break;
 		usleep(backoff[i]);
 	}
@@ -133,35 +136,79 @@ rpc_begin(struct rpc *r, uint32_t type, CK_RV down_rv)
 	return CKR_OK;
 }
 
+/*
+ * Sends r's request, after first (a whole request body) when given, in
+ * one round trip; before both go the closes lazy.c kept and the open of
+ * r's session when it is still to be sent. Returns the request's CK_RV
+ * (*first_rv first's), with r->rep at its fields.
+ */
+static CK_RV
+exchange(struct rpc *r, const struct wire_buf *first, CK_RV *first_rv)
+{
+	uint32_t rv = 0;
+	if (wire_error(r->req) != 0) {
+		/* Our own request did not fit; the connection is still fine. */
+		if (first_rv != NULL)
+			*first_rv = CKR_ARGUMENTS_BAD;
+		return CKR_ARGUMENTS_BAD;
+	}
+	struct wire_buf closes, open;
+	size_t nclosed = 0, np = 0, open_at = 0, first_at = 0;
+	const struct wire_buf *pre[3];
+	uint32_t pre_rv[3] = { 0 };
+	bool closing = mod.remote && lazy_take_closes(&closes, &nclosed);
+	bool opening = mod.remote && lazy_take_open(r->session, &open);
+	if (closing)
+		pre[np++] = &closes;
+	if (opening) {
+		open_at = np;
+		pre[np++] = &open;
+	}
+	if (first != NULL) {
+		first_at = np;
+		pre[np++] = first;
+	}
+	int e = np == 0 ? client_call(r->c, &rv) : client_call_batch(r->c, pre, np, pre_rv, &rv, &r->view);
+	if (closing) {
+		if (e == 0)
+			lazy_closes_done(&closes, nclosed);
+		wire_free(&closes);
+	}
+	if (opening) {
+		lazy_open_done(r->session, e == 0, pre_rv[open_at]);
+		wire_free(&open);
+	}
+	if (e != 0) {
+		r->broken = true;
+		if (first_rv != NULL)
+			*first_rv = CKR_DEVICE_ERROR;
+		return CKR_DEVICE_ERROR;
+	}
+	if (np > 0)
+		r->rep = &r->view;
+	if (opening && pre_rv[open_at] != CKR_OK) {
+		/* keymgrd refused the open this module answered: the session
+		 * is gone, and the call says so in a code it may return. */
+		rv = (uint32_t)lazy_open_rv(pre_rv[open_at]);
+		if (first_rv != NULL)
+			*first_rv = rv;
+		return rv;
+	}
+	if (first_rv != NULL)
+		*first_rv = pre_rv[first_at];
+	return rv;
+}
+
 CK_RV
 rpc_call(struct rpc *r)
 {
-	uint32_t rv;
-	if (wire_error(r->req) != 0) {
-		/* Our own request did not fit; the connection is still fine. */
-		return CKR_ARGUMENTS_BAD;
-	}
-	if (client_call(r->c, &rv) != 0) {
-		r->broken = true;
-		return CKR_DEVICE_ERROR;
-	}
-	return rv;
+	return exchange(r, NULL, NULL);
 }
 
 CK_RV
 rpc_call_after(struct rpc *r, const struct wire_buf *first, CK_RV *first_rv)
 {
-	uint32_t rv1 = 0, rv2 = 0;
-	if (wire_error(r->req) != 0)
-		return CKR_ARGUMENTS_BAD;
-	if (client_call_after(r->c, first, &rv1, &rv2, &r->view) != 0) {
-		r->broken = true;
-		*first_rv = CKR_DEVICE_ERROR;
-		return CKR_DEVICE_ERROR;
-	}
-	r->rep = &r->view;
-	*first_rv = rv1;
-	return rv2;
+	return exchange(r, first, first_rv);
 }
 
 CK_RV
@@ -186,6 +233,14 @@ rpc_end(struct rpc *r)
 	r->c = NULL;
 }
 
+/* The requests that make, change or destroy objects: after one, no list
+ * of a token's objects (view.c) holds. */
+static const bool changes_objects[MSG_COUNT] = {
+	[MSG_CREATE_OBJECT] = true, [MSG_COPY_OBJECT] = true, [MSG_DESTROY_OBJECT] = true,
+	[MSG_SET_ATTRS] = true, [MSG_GENERATE_KEY] = true, [MSG_GENERATE_KEY_PAIR] = true,
+	[MSG_UNWRAP_KEY] = true, [MSG_DERIVE_KEY] = true, [MSG_LOGOUT] = true,
+};
+
 CK_RV
 rpc_begin_session(struct rpc *r, uint32_t type, CK_SESSION_HANDLE h)
 {
@@ -194,8 +249,11 @@ rpc_begin_session(struct rpc *r, uint32_t type, CK_SESSION_HANDLE h)
 		return rv;
 	if (!fits_u32(h))
 		return CKR_SESSION_HANDLE_INVALID;
+	if (type < MSG_COUNT && changes_objects[type])
+		view_forget();
 	if ((rv = rpc_begin(r, type, CKR_DEVICE_ERROR)) != CKR_OK)
 		return rv;
+	r->session = (uint32_t)h;
 	wire_put_u32(r->req, (uint32_t)h);
 	return CKR_OK;
 }
@@ -232,11 +290,8 @@ rpc_session_info(CK_SESSION_HANDLE hSession, CK_SESSION_INFO *pInfo)
 		return rv;
 	if (pInfo == NULL)
 		return CKR_ARGUMENTS_BAD;
-	if (!fits_u32(hSession))
-		return CKR_SESSION_HANDLE_INVALID;
-	if ((rv = rpc_begin(&r, MSG_SESSION_INFO, CKR_DEVICE_ERROR)) != CKR_OK)
+	if ((rv = rpc_begin_session(&r, MSG_SESSION_INFO, hSession)) != CKR_OK)
 		return rv;
-	wire_put_u32(r.req, (uint32_t)hSession);
 	if ((rv = rpc_call(&r)) == CKR_OK) {
 		for (int i = 0; i < 3; i++)
 			wire_get_u32(r.rep, &v[i]);
@@ -264,6 +319,28 @@ rpc_session_cancel(CK_SESSION_HANDLE h, CK_FLAGS flags)
 	return rpc_call_none(&r);
 }
 
+bool
+rpc_remote(void)
+{
+	return mod.remote;
+}
+
+uint32_t
+rpc_max_sessions(void)
+{
+	return __atomic_load_n(&mod.max_sessions, __ATOMIC_RELAXED);
+}
+
+uint32_t
+rpc_new_handle(void)
+{
+	uint32_t h;
+	do
+		h = __atomic_fetch_add(&mod.next_handle, 1, __ATOMIC_RELAXED) & 0x7fffffffu;
+	while (h == 0);
+	return h;
+}
+
 /* ---- starting and stopping (general.c holds the lock around these) ---- */
 
 enum mod_state
@@ -289,6 +366,10 @@ rpc_start(void)
 	if (paths_client_server(mod.socket, sizeof(mod.socket)) != 0)
 		return CKR_GENERAL_ERROR;
 	gcry_create_nonce(mod.app_id, sizeof(mod.app_id));
+	mod.remote = strstr(mod.socket, "tls://") != NULL;
+	mod.next_handle = 1;
+	mod.max_sessions = 0;
+	lazy_reset();
 	mod.pid = getpid();
 	__atomic_store_n(&mod.initialized, true, __ATOMIC_RELEASE);
 	return CKR_OK;

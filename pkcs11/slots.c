@@ -59,6 +59,21 @@ slots_take_snapshot(struct wire_buf *b)
 	pthread_mutex_unlock(&snap_lock);
 }
 
+bool
+slots_token_flags(CK_SLOT_ID slot, CK_FLAGS *flags)
+{
+	bool found = false;
+	pthread_mutex_lock(&snap_lock);
+	if (snap.until > mod_now_ms())
+		for (size_t i = 0; i < snap.n && !found; i++)
+			if (snap.t[i].slot == slot) {
+				*flags = snap.t[i].v[0];
+				found = true;
+			}
+	pthread_mutex_unlock(&snap_lock);
+	return found;
+}
+
 void
 slots_forget_snapshot(void)
 {
@@ -68,13 +83,13 @@ slots_forget_snapshot(void)
 }
 
 void
-slots_note_session(CK_SLOT_ID slot, bool rw)
+slots_note_session(CK_SLOT_ID slot, bool rw, int delta)
 {
 	pthread_mutex_lock(&snap_lock);
 	for (size_t i = 0; i < snap.n; i++) {
 		if (snap.t[i].slot == slot) {
-			snap.t[i].v[1]++;
-			snap.t[i].v[2] += rw;
+			snap.t[i].v[1] += (uint32_t)delta;
+			snap.t[i].v[2] += rw ? (uint32_t)delta : 0;
 		}
 	}
 	pthread_mutex_unlock(&snap_lock);

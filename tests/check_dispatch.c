@@ -84,6 +84,7 @@ open_session(bool rw)
 	struct wire_buf *b = client_begin(c, MSG_OPEN_SESSION);
 	wire_put_u32(b, 1);
 	wire_put_u32(b, CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0));
+	wire_put_u32(b, 0); /* any handle */
 	ck_assert_uint_eq(call(), CKR_OK);
 	uint32_t h = 0;
 	ck_assert_int_eq(wire_get_u32(&c->rep, &h), 0);
@@ -253,6 +254,7 @@ session_on(uint32_t slot, bool rw, uint32_t *h)
 	struct wire_buf *b = client_begin(c, MSG_OPEN_SESSION);
 	wire_put_u32(b, slot);
 	wire_put_u32(b, CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0));
+	wire_put_u32(b, 0); /* any handle */
 	uint32_t rv = call();
 	if (rv == CKR_OK)
 		wire_get_u32(&c->rep, h);
@@ -275,6 +277,7 @@ find_init(uint32_t session)
 	struct wire_buf *b = client_begin(c, MSG_FIND_INIT);
 	wire_put_u32(b, session);
 	wire_put_u32(b, 0); /* an empty template */
+	wire_put_u32(b, 16);
 	return call();
 }
 
@@ -440,6 +443,7 @@ START_TEST(sessions_and_session_objects_capped)
 	struct wire_buf *b = client_begin(c, MSG_OPEN_SESSION);
 	wire_put_u32(b, 1);
 	wire_put_u32(b, CKF_SERIAL_SESSION);
+	wire_put_u32(b, 0); /* any handle */
 	ck_assert_uint_eq(call(), CKR_SESSION_COUNT);
 	wire_put_u32(client_begin(c, MSG_CLOSE_SESSION), s[7]);
 	ck_assert_uint_eq(call(), CKR_OK);
@@ -564,6 +568,142 @@ START_TEST(dropped_links_keep_sessions)
 	}
 	ck_assert_uint_eq(connected, 0);
 	ck_assert_uint_eq(waiting, KM_GONE_PER_PRINCIPAL);
+}
+END_TEST
+
+/* OPEN_SESSION with the handle asked for (an application's own: another
+ * may have the same), again with the same answers CKR_OK (a retry after a
+ * lost answer); CLOSE_SESSIONS passes over what is not there. */
+static uint32_t
+open_named(uint32_t slot, bool rw, uint32_t want)
+{
+	struct wire_buf *b = client_begin(c, MSG_OPEN_SESSION);
+	wire_put_u32(b, slot);
+	wire_put_u32(b, CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0));
+	wire_put_u32(b, want);
+	uint32_t rv = call(), h = 0;
+	if (rv == CKR_OK) {
+		ck_assert_int_eq(wire_get_u32(&c->rep, &h), 0);
+		ck_assert_uint_eq(h, want);
+	}
+	return rv;
+}
+
+START_TEST(sessions_named_by_the_module)
+{
+	connect_as(true);
+	uint32_t slot = holder_add("DB-0006", "11112222");
+	ck_assert_uint_eq(access_set(true, 4242, "DB-0006"), CKR_OK);
+	ck_assert_uint_eq(access_set(true, 4343, "DB-0006"), CKR_OK);
+	connect_as(false);
+	ck_assert_uint_eq(open_named(slot, false, 77), CKR_OK);
+	ck_assert_uint_eq(open_named(slot, false, 77), CKR_OK);
+	ck_assert_uint_eq(open_named(slot, true, 77), CKR_SESSION_HANDLE_INVALID);
+	wire_put_u32(client_begin(c, MSG_SESSION_INFO), 77);
+	ck_assert_uint_eq(call(), CKR_OK);
+	/* Another application, while the first is connected: its own 77. */
+	struct cy_conn *first = c;
+	static const uint8_t app2[PROTO_APP_ID_LEN] = { 9 };
+	transport_loop_serve(&d->ctx, &other, false);
+	ck_assert_int_eq(client_open("loop:", app2, &c), 0);
+	ck_assert_uint_eq(open_named(slot, true, 77), CKR_OK);
+	struct cy_conn *second = c;
+	c = first;
+	struct wire_buf *b = client_begin(c, MSG_CLOSE_SESSIONS);
+	wire_put_u32(b, 2);
+	wire_put_u32(b, 77);
+	wire_put_u32(b, 999);
+	ck_assert_uint_eq(call(), CKR_OK);
+	wire_put_u32(client_begin(c, MSG_SESSION_INFO), 77);
+	ck_assert_uint_eq(call(), CKR_SESSION_HANDLE_INVALID);
+	client_close(c);
+	c = second;
+	wire_put_u32(client_begin(c, MSG_SESSION_INFO), 77);
+	ck_assert_uint_eq(call(), CKR_OK); /* the other one's is still open */
+}
+END_TEST
+
+/* FIND_INIT's first handles, and the end of a search they make whole. */
+static uint32_t
+find_first(uint32_t session, uint32_t first, uint8_t *over, uint32_t *n)
+{
+	struct wire_buf *b = client_begin(c, MSG_FIND_INIT);
+	wire_put_u32(b, session);
+	wire_put_u32(b, 0);
+	wire_put_u32(b, first);
+	uint32_t rv = call();
+	if (rv == CKR_OK) {
+		wire_get_u8(&c->rep, over);
+		wire_get_u32(&c->rep, n);
+	}
+	return rv;
+}
+
+/* The LOGIN answer's list: how long it holds, how many objects. */
+static uint32_t
+login_list(uint32_t session, const char *pin, uint32_t *ms, uint32_t *n)
+{
+	uint32_t rv = login_with(session, CKU_USER, pin);
+	if (rv == CKR_OK) {
+		ck_assert_int_eq(wire_get_u32(&c->rep, ms), 0);
+		ck_assert_int_eq(wire_get_u32(&c->rep, n), 0);
+	}
+	return rv;
+}
+
+START_TEST(searches_in_few_round_trips)
+{
+	connect_as(true);
+	uint32_t slot = holder_add("DB-0005", "11112222");
+	ck_assert_uint_eq(access_set(true, 4242, "DB-0005"), CKR_OK);
+	connect_as(false);
+	uint32_t h, hw, ms = 1, n = 1;
+	uint8_t over = 9;
+	ck_assert_uint_eq(session_on(slot, false, &h), CKR_OK);
+	ck_assert_uint_eq(session_on(slot, true, &hw), CKR_OK);
+	ck_assert_uint_eq(create_public_data(hw), CKR_OK);
+	ck_assert_uint_eq(create_public_data(hw), CKR_OK);
+	/* A first PIN: a search would answer CKR_PIN_EXPIRED, so no list. */
+	ck_assert_uint_eq(login_list(h, "11112222", &ms, &n), CKR_OK);
+	ck_assert_uint_eq(ms, 0);
+	ck_assert_uint_eq(n, 0);
+	struct wire_buf *b = client_begin(c, MSG_SET_PIN);
+	wire_put_u32(b, hw);
+	wire_put_bytes(b, "11112222", 8);
+	wire_put_bytes(b, "24681357", 8);
+	ck_assert_uint_eq(call(), CKR_OK);
+	wire_put_u32(client_begin(c, MSG_LOGOUT), h);
+	ck_assert_uint_eq(call(), CKR_OK);
+	ck_assert_uint_eq(login_list(h, "24681357", &ms, &n), CKR_OK);
+	ck_assert_uint_gt(ms, 0);
+	ck_assert_uint_eq(n, 2);
+	/* Both in the answer: the search is over (FIND has none to go on). */
+	ck_assert_uint_eq(find_first(h, 16, &over, &n), CKR_OK);
+	ck_assert_uint_eq(over, 1);
+	ck_assert_uint_eq(n, 2);
+	b = client_begin(c, MSG_FIND);
+	wire_put_u32(b, h);
+	wire_put_u32(b, 16);
+	ck_assert_uint_eq(call(), CKR_OPERATION_NOT_INITIALIZED);
+	/* One in the answer: the rest from FIND, then FIND_FINAL. */
+	ck_assert_uint_eq(find_first(h, 1, &over, &n), CKR_OK);
+	ck_assert_uint_eq(over, 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(find_first(h, 1, &over, &n), CKR_OPERATION_ACTIVE);
+	b = client_begin(c, MSG_FIND);
+	wire_put_u32(b, h);
+	wire_put_u32(b, 16);
+	ck_assert_uint_eq(call(), CKR_OK);
+	ck_assert_int_eq(wire_get_u32(&c->rep, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	wire_put_u32(client_begin(c, MSG_FIND_FINAL), h);
+	ck_assert_uint_eq(call(), CKR_OK);
+	/* The unit's token is no holder's: its login brings no list. */
+	connect_as(true);
+	uint32_t hu;
+	ck_assert_uint_eq(session_on(1, false, &hu), CKR_OK);
+	ck_assert_uint_eq(login_list(hu, "1234", &ms, &n), CKR_OK);
+	ck_assert_uint_eq(ms, 0);
 }
 END_TEST
 
@@ -738,6 +878,8 @@ main(void)
 	tcase_add_test(tc, token_objects_capped);
 	tcase_add_test(tc, principal_objects_capped);
 	tcase_add_test(tc, dropped_links_keep_sessions);
+	tcase_add_test(tc, sessions_named_by_the_module);
+	tcase_add_test(tc, searches_in_few_round_trips);
 	tcase_add_test(tc, passphrases_rate_limited);
 	tcase_add_test(tc, unauditable_logins_undone);
 	tcase_add_test(tc, unauditable_admin_changes_undone);

@@ -559,6 +559,7 @@ START_TEST(shared_region_rules)
 	struct wire_buf *b = client_begin(c, MSG_OPEN_SESSION);
 	wire_put_u32(b, (uint32_t)slot);
 	wire_put_u32(b, CKF_SERIAL_SESSION);
+	wire_put_u32(b, 0); /* any handle */
 	ck_assert_int_eq(client_call(c, &rv), 0);
 	ck_assert_uint_eq(rv, CKR_OK);
 	uint32_t sh = 0;

@@ -6,9 +6,11 @@
  *
  * Listens on 127.0.0.1:LISTEN_PORT; each connection is forwarded to the
  * target with every chunk held DELAY_MS in each direction. STATS_FILE is
- * rewritten after every change: "connections N", "turns N" (a turn is the
- * client sending and then the server answering: one round trip of data;
- * a new connection's TCP handshake is one more) and "open N". SIGUSR1 cuts
+ * rewritten after every change: "connections N", "handshakes N" (the
+ * connections whose TCP handshake was a round trip of its own: all but
+ * those whose first data came in the SYN, TCP Fast Open), "turns N" (a
+ * turn is the client sending and then the server answering: one round
+ * trip of data) and "open N". SIGUSR1 cuts
  * every open connection (a link that drops); SIGUSR2 freezes every link,
  * and the next one thaws them (a link that dies silently: nothing goes
  * through, nothing is closed); SIGTERM ends the proxy.
@@ -55,7 +57,7 @@ struct link {
 };
 
 static struct link links[MAX_LINKS];
-static unsigned long n_conns, n_turns;
+static unsigned long n_conns, n_handshakes, n_turns;
 static int delay_ms;
 static const char *stats;
 static volatile sig_atomic_t cut, quit, frozen;
@@ -79,7 +81,7 @@ write_stats(void)
 	FILE *f = fopen(tmp, "w");
 	if (f == NULL)
 		return;
-	fprintf(f, "connections %lu\nturns %lu\nopen %u\n", n_conns, n_turns, open);
+	fprintf(f, "connections %lu\nhandshakes %lu\nturns %lu\nopen %u\n", n_conns, n_handshakes, n_turns, open);
 	fclose(f);
 	rename(tmp, stats);
 }
@@ -206,6 +208,8 @@ main(int argc, char **argv)
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1])),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	int fastopen = 16; /* taken when net.ipv4.tcp_fastopen allows it (bit 2) */
+	setsockopt(lfd, IPPROTO_TCP, TCP_FASTOPEN, &fastopen, sizeof(fastopen));
 	if (bind(lfd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(lfd, 16) != 0) {
 		perror("delay-proxy: listen");
 		return 1;
@@ -260,8 +264,9 @@ main(int argc, char **argv)
 			int s = c >= 0 && i < MAX_LINKS ? socket(target->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0) : -1;
 			/* The target is local: connecting does not wait. The
 			 * client's TCP handshake was with us, undelayed: it is
-			 * counted as one round trip by the one who reads the
-			 * stats (connections). */
+			 * one round trip more for the one who reads the stats
+			 * (handshakes), unless its first data came in the SYN
+			 * (TCP Fast Open), as it then would on the real link. */
 			if (s < 0 || connect(s, target->ai_addr, target->ai_addrlen) != 0) {
 				if (s >= 0)
 					close(s);
@@ -275,6 +280,10 @@ main(int argc, char **argv)
 			links[i].c = c;
 			links[i].s = s;
 			n_conns++;
+			struct tcp_info ti;
+			socklen_t tlen = sizeof(ti);
+			if (getsockopt(c, IPPROTO_TCP, TCP_INFO, &ti, &tlen) != 0 || !(ti.tcpi_options & TCPI_OPT_SYN_DATA))
+				n_handshakes++;
 			write_stats();
 		}
 	}

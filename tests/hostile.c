@@ -111,6 +111,7 @@ noread(int n, double secs, uint32_t slot)
 		struct wire_buf *b = client_begin(c, MSG_OPEN_SESSION);
 		wire_put_u32(b, slot);
 		wire_put_u32(b, CKF_SERIAL_SESSION);
+		wire_put_u32(b, 0); /* any handle */
 		if (client_call(c, &rv) != 0 || rv != CKR_OK || wire_get_u32(&c->rep, &session) != 0) {
 			fprintf(stderr, "hostile: open session: 0x%x\n", rv);
 			return 1;
@@ -156,6 +157,7 @@ sessions(int n, double secs, uint32_t slot)
 		struct wire_buf *b = client_begin(c, MSG_OPEN_SESSION);
 		wire_put_u32(b, slot);
 		wire_put_u32(b, CKF_SERIAL_SESSION);
+		wire_put_u32(b, 0); /* any handle */
 		if (client_call(c, &rv) != 0 || rv != CKR_OK)
 			break;
 	}

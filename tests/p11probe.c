@@ -23,12 +23,22 @@
  *                                      again: "sig I CKR_..." each, then
  *                                      "ok K failed F"; exits 0 when the
  *                                      last one went through
+ *   p11probe MODULE lazy TOKEN PIN STATS
+ *                                      the codes of sessions opened and
+ *                                      closed late and of searches answered
+ *                                      from a login's list (a remote
+ *                                      keymgrd: lazy.c, view.c), each line
+ *                                      "ok ..." or "FAIL ..."; "turns T"
+ *                                      for the opens and closes that cost
+ *                                      none
  *
- * Exits 0 when every call it made returned CKR_OK, else 1; 2 on misuse.
+ * Exits 0 when every call it made returned CKR_OK (lazy: every check
+ * held), else 1; 2 on misuse.
  */
 #include "config.h"
 
 #include <dlfcn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,6 +229,124 @@ loop(const char *label, const char *pin, double secs)
 	failed = rv != CKR_OK;
 }
 
+static void
+check(bool ok, const char *what, CK_RV rv)
+{
+	printf("%s %s (%s)\n", ok ? "ok" : "FAIL", what, ckr_name(rv));
+	failed |= !ok;
+}
+
+/* The handles a search with template t finds in session s, into out. */
+static CK_ULONG
+search(CK_SESSION_HANDLE s, CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out, CK_ULONG max)
+{
+	CK_ULONG got = 0, all = 0;
+	if (f->C_FindObjectsInit(s, t, n) != CKR_OK)
+		return (CK_ULONG)-1;
+	/* One at a time: the list is handed out in pieces. */
+	while (all < max && f->C_FindObjects(s, out + all, 1, &got) == CKR_OK && got == 1)
+		all++;
+	if (f->C_FindObjectsFinal(s) != CKR_OK)
+		return (CK_ULONG)-1;
+	return all;
+}
+
+static void
+lazy(const char *label, const char *pin, const char *stats)
+{
+	CK_SLOT_ID slot;
+	CK_SESSION_HANDLE s, more[1100];
+	CK_RV rv;
+	if (find_token(label, &slot) != 0)
+		return;
+	long t0 = proxy_turns(stats);
+	/* Opened and closed with nothing between: keymgrd never hears of it. */
+	rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s);
+	check(rv == CKR_OK, "open", rv);
+	rv = f->C_CloseSession(s);
+	check(rv == CKR_OK, "close", rv);
+	rv = f->C_CloseSession(s);
+	check(rv == CKR_SESSION_HANDLE_INVALID, "close again", rv);
+	/* As many as keymgrd allows (1024), then one too many: known here. */
+	CK_ULONG n = 0;
+	while (n < 1100 && (rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &more[n])) == CKR_OK)
+		n++;
+	check(n == 1024 && rv == CKR_SESSION_COUNT, "1024 sessions, then CKR_SESSION_COUNT", rv);
+	printf("sessions %lu\n", (unsigned long)n);
+	rv = f->C_CloseAllSessions(slot);
+	check(rv == CKR_OK, "close all", rv);
+	long t1 = proxy_turns(stats);
+	printf("turns %ld\n", t0 < 0 || t1 < 0 ? -1 : t1 - t0);
+	rv = f->C_CloseSession(more[0]);
+	check(rv == CKR_SESSION_HANDLE_INVALID, "a session close-all ended", rv);
+
+	/* Opened in keymgrd with its first request. */
+	rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s);
+	check(rv == CKR_OK, "open", rv);
+	CK_SESSION_INFO si;
+	rv = f->C_GetSessionInfo(s, &si);
+	check(rv == CKR_OK && si.slotID == slot && si.state == CKS_RO_PUBLIC_SESSION, "session info", rv);
+	rv = f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)strlen(pin));
+	check(rv == CKR_OK, "login", rv);
+	/* A search the list answers and one only keymgrd can (CKA_SIGN):
+	 * the same keys. */
+	CK_OBJECT_CLASS priv = CKO_PRIVATE_KEY, pub = CKO_PUBLIC_KEY;
+	CK_BBOOL yes = CK_TRUE;
+	CK_BYTE no_such_id[] = { 0xde, 0xad };
+	CK_ATTRIBUTE by_class[] = { { CKA_CLASS, &priv, sizeof(priv) } };
+	CK_ATTRIBUTE by_use[] = { { CKA_CLASS, &priv, sizeof(priv) }, { CKA_SIGN, &yes, sizeof(yes) } };
+	CK_ATTRIBUTE by_pub[] = { { CKA_CLASS, &pub, sizeof(pub) }, { CKA_TOKEN, &yes, sizeof(yes) } };
+	CK_ATTRIBUTE by_pub_use[] = { { CKA_CLASS, &pub, sizeof(pub) }, { CKA_VERIFY, &yes, sizeof(yes) } };
+	CK_ATTRIBUTE by_id[] = { { CKA_ID, no_such_id, sizeof(no_such_id) } };
+	CK_OBJECT_HANDLE a[64], b[64];
+	CK_ULONG na = search(s, by_class, 1, a, 64), nb = search(s, by_use, 2, b, 64), keys = na;
+	check(na != (CK_ULONG)-1 && na >= 1 && na == nb && memcmp(a, b, na * sizeof(a[0])) == 0,
+	      "private keys: the list and keymgrd agree", CKR_OK);
+	na = search(s, by_pub, 2, a, 64);
+	nb = search(s, by_pub_use, 2, b, 64);
+	check(na != (CK_ULONG)-1 && na >= 1 && na == nb && memcmp(a, b, na * sizeof(a[0])) == 0,
+	      "public keys: the list and keymgrd agree", CKR_OK);
+	keys += na;
+	check(search(s, by_id, 1, a, 64) == 0, "no object with that CKA_ID", CKR_OK);
+	/* The holder's token holds its key pair, nothing else. */
+	CK_ULONG everything = search(s, NULL, 0, a, 64);
+	check(everything == keys, "every object", CKR_OK);
+	printf("objects %lu\n", (unsigned long)everything);
+	/* The codes of a search held here are PKCS#11's. */
+	rv = f->C_FindObjectsInit(s, by_class, 1);
+	check(rv == CKR_OK, "find init", rv);
+	rv = f->C_FindObjectsInit(s, by_class, 1);
+	check(rv == CKR_OPERATION_ACTIVE, "find init again", rv);
+	rv = f->C_FindObjectsFinal(s);
+	check(rv == CKR_OK, "find final", rv);
+	rv = f->C_FindObjectsFinal(s);
+	check(rv == CKR_OPERATION_NOT_INITIALIZED, "find final again", rv);
+	CK_ULONG got;
+	rv = f->C_FindObjects(s, a, 1, &got);
+	check(rv == CKR_OPERATION_NOT_INITIALIZED, "find without init", rv);
+	rv = f->C_FindObjectsInit(s, by_class, 1);
+	check(rv == CKR_OK, "find init", rv);
+	rv = f->C_CloseSession(s);
+	check(rv == CKR_OK, "close", rv);
+	rv = f->C_FindObjects(s, a, 1, &got);
+	check(rv == CKR_SESSION_HANDLE_INVALID, "find in a closed session", rv);
+	rv = f->C_GetSessionInfo(s, &si);
+	check(rv == CKR_SESSION_HANDLE_INVALID, "info of a closed session", rv);
+	/* An object made here is found at once (the list went with it). */
+	rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s);
+	check(rv == CKR_OK, "open read-write", rv);
+	CK_ULONG before = search(s, NULL, 0, a, 64);
+	CK_OBJECT_CLASS data = CKO_DATA;
+	CK_BBOOL no = CK_FALSE;
+	CK_ATTRIBUTE obj[] = { { CKA_CLASS, &data, sizeof(data) }, { CKA_TOKEN, &no, sizeof(no) } };
+	CK_OBJECT_HANDLE o;
+	rv = f->C_CreateObject(s, obj, 2, &o);
+	check(rv == CKR_OK, "create a session object", rv);
+	CK_ULONG after = search(s, NULL, 0, a, 64);
+	check(after == before + 1, "it is found", CKR_OK);
+	f->C_CloseSession(s);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -253,6 +381,8 @@ main(int argc, char **argv)
 		loop(argv[3], argv[4], atof(argv[5]));
 	} else if (strcmp(argv[2], "signs") == 0 && argc == 7) {
 		signs(argv[3], argv[4], atoi(argv[5]), argv[6]);
+	} else if (strcmp(argv[2], "lazy") == 0 && argc == 6) {
+		lazy(argv[3], argv[4], argv[5]);
 	} else if (strcmp(argv[2], "use") == 0 && argc == 5) {
 		CK_MECHANISM m = { CKM_ECDSA, NULL, 0 };
 		said("C_SignInit", f->C_SignInit(strtoul(argv[3], NULL, 10), &m, strtoul(argv[4], NULL, 10)));

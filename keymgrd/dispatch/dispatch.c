@@ -68,6 +68,7 @@ static const struct dispatch_row table[MSG_COUNT] = {
 	[MSG_OPEN_SESSION] = { process_open_session, 0 },
 	[MSG_CLOSE_SESSION] = { process_close_session, S | X },
 	[MSG_CLOSE_ALL] = { process_close_all, 0 },
+	[MSG_CLOSE_SESSIONS] = { process_close_sessions, 0 },
 	[MSG_SESSION_INFO] = { process_session_info, S | X },
 	[MSG_LOGIN] = { process_login, S | A | X },
 	[MSG_LOGOUT] = { process_logout, S | A | X },
@@ -225,6 +226,7 @@ dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
 		return CY_ERR_BAD_FORMAT;
 	}
 
+	log_debug("peer %s: %s", peer->who.name, m->name);
 	const struct dispatch_row *row = &table[type];
 	struct req r = { .ctx = ctx, .peer = peer, .in = req, .out = &fields, .audit_token = -1 };
 	wire_init(&fields, WIRE_MAX_FRAME - 16);

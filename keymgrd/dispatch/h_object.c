@@ -247,37 +247,32 @@ out:
 	return rv;
 }
 
-CK_RV
-process_find_init(struct req *r)
+/* The handles of the objects of session s's token that match tmpl and
+ * that s sees (session objects first), into *out (malloc'd, *n of them). */
+static CK_RV
+find_matching(struct req *r, const struct attrlist *tmpl, uint32_t **out, size_t *n_out)
 {
 	struct km_session *s = r->s;
 	struct km_ctx *ctx = r->ctx;
-	struct attrlist tmpl;
 	struct store_filter f;
 	int64_t *ids = NULL;
 	size_t nids = 0;
-	CK_RV rv = req_template(r, &tmpl);
-	if (rv != CKR_OK)
-		return rv;
-	if (s->finding) {
-		rv = CKR_OPERATION_ACTIVE;
-		goto out;
-	}
+	CK_RV rv = CKR_OK;
 	bool user = session_user_in(s);
 	memset(&f, 0, sizeof(f));
 	f.include_private = user;
 	uint64_t cls;
-	if (al_ulong(&tmpl, CKA_CLASS, &cls) == 0) {
+	if (al_ulong(tmpl, CKA_CLASS, &cls) == 0) {
 		f.has_cls = true;
 		f.cls = (uint32_t)cls;
 	}
 	const struct attr *a;
-	if ((a = al_find(&tmpl, CKA_ID)) != NULL) {
+	if ((a = al_find(tmpl, CKA_ID)) != NULL) {
 		f.has_ckaid = true;
 		f.ckaid = a->val;
 		f.ckaid_len = a->len;
 	}
-	if ((a = al_find(&tmpl, CKA_LABEL)) != NULL) {
+	if ((a = al_find(tmpl, CKA_LABEL)) != NULL) {
 		f.has_label = true;
 		f.label = a->val;
 		f.label_len = a->len;
@@ -286,25 +281,23 @@ process_find_init(struct req *r)
 	 * answered by the store itself: nothing is read or decoded under the
 	 * lock (an empty template on a token of 37,888 objects took 0.35 s). */
 	bool indexed = true, token_objects = true;
-	for (size_t i = 0; i < tmpl.n; i++) {
-		const struct attr *x = &tmpl.v[i];
+	for (size_t i = 0; i < tmpl->n; i++) {
+		const struct attr *x = &tmpl->v[i];
 		if (x->type == CKA_TOKEN && x->len == 1 && x->val[0] <= 1)
 			token_objects = x->val[0] == 1;
 		else if ((x->type != CKA_CLASS || !f.has_cls) && x->type != CKA_ID && x->type != CKA_LABEL)
 			indexed = false;
 		for (size_t j = 0; j < i; j++)
-			if (tmpl.v[j].type == x->type)
+			if (tmpl->v[j].type == x->type)
 				indexed = false; /* twice: let the full match decide */
 	}
 	size_t cap = 16, n = 0;
 	uint32_t *found = malloc(cap * sizeof(*found));
-	if (found == NULL) {
-		rv = CKR_HOST_MEMORY;
-		goto out;
-	}
+	if (found == NULL)
+		return CKR_HOST_MEMORY;
 	for (struct km_sobj *so = s->app->sobjs; so; so = so->next) {
 		struct km_object *o = so->obj;
-		if (o->token_id != s->token_id || !obj_visible(o, user) || !obj_matches(o, &tmpl))
+		if (o->token_id != s->token_id || !obj_visible(o, user) || !obj_matches(o, tmpl))
 			continue;
 		if (n == cap) {
 			uint32_t *nf = realloc(found, 2 * cap * sizeof(*found));
@@ -327,7 +320,7 @@ process_find_init(struct req *r)
 			bool owned;
 			if (req_object(r, s, (uint32_t)ids[i], false, &o, &owned) != CKR_OK)
 				continue;
-			bool match = obj_matches(o, &tmpl);
+			bool match = obj_matches(o, tmpl);
 			handle_put(o, owned);
 			if (!match)
 				continue;
@@ -343,19 +336,104 @@ process_find_init(struct req *r)
 		}
 		found[n++] = (uint32_t)ids[i];
 	}
-	s->found = found;
-	s->nfound = n;
-	s->found_pos = 0;
-	s->finding = true;
-	s->finding_keys = f.has_cls &&
-			  (f.cls == CKO_PRIVATE_KEY || f.cls == CKO_PUBLIC_KEY || f.cls == CKO_SECRET_KEY);
+	*out = found;
+	*n_out = n;
 	found = NULL;
 fail:
 	free(found);
-out:
 	free(ids);
+	return rv;
+}
+
+static void key_summary(const struct km_object *o, uint32_t *cls, uint32_t *kt, uint32_t *ops);
+static void put_found(struct req *r, size_t max);
+
+CK_RV
+process_find_init(struct req *r)
+{
+	struct km_session *s = r->s;
+	struct attrlist tmpl;
+	CK_RV rv = req_template(r, &tmpl);
+	uint32_t first = get_u32(r);
+	if (rv != CKR_OK)
+		return rv;
+	if (s->finding) {
+		al_free(&tmpl);
+		return CKR_OPERATION_ACTIVE;
+	}
+	uint32_t *found;
+	size_t n;
+	if ((rv = find_matching(r, &tmpl, &found, &n)) == CKR_OK) {
+		uint64_t cls;
+		s->found = found;
+		s->nfound = n;
+		s->found_pos = 0;
+		s->finding = true;
+		s->finding_keys = al_ulong(&tmpl, CKA_CLASS, &cls) == 0 &&
+				  (cls == CKO_PRIVATE_KEY || cls == CKO_PUBLIC_KEY || cls == CKO_SECRET_KEY);
+		/* The first handles come with the answer, and a search they
+		 * end is over: one round trip for most. */
+		wire_put_u8(r->out, n <= first);
+		put_found(r, first);
+		if (n <= first)
+			session_end_find(s);
+	}
 	al_free(&tmpl);
 	return rv;
+}
+
+CK_RV
+find_view(struct req *r)
+{
+	struct km_session *s = r->s;
+	struct attrlist none;
+	uint32_t *found = NULL;
+	size_t n = 0;
+	al_init(&none, false);
+	/* Only a holder token's few objects, when a search would run. */
+	const struct km_token *t = token_find_locked(r->ctx, s->token_id);
+	bool whole = s->holder_token && t != NULL && !t->st.user_pin_expired && session_user_in(s) &&
+		     find_matching(r, &none, &found, &n) == CKR_OK && n <= PROTO_VIEW_MAX;
+	struct wire_buf list;
+	wire_init(&list, WIRE_MAX_FRAME / 2);
+	for (size_t i = 0; i < n && whole; i++) {
+		struct km_object *o;
+		bool owned;
+		if (req_object(r, s, found[i], false, &o, &owned) != CKR_OK) {
+			whole = false; /* nothing rather than a part */
+			break;
+		}
+		uint32_t cls = 0, kt = 0, ops = 0, flags = 0;
+		uint64_t type;
+		bool key = o->cls == CKO_PRIVATE_KEY || o->cls == CKO_PUBLIC_KEY || o->cls == CKO_SECRET_KEY;
+		const struct attr *id = al_find(&o->pub, CKA_ID), *label = al_find(&o->pub, CKA_LABEL);
+		key_summary(o, &cls, &kt, &ops);
+		if (al_ulong(&o->pub, o->cls == CKO_CERTIFICATE ? CKA_CERTIFICATE_TYPE : CKA_KEY_TYPE, &type) == 0) {
+			flags |= VIEW_HAS_TYPE;
+			kt = (uint32_t)type;
+		}
+		flags |= al_bool(&o->pub, CKA_TOKEN, false) ? VIEW_TOKEN : 0;
+		flags |= al_bool(&o->pub, CKA_PRIVATE, false) ? VIEW_PRIVATE : 0;
+		flags |= id != NULL ? VIEW_HAS_ID : 0;
+		flags |= label != NULL ? VIEW_HAS_LABEL : 0;
+		wire_put_u32(&list, found[i]);
+		wire_put_u32(&list, cls);
+		wire_put_u32(&list, kt);
+		wire_put_u32(&list, key ? ops : 0);
+		wire_put_u32(&list, flags);
+		wire_put_bytes(&list, id ? id->val : NULL, id ? id->len : 0);
+		wire_put_bytes(&list, label ? label->val : NULL, label ? label->len : 0);
+		handle_put(o, owned);
+	}
+	whole = whole && wire_error(&list) == 0;
+	wire_put_u32(r->out, whole ? KM_SNAPSHOT_MS : 0);
+	wire_put_u32(r->out, whole ? (uint32_t)n : 0);
+	if (whole)
+		wire_put_raw(r->out, list.data, list.size);
+	wire_free(&list);
+	free(found);
+	al_free(&none);
+	return CKR_OK;
 }
 
 /*
@@ -379,13 +457,12 @@ key_summary(const struct km_object *o, uint32_t *cls, uint32_t *kt, uint32_t *op
 			*ops |= PROTO_SUMMARY_OPS(k);
 }
 
-CK_RV
-process_find(struct req *r)
+/* Up to max of session s's found handles, from where it is, with what
+ * may be known of each key (key_summary): a record list. */
+static void
+put_found(struct req *r, size_t max)
 {
 	struct km_session *s = r->s;
-	uint32_t max = get_u32(r);
-	if (!s->finding)
-		return CKR_OPERATION_NOT_INITIALIZED;
 	size_t left = s->nfound - s->found_pos;
 	if (max > PROTO_MAX_LIST)
 		max = PROTO_MAX_LIST;
@@ -405,6 +482,15 @@ process_find(struct req *r)
 		wire_put_u32(r->out, kt);
 		wire_put_u32(r->out, ops);
 	}
+}
+
+CK_RV
+process_find(struct req *r)
+{
+	uint32_t max = get_u32(r);
+	if (!r->s->finding)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	put_found(r, max);
 	return CKR_OK;
 }
 

@@ -21,7 +21,7 @@
 CK_RV
 process_open_session(struct req *r)
 {
-	uint32_t slot = get_u32(r), flags = get_u32(r);
+	uint32_t slot = get_u32(r), flags = get_u32(r), want = get_u32(r);
 	struct km_ctx *ctx = r->ctx;
 	if (!req_slot_ok(r, slot))
 		return CKR_SLOT_ID_INVALID;
@@ -29,6 +29,14 @@ process_open_session(struct req *r)
 		return CKR_TOKEN_NOT_RECOGNIZED;
 	if (!(flags & CKF_SERIAL_SESSION))
 		return CKR_SESSION_PARALLEL_NOT_SUPPORTED;
+	/* The module names its sessions, and opens one again when it could
+	 * not tell whether its first open arrived (the link dropped): the
+	 * same session, already open, is that open's answer. */
+	struct km_session *had = want != 0 ? session_find(ctx, r->peer->app, want) : NULL;
+	if (had != NULL && had->token_id == slot && had->flags == ((flags & CKF_RW_SESSION) | CKF_SERIAL_SESSION)) {
+		wire_put_u32(r->out, want);
+		return CKR_OK;
+	}
 	if (!(flags & CKF_RW_SESSION) && session_login_of(r->peer->app, slot) == CKU_SO)
 		return CKR_SESSION_READ_WRITE_SO_EXISTS;
 	if ((flags & CKF_RW_SESSION) && access_role_locked(ctx, r->peer->app) == KM_ROLE_AUDITOR)
@@ -40,7 +48,7 @@ process_open_session(struct req *r)
 	s->holder_token = access_is_holder(token_find_locked(ctx, slot));
 	s->user_ok = access_may_use_locked(ctx, r->peer->app, slot);
 	s->flags = (flags & CKF_RW_SESSION) | CKF_SERIAL_SESSION;
-	CK_RV rv = session_add_locked(ctx, r->peer->app, s);
+	CK_RV rv = session_add_locked(ctx, r->peer->app, s, want);
 	if (rv != CKR_OK) {
 		if (rv == CKR_SESSION_COUNT)
 			log_info("%s pid %d: open session refused: %u sessions open", r->peer->who.name,
@@ -57,6 +65,18 @@ process_close_session(struct req *r)
 {
 	struct km_session *s = r->s;
 	session_close_locked(r->ctx, s);
+	return CKR_OK;
+}
+
+CK_RV
+process_close_sessions(struct req *r)
+{
+	uint32_t n = get_u32(r);
+	for (uint32_t i = 0; i < n; i++) {
+		struct km_session *s = session_find(r->ctx, r->peer->app, get_u32(r));
+		if (s != NULL)
+			session_close_idle_locked(r->ctx, s);
+	}
 	return CKR_OK;
 }
 
@@ -142,8 +162,19 @@ may_log_in_locked(struct km_ctx *ctx, const struct km_session *s, CK_USER_TYPE w
 	return CKR_OK;
 }
 
+static CK_RV login_locked(struct req *r);
+
 CK_RV
 process_login(struct req *r)
+{
+	CK_RV rv = login_locked(r);
+	/* What a search would find now comes with the answer: the module
+	 * answers the search that follows a login itself. */
+	return rv == CKR_OK ? find_view(r) : rv;
+}
+
+static CK_RV
+login_locked(struct req *r)
 {
 	struct km_session *s = r->s;
 	uint32_t who = get_u32(r), n;

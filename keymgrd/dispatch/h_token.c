@@ -59,6 +59,8 @@ process_hello(struct req *r)
 	wire_put_u32(r->out, PROTO_VERSION);
 	/* How long the module may go on what it was told (key summaries). */
 	wire_put_u32(r->out, KM_CLIENT_CACHE_MS);
+	/* How many sessions it may have open (so it can open one lazily). */
+	wire_put_u32(r->out, (uint32_t)ctx->policy.max_sessions);
 	/* The slots it sees with their tokens, when they are few (an
 	 * official's one or two): the module answers C_GetSlotList,
 	 * C_GetSlotInfo and C_GetTokenInfo from them for a moment. */

@@ -125,6 +125,11 @@ CK_RV process_set_pin(struct req *r);
 CK_RV process_open_session(struct req *r);
 CK_RV process_close_session(struct req *r);
 CK_RV process_close_all(struct req *r);
+CK_RV process_close_sessions(struct req *r);
+/* A LOGIN reply's fields: the objects of session r->s's token (the few of
+ * a holder token, when a search would run now), or word that they do not
+ * follow (h_object.c). */
+CK_RV find_view(struct req *r);
 CK_RV process_session_info(struct req *r);
 CK_RV process_login(struct req *r);
 CK_RV process_logout(struct req *r);

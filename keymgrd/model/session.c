@@ -57,10 +57,13 @@ session_user_in(const struct km_session *s)
 
 /* ---- the table of sessions by handle ---- */
 
+/* Handles are the application's own (a module may ask for one it
+ * chose), so the table is keyed by both. */
 static size_t
-bucket(const struct km_ctx *ctx, uint32_t h)
+bucket(const struct km_ctx *ctx, const struct km_app *app, uint32_t h)
 {
-	return (h * 2654435761u) & (ctx->stab_size - 1);
+	uint64_t k = ((uint64_t)(uintptr_t)app >> 4) * 0x9e3779b97f4a7c15ull ^ h;
+	return (size_t)((k * 2654435761u) >> 7) & (ctx->stab_size - 1);
 }
 
 struct km_session *
@@ -68,21 +71,10 @@ session_find(struct km_ctx *ctx, const struct km_app *app, uint32_t h)
 {
 	if (ctx->stab_size == 0)
 		return NULL;
-	for (struct km_session *s = ctx->stab[bucket(ctx, h)]; s; s = s->hnext)
-		if (s->handle == h)
-			return s->app == app ? s : NULL;
+	for (struct km_session *s = ctx->stab[bucket(ctx, app, h)]; s; s = s->hnext)
+		if (s->handle == h && s->app == app)
+			return s;
 	return NULL;
-}
-
-static bool
-handle_taken(struct km_ctx *ctx, uint32_t h)
-{
-	if (ctx->stab_size == 0)
-		return false;
-	for (struct km_session *s = ctx->stab[bucket(ctx, h)]; s; s = s->hnext)
-		if (s->handle == h)
-			return true;
-	return false;
 }
 
 /* Doubles the table (or makes its first one); 0 or CY_ERR_ALLOC. */
@@ -101,7 +93,7 @@ grow_table(struct km_ctx *ctx)
 		while (old[i]) {
 			struct km_session *s = old[i];
 			old[i] = s->hnext;
-			size_t b = bucket(ctx, s->handle);
+			size_t b = bucket(ctx, s->app, s->handle);
 			s->hnext = t[b];
 			t[b] = s;
 		}
@@ -111,17 +103,19 @@ grow_table(struct km_ctx *ctx)
 }
 
 CK_RV
-session_add_locked(struct km_ctx *ctx, struct km_app *app, struct km_session *s)
+session_add_locked(struct km_ctx *ctx, struct km_app *app, struct km_session *s, uint32_t want)
 {
 	if (app->nsessions >= ctx->policy.max_sessions)
 		return CKR_SESSION_COUNT;
+	if (want != 0 && session_find(ctx, app, want) != NULL)
+		return CKR_SESSION_HANDLE_INVALID;
 	if (ctx->nsessions >= ctx->stab_size && grow_table(ctx) != 0)
 		return CKR_HOST_MEMORY;
-	do
+	s->handle = want;
+	while (s->handle == 0 || (want == 0 && session_find(ctx, app, s->handle) != NULL))
 		s->handle = ctx->next_session++ & 0x7fffffffu;
-	while (s->handle == 0 || handle_taken(ctx, s->handle));
 	s->app = app;
-	size_t b = bucket(ctx, s->handle);
+	size_t b = bucket(ctx, app, s->handle);
 	s->hnext = ctx->stab[b];
 	ctx->stab[b] = s;
 	ctx->nsessions++;
@@ -142,7 +136,7 @@ session_add_locked(struct km_ctx *ctx, struct km_app *app, struct km_session *s)
 static void
 session_unlink(struct km_ctx *ctx, struct km_session *s)
 {
-	for (struct km_session **pp = &ctx->stab[bucket(ctx, s->handle)]; *pp; pp = &(*pp)->hnext) {
+	for (struct km_session **pp = &ctx->stab[bucket(ctx, s->app, s->handle)]; *pp; pp = &(*pp)->hnext) {
 		if (*pp == s) {
 			*pp = s->hnext;
 			break;

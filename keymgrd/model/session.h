@@ -26,10 +26,12 @@ bool session_user_in(const struct km_session *s);
 
 /* app's session h, or NULL; busy ones included (a hash look-up). */
 struct km_session *session_find(struct km_ctx *ctx, const struct km_app *app, uint32_t h);
-/* Gives new session s (its token_id and flags set) a handle and adds it to
- * app's sessions: CKR_OK, CKR_SESSION_COUNT when app has as many as it may
- * (ctx->policy.max_sessions), or CKR_HOST_MEMORY. */
-CK_RV session_add_locked(struct km_ctx *ctx, struct km_app *app, struct km_session *s);
+/* Gives new session s (its token_id and flags set) handle want (0: one
+ * that app has free) and adds it to app's sessions: CKR_OK,
+ * CKR_SESSION_COUNT when app has as many as it may
+ * (ctx->policy.max_sessions), CKR_SESSION_HANDLE_INVALID when app has a
+ * session want already, or CKR_HOST_MEMORY. */
+CK_RV session_add_locked(struct km_ctx *ctx, struct km_app *app, struct km_session *s, uint32_t want);
 /* Frees the session object *pp of app, unlinking it. */
 void session_free_sobj(struct km_app *app, struct km_sobj **pp);
 /* Clears s's busy mark and wakes those waiting for it. */
