@@ -123,6 +123,7 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	[MSG_BYE] = { MSG_BYE, "bye", "", "" },
 	/* sessions the module closed (unknown ones are passed over): never fails */
 	[MSG_CLOSE_SESSIONS] = { MSG_CLOSE_SESSIONS, "close-sessions", "U", "" },
+	[MSG_CERT_REVOKE] = { MSG_CERT_REVOKE, "cert-revoke", "uyysu", "uu" },
 };
 
 static const struct proto_op_info ops[OP_MAX + 1] = {

@@ -124,6 +124,7 @@ enum proto_type {
 	MSG_MULTI,
 	MSG_BYE,
 	MSG_CLOSE_SESSIONS,
+	MSG_CERT_REVOKE,
 	MSG_COUNT /* one past the last */
 };
 

@@ -51,52 +51,91 @@ struct tls_conn {
 	char peer_addr[64];
 };
 
+/* A CRL file keymgrd watches. */
+struct crl_file {
+	char path[4096];
+	struct timespec mtime;
+	off_t size;
+};
+
+#define TLS_MAX_CRLS 8
+
 struct tls_server {
 	gnutls_certificate_credentials_t cred;
 	gnutls_priority_t prio;
 	unsigned handshake_ms;
-	char crl[4096];        /* the CRL file, "" for none */
-	struct timespec crl_mtime;
-	off_t crl_size;
+	struct crl_file crl[TLS_MAX_CRLS]; /* tls_crl: a list */
+	size_t ncrl;
 };
 
-/* Adds the CRL in srv->crl (DER, as coyeu's CA writes it, or PEM) to the
- * credentials: a CRL only ever adds revocations, so a newer one is added
- * beside the older. 0 or a GnuTLS error. */
+/* Adds the CRL in f (DER, as coyeu's CA writes it, or PEM, one or more)
+ * to the credentials: a CRL only ever adds revocations, so a newer one is
+ * added beside the older. 0 or a GnuTLS error. */
 static int
-load_crl(struct tls_server *srv)
+load_crl(struct tls_server *srv, struct crl_file *f)
 {
 	struct stat st;
-	if (stat(srv->crl, &st) != 0)
+	if (stat(f->path, &st) != 0)
 		return GNUTLS_E_FILE_ERROR;
-	int e = gnutls_certificate_set_x509_crl_file(srv->cred, srv->crl, GNUTLS_X509_FMT_DER);
+	int e = gnutls_certificate_set_x509_crl_file(srv->cred, f->path, GNUTLS_X509_FMT_DER);
 	if (e < 0)
-		e = gnutls_certificate_set_x509_crl_file(srv->cred, srv->crl, GNUTLS_X509_FMT_PEM);
+		e = gnutls_certificate_set_x509_crl_file(srv->cred, f->path, GNUTLS_X509_FMT_PEM);
 	if (e >= 0) {
-		srv->crl_mtime = st.st_mtim;
-		srv->crl_size = st.st_size;
+		f->mtime = st.st_mtim;
+		f->size = st.st_size;
 	}
 	return e;
 }
 
 /* Before each handshake: a CRL file that changed (a lost laptop's
- * certificate revoked) is read again, so the revocation holds from the
- * next handshake on. */
+ * certificate revoked, by keymgr cert revoke or another CA) is read
+ * again, so the revocation holds from the next handshake on. */
 static void
 refresh_crl(struct tls_server *srv)
 {
-	struct stat st;
-	if (!srv->crl[0] || stat(srv->crl, &st) != 0)
-		return;
-	if (st.st_mtim.tv_sec == srv->crl_mtime.tv_sec && st.st_mtim.tv_nsec == srv->crl_mtime.tv_nsec &&
-	    st.st_size == srv->crl_size)
-		return;
-	int e = load_crl(srv);
-	if (e < 0)
-		log_err("TLS: %s changed but cannot be read: %s (the CRL read before stays)", srv->crl,
-			gnutls_strerror(e));
-	else
-		log_info("TLS: %s read again", srv->crl);
+	for (size_t i = 0; i < srv->ncrl; i++) {
+		struct crl_file *f = &srv->crl[i];
+		struct stat st;
+		if (stat(f->path, &st) != 0 ||
+		    (st.st_mtim.tv_sec == f->mtime.tv_sec && st.st_mtim.tv_nsec == f->mtime.tv_nsec &&
+		     st.st_size == f->size))
+			continue;
+		int e = load_crl(srv, f);
+		if (e < 0)
+			log_err("TLS: %s changed but cannot be read: %s (the CRL read before stays)", f->path,
+				gnutls_strerror(e));
+		else
+			log_info("TLS: %s read again", f->path);
+	}
+}
+
+/* Splits tls_crl (files separated by commas) into srv->crl and loads each.
+ * 0, or a GnuTLS error with *what the file. */
+static int
+load_crls(struct tls_server *srv, const char *list, const char **what, char *name, size_t name_len)
+{
+	const char *p = list;
+	while (*p) {
+		while (*p == ',' || *p == ' ' || *p == '\t')
+			p++;
+		size_t n = strcspn(p, ",");
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n == 0)
+			break;
+		snprintf(name, name_len, "%.*s", (int)n, p);
+		*what = name;
+		if (srv->ncrl == TLS_MAX_CRLS || n >= sizeof(srv->crl[0].path))
+			return GNUTLS_E_FILE_ERROR;
+		struct crl_file *f = &srv->crl[srv->ncrl++];
+		memcpy(f->path, p, n);
+		f->path[n] = '\0';
+		int e = load_crl(srv, f);
+		if (e < 0)
+			return e;
+		p += strcspn(p, ",");
+	}
+	return 0;
 }
 
 static void
@@ -351,6 +390,8 @@ tls_connect(const char *rest, int timeout_s, struct transport **out)
 	int r = split_host_port(rest, host, sizeof(host), port, sizeof(port));
 	if (r != 0)
 		return r;
+	if (strncmp(rest, "//", 2) == 0)
+		rest += 2; /* what the messages below name: tls://HOST:PORT */
 	if ((r = paths_client_tls(&files)) != 0)
 		return r;
 	if (!files.ca[0] || !files.cert[0] || !files.key[0]) {
@@ -537,15 +578,9 @@ tls_server_new(const struct tls_server_files *f, struct tls_server **out)
 		e = e == 0 ? GNUTLS_E_NO_CERTIFICATE_FOUND : e;
 		goto fail;
 	}
-	if (f->crl != NULL && f->crl[0]) {
-		what = f->crl;
-		if (snprintf(srv->crl, sizeof(srv->crl), "%s", f->crl) >= (int)sizeof(srv->crl)) {
-			e = GNUTLS_E_FILE_ERROR;
-			goto fail;
-		}
-		if ((e = load_crl(srv)) < 0)
-			goto fail;
-	}
+	char crl_name[4096];
+	if (f->crl != NULL && (e = load_crls(srv, f->crl, &what, crl_name, sizeof(crl_name))) < 0)
+		goto fail;
 	what = "TLS priority";
 	if ((e = gnutls_priority_init(&srv->prio, TLS_PRIORITY, NULL)) < 0)
 		goto fail;

@@ -12,7 +12,8 @@ extern const struct transport_ops transport_tls_ops;
 /* keymgrd's TLS material (keymgrd.conf tls_cert, tls_key, tls_client_ca,
  * tls_crl). */
 struct tls_server_files {
-	const char *cert, *key, *client_ca, *crl; /* crl may be NULL */
+	const char *cert, *key, *client_ca;
+	const char *crl;      /* files separated by commas (at most 8), or NULL */
 	unsigned handshake_ms;                    /* 0: 10 s */
 };
 struct tls_server;

@@ -29,7 +29,7 @@ extern const struct cli_cmd cmd_token_init, cmd_token_list, cmd_key_generate, cm
 	cmd_key_show, cmd_cert_issue, cmd_crl_generate, cmd_key_csr, cmd_ca_init, cmd_holder_add,
 	cmd_holder_import, cmd_holder_list, cmd_holder_reset_pin, cmd_account_add, cmd_account_list,
 	cmd_account_remove, cmd_access_grant, cmd_access_revoke, cmd_access_list, cmd_holder_split, cmd_token_reset_so_pin,
-	cmd_workstation_enroll;
+	cmd_workstation_enroll, cmd_cert_revoke;
 
 /* The socket given with --socket, or NULL to resolve it the usual way. */
 extern const char *cli_socket;
@@ -136,5 +136,7 @@ int cli_inventory(const char *label, const char *agency, const char *status, uin
 		  struct cli_inv_row **out, uint32_t *n);
 /* The RFC 5280 name of a CRLReason code, or NULL. */
 const char *cli_reason_name(uint32_t code);
+/* The code of RFC 5280 reason name into *code: 0, or prints (for what), 1. */
+int cli_reason_code(const char *what, const char *name, uint32_t *code);
 
 #endif

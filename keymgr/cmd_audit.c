@@ -76,7 +76,7 @@ audit_list(int argc, char **argv)
 		for (uint32_t i = 0; i < n; i++) {
 			uint64_t id = 0, t = 0, token = 0;
 			uint32_t uid = 0, session = 0, result = 0, hl;
-			char op[64] = "", obj[128] = "", when[32], who[96] = "", role[32] = "";
+			char op[64] = "", obj[256] = "", when[32], who[256] = "", role[32] = "";
 			const uint8_t *hash;
 			wire_get_u64(&v, &id);
 			wire_get_u64(&v, &t);

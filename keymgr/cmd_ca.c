@@ -68,6 +68,24 @@ ca_options(int argc, char **argv, const char *what, const char **token, const ch
 	return 0;
 }
 
+/* The serial of DER certificate der in hex, into out ("?" when unreadable). */
+static void
+serial_hex(const uint8_t *der, size_t len, char *out, size_t cap)
+{
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t d = { (uint8_t *)der, (unsigned)len };
+	uint8_t serial[64];
+	size_t sl = sizeof(serial);
+	snprintf(out, cap, "?");
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return;
+	if (gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_DER) >= 0 &&
+	    gnutls_x509_crt_get_serial(crt, serial, &sl) >= 0 && 2 * sl < cap)
+		for (size_t i = 0; i < sl; i++)
+			snprintf(out + 2 * i, cap - 2 * i, "%02X", serial[i]);
+	gnutls_x509_crt_deinit(crt);
+}
+
 /* Has the token's CA key ca sign request csr for days days with profile;
  * the certificate goes to out (PEM). 0 or 1 (said why). */
 static int
@@ -89,9 +107,13 @@ issue(const char *what, const char *token, const char *pin, const char *ca, cons
 			const uint8_t *der;
 			uint32_t dl;
 			wire_get_bytes(&conn->rep, &der, &dl);
+			char hex[130];
+			serial_hex(der, dl, hex, sizeof(hex));
 			status = cli_write_pem(out, "CERTIFICATE", der, dl);
 			if (status == 0 && strcmp(out, "-") != 0)
-				printf("issued a certificate for %lu days: %s\n", days, out);
+				printf("issued a certificate for %lu days, serial %s: %s\n", days, hex, out);
+			else if (status == 0)
+				fprintf(stderr, "keymgr: issued a certificate for %lu days, serial %s\n", days, hex);
 		} else {
 			ca_fail(what, ca, rv);
 		}
@@ -134,6 +156,102 @@ const struct cli_cmd cmd_cert_issue = {
 };
 
 static int
+cert_revoke(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "token", required_argument, NULL, 't' },
+		{ "pin", required_argument, NULL, 'p' },
+		{ "ca", required_argument, NULL, 'c' },
+		{ "serial", required_argument, NULL, 's' },
+		{ "subject", required_argument, NULL, 'S' },
+		{ "reason", required_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *what = "cert revoke", *token = NULL, *pin = NULL, *ca = NULL, *serial = NULL, *subject = NULL;
+	const char *reason = "unspecified";
+	int c;
+	while ((c = getopt_long(argc, argv, "t:p:c:s:S:r:", longs, NULL)) != -1) {
+		switch (c) {
+		case 't': token = optarg; break;
+		case 'p': pin = cli_pin_arg(optarg, "user PIN"); break;
+		case 'c': ca = optarg; break;
+		case 's': serial = optarg; break;
+		case 'S': subject = optarg; break;
+		case 'r': reason = optarg; break;
+		default: return cli_fail("%s: bad option (see keymgr %s --help)", what, what);
+		}
+	}
+	if (optind != argc)
+		return cli_fail("%s: unexpected argument '%s'", what, argv[optind]);
+	if (!token || !pin || !ca || (serial == NULL) == (subject == NULL))
+		return cli_fail("%s: --token, --pin, --ca and one of --serial and --subject are required", what);
+	/* The serial as keymgr, certtool or openssl print it: hex, with or
+	 * without colons. */
+	char hex[130];
+	uint8_t raw[64];
+	size_t n = 0, k = 0;
+	for (const char *p = serial ? serial : ""; *p; p++)
+		if (*p != ':' && *p != ' ' && k + 2 < sizeof(hex))
+			hex[k++] = *p;
+	hex[k] = '\0';
+	if (serial != NULL) {
+		char even[131];
+		snprintf(even, sizeof(even), "%s%s", k % 2 ? "0" : "", hex);
+		if (k == 0 || cli_parse_hex(even, raw, sizeof(raw), &n) != 0)
+			return cli_fail("%s: --serial must be hex (as keymgr cert issue printed it)", what);
+	}
+	uint32_t code = 0;
+	if (cli_reason_code(what, reason, &code) != 0)
+		return 1;
+	struct cy_conn *conn = cli_connect();
+	uint32_t session;
+	int status = 1;
+	if (conn != NULL && cli_open(conn, token, 0, true, pin, &session) == 0) {
+		struct wire_buf *b = client_begin(conn, MSG_CERT_REVOKE);
+		wire_put_u32(b, session);
+		wire_put_bytes(b, ca, strlen(ca));
+		wire_put_bytes(b, raw, n);
+		wire_put_str(b, subject ? subject : "");
+		wire_put_u32(b, code);
+		CK_RV rv = cli_call(conn);
+		uint32_t count = 0, crl = 0;
+		if (rv == CKR_OK) {
+			wire_get_u32(&conn->rep, &count);
+			wire_get_u32(&conn->rep, &crl);
+			if (count == 0) {
+				cli_fail("%s: '%s' issued no valid certificate %s %s (already revoked, or not one it "
+					 "issued: keymgr key revoke revokes a token's own)",
+					 what, ca, serial ? "with serial" : "to", serial ? serial : subject);
+			} else {
+				printf("revoked %u certificate(s) issued by '%s', reason %s; %s\n", count, ca, reason,
+				       crl ? "its CRL is written again (keymgrd's tls_crl refuses them at the next handshake)"
+					   : "sign and publish its CRL with keymgr crl generate");
+				status = 0;
+			}
+		} else if (rv == CKR_ARGUMENTS_BAD && subject != NULL) {
+			cli_fail("%s: cannot read the subject '%s' (e.g. \"CN=...,O=...\"; a comma in a value is \\,)",
+				 what, subject);
+		} else {
+			ca_fail(what, ca, rv);
+		}
+	}
+	client_close(conn);
+	return status;
+}
+
+const struct cli_cmd cmd_cert_revoke = {
+	"cert", "revoke", "--token LABEL --pin PIN --ca KEY (--serial HEX | --subject DN) [--reason R]",
+	"Revokes a certificate the token's CA key KEY issued and that is not on the\n"
+	"token (a workstation's TLS client certificate, one given out with keymgr cert\n"
+	"issue): by its serial (as keymgr cert issue printed it), or every valid one\n"
+	"issued to the subject DN. keymgrd then signs the CA's next CRL and writes it\n"
+	"to its CRL directory, where a tls_crl naming it refuses the certificate at\n"
+	"the next TLS handshake. R is an RFC 5280 reason (default unspecified).\n"
+	"Certificates on a token are revoked with their key: keymgr key revoke.",
+	cert_revoke,
+};
+
+static int
 crl_generate(int argc, char **argv)
 {
 	const char *token = NULL, *pin = NULL, *ca = NULL, *out = "-";
@@ -169,7 +287,8 @@ crl_generate(int argc, char **argv)
 const struct cli_cmd cmd_crl_generate = {
 	"crl", "generate", "--token LABEL --pin PIN --ca KEY [--days 7] [--out FILE]",
 	"Signs a CRL with the token's CA key KEY listing every revoked certificate it\n"
-	"issued (from the inventory), with the next CRL number, thisUpdate now and\n"
+	"issued (on the token, from the inventory, or to others, see keymgr cert\n"
+	"revoke), with the next CRL number, thisUpdate now and\n"
 	"nextUpdate in the given days; PEM to FILE (default stdout). keymgrd also\n"
 	"writes a new one to its CRL directory after every revocation.",
 	crl_generate,

@@ -390,14 +390,10 @@ key_state(int argc, char **argv)
 	if (cli_parse_hex(idhex, id, sizeof(id), &idlen) != 0)
 		return cli_fail("key %s: --id must be hex", what);
 	uint32_t code = 0;
-	bool found = false;
-	for (uint32_t i = 0; i <= 10; i++)
-		if (cli_reason_name(i) && strcmp(cli_reason_name(i), reason) == 0) {
-			code = i;
-			found = true;
-		}
-	if (!found)
-		return cli_fail("key %s: unknown reason '%s' (RFC 5280 names, e.g. keyCompromise)", what, reason);
+	char where[32];
+	snprintf(where, sizeof(where), "key %s", what);
+	if (cli_reason_code(where, reason, &code) != 0)
+		return 1;
 	struct cy_conn *conn = cli_connect();
 	uint32_t session, changed = 0;
 	int status = 1;

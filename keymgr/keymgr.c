@@ -51,6 +51,7 @@ static const struct cli_cmd *const commands[] = {
 	&cmd_inventory_list,
 	&cmd_inventory_report,
 	&cmd_cert_issue,
+	&cmd_cert_revoke,
 	&cmd_crl_generate,
 	&cmd_workstation_enroll,
 	&cmd_ca_init,
@@ -543,6 +544,17 @@ cli_reason_name(uint32_t code)
 		[8] = "removeFromCRL", [9] = "privilegeWithdrawn", [10] = "aACompromise",
 	};
 	return code < sizeof(names) / sizeof(names[0]) ? names[code] : NULL;
+}
+
+int
+cli_reason_code(const char *what, const char *name, uint32_t *code)
+{
+	for (uint32_t i = 0; i <= 10; i++)
+		if (cli_reason_name(i) && strcmp(cli_reason_name(i), name) == 0) {
+			*code = i;
+			return 0;
+		}
+	return cli_fail("%s: unknown reason '%s' (RFC 5280 names, e.g. keyCompromise)", what, name);
 }
 
 int

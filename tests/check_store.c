@@ -93,6 +93,7 @@ START_TEST(older_schema_migrated)
 	};
 	for (size_t i = 0; i < sizeof(undo6) / sizeof(undo6[0]); i++)
 		sql(db, undo6[i], NULL, 0);
+	sql(db, "DROP TABLE issued", NULL, 0);
 	sql(db, "DROP TABLE cas", NULL, 0);
 	sql(db, "DROP TABLE certs", NULL, 0);
 	sql(db, "DROP INDEX objects_by_keyhash", NULL, 0);
@@ -273,6 +274,70 @@ START_TEST(pin_counts_atomic)
 	ck_assert_uint_eq(u.user_failures, 0);
 	ck_assert_uint_eq(u.so_failures, 1);
 	ck_assert_int_eq(store_token_pin_failed(st, 9, false, &n), CY_ERR_NOT_FOUND);
+	store_close(st);
+}
+END_TEST
+
+/* What a CA issued to others: listed newest first, revoked by serial or
+ * by subject once, the revoked ones listed for the CRL; another CA's
+ * certificate with the same serial is left alone. */
+START_TEST(issued_revoked_once)
+{
+	struct store *st;
+	struct store_token t;
+	struct store_issued c, *v = NULL;
+	size_t n = 0;
+	const uint8_t ca1[] = { 0x30, 1, 'a' }, ca2[] = { 0x30, 1, 'b' };
+	memset(&t, 0, sizeof(t));
+	t.id = 1;
+	strcpy(t.label, "unit-ca");
+	t.data_key_len = 8;
+	ck_assert_int_eq(store_open(db, &st), 0);
+	ck_assert_int_eq(store_token_insert(st, &t), 0);
+	for (int i = 0; i < 3; i++) {
+		memset(&c, 0, sizeof(c));
+		c.token_id = 1;
+		c.issuer = i < 2 ? ca1 : ca2;
+		c.issuer_len = sizeof(ca1);
+		c.serial_len = 3;
+		memcpy(c.serial, "\x02\x01\x07", 3);
+		c.serial[2] = (uint8_t)(i == 1 ? 8 : 7);
+		snprintf(c.subject, sizeof(c.subject), "CN=ws%d,O=Sở Y tế", i);
+		c.issued_at = 100 + i;
+		c.not_after = i == 0 ? 50 : 1000;
+		ck_assert_int_eq(store_issued_insert(st, &c), 0);
+	}
+	ck_assert_int_eq(store_issued_insert(st, &c), CY_ERR_EXISTS);
+	ck_assert_int_eq(store_issued_list(st, 1, ca1, sizeof(ca1), false, 500, &v, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(v[0].subject, "CN=ws1,O=Sở Y tế"); /* newest first */
+	ck_assert_str_eq(v[0].status, "valid");
+	ck_assert_str_eq(v[1].status, "expired");
+	free(v);
+	/* By serial: ca1's 7 only, once. */
+	const uint8_t seven[] = { 2, 1, 7 };
+	ck_assert_int_eq(store_issued_revoke(st, 1, ca1, sizeof(ca1), seven, 3, NULL, 1, 900, &v, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(v[0].subject, "CN=ws0,O=Sở Y tế");
+	free(v);
+	ck_assert_int_eq(store_issued_revoke(st, 1, ca1, sizeof(ca1), seven, 3, NULL, 1, 901, &v, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	free(v);
+	/* By subject. */
+	ck_assert_int_eq(store_issued_revoke(st, 1, ca1, sizeof(ca1), NULL, 0, "CN=ws1,O=Sở Y tế", 4, 902, &v, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	free(v);
+	ck_assert_int_eq(store_issued_list(st, 1, ca1, sizeof(ca1), true, 500, &v, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(v[0].status, "revoked");
+	ck_assert_uint_eq(v[0].reason, 4);
+	ck_assert_int_eq(v[0].revoked_at, 902);
+	ck_assert_uint_eq(v[1].reason, 1);
+	ck_assert_int_eq(v[1].revoked_at, 900); /* not moved by the second try */
+	free(v);
+	ck_assert_int_eq(store_issued_list(st, 1, ca2, sizeof(ca2), true, 500, &v, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	free(v);
 	store_close(st);
 }
 END_TEST
@@ -458,6 +523,7 @@ main(void)
 	tcase_add_test(tc, lookups_use_indexes);
 	tcase_add_test(tc, open_by_uri);
 	tcase_add_test(tc, pin_counts_atomic);
+	tcase_add_test(tc, issued_revoked_once);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	TCase *sl = tcase_create("/seal");

@@ -14,10 +14,14 @@
  *   hostile sessions N SECS SLOT open up to N sessions on one connection,
  *                                then close them all at once (by exiting)
  *   hostile oversize N SECS KIB  announce a 16 MiB request, send KIB KiB of it
+ *   hostile crowd N SECS         not hostile: N clients at once, each one
+ *                                connection that makes a call once all are
+ *                                open (prints "served K of N"), then holds
  *   hostile victim CALLS         CALLS times: connect, HELLO, C_GetSlotList;
  *                                prints the worst latency; fails on any error
  *
- * COYEU_SOCKET names keymgrd's socket. An attacker prints "ready" once its
+ * COYEU_SOCKET names keymgrd's socket (or tls://HOST:PORT, the files from
+ * COYEU_CONF's [client], for the TLS listener). An attacker prints "ready" once its
  * connections are set up.
  */
 #include "config.h"
@@ -61,6 +65,17 @@ open_conn(void)
 		return NULL;
 	}
 	return c;
+}
+
+/* Room for n descriptors and a few more. */
+static void
+raise_nofile(int n)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 16) {
+		rl.rlim_cur = rl.rlim_max < (rlim_t)n + 16 ? rl.rlim_max : (rlim_t)n + 16;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
 
 static void
@@ -170,11 +185,7 @@ sessions(int n, double secs, uint32_t slot)
 static int
 flood(int n, double secs)
 {
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 16) {
-		rl.rlim_cur = rl.rlim_max < (rlim_t)n + 16 ? rl.rlim_max : (rlim_t)n + 16;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	raise_nofile(n);
 	int got = 0;
 	for (int i = 0; i < n; i++)
 		got += open_conn() != NULL;
@@ -184,14 +195,43 @@ flood(int n, double secs)
 	return 0;
 }
 
+/* One C_GetSlotList on c: 0 when it answered CKR_OK. */
+static int
+slot_list(struct cy_conn *c)
+{
+	uint32_t rv = 0;
+	wire_put_u8(client_begin(c, MSG_SLOT_LIST), 1);
+	return client_call(c, &rv) == 0 && rv == CKR_OK ? 0 : -1;
+}
+
+static int
+crowd(int n, double secs)
+{
+	raise_nofile(n);
+	struct cy_conn **c = calloc((size_t)n, sizeof(*c));
+	int got = 0, served = 0;
+	if (c == NULL)
+		return 1;
+	double end = now() + secs;
+	for (int i = 0; i < n; i++)
+		got += (c[i] = open_conn()) != NULL;
+	printf("ready (%d of %d connections)\n", got, n);
+	fflush(stdout);
+	for (int i = 0; i < n; i++)
+		served += c[i] != NULL && slot_list(c[i]) == 0;
+	printf("served %d of %d\n", served, got);
+	fflush(stdout);
+	hold(end);
+	for (int i = 0; i < n; i++)
+		client_close(c[i]);
+	free(c);
+	return 0;
+}
+
 static int
 connect_only(int n, double secs)
 {
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 16) {
-		rl.rlim_cur = rl.rlim_max < (rlim_t)n + 16 ? rl.rlim_max : (rlim_t)n + 16;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	raise_nofile(n);
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s", sock);
 	int got = 0;
@@ -265,12 +305,10 @@ victim(int calls)
 	for (int i = 0; i < calls; i++) {
 		double t0 = now();
 		struct cy_conn *c = open_conn();
-		uint32_t rv = 0;
 		if (c == NULL)
 			return 1;
-		wire_put_u8(client_begin(c, MSG_SLOT_LIST), 1);
-		if (client_call(c, &rv) != 0 || rv != CKR_OK) {
-			fprintf(stderr, "victim: C_GetSlotList failed (0x%x)\n", rv);
+		if (slot_list(c) != 0) {
+			fprintf(stderr, "victim: C_GetSlotList failed\n");
 			return 1;
 		}
 		client_close(c);
@@ -288,7 +326,7 @@ main(int argc, char **argv)
 {
 	sock = getenv("COYEU_SOCKET");
 	if (sock == NULL || argc < 3) {
-		fprintf(stderr, "usage: COYEU_SOCKET=PATH hostile slow|flood|connect N SECS | noread|sessions N SECS SLOT | oversize N SECS KIB | victim CALLS\n");
+		fprintf(stderr, "usage: COYEU_SOCKET=PATH hostile slow|flood|connect|crowd N SECS | noread|sessions N SECS SLOT | oversize N SECS KIB | victim CALLS\n");
 		return 2;
 	}
 	srand((unsigned)getpid());
@@ -308,6 +346,8 @@ main(int argc, char **argv)
 		return flood(n, secs);
 	if (strcmp(argv[1], "connect") == 0)
 		return connect_only(n, secs);
+	if (strcmp(argv[1], "crowd") == 0)
+		return crowd(n, secs);
 	if (strcmp(argv[1], "tcp") == 0 && argc == 5)
 		return tcp_only(n, secs, atoi(argv[4]));
 	if (strcmp(argv[1], "sessions") == 0 && argc == 5)

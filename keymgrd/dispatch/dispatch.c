@@ -106,6 +106,7 @@ static const struct dispatch_row table[MSG_COUNT] = {
 	[MSG_KEY_ROTATE] = { process_key_rotate, S | RQ_ADMIN | RQ_RW },
 	[MSG_ROTATE_DUE] = { process_rotate_due, S | RQ_READER },
 	[MSG_CERT_ISSUE] = { process_cert_issue, S | RQ_ADMIN | RQ_USER | RQ_RW | A },
+	[MSG_CERT_REVOKE] = { process_cert_revoke, S | RQ_ADMIN | RQ_USER | RQ_RW | A },
 	[MSG_CRL_GENERATE] = { process_crl_generate, S | RQ_ADMIN | RQ_USER | RQ_RW | A },
 	[MSG_KEY_CSR] = { process_key_csr, S | RQ_ADMIN | RQ_RW | A },
 	[MSG_CA_INIT] = { process_ca_init, S | RQ_ADMIN | RQ_USER | RQ_RW | A },

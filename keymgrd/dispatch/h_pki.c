@@ -193,9 +193,63 @@ process_cert_issue(struct req *r)
 		 profile == PROFILE_TLS_CLIENT ? " tls-client" : "");
 	if (days == 0 || days > 100 * 366 || profile >= PROFILE_COUNT)
 		return CKR_ARGUMENTS_BAD;
-	if ((rv = ca_issue_locked(r->ctx, s->token_id, label, ln, csr, cn, days, profile, &der, &len)) == CKR_OK)
+	if ((rv = ca_issue_locked(r->ctx, s->token_id, label, ln, csr, cn, days, profile, &der, &len, r->audit_obj,
+				  sizeof(r->audit_obj))) == CKR_OK)
 		wire_put_bytes(r->out, der, len);
 	free(der);
+	return rv;
+}
+
+/* The DER INTEGER of the serial whose content octets (as keymgr prints
+ * them, leading zeros or not) are v; 0 or -1 when it does not fit. */
+static int
+der_integer(const uint8_t *v, size_t n, uint8_t *out, size_t cap, size_t *len)
+{
+	while (n > 1 && v[0] == 0 && !(v[1] & 0x80))
+		v++, n--;
+	bool pad = n > 0 && (v[0] & 0x80);
+	if (n == 0 || n + pad > 127 || 2 + pad + n > cap)
+		return -1;
+	out[0] = 0x02;
+	out[1] = (uint8_t)(n + pad);
+	out[2] = 0;
+	memcpy(out + 2 + pad, v, n);
+	*len = 2 + pad + n;
+	return 0;
+}
+
+/* keymgr cert revoke: a certificate the token's CA issued, by serial or
+ * by subject; then the CA's new CRL. */
+CK_RV
+process_cert_revoke(struct req *r)
+{
+	struct km_session *s = r->s;
+	uint32_t ln, sn;
+	const uint8_t *label = get_bytes(r, &ln), *serial = get_bytes(r, &sn);
+	char *subject = NULL, dn[512];
+	uint8_t der[64];
+	size_t der_len = 0;
+	wire_get_str(r->in, &subject);
+	uint32_t reason = get_u32(r), count = 0;
+	bool crl = false;
+	const char *why;
+	CK_RV rv = CKR_OK;
+	snprintf(r->audit_obj, sizeof(r->audit_obj), "CA %.*s", (int)(ln < 64 ? ln : 64), (const char *)label);
+	/* One of serial and subject; RFC 5280 reasons 0-10 but 7. */
+	if (subject == NULL || (sn > 0) == (*subject != '\0') || reason > 10 || reason == 7)
+		rv = CKR_ARGUMENTS_BAD;
+	else if (sn > 0 && der_integer(serial, sn, der, sizeof(der), &der_len) != 0)
+		rv = CKR_ARGUMENTS_BAD;
+	else if (sn == 0 && x509_dn_canonical(subject, dn, sizeof(dn), &why) != 0)
+		rv = CKR_ARGUMENTS_BAD;
+	if (rv == CKR_OK)
+		rv = ca_revoke_locked(r->ctx, s->token_id, label, ln, sn ? der : NULL, der_len, sn ? NULL : dn, reason,
+				      &count, &crl, r->audit_obj, sizeof(r->audit_obj));
+	if (rv == CKR_OK) {
+		wire_put_u32(r->out, count);
+		wire_put_u32(r->out, crl);
+	}
+	free(subject);
 	return rv;
 }
 

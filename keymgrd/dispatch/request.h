@@ -167,6 +167,7 @@ CK_RV process_rotate_due(struct req *r);
 CK_RV process_cert_import(struct req *r);
 CK_RV process_inventory(struct req *r);
 CK_RV process_cert_issue(struct req *r);
+CK_RV process_cert_revoke(struct req *r);
 CK_RV process_crl_generate(struct req *r);
 CK_RV process_key_csr(struct req *r);
 CK_RV process_ca_init(struct req *r);

@@ -110,6 +110,16 @@ ca_self_sign_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, 
 		goto out;
 	}
 	rv = CKR_OK;
+	/* Its first CRL, empty, so that keymgrd's tls_crl can name the file
+	 * from the start. */
+	{
+		uint8_t *crl = NULL;
+		size_t crl_len = 0;
+		if (ca_crl_locked(ctx, token_id, label, len, ctx->policy.crl_days, &crl, &crl_len) != CKR_OK)
+			log_warn("'%.*s' is a CA, but its first CRL could not be signed", (int)len,
+				 (const char *)label);
+		free(crl);
+	}
 out:
 	if (rv != CKR_OK) {
 		free(*der);
@@ -122,15 +132,110 @@ out:
 	return rv;
 }
 
+/* Appends " serial HEX" (the INTEGER's content) to note. */
+static void
+note_serial(char *note, size_t len, const uint8_t *der_int, size_t n)
+{
+	size_t at = strlen(note);
+	if (n > 2 && at + 8 < len) {
+		at += (size_t)snprintf(note + at, len - at, " serial ");
+		for (size_t i = 2; i < n && at + 3 < len; i++)
+			at += (size_t)snprintf(note + at, len - at, "%02X", der_int[i]);
+	}
+}
+
 CK_RV
 ca_issue_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t len, const uint8_t *csr,
-		size_t csr_len, unsigned days, unsigned profile, uint8_t **der, size_t *der_len)
+		size_t csr_len, unsigned days, unsigned profile, uint8_t **der, size_t *der_len, char *note,
+		size_t note_len)
 {
 	struct ca ca;
+	struct x509_cert c;
+	struct store_issued rec;
+	memset(&c, 0, sizeof(c));
+	memset(&rec, 0, sizeof(rec));
 	CK_RV rv = ca_open(ctx, token_id, label, len, &ca);
 	if (rv != CKR_OK)
 		return rv;
-	rv = pki_issue(ca.priv, ca.cert->val, ca.cert->len, csr, csr_len, days, profile, der, der_len);
+	if ((rv = pki_issue(ca.priv, ca.cert->val, ca.cert->len, csr, csr_len, days, profile, der, der_len)) != CKR_OK)
+		goto out;
+	/* What was issued is recorded with the audit entry, in one
+	 * transaction: a certificate nobody could revoke is never handed out. */
+	rv = CKR_DEVICE_ERROR;
+	if (x509_parse_cert(*der, *der_len, &c) != 0 || c.serial_len > sizeof(rec.serial) ||
+	    x509_subject_dn(*der, *der_len, rec.subject, sizeof(rec.subject)) != 0)
+		goto out;
+	rec.token_id = token_id;
+	rec.issuer = c.issuer;
+	rec.issuer_len = c.issuer_len;
+	memcpy(rec.serial, c.serial, c.serial_len);
+	rec.serial_len = c.serial_len;
+	rec.profile = profile;
+	rec.issued_at = time(NULL);
+	rec.not_after = c.not_after;
+	note_serial(note, note_len, c.serial, c.serial_len);
+	size_t at = strlen(note);
+	snprintf(note + at, note_len - at, " to %s", rec.subject);
+	if (store_begin(ctx->st) != 0)
+		goto out;
+	if (store_issued_insert(ctx->st, &rec) != 0 || audit_commit_locked(ctx) != 0) {
+		store_rollback(ctx->st);
+		goto out;
+	}
+	rv = CKR_OK;
+out:
+	if (rv != CKR_OK) {
+		free(*der);
+		*der = NULL;
+	}
+	x509_cert_clear(&c);
+	ca_close(&ca);
+	return rv;
+}
+
+CK_RV
+ca_revoke_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t len, const uint8_t *serial,
+		 size_t serial_len, const char *subject, uint32_t reason, uint32_t *count, bool *crl_written,
+		 char *note, size_t note_len)
+{
+	struct ca ca;
+	struct store_issued *done = NULL;
+	size_t n = 0;
+	*count = 0;
+	*crl_written = false;
+	CK_RV rv = ca_open(ctx, token_id, label, len, &ca);
+	if (rv != CKR_OK)
+		return rv;
+	rv = CKR_DEVICE_ERROR;
+	if (store_begin(ctx->st) != 0)
+		goto out;
+	if (store_issued_revoke(ctx->st, token_id, ca.subject->val, ca.subject->len, serial, serial_len, subject, reason,
+				time(NULL), &done, &n) != 0) {
+		store_rollback(ctx->st);
+		goto out;
+	}
+	for (size_t i = 0; i < n && i < 4; i++)
+		note_serial(note, note_len, done[i].serial, done[i].serial_len);
+	if (n > 4) {
+		size_t at = strlen(note);
+		snprintf(note + at, note_len - at, " and %zu more", n - 4);
+	}
+	if (audit_commit_locked(ctx) != 0) {
+		store_rollback(ctx->st);
+		goto out;
+	}
+	*count = (uint32_t)n;
+	rv = CKR_OK;
+	/* The revocation stands; the CRL that tells TLS listeners follows. */
+	if (n > 0) {
+		uint8_t *der = NULL;
+		size_t der_len = 0;
+		if (ca_crl_locked(ctx, token_id, label, len, ctx->policy.crl_days, &der, &der_len) == CKR_OK)
+			*crl_written = ctx->policy.crl_dir[0] != '\0';
+		free(der);
+	}
+out:
+	free(done);
 	ca_close(&ca);
 	return rv;
 }
@@ -142,18 +247,22 @@ ca_crl_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t
 	struct ca ca;
 	struct store_cert *rows = NULL;
 	struct pki_revoked *rv_list = NULL;
-	size_t n = 0;
+	struct store_issued *issued = NULL;
+	size_t n = 0, ni = 0;
 	uint64_t number = 0;
 	CK_RV rv = ca_open(ctx, token_id, label, len, &ca);
 	if (rv != CKR_OK)
 		return rv;
 	struct store_cert_filter f = { .status = "revoked", .issuer = ca.subject->val,
 				       .issuer_len = ca.subject->len };
+	/* The revoked certificates of the inventory (on a token) and those
+	 * the CA issued to others (a workstation's). */
 	rv = CKR_DEVICE_ERROR;
 	if (store_ca_next_crl(ctx->st, token_id, ca.id->val, ca.id->len, &number) != 0 ||
-	    store_cert_list(ctx->st, -1, &f, time(NULL), &rows, &n) != 0)
+	    store_cert_list(ctx->st, -1, &f, time(NULL), &rows, &n) != 0 ||
+	    store_issued_list(ctx->st, token_id, ca.subject->val, ca.subject->len, true, time(NULL), &issued, &ni) != 0)
 		goto out;
-	if ((rv_list = calloc(n ? n : 1, sizeof(*rv_list))) == NULL) {
+	if ((rv_list = calloc(n + ni ? n + ni : 1, sizeof(*rv_list))) == NULL) {
 		rv = CKR_HOST_MEMORY;
 		goto out;
 	}
@@ -163,6 +272,13 @@ ca_crl_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t
 		rv_list[i].when = rows[i].revoked_at;
 		rv_list[i].reason = rows[i].reason;
 	}
+	for (size_t i = 0; i < ni; i++) {
+		rv_list[n + i].serial = issued[i].serial;
+		rv_list[n + i].serial_len = issued[i].serial_len;
+		rv_list[n + i].when = issued[i].revoked_at;
+		rv_list[n + i].reason = issued[i].reason;
+	}
+	n += ni;
 	rv = pki_make_crl(ca.priv, ca.cert->val, ca.cert->len, rv_list, n, number, days, der, der_len);
 	if (rv == CKR_OK && ctx->policy.crl_dir[0]) {
 		char name[256], path[4400];
@@ -175,6 +291,7 @@ ca_crl_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t
 				 path);
 	}
 out:
+	free(issued);
 	free(rv_list);
 	free(rows);
 	ca_close(&ca);

@@ -492,6 +492,26 @@ out:
 }
 
 int
+x509_subject_dn(const uint8_t *der, size_t len, char *out, size_t outlen)
+{
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t in = { (uint8_t *)der, (unsigned)len }, dn = { NULL, 0 };
+	int r = CY_ERR_BAD_FORMAT;
+	if (len == 0 || gnutls_x509_crt_init(&crt) < 0)
+		return CY_ERR_ALLOC;
+	if (gnutls_x509_crt_import(crt, &in, GNUTLS_X509_FMT_DER) >= 0 && gnutls_x509_crt_get_dn3(crt, &dn, 0) >= 0) {
+		r = dn.size < outlen ? 0 : CY_ERR_INVALID_ARG;
+		if (r == 0) {
+			memcpy(out, dn.data, dn.size);
+			out[dn.size] = '\0';
+		}
+	}
+	gnutls_free(dn.data);
+	gnutls_x509_crt_deinit(crt);
+	return r;
+}
+
+int
 x509_dn_canonical(const char *in, char *out, size_t len, const char **err)
 {
 	gnutls_x509_dn_t dn;

@@ -48,6 +48,9 @@ int x509_parse_cert(const uint8_t *der, size_t len, struct x509_cert *c);
  * (with what is wrong in err) when in does not parse. */
 int x509_dn_canonical(const char *in, char *out, size_t len, const char **err);
 void x509_cert_clear(struct x509_cert *c);
+/* The subject of DER certificate der as x509_dn_canonical writes it. 0,
+ * CY_ERR_BAD_FORMAT, or CY_ERR_INVALID_ARG when out is too short. */
+int x509_subject_dn(const uint8_t *der, size_t len, char *out, size_t outlen);
 
 /* The template of a token certificate object holding der (parsed as c):
  * public, labelled with its CN; the caller adds CKA_ID. 0 or CY_ERR_ALLOC. */

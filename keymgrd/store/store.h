@@ -17,7 +17,7 @@ struct store;
 struct store_ops;
 
 /* The newest schema version this build writes. */
-#define STORE_SCHEMA_VERSION 8
+#define STORE_SCHEMA_VERSION 9
 
 struct store_token {
 	int64_t id;
@@ -147,6 +147,21 @@ struct store_cert_filter {
 	size_t limit;
 };
 
+/* A certificate a CA of the token issued and that lives elsewhere (a
+ * workstation's TLS client certificate, an official's certificate before
+ * it is imported): what a CRL needs to list it once revoked. */
+struct store_issued {
+	int64_t token_id;
+	const uint8_t *issuer; size_t issuer_len; /* DER Name of the CA (inserts) */
+	uint8_t serial[64]; size_t serial_len;    /* DER INTEGER */
+	char subject[512];                        /* RFC 4514, as GnuTLS writes it */
+	uint32_t profile;                         /* PROFILE_* */
+	int64_t issued_at, not_after;
+	char status[16];                          /* valid, expired, revoked */
+	uint32_t reason;
+	int64_t revoked_at;
+};
+
 /* A short blob (a CKA_ID). */
 struct store_blob {
 	uint8_t buf[64];
@@ -197,6 +212,9 @@ struct store_ops {
 	int (*cert_exists)(struct store *st, int64_t token_id, const uint8_t *issuer, size_t ilen, const uint8_t *serial, size_t slen, bool *exists);
 	int (*cert_list)(struct store *st, int64_t token_id, const struct store_cert_filter *f, int64_t now, struct store_cert **out, size_t *n);
 	int (*cert_revoke)(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint32_t reason, int64_t when);
+	int (*issued_insert)(struct store *st, const struct store_issued *c);
+	int (*issued_revoke)(struct store *st, int64_t token_id, const uint8_t *issuer, size_t ilen, const uint8_t *serial, size_t slen, const char *subject, uint32_t reason, int64_t when, struct store_issued **out, size_t *n);
+	int (*issued_list)(struct store *st, int64_t token_id, const uint8_t *issuer, size_t ilen, bool revoked_only, int64_t now, struct store_issued **out, size_t *n);
 	int (*ca_add)(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len);
 	int (*ca_next_crl)(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint64_t *number);
 	int (*ca_list)(struct store *st, int64_t token_id, struct store_blob **out, size_t *n);
@@ -411,6 +429,28 @@ static inline int
 store_cert_revoke(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint32_t reason, int64_t when)
 {
 	return st->ops->cert_revoke(st, token_id, key_id, len, reason, when);
+}
+
+/* Records a certificate a CA of the token issued. */
+static inline int
+store_issued_insert(struct store *st, const struct store_issued *c)
+{
+	return st->ops->issued_insert(st, c);
+}
+/* Revokes the valid certificates the CA named issuer issued with serial
+ * (a DER INTEGER), or, when serial is NULL, to subject; the ones revoked
+ * now in *out (malloc'd, *n may be 0). */
+static inline int
+store_issued_revoke(struct store *st, int64_t token_id, const uint8_t *issuer, size_t ilen, const uint8_t *serial, size_t slen, const char *subject, uint32_t reason, int64_t when, struct store_issued **out, size_t *n)
+{
+	return st->ops->issued_revoke(st, token_id, issuer, ilen, serial, slen, subject, reason, when, out, n);
+}
+/* What the CA named issuer issued (only the revoked ones when
+ * revoked_only), newest first; *out malloc'd. */
+static inline int
+store_issued_list(struct store *st, int64_t token_id, const uint8_t *issuer, size_t ilen, bool revoked_only, int64_t now, struct store_issued **out, size_t *n)
+{
+	return st->ops->issued_list(st, token_id, issuer, ilen, revoked_only, now, out, n);
 }
 
 /* The CAs of a token: key versions that issue certificates and CRLs. */

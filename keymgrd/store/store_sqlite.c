@@ -147,6 +147,21 @@ static const char *const migrations[] = {
 	"  SELECT name, role, uid, NULL, secret, failures, created FROM accounts;"
 	"DROP TABLE accounts;"
 	"ALTER TABLE accounts8 RENAME TO accounts;",
+	/* 9: what the token's CAs issued that is not on the token (a
+	 * workstation's certificate), so that their CRLs can revoke it. */
+	"CREATE TABLE issued ("
+	"  token_id INTEGER NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,"
+	"  issuer BLOB NOT NULL,"
+	"  serial BLOB NOT NULL,"
+	"  subject TEXT NOT NULL,"
+	"  profile INTEGER NOT NULL,"
+	"  issued_at INTEGER NOT NULL,"
+	"  not_after INTEGER NOT NULL,"
+	"  status TEXT NOT NULL DEFAULT 'valid',"
+	"  reason INTEGER NOT NULL DEFAULT 0,"
+	"  revoked_at INTEGER NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (token_id, issuer, serial));"
+	"CREATE INDEX issued_by_subject ON issued(token_id, issuer, subject);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -1222,6 +1237,119 @@ sq_cert_revoke(struct store *st, int64_t token_id, const uint8_t *key_id, size_t
 }
 
 static int
+sq_issued_insert(struct store *st, const struct store_issued *c)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(sq(st)->db,
+			       "INSERT INTO issued (token_id, issuer, serial, subject, profile, issued_at, not_after)"
+			       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_fail(st, "issued insert");
+	sqlite3_bind_int64(s, 1, c->token_id);
+	sqlite3_bind_blob(s, 2, c->issuer, (int)c->issuer_len, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(s, 3, c->serial, (int)c->serial_len, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 4, c->subject, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 5, c->profile);
+	sqlite3_bind_int64(s, 6, c->issued_at);
+	sqlite3_bind_int64(s, 7, c->not_after);
+	int rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc == SQLITE_CONSTRAINT)
+		return CY_ERR_EXISTS; /* a serial the CA gave before: 2^-126 */
+	return rc == SQLITE_DONE ? 0 : db_fail(st, "issued insert");
+}
+
+/* Reads the rows of s (columns: serial, subject, profile, issued_at,
+ * not_after, status, reason, revoked_at) into *out. */
+static int
+issued_rows(struct store *st, sqlite3_stmt *s, int64_t token_id, int64_t now, struct store_issued **out, size_t *n)
+{
+	struct store_issued *v = NULL;
+	size_t k = 0;
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_issued *nv = realloc(v, (k + 1) * sizeof(*v));
+		if (nv == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		v = nv;
+		struct store_issued *c = &v[k++];
+		memset(c, 0, sizeof(*c));
+		c->token_id = token_id;
+		int sl = sqlite3_column_bytes(s, 0);
+		c->serial_len = sl > 0 && (size_t)sl <= sizeof(c->serial) ? (size_t)sl : 0;
+		if (c->serial_len)
+			memcpy(c->serial, sqlite3_column_blob(s, 0), c->serial_len);
+		copy_col(s, 1, c->subject, sizeof(c->subject));
+		c->profile = (uint32_t)sqlite3_column_int64(s, 2);
+		c->issued_at = sqlite3_column_int64(s, 3);
+		c->not_after = sqlite3_column_int64(s, 4);
+		copy_col(s, 5, c->status, sizeof(c->status));
+		if (strcmp(c->status, "revoked") != 0 && c->not_after < now)
+			snprintf(c->status, sizeof(c->status), "expired");
+		c->reason = (uint32_t)sqlite3_column_int64(s, 6);
+		c->revoked_at = sqlite3_column_int64(s, 7);
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return rc == SQLITE_NOMEM ? CY_ERR_ALLOC : db_fail(st, "issued list");
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+#define ISSUED_COLUMNS "serial, subject, profile, issued_at, not_after, status, reason, revoked_at"
+
+static int
+sq_issued_revoke(struct store *st, int64_t token_id, const uint8_t *issuer, size_t ilen, const uint8_t *serial,
+		 size_t slen, const char *subject, uint32_t reason, int64_t when, struct store_issued **out, size_t *n)
+{
+	sqlite3_stmt *s;
+	*out = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(sq(st)->db,
+			       serial != NULL ? "UPDATE issued SET status = 'revoked', reason = ?4, revoked_at = ?5"
+						" WHERE token_id = ?1 AND issuer = ?2 AND serial = ?3"
+						" AND status != 'revoked' RETURNING " ISSUED_COLUMNS
+					      : "UPDATE issued SET status = 'revoked', reason = ?4, revoked_at = ?5"
+						" WHERE token_id = ?1 AND issuer = ?2 AND subject = ?6"
+						" AND status != 'revoked' RETURNING " ISSUED_COLUMNS,
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_fail(st, "issued revoke");
+	sqlite3_bind_int64(s, 1, token_id);
+	sqlite3_bind_blob(s, 2, issuer, (int)ilen, SQLITE_TRANSIENT);
+	if (serial != NULL)
+		sqlite3_bind_blob(s, 3, serial, (int)slen, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 4, reason);
+	sqlite3_bind_int64(s, 5, when);
+	if (subject != NULL)
+		sqlite3_bind_text(s, 6, subject, -1, SQLITE_TRANSIENT);
+	return issued_rows(st, s, token_id, 0, out, n);
+}
+
+static int
+sq_issued_list(struct store *st, int64_t token_id, const uint8_t *issuer, size_t ilen, bool revoked_only,
+	       int64_t now, struct store_issued **out, size_t *n)
+{
+	sqlite3_stmt *s;
+	*out = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(sq(st)->db,
+			       revoked_only ? "SELECT " ISSUED_COLUMNS " FROM issued WHERE token_id = ?1 AND"
+					      " issuer = ?2 AND status = 'revoked' ORDER BY issued_at DESC, serial"
+					    : "SELECT " ISSUED_COLUMNS " FROM issued WHERE token_id = ?1 AND"
+					      " issuer = ?2 ORDER BY issued_at DESC, serial",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_fail(st, "issued list");
+	sqlite3_bind_int64(s, 1, token_id);
+	sqlite3_bind_blob(s, 2, issuer, (int)ilen, SQLITE_TRANSIENT);
+	return issued_rows(st, s, token_id, now, out, n);
+}
+
+static int
 sq_ca_add(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len)
 {
 	return exec_bound(st, "INSERT OR IGNORE INTO cas (token_id, key_id) VALUES (?1, ?2)", token_id, key_id,
@@ -1328,6 +1456,9 @@ const struct store_ops store_sqlite_ops = {
 	.cert_exists = sq_cert_exists,
 	.cert_list = sq_cert_list,
 	.cert_revoke = sq_cert_revoke,
+	.issued_insert = sq_issued_insert,
+	.issued_revoke = sq_issued_revoke,
+	.issued_list = sq_issued_list,
 	.ca_add = sq_ca_add,
 	.ca_next_crl = sq_ca_next_crl,
 	.ca_list = sq_ca_list,

@@ -52,7 +52,7 @@ start_keymgrd
 stop_keymgrd
 cat unit.pem coyeu-ca.pem >clients.pem
 start_keymgrd --listen "tls://127.0.0.1:$PORT" --tls-cert "$TMP/server.pem" --tls-key "$TMP/server.key" \
-	--tls-client-ca "$TMP/clients.pem" --tls-crl "$TMP/unit.crl"
+	--tls-client-ca "$TMP/clients.pem" --tls-crl "$TMP/unit.crl, $TMP/data/crl/ca.crl"
 grep -q "listening on tls://127.0.0.1:$PORT" keymgrd.log || fail "keymgrd does not say it listens on TLS"
 
 # The unit sets the official up over the local socket (root).
@@ -207,4 +207,71 @@ remote official host timeout 60 "$P11PROBE" "$COYEU_MODULE" sign DB-T 24681357 >
 kill "$HPID" 2>/dev/null
 wait "$HPID" 2>/dev/null || true
 echo "40 stalled handshakes from one address: 16 taken, timed out after 10 s, the rest refused; the socket served"
+
+# Many remote clients at once: three workstations (three principals) open
+# 100 TLS connections each, their handshakes side by side; once all of a
+# workstation's are open, each connection makes a call. keymgrd holds the
+# 300 together and every call is answered; the UNIX socket still serves.
+crowd() { # NAME N SECS: NAME's hostile crowd, output in crowd-NAME.out
+	remote "$1" env COYEU_SOCKET="tls://127.0.0.1:$PORT" "$HOSTILE" crowd "$2" "$3" >"crowd-$1.out" 2>&1
+}
+established() { ss -Htn state established "( sport = :$PORT )" | wc -l; }
+crowd official 100 60 & C1=$!
+crowd ws 100 60 & C2=$!
+crowd admin 100 60 & C3=$!
+for _ in $(seq 600); do
+	[ "$(grep -l "^served" crowd-official.out crowd-ws.out crowd-admin.out 2>/dev/null | wc -l)" = 3 ] && break
+	sleep 0.1
+done
+most=$(established)
+for n in official ws admin; do
+	grep -qx "served 100 of 100" "crowd-$n.out" || { cat "crowd-$n.out" >&2; fail "the $n crowd was not served"; }
+done
+[ "$most" -ge 300 ] || fail "only $most TLS connections at once (300 wanted)"
+"$HOSTILE" victim 3 >/dev/null || fail "the UNIX socket did not serve beside 300 TLS connections"
+# The cap of one principal (128 connections): 40 more of the official's
+# get 28, the others are refused with the reason in the log.
+crowd official 40 1 || true
+grep -q "^ready (28 of 40" crowd-official.out || { cat crowd-official.out >&2; fail "the cap per principal did not hold"; }
+grep -q "as many connections as a principal may" keymgrd.log || fail "no reason logged for the capped connections"
+kill "$C1" "$C2" "$C3" 2>/dev/null
+wait "$C1" "$C2" "$C3" 2>/dev/null || true
+echo "300 TLS connections of three workstations at once: all served ($most established); the 129th of one refused"
+
+# A laptop lost, its certificate from coyeu's own CA: keymgr cert revoke
+# (by serial as enroll printed it, or by subject) records it, keymgrd signs
+# the CA's next CRL into its CRL directory, which tls_crl names: refused
+# from the next handshake on. (The unit's administrator does it over TLS:
+# with an administrator's account, root is no longer one.)
+admin() { remote admin "$KEYMGR" --passphrase-file admin.pass "$@"; }
+serial=$(sed -n 's/^issued a certificate for [0-9]* days, serial \([0-9A-F]*\): .*/\1/p' enroll.out)
+[ -n "$serial" ] || { cat enroll.out >&2; fail "workstation enroll printed no serial"; }
+admin audit list | grep "cert-issue" | grep -q "serial $serial to CN=Lò Thị Hoa" ||
+	{ admin audit list >&2; fail "the audit trail does not name what cert issue issued"; }
+printf 'cn = "Quàng Văn Nam"\norganization = "Sở Y tế"\n' >ws2-req.tmpl
+tls_key ws2.key
+certtool --generate-request --load-privkey ws2.key --template ws2-req.tmpl --outfile ws2.csr 2>/dev/null || fail "request 2"
+admin workstation enroll --csr ws2.csr --token unit-ca --pin 1234 --ca ca --out ws2.pem --holder DB-T >/dev/null ||
+	fail "workstation enroll 2"
+tls_client_conf ws2 "$SERVER"
+remote ws2 host timeout 60 "$P11PROBE" "$COYEU_MODULE" slots >ws2.out 2>&1
+grep -q "^slots [1-9]" ws2.out || { cat ws2.out >&2; fail "the second workstation sees no slot"; }
+admin cert revoke --token unit-ca --pin 1234 --ca ca --serial "$(echo "$serial" | sed 's/../&:/g; s/:$//')" \
+	--reason keyCompromise >revoke.out || { cat revoke.out >&2; fail "cert revoke --serial"; }
+grep -q "revoked 1 certificate(s) issued by 'ca', reason keyCompromise; its CRL is written again" revoke.out ||
+	{ cat revoke.out >&2; fail "cert revoke did not say the CRL was written"; }
+refused ws "refused: client certificate.*revoked"
+remote ws2 host timeout 60 "$P11PROBE" "$COYEU_MODULE" slots >ws2.out 2>&1
+grep -q "^slots [1-9]" ws2.out || { cat ws2.out >&2; fail "revoking one workstation locked out another"; }
+admin cert revoke --token unit-ca --pin 1234 --ca ca --serial "$serial" 2>again.err &&
+	fail "a certificate was revoked twice"
+grep -q "issued no valid certificate with serial" again.err || { cat again.err >&2; fail "no reason for the second revoke"; }
+admin cert revoke --token unit-ca --pin 1234 --ca ca --subject 'CN=Quàng Văn Nam,O=Sở Y tế' >/dev/null ||
+	fail "cert revoke --subject"
+refused ws2 "refused: client certificate.*revoked"
+admin audit list | grep "cert-revoke" | grep -q "serial $serial" ||
+	{ admin audit list >&2; fail "the revocation is not in the audit trail"; }
+certtool --crl-info --infile "$TMP/data/crl/ca.crl" 2>/dev/null | tr -d ':' | grep -qi "serial.*$serial" ||
+	fail "the CA's CRL does not list the serial"
+echo "workstation certificates of coyeu's CA revoked by serial and by subject: refused at the next handshake"
 stop_keymgrd
