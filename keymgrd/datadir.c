@@ -106,11 +106,13 @@ file_state(const char *dir, const char *name, bool secret, char *why, size_t len
 }
 
 int
-datadir_files_ok(const char *dir, char *why, size_t len)
+datadir_files_ok(const char *dir, bool store_here, char *why, size_t len)
 {
 	int key = file_state(dir, "master.key", true, why, len);
 	if (key < 0)
 		return -1;
+	if (!store_here)
+		return 0;
 	int db = file_state(dir, "keymgr.db", false, why, len);
 	if (db < 0)
 		return -1;

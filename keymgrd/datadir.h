@@ -9,6 +9,7 @@
 #ifndef KM_DATADIR_H
 #define KM_DATADIR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -20,8 +21,10 @@ int datadir_dir_safe(const char *dir, char *why, size_t len);
 /*
  * The data directory's files: master.key and keymgr.db are regular files
  * of keymgrd's user (master.key readable by it alone), and either both
- * exist or neither (a new store). 0, or -1 with the reason in why.
+ * exist or neither (a new store); with store_here false (the store is a
+ * database elsewhere, PostgreSQL) only master.key is looked at. 0, or -1
+ * with the reason in why.
  */
-int datadir_files_ok(const char *dir, char *why, size_t len);
+int datadir_files_ok(const char *dir, bool store_here, char *why, size_t len);
 
 #endif

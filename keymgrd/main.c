@@ -59,6 +59,8 @@ struct options {
 	char listen[SERVER_MAX_LISTEN][128];
 	size_t nlisten;
 	char tls_cert[PATH_MAX], tls_key[PATH_MAX], tls_client_ca[PATH_MAX], tls_crl[PATH_MAX];
+	/* The store's URI ("" for sqlite:DATA-DIR/keymgr.db). */
+	char store[1024];
 };
 
 /* Adds the listeners of value (one, or a list separated by commas or
@@ -156,6 +158,9 @@ usage(FILE *f)
 		"\n"
 		"Holds the keys of the coyeu PKCS#11 tokens and serves coyeu-pkcs11.so and keymgr.\n"
 		"  --foreground        stay in the foreground (for systemd and tests)\n"
+		"  --store URI         postgresql://... (libpq's URI: several keymgrd on one\n"
+		"                      database, docs/ha.md) or sqlite:PATH (default\n"
+		"                      sqlite:DATA-DIR/keymgr.db)\n"
 		"  --data-dir DIR      store and master key (default /var/lib/coyeu, or\n"
 		"                      $XDG_DATA_HOME/coyeu for other users)\n"
 		"  --socket PATH       listening socket (default /run/coyeu/keymgrd.sock, or\n"
@@ -360,6 +365,8 @@ on_config(void *user, const char *section, const char *name, const char *value)
 		return 1;
 	if (strcmp(name, "data_dir") == 0)
 		return set_path(o->data_dir, value) == 0;
+	if (strcmp(name, "store") == 0)
+		return snprintf(o->store, sizeof(o->store), "%s", value) < (int)sizeof(o->store);
 	if (strcmp(name, "socket") == 0)
 		return set_path(o->socket, value) == 0;
 	if (strcmp(name, "socket_mode") == 0)
@@ -422,6 +429,7 @@ parse_args(int argc, char **argv, struct options *o)
 	static const struct option longs[] = {
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "data-dir", required_argument, NULL, 'd' },
+		{ "store", required_argument, NULL, 'B' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "socket-mode", required_argument, NULL, 'm' },
@@ -497,6 +505,10 @@ parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'f': o->foreground = true; break;
 		case 'd': if (set_path(cli.data_dir, optarg)) return -1; break;
+		case 'B':
+			if (snprintf(cli.store, sizeof(cli.store), "%s", optarg) >= (int)sizeof(cli.store))
+				return -1;
+			break;
 		case 's': if (set_path(cli.socket, optarg)) return -1; break;
 		case 'c': config = optarg; break;
 		case 'g':
@@ -552,6 +564,8 @@ parse_args(int argc, char **argv, struct options *o)
 	}
 	if (cli.data_dir[0])
 		memcpy(o->data_dir, cli.data_dir, sizeof(o->data_dir));
+	if (cli.store[0])
+		memcpy(o->store, cli.store, sizeof(o->store));
 	if (cli.socket[0])
 		memcpy(o->socket, cli.socket, sizeof(o->socket));
 	if (cli.socket_group[0])
@@ -679,7 +693,9 @@ main(int argc, char **argv)
 		log_err("cannot create %s: %s", o.data_dir, strerror(errno));
 		goto out;
 	}
-	if (datadir_dir_safe(o.data_dir, why, sizeof(why)) != 0 || datadir_files_ok(o.data_dir, why, sizeof(why)) != 0) {
+	bool store_here = !o.store[0]; /* the default: DATA-DIR/keymgr.db */
+	if (datadir_dir_safe(o.data_dir, why, sizeof(why)) != 0 ||
+	    datadir_files_ok(o.data_dir, store_here, why, sizeof(why)) != 0) {
 		log_err("data directory refused: %s", why);
 		goto out;
 	}
@@ -693,9 +709,14 @@ main(int argc, char **argv)
 	}
 	if (created)
 		log_info("created master key %s", path);
-	snprintf(path, sizeof(path), "sqlite:%s/keymgr.db", o.data_dir);
+	if (o.store[0])
+		snprintf(path, sizeof(path), "%s", o.store);
+	else
+		snprintf(path, sizeof(path), "sqlite:%s/keymgr.db", o.data_dir);
 	if ((r = store_open(path, &st)) != 0) {
-		log_err("store %s: %s", path, cy_strerror(r));
+		/* A PostgreSQL URI may hold a password: not in the log. */
+		log_err("store %s: %s", strncmp(path, "postgresql:", 11) == 0 ? "postgresql://..." : path,
+			cy_strerror(r));
 		goto out;
 	}
 	if ((r = ctx_init(&ctx, st, master)) != 0) {

@@ -1,8 +1,16 @@
-/* check_store.c - the SQLite store, sealing, and objects at rest. */
+/*
+ * check_store.c - the store, sealing, and objects at rest.
+ *
+ * The tests of /store-both run against whichever back end db names: the
+ * SQLite file of each test, or, when COYEU_TEST_PG names a PostgreSQL
+ * database (tests/integration/store-pg.sh starts one), that database,
+ * emptied before each test; then only they run.
+ */
 #include "config.h"
 
 #include <check.h>
 #include <fcntl.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +27,7 @@
 static char *dir;
 
 static void put_object(struct store *st, int64_t token, uint32_t cls, const char *id, const char *label);
-static char db[PATH_MAX];
+static char db[PATH_MAX + 1024];
 
 static void
 setup(void)
@@ -27,6 +35,20 @@ setup(void)
 	tu_init_gcrypt();
 	dir = tu_tmpdir();
 	snprintf(db, sizeof(db), "%s/keymgr.db", dir);
+}
+
+/* The PostgreSQL database of COYEU_TEST_PG, emptied. */
+static void
+setup_pg(void)
+{
+	setup();
+	snprintf(db, sizeof(db), "%s", getenv("COYEU_TEST_PG"));
+	PGconn *c = PQconnectdb(db);
+	ck_assert_int_eq(PQstatus(c), CONNECTION_OK);
+	PGresult *r = PQexec(c, "SET client_min_messages = warning; DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+	ck_assert_int_eq(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	PQfinish(c);
 }
 
 static void
@@ -184,7 +206,7 @@ files_hold(const char *path, const char *marker)
 	const char *suffix[] = { "", "-wal" };
 	bool found = false;
 	for (int i = 0; i < 2 && !found; i++) {
-		char p[PATH_MAX + 8];
+		char p[sizeof(db) + 8];
 		snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
 		FILE *f = fopen(p, "rb");
 		if (f == NULL)
@@ -233,14 +255,18 @@ END_TEST
 START_TEST(open_by_uri)
 {
 	struct store *st = NULL;
-	char uri[PATH_MAX + 16];
+	char uri[sizeof(db) + 16];
 	snprintf(uri, sizeof(uri), "sqlite:%s", db);
 	ck_assert_int_eq(store_open(uri, &st), 0);
 	ck_assert_int_eq(store_schema_version(st), STORE_SCHEMA_VERSION);
 	store_close(st);
 	ck_assert_int_eq(store_open("sqlite:", &st), CY_ERR_STORE);
 	ck_assert_int_eq(store_open("", &st), CY_ERR_STORE);
-	ck_assert_int_eq(store_open("postgresql://127.0.0.1/coyeu", &st), CY_ERR_STORE);
+	/* An unknown scheme is no file name; a PostgreSQL that is not there
+	 * is an error, not a wait. */
+	ck_assert_int_eq(store_open("mysql://127.0.0.1/coyeu", &st), CY_ERR_STORE);
+	snprintf(uri, sizeof(uri), "postgresql:///coyeu?host=%s&connect_timeout=2", dir);
+	ck_assert_int_eq(store_open(uri, &st), CY_ERR_STORE);
 	store_close(NULL);
 }
 END_TEST
@@ -274,6 +300,171 @@ START_TEST(pin_counts_atomic)
 	ck_assert_uint_eq(u.user_failures, 0);
 	ck_assert_uint_eq(u.so_failures, 1);
 	ck_assert_int_eq(store_token_pin_failed(st, 9, false, &n), CY_ERR_NOT_FOUND);
+	store_close(st);
+}
+END_TEST
+
+/* Objects by every indexed column, private ones only when asked, their
+ * counts, an update and a delete; the generation moves with each write. */
+START_TEST(objects_found_by_index)
+{
+	struct store *st;
+	struct store_token t;
+	memset(&t, 0, sizeof(t));
+	t.id = 1;
+	strcpy(t.label, "t");
+	t.data_key_len = 8;
+	ck_assert_int_eq(store_open(db, &st), 0);
+	ck_assert_int_eq(store_schema_version(st), STORE_SCHEMA_VERSION);
+	ck_assert_int_eq(store_token_insert(st, &t), 0);
+	ck_assert_int_eq(store_token_insert(st, &t), CY_ERR_EXISTS);
+	uint64_t g0 = store_generation(st);
+	ck_assert_uint_ne(g0, 0);
+	put_object(st, 1, CKO_CERTIFICATE, "k1", "cert one");
+	put_object(st, 1, CKO_PRIVATE_KEY, "k1", "key one");
+	put_object(st, 1, CKO_PUBLIC_KEY, "k2", "key two");
+	uint64_t g1 = store_generation(st);
+	ck_assert_uint_ne(g1, g0);
+	ck_assert_uint_eq(store_generation(st), g1); /* reads move nothing */
+	int64_t *ids = NULL;
+	size_t n = 0;
+	struct store_filter f = { .has_ckaid = true, .ckaid = (const uint8_t *)"k1", .ckaid_len = 2 };
+	ck_assert_int_eq(store_object_find(st, 1, &f, &ids, &n), 0);
+	ck_assert_uint_eq(n, 1); /* the private key is left out */
+	free(ids);
+	f.include_private = true;
+	ck_assert_int_eq(store_object_find(st, 1, &f, &ids, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_lt(ids[0], ids[1]);
+	int64_t key = ids[1];
+	free(ids);
+	struct store_filter g = { .has_label = true, .label = (const uint8_t *)"key two", .label_len = 7,
+				  .has_cls = true, .cls = CKO_PUBLIC_KEY };
+	ck_assert_int_eq(store_object_find(st, 1, &g, &ids, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	free(ids);
+	ck_assert_int_eq(store_object_find(st, 2, &g, &ids, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	free(ids);
+	uint64_t count = 0, bytes = 0;
+	ck_assert_int_eq(store_token_count_objects(st, 1, &count, &bytes), 0);
+	ck_assert_uint_eq(count, 3);
+	ck_assert_uint_eq(bytes, 12);
+	/* A whole row read back, changed, deleted. */
+	struct store_object o;
+	ck_assert_int_eq(store_object_get(st, key, &o), 0);
+	ck_assert_uint_eq(o.cls, CKO_PRIVATE_KEY);
+	ck_assert(o.priv);
+	ck_assert_uint_eq(o.ckaid_len, 2);
+	ck_assert_ptr_null(o.secret);
+	uint8_t sealed[5] = { 1, 2, 0, 4, 5 };
+	o.secret = malloc(5);
+	memcpy(o.secret, sealed, 5);
+	o.secret_len = 5;
+	o.has_keyhash = true;
+	memset(o.keyhash, 7, 32);
+	ck_assert_int_eq(store_object_update(st, &o), 0);
+	store_object_clear(&o);
+	ck_assert_int_eq(store_object_get(st, key, &o), 0);
+	ck_assert_uint_eq(o.secret_len, 5);
+	ck_assert_int_eq(memcmp(o.secret, sealed, 5), 0);
+	store_object_clear(&o);
+	uint8_t kh[32];
+	memset(kh, 7, 32);
+	ck_assert_int_eq(store_object_by_keyhash(st, 1, kh, CKO_PRIVATE_KEY, &ids, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(ids[0], key);
+	free(ids);
+	ck_assert_int_eq(store_object_delete(st, key), 0);
+	ck_assert_int_eq(store_object_get(st, key, &o), CY_ERR_NOT_FOUND);
+	/* A transaction rolled back leaves nothing. */
+	ck_assert_int_eq(store_begin(st), 0);
+	ck_assert_uint_eq(store_generation(st), 0);
+	put_object(st, 1, CKO_DATA, "gone", "gone");
+	store_rollback(st);
+	ck_assert_int_eq(store_token_count_objects(st, 1, &count, &bytes), 0);
+	ck_assert_uint_eq(count, 2);
+	ck_assert_int_eq(store_token_clear_objects(st, 1), 0);
+	ck_assert_int_eq(store_token_count_objects(st, 1, &count, &bytes), 0);
+	ck_assert_uint_eq(count, 0);
+	store_close(st);
+}
+END_TEST
+
+/* Accounts (one per uid or certificate) and access rules by uid, group,
+ * certificate subject and SAN. */
+START_TEST(accounts_and_rules)
+{
+	struct store *st;
+	struct store_token t;
+	memset(&t, 0, sizeof(t));
+	t.data_key_len = 8;
+	ck_assert_int_eq(store_open(db, &st), 0);
+	for (int i = 1; i <= 3; i++) {
+		t.id = i;
+		snprintf(t.label, sizeof(t.label), "t%d", i);
+		ck_assert_int_eq(store_token_insert(st, &t), 0);
+	}
+	struct store_account a = { .name = "an", .role = "admin", .uid = 1000, .secret = "h" };
+	ck_assert_int_eq(store_account_insert(st, &a), 0);
+	ck_assert_int_eq(store_account_insert(st, &a), CY_ERR_EXISTS);
+	struct store_account b = { .name = "bo", .role = "auditor", .uid = CY_UID_NONE, .secret = "h2" };
+	snprintf(b.cert, sizeof(b.cert), "CN=Bố,O=Sở Y tế");
+	ck_assert_int_eq(store_account_insert(st, &b), 0);
+	uint32_t fails = 0;
+	ck_assert_int_eq(store_account_failed(st, "bo", &fails), 0);
+	ck_assert_int_eq(store_account_failed(st, "bo", &fails), 0);
+	ck_assert_uint_eq(fails, 2);
+	ck_assert_int_eq(store_account_failed(st, "nobody", &fails), CY_ERR_NOT_FOUND);
+	struct store_account *v = NULL;
+	size_t n = 0;
+	ck_assert_int_eq(store_account_list(st, &v, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(v[0].uid, 1000);
+	ck_assert_str_eq(v[1].cert, "CN=Bố,O=Sở Y tế");
+	ck_assert_uint_eq(v[1].uid, CY_UID_NONE);
+	ck_assert_uint_eq(v[1].failures, 2);
+	free(v);
+	ck_assert_int_eq(store_account_reset(st, "bo"), 0);
+	ck_assert_int_eq(store_account_delete(st, "an"), 0);
+	ck_assert_int_eq(store_account_delete(st, "an"), CY_ERR_NOT_FOUND);
+
+	struct store_access r1 = { .kind = ACCESS_UID, .id = 1000, .token_id = 1 };
+	struct store_access r2 = { .kind = ACCESS_GROUP, .id = 50, .token_id = 2 };
+	struct store_access r3 = { .kind = ACCESS_CERT, .name = "CN=Bố,O=Sở Y tế", .token_id = 3 };
+	struct store_access r4 = { .kind = ACCESS_SAN, .name = "email:bo@\"x\"", .token_id = 1 };
+	struct store_access r5 = { .kind = ACCESS_UID, .id = 1, .token_id = 9 };
+	ck_assert_int_eq(store_access_set(st, &r1, true), 0);
+	ck_assert_int_eq(store_access_set(st, &r1, true), CY_ERR_EXISTS);
+	ck_assert_int_eq(store_access_set(st, &r2, true), 0);
+	ck_assert_int_eq(store_access_set(st, &r3, true), 0);
+	ck_assert_int_eq(store_access_set(st, &r4, true), 0);
+	ck_assert_int_eq(store_access_set(st, &r5, true), CY_ERR_NOT_FOUND);
+	int64_t *ids = NULL;
+	uint32_t gids[] = { 7, 50 };
+	struct store_who w = { .uid = 1000, .gids = gids, .ngids = 2 };
+	ck_assert_int_eq(store_access_tokens(st, &w, &ids, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(ids[0], 1);
+	ck_assert_int_eq(ids[1], 2);
+	free(ids);
+	const char *sans[] = { "dns:x", "email:bo@\"x\"" };
+	struct store_who c = { .uid = CY_UID_NONE, .cert = "CN=Bố,O=Sở Y tế", .sans = sans, .nsans = 2 };
+	ck_assert_int_eq(store_access_tokens(st, &c, &ids, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(ids[0], 1);
+	ck_assert_int_eq(ids[1], 3);
+	free(ids);
+	struct store_who none = { .uid = CY_UID_NONE };
+	ck_assert_int_eq(store_access_tokens(st, &none, &ids, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	free(ids);
+	struct store_access *rules = NULL;
+	ck_assert_int_eq(store_access_list(st, &rules, &n), 0);
+	ck_assert_uint_eq(n, 4);
+	free(rules);
+	ck_assert_int_eq(store_access_set(st, &r1, false), 0);
+	ck_assert_int_eq(store_access_set(st, &r1, false), CY_ERR_EXISTS);
 	store_close(st);
 }
 END_TEST
@@ -513,17 +704,26 @@ int
 main(void)
 {
 	Suite *s = suite_create("store");
+	TCase *both = tcase_create("/store-both");
+	bool pg = getenv("COYEU_TEST_PG") != NULL;
+	tcase_add_checked_fixture(both, pg ? setup_pg : setup, teardown);
+	tcase_add_test(both, token_roundtrip);
+	tcase_add_test(both, pin_counts_atomic);
+	tcase_add_test(both, objects_found_by_index);
+	tcase_add_test(both, accounts_and_rules);
+	tcase_add_test(both, issued_revoked_once);
+	tcase_set_timeout(both, 60);
+	suite_add_tcase(s, both);
+	if (pg)
+		goto run;
 	TCase *tc = tcase_create("/store");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, fresh_store_is_migrated_and_wal);
 	tcase_add_test(tc, older_schema_migrated);
 	tcase_add_test(tc, newer_schema_refused);
 	tcase_add_test(tc, garbage_file_refused);
-	tcase_add_test(tc, token_roundtrip);
 	tcase_add_test(tc, lookups_use_indexes);
 	tcase_add_test(tc, open_by_uri);
-	tcase_add_test(tc, pin_counts_atomic);
-	tcase_add_test(tc, issued_revoked_once);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	TCase *sl = tcase_create("/seal");
@@ -533,6 +733,7 @@ main(void)
 	tcase_add_test(sl, objects_sealed_at_rest);
 	tcase_add_test(sl, deleted_secret_scrubbed);
 	suite_add_tcase(s, sl);
+run:;
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);

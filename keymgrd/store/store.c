@@ -13,11 +13,13 @@
 #include "cy_err.h"
 #include "log.h"
 #include "store/store.h"
+#include "store/store_pg.h"
 #include "store/store_sqlite.h"
 #include "wire.h"
 
 static const struct store_ops *const backends[] = {
 	&store_sqlite_ops,
+	&store_pg_ops,
 };
 
 int

@@ -510,7 +510,11 @@ write_token(struct store *st, enum stmt_id id, const struct store_token *t, cons
 	sqlite3_bind_text(s, 11, t->agency, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 12, t->unit, -1, SQLITE_STATIC);
 	sqlite3_bind_int(s, 13, t->user_pin_expired);
-	return run(st, s, what);
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_CONSTRAINT)
+		return CY_ERR_EXISTS; /* the id, or the holder, has a token */
+	return rc == SQLITE_DONE ? 0 : db_fail(st, what);
 }
 
 static int
