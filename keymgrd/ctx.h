@@ -191,6 +191,7 @@ struct km_ctx {
 	struct cy_principal self; /* keymgrd itself, in the audit entries of its own work */
 	struct km_token *tokens;
 	size_t ntokens;
+	uint64_t tokens_gen; /* store_tokens_generation when they were read */
 	struct km_app *apps;
 	/* Every session by handle: a hash table of stab_size chains. */
 	struct km_session **stab;
@@ -248,6 +249,10 @@ int64_t dispatch_now_ms(void);
 /* tokens.c */
 /* Reads every token and unseals its data key (at start-up). */
 int token_load_all_locked(struct km_ctx *ctx);
+/* Reads the tokens again when another keymgrd on the store changed one
+ * (store_tokens_generation moved): PINs, failure counts, new tokens. 0 or
+ * an error (the tokens as they were stay). */
+int token_refresh_locked(struct km_ctx *ctx);
 void token_free_all_locked(struct km_ctx *ctx);
 struct km_token *token_find_locked(struct km_ctx *ctx, int64_t id);
 /* The id of the spare, uninitialised slot. */

@@ -232,6 +232,12 @@ dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
 	struct req r = { .ctx = ctx, .peer = peer, .in = req, .out = &fields, .audit_token = -1 };
 	wire_init(&fields, WIRE_MAX_FRAME - 16);
 	pthread_mutex_lock(&ctx->lock);
+	/* Another keymgrd on the store may have changed a token (a PIN, a
+	 * count, a new holder): seen from this request on. When the store
+	 * cannot say, the tokens as read before serve; what needs the store
+	 * fails on its own. */
+	if (token_refresh_locked(ctx) != 0)
+		log_debug("the tokens could not be read again from the store");
 	CK_RV rv = admit_locked(&r, row->flags);
 	if (rv == CKR_ACTION_PROHIBITED)
 		log_info("%s pid %d: %s refused: it needs the %s role", peer->who.name, (int)peer->who.pid, m->name,

@@ -91,7 +91,9 @@ token_load_all_locked(struct km_ctx *ctx)
 {
 	int64_t *ids = NULL;
 	size_t n = 0;
-	int r = store_token_ids(ctx->st, &ids, &n);
+	int r = store_tokens_generation(ctx->st, &ctx->tokens_gen);
+	if (r == 0)
+		r = store_token_ids(ctx->st, &ids, &n);
 	if (r != 0)
 		return r;
 	ctx->tokens = calloc(n ? n : 1, sizeof(*ctx->tokens));
@@ -122,6 +124,76 @@ token_free_all_locked(struct km_ctx *ctx)
 	free(ctx->tokens);
 	ctx->tokens = NULL;
 	ctx->ntokens = 0;
+}
+
+int
+token_refresh_locked(struct km_ctx *ctx)
+{
+	uint64_t gen = 0;
+	int r = store_tokens_generation(ctx->st, &gen);
+	if (r != 0 || gen == ctx->tokens_gen)
+		return r;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	if ((r = store_token_ids(ctx->st, &ids, &n)) != 0)
+		return r;
+	struct km_token *v = calloc(n ? n : 1, sizeof(*v));
+	if (v == NULL) {
+		free(ids);
+		return CY_ERR_ALLOC;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		struct km_token *old = token_find_locked(ctx, ids[i]);
+		struct km_token *t = &v[k];
+		if (old != NULL && store_token_get(ctx->st, ids[i], &t->st) == 0 &&
+		    t->st.data_key_len == old->st.data_key_len &&
+		    memcmp(t->st.data_key, old->st.data_key, old->st.data_key_len) == 0) {
+			/* The same token: its new row, its data key as unsealed,
+			 * this daemon's session counts and object counts. */
+			t->data_key = old->data_key;
+			t->sessions = old->sessions;
+			t->rw_sessions = old->rw_sessions;
+			t->objects = old->objects;
+			t->bytes = old->bytes;
+			old->data_key = NULL;
+			k++;
+			continue;
+		}
+		/* New here, or re-initialised elsewhere (a new data key). */
+		wire_wipe(&t->st, sizeof(t->st));
+		if ((r = load_token(ctx, ids[i], t)) != 0) {
+			log_err("token %lld: cannot open its data key: %s", (long long)ids[i], cy_strerror(r));
+			break;
+		}
+		if (old != NULL) {
+			t->sessions = old->sessions;
+			t->rw_sessions = old->rw_sessions;
+		}
+		token_recount_locked(ctx, t);
+		k++;
+	}
+	free(ids);
+	if (r != 0) {
+		/* The old table stays whole: give back the keys moved out of it. */
+		for (size_t i = 0; i < k; i++) {
+			struct km_token *old = token_find_locked(ctx, v[i].st.id);
+			if (old != NULL && old->data_key == NULL)
+				old->data_key = v[i].data_key;
+			else
+				seal_key_free(v[i].data_key);
+			wire_wipe(&v[i].st, sizeof(v[i].st));
+		}
+		free(v);
+		return r;
+	}
+	size_t before = ctx->ntokens;
+	token_free_all_locked(ctx); /* what is left of the old table: tokens gone */
+	ctx->tokens = v;
+	ctx->ntokens = k;
+	ctx->tokens_gen = gen;
+	log_debug("tokens read again (changed in the store): %zu, %zu before", k, before);
+	return 0;
 }
 
 /* ctx->tokens is in ascending id order: loaded so, and a new token takes

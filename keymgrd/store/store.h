@@ -190,6 +190,7 @@ struct store_ops {
 	int (*commit)(struct store *st);
 	void (*rollback)(struct store *st);
 	uint64_t (*generation)(struct store *st);
+	int (*tokens_generation)(struct store *st, uint64_t *gen);
 	int (*token_ids)(struct store *st, int64_t **ids, size_t *n);
 	int (*token_get)(struct store *st, int64_t id, struct store_token *t);
 	int (*token_insert)(struct store *st, const struct store_token *t);
@@ -276,6 +277,18 @@ static inline uint64_t
 store_generation(struct store *st)
 {
 	return st->ops->generation(st);
+}
+
+/*
+ * A number that changes whenever a token row changes (a PIN, a failure
+ * count, a new token), whoever wrote it: what keymgrd keeps of its tokens
+ * is read again when it moves. Constant for a store only one keymgrd
+ * writes (SQLite: the data directory is locked).
+ */
+static inline int
+store_tokens_generation(struct store *st, uint64_t *gen)
+{
+	return st->ops->tokens_generation(st, gen);
 }
 
 /* All token ids in ascending order; *ids is malloc'd (caller frees). */

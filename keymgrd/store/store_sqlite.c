@@ -407,6 +407,14 @@ sq_generation(struct store *st)
 	return ((uint64_t)dv << 40) + (uint64_t)sqlite3_total_changes64(sq(st)->db) + 1;
 }
 
+static int
+sq_tokens_generation(struct store *st, uint64_t *gen)
+{
+	(void)st;
+	*gen = 1; /* one keymgrd per file: its tokens change only through it */
+	return 0;
+}
+
 static void
 sq_rollback(struct store *st)
 {
@@ -1438,6 +1446,7 @@ const struct store_ops store_sqlite_ops = {
 	.commit = sq_commit,
 	.rollback = sq_rollback,
 	.generation = sq_generation,
+	.tokens_generation = sq_tokens_generation,
 	.token_ids = sq_token_ids,
 	.token_get = sq_token_get,
 	.token_insert = sq_token_insert,

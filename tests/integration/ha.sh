@@ -1,0 +1,63 @@
+#!/bin/sh
+# Two keymgrd on one PostgreSQL database (docs/ha.md), each with its own
+# data directory and socket, sharing the master key: a token made through
+# A is used through B; wrong PINs spread over both lock the PIN on both; a
+# key revoked through A cannot sign through B a moment later; the audit
+# trail is one chain with entries of both, verified through either.
+. "$(dirname "$0")/lib.sh"
+: "${P11PROBE:?P11PROBE not set}"
+pg_start
+A_SOCKET=$COYEU_SOCKET
+B_SOCKET="$TMP/b/keymgrd.sock"
+B_PID=
+EXTRA_CLEANUP="[ -z \"\$B_PID\" ] || { kill \$B_PID; wait \$B_PID; } 2>/dev/null; ${EXTRA_CLEANUP}"
+
+start_keymgrd --store "$PG_URI" --max-pin-failures 3
+mkdir -p "$TMP/b/data" && chmod 700 "$TMP/b/data"
+cp -p "$TMP/data/master.key" "$TMP/b/data/master.key" # provisioned once, shared
+"$KEYMGRD" --foreground --data-dir "$TMP/b/data" --socket "$B_SOCKET" --store "$PG_URI" --config /dev/null \
+	--max-pin-failures 3 >"$TMP/b.log" 2>&1 &
+B_PID=$!
+for _ in $(seq 100); do [ -S "$B_SOCKET" ] && break; sleep 0.1; done
+[ -S "$B_SOCKET" ] || { cat "$TMP/b.log" >&2; fail "keymgrd B did not start"; }
+on_b() { COYEU_SOCKET=$B_SOCKET "$@"; }
+
+# A token and a key made through A, used through B.
+"$KEYMGR" token init --label ha --so-pin 87654321 --pin 1234 >/dev/null || fail "token init on A"
+"$KEYMGR" key generate --token ha --pin 1234 --type ec:P-256 --label signer >/dev/null || fail "key generate on A"
+on_b "$KEYMGR" token list >"$TMP/list-b" 2>&1 || { cat "$TMP/list-b" >&2; fail "token list on B"; }
+grep -q " ha " "$TMP/list-b" || grep -q "ha" "$TMP/list-b" || { cat "$TMP/list-b" >&2; fail "B does not see A's token"; }
+on_b host timeout 60 "$P11PROBE" "$COYEU_MODULE" sign ha 1234 >"$TMP/sign-b" 2>&1 ||
+	{ cat "$TMP/sign-b" "$TMP/b.log" >&2; fail "B cannot sign with the key made through A"; }
+echo "a token and key made through A sign through B"
+
+# Three wrong PINs, two through A and one through B: locked for both.
+wrong() { # SOCKET: one login with a wrong PIN; prints what C_Login said
+	COYEU_SOCKET=$1 host timeout 60 "$P11PROBE" "$COYEU_MODULE" sign ha 9999 2>&1 | grep -o "C_Login CKR_[A-Z_]*" | head -1
+}
+[ "$(wrong "$A_SOCKET")" = "C_Login CKR_PIN_INCORRECT" ] || fail "first wrong PIN on A"
+[ "$(wrong "$B_SOCKET")" = "C_Login CKR_PIN_INCORRECT" ] || fail "second wrong PIN on B"
+[ "$(wrong "$A_SOCKET")" = "C_Login CKR_PIN_LOCKED" ] || fail "the third wrong PIN (on A) did not lock"
+for s in "$B_SOCKET" "$A_SOCKET"; do
+	COYEU_SOCKET=$s host timeout 60 "$P11PROBE" "$COYEU_MODULE" sign ha 1234 >"$TMP/locked" 2>&1 &&
+		fail "the right PIN logged in on a locked token ($s)"
+	grep -q "C_Login CKR_PIN_LOCKED" "$TMP/locked" || { cat "$TMP/locked" >&2; fail "not locked through $s"; }
+done
+echo "3 wrong PINs over two daemons: locked on both"
+"$KEYMGR" token init --label ha2 --so-pin 87654321 --pin 1234 >/dev/null || fail "second token"
+"$KEYMGR" key generate --token ha2 --pin 1234 --type ec:P-256 --label signer >/dev/null || fail "second key"
+id=$("$KEYMGR" key list --token ha2 --pin 1234 | awk '$2 == "private" {print $NF; exit}')
+[ -n "$id" ] || { "$KEYMGR" key list --token ha2 --pin 1234 >&2; fail "no key id"; }
+on_b host timeout 60 "$P11PROBE" "$COYEU_MODULE" sign ha2 1234 >/dev/null 2>&1 || fail "B signs before the revocation"
+"$KEYMGR" key revoke --token ha2 --pin 1234 --id "$id" --reason keyCompromise >/dev/null || fail "revoke on A"
+on_b host timeout 60 "$P11PROBE" "$COYEU_MODULE" sign ha2 1234 >"$TMP/revoked" 2>&1 &&
+	{ cat "$TMP/revoked" >&2; fail "a key revoked through A signed through B"; }
+echo "a key revoked through A does not sign through B: $(grep -o 'C_Sign[A-Za-z]* CKR_[A-Z_]*' "$TMP/revoked" | head -1)"
+
+# One audit chain, entries of both daemons, verified through each.
+"$KEYMGR" audit verify >"$TMP/va" 2>&1 || { cat "$TMP/va" >&2; fail "audit verify on A"; }
+on_b "$KEYMGR" audit verify >"$TMP/vb" 2>&1 || { cat "$TMP/vb" >&2; fail "audit verify on B"; }
+grep -q "audit head" "$TMP/b.log" || fail "B wrote no audit entry"
+echo "one audit chain with entries of A and B: $(head -1 "$TMP/vb")"
+kill -TERM "$B_PID"; wait "$B_PID" || fail "keymgrd B did not stop cleanly"; B_PID=
+stop_keymgrd
