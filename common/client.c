@@ -40,7 +40,8 @@ open_one(const char *uri, const uint8_t *app_id, struct cy_conn **out)
 	if ((r = client_call(c, &rv)) != 0)
 		goto out;
 	if (rv != CKR_OK || wire_get_u32(&c->rep, &version) != 0 || version != PROTO_VERSION ||
-	    wire_get_u32(&c->rep, &c->cache_ms) != 0 || wire_get_u32(&c->rep, &c->max_sessions) != 0) {
+	    wire_get_u32(&c->rep, &c->cache_ms) != 0 || wire_get_u32(&c->rep, &c->max_sessions) != 0 ||
+	    wire_get_u32(&c->rep, &c->fresh) != 0) {
 		r = CY_ERR_VERSION;
 		goto out;
 	}
@@ -52,30 +53,62 @@ out:
 	return r;
 }
 
-int
-client_open(const char *servers, const uint8_t *app_id, struct cy_conn **out)
+/* The i-th server of the list into uri: 0, or CY_ERR_NOT_FOUND past the end. */
+static int
+nth_server(const char *servers, size_t i, char *uri, size_t len)
 {
-	int r = CY_ERR_CONNECT;
 	const char *p = servers;
-	*out = NULL;
-	while (*p) {
+	for (size_t k = 0; *p; k++) {
 		p += strspn(p, ", \t");
 		size_t n = strcspn(p, ", \t");
 		if (n == 0)
 			break;
-		char uri[4096];
-		if (n >= sizeof(uri))
-			return CY_ERR_TOO_LARGE;
-		memcpy(uri, p, n);
-		uri[n] = '\0';
+		if (k == i) {
+			if (n >= len)
+				return CY_ERR_TOO_LARGE;
+			memcpy(uri, p, n);
+			uri[n] = '\0';
+			return 0;
+		}
 		p += n;
+	}
+	return CY_ERR_NOT_FOUND;
+}
+
+int
+client_open_from(const char *servers, size_t first, const uint8_t *app_id, struct cy_conn **out)
+{
+	int r = CY_ERR_CONNECT;
+	char uri[4096];
+	*out = NULL;
+	/* first, then the others in order: an application stays with the
+	 * keymgrd it has (its operations in progress are there). */
+	if (nth_server(servers, first, uri, sizeof(uri)) != 0)
+		first = 0;
+	for (size_t k = 0;; k++) {
+		size_t i = k == 0 ? first : k - 1;
+		if (k > 0 && i == first)
+			continue;
+		int e = nth_server(servers, i, uri, sizeof(uri));
+		if (e == CY_ERR_NOT_FOUND)
+			break;
+		if (e != 0)
+			return e;
 		/* The next server when this one cannot be reached or spoken
 		 * to; a version mismatch is no reason to try elsewhere. */
 		r = open_one(uri, app_id, out);
+		if (r == 0)
+			(*out)->server = i;
 		if (r == 0 || r == CY_ERR_VERSION)
 			return r;
 	}
 	return r;
+}
+
+int
+client_open(const char *servers, const uint8_t *app_id, struct cy_conn **out)
+{
+	return client_open_from(servers, 0, app_id, out);
 }
 
 void

@@ -24,6 +24,8 @@ struct cy_conn {
 	int64_t reply_ns[MSG_COUNT]; /* how long the last reply of each type took */
 	uint32_t cache_ms; /* how long what keymgrd says of keys may be relied on (HELLO) */
 	uint32_t max_sessions; /* how many sessions the application may have open (HELLO) */
+	uint32_t fresh;        /* keymgrd did not know the application: none of its sessions are open there */
+	size_t server;         /* which server of the list answered (0 for the first) */
 };
 
 /*
@@ -36,6 +38,8 @@ struct cy_conn {
  * listens, or another negative error.
  */
 int client_open(const char *servers, const uint8_t *app_id, struct cy_conn **out);
+/* The same, trying server number first (0-based) of the list first. */
+int client_open_from(const char *servers, size_t first, const uint8_t *app_id, struct cy_conn **out);
 /* Closes and frees c (NULL is fine); wipes its buffers. */
 void client_close(struct cy_conn *c);
 /* Starts a request of type in c->req; append the fields, then client_call. */

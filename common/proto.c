@@ -13,7 +13,7 @@
 #include "proto.h"
 
 static const struct proto_msg messages[MSG_COUNT] = {
-	[MSG_HELLO] = { MSG_HELLO, "hello", "uy", "uuuu[ussssuuuuuuu]" },
+	[MSG_HELLO] = { MSG_HELLO, "hello", "uy", "uuuuu[ussssuuuuuuu]" },
 	[MSG_SLOT_LIST] = { MSG_SLOT_LIST, "slot-list", "b", "U" },
 	[MSG_SLOT_INFO] = { MSG_SLOT_INFO, "slot-info", "u", "ssu" },
 	[MSG_TOKEN_INFO] = { MSG_TOKEN_INFO, "token-info", "u", "ssssuuuuuuu" },

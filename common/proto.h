@@ -25,7 +25,7 @@
 #include "cy_pkcs11.h"
 #include "wire.h"
 
-#define PROTO_VERSION 5
+#define PROTO_VERSION 6
 #define PROTO_REPLY 0x80000000u
 #define PROTO_APP_ID_LEN 16
 /* Most attributes one message may list (lists of u32s, 'U', may be as

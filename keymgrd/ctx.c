@@ -52,6 +52,7 @@ ctx_init(struct km_ctx *ctx, struct store *st, uint8_t *master_key)
 	snprintf(ctx->self.name, sizeof(ctx->self.name), "keymgrd");
 	ctx->self.uid = (uint32_t)geteuid();
 	ctx->self.pid = (int32_t)getpid();
+	gcry_create_nonce(ctx->daemon_id, sizeof(ctx->daemon_id));
 	uint32_t base;
 	gcry_create_nonce(&base, sizeof(base));
 	/* Random starting handles, so a handle from before a restart is very

@@ -80,6 +80,7 @@ struct km_app {
 	const struct km_unlock *const *unlocks; /* &ctx->unlocks */
 	const unsigned *admin_accounts;         /* &ctx->admin_accounts */
 	uint8_t id[PROTO_APP_ID_LEN];
+	uint8_t login_key[32]; /* SHA-256 of principal and id: its logins in the store */
 	unsigned conns;
 	/* A remote application whose links all dropped keeps its sessions
 	 * and logins until gone_until (monotonic ms; 0: it is connected):
@@ -193,6 +194,11 @@ struct km_ctx {
 	size_t ntokens;
 	uint64_t tokens_gen; /* store_tokens_generation when they were read */
 	struct km_app *apps;
+	/* This keymgrd among those on the store (random at start): whose the
+	 * logins kept in the store are (model/logins.h). */
+	uint8_t daemon_id[16];
+	int64_t logins_touched; /* unix time of the last store_login_touch */
+	bool stopping;          /* SIGTERM: applications go on elsewhere */
 	/* Every session by handle: a hash table of stab_size chains. */
 	struct km_session **stab;
 	size_t stab_size, nsessions;

@@ -16,8 +16,10 @@
  * gone. A session closed here goes to keymgrd before the next request, on
  * any session; at C_Finalize BYE ends them all, so they are never sent.
  *
- * Over a UNIX socket (a round trip costs microseconds) nothing here is
- * used: every open and close is its own request, as before.
+ * Over a UNIX socket (a round trip costs microseconds) opens and closes are
+ * requests of their own; the table still holds every session, so that
+ * after a failover (a keymgrd that does not know the application) each is
+ * opened again, the same way, with its next request (lazy_reopen_all).
  */
 #include "config.h"
 
@@ -204,6 +206,16 @@ lazy_so_seen(void)
 	bool seen = so_seen;
 	pthread_mutex_unlock(&lock);
 	return seen;
+}
+
+void
+lazy_reopen_all(void)
+{
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < ntab; i++)
+		tab[i].pending = true;
+	ncloses = 0; /* closes of sessions the new keymgrd never had */
+	pthread_mutex_unlock(&lock);
 }
 
 bool

@@ -56,6 +56,9 @@ void rpc_end(struct rpc *r);
 /* rpc_begin for a request whose first field is session h, after the
  * checks every session call makes (initialised, h fits). */
 CK_RV rpc_begin_session(struct rpc *r, uint32_t type, CK_SESSION_HANDLE h);
+/* rpc_begin for a request on session h that the caller writes itself
+ * (an operation's): its open goes first when still to be sent (lazy.c). */
+CK_RV rpc_begin_on(struct rpc *r, uint32_t type, CK_SESSION_HANDLE h);
 /* rpc_call and rpc_end: for a reply without fields, or one u32 (*out). */
 CK_RV rpc_call_none(struct rpc *r);
 CK_RV rpc_call_u32(struct rpc *r, CK_ULONG *out);
@@ -176,6 +179,9 @@ bool lazy_so_seen(void);
  * (the caller frees it); lazy_open_done says how it went (sent false:
  * the link failed, it is sent again later). */
 bool lazy_take_open(uint32_t h, struct wire_buf *out);
+/* A keymgrd that does not know the application (failover, a restart):
+ * every session is opened again with its next request. */
+void lazy_reopen_all(void);
 void lazy_open_done(uint32_t h, bool sent, CK_RV rv);
 /* The code a call returns for the open keymgrd refused before it. */
 CK_RV lazy_open_rv(CK_RV rv);

@@ -30,9 +30,8 @@ op_init(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m, CK_OBJEC
 	bool kept;
 	if ((rv = defer_init(h, kind, m, key, &kept)) != CKR_OK || kept)
 		return rv;
-	if ((rv = rpc_begin(&r, MSG_OP_INIT, CKR_DEVICE_ERROR)) != CKR_OK)
+	if ((rv = rpc_begin_session(&r, MSG_OP_INIT, h)) != CKR_OK)
 		return rv;
-	wire_put_u32(r.req, (uint32_t)h);
 	wire_put_u32(r.req, kind);
 	if ((rv = mech_param_encode(m, r.req)) != CKR_OK) {
 		rpc_end(&r);
@@ -76,10 +75,10 @@ note_step(CK_SESSION_HANDLE h, uint32_t msg, enum proto_op kind, CK_RV rv, bool 
 /* Sends an init kept here on its own (before a step that cannot carry
  * it: one through the shared region). */
 static CK_RV
-send_kept_init(const struct wire_buf *init)
+send_kept_init(CK_SESSION_HANDLE h, const struct wire_buf *init)
 {
 	struct rpc r;
-	CK_RV rv = rpc_begin(&r, MSG_OP_INIT, CKR_DEVICE_ERROR);
+	CK_RV rv = rpc_begin_on(&r, MSG_OP_INIT, h);
 	if (rv != CKR_OK)
 		return rv;
 	wire_put_raw(r.req, init->data + 4, init->size - 4);
@@ -191,7 +190,7 @@ op_step(CK_SESSION_HANDLE h, uint32_t msg, enum proto_op kind, const CK_BYTE *in
 	CK_RV init_rv = CKR_OK;
 	bool kept = defer_take(h, kind, &init);
 	if (kept && shm) {
-		init_rv = send_kept_init(&init);
+		init_rv = send_kept_init(h, &init);
 		wire_free(&init);
 		kept = false;
 		if (init_rv != CKR_OK) {
@@ -199,7 +198,7 @@ op_step(CK_SESSION_HANDLE h, uint32_t msg, enum proto_op kind, const CK_BYTE *in
 			return init_failed_as_step(init_rv);
 		}
 	}
-	if ((rv = rpc_begin(&r, msg, CKR_DEVICE_ERROR)) != CKR_OK) {
+	if ((rv = rpc_begin_on(&r, msg, h)) != CKR_OK) {
 		if (kept) {
 			wire_free(&init);
 			defer_set_state(h, kind, DEFER_NONE);

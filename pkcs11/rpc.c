@@ -39,6 +39,7 @@ static struct {
 	bool remote; /* a tls:// server in the list: lazy.c and view.c at work */
 	uint32_t next_handle;  /* the session handle C_OpenSession asks for next */
 	uint32_t max_sessions; /* how many keymgrd allows the application (HELLO) */
+	size_t server_at;      /* the server of the list the last connection went to */
 	struct cy_conn *idle[POOL_MAX];
 	size_t nidle;
 } mod;
@@ -87,8 +88,16 @@ pool_get(void)
 	 * more tries, 0.25 and 1 s later; a local one is there or not. */
 	static const useconds_t backoff[] = { 250000, 1000000 };
 	for (size_t i = 0; c == NULL; i++) {
-		if (client_open(mod.socket, mod.app_id, &c) == 0) {
+		size_t at = __atomic_load_n(&mod.server_at, __ATOMIC_RELAXED);
+		if (client_open_from(mod.socket, at, mod.app_id, &c) == 0) {
 			__atomic_store_n(&mod.max_sessions, c->max_sessions, __ATOMIC_RELAXED);
+			__atomic_store_n(&mod.server_at, c->server, __ATOMIC_RELAXED);
+			/* A keymgrd that does not know this application (another
+			 * one of the list, or the same restarted) has none of its
+			 * sessions: each is opened again with its next request;
+			 * its logins it took from the store (docs/ha.md). */
+			if (c->fresh)
+				lazy_reopen_all();
 			slots_take_snapshot(&c->rep);
 			break;
 		}
@@ -157,7 +166,7 @@ exchange(struct rpc *r, const struct wire_buf *first, CK_RV *first_rv)
 	const struct wire_buf *pre[3];
 	uint32_t pre_rv[3] = { 0 };
 	bool closing = mod.remote && lazy_take_closes(&closes, &nclosed);
-	bool opening = mod.remote && lazy_take_open(r->session, &open);
+	bool opening = lazy_take_open(r->session, &open);
 	if (closing)
 		pre[np++] = &closes;
 	if (opening) {
@@ -251,11 +260,19 @@ rpc_begin_session(struct rpc *r, uint32_t type, CK_SESSION_HANDLE h)
 		return CKR_SESSION_HANDLE_INVALID;
 	if (type < MSG_COUNT && changes_objects[type])
 		view_forget();
-	if ((rv = rpc_begin(r, type, CKR_DEVICE_ERROR)) != CKR_OK)
+	if ((rv = rpc_begin_on(r, type, h)) != CKR_OK)
 		return rv;
-	r->session = (uint32_t)h;
 	wire_put_u32(r->req, (uint32_t)h);
 	return CKR_OK;
+}
+
+CK_RV
+rpc_begin_on(struct rpc *r, uint32_t type, CK_SESSION_HANDLE h)
+{
+	CK_RV rv = rpc_begin(r, type, CKR_DEVICE_ERROR);
+	if (rv == CKR_OK)
+		r->session = (uint32_t)h;
+	return rv;
 }
 
 CK_RV
@@ -365,7 +382,10 @@ rpc_start(void)
 {
 	if (paths_client_server(mod.socket, sizeof(mod.socket)) != 0)
 		return CKR_GENERAL_ERROR;
-	gcry_create_nonce(mod.app_id, sizeof(mod.app_id));
+	/* The application's id is what takes its logins back after a
+	 * failover (docs/ha.md): a secret, not only unique. */
+	gcry_randomize(mod.app_id, sizeof(mod.app_id), GCRY_STRONG_RANDOM);
+	mod.server_at = 0;
 	mod.remote = strstr(mod.socket, "tls://") != NULL;
 	mod.next_handle = 1;
 	mod.max_sessions = 0;

@@ -532,9 +532,8 @@ C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 	if (ulPinLen > 4096)
 		return CKR_PIN_LEN_RANGE;
 	slots_forget_snapshot(); /* what the token shows changes */
-	if ((rv = rpc_begin(&r, MSG_INIT_PIN, CKR_DEVICE_ERROR)) != CKR_OK)
+	if ((rv = rpc_begin_session(&r, MSG_INIT_PIN, hSession)) != CKR_OK)
 		return rv;
-	wire_put_u32(r.req, (uint32_t)hSession);
 	wire_put_bytes(r.req, pPin, ulPinLen);
 	return rpc_call_none(&r);
 }
@@ -554,9 +553,8 @@ C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen,
 	if (ulOldLen > 4096 || ulNewLen > 4096)
 		return CKR_PIN_LEN_RANGE;
 	slots_forget_snapshot(); /* what the token shows changes */
-	if ((rv = rpc_begin(&r, MSG_SET_PIN, CKR_DEVICE_ERROR)) != CKR_OK)
+	if ((rv = rpc_begin_session(&r, MSG_SET_PIN, hSession)) != CKR_OK)
 		return rv;
-	wire_put_u32(r.req, (uint32_t)hSession);
 	wire_put_bytes(r.req, pOldPin, ulOldLen);
 	wire_put_bytes(r.req, pNewPin, ulNewLen);
 	return rpc_call_none(&r);

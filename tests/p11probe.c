@@ -344,6 +344,23 @@ lazy(const char *label, const char *pin, const char *stats)
 	check(rv == CKR_OK, "create a session object", rv);
 	CK_ULONG after = search(s, NULL, 0, a, 64);
 	check(after == before + 1, "it is found", CKR_OK);
+	/* A session whose first request is an operation's init: its open
+	 * goes first all the same. */
+	CK_SESSION_HANDLE s2;
+	CK_KEY_TYPE kt = 0;
+	CK_ATTRIBUTE type = { CKA_KEY_TYPE, &kt, sizeof(kt) };
+	na = search(s, by_pub, 2, a, 64);
+	rv = na >= 1 ? f->C_GetAttributeValue(s, a[0], &type, 1) : CKR_GENERAL_ERROR;
+	check(rv == CKR_OK, "a public key's type", rv);
+	rv = f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s2);
+	check(rv == CKR_OK, "open", rv);
+	CK_MECHANISM vm = { kt == CKK_RSA ? CKM_RSA_PKCS : kt == CKK_EC_EDWARDS ? CKM_EDDSA : CKM_ECDSA, NULL, 0 };
+	rv = f->C_VerifyInit(s2, &vm, a[0]);
+	check(rv == CKR_OK, "verify init as a session's first request", rv);
+	CK_BYTE digest[32] = { 1 }, sig[512] = { 0 };
+	rv = f->C_Verify(s2, digest, kt == CKK_EC ? sizeof(digest) : 20, sig, kt == CKK_EC ? 64 : 256);
+	check(rv == CKR_SIGNATURE_INVALID || rv == CKR_SIGNATURE_LEN_RANGE, "verify as a session's first request", rv);
+	f->C_CloseSession(s2);
 	f->C_CloseSession(s);
 }
 

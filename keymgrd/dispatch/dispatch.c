@@ -23,6 +23,7 @@
 #include "dispatch/request.h"
 #include "model/access.h"
 #include "model/audit.h"
+#include "model/logins.h"
 #include "model/session.h"
 
 /*
@@ -270,7 +271,7 @@ dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
 				  (session_login_of(app, r.s->token_id) == CKU_SO &&
 				   access_is_holder(token_find_locked(ctx, r.s->token_id)));
 		if (type == MSG_LOGIN)
-			session_logout_app(app, r.s->token_id);
+			session_logout_app(ctx, app, r.s->token_id);
 		if (by_account) {
 			app->role = KM_ROLE_NONE;
 			app->account[0] = '\0';
@@ -368,6 +369,7 @@ dispatch_sweep(struct km_ctx *ctx)
 			app_end_locked(ctx, a);
 		}
 	}
+	logins_touch_locked(ctx);
 	pthread_mutex_unlock(&ctx->lock);
 }
 

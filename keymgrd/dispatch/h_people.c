@@ -61,7 +61,7 @@ process_account_login(struct req *r)
 	for (size_t i = 0; i < r->ctx->ntokens; i++)
 		if (access_is_holder(&r->ctx->tokens[i]) &&
 		    session_login_of(app, r->ctx->tokens[i].st.id) == CKU_USER)
-			session_logout_app(app, r->ctx->tokens[i].st.id);
+			session_logout_app(r->ctx, app, r->ctx->tokens[i].st.id);
 	log_info("%s pid %d: logged in as %s (%s)", r->peer->who.name, (int)r->peer->who.pid, app->account,
 		 access_role_name(app->role));
 	wire_put_str(r->out, access_role_name(app->role));

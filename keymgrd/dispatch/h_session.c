@@ -15,6 +15,7 @@
 #include "model/handles.h"
 #include "model/access.h"
 #include "model/audit.h"
+#include "model/logins.h"
 #include "model/session.h"
 #include <time.h>
 
@@ -237,6 +238,7 @@ login_locked(struct req *r)
 	l->who = who;
 	l->next = s->app->logins;
 	s->app->logins = l;
+	logins_save_locked(ctx, s->app, s->token_id, who);
 	log_info("%s pid %d: %s login on token %lld", r->peer->who.name, (int)r->peer->who.pid,
 		 who == CKU_SO ? "SO" : "user", (long long)s->token_id);
 	return CKR_OK;
@@ -248,7 +250,7 @@ process_logout(struct req *r)
 	struct km_session *s = r->s;
 	if (session_login_of(s->app, s->token_id) == KM_NOBODY)
 		return CKR_USER_NOT_LOGGED_IN;
-	session_logout_app(s->app, s->token_id);
+	session_logout_app(r->ctx, s->app, s->token_id);
 	return CKR_OK;
 }
 

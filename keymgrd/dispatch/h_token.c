@@ -14,6 +14,7 @@
 #include "dispatch/request.h"
 #include "model/handles.h"
 #include "model/access.h"
+#include "model/logins.h"
 #include "model/session.h"
 #include "crypto/crypto.h"
 
@@ -37,6 +38,7 @@ process_hello(struct req *r)
 	for (a = ctx->apps; a; a = a->next)
 		if (strcmp(a->principal, r->peer->who.name) == 0 && memcmp(a->id, id, n) == 0)
 			break;
+	bool fresh = a == NULL;
 	if (a == NULL) {
 		if ((a = calloc(1, sizeof(*a))) == NULL)
 			return CKR_HOST_MEMORY;
@@ -47,8 +49,12 @@ process_hello(struct req *r)
 		a->admin_accounts = &ctx->admin_accounts;
 		memcpy(a->id, id, n);
 		a->remote = strncmp(r->peer->who.name, "cert:", 5) == 0;
+		logins_key(a);
 		a->next = ctx->apps;
 		ctx->apps = a;
+		/* Its logins, when another keymgrd (or this one before a
+		 * restart) had them: the module opens its sessions again. */
+		logins_restore_locked(ctx, a);
 	} else if (a->conns == 0 && a->gone_until != 0) {
 		/* Back within its grace: same id, same principal. */
 		log_info("%s: back; its sessions go on", a->principal);
@@ -61,6 +67,8 @@ process_hello(struct req *r)
 	wire_put_u32(r->out, KM_CLIENT_CACHE_MS);
 	/* How many sessions it may have open (so it can open one lazily). */
 	wire_put_u32(r->out, (uint32_t)ctx->policy.max_sessions);
+	/* Whether the application is new here: none of its sessions are. */
+	wire_put_u32(r->out, fresh);
 	/* The slots it sees with their tokens, when they are few (an
 	 * official's one or two): the module answers C_GetSlotList,
 	 * C_GetSlotInfo and C_GetTokenInfo from them for a moment. */

@@ -16,6 +16,7 @@
 #include "cy_err.h"
 #include "ctx.h"
 #include "model/access.h"
+#include "model/logins.h"
 #include "model/session.h"
 
 /* The application's own login, else the unlock of its user (keymgr
@@ -37,13 +38,14 @@ session_login_of(const struct km_app *app, int64_t token_id)
 }
 
 void
-session_logout_app(struct km_app *app, int64_t token_id)
+session_logout_app(struct km_ctx *ctx, struct km_app *app, int64_t token_id)
 {
 	for (struct km_login **pp = &app->logins; *pp; pp = &(*pp)->next) {
 		if ((*pp)->token_id == token_id) {
 			struct km_login *dead = *pp;
 			*pp = dead->next;
 			free(dead);
+			logins_drop_locked(ctx, app, token_id);
 			return;
 		}
 	}
@@ -233,7 +235,7 @@ session_close_locked(struct km_ctx *ctx, struct km_session *s)
 	for (struct km_session *o = app->sessions; o && !others; o = o->next)
 		others = o->token_id == s->token_id;
 	if (!others)
-		session_logout_app(app, s->token_id);
+		session_logout_app(ctx, app, s->token_id);
 	free(s);
 }
 

@@ -19,8 +19,8 @@
 /* Who app is logged in as on token_id: its own login, else the unlock of
  * its user (keymgr unlock) while that lasts, else KM_NOBODY. */
 CK_USER_TYPE session_login_of(const struct km_app *app, int64_t token_id);
-/* Ends app's login on token_id (if any). */
-void session_logout_app(struct km_app *app, int64_t token_id);
+/* Ends app's login on token_id (if any), in the store too (logins.h). */
+void session_logout_app(struct km_ctx *ctx, struct km_app *app, int64_t token_id);
 /* Whether the user is logged in for session s. */
 bool session_user_in(const struct km_session *s);
 

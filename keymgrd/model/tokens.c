@@ -18,6 +18,7 @@
 #include "cy_err.h"
 #include "ctx.h"
 #include "model/handles.h"
+#include "model/logins.h"
 #include "model/session.h"
 #include "log.h"
 #include "crypto/pincache.h"
@@ -150,7 +151,11 @@ token_refresh_locked(struct km_ctx *ctx)
 		    t->st.data_key_len == old->st.data_key_len &&
 		    memcmp(t->st.data_key, old->st.data_key, old->st.data_key_len) == 0) {
 			/* The same token: its new row, its data key as unsealed,
-			 * this daemon's session counts and object counts. */
+			 * this daemon's session counts and object counts. A user
+			 * PIN reset elsewhere (a new one to change at first use)
+			 * ends the logins made here with the old one. */
+			if (strcmp(t->st.user_pin, old->st.user_pin) != 0 && t->st.user_pin_expired)
+				forget_logins(ctx, ids[i], true);
 			t->data_key = old->data_key;
 			t->sessions = old->sessions;
 			t->rw_sessions = old->rw_sessions;
@@ -167,6 +172,8 @@ token_refresh_locked(struct km_ctx *ctx)
 			break;
 		}
 		if (old != NULL) {
+			/* Re-initialised elsewhere: nobody is logged in to it. */
+			forget_logins(ctx, ids[i], false);
 			t->sessions = old->sessions;
 			t->rw_sessions = old->rw_sessions;
 		}
@@ -476,7 +483,7 @@ token_reset_so_pin_unlocked(struct km_ctx *ctx, int64_t token_id, const uint8_t 
 	/* The old SO's logins end with the old PIN. */
 	for (struct km_app *a = ctx->apps; a; a = a->next)
 		if (session_login_of(a, token_id) == CKU_SO)
-			session_logout_app(a, token_id);
+			session_logout_app(ctx, a, token_id);
 	/* (PINs remembered for the old hash no longer match: pincache.h) */
 	log_info("token %lld: SO PIN reset by an administrator", (long long)token_id);
 	return CKR_OK;
@@ -527,6 +534,7 @@ forget_logins(struct km_ctx *ctx, int64_t slot, bool user_only)
 			}
 		}
 	}
+	logins_drop_token_locked(ctx, slot);
 }
 
 CK_RV

@@ -584,6 +584,10 @@ server_run(struct km_ctx *ctx, const struct server_opts *o, volatile sig_atomic_
 			/* Requests being worked on finish, and replies go out, for
 			 * drain_ms at most; nothing new is read. */
 			log_info("stopping: finishing %zu request(s) in flight", count_state(&sv, CS_BUSY));
+			/* What ends of its applications now goes on elsewhere. */
+			pthread_mutex_lock(&ctx->lock);
+			ctx->stopping = true;
+			pthread_mutex_unlock(&ctx->lock);
 			drain_until = now + o->drain_ms;
 			for (size_t i = 0; i < sv.nlfd; i++)
 				close(sv.lfd[i]);

@@ -17,7 +17,7 @@ struct store;
 struct store_ops;
 
 /* The newest schema version this build writes. */
-#define STORE_SCHEMA_VERSION 9
+#define STORE_SCHEMA_VERSION 10
 
 struct store_token {
 	int64_t id;
@@ -162,6 +162,17 @@ struct store_issued {
 	int64_t revoked_at;
 };
 
+/* An application's login on a token, kept where every keymgrd on the
+ * store sees it (so that an application whose keymgrd died finds it on
+ * another), by a key no one can make without the application's id. */
+struct store_login {
+	uint8_t app[32];    /* SHA-256 of principal and application id */
+	int64_t token_id;
+	uint32_t who;       /* CKU_USER or CKU_SO */
+	uint8_t daemon[16]; /* the keymgrd that has it now */
+	int64_t expires;    /* unix time: kept alive by that keymgrd */
+};
+
 /* A short blob (a CKA_ID). */
 struct store_blob {
 	uint8_t buf[64];
@@ -216,6 +227,10 @@ struct store_ops {
 	int (*issued_insert)(struct store *st, const struct store_issued *c);
 	int (*issued_revoke)(struct store *st, int64_t token_id, const uint8_t *issuer, size_t ilen, const uint8_t *serial, size_t slen, const char *subject, uint32_t reason, int64_t when, struct store_issued **out, size_t *n);
 	int (*issued_list)(struct store *st, int64_t token_id, const uint8_t *issuer, size_t ilen, bool revoked_only, int64_t now, struct store_issued **out, size_t *n);
+	int (*login_put)(struct store *st, const struct store_login *l);
+	int (*login_drop)(struct store *st, const uint8_t *app, int64_t token_id, const uint8_t daemon[16]);
+	int (*login_take)(struct store *st, const uint8_t app[32], const uint8_t daemon[16], int64_t now, int64_t expires, struct store_login **out, size_t *n);
+	int (*login_touch)(struct store *st, const uint8_t daemon[16], int64_t now, int64_t expires);
 	int (*ca_add)(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len);
 	int (*ca_next_crl)(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint64_t *number);
 	int (*ca_list)(struct store *st, int64_t token_id, struct store_blob **out, size_t *n);
@@ -464,6 +479,33 @@ static inline int
 store_issued_list(struct store *st, int64_t token_id, const uint8_t *issuer, size_t ilen, bool revoked_only, int64_t now, struct store_issued **out, size_t *n)
 {
 	return st->ops->issued_list(st, token_id, issuer, ilen, revoked_only, now, out, n);
+}
+
+/* Records (or renews) a login. */
+static inline int
+store_login_put(struct store *st, const struct store_login *l)
+{
+	return st->ops->login_put(st, l);
+}
+/* Forgets the logins daemon has of app on token_id (every token when
+ * negative); app NULL: every login on token_id, whoever has it. */
+static inline int
+store_login_drop(struct store *st, const uint8_t *app, int64_t token_id, const uint8_t daemon[16])
+{
+	return st->ops->login_drop(st, app, token_id, daemon);
+}
+/* The logins of app not expired at now, taken over by daemon until
+ * expires; *out malloc'd. */
+static inline int
+store_login_take(struct store *st, const uint8_t app[32], const uint8_t daemon[16], int64_t now, int64_t expires, struct store_login **out, size_t *n)
+{
+	return st->ops->login_take(st, app, daemon, now, expires, out, n);
+}
+/* Keeps daemon's logins until expires; forgets every login expired at now. */
+static inline int
+store_login_touch(struct store *st, const uint8_t daemon[16], int64_t now, int64_t expires)
+{
+	return st->ops->login_touch(st, daemon, now, expires);
 }
 
 /* The CAs of a token: key versions that issue certificates and CRLs. */

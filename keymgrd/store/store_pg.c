@@ -36,7 +36,7 @@
 #include "wire.h"
 
 /* The tables, their indexes and triggers: schema version 9 at once (no
- * PostgreSQL store had an older one). Later versions append an entry. */
+ * PostgreSQL store had an older one), then one entry per version. */
 static const struct {
 	int version;
 	const char *sql;
@@ -154,6 +154,18 @@ static const struct {
 	  "  revoked_at BIGINT NOT NULL DEFAULT 0,"
 	  "  PRIMARY KEY (token_id, issuer, serial));"
 	  "CREATE INDEX issued_by_subject ON issued(token_id, issuer, subject);" },
+	/* Applications' logins, for the next keymgrd when their link comes
+	 * back (no generation trigger: no cache depends on them, and each
+	 * write touches only its own row). */
+	{ 10,
+	  "CREATE TABLE logins ("
+	  "  app BYTEA NOT NULL,"
+	  "  token_id BIGINT NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,"
+	  "  who BIGINT NOT NULL,"
+	  "  daemon BYTEA NOT NULL,"
+	  "  expires BIGINT NOT NULL,"
+	  "  PRIMARY KEY (app, token_id));"
+	  "CREATE INDEX logins_by_daemon ON logins(daemon);" },
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 
@@ -1217,6 +1229,84 @@ pg_issued_list(struct store *st, int64_t token_id, const uint8_t *issuer, size_t
 	return issued_rows(r, token_id, now, out, n);
 }
 
+/* ---- logins ---- */
+
+static int
+pg_login_put(struct store *st, const struct store_login *l)
+{
+	struct qp p = { .n = 0 };
+	p_blob(&p, l->app, 32, false);
+	p_int(&p, l->token_id);
+	p_int(&p, l->who);
+	p_blob(&p, l->daemon, 16, false);
+	p_int(&p, l->expires);
+	return run(st,
+		   "INSERT INTO logins (app, token_id, who, daemon, expires) VALUES ($1, $2, $3, $4, $5)"
+		   " ON CONFLICT (app, token_id) DO UPDATE SET who = $3, daemon = $4, expires = $5",
+		   &p, "login put");
+}
+
+static int
+pg_login_drop(struct store *st, const uint8_t *app, int64_t token_id, const uint8_t daemon[16])
+{
+	struct qp p = { .n = 0 };
+	p_int(&p, token_id);
+	if (app == NULL)
+		return run(st, "DELETE FROM logins WHERE token_id = $1", &p, "login drop");
+	p_blob(&p, app, 32, false);
+	p_blob(&p, daemon, 16, false);
+	return run(st, "DELETE FROM logins WHERE app = $2 AND (token_id = $1 OR $1 < 0) AND daemon = $3", &p,
+		   "login drop");
+}
+
+static int
+pg_login_take(struct store *st, const uint8_t app[32], const uint8_t daemon[16], int64_t now, int64_t expires,
+	      struct store_login **out, size_t *n)
+{
+	struct qp p = { .n = 0 };
+	*out = NULL;
+	*n = 0;
+	p_blob(&p, app, 32, false);
+	p_blob(&p, daemon, 16, false);
+	p_int(&p, now);
+	p_int(&p, expires);
+	PGresult *r = q(st,
+			"UPDATE logins SET daemon = $2, expires = $4 WHERE app = $1 AND expires >= $3"
+			" RETURNING token_id, who",
+			&p, "login take", NULL);
+	if (r == NULL)
+		return CY_ERR_STORE;
+	size_t rows = (size_t)PQntuples(r);
+	struct store_login *v = calloc(rows ? rows : 1, sizeof(*v));
+	if (v == NULL) {
+		PQclear(r);
+		return CY_ERR_ALLOC;
+	}
+	for (size_t i = 0; i < rows; i++) {
+		memcpy(v[i].app, app, 32);
+		memcpy(v[i].daemon, daemon, 16);
+		v[i].token_id = g_int(r, (int)i, 0);
+		v[i].who = (uint32_t)g_int(r, (int)i, 1);
+		v[i].expires = expires;
+	}
+	PQclear(r);
+	*out = v;
+	*n = rows;
+	return 0;
+}
+
+static int
+pg_login_touch(struct store *st, const uint8_t daemon[16], int64_t now, int64_t expires)
+{
+	struct qp p = { .n = 0 }, e = { .n = 0 };
+	p_blob(&p, daemon, 16, false);
+	p_int(&p, expires);
+	p_int(&e, now);
+	if (run(st, "UPDATE logins SET expires = $2 WHERE daemon = $1", &p, "login touch") != 0)
+		return CY_ERR_STORE;
+	return run(st, "DELETE FROM logins WHERE expires < $1", &e, "login expiry");
+}
+
 /* ---- CAs ---- */
 
 static int
@@ -1527,6 +1617,10 @@ const struct store_ops store_pg_ops = {
 	.issued_insert = pg_issued_insert,
 	.issued_revoke = pg_issued_revoke,
 	.issued_list = pg_issued_list,
+	.login_put = pg_login_put,
+	.login_drop = pg_login_drop,
+	.login_take = pg_login_take,
+	.login_touch = pg_login_touch,
 	.ca_add = pg_ca_add,
 	.ca_next_crl = pg_ca_next_crl,
 	.ca_list = pg_ca_list,

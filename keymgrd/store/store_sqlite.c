@@ -162,6 +162,16 @@ static const char *const migrations[] = {
 	"  revoked_at INTEGER NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (token_id, issuer, serial));"
 	"CREATE INDEX issued_by_subject ON issued(token_id, issuer, subject);",
+	/* 10: applications' logins, for the next keymgrd (or this one,
+	 * restarted) when their link comes back. */
+	"CREATE TABLE logins ("
+	"  app BLOB NOT NULL,"
+	"  token_id INTEGER NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,"
+	"  who INTEGER NOT NULL,"
+	"  daemon BLOB NOT NULL,"
+	"  expires INTEGER NOT NULL,"
+	"  PRIMARY KEY (app, token_id));"
+	"CREATE INDEX logins_by_daemon ON logins(daemon);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -1362,6 +1372,99 @@ sq_issued_list(struct store *st, int64_t token_id, const uint8_t *issuer, size_t
 }
 
 static int
+sq_login_put(struct store *st, const struct store_login *l)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(sq(st)->db,
+			       "INSERT INTO logins (app, token_id, who, daemon, expires) VALUES (?1, ?2, ?3, ?4, ?5)"
+			       " ON CONFLICT (app, token_id) DO UPDATE SET who = ?3, daemon = ?4, expires = ?5",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_fail(st, "login put");
+	sqlite3_bind_blob(s, 1, l->app, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 2, l->token_id);
+	sqlite3_bind_int64(s, 3, l->who);
+	sqlite3_bind_blob(s, 4, l->daemon, 16, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 5, l->expires);
+	int rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : db_fail(st, "login put");
+}
+
+static int
+sq_login_drop(struct store *st, const uint8_t *app, int64_t token_id, const uint8_t daemon[16])
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(sq(st)->db,
+			       app == NULL ? "DELETE FROM logins WHERE token_id = ?2"
+					   : "DELETE FROM logins WHERE app = ?1 AND (token_id = ?2 OR ?2 < 0) AND daemon = ?3",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_fail(st, "login drop");
+	if (app != NULL) {
+		sqlite3_bind_blob(s, 1, app, 32, SQLITE_TRANSIENT);
+		sqlite3_bind_blob(s, 3, daemon, 16, SQLITE_TRANSIENT);
+	}
+	sqlite3_bind_int64(s, 2, token_id);
+	int rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : db_fail(st, "login drop");
+}
+
+static int
+sq_login_take(struct store *st, const uint8_t app[32], const uint8_t daemon[16], int64_t now, int64_t expires,
+	      struct store_login **out, size_t *n)
+{
+	sqlite3_stmt *s;
+	struct store_login *v = NULL;
+	size_t k = 0;
+	int rc;
+	*out = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(sq(st)->db,
+			       "UPDATE logins SET daemon = ?2, expires = ?4 WHERE app = ?1 AND expires >= ?3"
+			       " RETURNING token_id, who",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_fail(st, "login take");
+	sqlite3_bind_blob(s, 1, app, 32, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(s, 2, daemon, 16, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 3, now);
+	sqlite3_bind_int64(s, 4, expires);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_login *nv = realloc(v, (k + 1) * sizeof(*v));
+		if (nv == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		v = nv;
+		memset(&v[k], 0, sizeof(v[k]));
+		memcpy(v[k].app, app, 32);
+		memcpy(v[k].daemon, daemon, 16);
+		v[k].token_id = sqlite3_column_int64(s, 0);
+		v[k].who = (uint32_t)sqlite3_column_int64(s, 1);
+		v[k].expires = expires;
+		k++;
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return db_fail(st, "login take");
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+static int
+sq_login_touch(struct store *st, const uint8_t daemon[16], int64_t now, int64_t expires)
+{
+	int r = exec_bound(st, "UPDATE logins SET expires = ?3 WHERE daemon = ?2", 0, daemon, 16, expires, 0,
+			   "login touch");
+	if (r == 0)
+		r = exec_bound(st, "DELETE FROM logins WHERE expires < ?3", 0, (const uint8_t *)"", 0, now, 0,
+			       "login expiry");
+	return r;
+}
+
+static int
 sq_ca_add(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len)
 {
 	return exec_bound(st, "INSERT OR IGNORE INTO cas (token_id, key_id) VALUES (?1, ?2)", token_id, key_id,
@@ -1472,6 +1575,10 @@ const struct store_ops store_sqlite_ops = {
 	.issued_insert = sq_issued_insert,
 	.issued_revoke = sq_issued_revoke,
 	.issued_list = sq_issued_list,
+	.login_put = sq_login_put,
+	.login_drop = sq_login_drop,
+	.login_take = sq_login_take,
+	.login_touch = sq_login_touch,
 	.ca_add = sq_ca_add,
 	.ca_next_crl = sq_ca_next_crl,
 	.ca_list = sq_ca_list,

@@ -2,7 +2,8 @@
 # Two keymgrd on one PostgreSQL database (docs/ha.md), each with its own
 # data directory and socket, sharing the master key: a token made through
 # A is used through B; wrong PINs spread over both lock the PIN on both; a
-# key revoked through A cannot sign through B a moment later; the audit
+# key revoked through A cannot sign through B a moment later; a signing
+# loop through the module goes on through B when A is killed; the audit
 # trail is one chain with entries of both, verified through either.
 . "$(dirname "$0")/lib.sh"
 : "${P11PROBE:?P11PROBE not set}"
@@ -54,10 +55,33 @@ on_b host timeout 60 "$P11PROBE" "$COYEU_MODULE" sign ha2 1234 >"$TMP/revoked" 2
 	{ cat "$TMP/revoked" >&2; fail "a key revoked through A signed through B"; }
 echo "a key revoked through A does not sign through B: $(grep -o 'C_Sign[A-Za-z]* CKR_[A-Z_]*' "$TMP/revoked" | head -1)"
 
+# The module fails over: a signing loop (a signature every 0.1 s, logged
+# in once) through "unix:A, unix:B" while A is killed (SIGKILL): the loop
+# goes on through B, whose login it took from the store; at most the call
+# in flight fails.
+"$KEYMGR" token init --label ha3 --so-pin 87654321 --pin 1234 >/dev/null || fail "third token"
+"$KEYMGR" key generate --token ha3 --pin 1234 --type ec:P-256 --label signer >/dev/null || fail "third key"
+COYEU_SERVER="unix:$A_SOCKET, unix:$B_SOCKET" host timeout 60 "$P11PROBE" "$COYEU_MODULE" loop ha3 1234 8 \
+	>"$TMP/loop.out" 2>&1 &
+LOOP=$!
+for _ in $(seq 100); do [ "$(grep -c '^sig' "$TMP/loop.out")" -ge 10 ] && break; sleep 0.1; done
+kill -KILL "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null || true
+DAEMON_PID=
+wait "$LOOP" || { cat "$TMP/loop.out" >&2; cat "$TMP/b.log" >&2; fail "the signing loop did not go on through B"; }
+tail -1 "$TMP/loop.out"
+failed=$(sed -n 's/^ok [0-9]* failed \([0-9]*\)$/\1/p' "$TMP/loop.out")
+[ -n "$failed" ] && [ "$failed" -le 1 ] || { cat "$TMP/loop.out" >&2; fail "more calls failed than the one in flight"; }
+grep -q "user login on token [0-9]* taken back from the store" "$TMP/b.log" ||
+	{ cat "$TMP/b.log" >&2; fail "B did not take the login from the store"; }
+echo "A killed during a signing loop: the loop went on through B with its login ($failed failed)"
+
 # One audit chain, entries of both daemons, verified through each.
-"$KEYMGR" audit verify >"$TMP/va" 2>&1 || { cat "$TMP/va" >&2; fail "audit verify on A"; }
 on_b "$KEYMGR" audit verify >"$TMP/vb" 2>&1 || { cat "$TMP/vb" >&2; fail "audit verify on B"; }
 grep -q "audit head" "$TMP/b.log" || fail "B wrote no audit entry"
 echo "one audit chain with entries of A and B: $(head -1 "$TMP/vb")"
+# A again, on the same store: the chain B went on with verifies there too.
+start_keymgrd --store "$PG_URI" --max-pin-failures 3
+"$KEYMGR" audit verify >"$TMP/va" 2>&1 || { cat "$TMP/va" >&2; fail "audit verify on A"; }
 kill -TERM "$B_PID"; wait "$B_PID" || fail "keymgrd B did not stop cleanly"; B_PID=
 stop_keymgrd
