@@ -341,13 +341,6 @@ rotate_commit_locked(struct km_ctx *ctx, struct rotation *rot, const struct audi
 	char what[128];
 	if (t == NULL || rot->csr == NULL)
 		return CKR_DEVICE_ERROR;
-	/* Another rotation of the same key may have finished meanwhile. */
-	if (load_label(ctx, rot->token_id, rot->label, rot->label_len, &v, &n) != 0)
-		return CKR_DEVICE_ERROR;
-	bool pending = rotation_pending(v, n);
-	token_free_objects(v, n);
-	if (pending)
-		return CKR_OPERATION_ACTIVE;
 	uint64_t now = (uint64_t)time(NULL);
 	struct km_object *objs[2] = { rot->pub, rot->priv };
 	for (int i = 0; i < 2; i++)
@@ -360,6 +353,20 @@ rotate_commit_locked(struct km_ctx *ctx, struct rotation *rot, const struct audi
 		return room;
 	if (store_begin(ctx->st) != 0)
 		return CKR_DEVICE_ERROR;
+	/* Another rotation of the same key may have finished meanwhile, here
+	 * or on another keymgrd of the store: looked at inside the
+	 * transaction, which holds the store's write lock, so two rotations
+	 * at once make one version. */
+	if (load_label(ctx, rot->token_id, rot->label, rot->label_len, &v, &n) != 0) {
+		store_rollback(ctx->st);
+		return CKR_DEVICE_ERROR;
+	}
+	bool pending = rotation_pending(v, n);
+	token_free_objects(v, n);
+	if (pending) {
+		store_rollback(ctx->st);
+		return CKR_OPERATION_ACTIVE;
+	}
 	id_text(rot->id, sizeof(rot->id), what, sizeof(what));
 	snprintf(what + strlen(what), sizeof(what) - strlen(what), " version %llu", (unsigned long long)rot->version);
 	if (token_insert_object_intx(ctx, t, rot->pub, NULL) != 0 || token_insert_object_intx(ctx, t, rot->priv, NULL) != 0)

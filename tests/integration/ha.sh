@@ -3,7 +3,8 @@
 # data directory and socket, sharing the master key: a token made through
 # A is used through B; wrong PINs spread over both lock the PIN on both; a
 # key revoked through A cannot sign through B a moment later; a signing
-# loop through the module goes on through B when A is killed; the audit
+# loop through the module goes on through B when A is killed; two rotate
+# --due at once make one new version of each key; the audit
 # trail is one chain with entries of both, verified through either.
 . "$(dirname "$0")/lib.sh"
 : "${P11PROBE:?P11PROBE not set}"
@@ -83,5 +84,30 @@ echo "one audit chain with entries of A and B: $(head -1 "$TMP/vb")"
 # A again, on the same store: the chain B went on with verifies there too.
 start_keymgrd --store "$PG_URI" --max-pin-failures 3
 "$KEYMGR" audit verify >"$TMP/va" 2>&1 || { cat "$TMP/va" >&2; fail "audit verify on A"; }
+
+# Two rotate --due at once, one through A and one through B: each key due
+# gets one new version, not two.
+T="--token rot --pin 1234"
+"$KEYMGR" token init --label rot --so-pin 87654321 --pin 1234 >/dev/null || fail "token rot"
+"$KEYMGR" key generate $T --type ec:P-256 --label ca >/dev/null 2>&1 || fail "CA key"
+"$KEYMGR" ca init $T --label ca --subject "CN=Ban Cơ yếu tỉnh Điện Biên,C=VN" >/dev/null || fail "ca init"
+for i in 1 2 3 4; do
+	"$KEYMGR" key generate $T --type rsa:2048 --label "due-$i" >/dev/null 2>&1 || fail "key due-$i"
+	"$KEYMGR" key csr $T "due-$i" --subject "CN=Cán bộ $i,O=Sở Y tế tỉnh Điện Biên,C=VN" --out "$TMP/d.csr" &&
+		"$KEYMGR" cert issue $T --ca ca --days 5 --out "$TMP/d.pem" "$TMP/d.csr" >/dev/null &&
+		"$KEYMGR" cert import $T "$TMP/d.pem" >/dev/null || fail "due-$i certificate"
+done
+mkdir "$TMP/due-a" "$TMP/due-b"
+"$KEYMGR" key rotate $T --due --within 30d --out "$TMP/due-a" >"$TMP/rot-a" 2>&1 &
+RA=$!
+on_b "$KEYMGR" key rotate $T --due --within 30d --out "$TMP/due-b" >"$TMP/rot-b" 2>&1 &
+RB=$!
+wait "$RA" || true
+wait "$RB" || true
+versions=$("$KEYMGR" key list $T | awk '$2 == "private" && $5 ~ /^due-/' | wc -l)
+[ "$versions" -eq 8 ] || { cat "$TMP/rot-a" "$TMP/rot-b" >&2; "$KEYMGR" key list $T >&2; fail "$versions key versions, not 8"; }
+grep -hq "0 failed" "$TMP/rot-a" && grep -hq "0 failed" "$TMP/rot-b" ||
+	{ cat "$TMP/rot-a" "$TMP/rot-b" >&2; fail "a rotate --due failed"; }
+echo "rotate --due through A and B at once: 4 keys, one new version each ($(grep -c "^rotated '" "$TMP/rot-a") made by A, $(grep -c "^rotated '" "$TMP/rot-b") by B)"
 kill -TERM "$B_PID"; wait "$B_PID" || fail "keymgrd B did not stop cleanly"; B_PID=
 stop_keymgrd
