@@ -115,6 +115,7 @@ START_TEST(older_schema_migrated)
 	};
 	for (size_t i = 0; i < sizeof(undo6) / sizeof(undo6[0]); i++)
 		sql(db, undo6[i], NULL, 0);
+	sql(db, "DROP TABLE unlocks", NULL, 0);
 	sql(db, "DROP TABLE logins", NULL, 0);
 	sql(db, "DROP TABLE issued", NULL, 0);
 	sql(db, "DROP TABLE cas", NULL, 0);

@@ -293,8 +293,12 @@ process_unlock(struct req *r)
 			break;
 	if (u == NULL && (fresh = calloc(1, sizeof(*fresh))) == NULL)
 		return CKR_HOST_MEMORY;
-	/* An unlock that cannot be on record is not given. */
-	if (audit_first_locked(ctx) != 0) {
+	/* An unlock that cannot be on record is not given; it is kept in the
+	 * store, where every keymgrd of it sees it. */
+	struct store_unlock su = { .token_id = slot, .holder = access_is_holder(t),
+				   .expires = (int64_t)time(NULL) + seconds };
+	snprintf(su.principal, sizeof(su.principal), "%s", r->peer->who.name);
+	if (audit_first_locked(ctx) != 0 || store_unlock_put(ctx->st, &su) != 0) {
 		free(fresh);
 		return CKR_DEVICE_ERROR;
 	}
@@ -318,6 +322,10 @@ process_lock(struct req *r)
 	struct km_ctx *ctx = r->ctx;
 	r->audit_token = slot == 0xffffffffu ? -1 : (int64_t)slot;
 	unsigned removed = 0;
+	/* Ended here whatever the store says; when it cannot be ended there,
+	 * the caller hears it (another keymgrd may still honour it). */
+	CK_RV rv = store_unlock_drop(ctx->st, r->peer->who.name, slot == 0xffffffffu ? -1 : (int64_t)slot) == 0
+		   ? CKR_OK : CKR_DEVICE_ERROR;
 	for (struct km_unlock **pp = &ctx->unlocks; *pp;) {
 		struct km_unlock *u = *pp;
 		if (strcmp(u->principal, r->peer->who.name) == 0 && (slot == 0xffffffffu || u->token_id == slot)) {
@@ -328,8 +336,8 @@ process_lock(struct req *r)
 			pp = &u->next;
 		}
 	}
-	r->no_audit = removed == 0;
+	r->no_audit = removed == 0 && rv == CKR_OK;
 	if (removed)
 		log_info("%s: %u token unlock(s) ended", r->peer->who.name, removed);
-	return CKR_OK;
+	return rv;
 }

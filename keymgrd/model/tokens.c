@@ -87,6 +87,46 @@ token_recount_locked(struct km_ctx *ctx, struct km_token *t)
 		log_warn("token %lld: cannot count its objects", (long long)t->st.id);
 }
 
+/* The unlocks as the store has them now (every keymgrd's), in place of
+ * those held. 0 or an error (those held stay). */
+static int
+load_unlocks(struct km_ctx *ctx)
+{
+	struct store_unlock *v = NULL;
+	size_t n = 0;
+	struct km_unlock *list = NULL;
+	int r = store_unlock_list(ctx->st, (int64_t)time(NULL), &v, &n);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct km_unlock *u = calloc(1, sizeof(*u));
+		if (u == NULL) {
+			r = CY_ERR_ALLOC;
+			break;
+		}
+		snprintf(u->principal, sizeof(u->principal), "%s", v[i].principal);
+		u->token_id = v[i].token_id;
+		u->holder = v[i].holder;
+		u->expires = (time_t)v[i].expires;
+		u->next = list;
+		list = u;
+	}
+	free(v);
+	if (r != 0) {
+		while (list) {
+			struct km_unlock *u = list;
+			list = u->next;
+			free(u);
+		}
+		return r;
+	}
+	while (ctx->unlocks) {
+		struct km_unlock *u = ctx->unlocks;
+		ctx->unlocks = u->next;
+		free(u);
+	}
+	ctx->unlocks = list;
+	return 0;
+}
+
 int
 token_load_all_locked(struct km_ctx *ctx)
 {
@@ -112,6 +152,8 @@ token_load_all_locked(struct km_ctx *ctx)
 		token_recount_locked(ctx, &ctx->tokens[i]);
 	}
 	free(ids);
+	if (r == 0)
+		r = load_unlocks(ctx);
 	return r;
 }
 
@@ -199,6 +241,8 @@ token_refresh_locked(struct km_ctx *ctx)
 	ctx->tokens = v;
 	ctx->ntokens = k;
 	ctx->tokens_gen = gen;
+	if (load_unlocks(ctx) != 0)
+		log_warn("the unlocks could not be read again from the store");
 	log_debug("tokens read again (changed in the store): %zu, %zu before", k, before);
 	return 0;
 }
@@ -522,6 +566,8 @@ forget_logins(struct km_ctx *ctx, int64_t slot, bool user_only)
 			pp = &u->next;
 		}
 	}
+	if (store_unlock_drop(ctx->st, NULL, slot) != 0)
+		log_err("token %lld: its unlocks could not be ended in the store", (long long)slot);
 	for (struct km_app *a = ctx->apps; a; a = a->next) {
 		struct km_login **pp = &a->logins;
 		while (*pp) {

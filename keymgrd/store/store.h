@@ -17,7 +17,7 @@ struct store;
 struct store_ops;
 
 /* The newest schema version this build writes. */
-#define STORE_SCHEMA_VERSION 10
+#define STORE_SCHEMA_VERSION 11
 
 struct store_token {
 	int64_t id;
@@ -173,6 +173,15 @@ struct store_login {
 	int64_t expires;    /* unix time: kept alive by that keymgrd */
 };
 
+/* keymgr token unlock: principal may use token_id as its user, without a
+ * login, until expires (unix time). */
+struct store_unlock {
+	char principal[256];
+	int64_t token_id;
+	bool holder; /* a holder token's (roles never get it: access.h) */
+	int64_t expires;
+};
+
 /* A short blob (a CKA_ID). */
 struct store_blob {
 	uint8_t buf[64];
@@ -231,6 +240,9 @@ struct store_ops {
 	int (*login_drop)(struct store *st, const uint8_t *app, int64_t token_id, const uint8_t daemon[16]);
 	int (*login_take)(struct store *st, const uint8_t app[32], const uint8_t daemon[16], int64_t now, int64_t expires, struct store_login **out, size_t *n);
 	int (*login_touch)(struct store *st, const uint8_t daemon[16], int64_t now, int64_t expires);
+	int (*unlock_put)(struct store *st, const struct store_unlock *u);
+	int (*unlock_drop)(struct store *st, const char *principal, int64_t token_id);
+	int (*unlock_list)(struct store *st, int64_t now, struct store_unlock **out, size_t *n);
 	int (*ca_add)(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len);
 	int (*ca_next_crl)(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint64_t *number);
 	int (*ca_list)(struct store *st, int64_t token_id, struct store_blob **out, size_t *n);
@@ -296,8 +308,8 @@ store_generation(struct store *st)
 
 /*
  * A number that changes whenever a token row changes (a PIN, a failure
- * count, a new token), whoever wrote it: what keymgrd keeps of its tokens
- * is read again when it moves. Constant for a store only one keymgrd
+ * count, a new token) or an unlock, whoever wrote it: what keymgrd keeps of
+ * its tokens and unlocks is read again when it moves. Constant for a store only one keymgrd
  * writes (SQLite: the data directory is locked).
  */
 static inline int
@@ -506,6 +518,26 @@ static inline int
 store_login_touch(struct store *st, const uint8_t daemon[16], int64_t now, int64_t expires)
 {
 	return st->ops->login_touch(st, daemon, now, expires);
+}
+
+/* Records (or renews) an unlock; it moves store_tokens_generation. */
+static inline int
+store_unlock_put(struct store *st, const struct store_unlock *u)
+{
+	return st->ops->unlock_put(st, u);
+}
+/* Ends principal's unlocks (every principal's: NULL) of token_id (every
+ * token: negative). */
+static inline int
+store_unlock_drop(struct store *st, const char *principal, int64_t token_id)
+{
+	return st->ops->unlock_drop(st, principal, token_id);
+}
+/* The unlocks that hold at now; *out malloc'd. */
+static inline int
+store_unlock_list(struct store *st, int64_t now, struct store_unlock **out, size_t *n)
+{
+	return st->ops->unlock_list(st, now, out, n);
 }
 
 /* The CAs of a token: key versions that issue certificates and CRLs. */

@@ -166,6 +166,18 @@ static const struct {
 	  "  expires BIGINT NOT NULL,"
 	  "  PRIMARY KEY (app, token_id));"
 	  "CREATE INDEX logins_by_daemon ON logins(daemon);" },
+	/* keymgr token unlock: a write moves the tokens' counter (each
+	 * keymgrd reads them again), taking the generation row first like
+	 * every writer. */
+	{ 11,
+	  "CREATE TABLE unlocks ("
+	  "  principal TEXT NOT NULL,"
+	  "  token_id BIGINT NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,"
+	  "  holder BOOLEAN NOT NULL,"
+	  "  expires BIGINT NOT NULL,"
+	  "  PRIMARY KEY (principal, token_id));"
+	  "CREATE TRIGGER unlocks_changed BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON unlocks"
+	  "  FOR EACH STATEMENT EXECUTE FUNCTION coyeu_bump_tokens();" },
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 
@@ -1307,6 +1319,63 @@ pg_login_touch(struct store *st, const uint8_t daemon[16], int64_t now, int64_t 
 	return run(st, "DELETE FROM logins WHERE expires < $1", &e, "login expiry");
 }
 
+/* ---- unlocks ---- */
+
+static int
+pg_unlock_put(struct store *st, const struct store_unlock *u)
+{
+	struct qp p = { .n = 0 };
+	p_text(&p, u->principal);
+	p_int(&p, u->token_id);
+	p_bool(&p, u->holder);
+	p_int(&p, u->expires);
+	return run(st,
+		   "INSERT INTO unlocks (principal, token_id, holder, expires) VALUES ($1, $2, $3, $4)"
+		   " ON CONFLICT (principal, token_id) DO UPDATE SET holder = $3, expires = $4",
+		   &p, "unlock put");
+}
+
+static int
+pg_unlock_drop(struct store *st, const char *principal, int64_t token_id)
+{
+	struct qp p = { .n = 0 };
+	p_text(&p, principal);
+	p_int(&p, token_id);
+	return run(st, "DELETE FROM unlocks WHERE (principal = $1::text OR $1::text IS NULL) AND (token_id = $2 OR $2 < 0)",
+		   &p, "unlock drop");
+}
+
+static int
+pg_unlock_list(struct store *st, int64_t now, struct store_unlock **out, size_t *n)
+{
+	struct qp p = { .n = 0 };
+	*out = NULL;
+	*n = 0;
+	p_int(&p, now);
+	PGresult *r = q(st,
+			"SELECT principal, token_id, holder, expires FROM unlocks WHERE expires > $1"
+			" ORDER BY principal, token_id",
+			&p, "unlock list", NULL);
+	if (r == NULL)
+		return CY_ERR_STORE;
+	size_t rows = (size_t)PQntuples(r);
+	struct store_unlock *v = calloc(rows ? rows : 1, sizeof(*v));
+	if (v == NULL) {
+		PQclear(r);
+		return CY_ERR_ALLOC;
+	}
+	for (size_t i = 0; i < rows; i++) {
+		g_text(r, (int)i, 0, v[i].principal, sizeof(v[i].principal));
+		v[i].token_id = g_int(r, (int)i, 1);
+		v[i].holder = g_int(r, (int)i, 2) != 0;
+		v[i].expires = g_int(r, (int)i, 3);
+	}
+	PQclear(r);
+	*out = v;
+	*n = rows;
+	return 0;
+}
+
 /* ---- CAs ---- */
 
 static int
@@ -1621,6 +1690,9 @@ const struct store_ops store_pg_ops = {
 	.login_drop = pg_login_drop,
 	.login_take = pg_login_take,
 	.login_touch = pg_login_touch,
+	.unlock_put = pg_unlock_put,
+	.unlock_drop = pg_unlock_drop,
+	.unlock_list = pg_unlock_list,
 	.ca_add = pg_ca_add,
 	.ca_next_crl = pg_ca_next_crl,
 	.ca_list = pg_ca_list,

@@ -172,6 +172,14 @@ static const char *const migrations[] = {
 	"  expires INTEGER NOT NULL,"
 	"  PRIMARY KEY (app, token_id));"
 	"CREATE INDEX logins_by_daemon ON logins(daemon);",
+	/* 11: keymgr token unlock, seen by every keymgrd of the store and
+	 * kept over a restart. */
+	"CREATE TABLE unlocks ("
+	"  principal TEXT NOT NULL,"
+	"  token_id INTEGER NOT NULL REFERENCES tokens(id) ON DELETE CASCADE,"
+	"  holder INTEGER NOT NULL,"
+	"  expires INTEGER NOT NULL,"
+	"  PRIMARY KEY (principal, token_id));",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -1465,6 +1473,79 @@ sq_login_touch(struct store *st, const uint8_t daemon[16], int64_t now, int64_t 
 }
 
 static int
+sq_unlock_put(struct store *st, const struct store_unlock *u)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(sq(st)->db,
+			       "INSERT INTO unlocks (principal, token_id, holder, expires) VALUES (?1, ?2, ?3, ?4)"
+			       " ON CONFLICT (principal, token_id) DO UPDATE SET holder = ?3, expires = ?4",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_fail(st, "unlock put");
+	sqlite3_bind_text(s, 1, u->principal, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 2, u->token_id);
+	sqlite3_bind_int(s, 3, u->holder);
+	sqlite3_bind_int64(s, 4, u->expires);
+	int rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : db_fail(st, "unlock put");
+}
+
+static int
+sq_unlock_drop(struct store *st, const char *principal, int64_t token_id)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(sq(st)->db,
+			       "DELETE FROM unlocks WHERE (principal = ?1 OR ?1 IS NULL) AND (token_id = ?2 OR ?2 < 0)",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_fail(st, "unlock drop");
+	if (principal != NULL)
+		sqlite3_bind_text(s, 1, principal, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 2, token_id);
+	int rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : db_fail(st, "unlock drop");
+}
+
+static int
+sq_unlock_list(struct store *st, int64_t now, struct store_unlock **out, size_t *n)
+{
+	sqlite3_stmt *s;
+	struct store_unlock *v = NULL;
+	size_t k = 0;
+	int rc;
+	*out = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(sq(st)->db,
+			       "SELECT principal, token_id, holder, expires FROM unlocks WHERE expires > ?1"
+			       " ORDER BY principal, token_id",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_fail(st, "unlock list");
+	sqlite3_bind_int64(s, 1, now);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_unlock *nv = realloc(v, (k + 1) * sizeof(*v));
+		if (nv == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		v = nv;
+		memset(&v[k], 0, sizeof(v[k]));
+		copy_col(s, 0, v[k].principal, sizeof(v[k].principal));
+		v[k].token_id = sqlite3_column_int64(s, 1);
+		v[k].holder = sqlite3_column_int(s, 2) != 0;
+		v[k].expires = sqlite3_column_int64(s, 3);
+		k++;
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return db_fail(st, "unlock list");
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+static int
 sq_ca_add(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len)
 {
 	return exec_bound(st, "INSERT OR IGNORE INTO cas (token_id, key_id) VALUES (?1, ?2)", token_id, key_id,
@@ -1579,6 +1660,9 @@ const struct store_ops store_sqlite_ops = {
 	.login_drop = sq_login_drop,
 	.login_take = sq_login_take,
 	.login_touch = sq_login_touch,
+	.unlock_put = sq_unlock_put,
+	.unlock_drop = sq_unlock_drop,
+	.unlock_list = sq_unlock_list,
 	.ca_add = sq_ca_add,
 	.ca_next_crl = sq_ca_next_crl,
 	.ca_list = sq_ca_list,

@@ -4,7 +4,8 @@
 # A is used through B; wrong PINs spread over both lock the PIN on both; a
 # key revoked through A cannot sign through B a moment later; a signing
 # loop through the module goes on through B when A is killed; two rotate
-# --due at once make one new version of each key; the audit
+# --due at once make one new version of each key; an unlock given through
+# one holds on the other, a lock through one ends it on both; the audit
 # trail is one chain with entries of both, verified through either.
 . "$(dirname "$0")/lib.sh"
 : "${P11PROBE:?P11PROBE not set}"
@@ -77,6 +78,14 @@ grep -q "user login on token [0-9]* taken back from the store" "$TMP/b.log" ||
 	{ cat "$TMP/b.log" >&2; fail "B did not take the login from the store"; }
 echo "A killed during a signing loop: the loop went on through B with its login ($failed failed)"
 
+# keymgr token unlock through B holds on A (no login: p11probe sign with
+# PIN "-"), and keymgr token lock through A ends it on B.
+echo 1234 | on_b "$KEYMGR" token unlock --token ha3 --timeout 60 --pin-fd 0 >/dev/null || fail "unlock on B"
+COYEU_SOCKET=$B_SOCKET host timeout 60 "$P11PROBE" "$COYEU_MODULE" sign ha3 - >"$TMP/unl-b" 2>&1 ||
+	{ cat "$TMP/unl-b" >&2; fail "B does not honour its own unlock"; }
+echo "B's unlock honoured on B"
+# (A was killed above: the unlock is checked on A after it is back.)
+
 # One audit chain, entries of both daemons, verified through each.
 on_b "$KEYMGR" audit verify >"$TMP/vb" 2>&1 || { cat "$TMP/vb" >&2; fail "audit verify on B"; }
 grep -q "audit head" "$TMP/b.log" || fail "B wrote no audit entry"
@@ -84,6 +93,12 @@ echo "one audit chain with entries of A and B: $(head -1 "$TMP/vb")"
 # A again, on the same store: the chain B went on with verifies there too.
 start_keymgrd --store "$PG_URI" --max-pin-failures 3
 "$KEYMGR" audit verify >"$TMP/va" 2>&1 || { cat "$TMP/va" >&2; fail "audit verify on A"; }
+host timeout 60 "$P11PROBE" "$COYEU_MODULE" sign ha3 - >"$TMP/unl-a" 2>&1 ||
+	{ cat "$TMP/unl-a" >&2; fail "the unlock given through B does not hold on A"; }
+"$KEYMGR" token lock --token ha3 >/dev/null || fail "lock on A"
+COYEU_SOCKET=$B_SOCKET host timeout 60 "$P11PROBE" "$COYEU_MODULE" sign ha3 - >"$TMP/unl-b2" 2>&1 &&
+	{ cat "$TMP/unl-b2" >&2; fail "B still honours an unlock ended through A"; }
+echo "keymgr token unlock through B holds on A; keymgr token lock through A ends it on B"
 
 # Two rotate --due at once, one through A and one through B: each key due
 # gets one new version, not two.

@@ -198,15 +198,25 @@ pg_start() {
 	runuser -u "$PG_OS_USER" -- "$pgbin/createdb" -h "$PG_DIR" -U coyeu coyeu || fail "createdb"
 	PG_URI="postgresql:///coyeu?host=$PG_DIR&user=coyeu"
 }
-# Stops the server by its PID (a fast shutdown), waiting at most 30 s;
-# then removes its files and its user.
-pg_stop() {
+# Stops the server by its PID (a fast shutdown: open connections are
+# cut), waiting at most 30 s; its files stay (pg_resume starts it again).
+pg_halt() {
 	if [ -n "$PG_PID" ]; then
 		kill -INT "$PG_PID" 2>/dev/null || true
 		for _ in $(seq 300); do kill -0 "$PG_PID" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$PG_PID" 2>/dev/null || true
 		PG_PID=
 	fi
+}
+pg_resume() {
+	runuser -u "$PG_OS_USER" -- "$pgbin/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+		-o "-k $PG_DIR -c listen_addresses= -c max_connections=200" start >/dev/null ||
+		{ cat "$PG_DIR/server.log" >&2; fail "PostgreSQL did not start again"; }
+	PG_PID=$(head -1 "$PG_DIR/data/postmaster.pid")
+}
+# Stops the server, then removes its files and its user.
+pg_stop() {
+	pg_halt
 	[ -z "$PG_DIR" ] || rm -rf "$PG_DIR"
 	[ -z "$PG_OS_USER" ] || userdel "$PG_OS_USER" 2>/dev/null || true
 	PG_DIR= PG_OS_USER=
