@@ -5,7 +5,9 @@
 # integrity check is ok; the import is all there or not there at all; every
 # key whose creation or rotation keymgr reported exists whole (public and
 # private part); no key is half rotated; acknowledged keys sign; the audit
-# chain verifies.
+# chain verifies. With CRASH_STORE=postgresql (crash-pg.sh) the store is a
+# PostgreSQL database started here, and PostgreSQL's own recovery stands
+# for SQLite's integrity check.
 . "$(dirname "$0")/lib.sh"
 
 : "${GEN_CERTS:?GEN_CERTS not set}" "${AGENCIES:?AGENCIES not set}"
@@ -31,6 +33,13 @@ widen() {
 	[ "$1" -gt 0 ] || { window=$((window * 3 / 2)); [ "$window" -le 12000 ] || window=12000; }
 }
 
+if [ "${CRASH_STORE:-sqlite}" = postgresql ]; then
+	pg_start
+	daemon() { start_keymgrd --store "$PG_URI" "$@"; }
+else
+	daemon() { start_keymgrd "$@"; }
+fi
+
 crash() {
 	kill -KILL "$DAEMON_PID" 2>/dev/null || true
 	wait "$DAEMON_PID" 2>/dev/null || true
@@ -40,13 +49,15 @@ crash() {
 # What every restart must find.
 check_store() {
 	what=$1
-	ok=$(sqlite3 "$DB" "PRAGMA integrity_check") || fail "$what: sqlite3 cannot open the store"
-	[ "$ok" = "ok" ] || fail "$what: integrity_check: $ok"
-	start_keymgrd --policy-interval 0
+	if [ "${CRASH_STORE:-sqlite}" = sqlite ]; then
+		ok=$(sqlite3 "$DB" "PRAGMA integrity_check") || fail "$what: sqlite3 cannot open the store"
+		[ "$ok" = "ok" ] || fail "$what: integrity_check: $ok"
+	fi
+	daemon --policy-interval 0
 	"$K" audit verify >/dev/null || fail "$what: the audit chain does not verify"
 }
 
-start_keymgrd --policy-interval 0
+daemon --policy-interval 0
 "$K" token init --label crash --so-pin 87654321 --pin 1234 >/dev/null || fail "token init"
 "$K" token init --label bulk --so-pin 87654321 --pin 1234 >/dev/null || fail "token init bulk"
 "$K" key generate $T --type ec:P-256 --label ca >/dev/null 2>&1 || fail "CA key"
