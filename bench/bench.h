@@ -75,7 +75,11 @@ gnutls_datum_t make_cert(gnutls_pubkey_t key, long n, long days, const char *cn,
 CK_RV create_cert(struct tok *t, CK_SESSION_HANDLE h, const gnutls_datum_t *der, const gnutls_datum_t *subject,
 		  const void *id, CK_ULONG idlen, CK_OBJECT_HANDLE *o);
 int cold_child(const char *module, const char *id);
-void scale_rows(long max_objects);
+/* Objects at 500, 5,418 and 100,000 (at most max_objects): create, find,
+ * cold start; SoftHSM2 beside coyeu when with_softhsm. */
+void scale_rows(long max_objects, bool with_softhsm);
+/* keymgr cert import of 5,418 certificates. */
+void import_row(void);
 void bulk_rows(void);
 /* bench_holders.c: a keymgrd of its own with n holder tokens. */
 void holder_rows(long n);

@@ -7,7 +7,8 @@
 #
 # BENCH_REPS (5), BENCH_SECONDS (0.5 per repetition), BENCH_MAX_OBJECTS
 # (100000) and BENCH_HOLDERS (5418) make it shorter or longer; BENCH_ONLY=remote
-# runs bench/remote.sh alone (BENCH_DELAYS, BENCH_SIGNS).
+# runs bench/remote.sh alone (BENCH_DELAYS, BENCH_SIGNS), BENCH_ONLY=store
+# bench/store.sh (SQLite against PostgreSQL).
 set -eu
 BUILD=${BUILD:-$(pwd)}
 : "${AGENCIES:?AGENCIES not set (make bench sets it)}"
@@ -54,7 +55,7 @@ cat "$TMP/header"
 
 only=${BENCH_ONLY:-}
 : >"$TMP/table.md"
-if [ "$only" != remote ]; then
+if [ "$only" != remote ] && [ "$only" != store ]; then
 	COYEU_MODULE="$MODULE" SOFTHSM_MODULE="$SOFTHSM_MODULE" KEYMGR="$BUILD/keymgr/keymgr" KEYMGRD_PID="$PID" \
 		KEYMGRD="$BUILD/keymgrd/keymgrd" \
 		GEN_CERTS="$BUILD/tests/gen_certs" AGENCIES="$AGENCIES" BENCH_DIR="$TMP" \
@@ -74,5 +75,18 @@ if [ -z "$only" ] || [ "$only" = remote ]; then
 	cat "$TMP/remote.md" >>"$TMP/table.md"
 	cp "$TMP/bench-remote.csv" "$BUILD/"
 fi
+if [ -z "$only" ] || [ "$only" = store ]; then
+	# The store-bound rows on SQLite and on PostgreSQL.
+	{
+		echo
+		echo "Store: coyeu on its SQLite store and on PostgreSQL (docs/ha.md), one keymgrd each"
+		echo
+		BUILD="$BUILD" BENCH_DIR="$TMP" SOFTHSM_MODULE="$SOFTHSM_MODULE" AGENCIES="$AGENCIES" \
+			sh "$(dirname "$0")/store.sh"
+	} >"$TMP/store.md"
+	cat "$TMP/store.md"
+	cat "$TMP/store.md" >>"$TMP/table.md"
+	cp "$TMP/bench-store.csv" "$BUILD/"
+fi
 { cat "$TMP/header"; echo; cat "$TMP/table.md"; } >"$BUILD/bench-results.md"
-echo "written: $BUILD/bench-results.md (and its .csv, .json, bench-remote.csv)"
+echo "written: $BUILD/bench-results.md (and its .csv, .json, bench-remote.csv, bench-store.csv)"

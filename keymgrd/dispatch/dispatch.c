@@ -237,6 +237,7 @@ dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
 	 * count, a new holder): seen from this request on. When the store
 	 * cannot say, the tokens as read before serve; what needs the store
 	 * fails on its own. */
+	store_request_scope(ctx->st, true);
 	if (token_refresh_locked(ctx) != 0)
 		log_debug("the tokens could not be read again from the store");
 	CK_RV rv = admit_locked(&r, row->flags);
@@ -281,6 +282,7 @@ dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
 			m->name);
 		rv = CKR_DEVICE_ERROR;
 	}
+	store_request_scope(ctx->st, false);
 	pthread_mutex_unlock(&ctx->lock);
 	bool with_fields = rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL;
 	if (with_fields && (wire_error(&fields) != 0 || proto_check_sig(&fields, m->rep_sig) != 0)) {

@@ -34,7 +34,10 @@ kept(const struct km_ctx *ctx)
 void
 logins_save_locked(struct km_ctx *ctx, const struct km_app *app, int64_t token_id, CK_USER_TYPE who)
 {
-	if (!kept(ctx))
+	/* A user's login only: an SO (on a holder token, an administrator
+	 * whose role came from an account's passphrase, which does not move)
+	 * logs in again. */
+	if (!kept(ctx) || who != CKU_USER)
 		return;
 	struct store_login l = { .token_id = token_id, .who = (uint32_t)who,
 				 .expires = (int64_t)time(NULL) + ctx->policy.session_grace };
@@ -78,8 +81,8 @@ logins_restore_locked(struct km_ctx *ctx, struct km_app *app)
 		CK_USER_TYPE who = v[i].who;
 		/* What would let it log in now still must: the token, and for
 		 * its user an access rule (a rule revoked meanwhile ends it). */
-		bool ok = token_find_locked(ctx, v[i].token_id) != NULL && (who == CKU_USER || who == CKU_SO) &&
-			  (who == CKU_SO || access_may_use_locked(ctx, app, v[i].token_id)) &&
+		bool ok = token_find_locked(ctx, v[i].token_id) != NULL && who == CKU_USER &&
+			  access_may_use_locked(ctx, app, v[i].token_id) &&
 			  session_login_of(app, v[i].token_id) == KM_NOBODY;
 		struct km_login *l = ok ? calloc(1, sizeof(*l)) : NULL;
 		if (l == NULL) {
@@ -91,8 +94,8 @@ logins_restore_locked(struct km_ctx *ctx, struct km_app *app)
 		l->next = app->logins;
 		app->logins = l;
 		taken++;
-		log_info("%s: %s login on token %lld taken back from the store", app->principal,
-			 who == CKU_SO ? "SO" : "user", (long long)v[i].token_id);
+		log_info("%s: user login on token %lld taken back from the store", app->principal,
+			 (long long)v[i].token_id);
 	}
 	free(v);
 	return taken;

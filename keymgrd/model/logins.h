@@ -10,6 +10,8 @@
  * know, and the principal its transport proves (a certificate's subject,
  * a uid) are both needed to take it. It lives session_grace seconds after
  * its keymgrd last renewed it; none is stored when session_grace is 0.
+ * Only user logins are kept: an SO, and the role an account's passphrase
+ * gave, log in again on the next keymgrd.
  * Every function expects ctx->lock.
  */
 #ifndef KM_LOGINS_H

@@ -210,6 +210,7 @@ struct store_ops {
 	int (*commit)(struct store *st);
 	void (*rollback)(struct store *st);
 	uint64_t (*generation)(struct store *st);
+	void (*request_scope)(struct store *st, bool on); /* may be NULL */
 	int (*tokens_generation)(struct store *st, uint64_t *gen);
 	int (*token_ids)(struct store *st, int64_t **ids, size_t *n);
 	int (*token_get)(struct store *st, int64_t id, struct store_token *t);
@@ -304,6 +305,19 @@ static inline uint64_t
 store_generation(struct store *st)
 {
 	return st->ops->generation(st);
+}
+
+/*
+ * A request begins (on) or ends (off): the generations read while it runs
+ * may be read once, at its start, and reused until this connection writes
+ * (PostgreSQL: one query per request instead of one per look). What
+ * another keymgrd commits meanwhile is seen by the next request.
+ */
+static inline void
+store_request_scope(struct store *st, bool on)
+{
+	if (st->ops->request_scope != NULL)
+		st->ops->request_scope(st, on);
 }
 
 /*

@@ -195,6 +195,10 @@ struct pg_store {
 	char *conninfo;
 	bool in_tx;
 	int version;
+	/* The generations as read at a request's start (store_request_scope),
+	 * while valid: no write by this connection since. */
+	bool scoped, gen_valid;
+	uint64_t gen, tokens_gen;
 };
 
 static inline struct pg_store *
@@ -283,6 +287,9 @@ q(struct store *st, const char *sql, const struct qp *p, const char *what, char 
 		log_err("store: %s: PostgreSQL cannot be reached", what);
 		return NULL;
 	}
+	/* A write of this connection moves the generations: read them again. */
+	if (strncmp(sql, "SELECT", 6) != 0)
+		pg(st)->gen_valid = false;
 	PGresult *r = PQexecParams(pg(st)->db, sql, p ? p->n : 0, NULL, p ? p->v : NULL, p ? p->len : NULL,
 				   p ? p->fmt : NULL, 1);
 	ExecStatusType s = PQresultStatus(r);
@@ -547,28 +554,62 @@ pg_rollback(struct store *st)
 	pg(st)->in_tx = false;
 }
 
+/* Both generations in one query (0 and 0 when they cannot be read). */
+static int
+read_generations(struct store *st, uint64_t *gen, uint64_t *tokens_gen)
+{
+	*gen = *tokens_gen = 0;
+	PGresult *r = q(st, "SELECT n, tokens_n FROM coyeu_generation WHERE one = 1", NULL, "generation", NULL);
+	if (r == NULL)
+		return CY_ERR_STORE;
+	if (PQntuples(r) == 1) {
+		*gen = (uint64_t)g_int(r, 0, 0) + 1;
+		*tokens_gen = (uint64_t)g_int(r, 0, 1) + 1;
+	}
+	PQclear(r);
+	return *gen ? 0 : CY_ERR_STORE;
+}
+
+/* The generations, from the request's first read while that holds. */
+static int
+generations(struct store *st, uint64_t *gen, uint64_t *tokens_gen)
+{
+	struct pg_store *p = pg(st);
+	if (p->scoped && p->gen_valid) {
+		*gen = p->gen;
+		*tokens_gen = p->tokens_gen;
+		return 0;
+	}
+	int r = read_generations(st, gen, tokens_gen);
+	if (r == 0 && p->scoped) {
+		p->gen = *gen;
+		p->tokens_gen = *tokens_gen;
+		p->gen_valid = true;
+	}
+	return r;
+}
+
+static void
+pg_request_scope(struct store *st, bool on)
+{
+	pg(st)->scoped = on;
+	pg(st)->gen_valid = false;
+}
+
 static uint64_t
 pg_generation(struct store *st)
 {
-	if (pg(st)->in_tx)
-		return 0;
-	PGresult *r = q(st, "SELECT n FROM coyeu_generation WHERE one = 1", NULL, "generation", NULL);
-	if (r == NULL)
+	uint64_t g, t;
+	if (pg(st)->in_tx || generations(st, &g, &t) != 0)
 		return 0; /* nothing read can be trusted to be current */
-	uint64_t g = PQntuples(r) ? (uint64_t)g_int(r, 0, 0) + 1 : 0;
-	PQclear(r);
 	return g;
 }
 
 static int
 pg_tokens_generation(struct store *st, uint64_t *gen)
 {
-	PGresult *r = q(st, "SELECT tokens_n FROM coyeu_generation WHERE one = 1", NULL, "tokens generation", NULL);
-	if (r == NULL)
-		return CY_ERR_STORE;
-	*gen = PQntuples(r) ? (uint64_t)g_int(r, 0, 0) + 1 : 0;
-	PQclear(r);
-	return 0;
+	uint64_t g;
+	return generations(st, &g, gen);
 }
 
 /* ---- tokens ---- */
@@ -1660,6 +1701,7 @@ const struct store_ops store_pg_ops = {
 	.commit = pg_commit,
 	.rollback = pg_rollback,
 	.generation = pg_generation,
+	.request_scope = pg_request_scope,
 	.tokens_generation = pg_tokens_generation,
 	.token_ids = pg_token_ids,
 	.token_get = pg_token_get,
