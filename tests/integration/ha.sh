@@ -15,14 +15,23 @@ B_SOCKET="$TMP/b/keymgrd.sock"
 B_PID=
 EXTRA_CLEANUP="[ -z \"\$B_PID\" ] || { kill \$B_PID; wait \$B_PID; } 2>/dev/null; ${EXTRA_CLEANUP}"
 
-start_keymgrd --store "$PG_URI" --max-pin-failures 3
-mkdir -p "$TMP/b/data" && chmod 700 "$TMP/b/data"
-cp -p "$TMP/data/master.key" "$TMP/b/data/master.key" # provisioned once, shared
+# The master key, provisioned once (32 random bytes, mode 0600) and copied
+# to both; then both start at once on the empty database: each migration
+# is applied once (an advisory lock), whichever comes first.
+mkdir -p "$TMP/data" "$TMP/b/data" && chmod 700 "$TMP/data" "$TMP/b/data"
+(umask 077 && head -c 32 /dev/urandom >"$TMP/data/master.key")
+cp -p "$TMP/data/master.key" "$TMP/b/data/master.key"
 "$KEYMGRD" --foreground --data-dir "$TMP/b/data" --socket "$B_SOCKET" --store "$PG_URI" --config /dev/null \
 	--max-pin-failures 3 >"$TMP/b.log" 2>&1 &
 B_PID=$!
+start_keymgrd --store "$PG_URI" --max-pin-failures 3
 for _ in $(seq 100); do [ -S "$B_SOCKET" ] && break; sleep 0.1; done
 [ -S "$B_SOCKET" ] || { cat "$TMP/b.log" >&2; fail "keymgrd B did not start"; }
+cat "$TMP/keymgrd.log" "$TMP/b.log" | sed -n 's/.*migrated schema to version \([0-9]*\)$/\1/p' | sort -n >"$TMP/migrated"
+twice=$(uniq -d "$TMP/migrated")
+[ -z "$twice" ] && [ "$(tail -1 "$TMP/migrated")" = 11 ] ||
+	{ cat "$TMP/keymgrd.log" "$TMP/b.log" >&2; fail "migrations applied twice ($twice) or not up to 11"; }
+echo "A and B started at once on an empty database: each migration applied once ($(tr '\n' ' ' <"$TMP/migrated"))"
 on_b() { COYEU_SOCKET=$B_SOCKET "$@"; }
 
 # A token and a key made through A, used through B.
