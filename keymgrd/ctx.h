@@ -193,6 +193,7 @@ struct km_ctx {
 	struct km_token *tokens;
 	size_t ntokens;
 	uint64_t tokens_gen; /* store_tokens_generation when they were read */
+	int64_t tokens_mark; /* store_token_changed's mark then */
 	struct km_app *apps;
 	/* This keymgrd among those on the store (random at start): whose the
 	 * logins kept in the store are (model/logins.h). */

@@ -134,7 +134,7 @@ token_load_all_locked(struct km_ctx *ctx)
 	size_t n = 0;
 	int r = store_tokens_generation(ctx->st, &ctx->tokens_gen);
 	if (r == 0)
-		r = store_token_ids(ctx->st, &ids, &n);
+		r = store_token_changed(ctx->st, 0, &ids, &n, &ctx->tokens_mark);
 	if (r != 0)
 		return r;
 	ctx->tokens = calloc(n ? n : 1, sizeof(*ctx->tokens));
@@ -176,19 +176,33 @@ token_refresh_locked(struct km_ctx *ctx)
 	int r = store_tokens_generation(ctx->st, &gen);
 	if (r != 0 || gen == ctx->tokens_gen)
 		return r;
-	int64_t *ids = NULL;
-	size_t n = 0;
-	if ((r = store_token_ids(ctx->st, &ids, &n)) != 0)
+	int64_t *ids = NULL, *changed = NULL, mark = 0;
+	size_t n = 0, nchanged = 0;
+	if ((r = store_token_changed(ctx->st, ctx->tokens_mark, &changed, &nchanged, &mark)) != 0)
 		return r;
+	if ((r = store_token_ids(ctx->st, &ids, &n)) != 0) {
+		free(changed);
+		return r;
+	}
 	struct km_token *v = calloc(n ? n : 1, sizeof(*v));
 	if (v == NULL) {
 		free(ids);
+		free(changed);
 		return CY_ERR_ALLOC;
 	}
-	size_t k = 0;
+	size_t k = 0, c = 0;
 	for (size_t i = 0; i < n && r == 0; i++) {
 		struct km_token *old = token_find_locked(ctx, ids[i]);
 		struct km_token *t = &v[k];
+		/* Both lists ascend: was this row changed since the last look? */
+		while (c < nchanged && changed[c] < ids[i])
+			c++;
+		if (old != NULL && !(c < nchanged && changed[c] == ids[i])) {
+			*t = *old; /* as it was, its data key moved along */
+			old->data_key = NULL;
+			k++;
+			continue;
+		}
 		if (old != NULL && store_token_get(ctx->st, ids[i], &t->st) == 0 &&
 		    t->st.data_key_len == old->st.data_key_len &&
 		    memcmp(t->st.data_key, old->st.data_key, old->st.data_key_len) == 0) {
@@ -223,6 +237,8 @@ token_refresh_locked(struct km_ctx *ctx)
 		k++;
 	}
 	free(ids);
+	free(changed);
+	changed = NULL;
 	if (r != 0) {
 		/* The old table stays whole: give back the keys moved out of it. */
 		for (size_t i = 0; i < k; i++) {
@@ -241,9 +257,11 @@ token_refresh_locked(struct km_ctx *ctx)
 	ctx->tokens = v;
 	ctx->ntokens = k;
 	ctx->tokens_gen = gen;
+	ctx->tokens_mark = mark;
 	if (load_unlocks(ctx) != 0)
 		log_warn("the unlocks could not be read again from the store");
-	log_debug("tokens read again (changed in the store): %zu, %zu before", k, before);
+	log_debug("tokens: %zu row(s) changed in the store read again; %zu token(s), %zu before", nchanged, k,
+		  before);
 	return 0;
 }
 

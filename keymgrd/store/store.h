@@ -17,7 +17,7 @@ struct store;
 struct store_ops;
 
 /* The newest schema version this build writes. */
-#define STORE_SCHEMA_VERSION 11
+#define STORE_SCHEMA_VERSION 12
 
 struct store_token {
 	int64_t id;
@@ -213,6 +213,7 @@ struct store_ops {
 	void (*request_scope)(struct store *st, bool on); /* may be NULL */
 	int (*tokens_generation)(struct store *st, uint64_t *gen);
 	int (*token_ids)(struct store *st, int64_t **ids, size_t *n);
+	int (*token_changed)(struct store *st, int64_t since, int64_t **ids, size_t *n, int64_t *mark);
 	int (*token_get)(struct store *st, int64_t id, struct store_token *t);
 	int (*token_insert)(struct store *st, const struct store_token *t);
 	int (*token_update)(struct store *st, const struct store_token *t);
@@ -330,6 +331,15 @@ static inline int
 store_tokens_generation(struct store *st, uint64_t *gen)
 {
 	return st->ops->tokens_generation(st, gen);
+}
+
+/* The tokens whose row changed after mark since (a number this call gave
+ * before; 0: every token), ascending, and the mark to give next time. A
+ * back end without marks gives every token. */
+static inline int
+store_token_changed(struct store *st, int64_t since, int64_t **ids, size_t *n, int64_t *mark)
+{
+	return st->ops->token_changed(st, since, ids, n, mark);
 }
 
 /* All token ids in ascending order; *ids is malloc'd (caller frees). */

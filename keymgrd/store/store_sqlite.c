@@ -180,6 +180,9 @@ static const char *const migrations[] = {
 	"  holder INTEGER NOT NULL,"
 	"  expires INTEGER NOT NULL,"
 	"  PRIMARY KEY (principal, token_id));",
+	/* 12: nothing for SQLite (PostgreSQL marks each token row's change:
+	 * one keymgrd per SQLite file needs no marks). */
+	"SELECT 1;",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -476,6 +479,14 @@ static int
 sq_token_ids(struct store *st, int64_t **ids, size_t *n)
 {
 	return collect_ids(st, stmt(st, S_TOKEN_IDS), ids, n);
+}
+
+static int
+sq_token_changed(struct store *st, int64_t since, int64_t **ids, size_t *n, int64_t *mark)
+{
+	(void)since;
+	*mark = 0; /* no marks: one keymgrd per file, every token "changed" */
+	return sq_token_ids(st, ids, n);
 }
 
 static void
@@ -1632,6 +1643,7 @@ const struct store_ops store_sqlite_ops = {
 	.generation = sq_generation,
 	.tokens_generation = sq_tokens_generation,
 	.token_ids = sq_token_ids,
+	.token_changed = sq_token_changed,
 	.token_get = sq_token_get,
 	.token_insert = sq_token_insert,
 	.token_update = sq_token_update,
