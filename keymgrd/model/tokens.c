@@ -648,8 +648,16 @@ create_token(struct km_ctx *ctx, int64_t slot, const struct store_token *proto)
 		goto out;
 	}
 	ctx->tokens = nv;
-	if (store_begin(ctx->st) != 0 || store_token_insert(ctx->st, &t.st) != 0 || audit_commit_locked(ctx) != 0) {
+	int e = store_begin(ctx->st);
+	if (e == 0 && (e = store_token_insert(ctx->st, &t.st)) == 0)
+		e = audit_commit_locked(ctx);
+	if (e != 0) {
 		store_rollback(ctx->st);
+		/* Another keymgrd of the store made a token in that slot (or the
+		 * holder's) a moment ago: seen from the next request on. */
+		if (e == CY_ERR_EXISTS)
+			log_warn("token %lld (or one for the same holder) was made by another keymgrd of the store "
+				 "meanwhile: the next try sees it", (long long)slot);
 		goto out;
 	}
 	ctx->tokens[ctx->ntokens++] = t;
