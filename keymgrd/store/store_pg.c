@@ -393,6 +393,18 @@ g_blob_dup(const PGresult *r, int row, int col, uint8_t **p, size_t *n)
 	return 0;
 }
 
+/* An array for the rows of r, zeroed (at least one element), or NULL
+ * (r cleared) when out of memory. */
+static void *
+rows_of(PGresult *r, size_t size, size_t *rows)
+{
+	*rows = (size_t)PQntuples(r);
+	void *v = calloc(*rows ? *rows : 1, size);
+	if (v == NULL)
+		PQclear(r);
+	return v;
+}
+
 /* The first column of every row, as ids. */
 static int
 ids_of(PGresult *r, int64_t **ids, size_t *n)
@@ -1035,12 +1047,10 @@ pg_audit_list(struct store *st, int64_t from, size_t max, struct store_audit **o
 			&p, "audit list", NULL);
 	if (r == NULL)
 		return CY_ERR_STORE;
-	size_t rows = (size_t)PQntuples(r);
-	struct store_audit *v = calloc(rows ? rows : 1, sizeof(*v));
-	if (v == NULL) {
-		PQclear(r);
+	size_t rows;
+	struct store_audit *v = rows_of(r, sizeof(*v), &rows);
+	if (v == NULL)
 		return CY_ERR_ALLOC;
-	}
 	for (size_t i = 0; i < rows; i++) {
 		struct store_audit *e = &v[i];
 		int k = (int)i;
@@ -1160,12 +1170,10 @@ pg_cert_list(struct store *st, int64_t token_id, const struct store_cert_filter 
 	PGresult *r = q(st, sql, &p, "cert list", NULL);
 	if (r == NULL)
 		return CY_ERR_STORE;
-	size_t rows = (size_t)PQntuples(r);
-	struct store_cert *v = calloc(rows ? rows : 1, sizeof(*v));
-	if (v == NULL) {
-		PQclear(r);
+	size_t rows;
+	struct store_cert *v = rows_of(r, sizeof(*v), &rows);
+	if (v == NULL)
 		return CY_ERR_ALLOC;
-	}
 	for (size_t i = 0; i < rows; i++) {
 		struct store_cert *c = &v[i];
 		int k = (int)i;
@@ -1233,12 +1241,10 @@ pg_issued_insert(struct store *st, const struct store_issued *c)
 static int
 issued_rows(PGresult *r, int64_t token_id, int64_t now, struct store_issued **out, size_t *n)
 {
-	size_t rows = (size_t)PQntuples(r);
-	struct store_issued *v = calloc(rows ? rows : 1, sizeof(*v));
-	if (v == NULL) {
-		PQclear(r);
+	size_t rows;
+	struct store_issued *v = rows_of(r, sizeof(*v), &rows);
+	if (v == NULL)
 		return CY_ERR_ALLOC;
-	}
 	for (size_t i = 0; i < rows; i++) {
 		struct store_issued *c = &v[i];
 		int k = (int)i;
@@ -1355,12 +1361,10 @@ pg_login_take(struct store *st, const uint8_t app[32], const uint8_t daemon[16],
 			&p, "login take", NULL);
 	if (r == NULL)
 		return CY_ERR_STORE;
-	size_t rows = (size_t)PQntuples(r);
-	struct store_login *v = calloc(rows ? rows : 1, sizeof(*v));
-	if (v == NULL) {
-		PQclear(r);
+	size_t rows;
+	struct store_login *v = rows_of(r, sizeof(*v), &rows);
+	if (v == NULL)
 		return CY_ERR_ALLOC;
-	}
 	for (size_t i = 0; i < rows; i++) {
 		memcpy(v[i].app, app, 32);
 		memcpy(v[i].daemon, daemon, 16);
@@ -1425,12 +1429,10 @@ pg_unlock_list(struct store *st, int64_t now, struct store_unlock **out, size_t 
 			&p, "unlock list", NULL);
 	if (r == NULL)
 		return CY_ERR_STORE;
-	size_t rows = (size_t)PQntuples(r);
-	struct store_unlock *v = calloc(rows ? rows : 1, sizeof(*v));
-	if (v == NULL) {
-		PQclear(r);
+	size_t rows;
+	struct store_unlock *v = rows_of(r, sizeof(*v), &rows);
+	if (v == NULL)
 		return CY_ERR_ALLOC;
-	}
 	for (size_t i = 0; i < rows; i++) {
 		g_text(r, (int)i, 0, v[i].principal, sizeof(v[i].principal));
 		v[i].token_id = g_int(r, (int)i, 1);
@@ -1483,12 +1485,10 @@ pg_ca_list(struct store *st, int64_t token_id, struct store_blob **out, size_t *
 	PGresult *r = q(st, "SELECT key_id FROM cas WHERE token_id = $1 ORDER BY key_id", &p, "ca list", NULL);
 	if (r == NULL)
 		return CY_ERR_STORE;
-	size_t rows = (size_t)PQntuples(r);
-	struct store_blob *v = calloc(rows ? rows : 1, sizeof(*v));
-	if (v == NULL) {
-		PQclear(r);
+	size_t rows;
+	struct store_blob *v = rows_of(r, sizeof(*v), &rows);
+	if (v == NULL)
 		return CY_ERR_ALLOC;
-	}
 	for (size_t i = 0; i < rows; i++)
 		v[i].len = g_blob_into(r, (int)i, 0, v[i].buf, sizeof(v[i].buf));
 	PQclear(r);
@@ -1506,12 +1506,10 @@ pg_account_list(struct store *st, struct store_account **out, size_t *n)
 			"account list", NULL);
 	if (r == NULL)
 		return CY_ERR_STORE;
-	size_t rows = (size_t)PQntuples(r);
-	struct store_account *v = calloc(rows ? rows : 1, sizeof(*v));
-	if (v == NULL) {
-		PQclear(r);
+	size_t rows;
+	struct store_account *v = rows_of(r, sizeof(*v), &rows);
+	if (v == NULL)
 		return CY_ERR_ALLOC;
-	}
 	for (size_t i = 0; i < rows; i++) {
 		int k = (int)i;
 		g_text(r, k, 0, v[i].name, sizeof(v[i].name));
@@ -1629,12 +1627,10 @@ pg_access_list(struct store *st, struct store_access **out, size_t *n)
 			"access list", NULL);
 	if (r == NULL)
 		return CY_ERR_STORE;
-	size_t rows = (size_t)PQntuples(r);
-	struct store_access *v = calloc(rows ? rows : 1, sizeof(*v));
-	if (v == NULL) {
-		PQclear(r);
+	size_t rows;
+	struct store_access *v = rows_of(r, sizeof(*v), &rows);
+	if (v == NULL)
 		return CY_ERR_ALLOC;
-	}
 	for (size_t i = 0; i < rows; i++) {
 		int k = (int)i;
 		char kind[16];
