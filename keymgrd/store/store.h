@@ -17,7 +17,7 @@ struct store;
 struct store_ops;
 
 /* The newest schema version this build writes. */
-#define STORE_SCHEMA_VERSION 12
+#define STORE_SCHEMA_VERSION 13
 
 struct store_token {
 	int64_t id;

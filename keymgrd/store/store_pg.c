@@ -189,6 +189,28 @@ static const struct {
 	  "CREATE TRIGGER tokens_row_changed BEFORE INSERT OR UPDATE ON tokens"
 	  "  FOR EACH ROW EXECUTE FUNCTION coyeu_token_changed();"
 	  "CREATE INDEX tokens_by_change ON tokens(changed);" },
+	/* The generation row taken and moved once per transaction, not once
+	 * per statement: thousands of updates of one row in one transaction
+	 * (a bulk import) make each next one walk all the row's versions. */
+	{ 13,
+	  "CREATE FUNCTION coyeu_lock() RETURNS void LANGUAGE plpgsql AS"
+	  "  $$BEGIN"
+	  "    IF coalesce(current_setting('coyeu.locked', true), '') <> 'y' THEN"
+	  "      UPDATE coyeu_generation SET n = n + 1 WHERE one = 1;"
+	  "      PERFORM set_config('coyeu.locked', 'y', true);"
+	  "    END IF;"
+	  "  END$$;"
+	  "CREATE OR REPLACE FUNCTION coyeu_bump() RETURNS trigger LANGUAGE plpgsql AS"
+	  "  $$BEGIN PERFORM coyeu_lock(); RETURN NULL; END$$;"
+	  "CREATE OR REPLACE FUNCTION coyeu_bump_tokens() RETURNS trigger LANGUAGE plpgsql AS"
+	  "  $$BEGIN"
+	  "    PERFORM coyeu_lock();"
+	  "    IF coalesce(current_setting('coyeu.tokens_moved', true), '') <> 'y' THEN"
+	  "      UPDATE coyeu_generation SET tokens_n = tokens_n + 1 WHERE one = 1;"
+	  "      PERFORM set_config('coyeu.tokens_moved', 'y', true);"
+	  "    END IF;"
+	  "    RETURN NULL;"
+	  "  END$$;" },
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 
@@ -551,7 +573,7 @@ pg_begin(struct store *st)
 		return CY_ERR_STORE;
 	pg(st)->in_tx = true;
 	/* The write lock, before anything is read. */
-	if (run(st, "UPDATE coyeu_generation SET n = n + 1 WHERE one = 1", NULL, "begin") != 0) {
+	if (run(st, "SELECT coyeu_lock()", NULL, "begin") != 0) {
 		run(st, "ROLLBACK", NULL, "rollback");
 		pg(st)->in_tx = false;
 		return CY_ERR_STORE;

@@ -183,6 +183,9 @@ static const char *const migrations[] = {
 	/* 12: nothing for SQLite (PostgreSQL marks each token row's change:
 	 * one keymgrd per SQLite file needs no marks). */
 	"SELECT 1;",
+	/* 13: nothing for SQLite (PostgreSQL's write lock, once per
+	 * transaction). */
+	"SELECT 1;",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

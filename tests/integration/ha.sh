@@ -29,8 +29,8 @@ for _ in $(seq 100); do [ -S "$B_SOCKET" ] && break; sleep 0.1; done
 [ -S "$B_SOCKET" ] || { cat "$TMP/b.log" >&2; fail "keymgrd B did not start"; }
 cat "$TMP/keymgrd.log" "$TMP/b.log" | sed -n 's/.*migrated schema to version \([0-9]*\)$/\1/p' | sort -n >"$TMP/migrated"
 twice=$(uniq -d "$TMP/migrated")
-[ -z "$twice" ] && [ "$(tail -1 "$TMP/migrated")" = 12 ] ||
-	{ cat "$TMP/keymgrd.log" "$TMP/b.log" >&2; fail "migrations applied twice ($twice) or not up to 12"; }
+[ -z "$twice" ] && [ "$(tail -1 "$TMP/migrated")" = 13 ] ||
+	{ cat "$TMP/keymgrd.log" "$TMP/b.log" >&2; fail "migrations applied twice ($twice) or not up to 13"; }
 echo "A and B started at once on an empty database: each migration applied once ($(tr '\n' ' ' <"$TMP/migrated"))"
 on_b() { COYEU_SOCKET=$B_SOCKET "$@"; }
 
