@@ -15,14 +15,14 @@
 void
 logins_key(struct km_app *app)
 {
-	gcry_md_hd_t h;
-	memset(app->login_key, 0, sizeof(app->login_key));
-	if (gcry_md_open(&h, GCRY_MD_SHA256, 0) != 0)
-		return;
-	gcry_md_write(h, app->principal, strlen(app->principal) + 1);
-	gcry_md_write(h, app->id, sizeof(app->id));
-	memcpy(app->login_key, gcry_md_read(h, GCRY_MD_SHA256), sizeof(app->login_key));
-	gcry_md_close(h);
+	/* principal, NUL, id: gcry_md_hash_buffer cannot fail quietly (a
+	 * key of zeros shared by every application would be the failure). */
+	uint8_t buf[sizeof(app->principal) + 1 + sizeof(app->id)];
+	size_t n = strnlen(app->principal, sizeof(app->principal));
+	memcpy(buf, app->principal, n);
+	buf[n] = '\0';
+	memcpy(buf + n + 1, app->id, sizeof(app->id));
+	gcry_md_hash_buffer(GCRY_MD_SHA256, app->login_key, buf, n + 1 + sizeof(app->id));
 }
 
 static bool
