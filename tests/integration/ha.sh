@@ -3,7 +3,8 @@
 # data directory and socket, sharing the master key: a token made through
 # A is used through B; wrong PINs spread over both lock the PIN on both; a
 # key revoked through A cannot sign through B a moment later; a signing
-# loop through the module goes on through B when A is killed; two rotate
+# loop through the module goes on through B when A is killed (over UNIX
+# sockets, then over TLS); two rotate
 # --due at once make one new version of each key; an unlock given through
 # one holds on the other, a lock through one ends it on both; the audit
 # trail is one chain with entries of both, verified through either.
@@ -15,6 +16,19 @@ B_SOCKET="$TMP/b/keymgrd.sock"
 B_PID=
 EXTRA_CLEANUP="[ -z \"\$B_PID\" ] || { kill \$B_PID; wait \$B_PID; } 2>/dev/null; ${EXTRA_CLEANUP}"
 
+# Both also listen on TLS (127.0.0.1, ports PA and PB), with one server
+# certificate and client CA.
+command -v certtool >/dev/null || fail "certtool (gnutls-bin) is needed"
+PA=$((20000 + $$ % 20000))
+PB=$((PA + 1))
+tls_ca unit "Điện Biên coyeu CA"
+tls_cert server unit 'cn = "localhost"' 'dns_name = "localhost"' tls_www_server 'expiration_days = 30'
+tls_cert official unit 'cn = "Lò Văn Thắng"' 'organization = "Sở Nội vụ"' tls_www_client 'expiration_days = 30'
+start_a() { # the flags of A, and TLS on PA
+	start_keymgrd --store "$PG_URI" --max-pin-failures 3 --listen "tls://127.0.0.1:$PA" --tls-cert "$TMP/server.pem" \
+		--tls-key "$TMP/server.key" --tls-client-ca "$TMP/unit.pem"
+}
+
 # The master key, provisioned once (32 random bytes, mode 0600) and copied
 # to both; then both start at once on the empty database: each migration
 # is applied once (an advisory lock), whichever comes first.
@@ -22,9 +36,10 @@ mkdir -p "$TMP/data" "$TMP/b/data" && chmod 700 "$TMP/data" "$TMP/b/data"
 (umask 077 && head -c 32 /dev/urandom >"$TMP/data/master.key")
 cp -p "$TMP/data/master.key" "$TMP/b/data/master.key"
 "$KEYMGRD" --foreground --data-dir "$TMP/b/data" --socket "$B_SOCKET" --store "$PG_URI" --config /dev/null \
-	--max-pin-failures 3 >"$TMP/b.log" 2>&1 &
+	--max-pin-failures 3 --listen "tls://127.0.0.1:$PB" --tls-cert "$TMP/server.pem" --tls-key "$TMP/server.key" \
+	--tls-client-ca "$TMP/unit.pem" >"$TMP/b.log" 2>&1 &
 B_PID=$!
-start_keymgrd --store "$PG_URI" --max-pin-failures 3
+start_a
 for _ in $(seq 100); do [ -S "$B_SOCKET" ] && break; sleep 0.1; done
 [ -S "$B_SOCKET" ] || { cat "$TMP/b.log" >&2; fail "keymgrd B did not start"; }
 cat "$TMP/keymgrd.log" "$TMP/b.log" | sed -n 's/.*migrated schema to version \([0-9]*\)$/\1/p' | sort -n >"$TMP/migrated"
@@ -100,7 +115,7 @@ on_b "$KEYMGR" audit verify >"$TMP/vb" 2>&1 || { cat "$TMP/vb" >&2; fail "audit 
 grep -q "audit head" "$TMP/b.log" || fail "B wrote no audit entry"
 echo "one audit chain with entries of A and B: $(head -1 "$TMP/vb")"
 # A again, on the same store: the chain B went on with verifies there too.
-start_keymgrd --store "$PG_URI" --max-pin-failures 3
+start_a
 "$KEYMGR" audit verify >"$TMP/va" 2>&1 || { cat "$TMP/va" >&2; fail "audit verify on A"; }
 host timeout 60 "$P11PROBE" "$COYEU_MODULE" sign ha3 - >"$TMP/unl-a" 2>&1 ||
 	{ cat "$TMP/unl-a" >&2; fail "the unlock given through B does not hold on A"; }
@@ -133,5 +148,26 @@ versions=$("$KEYMGR" key list $T | awk '$2 == "private" && $5 ~ /^due-/' | wc -l
 grep -hq "0 failed" "$TMP/rot-a" && grep -hq "0 failed" "$TMP/rot-b" ||
 	{ cat "$TMP/rot-a" "$TMP/rot-b" >&2; fail "a rotate --due failed"; }
 echo "rotate --due through A and B at once: 4 keys, one new version each ($(grep -c "^rotated '" "$TMP/rot-a") made by A, $(grep -c "^rotated '" "$TMP/rot-b") by B)"
+# The same failover over TLS: an official's workstation whose coyeu.conf
+# names both servers (tls://localhost:PA, tls://localhost:PB) signs in a
+# loop while A is killed; the loop goes on through B, logged in.
+"$KEYMGR" holder add --id HA-T --name "Lò Văn Thắng" --agency "Sở Nội vụ" --key ec:P-256 \
+	--pin-out "$TMP/pin-t" >/dev/null || fail "holder add"
+"$KEYMGR" access grant --cert 'CN=Lò Văn Thắng,O=Sở Nội vụ' --holder HA-T >/dev/null || fail "access grant"
+tls_client_conf official "tls://localhost:$PA, tls://localhost:$PB"
+remote official host pkcs11-tool --module "$COYEU_MODULE" --token-label HA-T --login \
+	--pin "$(tail -1 "$TMP/pin-t" | awk -F, '{print $NF}')" --change-pin --new-pin 24681357 \
+	>"$TMP/chpin.out" 2>&1 || { cat "$TMP/chpin.out" >&2; fail "PIN change over TLS"; }
+remote official host timeout 60 "$P11PROBE" "$COYEU_MODULE" loop HA-T 24681357 8 >"$TMP/tloop.out" 2>&1 &
+LOOP=$!
+for _ in $(seq 100); do [ "$(grep -c '^sig' "$TMP/tloop.out")" -ge 10 ] && break; sleep 0.1; done
+kill -KILL "$DAEMON_PID"
+wait "$DAEMON_PID" 2>/dev/null || true
+DAEMON_PID=
+wait "$LOOP" || { cat "$TMP/tloop.out" "$TMP/b.log" >&2; fail "the signing loop over TLS did not go on through B"; }
+failed=$(sed -n 's/^ok [0-9]* failed \([0-9]*\)$/\1/p' "$TMP/tloop.out")
+[ -n "$failed" ] && [ "$failed" -le 1 ] || { cat "$TMP/tloop.out" >&2; fail "more TLS calls failed than the one in flight"; }
+grep -q "cert:CN=Lò Văn Thắng.*user login on token [0-9]* taken back from the store" "$TMP/b.log" ||
+	{ cat "$TMP/b.log" >&2; fail "B did not take the TLS application's login from the store"; }
+echo "over TLS: A killed during a signing loop, the loop went on through B ($(tail -1 "$TMP/tloop.out"))"
 kill -TERM "$B_PID"; wait "$B_PID" || fail "keymgrd B did not stop cleanly"; B_PID=
-stop_keymgrd
