@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -232,6 +233,7 @@ struct pg_store {
 	 * while valid: no write by this connection since. */
 	bool scoped, gen_valid;
 	uint64_t gen, tokens_gen;
+	struct timespec failed_at; /* the last reconnection that failed */
 };
 
 static inline struct pg_store *
@@ -249,11 +251,24 @@ struct qp {
 	int len[MAX_PARAMS], fmt[MAX_PARAMS];
 	char num[MAX_PARAMS][24];
 	int n;
+	bool overflow; /* more than MAX_PARAMS: the statement is refused */
 };
+
+/* Room for one more parameter in p. */
+static bool
+room(struct qp *p)
+{
+	if (p->n < MAX_PARAMS)
+		return true;
+	p->overflow = true;
+	return false;
+}
 
 static void
 p_int(struct qp *p, int64_t x)
 {
+	if (!room(p))
+		return;
 	snprintf(p->num[p->n], sizeof(p->num[0]), "%lld", (long long)x);
 	p->v[p->n] = p->num[p->n];
 	p->len[p->n] = 0;
@@ -263,6 +278,8 @@ p_int(struct qp *p, int64_t x)
 static void
 p_text(struct qp *p, const char *s)
 {
+	if (!room(p))
+		return;
 	p->v[p->n] = s;
 	p->len[p->n] = 0;
 	p->fmt[p->n++] = 0;
@@ -278,6 +295,8 @@ p_bool(struct qp *p, bool b)
 static void
 p_blob(struct qp *p, const void *b, size_t n, bool nullable)
 {
+	if (!room(p))
+		return;
 	p->v[p->n] = b != NULL ? (const char *)b : nullable ? NULL : "";
 	p->len[p->n] = b != NULL ? (int)n : 0;
 	p->fmt[p->n++] = 1;
@@ -300,11 +319,19 @@ ready(struct store *st)
 		return 0;
 	if (pg(st)->in_tx)
 		return CY_ERR_STORE;
+	/* At most one try a second (each may take connect_timeout, under
+	 * keymgrd's lock): the calls between fail at once. */
+	struct timespec now, *last = &pg(st)->failed_at;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (last->tv_sec != 0 && (now.tv_sec - last->tv_sec) * 1000 + (now.tv_nsec - last->tv_nsec) / 1000000 < 1000)
+		return CY_ERR_STORE;
 	PQreset(pg(st)->db);
 	if (PQstatus(pg(st)->db) != CONNECTION_OK) {
+		clock_gettime(CLOCK_MONOTONIC, last);
 		log_err("store: PostgreSQL: %s", PQerrorMessage(pg(st)->db));
 		return CY_ERR_STORE;
 	}
+	last->tv_sec = 0;
 	log_info("store: connected to PostgreSQL again");
 	return 0;
 }
@@ -316,6 +343,10 @@ q(struct store *st, const char *sql, const struct qp *p, const char *what, char 
 {
 	if (state != NULL)
 		state[0] = '\0';
+	if (p != NULL && p->overflow) {
+		log_err("store: %s: too many parameters", what);
+		return NULL;
+	}
 	if (ready(st) != 0) {
 		log_err("store: %s: PostgreSQL cannot be reached", what);
 		return NULL;
@@ -534,7 +565,17 @@ pg_open(const char *rest, struct store **out)
 	snprintf(p->conninfo, n + 16, "postgresql:%s", rest);
 	struct store *st = &p->base;
 	int r = CY_ERR_STORE;
-	p->db = PQconnectdb(p->conninfo);
+	/* Never waiting for ever on a database that went away: a connect gives
+	 * up after 5 s, a dead TCP link is noticed in about 15 s (keepalives,
+	 * TCP_USER_TIMEOUT), a lock another daemon holds is waited for 30 s, a
+	 * statement runs 60 s at most; the URI may say otherwise (its values
+	 * come last, so they win). Each applies to every reconnection too. */
+	static const char *const keys[] = { "connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+					     "keepalives_count", "tcp_user_timeout", "options", "application_name",
+					     "dbname", NULL };
+	const char *vals[] = { "5", "1", "10", "5", "2", "15000", "-c lock_timeout=30000 -c statement_timeout=60000",
+			       "keymgrd", p->conninfo, NULL };
+	p->db = PQconnectdbParams(keys, vals, 1);
 	if (p->db == NULL || PQstatus(p->db) != CONNECTION_OK) {
 		log_err("store: cannot connect to PostgreSQL: %s", p->db ? PQerrorMessage(p->db) : "out of memory");
 		goto out;
