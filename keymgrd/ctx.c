@@ -93,6 +93,9 @@ ctx_free(struct km_ctx *ctx)
 		ctx->unlocks = u->next;
 		free(u);
 	}
+	free(ctx->crl_seen);
+	ctx->crl_seen = NULL;
+	ctx->ncrl_seen = 0;
 	pthread_mutex_destroy(&ctx->lock);
 	pthread_cond_destroy(&ctx->cond);
 }

@@ -199,6 +199,16 @@ struct km_ctx {
 	 * logins kept in the store are (model/logins.h). */
 	uint8_t daemon_id[16];
 	int64_t logins_touched; /* unix time of the last store_login_touch */
+	/* The CRL number of each CA this keymgrd last wrote to its CRL
+	 * directory (model/ca.h, ca_publish_locked), and when it last looked. */
+	struct km_crl_seen {
+		int64_t token_id;
+		uint8_t key_id[64];
+		size_t key_id_len;
+		uint64_t number;
+	} *crl_seen;
+	size_t ncrl_seen;
+	int64_t crls_looked;
 	bool stopping;          /* SIGTERM: applications go on elsewhere */
 	/* Every session by handle: a hash table of stab_size chains. */
 	struct km_session **stab;

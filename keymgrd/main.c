@@ -33,6 +33,7 @@
 #include <gcrypt.h>
 
 #include "cy_err.h"
+#include "model/ca.h"
 #include "ctx.h"
 #include "duration.h"
 #include "log.h"
@@ -740,6 +741,11 @@ main(int argc, char **argv)
 		log_err("outbox or CRL directory refused: %s", why);
 		goto out;
 	}
+	/* The CRLs the store's CAs signed (through another keymgrd too), in
+	 * the CRL directory before a TLS listener reads them. */
+	pthread_mutex_lock(&ctx.lock);
+	ca_publish_locked(&ctx);
+	pthread_mutex_unlock(&ctx.lock);
 
 	gid_t gid = (gid_t)-1;
 	if (o.socket_group[0]) {

@@ -23,6 +23,7 @@
 #include "dispatch/request.h"
 #include "model/access.h"
 #include "model/audit.h"
+#include "model/ca.h"
 #include "model/logins.h"
 #include "model/session.h"
 
@@ -372,6 +373,7 @@ dispatch_sweep(struct km_ctx *ctx)
 		}
 	}
 	logins_touch_locked(ctx);
+	ca_publish_locked(ctx);
 	pthread_mutex_unlock(&ctx->lock);
 }
 

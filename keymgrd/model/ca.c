@@ -240,6 +240,56 @@ out:
 	return rv;
 }
 
+/* The CRL number of CA key_id this keymgrd wrote last, and where to note
+ * a new one (NULL when out of memory). */
+static struct km_crl_seen *
+crl_seen(struct km_ctx *ctx, int64_t token_id, const uint8_t *key_id, size_t len)
+{
+	for (size_t i = 0; i < ctx->ncrl_seen; i++) {
+		struct km_crl_seen *c = &ctx->crl_seen[i];
+		if (c->token_id == token_id && c->key_id_len == len && memcmp(c->key_id, key_id, len) == 0)
+			return c;
+	}
+	if (len > sizeof(ctx->crl_seen[0].key_id))
+		return NULL;
+	struct km_crl_seen *nv = realloc(ctx->crl_seen, (ctx->ncrl_seen + 1) * sizeof(*nv));
+	if (nv == NULL)
+		return NULL;
+	ctx->crl_seen = nv;
+	struct km_crl_seen *c = &nv[ctx->ncrl_seen++];
+	memset(c, 0, sizeof(*c));
+	c->token_id = token_id;
+	memcpy(c->key_id, key_id, len);
+	c->key_id_len = len;
+	return c;
+}
+
+/* Writes CRL number of CA label (key_id) to policy.crl_dir/<label>.crl,
+ * unless this keymgrd wrote that number or a newer one already. */
+static void
+write_crl(struct km_ctx *ctx, int64_t token_id, const uint8_t *key_id, size_t key_len, const uint8_t *label,
+	  size_t len, uint64_t number, const uint8_t *der, size_t der_len, size_t revoked)
+{
+	struct km_crl_seen *seen = crl_seen(ctx, token_id, key_id, key_len);
+	if (!ctx->policy.crl_dir[0] || (seen != NULL && seen->number >= number))
+		return;
+	char name[256], path[4400];
+	paths_file_name(label, len, name, sizeof(name));
+	snprintf(path, sizeof(path), "%s/%s.crl", ctx->policy.crl_dir, name);
+	if (pki_write_pem(path, "X509 CRL", der, der_len) != 0) {
+		log_warn("cannot write %s", path);
+		return;
+	}
+	if (seen != NULL)
+		seen->number = number;
+	if (revoked == (size_t)-1)
+		log_info("CRL %llu of '%s', signed by another keymgrd of the store, written to %s",
+			 (unsigned long long)number, name, path);
+	else
+		log_info("CRL %llu of '%s' (%zu revoked) written to %s", (unsigned long long)number, name, revoked,
+			 path);
+}
+
 CK_RV
 ca_crl_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t len, unsigned days,
 	      uint8_t **der, size_t *der_len)
@@ -280,15 +330,13 @@ ca_crl_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t
 	}
 	n += ni;
 	rv = pki_make_crl(ca.priv, ca.cert->val, ca.cert->len, rv_list, n, number, days, der, der_len);
-	if (rv == CKR_OK && ctx->policy.crl_dir[0]) {
-		char name[256], path[4400];
-		paths_file_name(label, len, name, sizeof(name));
-		snprintf(path, sizeof(path), "%s/%s.crl", ctx->policy.crl_dir, name);
-		if (pki_write_pem(path, "X509 CRL", *der, *der_len) != 0)
-			log_warn("cannot write %s", path);
-		else
-			log_info("CRL %llu of '%s' (%zu revoked) written to %s", (unsigned long long)number, name, n,
-				 path);
+	if (rv == CKR_OK) {
+		/* Kept in the store for the other keymgrd of it, which write it
+		 * to their own CRL directories (ca_publish_locked). */
+		if (store_ca_crl_put(ctx->st, token_id, ca.id->val, ca.id->len, number, *der, *der_len) != 0)
+			log_warn("CRL %llu of '%.*s' not kept in the store: other keymgrd will not publish it",
+				 (unsigned long long)number, (int)len, (const char *)label);
+		write_crl(ctx, token_id, ca.id->val, ca.id->len, label, len, number, *der, *der_len, n);
 	}
 out:
 	free(issued);
@@ -325,4 +373,37 @@ ca_refresh_locked(struct km_ctx *ctx, int64_t token_id)
 	}
 	free(ids);
 	return r;
+}
+
+void
+ca_publish_locked(struct km_ctx *ctx)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	if (!ctx->policy.crl_dir[0] || ms - ctx->crls_looked < 2000)
+		return;
+	ctx->crls_looked = ms;
+	struct store_crl *v = NULL;
+	size_t n = 0;
+	if (store_ca_crls(ctx->st, &v, &n) != 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct km_crl_seen *seen = crl_seen(ctx, v[i].token_id, v[i].key_id, v[i].key_id_len);
+		if (seen == NULL || seen->number >= v[i].number)
+			continue;
+		/* The CA's label names its file: from its key's private object. */
+		struct store_filter f = { .has_ckaid = true, .ckaid = v[i].key_id, .ckaid_len = v[i].key_id_len,
+					  .include_private = true, .has_cls = true, .cls = CKO_PRIVATE_KEY };
+		struct km_object **keys = NULL;
+		size_t nk = 0;
+		if (token_load_objects_locked(ctx, v[i].token_id, &f, false, &keys, &nk) == 0 && nk > 0) {
+			const struct attr *label = al_find(&keys[0]->pub, CKA_LABEL);
+			if (label != NULL)
+				write_crl(ctx, v[i].token_id, v[i].key_id, v[i].key_id_len, label->val, label->len,
+					  v[i].number, v[i].der, v[i].der_len, (size_t)-1);
+		}
+		token_free_objects(keys, nk);
+	}
+	store_crls_free(v, n);
 }

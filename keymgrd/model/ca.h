@@ -44,6 +44,10 @@ CK_RV ca_revoke_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *labe
  * its file). */
 CK_RV ca_crl_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t len, unsigned days,
 		    uint8_t **der, size_t *der_len);
+/* Now and then (the sweep, every 2 s at most): writes to policy.crl_dir
+ * the CRLs another keymgrd of the store signed since (a revocation made
+ * through it), so that this one's TLS listener refuses them too. */
+void ca_publish_locked(struct km_ctx *ctx);
 /* After a revocation: a new CRL for every CA of the token. 0 or an error
  * (logged: the revocation itself stands). */
 int ca_refresh_locked(struct km_ctx *ctx, int64_t token_id);

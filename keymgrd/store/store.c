@@ -59,6 +59,14 @@ store_close(struct store *st)
 }
 
 void
+store_crls_free(struct store_crl *v, size_t n)
+{
+	for (size_t i = 0; v != NULL && i < n; i++)
+		free(v[i].der);
+	free(v);
+}
+
+void
 store_object_clear(struct store_object *o)
 {
 	free(o->ckaid);

@@ -17,7 +17,7 @@ struct store;
 struct store_ops;
 
 /* The newest schema version this build writes. */
-#define STORE_SCHEMA_VERSION 13
+#define STORE_SCHEMA_VERSION 14
 
 struct store_token {
 	int64_t id;
@@ -182,6 +182,14 @@ struct store_unlock {
 	int64_t expires;
 };
 
+/* A CA's latest CRL as signed (every keymgrd writes its file from it). */
+struct store_crl {
+	int64_t token_id;
+	uint8_t key_id[64]; size_t key_id_len;
+	uint64_t number;
+	uint8_t *der; size_t der_len; /* malloc'd */
+};
+
 /* A short blob (a CKA_ID). */
 struct store_blob {
 	uint8_t buf[64];
@@ -248,6 +256,8 @@ struct store_ops {
 	int (*ca_add)(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len);
 	int (*ca_next_crl)(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint64_t *number);
 	int (*ca_list)(struct store *st, int64_t token_id, struct store_blob **out, size_t *n);
+	int (*ca_crl_put)(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint64_t number, const uint8_t *der, size_t der_len);
+	int (*ca_crls)(struct store *st, struct store_crl **out, size_t *n);
 	int (*account_list)(struct store *st, struct store_account **out, size_t *n);
 	int (*account_insert)(struct store *st, const struct store_account *a);
 	int (*account_delete)(struct store *st, const char *name);
@@ -583,6 +593,21 @@ store_ca_list(struct store *st, int64_t token_id, struct store_blob **out, size_
 {
 	return st->ops->ca_list(st, token_id, out, n);
 }
+
+/* Keeps CRL number of the CA key_id (der) as its latest, unless a newer
+ * one is kept already. */
+static inline int
+store_ca_crl_put(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint64_t number, const uint8_t *der, size_t der_len)
+{
+	return st->ops->ca_crl_put(st, token_id, key_id, len, number, der, der_len);
+}
+/* Every CA's latest CRL (those that signed one); free each der, then *out. */
+static inline int
+store_ca_crls(struct store *st, struct store_crl **out, size_t *n)
+{
+	return st->ops->ca_crls(st, out, n);
+}
+void store_crls_free(struct store_crl *v, size_t n);
 
 /* Every account, by name; *out malloc'd (it holds passphrase hashes: wipe). */
 static inline int

@@ -212,6 +212,11 @@ static const struct {
 	  "    END IF;"
 	  "    RETURN NULL;"
 	  "  END$$;" },
+	/* Each CA's latest CRL as signed, which every keymgrd of the store
+	 * writes to its own CRL directory. */
+	{ 14,
+	  "ALTER TABLE cas ADD COLUMN crl BYTEA;"
+	  "ALTER TABLE cas ADD COLUMN crl_of BIGINT NOT NULL DEFAULT 0;" },
 };
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
 
@@ -1204,8 +1209,11 @@ pg_cert_list(struct store *st, int64_t token_id, const struct store_cert_filter 
 		ADD(" AND key_id = $%d", p.n);
 	}
 	/* status: revoked is recorded; expired and valid follow from the date. */
+	/* now is named once whatever the filter (a parameter no clause
+	 * names has no type: PostgreSQL refuses the statement). */
 	p_int(&p, now);
 	int at_now = p.n;
+	ADD(" AND $%d::bigint IS NOT NULL", at_now);
 	if (f->expires_before) {
 		p_int(&p, f->expires_before);
 		ADD(" AND not_after < $%d AND not_after >= $%d AND status <> 'revoked'", p.n, at_now);
@@ -1215,11 +1223,9 @@ pg_cert_list(struct store *st, int64_t token_id, const struct store_cert_filter 
 	else if (f->status && strcmp(f->status, "expired") == 0)
 		ADD(" AND status <> 'revoked' AND not_after < $%d", at_now);
 	else if (f->status && strcmp(f->status, "no-key") == 0)
-		ADD(" AND length(key_id) = 0 AND $%d::bigint IS NOT NULL", at_now);
+		ADD(" AND length(key_id) = 0");
 	else if (f->status)
 		ADD(" AND status <> 'revoked' AND not_after >= $%d", at_now);
-	else
-		ADD(" AND $%d::bigint IS NOT NULL", at_now);
 	if (f->after_object) {
 		p_int(&p, f->after_not_after);
 		p_int(&p, f->after_object);
@@ -1560,6 +1566,48 @@ pg_ca_list(struct store *st, int64_t token_id, struct store_blob **out, size_t *
 	return 0;
 }
 
+static int
+pg_ca_crl_put(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint64_t number,
+	      const uint8_t *der, size_t der_len)
+{
+	struct qp p = { .n = 0 };
+	p_int(&p, token_id);
+	p_blob(&p, key_id, len, false);
+	p_blob(&p, der, der_len, false);
+	p_int(&p, (int64_t)number);
+	return run(st, "UPDATE cas SET crl = $3, crl_of = $4 WHERE token_id = $1 AND key_id = $2 AND crl_of < $4", &p,
+		   "crl put");
+}
+
+static int
+pg_ca_crls(struct store *st, struct store_crl **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	PGresult *r = q(st, "SELECT token_id, key_id, crl_of, crl FROM cas WHERE crl IS NOT NULL ORDER BY token_id, key_id",
+			NULL, "crls", NULL);
+	if (r == NULL)
+		return CY_ERR_STORE;
+	size_t rows;
+	struct store_crl *v = rows_of(r, sizeof(*v), &rows);
+	if (v == NULL)
+		return CY_ERR_ALLOC;
+	for (size_t i = 0; i < rows; i++) {
+		v[i].token_id = g_int(r, (int)i, 0);
+		v[i].key_id_len = g_blob_into(r, (int)i, 1, v[i].key_id, sizeof(v[i].key_id));
+		v[i].number = (uint64_t)g_int(r, (int)i, 2);
+		if (g_blob_dup(r, (int)i, 3, &v[i].der, &v[i].der_len) != 0) {
+			PQclear(r);
+			store_crls_free(v, rows);
+			return CY_ERR_ALLOC;
+		}
+	}
+	PQclear(r);
+	*out = v;
+	*n = rows;
+	return 0;
+}
+
 /* ---- accounts and access rules ---- */
 
 static int
@@ -1824,6 +1872,8 @@ const struct store_ops store_pg_ops = {
 	.ca_add = pg_ca_add,
 	.ca_next_crl = pg_ca_next_crl,
 	.ca_list = pg_ca_list,
+	.ca_crl_put = pg_ca_crl_put,
+	.ca_crls = pg_ca_crls,
 	.account_list = pg_account_list,
 	.account_insert = pg_account_insert,
 	.account_delete = pg_account_delete,

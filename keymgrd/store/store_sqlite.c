@@ -186,6 +186,10 @@ static const char *const migrations[] = {
 	/* 13: nothing for SQLite (PostgreSQL's write lock, once per
 	 * transaction). */
 	"SELECT 1;",
+	/* 14: each CA's latest CRL as signed, which every keymgrd of the
+	 * store writes to its CRL directory. */
+	"ALTER TABLE cas ADD COLUMN crl BLOB;"
+	"ALTER TABLE cas ADD COLUMN crl_of INTEGER NOT NULL DEFAULT 0;",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -1587,6 +1591,68 @@ sq_ca_next_crl(struct store *st, int64_t token_id, const uint8_t *key_id, size_t
 }
 
 static int
+sq_ca_crl_put(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint64_t number,
+	      const uint8_t *der, size_t der_len)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(sq(st)->db,
+			       "UPDATE cas SET crl = ?3, crl_of = ?4 WHERE token_id = ?1 AND key_id = ?2 AND crl_of < ?4",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_fail(st, "crl put");
+	sqlite3_bind_int64(s, 1, token_id);
+	sqlite3_bind_blob(s, 2, key_id, (int)len, SQLITE_TRANSIENT);
+	sqlite3_bind_blob(s, 3, der, (int)der_len, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)number);
+	int rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : db_fail(st, "crl put");
+}
+
+static int
+sq_ca_crls(struct store *st, struct store_crl **out, size_t *n)
+{
+	sqlite3_stmt *s;
+	struct store_crl *v = NULL;
+	size_t k = 0;
+	int rc;
+	*out = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(sq(st)->db,
+			       "SELECT token_id, key_id, crl_of, crl FROM cas WHERE crl IS NOT NULL ORDER BY token_id, key_id",
+			       -1, &s, NULL) != SQLITE_OK)
+		return db_fail(st, "crls");
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_crl *nv = realloc(v, (k + 1) * sizeof(*v));
+		if (nv == NULL) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		v = nv;
+		struct store_crl *c = &v[k];
+		memset(c, 0, sizeof(*c));
+		c->token_id = sqlite3_column_int64(s, 0);
+		int kl = sqlite3_column_bytes(s, 1);
+		c->key_id_len = kl > 0 && (size_t)kl <= sizeof(c->key_id) ? (size_t)kl : 0;
+		if (c->key_id_len)
+			memcpy(c->key_id, sqlite3_column_blob(s, 1), c->key_id_len);
+		c->number = (uint64_t)sqlite3_column_int64(s, 2);
+		k++;
+		if (dup_blob(s, 3, &c->der, &c->der_len) != 0) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		store_crls_free(v, k);
+		return rc == SQLITE_NOMEM ? CY_ERR_ALLOC : db_fail(st, "crls");
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+static int
 sq_ca_list(struct store *st, int64_t token_id, struct store_blob **out, size_t *n)
 {
 	sqlite3_stmt *s;
@@ -1681,6 +1747,8 @@ const struct store_ops store_sqlite_ops = {
 	.ca_add = sq_ca_add,
 	.ca_next_crl = sq_ca_next_crl,
 	.ca_list = sq_ca_list,
+	.ca_crl_put = sq_ca_crl_put,
+	.ca_crls = sq_ca_crls,
 	.account_list = sq_account_list,
 	.account_insert = sq_account_insert,
 	.account_delete = sq_account_delete,

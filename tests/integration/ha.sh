@@ -44,8 +44,8 @@ for _ in $(seq 100); do [ -S "$B_SOCKET" ] && break; sleep 0.1; done
 [ -S "$B_SOCKET" ] || { cat "$TMP/b.log" >&2; fail "keymgrd B did not start"; }
 cat "$TMP/keymgrd.log" "$TMP/b.log" | sed -n 's/.*migrated schema to version \([0-9]*\)$/\1/p' | sort -n >"$TMP/migrated"
 twice=$(uniq -d "$TMP/migrated")
-[ -z "$twice" ] && [ "$(tail -1 "$TMP/migrated")" = 13 ] ||
-	{ cat "$TMP/keymgrd.log" "$TMP/b.log" >&2; fail "migrations applied twice ($twice) or not up to 13"; }
+[ -z "$twice" ] && [ "$(tail -1 "$TMP/migrated")" = 14 ] ||
+	{ cat "$TMP/keymgrd.log" "$TMP/b.log" >&2; fail "migrations applied twice ($twice) or not up to 14"; }
 echo "A and B started at once on an empty database: each migration applied once ($(tr '\n' ' ' <"$TMP/migrated"))"
 on_b() { COYEU_SOCKET=$B_SOCKET "$@"; }
 
@@ -170,4 +170,43 @@ failed=$(sed -n 's/^ok [0-9]* failed \([0-9]*\)$/\1/p' "$TMP/tloop.out")
 grep -q "cert:CN=Lò Văn Thắng.*user login on token [0-9]* taken back from the store" "$TMP/b.log" ||
 	{ cat "$TMP/b.log" >&2; fail "B did not take the TLS application's login from the store"; }
 echo "over TLS: A killed during a signing loop, the loop went on through B ($(tail -1 "$TMP/tloop.out"))"
+
+# A workstation certificate of coyeu's CA revoked through A is refused by
+# B's TLS listener too: the CRL A signs is kept in the store and B writes
+# it to its own CRL directory (at start, and within 2 s while running).
+on_b "$KEYMGR" token init --label unit-ca --so-pin 87654321 --pin 1234 >/dev/null || fail "token unit-ca"
+on_b "$KEYMGR" key generate --token unit-ca --pin 1234 --type ec:P-256 --label ca >/dev/null || fail "CA key"
+on_b "$KEYMGR" ca init --token unit-ca --pin 1234 --label ca --subject "CN=Ban Cơ yếu tỉnh Điện Biên,C=VN" \
+	--out "$TMP/coyeu-ca.pem" >/dev/null || fail "ca init"
+cat "$TMP/unit.pem" "$TMP/coyeu-ca.pem" >"$TMP/clients.pem"
+kill -TERM "$B_PID"; wait "$B_PID" || fail "keymgrd B did not stop cleanly"
+"$KEYMGRD" --foreground --data-dir "$TMP/b/data" --socket "$B_SOCKET" --store "$PG_URI" --config /dev/null \
+	--listen "tls://127.0.0.1:$PB" --tls-cert "$TMP/server.pem" --tls-key "$TMP/server.key" \
+	--tls-client-ca "$TMP/clients.pem" --tls-crl "$TMP/b/data/crl/ca.crl" >>"$TMP/b.log" 2>&1 &
+B_PID=$!
+start_keymgrd --store "$PG_URI" --listen "tls://127.0.0.1:$PA" --tls-cert "$TMP/server.pem" \
+	--tls-key "$TMP/server.key" --tls-client-ca "$TMP/clients.pem" --tls-crl "$TMP/data/crl/ca.crl"
+for _ in $(seq 100); do [ -S "$B_SOCKET" ] && break; sleep 0.1; done
+grep -q "CRL [0-9]* of 'ca', signed by another keymgrd of the store, written to" "$TMP/keymgrd.log" ||
+	fail "A did not write the CRL B signed to its own CRL directory at start"
+tls_key "$TMP/ws.key"
+printf 'cn = "Lò Thị Hoa"\norganization = "Sở Y tế"\n' >"$TMP/ws-req.tmpl"
+certtool --generate-request --load-privkey "$TMP/ws.key" --template "$TMP/ws-req.tmpl" --outfile "$TMP/ws.csr" \
+	2>/dev/null || fail "request"
+"$KEYMGR" workstation enroll --csr "$TMP/ws.csr" --token unit-ca --pin 1234 --ca ca --out "$TMP/ws.pem" \
+	--holder HA-T >"$TMP/enroll.out" || { cat "$TMP/enroll.out" >&2; fail "enroll through A"; }
+tls_client_conf ws "tls://localhost:$PB"
+remote ws host timeout 60 "$P11PROBE" "$COYEU_MODULE" slots >"$TMP/ws.out" 2>&1
+grep -q "^slots [1-9]" "$TMP/ws.out" || { cat "$TMP/ws.out" "$TMP/b.log" >&2; fail "B does not take the workstation"; }
+serial=$(sed -n 's/^issued a certificate for [0-9]* days, serial \([0-9A-F]*\): .*/\1/p' "$TMP/enroll.out")
+published() { grep -c "CRL [0-9]* of 'ca', signed by another keymgrd of the store, written to" "$TMP/b.log"; }
+before=$(published)
+"$KEYMGR" cert revoke --token unit-ca --pin 1234 --ca ca --serial "$serial" >/dev/null || fail "revoke through A"
+for _ in $(seq 100); do [ "$(published)" -gt "$before" ] && break; sleep 0.1; done
+[ "$(published)" -gt "$before" ] || { cat "$TMP/b.log" >&2; fail "B did not write the new CRL within 10 s"; }
+remote ws host timeout 60 "$P11PROBE" "$COYEU_MODULE" slots >"$TMP/ws2.out" 2>&1 || true
+grep -q "^slots [1-9]" "$TMP/ws2.out" && { cat "$TMP/b.log" >&2; fail "B took a workstation revoked through A"; }
+grep -q "refused: client certificate.*revoked" "$TMP/b.log" || { cat "$TMP/b.log" >&2; fail "B did not say why"; }
+echo "a workstation revoked through A is refused by B's TLS listener (B wrote the CRL A signed)"
 kill -TERM "$B_PID"; wait "$B_PID" || fail "keymgrd B did not stop cleanly"; B_PID=
+stop_keymgrd
