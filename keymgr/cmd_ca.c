@@ -190,9 +190,14 @@ cert_revoke(int argc, char **argv)
 	char hex[130];
 	uint8_t raw[64];
 	size_t n = 0, k = 0;
-	for (const char *p = serial ? serial : ""; *p; p++)
-		if (*p != ':' && *p != ' ' && k + 2 < sizeof(hex))
-			hex[k++] = *p;
+	for (const char *p = serial ? serial : ""; *p; p++) {
+		if (*p == ':' || *p == ' ')
+			continue;
+		/* Never cut: a serial cut short would name another one. */
+		if (k + 2 >= sizeof(hex))
+			return cli_fail("%s: --serial is longer than a certificate serial (at most 20 bytes)", what);
+		hex[k++] = *p;
+	}
 	hex[k] = '\0';
 	if (serial != NULL) {
 		char even[131];
