@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cy_err.h"
@@ -99,7 +100,15 @@ paths_client_server(char *buf, size_t len)
 		int n = snprintf(buf, len, "%s", v);
 		return n < 0 || (size_t)n >= len ? CY_ERR_TOO_LARGE : 0;
 	}
-	return paths_default_socket(buf, len);
+	/* A user's own keymgrd when one listens, the system's otherwise: a
+	 * program under any account finds the system daemon by default. */
+	r = paths_default_socket(buf, len);
+	struct stat st;
+	if (r == 0 && geteuid() != 0 && (stat(buf, &st) != 0 || !S_ISSOCK(st.st_mode))) {
+		int n = snprintf(buf, len, "%s/coyeu/%s", RUNSTATEDIR, CY_SOCKET_NAME);
+		r = n < 0 || (size_t)n >= len ? CY_ERR_TOO_LARGE : 0;
+	}
+	return r;
 }
 
 int

@@ -15,7 +15,10 @@
 
 #define CY_SOCKET_NAME "keymgrd.sock"
 
-/* Writes the default socket path into buf; returns 0 or CY_ERR_TOO_LARGE. */
+/* Writes the default socket path of a keymgrd into buf: RUNSTATEDIR/coyeu/
+ * for root, $XDG_RUNTIME_DIR/coyeu/ for another user (a per-user daemon);
+ * 0 or CY_ERR_TOO_LARGE. A client looks at the per-user one first, then
+ * at the system's (paths_client_server). */
 int paths_default_socket(char *buf, size_t len);
 /* The config file path: $COYEU_CONF or the system one (static string). */
 const char *paths_config_file(void);

@@ -20,6 +20,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,7 @@ struct tls_conn {
 	int timeout_ms;    /* the client's: each read and write */
 	struct cy_principal who;
 	char peer_addr[64];
+	struct tls_server *srv; /* a server side's credentials (a reference) */
 };
 
 /* A CRL file keymgrd watches. */
@@ -61,6 +63,7 @@ struct crl_file {
 #define TLS_MAX_CRLS 8
 
 struct tls_server {
+	atomic_uint refs; /* its own, and one per connection using cred */
 	gnutls_certificate_credentials_t cred;
 	gnutls_priority_t prio;
 	unsigned handshake_ms;
@@ -147,6 +150,7 @@ tls_free(struct tls_conn *c)
 		gnutls_certificate_free_credentials(c->client_cred);
 	if (c->base.fd >= 0)
 		close(c->base.fd);
+	tls_server_free(c->srv);
 	free(c);
 }
 
@@ -565,6 +569,7 @@ tls_server_new(const struct tls_server_files *f, struct tls_server **out)
 	*out = NULL;
 	if (srv == NULL)
 		return CY_ERR_ALLOC;
+	atomic_init(&srv->refs, 1);
 	srv->handshake_ms = f->handshake_ms ? f->handshake_ms : 10000;
 	int e;
 	const char *what = "credentials";
@@ -595,7 +600,7 @@ fail:
 void
 tls_server_free(struct tls_server *srv)
 {
-	if (srv == NULL)
+	if (srv == NULL || atomic_fetch_sub(&srv->refs, 1) != 1)
 		return;
 	if (srv->cred != NULL)
 		gnutls_certificate_free_credentials(srv->cred);
@@ -623,6 +628,8 @@ tls_server_adopt(struct tls_server *srv, int fd, const char *peer_addr, struct t
 	refresh_crl(srv);
 	c->base = (struct transport){ &transport_tls_ops, 0, fd };
 	c->server = true;
+	atomic_fetch_add(&srv->refs, 1);
+	c->srv = srv;
 	snprintf(c->peer_addr, sizeof(c->peer_addr), "%s", peer_addr);
 	snprintf(c->who.name, sizeof(c->who.name), "tls:%s", peer_addr);
 	c->who.uid = CY_UID_NONE;

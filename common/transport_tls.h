@@ -19,6 +19,9 @@ struct tls_server_files {
 struct tls_server;
 /* Loads f: 0, or CY_ERR_CONFIG (logged, naming the file). */
 int tls_server_new(const struct tls_server_files *f, struct tls_server **out);
+/* Drops the caller's reference: the credentials go once the last
+ * connection made with them has closed too (a SIGHUP's new ones take over
+ * for the next handshakes meanwhile). */
 void tls_server_free(struct tls_server *srv);
 /* How long a handshake may take. */
 unsigned tls_server_handshake_ms(const struct tls_server *srv);

@@ -106,9 +106,9 @@ file_state(const char *dir, const char *name, bool secret, char *why, size_t len
 }
 
 int
-datadir_files_ok(const char *dir, bool store_here, char *why, size_t len)
+datadir_files_ok(const char *dir, bool key_here, bool store_here, char *why, size_t len)
 {
-	int key = file_state(dir, "master.key", true, why, len);
+	int key = key_here ? file_state(dir, "master.key", true, why, len) : 0;
 	if (key < 0)
 		return -1;
 	if (!store_here)
@@ -116,7 +116,7 @@ datadir_files_ok(const char *dir, bool store_here, char *why, size_t len)
 	int db = file_state(dir, "keymgr.db", false, why, len);
 	if (db < 0)
 		return -1;
-	if (db && !key) {
+	if (db && !key && key_here) {
 		snprintf(why, len,
 			 "%s/keymgr.db exists but master.key does not: restore master.key from the backup made with "
 			 "this store (a new master key could open none of its tokens)", dir);

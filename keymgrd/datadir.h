@@ -22,9 +22,10 @@ int datadir_dir_safe(const char *dir, char *why, size_t len);
  * The data directory's files: master.key and keymgr.db are regular files
  * of keymgrd's user (master.key readable by it alone), and either both
  * exist or neither (a new store); with store_here false (the store is a
- * database elsewhere, PostgreSQL) only master.key is looked at. 0, or -1
- * with the reason in why.
+ * database elsewhere, PostgreSQL) only master.key is looked at, with
+ * key_here false (the master key comes from a systemd credential or
+ * master_key) only keymgr.db. 0, or -1 with the reason in why.
  */
-int datadir_files_ok(const char *dir, bool store_here, char *why, size_t len);
+int datadir_files_ok(const char *dir, bool key_here, bool store_here, char *why, size_t len);
 
 #endif

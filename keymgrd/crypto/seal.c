@@ -43,8 +43,10 @@ seal_key_free(uint8_t *key)
 	gcry_free(key);
 }
 
+/* strict: only its owner may read it (a credential systemd passed may
+ * carry an ACL for keymgrd's user, which shows as group bits). */
 static int
-read_key_file(const char *path, uint8_t **key)
+read_key_file(const char *path, uint8_t **key, bool strict)
 {
 	struct stat sb;
 	uint8_t *k = NULL;
@@ -54,7 +56,7 @@ read_key_file(const char *path, uint8_t **key)
 		return errno == ENOENT ? CY_ERR_NOT_FOUND : CY_ERR_IO;
 	if (fstat(fd, &sb) != 0)
 		goto out;
-	if ((sb.st_mode & 077) != 0) {
+	if ((sb.st_mode & (strict ? 077 : 037)) != 0) {
 		log_err("master key %s is accessible by group or others; refusing it", path);
 		r = CY_ERR_PERM;
 		goto out;
@@ -115,16 +117,22 @@ create_key_file(const char *path, uint8_t **key)
 int
 seal_master_key(const char *path, uint8_t **key, bool *created)
 {
-	int r = read_key_file(path, key);
+	int r = read_key_file(path, key, true);
 	*created = false;
 	if (r != CY_ERR_NOT_FOUND)
 		return r;
 	r = create_key_file(path, key);
 	if (r == CY_ERR_EXISTS) /* lost a race with another keymgrd */
-		return read_key_file(path, key);
+		return read_key_file(path, key, true);
 	if (r == 0)
 		*created = true;
 	return r;
+}
+
+int
+seal_read_master_key(const char *path, uint8_t **key)
+{
+	return read_key_file(path, key, false);
 }
 
 static int

@@ -24,6 +24,10 @@
  * *created tells which. A key file readable by group or others, or of the
  * wrong size, is refused with CY_ERR_PERM / CY_ERR_CORRUPT. */
 int seal_master_key(const char *path, uint8_t **key, bool *created);
+/* Reads the master key from a file that must exist (a systemd credential,
+ * keymgrd.conf master_key): no one but its owner (and an ACL's group bits
+ * for reading) may access it. */
+int seal_read_master_key(const char *path, uint8_t **key);
 /* A new random key in secure memory. */
 int seal_new_key(uint8_t **key);
 void seal_key_free(uint8_t *key);

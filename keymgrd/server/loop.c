@@ -531,7 +531,29 @@ count_state(struct server *sv, enum conn_state st)
 }
 
 int
-server_run(struct km_ctx *ctx, const struct server_opts *o, volatile sig_atomic_t *stop)
+server_listen(struct server_opts *o)
+{
+	if (o->nlfd > 0)
+		return 0;
+	int fd = listen_unix(o->socket_path, o->socket_mode, o->socket_gid);
+	if (fd < 0)
+		return fd;
+	o->lfd[o->nlfd++] = fd;
+	for (size_t i = 0; i < o->nlisten; i++) {
+		if ((fd = listen_tcp(o->listen[i])) < 0) {
+			while (o->nlfd > 0)
+				close(o->lfd[--o->nlfd]);
+			unlink(o->socket_path);
+			return fd;
+		}
+		o->lfd[o->nlfd++] = fd;
+		log_info("listening on %s (TLS 1.3, client certificates required)", o->listen[i]);
+	}
+	return 0;
+}
+
+int
+server_run(struct km_ctx *ctx, struct server_opts *o, volatile sig_atomic_t *stop)
 {
 	struct server sv;
 	pthread_t *threads = NULL;
@@ -547,21 +569,14 @@ server_run(struct km_ctx *ctx, const struct server_opts *o, volatile sig_atomic_
 	pthread_cond_init(&sv.qcond, NULL);
 	if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
 		return CY_ERR_IO;
-	int lfd = listen_unix(o->socket_path, o->socket_mode, o->socket_gid);
-	if (lfd < 0) {
-		r = lfd;
+	/* The listeners become the loop's. */
+	if (o->nlfd == 0 && (r = server_listen(o)) != 0)
 		goto out;
-	}
-	sv.lfd[sv.nlfd++] = lfd;
-	for (size_t i = 0; i < o->nlisten; i++) {
-		int fd = listen_tcp(o->listen[i]);
-		if (fd < 0) {
-			r = fd;
-			goto out;
-		}
-		sv.lfd[sv.nlfd++] = fd;
-		log_info("listening on %s (TLS 1.3, client certificates required)", o->listen[i]);
-	}
+	memcpy(sv.lfd, o->lfd, sizeof(sv.lfd));
+	sv.nlfd = o->nlfd;
+	o->nlfd = 0;
+	int lfd = sv.lfd[0];
+	r = CY_ERR_ALLOC;
 	sv.conns = calloc(sv.maxconns, sizeof(*sv.conns));
 	pfd = calloc(sv.maxconns + 1 + sv.nlfd, sizeof(*pfd));
 	threads = calloc(o->workers, sizeof(*threads));
@@ -571,6 +586,8 @@ server_run(struct km_ctx *ctx, const struct server_opts *o, volatile sig_atomic_
 		if (pthread_create(&threads[nthreads], NULL, worker_main, &sv) != 0)
 			goto out;
 	log_info("listening on %s with %u workers", o->socket_path, nthreads);
+	if (o->on_state != NULL)
+		o->on_state("ready");
 
 	int64_t drain_until = 0, swept = 0;
 	for (;;) {
@@ -584,6 +601,8 @@ server_run(struct km_ctx *ctx, const struct server_opts *o, volatile sig_atomic_
 			/* Requests being worked on finish, and replies go out, for
 			 * drain_ms at most; nothing new is read. */
 			log_info("stopping: finishing %zu request(s) in flight", count_state(&sv, CS_BUSY));
+			if (o->on_state != NULL)
+				o->on_state("stopping");
 			/* What ends of its applications now goes on elsewhere. */
 			pthread_mutex_lock(&ctx->lock);
 			ctx->stopping = true;
@@ -593,6 +612,11 @@ server_run(struct km_ctx *ctx, const struct server_opts *o, volatile sig_atomic_
 				close(sv.lfd[i]);
 			sv.nlfd = 0;
 			lfd = -1;
+		}
+		if (o->reload != NULL && *o->reload && !drain_until) {
+			*o->reload = 0;
+			if (o->on_reload != NULL)
+				o->on_reload(o->reload_arg);
 		}
 		if (drain_until && count_state(&sv, CS_BUSY) + count_state(&sv, CS_WRITE) == 0)
 			break;
@@ -665,7 +689,7 @@ out:
 		drop_conn(&sv, sv.nconns - 1);
 	for (size_t i = 0; i < sv.nlfd; i++)
 		close(sv.lfd[i]);
-	if (r != CY_ERR_EXISTS && o->socket_path)
+	if (r != CY_ERR_EXISTS && o->socket_path && !o->socket_inherited)
 		unlink(o->socket_path);
 	close(wake_pipe[0]);
 	close(wake_pipe[1]);

@@ -33,6 +33,21 @@ struct server_opts {
 	unsigned reply_timeout_ms;      /* a reply must be read by then */
 	unsigned drain_ms;              /* the longest wait for requests in flight at stop */
 	size_t max_inflight;            /* bytes of part-read requests, altogether */
+	/* Listening sockets opened before (server_listen, or passed by
+	 * systemd): the UNIX one first, then the TCP ones. nlfd 0: server_run
+	 * opens them. socket_inherited: the socket file is systemd's, not
+	 * removed at exit. */
+	int lfd[1 + SERVER_MAX_LISTEN];
+	size_t nlfd;
+	bool socket_inherited;
+	/* When *reload becomes non-zero (SIGHUP), the loop clears it and calls
+	 * on_reload(reload_arg) between two polls; it may change the limits
+	 * and tls of these options (the connections' array keeps its size). */
+	volatile sig_atomic_t *reload;
+	void (*on_reload)(void *arg);
+	void *reload_arg;
+	/* Called once the loop accepts (readiness), and as it starts to drain. */
+	void (*on_state)(const char *state);
 };
 
 /* The defaults of the limits above. */
@@ -44,9 +59,14 @@ void server_defaults(struct server_opts *o);
  * accepting, lets requests in flight finish, closes every connection and
  * removes the socket. Returns 0 or a negative cy_err.
  */
-int server_run(struct km_ctx *ctx, const struct server_opts *o, volatile sig_atomic_t *stop);
+int server_run(struct km_ctx *ctx, struct server_opts *o, volatile sig_atomic_t *stop);
 /* Wakes the loop from a signal handler (async-signal-safe). */
 void server_wake(void);
+
+/* Opens the listeners of o (the UNIX socket at socket_path, then each of
+ * listen) into o->lfd unless it holds some already: 0 or a cy_err (logged);
+ * on failure none stays open. */
+int server_listen(struct server_opts *o);
 
 /* listen_unix.c: creates the socket at path (removing a stale one, refusing
  * with CY_ERR_EXISTS when another daemon answers on it); the listening fd

@@ -145,7 +145,8 @@ if want emfile; then
 	victim emfile-after
 fi
 if want signals; then
-	# SIGHUP does not stop keymgrd; SIGTERM does, at once, slow clients or not.
+	# SIGHUP reloads, and does not stop keymgrd; SIGTERM does, at once, slow
+	# clients or not.
 	attacker signals slow 4 25
 	kill -HUP "$DAEMON_PID"
 	sleep 0.5
@@ -162,7 +163,7 @@ if want signals; then
 	[ -e "$COYEU_SOCKET" ] && fail "keymgrd left its socket"
 	kill "$APID" 2>/dev/null
 	wait "$APID" 2>/dev/null || true
-	echo "signals: SIGHUP ignored; SIGTERM stopped keymgrd with slow clients connected"
+	echo "signals: SIGHUP reloaded, keymgrd served on; SIGTERM stopped keymgrd with slow clients connected"
 else
 	stop_keymgrd
 fi
