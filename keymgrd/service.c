@@ -94,7 +94,9 @@ service_listen_fds(struct server_opts *so, char *socket_path, size_t len)
 	so->nlfd = 1;
 	for (size_t i = 0; i < ntcp; i++)
 		so->lfd[so->nlfd++] = tcp[i];
-	so->nlisten = ntcp;
+	if (ntcp > 0 && so->nlisten > 0)
+		log_info("the TCP sockets systemd passed are served instead of listen = ...");
+	so->tcp_inherited = ntcp > 0;
 	so->socket_path = socket_path;
 	so->socket_inherited = true;
 	log_info("serving %s and %zu TCP listener(s) passed by systemd", socket_path, ntcp);

@@ -19,8 +19,8 @@ void service_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /*
  * Takes the sockets systemd passed (LISTEN_FDS/LISTEN_PID): a UNIX stream
  * socket becomes keymgrd's socket (socket_path then names it, and it is
- * not removed at exit), a TCP one a TLS listener (which needs tls_cert and
- * its friends). 0 when none were passed or all were taken; a cy_err after
+ * not removed at exit), TCP ones the TLS listeners (instead of listen =;
+ * they need tls_cert and its friends). 0 when none were passed or all were taken; a cy_err after
  * saying why (a datagram socket, two UNIX ones, TCP without TLS).
  */
 int service_listen_fds(struct server_opts *so, char *socket_path, size_t len);

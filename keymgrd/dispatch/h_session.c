@@ -239,7 +239,7 @@ login_locked(struct req *r)
 	l->next = s->app->logins;
 	s->app->logins = l;
 	logins_save_locked(ctx, s->app, s->token_id, who);
-	log_info("%s pid %d: %s login on token %lld", r->peer->who.name, (int)r->peer->who.pid,
+	log_debug("%s pid %d: %s login on token %lld", r->peer->who.name, (int)r->peer->who.pid,
 		 who == CKU_SO ? "SO" : "user", (long long)s->token_id);
 	return CKR_OK;
 }

@@ -533,17 +533,19 @@ count_state(struct server *sv, enum conn_state st)
 int
 server_listen(struct server_opts *o)
 {
-	if (o->nlfd > 0)
+	if (o->nlfd == 0) {
+		int fd = listen_unix(o->socket_path, o->socket_mode, o->socket_gid);
+		if (fd < 0)
+			return fd;
+		o->lfd[o->nlfd++] = fd;
+	}
+	if (o->nlfd > 1 || o->tcp_inherited)
 		return 0;
-	int fd = listen_unix(o->socket_path, o->socket_mode, o->socket_gid);
-	if (fd < 0)
-		return fd;
-	o->lfd[o->nlfd++] = fd;
 	for (size_t i = 0; i < o->nlisten; i++) {
-		if ((fd = listen_tcp(o->listen[i])) < 0) {
-			while (o->nlfd > 0)
+		int fd = listen_tcp(o->listen[i]);
+		if (fd < 0) {
+			while (o->nlfd > 1)
 				close(o->lfd[--o->nlfd]);
-			unlink(o->socket_path);
 			return fd;
 		}
 		o->lfd[o->nlfd++] = fd;
@@ -570,7 +572,7 @@ server_run(struct km_ctx *ctx, struct server_opts *o, volatile sig_atomic_t *sto
 	if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
 		return CY_ERR_IO;
 	/* The listeners become the loop's. */
-	if (o->nlfd == 0 && (r = server_listen(o)) != 0)
+	if ((r = server_listen(o)) != 0)
 		goto out;
 	memcpy(sv.lfd, o->lfd, sizeof(sv.lfd));
 	sv.nlfd = o->nlfd;

@@ -34,12 +34,13 @@ struct server_opts {
 	unsigned drain_ms;              /* the longest wait for requests in flight at stop */
 	size_t max_inflight;            /* bytes of part-read requests, altogether */
 	/* Listening sockets opened before (server_listen, or passed by
-	 * systemd): the UNIX one first, then the TCP ones. nlfd 0: server_run
-	 * opens them. socket_inherited: the socket file is systemd's, not
-	 * removed at exit. */
+	 * systemd): the UNIX one first, then the TCP ones; server_run opens
+	 * what is missing. socket_inherited: the socket file is systemd's, not
+	 * removed at exit; tcp_inherited: the TCP ones came from systemd too
+	 * (listen is not looked at). */
 	int lfd[1 + SERVER_MAX_LISTEN];
 	size_t nlfd;
-	bool socket_inherited;
+	bool socket_inherited, tcp_inherited;
 	/* When *reload becomes non-zero (SIGHUP), the loop clears it and calls
 	 * on_reload(reload_arg) between two polls; it may change the limits
 	 * and tls of these options (the connections' array keeps its size). */
@@ -63,9 +64,9 @@ int server_run(struct km_ctx *ctx, struct server_opts *o, volatile sig_atomic_t 
 /* Wakes the loop from a signal handler (async-signal-safe). */
 void server_wake(void);
 
-/* Opens the listeners of o (the UNIX socket at socket_path, then each of
- * listen) into o->lfd unless it holds some already: 0 or a cy_err (logged);
- * on failure none stays open. */
+/* Opens the listeners of o that o->lfd lacks (the UNIX socket at
+ * socket_path, then each of listen): 0 or a cy_err (logged), with none of
+ * the TCP ones open. */
 int server_listen(struct server_opts *o);
 
 /* listen_unix.c: creates the socket at path (removing a stale one, refusing
