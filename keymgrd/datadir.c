@@ -9,14 +9,24 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "datadir.h"
 
+/* keymgrd's user: the one it will become, or its own. */
+static uid_t user = (uid_t)-1;
+
+void
+datadir_set_user(uid_t uid)
+{
+	user = uid;
+}
+
 static bool
 owner_ok(const struct stat *st)
 {
-	return st->st_uid == 0 || st->st_uid == geteuid();
+	return st->st_uid == 0 || st->st_uid == (user != (uid_t)-1 ? user : geteuid());
 }
 
 int

@@ -11,6 +11,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
+
+/* The user keymgrd runs as, when it is not yet that user (started as root,
+ * it drops to uid after making its directories): checks accept uid's. */
+void datadir_set_user(uid_t uid);
 
 /*
  * Whether dir and every directory above it are owned by root or by

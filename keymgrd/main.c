@@ -437,6 +437,8 @@ main(int argc, char **argv)
 		log_warn("user = %s: not started as root, keymgrd stays uid %ld", o->user, (long)geteuid());
 	if (drop && service_user(o->user, &uid, &gid) != 0)
 		goto out;
+	if (drop)
+		datadir_set_user(uid);
 	if (drop && own_data_dir(o->data_dir, uid, gid) != 0)
 		goto out;
 	if (resolve_group(o->socket_group, &sgid) != 0)
