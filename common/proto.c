@@ -124,6 +124,12 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	/* sessions the module closed (unknown ones are passed over): never fails */
 	[MSG_CLOSE_SESSIONS] = { MSG_CLOSE_SESSIONS, "close-sessions", "U", "" },
 	[MSG_CERT_REVOKE] = { MSG_CERT_REVOKE, "cert-revoke", "uyysu", "uu" },
+	/* key (32), salt (16), Argon2id t, m, p -> id, the file's length, its
+	 * first piece; then the pieces from an offset. */
+	[MSG_BACKUP] = { MSG_BACKUP, "backup", "yyuuu", "qqy" },
+	[MSG_BACKUP_READ] = { MSG_BACKUP_READ, "backup-read", "qq", "y" },
+	/* docs/protocol.md, "status" */
+	[MSG_STATUS] = { MSG_STATUS, "status", "", "sqqsuqqqqqyususqyq" },
 };
 
 static const struct proto_op_info ops[OP_MAX + 1] = {

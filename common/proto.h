@@ -125,6 +125,9 @@ enum proto_type {
 	MSG_BYE,
 	MSG_CLOSE_SESSIONS,
 	MSG_CERT_REVOKE,
+	MSG_BACKUP,
+	MSG_BACKUP_READ,
+	MSG_STATUS,
 	MSG_COUNT /* one past the last */
 };
 

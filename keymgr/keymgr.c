@@ -39,6 +39,10 @@ static const struct cli_cmd *const commands[] = {
 	&cmd_lock,
 	&cmd_audit_list,
 	&cmd_audit_verify,
+	&cmd_backup,
+	&cmd_backup_verify,
+	&cmd_restore,
+	&cmd_status,
 	&cmd_key_generate,
 	&cmd_key_list,
 	&cmd_key_retire,
@@ -84,8 +88,8 @@ cli_fail(const char *fmt, ...)
 int
 cli_help(const struct cli_cmd *c)
 {
-	printf("usage: keymgr [--socket PATH] [--passphrase-file FILE] %s %s %s\n\n%s\n", c->group, c->name, c->usage,
-	       c->help);
+	printf("usage: keymgr [--socket PATH] [--passphrase-file FILE] %s%s%s %s\n\n%s\n", c->group, c->name[0] ? " " : "",
+	       c->name, c->usage, c->help);
 	return 0;
 }
 
@@ -94,7 +98,8 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: keymgr [--server URI | --socket PATH] [--passphrase-file FILE] <command> [options]\n\ncommands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  %s %s %s\n", commands[i]->group, commands[i]->name, commands[i]->usage);
+		fprintf(f, "  %s%s%s %s\n", commands[i]->group, commands[i]->name[0] ? " " : "", commands[i]->name,
+			commands[i]->usage);
 	fprintf(f, "\n'keymgr <command> --help' describes a command. The daemon is --server\n"
 		   "(tls://HOST:PORT or unix:PATH, a list tried in order) or --socket, else\n"
 		   "$COYEU_SERVER or $COYEU_SOCKET, else [client] server or socket in %s,\n"
@@ -666,22 +671,32 @@ main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (argc - optind < 2) {
+	if (argc - optind < 1) {
 		usage(stderr);
 		return 2;
 	}
-	const char *group = argv[optind], *name = argv[optind + 1];
-	for (size_t i = 0; i < NCOMMANDS; i++) {
-		if (strcmp(commands[i]->group, group) != 0 || strcmp(commands[i]->name, name) != 0)
-			continue;
+	/* "GROUP NAME ...", or a command of one word ("status", "backup"),
+	 * whose argv[0] is then the word itself. */
+	const char *group = argv[optind], *name = optind + 1 < argc ? argv[optind + 1] : "";
+	const struct cli_cmd *cmd = NULL;
+	int skip = 1;
+	for (size_t i = 0; i < NCOMMANDS && cmd == NULL; i++)
+		if (strcmp(commands[i]->group, group) == 0 && commands[i]->name[0] && strcmp(commands[i]->name, name) == 0)
+			cmd = commands[i];
+	for (size_t i = 0; i < NCOMMANDS && cmd == NULL; i++)
+		if (strcmp(commands[i]->group, group) == 0 && !commands[i]->name[0])
+			cmd = commands[i], skip = 0;
+	if (cmd != NULL) {
 		/* The command sees argv[0] = its name, then its options. */
-		int cargc = argc - optind - 1;
-		char **cargv = argv + optind + 1;
+		int cargc = argc - optind - skip;
+		char **cargv = argv + optind + skip;
 		for (int j = 1; j < cargc; j++)
 			if (strcmp(cargv[j], "--help") == 0 || strcmp(cargv[j], "-h") == 0)
-				return cli_help(commands[i]);
+				return cli_help(cmd);
 		optind = 0;
-		return commands[i]->run(cargc, cargv);
+		return cmd->run(cargc, cargv);
 	}
+	if (!name[0])
+		return cli_fail("unknown command '%s' (see keymgr --help)", group);
 	return cli_fail("unknown command '%s %s' (see keymgr --help)", group, name);
 }

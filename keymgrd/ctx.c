@@ -52,6 +52,7 @@ ctx_init(struct km_ctx *ctx, struct store *st, uint8_t *master_key)
 	snprintf(ctx->self.name, sizeof(ctx->self.name), "keymgrd");
 	ctx->self.uid = (uint32_t)geteuid();
 	ctx->self.pid = (int32_t)getpid();
+	ctx->stats.started = (int64_t)time(NULL);
 	gcry_create_nonce(ctx->daemon_id, sizeof(ctx->daemon_id));
 	uint32_t base;
 	gcry_create_nonce(&base, sizeof(base));
@@ -72,6 +73,8 @@ ctx_init(struct km_ctx *ctx, struct store *st, uint8_t *master_key)
 void
 ctx_free(struct km_ctx *ctx)
 {
+	free(ctx->backup.data);
+	ctx->backup.data = NULL;
 	audit_free(ctx);
 	pin_cache_free(ctx->pin_cache);
 	ctx->pin_cache = NULL;

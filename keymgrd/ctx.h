@@ -17,6 +17,7 @@
 #define KM_DAEMON_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -184,6 +185,24 @@ struct km_pin_rate {
 };
 #define KM_PIN_RATES 64
 
+/* What keymgr status and the metrics endpoint report (model/status.h). The
+ * counts by message type move under the lock; the connection counts are the
+ * server loop's (atomics, read without the lock). */
+struct km_stats {
+	int64_t started;       /* unix time */
+	int64_t last_backup;   /* unix time of the last keymgr backup (0: none) */
+	char backup_mark[4096]; /* the file that keeps it across restarts ("" none) */
+	uint64_t requests[MSG_COUNT], errors[MSG_COUNT];
+	atomic_uint_fast64_t conns[2], accepted[2], refused; /* [0] UNIX socket, [1] TLS */
+};
+
+/* keymgr backup's file, made at once and read in pieces (h_service.c). */
+struct km_backup {
+	uint64_t id;
+	uint8_t *data;
+	size_t len;
+};
+
 struct km_ctx {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -225,6 +244,8 @@ struct km_ctx {
 	struct km_policy policy;
 	struct km_cached_key key_cache[KM_KEY_CACHE];
 	struct km_pin_rate pin_rates[KM_PIN_RATES];
+	struct km_stats stats;
+	struct km_backup backup;
 };
 
 /* How long the module may rely on the key summaries it was sent (HELLO). */

@@ -38,6 +38,7 @@
 #include "ctx.h"
 #include "log.h"
 #include "model/policy.h"
+#include "model/status.h"
 #include "crypto/seal.h"
 #include "server/server.h"
 #include "transport_tls.h"
@@ -399,7 +400,7 @@ main(int argc, char **argv)
 	struct server_opts so;
 	uint8_t *master = NULL;
 	bool have_ctx = false;
-	int status = 1;
+	int status = 1, metrics_fd = -1;
 
 	umask(077);
 	/* Every PIN check (Argon2id) allocates 19 MiB on a worker thread. With
@@ -461,6 +462,11 @@ main(int argc, char **argv)
 		goto out;
 	if (!so.socket_inherited && make_socket_dir(o, sgid, drop ? uid : (uid_t)-1) != 0)
 		goto out;
+	if (o->metrics_listen[0]) {
+		if ((metrics_fd = listen_tcp_addr(o->metrics_listen)) < 0)
+			goto out;
+		log_info("metrics on http://%s/metrics", o->metrics_listen);
+	}
 	if (drop && (server_listen(&so) != 0 || service_drop(o->user, uid, gid) != 0))
 		goto out;
 
@@ -497,6 +503,8 @@ main(int argc, char **argv)
 	}
 	have_ctx = true;
 	d.ctx = &ctx;
+	snprintf(path, sizeof(path), "%s/last-backup", o->data_dir);
+	status_load_backup_mark(&ctx, path);
 	ctx.max_pin_failures = o->max_pin_failures;
 	ctx.policy = o->policy;
 	policy_dirs(&ctx.policy, o->data_dir);
@@ -528,6 +536,12 @@ main(int argc, char **argv)
 	so.reload_arg = &d;
 	so.on_state = service_state;
 
+	if (metrics_fd >= 0 && metrics_start(&ctx, metrics_fd, o->metrics_names) != 0) {
+		log_err("cannot start the metrics thread");
+		goto out;
+	}
+	if (metrics_fd >= 0)
+		metrics_fd = -2; /* the thread's now */
 	log_info("keymgrd %s: data in %s, %zu token(s)", PACKAGE_VERSION, o->data_dir, ctx.ntokens);
 	if ((r = policy_start(&ctx)) != 0) {
 		log_err("cannot start the policy timer: %s", cy_strerror(r));
@@ -542,6 +556,9 @@ main(int argc, char **argv)
 	log_info("stopped");
 	status = 0;
 out:
+	metrics_stop();
+	if (metrics_fd >= 0)
+		close(metrics_fd);
 	if (d.so != NULL) {
 		for (size_t i = 0; i < so.nlfd; i++)
 			close(so.lfd[i]);

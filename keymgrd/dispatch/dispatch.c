@@ -109,6 +109,9 @@ static const struct dispatch_row table[MSG_COUNT] = {
 	[MSG_ROTATE_DUE] = { process_rotate_due, S | RQ_READER },
 	[MSG_CERT_ISSUE] = { process_cert_issue, S | RQ_ADMIN | RQ_USER | RQ_RW | A },
 	[MSG_CERT_REVOKE] = { process_cert_revoke, S | RQ_ADMIN | RQ_USER | RQ_RW | A },
+	[MSG_BACKUP] = { process_backup, RQ_ADMIN | A },
+	[MSG_BACKUP_READ] = { process_backup_read, RQ_ADMIN },
+	[MSG_STATUS] = { process_status, RQ_READER },
 	[MSG_CRL_GENERATE] = { process_crl_generate, S | RQ_ADMIN | RQ_USER | RQ_RW | A },
 	[MSG_KEY_CSR] = { process_key_csr, S | RQ_ADMIN | RQ_RW | A },
 	[MSG_CA_INIT] = { process_ca_init, S | RQ_ADMIN | RQ_USER | RQ_RW | A },
@@ -283,6 +286,9 @@ dispatch_request(struct km_ctx *ctx, struct km_peer *peer, struct wire_buf *req,
 			m->name);
 		rv = CKR_DEVICE_ERROR;
 	}
+	ctx->stats.requests[type]++;
+	if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
+		ctx->stats.errors[type]++;
 	store_request_scope(ctx->st, false);
 	pthread_mutex_unlock(&ctx->lock);
 	bool with_fields = rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL;

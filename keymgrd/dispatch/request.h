@@ -174,6 +174,10 @@ CK_RV process_ca_init(struct req *r);
 /* h_audit.c */
 CK_RV process_audit_list(struct req *r);
 CK_RV process_audit_verify(struct req *r);
+/* h_service.c */
+CK_RV process_backup(struct req *r);
+CK_RV process_backup_read(struct req *r);
+CK_RV process_status(struct req *r);
 /* h_people.c */
 CK_RV process_account_login(struct req *r);
 CK_RV process_account_add(struct req *r);

@@ -23,10 +23,16 @@
 int
 listen_tcp(const char *addr)
 {
-	char host[128], port[16];
-	const char *rest = addr + strlen("tls://"), *colon;
 	if (strncmp(addr, "tls://", 6) != 0)
 		return CY_ERR_CONFIG;
+	return listen_tcp_addr(addr + 6);
+}
+
+int
+listen_tcp_addr(const char *addr)
+{
+	char host[128], port[16];
+	const char *rest = addr, *colon;
 	if (rest[0] == '[') {
 		const char *end = strchr(rest, ']');
 		if (end == NULL || end[1] != ':' || (size_t)(end - rest) > sizeof(host))

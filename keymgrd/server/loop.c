@@ -67,6 +67,7 @@ struct conn {
 	short hs_events;    /* what its handshake waits for */
 	struct km_peer peer;
 	struct conn *next;  /* in the work or done queue */
+	int kind;           /* 0 the UNIX socket, 1 TLS (ctx->stats) */
 };
 
 struct server {
@@ -342,6 +343,8 @@ add_conn(struct server *sv, struct transport *t, const struct cy_principal *who,
 	c->peer.caps = t->caps;
 	c->peer.bootstrap = bootstrap;
 	frame_reader_init(&c->rd, &c->in, WIRE_MAX_FRAME);
+	c->kind = handshake;
+	atomic_fetch_add(&sv->ctx->stats.conns[c->kind], 1);
 	sv->conns[sv->nconns++] = c;
 	return c;
 }
@@ -367,9 +370,11 @@ accept_one(struct server *sv, size_t li)
 	}
 	if (e != 0)
 		return;
+	atomic_fetch_add(&sv->ctx->stats.accepted[li > 0], 1);
 	if (sv->nconns >= sv->maxconns) {
 		log_warn("connection refused: every connection is taken (%zu open)", sv->nconns);
 		transport_close(t);
+		atomic_fetch_add(&sv->ctx->stats.refused, 1);
 		return;
 	}
 	if (t->ops->handshake != NULL) {
@@ -391,6 +396,7 @@ accept_one(struct server *sv, size_t li)
 		if (why != NULL) {
 			log_warn("TLS connection from %s refused: %s (%zu open)", addr, why, sv->nconns);
 			transport_close(t);
+			atomic_fetch_add(&sv->ctx->stats.refused, 1);
 			return;
 		}
 		who.uid = CY_UID_NONE;
@@ -402,6 +408,7 @@ accept_one(struct server *sv, size_t li)
 	if (t->ops->peer(t, &who) != 0) {
 		log_warn("peer credentials unavailable; connection refused");
 		transport_close(t);
+		atomic_fetch_add(&sv->ctx->stats.refused, 1);
 		return;
 	}
 	bool bootstrap = who.uid == 0 || who.uid == geteuid();
@@ -411,6 +418,7 @@ accept_one(struct server *sv, size_t li)
 		log_warn("connection from %s pid %d refused: %s (%zu open, %zu its own)", who.name, (int)who.pid, why,
 			 sv->nconns, mine);
 		transport_close(t);
+		atomic_fetch_add(&sv->ctx->stats.refused, 1);
 		return;
 	}
 	if (add_conn(sv, t, &who, bootstrap, false) != NULL)
@@ -447,6 +455,7 @@ drop_conn(struct server *sv, size_t i)
 {
 	struct conn *c = sv->conns[i];
 	dispatch_peer_gone(sv->ctx, &c->peer);
+	atomic_fetch_sub(&sv->ctx->stats.conns[c->kind], 1);
 	conn_free(sv, c);
 	sv->conns[i] = sv->conns[--sv->nconns];
 }

@@ -81,6 +81,14 @@ int listen_unix_accept(int lfd, struct transport **out);
 /* listen_tls.c: a TCP socket listening on addr ("tls://ADDR:PORT"; ADDR
  * may be [V6]): the fd (non-blocking) or a cy_err (logged). */
 int listen_tcp(const char *addr);
+/* The same for "ADDR:PORT" (no scheme). */
+int listen_tcp_addr(const char *addr);
+
+/* metrics.c: the Prometheus text endpoint (metrics_listen): serves
+ * GET /metrics on the listening fd lfd from a thread of its own, one
+ * request at a time, each within 5 s. names: agencies are named. */
+int metrics_start(struct km_ctx *ctx, int lfd, bool names);
+void metrics_stop(void);
 /* Takes one connection from lfd as a TLS transport whose handshake is to
  * do, its peer's address (no port) in addr; 0, CY_ERR_TOO_LARGE out of
  * descriptors, or another cy_err. */

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cy_err.h"
+
 struct store;
 struct store_ops;
 
@@ -267,6 +269,10 @@ struct store_ops {
 	int (*access_list)(struct store *st, struct store_access **out, size_t *n);
 	int (*access_tokens)(struct store *st, const struct store_who *w, int64_t **ids, size_t *n);
 	int (*scrub)(struct store *st);
+	/* A consistent copy of the whole store as one file's bytes (malloc'd),
+	 * for keymgr backup; NULL for a back end with its own tools
+	 * (PostgreSQL: pg_dump). */
+	int (*snapshot)(struct store *st, uint8_t **buf, size_t *len);
 };
 
 /* What every back end's store starts with. */
@@ -665,6 +671,13 @@ static inline int
 store_scrub(struct store *st)
 {
 	return st->ops->scrub(st);
+}
+
+/* CY_ERR_CONFIG when the back end has no snapshot of its own. */
+static inline int
+store_snapshot(struct store *st, uint8_t **buf, size_t *len)
+{
+	return st->ops->snapshot ? st->ops->snapshot(st, buf, len) : CY_ERR_CONFIG;
 }
 
 #endif

@@ -1701,8 +1701,48 @@ sq_scrub(struct store *st)
 	return 0;
 }
 
+/* A consistent copy of the whole database (SQLite's online backup, into
+ * memory, then its bytes): writers wait only while the pages are copied,
+ * and keymgrd's one lock keeps its own out meanwhile. */
+static int
+sq_snapshot(struct store *st, uint8_t **buf, size_t *len)
+{
+	sqlite3 *mem = NULL;
+	int r = CY_ERR_STORE;
+	*buf = NULL;
+	if (sqlite3_open(":memory:", &mem) != SQLITE_OK)
+		goto out;
+	sqlite3_backup *b = sqlite3_backup_init(mem, "main", sq(st)->db, "main");
+	if (b == NULL)
+		goto out;
+	int rc = sqlite3_backup_step(b, -1);
+	sqlite3_backup_finish(b);
+	if (rc != SQLITE_DONE)
+		goto out;
+	sqlite3_int64 size = 0;
+	unsigned char *bytes = sqlite3_serialize(mem, "main", &size, 0);
+	if (bytes == NULL) {
+		r = CY_ERR_ALLOC;
+		goto out;
+	}
+	if ((*buf = malloc((size_t)size)) != NULL) {
+		memcpy(*buf, bytes, (size_t)size);
+		*len = (size_t)size;
+		r = 0;
+	} else {
+		r = CY_ERR_ALLOC;
+	}
+	sqlite3_free(bytes);
+out:
+	if (r == CY_ERR_STORE)
+		log_err("store: backup: %s", mem ? sqlite3_errmsg(mem) : "no memory");
+	sqlite3_close(mem);
+	return r;
+}
+
 const struct store_ops store_sqlite_ops = {
 	.scheme = "sqlite",
+	.snapshot = sq_snapshot,
 	.open = sq_open,
 	.close = sq_close,
 	.schema_version = sq_schema_version,

@@ -73,10 +73,11 @@ CONF
 }
 
 # A self-signed certificate for a token key, made by OpenSSL's pkcs11
-# engine: make_cert TOKEN KEY-LABEL SUBJECT OUT.pem (PIN 1234).
+# engine: make_cert TOKEN KEY-LABEL SUBJECT OUT.pem [DAYS] (PIN 1234; 30
+# days by default).
 make_cert() {
 	engine_conf "$TMP/engine.cnf"
-	OPENSSL_CONF="$TMP/engine.cnf" host timeout 120 openssl req -new -x509 -utf8 -days 30 -set_serial 3 \
+	OPENSSL_CONF="$TMP/engine.cnf" host timeout 120 openssl req -new -x509 -utf8 -days "${5:-30}" -set_serial 3 \
 		-engine pkcs11 -keyform engine -key "pkcs11:token=$1;object=$2;type=private;pin-value=1234" \
 		-subj "$3" -extensions ext -out "$4" >"$TMP/make_cert.log" 2>&1 ||
 		{ cat "$TMP/make_cert.log" >&2; fail "certificate for $2"; }

@@ -132,9 +132,26 @@ grep -q '^STOPPING=1' notify.log || fail "no STOPPING=1 on SIGTERM"
 rm -f "$COYEU_SOCKET"
 echo "notify/activation/reload: READY, RELOADING+READY, STOPPING; passed socket served and kept; new TLS cert on SIGHUP"
 
-# ---- the master key as a systemd credential ----
+# ---- the master key as a systemd encrypted credential ----
+# systemd-creds encrypt as the admin guide says (the host key: no TPM2
+# here), then what systemd does at start for LoadCredentialEncrypted=:
+# decrypt into a private directory, mode 0400, named in
+# $CREDENTIALS_DIRECTORY. A host key this test made is removed after.
 mkdir -m 0700 creds
-cp data/master.key creds/master.key
+if [ ! -e /var/lib/systemd/credential.secret ] && [ "$(id -u)" -eq 0 ]; then
+	EXTRA_CLEANUP="${EXTRA_CLEANUP:+$EXTRA_CLEANUP; }rm -f /var/lib/systemd/credential.secret"
+fi
+if systemd-creds encrypt --with-key=host --name=master.key data/master.key master.key.cred 2>creds.log; then
+	systemd-creds decrypt --name=master.key master.key.cred creds/master.key 2>>creds.log ||
+		{ cat creds.log >&2; fail "systemd-creds decrypt"; }
+	! cmp -s data/master.key master.key.cred || fail "the credential holds the master key in the clear"
+	cmp -s data/master.key creds/master.key || fail "the credential does not give the master key back"
+	how="systemd-creds (host key)"
+else
+	cat creds.log
+	cp data/master.key creds/master.key # no systemd-creds here: what systemd would hand over
+	how="a credential file"
+fi
 chmod 0400 creds/master.key
 mv data/master.key master.key.away
 CREDENTIALS_DIRECTORY="$TMP/creds" start_keymgrd --data-dir "$TMP/data"
@@ -143,7 +160,7 @@ grep -q "master key from $TMP/creds/master.key" keymgrd.log || fail "the credent
 stop_keymgrd
 [ ! -e data/master.key ] || fail "a master key was written into the data directory beside the credential"
 mv master.key.away data/master.key
-echo "credential: master key from \$CREDENTIALS_DIRECTORY"
+echo "credential: master key from \$CREDENTIALS_DIRECTORY ($how)"
 
 # ---- started as root, keymgrd becomes --user ----
 if [ "$(id -u)" -ne 0 ]; then
@@ -152,7 +169,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 U="cysvc$$"
 useradd -r -M -s /usr/sbin/nologin "$U" || fail "useradd $U"
-EXTRA_CLEANUP='kill $NPID 2>/dev/null; userdel "$U" 2>/dev/null'
+EXTRA_CLEANUP="$EXTRA_CLEANUP; userdel \"\$U\" 2>/dev/null"
 UID_U=$(id -u "$U")
 chmod 0755 "$TMP"
 COYEU_SOCKET="$TMP/prun/keymgrd.sock"
