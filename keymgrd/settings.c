@@ -73,11 +73,18 @@ usage(FILE *f)
 	fprintf(f,
 		"usage: keymgrd [--foreground] [--data-dir DIR] [--socket PATH] [--config FILE]\n"
 		"               [--socket-mode MODE] [--socket-group GROUP] [--workers N]\n"
-		"               [--max-pin-failures N]\n"
-		"               [--syslog] [--debug]\n"
+		"               [--max-pin-failures N] [--user NAME] [--syslog] [--debug]\n"
+		"       keymgrd --check-config [--config FILE]    keymgrd --version\n"
 		"\n"
 		"Holds the keys of the coyeu PKCS#11 tokens and serves coyeu-pkcs11.so and keymgr.\n"
 		"  --foreground        stay in the foreground (for systemd and tests)\n"
+		"  --check-config      check the flags and the config file, name what is wrong\n"
+		"                      (file:line: key), exit 0 or 1; like sshd -t\n"
+		"  --user NAME         started as root: open the sockets, then become NAME\n"
+		"  --master-key FILE   the master key from FILE (default DATA-DIR/master.key,\n"
+		"                      or the systemd credential master.key)\n"
+		"  --metrics-listen ADDR:PORT  Prometheus text on http://ADDR:PORT/metrics\n"
+		"  --log-level LEVEL   error, warning, info (default) or debug\n"
 		"  --store URI         postgresql://... (libpq's URI: several keymgrd on one\n"
 		"                      database, docs/ha.md) or sqlite:PATH (default\n"
 		"                      sqlite:DATA-DIR/keymgr.db)\n"
@@ -116,7 +123,8 @@ usage(FILE *f)
 		"  --admin-connections N  of those, kept for administrators (default 16)\n"
 		"  --frame-timeout DUR  a request begun must arrive whole within DUR (default 30s)\n"
 		"  --reply-timeout DUR  a reply must be read within DUR (default 30s)\n"
-		"DUR is a number of seconds or 30d, 12h, 15m, 90s.\n",
+		"DUR is a number of seconds or 30d, 12h, 15m, 90s. Every flag is also a key of\n"
+		"[keymgrd] (dashes as underscores); flags win. SIGHUP reads the file again.\n",
 		paths_config_file());
 }
 
