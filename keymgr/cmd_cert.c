@@ -362,8 +362,8 @@ inventory_list(int argc, char **argv)
 		case 's':
 			status = optarg;
 			if (strcmp(status, "valid") && strcmp(status, "expired") && strcmp(status, "revoked") &&
-			    strcmp(status, "no-key"))
-				return cli_fail("inventory list: --status is valid, expired, revoked or no-key");
+			    strcmp(status, "superseded") && strcmp(status, "no-key"))
+				return cli_fail("inventory list: --status is valid, expired, revoked, superseded or no-key");
 			break;
 		case 'c': format = 1; break;
 		case 'j': format = 2; break;
@@ -382,8 +382,14 @@ inventory_list(int argc, char **argv)
 		printf("holder,agency,unit,serial,not_before,not_after,status,key_id,reason,revoked_at\n");
 	else if (format == 2)
 		putchar('[');
-	else
-		printf("%-30s %-45s %-10s %-16s %-8s %s\n", "HOLDER", "AGENCY", "NOT AFTER", "SERIAL", "STATUS", "KEY");
+	/* Whole serials, as wide as the longest: what cert revoke --serial takes. */
+	int serial_width = 6;
+	for (uint32_t i = 0; i < n; i++)
+		if ((int)strlen(rows[i].serial) > serial_width)
+			serial_width = (int)strlen(rows[i].serial);
+	if (format == 0)
+		printf("%-30s %-45s %-10s %-*s %-10s %s\n", "HOLDER", "AGENCY", "NOT AFTER", serial_width, "SERIAL", "STATUS",
+		       "KEY");
 	for (uint32_t i = 0; i < n; i++) {
 		struct cli_inv_row *w = &rows[i];
 		char nb[16], na[16], ra[16] = "";
@@ -413,7 +419,7 @@ inventory_list(int argc, char **argv)
 		} else {
 			padded(w->holder, 30);
 			padded(w->agency, 45);
-			printf("%-10s %-16.16s %-8s %s\n", na, w->serial, w->status, w->keyid[0] ? w->keyid : "-");
+			printf("%-10s %-*s %-10s %s\n", na, serial_width, w->serial, w->status, w->keyid[0] ? w->keyid : "-");
 		}
 	}
 	if (format == 2)
@@ -425,8 +431,10 @@ inventory_list(int argc, char **argv)
 const struct cli_cmd cmd_inventory_list = {
 	"inventory", "list", "--token LABEL [--expiring 30d] [--agency A] [--status S] [--csv|--json]",
 	"Lists the certificates on a token, soonest to expire first: holder (CN),\n"
-	"agency (O), expiry, serial, status (valid, expired, revoked; no-key selects\n"
-	"those whose key is not on the token) and the key's CKA_ID.",
+	"agency (O), expiry, the whole serial, status (valid; expired; revoked;\n"
+	"superseded: its key version was retired when a renewal's certificate took\n"
+	"over, so it is neither valid nor expiring; no-key selects those whose key is\n"
+	"not on the token) and the key's CKA_ID. --expiring lists valid ones only.",
 	inventory_list,
 };
 
@@ -451,7 +459,8 @@ inventory_report(int argc, char **argv)
 	if (cli_inventory(token, "", "", 0, &rows, &n) != 0)
 		return 1;
 	/* Counts per agency and status (agencies in order of first expiry). */
-	struct count { const char *agency; uint32_t valid, expired, revoked, soon; } *cs = calloc(n ? n : 1, sizeof(*cs));
+	struct count { const char *agency; uint32_t valid, expired, revoked, superseded, soon; } *cs =
+		calloc(n ? n : 1, sizeof(*cs));
 	size_t nc = 0;
 	uint64_t now = (uint64_t)time(NULL), soon = now + 30 * 86400;
 	for (uint32_t i = 0; cs && i < n; i++) {
@@ -462,6 +471,8 @@ inventory_report(int argc, char **argv)
 			cs[nc++].agency = rows[i].agency;
 		if (strcmp(rows[i].status, "revoked") == 0)
 			cs[j].revoked++;
+		else if (strcmp(rows[i].status, "superseded") == 0)
+			cs[j].superseded++;
 		else if (strcmp(rows[i].status, "expired") == 0)
 			cs[j].expired++;
 		else {
@@ -469,17 +480,18 @@ inventory_report(int argc, char **argv)
 			cs[j].soon += rows[i].not_after < soon;
 		}
 	}
-	printf("%-50s %7s %7s %7s %12s\n", "AGENCY", "VALID", "EXPIRED", "REVOKED", "EXPIRE <30d");
-	uint32_t tv = 0, te = 0, tr = 0, ts = 0;
+	printf("%-50s %7s %7s %7s %10s %12s\n", "AGENCY", "VALID", "EXPIRED", "REVOKED", "SUPERSEDED", "EXPIRE <30d");
+	uint32_t tv = 0, te = 0, tr = 0, tsu = 0, ts = 0;
 	for (size_t j = 0; cs && j < nc; j++) {
 		padded(cs[j].agency[0] ? cs[j].agency : "(no O)", 50);
-		printf("%7u %7u %7u %12u\n", cs[j].valid, cs[j].expired, cs[j].revoked, cs[j].soon);
+		printf("%7u %7u %7u %10u %12u\n", cs[j].valid, cs[j].expired, cs[j].revoked, cs[j].superseded, cs[j].soon);
 		tv += cs[j].valid;
 		te += cs[j].expired;
 		tr += cs[j].revoked;
+		tsu += cs[j].superseded;
 		ts += cs[j].soon;
 	}
-	printf("%-50s %7u %7u %7u %12u\n", "TOTAL", tv, te, tr, ts);
+	printf("%-50s %7u %7u %7u %10u %12u\n", "TOTAL", tv, te, tr, tsu, ts);
 	printf("\nnext to expire:\n");
 	for (uint32_t i = 0, shown = 0; i < n && shown < 10; i++) {
 		if (strcmp(rows[i].status, "valid") != 0)

@@ -446,6 +446,10 @@ rotate_activate_intx(struct km_ctx *ctx, int64_t token_id, const uint8_t *id, si
 		    same_id(lv[i], id, len))
 			continue;
 		rv = lifecycle_set_intx(ctx, token_id, oid->val, oid->len, COYEU_KEY_RETIRED, 0, &changed);
+		/* Its certificates are replaced by the new version's: the
+		 * inventory no longer calls them valid, nor expiring. */
+		if (rv == CKR_OK && store_cert_supersede(ctx->st, token_id, oid->val, oid->len) != 0)
+			rv = CKR_DEVICE_ERROR;
 	}
 	token_free_objects(lv, ln);
 	*activated = rv == CKR_OK;

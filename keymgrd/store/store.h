@@ -129,7 +129,7 @@ struct store_cert {
 	char holder[256], agency[256], unit[256];  /* CN, O, OU (UTF-8) */
 	int64_t not_before, not_after;
 	const uint8_t *key_id; size_t key_id_len;  /* CKA_ID of its key, or none */
-	char status[16];                           /* valid, expired, revoked */
+	char status[16];                           /* valid, expired, revoked, superseded */
 	uint32_t reason;
 	int64_t revoked_at;
 	/* Listed rows carry their key id and serial here (the pointers above
@@ -139,8 +139,8 @@ struct store_cert {
 
 struct store_cert_filter {
 	const char *agency;      /* exact O, or NULL */
-	const char *status;      /* valid, expired, revoked, no-key, or NULL */
-	int64_t expires_before;  /* not yet expired but before this time, or 0 */
+	const char *status;      /* valid, expired, revoked, superseded, no-key, or NULL */
+	int64_t expires_before;  /* valid, not yet expired but before this time, or 0 */
 	const uint8_t *issuer; size_t issuer_len; /* DER Name, or NULL */
 	const uint8_t *key_id; size_t key_id_len; /* CKA_ID of the key, or NULL */
 	/* A page: rows after (after_not_after, after_object) in the list's
@@ -245,6 +245,7 @@ struct store_ops {
 	int (*cert_exists)(struct store *st, int64_t token_id, const uint8_t *issuer, size_t ilen, const uint8_t *serial, size_t slen, bool *exists);
 	int (*cert_list)(struct store *st, int64_t token_id, const struct store_cert_filter *f, int64_t now, struct store_cert **out, size_t *n);
 	int (*cert_revoke)(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint32_t reason, int64_t when);
+	int (*cert_supersede)(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len);
 	int (*issued_insert)(struct store *st, const struct store_issued *c);
 	int (*issued_revoke)(struct store *st, int64_t token_id, const uint8_t *issuer, size_t ilen, const uint8_t *serial, size_t slen, const char *subject, uint32_t reason, int64_t when, struct store_issued **out, size_t *n);
 	int (*issued_list)(struct store *st, int64_t token_id, const uint8_t *issuer, size_t ilen, bool revoked_only, int64_t now, struct store_issued **out, size_t *n);
@@ -509,6 +510,14 @@ static inline int
 store_cert_revoke(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len, uint32_t reason, int64_t when)
 {
 	return st->ops->cert_revoke(st, token_id, key_id, len, reason, when);
+}
+
+/* Marks the valid certificates of key version key_id superseded: a newer
+ * version, with its own certificate, took over (a renewal). */
+static inline int
+store_cert_supersede(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len)
+{
+	return st->ops->cert_supersede(st, token_id, key_id, len);
 }
 
 /* Records a certificate a CA of the token issued. */

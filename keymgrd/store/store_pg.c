@@ -1216,16 +1216,18 @@ pg_cert_list(struct store *st, int64_t token_id, const struct store_cert_filter 
 	ADD(" AND $%d::bigint IS NOT NULL", at_now);
 	if (f->expires_before) {
 		p_int(&p, f->expires_before);
-		ADD(" AND not_after < $%d AND not_after >= $%d AND status <> 'revoked'", p.n, at_now);
+		ADD(" AND not_after < $%d AND not_after >= $%d AND status = 'valid'", p.n, at_now);
 	}
 	if (f->status && strcmp(f->status, "revoked") == 0)
 		ADD(" AND status = 'revoked'");
+	else if (f->status && strcmp(f->status, "superseded") == 0)
+		ADD(" AND status = 'superseded'");
 	else if (f->status && strcmp(f->status, "expired") == 0)
-		ADD(" AND status <> 'revoked' AND not_after < $%d", at_now);
+		ADD(" AND status = 'valid' AND not_after < $%d", at_now);
 	else if (f->status && strcmp(f->status, "no-key") == 0)
 		ADD(" AND length(key_id) = 0");
 	else if (f->status)
-		ADD(" AND status <> 'revoked' AND not_after >= $%d", at_now);
+		ADD(" AND status = 'valid' AND not_after >= $%d", at_now);
 	if (f->after_object) {
 		p_int(&p, f->after_not_after);
 		p_int(&p, f->after_object);
@@ -1255,7 +1257,7 @@ pg_cert_list(struct store *st, int64_t token_id, const struct store_cert_filter 
 		c->not_after = g_int(r, k, 5);
 		c->key_id_len = g_blob_into(r, k, 6, c->key_id_buf, sizeof(c->key_id_buf));
 		g_text(r, k, 7, c->status, sizeof(c->status));
-		if (strcmp(c->status, "revoked") != 0 && c->not_after < now)
+		if (strcmp(c->status, "valid") == 0 && c->not_after < now)
 			snprintf(c->status, sizeof(c->status), "expired");
 		c->reason = (uint32_t)g_int(r, k, 8);
 		c->revoked_at = g_int(r, k, 9);
@@ -1279,6 +1281,16 @@ pg_cert_revoke(struct store *st, int64_t token_id, const uint8_t *key_id, size_t
 		   "UPDATE certs SET status = 'revoked', reason = $3, revoked_at = $4"
 		   " WHERE token_id = $1 AND key_id = $2 AND status <> 'revoked'",
 		   &p, "cert revoke");
+}
+
+static int
+pg_cert_supersede(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len)
+{
+	struct qp p = { .n = 0 };
+	p_int(&p, token_id);
+	p_blob(&p, key_id, len, false);
+	return run(st, "UPDATE certs SET status = 'superseded' WHERE token_id = $1 AND key_id = $2 AND status = 'valid'",
+		   &p, "cert supersede");
 }
 
 /* ---- what the CAs issued ---- */
@@ -1859,6 +1871,7 @@ const struct store_ops store_pg_ops = {
 	.cert_exists = pg_cert_exists,
 	.cert_list = pg_cert_list,
 	.cert_revoke = pg_cert_revoke,
+	.cert_supersede = pg_cert_supersede,
 	.issued_insert = pg_issued_insert,
 	.issued_revoke = pg_issued_revoke,
 	.issued_list = pg_issued_list,

@@ -1187,11 +1187,12 @@ sq_cert_list(struct store *st, int64_t token_id, const struct store_cert_filter 
 		 " revoked_at, serial FROM certs WHERE (token_id = ?1 OR ?1 < 0)%s%s%s%s%s%s ORDER BY not_after, object_id%s",
 		 f->agency ? " AND agency = ?2" : "", f->issuer ? " AND issuer = ?5" : "",
 		 f->key_id ? " AND key_id = ?6" : "",
-		 f->expires_before ? " AND not_after < ?3 AND not_after >= ?4 AND status != 'revoked'" : "",
+		 f->expires_before ? " AND not_after < ?3 AND not_after >= ?4 AND status = 'valid'" : "",
 		 !f->status ? "" : strcmp(f->status, "revoked") == 0 ? " AND status = 'revoked'"
-		 : strcmp(f->status, "expired") == 0 ? " AND status != 'revoked' AND not_after < ?4"
+		 : strcmp(f->status, "superseded") == 0 ? " AND status = 'superseded'"
+		 : strcmp(f->status, "expired") == 0 ? " AND status = 'valid' AND not_after < ?4"
 		 : strcmp(f->status, "no-key") == 0 ? " AND length(key_id) = 0"
-		 : " AND status != 'revoked' AND not_after >= ?4",
+		 : " AND status = 'valid' AND not_after >= ?4",
 		 f->after_object ? " AND (not_after, object_id) > (?7, ?8)" : "", f->limit ? " LIMIT ?9" : "");
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(sq(st)->db, sql, -1, &s, NULL) != SQLITE_OK)
@@ -1236,7 +1237,7 @@ sq_cert_list(struct store *st, int64_t token_id, const struct store_cert_filter 
 		if (c->key_id_len)
 			memcpy(c->key_id_buf, sqlite3_column_blob(s, 6), c->key_id_len);
 		copy_col(s, 7, c->status, sizeof(c->status));
-		if (strcmp(c->status, "revoked") != 0 && c->not_after < now)
+		if (strcmp(c->status, "valid") == 0 && c->not_after < now)
 			snprintf(c->status, sizeof(c->status), "expired");
 		c->reason = (uint32_t)sqlite3_column_int64(s, 8);
 		c->revoked_at = sqlite3_column_int64(s, 9);
@@ -1282,6 +1283,13 @@ sq_cert_revoke(struct store *st, int64_t token_id, const uint8_t *key_id, size_t
 			  "UPDATE certs SET status = 'revoked', reason = ?3, revoked_at = ?4"
 			  " WHERE token_id = ?1 AND key_id = ?2 AND status != 'revoked'",
 			  token_id, key_id, len, reason, when, "cert revoke");
+}
+
+static int
+sq_cert_supersede(struct store *st, int64_t token_id, const uint8_t *key_id, size_t len)
+{
+	return exec_bound(st, "UPDATE certs SET status = 'superseded' WHERE token_id = ?1 AND key_id = ?2 AND status = 'valid'",
+			  token_id, key_id, len, 0, 0, "cert supersede");
 }
 
 static int
@@ -1774,6 +1782,7 @@ const struct store_ops store_sqlite_ops = {
 	.cert_exists = sq_cert_exists,
 	.cert_list = sq_cert_list,
 	.cert_revoke = sq_cert_revoke,
+	.cert_supersede = sq_cert_supersede,
 	.issued_insert = sq_issued_insert,
 	.issued_revoke = sq_issued_revoke,
 	.issued_list = sq_issued_list,

@@ -25,7 +25,7 @@ while IFS="$(printf '\t')" read -r agency valid expired soon; do
 	line=$(awk -v a="$agency" 'substr($0, 1, length(a)) == a && substr($0, length(a) + 1) ~ /^ +[0-9]/' \
 		"$TMP/report" | head -1)
 	[ -n "$line" ] || fail "no report line for '$agency'"
-	set -- $(echo "$line" | awk '{print $(NF-3), $(NF-2), $(NF-1), $NF}')
+	set -- $(echo "$line" | awk '{print $(NF-4), $(NF-3), $(NF-2), $NF}')
 	[ "$1" = "$valid" ] && [ "$2" = "$expired" ] && [ "$4" = "$soon" ] ||
 		fail "report for '$agency': '$line', expected valid $valid expired $expired expiring $soon"
 done <"$TMP/certs/expected.tsv"

@@ -66,7 +66,21 @@ sign "$OLD" && fail "the retired version signed"
 grep -q CKR_KEY_FUNCTION_NOT_PERMITTED "$TMP/sign.log" || { cat "$TMP/sign.log" >&2; fail "wrong refusal"; }
 cp "$TMP/sig-$NEW" "$TMP/sig-keep"
 "$K" key show $T nva | grep -q "^1 *retired" || fail "version 1 not retired"
-echo "activated: version 2 signs, version 1 refuses (CKR_KEY_FUNCTION_NOT_PERMITTED)"
+# The inventory tells the truth after the renewal: version 1's certificate
+# (20 days left) is superseded, not valid and expiring; nothing is due.
+"$K" inventory list --token rot --csv | grep "Nguyễn Văn Ánh" >"$TMP/inv.csv"
+grep -q ",superseded,$OLD," "$TMP/inv.csv" || { cat "$TMP/inv.csv" >&2; fail "version 1's certificate is not superseded"; }
+grep -q ",valid,$NEW," "$TMP/inv.csv" || { cat "$TMP/inv.csv" >&2; fail "version 2's certificate is not valid"; }
+[ "$("$K" inventory list --token rot --expiring 30d --csv | grep -c "Nguyễn Văn Ánh")" -eq 0 ] ||
+	fail "a superseded certificate is listed as expiring"
+"$K" inventory list --token rot --status superseded --csv | grep -q ",superseded,$OLD," ||
+	fail "--status superseded does not find it"
+"$K" key rotate $T --due --within 30d --out "$TMP/out" | grep -q "^0 key(s) due" || fail "the renewed key is due"
+# The table shows whole serials (coyeu's CA writes 16 bytes), as the CSV.
+serial=$(grep ",valid,$NEW," "$TMP/inv.csv" | cut -d, -f4)
+[ "${#serial}" -gt 16 ] || fail "the test needs a serial longer than 16 hex digits: $serial"
+"$K" inventory list --token rot | grep -q " $serial " || fail "the inventory table does not show the whole serial $serial"
+echo "activated: version 2 signs, version 1 refuses (CKR_KEY_FUNCTION_NOT_PERMITTED); its certificate superseded"
 
 # Verifying with the retired version still works (a signature it made).
 "$K" key generate $T --type ec:P-256 --label old-docs >/dev/null 2>&1 || fail "key old-docs"
