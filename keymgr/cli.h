@@ -9,6 +9,7 @@
 #ifndef CLI_H
 #define CLI_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -81,6 +82,13 @@ void cli_json_str(const char *s);
 /* A PIN: a line from fd, or (fd -1) asked on the terminal with prompt,
  * without echo. 0, or -1 when none was read. */
 int cli_read_pin(int fd, const char *prompt, char *pin, size_t len);
+/* A JSON string of text from a certificate or the store: its bytes when
+ * they are UTF-8, else with each byte that is not replaced by U+FFFD (JSON
+ * is UTF-8; jansson refuses anything else). */
+json_t *cli_json_text(const char *s);
+/* Prints o (indented when pretty) and a newline, and frees it: 0, or 1
+ * after saying it could not be written. */
+int cli_json_print(json_t *o, bool pretty);
 /* The value of a PIN option: arg itself, or for "-" the PIN (what: "user
  * PIN", "SO PIN") asked on the terminal, or read as a line from standard
  * input when that is not a terminal; exits when none comes. Keeps PINs out

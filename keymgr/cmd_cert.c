@@ -380,8 +380,7 @@ inventory_list(int argc, char **argv)
 		return 1;
 	if (format == 1)
 		printf("holder,agency,unit,serial,not_before,not_after,status,key_id,reason,revoked_at\n");
-	else if (format == 2)
-		putchar('[');
+	json_t *list = format == 2 ? json_array() : NULL;
 	/* Whole serials, as wide as the longest: what cert revoke --serial takes. */
 	int serial_width = 6;
 	for (uint32_t i = 0; i < n; i++)
@@ -405,27 +404,27 @@ inventory_list(int argc, char **argv)
 			csv(w->unit, ',');
 			printf("%s,%s,%s,%s,%s,%s,%s\n", w->serial, nb, na, w->status, w->keyid, why, ra);
 		} else if (format == 2) {
-			printf("%s{\"holder\":", i ? "," : "");
-			cli_json_str(w->holder);
-			printf(",\"agency\":");
-			cli_json_str(w->agency);
-			printf(",\"unit\":");
-			cli_json_str(w->unit);
-			printf(",\"serial\":\"%s\",\"not_before\":\"%s\",\"not_after\":\"%s\",\"status\":\"%s\",\"key_id\":\"%s\"",
-			       w->serial, nb, na, w->status, w->keyid);
-			if (revoked)
-				printf(",\"reason\":\"%s\",\"revoked_at\":\"%s\"", why, ra);
-			putchar('}');
+			json_t *o = json_pack("{s:o, s:o, s:o, s:s, s:s, s:s, s:s, s:s}", "holder", cli_json_text(w->holder),
+					      "agency", cli_json_text(w->agency), "unit", cli_json_text(w->unit), "serial",
+					      w->serial, "not_before", nb, "not_after", na, "status", w->status, "key_id",
+					      w->keyid);
+			if (o != NULL && revoked) {
+				json_object_set_new(o, "reason", json_string(why));
+				json_object_set_new(o, "revoked_at", json_string(ra));
+			}
+			if (o == NULL || json_array_append_new(list, o) != 0) {
+				json_decref(list);
+				free(rows);
+				return cli_fail("inventory list: out of memory");
+			}
 		} else {
 			padded(w->holder, 30);
 			padded(w->agency, 45);
 			printf("%-10s %-*s %-10s %s\n", na, serial_width, w->serial, w->status, w->keyid[0] ? w->keyid : "-");
 		}
 	}
-	if (format == 2)
-		printf("]\n");
 	free(rows);
-	return 0;
+	return format == 2 ? cli_json_print(list, false) : 0;
 }
 
 const struct cli_cmd cmd_inventory_list = {
@@ -443,17 +442,28 @@ inventory_report(int argc, char **argv)
 {
 	static const struct option longs[] = {
 		{ "token", required_argument, NULL, 't' },
+		{ "within", required_argument, NULL, 'w' },
+		{ "csv", no_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *token = NULL;
-	int c;
+	uint64_t within = 30 * 86400;
+	int format = 0, c;
 	while ((c = getopt_long(argc, argv, "t:", longs, NULL)) != -1) {
-		if (c != 't')
-			return cli_fail("inventory report: bad option (see keymgr inventory report --help)");
-		token = optarg;
+		switch (c) {
+		case 't': token = optarg; break;
+		case 'w':
+			if ((within = days(optarg)) == 0)
+				return cli_fail("inventory report: --within wants a duration, e.g. 30d");
+			break;
+		case 'c': format = 1; break;
+		case 'j': format = 2; break;
+		default: return cli_fail("inventory report: bad option (see keymgr inventory report --help)");
+		}
 	}
 	if (token == NULL || optind != argc)
-		return cli_fail("inventory report: --token is required, nothing else");
+		return cli_fail("inventory report: --token is required");
 	struct cli_inv_row *rows = NULL;
 	uint32_t n = 0;
 	if (cli_inventory(token, "", "", 0, &rows, &n) != 0)
@@ -462,7 +472,7 @@ inventory_report(int argc, char **argv)
 	struct count { const char *agency; uint32_t valid, expired, revoked, superseded, soon; } *cs =
 		calloc(n ? n : 1, sizeof(*cs));
 	size_t nc = 0;
-	uint64_t now = (uint64_t)time(NULL), soon = now + 30 * 86400;
+	uint64_t now = (uint64_t)time(NULL), soon = now + within;
 	for (uint32_t i = 0; cs && i < n; i++) {
 		size_t j;
 		for (j = 0; j < nc && strcmp(cs[j].agency, rows[i].agency) != 0; j++)
@@ -480,37 +490,83 @@ inventory_report(int argc, char **argv)
 			cs[j].soon += rows[i].not_after < soon;
 		}
 	}
-	printf("%-50s %7s %7s %7s %10s %12s\n", "AGENCY", "VALID", "EXPIRED", "REVOKED", "SUPERSEDED", "EXPIRE <30d");
-	uint32_t tv = 0, te = 0, tr = 0, tsu = 0, ts = 0;
-	for (size_t j = 0; cs && j < nc; j++) {
-		padded(cs[j].agency[0] ? cs[j].agency : "(no O)", 50);
-		printf("%7u %7u %7u %10u %12u\n", cs[j].valid, cs[j].expired, cs[j].revoked, cs[j].superseded, cs[j].soon);
-		tv += cs[j].valid;
-		te += cs[j].expired;
-		tr += cs[j].revoked;
-		tsu += cs[j].superseded;
-		ts += cs[j].soon;
+	if (cs == NULL) {
+		free(rows);
+		return cli_fail("inventory report: out of memory");
 	}
-	printf("%-50s %7u %7u %7u %10u %12u\n", "TOTAL", tv, te, tr, tsu, ts);
-	printf("\nnext to expire:\n");
-	for (uint32_t i = 0, shown = 0; i < n && shown < 10; i++) {
-		if (strcmp(rows[i].status, "valid") != 0)
-			continue;
-		char na[16];
-		day(rows[i].not_after, na, sizeof(na));
-		printf("  %s  ", na);
-		padded(rows[i].holder, 30);
-		printf("%s\n", rows[i].agency);
-		shown++;
+	struct count total = { "TOTAL", 0, 0, 0, 0, 0 };
+	for (size_t j = 0; j < nc; j++) {
+		total.valid += cs[j].valid;
+		total.expired += cs[j].expired;
+		total.revoked += cs[j].revoked;
+		total.superseded += cs[j].superseded;
+		total.soon += cs[j].soon;
+	}
+	int status = 0;
+	unsigned wd = (unsigned)(within / 86400);
+	if (format == 1) {
+		printf("agency,valid,expired,revoked,superseded,expiring_within_%ud\n", wd);
+		for (size_t j = 0; j < nc; j++) {
+			csv(cs[j].agency, ',');
+			printf("%u,%u,%u,%u,%u\n", cs[j].valid, cs[j].expired, cs[j].revoked, cs[j].superseded, cs[j].soon);
+		}
+	} else if (format == 2) {
+		json_t *ags = json_array(), *next = json_array();
+		for (size_t j = 0; j <= nc; j++) {
+			const struct count *k = j < nc ? &cs[j] : &total;
+			json_t *o = json_pack("{s:o, s:i, s:i, s:i, s:i, s:i}", "agency", cli_json_text(k->agency), "valid",
+					      (int)k->valid, "expired", (int)k->expired, "revoked", (int)k->revoked,
+					      "superseded", (int)k->superseded, "expiring", (int)k->soon);
+			if (j < nc)
+				json_array_append_new(ags, o);
+			else
+				json_decref(o);
+		}
+		for (uint32_t i = 0, shown = 0; i < n && shown < 10; i++) {
+			if (strcmp(rows[i].status, "valid") != 0)
+				continue;
+			char na[16];
+			day(rows[i].not_after, na, sizeof(na));
+			json_array_append_new(next, json_pack("{s:s, s:o, s:o, s:s}", "not_after", na, "holder",
+							      cli_json_text(rows[i].holder), "agency",
+							      cli_json_text(rows[i].agency), "serial", rows[i].serial));
+			shown++;
+		}
+		status = cli_json_print(json_pack("{s:i, s:o, s:{s:i, s:i, s:i, s:i, s:i}, s:o}", "within_days", (int)wd,
+						  "agencies", ags, "total", "valid", (int)total.valid, "expired",
+						  (int)total.expired, "revoked", (int)total.revoked, "superseded",
+						  (int)total.superseded, "expiring", (int)total.soon, "next", next),
+				       true);
+	} else {
+		char head[32];
+		snprintf(head, sizeof(head), "EXPIRE <%ud", wd);
+		printf("%-50s %7s %7s %7s %10s %12s\n", "AGENCY", "VALID", "EXPIRED", "REVOKED", "SUPERSEDED", head);
+		for (size_t j = 0; j <= nc; j++) {
+			const struct count *k = j < nc ? &cs[j] : &total;
+			padded(k->agency[0] ? k->agency : "(no O)", 50);
+			printf("%7u %7u %7u %10u %12u\n", k->valid, k->expired, k->revoked, k->superseded, k->soon);
+		}
+		printf("\nnext to expire:\n");
+		for (uint32_t i = 0, shown = 0; i < n && shown < 10; i++) {
+			if (strcmp(rows[i].status, "valid") != 0)
+				continue;
+			char na[16];
+			day(rows[i].not_after, na, sizeof(na));
+			printf("  %s  ", na);
+			padded(rows[i].holder, 30);
+			printf("%s\n", rows[i].agency);
+			shown++;
+		}
 	}
 	free(cs);
 	free(rows);
-	return 0;
+	return status;
 }
 
 const struct cli_cmd cmd_inventory_report = {
-	"inventory", "report", "--token LABEL",
-	"Counts the token's certificates by agency and status, with those expiring in\n"
-	"the next 30 days, and lists the ten valid ones that expire next.",
+	"inventory", "report", "--token LABEL [--within 30d] [--csv|--json]",
+	"Counts the token's certificates by agency and status (valid, expired, revoked,\n"
+	"superseded), with the valid ones expiring within --within (30 days by default),\n"
+	"and lists the ten valid ones that expire next.",
 	inventory_report,
 };

@@ -341,19 +341,70 @@ cli_read_pin(int fd, const char *prompt, char *pin, size_t len)
 	return r;
 }
 
+json_t *
+cli_json_text(const char *s)
+{
+	json_t *j = json_string(s);
+	if (j != NULL)
+		return j;
+	/* Not UTF-8: keep what is, mark what is not. */
+	size_t n = strlen(s), o = 0;
+	char *fixed = malloc(3 * n + 1);
+	if (fixed == NULL)
+		return json_string("");
+	for (size_t i = 0; i < n;) {
+		const unsigned char *p = (const unsigned char *)s + i;
+		size_t len = p[0] < 0x80 ? 1 : (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3 : (p[0] & 0xf8) == 0xf0 ? 4 : 0;
+		bool ok = len > 0 && i + len <= n;
+		for (size_t k = 1; ok && k < len; k++)
+			ok = (p[k] & 0xc0) == 0x80;
+		if (ok && len > 1) {
+			/* Overlong forms, surrogates and beyond U+10FFFF are not UTF-8 either. */
+			char one[5] = { 0 };
+			memcpy(one, p, len);
+			json_t *t = json_string(one);
+			ok = t != NULL;
+			json_decref(t);
+		}
+		if (ok) {
+			memcpy(fixed + o, p, len);
+			o += len;
+			i += len;
+		} else {
+			memcpy(fixed + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		}
+	}
+	fixed[o] = '\0';
+	j = json_string(fixed);
+	free(fixed);
+	return j != NULL ? j : json_string("");
+}
+
+int
+cli_json_print(json_t *o, bool pretty)
+{
+	if (o == NULL)
+		return cli_fail("cannot build the JSON output (out of memory)");
+	char *text = json_dumps(o, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (text == NULL)
+		return cli_fail("cannot write the JSON output");
+	int r = puts(text) < 0 ? cli_fail("write error") : 0;
+	free(text);
+	return r;
+}
+
 void
 cli_json_str(const char *s)
 {
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", (unsigned)(unsigned char)*s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
+	/* jansson escapes, and cli_json_text keeps it UTF-8. */
+	json_t *j = cli_json_text(s);
+	char *t = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+	fputs(t ? t : "\"\"", stdout);
+	free(t);
+	json_decref(j);
 }
 
 /* PINs read for "-": at most one SO and one user PIN per command, wiped

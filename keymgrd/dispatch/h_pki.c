@@ -18,6 +18,7 @@
 #include "model/session.h"
 #include <malloc.h>
 #include "model/ca.h"
+#include "model/match.h"
 #include "model/lifecycle.h"
 #include "model/rotate.h"
 #include "pki/x509_read.h"
@@ -316,6 +317,55 @@ process_ca_init(struct req *r)
 	return rv;
 }
 
+/* A page of f's rows whose agency holds want (folded): the store's pages
+ * read on until f->limit rows match or none are left, so that a short page
+ * still means the end (0 limit: every row). 0 or a cy_err. */
+static int
+matching_page_locked(struct km_ctx *ctx, int64_t slot, struct store_cert_filter *f, const char *want,
+		     struct store_cert **out, size_t *n)
+{
+	size_t limit = f->limit, cap = 0;
+	int64_t now = time(NULL);
+	*out = NULL;
+	*n = 0;
+	for (;;) {
+		struct store_cert *v = NULL;
+		size_t got = 0;
+		f->limit = PROTO_MAX_LIST;
+		if (store_cert_list(ctx->st, slot, f, now, &v, &got) != 0) {
+			free(*out);
+			*out = NULL;
+			*n = 0;
+			return CY_ERR_STORE;
+		}
+		for (size_t i = 0; i < got && (limit == 0 || *n < limit); i++) {
+			if (!match_in(v[i].agency, want))
+				continue;
+			if (*n == cap) {
+				cap = cap ? 2 * cap : 64;
+				struct store_cert *nv = realloc(*out, cap * sizeof(*nv));
+				if (nv == NULL) {
+					free(v);
+					free(*out);
+					*out = NULL;
+					*n = 0;
+					return CY_ERR_ALLOC;
+				}
+				*out = nv;
+			}
+			(*out)[(*n)++] = v[i];
+		}
+		bool more = got == PROTO_MAX_LIST && (limit == 0 || *n < limit);
+		if (more) {
+			f->after_not_after = v[got - 1].not_after;
+			f->after_object = v[got - 1].object_id;
+		}
+		free(v);
+		if (!more)
+			return 0;
+	}
+}
+
 CK_RV
 process_inventory(struct req *r)
 {
@@ -325,8 +375,15 @@ process_inventory(struct req *r)
 	wire_get_str(r->in, &agency);
 	wire_get_str(r->in, &status);
 	wire_get_u64(r->in, &before);
-	struct store_cert_filter f = { .agency = agency && *agency ? agency : NULL,
-				       .status = status && *status ? status : NULL, .expires_before = (int64_t)before };
+	/* The agency is matched here, not by the store: without case, on NFC
+	 * text, as a substring (model/match.h). */
+	struct store_cert_filter f = { .status = status && *status ? status : NULL, .expires_before = (int64_t)before };
+	char *want = agency && *agency ? match_fold(agency) : NULL;
+	if (agency && *agency && want == NULL) {
+		free(agency);
+		free(status);
+		return CKR_ARGUMENTS_BAD; /* not UTF-8 */
+	}
 	/* INVENTORY_PAGE: a page after a row, so that a province's inventory
 	 * is read without holding the state lock for long. */
 	uint64_t after_na = 0, after_obj = 0;
@@ -336,6 +393,7 @@ process_inventory(struct req *r)
 		wire_get_u64(r->in, &after_obj);
 		wire_get_u32(r->in, &limit);
 		if (limit == 0 || limit > PROTO_MAX_LIST) {
+			free(want);
 			free(agency);
 			free(status);
 			return CKR_ARGUMENTS_BAD;
@@ -351,7 +409,9 @@ process_inventory(struct req *r)
 		rv = CKR_SLOT_ID_INVALID;
 	else if (token_find_locked(r->ctx, slot) == NULL)
 		rv = CKR_TOKEN_NOT_RECOGNIZED;
-	else if (store_cert_list(r->ctx->st, slot, &f, time(NULL), &v, &n) != 0)
+	else if (want == NULL && store_cert_list(r->ctx->st, slot, &f, time(NULL), &v, &n) != 0)
+		rv = CKR_DEVICE_ERROR;
+	else if (want != NULL && matching_page_locked(r->ctx, slot, &f, want, &v, &n) != 0)
 		rv = CKR_DEVICE_ERROR;
 	if (rv == CKR_OK) {
 		struct wire_buf *b = r->out;
@@ -373,6 +433,7 @@ process_inventory(struct req *r)
 			rv = CKR_DEVICE_MEMORY;
 	}
 	free(v);
+	free(want);
 	free(agency);
 	free(status);
 	return rv;

@@ -34,6 +34,34 @@ want=$(awk -F'\t' '{s += $4} END {print s}' "$TMP/certs/expected.tsv")
 got=$("$KEYMGR" inventory list --token province --expiring 30d --csv | tail -n +2 | wc -l)
 [ "$got" -eq "$want" ] || fail "expiring in 30 days: $got, expected $want"
 "$KEYMGR" inventory list --token province --status expired --json | grep -q '"status":"expired"' || fail "--json"
+# --agency: without case, composed or decomposed, by substring. "Sở Y tế"
+# typed in lower case, in NFD (o + horn + hook above, e + circumflex + acute),
+# and as "y tế" finds what the exact name finds.
+exact=$(awk -F'\t' '$1 == "Sở Y tế" { print $2 + $3 }' "$TMP/certs/expected.tsv")
+[ -n "$exact" ] && [ "$exact" -gt 0 ] || fail "the test needs certificates of Sở Y tế"
+n_exact=$("$KEYMGR" inventory list --token province --agency "Sở Y tế" --csv | tail -n +2 | wc -l)
+nfd=$(printf 'so\314\233\314\211 y te\314\202\314\201')
+for a in "sở y tế" "$nfd" "SỞ Y TẾ" "y tế"; do
+	got=$("$KEYMGR" inventory list --token province --agency "$a" --csv | tail -n +2 | awk -F'","' '$2 ~ /Y tế/' | wc -l)
+	[ "$got" -eq "$n_exact" ] || fail "--agency '$a' found $got, the exact name $n_exact"
+done
+echo "--agency: lower case, NFD, upper case and a substring find the $n_exact of Sở Y tế"
+
+# inventory report --csv / --json / --within agree with the table's counts.
+"$KEYMGR" inventory report --token province --csv >"$TMP/report.csv" || fail "report --csv"
+"$KEYMGR" inventory report --token province --json >"$TMP/report.json" || fail "report --json"
+csv_valid=$(tail -n +2 "$TMP/report.csv" | awk -F, '{ s += $(NF-4) } END { print s }')
+json_valid=$(perl -MJSON::PP -e 'local $/; my $j = JSON::PP->new->utf8->decode(<STDIN>); print $j->{total}{valid}' \
+	<"$TMP/report.json") || fail "the report's JSON does not parse"
+table_valid=$(awk '$1 == "TOTAL" { print $2 }' "$TMP/report")
+[ "$csv_valid" = "$table_valid" ] && [ "$json_valid" = "$table_valid" ] ||
+	fail "valid: table $table_valid, csv $csv_valid, json $json_valid"
+s30=$(perl -MJSON::PP -e 'local $/; print JSON::PP->new->utf8->decode(<STDIN>)->{total}{expiring}' <"$TMP/report.json")
+s400=$("$KEYMGR" inventory report --token province --within 400d --json |
+	perl -MJSON::PP -e 'local $/; print JSON::PP->new->utf8->decode(<STDIN>)->{total}{expiring}')
+[ "$s400" -gt "$s30" ] || fail "--within 400d finds $s400 expiring, not more than 30 days' $s30"
+echo "report: --csv and --json agree with the table ($table_valid valid); --within 400d: $s400 expiring, 30d: $s30"
+
 echo "inventory list --expiring 30d: $got certificates, as generated"
 
 # Again: only duplicates. A bad file: nothing.
@@ -62,5 +90,25 @@ listed=$("$KEYMGR" key list --token province --pin 1234 | tail -n +2 | wc -l)
 "$KEYMGR" key list --token province --pin 1234 --json | grep -o '"handle"' | wc -l | grep -qx 10003 ||
 	fail "key list --json does not show all 10,003 objects"
 echo "key list: all 10,003 objects"
+
+# Names that are not UTF-8 stay JSON: a certificate's T61String of Latin-1
+# bytes (GnuTLS gives it in RFC 4514's #hex form), and a token label with a
+# byte that is no UTF-8 (U+FFFD in its place).
+printf '[req]\ndistinguished_name = dn\nstring_mask = nombstr\nprompt = no\n[dn]\n' >"$TMP/t61.cnf"
+openssl req -config "$TMP/t61.cnf" -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/t61.key" \
+	-out "$TMP/t61.pem" -days 10 -subj "$(printf '/CN=Caf\351 \377odd/O=Latin\300\257 agency')" 2>/dev/null ||
+	fail "openssl req (T61String)"
+"$KEYMGR" cert import --token province --pin 1234 "$TMP/t61.pem" >/dev/null || fail "import the T61String certificate"
+"$KEYMGR" inventory list --token province --json >"$TMP/odd.json" || fail "inventory list --json"
+perl -MJSON::PP -e 'local $/; my $j = JSON::PP->new->utf8->decode(<STDIN>);
+	exit((grep { $_->{holder} eq "#436166e920ff6f6464" } @$j) == 1 ? 0 : 1)' <"$TMP/odd.json" ||
+	fail "inventory list --json: no valid JSON with the T61String holder"
+"$KEYMGR" token init --label "$(printf 'S\341\273\237 \377x')" --so-pin 87654321 --pin 1234 >/dev/null ||
+	fail "token init with a byte that is no UTF-8"
+"$KEYMGR" token list --json >"$TMP/tokens.json" || fail "token list --json"
+perl -MJSON::PP -e 'local $/; my $j = JSON::PP->new->utf8->decode(<STDIN>);
+	exit((grep { $_->{label} eq "S\x{1edf} \x{fffd}x" } @$j) == 1 ? 0 : 1)' <"$TMP/tokens.json" ||
+	{ od -c "$TMP/tokens.json" | head >&2; fail "token list --json is not valid JSON with a label that is no UTF-8"; }
+echo "odd UTF-8: a T61String holder and a label with a stray byte come out as valid JSON"
 stop_keymgrd
 echo PASS
