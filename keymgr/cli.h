@@ -86,6 +86,12 @@ int cli_read_pin(int fd, const char *prompt, char *pin, size_t len);
  * they are UTF-8, else with each byte that is not replaced by U+FFFD (JSON
  * is UTF-8; jansson refuses anything else). */
 json_t *cli_json_text(const char *s);
+/* Whether dn (RFC 4514, as GnuTLS reads it) parses: 0, or 1 after saying
+ * where it goes wrong and what to escape (or to give the parts apart). */
+int cli_dn_check(const char *what, const char *dn);
+/* Appends ",TYPE=value" (value escaped as RFC 4514 wants) to dn: 0, or -1
+ * when it does not fit in len. */
+int cli_dn_append(char *dn, size_t len, const char *type, const char *value);
 /* Prints o (indented when pretty) and a newline, and frees it: 0, or 1
  * after saying it could not be written. */
 int cli_json_print(json_t *o, bool pretty);

@@ -185,6 +185,8 @@ cert_revoke(int argc, char **argv)
 		return cli_fail("%s: unexpected argument '%s'", what, argv[optind]);
 	if (!token || !pin || !ca || (serial == NULL) == (subject == NULL))
 		return cli_fail("%s: --token, --pin, --ca and one of --serial and --subject are required", what);
+	if (subject != NULL && cli_dn_check(what, subject) != 0)
+		return 1;
 	/* The serial as keymgr, certtool or openssl print it: hex, with or
 	 * without colons. */
 	char hex[130];
@@ -331,6 +333,8 @@ ca_init(int argc, char **argv)
 	}
 	if (optind != argc || !token || !pin || !label || !subject)
 		return cli_fail("ca init: --token, --pin, --label and --subject are required");
+	if (cli_dn_check("ca init", subject) != 0)
+		return 1;
 	struct cy_conn *conn = cli_connect();
 	uint32_t session;
 	int status = 1;

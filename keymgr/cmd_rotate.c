@@ -473,9 +473,17 @@ key_csr(int argc, char **argv)
 		{ "label", required_argument, NULL, 'l' },
 		{ "subject", required_argument, NULL, 's' },
 		{ "out", required_argument, NULL, 'o' },
+		/* The subject in parts, most specific first (RFC 4514 order). */
+		{ "cn", required_argument, NULL, 1 },
+		{ "ou", required_argument, NULL, 2 },
+		{ "o", required_argument, NULL, 3 },
+		{ "l", required_argument, NULL, 4 },
+		{ "st", required_argument, NULL, 5 },
+		{ "c", required_argument, NULL, 6 },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *token = NULL, *pin = NULL, *label = NULL, *subject = "", *out = "-";
+	static const char *const part_type[] = { NULL, "CN", "OU", "O", "L", "ST", "C" };
+	const char *token = NULL, *pin = NULL, *label = NULL, *subject = "", *out = "-", *part[7] = { NULL };
 	int c;
 	while ((c = getopt_long(argc, argv, "t:p:l:s:o:", longs, NULL)) != -1) {
 		switch (c) {
@@ -484,6 +492,7 @@ key_csr(int argc, char **argv)
 		case 'l': label = optarg; break;
 		case 's': subject = optarg; break;
 		case 'o': out = optarg; break;
+		case 1: case 2: case 3: case 4: case 5: case 6: part[c] = optarg; break;
 		default: return cli_fail("key csr: bad option (see keymgr key csr --help)");
 		}
 	}
@@ -491,6 +500,21 @@ key_csr(int argc, char **argv)
 		label = argv[optind++];
 	if (optind != argc || !token || !label)
 		return cli_fail("key csr: --token and a key label are required");
+	char dn[2048] = "";
+	bool parts = false;
+	for (int i = 1; i <= 6; i++) {
+		if (part[i] == NULL)
+			continue;
+		if (cli_dn_append(dn, sizeof(dn), part_type[i], part[i]) != 0)
+			return cli_fail("key csr: the subject is too long");
+		parts = true;
+	}
+	if (parts && *subject)
+		return cli_fail("key csr: give --subject or its parts (--cn, --ou, --o, --l, --st, --c), not both");
+	if (parts)
+		subject = dn;
+	if (*subject && cli_dn_check("key csr", subject) != 0)
+		return 1;
 	struct cy_conn *conn = cli_connect();
 	uint32_t session;
 	int status = 1;
@@ -518,10 +542,13 @@ key_csr(int argc, char **argv)
 }
 
 const struct cli_cmd cmd_key_csr = {
-	"key", "csr", "--token LABEL [--pin PIN] (KEY | --label KEY) [--subject DN] [--out FILE]",
+	"key", "csr", "--token LABEL [--pin PIN] (KEY | --label KEY)\n"
+	"       [--subject DN | --cn CN [--ou OU] [--o O] [--l L] [--st ST] [--c C]] [--out FILE]",
 	"Writes a PKCS#10 request for the active version of a key, signed inside\n"
-	"keymgrd, with the subject DN (RFC 4514, e.g. \"CN=Nguyễn Văn A,O=Sở Tài chính,C=VN\")\n"
-	"or that of the version's certificate; PEM to FILE (default stdout). For a first\n"
-	"certificate; renewals go through keymgr key rotate.",
+	"keymgrd, with the subject DN (RFC 4514, e.g. \"CN=Nguyễn Văn A,O=Sở Tài chính,C=VN\";\n"
+	"a comma inside a value is written \\,) or its parts given apart, which need no\n"
+	"escaping (--o \"Sở Văn hóa, Thể thao và Du lịch\"), or that of the version's\n"
+	"certificate; PEM to FILE (default stdout). For a first certificate; renewals go\n"
+	"through keymgr key rotate.",
 	key_csr,
 };

@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <gcrypt.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 
 #include "ckr.h"
 #include "attr.h"
@@ -339,6 +340,50 @@ cli_read_pin(int fd, const char *prompt, char *pin, size_t len)
 		tcsetattr(tty, TCSAFLUSH, &old);
 	close(tty);
 	return r;
+}
+
+int
+cli_dn_check(const char *what, const char *dn)
+{
+	gnutls_x509_crq_t crq;
+	const char *err = NULL;
+	if (gnutls_x509_crq_init(&crq) < 0)
+		return cli_fail("%s: out of memory", what);
+	int e = gnutls_x509_crq_set_dn(crq, dn, &err);
+	gnutls_x509_crq_deinit(crq);
+	if (e >= 0)
+		return 0;
+	int at = err != NULL && err >= dn && err <= dn + strlen(dn) ? (int)(err - dn) : -1;
+	return cli_fail("%s: the subject '%s' is not a DN%s%.*s%s: a comma, plus sign, quote, backslash, <, >, ; "
+			"or = inside a value is part of the value only when a backslash comes before it (RFC 4514: "
+			"write it as \\, so O=Sở Văn hóa\\, Thể thao và Du lịch), or give the parts apart with "
+			"--cn, --ou, --o, --l, --st and --c, which need no escaping",
+			what, dn, at >= 0 ? " (it goes wrong near '" : "", at >= 0 ? 24 : 0, at >= 0 ? dn + at : "",
+			at >= 0 ? "')" : "");
+}
+
+int
+cli_dn_append(char *dn, size_t len, const char *type, const char *value)
+{
+	size_t o = strlen(dn);
+	if (o > 0 && o + 1 < len)
+		dn[o++] = ',';
+	for (const char *t = type; *t && o + 1 < len; t++)
+		dn[o++] = *t;
+	if (o + 1 < len)
+		dn[o++] = '=';
+	size_t n = strlen(value);
+	for (size_t i = 0; i < n && o + 2 < len; i++) {
+		char ch = value[i];
+		/* RFC 4514 2.4: these anywhere, # and space at the start, space at the end. */
+		if (strchr(",+\"\\<>;=", ch) != NULL || (i == 0 && (ch == '#' || ch == ' ')) || (i == n - 1 && ch == ' '))
+			dn[o++] = '\\';
+		dn[o++] = ch;
+	}
+	if (o + 1 >= len)
+		return -1;
+	dn[o] = '\0';
+	return 0;
 }
 
 json_t *

@@ -30,6 +30,27 @@ openssl verify -CAfile "$TMP/ca.pem" "$TMP/nva1.pem" >/dev/null || fail "v1 does
 OLD=$("$K" key show $T nva --json | sed 's/.*"id":"\([0-9a-f]*\)".*/\1/')
 [ -n "$OLD" ] || fail "no id for version 1"
 
+# A subject with a comma in the agency (one of the province's): given as
+# parts, nothing to escape; as one DN without "\," it is refused with a
+# sentence that says what to escape; escaped, it works.
+"$K" key generate $T --type ec:P-256 --label vh >/dev/null 2>&1 || fail "key vh"
+AG="Sở Văn hóa, Thể thao và Du lịch"
+"$K" key csr $T vh --cn "Lò Thị Mai" --ou "Phòng Văn hóa" --o "$AG" --st "Điện Biên" --c VN --out "$TMP/vh.csr" ||
+	fail "key csr with --cn --ou --o --st --c"
+openssl req -in "$TMP/vh.csr" -noout -subject -nameopt utf8,sep_multiline >"$TMP/vh.subj" || fail "the request"
+grep -q "O=$AG\$" "$TMP/vh.subj" && grep -q "CN=Lò Thị Mai" "$TMP/vh.subj" && grep -q "ST=Điện Biên" "$TMP/vh.subj" &&
+	grep -q "C=VN" "$TMP/vh.subj" || { cat "$TMP/vh.subj" >&2; fail "the parts did not make the subject"; }
+"$K" key csr $T vh --subject "CN=Lò Thị Mai,O=$AG,C=VN" --out "$TMP/vh2.csr" 2>"$TMP/dn.err" &&
+	fail "a DN with a bare comma in a value was taken"
+grep -q 'write it as \\,' "$TMP/dn.err" && grep -q -- "--o" "$TMP/dn.err" ||
+	{ cat "$TMP/dn.err" >&2; fail "the refusal does not say what to escape"; }
+"$K" key csr $T vh --subject "CN=Lò Thị Mai,O=Sở Văn hóa\, Thể thao và Du lịch,C=VN" --out "$TMP/vh3.csr" ||
+	fail "the escaped DN"
+openssl req -in "$TMP/vh3.csr" -noout -subject -nameopt utf8,sep_multiline | grep -q "O=$AG\$" ||
+	fail "the escaped DN lost its comma"
+"$K" key csr $T vh --subject "CN=x" --cn y 2>/dev/null && fail "--subject and --cn together"
+echo "DN: parts with a comma need no escaping; a bare comma is refused naming \\, and --o; escaped works"
+
 # Rotate: a pre-active version 2 and its request.
 mkdir "$TMP/out"
 "$K" key rotate $T nva --out "$TMP/out" >"$TMP/rotate.log" || fail "rotate"
