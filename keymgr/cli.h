@@ -89,6 +89,10 @@ json_t *cli_json_text(const char *s);
 /* Whether dn (RFC 4514, as GnuTLS reads it) parses: 0, or 1 after saying
  * where it goes wrong and what to escape (or to give the parts apart). */
 int cli_dn_check(const char *what, const char *dn);
+/* Splits one CSV line (RFC 4180 quoting, in place) into at most max
+ * fields; the count (max + 1 when there are more), or -1 when a quote is
+ * not closed. */
+int cli_csv_split(char *line, char **fields, int max);
 /* Appends ",TYPE=value" (value escaped as RFC 4514 wants) to dn: 0, or -1
  * when it does not fit in len. */
 int cli_dn_append(char *dn, size_t len, const char *type, const char *value);

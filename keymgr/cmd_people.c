@@ -265,49 +265,6 @@ const struct cli_cmd cmd_holder_add = {
 	holder_add,
 };
 
-/* Splits one CSV line (RFC 4180 quoting, in place) into at most max
- * fields; the count, or -1 when a quote is not closed. */
-static int
-csv_split(char *line, char **fields, int max)
-{
-	int n = 0;
-	char *p = line;
-	for (;;) {
-		if (n == max)
-			return n + 1;
-		char *out = p;
-		fields[n++] = p;
-		if (*p == '"') {
-			char *r = p + 1;
-			for (;;) {
-				if (*r == '\0')
-					return -1;
-				if (*r == '"' && r[1] == '"') {
-					*out++ = '"';
-					r += 2;
-				} else if (*r == '"') {
-					r++;
-					break;
-				} else {
-					*out++ = *r++;
-				}
-			}
-			if (*r != ',' && *r != '\0')
-				return -1;
-			*out = '\0';
-			if (*r == '\0')
-				return n;
-			p = r + 1;
-		} else {
-			char *comma = strchr(p, ',');
-			if (comma == NULL)
-				return n;
-			*comma = '\0';
-			p = comma + 1;
-		}
-	}
-}
-
 int
 holders_read_csv(const char *path, char **bufp, struct holder_row **out, size_t *count)
 {
@@ -337,7 +294,7 @@ holders_read_csv(const char *path, char **bufp, struct holder_row **out, size_t 
 		if (l == 0 || line[0] == '#' || (lineno == 1 && strncmp(line, "id,", 3) == 0))
 			continue;
 		char *f[5];
-		int nf = csv_split(line, f, 4);
+		int nf = cli_csv_split(line, f, 4);
 		if (nf < 3 || nf > 4) {
 			status = cli_fail("%s:%u: want id,name,agency[,unit] (quote a field that holds a comma)", path, lineno);
 			break;

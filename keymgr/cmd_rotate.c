@@ -464,6 +464,154 @@ const struct cli_cmd cmd_key_show = {
 
 /* ---- keymgr key csr ---- */
 
+/* One request for key label on token, subject dn ("" for the one of its
+ * certificate), written as PEM to out: 0, or 1 after saying why. */
+static int
+csr_one(struct cy_conn *conn, const char *token, const char *pin, const char *label, const char *dn, const char *out)
+{
+	uint32_t session;
+	if (cli_open(conn, token, 0, true, pin, &session) != 0)
+		return 1;
+	struct wire_buf *b = client_begin(conn, MSG_KEY_CSR);
+	wire_put_u32(b, session);
+	wire_put_bytes(b, label, strlen(label));
+	wire_put_str(b, dn);
+	CK_RV rv = cli_call(conn);
+	int status = 1;
+	if (rv == CKR_OK) {
+		const uint8_t *der;
+		uint32_t dl;
+		wire_get_bytes(&conn->rep, &der, &dl);
+		status = cli_write_pem(out, "CERTIFICATE REQUEST", der, dl);
+	} else if (rv == CKR_TEMPLATE_INCOMPLETE) {
+		cli_fail("key csr: '%s' on '%s' has no certificate yet: give a subject", label, token);
+	} else if (rv == CKR_FUNCTION_FAILED) {
+		cli_fail("key csr: cannot build the request for '%s' on '%s'", label, token);
+	} else if (rv != (CK_RV)-1) {
+		cli_fail("key csr: '%s' on '%s': %s", label, token, ckr_name(rv));
+	}
+	/* One session per request: a batch of hundreds stays under the limit. */
+	b = client_begin(conn, MSG_CLOSE_SESSION);
+	wire_put_u32(b, session);
+	cli_call(conn);
+	return status;
+}
+
+static const char *const dn_part[] = { "cn", "ou", "o", "l", "st", "c" };
+static const char *const dn_type[] = { "CN", "OU", "O", "L", "ST", "C" };
+
+/*
+ * --batch FILE: a CSV with a header line naming its columns, token and key
+ * and the subject's parts (cn, ou, o, l, st, c; any of them, any order),
+ * or subject (a whole DN); one request per row, to DIR/TOKEN-KEY.csr. Every
+ * row is checked before the first request. 0, or 1 when a row failed.
+ */
+static int
+csr_batch(const char *path, const char *pin, const char *dir)
+{
+	uint8_t *buf;
+	size_t len;
+	if (cli_read_file(path, &buf, &len) != 0)
+		return 1;
+	char *text = realloc(buf, len + 1);
+	if (text == NULL) {
+		free(buf);
+		return cli_fail("key csr: out of memory");
+	}
+	text[len] = '\0';
+	enum { MAXF = 16 };
+	int col_token = -1, col_key = -1, col_subject = -1, col_part[6] = { -1, -1, -1, -1, -1, -1 };
+	struct row { char *token, *key; char dn[2048]; size_t line; } *rows = NULL;
+	size_t nrows = 0, line_no = 0;
+	int status = 0;
+	char *save = NULL;
+	for (char *line = strtok_r(text, "\n", &save); line && status == 0; line = strtok_r(NULL, "\n", &save)) {
+		line_no++;
+		line[strcspn(line, "\r")] = '\0';
+		if (*line == '\0')
+			continue;
+		char *f[MAXF];
+		int nf = cli_csv_split(line, f, MAXF);
+		if (nf < 0 || nf > MAXF) {
+			status = cli_fail("key csr: %s:%zu: %s", path, line_no, nf < 0 ? "a quote is not closed" : "too many columns");
+			break;
+		}
+		if (col_token < 0 && col_key < 0) { /* the header */
+			for (int i = 0; i < nf; i++) {
+				if (strcmp(f[i], "token") == 0)
+					col_token = i;
+				else if (strcmp(f[i], "key") == 0)
+					col_key = i;
+				else if (strcmp(f[i], "subject") == 0)
+					col_subject = i;
+				else {
+					int k = 0;
+					while (k < 6 && strcmp(f[i], dn_part[k]) != 0)
+						k++;
+					if (k == 6) {
+						status = cli_fail("key csr: %s:%zu: unknown column '%s' (token, key, subject, cn, ou, o, "
+								  "l, st, c)", path, line_no, f[i]);
+						break;
+					}
+					col_part[k] = i;
+				}
+			}
+			if (status == 0 && (col_token < 0 || col_key < 0))
+				status = cli_fail("key csr: %s: the first line names the columns, token and key among them", path);
+			continue;
+		}
+		struct row *nr = realloc(rows, (nrows + 1) * sizeof(*rows));
+		if (nr == NULL) {
+			status = cli_fail("key csr: out of memory");
+			break;
+		}
+		rows = nr;
+		struct row *r = &rows[nrows++];
+		memset(r, 0, sizeof(*r));
+		r->line = line_no;
+		r->token = col_token < nf ? f[col_token] : "";
+		r->key = col_key < nf ? f[col_key] : "";
+		if (!*r->token || !*r->key) {
+			status = cli_fail("key csr: %s:%zu: no token or key", path, line_no);
+			break;
+		}
+		if (col_subject >= 0 && col_subject < nf && *f[col_subject])
+			snprintf(r->dn, sizeof(r->dn), "%s", f[col_subject]);
+		for (int k = 0; k < 6 && status == 0; k++)
+			if (col_part[k] >= 0 && col_part[k] < nf && *f[col_part[k]] &&
+			    cli_dn_append(r->dn, sizeof(r->dn), dn_type[k], f[col_part[k]]) != 0)
+				status = cli_fail("key csr: %s:%zu: the subject is too long", path, line_no);
+		char what[64];
+		snprintf(what, sizeof(what), "key csr: %s:%zu", path, r->line);
+		if (status == 0 && *r->dn && cli_dn_check(what, r->dn) != 0)
+			status = 1;
+	}
+	if (status == 0 && nrows == 0)
+		status = cli_fail("key csr: %s has no rows", path);
+	struct cy_conn *conn = status == 0 ? cli_connect() : NULL;
+	if (status == 0 && conn == NULL)
+		status = 1;
+	size_t made = 0, failed = 0;
+	for (size_t i = 0; status == 0 && i < nrows; i++) {
+		char name[160], file[4352];
+		char t[64], k[64];
+		paths_file_name((const uint8_t *)rows[i].token, strlen(rows[i].token), t, sizeof(t));
+		paths_file_name((const uint8_t *)rows[i].key, strlen(rows[i].key), k, sizeof(k));
+		snprintf(name, sizeof(name), "%s-%s.csr", t, k);
+		snprintf(file, sizeof(file), "%s/%s", dir, name);
+		if (csr_one(conn, rows[i].token, pin, rows[i].key, rows[i].dn, file) == 0)
+			made++;
+		else
+			failed++;
+	}
+	if (status == 0)
+		printf("wrote %zu request(s) to %s; %zu failed\n", made, dir, failed);
+	client_close(conn);
+	free(rows);
+	free(text);
+	return status != 0 || failed > 0;
+}
+
 static int
 key_csr(int argc, char **argv)
 {
@@ -473,6 +621,7 @@ key_csr(int argc, char **argv)
 		{ "label", required_argument, NULL, 'l' },
 		{ "subject", required_argument, NULL, 's' },
 		{ "out", required_argument, NULL, 'o' },
+		{ "batch", required_argument, NULL, 'b' },
 		/* The subject in parts, most specific first (RFC 4514 order). */
 		{ "cn", required_argument, NULL, 1 },
 		{ "ou", required_argument, NULL, 2 },
@@ -482,8 +631,8 @@ key_csr(int argc, char **argv)
 		{ "c", required_argument, NULL, 6 },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *const part_type[] = { NULL, "CN", "OU", "O", "L", "ST", "C" };
-	const char *token = NULL, *pin = NULL, *label = NULL, *subject = "", *out = "-", *part[7] = { NULL };
+	const char *token = NULL, *pin = NULL, *label = NULL, *subject = "", *out = NULL, *part[7] = { NULL };
+	const char *batch = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "t:p:l:s:o:", longs, NULL)) != -1) {
 		switch (c) {
@@ -492,9 +641,16 @@ key_csr(int argc, char **argv)
 		case 'l': label = optarg; break;
 		case 's': subject = optarg; break;
 		case 'o': out = optarg; break;
+		case 'b': batch = optarg; break;
 		case 1: case 2: case 3: case 4: case 5: case 6: part[c] = optarg; break;
 		default: return cli_fail("key csr: bad option (see keymgr key csr --help)");
 		}
+	}
+	if (batch != NULL) {
+		if (optind != argc || token || label || *subject || part[1] || part[2] || part[3] || part[4] || part[5] ||
+		    part[6] || out == NULL)
+			return cli_fail("key csr: --batch FILE takes --out DIR (and --pin), the rest comes from FILE");
+		return csr_batch(batch, pin, out);
 	}
 	if (optind < argc && label == NULL)
 		label = argv[optind++];
@@ -505,7 +661,7 @@ key_csr(int argc, char **argv)
 	for (int i = 1; i <= 6; i++) {
 		if (part[i] == NULL)
 			continue;
-		if (cli_dn_append(dn, sizeof(dn), part_type[i], part[i]) != 0)
+		if (cli_dn_append(dn, sizeof(dn), dn_type[i - 1], part[i]) != 0)
 			return cli_fail("key csr: the subject is too long");
 		parts = true;
 	}
@@ -516,39 +672,22 @@ key_csr(int argc, char **argv)
 	if (*subject && cli_dn_check("key csr", subject) != 0)
 		return 1;
 	struct cy_conn *conn = cli_connect();
-	uint32_t session;
-	int status = 1;
-	if (conn != NULL && cli_open(conn, token, 0, true, pin, &session) == 0) {
-		struct wire_buf *b = client_begin(conn, MSG_KEY_CSR);
-		wire_put_u32(b, session);
-		wire_put_bytes(b, label, strlen(label));
-		wire_put_str(b, subject);
-		CK_RV rv = cli_call(conn);
-		if (rv == CKR_OK) {
-			const uint8_t *der;
-			uint32_t dl;
-			wire_get_bytes(&conn->rep, &der, &dl);
-			status = cli_write_pem(out, "CERTIFICATE REQUEST", der, dl);
-		} else if (rv == CKR_TEMPLATE_INCOMPLETE) {
-			cli_fail("key csr: '%s' has no certificate yet: give --subject", label);
-		} else if (rv == CKR_FUNCTION_FAILED) {
-			cli_fail("key csr: cannot build the request (is the subject '%s' a valid DN?)", subject);
-		} else if (rv != (CK_RV)-1) {
-			cli_fail("key csr: %s", ckr_name(rv));
-		}
-	}
+	int status = conn != NULL ? csr_one(conn, token, pin, label, subject, out ? out : "-") : 1;
 	client_close(conn);
 	return status;
 }
 
 const struct cli_cmd cmd_key_csr = {
 	"key", "csr", "--token LABEL [--pin PIN] (KEY | --label KEY)\n"
-	"       [--subject DN | --cn CN [--ou OU] [--o O] [--l L] [--st ST] [--c C]] [--out FILE]",
+	"       [--subject DN | --cn CN [--ou OU] [--o O] [--l L] [--st ST] [--c C]] [--out FILE]\n"
+	"       keymgr key csr --batch FILE.csv --out DIR [--pin PIN]",
 	"Writes a PKCS#10 request for the active version of a key, signed inside\n"
 	"keymgrd, with the subject DN (RFC 4514, e.g. \"CN=Nguyễn Văn A,O=Sở Tài chính,C=VN\";\n"
 	"a comma inside a value is written \\,) or its parts given apart, which need no\n"
 	"escaping (--o \"Sở Văn hóa, Thể thao và Du lịch\"), or that of the version's\n"
 	"certificate; PEM to FILE (default stdout). For a first certificate; renewals go\n"
-	"through keymgr key rotate.",
+	"through keymgr key rotate. --batch: one request per row of a CSV whose first line\n"
+	"names its columns (token, key, and subject or cn, ou, o, l, st, c), written to\n"
+	"DIR/TOKEN-KEY.csr; every row is checked before the first request.",
 	key_csr,
 };

@@ -342,6 +342,49 @@ cli_read_pin(int fd, const char *prompt, char *pin, size_t len)
 	return r;
 }
 
+/* Splits one CSV line (RFC 4180 quoting, in place) into at most max
+ * fields; the count, or -1 when a quote is not closed. */
+int
+cli_csv_split(char *line, char **fields, int max)
+{
+	int n = 0;
+	char *p = line;
+	for (;;) {
+		if (n == max)
+			return n + 1;
+		char *out = p;
+		fields[n++] = p;
+		if (*p == '"') {
+			char *r = p + 1;
+			for (;;) {
+				if (*r == '\0')
+					return -1;
+				if (*r == '"' && r[1] == '"') {
+					*out++ = '"';
+					r += 2;
+				} else if (*r == '"') {
+					r++;
+					break;
+				} else {
+					*out++ = *r++;
+				}
+			}
+			if (*r != ',' && *r != '\0')
+				return -1;
+			*out = '\0';
+			if (*r == '\0')
+				return n;
+			p = r + 1;
+		} else {
+			char *comma = strchr(p, ',');
+			if (comma == NULL)
+				return n;
+			*comma = '\0';
+			p = comma + 1;
+		}
+	}
+}
+
 int
 cli_dn_check(const char *what, const char *dn)
 {

@@ -185,14 +185,17 @@ static const struct { const char *key; size_t off, len; } fixed_settings[] = {
 #undef FIXED
 };
 
-/* The policy's directories, DATA-DIR's when not set. */
-static void
+/* The policy's directories, DATA-DIR's when not set: 0, or -1 (logged)
+ * when DATA-DIR is too long for them. */
+static int
 policy_dirs(struct km_policy *p, const char *data_dir)
 {
-	if (!p->outbox[0])
-		snprintf(p->outbox, sizeof(p->outbox), "%s/outbox", data_dir);
-	if (!p->crl_dir[0])
-		snprintf(p->crl_dir, sizeof(p->crl_dir), "%s/crl", data_dir);
+	if ((!p->outbox[0] && snprintf(p->outbox, sizeof(p->outbox), "%s/outbox", data_dir) >= (int)sizeof(p->outbox)) ||
+	    (!p->crl_dir[0] && snprintf(p->crl_dir, sizeof(p->crl_dir), "%s/crl", data_dir) >= (int)sizeof(p->crl_dir))) {
+		log_err("the data directory's path is too long for its outbox and CRL directory");
+		return -1;
+	}
+	return 0;
 }
 
 static struct tls_server *
@@ -224,7 +227,10 @@ reload(void *arg)
 			   fixed_settings[i].len) != 0)
 			log_warn("SIGHUP: %s changed; it takes effect when keymgrd is restarted", fixed_settings[i].key);
 	log_set_level(n.log_level);
-	policy_dirs(&n.policy, d->o.data_dir);
+	if (policy_dirs(&n.policy, d->o.data_dir) != 0) {
+		service_state("reloaded");
+		return;
+	}
 	pthread_mutex_lock(&d->ctx->lock);
 	d->ctx->max_pin_failures = n.max_pin_failures;
 	d->ctx->policy = n.policy;
@@ -507,7 +513,8 @@ main(int argc, char **argv)
 	status_load_backup_mark(&ctx, path);
 	ctx.max_pin_failures = o->max_pin_failures;
 	ctx.policy = o->policy;
-	policy_dirs(&ctx.policy, o->data_dir);
+	if (policy_dirs(&ctx.policy, o->data_dir) != 0)
+		goto out;
 	if (settings_make_dir(ctx.policy.outbox, 0750) != 0 || settings_make_dir(ctx.policy.crl_dir, 0755) != 0) {
 		log_err("cannot create %s or %s: %s", ctx.policy.outbox, ctx.policy.crl_dir, strerror(errno));
 		goto out;
