@@ -39,6 +39,9 @@ extern const char *cli_passphrase_file;
 
 /* Prints "keymgr: <what>" on stderr; returns 1 (the exit status). */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same for a usage error (a bad option, a missing argument): returns 2,
+ * the exit status keymgr(1) gives them. */
+int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints a command's usage and help on stdout; returns 0. */
 int cli_help(const struct cli_cmd *c);
 

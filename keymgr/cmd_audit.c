@@ -43,11 +43,11 @@ audit_list(int argc, char **argv)
 			since = (long long)timegm(&tm);
 			break;
 		}
-		default: return cli_fail("audit list: bad option (see keymgr audit list --help)");
+		default: return cli_usage("audit list: bad option (see keymgr audit list --help)");
 		}
 	}
 	if (optind != argc)
-		return cli_fail("audit list: unexpected argument '%s'", argv[optind]);
+		return cli_usage("audit list: unexpected argument '%s'", argv[optind]);
 	struct cy_conn *conn = cli_connect();
 	if (conn == NULL)
 		return 1;
@@ -139,7 +139,7 @@ audit_verify(int argc, char **argv)
 {
 	(void)argv;
 	if (argc > 1)
-		return cli_fail("audit verify: unexpected argument '%s'", argv[1]);
+		return cli_usage("audit verify: unexpected argument '%s'", argv[1]);
 	struct cy_conn *conn = cli_connect();
 	if (conn == NULL)
 		return 1;

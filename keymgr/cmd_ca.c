@@ -48,7 +48,7 @@ ca_options(int argc, char **argv, const char *what, const char **token, const ch
 		switch (c) {
 		case 'P':
 			if (profile == NULL)
-				return cli_fail("%s: bad option --profile", what);
+				return cli_usage("%s: bad option --profile", what);
 			*profile = optarg;
 			break;
 		case 't': *token = optarg; break;
@@ -60,11 +60,11 @@ ca_options(int argc, char **argv, const char *what, const char **token, const ch
 				return cli_fail("%s: --days is 1 to 36600", what);
 			break;
 		case 'o': *out = optarg; break;
-		default: return cli_fail("%s: bad option (see keymgr %s --help)", what, what);
+		default: return cli_usage("%s: bad option (see keymgr %s --help)", what, what);
 		}
 	}
 	if (!*token || !*pin || !*ca)
-		return cli_fail("%s: --token, --pin and --ca are required", what);
+		return cli_usage("%s: --token, --pin and --ca are required", what);
 	return 0;
 }
 
@@ -130,7 +130,7 @@ cert_issue(int argc, char **argv)
 	if (ca_options(argc, argv, "cert issue", &token, &pin, &ca, &days, &out, &profile) != 0)
 		return 1;
 	if (optind + 1 != argc)
-		return cli_fail("cert issue: one request file (PEM or DER) is required");
+		return cli_usage("cert issue: one request file (PEM or DER) is required");
 	if (strcmp(profile, "signing") != 0 && strcmp(profile, "tls-client") != 0)
 		return cli_fail("cert issue: --profile is signing or tls-client");
 	uint8_t *csr = NULL;
@@ -178,13 +178,13 @@ cert_revoke(int argc, char **argv)
 		case 's': serial = optarg; break;
 		case 'S': subject = optarg; break;
 		case 'r': reason = optarg; break;
-		default: return cli_fail("%s: bad option (see keymgr %s --help)", what, what);
+		default: return cli_usage("%s: bad option (see keymgr %s --help)", what, what);
 		}
 	}
 	if (optind != argc)
-		return cli_fail("%s: unexpected argument '%s'", what, argv[optind]);
+		return cli_usage("%s: unexpected argument '%s'", what, argv[optind]);
 	if (!token || !pin || !ca || (serial == NULL) == (subject == NULL))
-		return cli_fail("%s: --token, --pin, --ca and one of --serial and --subject are required", what);
+		return cli_usage("%s: --token, --pin, --ca and one of --serial and --subject are required", what);
 	if (subject != NULL && cli_dn_check(what, subject) != 0)
 		return 1;
 	/* The serial as keymgr, certtool or openssl print it: hex, with or
@@ -266,7 +266,7 @@ crl_generate(int argc, char **argv)
 	if (ca_options(argc, argv, "crl generate", &token, &pin, &ca, &days, &out, NULL) != 0)
 		return 1;
 	if (optind != argc)
-		return cli_fail("crl generate: unexpected argument '%s'", argv[optind]);
+		return cli_usage("crl generate: unexpected argument '%s'", argv[optind]);
 	struct cy_conn *conn = cli_connect();
 	uint32_t session;
 	int status = 1;
@@ -328,11 +328,11 @@ ca_init(int argc, char **argv)
 				return cli_fail("ca init: --days is 1 to 36600");
 			break;
 		case 'o': out = optarg; break;
-		default: return cli_fail("ca init: bad option (see keymgr ca init --help)");
+		default: return cli_usage("ca init: bad option (see keymgr ca init --help)");
 		}
 	}
 	if (optind != argc || !token || !pin || !label || !subject)
-		return cli_fail("ca init: --token, --pin, --label and --subject are required");
+		return cli_usage("ca init: --token, --pin, --label and --subject are required");
 	if (cli_dn_check("ca init", subject) != 0)
 		return 1;
 	struct cy_conn *conn = cli_connect();
@@ -429,11 +429,11 @@ workstation_enroll(int argc, char **argv)
 			break;
 		case 'o': out = optarg; break;
 		case 'H': holder = optarg; break;
-		default: return cli_fail("%s: bad option (see keymgr %s --help)", what, what);
+		default: return cli_usage("%s: bad option (see keymgr %s --help)", what, what);
 		}
 	}
 	if (optind != argc || (csr == NULL) == (cert == NULL))
-		return cli_fail("%s: --csr REQUEST (issued here) or --cert CERT (from another CA) is required", what);
+		return cli_usage("%s: --csr REQUEST (issued here) or --cert CERT (from another CA) is required", what);
 	if (csr != NULL && (!token || !pin || !ca || !out || strcmp(out, "-") == 0))
 		return cli_fail("%s: --csr needs --token, --pin and --ca (the CA) and --out FILE", what);
 	if (csr != NULL) {

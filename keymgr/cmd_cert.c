@@ -117,11 +117,11 @@ cert_import(int argc, char **argv)
 		switch (c) {
 		case 't': token = optarg; break;
 		case 'p': pin = cli_pin_arg(optarg, "user PIN"); break;
-		default: return cli_fail("cert import: bad option (see keymgr cert import --help)");
+		default: return cli_usage("cert import: bad option (see keymgr cert import --help)");
 		}
 	}
 	if (!token || optind == argc)
-		return cli_fail("cert import: --token and at least one FILE or DIR are required");
+		return cli_usage("cert import: --token and at least one FILE or DIR are required");
 	bool tty = isatty(STDERR_FILENO);
 	struct batch b;
 	memset(&b, 0, sizeof(b));
@@ -367,13 +367,13 @@ inventory_list(int argc, char **argv)
 			break;
 		case 'c': format = 1; break;
 		case 'j': format = 2; break;
-		default: return cli_fail("inventory list: bad option (see keymgr inventory list --help)");
+		default: return cli_usage("inventory list: bad option (see keymgr inventory list --help)");
 		}
 	}
 	if (optind != argc)
-		return cli_fail("inventory list: unexpected argument '%s'", argv[optind]);
+		return cli_usage("inventory list: unexpected argument '%s'", argv[optind]);
 	if (token == NULL)
-		return cli_fail("inventory list: --token is required");
+		return cli_usage("inventory list: --token is required");
 	struct cli_inv_row *rows = NULL;
 	uint32_t n = 0;
 	if (cli_inventory(token, agency, status, before, &rows, &n) != 0)
@@ -459,11 +459,11 @@ inventory_report(int argc, char **argv)
 			break;
 		case 'c': format = 1; break;
 		case 'j': format = 2; break;
-		default: return cli_fail("inventory report: bad option (see keymgr inventory report --help)");
+		default: return cli_usage("inventory report: bad option (see keymgr inventory report --help)");
 		}
 	}
 	if (token == NULL || optind != argc)
-		return cli_fail("inventory report: --token is required");
+		return cli_usage("inventory report: --token is required");
 	struct cli_inv_row *rows = NULL;
 	uint32_t n = 0;
 	if (cli_inventory(token, "", "", 0, &rows, &n) != 0)

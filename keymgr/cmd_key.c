@@ -136,13 +136,13 @@ key_generate(int argc, char **argv)
 		case 'k': type = optarg; break;
 		case 'l': label = optarg; break;
 		case 'i': idhex = optarg; break;
-		default: return cli_fail("key generate: bad option (see keymgr key generate --help)");
+		default: return cli_usage("key generate: bad option (see keymgr key generate --help)");
 		}
 	}
 	if (optind != argc)
-		return cli_fail("key generate: unexpected argument '%s'", argv[optind]);
+		return cli_usage("key generate: unexpected argument '%s'", argv[optind]);
 	if (!token || !type || !label)
-		return cli_fail("key generate: --token, --type and --label are required");
+		return cli_usage("key generate: --token, --type and --label are required");
 	uint8_t id[32];
 	size_t idlen = 16;
 	if (idhex && cli_parse_hex(idhex, id, sizeof(id), &idlen) != 0)
@@ -235,13 +235,13 @@ key_list(int argc, char **argv)
 		case 't': token = optarg; break;
 		case 'p': pin = cli_pin_arg(optarg, "user PIN"); break;
 		case 'j': json = true; break;
-		default: return cli_fail("key list: bad option (see keymgr key list --help)");
+		default: return cli_usage("key list: bad option (see keymgr key list --help)");
 		}
 	}
 	if (optind != argc)
-		return cli_fail("key list: unexpected argument '%s'", argv[optind]);
+		return cli_usage("key list: unexpected argument '%s'", argv[optind]);
 	if (!token)
-		return cli_fail("key list: --token is required");
+		return cli_usage("key list: --token is required");
 	struct cy_conn *conn = cli_connect();
 	uint32_t session, n = 0, *handles = NULL;
 	int status = 1;
@@ -355,13 +355,13 @@ key_state(int argc, char **argv)
 		case 'i': idhex = optarg; break;
 		case 'r': reason = optarg; break;
 		case 's': serial = optarg; break;
-		default: return cli_fail("key %s: bad option (see keymgr key %s --help)", what, what);
+		default: return cli_usage("key %s: bad option (see keymgr key %s --help)", what, what);
 		}
 	}
 	if (optind != argc)
-		return cli_fail("key %s: unexpected argument '%s'", what, argv[optind]);
+		return cli_usage("key %s: unexpected argument '%s'", what, argv[optind]);
 	if (!token || (!idhex == !serial))
-		return cli_fail("key %s: --token and --id or --serial are required", what);
+		return cli_usage("key %s: --token and --id or --serial are required", what);
 	if (serial != NULL) {
 		/* The key version of the certificate with that serial (hex, as
 		 * keymgr inventory list prints it). */

@@ -234,13 +234,13 @@ holder_add(int argc, char **argv)
 		case 'k': key = optarg; break;
 		case 'o': out = optarg; break;
 		case 'L': letters = optarg; break;
-		default: return cli_fail("holder add: bad option (see keymgr holder add --help)");
+		default: return cli_usage("holder add: bad option (see keymgr holder add --help)");
 		}
 	}
 	if (optind != argc)
-		return cli_fail("holder add: unexpected argument '%s'", argv[optind]);
+		return cli_usage("holder add: unexpected argument '%s'", argv[optind]);
 	if (!h.id || !h.name || !h.agency)
-		return cli_fail("holder add: --id, --name and --agency are required");
+		return cli_usage("holder add: --id, --name and --agency are required");
 	struct pin_out po;
 	if (pin_out_open(&po, out, letters) != 0)
 		return 1;
@@ -353,13 +353,13 @@ holder_import(int argc, char **argv)
 			if (*optarg == '\0' || *end || jobs < 1 || jobs > 16)
 				return cli_fail("holder import: --jobs takes 1 to 16");
 			break;
-		default: return cli_fail("holder import: bad option (see keymgr holder import --help)");
+		default: return cli_usage("holder import: bad option (see keymgr holder import --help)");
 		}
 	}
 	if (optind + 1 != argc)
-		return cli_fail("holder import: one CSV file is required");
+		return cli_usage("holder import: one CSV file is required");
 	if (out == NULL && letters == NULL)
-		return cli_fail("holder import: --pin-out FILE or --pin-letters FILE is required (the one-time PINs)");
+		return cli_usage("holder import: --pin-out FILE or --pin-letters FILE is required (the one-time PINs)");
 	const char *path = argv[optind];
 	char *buf = NULL;
 	struct holder_row *rows = NULL;
@@ -492,11 +492,11 @@ holder_reset_pin(int argc, char **argv)
 		case 'i': id = optarg; break;
 		case 'o': out = optarg; break;
 		case 'L': letters = optarg; break;
-		default: return cli_fail("holder reset-pin: bad option (see keymgr holder reset-pin --help)");
+		default: return cli_usage("holder reset-pin: bad option (see keymgr holder reset-pin --help)");
 		}
 	}
 	if (optind != argc || id == NULL)
-		return cli_fail("holder reset-pin: --id ID is required");
+		return cli_usage("holder reset-pin: --id ID is required");
 	struct pin_out po;
 	if (pin_out_open(&po, out, letters) != 0)
 		return 1;
@@ -551,11 +551,11 @@ account_add(int argc, char **argv)
 		case 'u': uidarg = optarg; break;
 		case 'C': cert = optarg; break;
 		case 'f': file = optarg; break;
-		default: return cli_fail("account add: bad option (see keymgr account add --help)");
+		default: return cli_usage("account add: bad option (see keymgr account add --help)");
 		}
 	}
 	if (optind + 1 != argc || !role || (uidarg == NULL) == (cert == NULL))
-		return cli_fail("account add: NAME, --role admin|auditor and --uid UID or --cert DN are required");
+		return cli_usage("account add: NAME, --role admin|auditor and --uid UID or --cert DN are required");
 	if (strcmp(role, "admin") != 0 && strcmp(role, "auditor") != 0)
 		return cli_fail("account add: --role is admin or auditor");
 	uint32_t uid = CY_UID_NONE;
@@ -660,7 +660,7 @@ static int
 account_remove(int argc, char **argv)
 {
 	if (argc != 2)
-		return cli_fail("account remove: NAME is required");
+		return cli_usage("account remove: NAME is required");
 	struct cy_conn *conn = cli_connect();
 	if (conn == NULL)
 		return 1;
@@ -739,7 +739,7 @@ access_set(int argc, char **argv, bool grant)
 		case 'C': cert = optarg; break;
 		case 'S': san = optarg; break;
 		case 'H': holder = optarg; break;
-		default: return cli_fail("%s: bad option (see keymgr %s --help)", what, what);
+		default: return cli_usage("%s: bad option (see keymgr %s --help)", what, what);
 		}
 	}
 	if (optind != argc || !holder || (uid != NULL) + (group != NULL) + (cert != NULL) + (san != NULL) != 1)

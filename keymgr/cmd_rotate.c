@@ -192,15 +192,15 @@ key_rotate(int argc, char **argv)
 			if (jobs < 1 || jobs > 64)
 				return cli_fail("key rotate: --jobs is 1 to 64");
 			break;
-		default: return cli_fail("key rotate: bad option (see keymgr key rotate --help)");
+		default: return cli_usage("key rotate: bad option (see keymgr key rotate --help)");
 		}
 	}
 	if (optind < argc && label == NULL && !due)
 		label = argv[optind++];
 	if (optind != argc)
-		return cli_fail("key rotate: unexpected argument '%s'", argv[optind]);
+		return cli_usage("key rotate: unexpected argument '%s'", argv[optind]);
 	if (!token || (!label == !due))
-		return cli_fail("key rotate: --token and either a key label or --due are required");
+		return cli_usage("key rotate: --token and either a key label or --due are required");
 	struct stat sb;
 	if (stat(outdir, &sb) != 0 || !S_ISDIR(sb.st_mode))
 		return cli_fail("key rotate: --out %s is not a directory", outdir);
@@ -336,15 +336,15 @@ key_show(int argc, char **argv)
 		case 'p': pin = cli_pin_arg(optarg, "user PIN"); break;
 		case 'l': label = optarg; break;
 		case 'j': json = true; break;
-		default: return cli_fail("key show: bad option (see keymgr key show --help)");
+		default: return cli_usage("key show: bad option (see keymgr key show --help)");
 		}
 	}
 	if (optind < argc && label == NULL)
 		label = argv[optind++];
 	if (optind != argc)
-		return cli_fail("key show: unexpected argument '%s'", argv[optind]);
+		return cli_usage("key show: unexpected argument '%s'", argv[optind]);
 	if (!token || !label)
-		return cli_fail("key show: --token and a key label are required");
+		return cli_usage("key show: --token and a key label are required");
 	struct cy_conn *conn = cli_connect();
 	uint32_t session, n = 0, nv = 0;
 	struct version *vs = NULL;
@@ -643,7 +643,7 @@ key_csr(int argc, char **argv)
 		case 'o': out = optarg; break;
 		case 'b': batch = optarg; break;
 		case 1: case 2: case 3: case 4: case 5: case 6: part[c] = optarg; break;
-		default: return cli_fail("key csr: bad option (see keymgr key csr --help)");
+		default: return cli_usage("key csr: bad option (see keymgr key csr --help)");
 		}
 	}
 	if (batch != NULL) {
@@ -655,7 +655,7 @@ key_csr(int argc, char **argv)
 	if (optind < argc && label == NULL)
 		label = argv[optind++];
 	if (optind != argc || !token || !label)
-		return cli_fail("key csr: --token and a key label are required");
+		return cli_usage("key csr: --token and a key label are required");
 	char dn[2048] = "";
 	bool parts = false;
 	for (int i = 1; i <= 6; i++) {

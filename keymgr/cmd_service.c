@@ -300,9 +300,11 @@ run_restore(int argc, char **argv)
 		struct dirent *e;
 		while ((e = readdir(d)) != NULL) {
 			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+				char name[256];
+				snprintf(name, sizeof(name), "%s", e->d_name); /* closedir frees e */
 				closedir(d);
 				return cli_fail("restore: %s is not empty (it holds %s): restore into an empty directory, "
-						"then point keymgrd's data_dir at it", dir, e->d_name);
+						"then point keymgrd's data_dir at it", dir, name);
 			}
 		}
 		closedir(d);

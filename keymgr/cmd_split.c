@@ -175,17 +175,17 @@ holder_split(int argc, char **argv)
 		case 'o': out = optarg; break;
 		case 'L': letters = optarg; break;
 		case 'n': dry = true; break;
-		default: return cli_fail("holder split: bad option (see keymgr holder split --help)");
+		default: return cli_usage("holder split: bad option (see keymgr holder split --help)");
 		}
 	}
 	if (optind != argc)
-		return cli_fail("holder split: unexpected argument '%s'", argv[optind]);
+		return cli_usage("holder split: unexpected argument '%s'", argv[optind]);
 	if (!token || !csv)
-		return cli_fail("holder split: --token LABEL and --holders FILE.csv are required");
+		return cli_usage("holder split: --token LABEL and --holders FILE.csv are required");
 	if (!dry && !pin)
-		return cli_fail("holder split: --pin (the shared token's user PIN; '-' to be asked) is required");
+		return cli_usage("holder split: --pin (the shared token's user PIN; '-' to be asked) is required");
 	if (!dry && !out && !letters)
-		return cli_fail("holder split: --pin-out FILE or --pin-letters FILE is required (the one-time PINs "
+		return cli_usage("holder split: --pin-out FILE or --pin-letters FILE is required (the one-time PINs "
 				"of the holders it creates)");
 	char *buf = NULL;
 	struct holder_row *h = NULL;

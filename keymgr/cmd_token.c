@@ -25,13 +25,13 @@ token_init(int argc, char **argv)
 		case 'l': label = optarg; break;
 		case 's': so = cli_pin_arg(optarg, "SO PIN"); break;
 		case 'p': pin = cli_pin_arg(optarg, "user PIN"); break;
-		default: return cli_fail("token init: bad option (see keymgr token init --help)");
+		default: return cli_usage("token init: bad option (see keymgr token init --help)");
 		}
 	}
 	if (optind != argc)
-		return cli_fail("token init: unexpected argument '%s'", argv[optind]);
+		return cli_usage("token init: unexpected argument '%s'", argv[optind]);
 	if (!label || !so || !pin)
-		return cli_fail("token init: --label, --so-pin and --pin are required");
+		return cli_usage("token init: --label, --so-pin and --pin are required");
 	if (strlen(label) == 0 || strlen(label) > 32)
 		return cli_fail("token init: the label must be 1 to 32 bytes");
 
@@ -132,11 +132,11 @@ token_list(int argc, char **argv)
 	int c;
 	while ((c = getopt_long(argc, argv, "j", longs, NULL)) != -1) {
 		if (c != 'j')
-			return cli_fail("token list: bad option (see keymgr token list --help)");
+			return cli_usage("token list: bad option (see keymgr token list --help)");
 		json = true;
 	}
 	if (optind != argc)
-		return cli_fail("token list: unexpected argument '%s'", argv[optind]);
+		return cli_usage("token list: unexpected argument '%s'", argv[optind]);
 	struct cy_conn *conn = cli_connect();
 	struct cli_token *t = NULL;
 	uint32_t n = 0;
@@ -192,13 +192,13 @@ token_reset_so_pin(int argc, char **argv)
 		switch (c) {
 		case 't': token = optarg; break;
 		case 'n': pin = cli_pin_arg(optarg, "new SO PIN"); break;
-		default: return cli_fail("token reset-so-pin: bad option (see keymgr token reset-so-pin --help)");
+		default: return cli_usage("token reset-so-pin: bad option (see keymgr token reset-so-pin --help)");
 		}
 	}
 	if (optind != argc)
-		return cli_fail("token reset-so-pin: unexpected argument '%s'", argv[optind]);
+		return cli_usage("token reset-so-pin: unexpected argument '%s'", argv[optind]);
 	if (!token || !pin)
-		return cli_fail("token reset-so-pin: --token and --new-so-pin are required");
+		return cli_usage("token reset-so-pin: --token and --new-so-pin are required");
 	struct cy_conn *conn = cli_connect();
 	uint32_t slot = 0;
 	int status = 1;

@@ -46,13 +46,13 @@ unlock(int argc, char **argv)
 			if (*end || pin_fd < 0)
 				return cli_fail("unlock: --pin-fd must be a file descriptor number");
 			break;
-		default: return cli_fail("unlock: bad option (see keymgr unlock --help)");
+		default: return cli_usage("unlock: bad option (see keymgr unlock --help)");
 		}
 	}
 	if (optind != argc)
-		return cli_fail("unlock: unexpected argument '%s'", argv[optind]);
+		return cli_usage("unlock: unexpected argument '%s'", argv[optind]);
 	if (token == NULL)
-		return cli_fail("unlock: --token is required");
+		return cli_usage("unlock: --token is required");
 	char pin[128], prompt[160];
 	snprintf(prompt, sizeof(prompt), "User PIN for token '%s': ", token);
 	if (cli_read_pin((int)pin_fd, prompt, pin, sizeof(pin)) != 0)
@@ -98,11 +98,11 @@ lock(int argc, char **argv)
 	int c;
 	while ((c = getopt_long(argc, argv, "t:", longs, NULL)) != -1) {
 		if (c != 't')
-			return cli_fail("lock: bad option (see keymgr token lock --help)");
+			return cli_usage("lock: bad option (see keymgr token lock --help)");
 		token = optarg;
 	}
 	if (optind != argc)
-		return cli_fail("lock: unexpected argument '%s'", argv[optind]);
+		return cli_usage("lock: unexpected argument '%s'", argv[optind]);
 	struct cy_conn *conn = cli_connect();
 	int status = 1;
 	long slot = 0xffffffffL;

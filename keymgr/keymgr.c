@@ -87,6 +87,18 @@ cli_fail(const char *fmt, ...)
 }
 
 int
+cli_usage(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("keymgr: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 2;
+}
+
+int
 cli_help(const struct cli_cmd *c)
 {
 	printf("usage: keymgr [--socket PATH] [--passphrase-file FILE] %s%s%s %s\n\n%s\n", c->group, c->name[0] ? " " : "",
@@ -835,7 +847,18 @@ main(int argc, char **argv)
 		optind = 0;
 		return cmd->run(cargc, cargv);
 	}
+	/* "keymgr key --help" (or "keymgr key"): the commands of the group. */
+	bool known = false;
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		known |= strcmp(commands[i]->group, group) == 0;
+	if (known && (!name[0] || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)) {
+		printf("usage: keymgr %s <command> [options]; 'keymgr %s <command> --help' describes one\n\n", group, group);
+		for (size_t i = 0; i < NCOMMANDS; i++)
+			if (strcmp(commands[i]->group, group) == 0)
+				printf("  %s %s %s\n", commands[i]->group, commands[i]->name, commands[i]->usage);
+		return name[0] ? 0 : 2;
+	}
 	if (!name[0])
-		return cli_fail("unknown command '%s' (see keymgr --help)", group);
-	return cli_fail("unknown command '%s %s' (see keymgr --help)", group, name);
+		return cli_usage("unknown command '%s' (see keymgr --help)", group);
+	return cli_usage("unknown command '%s %s' (see keymgr --help)", group, name);
 }

@@ -32,8 +32,14 @@ printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage
 openssl x509 -req -in "$TMP/server.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial -days 30 \
 	-extfile "$TMP/ext" -out "$TMP/server.pem" 2>/dev/null || fail "server certificate"
 port=$((30000 + $$ % 20000))
-timeout 300 openssl s_server -accept "$port" -cert "$TMP/server.pem" -key "$TMP/server.key" \
-	-Verify 1 -verify_return_error -CAfile "$TMP/client.pem" -www >"$TMP/server.log" 2>&1 &
+# The server serves one page, and only over a handshake whose client
+# certificate it verified (-Verify, -verify_return_error): its "FILE:" line
+# is its verdict that the handshake, the token's signature in it included,
+# went through (COYEU_FIREFOX_CA: another CA file, to see the test fail).
+mkdir "$TMP/www"
+echo "<html><body>coyeu $$</body></html>" >"$TMP/www/page.html"
+(cd "$TMP/www" && exec timeout 300 openssl s_server -accept "$port" -cert "$TMP/server.pem" -key "$TMP/server.key" \
+	-Verify 1 -verify_return_error -CAfile "${COYEU_FIREFOX_CA:-$TMP/client.pem}" -WWW) >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
 stop_server() { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }
 trap 'stop_server; cleanup' EXIT
@@ -58,11 +64,18 @@ PREFS
 # The official unlocks the token once; Firefox then needs no PIN.
 echo 1234 | "$KEYMGR" token unlock --token web-token --timeout 300 --pin-fd 0 >/dev/null || fail "unlock"
 HOME="$TMP" MOZ_HEADLESS=1 host timeout 180 "$FIREFOX" --headless --no-remote --profile "$profile" \
-	--screenshot "$TMP/page.png" "https://127.0.0.1:$port/" >"$TMP/firefox.log" 2>&1 ||
+	--screenshot "$TMP/page.png" "https://127.0.0.1:$port/page.html" >"$TMP/firefox.log" 2>&1 ||
 	{ cat "$TMP/firefox.log" "$TMP/server.log" >&2; fail "firefox"; }
-grep -q "CN = Pham Van D" "$TMP/server.log" ||
-	{ cat "$TMP/server.log" >&2; fail "the server did not see the token certificate"; }
-echo "TLS server saw the client certificate from the token: $(grep -m1 'depth=0' "$TMP/server.log")"
+grep -q "depth=0 .*CN = Pham Van D" "$TMP/server.log" && grep -q "^verify return:1" "$TMP/server.log" ||
+	{ cat "$TMP/server.log" >&2; fail "the server did not verify the token's certificate"; }
+grep -q "^FILE:page.html" "$TMP/server.log" ||
+	{ cat "$TMP/server.log" "$TMP/firefox.log" >&2; fail "the handshake with the token's key did not go through: no page served"; }
+# (A connection Firefox opens and drops unused ends in "unexpected eof":
+# not a verdict. These are.)
+grep -qi "verify error\\|alert\\|handshake failure\\|bad signature\\|decrypt error" "$TMP/server.log" &&
+	{ cat "$TMP/server.log" >&2; fail "the server refused a handshake"; }
+[ -s "$TMP/page.png" ] || fail "Firefox made no screenshot of the page"
+echo "TLS server verified the token's certificate and served the page over it: $(grep -m1 'depth=0' "$TMP/server.log")"
 grep -rqs 1234 "$profile"/*.js && fail "a PIN is stored in the profile"
 stop_server
 stop_keymgrd
