@@ -41,6 +41,8 @@ static const struct cli_cmd *const commands[] = {
 	&cmd_audit_list,
 	&cmd_audit_verify,
 	&cmd_backup,
+	&cmd_cert_export,
+	&cmd_key_pubkey,
 	&cmd_backup_verify,
 	&cmd_restore,
 	&cmd_status,

@@ -31,6 +31,9 @@ sign() { # OUT
 sign before.sig
 host pkcs11-tool --module "$COYEU_MODULE" --token-label province --read-object --type pubkey --label signer \
 	--output-file pub-before.der >/dev/null 2>&1 || fail "public key"
+"$KEYMGR" key pubkey --token province --label signer | openssl pkey -pubin -outform DER >pub-keymgr.der ||
+	fail "keymgr key pubkey (RSA)"
+cmp -s pub-before.der pub-keymgr.der || fail "keymgr key pubkey and pkcs11-tool give different RSA public keys"
 
 # What the store holds, in every listing keymgr has.
 listings() { # DIR

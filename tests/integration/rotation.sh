@@ -101,6 +101,25 @@ grep -q ",valid,$NEW," "$TMP/inv.csv" || { cat "$TMP/inv.csv" >&2; fail "version
 serial=$(grep ",valid,$NEW," "$TMP/inv.csv" | cut -d, -f4)
 [ "${#serial}" -gt 16 ] || fail "the test needs a serial longer than 16 hex digits: $serial"
 "$K" inventory list --token rot | grep -q " $serial " || fail "the inventory table does not show the whole serial $serial"
+# Taking out what others need: the key's newest certificate (the renewal's),
+# with its chain; by the inventory's serial; the CA's own; the public key.
+"$KEYMGR" cert export --token rot --label nva --out "$TMP/exp.pem" 2>"$TMP/exp.err" || { cat "$TMP/exp.err" >&2; fail "cert export"; }
+[ "$(openssl x509 -in "$TMP/exp.pem" -noout -fingerprint)" = "$(openssl x509 -in "$TMP/nva2.pem" -noout -fingerprint)" ] ||
+	fail "cert export did not give version 2's certificate"
+"$KEYMGR" cert export --token rot --label nva --chain --out "$TMP/chain.pem" 2>/dev/null || fail "cert export --chain"
+[ "$(grep -c "BEGIN CERTIFICATE" "$TMP/chain.pem")" -eq 2 ] || fail "the chain is not the certificate and the CA's"
+openssl verify -CAfile "$TMP/ca.pem" "$TMP/exp.pem" >/dev/null || fail "the exported certificate does not verify"
+"$KEYMGR" cert export --token rot --serial "$serial" | openssl x509 -noout -fingerprint >"$TMP/fp1" || fail "by serial"
+[ "$(cat "$TMP/fp1")" = "$(openssl x509 -in "$TMP/nva2.pem" -noout -fingerprint)" ] || fail "cert export --serial"
+"$KEYMGR" cert export --token rot --label ca --out "$TMP/ca-exp.pem" 2>/dev/null || fail "the CA's certificate"
+[ "$(openssl x509 -in "$TMP/ca-exp.pem" -noout -fingerprint)" = "$(openssl x509 -in "$TMP/ca.pem" -noout -fingerprint)" ] ||
+	fail "the exported CA certificate differs"
+"$KEYMGR" cert export --token rot --serial 0bad 2>/dev/null && fail "a serial that is not there was exported"
+"$KEYMGR" key pubkey --token rot --label nva --out "$TMP/nva.pub" || fail "key pubkey"
+[ "$(openssl pkey -pubin -in "$TMP/nva.pub" -outform DER | od -An -tx1)" = \
+	"$(openssl x509 -in "$TMP/nva2.pem" -noout -pubkey | openssl pkey -pubin -outform DER | od -An -tx1)" ] ||
+	fail "key pubkey is not version 2's public key"
+echo "export: newest certificate, chain to the CA, by serial, the CA's, the public key"
 echo "activated: version 2 signs, version 1 refuses (CKR_KEY_FUNCTION_NOT_PERMITTED); its certificate superseded"
 
 # Verifying with the retired version still works (a signature it made).
