@@ -31,7 +31,7 @@ extern const struct cli_cmd cmd_token_init, cmd_token_list, cmd_key_generate, cm
 	cmd_holder_import, cmd_holder_list, cmd_holder_reset_pin, cmd_account_add, cmd_account_list,
 	cmd_account_remove, cmd_access_grant, cmd_access_revoke, cmd_access_list, cmd_holder_split, cmd_token_reset_so_pin,
 	cmd_workstation_enroll, cmd_cert_revoke, cmd_backup, cmd_backup_verify, cmd_restore, cmd_status,
-	cmd_cert_export, cmd_key_pubkey;
+	cmd_cert_export, cmd_key_pubkey, cmd_token_set_pin, cmd_token_init_pin;
 
 /* The socket given with --socket, or NULL to resolve it the usual way. */
 extern const char *cli_socket;
@@ -40,6 +40,10 @@ extern const char *cli_passphrase_file;
 
 /* Prints "keymgr: <what>" on stderr; returns 1 (the exit status). */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A sentence for the codes people meet (a wrong or locked PIN, a token
+ * whose init did not finish), the code after it; pin names the PIN ("SO
+ * PIN"). Else the code's name. A static buffer. */
+const char *cli_explain(CK_RV rv, const char *pin);
 /* The same for a usage error (a bad option, a missing argument): returns 2,
  * the exit status keymgr(1) gives them. */
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -232,3 +232,130 @@ const struct cli_cmd cmd_token_reset_so_pin = {
 	"audited. The token's objects and user PIN stay.",
 	token_reset_so_pin,
 };
+
+/* ---- keymgr token set-pin, keymgr token init-pin ---- */
+
+/* Opens a read-write session on token and logs in as who with pin: 0 with
+ * *session, or 1 after saying why (in a sentence, the code after it). */
+static int
+open_as(struct cy_conn *conn, const char *what, const char *token, CK_USER_TYPE who, const char *pin,
+	uint32_t *session)
+{
+	if (cli_open(conn, token, 0, true, NULL, session) != 0)
+		return 1;
+	struct wire_buf *b = client_begin(conn, MSG_LOGIN);
+	wire_put_u32(b, *session);
+	wire_put_u32(b, (uint32_t)who);
+	wire_put_bytes(b, pin, strlen(pin));
+	CK_RV rv = cli_call(conn);
+	if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN)
+		return 0;
+	if (rv != (CK_RV)-1)
+		cli_fail("%s: %s", what, cli_explain(rv, who == CKU_SO ? "SO PIN" : "PIN"));
+	return 1;
+}
+
+static int
+token_set_pin(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "token", required_argument, NULL, 't' },
+		{ "pin", required_argument, NULL, 'p' },
+		{ "new-pin", required_argument, NULL, 'n' },
+		{ "so", no_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *token = NULL, *pin = NULL, *new_pin = NULL;
+	bool so = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "t:p:n:", longs, NULL)) != -1) {
+		switch (c) {
+		case 't': token = optarg; break;
+		case 'p': pin = optarg; break;
+		case 'n': new_pin = optarg; break;
+		case 's': so = true; break;
+		default: return cli_usage("token set-pin: bad option (see keymgr token set-pin --help)");
+		}
+	}
+	if (optind != argc || !token || !pin || !new_pin)
+		return cli_usage("token set-pin: --token, --pin and --new-pin are required");
+	pin = cli_pin_arg(pin, so ? "SO PIN" : "PIN");
+	new_pin = cli_pin_arg(new_pin, so ? "new SO PIN" : "new PIN");
+	struct cy_conn *conn = cli_connect();
+	uint32_t session;
+	int status = 1;
+	if (conn != NULL && open_as(conn, "token set-pin", token, so ? CKU_SO : CKU_USER, pin, &session) == 0) {
+		struct wire_buf *b = client_begin(conn, MSG_SET_PIN);
+		wire_put_u32(b, session);
+		wire_put_bytes(b, pin, strlen(pin));
+		wire_put_bytes(b, new_pin, strlen(new_pin));
+		CK_RV rv = cli_call(conn);
+		if (rv == CKR_OK) {
+			printf("token '%s': %s changed\n", token, so ? "SO PIN" : "PIN");
+			status = 0;
+		} else if (rv != (CK_RV)-1) {
+			cli_fail("token set-pin: %s", cli_explain(rv, "new PIN"));
+		}
+	}
+	client_close(conn);
+	return status;
+}
+
+const struct cli_cmd cmd_token_set_pin = {
+	"token", "set-pin", "--token LABEL --pin PIN --new-pin PIN [--so]",
+	"Changes the token's user PIN (or, with --so, its SO PIN) knowing the current\n"
+	"one: C_SetPIN, as pkcs11-tool --change-pin does. A one-time PIN must be changed\n"
+	"this way before the token signs. \"-\" asks for a PIN on the terminal.",
+	token_set_pin,
+};
+
+static int
+token_init_pin(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "token", required_argument, NULL, 't' },
+		{ "so-pin", required_argument, NULL, 's' },
+		{ "new-pin", required_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *token = NULL, *so_pin = NULL, *new_pin = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "t:s:n:", longs, NULL)) != -1) {
+		switch (c) {
+		case 't': token = optarg; break;
+		case 's': so_pin = optarg; break;
+		case 'n': new_pin = optarg; break;
+		default: return cli_usage("token init-pin: bad option (see keymgr token init-pin --help)");
+		}
+	}
+	if (optind != argc || !token || !so_pin || !new_pin)
+		return cli_usage("token init-pin: --token, --so-pin and --new-pin are required");
+	so_pin = cli_pin_arg(so_pin, "SO PIN");
+	new_pin = cli_pin_arg(new_pin, "new user PIN");
+	struct cy_conn *conn = cli_connect();
+	uint32_t session;
+	int status = 1;
+	if (conn != NULL && open_as(conn, "token init-pin", token, CKU_SO, so_pin, &session) == 0) {
+		struct wire_buf *b = client_begin(conn, MSG_INIT_PIN);
+		wire_put_u32(b, session);
+		wire_put_bytes(b, new_pin, strlen(new_pin));
+		CK_RV rv = cli_call(conn);
+		if (rv == CKR_OK) {
+			printf("token '%s': user PIN set by the SO, its failure count cleared\n", token);
+			status = 0;
+		} else if (rv != (CK_RV)-1) {
+			cli_fail("token init-pin: %s", cli_explain(rv, "new PIN"));
+		}
+	}
+	client_close(conn);
+	return status;
+}
+
+const struct cli_cmd cmd_token_init_pin = {
+	"token", "init-pin", "--token LABEL --so-pin PIN --new-pin PIN",
+	"Sets the user PIN as the token's SO (C_InitPIN): unblocks a locked PIN, or\n"
+	"finishes a token whose initialisation stopped before its user PIN was set\n"
+	"(it lists as 'not set'). On a holder's token the SO PIN is an administrator's\n"
+	"account passphrase; keymgr holder reset-pin gives a one-time PIN instead.",
+	token_init_pin,
+};

@@ -36,6 +36,8 @@ static const struct cli_cmd *const commands[] = {
 	&cmd_token_init,
 	&cmd_token_list,
 	&cmd_token_reset_so_pin,
+	&cmd_token_set_pin,
+	&cmd_token_init_pin,
 	&cmd_unlock,
 	&cmd_lock,
 	&cmd_audit_list,
@@ -608,7 +610,8 @@ cli_open(struct cy_conn *c, const char *label, long slot, bool rw, const char *p
 	wire_put_u32(b, CKU_USER);
 	wire_put_bytes(b, pin, strlen(pin));
 	if ((rv = cli_call(c)) != CKR_OK)
-		return rv == (CK_RV)-1 ? 1 : cli_fail("login failed: %s", ckr_name(rv));
+		return rv == (CK_RV)-1 ? 1 : cli_fail("login to '%s' failed: %s", label ? label : "the token",
+							 cli_explain(rv, "PIN"));
 	return 0;
 }
 
@@ -690,6 +693,39 @@ cli_find_all(struct cy_conn *c, uint32_t session, struct cli_tmpl *t, uint32_t *
 		*n = 0;
 	}
 	return rv;
+}
+
+const char *
+cli_explain(CK_RV rv, const char *pin)
+{
+	static char line[512];
+	const char *why;
+	switch (rv) {
+	case CKR_PIN_INCORRECT: why = "wrong %s; each wrong one counts towards the lock"; break;
+	case CKR_PIN_LOCKED:
+		why = "the %s is locked after too many wrong tries; an administrator can give a new one (keymgr holder "
+		      "reset-pin for a holder's token, keymgr token init-pin with the SO PIN otherwise)";
+		break;
+	case CKR_PIN_EXPIRED: why = "the %s is a one-time PIN: change it first (keymgr token set-pin)"; break;
+	case CKR_PIN_LEN_RANGE: why = "the %s is too short or too long for this token"; break;
+	case CKR_PIN_INVALID: why = "the %s has characters this token does not take"; break;
+	case CKR_USER_PIN_NOT_INITIALIZED:
+		why = "the token has no user PIN yet (its initialisation did not finish): set one with keymgr token "
+		      "init-pin --so-pin (%s)";
+		break;
+	case CKR_ACTION_PROHIBITED: why = "this needs the administrator role (give --passphrase-file)%.0s"; break;
+	case CKR_USER_TYPE_INVALID: why = "this token has no such user (%s)"; break;
+	default: why = NULL; break;
+	}
+	if (why == NULL)
+		return ckr_name(rv);
+	char text[400];
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	snprintf(text, sizeof(text), why, pin);
+#pragma GCC diagnostic pop
+	snprintf(line, sizeof(line), "%s (%s)", text, ckr_name(rv));
+	return line;
 }
 
 const char *

@@ -23,3 +23,29 @@ for c in status backup restore; do
 	"$KEYMGR" "$c" --help >c.txt 2>&1 || fail "keymgr $c --help"
 done
 echo "usage errors exit 2; $(echo "$groups" | wc -w) groups' --help and every command's --help work"
+
+# PINs from keymgr: a token whose init stopped before its user PIN (what
+# pkcs11-tool --init-token alone leaves) is finished with token init-pin;
+# set-pin changes it; errors read as sentences with their code.
+start_keymgrd --max-pin-failures 3
+host pkcs11-tool --module "$COYEU_MODULE" --slot-index 0 --init-token --label half --so-pin 87654321 \
+	>/dev/null 2>&1 || fail "pkcs11-tool --init-token"
+"$KEYMGR" token list | grep -q "half .*not set\|half .*uninit\|half" || fail "no half-initialised token"
+"$KEYMGR" key list --token half --pin 1234 >/dev/null 2>err && fail "a token without a user PIN let a login in"
+grep -q "has no user PIN yet.*token init-pin.*(CKR_USER_PIN_NOT_INITIALIZED)" err ||
+	{ cat err >&2; fail "no sentence for a token without a user PIN"; }
+"$KEYMGR" token init-pin --token half --so-pin 87654321 --new-pin 1234 >/dev/null || fail "token init-pin"
+"$KEYMGR" key list --token half --pin 1234 >/dev/null || fail "the user PIN init-pin set does not log in"
+"$KEYMGR" token set-pin --token half --pin 1234 --new-pin 5678 >/dev/null || fail "token set-pin"
+"$KEYMGR" key list --token half --pin 1234 >/dev/null 2>err && fail "the old PIN still logs in"
+grep -q "wrong PIN.*(CKR_PIN_INCORRECT)" err || { cat err >&2; fail "no sentence for a wrong PIN"; }
+"$KEYMGR" key list --token half --pin 1111 >/dev/null 2>&1 && fail "a wrong PIN logged in"
+"$KEYMGR" key list --token half --pin 2222 >/dev/null 2>err && fail "a wrong PIN logged in"
+"$KEYMGR" key list --token half --pin 5678 >/dev/null 2>err && fail "a locked PIN logged in"
+grep -q "locked after too many wrong tries.*(CKR_PIN_LOCKED)" err || { cat err >&2; fail "no sentence for a locked PIN"; }
+"$KEYMGR" token init-pin --token half --so-pin 87654321 --new-pin 4321 >/dev/null || fail "unblocking with init-pin"
+"$KEYMGR" key list --token half --pin 4321 >/dev/null || fail "the unblocked PIN does not log in"
+"$KEYMGR" token init-pin --token half --so-pin 00000000 --new-pin 1 2>err && fail "a wrong SO PIN set a PIN"
+grep -q "wrong SO PIN" err || { cat err >&2; fail "no sentence for a wrong SO PIN"; }
+stop_keymgrd
+echo "PINs: init-pin finished a half-initialised token and unblocked a locked PIN; set-pin changed it; sentences with codes"
