@@ -79,7 +79,7 @@ CK_RV tmpl_put(struct cli_tmpl *t, struct wire_buf *b);
 struct cli_token {
 	uint32_t slot;
 	char label[33];
-	char serial[41];  /* hex, whole (RFC 5280: at most 20 octets) */
+	char serial[17];
 	uint32_t flags;
 };
 /* Every slot's token (*n of them, malloc'd). Returns a CK_RV. */

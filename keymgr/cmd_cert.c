@@ -16,6 +16,8 @@
 #include "ckr.h"
 #include "cli.h"
 #include "duration.h"
+#include "proto.h"
+#include "report.h"
 
 /* The certificates read so far: their DER in one wire buffer, and for
  * each the file it came from (for messages). */
@@ -437,6 +439,72 @@ const struct cli_cmd cmd_inventory_list = {
 	inventory_list,
 };
 
+/* The labels of the keys due for rotation within within seconds on token
+ * (none when the request is refused: *n 0). */
+static void
+report_due(const char *token, uint64_t within, struct report *r)
+{
+	struct cy_conn *conn = cli_connect();
+	uint32_t session;
+	if (conn == NULL || cli_open(conn, token, 0, false, NULL, &session) != 0) {
+		client_close(conn);
+		return;
+	}
+	struct wire_buf *b = client_begin(conn, MSG_ROTATE_DUE);
+	wire_put_u32(b, session);
+	wire_put_u64(b, within);
+	uint32_t n = 0;
+	if (cli_call(conn) == CKR_OK && wire_get_u32(&conn->rep, &n) == 0 && (r->due = calloc(n ? n : 1, sizeof(char *)))) {
+		for (uint32_t i = 0; i < n; i++) {
+			const uint8_t *p;
+			uint32_t len;
+			if (wire_get_bytes(&conn->rep, &p, &len) != 0 || (r->due[i] = calloc(1, len + 1)) == NULL)
+				break;
+			memcpy(r->due[i], p, len);
+			r->ndue++;
+		}
+	}
+	client_close(conn);
+}
+
+/* Tokens with a locked PIN, from keymgr status (-1 without the role). */
+static int
+report_lockouts(void)
+{
+	struct cy_conn *conn = cli_connect();
+	if (conn == NULL)
+		return -1;
+	client_begin(conn, MSG_STATUS);
+	int locked = -1;
+	if (cli_call(conn) == CKR_OK) {
+		struct wire_buf *b = &conn->rep;
+		char *skip = NULL, *tokens = NULL;
+		uint64_t q;
+		uint32_t u, ylen;
+		const uint8_t *y;
+		int e = wire_get_str(b, &skip);
+		free(skip);
+		skip = NULL;
+		e |= wire_get_u64(b, &q) | wire_get_u64(b, &q) | wire_get_str(b, &skip);
+		free(skip);
+		e |= wire_get_u32(b, &u);
+		for (int k = 0; k < 5; k++)
+			e |= wire_get_u64(b, &q);
+		e |= wire_get_bytes(b, &y, &ylen) | wire_get_u32(b, &u) | wire_get_str(b, &tokens);
+		if (e == 0) {
+			locked = 0;
+			/* Lines "label TAB user|so|user,so|- TAB due". */
+			for (char *p = tokens; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+				char *tab = strchr(p, '\t');
+				locked += tab != NULL && tab[1] != '-';
+			}
+		}
+		free(tokens);
+	}
+	client_close(conn);
+	return locked;
+}
+
 static int
 inventory_report(int argc, char **argv)
 {
@@ -445,9 +513,10 @@ inventory_report(int argc, char **argv)
 		{ "within", required_argument, NULL, 'w' },
 		{ "csv", no_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "html", required_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *token = NULL;
+	const char *token = NULL, *html = NULL;
 	uint64_t within = 30 * 86400;
 	int format = 0, c;
 	while ((c = getopt_long(argc, argv, "t:", longs, NULL)) != -1) {
@@ -455,10 +524,11 @@ inventory_report(int argc, char **argv)
 		case 't': token = optarg; break;
 		case 'w':
 			if ((within = days(optarg)) == 0)
-				return cli_fail("inventory report: --within wants a duration, e.g. 30d");
+				return cli_usage("inventory report: --within wants a duration, e.g. 30d");
 			break;
 		case 'c': format = 1; break;
 		case 'j': format = 2; break;
+		case 'H': html = optarg; break;
 		default: return cli_usage("inventory report: bad option (see keymgr inventory report --help)");
 		}
 	}
@@ -468,43 +538,82 @@ inventory_report(int argc, char **argv)
 	uint32_t n = 0;
 	if (cli_inventory(token, "", "", 0, &rows, &n) != 0)
 		return 1;
+	struct report rep;
+	memset(&rep, 0, sizeof(rep));
+	rep.token = token;
+	rep.now = (uint64_t)time(NULL);
+	rep.within_days = (unsigned)(within / 86400);
+	rep.total.agency = "TOTAL";
+	rep.lockouts = -1;
 	/* Counts per agency and status (agencies in order of first expiry). */
-	struct count { const char *agency; uint32_t valid, expired, revoked, superseded, soon; } *cs =
-		calloc(n ? n : 1, sizeof(*cs));
+	struct report_agency *cs = rep.agencies = calloc(n ? n : 1, sizeof(*cs));
+	rep.revoked = calloc(n ? n : 1, sizeof(*rep.revoked));
+	if (cs == NULL || rep.revoked == NULL) {
+		free(cs);
+		free(rep.revoked);
+		free(rows);
+		return cli_fail("inventory report: out of memory");
+	}
 	size_t nc = 0;
-	uint64_t now = (uint64_t)time(NULL), soon = now + within;
-	for (uint32_t i = 0; cs && i < n; i++) {
+	uint64_t now = rep.now, soon = now + within;
+	time_t tnow = (time_t)now;
+	struct tm tm;
+	localtime_r(&tnow, &tm);
+	int month0 = (tm.tm_year + 1900) * 12 + tm.tm_mon, year = tm.tm_year + 1900;
+	for (int m = 0; m < 12; m++)
+		snprintf(rep.month_names[m], sizeof(rep.month_names[m]), "%04d-%02d", (month0 + m) / 12, (month0 + m) % 12 + 1);
+	for (uint32_t i = 0; i < n; i++) {
 		size_t j;
 		for (j = 0; j < nc && strcmp(cs[j].agency, rows[i].agency) != 0; j++)
 			;
 		if (j == nc)
 			cs[nc++].agency = rows[i].agency;
-		if (strcmp(rows[i].status, "revoked") == 0)
+		if (strcmp(rows[i].status, "revoked") == 0) {
 			cs[j].revoked++;
-		else if (strcmp(rows[i].status, "superseded") == 0)
+			time_t ra = (time_t)rows[i].revoked_at;
+			struct tm rt;
+			localtime_r(&ra, &rt);
+			if (rt.tm_year + 1900 == year) {
+				struct report_revoked *v = &rep.revoked[rep.nrevoked++];
+				v->holder = rows[i].holder;
+				v->agency = rows[i].agency;
+				strftime(v->date, sizeof(v->date), "%Y-%m-%d", &rt);
+				v->reason = cli_reason_name(rows[i].reason) ? cli_reason_name(rows[i].reason) : "-";
+			}
+		} else if (strcmp(rows[i].status, "superseded") == 0) {
 			cs[j].superseded++;
-		else if (strcmp(rows[i].status, "expired") == 0)
+		} else if (strcmp(rows[i].status, "expired") == 0) {
 			cs[j].expired++;
-		else {
+		} else {
 			cs[j].valid++;
 			cs[j].soon += rows[i].not_after < soon;
+			time_t na = (time_t)rows[i].not_after;
+			struct tm nt;
+			localtime_r(&na, &nt);
+			int m = (nt.tm_year + 1900) * 12 + nt.tm_mon - month0;
+			if (m >= 0 && m < 12)
+				rep.months[m]++;
 		}
 	}
-	if (cs == NULL) {
-		free(rows);
-		return cli_fail("inventory report: out of memory");
-	}
-	struct count total = { "TOTAL", 0, 0, 0, 0, 0 };
+	rep.nagencies = nc;
 	for (size_t j = 0; j < nc; j++) {
-		total.valid += cs[j].valid;
-		total.expired += cs[j].expired;
-		total.revoked += cs[j].revoked;
-		total.superseded += cs[j].superseded;
-		total.soon += cs[j].soon;
+		rep.total.valid += cs[j].valid;
+		rep.total.expired += cs[j].expired;
+		rep.total.revoked += cs[j].revoked;
+		rep.total.superseded += cs[j].superseded;
+		rep.total.soon += cs[j].soon;
 	}
+	const struct report_agency *total = &rep.total;
 	int status = 0;
-	unsigned wd = (unsigned)(within / 86400);
-	if (format == 1) {
+	unsigned wd = rep.within_days;
+	if (html != NULL) {
+		report_due(token, within, &rep);
+		rep.lockouts = report_lockouts();
+		status = report_html(html, &rep);
+		if (status == 0)
+			printf("wrote %s: %u certificates, %u keys due, %u revoked this year\n", html, n, rep.ndue,
+			       rep.nrevoked);
+	} else if (format == 1) {
 		printf("agency,valid,expired,revoked,superseded,expiring_within_%ud\n", wd);
 		for (size_t j = 0; j < nc; j++) {
 			csv(cs[j].agency, ',');
@@ -512,16 +621,11 @@ inventory_report(int argc, char **argv)
 		}
 	} else if (format == 2) {
 		json_t *ags = json_array(), *next = json_array();
-		for (size_t j = 0; j <= nc; j++) {
-			const struct count *k = j < nc ? &cs[j] : &total;
-			json_t *o = json_pack("{s:o, s:i, s:i, s:i, s:i, s:i}", "agency", cli_json_text(k->agency), "valid",
-					      (int)k->valid, "expired", (int)k->expired, "revoked", (int)k->revoked,
-					      "superseded", (int)k->superseded, "expiring", (int)k->soon);
-			if (j < nc)
-				json_array_append_new(ags, o);
-			else
-				json_decref(o);
-		}
+		for (size_t j = 0; j < nc; j++)
+			json_array_append_new(ags, json_pack("{s:o, s:i, s:i, s:i, s:i, s:i}", "agency",
+							     cli_json_text(cs[j].agency), "valid", (int)cs[j].valid,
+							     "expired", (int)cs[j].expired, "revoked", (int)cs[j].revoked,
+							     "superseded", (int)cs[j].superseded, "expiring", (int)cs[j].soon));
 		for (uint32_t i = 0, shown = 0; i < n && shown < 10; i++) {
 			if (strcmp(rows[i].status, "valid") != 0)
 				continue;
@@ -533,16 +637,16 @@ inventory_report(int argc, char **argv)
 			shown++;
 		}
 		status = cli_json_print(json_pack("{s:i, s:o, s:{s:i, s:i, s:i, s:i, s:i}, s:o}", "within_days", (int)wd,
-						  "agencies", ags, "total", "valid", (int)total.valid, "expired",
-						  (int)total.expired, "revoked", (int)total.revoked, "superseded",
-						  (int)total.superseded, "expiring", (int)total.soon, "next", next),
+						  "agencies", ags, "total", "valid", (int)total->valid, "expired",
+						  (int)total->expired, "revoked", (int)total->revoked, "superseded",
+						  (int)total->superseded, "expiring", (int)total->soon, "next", next),
 				       true);
 	} else {
 		char head[32];
 		snprintf(head, sizeof(head), "EXPIRE <%ud", wd);
 		printf("%-50s %7s %7s %7s %10s %12s\n", "AGENCY", "VALID", "EXPIRED", "REVOKED", "SUPERSEDED", head);
 		for (size_t j = 0; j <= nc; j++) {
-			const struct count *k = j < nc ? &cs[j] : &total;
+			const struct report_agency *k = j < nc ? &cs[j] : total;
 			padded(k->agency[0] ? k->agency : "(no O)", 50);
 			printf("%7u %7u %7u %10u %12u\n", k->valid, k->expired, k->revoked, k->superseded, k->soon);
 		}
@@ -558,15 +662,21 @@ inventory_report(int argc, char **argv)
 			shown++;
 		}
 	}
+	for (uint32_t i = 0; i < rep.ndue; i++)
+		free(rep.due[i]);
+	free(rep.due);
+	free(rep.revoked);
 	free(cs);
 	free(rows);
 	return status;
 }
 
 const struct cli_cmd cmd_inventory_report = {
-	"inventory", "report", "--token LABEL [--within 30d] [--csv|--json]",
+	"inventory", "report", "--token LABEL [--within 30d] [--csv|--json|--html FILE]",
 	"Counts the token's certificates by agency and status (valid, expired, revoked,\n"
 	"superseded), with the valid ones expiring within --within (30 days by default),\n"
-	"and lists the ten valid ones that expire next.",
+	"and lists the ten valid ones that expire next. --html writes one self-contained\n"
+	"page for the unit's leadership: those counts, expiries by month for the next 12\n"
+	"months as a chart, keys due for rotation, revocations this year, PIN lockouts.",
 	inventory_report,
 };
