@@ -55,7 +55,15 @@ read_file(struct batch *b, const char *path)
 		return 1;
 	int status = 0;
 	if (len > 0 && buf[0] == 0x30) {
-		if (batch_add(b, buf, len, path) != 0)
+		/* DER: read here too, so a bad file is named before anything is sent. */
+		gnutls_x509_crt_t crt = NULL;
+		gnutls_datum_t in = { buf, (unsigned)len };
+		int ok = gnutls_x509_crt_init(&crt) == 0 && gnutls_x509_crt_import(crt, &in, GNUTLS_X509_FMT_DER) == 0;
+		if (crt != NULL)
+			gnutls_x509_crt_deinit(crt);
+		if (!ok)
+			status = cli_fail("cert import: %s: not an X.509 certificate (DER)", path);
+		else if (batch_add(b, buf, len, path) != 0)
 			status = cli_fail("cert import: out of memory");
 	} else {
 		gnutls_x509_crt_t *crts = NULL;
@@ -79,30 +87,37 @@ read_file(struct batch *b, const char *path)
 	return status;
 }
 
+/* Reads path (a file, or a directory's files, recursively); every file it
+ * cannot read is named on stderr and counted in *bad. 0, or 1 when
+ * something failed that no file is to blame for (memory). */
 static int
-read_path(struct batch *b, const char *path, bool tty)
+read_path(struct batch *b, const char *path, bool tty, unsigned *bad)
 {
 	struct stat sb;
-	if (stat(path, &sb) != 0)
-		return cli_fail("cert import: %s: %s", path, strerror(errno));
+	if (stat(path, &sb) != 0) {
+		cli_fail("cert import: %s: %s", path, strerror(errno));
+		return ++*bad, 0;
+	}
 	if (!S_ISDIR(sb.st_mode))
-		return read_file(b, path);
+		return read_file(b, path) != 0 ? (++*bad, 0) : 0;
 	struct dirent **names;
-	int n = scandir(path, &names, NULL, alphasort), status = 0;
-	if (n < 0)
-		return cli_fail("cert import: %s: %s", path, strerror(errno));
+	int n = scandir(path, &names, NULL, alphasort);
+	if (n < 0) {
+		cli_fail("cert import: %s: %s", path, strerror(errno));
+		return ++*bad, 0;
+	}
 	for (int i = 0; i < n; i++) {
 		char full[4096];
-		if (status == 0 && names[i]->d_name[0] != '.') {
+		if (names[i]->d_name[0] != '.') {
 			snprintf(full, sizeof(full), "%s/%s", path, names[i]->d_name);
-			status = read_path(b, full, tty);
+			read_path(b, full, tty, bad);
 			if (tty && b->count % 250 == 0)
 				fprintf(stderr, "\rread %u certificates", b->count);
 		}
 		free(names[i]);
 	}
 	free(names);
-	return status;
+	return 0;
 }
 
 static int
@@ -111,14 +126,19 @@ cert_import(int argc, char **argv)
 	static const struct option longs[] = {
 		{ "token", required_argument, NULL, 't' },
 		{ "pin", required_argument, NULL, 'p' },
+		{ "skip-invalid", no_argument, NULL, 's' },
+		{ "dry-run", no_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *token = NULL, *pin = NULL;
+	bool skip = false, dry = false;
 	int c;
 	while ((c = getopt_long(argc, argv, "t:p:", longs, NULL)) != -1) {
 		switch (c) {
 		case 't': token = optarg; break;
 		case 'p': pin = cli_pin_arg(optarg, "user PIN"); break;
+		case 's': skip = true; break;
+		case 'n': dry = true; break;
 		default: return cli_usage("cert import: bad option (see keymgr cert import --help)");
 		}
 	}
@@ -130,12 +150,29 @@ cert_import(int argc, char **argv)
 	wire_init(&b.der, WIRE_MAX_FRAME - 64);
 	wire_put_u32(&b.der, 0);
 	int status = 0;
+	unsigned bad_files = 0;
 	for (int i = optind; i < argc && status == 0; i++)
-		status = read_path(&b, argv[i], tty);
+		status = read_path(&b, argv[i], tty, &bad_files);
 	if (tty)
 		fprintf(stderr, "\rread %u certificates\n", b.count);
 	if (status == 0 && wire_error(&b.der) != 0)
 		status = cli_fail("cert import: more than one import can carry (16 MiB); import in parts");
+	if (status == 0 && bad_files > 0 && !skip)
+		status = cli_fail("cert import: %u file(s) could not be read (named above); nothing was imported "
+				  "(--skip-invalid imports the others)", bad_files);
+	else if (status == 0 && bad_files > 0)
+		fprintf(stderr, "keymgr: cert import: skipping the %u file(s) named above\n", bad_files);
+	if (status == 0 && b.count == 0)
+		status = cli_fail("cert import: no certificate to import");
+	if (status == 0 && dry) {
+		printf("dry run: %u certificate(s) read, %u file(s) skipped; nothing sent to keymgrd\n", b.count,
+		       bad_files);
+		for (uint32_t i = 0; i < b.count; i++)
+			free(b.origin[i]);
+		free(b.origin);
+		wire_free(&b.der);
+		return 0;
+	}
 	struct cy_conn *conn = status == 0 ? cli_connect() : NULL;
 	uint32_t session;
 	if (status == 0 && conn == NULL)
@@ -186,9 +223,10 @@ cert_import(int argc, char **argv)
 }
 
 const struct cli_cmd cmd_cert_import = {
-	"cert", "import", "--token LABEL [--pin PIN] FILE|DIR...",
+	"cert", "import", "--token LABEL [--pin PIN] [--skip-invalid] [--dry-run] FILE|DIR...",
 	"Imports certificates (DER, or PEM files with one or more) onto the token, all\n"
-	"or none: one that cannot be read stops the import with its file named.\n"
+	"or none: every file that cannot be read is named and nothing is imported, unless\n"
+	"--skip-invalid (then the others are). --dry-run reads and checks, sends nothing.\n"
 	"Each is paired with its key (same CKA_ID) when the token holds it; those\n"
 	"already on the token and those without a key are counted. The certificate of\n"
 	"a rotated key's new version activates it and retires the version before.",

@@ -71,6 +71,27 @@ printf 'garbage' >"$TMP/bad.der"
 "$KEYMGR" cert import --token province --pin 1234 "$TMP/certs/ca.pem" "$TMP/bad.der" 2>"$TMP/err" && fail "bad file imported"
 grep -q "bad.der" "$TMP/err" || { cat "$TMP/err" >&2; fail "the bad file is not named"; }
 "$KEYMGR" inventory list --token province --csv | tail -n +2 | wc -l | grep -q "^$COUNT$" || fail "partial import happened"
+# A directory with two files that are no certificates: both named, nothing
+# imported; --dry-run sends nothing; --skip-invalid imports the others.
+mkdir "$TMP/mixed"
+for i in 1 2 3; do
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TMP/mixed.key" -days 90 \
+		-subj "/CN=Cán bộ mới $i/O=Sở Nội vụ" -out "$TMP/mixed/new-$i.pem" 2>/dev/null || fail "openssl req $i"
+done
+printf 'garbage' >"$TMP/mixed/x-bad.der"
+printf '0\202junk' >"$TMP/mixed/y-bad.der"
+"$KEYMGR" cert import --token province --pin 1234 "$TMP/mixed" >/dev/null 2>"$TMP/err" && fail "a directory with bad files was imported"
+grep -q "x-bad.der" "$TMP/err" && grep -q "y-bad.der" "$TMP/err" && grep -q "2 file(s) could not be read" "$TMP/err" ||
+	{ cat "$TMP/err" >&2; fail "not every bad file is named"; }
+"$KEYMGR" inventory list --token province --csv | tail -n +2 | wc -l | grep -q "^$COUNT$" || fail "a refused import imported"
+"$KEYMGR" cert import --token province --pin 1234 --skip-invalid --dry-run "$TMP/mixed" 2>/dev/null |
+	grep -q "^dry run: 3 certificate(s) read, 2 file(s) skipped" || fail "--dry-run"
+"$KEYMGR" inventory list --token province --csv | tail -n +2 | wc -l | grep -q "^$COUNT$" || fail "--dry-run imported"
+"$KEYMGR" cert import --token province --pin 1234 --skip-invalid "$TMP/mixed" 2>"$TMP/err" | grep -q "^imported 3 " ||
+	fail "--skip-invalid did not import the good files"
+grep -q "skipping the 2 file(s)" "$TMP/err" || fail "--skip-invalid did not say what it skipped"
+COUNT=$((COUNT + 3))
+echo "import of a directory: both bad files named, nothing imported; --dry-run sends nothing; --skip-invalid imports 3"
 
 # A certificate for a key on the token is paired with it.
 "$KEYMGR" key generate --token province --pin 1234 --type ec:P-256 --label "Điêu Chính Tới" --id 5a || fail "key"
