@@ -340,8 +340,10 @@ key_state(int argc, char **argv)
 		{ "id", required_argument, NULL, 'i' },
 		{ "reason", required_argument, NULL, 'r' },
 		{ "serial", required_argument, NULL, 's' },
+		{ "dry-run", no_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
 	};
+	bool dry = false;
 	const char *what = argv[0], *token = NULL, *pin = NULL, *idhex = NULL, *reason = "unspecified";
 	const char *serial = NULL;
 	char found_id[130];
@@ -355,6 +357,7 @@ key_state(int argc, char **argv)
 		case 'i': idhex = optarg; break;
 		case 'r': reason = optarg; break;
 		case 's': serial = optarg; break;
+		case 'n': dry = true; break;
 		default: return cli_usage("key %s: bad option (see keymgr key %s --help)", what, what);
 		}
 	}
@@ -399,7 +402,31 @@ key_state(int argc, char **argv)
 	int status = 1;
 	if (conn == NULL)
 		return 1;
-	if (cli_open(conn, token, 0, true, pin, &session) == 0) {
+	if (dry) {
+		/* What would change: the version's objects and its certificates. */
+		struct cli_tmpl t;
+		tmpl_init(&t);
+		tmpl_bytes(&t, CKA_ID, id, idlen);
+		uint32_t *h = NULL, n = 0;
+		CK_RV rv = cli_open(conn, token, 0, false, pin, &session) == 0 ? cli_find_all(conn, session, &t, &h, &n)
+									 : (CK_RV)-1;
+		tmpl_free(&t);
+		free(h);
+		if (rv == CKR_OK) {
+			struct cli_inv_row *rows = NULL;
+			uint32_t nr = 0, certs = 0;
+			if (cli_inventory(token, "", "", 0, &rows, &nr) == 0)
+				for (uint32_t i = 0; i < nr; i++)
+					certs += strcasecmp(rows[i].keyid, idhex) == 0;
+			free(rows);
+			printf("dry run: key %s on '%s': %u object(s) and %u certificate(s) would be %s%s%s; nothing changed\n",
+			       idhex, token, n, certs, state_name(state), state == COYEU_KEY_REVOKED ? ", reason " : "",
+			       state == COYEU_KEY_REVOKED ? reason : "");
+			status = n > 0 ? 0 : cli_fail("key %s: no object with id %s on '%s'", what, idhex, token);
+		} else if (rv != (CK_RV)-1) {
+			cli_fail("key %s: %s", what, ckr_name(rv));
+		}
+	} else if (cli_open(conn, token, 0, true, pin, &session) == 0) {
 		struct wire_buf *b = client_begin(conn, MSG_KEY_STATE);
 		wire_put_u32(b, session);
 		wire_put_bytes(b, id, idlen);
@@ -430,7 +457,7 @@ const struct cli_cmd cmd_key_retire = {
 };
 
 const struct cli_cmd cmd_key_revoke = {
-	"key", "revoke", "--token LABEL [--pin PIN] (--id HEX | --serial S) [--reason R]",
+	"key", "revoke", "--token LABEL [--pin PIN] (--id HEX | --serial S) [--reason R] [--dry-run]",
 	"Revokes a key version (by CKA_ID, or by the serial of its certificate) at once:\n"
 	"no operation is possible with it any more, the inventory marks its certificates\n"
 	"revoked, and each CA on the token signs a new CRL.\n"

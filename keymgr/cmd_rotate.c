@@ -111,7 +111,7 @@ rotate_worker(void *arg)
 
 static int
 rotate_due(struct cy_conn *conn, uint32_t session, const char *token, const char *pin, long long within,
-	   const char *outdir, long jobs)
+	   const char *outdir, long jobs, bool dry)
 {
 	struct wire_buf *b = client_begin(conn, MSG_ROTATE_DUE);
 	wire_put_u32(b, session);
@@ -135,6 +135,13 @@ rotate_due(struct cy_conn *conn, uint32_t session, const char *token, const char
 		memcpy(keys[i].v, l, keys[i].len);
 	}
 	printf("%u key(s) due for rotation\n", n);
+	if (dry) {
+		for (uint32_t i = 0; i < n; i++)
+			printf("  %.*s\n", (int)keys[i].len, (const char *)keys[i].v);
+		printf("dry run: nothing rotated\n");
+		free(keys);
+		return 0;
+	}
 	fflush(stdout);
 	struct rotate_job j = { token, pin, outdir, keys, n, 0, 0, 0, PTHREAD_MUTEX_INITIALIZER };
 	struct timespec t0, t1;
@@ -169,10 +176,11 @@ key_rotate(int argc, char **argv)
 		{ "within", required_argument, NULL, 'w' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "jobs", required_argument, NULL, 'j' },
+		{ "dry-run", no_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *token = NULL, *pin = NULL, *label = NULL, *outdir = ".";
-	bool due = false;
+	bool due = false, dry = false;
 	long long within = 30 * 86400;
 	long jobs = sysconf(_SC_NPROCESSORS_ONLN);
 	int c;
@@ -182,6 +190,7 @@ key_rotate(int argc, char **argv)
 		case 'p': pin = cli_pin_arg(optarg, "user PIN"); break;
 		case 'l': label = optarg; break;
 		case 'd': due = true; break;
+		case 'n': dry = true; break;
 		case 'w':
 			if ((within = duration_parse(optarg)) < 0)
 				return cli_fail("key rotate: --within wants a duration such as 30d");
@@ -201,6 +210,8 @@ key_rotate(int argc, char **argv)
 		return cli_usage("key rotate: unexpected argument '%s'", argv[optind]);
 	if (!token || (!label == !due))
 		return cli_usage("key rotate: --token and either a key label or --due are required");
+	if (dry && !due)
+		return cli_usage("key rotate: --dry-run goes with --due (it lists the keys that would be rotated)");
 	struct stat sb;
 	if (stat(outdir, &sb) != 0 || !S_ISDIR(sb.st_mode))
 		return cli_fail("key rotate: --out %s is not a directory", outdir);
@@ -212,14 +223,15 @@ key_rotate(int argc, char **argv)
 	if (conn == NULL)
 		return 1;
 	if (cli_open(conn, token, 0, true, pin, &session) == 0)
-		status = due ? rotate_due(conn, session, token, pin, within, outdir, jobs)
+		status = due ? rotate_due(conn, session, token, pin, within, outdir, jobs, dry)
 			     : rotate_one(conn, session, (const uint8_t *)label, (uint32_t)strlen(label), outdir, NULL);
 	client_close(conn);
 	return status;
 }
 
 const struct cli_cmd cmd_key_rotate = {
-	"key", "rotate", "--token LABEL [--pin PIN] (KEY | --label KEY | --due [--within 30d]) [--out DIR] [--jobs N]",
+	"key", "rotate",
+	"--token LABEL [--pin PIN] (KEY | --label KEY | --due [--within 30d] [--dry-run]) [--out DIR] [--jobs N]",
 	"Makes a new version of a key, pre-active, and writes a PKCS#10 request for it\n"
 	"(the subject of the current version's certificate, signed by the new key inside\n"
 	"keymgrd) to DIR/KEY-vN.csr. Importing the certificate issued for it activates\n"
@@ -227,7 +239,7 @@ const struct cli_cmd cmd_key_rotate = {
 	"certificate, rotating again writes its request again (nothing new is made).\n"
 	"--due rotates every key whose\n"
 	"certificate expires within the period (default 30 days), N at a time (default:\n"
-	"one per CPU core).",
+	"one per CPU core); with --dry-run it lists them and rotates none.",
 	key_rotate,
 };
 

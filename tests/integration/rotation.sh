@@ -156,6 +156,10 @@ echo "grace period over: version 1 destroyed, audit entries kept, chain verifies
 TTB=$("$K" key show $T ttb | awk '$1 == 1 { print $5 }')
 $P11 --sign --id "$TTB" -m SHA256-RSA-PKCS -i "$TMP/doc" -o "$TMP/s" >/dev/null 2>&1 || fail "ttb does not sign"
 SERIAL=$(openssl x509 -in "$TMP/ttb.pem" -noout -serial | cut -d= -f2)
+"$K" key revoke $T --serial "$SERIAL" --reason keyCompromise --dry-run >"$TMP/dry.log" || fail "revoke --dry-run"
+grep -q "1 certificate(s) would be revoked, reason keyCompromise; nothing changed" "$TMP/dry.log" ||
+	{ cat "$TMP/dry.log" >&2; fail "revoke --dry-run did not say what it would do"; }
+"$K" inventory list --token rot --status revoked --csv | grep -q "Trần Thị Bích" && fail "--dry-run revoked"
 "$K" key revoke $T --serial "$SERIAL" --reason keyCompromise >/dev/null || fail "revoke by serial"
 $P11 --sign --id "$TTB" -m SHA256-RSA-PKCS -i "$TMP/doc" -o "$TMP/s" >/dev/null 2>&1 && fail "a revoked key signed"
 "$K" inventory list --token rot --status revoked --csv | grep -q "Trần Thị Bích.*,revoked,$TTB,keyCompromise," ||
@@ -183,6 +187,9 @@ for i in 1 2 3 4 5 6; do
 		"$K" cert import $T "$TMP/d.pem" >/dev/null || fail "due-$i certificate"
 done
 mkdir "$TMP/due"
+"$K" key rotate $T --due --within 30d --dry-run >"$TMP/dry.log" || fail "rotate --due --dry-run"
+grep -q "^6 key(s) due" "$TMP/dry.log" && grep -q "^dry run: nothing rotated" "$TMP/dry.log" &&
+	[ "$(grep -c '^  due-' "$TMP/dry.log")" -eq 6 ] || { cat "$TMP/dry.log" >&2; fail "--dry-run did not list the 6 keys"; }
 "$K" key rotate $T --due --within 30d --out "$TMP/due" --jobs 2 >"$TMP/due.log" || { cat "$TMP/due.log" >&2; fail "rotate --due"; }
 grep -q "^6 key(s) due" "$TMP/due.log" || { cat "$TMP/due.log" >&2; fail "not 6 keys due"; }
 [ "$(ls "$TMP/due" | wc -l)" -eq 6 ] || fail "not 6 requests"
