@@ -3,6 +3,7 @@
 # option, a missing argument, an unknown command), every group's --help
 # lists its commands, every command's --help works (exit 0).
 . "$(dirname "$0")/lib.sh"
+cd "$TMP"
 st() { s=0; "$@" >/dev/null 2>&1 || s=$?; echo "$s"; }
 [ "$(st "$KEYMGR" token init --bogus)" = 2 ] || fail "a bad option did not exit 2"
 [ "$(st "$KEYMGR" key generate)" = 2 ] || fail "missing arguments did not exit 2"
