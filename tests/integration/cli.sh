@@ -25,6 +25,19 @@ for c in status backup restore; do
 done
 echo "usage errors exit 2; $(echo "$groups" | wc -w) groups' --help and every command's --help work"
 
+# bash completion: groups, a group's commands, a command's options.
+if command -v bash >/dev/null; then
+	comp() { # WORDS...: what completing the last word offers
+		PATH="$(dirname "$KEYMGR"):$PATH" bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1));
+			_keymgr; printf "%s\n" "${COMPREPLY[@]}"' sh "$TOP_SRCDIR/completion/keymgr" keymgr "$@"
+	}
+	comp "" | grep -qx inventory || fail "completion: no group 'inventory'"
+	comp key "" | grep -qx rotate || fail "completion: 'keymgr key' does not offer rotate"
+	comp key rotate --d | grep -qx -- --due || fail "completion: 'keymgr key rotate --d' does not offer --due"
+	comp status --j | grep -qx -- --json || fail "completion: 'keymgr status --j' does not offer --json"
+	echo "bash completion: groups, commands and options come from keymgr"
+fi
+
 # PINs from keymgr: a token whose init stopped before its user PIN (what
 # pkcs11-tool --init-token alone leaves) is finished with token init-pin;
 # set-pin changes it; errors read as sentences with their code.
