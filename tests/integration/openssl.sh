@@ -31,6 +31,10 @@ unset OPENSSL_CONF
 PROVIDER=$(ls /usr/lib/*/ossl-modules/pkcs11.so 2>/dev/null | head -1)
 if [ -z "$PROVIDER" ]; then
 	echo "SKIP (provider): pkcs11-provider is not installed (bookworm-backports; scripts/install-deps tries)"
+elif [ -n "${COYEU_SAN_PRELOAD:-}" ]; then
+	# It dlopens the module with RTLD_DEEPBIND, which the sanitizer
+	# runtimes refuse (google/sanitizers#611).
+	echo "SKIP (provider): pkcs11-provider cannot load a sanitizer-built module (RTLD_DEEPBIND)"
 else
 	cat >"$TMP/provider.cnf" <<CONF
 openssl_conf = openssl_init
