@@ -225,7 +225,7 @@ cert_export(int argc, char **argv)
 	if (conn == NULL || cli_open(conn, token, 0, false, NULL, &session) != 0 || read_certs(conn, session, &cs) != 0)
 		goto out;
 	/* A key's certificates are those of its versions' CKA_IDs (or labelled
-	 * as it); the newest that matches: a renewal's, not the one it
+	 * as it); the latest that matches: a renewal's, not the one it
 	 * superseded. */
 	uint8_t (*ids)[64] = NULL;
 	size_t *lens = NULL, nids = 0;
@@ -236,15 +236,19 @@ cert_export(int argc, char **argv)
 		goto out;
 	}
 	gnutls_x509_crt_t pick = NULL;
-	time_t newest = 0;
+	time_t newest = 0, latest = 0;
 	for (size_t i = 0; i < cs.n; i++) {
 		bool match = serial ? serial_is(cs.crt[i], serial) : cs.label[i] && strcmp(cs.label[i], label) == 0;
 		for (size_t k = 0; !match && k < nids; k++)
 			match = cs.id_len[i] == lens[k] && lens[k] > 0 && memcmp(cs.id[i], ids[k], lens[k]) == 0;
+		/* The one that ends last (a renewal's), of those the one begun last:
+		 * two issued in the same second differ by their end. */
 		time_t nb = gnutls_x509_crt_get_activation_time(cs.crt[i]);
-		if (match && (pick == NULL || nb > newest)) {
+		time_t na = gnutls_x509_crt_get_expiration_time(cs.crt[i]);
+		if (match && (pick == NULL || na > latest || (na == latest && nb > newest))) {
 			pick = cs.crt[i];
 			newest = nb;
+			latest = na;
 		}
 	}
 	free(ids);
