@@ -56,6 +56,7 @@ static const struct cli_cmd *const commands[] = {
 	&cmd_key_rotate,
 	&cmd_key_show,
 	&cmd_key_csr,
+	&cmd_key_import,
 	&cmd_cert_import,
 	&cmd_inventory_list,
 	&cmd_inventory_report,

@@ -20,8 +20,8 @@
 
 /*
  * A new X.509 certificate: CKA_SUBJECT/ISSUER/SERIAL_NUMBER from its DER
- * where missing, and, without a CKA_ID, the CKA_ID of the token's public
- * key it certifies (found by key hash), so NSS pairs them.
+ * where missing, and, without a CKA_ID, the CKA_ID of the token's key
+ * it certifies (found by key hash), so NSS pairs them.
  */
 static CK_RV
 complete_cert_locked(struct req *r, struct km_session *s, struct km_object *o)
@@ -34,23 +34,7 @@ complete_cert_locked(struct req *r, struct km_session *s, struct km_object *o)
 	const struct attr *id = al_find(&o->pub, CKA_ID);
 	if (rv != CKR_OK || (id != NULL && id->len > 0))
 		return rv;
-	int64_t *ids = NULL;
-	size_t n = 0;
-	if (store_object_by_keyhash(r->ctx->st, s->token_id, keyhash, CKO_PUBLIC_KEY, &ids, &n) != 0)
-		return CKR_DEVICE_ERROR;
-	for (size_t i = 0; i < n && rv == CKR_OK; i++) {
-		struct km_object *key;
-		bool owned;
-		if (req_object(r, s, (uint32_t)ids[i], false, &key, &owned) != CKR_OK)
-			continue;
-		const struct attr *kid = al_find(&key->pub, CKA_ID);
-		if (kid != NULL && kid->len > 0 && al_set(&o->pub, CKA_ID, kid->val, kid->len) != 0)
-			rv = CKR_HOST_MEMORY;
-		handle_put(key, owned);
-		break;
-	}
-	free(ids);
-	return rv;
+	return req_cert_key_id(r, s, keyhash, &o->pub) < 0 ? CKR_DEVICE_ERROR : CKR_OK;
 }
 
 CK_RV

@@ -23,29 +23,6 @@
 #include "model/rotate.h"
 #include "pki/x509_read.h"
 
-/* The CKA_ID of token_id's public key whose key hash is keyhash, if any. */
-static int
-key_id_for(struct req *r, struct km_session *s, const uint8_t *keyhash, struct attrlist *into)
-{
-	int64_t *ids = NULL;
-	size_t n = 0;
-	int found = 0;
-	if (store_object_by_keyhash(r->ctx->st, s->token_id, keyhash, CKO_PUBLIC_KEY, &ids, &n) != 0)
-		return -1;
-	for (size_t i = 0; i < n && !found; i++) {
-		struct km_object *key;
-		bool owned;
-		if (req_object(r, s, (uint32_t)ids[i], false, &key, &owned) != CKR_OK)
-			continue;
-		const struct attr *kid = al_find(&key->pub, CKA_ID);
-		if (kid != NULL && kid->len > 0)
-			found = al_set(into, CKA_ID, kid->val, kid->len) == 0 ? 1 : -1;
-		handle_put(key, owned);
-	}
-	free(ids);
-	return found;
-}
-
 /*
  * keymgr cert import: all the certificates or none, in one transaction.
  * Each becomes a public token certificate object (label: its CN) with the
@@ -126,7 +103,7 @@ process_cert_import(struct req *r)
 		} else {
 			al_init(&tmpl, false);
 			int e = x509_cert_template(c, certs[i].der, certs[i].len, &tmpl);
-			int k = e ? -1 : key_id_for(r, s, c->keyhash, &tmpl);
+			int k = e ? -1 : req_cert_key_id(r, s, c->keyhash, &tmpl);
 			if (e || k < 0)
 				rv = CKR_HOST_MEMORY;
 			else if ((rv = obj_build(&tmpl, CKO_CERTIFICATE, ATTR_ANY_KEY, OM_CREATE, false, &o)) == CKR_OK) {

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "ctx.h"
 #include "dispatch/request.h"
@@ -86,4 +87,29 @@ req_commit(struct req *r, int e)
 	if (e != 0)
 		store_rollback(r->ctx->st);
 	return e;
+}
+
+int
+req_cert_key_id(struct req *r, struct km_session *s, const uint8_t *keyhash, struct attrlist *into)
+{
+	static const CK_OBJECT_CLASS order[] = { CKO_PUBLIC_KEY, CKO_PRIVATE_KEY };
+	int found = 0;
+	for (size_t c = 0; c < sizeof(order) / sizeof(order[0]) && found == 0; c++) {
+		int64_t *ids = NULL;
+		size_t n = 0;
+		if (store_object_by_keyhash(r->ctx->st, s->token_id, keyhash, (uint32_t)order[c], &ids, &n) != 0)
+			return -1;
+		for (size_t i = 0; i < n && found == 0; i++) {
+			struct km_object *key;
+			bool owned;
+			if (req_object(r, s, (uint32_t)ids[i], false, &key, &owned) != CKR_OK)
+				continue;
+			const struct attr *kid = al_find(&key->pub, CKA_ID);
+			if (kid != NULL && kid->len > 0)
+				found = al_set(into, CKA_ID, kid->val, kid->len) == 0 ? 1 : -1;
+			handle_put(key, owned);
+		}
+		free(ids);
+	}
+	return found;
 }

@@ -97,6 +97,11 @@ CK_RV req_object(struct req *r, struct km_session *s, uint32_t h, bool with_secr
 CK_RV req_key(struct req *r, struct km_session *s, uint32_t h, struct km_object **out, bool *owned);
 /* Reads an 'A' field into l (freed on failure). */
 CK_RV req_template(struct req *r, struct attrlist *l);
+/* Gives into the CKA_ID of the session's token key whose public part
+ * has keyhash (a public key first, else a private key alone, as other
+ * tools write them), so the certificate of that key pairs with it. 1
+ * when found, 0 when the token has no such key, -1 on error. */
+int req_cert_key_id(struct req *r, struct km_session *s, const uint8_t *keyhash, struct attrlist *into);
 /* token_verify_pin for session s's token, with s kept (busy) meanwhile. */
 CK_RV req_verify_pin(struct req *r, struct km_session *s, CK_USER_TYPE who, const uint8_t *pin, uint32_t n);
 

@@ -39,12 +39,36 @@ gnutls_curve(const struct curve *c)
 	return GNUTLS_ECC_CURVE_INVALID;
 }
 
+static int ec_public(const struct curve *c, const struct attr *d, uint8_t *x, uint8_t *y);
+static int ed_public(const struct curve *c, const struct attr *d, uint8_t *pub);
+static const struct attr *secret(const struct km_object *o, CK_ATTRIBUTE_TYPE t);
+
+/* The public point of private key o, which has no CKA_EC_POINT (keys
+ * other tools write seldom do): derived from its value. */
+static int
+derived_point(const struct km_object *o, const struct curve *c, gnutls_ecc_curve_t gc, gnutls_pubkey_t pk)
+{
+	const struct attr *d = secret(o, CKA_VALUE);
+	uint8_t x[66], y[66];
+	if (d == NULL || d->len == 0 || d->len > c->field_bytes)
+		return -1;
+	if (c->key_type == CKK_EC && ec_public(c, d, x, y) == 0) {
+		gnutls_datum_t dx = { x, (unsigned)c->field_bytes }, dy = { y, (unsigned)c->field_bytes };
+		return gnutls_pubkey_import_ecc_raw(pk, gc, &dx, &dy);
+	}
+	if (c->key_type == CKK_EC_EDWARDS && d->len == c->field_bytes && ed_public(c, d, x) == 0) {
+		gnutls_datum_t dx = { x, (unsigned)c->field_bytes };
+		return gnutls_pubkey_import_ecc_raw(pk, gc, &dx, NULL);
+	}
+	return -1;
+}
+
 int
 x509_pubkey_of(const struct km_object *o, gnutls_pubkey_t *out)
 {
 	gnutls_pubkey_t pk;
 	int g = -1;
-	if (o->cls != CKO_PUBLIC_KEY || gnutls_pubkey_init(&pk) < 0)
+	if ((o->cls != CKO_PUBLIC_KEY && o->cls != CKO_PRIVATE_KEY) || gnutls_pubkey_init(&pk) < 0)
 		return CY_ERR_NOT_FOUND;
 	if (o->key_type == CKK_RSA) {
 		const struct attr *n = al_find(&o->pub, CKA_MODULUS), *e = al_find(&o->pub, CKA_PUBLIC_EXPONENT);
@@ -68,6 +92,8 @@ x509_pubkey_of(const struct km_object *o, gnutls_pubkey_t *out)
 				gnutls_datum_t x = { (uint8_t *)pt, (unsigned)want };
 				g = gnutls_pubkey_import_ecc_raw(pk, gc, &x, NULL);
 			}
+		} else if (q == NULL && o->cls == CKO_PRIVATE_KEY && gc != GNUTLS_ECC_CURVE_INVALID) {
+			g = derived_point(o, c, gc, pk);
 		}
 	}
 	if (g < 0) {
@@ -240,7 +266,7 @@ x509_cert_template(const struct x509_cert *c, const uint8_t *der, size_t len, st
 int
 x509_object_keyhash(const struct km_object *o, uint8_t out[X509_KEYHASH_LEN])
 {
-	if (o->cls == CKO_PUBLIC_KEY)
+	if (o->cls == CKO_PUBLIC_KEY || o->cls == CKO_PRIVATE_KEY)
 		return x509_key_hash(o, out);
 	if (o->cls != CKO_CERTIFICATE)
 		return CY_ERR_NOT_FOUND;

@@ -19,16 +19,19 @@
 
 #define X509_KEYHASH_LEN 32
 
-/* The key hash of public key object o. 0, or CY_ERR_NOT_FOUND when o is
- * not a public key GnuTLS can express (then there is none). */
+/* The key hash of key object o (public, or private: of its public part).
+ * 0, or CY_ERR_NOT_FOUND when o is no key GnuTLS can express (then there
+ * is none). */
 int x509_key_hash(const struct km_object *o, uint8_t out[X509_KEYHASH_LEN]);
 
-/* GnuTLS's form of public key object o (free with gnutls_pubkey_deinit):
- * 0, or CY_ERR_NOT_FOUND when o is no public key GnuTLS can express. */
+/* GnuTLS's form of the public key of key object o (a public key, or a
+ * private key: its public part, the point derived from the value when the
+ * key has no CKA_EC_POINT); free with gnutls_pubkey_deinit. 0, or
+ * CY_ERR_NOT_FOUND when o is no key GnuTLS can express. */
 int x509_pubkey_of(const struct km_object *o, gnutls_pubkey_t *out);
 
-/* The key hash of a public key object, or of the key in an X.509
- * certificate object. 0, or CY_ERR_NOT_FOUND when o has none. */
+/* The key hash of a key object (as x509_key_hash), or of the key in an
+ * X.509 certificate object. 0, or CY_ERR_NOT_FOUND when o has none. */
 int x509_object_keyhash(const struct km_object *o, uint8_t out[X509_KEYHASH_LEN]);
 
 struct x509_cert {
