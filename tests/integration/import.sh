@@ -1,6 +1,6 @@
 #!/bin/sh
 # Keys made elsewhere brought onto a token (keymgr key import): PKCS #12
-# files with a password (RSA, P-256, Ed25519), an encrypted PKCS #8 key
+# files with a password (RSA, P-256, Ed25519, Ed448), an encrypted PKCS #8 key
 # with its certificate, and the round trip: the token signs with the
 # imported key, cert export gives back the certificate and key pubkey the
 # public key that went in. A wrong password, a certificate of another key
@@ -27,6 +27,7 @@ mk() { # NAME OPENSSL-GENPKEY-ARGS...: NAME.key, NAME.pem (self-signed), NAME.p1
 mk rsa -algorithm RSA -pkeyopt rsa_keygen_bits:2048
 mk ec -algorithm EC -pkeyopt ec_paramgen_curve:P-256
 mk ed -algorithm ED25519
+mk ed448 -algorithm ED448
 
 # A wrong password: a sentence, exit 1, nothing on the token.
 printf 'wrong\n' >badpw
@@ -39,7 +40,7 @@ out=$(setsid "$KEYMGR" key import --token imp --pin 1234 --p12 rsa.p12 2>&1 </de
 echo "$out" | grep -q -- "--password-fd" || fail "no password: '$out'"
 [ "$(count_objects)" -eq 0 ] || fail "a refused import left objects"
 
-for k in rsa ec ed; do
+for k in rsa ec ed ed448; do
 	"$KEYMGR" key import --token imp --pin 1234 --p12 "$k.p12" --label "imp-$k" --password-fd 3 3<pw >out ||
 		fail "import $k.p12"
 	cat out
@@ -63,10 +64,10 @@ openssl dgst -sha256 -verify rsa.want.pub -signature rsa.sig doc >/dev/null || f
 $P11 --sign --id "$(cat ec.id)" --mechanism ECDSA-SHA256 --signature-format openssl --input-file doc \
 	--output-file ec.sig >ec.log 2>&1 || { cat ec.log; fail "sign with the imported EC key"; }
 openssl dgst -sha256 -verify ec.want.pub -signature ec.sig doc >/dev/null || fail "EC signature does not verify"
-echo "PKCS #12: RSA, P-256, Ed25519 imported; certificates and public keys come back the same; signatures verify"
+echo "PKCS #12: RSA, P-256, Ed25519, Ed448 imported; certificates and public keys come back the same; signatures verify"
 # The private key stays in: sensitive, not extractable.
 $P11 --list-objects --type privkey >objs 2>&1 || fail "list-objects"
-[ "$(grep -c "Access: *sensitive$" objs)" -eq 3 ] || { cat objs; fail "the imported keys are not sensitive and unextractable"; }
+[ "$(grep -c "Access: *sensitive$" objs)" -eq 4 ] || { cat objs; fail "the imported keys are not sensitive and unextractable"; }
 grep -A3 "label: *imp-ec" objs | grep "Usage:" | grep -q "decrypt" && fail "an EC key imported for decryption"
 # The same file again: the CKA_ID is taken.
 out=$("$KEYMGR" key import --token imp --pin 1234 --p12 rsa.p12 --password-fd 3 3<pw 2>&1) &&
