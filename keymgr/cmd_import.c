@@ -495,6 +495,7 @@ key_import(int argc, char **argv)
 		if (gnutls_x509_crt_get_raw_dn(l.certs[0], &subj) == 0) {
 			tmpl_datum(&priv, CKA_SUBJECT, &subj);
 			tmpl_datum(&pub, CKA_SUBJECT, &subj);
+			gnutls_free(subj.data);
 		}
 	}
 
