@@ -130,6 +130,8 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	[MSG_BACKUP_READ] = { MSG_BACKUP_READ, "backup-read", "qq", "y" },
 	/* docs/protocol.md, "status" */
 	[MSG_STATUS] = { MSG_STATUS, "status", "", "sqqsuqqqqqyususqyq" },
+	/* slot, its token's serial (the one the administrator saw) */
+	[MSG_TOKEN_DELETE] = { MSG_TOKEN_DELETE, "token-delete", "us", "" },
 };
 
 static const struct proto_op_info ops[OP_MAX + 1] = {

@@ -128,6 +128,7 @@ enum proto_type {
 	MSG_BACKUP,
 	MSG_BACKUP_READ,
 	MSG_STATUS,
+	MSG_TOKEN_DELETE,
 	MSG_COUNT /* one past the last */
 };
 

@@ -31,7 +31,8 @@ extern const struct cli_cmd cmd_token_init, cmd_token_list, cmd_key_generate, cm
 	cmd_holder_import, cmd_holder_list, cmd_holder_reset_pin, cmd_account_add, cmd_account_list,
 	cmd_account_remove, cmd_access_grant, cmd_access_revoke, cmd_access_list, cmd_holder_split, cmd_token_reset_so_pin,
 	cmd_workstation_enroll, cmd_cert_revoke, cmd_backup, cmd_backup_verify, cmd_restore, cmd_status,
-	cmd_cert_export, cmd_key_pubkey, cmd_token_set_pin, cmd_token_init_pin, cmd_key_import;
+	cmd_cert_export, cmd_key_pubkey, cmd_token_set_pin, cmd_token_init_pin, cmd_key_import,
+	cmd_token_delete;
 
 /* The socket given with --socket, or NULL to resolve it the usual way. */
 extern const char *cli_socket;

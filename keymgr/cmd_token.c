@@ -1,10 +1,11 @@
-/* cmd_token.c - keymgr token init, keymgr token list. */
+/* cmd_token.c - keymgr token init, list, reset-so-pin, set-pin, init-pin, delete. */
 #include "config.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ckr.h"
 #include "cli.h"
@@ -358,4 +359,104 @@ const struct cli_cmd cmd_token_init_pin = {
 	"(it lists as 'not set'). On a holder's token the SO PIN is an administrator's\n"
 	"account passphrase; keymgr holder reset-pin gives a one-time PIN instead.",
 	token_init_pin,
+};
+
+/* ---- keymgr token delete ---- */
+
+/* Asks for the token's label to be typed on the terminal: true when it
+ * was. */
+static bool
+confirmed(const char *label)
+{
+	char line[128];
+	fprintf(stderr, "This deletes token '%s' with every key, certificate and record on it.\n"
+		"Type its label to go on: ", label);
+	fflush(stderr);
+	if (fgets(line, sizeof(line), stdin) == NULL)
+		return false;
+	line[strcspn(line, "\r\n")] = '\0';
+	return strcmp(line, label) == 0;
+}
+
+static int
+token_delete(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "token", required_argument, NULL, 't' },
+		{ "yes", no_argument, NULL, 'y' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *token = NULL;
+	bool yes = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "t:y", longs, NULL)) != -1) {
+		switch (c) {
+		case 't': token = optarg; break;
+		case 'y': yes = true; break;
+		default: return cli_usage("token delete: bad option (see keymgr token delete --help)");
+		}
+	}
+	if (optind != argc)
+		return cli_usage("token delete: unexpected argument '%s'", argv[optind]);
+	if (token == NULL)
+		return cli_usage("token delete: --token is required");
+	if (!yes && !isatty(STDIN_FILENO))
+		return cli_usage("token delete: give --yes to delete '%s' (no terminal to confirm on)", token);
+	struct cy_conn *conn = cli_connect();
+	if (conn == NULL)
+		return 1;
+	uint32_t slot = 0, n = 0;
+	struct cli_token *t = NULL, *found = NULL;
+	int status = 1;
+	CK_RV rv;
+	if (cli_find_token(conn, token, &slot) != 0)
+		goto out;
+	if ((rv = cli_tokens(conn, &t, &n)) != CKR_OK) {
+		if (rv != (CK_RV)-1)
+			cli_fail("token delete: cannot list tokens: %s", ckr_name(rv));
+		goto out;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (t[i].slot == slot)
+			found = &t[i];
+	if (found == NULL) {
+		cli_fail("token delete: token '%s' went away", token);
+		goto out;
+	}
+	if (!yes && !confirmed(found->label)) {
+		cli_fail("token delete: not confirmed; '%s' is kept", found->label);
+		goto out;
+	}
+	/* The serial goes along: a token deleted and made again in that slot
+	 * meanwhile is another one, and stays. */
+	struct wire_buf *b = client_begin(conn, MSG_TOKEN_DELETE);
+	wire_put_u32(b, slot);
+	wire_put_str(b, found->serial);
+	rv = cli_call(conn);
+	if (rv == CKR_OK) {
+		printf("token '%s' (serial %s) deleted from slot %u\n", found->label, found->serial, slot);
+		status = 0;
+	} else if (rv == CKR_SESSION_EXISTS) {
+		cli_fail("token delete: '%s' is open in a program (a session exists); close it and try again "
+			 "(CKR_SESSION_EXISTS)", found->label);
+	} else if (rv == CKR_TOKEN_NOT_RECOGNIZED) {
+		cli_fail("token delete: slot %u holds another token now; nothing deleted (CKR_TOKEN_NOT_RECOGNIZED)",
+			 slot);
+	} else if (rv != (CK_RV)-1) {
+		cli_fail("token delete: %s", cli_explain(rv, NULL));
+	}
+out:
+	free(t);
+	client_close(conn);
+	return status;
+}
+
+const struct cli_cmd cmd_token_delete = {
+	"token", "delete", "--token LABEL [--yes]",
+	"Deletes a token for good: its keys, certificates and their inventory, its CA\n"
+	"records, access rules, logins and unlocks (the audit trail keeps what was done\n"
+	"with them). Asks for the label to be typed again on a terminal; --yes skips\n"
+	"that (and is needed without one). Refused while a program has the token open.\n"
+	"Administrators only; audited.",
+	token_delete,
 };

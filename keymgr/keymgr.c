@@ -38,6 +38,7 @@ static const struct cli_cmd *const commands[] = {
 	&cmd_token_reset_so_pin,
 	&cmd_token_set_pin,
 	&cmd_token_init_pin,
+	&cmd_token_delete,
 	&cmd_unlock,
 	&cmd_lock,
 	&cmd_audit_list,

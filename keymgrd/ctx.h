@@ -302,6 +302,10 @@ CK_RV token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin,
  * client holds every other one up with SO PINs to hash. */
 CK_RV token_init_unlocked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_t so_len,
 			  const char *label);
+/* keymgr token delete: token slot, if its serial is still serial (not
+ * re-initialised meanwhile) and no session is open on it here, goes with
+ * everything it holds, audited. */
+CK_RV token_delete_locked(struct km_ctx *ctx, int64_t slot, const char *serial);
 /* pin_rate (docs/security.md): whether principal gave as many wrong PINs
  * or passphrases this minute as it may (logged), and counting one more. */
 bool token_rate_exceeded_locked(struct km_ctx *ctx, const char *principal);

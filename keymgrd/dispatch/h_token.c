@@ -245,6 +245,20 @@ process_reset_so_pin(struct req *r)
 }
 
 CK_RV
+process_token_delete(struct req *r)
+{
+	uint32_t slot = get_u32(r);
+	char serial[17];
+	get_str(r, serial, sizeof(serial));
+	r->audit_token = slot;
+	const struct km_token *t = req_slot_ok(r, slot) ? token_find_locked(r->ctx, slot) : NULL;
+	snprintf(r->audit_obj, sizeof(r->audit_obj), "token %.32s serial %.16s", t ? t->st.label : "?", serial);
+	if (!req_slot_ok(r, slot))
+		return CKR_SLOT_ID_INVALID;
+	return token_delete_locked(r->ctx, slot, serial);
+}
+
+CK_RV
 process_init_pin(struct req *r)
 {
 	struct km_session *s = r->s;

@@ -126,6 +126,7 @@ CK_RV process_mech_info(struct req *r);
 CK_RV process_init_token(struct req *r);
 CK_RV process_init_pin(struct req *r);
 CK_RV process_set_pin(struct req *r);
+CK_RV process_token_delete(struct req *r);
 /* h_session.c */
 CK_RV process_open_session(struct req *r);
 CK_RV process_close_session(struct req *r);

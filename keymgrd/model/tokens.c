@@ -758,6 +758,35 @@ init_token(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_t so_le
 }
 
 CK_RV
+token_delete_locked(struct km_ctx *ctx, int64_t slot, const char *serial)
+{
+	struct km_token *t = token_find_locked(ctx, slot);
+	if (t == NULL || strcmp(t->st.serial, serial) != 0)
+		return CKR_TOKEN_NOT_RECOGNIZED;
+	if (t->sessions != 0)
+		return CKR_SESSION_EXISTS;
+	if (store_begin(ctx->st) != 0)
+		return CKR_DEVICE_ERROR;
+	if (store_token_delete(ctx->st, slot) != 0 || audit_commit_locked(ctx) != 0) {
+		store_rollback(ctx->st);
+		return CKR_DEVICE_ERROR;
+	}
+	forget_logins(ctx, slot, false);
+	seal_key_free(t->data_key);
+	wire_wipe(&t->st, sizeof(t->st));
+	size_t i = (size_t)(t - ctx->tokens);
+	memmove(&ctx->tokens[i], &ctx->tokens[i + 1], (ctx->ntokens - i - 1) * sizeof(*t));
+	ctx->ntokens--;
+	if (load_unlocks(ctx) != 0)
+		log_warn("the unlocks could not be read again from the store");
+	crypto_forget_keys();
+	key_cache_forget_locked(ctx);
+	token_scrub_locked(ctx);
+	log_info("token %lld deleted", (long long)slot);
+	return CKR_OK;
+}
+
+CK_RV
 token_init_locked(struct km_ctx *ctx, int64_t slot, const uint8_t *so_pin, size_t so_len, const char *label)
 {
 	return init_token(ctx, slot, so_pin, so_len, label, false);

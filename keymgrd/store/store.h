@@ -230,6 +230,7 @@ struct store_ops {
 	int (*token_pin_failed)(struct store *st, int64_t id, bool so, uint32_t *failures);
 	int (*token_pin_reset)(struct store *st, int64_t id, bool so);
 	int (*token_clear_objects)(struct store *st, int64_t token_id);
+	int (*token_delete)(struct store *st, int64_t token_id);
 	int (*token_count_objects)(struct store *st, int64_t token_id, uint64_t *n, uint64_t *bytes);
 	int (*count_created)(struct store *st, const char *who, uint64_t *n, uint64_t *bytes);
 	int (*object_insert)(struct store *st, struct store_object *o);
@@ -401,6 +402,18 @@ static inline int
 store_token_clear_objects(struct store *st, int64_t token_id)
 {
 	return st->ops->token_clear_objects(st, token_id);
+}
+/* The tables holding rows of a token (column token_id), those that
+ * point at others first; the tokens row goes last. */
+#define STORE_TOKEN_TABLES { "certs", "cas", "issued", "logins", "unlocks", "access", "objects" }
+
+/* keymgr token delete: the token and every row of it (objects and their
+ * inventory, CA records, access rules, logins, unlocks), inside the
+ * caller's transaction. */
+static inline int
+store_token_delete(struct store *st, int64_t token_id)
+{
+	return st->ops->token_delete(st, token_id);
 }
 /* How many objects token_id has, and the bytes of their attributes. */
 static inline int

@@ -851,6 +851,22 @@ pg_token_clear_objects(struct store *st, int64_t token_id)
 	return run(st, "DELETE FROM objects WHERE token_id = $1", &p, "token clear");
 }
 
+static int
+pg_token_delete(struct store *st, int64_t token_id)
+{
+	static const char *const kinds[] = STORE_TOKEN_TABLES;
+	int r = 0;
+	for (size_t i = 0; i <= sizeof(kinds) / sizeof(kinds[0]) && r == 0; i++) {
+		char sql[96];
+		struct qp p = { .n = 0 };
+		p_int(&p, token_id);
+		snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE %s = $1", i < sizeof(kinds) / sizeof(kinds[0])
+			 ? kinds[i] : "tokens", i < sizeof(kinds) / sizeof(kinds[0]) ? "token_id" : "id");
+		r = run(st, sql, &p, "token delete");
+	}
+	return r;
+}
+
 /* A count(*), sum(bytes) query into *n and *bytes. */
 static int
 count_query(struct store *st, const char *sql, const struct qp *p, uint64_t *n, uint64_t *bytes)
@@ -1856,6 +1872,7 @@ const struct store_ops store_pg_ops = {
 	.token_pin_failed = pg_token_pin_failed,
 	.token_pin_reset = pg_token_pin_reset,
 	.token_clear_objects = pg_token_clear_objects,
+	.token_delete = pg_token_delete,
 	.token_count_objects = pg_token_count_objects,
 	.count_created = pg_count_created,
 	.object_insert = pg_object_insert,

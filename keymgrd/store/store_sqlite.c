@@ -607,6 +607,25 @@ sq_token_clear_objects(struct store *st, int64_t token_id)
 	return run(st, s, "token clear");
 }
 
+static int
+sq_token_delete(struct store *st, int64_t token_id)
+{
+	static const char *const kinds[] = STORE_TOKEN_TABLES;
+	int r = 0;
+	for (size_t i = 0; i <= sizeof(kinds) / sizeof(kinds[0]) && r == 0; i++) {
+		char sql[96];
+		sqlite3_stmt *s = NULL;
+		snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE %s = ?1", i < sizeof(kinds) / sizeof(kinds[0])
+			 ? kinds[i] : "tokens", i < sizeof(kinds) / sizeof(kinds[0]) ? "token_id" : "id");
+		if (sqlite3_prepare_v2(sq(st)->db, sql, -1, &s, NULL) != SQLITE_OK)
+			return db_fail(st, "token delete");
+		sqlite3_bind_int64(s, 1, token_id);
+		r = sqlite3_step(s) == SQLITE_DONE ? 0 : db_fail(st, "token delete");
+		sqlite3_finalize(s);
+	}
+	return r;
+}
+
 /* Steps s, a bound count(*), sum(bytes) query, into *n and *bytes. */
 static int
 count_step(struct store *st, sqlite3_stmt *s, uint64_t *n, uint64_t *bytes)
@@ -1767,6 +1786,7 @@ const struct store_ops store_sqlite_ops = {
 	.token_pin_failed = sq_token_pin_failed,
 	.token_pin_reset = sq_token_pin_reset,
 	.token_clear_objects = sq_token_clear_objects,
+	.token_delete = sq_token_delete,
 	.token_count_objects = sq_token_count_objects,
 	.count_created = sq_count_created,
 	.object_insert = sq_object_insert,

@@ -63,3 +63,45 @@ grep -q "locked after too many wrong tries.*(CKR_PIN_LOCKED)" err || { cat err >
 grep -q "wrong SO PIN" err || { cat err >&2; fail "no sentence for a wrong SO PIN"; }
 stop_keymgrd
 echo "PINs: init-pin finished a half-initialised token and unblocked a locked PIN; set-pin changed it; sentences with codes"
+
+# token delete: everything of the token goes, another token stays; refused
+# while a program holds a session, to somebody without the role, and
+# without --yes when there is no terminal to confirm on.
+start_keymgrd
+"$KEYMGR" token init --label gone --so-pin 87654321 --pin 1234 >/dev/null || fail "token init gone"
+"$KEYMGR" token init --label kept --so-pin 87654321 --pin 1234 >/dev/null || fail "token init kept"
+for t in gone kept; do
+	"$KEYMGR" key generate --token $t --pin 1234 --type ec:P-256 --label k >/dev/null || fail "key on $t"
+	"$KEYMGR" key csr --token $t --pin 1234 --label k --cn "$t" --out $t.csr >/dev/null 2>&1 ||
+		fail "csr on $t"
+	openssl req -in $t.csr -noout 2>/dev/null || fail "$t.csr"
+done
+"$KEYMGR" token delete --token gone </dev/null >/dev/null 2>err && fail "deleted without --yes or a terminal"
+[ "$(st "$KEYMGR" token delete --token gone </dev/null)" = 2 ] || fail "no --yes: not a usage error"
+grep -q -- "--yes" err || { cat err >&2; fail "the refusal does not name --yes"; }
+host timeout 60 "$P11PROBE" "$COYEU_MODULE" loop gone 1234 3 >loop.out 2>&1 &
+probe=$!
+for _ in $(seq 50); do grep -q "^sig 0 " loop.out && break; sleep 0.1; done
+grep -q "^sig 0 CKR_OK" loop.out || { cat loop.out >&2; fail "the probe did not sign on gone"; }
+"$KEYMGR" token delete --token gone --yes >/dev/null 2>err && fail "deleted with a session open"
+grep -q "open in a program.*(CKR_SESSION_EXISTS)" err || { cat err >&2; fail "no sentence for a session open"; }
+wait "$probe" || { cat loop.out >&2; fail "the probe failed while delete was refused"; }
+chmod 0755 "$TMP" "$TMP/run"
+chmod 0666 "$COYEU_SOCKET"
+setpriv --reuid=nobody --regid=nogroup --clear-groups "$KEYMGR" token delete --token gone --yes >/dev/null 2>err &&
+	fail "user nobody deleted a token"
+# nobody sees no token at all; the daemon would refuse it the deletion.
+grep -q "CKR_ACTION_PROHIBITED\|no token labelled 'gone'" err || { cat err >&2; fail "no reason for refusing nobody"; }
+"$KEYMGR" token delete --token gone --yes >out || fail "token delete"
+grep -q "token 'gone' (serial [0-9a-f]*) deleted" out || { cat out >&2; fail "token delete said $(cat out)"; }
+"$KEYMGR" token list >list
+grep -q "^[0-9]* *gone " list && fail "gone still listed"
+grep -q "^[0-9]* *kept " list || fail "kept went too"
+"$KEYMGR" key list --token gone --pin 1234 >/dev/null 2>&1 && fail "gone's keys still listed"
+"$KEYMGR" key list --token kept --pin 1234 | grep -q " k " || fail "kept's key went too"
+"$KEYMGR" audit list --op token-delete | grep -q "token gone serial" || fail "the delete is not audited"
+"$KEYMGR" token init --label gone --so-pin 11223344 --pin 5678 >/dev/null || fail "gone made again"
+"$KEYMGR" key list --token gone --pin 5678 | grep -q " k " && fail "the new gone has the old one's key"
+"$KEYMGR" token delete --token nosuch --yes >/dev/null 2>&1 && fail "deleted a token that is not there"
+stop_keymgrd
+echo "token delete: its keys and records gone, the other token kept; refused with a session open, to nobody, without --yes"

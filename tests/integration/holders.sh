@@ -98,6 +98,10 @@ probe "$B" sign DB-B - >"$TMP/unlocked" || { cat "$TMP/unlocked" >&2; fail "B ca
 adm holder reset-pin --id DB-B --pin-out "$TMP/out/pin-b4" || fail "the second reset"
 probe "$B" sign DB-B - | grep -qx "no private key" || fail "the unlock outlived the PIN reset"
 echo "B's unlock ended with the PIN reset"
+as "$B" "$KEYMGR" token delete --token DB-B --yes >/dev/null 2>"$TMP/del" && fail "a holder deleted their token"
+grep -q "administrator role.*(CKR_ACTION_PROHIBITED)" "$TMP/del" || { cat "$TMP/del" >&2; fail "holder's delete: no reason"; }
+aud token delete --token DB-B --yes >/dev/null 2>"$TMP/del" && fail "the auditor deleted a token"
+grep -q "CKR_ACTION_PROHIBITED" "$TMP/del" || { cat "$TMP/del" >&2; fail "auditor's delete: no reason"; }
 
 # The administrator manages A's key but never signs with it.
 idA=$(adm key list --token DB-A | awk '$2 == "public" {print $6; exit}')
