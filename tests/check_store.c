@@ -535,6 +535,61 @@ START_TEST(issued_revoked_once)
 }
 END_TEST
 
+/* keymgr token delete: the token and its rows go, another token's stay. */
+START_TEST(token_deleted_whole)
+{
+	struct store *st;
+	struct store_token t;
+	memset(&t, 0, sizeof(t));
+	t.data_key_len = 8;
+	ck_assert_int_eq(store_open(db, &st), 0);
+	const uint8_t ca[] = { 0x30, 1, 'a' };
+	for (int i = 1; i <= 2; i++) {
+		t.id = i;
+		snprintf(t.label, sizeof(t.label), "t%d", i);
+		ck_assert_int_eq(store_token_insert(st, &t), 0);
+		put_object(st, i, CKO_PRIVATE_KEY, "01", "k");
+		put_object(st, i, CKO_CERTIFICATE, "01", "k");
+		struct store_access r = { .kind = ACCESS_UID, .id = 1000, .token_id = i };
+		ck_assert_int_eq(store_access_set(st, &r, true), 0);
+		struct store_issued c;
+		memset(&c, 0, sizeof(c));
+		c.token_id = i;
+		c.issuer = ca;
+		c.issuer_len = sizeof(ca);
+		c.serial_len = 1;
+		c.serial[0] = 7;
+		snprintf(c.subject, sizeof(c.subject), "CN=ws%d", i);
+		c.not_after = 1000;
+		ck_assert_int_eq(store_issued_insert(st, &c), 0);
+	}
+	ck_assert_int_eq(store_begin(st), 0);
+	ck_assert_int_eq(store_token_delete(st, 1), 0);
+	ck_assert_int_eq(store_commit(st), 0);
+	ck_assert_int_eq(store_token_get(st, 1, &t), CY_ERR_NOT_FOUND);
+	ck_assert_int_eq(store_token_get(st, 2, &t), 0);
+	uint64_t n = 0, bytes = 0;
+	ck_assert_int_eq(store_token_count_objects(st, 1, &n, &bytes), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_eq(store_token_count_objects(st, 2, &n, &bytes), 0);
+	ck_assert_uint_eq(n, 2);
+	struct store_access *rules = NULL;
+	size_t nr = 0;
+	ck_assert_int_eq(store_access_list(st, &rules, &nr), 0);
+	ck_assert_uint_eq(nr, 1);
+	ck_assert_int_eq(rules[0].token_id, 2);
+	free(rules);
+	struct store_issued *v = NULL;
+	ck_assert_int_eq(store_issued_list(st, 1, ca, sizeof(ca), false, 0, &v, &nr), 0);
+	ck_assert_uint_eq(nr, 0);
+	free(v);
+	ck_assert_int_eq(store_issued_list(st, 2, ca, sizeof(ca), false, 0, &v, &nr), 0);
+	ck_assert_uint_eq(nr, 1);
+	free(v);
+	store_close(st);
+}
+END_TEST
+
 START_TEST(lookups_use_indexes)
 {
 	struct store *st;
@@ -714,6 +769,7 @@ main(void)
 	tcase_add_test(both, objects_found_by_index);
 	tcase_add_test(both, accounts_and_rules);
 	tcase_add_test(both, issued_revoked_once);
+	tcase_add_test(both, token_deleted_whole);
 	tcase_set_timeout(both, 60);
 	suite_add_tcase(s, both);
 	if (pg)
