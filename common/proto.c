@@ -83,7 +83,7 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	/* session, seconds ahead -> labels of the keys due */
 	[MSG_ROTATE_DUE] = { MSG_ROTATE_DUE, "rotate-due", "uq", "[y]" },
 	/* session, CA label, request (DER), days -> certificate (DER) */
-	[MSG_CERT_ISSUE] = { MSG_CERT_ISSUE, "cert-issue", "uyyuu", "y" },
+	[MSG_CERT_ISSUE] = { MSG_CERT_ISSUE, "cert-issue", "uyyuus", "y" },
 	/* session, CA label, days -> CRL (DER) */
 	[MSG_CRL_GENERATE] = { MSG_CRL_GENERATE, "crl-generate", "uyu", "y" },
 	/* session, key label, subject ("": the certificate's) -> request (DER) */
@@ -147,6 +147,27 @@ const struct proto_op_info *
 proto_op_info(uint32_t kind)
 {
 	return kind >= OP_SIGN && kind <= OP_MAX ? &ops[kind] : NULL;
+}
+
+static const char *const profile_names[PROFILE_COUNT] = {
+	[PROFILE_SIGNING] = "signing",
+	[PROFILE_TLS_CLIENT] = "tls-client",
+	[PROFILE_EMAIL] = "email",
+};
+
+const char *
+proto_profile_name(uint32_t profile)
+{
+	return profile < PROFILE_COUNT ? profile_names[profile] : NULL;
+}
+
+uint32_t
+proto_profile_by_name(const char *name)
+{
+	uint32_t i = 0;
+	while (i < PROFILE_COUNT && strcmp(profile_names[i], name) != 0)
+		i++;
+	return i;
 }
 
 const struct proto_msg *

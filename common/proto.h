@@ -39,8 +39,14 @@
 enum proto_cert_profile {
 	PROFILE_SIGNING,    /* digitalSignature, nonRepudiation */
 	PROFILE_TLS_CLIENT, /* digitalSignature, extendedKeyUsage clientAuth: a workstation */
+	PROFILE_EMAIL,      /* digitalSignature and key encipherment, emailProtection, SAN e-mail */
 	PROFILE_COUNT
 };
+/* A profile's name as keymgr spells it ("signing", "tls-client",
+ * "email"); NULL past the last. */
+const char *proto_profile_name(uint32_t profile);
+/* The profile named name, or PROFILE_COUNT. */
+uint32_t proto_profile_by_name(const char *name);
 /* The key summaries of a FIND reply: which operations a key could start
  * (bit 1 << kind of enum proto_op), so the module can answer an init
  * itself and send it with the first step (docs/protocol.md). */

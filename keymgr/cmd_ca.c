@@ -28,11 +28,11 @@ ca_fail(const char *what, const char *ca, CK_RV rv)
 	return cli_fail("%s: %s", what, ckr_name(rv));
 }
 
-/* Parses --token/--pin/--ca/--days/--out (and --profile when profile is
- * not NULL); the rest stays in argv. */
+/* Parses --token/--pin/--ca/--days/--out (and --profile and --email when
+ * profile is not NULL); the rest stays in argv. */
 static int
 ca_options(int argc, char **argv, const char *what, const char **token, const char **pin, const char **ca,
-	   unsigned long *days, const char **out, const char **profile)
+	   unsigned long *days, const char **out, const char **profile, const char **email)
 {
 	static const struct option longs[] = {
 		{ "token", required_argument, NULL, 't' },
@@ -41,15 +41,17 @@ ca_options(int argc, char **argv, const char *what, const char **token, const ch
 		{ "days", required_argument, NULL, 'd' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "profile", required_argument, NULL, 'P' },
+		{ "email", required_argument, NULL, 'E' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "t:p:c:d:o:", longs, NULL)) != -1) {
 		switch (c) {
 		case 'P':
+		case 'E':
 			if (profile == NULL)
-				return cli_usage("%s: bad option --profile", what);
-			*profile = optarg;
+				return cli_usage("%s: bad option --%s", what, c == 'P' ? "profile" : "email");
+			*(c == 'P' ? profile : email) = optarg;
 			break;
 		case 't': *token = optarg; break;
 		case 'p': *pin = cli_pin_arg(optarg, "user PIN"); break;
@@ -90,7 +92,7 @@ serial_hex(const uint8_t *der, size_t len, char *out, size_t cap)
  * the certificate goes to out (PEM). 0 or 1 (said why). */
 static int
 issue(const char *what, const char *token, const char *pin, const char *ca, const uint8_t *csr, size_t len,
-      unsigned long days, uint32_t profile, const char *out)
+      unsigned long days, uint32_t profile, const char *email, const char *out)
 {
 	struct cy_conn *conn = cli_connect();
 	uint32_t session;
@@ -102,6 +104,7 @@ issue(const char *what, const char *token, const char *pin, const char *ca, cons
 		wire_put_bytes(b, csr, len);
 		wire_put_u32(b, (uint32_t)days);
 		wire_put_u32(b, profile);
+		wire_put_str(b, email);
 		CK_RV rv = cli_call(conn);
 		if (rv == CKR_OK) {
 			const uint8_t *der;
@@ -114,6 +117,12 @@ issue(const char *what, const char *token, const char *pin, const char *ca, cons
 				printf("issued a certificate for %lu days, serial %s: %s\n", days, hex, out);
 			else if (status == 0)
 				fprintf(stderr, "keymgr: issued a certificate for %lu days, serial %s\n", days, hex);
+		} else if (rv == CKR_TEMPLATE_INCOMPLETE) {
+			cli_fail("%s: the %s profile needs an e-mail address: give --email ADDR, or put one in the request "
+				 "(CKR_TEMPLATE_INCOMPLETE)", what, proto_profile_name(profile));
+		} else if (rv == CKR_ARGUMENTS_BAD && email[0] != '\0') {
+			cli_fail("%s: '%s' is not an e-mail address keymgrd takes (local@domain, ASCII), or the request "
+				 "cannot be read (CKR_ARGUMENTS_BAD)", what, email);
 		} else {
 			ca_fail(what, ca, rv);
 		}
@@ -125,33 +134,41 @@ issue(const char *what, const char *token, const char *pin, const char *ca, cons
 static int
 cert_issue(int argc, char **argv)
 {
-	const char *token = NULL, *pin = NULL, *ca = NULL, *out = "-", *profile = "signing";
+	const char *token = NULL, *pin = NULL, *ca = NULL, *out = "-", *profile = "signing", *email = "";
 	unsigned long days = 365;
-	if (ca_options(argc, argv, "cert issue", &token, &pin, &ca, &days, &out, &profile) != 0)
+	if (ca_options(argc, argv, "cert issue", &token, &pin, &ca, &days, &out, &profile, &email) != 0)
 		return 1;
 	if (optind + 1 != argc)
 		return cli_usage("cert issue: one request file (PEM or DER) is required");
-	if (strcmp(profile, "signing") != 0 && strcmp(profile, "tls-client") != 0)
-		return cli_fail("cert issue: --profile is signing or tls-client");
+	uint32_t p = proto_profile_by_name(profile);
+	if (p == PROFILE_COUNT)
+		return cli_usage("cert issue: --profile is signing, tls-client or email");
 	uint8_t *csr = NULL;
 	size_t len = 0;
 	if (cli_read_der(argv[optind], "CERTIFICATE REQUEST", &csr, &len) != 0)
 		return 1;
-	int status = issue("cert issue", token, pin, ca, csr, len, days,
-			   strcmp(profile, "tls-client") == 0 ? PROFILE_TLS_CLIENT : PROFILE_SIGNING, out);
+	int status = issue("cert issue", token, pin, ca, csr, len, days, p, email, out);
 	free(csr);
 	return status;
 }
 
 const struct cli_cmd cmd_cert_issue = {
-	"cert", "issue", "--token LABEL --pin PIN --ca KEY [--days 365] [--profile signing|tls-client] [--out FILE] REQUEST",
+	"cert", "issue",
+	"--token LABEL --pin PIN --ca KEY [--days 365] [--profile signing|tls-client|email] [--email ADDR] "
+	"[--out FILE] REQUEST",
 	"Signs a PKCS#10 request (PEM or DER) with the token's CA key KEY: a certificate\n"
 	"with the request's subject and key, a random serial, CA:FALSE, valid for the\n"
 	"given days, written as PEM to FILE (default stdout). Profile signing (the\n"
 	"default: digitalSignature, nonRepudiation) is an official's signing\n"
 	"certificate: import it with keymgr cert import to activate a rotated key;\n"
 	"tls-client (digitalSignature, clientAuth) is a workstation's certificate\n"
-	"for keymgrd's TLS listener (see keymgr workstation enroll).",
+	"for keymgrd's TLS listener (see keymgr workstation enroll); email\n"
+	"(digitalSignature, nonRepudiation, keyEncipherment for RSA or keyAgreement\n"
+	"for EC, emailProtection) signs and encrypts mail and needs an address.\n"
+	"--email ADDR puts a SAN e-mail in (else the request's SAN e-mail or\n"
+	"emailAddress, if it has one). With keymgrd's ca_url set, the certificate\n"
+	"points to the CA's CRL (CRL distribution point) and certificate (AIA).\n"
+	"The serial and subject go to the audit trail.",
 	cert_issue,
 };
 
@@ -263,7 +280,7 @@ crl_generate(int argc, char **argv)
 {
 	const char *token = NULL, *pin = NULL, *ca = NULL, *out = "-";
 	unsigned long days = 7;
-	if (ca_options(argc, argv, "crl generate", &token, &pin, &ca, &days, &out, NULL) != 0)
+	if (ca_options(argc, argv, "crl generate", &token, &pin, &ca, &days, &out, NULL, NULL) != 0)
 		return 1;
 	if (optind != argc)
 		return cli_usage("crl generate: unexpected argument '%s'", argv[optind]);
@@ -441,7 +458,7 @@ workstation_enroll(int argc, char **argv)
 		size_t len = 0;
 		if (cli_read_der(csr, "CERTIFICATE REQUEST", &req, &len) != 0)
 			return 1;
-		int st = issue(what, token, pin, ca, req, len, days, PROFILE_TLS_CLIENT, out);
+		int st = issue(what, token, pin, ca, req, len, days, PROFILE_TLS_CLIENT, "", out);
 		free(req);
 		if (st != 0)
 			return st;

@@ -156,6 +156,7 @@ struct km_policy {
 	int64_t session_grace;  /* how long a remote application's sessions outlive its links (s) */
 	char outbox[4096];      /* where due rotations leave their requests */
 	char crl_dir[4096];     /* where the CRL of each CA is kept up to date */
+	char ca_url[1024];      /* where crl_dir is published (http://...), for issued certificates' CRL DP and AIA; "" none */
 	/* Limits (docs/security.md): sessions and session objects of one
 	 * application, and the bytes of one principal's session objects. */
 	unsigned pin_rate;      /* wrong PINs a principal may give per minute */

@@ -106,6 +106,8 @@ usage(FILE *f)
 		"  --policy-interval DUR  how often the policy runs (default 1h; 0: never)\n"
 		"  --outbox DIR        requests of rotated keys (default DATA-DIR/outbox)\n"
 		"  --crl-dir DIR       CRLs kept up to date (default DATA-DIR/crl)\n"
+		"  --ca-url URL        where CRL-DIR is published: issued certificates point\n"
+		"                      to URL/CA.crl (CRL DP) and URL/CA.crt (AIA)\n"
 		"  --unlock-max DUR    the longest keymgr token unlock (default 8h; at most 7d)\n"
 		"  --session-grace DUR how long a remote application's sessions and login\n"
 		"                      outlive its dropped links (default 120s; 0: not at all)\n"
@@ -145,6 +147,24 @@ set_path(char *dst, const char *src)
 {
 	int n = snprintf(dst, PATH_MAX, "%s", src);
 	return n < 0 || n >= PATH_MAX ? -1 : 0;
+}
+
+/* A base URL (http:// or https://, printable ASCII, no spaces) without
+ * its trailing slashes into dst: 1, or 0 when it is none. */
+static int
+set_url(char *dst, size_t cap, const char *v)
+{
+	size_t n = strlen(v);
+	while (n > 0 && v[n - 1] == '/')
+		n--;
+	if ((strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) || n >= cap || n <= 8)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (v[i] <= ' ' || v[i] >= 0x7f || v[i] == '"' || v[i] == '\\')
+			return 0;
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+	return 1;
 }
 
 /* A setting's keymgrd.conf name from itself or its flag's (dashes for
@@ -213,6 +233,8 @@ policy_setting(struct km_policy *p, const char *name, const char *value)
 		return set_path(p->outbox, value) == 0;
 	if (strcmp(key, "crl_dir") == 0)
 		return set_path(p->crl_dir, value) == 0;
+	if (strcmp(key, "ca_url") == 0)
+		return set_url(p->ca_url, sizeof(p->ca_url), value);
 	for (size_t i = 0; i < sizeof(policy_counts) / sizeof(policy_counts[0]); i++) {
 		const struct policy_count *c = &policy_counts[i];
 		unsigned v;
@@ -424,6 +446,7 @@ settings_parse(int argc, char **argv, struct options *o)
 		{ "policy-interval", required_argument, NULL, 'P' },
 		{ "outbox", required_argument, NULL, 'P' },
 		{ "crl-dir", required_argument, NULL, 'P' },
+		{ "ca-url", required_argument, NULL, 'P' },
 		{ "unlock-max", required_argument, NULL, 'P' },
 		{ "session-grace", required_argument, NULL, 'P' },
 		{ "pin-rate", required_argument, NULL, 'P' },

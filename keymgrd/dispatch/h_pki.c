@@ -21,6 +21,7 @@
 #include "model/match.h"
 #include "model/lifecycle.h"
 #include "model/rotate.h"
+#include "pki/x509_make.h"
 #include "pki/x509_read.h"
 
 /*
@@ -161,17 +162,21 @@ process_cert_issue(struct req *r)
 {
 	struct km_session *s = r->s;
 	CK_RV rv = CKR_OK;
-	uint32_t ln, cn, days = 0;
+	uint32_t ln, cn;
 	const uint8_t *label = get_bytes(r, &ln), *csr = get_bytes(r, &cn);
 	uint8_t *der = NULL;
 	size_t len = 0;
-	days = get_u32(r);
-	uint32_t profile = get_u32(r);
-	snprintf(r->audit_obj, sizeof(r->audit_obj), "CA %.*s%s", (int)(ln < 64 ? ln : 64), (const char *)label,
-		 profile == PROFILE_TLS_CLIENT ? " tls-client" : "");
-	if (days == 0 || days > 100 * 366 || profile >= PROFILE_COUNT)
+	char email[256];
+	struct pki_issue_opts o = { .email = email };
+	o.days = get_u32(r);
+	o.profile = get_u32(r);
+	bool email_fits = get_str(r, email, sizeof(email));
+	const char *name = proto_profile_name(o.profile);
+	snprintf(r->audit_obj, sizeof(r->audit_obj), "CA %.*s profile %s", (int)(ln < 64 ? ln : 64),
+		 (const char *)label, name ? name : "?");
+	if (o.days == 0 || o.days > 100 * 366 || name == NULL || !email_fits)
 		return CKR_ARGUMENTS_BAD;
-	if ((rv = ca_issue_locked(r->ctx, s->token_id, label, ln, csr, cn, days, profile, &der, &len, r->audit_obj,
+	if ((rv = ca_issue_locked(r->ctx, s->token_id, label, ln, csr, cn, &o, &der, &len, r->audit_obj,
 				  sizeof(r->audit_obj))) == CKR_OK)
 		wire_put_bytes(r->out, der, len);
 	free(der);

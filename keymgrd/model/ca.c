@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "attr.h"
 #include "model/ca.h"
@@ -144,20 +145,45 @@ note_serial(char *note, size_t len, const uint8_t *der_int, size_t n)
 	}
 }
 
+/* With policy.ca_url set: where the CA label's CRL and certificate are
+ * published (its files in policy.crl_dir), into o, and its certificate
+ * cert written there when it is not yet. */
+static void
+publish_urls(struct km_ctx *ctx, const uint8_t *label, size_t len, const struct attr *cert, char *crl_url,
+	     char *ca_url, size_t cap, struct pki_issue_opts *o)
+{
+	char name[256], path[4400];
+	crl_url[0] = ca_url[0] = '\0';
+	o->crl_url = crl_url;
+	o->ca_url = ca_url;
+	if (!ctx->policy.ca_url[0])
+		return;
+	paths_file_name(label, len, name, sizeof(name));
+	snprintf(crl_url, cap, "%s/%s.crl", ctx->policy.ca_url, name);
+	snprintf(ca_url, cap, "%s/%s.crt", ctx->policy.ca_url, name);
+	if (!ctx->policy.crl_dir[0])
+		return;
+	snprintf(path, sizeof(path), "%s/%s.crt", ctx->policy.crl_dir, name);
+	if (access(path, F_OK) != 0 && pki_write_der(path, cert->val, cert->len) != 0)
+		log_warn("cannot write %s", path);
+}
+
 CK_RV
 ca_issue_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t len, const uint8_t *csr,
-		size_t csr_len, unsigned days, unsigned profile, uint8_t **der, size_t *der_len, char *note,
+		size_t csr_len, struct pki_issue_opts *o, uint8_t **der, size_t *der_len, char *note,
 		size_t note_len)
 {
 	struct ca ca;
 	struct x509_cert c;
 	struct store_issued rec;
+	char crl_url[1400], ca_url[1400];
 	memset(&c, 0, sizeof(c));
 	memset(&rec, 0, sizeof(rec));
 	CK_RV rv = ca_open(ctx, token_id, label, len, &ca);
 	if (rv != CKR_OK)
 		return rv;
-	if ((rv = pki_issue(ca.priv, ca.cert->val, ca.cert->len, csr, csr_len, days, profile, der, der_len)) != CKR_OK)
+	publish_urls(ctx, label, len, ca.cert, crl_url, ca_url, sizeof(crl_url), o);
+	if ((rv = pki_issue(ca.priv, ca.cert->val, ca.cert->len, csr, csr_len, o, der, der_len)) != CKR_OK)
 		goto out;
 	/* What was issued is recorded with the audit entry, in one
 	 * transaction: a certificate nobody could revoke is never handed out. */
@@ -170,7 +196,7 @@ ca_issue_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size
 	rec.issuer_len = c.issuer_len;
 	memcpy(rec.serial, c.serial, c.serial_len);
 	rec.serial_len = c.serial_len;
-	rec.profile = profile;
+	rec.profile = o->profile;
 	rec.issued_at = time(NULL);
 	rec.not_after = c.not_after;
 	note_serial(note, note_len, c.serial, c.serial_len);

@@ -26,11 +26,14 @@ struct km_ctx;
 CK_RV ca_self_sign_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t len, const char *subject,
 			  unsigned days, uint8_t **der, size_t *der_len);
 /* keymgr cert issue: a certificate (DER, *der malloc'd) for the request
- * csr, for profile (enum proto_cert_profile), recorded as issued (the
- * store's issued table) with the audit entry of the request; " serial HEX
- * to DN" is appended to note (the entry's object) first. */
+ * csr as o says (its URLs filled here from policy.ca_url: LABEL.crl and
+ * LABEL.crt under it, the CA's certificate written to policy.crl_dir as
+ * LABEL.crt for them), recorded as issued (the store's issued table) with
+ * the audit entry of the request; " serial HEX to DN" is appended to note
+ * (the entry's object) first. */
+struct pki_issue_opts;
 CK_RV ca_issue_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t len, const uint8_t *csr,
-		      size_t csr_len, unsigned days, unsigned profile, uint8_t **der, size_t *der_len, char *note,
+		      size_t csr_len, struct pki_issue_opts *o, uint8_t **der, size_t *der_len, char *note,
 		      size_t note_len);
 /* keymgr cert revoke: revokes what the CA issued with serial (a DER
  * INTEGER) or, when serial is NULL, to subject (a canonical DN), with the

@@ -375,9 +375,97 @@ pki_is_ca_cert(const uint8_t *cert, size_t len)
 	return r >= 0 && ca;
 }
 
+/* What each profile puts in a certificate: key usage for a signature key,
+ * what it adds for an RSA key and for an EC (ECDH) key, extended key
+ * usage, and whether it needs an e-mail address. */
+static const struct profile_row {
+	unsigned usage, rsa_usage, ec_usage;
+	const char *eku;
+	bool needs_email;
+} profiles[PROFILE_COUNT] = {
+	[PROFILE_SIGNING] = { GNUTLS_KEY_DIGITAL_SIGNATURE | GNUTLS_KEY_NON_REPUDIATION, 0, 0, NULL, false },
+	[PROFILE_TLS_CLIENT] = { GNUTLS_KEY_DIGITAL_SIGNATURE, 0, 0, GNUTLS_KP_TLS_WWW_CLIENT, false },
+	[PROFILE_EMAIL] = { GNUTLS_KEY_DIGITAL_SIGNATURE | GNUTLS_KEY_NON_REPUDIATION, GNUTLS_KEY_KEY_ENCIPHERMENT,
+			    GNUTLS_KEY_KEY_AGREEMENT, GNUTLS_KP_EMAIL_PROTECTION, true },
+};
+
+bool
+pki_email_ok(const char *s)
+{
+	size_t n = strlen(s);
+	const char *at = strchr(s, '@');
+	if (n == 0 || n > 254 || at == NULL || at == s || at[1] == '\0' || strchr(at + 1, '@') != NULL ||
+	    strchr(at + 1, '.') == NULL)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] <= ' ' || s[i] >= 0x7f || strchr("()<>[]:;,\\\"", s[i]) != NULL)
+			return false;
+	return true;
+}
+
+/* The request's e-mail address (a SAN rfc822Name, else the subject's
+ * emailAddress) into out: 0, or -1 when it has none that reads as one. */
+static int
+request_email(gnutls_x509_crq_t crq, char *out, size_t cap)
+{
+	for (unsigned i = 0;; i++) {
+		size_t n = cap - 1;
+		unsigned type = 0, crit = 0;
+		int r = gnutls_x509_crq_get_subject_alt_name(crq, i, out, &n, &type, &crit);
+		if (r == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		if (r >= 0 && type == GNUTLS_SAN_RFC822NAME) {
+			out[n] = '\0';
+			if (pki_email_ok(out))
+				return 0;
+		}
+	}
+	size_t n = cap - 1;
+	if (gnutls_x509_crq_get_dn_by_oid(crq, GNUTLS_OID_PKCS9_EMAIL, 0, 0, out, &n) >= 0) {
+		out[n < cap ? n : cap - 1] = '\0';
+		if (pki_email_ok(out))
+			return 0;
+	}
+	out[0] = '\0';
+	return -1;
+}
+
+/* The profile's extensions and the URLs of o on crt, for a request of
+ * key algorithm pk. CKR_OK, or why not. */
+static CK_RV
+set_profile(gnutls_x509_crt_t crt, gnutls_x509_crq_t crq, const struct pki_issue_opts *o)
+{
+	const struct profile_row *p = &profiles[o->profile];
+	int pk = gnutls_x509_crq_get_pk_algorithm(crq, NULL);
+	unsigned usage = p->usage | (pk == GNUTLS_PK_RSA ? p->rsa_usage : pk == GNUTLS_PK_ECDSA ? p->ec_usage : 0);
+	char email[256];
+	if (o->email[0] != '\0') {
+		if (!pki_email_ok(o->email))
+			return CKR_ARGUMENTS_BAD;
+		snprintf(email, sizeof(email), "%s", o->email);
+	} else if (request_email(crq, email, sizeof(email)) != 0 && p->needs_email) {
+		return CKR_TEMPLATE_INCOMPLETE;
+	}
+	if (gnutls_x509_crt_set_key_usage(crt, usage) < 0 ||
+	    (p->eku != NULL && gnutls_x509_crt_set_key_purpose_oid(crt, p->eku, 0) < 0) ||
+	    (email[0] != '\0' &&
+	     gnutls_x509_crt_set_subject_alt_name(crt, GNUTLS_SAN_RFC822NAME, email, (unsigned)strlen(email),
+						  GNUTLS_FSAN_SET) < 0) ||
+	    (o->crl_url[0] != '\0' &&
+	     gnutls_x509_crt_set_crl_dist_points2(crt, GNUTLS_SAN_URI, o->crl_url, (unsigned)strlen(o->crl_url),
+						  0) < 0))
+		return CKR_FUNCTION_FAILED;
+	if (o->ca_url[0] != '\0') {
+		gnutls_datum_t u = { (uint8_t *)o->ca_url, (unsigned)strlen(o->ca_url) };
+		if (gnutls_x509_crt_set_authority_info_access(crt, GNUTLS_IA_CAISSUERS_URI, &u) < 0)
+			return CKR_FUNCTION_FAILED;
+	}
+	return CKR_OK;
+}
+
 CK_RV
 pki_issue(const struct km_object *ca_priv, const uint8_t *ca_cert, size_t ca_len, const uint8_t *csr,
-	  size_t csr_len, unsigned days, unsigned profile, uint8_t **der, size_t *len)
+	  size_t csr_len, const struct pki_issue_opts *o, uint8_t **der, size_t *len)
 {
 	struct signer sg;
 	gnutls_privkey_t key = NULL;
@@ -387,6 +475,8 @@ pki_issue(const struct km_object *ca_priv, const uint8_t *ca_cert, size_t ca_len
 	uint8_t serial[16], kid[64];
 	size_t kidlen = sizeof(kid);
 	unsigned crit = 0;
+	if (o->profile >= PROFILE_COUNT)
+		return CKR_ARGUMENTS_BAD;
 	CK_RV rv = signer_open(ca_priv, &sg, &key);
 	if (rv != CKR_OK)
 		return rv;
@@ -405,12 +495,13 @@ pki_issue(const struct km_object *ca_priv, const uint8_t *ca_cert, size_t ca_len
 	if (gnutls_x509_crt_init(&crt) < 0 || gnutls_x509_crt_set_crq(crt, crq) < 0 ||
 	    gnutls_x509_crt_set_version(crt, 3) < 0 || gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)) < 0 ||
 	    gnutls_x509_crt_set_activation_time(crt, now - 60) < 0 ||
-	    gnutls_x509_crt_set_expiration_time(crt, now + (time_t)days * 86400) < 0 ||
-	    gnutls_x509_crt_set_basic_constraints(crt, 0, -1) < 0 ||
-	    gnutls_x509_crt_set_key_usage(crt, profile == PROFILE_TLS_CLIENT ? GNUTLS_KEY_DIGITAL_SIGNATURE
-							  : GNUTLS_KEY_DIGITAL_SIGNATURE | GNUTLS_KEY_NON_REPUDIATION) < 0 ||
-	    (profile == PROFILE_TLS_CLIENT && gnutls_x509_crt_set_key_purpose_oid(crt, GNUTLS_KP_TLS_WWW_CLIENT, 0) < 0) ||
-	    gnutls_x509_crt_get_key_id(crt, 0, kid, &kidlen) < 0 ||
+	    gnutls_x509_crt_set_expiration_time(crt, now + (time_t)o->days * 86400) < 0 ||
+	    gnutls_x509_crt_set_basic_constraints(crt, 0, -1) < 0)
+		goto out;
+	if ((rv = set_profile(crt, crq, o)) != CKR_OK)
+		goto out;
+	rv = CKR_FUNCTION_FAILED;
+	if (gnutls_x509_crt_get_key_id(crt, 0, kid, &kidlen) < 0 ||
 	    gnutls_x509_crt_set_subject_key_id(crt, kid, kidlen) < 0)
 		goto out;
 	kidlen = sizeof(kid);
@@ -683,28 +774,42 @@ out:
 	return rv;
 }
 
-int
-pki_write_pem(const char *path, const char *kind, const uint8_t *der, size_t len)
+/* Writes data to path through a temporary file renamed into place. */
+static int
+write_file(const char *path, const void *data, size_t len)
 {
-	gnutls_datum_t in = { (uint8_t *)der, (unsigned)len }, pem = { NULL, 0 };
 	char tmp[4200];
 	int r = CY_ERR_IO;
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
 		return CY_ERR_INVALID_ARG;
-	if (gnutls_pem_base64_encode2(kind, &in, &pem) < 0)
-		return CY_ERR_ALLOC;
 	/* A new file, never one planted in its place (a link is not
 	 * followed: O_EXCL); the rename replaces path itself. */
 	unlink(tmp);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd >= 0) {
-		ssize_t w = write(fd, pem.data, pem.size);
-		bool ok = w == (ssize_t)pem.size && fsync(fd) == 0;
+		ssize_t w = write(fd, data, len);
+		bool ok = w == (ssize_t)len && fsync(fd) == 0;
 		if (close(fd) == 0 && ok && rename(tmp, path) == 0)
 			r = 0;
 		else
 			unlink(tmp);
 	}
+	return r;
+}
+
+int
+pki_write_pem(const char *path, const char *kind, const uint8_t *der, size_t len)
+{
+	gnutls_datum_t in = { (uint8_t *)der, (unsigned)len }, pem = { NULL, 0 };
+	if (gnutls_pem_base64_encode2(kind, &in, &pem) < 0)
+		return CY_ERR_ALLOC;
+	int r = write_file(path, pem.data, pem.size);
 	gnutls_free(pem.data);
 	return r;
+}
+
+int
+pki_write_der(const char *path, const uint8_t *der, size_t len)
+{
+	return write_file(path, der, len);
 }

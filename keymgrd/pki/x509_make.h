@@ -33,15 +33,31 @@ CK_RV pki_make_csr(const struct km_object *pub, const struct km_object *priv, co
 CK_RV pki_self_sign(const struct km_object *pub, const struct km_object *priv, const char *subject_dn,
 		    unsigned days, uint8_t **der, size_t *len);
 
+/* What a certificate pki_issue makes says besides the request's subject
+ * and key. */
+struct pki_issue_opts {
+	unsigned days;
+	unsigned profile;    /* enum proto_cert_profile */
+	const char *email;   /* "" or the SAN e-mail (else the request's, if any) */
+	const char *crl_url; /* "" or the CRL distribution point */
+	const char *ca_url;  /* "" or the AIA caIssuers URL of the CA's certificate */
+};
+
 /*
  * Issues a certificate for the request csr (its signature checked first:
- * CKR_SIGNATURE_INVALID) for days days, signed by the CA key ca_priv whose
- * certificate is ca_cert. The subject and key come from the request; the
- * serial is 16 random bytes; an end-entity certificate (CA:FALSE) with
- * key identifiers, for what profile says (enum proto_cert_profile).
+ * CKR_SIGNATURE_INVALID), signed by the CA key ca_priv whose certificate
+ * is ca_cert. The subject and key come from the request; the serial is 16
+ * random bytes; an end-entity certificate (CA:FALSE) with key identifiers,
+ * the key usage and extended key usage of its profile, a SAN e-mail (the
+ * email profile needs one: CKR_TEMPLATE_INCOMPLETE without; a malformed
+ * one is CKR_ARGUMENTS_BAD), the CRL distribution point and AIA given.
  */
 CK_RV pki_issue(const struct km_object *ca_priv, const uint8_t *ca_cert, size_t ca_len, const uint8_t *csr,
-		size_t csr_len, unsigned days, unsigned profile, uint8_t **der, size_t *len);
+		size_t csr_len, const struct pki_issue_opts *o, uint8_t **der, size_t *len);
+
+/* Whether s reads as an e-mail address (local@domain, printable ASCII, at
+ * most 254 bytes). */
+bool pki_email_ok(const char *s);
 
 struct pki_revoked {
 	const uint8_t *serial; size_t serial_len; /* DER INTEGER, as the inventory holds it */
@@ -61,6 +77,8 @@ CK_RV pki_make_crl(const struct km_object *ca_priv, const uint8_t *ca_cert, size
 /* Writes der as PEM of kind ("X509 CRL", "CERTIFICATE REQUEST") to path,
  * through a temporary file renamed into place. 0 or a cy_err. */
 int pki_write_pem(const char *path, const char *kind, const uint8_t *der, size_t len);
+/* The same, der as it is (a CA certificate for AIA caIssuers). */
+int pki_write_der(const char *path, const uint8_t *der, size_t len);
 
 /* Whether the DER certificate cert is a CA certificate (basicConstraints
  * CA:TRUE). */
