@@ -132,6 +132,7 @@ static const struct proto_msg messages[MSG_COUNT] = {
 	[MSG_STATUS] = { MSG_STATUS, "status", "", "sqqsuqqqqqyususqyq" },
 	/* slot, its token's serial (the one the administrator saw) */
 	[MSG_TOKEN_DELETE] = { MSG_TOKEN_DELETE, "token-delete", "us", "" },
+	[MSG_CRL_CURRENT] = { MSG_CRL_CURRENT, "crl-current", "uy", "qy" },
 };
 
 static const struct proto_op_info ops[OP_MAX + 1] = {

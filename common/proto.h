@@ -135,6 +135,7 @@ enum proto_type {
 	MSG_BACKUP_READ,
 	MSG_STATUS,
 	MSG_TOKEN_DELETE,
+	MSG_CRL_CURRENT,
 	MSG_COUNT /* one past the last */
 };
 

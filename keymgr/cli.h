@@ -32,7 +32,7 @@ extern const struct cli_cmd cmd_token_init, cmd_token_list, cmd_key_generate, cm
 	cmd_account_remove, cmd_access_grant, cmd_access_revoke, cmd_access_list, cmd_holder_split, cmd_token_reset_so_pin,
 	cmd_workstation_enroll, cmd_cert_revoke, cmd_backup, cmd_backup_verify, cmd_restore, cmd_status,
 	cmd_cert_export, cmd_key_pubkey, cmd_token_set_pin, cmd_token_init_pin, cmd_key_import,
-	cmd_token_delete;
+	cmd_token_delete, cmd_crl_export;
 
 /* The socket given with --socket, or NULL to resolve it the usual way. */
 extern const char *cli_socket;
@@ -148,7 +148,8 @@ int cli_parse_hex(const char *s, uint8_t *out, size_t max, size_t *n);
 int cli_read_file(const char *path, uint8_t **out, size_t *len);
 /* A DER object from a file holding it as DER or as PEM of kind. */
 int cli_read_der(const char *path, const char *kind, uint8_t **out, size_t *len);
-/* Writes der as PEM of kind to path ("-": stdout). 0 or prints, 1. */
+/* Writes der as PEM of kind to path ("-": stdout); kind NULL: der as it
+ * is. 0 or prints, 1. */
 int cli_write_pem(const char *path, const char *kind, const uint8_t *der, size_t len);
 
 /* One row of the certificate inventory, as keymgr prints it. */

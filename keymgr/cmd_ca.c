@@ -319,6 +319,68 @@ const struct cli_cmd cmd_crl_generate = {
 };
 
 static int
+crl_export(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "token", required_argument, NULL, 't' },
+		{ "ca", required_argument, NULL, 'c' },
+		{ "der", no_argument, NULL, 'd' },
+		{ "out", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *token = NULL, *ca = NULL, *out = "-";
+	bool der = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "t:c:do:", longs, NULL)) != -1) {
+		switch (c) {
+		case 't': token = optarg; break;
+		case 'c': ca = optarg; break;
+		case 'd': der = true; break;
+		case 'o': out = optarg; break;
+		default: return cli_usage("crl export: bad option (see keymgr crl export --help)");
+		}
+	}
+	if (optind != argc)
+		return cli_usage("crl export: unexpected argument '%s'", argv[optind]);
+	if (!token || !ca)
+		return cli_usage("crl export: --token and --ca are required");
+	struct cy_conn *conn = cli_connect();
+	uint32_t session;
+	int status = 1;
+	if (conn != NULL && cli_open(conn, token, 0, false, NULL, &session) == 0) {
+		struct wire_buf *b = client_begin(conn, MSG_CRL_CURRENT);
+		wire_put_u32(b, session);
+		wire_put_bytes(b, ca, strlen(ca));
+		CK_RV rv = cli_call(conn);
+		uint64_t number = 0;
+		const uint8_t *crl = NULL;
+		uint32_t n = 0;
+		if (rv == CKR_OK && (wire_get_u64(&conn->rep, &number) != 0 || wire_get_bytes(&conn->rep, &crl, &n) != 0))
+			rv = CKR_DEVICE_ERROR;
+		if (rv == CKR_OK && n == 0) {
+			cli_fail("crl export: '%s' has signed no CRL yet (keymgr crl generate signs one)", ca);
+		} else if (rv == CKR_OK) {
+			status = cli_write_pem(out, der ? NULL : "X509 CRL", crl, n);
+			if (status == 0 && strcmp(out, "-") != 0)
+				printf("CRL %llu of '%s': %s\n", (unsigned long long)number, ca, out);
+		} else {
+			ca_fail("crl export", ca, rv);
+		}
+	}
+	client_close(conn);
+	return status;
+}
+
+const struct cli_cmd cmd_crl_export = {
+	"crl", "export", "--token LABEL --ca KEY [--der] [--out FILE]",
+	"Writes the CA key KEY's current CRL, the last one signed (by keymgr crl\n"
+	"generate, a revocation, or ca init), PEM (or DER) to FILE (default stdout).\n"
+	"Nothing is signed and no PIN is needed: a CRL is public. The CA's\n"
+	"certificate comes out with keymgr cert export --token LABEL KEY.",
+	crl_export,
+};
+
+static int
 ca_init(int argc, char **argv)
 {
 	static const struct option longs[] = {

@@ -64,6 +64,7 @@ static const struct cli_cmd *const commands[] = {
 	&cmd_cert_issue,
 	&cmd_cert_revoke,
 	&cmd_crl_generate,
+	&cmd_crl_export,
 	&cmd_workstation_enroll,
 	&cmd_ca_init,
 	&cmd_holder_add,
@@ -831,13 +832,14 @@ int
 cli_write_pem(const char *path, const char *kind, const uint8_t *der, size_t len)
 {
 	gnutls_datum_t in = { (uint8_t *)der, (unsigned)len }, pem = { NULL, 0 };
-	if (gnutls_pem_base64_encode2(kind, &in, &pem) < 0)
+	if (kind != NULL && gnutls_pem_base64_encode2(kind, &in, &pem) < 0)
 		return cli_fail("cannot encode %s", kind);
+	const gnutls_datum_t *w = kind != NULL ? &pem : &in;
 	FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
 	int status = 0;
 	if (f == NULL)
 		status = cli_fail("%s: %s", path, strerror(errno));
-	else if (fwrite(pem.data, 1, pem.size, f) != pem.size || (f != stdout ? fclose(f) : fflush(f)) != 0)
+	else if (fwrite(w->data, 1, w->size, f) != w->size || (f != stdout ? fclose(f) : fflush(f)) != 0)
 		status = cli_fail("%s: write error", path);
 	gnutls_free(pem.data);
 	return status;

@@ -126,6 +126,7 @@ static const struct dispatch_row table[MSG_COUNT] = {
 	[MSG_HOLDER_RESET_PIN] = { process_holder_reset_pin, RQ_ADMIN | A },
 	[MSG_RESET_SO_PIN] = { process_reset_so_pin, RQ_ADMIN | A },
 	[MSG_TOKEN_DELETE] = { process_token_delete, RQ_ADMIN | A },
+	[MSG_CRL_CURRENT] = { process_crl_current, S },
 	[MSG_ACCESS_SET] = { process_access_set, RQ_ADMIN | A },
 	[MSG_ACCESS_LIST] = { process_access_list, RQ_READER },
 };

@@ -256,6 +256,23 @@ process_crl_generate(struct req *r)
 }
 
 CK_RV
+process_crl_current(struct req *r)
+{
+	uint32_t ln;
+	const uint8_t *label = get_bytes(r, &ln);
+	uint8_t *der = NULL;
+	size_t len = 0;
+	uint64_t number = 0;
+	CK_RV rv = ca_crl_current_locked(r->ctx, r->s->token_id, label, ln, &number, &der, &len);
+	if (rv == CKR_OK) {
+		wire_put_u64(r->out, number);
+		wire_put_bytes(r->out, der, len);
+	}
+	free(der);
+	return rv;
+}
+
+CK_RV
 process_key_csr(struct req *r)
 {
 	struct km_session *s = r->s;

@@ -175,6 +175,7 @@ CK_RV process_inventory(struct req *r);
 CK_RV process_cert_issue(struct req *r);
 CK_RV process_cert_revoke(struct req *r);
 CK_RV process_crl_generate(struct req *r);
+CK_RV process_crl_current(struct req *r);
 CK_RV process_key_csr(struct req *r);
 CK_RV process_ca_init(struct req *r);
 /* h_audit.c */

@@ -401,6 +401,35 @@ ca_refresh_locked(struct km_ctx *ctx, int64_t token_id)
 	return r;
 }
 
+CK_RV
+ca_crl_current_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t len, uint64_t *number,
+		      uint8_t **der, size_t *der_len)
+{
+	struct ca ca;
+	struct store_crl *v = NULL;
+	size_t n = 0;
+	*number = 0;
+	*der = NULL;
+	*der_len = 0;
+	CK_RV rv = ca_open(ctx, token_id, label, len, &ca);
+	if (rv != CKR_OK)
+		return rv;
+	if (store_ca_crls(ctx->st, &v, &n) != 0)
+		rv = CKR_DEVICE_ERROR;
+	for (size_t i = 0; rv == CKR_OK && i < n; i++) {
+		if (v[i].token_id != token_id || v[i].key_id_len != ca.id->len ||
+		    memcmp(v[i].key_id, ca.id->val, ca.id->len) != 0)
+			continue;
+		*number = v[i].number;
+		*der = v[i].der;
+		*der_len = v[i].der_len;
+		v[i].der = NULL;
+	}
+	store_crls_free(v, n);
+	ca_close(&ca);
+	return rv;
+}
+
 void
 ca_publish_locked(struct km_ctx *ctx)
 {

@@ -47,6 +47,10 @@ CK_RV ca_revoke_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *labe
  * its file). */
 CK_RV ca_crl_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t len, unsigned days,
 		    uint8_t **der, size_t *der_len);
+/* keymgr crl export: the CA's latest CRL as signed (*der malloc'd, NULL
+ * with *number 0 when it has none yet); public, nothing is signed. */
+CK_RV ca_crl_current_locked(struct km_ctx *ctx, int64_t token_id, const uint8_t *label, size_t len,
+			    uint64_t *number, uint8_t **der, size_t *der_len);
 /* Now and then (the sweep, every 2 s at most): writes to policy.crl_dir
  * the CRLs another keymgrd of the store signed since (a revocation made
  * through it), so that this one's TLS listener refuses them too. */

@@ -86,6 +86,22 @@ openssl verify -crl_check -CAfile ca.pem -CRLfile pub/ca.crl sig.pem >/dev/null 
 openssl verify -crl_check -CAfile ca.pem -CRLfile pub/ca.crl tls.pem >/dev/null 2>&1 && fail "revoked tls.pem verifies"
 echo "the CA's certificate and CRL are where the certificates point"
 
+# keymgr crl export: the current CRL as signed, no PIN, nothing signed anew.
+"$KEYMGR" crl export --token unit-ca --ca ca --out now.crl >/dev/null || fail "crl export"
+openssl crl -in now.crl -outform DER -out now.der || fail "now.crl is no CRL"
+openssl crl -in pub/ca.crl -outform DER -out pub.der
+cmp -s now.der pub.der || fail "crl export is not the CRL keymgrd published"
+"$KEYMGR" crl export --token unit-ca --ca ca --der >again.der || fail "crl export --der"
+cmp -s now.der again.der || fail "a second export differs (a new CRL was signed?)"
+openssl crl -in now.crl -noout -text | grep -q "$(openssl x509 -in tls.pem -noout -serial | cut -d= -f2)" ||
+	fail "the exported CRL lacks the revoked serial"
+"$KEYMGR" key generate --token unit-ca --pin 1234 --type ec:P-256 --label plain >/dev/null || fail "plain key"
+"$KEYMGR" crl export --token unit-ca --ca plain >/dev/null 2>err && fail "a CRL of a key that is no CA"
+grep -q "is no CA here" err || { cat err >&2; fail "no sentence for a key that is no CA"; }
+"$KEYMGR" cert export --token unit-ca ca >ca2.pem || fail "cert export of the CA"
+cmp -s ca.pem ca2.pem || openssl x509 -in ca2.pem -noout -fingerprint | cmp -s - b.fp || fail "cert export: not the CA's"
+echo "crl export: the published CRL, PEM or DER, without a PIN; cert export gives the CA's certificate"
+
 # Each issue in the audit trail: its serial and subject.
 "$KEYMGR" audit list --op cert-issue >audit.txt || fail "audit list"
 for c in sig tls mail-rsa mail-ec; do
