@@ -85,9 +85,6 @@ struct cli_token {
 };
 /* Every slot's token (*n of them, malloc'd). Returns a CK_RV. */
 CK_RV cli_tokens(struct cy_conn *c, struct cli_token **out, uint32_t *n);
-/* Prints s as a JSON string: quoted, with '"', '\\' and control characters
- * escaped (UTF-8 passes through). */
-void cli_json_str(const char *s);
 /* A PIN: a line from fd, or (fd -1) asked on the terminal with prompt,
  * without echo. 0, or -1 when none was read. */
 int cli_read_pin(int fd, const char *prompt, char *pin, size_t len);
@@ -95,6 +92,30 @@ int cli_read_pin(int fd, const char *prompt, char *pin, size_t len);
  * they are UTF-8, else with each byte that is not replaced by U+FFFD (JSON
  * is UTF-8; jansson refuses anything else). */
 json_t *cli_json_text(const char *s);
+
+/* A listing (table.c): rows gathered as JSON objects, then printed as one
+ * JSON array (--json) or as a table that fits the terminal (columns that
+ * may shrink are cut with an ellipsis, some left out; serials and ids are
+ * never cut). */
+struct cli_col {
+	const char *key;  /* the row's member */
+	const char *head; /* the column's heading */
+	bool shrink;      /* may be cut to fit the terminal */
+	int drop;         /* > 0: may be left out when even cut columns do not fit, 1 first */
+};
+struct cli_table {
+	const struct cli_col *cols;
+	size_t ncols;
+	bool json;
+	json_t *rows;
+};
+void cli_table_init(struct cli_table *t, const struct cli_col *cols, size_t ncols, bool json);
+/* Adds row, an object with the columns' keys (strings, integers, null);
+ * its reference is taken. Strings from the store go in through
+ * cli_json_text. */
+void cli_table_add(struct cli_table *t, json_t *row);
+/* Prints the rows and frees them: 0, or 1 after saying why. */
+int cli_table_print(struct cli_table *t);
 /* Whether dn (RFC 4514, as GnuTLS reads it) parses: 0, or 1 after saying
  * where it goes wrong and what to escape (or to give the parts apart). */
 int cli_dn_check(const char *what, const char *dn);

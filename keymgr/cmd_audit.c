@@ -52,12 +52,14 @@ audit_list(int argc, char **argv)
 	if (conn == NULL)
 		return 1;
 	int status = 0;
-	bool first = true;
-	if (json)
-		putchar('[');
-	else
-		printf("%-6s %-20s %-6s %-12s %-7s %-5s %-10s %-16s %-26s %s\n", "ID", "TIME", "UID", "WHO", "ROLE",
-		       "TOKEN", "SESSION", "OPERATION", "OBJECT", "RESULT");
+	static const struct cli_col cols[] = {
+		{ "id", "ID", false, 0 },	  { "time", "TIME", false, 0 },		 { "uid", "UID", false, 2 },
+		{ "who", "WHO", true, 0 },	  { "role", "ROLE", false, 3 },		 { "token", "TOKEN", false, 4 },
+		{ "session", "SESSION", false, 1 }, { "operation", "OPERATION", true, 0 }, { "object", "OBJECT", true, 0 },
+		{ "result", "RESULT", true, 0 },
+	};
+	struct cli_table tab;
+	cli_table_init(&tab, cols, sizeof(cols) / sizeof(cols[0]), json);
 	for (;;) {
 		struct wire_buf *b = client_begin(conn, MSG_AUDIT_LIST);
 		wire_put_u64(b, from);
@@ -99,30 +101,22 @@ audit_list(int argc, char **argv)
 				continue;
 			time_t tt = (time_t)t;
 			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&tt));
-			if (json) {
-				printf("%s{\"id\":%llu,\"time\":\"%s\",\"uid\":%u,\"who\":", first ? "" : ",",
-				       (unsigned long long)id, when, uid);
-				cli_json_str(who);
-				printf(",\"role\":");
-				cli_json_str(role);
-				printf(",\"token\":%lld,\"session\":%u,\"operation\":", (long long)token, session);
-				cli_json_str(op);
-				printf(",\"object\":");
-				cli_json_str(obj);
-				printf(",\"result\":\"%s\"}", ckr_name(result));
-			} else {
-				printf("%-6llu %-20s %-6u %-12s %-7s %-5lld %-10u %-16s %-26s %s\n", (unsigned long long)id, when,
-				       uid, who, role, (long long)token, session, op, obj, ckr_name(result));
-			}
-			first = false;
+			cli_table_add(&tab, json_pack("{s:I, s:s, s:I, s:o, s:o, s:I, s:I, s:o, s:o, s:s}", "id",
+						      (json_int_t)id, "time", when, "uid", (json_int_t)uid, "who",
+						      cli_json_text(who), "role", cli_json_text(role), "token",
+						      (json_int_t)(int64_t)token, "session", (json_int_t)session,
+						      "operation", cli_json_text(op), "object", cli_json_text(obj),
+						      "result", ckr_name(result)));
 		}
 		if (n < 1000 || status)
 			break;
 	}
-	if (json)
-		printf("]\n");
 	client_close(conn);
-	return status;
+	if (status != 0) {
+		json_decref(tab.rows);
+		return status;
+	}
+	return cli_table_print(&tab);
 }
 
 const struct cli_cmd cmd_audit_list = {

@@ -420,15 +420,13 @@ inventory_list(int argc, char **argv)
 		return 1;
 	if (format == 1)
 		printf("holder,agency,unit,serial,not_before,not_after,status,key_id,reason,revoked_at\n");
-	json_t *list = format == 2 ? json_array() : NULL;
-	/* Whole serials, as wide as the longest: what cert revoke --serial takes. */
-	int serial_width = 6;
-	for (uint32_t i = 0; i < n; i++)
-		if ((int)strlen(rows[i].serial) > serial_width)
-			serial_width = (int)strlen(rows[i].serial);
-	if (format == 0)
-		printf("%-30s %-45s %-10s %-*s %-10s %s\n", "HOLDER", "AGENCY", "NOT AFTER", serial_width, "SERIAL", "STATUS",
-		       "KEY");
+	/* Whole serials (what cert revoke --serial takes); names cut to fit. */
+	static const struct cli_col cols[] = {
+		{ "holder", "HOLDER", true, 0 }, { "agency", "AGENCY", true, 0 }, { "not_after", "NOT AFTER", false, 0 },
+		{ "serial", "SERIAL", false, 0 }, { "status", "STATUS", false, 0 }, { "key_id", "KEY", false, 1 },
+	};
+	struct cli_table tab;
+	cli_table_init(&tab, cols, sizeof(cols) / sizeof(cols[0]), format == 2);
 	for (uint32_t i = 0; i < n; i++) {
 		struct cli_inv_row *w = &rows[i];
 		char nb[16], na[16], ra[16] = "";
@@ -443,7 +441,7 @@ inventory_list(int argc, char **argv)
 			csv(w->agency, ',');
 			csv(w->unit, ',');
 			printf("%s,%s,%s,%s,%s,%s,%s\n", w->serial, nb, na, w->status, w->keyid, why, ra);
-		} else if (format == 2) {
+		} else {
 			json_t *o = json_pack("{s:o, s:o, s:o, s:s, s:s, s:s, s:s, s:s}", "holder", cli_json_text(w->holder),
 					      "agency", cli_json_text(w->agency), "unit", cli_json_text(w->unit), "serial",
 					      w->serial, "not_before", nb, "not_after", na, "status", w->status, "key_id",
@@ -452,19 +450,20 @@ inventory_list(int argc, char **argv)
 				json_object_set_new(o, "reason", json_string(why));
 				json_object_set_new(o, "revoked_at", json_string(ra));
 			}
-			if (o == NULL || json_array_append_new(list, o) != 0) {
-				json_decref(list);
+			if (o == NULL) {
+				json_decref(tab.rows);
 				free(rows);
 				return cli_fail("inventory list: out of memory");
 			}
-		} else {
-			padded(w->holder, 30);
-			padded(w->agency, 45);
-			printf("%-10s %-*s %-10s %s\n", na, serial_width, w->serial, w->status, w->keyid[0] ? w->keyid : "-");
+			cli_table_add(&tab, o);
 		}
 	}
 	free(rows);
-	return format == 2 ? cli_json_print(list, false) : 0;
+	if (format == 1) {
+		json_decref(tab.rows);
+		return 0;
+	}
+	return cli_table_print(&tab);
 }
 
 const struct cli_cmd cmd_inventory_list = {

@@ -256,10 +256,12 @@ key_list(int argc, char **argv)
 			cli_fail("key list: %s", ckr_name(rv));
 		goto out;
 	}
-	if (json)
-		putchar('[');
-	else
-		printf("%-8s %-8s %-5s %-10s %-32s %s\n", "HANDLE", "CLASS", "TYPE", "STATE", "LABEL", "ID");
+	static const struct cli_col cols[] = {
+		{ "handle", "HANDLE", false, 0 }, { "class", "CLASS", false, 0 }, { "type", "TYPE", false, 0 },
+		{ "state", "STATE", false, 0 },   { "label", "LABEL", true, 0 },  { "id", "ID", false, 0 },
+	};
+	struct cli_table tab;
+	cli_table_init(&tab, cols, sizeof(cols) / sizeof(cols[0]), json);
 	for (uint32_t i = 0; i < n; i++) {
 		static const uint32_t want[] = { CKA_CLASS, CKA_KEY_TYPE, CKA_LABEL, CKA_ID, CKA_COYEU_KEY_STATE };
 		b = client_begin(conn, MSG_GET_ATTRS);
@@ -271,6 +273,7 @@ key_list(int argc, char **argv)
 		if ((rv = cli_call(conn)) != CKR_OK) {
 			if (rv != (CK_RV)-1)
 				cli_fail("key list: %s", ckr_name(rv));
+			json_decref(tab.rows);
 			goto out;
 		}
 		uint32_t cnt = 0;
@@ -300,23 +303,14 @@ key_list(int argc, char **argv)
 				idlen = len;
 			}
 		}
-		if (json) {
-			printf("%s{\"handle\":%u,\"class\":\"%s\",\"type\":\"%s\",\"state\":\"%s\",\"label\":",
-			       i ? "," : "", handles[i], class_name(cls), type_name(kt), state_name(state));
-			cli_json_str(label);
-			printf(",\"id\":\"");
-			print_hex(idp, idlen);
-			printf("\"}");
-		} else {
-			printf("%-8u %-8s %-5s %-10s %-32s ", handles[i], class_name(cls), type_name(kt), state_name(state),
-			       label);
-			print_hex(idp, idlen);
-			putchar('\n');
-		}
+		char hex[2 * 128 + 1] = "";
+		for (uint32_t j = 0; j < idlen && j < 128; j++)
+			snprintf(hex + 2 * j, sizeof(hex) - 2 * j, "%02x", idp[j]);
+		cli_table_add(&tab, json_pack("{s:I, s:s, s:s, s:s, s:o, s:s}", "handle", (json_int_t)handles[i], "class",
+					      class_name(cls), "type", type_name(kt), "state", state_name(state),
+					      "label", cli_json_text(label), "id", hex));
 	}
-	if (json)
-		printf("]\n");
-	status = 0;
+	status = cli_table_print(&tab);
 out:
 	free(handles);
 	client_close(conn);

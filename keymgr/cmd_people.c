@@ -434,10 +434,12 @@ holder_list(int argc, char **argv)
 	}
 	uint32_t n = 0;
 	wire_get_u32(&conn->rep, &n);
-	if (json)
-		putchar('[');
-	else
-		printf("%-5s %-16s %-9s %-28s %s\n", "SLOT", "ID", "PIN", "NAME", "AGENCY / UNIT");
+	static const struct cli_col cols[] = {
+		{ "slot", "SLOT", false, 0 }, { "id", "ID", false, 0 },	  { "pin", "PIN", false, 0 },
+		{ "name", "NAME", true, 0 },  { "agency", "AGENCY", true, 0 }, { "unit", "UNIT", true, 0 },
+	};
+	struct cli_table tab;
+	cli_table_init(&tab, cols, sizeof(cols) / sizeof(cols[0]), json);
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t slot = 0, flags = 0;
 		char id[64], name[128], agency[192], unit[192];
@@ -449,24 +451,17 @@ holder_list(int argc, char **argv)
 		wire_get_u32(&conn->rep, &flags);
 		const char *pin = (flags & CKF_USER_PIN_LOCKED) ? "locked"
 				  : (flags & CKF_USER_PIN_TO_BE_CHANGED) ? "initial" : "set";
-		if (json) {
-			printf("%s{\"slot\":%u,\"id\":", i ? "," : "", slot);
-			cli_json_str(id);
-			printf(",\"name\":");
-			cli_json_str(name);
-			printf(",\"agency\":");
-			cli_json_str(agency);
-			printf(",\"unit\":");
-			cli_json_str(unit);
-			printf(",\"pin\":\"%s\"}", pin);
-		} else {
-			printf("%-5u %-16s %-9s %-28s %s%s%s\n", slot, id, pin, name, agency, unit[0] ? " / " : "", unit);
-		}
+		cli_table_add(&tab, json_pack("{s:I, s:o, s:o, s:o, s:o, s:s}", "slot", (json_int_t)slot, "id",
+					      cli_json_text(id), "name", cli_json_text(name), "agency",
+					      cli_json_text(agency), "unit", cli_json_text(unit), "pin", pin));
 	}
-	if (json)
-		printf("]\n");
+	bool bad = wire_error(&conn->rep) != 0;
 	client_close(conn);
-	return 0;
+	if (bad) {
+		json_decref(tab.rows);
+		return cli_fail("holder list: malformed reply");
+	}
+	return cli_table_print(&tab);
 }
 
 const struct cli_cmd cmd_holder_list = {
@@ -619,9 +614,9 @@ const struct cli_cmd cmd_account_add = {
 static int
 account_list(int argc, char **argv)
 {
-	(void)argv;
-	if (argc > 1)
-		return cli_fail("account list: no options");
+	bool json = argc == 2 && strcmp(argv[1], "--json") == 0;
+	if (argc > 2 || (argc == 2 && !json))
+		return cli_usage("account list: the only option is --json");
 	struct cy_conn *conn = cli_connect();
 	if (conn == NULL)
 		return 1;
@@ -633,26 +628,39 @@ account_list(int argc, char **argv)
 	}
 	uint32_t n = 0;
 	wire_get_u32(&conn->rep, &n);
-	printf("%-24s %-8s %-8s %-6s %s\n", "NAME", "ROLE", "UID", "FAILED", "CERTIFICATE");
+	static const struct cli_col cols[] = {
+		{ "name", "NAME", true, 0 },     { "role", "ROLE", false, 0 },		{ "uid", "UID", false, 0 },
+		{ "failed", "FAILED", false, 0 }, { "certificate", "CERTIFICATE", true, 0 },
+	};
+	struct cli_table tab;
+	cli_table_init(&tab, cols, sizeof(cols) / sizeof(cols[0]), json);
 	for (uint32_t i = 0; i < n; i++) {
-		char name[64], role[16], cert[256], uidtxt[16] = "-";
+		char name[64], role[16], cert[256];
 		uint32_t uid = 0, failures = 0;
 		wire_get_str_into(&conn->rep, name, sizeof(name));
 		wire_get_str_into(&conn->rep, role, sizeof(role));
 		wire_get_u32(&conn->rep, &uid);
 		wire_get_u32(&conn->rep, &failures);
 		wire_get_str_into(&conn->rep, cert, sizeof(cert));
-		if (uid != CY_UID_NONE)
-			snprintf(uidtxt, sizeof(uidtxt), "%u", uid);
-		printf("%-24s %-8s %-8s %-6u %s\n", name, role, uidtxt, failures, cert);
+		cli_table_add(&tab, json_pack("{s:o, s:o, s:o, s:I, s:o}", "name", cli_json_text(name), "role",
+					      cli_json_text(role), "uid",
+					      uid != CY_UID_NONE ? json_integer((json_int_t)uid) : json_null(), "failed",
+					      (json_int_t)failures, "certificate",
+					      cert[0] ? cli_json_text(cert) : json_null()));
 	}
+	bool bad = wire_error(&conn->rep) != 0;
 	client_close(conn);
-	return 0;
+	if (bad) {
+		json_decref(tab.rows);
+		return cli_fail("account list: malformed reply");
+	}
+	return cli_table_print(&tab);
 }
 
 const struct cli_cmd cmd_account_list = {
-	"account", "list", "",
-	"Lists the accounts: name, role, uid, wrong passphrases since the last right one.",
+	"account", "list", "[--json]",
+	"Lists the accounts: name, role, uid (or the certificate's subject), wrong\n"
+	"passphrases since the last right one.",
 	account_list,
 };
 
@@ -809,9 +817,9 @@ const struct cli_cmd cmd_access_revoke = {
 static int
 access_list(int argc, char **argv)
 {
-	(void)argv;
-	if (argc > 1)
-		return cli_fail("access list: no options");
+	bool json = argc == 2 && strcmp(argv[1], "--json") == 0;
+	if (argc > 2 || (argc == 2 && !json))
+		return cli_usage("access list: the only option is --json");
 	struct cy_conn *conn = cli_connect();
 	if (conn == NULL)
 		return 1;
@@ -823,7 +831,14 @@ access_list(int argc, char **argv)
 	}
 	uint32_t n = 0;
 	wire_get_u32(&conn->rep, &n);
-	printf("%-22s %-16s %s\n", "PRINCIPAL", "HOLDER", "NAME");
+	static const struct cli_col cols[] = {
+		{ "principal", "PRINCIPAL", true, 0 },
+		{ "holder", "HOLDER", false, 0 },
+		{ "name", "NAME", true, 0 },
+	};
+	static const char *const kinds[] = { "uid", "group", "cert", "san" };
+	struct cli_table tab;
+	cli_table_init(&tab, cols, sizeof(cols) / sizeof(cols[0]), json);
 	for (uint32_t i = 0; i < n; i++) {
 		uint32_t kind = 0;
 		uint32_t id = 0;
@@ -849,14 +864,25 @@ access_list(int argc, char **argv)
 		else
 			snprintf(who, sizeof(who), "%s %u%s%.16s%s", group ? "group" : "uid", id, nm ? " (" : "",
 				 nm ? nm : "", nm ? ")" : "");
-		printf("%-22s %-16s %s\n", who, holder, name);
+		json_t *row = json_pack("{s:o, s:o, s:o, s:s}", "principal", cli_json_text(who), "holder",
+					cli_json_text(holder), "name", cli_json_text(name), "kind", kinds[kind < 4 ? kind : 0]);
+		if (row != NULL && kind < 2)
+			json_object_set_new(row, kind == 1 ? "gid" : "uid", json_integer((json_int_t)id));
+		else if (row != NULL)
+			json_object_set_new(row, "value", cli_json_text(rname));
+		cli_table_add(&tab, row);
 	}
+	bool bad = wire_error(&conn->rep) != 0;
 	client_close(conn);
-	return 0;
+	if (bad) {
+		json_decref(tab.rows);
+		return cli_fail("access list: malformed reply");
+	}
+	return cli_table_print(&tab);
 }
 
 const struct cli_cmd cmd_access_list = {
-	"access", "list", "",
+	"access", "list", "[--json]",
 	"Lists the access rules: which uid or group may use which holder's token.",
 	access_list,
 };

@@ -415,11 +415,8 @@ key_show(int argc, char **argv)
 	qsort(vs, nv, sizeof(*vs), by_number);
 	if (cli_inventory(token, "", "", 0, &rows, &nrows) != 0)
 		goto out;
-	if (json) {
-		printf("{\"label\":");
-		cli_json_str(label);
-		printf(",\"versions\":[");
-	} else {
+	json_t *versions = json ? json_array() : NULL;
+	if (!json) {
 		printf("key '%s' on token '%s': %u version(s)\n", label, token, nv);
 		printf("%-4s %-10s %-6s %-21s %-32s %s\n", "VER", "STATE", "TYPE", "SINCE", "ID", "CERTIFICATES");
 	}
@@ -428,12 +425,13 @@ key_show(int argc, char **argv)
 		char since[32];
 		when(v->since, since, sizeof(since));
 		const char *why = v->state == 4 && cli_reason_name((uint32_t)v->reason) ? cli_reason_name((uint32_t)v->reason) : "";
-		if (json)
-			printf("%s{\"version\":%llu,\"state\":\"%s\",\"type\":\"%s\",\"since\":\"%s\",\"id\":\"%s\"%s%s%s,"
-			       "\"certificates\":[",
-			       i ? "," : "", (unsigned long long)v->number, state_name(v->state), type_name(v->type), since,
-			       v->id, *why ? ",\"reason\":\"" : "", why, *why ? "\"" : "");
-		else
+		json_t *certs = json_array(), *jv = NULL;
+		if (json) {
+			jv = json_pack("{s:I, s:s, s:s, s:s, s:s}", "version", (json_int_t)v->number, "state",
+				       state_name(v->state), "type", type_name(v->type), "since", since, "id", v->id);
+			if (jv != NULL && *why)
+				json_object_set_new(jv, "reason", json_string(why));
+		} else
 			printf("%-4llu %-10s %-6s %-21s %-32s", (unsigned long long)v->number, state_name(v->state),
 			       type_name(v->type), since, v->id);
 		uint32_t shown = 0;
@@ -445,20 +443,24 @@ key_show(int argc, char **argv)
 			struct tm tm;
 			strftime(na, sizeof(na), "%Y-%m-%d", gmtime_r(&tt, &tm));
 			if (json)
-				printf("%s{\"serial\":\"%s\",\"not_after\":\"%s\",\"status\":\"%s\"}", shown ? "," : "",
-				       rows[k].serial, na, rows[k].status);
+				json_array_append_new(certs, json_pack("{s:s, s:s, s:s}", "serial", rows[k].serial,
+								       "not_after", na, "status", rows[k].status));
 			else
 				printf("%s serial %s until %s (%s)", shown ? ";" : "", rows[k].serial, na, rows[k].status);
 			shown++;
 		}
-		if (json)
-			printf("]}");
-		else
-			printf("%s%s%s\n", shown ? "" : " none", *why ? ", revoked: " : "", why);
+		if (json && jv != NULL) {
+			json_object_set_new(jv, "certificates", certs);
+			json_array_append_new(versions, jv);
+		} else {
+			json_decref(certs);
+			if (!json)
+				printf("%s%s%s\n", shown ? "" : " none", *why ? ", revoked: " : "", why);
+		}
 	}
-	if (json)
-		printf("]}\n");
-	status = 0;
+	status = json ? cli_json_print(json_pack("{s:o, s:o}", "label", cli_json_text(label), "versions", versions),
+				       false)
+		      : 0;
 out:
 	free(rows);
 	free(vs);

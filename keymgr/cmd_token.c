@@ -147,29 +147,21 @@ token_list(int argc, char **argv)
 	client_close(conn);
 	if (rv != CKR_OK)
 		return rv == (CK_RV)-1 ? 1 : cli_fail("token list: %s", ckr_name(rv));
-	if (json)
-		putchar('[');
-	else
-		printf("%-5s %-32s %-16s %s\n", "SLOT", "LABEL", "SERIAL", "USER PIN");
-	bool first = true;
-	for (uint32_t i = 0; i < n; i++) {
-		if (!(t[i].flags & CKF_TOKEN_INITIALIZED))
-			continue;
-		if (json) {
-			printf("%s{\"slot\":%u,\"label\":", first ? "" : ",", t[i].slot);
-			cli_json_str(t[i].label);
-			printf(",\"serial\":");
-			cli_json_str(t[i].serial);
-			printf(",\"user_pin\":\"%s\"}", pin_state(t[i].flags));
-		} else {
-			printf("%-5u %-32s %-16s %s\n", t[i].slot, t[i].label, t[i].serial, pin_state(t[i].flags));
-		}
-		first = false;
-	}
-	if (json)
-		printf("]\n");
+	static const struct cli_col cols[] = {
+		{ "slot", "SLOT", false, 0 },
+		{ "label", "LABEL", true, 0 },
+		{ "serial", "SERIAL", false, 0 },
+		{ "user_pin", "USER PIN", false, 0 },
+	};
+	struct cli_table tab;
+	cli_table_init(&tab, cols, sizeof(cols) / sizeof(cols[0]), json);
+	for (uint32_t i = 0; i < n; i++)
+		if (t[i].flags & CKF_TOKEN_INITIALIZED)
+			cli_table_add(&tab, json_pack("{s:I, s:o, s:o, s:s}", "slot", (json_int_t)t[i].slot, "label",
+						      cli_json_text(t[i].label), "serial", cli_json_text(t[i].serial),
+						      "user_pin", pin_state(t[i].flags)));
 	free(t);
-	return 0;
+	return cli_table_print(&tab);
 }
 
 const struct cli_cmd cmd_token_list = {

@@ -511,17 +511,6 @@ cli_json_print(json_t *o, bool pretty)
 	return r;
 }
 
-void
-cli_json_str(const char *s)
-{
-	/* jansson escapes, and cli_json_text keeps it UTF-8. */
-	json_t *j = cli_json_text(s);
-	char *t = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
-	fputs(t ? t : "\"\"", stdout);
-	free(t);
-	json_decref(j);
-}
-
 /* PINs read for "-": at most one SO and one user PIN per command, wiped
  * at exit. */
 static char read_pins[2][128];

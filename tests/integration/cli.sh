@@ -105,3 +105,37 @@ grep -q "^[0-9]* *kept " list || fail "kept went too"
 "$KEYMGR" token delete --token nosuch --yes >/dev/null 2>&1 && fail "deleted a token that is not there"
 stop_keymgrd
 echo "token delete: its keys and records gone, the other token kept; refused with a session open, to nobody, without --yes"
+
+# Listings: --json from jansson for every one (valid with odd bytes), and
+# tables that fit the terminal (COLUMNS, as a terminal would say) with
+# serials and ids whole; piped without COLUMNS nothing is cut.
+start_keymgrd
+long="Sở Văn hóa, Thể thao và Du lịch tỉnh Điện Biên"
+"$KEYMGR" token init --label "Sở Y tế tỉnh Điện Biên" --so-pin 87654321 --pin 1234 >/dev/null || fail "token init"
+"$KEYMGR" holder add --id DB-LONG --name "Nguyễn Thị Thanh Hương Giang" --agency "$long" \
+	--unit "Phòng Quản lý văn hóa và gia đình" --pin-out pin.txt >/dev/null || fail "holder add"
+"$KEYMGR" access grant --uid 4242 --holder DB-LONG >/dev/null || fail "access grant"
+echo "auditor-passphrase" | "$KEYMGR" account add kiem-tra --role auditor --uid 4243 >/dev/null || fail "account add"
+for l in "token list" "holder list" "account list" "access list" "audit list"; do
+	# shellcheck disable=SC2086
+	"$KEYMGR" $l --json >l.json || fail "$l --json"
+	perl -MJSON::PP -e 'local $/; my $j = JSON::PP->new->utf8->decode(<STDIN>); exit(ref $j eq "ARRAY" && @$j ? 0 : 1)' \
+		<l.json || { cat l.json >&2; fail "$l --json is not a JSON array of rows"; }
+	# shellcheck disable=SC2086
+	COLUMNS=80 "$KEYMGR" $l >narrow.txt || fail "$l"
+	perl -CSD -MUnicode::Normalize -ne 'if (length(NFC($_)) > 81) { print STDERR "too wide: $_"; exit 1 }' narrow.txt || { cat narrow.txt >&2; fail "$l is wider than 80 columns"; }
+	# shellcheck disable=SC2086
+	"$KEYMGR" $l >wide.txt
+done
+"$KEYMGR" holder list | grep -qF "$long" || fail "piped, the agency was cut"
+COLUMNS=80 "$KEYMGR" holder list | grep -q "…" || fail "nothing was cut to fit 80 columns"
+serial=$("$KEYMGR" token list --json | perl -MJSON::PP -e 'local $/; print JSON::PP->new->utf8->decode(<STDIN>)->[0]{serial}')
+COLUMNS=40 "$KEYMGR" token list | grep -q "$serial" || fail "the serial was cut to fit"
+"$KEYMGR" account list --json | perl -MJSON::PP -e 'local $/; my $j = JSON::PP->new->utf8->decode(<STDIN>);
+	exit((grep { $_->{name} eq "kiem-tra" && $_->{uid} == 4243 && $_->{role} eq "auditor" } @$j) == 1 ? 0 : 1)' ||
+	fail "account list --json: the account"
+"$KEYMGR" access list --json | perl -MJSON::PP -e 'local $/; my $j = JSON::PP->new->utf8->decode(<STDIN>);
+	exit((grep { $_->{holder} eq "DB-LONG" && $_->{uid} == 4242 && $_->{kind} eq "uid" } @$j) == 1 ? 0 : 1)' ||
+	fail "access list --json: the rule"
+stop_keymgrd
+echo "listings: JSON arrays from jansson, tables within 80 columns with serials whole, nothing cut when piped"
