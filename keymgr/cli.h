@@ -93,6 +93,19 @@ int cli_read_pin(int fd, const char *prompt, char *pin, size_t len);
  * is UTF-8; jansson refuses anything else). */
 json_t *cli_json_text(const char *s);
 
+/* A bulk command's progress (progress.c), on standard error when it is a
+ * terminal (and standard output is not, when the command prints a line per
+ * item there). Not locked: callers with workers hold their lock. */
+struct cli_progress {
+	const char *what;
+	size_t total, done; /* total 0: not known */
+	long long last_ms;
+	bool on;
+};
+void cli_progress_start(struct cli_progress *p, const char *what, size_t total, bool lines_on_stdout);
+void cli_progress_step(struct cli_progress *p, size_t n);
+void cli_progress_end(struct cli_progress *p);
+
 /* A listing (table.c): rows gathered as JSON objects, then printed as one
  * JSON array (--json) or as a table that fits the terminal (columns that
  * may shrink are cut with an ellipsis, some left out; serials and ids are

@@ -91,7 +91,7 @@ read_file(struct batch *b, const char *path)
  * cannot read is named on stderr and counted in *bad. 0, or 1 when
  * something failed that no file is to blame for (memory). */
 static int
-read_path(struct batch *b, const char *path, bool tty, unsigned *bad)
+read_path(struct batch *b, const char *path, struct cli_progress *pr, unsigned *bad)
 {
 	struct stat sb;
 	if (stat(path, &sb) != 0) {
@@ -110,9 +110,9 @@ read_path(struct batch *b, const char *path, bool tty, unsigned *bad)
 		char full[4096];
 		if (names[i]->d_name[0] != '.') {
 			snprintf(full, sizeof(full), "%s/%s", path, names[i]->d_name);
-			read_path(b, full, tty, bad);
-			if (tty && b->count % 250 == 0)
-				fprintf(stderr, "\rread %u certificates", b->count);
+			uint32_t before = b->count;
+			read_path(b, full, pr, bad);
+			cli_progress_step(pr, b->count - before);
 		}
 		free(names[i]);
 	}
@@ -144,7 +144,8 @@ cert_import(int argc, char **argv)
 	}
 	if (!token || optind == argc)
 		return cli_usage("cert import: --token and at least one FILE or DIR are required");
-	bool tty = isatty(STDERR_FILENO);
+	struct cli_progress pr;
+	cli_progress_start(&pr, "cert import: reading", 0, false);
 	struct batch b;
 	memset(&b, 0, sizeof(b));
 	wire_init(&b.der, WIRE_MAX_FRAME - 64);
@@ -152,9 +153,8 @@ cert_import(int argc, char **argv)
 	int status = 0;
 	unsigned bad_files = 0;
 	for (int i = optind; i < argc && status == 0; i++)
-		status = read_path(&b, argv[i], tty, &bad_files);
-	if (tty)
-		fprintf(stderr, "\rread %u certificates\n", b.count);
+		status = read_path(&b, argv[i], &pr, &bad_files);
+	cli_progress_end(&pr);
 	if (status == 0 && wire_error(&b.der) != 0)
 		status = cli_fail("cert import: more than one import can carry (16 MiB); import in parts");
 	if (status == 0 && bad_files > 0 && !skip)
@@ -184,8 +184,9 @@ cert_import(int argc, char **argv)
 		struct wire_buf *req = client_begin(conn, MSG_CERT_IMPORT);
 		wire_put_u32(req, session);
 		wire_put_raw(req, b.der.data, b.der.size); /* u32 count, then each certificate */
-		if (tty)
-			fprintf(stderr, "importing %u certificates...\n", b.count);
+		/* One transaction in keymgrd: no steps to show, only that it runs. */
+		if (pr.done > 0 && isatty(STDERR_FILENO))
+			fprintf(stderr, "cert import: keymgrd imports %u certificates in one transaction...\n", b.count);
 		struct timespec t0, t1;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		CK_RV rv = cli_call(conn);

@@ -175,8 +175,9 @@ struct import_job {
 	const char *key;
 	struct pin_out *po;
 	pthread_mutex_t lock;
-	bool failed, tty;
+	bool failed;
 	unsigned failed_line;
+	struct cli_progress progress;
 };
 
 static void *
@@ -200,8 +201,7 @@ import_worker(void *arg)
 		}
 		if (r == 0) {
 			j->done++;
-			if (j->tty && (j->done % 50 == 0 || j->done == j->nrows))
-				fprintf(stderr, "\r%zu/%zu holders", j->done, j->nrows);
+			cli_progress_step(&j->progress, 1);
 		}
 		pthread_mutex_unlock(&j->lock);
 	}
@@ -372,7 +372,8 @@ holder_import(int argc, char **argv)
 	po_open = status == 0;
 	/* Each job its own connection: one holder's PIN is hashed while
 	 * another's token is written. */
-	struct import_job job = { .rows = rows, .nrows = nrows, .key = key, .po = &po, .tty = isatty(STDERR_FILENO) };
+	struct import_job job = { .rows = rows, .nrows = nrows, .key = key, .po = &po };
+	cli_progress_start(&job.progress, "holder import", nrows, false);
 	pthread_mutex_init(&job.lock, NULL);
 	pthread_t th[16];
 	long started = 0;
@@ -386,8 +387,7 @@ holder_import(int argc, char **argv)
 			status = cli_fail("holder import: cannot start a job");
 		for (long i = 0; i < started; i++)
 			pthread_join(th[i], NULL);
-		if (job.tty && job.done)
-			fputc('\n', stderr);
+		cli_progress_end(&job.progress);
 		if (job.failed)
 			status = job.failed_line ? cli_fail("%s:%u: stopped; %zu holders were added (their PINs are in the file)",
 							    path, job.failed_line, job.done)

@@ -39,6 +39,7 @@ struct rotate_job {
 	const struct cli_blob *keys;
 	uint32_t nkeys, next, done, failed;
 	pthread_mutex_t lock;
+	struct cli_progress progress;
 };
 
 /* Rotates one key on an open session and writes its request. 0 or 1. */
@@ -103,6 +104,7 @@ rotate_worker(void *arg)
 		pthread_mutex_lock(&j->lock);
 		j->done += r == 0;
 		j->failed += r != 0;
+		cli_progress_step(&j->progress, 1);
 		pthread_mutex_unlock(&j->lock);
 	}
 	client_close(conn);
@@ -143,7 +145,8 @@ rotate_due(struct cy_conn *conn, uint32_t session, const char *token, const char
 		return 0;
 	}
 	fflush(stdout);
-	struct rotate_job j = { token, pin, outdir, keys, n, 0, 0, 0, PTHREAD_MUTEX_INITIALIZER };
+	struct rotate_job j = { token, pin, outdir, keys, n, 0, 0, 0, PTHREAD_MUTEX_INITIALIZER, { 0 } };
+	cli_progress_start(&j.progress, "key rotate --due", n, true);
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	/* One connection per worker: keymgrd generates on as many cores. */
@@ -158,6 +161,7 @@ rotate_due(struct cy_conn *conn, uint32_t session, const char *token, const char
 		rotate_worker(&j);
 	for (long i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
+	cli_progress_end(&j.progress);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	printf("rotated %u key(s) in %.2f s with %ld worker(s); %u failed\n", j.done,
 	       (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9, started ? started : 1, j.failed);
@@ -606,6 +610,8 @@ csr_batch(const char *path, const char *pin, const char *dir)
 	if (status == 0 && conn == NULL)
 		status = 1;
 	size_t made = 0, failed = 0;
+	struct cli_progress pr;
+	cli_progress_start(&pr, "key csr --batch", nrows, true);
 	for (size_t i = 0; status == 0 && i < nrows; i++) {
 		char name[160], file[4352];
 		char t[64], k[64];
@@ -617,7 +623,9 @@ csr_batch(const char *path, const char *pin, const char *dir)
 			made++;
 		else
 			failed++;
+		cli_progress_step(&pr, 1);
 	}
+	cli_progress_end(&pr);
 	if (status == 0)
 		printf("wrote %zu request(s) to %s; %zu failed\n", made, dir, failed);
 	client_close(conn);

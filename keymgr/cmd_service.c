@@ -160,6 +160,7 @@ run_backup(int argc, char **argv)
 	uint8_t *file = NULL;
 	uint64_t id = 0, total = 0, have = 0;
 	int status = 1;
+	struct cli_progress pr = { .on = false };
 	if (rv == CKR_FUNCTION_NOT_SUPPORTED) {
 		cli_fail("backup: this keymgrd's store is PostgreSQL: back it up with pg_dump, and keep master.key "
 			 "apart (docs/admin-guide.md, \"Backup and restore\")");
@@ -173,11 +174,14 @@ run_backup(int argc, char **argv)
 			cli_fail("backup: cannot hold a backup of %llu bytes", (unsigned long long)total);
 			goto out;
 		}
+		if (have == 0)
+			cli_progress_start(&pr, "backup (KiB)", (size_t)((total + 1023) / 1024), false);
 		if (wire_get_bytes(&conn->rep, &piece, &n) != 0 || n == 0 || n > total - have) {
 			cli_fail("backup: keymgrd sent a malformed piece");
 			goto out;
 		}
 		memcpy(file + have, piece, n);
+		cli_progress_step(&pr, (size_t)((have + n + 1023) / 1024 - (have + 1023) / 1024));
 		have += n;
 		if (have == total)
 			break;
@@ -201,9 +205,11 @@ run_backup(int argc, char **argv)
 	}
 	if (write_new(out, file, (size_t)total, 0600) != 0)
 		goto out;
+	cli_progress_end(&pr);
 	printf("backup written to %s (%llu bytes)\n", out, (unsigned long long)total);
 	status = 0;
 out:
+	cli_progress_end(&pr);
 	free(file);
 	client_close(conn);
 	return status;

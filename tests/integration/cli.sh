@@ -139,3 +139,26 @@ COLUMNS=40 "$KEYMGR" token list | grep -q "$serial" || fail "the serial was cut 
 	fail "access list --json: the rule"
 stop_keymgrd
 echo "listings: JSON arrays from jansson, tables within 80 columns with serials whole, nothing cut when piped"
+
+# Progress of bulk commands on a terminal (script gives them one), and
+# none when standard error is a file.
+if command -v script >/dev/null; then
+	start_keymgrd
+	printf 'id,name,agency\nDB-P1,Lò Văn Một,Sở Y tế\nDB-P2,Lò Văn Hai,Sở Y tế\nDB-P3,Lò Văn Ba,Sở Y tế\n' >p.csv
+	script -qec "'$KEYMGR' holder import p.csv --pin-out pins.csv" /dev/null >tty.txt 2>&1 ||
+		{ cat tty.txt >&2; fail "holder import on a terminal"; }
+	grep -q "holder import: 3/3 (100%)" tty.txt || { cat -A tty.txt >&2; fail "no progress of holder import"; }
+	mkdir certs
+	for i in 1 2 3; do
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -days 30 \
+			-subj "/CN=p$i/O=Sở Y tế" -out certs/p$i.pem 2>/dev/null || fail "certificate p$i"
+	done
+	"$KEYMGR" token init --label prog --so-pin 87654321 --pin 1234 >/dev/null || fail "token init prog"
+	script -qec "'$KEYMGR' cert import --token prog --pin 1234 certs" /dev/null >tty.txt 2>&1 ||
+		{ cat tty.txt >&2; fail "cert import on a terminal"; }
+	grep -q "cert import: reading: 3" tty.txt || { cat -A tty.txt >&2; fail "no progress of cert import"; }
+	"$KEYMGR" holder import p.csv --pin-out pins2.csv >/dev/null 2>err.txt && fail "imported twice"
+	grep -q "$(printf '\r')" err.txt && fail "progress written to a file"
+	stop_keymgrd
+	echo "bulk commands: progress on a terminal, none in a file"
+fi
