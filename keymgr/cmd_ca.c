@@ -136,8 +136,9 @@ cert_issue(int argc, char **argv)
 {
 	const char *token = NULL, *pin = NULL, *ca = NULL, *out = "-", *profile = "signing", *email = "";
 	unsigned long days = 365;
-	if (ca_options(argc, argv, "cert issue", &token, &pin, &ca, &days, &out, &profile, &email) != 0)
-		return 1;
+	int bad = ca_options(argc, argv, "cert issue", &token, &pin, &ca, &days, &out, &profile, &email);
+	if (bad != 0)
+		return bad;
 	if (optind + 1 != argc)
 		return cli_usage("cert issue: one request file (PEM or DER) is required");
 	uint32_t p = proto_profile_by_name(profile);
@@ -280,8 +281,9 @@ crl_generate(int argc, char **argv)
 {
 	const char *token = NULL, *pin = NULL, *ca = NULL, *out = "-";
 	unsigned long days = 7;
-	if (ca_options(argc, argv, "crl generate", &token, &pin, &ca, &days, &out, NULL, NULL) != 0)
-		return 1;
+	int bad = ca_options(argc, argv, "crl generate", &token, &pin, &ca, &days, &out, NULL, NULL);
+	if (bad != 0)
+		return bad;
 	if (optind != argc)
 		return cli_usage("crl generate: unexpected argument '%s'", argv[optind]);
 	struct cy_conn *conn = cli_connect();

@@ -420,7 +420,7 @@ holder_list(int argc, char **argv)
 {
 	bool json = argc == 2 && strcmp(argv[1], "--json") == 0;
 	if (argc > 2 || (argc == 2 && !json))
-		return cli_fail("holder list: the only option is --json");
+		return cli_usage("holder list: the only option is --json");
 	struct cy_conn *conn = cli_connect();
 	if (conn == NULL)
 		return 1;
@@ -667,8 +667,9 @@ const struct cli_cmd cmd_account_list = {
 static int
 account_remove(int argc, char **argv)
 {
-	if (argc != 2)
-		return cli_usage("account remove: NAME is required");
+	if (argc != 2 || argv[1][0] == '-')
+		return cli_usage(argc == 2 ? "account remove: bad option %s (NAME is all it takes)"
+					   : "account remove: NAME is required", argv[argc - 1]);
 	struct cy_conn *conn = cli_connect();
 	if (conn == NULL)
 		return 1;

@@ -23,6 +23,14 @@ done
 for c in status backup restore; do
 	"$KEYMGR" "$c" --help >c.txt 2>&1 || fail "keymgr $c --help"
 done
+# An option no command has is a usage error everywhere (exit 2).
+sed -n '/^commands:/,/^$/p' help.txt | awk '/^  [a-z]/ { print $1 ($2 ~ /^[a-z][a-z-]*$/ ? " " $2 : "") }' |
+	sort -u | while read -r g c; do
+	s=0
+	# shellcheck disable=SC2086
+	"$KEYMGR" $g $c --no-such-option </dev/null >/dev/null 2>&1 || s=$?
+	[ "$s" = 2 ] || { echo "keymgr $g $c --no-such-option exited $s" >&2; exit 1; }
+done || fail "a bad option did not exit 2"
 echo "usage errors exit 2; $(echo "$groups" | wc -w) groups' --help and every command's --help work"
 
 # bash completion: groups, a group's commands, a command's options.
