@@ -18,6 +18,26 @@
 #ifndef CKA_UNIQUE_ID
 #define CKA_UNIQUE_ID 0x4UL
 #endif
+#ifndef CKM_HKDF_DERIVE
+#define CKK_HKDF 0x42UL
+#define CKM_HKDF_DERIVE 0x402aUL
+#define CKM_HKDF_DATA 0x402bUL
+#define CKM_HKDF_KEY_GEN 0x402cUL
+#define CKF_HKDF_SALT_NULL 0x1UL
+#define CKF_HKDF_SALT_DATA 0x2UL
+#define CKF_HKDF_SALT_KEY 0x4UL
+typedef struct CK_HKDF_PARAMS {
+	CK_BBOOL bExtract;
+	CK_BBOOL bExpand;
+	CK_MECHANISM_TYPE prfHashMechanism;
+	CK_ULONG ulSaltType;
+	CK_BYTE_PTR pSalt;
+	CK_ULONG ulSaltLen;
+	CK_OBJECT_HANDLE hSaltKey;
+	CK_BYTE_PTR pInfo;
+	CK_ULONG ulInfoLen;
+} CK_HKDF_PARAMS;
+#endif
 
 /* The 2.40 functions in the order of CK_FUNCTION_LIST. */
 #define CY_2_40_FUNCTIONS(X) \

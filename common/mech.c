@@ -69,6 +69,22 @@ static const struct mech_row rows[] = {
 	{ CKM_DES3_ECB, MP_NONE, MF_ECB, CKK_DES3, 0, 24, 24, ED },
 	{ CKM_DES3_CBC, MP_IV, MF_CBC, CKK_DES3, 0, 24, 24, ED },
 	{ CKM_DES3_CBC_PAD, MP_IV, MF_CBC_PAD, CKK_DES3, 0, 24, 24, ED | WU },
+	/* Secret keys derived from secret keys; sizes in bytes (of the new key). */
+	{ CKM_CONCATENATE_BASE_AND_KEY, MP_KEY, MF_KDF_CONCAT_KEY, CKK_GENERIC_SECRET, 0, 1, 512, CKF_DERIVE },
+	{ CKM_CONCATENATE_BASE_AND_DATA, MP_DATA, MF_KDF_CONCAT_BASE_DATA, CKK_GENERIC_SECRET, 0, 1, 512, CKF_DERIVE },
+	{ CKM_CONCATENATE_DATA_AND_BASE, MP_DATA, MF_KDF_CONCAT_DATA_BASE, CKK_GENERIC_SECRET, 0, 1, 512, CKF_DERIVE },
+	{ CKM_XOR_BASE_AND_DATA, MP_DATA, MF_KDF_XOR, CKK_GENERIC_SECRET, 0, 1, 512, CKF_DERIVE },
+	{ CKM_EXTRACT_KEY_FROM_KEY, MP_ULONG, MF_KDF_EXTRACT, CKK_GENERIC_SECRET, 0, 1, 512, CKF_DERIVE },
+	{ CKM_AES_ECB_ENCRYPT_DATA, MP_DATA, MF_KDF_ENC_ECB, CKK_AES, 0, 16, 32, CKF_DERIVE },
+	{ CKM_AES_CBC_ENCRYPT_DATA, MP_CBC_DATA, MF_KDF_ENC_CBC, CKK_AES, 0, 16, 32, CKF_DERIVE },
+	{ CKM_DES3_ECB_ENCRYPT_DATA, MP_DATA, MF_KDF_ENC_ECB, CKK_DES3, 0, 24, 24, CKF_DERIVE },
+	{ CKM_DES3_CBC_ENCRYPT_DATA, MP_CBC_DATA, MF_KDF_ENC_CBC, CKK_DES3, 0, 24, 24, CKF_DERIVE },
+	{ CKM_SHA1_KEY_DERIVATION, MP_NONE, MF_KDF_HASH, CKK_GENERIC_SECRET, GCRY_MD_SHA1, 1, 512, CKF_DERIVE },
+	{ CKM_SHA224_KEY_DERIVATION, MP_NONE, MF_KDF_HASH, CKK_GENERIC_SECRET, GCRY_MD_SHA224, 1, 512, CKF_DERIVE },
+	{ CKM_SHA256_KEY_DERIVATION, MP_NONE, MF_KDF_HASH, CKK_GENERIC_SECRET, GCRY_MD_SHA256, 1, 512, CKF_DERIVE },
+	{ CKM_SHA384_KEY_DERIVATION, MP_NONE, MF_KDF_HASH, CKK_GENERIC_SECRET, GCRY_MD_SHA384, 1, 512, CKF_DERIVE },
+	{ CKM_SHA512_KEY_DERIVATION, MP_NONE, MF_KDF_HASH, CKK_GENERIC_SECRET, GCRY_MD_SHA512, 1, 512, CKF_DERIVE },
+	{ CKM_HKDF_DERIVE, MP_HKDF, MF_KDF_HKDF, CKK_GENERIC_SECRET, 0, 1, 512, CKF_DERIVE },
 	/* Generic secrets and HMAC; sizes in bytes. */
 	{ CKM_GENERIC_SECRET_KEY_GEN, MP_NONE, MF_KEYGEN_GENERIC, CKK_GENERIC_SECRET, 0, 1, 512, CKF_GENERATE },
 	{ CKM_SHA_1_HMAC, MP_NONE, MF_HMAC, CKK_GENERIC_SECRET, GCRY_MD_SHA1, 1, 512, SV },
@@ -216,6 +232,62 @@ mech_param_encode(const CK_MECHANISM *m, struct wire_buf *b)
 		wire_put_bytes(&p, e->pContextData, e->ulContextDataLen);
 		break;
 	}
+	case MP_DATA: {
+		const CK_KEY_DERIVATION_STRING_DATA *d = m->pParameter;
+		if (d == NULL || m->ulParameterLen != sizeof(*d) || !fits32(d->string_data_len) ||
+		    (d->string_data == NULL && d->string_data_len)) {
+			rv = CKR_MECHANISM_PARAM_INVALID;
+			break;
+		}
+		wire_put_bytes(&p, d->string_data, d->string_data_len);
+		break;
+	}
+	case MP_CBC_DATA: {
+		/* The two structures differ in their IV's length only. */
+		const CK_DES_CBC_ENCRYPT_DATA_PARAMS *des = m->pParameter;
+		const CK_AES_CBC_ENCRYPT_DATA_PARAMS *aes = m->pParameter;
+		bool is_des = m->mechanism == CKM_DES3_CBC_ENCRYPT_DATA;
+		if (m->pParameter == NULL || m->ulParameterLen != (is_des ? sizeof(*des) : sizeof(*aes))) {
+			rv = CKR_MECHANISM_PARAM_INVALID;
+			break;
+		}
+		const uint8_t *iv = is_des ? des->iv : aes->iv, *data = is_des ? des->data_params : aes->data_params;
+		CK_ULONG len = is_des ? des->length : aes->length;
+		if (!fits32(len) || (data == NULL && len)) {
+			rv = CKR_MECHANISM_PARAM_INVALID;
+			break;
+		}
+		wire_put_bytes(&p, iv, is_des ? 8 : 16);
+		wire_put_bytes(&p, data, len);
+		break;
+	}
+	case MP_KEY: {
+		CK_OBJECT_HANDLE h;
+		if (m->pParameter == NULL || m->ulParameterLen != sizeof(h)) {
+			rv = CKR_MECHANISM_PARAM_INVALID;
+			break;
+		}
+		memcpy(&h, m->pParameter, sizeof(h));
+		wire_put_u32(&p, fits32(h) ? (uint32_t)h : 0);
+		break;
+	}
+	case MP_HKDF: {
+		const CK_HKDF_PARAMS *h = m->pParameter;
+		if (h == NULL || m->ulParameterLen != sizeof(*h) || h->bExtract > 1 || h->bExpand > 1 ||
+		    !fits32(h->prfHashMechanism) || !fits32(h->ulSaltType) || !fits32(h->ulSaltLen) ||
+		    !fits32(h->ulInfoLen) || (h->pSalt == NULL && h->ulSaltLen) || (h->pInfo == NULL && h->ulInfoLen)) {
+			rv = CKR_MECHANISM_PARAM_INVALID;
+			break;
+		}
+		wire_put_u8(&p, h->bExtract);
+		wire_put_u8(&p, h->bExpand);
+		wire_put_u32(&p, (uint32_t)h->prfHashMechanism);
+		wire_put_u32(&p, (uint32_t)h->ulSaltType);
+		wire_put_bytes(&p, h->pSalt, h->ulSaltLen);
+		wire_put_u32(&p, fits32(h->hSaltKey) ? (uint32_t)h->hSaltKey : 0);
+		wire_put_bytes(&p, h->pInfo, h->ulInfoLen);
+		break;
+	}
 	case MP_PSS: {
 		const CK_RSA_PKCS_PSS_PARAMS *s = m->pParameter;
 		if (s == NULL || m->ulParameterLen != sizeof(*s) || !fits32(s->hash_alg) ||
@@ -281,6 +353,25 @@ mech_param_decode(CK_MECHANISM_TYPE type, const uint8_t *p, uint32_t n, struct m
 		wire_get_u32(&b, &out->hash);
 		wire_get_u32(&b, &out->mgf);
 		wire_get_u32(&b, &out->salt_len);
+		break;
+	case MP_DATA:
+		wire_get_bytes(&b, &out->data, &out->data_len);
+		break;
+	case MP_CBC_DATA:
+		wire_get_bytes(&b, &out->iv, &out->iv_len);
+		wire_get_bytes(&b, &out->data, &out->data_len);
+		break;
+	case MP_KEY:
+		wire_get_u32(&b, &out->handle);
+		break;
+	case MP_HKDF:
+		wire_get_bool(&b, &out->extract);
+		wire_get_bool(&b, &out->expand);
+		wire_get_u32(&b, &out->prf);
+		wire_get_u32(&b, &out->salt_type);
+		wire_get_bytes(&b, &out->label, &out->label_len);
+		wire_get_u32(&b, &out->handle);
+		wire_get_bytes(&b, &out->data, &out->data_len);
 		break;
 	case MP_EDDSA:
 		if (n == 0)

@@ -13,6 +13,12 @@
  *   MP_ULONG u32 (a CK_MAC_GENERAL_PARAMS length)
  *   MP_ECDH  u32 KDF, bytes shared data, bytes public data
  *   MP_EDDSA nothing (no CK_EDDSA_PARAMS), or b phFlag, bytes context
+ *   MP_DATA  bytes data (CK_KEY_DERIVATION_STRING_DATA)
+ *   MP_CBC_DATA bytes IV (16 for AES, 8 for DES3), bytes data
+ *            (CK_AES_CBC_ENCRYPT_DATA_PARAMS, CK_DES_CBC_ENCRYPT_DATA_PARAMS)
+ *   MP_KEY   u32 a key's handle (CONCATENATE_BASE_AND_KEY)
+ *   MP_HKDF  b extract, b expand, u32 PRF hash, u32 salt type, bytes salt,
+ *            u32 salt key handle, bytes info (CK_HKDF_PARAMS)
  *   MP_RAW   the parameter bytes as given (mechanisms coyeu does not know)
  */
 #ifndef CY_MECH_H
@@ -23,7 +29,10 @@
 #include "cy_pkcs11.h"
 #include "wire.h"
 
-enum mech_param_kind { MP_NONE, MP_IV, MP_GCM, MP_OAEP, MP_PSS, MP_RAW, MP_CTR, MP_ULONG, MP_ECDH, MP_EDDSA };
+enum mech_param_kind {
+	MP_NONE, MP_IV, MP_GCM, MP_OAEP, MP_PSS, MP_RAW, MP_CTR, MP_ULONG, MP_ECDH, MP_EDDSA,
+	MP_DATA, MP_CBC_DATA, MP_KEY, MP_HKDF
+};
 
 struct mech_param {
 	enum mech_param_kind kind;
@@ -39,6 +48,9 @@ struct mech_param {
 	const uint8_t *shared; uint32_t shared_len;
 	const uint8_t *public_data; uint32_t public_len;
 	bool has_eddsa; bool ph_flag; const uint8_t *context; uint32_t context_len; /* MP_EDDSA */
+	const uint8_t *data; uint32_t data_len; /* MP_DATA, MP_CBC_DATA (iv: the IV), MP_HKDF (info) */
+	uint32_t handle;                        /* MP_KEY, MP_HKDF (the salt key) */
+	bool extract, expand; uint32_t prf, salt_type; /* MP_HKDF (salt: label) */
 };
 
 /* What a mechanism is for, as keymgrd implements it: each family has one
@@ -52,6 +64,9 @@ enum mech_family {
 	MF_ECB, MF_CBC, MF_CBC_PAD, MF_AES_GCM, MF_AES_CTR, /* AES, and DES3 for the first three */
 	MF_HMAC, MF_AES_CMAC, MF_AES_CMAC_GENERAL,
 	MF_AES_KW, MF_AES_KWP,
+	/* Secret keys from secret keys (C_DeriveKey), keymgrd/crypto/mech_kdf.c. */
+	MF_KDF_CONCAT_KEY, MF_KDF_CONCAT_BASE_DATA, MF_KDF_CONCAT_DATA_BASE, MF_KDF_XOR, MF_KDF_EXTRACT,
+	MF_KDF_ENC_ECB, MF_KDF_ENC_CBC, MF_KDF_HASH, MF_KDF_HKDF,
 	MF_COUNT
 };
 
@@ -79,6 +94,14 @@ CK_RV mech_param_encode(const CK_MECHANISM *m, struct wire_buf *b);
 /* Reads the parameter of a mechanism of type; pointers refer into p.
  * Returns 0 or CY_ERR_BAD_FORMAT. */
 int mech_param_decode(CK_MECHANISM_TYPE type, const uint8_t *p, uint32_t n, struct mech_param *out);
+
+/* Whether m derives a secret key from a secret key (the MF_KDF_
+ * families): such a key inherits its base's sensitivity. */
+static inline bool
+mech_secret_derive(const struct mech_row *m)
+{
+	return m != NULL && m->fam >= MF_KDF_CONCAT_KEY && m->fam <= MF_KDF_HKDF;
+}
 
 /* The libgcrypt hash (GCRY_MD_*) of a CKM_SHA* digest mechanism, or 0. */
 int mech_md_algo(CK_MECHANISM_TYPE type);

@@ -403,10 +403,183 @@ START_TEST(ecdh_derive)
 }
 END_TEST
 
+/* ---- secret keys derived from secret keys (issue 17) ---- */
+
+/* A secret key that derives; its value readable unless sensitive. */
+static CK_OBJECT_HANDLE
+deriving_key(CK_SESSION_HANDLE h, CK_KEY_TYPE kt, const char *hexval, CK_BBOOL sensitive, CK_BBOOL extractable)
+{
+	CK_BYTE v[64];
+	size_t n = strlen(hexval) / 2;
+	unhex(hexval, v);
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &kt, sizeof(kt) },
+			     { CKA_VALUE, v, n }, { CKA_EXTRACTABLE, &extractable, 1 },
+			     { CKA_SENSITIVE, &sensitive, 1 }, { CKA_DERIVE, &yes, 1 }, { CKA_ENCRYPT, &yes, 1 } };
+	CK_OBJECT_HANDLE k;
+	ck_assert_uint_eq(f->C_CreateObject(h, t, 7, &k), CKR_OK);
+	return k;
+}
+
+/* Derives with mechanism type/param from base into a readable key of
+ * type kt (0: no CKA_KEY_TYPE) and length len (0: no CKA_VALUE_LEN);
+ * expects rv, and then (when want_hex) that value. Returns the key. */
+static CK_OBJECT_HANDLE
+derive_secret(CK_SESSION_HANDLE h, CK_MECHANISM_TYPE type, void *param, CK_ULONG plen, CK_OBJECT_HANDLE base,
+	      CK_KEY_TYPE kt, CK_ULONG len, CK_RV rv, const char *want_hex)
+{
+	CK_MECHANISM m = { type, param, plen };
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE t[5] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_SENSITIVE, &no, 1 }, { CKA_EXTRACTABLE, &yes, 1 } };
+	CK_ULONG n = 3;
+	if (kt)
+		t[n++] = (CK_ATTRIBUTE){ CKA_KEY_TYPE, &kt, sizeof(kt) };
+	if (len)
+		t[n++] = (CK_ATTRIBUTE){ CKA_VALUE_LEN, &len, sizeof(len) };
+	CK_OBJECT_HANDLE k = 0;
+	CK_RV got = f->C_DeriveKey(h, &m, base, t, n, &k);
+	ck_assert_msg(got == rv, "mechanism 0x%lx: 0x%lx, not 0x%lx", type, got, rv);
+	if (want_hex != NULL) {
+		CK_BYTE v[128], want[128];
+		CK_ULONG vn = sizeof(v);
+		value_of(h, k, v, &vn);
+		unhex(want_hex, want);
+		ck_assert_msg(vn == strlen(want_hex) / 2 && memcmp(v, want, vn) == 0, "mechanism 0x%lx: wrong value",
+			      type);
+	}
+	return k;
+}
+
+START_TEST(secret_derivations)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	CK_OBJECT_HANDLE a = deriving_key(h, CKK_GENERIC_SECRET, "00112233", no, yes);
+	CK_OBJECT_HANDLE b = deriving_key(h, CKK_GENERIC_SECRET, "44556677", no, yes);
+	/* Concatenation: no type and no length is a generic secret of both. */
+	CK_OBJECT_HANDLE k = derive_secret(h, CKM_CONCATENATE_BASE_AND_KEY, &b, sizeof(b), a, 0, 0, CKR_OK,
+					   "0011223344556677");
+	CK_KEY_TYPE kt = 0;
+	CK_ULONG vl = 0;
+	CK_ATTRIBUTE ta[] = { { CKA_KEY_TYPE, &kt, sizeof(kt) }, { CKA_VALUE_LEN, &vl, sizeof(vl) } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, k, ta, 2), CKR_OK);
+	ck_assert_uint_eq(kt, CKK_GENERIC_SECRET);
+	ck_assert_uint_eq(vl, 8);
+	derive_secret(h, CKM_CONCATENATE_BASE_AND_KEY, &b, sizeof(b), a, CKK_GENERIC_SECRET, 6, CKR_OK, "001122334455");
+	derive_secret(h, CKM_CONCATENATE_BASE_AND_KEY, &b, sizeof(b), a, CKK_GENERIC_SECRET, 9,
+		      CKR_TEMPLATE_INCONSISTENT, NULL);
+	CK_OBJECT_HANDLE none = 0x7777;
+	derive_secret(h, CKM_CONCATENATE_BASE_AND_KEY, &none, sizeof(none), a, 0, 0, CKR_KEY_HANDLE_INVALID, NULL);
+	CK_BYTE dd[] = { 0x88, 0x99 }, ff[] = { 0xff, 0xff, 0xff, 0xff, 0x00 };
+	CK_KEY_DERIVATION_STRING_DATA sd = { dd, sizeof(dd) }, sx = { ff, sizeof(ff) };
+	derive_secret(h, CKM_CONCATENATE_BASE_AND_DATA, &sd, sizeof(sd), a, 0, 0, CKR_OK, "001122338899");
+	derive_secret(h, CKM_CONCATENATE_DATA_AND_BASE, &sd, sizeof(sd), a, 0, 0, CKR_OK, "889900112233");
+	/* XOR: as long as the shorter of key and data. */
+	derive_secret(h, CKM_XOR_BASE_AND_DATA, &sx, sizeof(sx), a, 0, 0, CKR_OK, "ffeeddcc");
+	/* 2.40 section 2.43.7's example: 16 bits from bit 21 of 329F84A9. */
+	CK_OBJECT_HANDLE e = deriving_key(h, CKK_GENERIC_SECRET, "329f84a9", no, yes);
+	CK_ULONG bit = 21;
+	derive_secret(h, CKM_EXTRACT_KEY_FROM_KEY, &bit, sizeof(bit), e, CKK_GENERIC_SECRET, 2, CKR_OK, "9526");
+	derive_secret(h, CKM_EXTRACT_KEY_FROM_KEY, &bit, sizeof(bit), e, 0, 0, CKR_TEMPLATE_INCOMPLETE, NULL);
+	/* A hash of the key (SHA-256 of "abc"), at most as long as the hash. */
+	CK_OBJECT_HANDLE abc = deriving_key(h, CKK_GENERIC_SECRET, "616263", no, yes);
+	derive_secret(h, CKM_SHA256_KEY_DERIVATION, NULL, 0, abc, 0, 0, CKR_OK,
+		      "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	derive_secret(h, CKM_SHA256_KEY_DERIVATION, NULL, 0, abc, CKK_AES, 16, CKR_OK, "ba7816bf8f01cfea414140de5dae2223");
+	derive_secret(h, CKM_SHA256_KEY_DERIVATION, NULL, 0, abc, CKK_GENERIC_SECRET, 40, CKR_TEMPLATE_INCONSISTENT, NULL);
+	/* Data encrypted under an AES key: FIPS-197 appendix C.1. */
+	CK_OBJECT_HANDLE aes = deriving_key(h, CKK_AES, "000102030405060708090a0b0c0d0e0f", no, yes);
+	CK_BYTE pt[32];
+	unhex("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", pt);
+	CK_KEY_DERIVATION_STRING_DATA sp = { pt, 16 };
+	derive_secret(h, CKM_AES_ECB_ENCRYPT_DATA, &sp, sizeof(sp), aes, CKK_AES, 0, CKR_TEMPLATE_INCOMPLETE, NULL);
+	derive_secret(h, CKM_AES_ECB_ENCRYPT_DATA, &sp, sizeof(sp), aes, CKK_AES, 16, CKR_OK,
+		      "69c4e0d86a7b0430d8cdb78070b4c55a");
+	sp.string_data_len = 15;
+	derive_secret(h, CKM_AES_ECB_ENCRYPT_DATA, &sp, sizeof(sp), aes, CKK_AES, 16, CKR_MECHANISM_PARAM_INVALID, NULL);
+	derive_secret(h, CKM_AES_ECB_ENCRYPT_DATA, &sp, sizeof(sp), a, CKK_AES, 16, CKR_KEY_TYPE_INCONSISTENT, NULL);
+	/* CBC: the same as C_Encrypt with CKM_AES_CBC and that IV. */
+	CK_AES_CBC_ENCRYPT_DATA_PARAMS cp = { { 9, 8, 7 }, pt, 32 };
+	CK_MECHANISM cbc = { CKM_AES_CBC, cp.iv, 16 };
+	CK_BYTE ct[32];
+	CK_ULONG cn = sizeof(ct);
+	ck_assert_uint_eq(f->C_EncryptInit(h, &cbc, aes), CKR_OK);
+	ck_assert_uint_eq(f->C_Encrypt(h, pt, 32, ct, &cn), CKR_OK);
+	char hex[65];
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", ct[i]);
+	derive_secret(h, CKM_AES_CBC_ENCRYPT_DATA, &cp, sizeof(cp), aes, CKK_AES, 32, CKR_OK, hex);
+	/* DES3: the new key's parity is set. */
+	CK_OBJECT_HANDLE des = deriving_key(h, CKK_DES3, "0123456789abcdeffedcba987654321089abcdef01234567", no, yes);
+	CK_KEY_DERIVATION_STRING_DATA s24 = { pt, 24 };
+	CK_OBJECT_HANDLE dk = derive_secret(h, CKM_DES3_ECB_ENCRYPT_DATA, &s24, sizeof(s24), des, CKK_DES3, 0, CKR_OK, NULL);
+	CK_BYTE dv[64];
+	CK_ULONG dn = sizeof(dv);
+	value_of(h, dk, dv, &dn);
+	ck_assert_uint_eq(dn, 24);
+	for (int i = 0; i < 24; i++)
+		ck_assert_msg(__builtin_parity(dv[i]) == 1, "byte %d of a derived DES3 key has even parity", i);
+	/* HKDF, RFC 5869 test cases 1 and 3. */
+	CK_OBJECT_HANDLE ikm = deriving_key(h, CKK_GENERIC_SECRET, "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", no, yes);
+	CK_BYTE salt[13], info[10];
+	unhex("000102030405060708090a0b0c", salt);
+	unhex("f0f1f2f3f4f5f6f7f8f9", info);
+	CK_HKDF_PARAMS hp = { 1, 1, CKM_SHA256, CKF_HKDF_SALT_DATA, salt, 13, 0, info, 10 };
+	const char *okm1 = "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865";
+	const char *prk1 = "077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5";
+	derive_secret(h, CKM_HKDF_DERIVE, &hp, sizeof(hp), ikm, CKK_GENERIC_SECRET, 42, CKR_OK, okm1);
+	hp.bExpand = 0;
+	CK_OBJECT_HANDLE prk = derive_secret(h, CKM_HKDF_DERIVE, &hp, sizeof(hp), ikm, 0, 0, CKR_OK, prk1);
+	CK_ATTRIBUTE dr[] = { { CKA_DERIVE, &yes, 1 } };
+	ck_assert_uint_eq(f->C_SetAttributeValue(h, prk, dr, 1), CKR_OK);
+	hp.bExpand = 1;
+	hp.bExtract = 0;
+	derive_secret(h, CKM_HKDF_DERIVE, &hp, sizeof(hp), prk, CKK_GENERIC_SECRET, 42, CKR_OK, okm1);
+	derive_secret(h, CKM_HKDF_DERIVE, &hp, sizeof(hp), prk, 0, 0, CKR_TEMPLATE_INCOMPLETE, NULL);
+	CK_OBJECT_HANDLE sk = deriving_key(h, CKK_GENERIC_SECRET, "000102030405060708090a0b0c", no, yes);
+	CK_HKDF_PARAMS hk = { 1, 1, CKM_SHA256, CKF_HKDF_SALT_KEY, NULL, 0, sk, info, 10 };
+	derive_secret(h, CKM_HKDF_DERIVE, &hk, sizeof(hk), ikm, CKK_GENERIC_SECRET, 42, CKR_OK, okm1);
+	CK_HKDF_PARAMS h3 = { 1, 1, CKM_SHA256, CKF_HKDF_SALT_NULL, NULL, 0, 0, NULL, 0 };
+	derive_secret(h, CKM_HKDF_DERIVE, &h3, sizeof(h3), ikm, CKK_GENERIC_SECRET, 42, CKR_OK,
+		      "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8");
+	h3.prfHashMechanism = CKM_MD5;
+	derive_secret(h, CKM_HKDF_DERIVE, &h3, sizeof(h3), ikm, CKK_GENERIC_SECRET, 42, CKR_MECHANISM_PARAM_INVALID, NULL);
+	h3.prfHashMechanism = CKM_SHA256;
+	h3.bExtract = h3.bExpand = 0;
+	derive_secret(h, CKM_HKDF_DERIVE, &h3, sizeof(h3), ikm, CKK_GENERIC_SECRET, 42, CKR_MECHANISM_PARAM_INVALID, NULL);
+	h3.bExtract = h3.bExpand = 1;
+	derive_secret(h, CKM_HKDF_DERIVE, &h3, sizeof(h3), aes, CKK_GENERIC_SECRET, 16, CKR_KEY_TYPE_INCONSISTENT, NULL);
+	/* A key made from a sensitive key is sensitive, from one that may
+	 * not leave unextractable, whatever the template says: else its
+	 * value would show theirs (here, the very bytes). */
+	CK_OBJECT_HANDLE secret = deriving_key(h, CKK_GENERIC_SECRET, "cafebabecafebabe", yes, yes);
+	CK_OBJECT_HANDLE stuck = deriving_key(h, CKK_GENERIC_SECRET, "deadbeefdeadbeef", no, no);
+	CK_KEY_DERIVATION_STRING_DATA empty = { NULL, 0 };
+	CK_OBJECT_HANDLE c1 = derive_secret(h, CKM_CONCATENATE_BASE_AND_DATA, &empty, sizeof(empty), secret, 0, 0, CKR_OK, NULL);
+	CK_BYTE v[64];
+	CK_BBOOL sens = 0, extr = 1;
+	CK_ATTRIBUTE rv[] = { { CKA_VALUE, v, sizeof(v) } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, c1, rv, 1), CKR_ATTRIBUTE_SENSITIVE);
+	CK_ATTRIBUTE fl[] = { { CKA_SENSITIVE, &sens, 1 }, { CKA_EXTRACTABLE, &extr, 1 } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, c1, fl, 2), CKR_OK);
+	ck_assert(sens);
+	CK_OBJECT_HANDLE c2 = derive_secret(h, CKM_CONCATENATE_BASE_AND_KEY, &stuck, sizeof(stuck), a, 0, 0, CKR_OK, NULL);
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, c2, fl, 2), CKR_OK);
+	ck_assert(!extr);
+	CK_MECHANISM wrap = { CKM_AES_KEY_WRAP_PAD, NULL, 0 };
+	CK_BYTE w[64];
+	CK_ULONG wn = sizeof(w);
+	ck_assert_uint_eq(f->C_WrapKey(h, &wrap, aes, c2, w, &wn), CKR_KEY_UNEXTRACTABLE);
+	/* No CKA_DERIVE, no derivation. */
+	CK_ATTRIBUTE nd[] = { { CKA_DERIVE, &no, 1 } };
+	ck_assert_uint_eq(f->C_SetAttributeValue(h, a, nd, 1), CKR_OK);
+	derive_secret(h, CKM_CONCATENATE_BASE_AND_DATA, &sd, sizeof(sd), a, 0, 0, CKR_KEY_FUNCTION_NOT_PERMITTED, NULL);
+}
+END_TEST
+
 /* ---- every advertised mechanism, once right and once wrong ---- */
 
 enum keykind { K_NONE, K_RSA, K_EC, K_ED, K_X, K_AES, K_DES3, K_GEN };
-enum pkind { P_NONE, P_PSS, P_OAEP, P_IV16, P_IV8, P_CTR, P_GCM, P_CMACGEN, P_ECDH };
+enum pkind { P_NONE, P_PSS, P_OAEP, P_IV16, P_IV8, P_CTR, P_GCM, P_CMACGEN, P_ECDH, P_DATA, P_CBC16, P_CBC8, P_KEYH, P_HKDF };
 
 static const struct mech_case {
 	CK_MECHANISM_TYPE type;
@@ -457,6 +630,21 @@ static const struct mech_case {
 	{ CKM_DES3_ECB, K_DES3, P_NONE, 0, 16 },
 	{ CKM_DES3_CBC, K_DES3, P_IV8, 0, 16 },
 	{ CKM_DES3_CBC_PAD, K_DES3, P_IV8, 0, 20 },
+	{ CKM_CONCATENATE_BASE_AND_KEY, K_GEN, P_KEYH, 0, 0 },
+	{ CKM_CONCATENATE_BASE_AND_DATA, K_GEN, P_DATA, 0, 0 },
+	{ CKM_CONCATENATE_DATA_AND_BASE, K_GEN, P_DATA, 0, 0 },
+	{ CKM_XOR_BASE_AND_DATA, K_GEN, P_DATA, 0, 0 },
+	{ CKM_EXTRACT_KEY_FROM_KEY, K_GEN, P_CMACGEN, 0, 0 },
+	{ CKM_AES_ECB_ENCRYPT_DATA, K_AES, P_DATA, 0, 0 },
+	{ CKM_AES_CBC_ENCRYPT_DATA, K_AES, P_CBC16, 0, 0 },
+	{ CKM_DES3_ECB_ENCRYPT_DATA, K_DES3, P_DATA, 0, 0 },
+	{ CKM_DES3_CBC_ENCRYPT_DATA, K_DES3, P_CBC8, 0, 0 },
+	{ CKM_SHA1_KEY_DERIVATION, K_GEN, P_NONE, 0, 0 },
+	{ CKM_SHA224_KEY_DERIVATION, K_GEN, P_NONE, 0, 0 },
+	{ CKM_SHA256_KEY_DERIVATION, K_GEN, P_NONE, 0, 0 },
+	{ CKM_SHA384_KEY_DERIVATION, K_GEN, P_NONE, 0, 0 },
+	{ CKM_SHA512_KEY_DERIVATION, K_GEN, P_NONE, 0, 0 },
+	{ CKM_HKDF_DERIVE, K_GEN, P_HKDF, 0, 0 },
 	{ CKM_GENERIC_SECRET_KEY_GEN, K_NONE, P_NONE, 0, 0 },
 	{ CKM_SHA_1_HMAC, K_GEN, P_NONE, 0, 0 },
 	{ CKM_SHA224_HMAC, K_GEN, P_NONE, 0, 0 },
@@ -482,6 +670,7 @@ struct keyset {
 	CK_OBJECT_HANDLE pub[8], priv[8];
 	CK_BYTE ecpoint[80];
 	CK_ULONG ecpoint_len;
+	CK_BYTE data[32]; /* what derivations mix in */
 };
 
 static CK_MECHANISM_TYPE
@@ -534,7 +723,9 @@ make_keys(CK_SESSION_HANDLE h, struct keyset *k)
 static void
 good_mech(const struct mech_case *c, struct keyset *k, CK_MECHANISM *m, union {
 	CK_RSA_PKCS_PSS_PARAMS pss; CK_RSA_PKCS_OAEP_PARAMS oaep; CK_BYTE iv[16];
-	CK_AES_CTR_PARAMS ctr; CK_GCM_PARAMS gcm; CK_ULONG ul; CK_ECDH1_DERIVE_PARAMS ecdh; } *buf)
+	CK_AES_CTR_PARAMS ctr; CK_GCM_PARAMS gcm; CK_ULONG ul; CK_ECDH1_DERIVE_PARAMS ecdh;
+	CK_KEY_DERIVATION_STRING_DATA sd; CK_AES_CBC_ENCRYPT_DATA_PARAMS acbc; CK_DES_CBC_ENCRYPT_DATA_PARAMS dcbc;
+	CK_OBJECT_HANDLE oh; CK_HKDF_PARAMS hkdf; } *buf)
 {
 	static CK_BYTE iv[16] = { 1, 2, 3 };
 	m->mechanism = c->type;
@@ -551,6 +742,14 @@ good_mech(const struct mech_case *c, struct keyset *k, CK_MECHANISM *m, union {
 	case P_CMACGEN: buf->ul = 12; m->ulParameterLen = sizeof(buf->ul); break;
 	case P_ECDH: buf->ecdh = (CK_ECDH1_DERIVE_PARAMS){ CKD_NULL, 0, NULL, k->ecpoint_len, k->ecpoint };
 		m->ulParameterLen = sizeof(buf->ecdh); break;
+	case P_DATA: buf->sd = (CK_KEY_DERIVATION_STRING_DATA){ k->data, 32 }; m->ulParameterLen = sizeof(buf->sd); break;
+	case P_CBC16: memcpy(buf->acbc.iv, iv, 16); buf->acbc.data_params = k->data; buf->acbc.length = 32;
+		m->ulParameterLen = sizeof(buf->acbc); break;
+	case P_CBC8: memcpy(buf->dcbc.iv, iv, 8); buf->dcbc.data_params = k->data; buf->dcbc.length = 32;
+		m->ulParameterLen = sizeof(buf->dcbc); break;
+	case P_KEYH: buf->oh = k->priv[K_GEN]; m->ulParameterLen = sizeof(buf->oh); break;
+	case P_HKDF: buf->hkdf = (CK_HKDF_PARAMS){ 1, 1, CKM_SHA256, CKF_HKDF_SALT_DATA, k->data, 13, 0, k->data, 10 };
+		m->ulParameterLen = sizeof(buf->hkdf); break;
 	}
 }
 
@@ -626,6 +825,7 @@ START_TEST(every_mechanism)
 	CK_ULONG n = 128;
 	struct keyset k;
 	memset(&k, 0, sizeof(k));
+	memset(k.data, 0x3c, sizeof(k.data));
 	make_keys(h, &k);
 	ck_assert_uint_eq(f->C_GetMechanismList(slot, list, &n), CKR_OK);
 	for (CK_ULONG i = 0; i < n; i++) {
@@ -637,6 +837,8 @@ START_TEST(every_mechanism)
 		union {
 			CK_RSA_PKCS_PSS_PARAMS pss; CK_RSA_PKCS_OAEP_PARAMS oaep; CK_BYTE iv[16];
 			CK_AES_CTR_PARAMS ctr; CK_GCM_PARAMS gcm; CK_ULONG ul; CK_ECDH1_DERIVE_PARAMS ecdh;
+			CK_KEY_DERIVATION_STRING_DATA sd; CK_AES_CBC_ENCRYPT_DATA_PARAMS acbc;
+			CK_DES_CBC_ENCRYPT_DATA_PARAMS dcbc; CK_OBJECT_HANDLE oh; CK_HKDF_PARAMS hkdf;
 		} buf;
 		CK_MECHANISM m;
 		good_mech(c, &k, &m, (void *)&buf);
@@ -747,6 +949,7 @@ main(void)
 	tcase_add_test(tc, wrap_templates);
 	tcase_add_test(tc, ecb_cbc_wrap_pads_and_truncates);
 	tcase_add_test(tc, ecdh_derive);
+	tcase_add_test(tc, secret_derivations);
 	tcase_add_test(tc, ecdh_brainpool);
 	tcase_add_test(tc, every_mechanism);
 	tcase_set_timeout(tc, 300);

@@ -45,13 +45,42 @@ static const struct crypto_family *const families[MF_COUNT] = {
 	[MF_HMAC] = &cr_mac,
 	[MF_AES_CMAC] = &cr_mac,
 	[MF_AES_CMAC_GENERAL] = &cr_mac,
-	/* MF_DIGEST: computed in the module; MF_ECDH: crypto_derive. */
+	[MF_ECDH] = &cr_ecdh,
+	[MF_KDF_CONCAT_KEY] = &cr_kdf,
+	[MF_KDF_CONCAT_BASE_DATA] = &cr_kdf,
+	[MF_KDF_CONCAT_DATA_BASE] = &cr_kdf,
+	[MF_KDF_XOR] = &cr_kdf,
+	[MF_KDF_EXTRACT] = &cr_kdf,
+	[MF_KDF_ENC_ECB] = &cr_kdf,
+	[MF_KDF_ENC_CBC] = &cr_kdf,
+	[MF_KDF_HASH] = &cr_kdf,
+	[MF_KDF_HKDF] = &cr_kdf,
+	/* MF_DIGEST: computed in the module. */
 };
 
 static const struct crypto_family *
 family_of(const struct mech_row *m)
 {
 	return m != NULL && m->fam < MF_COUNT ? families[m->fam] : NULL;
+}
+
+CK_RV
+cr_derive_allowed(const struct km_object *base, CK_MECHANISM_TYPE type)
+{
+	if (!al_bool(&base->pub, CKA_DERIVE, false))
+		return CKR_KEY_FUNCTION_NOT_PERMITTED;
+	return cr_mech_allowed(base, type) ? CKR_OK : CKR_MECHANISM_INVALID;
+}
+
+CK_RV
+crypto_derive(CK_MECHANISM_TYPE type, const struct mech_param *p, const struct km_object *base,
+	      const struct km_object *other, size_t want, uint8_t **out, size_t *outlen)
+{
+	const struct mech_row *m = mech_find(type);
+	const struct crypto_family *f = family_of(m);
+	if (m == NULL || !(m->flags & CKF_DERIVE) || f == NULL || f->derive == NULL)
+		return CKR_MECHANISM_INVALID;
+	return f->derive(m, p, base, other, want, out, outlen);
 }
 
 const struct mech_row *

@@ -93,13 +93,19 @@ CK_RV crypto_unwrap(CK_MECHANISM_TYPE type, const struct mech_param *p, const st
 		    const uint8_t *in, size_t inlen, CK_KEY_TYPE kt, uint8_t **out, size_t *outlen);
 
 /*
- * C_DeriveKey with ECDH (P-curves and X25519): checks the base key (class,
- * type, CKA_DERIVE), computes the shared secret with the peer's public
- * data and applies the KDF. want is the key length (0: the secret's own).
- * *out is malloc'd; the caller wipes and frees it.
+ * C_DeriveKey: checks the base key (class, type, CKA_DERIVE, allowed
+ * mechanisms) and derives a new key's value: ECDH (P-curves and X25519)
+ * with the peer's public data and a KDF, or from a secret key
+ * (concatenation, XOR, extraction, encryption of data, a hash, HKDF).
+ * other is the second key a mechanism parameter names (CONCATENATE_BASE_
+ * AND_KEY, an HKDF salt key), or NULL. want is the key length (0: what the
+ * mechanism gives). *out is malloc'd; the caller wipes and frees it.
  */
+/* DES keys carry odd parity in the low bit of every byte: sets it. */
+void crypto_des_parity(uint8_t *k, size_t n);
+
 CK_RV crypto_derive(CK_MECHANISM_TYPE type, const struct mech_param *p, const struct km_object *base,
-		    size_t want, uint8_t **out, size_t *outlen);
+		    const struct km_object *other, size_t want, uint8_t **out, size_t *outlen);
 
 
 #endif

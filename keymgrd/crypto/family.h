@@ -63,11 +63,16 @@ struct crypto_family {
 	/* Generates a key: a secret one into a (b NULL), or a pair a/b
 	 * (public, private) from their templates. */
 	CK_RV (*keygen)(const struct mech_row *m, struct km_object *a, struct km_object *b);
+	/* Derives a new key's value from base (and other), as crypto_derive
+	 * says; checks base's class and type, then calls cr_derive_allowed. */
+	CK_RV (*derive)(const struct mech_row *m, const struct mech_param *p, const struct km_object *base,
+			const struct km_object *other, size_t want, uint8_t **out, size_t *outlen);
 };
 
 /* The families, by file. */
 extern const struct crypto_family cr_rsa, cr_rsa_keygen;                 /* mech_rsa.c */
-extern const struct crypto_family cr_ecdsa, cr_eddsa, cr_ec_keygen, cr_x_keygen; /* mech_ec.c */
+extern const struct crypto_family cr_ecdsa, cr_eddsa, cr_ec_keygen, cr_x_keygen, cr_ecdh; /* mech_ec.c */
+extern const struct crypto_family cr_kdf;                                /* mech_kdf.c */
 extern const struct crypto_family cr_cipher, cr_aes_keygen, cr_des3_keygen, cr_generic_keygen; /* mech_cipher.c */
 extern const struct crypto_family cr_mac;                                /* mech_mac.c */
 
@@ -81,6 +86,10 @@ void cr_buf_drop(struct km_op *op, size_t n);
 CK_RV cr_collect(struct km_op *op, const uint8_t *in, size_t n, size_t max);
 /* Whether key's CKA_ALLOWED_MECHANISMS (when it has one) lists type. */
 bool cr_mech_allowed(const struct km_object *key, CK_MECHANISM_TYPE type);
+/* What every derivation asks of its base key once its class and type are
+ * right: CKA_DERIVE (CKR_KEY_FUNCTION_NOT_PERMITTED) and the allowed
+ * mechanisms (CKR_MECHANISM_INVALID). */
+CK_RV cr_derive_allowed(const struct km_object *base, CK_MECHANISM_TYPE type);
 /* *out = malloc(n) (at least 1 byte), *outlen = n. */
 CK_RV cr_alloc_out(size_t n, uint8_t **out, size_t *outlen);
 

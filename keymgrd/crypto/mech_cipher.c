@@ -303,9 +303,8 @@ cipher_direct(struct km_op *op, bool final, const uint8_t *in, size_t inlen, CK_
 	return true;
 }
 
-/* DES keys carry odd parity in the low bit of every byte. */
-static void
-des_parity(uint8_t *k, size_t n)
+void
+crypto_des_parity(uint8_t *k, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		uint8_t b = k[i] & 0xfe, ones = 0;
@@ -417,7 +416,7 @@ make_secret(struct km_object *key, size_t len, bool des)
 		return CKR_HOST_MEMORY;
 	gcry_randomize(v, len, GCRY_VERY_STRONG_RANDOM);
 	if (des)
-		des_parity(v, len);
+		crypto_des_parity(v, len);
 	int r = al_set(&key->sec, CKA_VALUE, v, len);
 	CK_RV rv = r ? CKR_HOST_MEMORY : cr_secret_derived(key, v, len);
 	wire_wipe(v, len);

@@ -282,19 +282,17 @@ kdf_md(uint32_t kdf)
 	return 0;
 }
 
-CK_RV
-crypto_derive(CK_MECHANISM_TYPE type, const struct mech_param *p, const struct km_object *base,
-	      size_t want, uint8_t **out, size_t *outlen)
+/* ECDH: the shared secret with the peer's public data, then the KDF. */
+static CK_RV
+ecdh_derive(const struct mech_row *m, const struct mech_param *p, const struct km_object *base,
+	    const struct km_object *other, size_t want, uint8_t **out, size_t *outlen)
 {
-	const struct mech_row *m = mech_find(type);
-	if (m == NULL || !(m->flags & CKF_DERIVE))
-		return CKR_MECHANISM_INVALID;
+	(void)other;
 	if (base->cls != CKO_PRIVATE_KEY || (base->key_type != CKK_EC && base->key_type != CKK_EC_MONTGOMERY))
 		return CKR_KEY_TYPE_INCONSISTENT;
-	if (!al_bool(&base->pub, CKA_DERIVE, false))
-		return CKR_KEY_FUNCTION_NOT_PERMITTED;
-	if (!cr_mech_allowed(base, type))
-		return CKR_MECHANISM_INVALID;
+	CK_RV arv = cr_derive_allowed(base, m->type);
+	if (arv != CKR_OK)
+		return arv;
 	const struct curve *c = cr_key_curve(al_find(&base->pub, CKA_EC_PARAMS));
 	if (c == NULL)
 		return CKR_KEY_HANDLE_INVALID;
@@ -519,4 +517,8 @@ const struct crypto_family cr_ec_keygen = {
 
 const struct crypto_family cr_x_keygen = {
 	.keygen = x_keygen,
+};
+
+const struct crypto_family cr_ecdh = {
+	.derive = ecdh_derive,
 };

@@ -209,8 +209,10 @@ process_derive_key(struct req *r)
 	CK_RV prv = read_mech(r, &mech, &mp);
 	uint32_t bh = get_u32(r);
 	struct attrlist tmpl;
-	struct km_object *base = NULL, *o = NULL;
-	bool bown = false;
+	struct km_object *base = NULL, *other = NULL, *o = NULL;
+	bool bown = false, oown = false;
+	const struct mech_row *row = crypto_mech(mech);
+	bool from_secret = mech_secret_derive(row);
 	uint8_t *val = NULL;
 	size_t vlen = 0;
 	CK_OBJECT_CLASS cls;
@@ -220,33 +222,77 @@ process_derive_key(struct req *r)
 		return rv;
 	if ((rv = key_object(r, bh, CKR_KEY_HANDLE_INVALID, &base, &bown)) != CKR_OK)
 		goto out;
+	/* The second key a parameter names: CONCATENATE_BASE_AND_KEY's, an
+	 * HKDF salt key. */
+	bool names_key = mp.kind == MP_KEY || (mp.kind == MP_HKDF && mp.salt_type == CKF_HKDF_SALT_KEY);
+	if (prv == CKR_OK && names_key && mp.handle == bh)
+		other = base; /* one key twice: taken once */
+	else if (prv == CKR_OK && names_key &&
+		 (rv = key_object(r, mp.handle, CKR_KEY_HANDLE_INVALID, &other, &oown)) != CKR_OK)
+		goto out;
+	/* From a secret key without a key type: a generic secret (2.40
+	 * section 2.43). */
+	uint64_t v;
+	if (from_secret && al_ulong(&tmpl, CKA_KEY_TYPE, &v) == CY_ERR_NOT_FOUND &&
+	    al_set_ulong(&tmpl, CKA_KEY_TYPE, CKK_GENERIC_SECRET) != 0) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
 	if ((rv = prv) != CKR_OK || (rv = obj_apply_template(base, CKA_DERIVE_TEMPLATE, &tmpl)) != CKR_OK ||
 	    (rv = secret_template(&tmpl, &cls, &kt)) != CKR_OK)
 		goto out;
-	/* The length comes from the key type or CKA_VALUE_LEN. */
+	/* The length comes from the key type or CKA_VALUE_LEN; from a secret
+	 * key, a generic secret without one takes what the mechanism gives. */
 	uint64_t want = 0;
+	bool natural = false;
 	if (kt == CKK_DES3)
 		want = 24;
-	else if (al_ulong(&tmpl, CKA_VALUE_LEN, &want) != 0) {
+	else if (al_ulong(&tmpl, CKA_VALUE_LEN, &want) != 0 && !(natural = from_secret && kt == CKK_GENERIC_SECRET)) {
 		rv = CKR_TEMPLATE_INCOMPLETE;
 		goto out;
 	}
-	if (want == 0 || want > 512) {
+	if ((want == 0 && !natural) || want > 512) {
 		rv = CKR_ATTRIBUTE_VALUE_INVALID;
+		goto out;
+	}
+	/* A length the mechanism gives is known once the value is made: it
+	 * goes into the template as if given. */
+	if (natural && ((rv = lifecycle_allows(base, OP_SIGN)) != CKR_OK ||
+			(rv = crypto_derive(mech, &mp, base, other, 0, &val, &vlen)) != CKR_OK))
+		goto out;
+	if (natural && al_set_ulong(&tmpl, CKA_VALUE_LEN, vlen) != 0) {
+		rv = CKR_HOST_MEMORY;
 		goto out;
 	}
 	bool is_so = session_login_of(s->app, s->token_id) == CKU_SO;
 	if ((rv = obj_build(&tmpl, cls, kt, OM_GENERATE, is_so, &o)) != CKR_OK)
 		goto out;
-	if ((rv = lifecycle_allows(base, OP_SIGN)) != CKR_OK ||
-	    (rv = crypto_derive(mech, &mp, base, want, &val, &vlen)) != CKR_OK)
+	if (!natural && ((rv = lifecycle_allows(base, OP_SIGN)) != CKR_OK ||
+			 (rv = crypto_derive(mech, &mp, base, other, want, &val, &vlen)) != CKR_OK))
 		goto out;
+	if (kt == CKK_DES3)
+		crypto_des_parity(val, vlen);
 	/* A derived key is not local; it stays always-sensitive and
-	 * never-extractable only if its base key was. */
+	 * never-extractable only if its base key was. From a secret key it is
+	 * sensitive when a key it came from is, unextractable when one is not
+	 * extractable (else its value would show theirs). */
 	bool sens = al_bool(&o->pub, CKA_SENSITIVE, true), extr = al_bool(&o->pub, CKA_EXTRACTABLE, false);
+	if (from_secret) {
+		const struct km_object *from[2] = { base, other };
+		for (int i = 0; i < 2 && from[i] != NULL; i++) {
+			sens = sens || al_bool(&from[i]->pub, CKA_SENSITIVE, true);
+			extr = extr && al_bool(&from[i]->pub, CKA_EXTRACTABLE, false);
+		}
+		if (al_set_bool(&o->pub, CKA_SENSITIVE, sens) || al_set_bool(&o->pub, CKA_EXTRACTABLE, extr)) {
+			rv = CKR_HOST_MEMORY;
+			goto out;
+		}
+	}
 	if (al_set_bool(&o->pub, CKA_LOCAL, false) ||
-	    al_set_bool(&o->pub, CKA_ALWAYS_SENSITIVE, sens && al_bool(&base->pub, CKA_ALWAYS_SENSITIVE, false)) ||
-	    al_set_bool(&o->pub, CKA_NEVER_EXTRACTABLE, !extr && al_bool(&base->pub, CKA_NEVER_EXTRACTABLE, false)) ||
+	    al_set_bool(&o->pub, CKA_ALWAYS_SENSITIVE, sens && al_bool(&base->pub, CKA_ALWAYS_SENSITIVE, false) &&
+						       (other == NULL || al_bool(&other->pub, CKA_ALWAYS_SENSITIVE, false))) ||
+	    al_set_bool(&o->pub, CKA_NEVER_EXTRACTABLE, !extr && al_bool(&base->pub, CKA_NEVER_EXTRACTABLE, false) &&
+						       (other == NULL || al_bool(&other->pub, CKA_NEVER_EXTRACTABLE, false))) ||
 	    al_set_ulong(&o->pub, CKA_KEY_GEN_MECHANISM, mech)) {
 		rv = CKR_HOST_MEMORY;
 		goto out;
@@ -260,6 +306,8 @@ out:
 	obj_free(o);
 	if (base)
 		handle_put(base, bown);
+	if (other && other != base)
+		handle_put(other, oown);
 	al_free(&tmpl);
 	return rv;
 }
