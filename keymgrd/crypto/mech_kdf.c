@@ -179,10 +179,12 @@ make_value(const struct mech_row *m, const struct mech_param *p, const struct km
 		break;
 	case MF_KDF_CONCAT_BASE_DATA:
 		memcpy(out, bv->val, bv->len);
-		memcpy(out + bv->len, p->data, p->data_len);
+		if (p->data_len) /* no data may come as no pointer */
+			memcpy(out + bv->len, p->data, p->data_len);
 		break;
 	case MF_KDF_CONCAT_DATA_BASE:
-		memcpy(out, p->data, p->data_len);
+		if (p->data_len)
+			memcpy(out, p->data, p->data_len);
 		memcpy(out + p->data_len, bv->val, bv->len);
 		break;
 	case MF_KDF_XOR:
