@@ -3,9 +3,10 @@
  * the mechanism table (common/mech.c), its family's operations up in
  * families[] below, checks what PKCS#11 asks of every operation (the key's
  * class, type and usage attributes, CKA_ALLOWED_MECHANISMS) and calls the
- * family. The families are mech_rsa.c, mech_ec.c, mech_cipher.c and
- * mech_mac.c; key material helpers are keys.c, parsed private keys
- * keycache.c. Everything goes through libgcrypt.
+ * family. The families are mech_rsa.c, mech_ec.c, mech_cipher.c,
+ * mech_mac.c and mech_kdf.c; key material helpers are keys.c, parsed
+ * private keys keycache.c. Everything goes through libgcrypt (HKDF through
+ * GnuTLS).
  */
 #include "config.h"
 
