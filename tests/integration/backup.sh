@@ -44,7 +44,11 @@ listings() { # DIR
 		"$KEYMGR" inventory list --token province --csv >"$1/inventory" &&
 		"$KEYMGR" holder list >"$1/holders" &&
 		"$KEYMGR" access list >"$1/access" &&
-		"$KEYMGR" audit list >"$1/audit" || fail "listings into $1"
+		"$KEYMGR" audit list --json >"$1/audit.json" || fail "listings into $1"
+	# One entry a line: a table's widths follow its longest entry, later ones too.
+	perl -MJSON::PP -e 'local $/; my $j = JSON::PP->new->utf8->canonical;
+		print $j->encode($_), "\n" for @{ $j->decode(<STDIN>) }' <"$1/audit.json" >"$1/audit" ||
+		fail "audit list --json into $1"
 }
 listings was
 grep -q "2 version(s)" was/versions || { cat was/versions >&2; fail "no second key version to back up"; }
@@ -84,12 +88,18 @@ printf 'không phải mật khẩu này\n' >wrong
 refused "a wrong passphrase" "a wrong passphrase, or the file was changed" province.cyb wrong
 size=$(stat -c %s province.cyb)
 cp province.cyb flipped.cyb
-# One byte in the middle of the ciphertext, one in the header's salt.
-printf '\001' | dd of=flipped.cyb bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+# One byte in the middle of the ciphertext, one in the header's salt: a
+# bit of it flipped (writing a given byte leaves one that was already it).
+flip() { # FILE OFFSET
+	perl -e 'open(my $f, "+<", $ARGV[0]) or die; seek($f, $ARGV[1], 0); read($f, my $c, 1);
+		seek($f, $ARGV[1], 0); print $f chr(ord($c) ^ 1)' "$1" "$2" || fail "cannot change $1"
+}
+flip flipped.cyb $((size / 2))
 cmp -s province.cyb flipped.cyb && fail "the tamper did not change the file"
 refused "a changed byte" "the file was changed" flipped.cyb
 cp province.cyb salt.cyb
-printf 'X' | dd of=salt.cyb bs=1 seek=40 conv=notrunc 2>/dev/null
+flip salt.cyb 40
+cmp -s province.cyb salt.cyb && fail "the tamper did not change the header"
 refused "a changed header" "the file was changed" salt.cyb
 head -c $((size - 1)) province.cyb >cut.cyb
 refused "a truncated backup" "cut short" cut.cyb
