@@ -473,6 +473,10 @@ START_TEST(secret_derivations)
 	CK_KEY_DERIVATION_STRING_DATA sd = { dd, sizeof(dd) }, sx = { ff, sizeof(ff) };
 	derive_secret(h, CKM_CONCATENATE_BASE_AND_DATA, &sd, sizeof(sd), a, 0, 0, CKR_OK, "001122338899");
 	derive_secret(h, CKM_CONCATENATE_DATA_AND_BASE, &sd, sizeof(sd), a, 0, 0, CKR_OK, "889900112233");
+	/* Without a length, no longer than a generic secret may be. */
+	static CK_BYTE big[600];
+	CK_KEY_DERIVATION_STRING_DATA sbig = { big, sizeof(big) };
+	derive_secret(h, CKM_CONCATENATE_BASE_AND_DATA, &sbig, sizeof(sbig), a, 0, 0, CKR_KEY_SIZE_RANGE, NULL);
 	/* XOR: as long as the shorter of key and data. */
 	derive_secret(h, CKM_XOR_BASE_AND_DATA, &sx, sizeof(sx), a, 0, 0, CKR_OK, "ffeeddcc");
 	/* 2.40 section 2.43.7's example: 16 bits from bit 21 of 329F84A9. */

@@ -260,6 +260,10 @@ process_derive_key(struct req *r)
 	if (natural && ((rv = lifecycle_allows(base, OP_SIGN)) != CKR_OK ||
 			(rv = crypto_derive(mech, &mp, base, other, 0, &val, &vlen)) != CKR_OK))
 		goto out;
+	if (natural && vlen > 512) {
+		rv = CKR_KEY_SIZE_RANGE; /* as long as a generic secret may be */
+		goto out;
+	}
 	if (natural && al_set_ulong(&tmpl, CKA_VALUE_LEN, vlen) != 0) {
 		rv = CKR_HOST_MEMORY;
 		goto out;
