@@ -121,6 +121,7 @@ struct cli_table {
 	size_t ncols;
 	bool json;
 	json_t *rows;
+	bool lost; /* a row could not be made: the listing is refused, not short */
 };
 void cli_table_init(struct cli_table *t, const struct cli_col *cols, size_t ncols, bool json);
 /* Adds row, an object with the columns' keys (strings, integers, null);

@@ -21,13 +21,14 @@ cli_table_init(struct cli_table *t, const struct cli_col *cols, size_t ncols, bo
 	t->ncols = ncols;
 	t->json = json;
 	t->rows = json_array();
+	t->lost = false;
 }
 
 void
 cli_table_add(struct cli_table *t, json_t *row)
 {
-	if (row != NULL && t->rows != NULL)
-		json_array_append_new(t->rows, row);
+	if (row == NULL || t->rows == NULL || json_array_append_new(t->rows, row) != 0)
+		t->lost = true;
 }
 
 /* A cell's text: a string as it is, a number in decimal, null or an
@@ -111,8 +112,11 @@ int
 cli_table_print(struct cli_table *t)
 {
 	int status = 0;
-	if (t->rows == NULL)
-		return cli_fail("out of memory");
+	if (t->rows == NULL || t->lost) {
+		json_decref(t->rows);
+		t->rows = NULL;
+		return cli_fail("out of memory: a row of the listing could not be made; nothing listed");
+	}
 	if (t->json) {
 		status = cli_json_print(t->rows, false);
 		t->rows = NULL;
