@@ -118,8 +118,32 @@ typedef struct CK_HKDF_PARAMS {
 #ifndef CKF_END_OF_MESSAGE
 #define CKF_END_OF_MESSAGE 0x00000001UL
 #endif
+#ifndef CKF_MESSAGE_ENCRYPT
+#define CKF_MESSAGE_ENCRYPT 0x00000002UL
+#define CKF_MESSAGE_DECRYPT 0x00000004UL
+#define CKF_MESSAGE_SIGN 0x00000008UL
+#define CKF_MESSAGE_VERIFY 0x00000010UL
+#define CKF_MULTI_MESSAGE 0x00000020UL
+#endif
 #ifndef CKF_FIND_OBJECTS
 #define CKF_FIND_OBJECTS 0x00000040UL
+#endif
+
+/* PKCS#11 3.0 section 2.12.5: the per-message parameter of AES-GCM. */
+#ifndef CKG_NO_GENERATE
+#define CKG_NO_GENERATE 0x0UL
+#define CKG_GENERATE 0x1UL
+#define CKG_GENERATE_COUNTER 0x2UL
+#define CKG_GENERATE_RANDOM 0x3UL
+typedef CK_ULONG CK_GENERATOR_FUNCTION;
+typedef struct CK_GCM_MESSAGE_PARAMS {
+	CK_BYTE_PTR pIv;
+	CK_ULONG ulIvLen;
+	CK_ULONG ulIvFixedBits;
+	CK_GENERATOR_FUNCTION ivGenerator;
+	CK_BYTE_PTR pTag;
+	CK_ULONG ulTagBits;
+} CK_GCM_MESSAGE_PARAMS;
 #endif
 
 /* PKCS#11 3.0 section 2.3.14; p11-kit's pkcs11.h (0.24) lacks it. */
@@ -154,22 +178,32 @@ typedef CK_INTERFACE_PTR *CK_INTERFACE_PTR_PTR;
 	X(C_EncryptMessage, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen, \
 			     CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen, CK_BYTE_PTR pPlaintext, \
 			     CK_ULONG ulPlaintextLen, CK_BYTE_PTR pCiphertext, CK_ULONG_PTR pulCiphertextLen)) \
-	X(C_EncryptMessageBegin, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen, \
-				  CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen)) \
-	X(C_EncryptMessageNext, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen, \
-				 CK_BYTE_PTR pPlaintextPart, CK_ULONG ulPlaintextPartLen, \
-				 CK_BYTE_PTR pCiphertextPart, CK_ULONG_PTR pulCiphertextPartLen, CK_FLAGS flags)) \
+	CY_3_0_MESSAGE_ENCRYPT_PARTS(X) \
 	X(C_MessageEncryptFinal, (CK_SESSION_HANDLE hSession)) \
 	X(C_MessageDecryptInit, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)) \
 	X(C_DecryptMessage, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen, \
 			     CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen, CK_BYTE_PTR pCiphertext, \
 			     CK_ULONG ulCiphertextLen, CK_BYTE_PTR pPlaintext, CK_ULONG_PTR pulPlaintextLen)) \
+	CY_3_0_MESSAGE_DECRYPT_PARTS(X) \
+	X(C_MessageDecryptFinal, (CK_SESSION_HANDLE hSession)) \
+	CY_3_0_MESSAGE_SIGN_FUNCTIONS(X)
+
+/* The multi-part message forms (not offered: message.c). */
+#define CY_3_0_MESSAGE_ENCRYPT_PARTS(X) \
+	X(C_EncryptMessageBegin, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen, \
+				  CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen)) \
+	X(C_EncryptMessageNext, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen, \
+				 CK_BYTE_PTR pPlaintextPart, CK_ULONG ulPlaintextPartLen, \
+				 CK_BYTE_PTR pCiphertextPart, CK_ULONG_PTR pulCiphertextPartLen, CK_FLAGS flags))
+#define CY_3_0_MESSAGE_DECRYPT_PARTS(X) \
 	X(C_DecryptMessageBegin, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen, \
 				  CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen)) \
 	X(C_DecryptMessageNext, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen, \
 				 CK_BYTE_PTR pCiphertextPart, CK_ULONG ulCiphertextPartLen, \
-				 CK_BYTE_PTR pPlaintextPart, CK_ULONG_PTR pulPlaintextPartLen, CK_FLAGS flags)) \
-	X(C_MessageDecryptFinal, (CK_SESSION_HANDLE hSession)) \
+				 CK_BYTE_PTR pPlaintextPart, CK_ULONG_PTR pulPlaintextPartLen, CK_FLAGS flags))
+
+/* Their sign and verify families (not offered: ops.c). */
+#define CY_3_0_MESSAGE_SIGN_FUNCTIONS(X) \
 	X(C_MessageSignInit, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)) \
 	X(C_SignMessage, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen, \
 			  CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)) \

@@ -147,7 +147,11 @@ enum proto_op {
 	OP_DECRYPT,
 	OP_SIGN_RECOVER,
 	OP_VERIFY_RECOVER,
-	OP_MAX = OP_VERIFY_RECOVER,
+	/* PKCS#11 3.0 message-based encryption (pkcs11/message.c): a slot
+	 * of its own, so a C_EncryptInit operation may go on beside it. */
+	OP_MESSAGE_ENCRYPT,
+	OP_MESSAGE_DECRYPT,
+	OP_MAX = OP_MESSAGE_DECRYPT,
 };
 
 /* What PKCS#11 calls each operation: the mechanism flag (CKF_SIGN...)
@@ -155,6 +159,7 @@ enum proto_op {
 struct proto_op_info {
 	CK_FLAGS flag;
 	CK_ATTRIBUTE_TYPE usage;
+	uint32_t base; /* the operation it computes (itself but for message kinds) */
 };
 
 /* The entry for kind, or NULL when kind is no operation. */

@@ -54,6 +54,7 @@ C_Initialize(CK_VOID_PTR pInitArgs)
 			rpc_child_reset();
 			digest_child_reset();
 			defer_child_reset();
+			message_child_reset();
 			lazy_child_reset();
 			view_child_reset();
 			slots_forget_snapshot();
@@ -75,6 +76,7 @@ C_Finalize(CK_VOID_PTR pReserved)
 		rpc_stop();
 		digest_forget_all();
 		defer_forget_all();
+		message_forget(0);
 		view_forget_all();
 		lazy_reset();
 		slots_forget_events();

@@ -150,6 +150,19 @@ bool defer_take(CK_SESSION_HANDLE h, enum proto_op kind, struct wire_buf *out);
 bool defer_plain_private_key(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj);
 bool digest_init_lib(void);
 
+/* ops.c: one operation step (MSG_OP_RUN, _UPDATE, _FINAL) of kind, after
+ * the OP_INIT request first when it is not NULL, in one round trip. */
+CK_RV ops_step_after(CK_SESSION_HANDLE h, const struct wire_buf *first, uint32_t msg, enum proto_op kind,
+		      const CK_BYTE *in, CK_ULONG inlen, const CK_BYTE *sig, CK_ULONG siglen, CK_BYTE *out,
+		      CK_ULONG *outlen);
+/* CKR_FUNCTION_NOT_SUPPORTED, unless the module is not initialised. */
+CK_RV ops_unsupported(void);
+/* message.c: the message-based operations of session h (all: h 0) end. */
+void message_forget(CK_SESSION_HANDLE h);
+void message_child_reset(void);
+/* C_SessionCancel: those of h named by CKF_MESSAGE_* flags end. */
+void message_cancel(CK_SESSION_HANDLE h, CK_FLAGS flags);
+
 /* lazy.c: the application's sessions (each handle's slot), with opens
  * sent with their session's first request and closes with the next
  * request when keymgrd is remote. */

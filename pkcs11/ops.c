@@ -159,11 +159,13 @@ op_send(struct rpc *r, uint32_t msg, CK_SESSION_HANDLE h, enum proto_op kind, co
 /*
  * One step: in/inlen the input, sig/siglen a signature to verify, out and
  * *outlen the caller's output buffer (outlen NULL when the step has no
- * output).
+ * output). first, when not NULL, is an OP_INIT request sent with the step
+ * (message.c); else an init kept by defer.c goes with it.
  */
-static CK_RV
-op_step(CK_SESSION_HANDLE h, uint32_t msg, enum proto_op kind, const CK_BYTE *in, CK_ULONG inlen,
-	const CK_BYTE *sig, CK_ULONG siglen, CK_BYTE *out, CK_ULONG *outlen)
+CK_RV
+ops_step_after(CK_SESSION_HANDLE h, const struct wire_buf *first, uint32_t msg, enum proto_op kind,
+	       const CK_BYTE *in, CK_ULONG inlen, const CK_BYTE *sig, CK_ULONG siglen, CK_BYTE *out,
+	       CK_ULONG *outlen)
 {
 	struct rpc r;
 	uint32_t need = 0, n = 0;
@@ -188,7 +190,17 @@ op_step(CK_SESSION_HANDLE h, uint32_t msg, enum proto_op kind, const CK_BYTE *in
 	/* An init kept here goes with this step, or just before it. */
 	struct wire_buf init;
 	CK_RV init_rv = CKR_OK;
-	bool kept = defer_take(h, kind, &init);
+	bool kept;
+	if (first == NULL) {
+		kept = defer_take(h, kind, &init);
+	} else {
+		wire_init(&init, WIRE_MAX_FRAME);
+		if (wire_put_raw(&init, first->data, first->size) != 0) {
+			wire_free(&init);
+			return CKR_HOST_MEMORY;
+		}
+		kept = true;
+	}
 	if (kept && shm) {
 		init_rv = send_kept_init(h, &init);
 		wire_free(&init);
@@ -261,6 +273,13 @@ out:
 	rpc_end(&r);
 	note_step(h, msg, kind, rv, length_only);
 	return rv;
+}
+
+static CK_RV
+op_step(CK_SESSION_HANDLE h, uint32_t msg, enum proto_op kind, const CK_BYTE *in, CK_ULONG inlen,
+	const CK_BYTE *sig, CK_ULONG siglen, CK_BYTE *out, CK_ULONG *outlen)
+{
+	return ops_step_after(h, NULL, msg, kind, in, inlen, sig, siglen, out, outlen);
 }
 
 /* ---- sign ---- */
@@ -393,8 +412,8 @@ C_DecryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastPart, CK_ULONG_PTR p
 	return op_step(hSession, MSG_OP_FINAL, OP_DECRYPT, NULL, 0, NULL, 0, pLastPart, pulLastPartLen);
 }
 
-static CK_RV
-unsupported(void)
+CK_RV
+ops_unsupported(void)
 {
 	CK_RV rv = mod_ready();
 	return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
@@ -500,10 +519,11 @@ C_DecryptVerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart, CK
 }
 
 /*
- * The message-based functions of PKCS#11 3.0 are not offered: no coyeu
- * mechanism advertises CKF_MESSAGE_*. Their argument lists are in
- * cy_pkcs11.h; each answers CKR_FUNCTION_NOT_SUPPORTED.
+ * The message-based sign and verify functions of PKCS#11 3.0 are not
+ * offered: no coyeu mechanism advertises CKF_MESSAGE_SIGN or _VERIFY.
+ * Their argument lists are in cy_pkcs11.h; each answers
+ * CKR_FUNCTION_NOT_SUPPORTED. Message-based encryption is in message.c.
  */
 #define UNSUPPORTED_3_0(name, args) \
-	CK_RV name args { return unsupported(); }
-CY_3_0_MESSAGE_FUNCTIONS(UNSUPPORTED_3_0)
+	CK_RV name args { return ops_unsupported(); }
+CY_3_0_MESSAGE_SIGN_FUNCTIONS(UNSUPPORTED_3_0)

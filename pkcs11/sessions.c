@@ -85,6 +85,7 @@ forget_session(CK_SESSION_HANDLE h)
 {
 	digest_forget(h);
 	defer_forget_session(h);
+	message_forget(h);
 	view_forget_session(h);
 }
 
@@ -141,6 +142,7 @@ C_CloseAllSessions(CK_SLOT_ID slotID)
 		if (hs == NULL) {
 			digest_forget_all();
 			defer_forget_all();
+			message_forget(0);
 			view_forget_all();
 		}
 		free(hs);
@@ -237,6 +239,8 @@ C_SessionCancel(CK_SESSION_HANDLE hSession, CK_FLAGS flags)
 		digest_forget(hSession);
 	if (rv == CKR_OK && (flags & CKF_FIND_OBJECTS))
 		view_end_search(hSession);
+	if (rv == CKR_OK)
+		message_cancel(hSession, flags);
 	if (rv == CKR_OK && (flags & CKF_SIGN))
 		defer_set_state(hSession, OP_SIGN, DEFER_NONE);
 	if (rv == CKR_OK && (flags & CKF_VERIFY))

@@ -822,6 +822,158 @@ use(CK_SESSION_HANDLE h, const struct mech_case *c, struct keyset *k, CK_MECHANI
 	return CKR_OK;
 }
 
+/* ---- PKCS#11 3.0 message-based encryption (AES-GCM) ---- */
+
+static CK_FUNCTION_LIST_3_0_PTR
+list_3_0(void)
+{
+	CK_RV (*get)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS) =
+		(CK_RV (*)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS))dlsym(lib, "C_GetInterface");
+	CK_INTERFACE_PTR i30 = NULL;
+	ck_assert_ptr_nonnull(get);
+	ck_assert_uint_eq(get(NULL, NULL, &i30, 0), CKR_OK);
+	return i30->pFunctionList;
+}
+
+/* One message through f3, its IV in iv (12 bytes, changed when generated). */
+static CK_RV
+gcm_message(CK_FUNCTION_LIST_3_0_PTR f3, CK_SESSION_HANDLE h, bool enc, CK_BYTE *iv, CK_ULONG fixed,
+	    CK_GENERATOR_FUNCTION gen, CK_BYTE *tag, const CK_BYTE *aad, CK_ULONG aadlen, const CK_BYTE *in,
+	    CK_ULONG inlen, CK_BYTE *out, CK_ULONG *outlen)
+{
+	CK_GCM_MESSAGE_PARAMS p = { iv, 12, fixed, gen, tag, 128 };
+	return enc ? f3->C_EncryptMessage(h, &p, sizeof(p), (CK_BYTE_PTR)aad, aadlen, (CK_BYTE_PTR)in, inlen, out, outlen)
+		   : f3->C_DecryptMessage(h, &p, sizeof(p), (CK_BYTE_PTR)aad, aadlen, (CK_BYTE_PTR)in, inlen, out, outlen);
+}
+
+START_TEST(message_gcm)
+{
+	CK_FUNCTION_LIST_3_0_PTR f3 = list_3_0();
+	CK_SESSION_HANDLE h = new_token_session(true);
+	/* The GCM paper's test case 4 (McGrew and Viega; NIST's gcmEncryptExtIV128). */
+	CK_OBJECT_HANDLE k = secret_key(h, CKK_AES, "feffe9928665731c6d6a8f9467308308");
+	CK_BYTE pt[60], aad[20], ct[60], want_ct[60], want_tag[16], iv[12], tag[16], back[64];
+	unhex("d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e24"
+	      "49a6b525b16aedf5aa0de657ba637b39", pt);
+	unhex("feedfacedeadbeeffeedfacedeadbeefabaddad2", aad);
+	unhex("42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5a"
+	      "ac84aa051ba30b396a0aac973d58e091", want_ct);
+	unhex("5bc94fbc3221a5db94fae95ae7121a47", want_tag);
+	CK_MECHANISM gcm = { CKM_AES_GCM, NULL, 0 }, cbc = { CKM_AES_CBC, NULL, 0 };
+	CK_MECHANISM_INFO mi;
+	ck_assert_uint_eq(f->C_GetMechanismInfo(slot, CKM_AES_GCM, &mi), CKR_OK);
+	ck_assert_uint_eq(mi.flags & (CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT | CKF_MULTI_MESSAGE),
+			  CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT);
+	CK_ULONG n = sizeof(ct);
+	unhex("cafebabefacedbaddecaf888", iv);
+	/* Before an init; on no session; the init's own checks. */
+	ck_assert_uint_eq(gcm_message(f3, h, true, iv, 0, CKG_NO_GENERATE, tag, aad, 20, pt, 60, ct, &n),
+			  CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_uint_eq(gcm_message(f3, 0x7777, true, iv, 0, CKG_NO_GENERATE, tag, aad, 20, pt, 60, ct, &n),
+			  CKR_SESSION_HANDLE_INVALID);
+	ck_assert_uint_eq(f3->C_MessageEncryptFinal(h), CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_uint_eq(f3->C_MessageEncryptInit(h, NULL, k), CKR_ARGUMENTS_BAD);
+	ck_assert_uint_eq(f3->C_MessageEncryptInit(h, &cbc, k), CKR_MECHANISM_INVALID);
+	ck_assert_uint_eq(f3->C_MessageEncryptInit(h, &gcm, 0x7777), CKR_KEY_HANDLE_INVALID);
+	CK_GCM_MESSAGE_PARAMS stray = { iv, 12, 0, CKG_NO_GENERATE, tag, 128 };
+	CK_MECHANISM gcm_p = { CKM_AES_GCM, &stray, sizeof(stray) };
+	ck_assert_uint_eq(f3->C_MessageEncryptInit(h, &gcm_p, k), CKR_MECHANISM_PARAM_INVALID);
+	ck_assert_uint_eq(f3->C_MessageEncryptInit(h, &gcm, k), CKR_OK);
+	ck_assert_uint_eq(f3->C_MessageEncryptInit(h, &gcm, k), CKR_OPERATION_ACTIVE);
+	/* A C_EncryptInit operation goes on beside it. */
+	CK_MECHANISM ecb = { CKM_AES_ECB, NULL, 0 };
+	ck_assert_uint_eq(f->C_EncryptInit(h, &ecb, k), CKR_OK);
+	/* The two-call convention, then the known answer. */
+	n = 0;
+	ck_assert_uint_eq(gcm_message(f3, h, true, iv, 0, CKG_NO_GENERATE, tag, aad, 20, pt, 60, NULL, &n), CKR_OK);
+	ck_assert_uint_eq(n, 60);
+	n = 10;
+	ck_assert_uint_eq(gcm_message(f3, h, true, iv, 0, CKG_NO_GENERATE, tag, aad, 20, pt, 60, ct, &n),
+			  CKR_BUFFER_TOO_SMALL);
+	ck_assert_uint_eq(n, 60);
+	ck_assert_uint_eq(gcm_message(f3, h, true, iv, 0, CKG_NO_GENERATE, tag, aad, 20, pt, 60, ct, &n), CKR_OK);
+	ck_assert_uint_eq(n, 60);
+	ck_assert_mem_eq(ct, want_ct, 60);
+	ck_assert_mem_eq(tag, want_tag, 16);
+	CK_BYTE block[16] = { 0 }, eblock[16];
+	n = sizeof(eblock);
+	ck_assert_uint_eq(f->C_Encrypt(h, block, 16, eblock, &n), CKR_OK);
+	/* Bad parameters: each message's own, the operation goes on. */
+	n = sizeof(ct);
+	ck_assert_uint_eq(f3->C_EncryptMessage(h, NULL, 0, aad, 20, pt, 60, ct, &n), CKR_ARGUMENTS_BAD);
+	CK_GCM_MESSAGE_PARAMS bad = { iv, 12, 0, CKG_NO_GENERATE, tag, 0 };
+	ck_assert_uint_eq(f3->C_EncryptMessage(h, &bad, sizeof(bad), aad, 20, pt, 60, ct, &n),
+			  CKR_MECHANISM_PARAM_INVALID);
+	bad.ulTagBits = 128;
+	bad.ivGenerator = 9;
+	ck_assert_uint_eq(f3->C_EncryptMessage(h, &bad, sizeof(bad), aad, 20, pt, 60, ct, &n),
+			  CKR_MECHANISM_PARAM_INVALID);
+	ck_assert_uint_eq(f3->C_EncryptMessage(h, &bad, sizeof(bad) - 1, aad, 20, pt, 60, ct, &n),
+			  CKR_MECHANISM_PARAM_INVALID);
+	ck_assert_uint_eq(gcm_message(f3, h, true, iv, 96, CKG_GENERATE_COUNTER, tag, aad, 20, pt, 60, ct, &n),
+			  CKR_MECHANISM_PARAM_INVALID);
+	ck_assert_uint_eq(gcm_message(f3, h, true, iv, 0, CKG_NO_GENERATE, tag, NULL, 20, pt, 60, ct, &n),
+			  CKR_ARGUMENTS_BAD);
+	/* A counter after 94 fixed bits: 4 IVs, then none. */
+	CK_BYTE ivs[4][12], tags[4][16], cts[4][60];
+	for (int i = 0; i < 4; i++) {
+		unhex("cafebabefacedbaddecaf888", ivs[i]);
+		n = 60;
+		ck_assert_uint_eq(gcm_message(f3, h, true, ivs[i], 94, CKG_GENERATE_COUNTER, tags[i], aad, 20, pt, 60,
+					      cts[i], &n), CKR_OK);
+		ck_assert_mem_eq(ivs[i], "\xca\xfe\xba\xbe\xfa\xce\xdb\xad\xde\xca\xf8", 11);
+		ck_assert_uint_eq(ivs[i][11], 0x88 | i);
+	}
+	unhex("cafebabefacedbaddecaf888", iv);
+	ck_assert_uint_eq(gcm_message(f3, h, true, iv, 94, CKG_GENERATE_COUNTER, tag, aad, 20, pt, 60, ct, &n),
+			  CKR_MECHANISM_PARAM_INVALID);
+	/* The counter of IV 0x...88 is 0: the known answer again. */
+	ck_assert_mem_eq(cts[0], want_ct, 60);
+	ck_assert_mem_eq(tags[0], want_tag, 16);
+	/* Random: the 4 fixed bits kept, the rest new each time. */
+	CK_BYTE r1[12], r2[12];
+	memset(r1, 0xa5, 12);
+	memset(r2, 0xa5, 12);
+	ck_assert_uint_eq(gcm_message(f3, h, true, r1, 4, CKG_GENERATE_RANDOM, tag, NULL, 0, pt, 60, ct, &n), CKR_OK);
+	ck_assert_uint_eq(gcm_message(f3, h, true, r2, 4, CKG_GENERATE, tag, NULL, 0, pt, 60, ct, &n), CKR_OK);
+	ck_assert_uint_eq(r1[0] >> 4, 0xa);
+	ck_assert_uint_eq(r2[0] >> 4, 0xa);
+	ck_assert(memcmp(r1, r2, 12) != 0);
+	ck_assert_uint_eq(f3->C_MessageEncryptFinal(h), CKR_OK);
+	ck_assert_uint_eq(gcm_message(f3, h, true, iv, 0, CKG_NO_GENERATE, tag, aad, 20, pt, 60, ct, &n),
+			  CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_uint_eq(f3->C_MessageEncryptFinal(h), CKR_OPERATION_NOT_INITIALIZED);
+	/* Decryption: each counter's message back, a changed tag refused. */
+	ck_assert_uint_eq(f3->C_MessageDecryptInit(h, &gcm, k), CKR_OK);
+	for (int i = 0; i < 4; i++) {
+		n = sizeof(back);
+		ck_assert_uint_eq(gcm_message(f3, h, false, ivs[i], 0, CKG_NO_GENERATE, tags[i], aad, 20, cts[i], 60,
+					      back, &n), CKR_OK);
+		ck_assert_uint_eq(n, 60);
+		ck_assert_mem_eq(back, pt, 60);
+	}
+	tags[1][0] ^= 1;
+	n = sizeof(back);
+	ck_assert_uint_ne(gcm_message(f3, h, false, ivs[1], 0, CKG_NO_GENERATE, tags[1], aad, 20, cts[1], 60, back, &n),
+			  CKR_OK);
+	n = sizeof(back);
+	ck_assert_uint_ne(gcm_message(f3, h, false, ivs[2], 0, CKG_NO_GENERATE, tags[2], aad, 19, cts[2], 60, back, &n),
+			  CKR_OK);
+	n = sizeof(back);
+	ck_assert_uint_eq(gcm_message(f3, h, false, ivs[3], 0, CKG_NO_GENERATE, tags[3], aad, 20, cts[3], 60, back, &n),
+			  CKR_OK);
+	ck_assert_mem_eq(back, pt, 60);
+	/* C_SessionCancel ends it; the multi-part forms are not offered. */
+	ck_assert_uint_eq(f3->C_SessionCancel(h, CKF_MESSAGE_DECRYPT), CKR_OK);
+	ck_assert_uint_eq(f3->C_MessageDecryptFinal(h), CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_uint_eq(f3->C_MessageDecryptInit(h, &gcm, k), CKR_OK);
+	ck_assert_uint_eq(f3->C_DecryptMessageBegin(h, &stray, sizeof(stray), NULL, 0), CKR_FUNCTION_NOT_SUPPORTED);
+	/* Closing the session ends it too. */
+	ck_assert_uint_eq(f->C_CloseSession(h), CKR_OK);
+	ck_assert_uint_eq(f3->C_MessageDecryptFinal(h), CKR_SESSION_HANDLE_INVALID);
+}
+END_TEST
+
 START_TEST(every_mechanism)
 {
 	CK_SESSION_HANDLE h = new_token_session(true);
@@ -955,6 +1107,7 @@ main(void)
 	tcase_add_test(tc, ecdh_derive);
 	tcase_add_test(tc, secret_derivations);
 	tcase_add_test(tc, ecdh_brainpool);
+	tcase_add_test(tc, message_gcm);
 	tcase_add_test(tc, every_mechanism);
 	tcase_set_timeout(tc, 300);
 	suite_add_tcase(s, tc);

@@ -247,6 +247,8 @@ crypto_op_init(enum proto_op kind, CK_MECHANISM_TYPE type, const struct mech_par
 	const struct mech_row *m = mech_find(type);
 	if (m == NULL || !(m->flags & proto_op_info(kind)->flag) || family_of(m) == NULL)
 		return CKR_MECHANISM_INVALID;
+	/* A message kind is checked by its own flag and computed as its base. */
+	kind = (enum proto_op)proto_op_info(kind)->base;
 	bool want_priv = kind == OP_SIGN || kind == OP_DECRYPT || kind == OP_SIGN_RECOVER;
 	CK_OBJECT_CLASS cls = symmetric_kt(m->kt) ? CKO_SECRET_KEY
 			      : want_priv ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY;

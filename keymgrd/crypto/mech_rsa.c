@@ -449,6 +449,8 @@ rsa_final(struct km_op *op, const uint8_t *sig, size_t siglen, uint8_t **out, si
 		return rsa_decrypt(op, out, outlen);
 	case OP_VERIFY_RECOVER:
 		return rsa_verify_recover(op, out, outlen);
+	default: /* op->kind is a base kind (crypto_op_init) */
+		break;
 	}
 	return CKR_FUNCTION_FAILED;
 }

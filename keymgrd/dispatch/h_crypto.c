@@ -136,7 +136,7 @@ process_op_init(struct req *r)
 		return CKR_KEY_HANDLE_INVALID;
 	if (rv != CKR_OK)
 		return rv;
-	rv = lifecycle_allows(key, kind);
+	rv = lifecycle_allows(key, (enum proto_op)proto_op_info(kind)->base);
 	if (rv == CKR_OK)
 		rv = crypto_op_init(kind, mech, &mp, key, &s->op[kind]);
 	if (rv == CKR_OK)
@@ -181,7 +181,7 @@ op_step(struct req *r, uint32_t kind, uint32_t phase, const uint8_t *in, size_t 
 		pthread_mutex_unlock(&ctx->lock);
 		CK_RV rv;
 		/* An encryption whose output fits the shared region goes there. */
-		if (shm_out != NULL && !length_only && kind == OP_ENCRYPT)
+		if (shm_out != NULL && !length_only && proto_op_info(kind)->base == OP_ENCRYPT)
 			crypto_op_output_to(op, shm_out, cap);
 		if (phase == MSG_OP_RUN)
 			rv = crypto_op_run(op, in, inlen, sig, siglen, &out, &outlen);
@@ -202,7 +202,7 @@ op_step(struct req *r, uint32_t kind, uint32_t phase, const uint8_t *in, size_t 
 				session_end_op(s, kind);
 			return CKR_OK;
 		}
-		if (rv != CKR_OK || kind == OP_VERIFY) {
+		if (rv != CKR_OK || proto_op_info(kind)->base == OP_VERIFY) {
 			if (out != shm_out)
 				free(out);
 			if (rv != CKR_OK || ends)

@@ -1,0 +1,395 @@
+/*
+ * message.c - PKCS#11 3.0 message-based encryption (AES-GCM) in coyeu-pkcs11.so.
+ *
+ * C_MessageEncryptInit/C_MessageDecryptInit name a key and CKM_AES_GCM
+ * (no parameter); each C_EncryptMessage/C_DecryptMessage is then one
+ * message with its own CK_GCM_MESSAGE_PARAMS: its IV (generated here when
+ * ivGenerator asks), its tag, and its associated data. keymgrd checks the
+ * key at the init (an OP_INIT of the message kind, cancelled at once: one
+ * round trip), and computes each message as an init and a one-shot step
+ * of that kind sent together (one round trip), in a slot of its own so a
+ * C_EncryptInit operation of the session goes on beside it.
+ *
+ * What is kept here per session and kind: the key, and the counter of
+ * CKG_GENERATE_COUNTER. Lengths are the GCM ones (the ciphertext as long
+ * as the plaintext, the tag apart), so the two-call convention is
+ * answered without asking keymgrd. The multi-part forms (Begin/Next) are
+ * not offered: no mechanism advertises CKF_MULTI_MESSAGE.
+ */
+#include "config.h"
+
+#include <gcrypt.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mech.h"
+#include "module.h"
+
+/* PKCS#11 3.0 bounds a GCM IV at 256 bytes. */
+#define IV_MAX 256
+
+struct message_op {
+	CK_SESSION_HANDLE session;
+	enum proto_op kind; /* OP_MESSAGE_ENCRYPT or OP_MESSAGE_DECRYPT */
+	CK_OBJECT_HANDLE key;
+	uint64_t counter; /* the next CKG_GENERATE_COUNTER value */
+	struct message_op *next;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct message_op *ops;
+
+/* The operation of (h, kind), or NULL. Under lock. */
+static struct message_op *
+find(CK_SESSION_HANDLE h, enum proto_op kind)
+{
+	for (struct message_op *o = ops; o != NULL; o = o->next)
+		if (o->session == h && o->kind == kind)
+			return o;
+	return NULL;
+}
+
+/* Ends the operations of h (every session: h 0) whose flag is in flags. */
+static void
+forget(CK_SESSION_HANDLE h, CK_FLAGS flags)
+{
+	pthread_mutex_lock(&lock);
+	for (struct message_op **pp = &ops; *pp != NULL;) {
+		struct message_op *o = *pp;
+		if ((h == 0 || o->session == h) && (flags & proto_op_info(o->kind)->flag)) {
+			*pp = o->next;
+			free(o);
+		} else {
+			pp = &o->next;
+		}
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+void
+message_forget(CK_SESSION_HANDLE h)
+{
+	forget(h, CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT);
+}
+
+void
+message_cancel(CK_SESSION_HANDLE h, CK_FLAGS flags)
+{
+	if (h != 0)
+		forget(h, flags);
+}
+
+void
+message_child_reset(void)
+{
+	pthread_mutex_init(&lock, NULL);
+	ops = NULL; /* the parent's entries stay the parent's */
+}
+
+/* Why (h, kind) has no operation: h is no session (which comes first), or none. */
+static CK_RV
+not_initialized(CK_SESSION_HANDLE h)
+{
+	CK_SESSION_INFO info;
+	CK_RV rv = rpc_session_info(h, &info);
+	return rv != CKR_OK ? rv : CKR_OPERATION_NOT_INITIALIZED;
+}
+
+/* The OP_INIT request of kind on session h: mechanism m, key. */
+static CK_RV
+init_request(struct wire_buf *b, CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m,
+	     CK_OBJECT_HANDLE key)
+{
+	wire_init(b, WIRE_MAX_FRAME);
+	proto_begin_request(b, MSG_OP_INIT);
+	wire_put_u32(b, (uint32_t)h);
+	wire_put_u32(b, kind);
+	CK_RV rv = mech_param_encode(m, b);
+	if (rv == CKR_OK && (wire_put_u32(b, (uint32_t)key) != 0 || wire_error(b) != 0))
+		rv = CKR_HOST_MEMORY;
+	if (rv != CKR_OK)
+		wire_free(b);
+	return rv;
+}
+
+static CK_RV
+message_init(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
+{
+	CK_RV rv = mod_ready();
+	if (rv != CKR_OK)
+		return rv;
+	if (m == NULL)
+		return CKR_ARGUMENTS_BAD;
+	if (!fits_u32(h))
+		return CKR_SESSION_HANDLE_INVALID;
+	if (!fits_u32(key))
+		return CKR_KEY_HANDLE_INVALID;
+	pthread_mutex_lock(&lock);
+	bool active = find(h, kind) != NULL;
+	pthread_mutex_unlock(&lock);
+	if (active)
+		return CKR_OPERATION_ACTIVE;
+	/* The parameters are per message: the init takes none. */
+	if (m->pParameter != NULL || m->ulParameterLen != 0)
+		return CKR_MECHANISM_PARAM_INVALID;
+	/* keymgrd checks the key and mechanism with an init that has a
+	 * message's parameter (a GCM one for GCM), then drops it. */
+	CK_BYTE iv[12] = { 0 };
+	CK_GCM_PARAMS g = { .iv_ptr = iv, .iv_len = sizeof(iv), .iv_bits = 96, .tag_bits = 128 };
+	CK_MECHANISM probe = { m->mechanism, NULL, 0 };
+	if (m->mechanism == CKM_AES_GCM) {
+		probe.pParameter = &g;
+		probe.ulParameterLen = sizeof(g);
+	}
+	struct wire_buf init;
+	if ((rv = init_request(&init, h, kind, &probe, key)) != CKR_OK)
+		return rv;
+	struct rpc r;
+	if ((rv = rpc_begin_on(&r, MSG_SESSION_CANCEL, h)) != CKR_OK) {
+		wire_free(&init);
+		return rv;
+	}
+	wire_put_u32(r.req, (uint32_t)h);
+	wire_put_u32(r.req, (uint32_t)proto_op_info(kind)->flag);
+	CK_RV init_rv = CKR_OK;
+	rv = rpc_call_after(&r, &init, &init_rv);
+	if (r.broken)
+		rv = CKR_DEVICE_ERROR;
+	else if (init_rv != CKR_OK)
+		rv = init_rv;
+	rpc_end(&r);
+	wire_free(&init);
+	if (rv != CKR_OK)
+		return rv;
+	struct message_op *o = calloc(1, sizeof(*o));
+	if (o == NULL)
+		return CKR_HOST_MEMORY;
+	*o = (struct message_op){ .session = h, .kind = kind, .key = key };
+	pthread_mutex_lock(&lock);
+	if (find(h, kind) != NULL) { /* another thread's init came first */
+		free(o);
+		rv = CKR_OPERATION_ACTIVE;
+	} else {
+		o->next = ops;
+		ops = o;
+	}
+	pthread_mutex_unlock(&lock);
+	return rv;
+}
+
+static CK_RV
+message_final(CK_SESSION_HANDLE h, enum proto_op kind)
+{
+	CK_RV rv = mod_ready();
+	if (rv != CKR_OK)
+		return rv;
+	if (!fits_u32(h))
+		return CKR_SESSION_HANDLE_INVALID;
+	pthread_mutex_lock(&lock);
+	bool active = find(h, kind) != NULL;
+	pthread_mutex_unlock(&lock);
+	if (!active)
+		return not_initialized(h);
+	forget(h, proto_op_info(kind)->flag);
+	return CKR_OK;
+}
+
+/*
+ * The IV of one message into iv (the caller's, copied): its first
+ * ulIvFixedBits kept, the rest a counter or random as ivGenerator says.
+ * The counter is taken under lock, so no two messages of the operation
+ * share an IV; CKR_MECHANISM_PARAM_INVALID when it has run out (or no bit
+ * is left to generate).
+ */
+static CK_RV
+make_iv(CK_SESSION_HANDLE h, const CK_GCM_MESSAGE_PARAMS *p, CK_BYTE *iv)
+{
+	size_t n = p->ulIvLen, bits = n * 8;
+	memcpy(iv, p->pIv, n);
+	if (p->ivGenerator == CKG_NO_GENERATE)
+		return CKR_OK;
+	if (p->ulIvFixedBits >= bits)
+		return CKR_MECHANISM_PARAM_INVALID;
+	size_t free_bits = bits - p->ulIvFixedBits;
+	/* CKG_GENERATE: random when that leaves at least 64 bits to chance,
+	 * a counter (unique within the operation) when fewer. */
+	bool counter = p->ivGenerator == CKG_GENERATE_COUNTER ||
+		       (p->ivGenerator == CKG_GENERATE && free_bits < 64);
+	CK_BYTE gen[IV_MAX];
+	memset(gen, 0, n);
+	if (counter) {
+		pthread_mutex_lock(&lock);
+		struct message_op *o = find(h, OP_MESSAGE_ENCRYPT);
+		uint64_t c = o != NULL ? o->counter : 0;
+		bool spent = o == NULL || (free_bits < 64 && c >> free_bits != 0) || c == UINT64_MAX;
+		if (!spent)
+			o->counter = c + 1;
+		pthread_mutex_unlock(&lock);
+		if (spent)
+			return CKR_MECHANISM_PARAM_INVALID;
+		for (size_t i = 0; i < 8 && i < n; i++)
+			gen[n - 1 - i] = (CK_BYTE)(c >> (8 * i));
+	} else {
+		gcry_randomize(gen, n, GCRY_STRONG_RANDOM);
+	}
+	/* Bit b (from the most significant of iv[0]) is fixed below ulIvFixedBits. */
+	for (size_t b = p->ulIvFixedBits; b < bits; b++) {
+		CK_BYTE mask = (CK_BYTE)(0x80u >> (b % 8));
+		iv[b / 8] = (CK_BYTE)((iv[b / 8] & ~mask) | (gen[b / 8] & mask));
+	}
+	return CKR_OK;
+}
+
+/* The per-message parameter: CKR_ARGUMENTS_BAD for a missing one, else
+ * CKR_MECHANISM_PARAM_INVALID for one that is not a GCM message's. */
+static CK_RV
+check_param(enum proto_op kind, const void *param, CK_ULONG len)
+{
+	const CK_GCM_MESSAGE_PARAMS *p = param;
+	if (p == NULL)
+		return CKR_ARGUMENTS_BAD;
+	if (len != sizeof(*p) || p->pIv == NULL || p->ulIvLen == 0 || p->ulIvLen > IV_MAX || p->pTag == NULL ||
+	    p->ulTagBits == 0 || p->ulTagBits % 8 != 0 || p->ulTagBits > 128)
+		return CKR_MECHANISM_PARAM_INVALID;
+	if (kind == OP_MESSAGE_ENCRYPT && p->ivGenerator != CKG_NO_GENERATE && p->ivGenerator != CKG_GENERATE &&
+	    p->ivGenerator != CKG_GENERATE_COUNTER && p->ivGenerator != CKG_GENERATE_RANDOM)
+		return CKR_MECHANISM_PARAM_INVALID;
+	return CKR_OK;
+}
+
+/*
+ * One message of kind: in (plaintext or ciphertext without its tag) into
+ * out, whose length is always inlen. Encrypting fills the parameter's
+ * tag, and its IV when one was generated; decrypting reads the tag there.
+ */
+static CK_RV
+one_message(CK_SESSION_HANDLE h, enum proto_op kind, void *param, CK_ULONG plen, const CK_BYTE *aad,
+	    CK_ULONG aadlen, const CK_BYTE *in, CK_ULONG inlen, CK_BYTE *out, CK_ULONG *outlen)
+{
+	CK_RV rv = mod_ready();
+	if (rv != CKR_OK)
+		return rv;
+	if (!fits_u32(h))
+		return CKR_SESSION_HANDLE_INVALID;
+	pthread_mutex_lock(&lock);
+	struct message_op *o = find(h, kind);
+	CK_OBJECT_HANDLE key = o != NULL ? o->key : 0;
+	pthread_mutex_unlock(&lock);
+	if (o == NULL)
+		return not_initialized(h);
+	if (outlen == NULL || (in == NULL && inlen) || (aad == NULL && aadlen))
+		return CKR_ARGUMENTS_BAD;
+	if ((rv = check_param(kind, param, plen)) != CKR_OK)
+		return rv;
+	CK_GCM_MESSAGE_PARAMS *p = param;
+	size_t tag = p->ulTagBits / 8;
+	if (inlen > WIRE_MAX_FRAME / 2 || aadlen > WIRE_MAX_FRAME / 4)
+		return kind == OP_MESSAGE_DECRYPT ? CKR_ENCRYPTED_DATA_LEN_RANGE : CKR_DATA_LEN_RANGE;
+	if (out == NULL) {
+		*outlen = inlen;
+		return CKR_OK;
+	}
+	if (*outlen < inlen) {
+		*outlen = inlen;
+		return CKR_BUFFER_TOO_SMALL;
+	}
+	CK_BYTE iv[IV_MAX];
+	if (kind == OP_MESSAGE_ENCRYPT) {
+		if ((rv = make_iv(h, p, iv)) != CKR_OK)
+			return rv;
+	} else {
+		memcpy(iv, p->pIv, p->ulIvLen);
+	}
+	CK_GCM_PARAMS g = { .iv_ptr = iv, .iv_len = p->ulIvLen, .iv_bits = p->ulIvLen * 8,
+			    .aad_ptr = (CK_BYTE_PTR)aad, .aad_len = aadlen, .tag_bits = p->ulTagBits };
+	CK_MECHANISM m = { CKM_AES_GCM, &g, sizeof(g) };
+	struct wire_buf init;
+	if ((rv = init_request(&init, h, kind, &m, key)) != CKR_OK)
+		return rv;
+	/* keymgrd's GCM has the tag after the ciphertext, in and out. */
+	CK_BYTE *buf = malloc(inlen + tag);
+	if (buf == NULL) {
+		wire_free(&init);
+		return CKR_HOST_MEMORY;
+	}
+	CK_ULONG n = inlen + tag;
+	if (kind == OP_MESSAGE_ENCRYPT) {
+		rv = ops_step_after(h, &init, MSG_OP_RUN, kind, in, inlen, NULL, 0, buf, &n);
+		if (rv == CKR_OK && n != inlen + tag)
+			rv = CKR_DEVICE_ERROR;
+		if (rv == CKR_OK) {
+			memcpy(out, buf, inlen);
+			memcpy(p->pTag, buf + inlen, tag);
+			memcpy(p->pIv, iv, p->ulIvLen);
+		}
+	} else {
+		if (inlen)
+			memcpy(buf, in, inlen);
+		memcpy(buf + inlen, p->pTag, tag);
+		n = *outlen;
+		rv = ops_step_after(h, &init, MSG_OP_RUN, kind, buf, inlen + tag, NULL, 0, out, &n);
+		if (rv == CKR_OK && n != inlen) {
+			wire_wipe(out, n);
+			rv = CKR_DEVICE_ERROR;
+		}
+	}
+	free(buf);
+	wire_free(&init);
+	if (rv == CKR_OK)
+		*outlen = inlen;
+	if (rv == CKR_BUFFER_TOO_SMALL) {
+		/* Cannot be (the room was given): leave no step behind. */
+		rpc_session_cancel(h, proto_op_info(kind)->flag);
+		rv = CKR_DEVICE_ERROR;
+	}
+	return rv;
+}
+
+CK_RV
+C_MessageEncryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+	return message_init(hSession, OP_MESSAGE_ENCRYPT, pMechanism, hKey);
+}
+
+CK_RV
+C_EncryptMessage(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+		 CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen, CK_BYTE_PTR pPlaintext,
+		 CK_ULONG ulPlaintextLen, CK_BYTE_PTR pCiphertext, CK_ULONG_PTR pulCiphertextLen)
+{
+	return one_message(hSession, OP_MESSAGE_ENCRYPT, pParameter, ulParameterLen, pAssociatedData,
+			   ulAssociatedDataLen, pPlaintext, ulPlaintextLen, pCiphertext, pulCiphertextLen);
+}
+
+CK_RV
+C_MessageEncryptFinal(CK_SESSION_HANDLE hSession)
+{
+	return message_final(hSession, OP_MESSAGE_ENCRYPT);
+}
+
+CK_RV
+C_MessageDecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+	return message_init(hSession, OP_MESSAGE_DECRYPT, pMechanism, hKey);
+}
+
+CK_RV
+C_DecryptMessage(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+		 CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen, CK_BYTE_PTR pCiphertext,
+		 CK_ULONG ulCiphertextLen, CK_BYTE_PTR pPlaintext, CK_ULONG_PTR pulPlaintextLen)
+{
+	return one_message(hSession, OP_MESSAGE_DECRYPT, pParameter, ulParameterLen, pAssociatedData,
+			   ulAssociatedDataLen, pCiphertext, ulCiphertextLen, pPlaintext, pulPlaintextLen);
+}
+
+CK_RV
+C_MessageDecryptFinal(CK_SESSION_HANDLE hSession)
+{
+	return message_final(hSession, OP_MESSAGE_DECRYPT);
+}
+
+/* The multi-part forms: no mechanism advertises CKF_MULTI_MESSAGE. */
+#define NOT_OFFERED(name, args) \
+	CK_RV name args { return ops_unsupported(); }
+CY_3_0_MESSAGE_ENCRYPT_PARTS(NOT_OFFERED)
+CY_3_0_MESSAGE_DECRYPT_PARTS(NOT_OFFERED)
