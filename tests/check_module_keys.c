@@ -963,6 +963,24 @@ START_TEST(message_gcm)
 	ck_assert_uint_eq(gcm_message(f3, h, false, ivs[3], 0, CKG_NO_GENERATE, tags[3], aad, 20, cts[3], 60, back, &n),
 			  CKR_OK);
 	ck_assert_mem_eq(back, pt, 60);
+	/* A message past the shared region's threshold (64 KiB) both ways. */
+	size_t big = 100000;
+	CK_BYTE *bp = malloc(big), *bc = malloc(big), *bb = malloc(big), btag[16], biv[12];
+	ck_assert(bp != NULL && bc != NULL && bb != NULL);
+	for (size_t i = 0; i < big; i++)
+		bp[i] = (CK_BYTE)(i * 7);
+	ck_assert_uint_eq(f3->C_MessageEncryptInit(h, &gcm, k), CKR_OK);
+	memset(biv, 0, sizeof(biv));
+	n = big;
+	ck_assert_uint_eq(gcm_message(f3, h, true, biv, 0, CKG_GENERATE_RANDOM, btag, aad, 20, bp, big, bc, &n), CKR_OK);
+	ck_assert_uint_eq(n, big);
+	n = big;
+	ck_assert_uint_eq(gcm_message(f3, h, false, biv, 0, CKG_NO_GENERATE, btag, aad, 20, bc, big, bb, &n), CKR_OK);
+	ck_assert_uint_eq(n, big);
+	ck_assert_mem_eq(bb, bp, big);
+	free(bp);
+	free(bc);
+	free(bb);
 	/* C_SessionCancel ends it; the multi-part forms are not offered. */
 	ck_assert_uint_eq(f3->C_SessionCancel(h, CKF_MESSAGE_DECRYPT), CKR_OK);
 	ck_assert_uint_eq(f3->C_MessageDecryptFinal(h), CKR_OPERATION_NOT_INITIALIZED);
