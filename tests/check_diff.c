@@ -820,6 +820,62 @@ cross_wrap_private(struct tok *a, struct tok *b)
 		      "a signature by %s's copy of %s's key does not verify", b->name, a->name);
 }
 
+/* The secret key mt derives from a shared AES or DES3 base on t (32 bytes
+ * of generic secret, readable) into out. */
+static CK_RV
+derive_value(struct tok *t, CK_KEY_TYPE base_kt, CK_MECHANISM *m, CK_BYTE *out)
+{
+	static CK_BYTE bv[32] = "a base key of 24 or 32 bytes...";
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE gk = CKK_GENERIC_SECRET;
+	CK_ULONG len = 32;
+	CK_ATTRIBUTE a[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &base_kt, sizeof(base_kt) },
+			     { CKA_VALUE, bv, base_kt == CKK_DES3 ? 24 : 32 }, { CKA_DERIVE, &yes, 1 },
+			     { CKA_SENSITIVE, &no, 1 }, { CKA_EXTRACTABLE, &yes, 1 } };
+	CK_ATTRIBUTE dt[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &gk, sizeof(gk) },
+			      { CKA_VALUE_LEN, &len, sizeof(len) }, { CKA_SENSITIVE, &no, 1 },
+			      { CKA_EXTRACTABLE, &yes, 1 } };
+	CK_OBJECT_HANDLE base, k;
+	CK_RV rv = t->f->C_CreateObject(t->h, a, 6, &base);
+	if (rv == CKR_OK)
+		rv = t->f->C_DeriveKey(t->h, m, base, dt, 5, &k);
+	if (rv != CKR_OK)
+		return rv;
+	CK_ATTRIBUTE g[] = { { CKA_VALUE, out, 32 } };
+	rv = t->f->C_GetAttributeValue(t->h, k, g, 1);
+	return rv == CKR_OK && g[0].ulValueLen != 32 ? CKR_GENERAL_ERROR : rv;
+}
+
+/* Key derivation by encryption (2.40 section 2.37) gives the same key on both. */
+static void
+cross_derive(void)
+{
+	static CK_BYTE data[32] = "thirty-two bytes of derivation.";
+	CK_KEY_DERIVATION_STRING_DATA sd = { data, 32 };
+	CK_AES_CBC_ENCRYPT_DATA_PARAMS ap = { { 7, 6, 5, 4, 3, 2, 1 }, data, 32 };
+	CK_DES_CBC_ENCRYPT_DATA_PARAMS dp = { { 1, 2, 3, 4, 5, 6, 7, 8 }, data, 32 };
+	static const struct { CK_MECHANISM_TYPE mt; CK_KEY_TYPE kt; int param; } cases[] = {
+		{ CKM_AES_ECB_ENCRYPT_DATA, CKK_AES, 0 }, { CKM_AES_CBC_ENCRYPT_DATA, CKK_AES, 1 },
+		{ CKM_DES3_ECB_ENCRYPT_DATA, CKK_DES3, 0 }, { CKM_DES3_CBC_ENCRYPT_DATA, CKK_DES3, 2 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		CK_MECHANISM m = { cases[i].mt, &sd, sizeof(sd) };
+		if (cases[i].param == 1) {
+			m.pParameter = &ap;
+			m.ulParameterLen = sizeof(ap);
+		} else if (cases[i].param == 2) {
+			m.pParameter = &dp;
+			m.ulParameterLen = sizeof(dp);
+		}
+		CK_BYTE va[32], vb[32];
+		CK_RV ra = derive_value(&coyeu, cases[i].kt, &m, va), rb = derive_value(&softhsm, cases[i].kt, &m, vb);
+		ck_assert_msg(ra == CKR_OK && rb == CKR_OK, "derivation 0x%lx: coyeu 0x%lx, SoftHSM2 0x%lx",
+			      cases[i].mt, (unsigned long)ra, (unsigned long)rb);
+		ck_assert_msg(memcmp(va, vb, 32) == 0, "derivation 0x%lx differs between coyeu and SoftHSM2",
+			      cases[i].mt);
+	}
+}
+
 START_TEST(same_answers)
 {
 	static const struct { const char *name; step_fn fn; } steps[] = {
@@ -895,6 +951,7 @@ START_TEST(results_cross_check)
 	cross_mac(CKM_SHA256_HMAC, CKK_GENERIC_SECRET);
 	cross_mac(CKM_SHA512_HMAC, CKK_GENERIC_SECRET);
 	cross_mac(CKM_AES_CMAC, CKK_AES);
+	cross_derive();
 
 	coyeu.shared_aes = shared_aes(&coyeu);
 	softhsm.shared_aes = shared_aes(&softhsm);
