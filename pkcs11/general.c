@@ -73,6 +73,7 @@ C_Finalize(CK_VOID_PTR pReserved)
 	pthread_mutex_lock(&init_lock);
 	CK_RV rv = mod_ready();
 	if (rv == CKR_OK) {
+		slots_cancel_waits();
 		rpc_stop();
 		digest_forget_all();
 		defer_forget_all();

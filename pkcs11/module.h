@@ -106,6 +106,8 @@ void digest_forget(CK_SESSION_HANDLE h);
 void digest_forget_all(void);
 /* slots.c: C_Finalize forgets the slots C_WaitForSlotEvent saw. */
 void slots_forget_events(void);
+/* C_Finalize ends every blocking C_WaitForSlotEvent (before it stops). */
+void slots_cancel_waits(void);
 /* slots.c: what a connection's HELLO said of the slots (the rest of its
  * reply, in b), forgetting it, and counting in a session opened. */
 void slots_take_snapshot(struct wire_buf *b);

@@ -250,20 +250,14 @@ slots_forget_events(void)
 	pthread_mutex_unlock(&event_lock);
 }
 
-CK_RV
-C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
+/* The next event into *pSlot (CKR_OK), or CKR_NO_EVENT. */
+static CK_RV
+next_event(CK_SLOT_ID_PTR pSlot)
 {
-	CK_RV rv = mod_ready();
-	if (rv != CKR_OK)
-		return rv;
-	if (pSlot == NULL || pReserved != NULL)
-		return CKR_ARGUMENTS_BAD;
-	/* Only the non-blocking form: applications poll (NSS does). */
-	if (!(flags & CKF_DONT_BLOCK))
-		return CKR_FUNCTION_NOT_SUPPORTED;
 	CK_SLOT_ID *cur;
 	CK_ULONG ncur = 0;
-	if ((rv = slots_now(&cur, &ncur)) != CKR_OK)
+	CK_RV rv = slots_now(&cur, &ncur);
+	if (rv != CKR_OK)
 		return rv;
 	pthread_mutex_lock(&event_lock);
 	rv = CKR_NO_EVENT;
@@ -316,6 +310,80 @@ C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
 	pthread_mutex_unlock(&event_lock);
 	free(cur);
 	return rv;
+}
+
+/*
+ * The blocking form: keymgrd has no push, so the slots are asked for again
+ * every POLL_MS (REMOTE_POLL_MS over a tls:// link, where each ask is a
+ * round trip). C_Finalize ends every wait (slots_cancel_waits): the wait
+ * then returns CKR_CRYPTOKI_NOT_INITIALIZED, as 2.40 section 5.5 says.
+ */
+#define POLL_MS 1000
+#define REMOTE_POLL_MS 10000
+
+static pthread_cond_t event_cond = PTHREAD_COND_INITIALIZER; /* a finalize, or a waiter leaving */
+static uint64_t finalizes;  /* how many C_Finalize calls ended the waits; under event_lock */
+static unsigned waiters;
+
+static CK_RV
+wait_event(CK_SLOT_ID_PTR pSlot)
+{
+	pthread_mutex_lock(&event_lock);
+	uint64_t gen = finalizes;
+	waiters++;
+	pthread_mutex_unlock(&event_lock);
+	CK_RV rv;
+	for (;;) {
+		rv = next_event(pSlot);
+		pthread_mutex_lock(&event_lock);
+		if (finalizes != gen || mod_ready() != CKR_OK) {
+			rv = CKR_CRYPTOKI_NOT_INITIALIZED;
+		} else if (rv == CKR_NO_EVENT) {
+			struct timespec until;
+			long ms = rpc_remote() ? REMOTE_POLL_MS : POLL_MS;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += ms / 1000;
+			until.tv_nsec += (ms % 1000) * 1000000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&event_cond, &event_lock, &until);
+			if (finalizes != gen)
+				rv = CKR_CRYPTOKI_NOT_INITIALIZED;
+		}
+		if (rv != CKR_NO_EVENT)
+			break;
+		pthread_mutex_unlock(&event_lock);
+	}
+	waiters--;
+	pthread_cond_broadcast(&event_cond);
+	pthread_mutex_unlock(&event_lock);
+	return rv;
+}
+
+void
+slots_cancel_waits(void)
+{
+	pthread_mutex_lock(&event_lock);
+	finalizes++;
+	pthread_cond_broadcast(&event_cond);
+	/* A waiter in the middle of asking keymgrd finishes that ask first
+	 * (bounded by the link's timeouts), then leaves. */
+	while (waiters > 0)
+		pthread_cond_wait(&event_cond, &event_lock);
+	pthread_mutex_unlock(&event_lock);
+}
+
+CK_RV
+C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
+{
+	CK_RV rv = mod_ready();
+	if (rv != CKR_OK)
+		return rv;
+	if (pSlot == NULL || pReserved != NULL)
+		return CKR_ARGUMENTS_BAD;
+	return flags & CKF_DONT_BLOCK ? next_event(pSlot) : wait_event(pSlot);
 }
 
 CK_RV

@@ -78,9 +78,6 @@ END_TEST
 START_TEST(unsupported_functions)
 {
 	ck_assert_uint_eq(f->C_GetFunctionStatus(1), CKR_FUNCTION_NOT_PARALLEL);
-	CK_SLOT_ID ev;
-	/* The blocking form of C_WaitForSlotEvent (slot_events: the other) */
-	ck_assert_uint_eq(f->C_WaitForSlotEvent(0, &ev, NULL), CKR_FUNCTION_NOT_SUPPORTED);
 }
 END_TEST
 
@@ -95,6 +92,48 @@ START_TEST(slot_events)
 	new_token_session(false);
 	ck_assert_uint_eq(f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &ev, NULL), CKR_OK);
 	ck_assert_uint_eq(ev, 2);
+	ck_assert_uint_eq(f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &ev, NULL), CKR_NO_EVENT);
+}
+END_TEST
+
+struct waiter {
+	pthread_t t;
+	CK_SLOT_ID slot;
+	CK_RV rv;
+};
+
+static void *
+blocking_wait(void *arg)
+{
+	struct waiter *w = arg;
+	w->rv = f->C_WaitForSlotEvent(0, &w->slot, NULL);
+	return NULL;
+}
+
+/* The blocking C_WaitForSlotEvent: returns the slot that appeared, and
+ * C_Finalize ends a wait with CKR_CRYPTOKI_NOT_INITIALIZED. */
+START_TEST(slot_events_blocking)
+{
+	CK_SLOT_ID ev = 99;
+	ck_assert_uint_eq(f->C_WaitForSlotEvent(0, NULL, NULL), CKR_ARGUMENTS_BAD);
+	/* Counted from here. */
+	ck_assert_uint_eq(f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &ev, NULL), CKR_NO_EVENT);
+	struct waiter w = { .slot = 99, .rv = CKR_GENERAL_ERROR };
+	ck_assert_int_eq(pthread_create(&w.t, NULL, blocking_wait, &w), 0);
+	new_token_session(false);
+	ck_assert_int_eq(pthread_join(w.t, NULL), 0);
+	ck_assert_uint_eq(w.rv, CKR_OK);
+	ck_assert_uint_eq(w.slot, 2);
+	/* Nothing more comes: C_Finalize ends the wait (whether it began
+	 * before or after, the answer is the same). */
+	w.rv = CKR_GENERAL_ERROR;
+	ck_assert_int_eq(pthread_create(&w.t, NULL, blocking_wait, &w), 0);
+	usleep(300 * 1000);
+	ck_assert_uint_eq(f->C_Finalize(NULL), CKR_OK);
+	ck_assert_int_eq(pthread_join(w.t, NULL), 0);
+	ck_assert_uint_eq(w.rv, CKR_CRYPTOKI_NOT_INITIALIZED);
+	/* The module starts again as usual. */
+	ck_assert_uint_eq(f->C_Initialize(NULL), CKR_OK);
 	ck_assert_uint_eq(f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &ev, NULL), CKR_NO_EVENT);
 }
 END_TEST
@@ -814,6 +853,7 @@ main(void)
 	tcase_add_checked_fixture(tc, setup_init, teardown);
 	tcase_add_test(tc, unsupported_functions);
 	tcase_add_test(tc, slot_events);
+	tcase_add_test(tc, slot_events_blocking);
 	tcase_add_test(tc, digest_operation_state);
 	tcase_add_test(tc, interfaces_3_0);
 	tcase_add_test(tc, slots_and_token_info);
