@@ -188,7 +188,7 @@ typedef CK_INTERFACE_PTR *CK_INTERFACE_PTR_PTR;
 	X(C_MessageDecryptFinal, (CK_SESSION_HANDLE hSession)) \
 	CY_3_0_MESSAGE_SIGN_FUNCTIONS(X)
 
-/* The multi-part message forms (not offered: message.c). */
+/* The multi-part message forms (message.c). */
 #define CY_3_0_MESSAGE_ENCRYPT_PARTS(X) \
 	X(C_EncryptMessageBegin, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen, \
 				  CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen)) \

@@ -11,10 +11,10 @@
  * C_EncryptInit operation of the session goes on beside it.
  *
  * What is kept here per session and kind: the key, and the counter of
- * CKG_GENERATE_COUNTER. Lengths are the GCM ones (the ciphertext as long
- * as the plaintext, the tag apart), so the two-call convention is
- * answered without asking keymgrd. The multi-part forms (Begin/Next) are
- * not offered: no mechanism advertises CKF_MULTI_MESSAGE.
+ * CKG_GENERATE_COUNTER, and a message in parts under way. Lengths are the
+ * GCM ones (the ciphertext as long as the plaintext, the tag apart), so
+ * the two-call convention of a whole message is answered without asking
+ * keymgrd.
  */
 #include "config.h"
 
@@ -34,6 +34,12 @@ struct message_op {
 	enum proto_op kind; /* OP_MESSAGE_ENCRYPT or OP_MESSAGE_DECRYPT */
 	CK_OBJECT_HANDLE key;
 	uint64_t counter; /* the next CKG_GENERATE_COUNTER value */
+	/* A message in parts (Begin, then Next until CKF_END_OF_MESSAGE). */
+	bool in_message;
+	bool init_kept;         /* its OP_INIT (init) not yet sent: it goes with the first part */
+	struct wire_buf init;
+	CK_ULONG tag_bits;
+	uint64_t in_total, out_total; /* bytes given and returned so far */
 	struct message_op *next;
 };
 
@@ -59,6 +65,7 @@ forget(CK_SESSION_HANDLE h, CK_FLAGS flags)
 		struct message_op *o = *pp;
 		if ((h == 0 || o->session == h) && (flags & proto_op_info(o->kind)->flag)) {
 			*pp = o->next;
+			wire_free(&o->init);
 			free(o);
 		} else {
 			pp = &o->next;
@@ -187,10 +194,13 @@ message_final(CK_SESSION_HANDLE h, enum proto_op kind)
 	if (!fits_u32(h))
 		return CKR_SESSION_HANDLE_INVALID;
 	pthread_mutex_lock(&lock);
-	bool active = find(h, kind) != NULL;
+	struct message_op *o = find(h, kind);
+	bool active = o != NULL, sent = o != NULL && o->in_message && !o->init_kept;
 	pthread_mutex_unlock(&lock);
 	if (!active)
 		return not_initialized(h);
+	if (sent) /* a message in parts that keymgrd has going */
+		rpc_session_cancel(h, proto_op_info(kind)->flag);
 	forget(h, proto_op_info(kind)->flag);
 	return CKR_OK;
 }
@@ -275,9 +285,12 @@ one_message(CK_SESSION_HANDLE h, enum proto_op kind, void *param, CK_ULONG plen,
 	pthread_mutex_lock(&lock);
 	struct message_op *o = find(h, kind);
 	CK_OBJECT_HANDLE key = o != NULL ? o->key : 0;
+	bool parts = o != NULL && o->in_message;
 	pthread_mutex_unlock(&lock);
 	if (o == NULL)
 		return not_initialized(h);
+	if (parts)
+		return CKR_OPERATION_ACTIVE;
 	if (outlen == NULL || (in == NULL && inlen) || (aad == NULL && aadlen))
 		return CKR_ARGUMENTS_BAD;
 	if ((rv = check_param(kind, param, plen)) != CKR_OK)
@@ -388,8 +401,224 @@ C_MessageDecryptFinal(CK_SESSION_HANDLE hSession)
 	return message_final(hSession, OP_MESSAGE_DECRYPT);
 }
 
-/* The multi-part forms: no mechanism advertises CKF_MULTI_MESSAGE. */
-#define NOT_OFFERED(name, args) \
-	CK_RV name args { return ops_unsupported(); }
-CY_3_0_MESSAGE_ENCRYPT_PARTS(NOT_OFFERED)
-CY_3_0_MESSAGE_DECRYPT_PARTS(NOT_OFFERED)
+/* ---- messages in parts ---- */
+
+/*
+ * Begin keeps the message's OP_INIT here (its IV generated now and given
+ * back, as for a one-shot message); the first Next sends it with its part.
+ * A part goes to keymgrd as an update of the message kind, under keymgrd's
+ * own length convention. The last part (CKF_END_OF_MESSAGE) is an update
+ * and a final: its length (the whole message's output, less what earlier
+ * parts returned) is known here, so the two-call convention is answered
+ * without asking. Any error but CKR_BUFFER_TOO_SMALL ends the message; the
+ * operation goes on for the next one.
+ */
+static CK_RV
+message_begin(CK_SESSION_HANDLE h, enum proto_op kind, void *param, CK_ULONG plen, const CK_BYTE *aad,
+	      CK_ULONG aadlen)
+{
+	CK_RV rv = mod_ready();
+	if (rv != CKR_OK)
+		return rv;
+	if (!fits_u32(h))
+		return CKR_SESSION_HANDLE_INVALID;
+	pthread_mutex_lock(&lock);
+	struct message_op *o = find(h, kind);
+	CK_OBJECT_HANDLE key = o != NULL ? o->key : 0;
+	bool parts = o != NULL && o->in_message;
+	pthread_mutex_unlock(&lock);
+	if (o == NULL)
+		return not_initialized(h);
+	if (parts)
+		return CKR_OPERATION_ACTIVE;
+	if (aad == NULL && aadlen)
+		return CKR_ARGUMENTS_BAD;
+	if ((rv = check_param(kind, param, plen)) != CKR_OK)
+		return rv;
+	if (aadlen > WIRE_MAX_FRAME / 4)
+		return CKR_DATA_LEN_RANGE;
+	CK_GCM_MESSAGE_PARAMS *p = param;
+	CK_BYTE iv[IV_MAX];
+	if (kind == OP_MESSAGE_ENCRYPT) {
+		if ((rv = make_iv(h, p, iv)) != CKR_OK)
+			return rv;
+	} else {
+		memcpy(iv, p->pIv, p->ulIvLen);
+	}
+	CK_GCM_PARAMS g = { .iv_ptr = iv, .iv_len = p->ulIvLen, .iv_bits = p->ulIvLen * 8,
+			    .aad_ptr = (CK_BYTE_PTR)aad, .aad_len = aadlen, .tag_bits = p->ulTagBits };
+	CK_MECHANISM m = { CKM_AES_GCM, &g, sizeof(g) };
+	struct wire_buf init;
+	if ((rv = init_request(&init, h, kind, &m, key)) != CKR_OK)
+		return rv;
+	pthread_mutex_lock(&lock);
+	o = find(h, kind);
+	if (o == NULL || o->in_message) {
+		rv = o == NULL ? CKR_OPERATION_NOT_INITIALIZED : CKR_OPERATION_ACTIVE;
+		wire_free(&init);
+	} else {
+		o->in_message = o->init_kept = true;
+		o->init = init;
+		o->tag_bits = p->ulTagBits;
+		o->in_total = o->out_total = 0;
+	}
+	pthread_mutex_unlock(&lock);
+	if (rv == CKR_OK && kind == OP_MESSAGE_ENCRYPT)
+		memcpy(p->pIv, iv, p->ulIvLen);
+	return rv;
+}
+
+/* The message in parts of (h, kind) ends (here, and in keymgrd when sent). */
+static void
+end_message(CK_SESSION_HANDLE h, enum proto_op kind, bool sent)
+{
+	if (sent)
+		rpc_session_cancel(h, proto_op_info(kind)->flag);
+	pthread_mutex_lock(&lock);
+	struct message_op *o = find(h, kind);
+	if (o != NULL) {
+		o->in_message = o->init_kept = false;
+		wire_free(&o->init);
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+static CK_RV
+message_next(CK_SESSION_HANDLE h, enum proto_op kind, void *param, CK_ULONG plen, const CK_BYTE *in,
+	     CK_ULONG inlen, CK_BYTE *out, CK_ULONG *outlen, CK_FLAGS flags)
+{
+	CK_RV rv = mod_ready();
+	if (rv != CKR_OK)
+		return rv;
+	if (!fits_u32(h))
+		return CKR_SESSION_HANDLE_INVALID;
+	pthread_mutex_lock(&lock);
+	struct message_op *o = find(h, kind);
+	bool parts = o != NULL && o->in_message;
+	uint64_t in_total = parts ? o->in_total : 0, out_total = parts ? o->out_total : 0;
+	CK_ULONG tag_bits = parts ? o->tag_bits : 0;
+	pthread_mutex_unlock(&lock);
+	if (!parts)
+		return o == NULL ? not_initialized(h) : CKR_OPERATION_NOT_INITIALIZED;
+	if (outlen == NULL || (in == NULL && inlen) || (flags & ~CKF_END_OF_MESSAGE))
+		return CKR_ARGUMENTS_BAD;
+	if ((rv = check_param(kind, param, plen)) != CKR_OK)
+		return rv;
+	CK_GCM_MESSAGE_PARAMS *p = param;
+	if (p->ulTagBits != tag_bits)
+		return CKR_MECHANISM_PARAM_INVALID;
+	if (inlen > WIRE_MAX_FRAME / 2 || in_total + inlen > WIRE_MAX_FRAME / 2)
+		return kind == OP_MESSAGE_DECRYPT ? CKR_ENCRYPTED_DATA_LEN_RANGE : CKR_DATA_LEN_RANGE;
+	bool last = flags & CKF_END_OF_MESSAGE;
+	size_t tag = tag_bits / 8;
+	CK_ULONG need = (CK_ULONG)(in_total + inlen - out_total);
+	if (last && out == NULL) {
+		*outlen = need;
+		return CKR_OK;
+	}
+	if (last && *outlen < need) {
+		*outlen = need;
+		return CKR_BUFFER_TOO_SMALL;
+	}
+	/* The kept init goes with this part. */
+	struct wire_buf init = { 0 };
+	bool kept = false;
+	pthread_mutex_lock(&lock);
+	if ((o = find(h, kind)) != NULL && o->in_message && o->init_kept) {
+		init = o->init;
+		memset(&o->init, 0, sizeof(o->init));
+		o->init_kept = false;
+		kept = true;
+	}
+	pthread_mutex_unlock(&lock);
+	CK_BYTE *buf = NULL, *fin = NULL;
+	const CK_BYTE *part = in;
+	CK_ULONG partlen = inlen, n = *outlen, n2 = 0;
+	if (last && kind == OP_MESSAGE_DECRYPT) {
+		/* keymgrd's GCM reads the tag after the ciphertext. */
+		if ((buf = malloc(inlen + tag)) == NULL) {
+			rv = CKR_HOST_MEMORY;
+			goto out;
+		}
+		if (inlen)
+			memcpy(buf, in, inlen);
+		memcpy(buf + inlen, p->pTag, tag);
+		part = buf;
+		partlen = inlen + tag;
+	}
+	rv = ops_step_after(h, kept ? &init : NULL, MSG_OP_UPDATE, kind, part, partlen, NULL, 0, out, &n);
+	if (rv != CKR_OK || (!last && out == NULL))
+		goto out;
+	if (!last) {
+		pthread_mutex_lock(&lock);
+		if ((o = find(h, kind)) != NULL) {
+			o->in_total += inlen;
+			o->out_total += n;
+		}
+		pthread_mutex_unlock(&lock);
+		*outlen = n;
+		goto out;
+	}
+	/* The final: what is left of the output, and the tag when encrypting. */
+	CK_ULONG room = need - n + (kind == OP_MESSAGE_ENCRYPT ? tag : 0);
+	n2 = room;
+	if (n > need || (fin = malloc(room ? room : 1)) == NULL) {
+		rv = n > need ? CKR_DEVICE_ERROR : CKR_HOST_MEMORY;
+		goto out;
+	}
+	rv = ops_step_after(h, NULL, MSG_OP_FINAL, kind, NULL, 0, NULL, 0, fin, &n2);
+	if (rv == CKR_OK && n2 != room)
+		rv = CKR_DEVICE_ERROR;
+	if (rv == CKR_OK) {
+		size_t body = kind == OP_MESSAGE_ENCRYPT ? n2 - tag : n2;
+		if (body)
+			memcpy(out + n, fin, body);
+		if (kind == OP_MESSAGE_ENCRYPT)
+			memcpy(p->pTag, fin + body, tag);
+		*outlen = need;
+	}
+	wire_wipe(fin, room);
+out:
+	free(buf);
+	free(fin);
+	wire_free(&init);
+	if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
+		end_message(h, kind, true);
+	else if (rv == CKR_OK && last)
+		end_message(h, kind, false);
+	return rv;
+}
+
+CK_RV
+C_EncryptMessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+		      CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen)
+{
+	return message_begin(hSession, OP_MESSAGE_ENCRYPT, pParameter, ulParameterLen, pAssociatedData,
+			     ulAssociatedDataLen);
+}
+
+CK_RV
+C_EncryptMessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+		     CK_BYTE_PTR pPlaintextPart, CK_ULONG ulPlaintextPartLen, CK_BYTE_PTR pCiphertextPart,
+		     CK_ULONG_PTR pulCiphertextPartLen, CK_FLAGS flags)
+{
+	return message_next(hSession, OP_MESSAGE_ENCRYPT, pParameter, ulParameterLen, pPlaintextPart,
+			    ulPlaintextPartLen, pCiphertextPart, pulCiphertextPartLen, flags);
+}
+
+CK_RV
+C_DecryptMessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+		      CK_BYTE_PTR pAssociatedData, CK_ULONG ulAssociatedDataLen)
+{
+	return message_begin(hSession, OP_MESSAGE_DECRYPT, pParameter, ulParameterLen, pAssociatedData,
+			     ulAssociatedDataLen);
+}
+
+CK_RV
+C_DecryptMessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+		     CK_BYTE_PTR pCiphertextPart, CK_ULONG ulCiphertextPartLen, CK_BYTE_PTR pPlaintextPart,
+		     CK_ULONG_PTR pulPlaintextPartLen, CK_FLAGS flags)
+{
+	return message_next(hSession, OP_MESSAGE_DECRYPT, pParameter, ulParameterLen, pCiphertextPart,
+			    ulCiphertextPartLen, pPlaintextPart, pulPlaintextPartLen, flags);
+}

@@ -863,7 +863,7 @@ START_TEST(message_gcm)
 	CK_MECHANISM_INFO mi;
 	ck_assert_uint_eq(f->C_GetMechanismInfo(slot, CKM_AES_GCM, &mi), CKR_OK);
 	ck_assert_uint_eq(mi.flags & (CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT | CKF_MULTI_MESSAGE),
-			  CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT);
+			  CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT | CKF_MULTI_MESSAGE);
 	CK_ULONG n = sizeof(ct);
 	unhex("cafebabefacedbaddecaf888", iv);
 	/* Before an init; on no session; the init's own checks. */
@@ -978,14 +978,83 @@ START_TEST(message_gcm)
 	ck_assert_uint_eq(gcm_message(f3, h, false, biv, 0, CKG_NO_GENERATE, btag, aad, 20, bc, big, bb, &n), CKR_OK);
 	ck_assert_uint_eq(n, big);
 	ck_assert_mem_eq(bb, bp, big);
+	ck_assert_uint_eq(f3->C_MessageEncryptFinal(h), CKR_OK);
 	free(bp);
 	free(bc);
 	free(bb);
-	/* C_SessionCancel ends it; the multi-part forms are not offered. */
+	/* C_SessionCancel ends it. */
 	ck_assert_uint_eq(f3->C_SessionCancel(h, CKF_MESSAGE_DECRYPT), CKR_OK);
 	ck_assert_uint_eq(f3->C_MessageDecryptFinal(h), CKR_OPERATION_NOT_INITIALIZED);
 	ck_assert_uint_eq(f3->C_MessageDecryptInit(h, &gcm, k), CKR_OK);
-	ck_assert_uint_eq(f3->C_DecryptMessageBegin(h, &stray, sizeof(stray), NULL, 0), CKR_FUNCTION_NOT_SUPPORTED);
+	/* Messages in parts: the known answer again, in three parts each way. */
+	CK_ULONG cuts[] = { 0, 17, 40, 60 }, got = 0;
+	CK_GCM_MESSAGE_PARAMS mp = { iv, 12, 0, CKG_NO_GENERATE, tag, 128 };
+	unhex("cafebabefacedbaddecaf888", iv);
+	memset(tag, 0, 16);
+	memset(ct, 0, 60);
+	ck_assert_uint_eq(f3->C_MessageEncryptInit(h, &gcm, k), CKR_OK);
+	ck_assert_uint_eq(f3->C_EncryptMessageNext(h, &mp, sizeof(mp), pt, 10, ct, &n, 0), CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_uint_eq(f3->C_EncryptMessageBegin(h, &mp, sizeof(mp), aad, 20), CKR_OK);
+	ck_assert_uint_eq(f3->C_EncryptMessageBegin(h, &mp, sizeof(mp), aad, 20), CKR_OPERATION_ACTIVE);
+	n = 60;
+	ck_assert_uint_eq(f3->C_EncryptMessage(h, &mp, sizeof(mp), aad, 20, pt, 60, ct, &n), CKR_OPERATION_ACTIVE);
+	for (int i = 0; i < 3; i++) {
+		CK_FLAGS fl = i == 2 ? CKF_END_OF_MESSAGE : 0;
+		CK_ULONG len = cuts[i + 1] - cuts[i];
+		n = 0;
+		ck_assert_uint_eq(f3->C_EncryptMessageNext(h, &mp, sizeof(mp), pt + cuts[i], len, NULL, &n, fl), CKR_OK);
+		if (i == 2)
+			ck_assert_uint_eq(n, 60 - got);
+		n = sizeof(ct) - got;
+		ck_assert_uint_eq(f3->C_EncryptMessageNext(h, &mp, sizeof(mp), pt + cuts[i], len, ct + got, &n, fl),
+				  CKR_OK);
+		got += n;
+	}
+	ck_assert_uint_eq(got, 60);
+	ck_assert_mem_eq(ct, want_ct, 60);
+	ck_assert_mem_eq(tag, want_tag, 16);
+	/* The message over, the operation goes on: a one-shot message now. */
+	n = 60;
+	ck_assert_uint_eq(f3->C_EncryptMessage(h, &mp, sizeof(mp), aad, 20, pt, 60, ct, &n), CKR_OK);
+	ck_assert_uint_eq(f3->C_EncryptMessageNext(h, &mp, sizeof(mp), pt, 10, ct, &n, 0), CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_uint_eq(f3->C_MessageEncryptFinal(h), CKR_OK);
+	got = 0;
+	ck_assert_uint_eq(f3->C_DecryptMessageBegin(h, &mp, sizeof(mp), aad, 20), CKR_OK);
+	for (int i = 0; i < 3; i++) {
+		CK_FLAGS fl = i == 2 ? CKF_END_OF_MESSAGE : 0;
+		n = sizeof(back) - got;
+		ck_assert_uint_eq(f3->C_DecryptMessageNext(h, &mp, sizeof(mp), want_ct + cuts[i], cuts[i + 1] - cuts[i],
+							   back + got, &n, fl), CKR_OK);
+		got += n;
+	}
+	ck_assert_uint_eq(got, 60);
+	ck_assert_mem_eq(back, pt, 60);
+	/* A changed tag: the last part refused, the message over, the next one good. */
+	tag[5] ^= 0x40;
+	ck_assert_uint_eq(f3->C_DecryptMessageBegin(h, &mp, sizeof(mp), aad, 20), CKR_OK);
+	n = sizeof(back);
+	ck_assert_uint_eq(f3->C_DecryptMessageNext(h, &mp, sizeof(mp), want_ct, 30, back, &n, 0), CKR_OK);
+	n = sizeof(back);
+	ck_assert_uint_ne(f3->C_DecryptMessageNext(h, &mp, sizeof(mp), want_ct + 30, 30, back, &n, CKF_END_OF_MESSAGE),
+			  CKR_OK);
+	n = sizeof(back);
+	ck_assert_uint_eq(f3->C_DecryptMessageNext(h, &mp, sizeof(mp), want_ct + 30, 30, back, &n, CKF_END_OF_MESSAGE),
+			  CKR_OPERATION_NOT_INITIALIZED);
+	tag[5] ^= 0x40;
+	n = sizeof(back);
+	ck_assert_uint_eq(f3->C_DecryptMessage(h, &mp, sizeof(mp), aad, 20, want_ct, 60, back, &n), CKR_OK);
+	ck_assert_mem_eq(back, pt, 60);
+	/* A message in parts left going: C_MessageDecryptFinal ends it. */
+	ck_assert_uint_eq(f3->C_DecryptMessageBegin(h, &mp, sizeof(mp), aad, 20), CKR_OK);
+	n = sizeof(back);
+	ck_assert_uint_eq(f3->C_DecryptMessageNext(h, &mp, sizeof(mp), want_ct, 30, back, &n, 0), CKR_OK);
+	ck_assert_uint_eq(f3->C_MessageDecryptFinal(h), CKR_OK);
+	ck_assert_uint_eq(f3->C_MessageDecryptInit(h, &gcm, k), CKR_OK);
+	ck_assert_uint_eq(f3->C_DecryptMessageBegin(h, &mp, sizeof(mp), aad, 20), CKR_OK);
+	n = sizeof(back);
+	ck_assert_uint_eq(f3->C_DecryptMessageNext(h, &mp, sizeof(mp), want_ct, 60, back, &n, CKF_END_OF_MESSAGE), CKR_OK);
+	ck_assert_uint_eq(n, 60);
+	ck_assert_mem_eq(back, pt, 60);
 	/* Closing the session ends it too. */
 	ck_assert_uint_eq(f->C_CloseSession(h), CKR_OK);
 	ck_assert_uint_eq(f3->C_MessageDecryptFinal(h), CKR_SESSION_HANDLE_INVALID);
