@@ -103,6 +103,26 @@ not_initialized(CK_SESSION_HANDLE h)
 	return rv != CKR_OK ? rv : CKR_OPERATION_NOT_INITIALIZED;
 }
 
+/* What is kept of the operation (h, kind), copied into *now (its init
+ * left out): CKR_OK, or why there is none. */
+static CK_RV
+state_of(CK_SESSION_HANDLE h, enum proto_op kind, struct message_op *now)
+{
+	CK_RV rv = mod_ready();
+	if (rv != CKR_OK)
+		return rv;
+	if (!fits_u32(h))
+		return CKR_SESSION_HANDLE_INVALID;
+	pthread_mutex_lock(&lock);
+	struct message_op *o = find(h, kind);
+	if (o != NULL) {
+		*now = *o;
+		memset(&now->init, 0, sizeof(now->init));
+	}
+	pthread_mutex_unlock(&lock);
+	return o != NULL ? CKR_OK : not_initialized(h);
+}
+
 /* The OP_INIT request of kind on session h: mechanism m, key. */
 static CK_RV
 init_request(struct wire_buf *b, CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m,
@@ -188,18 +208,11 @@ message_init(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m, CK_
 static CK_RV
 message_final(CK_SESSION_HANDLE h, enum proto_op kind)
 {
-	CK_RV rv = mod_ready();
+	struct message_op now;
+	CK_RV rv = state_of(h, kind, &now);
 	if (rv != CKR_OK)
 		return rv;
-	if (!fits_u32(h))
-		return CKR_SESSION_HANDLE_INVALID;
-	pthread_mutex_lock(&lock);
-	struct message_op *o = find(h, kind);
-	bool active = o != NULL, sent = o != NULL && o->in_message && !o->init_kept;
-	pthread_mutex_unlock(&lock);
-	if (!active)
-		return not_initialized(h);
-	if (sent) /* a message in parts that keymgrd has going */
+	if (now.in_message && !now.init_kept) /* a message in parts that keymgrd has going */
 		rpc_session_cancel(h, proto_op_info(kind)->flag);
 	forget(h, proto_op_info(kind)->flag);
 	return CKR_OK;
@@ -251,6 +264,25 @@ make_iv(CK_SESSION_HANDLE h, const CK_GCM_MESSAGE_PARAMS *p, CK_BYTE *iv)
 	return CKR_OK;
 }
 
+/* The OP_INIT of one message of kind (its IV into iv: generated when
+ * encrypting and asked, else the parameter's). */
+static CK_RV
+gcm_init(CK_SESSION_HANDLE h, enum proto_op kind, CK_OBJECT_HANDLE key, const CK_GCM_MESSAGE_PARAMS *p,
+	 const CK_BYTE *aad, CK_ULONG aadlen, CK_BYTE *iv, struct wire_buf *init)
+{
+	if (kind == OP_MESSAGE_ENCRYPT) {
+		CK_RV rv = make_iv(h, p, iv);
+		if (rv != CKR_OK)
+			return rv;
+	} else {
+		memcpy(iv, p->pIv, p->ulIvLen);
+	}
+	CK_GCM_PARAMS g = { .iv_ptr = iv, .iv_len = p->ulIvLen, .iv_bits = p->ulIvLen * 8,
+			    .aad_ptr = (CK_BYTE_PTR)aad, .aad_len = aadlen, .tag_bits = p->ulTagBits };
+	CK_MECHANISM m = { CKM_AES_GCM, &g, sizeof(g) };
+	return init_request(init, h, kind, &m, key);
+}
+
 /* The per-message parameter: CKR_ARGUMENTS_BAD for a missing one, else
  * CKR_MECHANISM_PARAM_INVALID for one that is not a GCM message's. */
 static CK_RV
@@ -277,20 +309,13 @@ static CK_RV
 one_message(CK_SESSION_HANDLE h, enum proto_op kind, void *param, CK_ULONG plen, const CK_BYTE *aad,
 	    CK_ULONG aadlen, const CK_BYTE *in, CK_ULONG inlen, CK_BYTE *out, CK_ULONG *outlen)
 {
-	CK_RV rv = mod_ready();
+	struct message_op now;
+	CK_RV rv = state_of(h, kind, &now);
 	if (rv != CKR_OK)
 		return rv;
-	if (!fits_u32(h))
-		return CKR_SESSION_HANDLE_INVALID;
-	pthread_mutex_lock(&lock);
-	struct message_op *o = find(h, kind);
-	CK_OBJECT_HANDLE key = o != NULL ? o->key : 0;
-	bool parts = o != NULL && o->in_message;
-	pthread_mutex_unlock(&lock);
-	if (o == NULL)
-		return not_initialized(h);
-	if (parts)
+	if (now.in_message)
 		return CKR_OPERATION_ACTIVE;
+	CK_OBJECT_HANDLE key = now.key;
 	if (outlen == NULL || (in == NULL && inlen) || (aad == NULL && aadlen))
 		return CKR_ARGUMENTS_BAD;
 	if ((rv = check_param(kind, param, plen)) != CKR_OK)
@@ -308,17 +333,8 @@ one_message(CK_SESSION_HANDLE h, enum proto_op kind, void *param, CK_ULONG plen,
 		return CKR_BUFFER_TOO_SMALL;
 	}
 	CK_BYTE iv[IV_MAX];
-	if (kind == OP_MESSAGE_ENCRYPT) {
-		if ((rv = make_iv(h, p, iv)) != CKR_OK)
-			return rv;
-	} else {
-		memcpy(iv, p->pIv, p->ulIvLen);
-	}
-	CK_GCM_PARAMS g = { .iv_ptr = iv, .iv_len = p->ulIvLen, .iv_bits = p->ulIvLen * 8,
-			    .aad_ptr = (CK_BYTE_PTR)aad, .aad_len = aadlen, .tag_bits = p->ulTagBits };
-	CK_MECHANISM m = { CKM_AES_GCM, &g, sizeof(g) };
 	struct wire_buf init;
-	if ((rv = init_request(&init, h, kind, &m, key)) != CKR_OK)
+	if ((rv = gcm_init(h, kind, key, p, aad, aadlen, iv, &init)) != CKR_OK)
 		return rv;
 	/* keymgrd's GCM has the tag after the ciphertext, in and out. */
 	CK_BYTE *buf = malloc(inlen + tag);
@@ -417,20 +433,13 @@ static CK_RV
 message_begin(CK_SESSION_HANDLE h, enum proto_op kind, void *param, CK_ULONG plen, const CK_BYTE *aad,
 	      CK_ULONG aadlen)
 {
-	CK_RV rv = mod_ready();
+	struct message_op now;
+	CK_RV rv = state_of(h, kind, &now);
 	if (rv != CKR_OK)
 		return rv;
-	if (!fits_u32(h))
-		return CKR_SESSION_HANDLE_INVALID;
-	pthread_mutex_lock(&lock);
-	struct message_op *o = find(h, kind);
-	CK_OBJECT_HANDLE key = o != NULL ? o->key : 0;
-	bool parts = o != NULL && o->in_message;
-	pthread_mutex_unlock(&lock);
-	if (o == NULL)
-		return not_initialized(h);
-	if (parts)
+	if (now.in_message)
 		return CKR_OPERATION_ACTIVE;
+	CK_OBJECT_HANDLE key = now.key;
 	if (aad == NULL && aadlen)
 		return CKR_ARGUMENTS_BAD;
 	if ((rv = check_param(kind, param, plen)) != CKR_OK)
@@ -439,20 +448,11 @@ message_begin(CK_SESSION_HANDLE h, enum proto_op kind, void *param, CK_ULONG ple
 		return CKR_DATA_LEN_RANGE;
 	CK_GCM_MESSAGE_PARAMS *p = param;
 	CK_BYTE iv[IV_MAX];
-	if (kind == OP_MESSAGE_ENCRYPT) {
-		if ((rv = make_iv(h, p, iv)) != CKR_OK)
-			return rv;
-	} else {
-		memcpy(iv, p->pIv, p->ulIvLen);
-	}
-	CK_GCM_PARAMS g = { .iv_ptr = iv, .iv_len = p->ulIvLen, .iv_bits = p->ulIvLen * 8,
-			    .aad_ptr = (CK_BYTE_PTR)aad, .aad_len = aadlen, .tag_bits = p->ulTagBits };
-	CK_MECHANISM m = { CKM_AES_GCM, &g, sizeof(g) };
 	struct wire_buf init;
-	if ((rv = init_request(&init, h, kind, &m, key)) != CKR_OK)
+	if ((rv = gcm_init(h, kind, key, p, aad, aadlen, iv, &init)) != CKR_OK)
 		return rv;
 	pthread_mutex_lock(&lock);
-	o = find(h, kind);
+	struct message_op *o = find(h, kind);
 	if (o == NULL || o->in_message) {
 		rv = o == NULL ? CKR_OPERATION_NOT_INITIALIZED : CKR_OPERATION_ACTIVE;
 		wire_free(&init);
@@ -487,19 +487,14 @@ static CK_RV
 message_next(CK_SESSION_HANDLE h, enum proto_op kind, void *param, CK_ULONG plen, const CK_BYTE *in,
 	     CK_ULONG inlen, CK_BYTE *out, CK_ULONG *outlen, CK_FLAGS flags)
 {
-	CK_RV rv = mod_ready();
+	struct message_op now, *o;
+	CK_RV rv = state_of(h, kind, &now);
 	if (rv != CKR_OK)
 		return rv;
-	if (!fits_u32(h))
-		return CKR_SESSION_HANDLE_INVALID;
-	pthread_mutex_lock(&lock);
-	struct message_op *o = find(h, kind);
-	bool parts = o != NULL && o->in_message;
-	uint64_t in_total = parts ? o->in_total : 0, out_total = parts ? o->out_total : 0;
-	CK_ULONG tag_bits = parts ? o->tag_bits : 0;
-	pthread_mutex_unlock(&lock);
-	if (!parts)
-		return o == NULL ? not_initialized(h) : CKR_OPERATION_NOT_INITIALIZED;
+	if (!now.in_message)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	uint64_t in_total = now.in_total, out_total = now.out_total;
+	CK_ULONG tag_bits = now.tag_bits;
 	if (outlen == NULL || (in == NULL && inlen) || (flags & ~CKF_END_OF_MESSAGE))
 		return CKR_ARGUMENTS_BAD;
 	if ((rv = check_param(kind, param, plen)) != CKR_OK)
