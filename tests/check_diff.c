@@ -193,14 +193,21 @@ gen_rsa_incomplete(struct tok *t)
 	return t->f->C_GenerateKeyPair(t->h, &m, pt, 1, NULL, 0, &a, &b);
 }
 
+/* An EC key pair on the curve of DER OID params into t->ec_pub/ec_priv. */
+static CK_RV
+gen_ec_on(struct tok *t, const CK_BYTE *params, CK_ULONG len)
+{
+	CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE pt[] = { { CKA_EC_PARAMS, (void *)params, len }, { CKA_VERIFY, &yes, 1 } };
+	CK_ATTRIBUTE vt[] = { { CKA_SIGN, &yes, 1 }, { CKA_DERIVE, &yes, 1 } };
+	return t->f->C_GenerateKeyPair(t->h, &m, pt, 2, vt, 2, &t->ec_pub, &t->ec_priv);
+}
+
 static CK_RV
 gen_ec(struct tok *t)
 {
 	static const CK_BYTE p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
-	CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
-	CK_ATTRIBUTE pt[] = { { CKA_EC_PARAMS, (void *)p256, sizeof(p256) }, { CKA_VERIFY, &yes, 1 } };
-	CK_ATTRIBUTE vt[] = { { CKA_SIGN, &yes, 1 }, { CKA_DERIVE, &yes, 1 } };
-	return t->f->C_GenerateKeyPair(t->h, &m, pt, 2, vt, 2, &t->ec_pub, &t->ec_priv);
+	return gen_ec_on(t, p256, sizeof(p256));
 }
 
 static CK_RV
@@ -945,6 +952,13 @@ START_TEST(results_cross_check)
 		cross_verify(&softhsm, &coyeu, rsa_mechs[i], softhsm.rsa_priv, softhsm.rsa_pub, CKK_RSA);
 	}
 	gcry_md_hash_buffer(GCRY_MD_SHA256, msg_digest, msg, sizeof(msg));
+	cross_verify(&coyeu, &softhsm, CKM_ECDSA, coyeu.ec_priv, coyeu.ec_pub, CKK_EC);
+	cross_verify(&softhsm, &coyeu, CKM_ECDSA, softhsm.ec_priv, softhsm.ec_pub, CKK_EC);
+	cross_ecdh();
+	/* brainpoolP256r1 (RFC 5639), the same three ways. */
+	static const CK_BYTE bp256[] = { 0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x07 };
+	ck_assert_uint_eq(gen_ec_on(&coyeu, bp256, sizeof(bp256)), CKR_OK);
+	ck_assert_uint_eq(gen_ec_on(&softhsm, bp256, sizeof(bp256)), CKR_OK);
 	cross_verify(&coyeu, &softhsm, CKM_ECDSA, coyeu.ec_priv, coyeu.ec_pub, CKK_EC);
 	cross_verify(&softhsm, &coyeu, CKM_ECDSA, softhsm.ec_priv, softhsm.ec_pub, CKK_EC);
 	cross_ecdh();
