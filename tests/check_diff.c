@@ -608,6 +608,18 @@ unwrap_template_conflict(struct tok *t)
 	return t->f->C_UnwrapKey(t->h, &m, kek, w, n, a, 3, &u);
 }
 
+/* C_WaitForSlotEvent(CKF_DONT_BLOCK) with nothing changed: CKR_NO_EVENT,
+ * and a NULL slot pointer refused first. */
+static CK_RV
+wait_no_event(struct tok *t)
+{
+	CK_SLOT_ID s;
+	CK_RV rv = t->f->C_WaitForSlotEvent(CKF_DONT_BLOCK, NULL, NULL);
+	if (rv != CKR_ARGUMENTS_BAD)
+		return rv == CKR_OK ? CKR_GENERAL_ERROR : rv;
+	return t->f->C_WaitForSlotEvent(CKF_DONT_BLOCK, &s, NULL);
+}
+
 static CK_RV
 digest_sha256(struct tok *t)
 {
@@ -925,6 +937,7 @@ START_TEST(same_answers)
 		{ "wrap-template-mismatch", wrap_template_mismatch },
 		{ "unwrap-template-conflict", unwrap_template_conflict },
 		{ "digest-sha256", digest_sha256 },
+		{ "wait-no-event", wait_no_event },
 		{ "destroy-twice", destroy_twice },
 		{ "check-value", check_value },
 		/* Last: logging out may invalidate private handles (SoftHSM). */
