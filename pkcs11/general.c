@@ -55,6 +55,7 @@ C_Initialize(CK_VOID_PTR pInitArgs)
 			digest_child_reset();
 			defer_child_reset();
 			message_child_reset();
+			slots_child_reset();
 			lazy_child_reset();
 			view_child_reset();
 			slots_forget_snapshot();

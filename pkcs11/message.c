@@ -157,6 +157,12 @@ message_init(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m, CK_
 	pthread_mutex_unlock(&lock);
 	if (active)
 		return CKR_OPERATION_ACTIVE;
+	const struct mech_row *row = mech_find(m->mechanism);
+	if (row == NULL || !(row->flags & proto_op_info(kind)->flag)) {
+		CK_SESSION_INFO info; /* a bad session comes first */
+		rv = rpc_session_info(h, &info);
+		return rv != CKR_OK ? rv : CKR_MECHANISM_INVALID;
+	}
 	/* The parameters are per message: the init takes none. */
 	if (m->pParameter != NULL || m->ulParameterLen != 0)
 		return CKR_MECHANISM_PARAM_INVALID;

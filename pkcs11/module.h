@@ -108,6 +108,8 @@ void digest_forget_all(void);
 void slots_forget_events(void);
 /* C_Finalize ends every blocking C_WaitForSlotEvent (before it stops). */
 void slots_cancel_waits(void);
+/* In a forked child: no waiter (the parent's threads are not here). */
+void slots_child_reset(void);
 /* slots.c: what a connection's HELLO said of the slots (the rest of its
  * reply, in b), forgetting it, and counting in a session opened. */
 void slots_take_snapshot(struct wire_buf *b);

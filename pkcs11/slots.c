@@ -363,6 +363,15 @@ wait_event(CK_SLOT_ID_PTR pSlot)
 }
 
 void
+slots_child_reset(void)
+{
+	/* The parent's waiting threads are not in this process. */
+	pthread_mutex_init(&event_lock, NULL);
+	pthread_cond_init(&event_cond, NULL);
+	waiters = 0;
+}
+
+void
 slots_cancel_waits(void)
 {
 	pthread_mutex_lock(&event_lock);

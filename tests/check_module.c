@@ -10,6 +10,7 @@
 #include <check.h>
 #include <dlfcn.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,23 @@ START_TEST(slot_events_blocking)
 	w.rv = CKR_GENERAL_ERROR;
 	ck_assert_int_eq(pthread_create(&w.t, NULL, blocking_wait, &w), 0);
 	usleep(300 * 1000);
+	/* A child forked meanwhile has no waiter to wait for at its C_Finalize. */
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(f->C_Initialize(NULL) == CKR_OK && f->C_Finalize(NULL) == CKR_OK ? 0 : 1);
+	int status = -1;
+	pid_t got = 0;
+	for (int i = 0; i < 200 && got == 0; i++) { /* 20 s at most */
+		if ((got = waitpid(pid, &status, WNOHANG)) == 0)
+			usleep(100 * 1000);
+	}
+	if (got == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	ck_assert_msg(got == pid, "the forked child's C_Finalize did not return");
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	ck_assert_uint_eq(f->C_Finalize(NULL), CKR_OK);
 	ck_assert_int_eq(pthread_join(w.t, NULL), 0);
 	ck_assert_uint_eq(w.rv, CKR_CRYPTOKI_NOT_INITIALIZED);
