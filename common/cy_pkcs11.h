@@ -202,7 +202,7 @@ typedef CK_INTERFACE_PTR *CK_INTERFACE_PTR_PTR;
 				 CK_BYTE_PTR pCiphertextPart, CK_ULONG ulCiphertextPartLen, \
 				 CK_BYTE_PTR pPlaintextPart, CK_ULONG_PTR pulPlaintextPartLen, CK_FLAGS flags))
 
-/* Their sign and verify families (not offered: ops.c). */
+/* Their sign and verify families (message.c). */
 #define CY_3_0_MESSAGE_SIGN_FUNCTIONS(X) \
 	X(C_MessageSignInit, (CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)) \
 	X(C_SignMessage, (CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen, \

@@ -8,8 +8,10 @@
 #include "mech.h"
 
 /* No CKF_HW: keymgrd does the work in software (libgcrypt). Digests are
- * computed in the module, on the application's side. */
-#define SV (CKF_SIGN | CKF_VERIFY)
+ * computed in the module, on the application's side. Every signature
+ * mechanism signs and verifies 3.0 messages too, whole or in parts (a
+ * single-part one collects the parts, as its C_SignUpdate does). */
+#define SV (CKF_SIGN | CKF_VERIFY | CKF_MESSAGE_SIGN | CKF_MESSAGE_VERIFY | CKF_MULTI_MESSAGE)
 #define ED (CKF_ENCRYPT | CKF_DECRYPT)
 #define SVR (CKF_SIGN_RECOVER | CKF_VERIFY_RECOVER)
 #define WU (CKF_WRAP | CKF_UNWRAP)

@@ -147,11 +147,14 @@ enum proto_op {
 	OP_DECRYPT,
 	OP_SIGN_RECOVER,
 	OP_VERIFY_RECOVER,
-	/* PKCS#11 3.0 message-based encryption (pkcs11/message.c): a slot
-	 * of its own, so a C_EncryptInit operation may go on beside it. */
+	/* PKCS#11 3.0 message-based operations (pkcs11/message.c): each a
+	 * slot of its own, so a C_EncryptInit (C_SignInit...) operation may go
+	 * on beside it. */
 	OP_MESSAGE_ENCRYPT,
 	OP_MESSAGE_DECRYPT,
-	OP_MAX = OP_MESSAGE_DECRYPT,
+	OP_MESSAGE_SIGN,
+	OP_MESSAGE_VERIFY,
+	OP_MAX = OP_MESSAGE_VERIFY,
 };
 
 /* What PKCS#11 calls each operation: the mechanism flag (CKF_SIGN...)

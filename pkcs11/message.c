@@ -1,20 +1,28 @@
 /*
- * message.c - PKCS#11 3.0 message-based encryption (AES-GCM) in coyeu-pkcs11.so.
+ * message.c - PKCS#11 3.0 message-based operations in coyeu-pkcs11.so:
+ * encryption and decryption with AES-GCM, signing and verifying with any
+ * signature mechanism.
  *
  * C_MessageEncryptInit/C_MessageDecryptInit name a key and CKM_AES_GCM
  * (no parameter); each C_EncryptMessage/C_DecryptMessage is then one
  * message with its own CK_GCM_MESSAGE_PARAMS: its IV (generated here when
- * ivGenerator asks), its tag, and its associated data. keymgrd checks the
- * key at the init (an OP_INIT of the message kind, cancelled at once: one
- * round trip), and computes each message as an init and a one-shot step
- * of that kind sent together (one round trip), in a slot of its own so a
- * C_EncryptInit operation of the session goes on beside it.
+ * ivGenerator asks), its tag, and its associated data. C_MessageSignInit/
+ * C_MessageVerifyInit name a key and a signature mechanism with its
+ * parameter (PSS's, EdDSA's); their messages take none.
  *
- * What is kept here per session and kind: the key, and the counter of
- * CKG_GENERATE_COUNTER, and a message in parts under way. Lengths are the
- * GCM ones (the ciphertext as long as the plaintext, the tag apart), so
- * the two-call convention of a whole message is answered without asking
- * keymgrd.
+ * keymgrd checks the key at the init (an OP_INIT of the message kind,
+ * cancelled at once: one round trip), and computes each message as an
+ * init and a one-shot step of that kind sent together (one round trip),
+ * in a slot of its own so a C_EncryptInit (C_SignInit) operation of the
+ * session goes on beside it.
+ *
+ * What is kept here per session and kind: the key, the counter of
+ * CKG_GENERATE_COUNTER, a signing init's request (each message repeats
+ * it), and a message in parts under way. GCM lengths are known (the
+ * ciphertext as long as the plaintext, the tag apart), so the two-call
+ * convention of a whole message is answered without asking keymgrd; a
+ * signature's is keymgrd's, which keeps a signature computed for a call
+ * that had no room until a call with room collects it.
  */
 #include "config.h"
 
@@ -31,9 +39,13 @@
 
 struct message_op {
 	CK_SESSION_HANDLE session;
-	enum proto_op kind; /* OP_MESSAGE_ENCRYPT or OP_MESSAGE_DECRYPT */
+	enum proto_op kind; /* OP_MESSAGE_ENCRYPT ... OP_MESSAGE_VERIFY */
 	CK_OBJECT_HANDLE key;
 	uint64_t counter; /* the next CKG_GENERATE_COUNTER value */
+	struct wire_buf tmpl; /* signing: the OP_INIT each message sends */
+	/* Signing: the step (MSG_OP_RUN or MSG_OP_FINAL) whose signature
+	 * keymgrd keeps for a call with room; 0 when none. */
+	uint32_t pending;
 	/* A message in parts (Begin, then Next until CKF_END_OF_MESSAGE). */
 	bool in_message;
 	bool init_kept;         /* its OP_INIT (init) not yet sent: it goes with the first part */
@@ -66,6 +78,7 @@ forget(CK_SESSION_HANDLE h, CK_FLAGS flags)
 		if ((h == 0 || o->session == h) && (flags & proto_op_info(o->kind)->flag)) {
 			*pp = o->next;
 			wire_free(&o->init);
+			wire_free(&o->tmpl);
 			free(o);
 		} else {
 			pp = &o->next;
@@ -77,7 +90,7 @@ forget(CK_SESSION_HANDLE h, CK_FLAGS flags)
 void
 message_forget(CK_SESSION_HANDLE h)
 {
-	forget(h, CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT);
+	forget(h, CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT | CKF_MESSAGE_SIGN | CKF_MESSAGE_VERIFY);
 }
 
 void
@@ -103,8 +116,8 @@ not_initialized(CK_SESSION_HANDLE h)
 	return rv != CKR_OK ? rv : CKR_OPERATION_NOT_INITIALIZED;
 }
 
-/* What is kept of the operation (h, kind), copied into *now (its init
- * left out): CKR_OK, or why there is none. */
+/* What is kept of the operation (h, kind), copied into *now (its
+ * requests left out): CKR_OK, or why there is none. */
 static CK_RV
 state_of(CK_SESSION_HANDLE h, enum proto_op kind, struct message_op *now)
 {
@@ -118,6 +131,7 @@ state_of(CK_SESSION_HANDLE h, enum proto_op kind, struct message_op *now)
 	if (o != NULL) {
 		*now = *o;
 		memset(&now->init, 0, sizeof(now->init));
+		memset(&now->tmpl, 0, sizeof(now->tmpl));
 	}
 	pthread_mutex_unlock(&lock);
 	return o != NULL ? CKR_OK : not_initialized(h);
@@ -140,8 +154,16 @@ init_request(struct wire_buf *b, CK_SESSION_HANDLE h, enum proto_op kind, const 
 	return rv;
 }
 
+/*
+ * Opens the operation of kind with mechanism m (whose row must carry the
+ * kind's flag) and key. keymgrd checks them with probe's init, which is
+ * kept as the template of every message when keep is set (m's own
+ * parameter then); else m may carry no parameter, each message having
+ * its own.
+ */
 static CK_RV
-message_init(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
+message_init(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE key,
+	     const CK_MECHANISM *probe, bool keep)
 {
 	CK_RV rv = mod_ready();
 	if (rv != CKR_OK)
@@ -163,20 +185,10 @@ message_init(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m, CK_
 		rv = rpc_session_info(h, &info);
 		return rv != CKR_OK ? rv : CKR_MECHANISM_INVALID;
 	}
-	/* The parameters are per message: the init takes none. */
-	if (m->pParameter != NULL || m->ulParameterLen != 0)
+	if (!keep && (m->pParameter != NULL || m->ulParameterLen != 0))
 		return CKR_MECHANISM_PARAM_INVALID;
-	/* keymgrd checks the key and mechanism with an init that has a
-	 * message's parameter (a GCM one for GCM), then drops it. */
-	CK_BYTE iv[12] = { 0 };
-	CK_GCM_PARAMS g = { .iv_ptr = iv, .iv_len = sizeof(iv), .iv_bits = 96, .tag_bits = 128 };
-	CK_MECHANISM probe = { m->mechanism, NULL, 0 };
-	if (m->mechanism == CKM_AES_GCM) {
-		probe.pParameter = &g;
-		probe.ulParameterLen = sizeof(g);
-	}
 	struct wire_buf init;
-	if ((rv = init_request(&init, h, kind, &probe, key)) != CKR_OK)
+	if ((rv = init_request(&init, h, kind, probe, key)) != CKR_OK)
 		return rv;
 	struct rpc r;
 	if ((rv = rpc_begin_on(&r, MSG_SESSION_CANCEL, h)) != CKR_OK) {
@@ -192,15 +204,19 @@ message_init(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m, CK_
 	else if (init_rv != CKR_OK)
 		rv = init_rv;
 	rpc_end(&r);
-	wire_free(&init);
-	if (rv != CKR_OK)
-		return rv;
-	struct message_op *o = calloc(1, sizeof(*o));
-	if (o == NULL)
-		return CKR_HOST_MEMORY;
+	struct message_op *o = rv == CKR_OK ? calloc(1, sizeof(*o)) : NULL;
+	if (o == NULL) {
+		wire_free(&init);
+		return rv != CKR_OK ? rv : CKR_HOST_MEMORY;
+	}
 	*o = (struct message_op){ .session = h, .kind = kind, .key = key };
+	if (keep)
+		o->tmpl = init;
+	else
+		wire_free(&init);
 	pthread_mutex_lock(&lock);
 	if (find(h, kind) != NULL) { /* another thread's init came first */
+		wire_free(&o->tmpl);
 		free(o);
 		rv = CKR_OPERATION_ACTIVE;
 	} else {
@@ -211,6 +227,17 @@ message_init(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m, CK_
 	return rv;
 }
 
+/* C_MessageEncryptInit/C_MessageDecryptInit: keymgrd checks the key with
+ * a GCM init of a message's shape, then drops it. */
+static CK_RV
+gcm_open(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
+{
+	CK_BYTE iv[12] = { 0 };
+	CK_GCM_PARAMS g = { .iv_ptr = iv, .iv_len = sizeof(iv), .iv_bits = 96, .tag_bits = 128 };
+	CK_MECHANISM probe = { CKM_AES_GCM, &g, sizeof(g) };
+	return message_init(h, kind, m, key, &probe, false);
+}
+
 static CK_RV
 message_final(CK_SESSION_HANDLE h, enum proto_op kind)
 {
@@ -218,7 +245,8 @@ message_final(CK_SESSION_HANDLE h, enum proto_op kind)
 	CK_RV rv = state_of(h, kind, &now);
 	if (rv != CKR_OK)
 		return rv;
-	if (now.in_message && !now.init_kept) /* a message in parts that keymgrd has going */
+	/* A message in parts that keymgrd has going, or a signature it keeps. */
+	if ((now.in_message && !now.init_kept) || now.pending != 0)
 		rpc_session_cancel(h, proto_op_info(kind)->flag);
 	forget(h, proto_op_info(kind)->flag);
 	return CKR_OK;
@@ -384,7 +412,7 @@ one_message(CK_SESSION_HANDLE h, enum proto_op kind, void *param, CK_ULONG plen,
 CK_RV
 C_MessageEncryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
 {
-	return message_init(hSession, OP_MESSAGE_ENCRYPT, pMechanism, hKey);
+	return gcm_open(hSession, OP_MESSAGE_ENCRYPT, pMechanism, hKey);
 }
 
 CK_RV
@@ -405,7 +433,7 @@ C_MessageEncryptFinal(CK_SESSION_HANDLE hSession)
 CK_RV
 C_MessageDecryptInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
 {
-	return message_init(hSession, OP_MESSAGE_DECRYPT, pMechanism, hKey);
+	return gcm_open(hSession, OP_MESSAGE_DECRYPT, pMechanism, hKey);
 }
 
 CK_RV
@@ -484,9 +512,28 @@ end_message(CK_SESSION_HANDLE h, enum proto_op kind, bool sent)
 	struct message_op *o = find(h, kind);
 	if (o != NULL) {
 		o->in_message = o->init_kept = false;
+		o->pending = 0;
 		wire_free(&o->init);
 	}
 	pthread_mutex_unlock(&lock);
+}
+
+/* The init of the message in parts of (h, kind) when it has not been
+ * sent yet, into *init (the caller frees it): whether there was one. */
+static bool
+take_init(CK_SESSION_HANDLE h, enum proto_op kind, struct wire_buf *init)
+{
+	bool kept = false;
+	pthread_mutex_lock(&lock);
+	struct message_op *o = find(h, kind);
+	if (o != NULL && o->in_message && o->init_kept) {
+		*init = o->init;
+		memset(&o->init, 0, sizeof(o->init));
+		o->init_kept = false;
+		kept = true;
+	}
+	pthread_mutex_unlock(&lock);
+	return kept;
 }
 
 static CK_RV
@@ -502,12 +549,15 @@ message_next(CK_SESSION_HANDLE h, enum proto_op kind, void *param, CK_ULONG plen
 	uint64_t in_total = now.in_total, out_total = now.out_total;
 	CK_ULONG tag_bits = now.tag_bits;
 	if (outlen == NULL || (in == NULL && inlen) || (flags & ~CKF_END_OF_MESSAGE))
-		return CKR_ARGUMENTS_BAD;
-	if ((rv = check_param(kind, param, plen)) != CKR_OK)
+		rv = CKR_ARGUMENTS_BAD;
+	else if ((rv = check_param(kind, param, plen)) == CKR_OK &&
+		 ((CK_GCM_MESSAGE_PARAMS *)param)->ulTagBits != tag_bits)
+		rv = CKR_MECHANISM_PARAM_INVALID;
+	if (rv != CKR_OK) {
+		end_message(h, kind, !now.init_kept);
 		return rv;
+	}
 	CK_GCM_MESSAGE_PARAMS *p = param;
-	if (p->ulTagBits != tag_bits)
-		return CKR_MECHANISM_PARAM_INVALID;
 	if (inlen > WIRE_MAX_FRAME / 2 || in_total + inlen > WIRE_MAX_FRAME / 2)
 		return kind == OP_MESSAGE_DECRYPT ? CKR_ENCRYPTED_DATA_LEN_RANGE : CKR_DATA_LEN_RANGE;
 	bool last = flags & CKF_END_OF_MESSAGE;
@@ -523,15 +573,7 @@ message_next(CK_SESSION_HANDLE h, enum proto_op kind, void *param, CK_ULONG plen
 	}
 	/* The kept init goes with this part. */
 	struct wire_buf init = { 0 };
-	bool kept = false;
-	pthread_mutex_lock(&lock);
-	if ((o = find(h, kind)) != NULL && o->in_message && o->init_kept) {
-		init = o->init;
-		memset(&o->init, 0, sizeof(o->init));
-		o->init_kept = false;
-		kept = true;
-	}
-	pthread_mutex_unlock(&lock);
+	bool kept = take_init(h, kind, &init);
 	CK_BYTE *buf = NULL, *fin = NULL;
 	const CK_BYTE *part = in;
 	CK_ULONG partlen = inlen, n = *outlen, n2 = 0;
@@ -622,4 +664,243 @@ C_DecryptMessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULON
 {
 	return message_next(hSession, OP_MESSAGE_DECRYPT, pParameter, ulParameterLen, pCiphertextPart,
 			    ulCiphertextPartLen, pPlaintextPart, pulPlaintextPartLen, flags);
+}
+
+/* ---- signing and verifying messages ---- */
+
+/*
+ * Each message sends the init kept from C_MessageSignInit (a copy of its
+ * request) with its step: a whole message is one round trip, as is a
+ * message in parts of one part; a longer one sends the init with its
+ * first part and ends with a final. When a call that has no room (or too
+ * little) leaves a signature with keymgrd, the step is noted as pending:
+ * the next call collects it without sending the data again, as C_Sign's
+ * two calls do, and anything else meanwhile is CKR_OPERATION_ACTIVE.
+ */
+
+/* A message's parameter: signature mechanisms define none. */
+static CK_RV
+sign_param(const void *param, CK_ULONG len)
+{
+	if (param == NULL && len == 0)
+		return CKR_OK;
+	return param == NULL ? CKR_ARGUMENTS_BAD : CKR_MECHANISM_PARAM_INVALID;
+}
+
+/* A copy of the init request kept for (h, kind). */
+static CK_RV
+copy_template(CK_SESSION_HANDLE h, enum proto_op kind, struct wire_buf *b)
+{
+	CK_RV rv = CKR_OPERATION_NOT_INITIALIZED;
+	wire_init(b, WIRE_MAX_FRAME);
+	pthread_mutex_lock(&lock);
+	struct message_op *o = find(h, kind);
+	if (o != NULL)
+		rv = wire_put_raw(b, o->tmpl.data, o->tmpl.size) == 0 ? CKR_OK : CKR_HOST_MEMORY;
+	pthread_mutex_unlock(&lock);
+	if (rv != CKR_OK)
+		wire_free(b);
+	return rv;
+}
+
+static void
+set_pending(CK_SESSION_HANDLE h, enum proto_op kind, uint32_t step)
+{
+	pthread_mutex_lock(&lock);
+	struct message_op *o = find(h, kind);
+	if (o != NULL)
+		o->pending = step;
+	pthread_mutex_unlock(&lock);
+}
+
+/*
+ * One step (msg) of a signing or verifying message: init, when not NULL,
+ * sent with it. Signing writes the signature to sig under the two-call
+ * convention; verifying checks sig/siglen. Notes a signature left with
+ * keymgrd as pending.
+ */
+static CK_RV
+sign_step(CK_SESSION_HANDLE h, enum proto_op kind, uint32_t msg, const struct wire_buf *init, const CK_BYTE *in,
+	  CK_ULONG inlen, CK_BYTE *sig, CK_ULONG siglen, CK_ULONG *psiglen)
+{
+	CK_RV rv;
+	if (kind == OP_MESSAGE_SIGN)
+		rv = ops_step_after(h, init, msg, kind, in, inlen, NULL, 0, msg == MSG_OP_UPDATE ? NULL : sig,
+				    msg == MSG_OP_UPDATE ? NULL : psiglen);
+	else
+		rv = ops_step_after(h, init, msg, kind, in, inlen, sig, siglen, NULL, NULL);
+	bool kept = kind == OP_MESSAGE_SIGN && msg != MSG_OP_UPDATE &&
+		    (rv == CKR_BUFFER_TOO_SMALL || (rv == CKR_OK && sig == NULL));
+	set_pending(h, kind, kept ? msg : 0);
+	return rv;
+}
+
+/* The checks every signing or verifying call makes of its arguments:
+ * output for a signature (psiglen), a signature to verify (sig), the data. */
+static CK_RV
+sign_args(enum proto_op kind, const void *param, CK_ULONG plen, const CK_BYTE *in, CK_ULONG inlen,
+	  const CK_BYTE *sig, CK_ULONG *psiglen, bool last)
+{
+	if ((in == NULL && inlen) || (last && kind == OP_MESSAGE_SIGN && psiglen == NULL) ||
+	    (last && kind == OP_MESSAGE_VERIFY && sig == NULL))
+		return CKR_ARGUMENTS_BAD;
+	return sign_param(param, plen);
+}
+
+static CK_RV
+sign_message(CK_SESSION_HANDLE h, enum proto_op kind, const void *param, CK_ULONG plen, const CK_BYTE *in,
+	     CK_ULONG inlen, CK_BYTE *sig, CK_ULONG siglen, CK_ULONG *psiglen)
+{
+	struct message_op now;
+	CK_RV rv = state_of(h, kind, &now);
+	if (rv != CKR_OK)
+		return rv;
+	if (now.in_message || (now.pending != 0 && now.pending != MSG_OP_RUN))
+		return CKR_OPERATION_ACTIVE;
+	if ((rv = sign_args(kind, param, plen, in, inlen, sig, psiglen, true)) != CKR_OK)
+		return rv;
+	if (now.pending != 0) /* the signature keymgrd keeps for this message */
+		return sign_step(h, kind, MSG_OP_RUN, NULL, NULL, 0, sig, siglen, psiglen);
+	struct wire_buf init;
+	if ((rv = copy_template(h, kind, &init)) != CKR_OK)
+		return rv;
+	rv = sign_step(h, kind, MSG_OP_RUN, &init, in, inlen, sig, siglen, psiglen);
+	wire_free(&init);
+	return rv;
+}
+
+static CK_RV
+sign_begin(CK_SESSION_HANDLE h, enum proto_op kind, const void *param, CK_ULONG plen)
+{
+	struct message_op now;
+	CK_RV rv = state_of(h, kind, &now);
+	if (rv != CKR_OK)
+		return rv;
+	if (now.in_message || now.pending != 0)
+		return CKR_OPERATION_ACTIVE;
+	if ((rv = sign_param(param, plen)) != CKR_OK)
+		return rv;
+	struct wire_buf init;
+	if ((rv = copy_template(h, kind, &init)) != CKR_OK)
+		return rv;
+	pthread_mutex_lock(&lock);
+	struct message_op *o = find(h, kind);
+	if (o == NULL || o->in_message || o->pending != 0) {
+		rv = o == NULL ? CKR_OPERATION_NOT_INITIALIZED : CKR_OPERATION_ACTIVE;
+		wire_free(&init);
+	} else {
+		o->in_message = o->init_kept = true;
+		o->init = init;
+	}
+	pthread_mutex_unlock(&lock);
+	return rv;
+}
+
+/*
+ * A part of a message begun by sign_begin; the last one (a signature
+ * asked for, or one given) ends it: when no part went before, as one
+ * whole message; else as a final after this part. Any error but
+ * CKR_BUFFER_TOO_SMALL ends the message, not the operation.
+ */
+static CK_RV
+sign_next(CK_SESSION_HANDLE h, enum proto_op kind, const void *param, CK_ULONG plen, const CK_BYTE *in,
+	  CK_ULONG inlen, CK_BYTE *sig, CK_ULONG siglen, CK_ULONG *psiglen)
+{
+	struct message_op now;
+	CK_RV rv = state_of(h, kind, &now);
+	if (rv != CKR_OK)
+		return rv;
+	if (!now.in_message)
+		return CKR_OPERATION_NOT_INITIALIZED;
+	bool last = kind == OP_MESSAGE_SIGN ? psiglen != NULL : sig != NULL;
+	if (!last && now.pending != 0)
+		return CKR_OPERATION_ACTIVE;
+	if ((rv = sign_args(kind, param, plen, in, inlen, sig, psiglen, last)) != CKR_OK) {
+		end_message(h, kind, !now.init_kept);
+		return rv;
+	}
+	struct wire_buf init = { 0 };
+	bool kept = now.pending == 0 && take_init(h, kind, &init);
+	if (now.pending != 0) /* the signature keymgrd keeps for this message */
+		rv = sign_step(h, kind, now.pending, NULL, NULL, 0, sig, siglen, psiglen);
+	else if (last && kept)
+		rv = sign_step(h, kind, MSG_OP_RUN, &init, in, inlen, sig, siglen, psiglen);
+	else if (!last || inlen)
+		rv = sign_step(h, kind, MSG_OP_UPDATE, kept ? &init : NULL, in, inlen, NULL, 0, NULL);
+	if (last && !kept && now.pending == 0 && rv == CKR_OK)
+		rv = sign_step(h, kind, MSG_OP_FINAL, NULL, NULL, 0, sig, siglen, psiglen);
+	wire_free(&init);
+	bool going = last ? rv == CKR_BUFFER_TOO_SMALL || (rv == CKR_OK && kind == OP_MESSAGE_SIGN && sig == NULL)
+			  : rv == CKR_OK;
+	if (!going)
+		end_message(h, kind, rv != CKR_OK);
+	return rv;
+}
+
+CK_RV
+C_MessageSignInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+	return message_init(hSession, OP_MESSAGE_SIGN, pMechanism, hKey, pMechanism, true);
+}
+
+CK_RV
+C_SignMessage(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen, CK_BYTE_PTR pData,
+	      CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
+{
+	return sign_message(hSession, OP_MESSAGE_SIGN, pParameter, ulParameterLen, pData, ulDataLen, pSignature, 0,
+			    pulSignatureLen);
+}
+
+CK_RV
+C_SignMessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen)
+{
+	return sign_begin(hSession, OP_MESSAGE_SIGN, pParameter, ulParameterLen);
+}
+
+CK_RV
+C_SignMessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen, CK_BYTE_PTR pData,
+		  CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG_PTR pulSignatureLen)
+{
+	return sign_next(hSession, OP_MESSAGE_SIGN, pParameter, ulParameterLen, pData, ulDataLen, pSignature, 0,
+			 pulSignatureLen);
+}
+
+CK_RV
+C_MessageSignFinal(CK_SESSION_HANDLE hSession)
+{
+	return message_final(hSession, OP_MESSAGE_SIGN);
+}
+
+CK_RV
+C_MessageVerifyInit(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism, CK_OBJECT_HANDLE hKey)
+{
+	return message_init(hSession, OP_MESSAGE_VERIFY, pMechanism, hKey, pMechanism, true);
+}
+
+CK_RV
+C_VerifyMessage(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen, CK_BYTE_PTR pData,
+		CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
+{
+	return sign_message(hSession, OP_MESSAGE_VERIFY, pParameter, ulParameterLen, pData, ulDataLen, pSignature,
+			    ulSignatureLen, NULL);
+}
+
+CK_RV
+C_VerifyMessageBegin(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen)
+{
+	return sign_begin(hSession, OP_MESSAGE_VERIFY, pParameter, ulParameterLen);
+}
+
+CK_RV
+C_VerifyMessageNext(CK_SESSION_HANDLE hSession, CK_VOID_PTR pParameter, CK_ULONG ulParameterLen,
+		    CK_BYTE_PTR pData, CK_ULONG ulDataLen, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
+{
+	return sign_next(hSession, OP_MESSAGE_VERIFY, pParameter, ulParameterLen, pData, ulDataLen, pSignature,
+			 ulSignatureLen, NULL);
+}
+
+CK_RV
+C_MessageVerifyFinal(CK_SESSION_HANDLE hSession)
+{
+	return message_final(hSession, OP_MESSAGE_VERIFY);
 }

@@ -159,8 +159,6 @@ bool digest_init_lib(void);
 CK_RV ops_step_after(CK_SESSION_HANDLE h, const struct wire_buf *first, uint32_t msg, enum proto_op kind,
 		      const CK_BYTE *in, CK_ULONG inlen, const CK_BYTE *sig, CK_ULONG siglen, CK_BYTE *out,
 		      CK_ULONG *outlen);
-/* CKR_FUNCTION_NOT_SUPPORTED, unless the module is not initialised. */
-CK_RV ops_unsupported(void);
 /* message.c: the message-based operations of session h (all: h 0) end. */
 void message_forget(CK_SESSION_HANDLE h);
 void message_child_reset(void);

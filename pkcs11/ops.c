@@ -412,12 +412,6 @@ C_DecryptFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pLastPart, CK_ULONG_PTR p
 	return op_step(hSession, MSG_OP_FINAL, OP_DECRYPT, NULL, 0, NULL, 0, pLastPart, pulLastPartLen);
 }
 
-CK_RV
-ops_unsupported(void)
-{
-	CK_RV rv = mod_ready();
-	return rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED;
-}
 
 /* ---- message recovery (raw RSA and PKCS #1 v1.5) ---- */
 
@@ -517,13 +511,3 @@ C_DecryptVerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pEncryptedPart, CK
 		rv = second_part(hSession, OP_VERIFY, OP_DECRYPT, pPart, *pulPartLen);
 	return rv;
 }
-
-/*
- * The message-based sign and verify functions of PKCS#11 3.0 are not
- * offered: no coyeu mechanism advertises CKF_MESSAGE_SIGN or _VERIFY.
- * Their argument lists are in cy_pkcs11.h; each answers
- * CKR_FUNCTION_NOT_SUPPORTED. Message-based encryption is in message.c.
- */
-#define UNSUPPORTED_3_0(name, args) \
-	CK_RV name args { return ops_unsupported(); }
-CY_3_0_MESSAGE_SIGN_FUNCTIONS(UNSUPPORTED_3_0)

@@ -807,9 +807,22 @@ use(CK_SESSION_HANDLE h, const struct mech_case *c, struct keyset *k, CK_MECHANI
 	if (mi.flags & CKF_SIGN) {
 		if ((rv = f->C_SignInit(h, m, k->priv[c->key])) != CKR_OK ||
 		    (rv = f->C_Sign(h, data, dlen, out, &olen)) != CKR_OK ||
-		    (rv = f->C_VerifyInit(h, m, k->pub[c->key])) != CKR_OK)
+		    (rv = f->C_VerifyInit(h, m, k->pub[c->key])) != CKR_OK ||
+		    (rv = f->C_Verify(h, data, dlen, out, olen)) != CKR_OK)
 			return rv;
-		return f->C_Verify(h, data, dlen, out, olen);
+		if (!(mi.flags & CKF_MESSAGE_SIGN))
+			return CKR_OK;
+		/* As 3.0 messages: each verifies what the other signed. */
+		CK_FUNCTION_LIST_3_0_PTR f3 = list_3_0();
+		if ((rv = f3->C_MessageVerifyInit(h, m, k->pub[c->key])) != CKR_OK ||
+		    (rv = f3->C_VerifyMessage(h, NULL, 0, data, dlen, out, olen)) != CKR_OK ||
+		    (rv = f3->C_MessageVerifyFinal(h)) != CKR_OK || (rv = f3->C_MessageSignInit(h, m, k->priv[c->key])) != CKR_OK)
+			return rv;
+		blen = sizeof(back);
+		if ((rv = f3->C_SignMessage(h, NULL, 0, data, dlen, back, &blen)) != CKR_OK ||
+		    (rv = f3->C_MessageSignFinal(h)) != CKR_OK || (rv = f->C_VerifyInit(h, m, k->pub[c->key])) != CKR_OK)
+			return rv;
+		return f->C_Verify(h, data, dlen, back, blen);
 	}
 	if ((rv = f->C_EncryptInit(h, m, k->pub[c->key])) != CKR_OK ||
 	    (rv = f->C_Encrypt(h, data, dlen, out, &olen)) != CKR_OK ||
@@ -824,16 +837,6 @@ use(CK_SESSION_HANDLE h, const struct mech_case *c, struct keyset *k, CK_MECHANI
 
 /* ---- PKCS#11 3.0 message-based encryption (AES-GCM) ---- */
 
-static CK_FUNCTION_LIST_3_0_PTR
-list_3_0(void)
-{
-	CK_RV (*get)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS) =
-		(CK_RV (*)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS))dlsym(lib, "C_GetInterface");
-	CK_INTERFACE_PTR i30 = NULL;
-	ck_assert_ptr_nonnull(get);
-	ck_assert_uint_eq(get(NULL, NULL, &i30, 0), CKR_OK);
-	return i30->pFunctionList;
-}
 
 /* One message through f3, its IV in iv (12 bytes, changed when generated). */
 static CK_RV
@@ -1044,6 +1047,18 @@ START_TEST(message_gcm)
 	n = sizeof(back);
 	ck_assert_uint_eq(f3->C_DecryptMessage(h, &mp, sizeof(mp), aad, 20, want_ct, 60, back, &n), CKR_OK);
 	ck_assert_mem_eq(back, pt, 60);
+	/* A part with a bad parameter ends the message too. */
+	ck_assert_uint_eq(f3->C_DecryptMessageBegin(h, &mp, sizeof(mp), aad, 20), CKR_OK);
+	n = sizeof(back);
+	ck_assert_uint_eq(f3->C_DecryptMessageNext(h, &mp, sizeof(mp), want_ct, 30, back, &n, 0), CKR_OK);
+	mp.ulTagBits = 96;
+	ck_assert_uint_eq(f3->C_DecryptMessageNext(h, &mp, sizeof(mp), want_ct + 30, 30, back, &n, CKF_END_OF_MESSAGE),
+			  CKR_MECHANISM_PARAM_INVALID);
+	mp.ulTagBits = 128;
+	ck_assert_uint_eq(f3->C_DecryptMessageNext(h, &mp, sizeof(mp), want_ct + 30, 30, back, &n, CKF_END_OF_MESSAGE),
+			  CKR_OPERATION_NOT_INITIALIZED);
+	n = sizeof(back);
+	ck_assert_uint_eq(f3->C_DecryptMessage(h, &mp, sizeof(mp), aad, 20, want_ct, 60, back, &n), CKR_OK);
 	/* A message in parts left going: C_MessageDecryptFinal ends it. */
 	ck_assert_uint_eq(f3->C_DecryptMessageBegin(h, &mp, sizeof(mp), aad, 20), CKR_OK);
 	n = sizeof(back);
@@ -1058,6 +1073,182 @@ START_TEST(message_gcm)
 	/* Closing the session ends it too. */
 	ck_assert_uint_eq(f->C_CloseSession(h), CKR_OK);
 	ck_assert_uint_eq(f3->C_MessageDecryptFinal(h), CKR_SESSION_HANDLE_INVALID);
+}
+END_TEST
+
+/* ---- PKCS#11 3.0 message-based signing ---- */
+
+START_TEST(message_sign)
+{
+	CK_FUNCTION_LIST_3_0_PTR f3 = list_3_0();
+	CK_SESSION_HANDLE h = new_token_session(true);
+	/* RFC 4231 test case 2: HMAC-SHA-256 of this under the key "Jefe". */
+	CK_OBJECT_HANDLE k = secret_key(h, CKK_GENERIC_SECRET, "4a656665");
+	CK_BYTE_PTR msg = (CK_BYTE_PTR) "what do ya want for nothing?";
+	CK_ULONG len = 28, n;
+	CK_BYTE want[32], bad[32], sig[64], junk[3] = { 1, 2, 3 };
+	unhex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", want);
+	memcpy(bad, want, 32);
+	bad[5] ^= 1;
+	CK_MECHANISM hmac = { CKM_SHA256_HMAC, NULL, 0 }, gcm = { CKM_AES_GCM, NULL, 0 };
+	CK_MECHANISM hmac_p = { CKM_SHA256_HMAC, junk, sizeof(junk) };
+	CK_MECHANISM_INFO mi;
+	CK_FLAGS msg_flags = CKF_MESSAGE_SIGN | CKF_MESSAGE_VERIFY | CKF_MULTI_MESSAGE;
+	ck_assert_uint_eq(f->C_GetMechanismInfo(slot, CKM_SHA256_HMAC, &mi), CKR_OK);
+	ck_assert_uint_eq(mi.flags & msg_flags, msg_flags);
+	ck_assert_uint_eq(f->C_GetMechanismInfo(slot, CKM_AES_GCM, &mi), CKR_OK);
+	ck_assert_uint_eq(mi.flags & (CKF_MESSAGE_SIGN | CKF_MESSAGE_VERIFY), 0);
+	/* Before an init; on no session; the init's own checks. */
+	n = sizeof(sig);
+	ck_assert_uint_eq(f3->C_SignMessage(h, NULL, 0, msg, len, sig, &n), CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_uint_eq(f3->C_SignMessage(0x7777, NULL, 0, msg, len, sig, &n), CKR_SESSION_HANDLE_INVALID);
+	ck_assert_uint_eq(f3->C_VerifyMessage(h, NULL, 0, msg, len, want, 32), CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_uint_eq(f3->C_SignMessageBegin(h, NULL, 0), CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_uint_eq(f3->C_MessageSignFinal(h), CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_uint_eq(f3->C_MessageSignInit(h, NULL, k), CKR_ARGUMENTS_BAD);
+	ck_assert_uint_eq(f3->C_MessageSignInit(h, &gcm, k), CKR_MECHANISM_INVALID);
+	ck_assert_uint_eq(f3->C_MessageSignInit(0x7777, &hmac, k), CKR_SESSION_HANDLE_INVALID);
+	ck_assert_uint_eq(f3->C_MessageSignInit(h, &hmac, 0x7777), CKR_KEY_HANDLE_INVALID);
+	ck_assert_uint_eq(f3->C_MessageSignInit(h, &hmac_p, k), CKR_MECHANISM_PARAM_INVALID);
+	CK_OBJECT_HANDLE aes = secret_key(h, CKK_AES, "000102030405060708090a0b0c0d0e0f");
+	ck_assert_uint_eq(f3->C_MessageSignInit(h, &hmac, aes), CKR_KEY_TYPE_INCONSISTENT);
+	ck_assert_uint_eq(f3->C_MessageSignInit(h, &hmac, k), CKR_OK);
+	ck_assert_uint_eq(f3->C_MessageSignInit(h, &hmac, k), CKR_OPERATION_ACTIVE);
+	/* A C_SignInit operation goes on beside it. */
+	ck_assert_uint_eq(f->C_SignInit(h, &hmac, k), CKR_OK);
+	/* The two-call convention, then the known answer; the operation stays. */
+	n = 0;
+	ck_assert_uint_eq(f3->C_SignMessage(h, NULL, 0, msg, len, NULL, &n), CKR_OK);
+	ck_assert_uint_eq(n, 32);
+	ck_assert_uint_eq(f3->C_SignMessageBegin(h, NULL, 0), CKR_OPERATION_ACTIVE);
+	n = 8;
+	ck_assert_uint_eq(f3->C_SignMessage(h, NULL, 0, msg, len, sig, &n), CKR_BUFFER_TOO_SMALL);
+	ck_assert_uint_eq(n, 32);
+	n = sizeof(sig);
+	ck_assert_uint_eq(f3->C_SignMessage(h, NULL, 0, msg, len, sig, &n), CKR_OK);
+	ck_assert_uint_eq(n, 32);
+	ck_assert_mem_eq(sig, want, 32);
+	memset(sig, 0, sizeof(sig));
+	n = sizeof(sig);
+	ck_assert_uint_eq(f3->C_SignMessage(h, NULL, 0, msg, len, sig, &n), CKR_OK);
+	ck_assert_mem_eq(sig, want, 32);
+	memset(sig, 0, sizeof(sig));
+	n = sizeof(sig);
+	ck_assert_uint_eq(f->C_Sign(h, msg, len, sig, &n), CKR_OK);
+	ck_assert_mem_eq(sig, want, 32);
+	/* A message's parameter: signature mechanisms define none. */
+	n = sizeof(sig);
+	ck_assert_uint_eq(f3->C_SignMessage(h, junk, 3, msg, len, sig, &n), CKR_MECHANISM_PARAM_INVALID);
+	ck_assert_uint_eq(f3->C_SignMessage(h, NULL, 3, msg, len, sig, &n), CKR_ARGUMENTS_BAD);
+	ck_assert_uint_eq(f3->C_SignMessage(h, NULL, 0, NULL, len, sig, &n), CKR_ARGUMENTS_BAD);
+	ck_assert_uint_eq(f3->C_SignMessage(h, NULL, 0, msg, len, sig, NULL), CKR_ARGUMENTS_BAD);
+	/* In three parts, the two-call convention on the last. */
+	ck_assert_uint_eq(f3->C_SignMessageNext(h, NULL, 0, msg, 4, NULL, NULL), CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_uint_eq(f3->C_SignMessageBegin(h, junk, 3), CKR_MECHANISM_PARAM_INVALID);
+	ck_assert_uint_eq(f3->C_SignMessageBegin(h, NULL, 0), CKR_OK);
+	ck_assert_uint_eq(f3->C_SignMessageBegin(h, NULL, 0), CKR_OPERATION_ACTIVE);
+	n = sizeof(sig);
+	ck_assert_uint_eq(f3->C_SignMessage(h, NULL, 0, msg, len, sig, &n), CKR_OPERATION_ACTIVE);
+	ck_assert_uint_eq(f3->C_SignMessageNext(h, NULL, 0, msg, 4, NULL, NULL), CKR_OK);
+	ck_assert_uint_eq(f3->C_SignMessageNext(h, NULL, 0, msg + 4, 10, NULL, NULL), CKR_OK);
+	n = 0;
+	ck_assert_uint_eq(f3->C_SignMessageNext(h, NULL, 0, msg + 14, len - 14, NULL, &n), CKR_OK);
+	ck_assert_uint_eq(n, 32);
+	ck_assert_uint_eq(f3->C_SignMessageNext(h, NULL, 0, msg + 14, len - 14, NULL, NULL), CKR_OPERATION_ACTIVE);
+	memset(sig, 0, sizeof(sig));
+	n = sizeof(sig);
+	ck_assert_uint_eq(f3->C_SignMessageNext(h, NULL, 0, msg + 14, len - 14, sig, &n), CKR_OK);
+	ck_assert_uint_eq(n, 32);
+	ck_assert_mem_eq(sig, want, 32);
+	/* In one part; in one part and an empty last one. */
+	memset(sig, 0, sizeof(sig));
+	ck_assert_uint_eq(f3->C_SignMessageBegin(h, NULL, 0), CKR_OK);
+	n = sizeof(sig);
+	ck_assert_uint_eq(f3->C_SignMessageNext(h, NULL, 0, msg, len, sig, &n), CKR_OK);
+	ck_assert_mem_eq(sig, want, 32);
+	memset(sig, 0, sizeof(sig));
+	ck_assert_uint_eq(f3->C_SignMessageBegin(h, NULL, 0), CKR_OK);
+	ck_assert_uint_eq(f3->C_SignMessageNext(h, NULL, 0, msg, len, NULL, NULL), CKR_OK);
+	n = sizeof(sig);
+	ck_assert_uint_eq(f3->C_SignMessageNext(h, NULL, 0, NULL, 0, sig, &n), CKR_OK);
+	ck_assert_mem_eq(sig, want, 32);
+	/* A bad part ends the message, not the operation. */
+	ck_assert_uint_eq(f3->C_SignMessageBegin(h, NULL, 0), CKR_OK);
+	ck_assert_uint_eq(f3->C_SignMessageNext(h, NULL, 0, msg, 4, NULL, NULL), CKR_OK);
+	ck_assert_uint_eq(f3->C_SignMessageNext(h, junk, 3, msg + 4, 4, NULL, NULL), CKR_MECHANISM_PARAM_INVALID);
+	ck_assert_uint_eq(f3->C_SignMessageNext(h, NULL, 0, msg + 4, 4, NULL, NULL), CKR_OPERATION_NOT_INITIALIZED);
+	memset(sig, 0, sizeof(sig));
+	n = sizeof(sig);
+	ck_assert_uint_eq(f3->C_SignMessage(h, NULL, 0, msg, len, sig, &n), CKR_OK);
+	ck_assert_mem_eq(sig, want, 32);
+	/* The final ends it, a signature left waiting with it. */
+	n = 0;
+	ck_assert_uint_eq(f3->C_SignMessage(h, NULL, 0, msg, len, NULL, &n), CKR_OK);
+	ck_assert_uint_eq(f3->C_MessageSignFinal(h), CKR_OK);
+	n = sizeof(sig);
+	ck_assert_uint_eq(f3->C_SignMessage(h, NULL, 0, msg, len, sig, &n), CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_uint_eq(f3->C_MessageSignFinal(h), CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_uint_eq(f3->C_MessageSignInit(h, &hmac, k), CKR_OK);
+	memset(sig, 0, sizeof(sig));
+	n = sizeof(sig);
+	ck_assert_uint_eq(f3->C_SignMessage(h, NULL, 0, msg, len, sig, &n), CKR_OK);
+	ck_assert_mem_eq(sig, want, 32);
+	/* Verifying: a failure ends the message, not the operation. */
+	ck_assert_uint_eq(f3->C_MessageVerifyInit(h, &hmac, k), CKR_OK);
+	ck_assert_uint_eq(f3->C_VerifyMessage(h, NULL, 0, msg, len, want, 32), CKR_OK);
+	ck_assert_uint_eq(f3->C_VerifyMessage(h, NULL, 0, msg, len, bad, 32), CKR_SIGNATURE_INVALID);
+	ck_assert_uint_eq(f3->C_VerifyMessage(h, NULL, 0, msg, len - 1, want, 32), CKR_SIGNATURE_INVALID);
+	ck_assert_uint_eq(f3->C_VerifyMessage(h, NULL, 0, msg, len, want, 31), CKR_SIGNATURE_LEN_RANGE);
+	ck_assert_uint_eq(f3->C_VerifyMessage(h, NULL, 0, msg, len, NULL, 32), CKR_ARGUMENTS_BAD);
+	ck_assert_uint_eq(f3->C_VerifyMessage(h, junk, 3, msg, len, want, 32), CKR_MECHANISM_PARAM_INVALID);
+	ck_assert_uint_eq(f3->C_VerifyMessage(h, NULL, 0, msg, len, want, 32), CKR_OK);
+	ck_assert_uint_eq(f3->C_VerifyMessageBegin(h, NULL, 0), CKR_OK);
+	ck_assert_uint_eq(f3->C_VerifyMessageNext(h, NULL, 0, msg, 9, NULL, 0), CKR_OK);
+	ck_assert_uint_eq(f3->C_VerifyMessageNext(h, NULL, 0, msg + 9, len - 9, want, 32), CKR_OK);
+	ck_assert_uint_eq(f3->C_VerifyMessageBegin(h, NULL, 0), CKR_OK);
+	ck_assert_uint_eq(f3->C_VerifyMessageNext(h, NULL, 0, msg, 9, NULL, 0), CKR_OK);
+	ck_assert_uint_eq(f3->C_VerifyMessageNext(h, NULL, 0, msg + 9, len - 9, bad, 32), CKR_SIGNATURE_INVALID);
+	ck_assert_uint_eq(f3->C_VerifyMessageNext(h, NULL, 0, msg, 9, NULL, 0), CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_uint_eq(f3->C_VerifyMessageBegin(h, NULL, 0), CKR_OK);
+	ck_assert_uint_eq(f3->C_VerifyMessageNext(h, NULL, 0, msg, len, want, 32), CKR_OK);
+	/* C_SessionCancel ends it. */
+	ck_assert_uint_eq(f3->C_VerifyMessageBegin(h, NULL, 0), CKR_OK);
+	ck_assert_uint_eq(f3->C_VerifyMessageNext(h, NULL, 0, msg, 9, NULL, 0), CKR_OK);
+	ck_assert_uint_eq(f3->C_SessionCancel(h, CKF_MESSAGE_VERIFY), CKR_OK);
+	ck_assert_uint_eq(f3->C_VerifyMessage(h, NULL, 0, msg, len, want, 32), CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_uint_eq(f3->C_MessageVerifyFinal(h), CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_uint_eq(f3->C_MessageVerifyInit(h, &hmac, k), CKR_OK);
+	ck_assert_uint_eq(f3->C_VerifyMessage(h, NULL, 0, msg, len, want, 32), CKR_OK);
+	/* RSA-PSS: the mechanism's parameter at the init; a message past the
+	 * shared region's threshold (64 KiB). */
+	CK_OBJECT_HANDLE pub, priv;
+	gen_rsa(h, 2048, &pub, &priv);
+	CK_RSA_PKCS_PSS_PARAMS pss = { CKM_SHA256, CKG_MGF1_SHA256, 32 };
+	CK_MECHANISM pm = { CKM_SHA256_RSA_PKCS_PSS, &pss, sizeof(pss) };
+	size_t big = 100000;
+	CK_BYTE *bp = malloc(big), rsig[256];
+	ck_assert_ptr_nonnull(bp);
+	for (size_t i = 0; i < big; i++)
+		bp[i] = (CK_BYTE)(i * 7);
+	ck_assert_uint_eq(f3->C_MessageSignFinal(h), CKR_OK);
+	ck_assert_uint_eq(f3->C_MessageSignInit(h, &pm, pub), CKR_KEY_TYPE_INCONSISTENT);
+	ck_assert_uint_eq(f3->C_MessageSignInit(h, &pm, priv), CKR_OK);
+	n = sizeof(rsig);
+	ck_assert_uint_eq(f3->C_SignMessage(h, NULL, 0, bp, big, rsig, &n), CKR_OK);
+	ck_assert_uint_eq(n, 256);
+	ck_assert_uint_eq(f->C_VerifyInit(h, &pm, pub), CKR_OK);
+	ck_assert_uint_eq(f->C_Verify(h, bp, big, rsig, n), CKR_OK);
+	ck_assert_uint_eq(f3->C_MessageVerifyFinal(h), CKR_OK);
+	ck_assert_uint_eq(f3->C_MessageVerifyInit(h, &pm, pub), CKR_OK);
+	ck_assert_uint_eq(f3->C_VerifyMessage(h, NULL, 0, bp, big, rsig, n), CKR_OK);
+	bp[7] ^= 1;
+	ck_assert_uint_eq(f3->C_VerifyMessage(h, NULL, 0, bp, big, rsig, n), CKR_SIGNATURE_INVALID);
+	free(bp);
+	/* Closing the session ends them. */
+	ck_assert_uint_eq(f->C_CloseSession(h), CKR_OK);
+	n = sizeof(sig);
+	ck_assert_uint_eq(f3->C_SignMessage(h, NULL, 0, msg, len, sig, &n), CKR_SESSION_HANDLE_INVALID);
+	ck_assert_uint_eq(f3->C_MessageVerifyFinal(h), CKR_SESSION_HANDLE_INVALID);
 }
 END_TEST
 
@@ -1195,6 +1386,7 @@ main(void)
 	tcase_add_test(tc, secret_derivations);
 	tcase_add_test(tc, ecdh_brainpool);
 	tcase_add_test(tc, message_gcm);
+	tcase_add_test(tc, message_sign);
 	tcase_add_test(tc, every_mechanism);
 	tcase_set_timeout(tc, 300);
 	suite_add_tcase(s, tc);

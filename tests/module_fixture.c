@@ -90,6 +90,18 @@ new_token_session(bool login)
 	return h;
 }
 
+/* The module's PKCS#11 3.0 function list. */
+CK_FUNCTION_LIST_3_0_PTR
+list_3_0(void)
+{
+	CK_RV (*get)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS) =
+		(CK_RV (*)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS))dlsym(lib, "C_GetInterface");
+	CK_INTERFACE_PTR i30 = NULL;
+	ck_assert_ptr_nonnull(get);
+	ck_assert_uint_eq(get(NULL, NULL, &i30, 0), CKR_OK);
+	return i30->pFunctionList;
+}
+
 /* ---- crypto ---- */
 
 void

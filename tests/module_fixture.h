@@ -24,6 +24,8 @@ void setup(void);
 void setup_init(void);
 void teardown(void);
 CK_SESSION_HANDLE new_token_session(bool login);
+/* The module's PKCS#11 3.0 function list (C_GetInterface's default). */
+CK_FUNCTION_LIST_3_0_PTR list_3_0(void);
 void gen_rsa(CK_SESSION_HANDLE h, CK_ULONG bits, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv);
 void sign_verify(CK_SESSION_HANDLE h, CK_MECHANISM_TYPE type, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv, const CK_BYTE *data, CK_ULONG len, bool multipart);
 void unhex(const char *h, CK_BYTE *out);

@@ -136,12 +136,18 @@ process_op_init(struct req *r)
 		return CKR_KEY_HANDLE_INVALID;
 	if (rv != CKR_OK)
 		return rv;
+	bool always = key->cls == CKO_PRIVATE_KEY && al_bool(&key->pub, CKA_ALWAYS_AUTHENTICATE, false);
 	rv = lifecycle_allows(key, (enum proto_op)proto_op_info(kind)->base);
 	if (rv == CKR_OK)
 		rv = crypto_op_init(kind, mech, &mp, key, &s->op[kind]);
+	/* A message kind is initialised again for every message, which leaves
+	 * no place for the login each use of such a key asks. */
+	if (rv == CKR_OK && always && proto_op_info(kind)->base != kind) {
+		session_end_op(s, kind);
+		rv = CKR_KEY_FUNCTION_NOT_PERMITTED;
+	}
 	if (rv == CKR_OK)
-		s->need_auth[kind] = key->cls == CKO_PRIVATE_KEY &&
-				     al_bool(&key->pub, CKA_ALWAYS_AUTHENTICATE, false);
+		s->need_auth[kind] = always;
 	handle_put(key, owned);
 	return rv;
 }
