@@ -87,6 +87,9 @@ static const struct mech_row rows[] = {
 	{ CKM_SHA384_KEY_DERIVATION, MP_NONE, MF_KDF_HASH, CKK_GENERIC_SECRET, GCRY_MD_SHA384, 1, 512, CKF_DERIVE },
 	{ CKM_SHA512_KEY_DERIVATION, MP_NONE, MF_KDF_HASH, CKK_GENERIC_SECRET, GCRY_MD_SHA512, 1, 512, CKF_DERIVE },
 	{ CKM_HKDF_DERIVE, MP_HKDF, MF_KDF_HKDF, CKK_GENERIC_SECRET, 0, 1, 512, CKF_DERIVE },
+	{ CKM_HKDF_DATA, MP_HKDF, MF_KDF_HKDF_DATA, CKK_GENERIC_SECRET, 0, 1, 512, CKF_DERIVE },
+	/* CKK_HKDF keys: generic secrets that only the HKDF mechanisms take. */
+	{ CKM_HKDF_KEY_GEN, MP_NONE, MF_KEYGEN_GENERIC, CKK_HKDF, 0, 1, 512, CKF_GENERATE },
 	/* Generic secrets and HMAC; sizes in bytes. */
 	{ CKM_GENERIC_SECRET_KEY_GEN, MP_NONE, MF_KEYGEN_GENERIC, CKK_GENERIC_SECRET, 0, 1, 512, CKF_GENERATE },
 	{ CKM_SHA_1_HMAC, MP_NONE, MF_HMAC, CKK_GENERIC_SECRET, GCRY_MD_SHA1, 1, 512, SV },
@@ -124,6 +127,12 @@ mech_find(CK_MECHANISM_TYPE type)
 		if (rows[i].type == type)
 			return &rows[i];
 	return NULL;
+}
+
+bool
+mech_secret_kt(CK_KEY_TYPE kt)
+{
+	return kt == CKK_AES || kt == CKK_DES3 || kt == CKK_GENERIC_SECRET || kt == CKK_HKDF;
 }
 
 enum mech_param_kind

@@ -67,6 +67,7 @@ enum mech_family {
 	/* Secret keys from secret keys (C_DeriveKey), keymgrd/crypto/mech_kdf.c. */
 	MF_KDF_CONCAT_KEY, MF_KDF_CONCAT_BASE_DATA, MF_KDF_CONCAT_DATA_BASE, MF_KDF_XOR, MF_KDF_EXTRACT,
 	MF_KDF_ENC_ECB, MF_KDF_ENC_CBC, MF_KDF_HASH, MF_KDF_HKDF,
+	MF_KDF_HKDF_DATA, /* HKDF into a data object */
 	MF_COUNT
 };
 
@@ -102,6 +103,16 @@ mech_secret_derive(const struct mech_row *m)
 {
 	return m != NULL && m->fam >= MF_KDF_CONCAT_KEY && m->fam <= MF_KDF_HKDF;
 }
+
+/* Whether m derives a data object (CKM_HKDF_DATA) rather than a key. */
+static inline bool
+mech_derives_data(const struct mech_row *m)
+{
+	return m != NULL && m->fam == MF_KDF_HKDF_DATA;
+}
+
+/* Whether kt is a secret key type coyeu has (AES, DES3, generic, HKDF). */
+bool mech_secret_kt(CK_KEY_TYPE kt);
 
 /* The libgcrypt hash (GCRY_MD_*) of a CKM_SHA* digest mechanism, or 0. */
 int mech_md_algo(CK_MECHANISM_TYPE type);

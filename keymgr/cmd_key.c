@@ -214,6 +214,7 @@ type_name(uint64_t t)
 	case CKK_EC: return "ec";
 	case CKK_AES: return "aes";
 	case CKK_GENERIC_SECRET: return "generic";
+	case CKK_HKDF: return "hkdf";
 	}
 	return "-";
 }

@@ -197,7 +197,7 @@ predicts_ok(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m, CK_O
 		const struct key_entry *e = &keys[i];
 		if (e->session != h || e->obj != key || e->until <= now)
 			continue;
-		bool symmetric = row->kt == CKK_AES || row->kt == CKK_DES3 || row->kt == CKK_GENERIC_SECRET;
+		bool symmetric = mech_secret_kt(row->kt);
 		CK_OBJECT_CLASS want = symmetric ? CKO_SECRET_KEY : kind == OP_SIGN ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY;
 		return e->cls == want && e->kt == row->kt && (e->ops & PROTO_SUMMARY_OPS(kind));
 	}

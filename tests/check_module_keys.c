@@ -552,6 +552,65 @@ START_TEST(secret_derivations)
 	derive_secret(h, CKM_HKDF_DERIVE, &h3, sizeof(h3), ikm, CKK_GENERIC_SECRET, 42, CKR_MECHANISM_PARAM_INVALID, NULL);
 	h3.bExtract = h3.bExpand = 1;
 	derive_secret(h, CKM_HKDF_DERIVE, &h3, sizeof(h3), aes, CKK_GENERIC_SECRET, 16, CKR_KEY_TYPE_INCONSISTENT, NULL);
+	/* CKK_HKDF keys (3.0): made by CKM_HKDF_KEY_GEN or given; HKDF takes
+	 * them as its input and its salt, HMAC does not. */
+	CK_OBJECT_HANDLE hikm = deriving_key(h, CKK_HKDF, "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", no, yes);
+	CK_OBJECT_HANDLE hsalt = deriving_key(h, CKK_HKDF, "000102030405060708090a0b0c", no, yes);
+	hp.bExtract = 1;
+	derive_secret(h, CKM_HKDF_DERIVE, &hp, sizeof(hp), hikm, CKK_HKDF, 42, CKR_OK, okm1);
+	hk.hSaltKey = hsalt;
+	derive_secret(h, CKM_HKDF_DERIVE, &hk, sizeof(hk), hikm, CKK_GENERIC_SECRET, 42, CKR_OK, okm1);
+	CK_MECHANISM hgen = { CKM_HKDF_KEY_GEN, NULL, 0 }, hmac = { CKM_SHA256_HMAC, NULL, 0 };
+	CK_ULONG l32 = 32, l0 = 0;
+	CK_ATTRIBUTE gt[] = { { CKA_VALUE_LEN, &l32, sizeof(l32) }, { CKA_SIGN, &yes, 1 }, { CKA_DERIVE, &yes, 1 } };
+	CK_OBJECT_HANDLE hg;
+	ck_assert_uint_eq(f->C_GenerateKey(h, &hgen, gt, 3, &hg), CKR_OK);
+	CK_KEY_TYPE hkt = 0;
+	CK_ULONG hlen = 0;
+	CK_ATTRIBUTE ga[] = { { CKA_KEY_TYPE, &hkt, sizeof(hkt) }, { CKA_VALUE_LEN, &hlen, sizeof(hlen) } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, hg, ga, 2), CKR_OK);
+	ck_assert_uint_eq(hkt, CKK_HKDF);
+	ck_assert_uint_eq(hlen, 32);
+	ck_assert_uint_eq(f->C_SignInit(h, &hmac, hg), CKR_KEY_TYPE_INCONSISTENT);
+	derive_secret(h, CKM_HKDF_DERIVE, &h3, sizeof(h3), hg, CKK_AES, 16, CKR_OK, NULL);
+	gt[0].pValue = &l0;
+	ck_assert_uint_eq(f->C_GenerateKey(h, &hgen, gt, 3, &hg), CKR_ATTRIBUTE_VALUE_INVALID);
+	ck_assert_uint_eq(f->C_GenerateKey(h, &hgen, gt + 1, 2, &hg), CKR_TEMPLATE_INCOMPLETE);
+	/* CKM_HKDF_DATA: a data object holding the bytes. */
+	CK_MECHANISM hdm = { CKM_HKDF_DATA, &hp, sizeof(hp) };
+	CK_OBJECT_CLASS dcls = CKO_DATA, kcls = CKO_SECRET_KEY;
+	CK_ULONG l42 = 42;
+	CK_BYTE app[] = "hkdf";
+	CK_ATTRIBUTE dt[] = { { CKA_VALUE_LEN, &l42, sizeof(l42) }, { CKA_CLASS, &dcls, sizeof(dcls) },
+			      { CKA_APPLICATION, app, 4 } };
+	CK_OBJECT_HANDLE data;
+	ck_assert_uint_eq(f->C_DeriveKey(h, &hdm, hikm, dt, 3, &data), CKR_OK);
+	CK_BYTE dval[64], want_okm[42];
+	CK_OBJECT_CLASS got_cls = 0;
+	CK_ATTRIBUTE da[] = { { CKA_CLASS, &got_cls, sizeof(got_cls) }, { CKA_VALUE, dval, sizeof(dval) } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, data, da, 2), CKR_OK);
+	ck_assert_uint_eq(got_cls, CKO_DATA);
+	ck_assert_uint_eq(da[1].ulValueLen, 42);
+	unhex(okm1, want_okm);
+	ck_assert_mem_eq(dval, want_okm, 42);
+	CK_ATTRIBUTE dl[] = { { CKA_VALUE_LEN, &hlen, sizeof(hlen) } };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, data, dl, 1), CKR_ATTRIBUTE_TYPE_INVALID);
+	ck_assert_uint_eq(f->C_DeriveKey(h, &hdm, ikm, dt + 1, 2, &data), CKR_TEMPLATE_INCOMPLETE);
+	dt[1].pValue = &kcls;
+	ck_assert_uint_eq(f->C_DeriveKey(h, &hdm, ikm, dt, 3, &data), CKR_TEMPLATE_INCONSISTENT);
+	dt[1].pValue = &dcls;
+	CK_ATTRIBUTE dv2[] = { { CKA_VALUE_LEN, &l42, sizeof(l42) }, { CKA_VALUE, app, 4 } };
+	ck_assert_uint_eq(f->C_DeriveKey(h, &hdm, ikm, dv2, 2, &data), CKR_TEMPLATE_INCONSISTENT);
+	/* Not from a key whose value may not be read: the data would be the
+	 * value of the key CKM_HKDF_DERIVE makes with the same parameter. */
+	CK_OBJECT_HANDLE hidden = deriving_key(h, CKK_HKDF, "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", yes, yes);
+	CK_OBJECT_HANDLE kept = deriving_key(h, CKK_HKDF, "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", no, no);
+	ck_assert_uint_eq(f->C_DeriveKey(h, &hdm, hidden, dt, 3, &data), CKR_KEY_FUNCTION_NOT_PERMITTED);
+	ck_assert_uint_eq(f->C_DeriveKey(h, &hdm, kept, dt, 3, &data), CKR_KEY_FUNCTION_NOT_PERMITTED);
+	hk.hSaltKey = deriving_key(h, CKK_HKDF, "000102030405060708090a0b0c", yes, yes);
+	CK_MECHANISM hdk = { CKM_HKDF_DATA, &hk, sizeof(hk) };
+	ck_assert_uint_eq(f->C_DeriveKey(h, &hdk, hikm, dt, 3, &data), CKR_KEY_FUNCTION_NOT_PERMITTED);
+	ck_assert_uint_eq(f->C_DeriveKey(h, &hdm, aes, dt, 3, &data), CKR_KEY_TYPE_INCONSISTENT);
 	/* A key made from a sensitive key is sensitive, from one that may
 	 * not leave unextractable, whatever the template says: else its
 	 * value would show theirs (here, the very bytes). */
@@ -582,7 +641,7 @@ END_TEST
 
 /* ---- every advertised mechanism, once right and once wrong ---- */
 
-enum keykind { K_NONE, K_RSA, K_EC, K_ED, K_X, K_AES, K_DES3, K_GEN };
+enum keykind { K_NONE, K_RSA, K_EC, K_ED, K_X, K_AES, K_DES3, K_GEN, K_HKDF };
 enum pkind { P_NONE, P_PSS, P_OAEP, P_IV16, P_IV8, P_CTR, P_GCM, P_CMACGEN, P_ECDH, P_DATA, P_CBC16, P_CBC8, P_KEYH, P_HKDF };
 
 static const struct mech_case {
@@ -649,6 +708,8 @@ static const struct mech_case {
 	{ CKM_SHA384_KEY_DERIVATION, K_GEN, P_NONE, 0, 0 },
 	{ CKM_SHA512_KEY_DERIVATION, K_GEN, P_NONE, 0, 0 },
 	{ CKM_HKDF_DERIVE, K_GEN, P_HKDF, 0, 0 },
+	{ CKM_HKDF_DATA, K_HKDF, P_HKDF, 0, 0 },
+	{ CKM_HKDF_KEY_GEN, K_NONE, P_NONE, 0, 0 },
 	{ CKM_GENERIC_SECRET_KEY_GEN, K_NONE, P_NONE, 0, 0 },
 	{ CKM_SHA_1_HMAC, K_GEN, P_NONE, 0, 0 },
 	{ CKM_SHA224_HMAC, K_GEN, P_NONE, 0, 0 },
@@ -671,7 +732,7 @@ static const struct mech_case {
 };
 
 struct keyset {
-	CK_OBJECT_HANDLE pub[8], priv[8];
+	CK_OBJECT_HANDLE pub[9], priv[9];
 	CK_BYTE ecpoint[80];
 	CK_ULONG ecpoint_len;
 	CK_BYTE data[32]; /* what derivations mix in */
@@ -721,6 +782,12 @@ make_keys(CK_SESSION_HANDLE h, struct keyset *k)
 	k->pub[K_AES] = k->priv[K_AES];
 	k->pub[K_GEN] = k->priv[K_GEN];
 	k->pub[K_DES3] = k->priv[K_DES3];
+	/* A readable CKK_HKDF key: CKM_HKDF_DATA takes no other. */
+	CK_ATTRIBUTE ht[] = { { CKA_VALUE_LEN, &len, sizeof(len) }, { CKA_DERIVE, &yes, 1 },
+			      { CKA_SENSITIVE, &no, 1 }, { CKA_EXTRACTABLE, &yes, 1 } };
+	m.mechanism = CKM_HKDF_KEY_GEN;
+	ck_assert_uint_eq(f->C_GenerateKey(h, &m, ht, 4, &k->priv[K_HKDF]), CKR_OK);
+	k->pub[K_HKDF] = k->priv[K_HKDF];
 }
 
 /* The mechanism with a good parameter for case c (storage in *buf). */
@@ -799,10 +866,11 @@ use(CK_SESSION_HANDLE h, const struct mech_case *c, struct keyset *k, CK_MECHANI
 		CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 		CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
 		CK_ULONG vlen = 16;
-		CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_KEY_TYPE, &kt, sizeof(kt) },
-				     { CKA_VALUE_LEN, &vlen, sizeof(vlen) } };
+		CK_ATTRIBUTE t[] = { { CKA_VALUE_LEN, &vlen, sizeof(vlen) }, { CKA_CLASS, &cls, sizeof(cls) },
+				     { CKA_KEY_TYPE, &kt, sizeof(kt) } };
 		CK_OBJECT_HANDLE derived;
-		return f->C_DeriveKey(h, m, k->priv[c->key], t, 3, &derived);
+		/* CKM_HKDF_DATA makes a data object: the length alone. */
+		return f->C_DeriveKey(h, m, k->priv[c->key], t, c->type == CKM_HKDF_DATA ? 1 : 3, &derived);
 	}
 	if (mi.flags & CKF_SIGN) {
 		if ((rv = f->C_SignInit(h, m, k->priv[c->key])) != CKR_OK ||

@@ -56,6 +56,7 @@ static const struct crypto_family *const families[MF_COUNT] = {
 	[MF_KDF_ENC_CBC] = &cr_kdf,
 	[MF_KDF_HASH] = &cr_kdf,
 	[MF_KDF_HKDF] = &cr_kdf,
+	[MF_KDF_HKDF_DATA] = &cr_kdf,
 	/* MF_DIGEST: computed in the module. */
 };
 
@@ -181,11 +182,6 @@ cr_mech_allowed(const struct km_object *key, CK_MECHANISM_TYPE type)
 	return false;
 }
 
-static bool
-symmetric_kt(CK_KEY_TYPE kt)
-{
-	return kt == CKK_AES || kt == CKK_DES3 || kt == CKK_GENERIC_SECRET;
-}
 
 
 CK_RV
@@ -203,7 +199,7 @@ crypto_keygen_mech(CK_MECHANISM_TYPE type, bool pair, CK_KEY_TYPE *kt)
 {
 	const struct mech_row *m = mech_find(type);
 	const struct crypto_family *f = family_of(m);
-	if (f == NULL || f->keygen == NULL || pair == symmetric_kt(m->kt))
+	if (f == NULL || f->keygen == NULL || pair == mech_secret_kt(m->kt))
 		return false;
 	*kt = m->kt;
 	return true;
@@ -250,7 +246,7 @@ crypto_op_init(enum proto_op kind, CK_MECHANISM_TYPE type, const struct mech_par
 	/* A message kind is checked by its own flag and computed as its base. */
 	kind = (enum proto_op)proto_op_info(kind)->base;
 	bool want_priv = kind == OP_SIGN || kind == OP_DECRYPT || kind == OP_SIGN_RECOVER;
-	CK_OBJECT_CLASS cls = symmetric_kt(m->kt) ? CKO_SECRET_KEY
+	CK_OBJECT_CLASS cls = mech_secret_kt(m->kt) ? CKO_SECRET_KEY
 			      : want_priv ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY;
 	if (key->cls != cls || key->key_type != m->kt)
 		return CKR_KEY_TYPE_INCONSISTENT;
@@ -351,7 +347,7 @@ wrap_start(bool wrap, CK_MECHANISM_TYPE type, const struct mech_param *p, const 
 	const struct mech_row *m = mech_find(type);
 	if (m == NULL || !(m->flags & (wrap ? CKF_WRAP : CKF_UNWRAP)))
 		return CKR_MECHANISM_INVALID;
-	CK_OBJECT_CLASS cls = symmetric_kt(m->kt) ? CKO_SECRET_KEY : wrap ? CKO_PUBLIC_KEY : CKO_PRIVATE_KEY;
+	CK_OBJECT_CLASS cls = mech_secret_kt(m->kt) ? CKO_SECRET_KEY : wrap ? CKO_PUBLIC_KEY : CKO_PRIVATE_KEY;
 	if (key->cls != cls || key->key_type != m->kt)
 		return wrap ? CKR_WRAPPING_KEY_TYPE_INCONSISTENT : CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT;
 	if (!al_bool(&key->pub, wrap ? CKA_WRAP : CKA_UNWRAP, false))

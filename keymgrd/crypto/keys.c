@@ -146,7 +146,7 @@ static int
 check_value(CK_KEY_TYPE kt, const uint8_t *v, size_t len, uint8_t out[3])
 {
 	uint8_t block[20] = { 0 };
-	if (kt == CKK_GENERIC_SECRET) {
+	if (kt == CKK_GENERIC_SECRET || kt == CKK_HKDF) {
 		gcry_md_hash_buffer(GCRY_MD_SHA1, block, v, len);
 	} else {
 		gcry_cipher_hd_t h;

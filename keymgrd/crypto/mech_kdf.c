@@ -49,6 +49,14 @@ encrypt_data(const struct attr *key, CK_KEY_TYPE kt, bool cbc, const uint8_t *iv
 	return rv;
 }
 
+/* A key HKDF takes (as its input or its salt): 3.0's CKK_HKDF, or a
+ * generic secret. */
+static bool
+hkdf_key(const struct km_object *k)
+{
+	return k->key_type == CKK_HKDF || k->key_type == CKK_GENERIC_SECRET;
+}
+
 static gnutls_mac_algorithm_t
 hkdf_mac(uint32_t prf)
 {
@@ -80,7 +88,7 @@ hkdf(const struct mech_param *p, const struct attr *ikm, const struct km_object 
 			salt.size = p->label_len;
 		} else if (p->salt_type == CKF_HKDF_SALT_KEY) {
 			const struct attr *sv = secret_value(salt_key);
-			if (sv == NULL || salt_key->key_type != CKK_GENERIC_SECRET)
+			if (sv == NULL || !hkdf_key(salt_key))
 				return CKR_KEY_HANDLE_INVALID;
 			salt.data = sv->val;
 			salt.size = (unsigned)sv->len;
@@ -162,7 +170,8 @@ make_value(const struct mech_row *m, const struct mech_param *p, const struct km
 		len = gcry_md_get_algo_dlen(m->md);
 		break;
 	case MF_KDF_HKDF:
-		if (base->key_type != CKK_GENERIC_SECRET)
+	case MF_KDF_HKDF_DATA:
+		if (!hkdf_key(base))
 			return CKR_KEY_TYPE_INCONSISTENT;
 		return hkdf(p, bv, other, want, v, n);
 	default:

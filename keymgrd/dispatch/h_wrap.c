@@ -200,6 +200,59 @@ out:
 	return rv;
 }
 
+/*
+ * CKM_HKDF_DATA: a data object whose CKA_VALUE is the derived bytes, as
+ * many as the template's CKA_VALUE_LEN (which a data object does not
+ * keep). A data object's value is always readable, so the keys it comes
+ * from must be readable too (neither sensitive nor unextractable: else
+ * CKR_KEY_FUNCTION_NOT_PERMITTED), or it would show the value of the key
+ * CKM_HKDF_DERIVE makes with the same parameter.
+ */
+static CK_RV
+derive_data_locked(struct req *r, struct km_session *s, CK_MECHANISM_TYPE mech, const struct mech_param *mp,
+		   const struct km_object *base, const struct km_object *other, struct attrlist *tmpl)
+{
+	uint64_t v, want;
+	if (al_ulong(tmpl, CKA_CLASS, &v) == 0 && v != CKO_DATA)
+		return CKR_TEMPLATE_INCONSISTENT;
+	if (al_find(tmpl, CKA_VALUE) != NULL)
+		return CKR_TEMPLATE_INCONSISTENT; /* the value is what is derived */
+	if (al_ulong(tmpl, CKA_VALUE_LEN, &want) != 0)
+		return CKR_TEMPLATE_INCOMPLETE;
+	if (want == 0 || want > 512)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	al_remove(tmpl, CKA_VALUE_LEN);
+	const struct km_object *from[2] = { base, other };
+	for (int i = 0; i < 2 && from[i] != NULL; i++)
+		if (al_bool(&from[i]->pub, CKA_SENSITIVE, true) || !al_bool(&from[i]->pub, CKA_EXTRACTABLE, false))
+			return CKR_KEY_FUNCTION_NOT_PERMITTED;
+	struct km_object *o = NULL;
+	uint8_t *val = NULL;
+	size_t vlen = 0;
+	bool is_so = session_login_of(s->app, s->token_id) == CKU_SO;
+	CK_RV rv;
+	if ((rv = obj_build(tmpl, CKO_DATA, ATTR_ANY_KEY, OM_CREATE, is_so, &o)) != CKR_OK ||
+	    (rv = lifecycle_allows(base, OP_SIGN)) != CKR_OK ||
+	    (rv = crypto_derive(mech, mp, base, other, want, &val, &vlen)) != CKR_OK)
+		goto out;
+	if (al_set(&o->pub, CKA_VALUE, val, vlen) != 0) {
+		rv = CKR_HOST_MEMORY;
+		goto out;
+	}
+	if ((rv = handle_may_write_obj(s, o)) != CKR_OK || (rv = handle_add_objects_locked(r->ctx, s, &o, 1)) != CKR_OK)
+		goto out;
+	wire_put_u32(r->out, o->handle);
+	handle_drop_added(&o, 1);
+	o = NULL;
+out:
+	if (val) {
+		wire_wipe(val, vlen);
+		free(val);
+	}
+	obj_free(o);
+	return rv;
+}
+
 CK_RV
 process_derive_key(struct req *r)
 {
@@ -230,6 +283,10 @@ process_derive_key(struct req *r)
 	else if (prv == CKR_OK && names_key &&
 		 (rv = key_object(r, mp.handle, CKR_KEY_HANDLE_INVALID, &other, &oown)) != CKR_OK)
 		goto out;
+	if (prv == CKR_OK && mech_derives_data(row)) {
+		rv = derive_data_locked(r, s, mech, &mp, base, other, &tmpl);
+		goto out;
+	}
 	/* From a secret key without a key type: a generic secret (2.40
 	 * section 2.43). */
 	uint64_t v;

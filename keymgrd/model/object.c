@@ -9,6 +9,7 @@
 
 #include "attr.h"
 #include "cy_err.h"
+#include "mech.h"
 #include "model/object.h"
 #include "proto.h"
 #include "pki/x509_read.h"
@@ -72,7 +73,7 @@ key_type_supported(CK_OBJECT_CLASS cls, CK_KEY_TYPE kt)
 	case CKO_PRIVATE_KEY:
 		return kt == CKK_RSA || kt == CKK_EC || kt == CKK_EC_EDWARDS || kt == CKK_EC_MONTGOMERY;
 	case CKO_SECRET_KEY:
-		return kt == CKK_AES || kt == CKK_DES3 || kt == CKK_GENERIC_SECRET;
+		return mech_secret_kt(kt);
 	}
 	return false;
 }
