@@ -340,8 +340,10 @@ CK_RV token_reset_user_pin_locked(struct km_ctx *ctx, struct km_token *t, const 
  * SO is an administrator: model/access.h); its slot in *slot. */
 CK_RV token_create_holder_locked(struct km_ctx *ctx, const struct store_token *h, int64_t *slot);
 CK_RV token_pin_len_ok(size_t len);
-/* What the token sets on every new object: CKA_UNIQUE_ID and, on keys
- * without one, the lifecycle state (active). 0 or -1. */
+/* What the token sets on every new object: CKA_UNIQUE_ID, on keys
+ * without one the lifecycle state (active), and on public and private
+ * keys CKA_PUBLIC_KEY_INFO. 0, CY_ERR_INVALID_ARG when a
+ * CKA_PUBLIC_KEY_INFO given is not the key's, or -1 / CY_ERR_ALLOC. */
 int token_stamp_object(struct km_object *o);
 /* Inserts token object o inside the caller's transaction, setting its
  * handle; certificates enter the inventory too. It counts against the

@@ -639,6 +639,104 @@ START_TEST(secret_derivations)
 }
 END_TEST
 
+/* CKA_PUBLIC_KEY_INFO (3.0): the DER SubjectPublicKeyInfo on both halves
+ * of a pair, the same on each; one given must be the key's. */
+static void
+spki_of(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_BYTE *out, CK_ULONG *n)
+{
+	CK_ATTRIBUTE a = { CKA_PUBLIC_KEY_INFO, out, *n };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, o, &a, 1), CKR_OK);
+	*n = a.ulValueLen;
+}
+
+START_TEST(public_key_info)
+{
+	CK_SESSION_HANDLE h = new_token_session(true);
+	static const CK_BYTE p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+	static const CK_BYTE ed[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
+	static const CK_BYTE bp256[] = { 0x06, 0x09, 0x2b, 0x24, 0x03, 0x03, 0x02, 0x08, 0x01, 0x01, 0x07 };
+	CK_BYTE a[600], b[600], pt[80], mod[256];
+	CK_ULONG an, bn;
+	CK_OBJECT_HANDLE pub, priv;
+	/* EC: the point at the end (after the BIT STRING's 0 byte). */
+	CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+	CK_ATTRIBUTE ept[] = { { CKA_EC_PARAMS, (void *)p256, sizeof(p256) }, { CKA_VERIFY, &yes, 1 } };
+	CK_ATTRIBUTE evt[] = { { CKA_SIGN, &yes, 1 } };
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &m, ept, 2, evt, 1, &pub, &priv), CKR_OK);
+	an = bn = sizeof(a);
+	spki_of(h, pub, a, &an);
+	spki_of(h, priv, b, &bn);
+	CK_ATTRIBUTE q = { CKA_EC_POINT, pt, sizeof(pt) };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, pub, &q, 1), CKR_OK);
+	ck_assert_uint_eq(q.ulValueLen, 67);
+	ck_assert_uint_eq(an, 91);
+	ck_assert_uint_eq(a[0], 0x30);
+	ck_assert_mem_eq(a + an - 65, pt + 2, 65);
+	ck_assert_uint_eq(bn, an);
+	ck_assert_mem_eq(a, b, an);
+	/* A public key made from the same attributes gets the same; a wrong
+	 * one given is refused, the right one taken. */
+	CK_OBJECT_CLASS pc = CKO_PUBLIC_KEY;
+	CK_KEY_TYPE ec = CKK_EC;
+	CK_ATTRIBUTE ct[] = { { CKA_CLASS, &pc, sizeof(pc) }, { CKA_KEY_TYPE, &ec, sizeof(ec) },
+			      { CKA_EC_PARAMS, (void *)p256, sizeof(p256) }, { CKA_EC_POINT, pt, 67 },
+			      { CKA_PUBLIC_KEY_INFO, a, an } };
+	CK_OBJECT_HANDLE made;
+	ck_assert_uint_eq(f->C_CreateObject(h, ct, 5, &made), CKR_OK);
+	a[an - 1] ^= 1;
+	ck_assert_uint_eq(f->C_CreateObject(h, ct, 5, &made), CKR_ATTRIBUTE_VALUE_INVALID);
+	a[an - 1] ^= 1;
+	ck_assert_uint_eq(f->C_CreateObject(h, ct, 4, &made), CKR_OK);
+	bn = sizeof(b);
+	spki_of(h, made, b, &bn);
+	ck_assert_uint_eq(bn, an);
+	ck_assert_mem_eq(a, b, an);
+	/* Ed25519: the 32-byte key at the end. */
+	m.mechanism = CKM_EC_EDWARDS_KEY_PAIR_GEN;
+	ept[0] = (CK_ATTRIBUTE){ CKA_EC_PARAMS, (void *)ed, sizeof(ed) };
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &m, ept, 2, evt, 1, &pub, &priv), CKR_OK);
+	an = bn = sizeof(a);
+	spki_of(h, pub, a, &an);
+	spki_of(h, priv, b, &bn);
+	q.ulValueLen = sizeof(pt);
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, pub, &q, 1), CKR_OK);
+	ck_assert_uint_eq(an, 44);
+	ck_assert_mem_eq(a + an - 32, pt + q.ulValueLen - 32, 32);
+	ck_assert_uint_eq(bn, an);
+	ck_assert_mem_eq(a, b, an);
+	/* RSA: the modulus inside. */
+	gen_rsa(h, 2048, &pub, &priv);
+	an = bn = sizeof(a);
+	spki_of(h, pub, a, &an);
+	spki_of(h, priv, b, &bn);
+	CK_ATTRIBUTE mn = { CKA_MODULUS, mod, sizeof(mod) };
+	ck_assert_uint_eq(f->C_GetAttributeValue(h, pub, &mn, 1), CKR_OK);
+	ck_assert_uint_eq(mn.ulValueLen, 256);
+	ck_assert_ptr_nonnull(memmem(a, an, mod, 256));
+	ck_assert_uint_eq(bn, an);
+	ck_assert_mem_eq(a, b, an);
+	/* Brainpool: GnuTLS 3.7 does not know the curves, so it stays empty. */
+	m.mechanism = CKM_EC_KEY_PAIR_GEN;
+	ept[0] = (CK_ATTRIBUTE){ CKA_EC_PARAMS, (void *)bp256, sizeof(bp256) };
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &m, ept, 2, evt, 1, &pub, &priv), CKR_OK);
+	an = sizeof(a);
+	spki_of(h, pub, a, &an);
+	ck_assert_uint_eq(an, 0);
+	/* X25519 and X448 too: GnuTLS 3.7 writes no SubjectPublicKeyInfo of them. */
+	static const CK_BYTE x[] = { 0x06, 0x03, 0x2b, 0x65, 0x6e };
+	m.mechanism = CKM_EC_MONTGOMERY_KEY_PAIR_GEN;
+	ept[0] = (CK_ATTRIBUTE){ CKA_EC_PARAMS, (void *)x, sizeof(x) };
+	CK_ATTRIBUTE xvt[] = { { CKA_DERIVE, &yes, 1 } };
+	ept[1] = (CK_ATTRIBUTE){ CKA_DERIVE, &yes, 1 };
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &m, ept, 1, xvt, 1, &pub, &priv), CKR_OK);
+	an = bn = sizeof(a);
+	spki_of(h, pub, a, &an);
+	spki_of(h, priv, b, &bn);
+	ck_assert_uint_eq(an, 0);
+	ck_assert_uint_eq(bn, 0);
+}
+END_TEST
+
 /* ---- every advertised mechanism, once right and once wrong ---- */
 
 enum keykind { K_NONE, K_RSA, K_EC, K_ED, K_X, K_AES, K_DES3, K_GEN, K_HKDF };
@@ -1455,6 +1553,7 @@ main(void)
 	tcase_add_test(tc, ecdh_brainpool);
 	tcase_add_test(tc, message_gcm);
 	tcase_add_test(tc, message_sign);
+	tcase_add_test(tc, public_key_info);
 	tcase_add_test(tc, every_mechanism);
 	tcase_set_timeout(tc, 300);
 	suite_add_tcase(s, tc);

@@ -236,9 +236,10 @@ handle_add_objects_locked(struct km_ctx *ctx, struct km_session *s, struct km_ob
 		return rv;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (token_stamp_object(objs[i]) != 0) {
+		int sr = token_stamp_object(objs[i]);
+		if (sr != 0) {
 			free(nodes[0]);
-			return CKR_HOST_MEMORY;
+			return sr == CY_ERR_INVALID_ARG ? CKR_ATTRIBUTE_VALUE_INVALID : CKR_HOST_MEMORY;
 		}
 		objs[i]->token_id = s->token_id;
 		any_token |= objs[i]->on_token;

@@ -827,7 +827,24 @@ token_stamp_object(struct km_object *o)
 	if (key && al_find(&o->pub, CKA_COYEU_KEY_STATE) == NULL &&
 	    al_set_ulong(&o->pub, CKA_COYEU_KEY_STATE, COYEU_KEY_ACTIVE) != 0)
 		return -1;
-	return 0;
+	/* CKA_PUBLIC_KEY_INFO of a public or private key: its
+	 * SubjectPublicKeyInfo, for the key types GnuTLS knows (Brainpool
+	 * keys keep it empty). One given must be that one. */
+	const struct attr *spki = al_find(&o->pub, CKA_PUBLIC_KEY_INFO);
+	uint8_t *der = NULL;
+	size_t len = 0;
+	int r = 0;
+	if (o->cls == CKO_PUBLIC_KEY || o->cls == CKO_PRIVATE_KEY) {
+		r = x509_spki(o, &der, &len);
+		if (r == 0 && spki != NULL && spki->len != 0)
+			r = spki->len == len && memcmp(spki->val, der, len) == 0 ? 0 : CY_ERR_INVALID_ARG;
+		else if (r == 0 && al_set(&o->pub, CKA_PUBLIC_KEY_INFO, der, len) != 0)
+			r = CY_ERR_ALLOC;
+		else if (r == CY_ERR_NOT_FOUND)
+			r = 0;
+		free(der);
+	}
+	return r;
 }
 
 /* Puts token object o in the certificate inventory (certificates only). */

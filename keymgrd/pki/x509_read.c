@@ -105,6 +105,27 @@ x509_pubkey_of(const struct km_object *o, gnutls_pubkey_t *out)
 }
 
 int
+x509_spki(const struct km_object *o, uint8_t **der, size_t *len)
+{
+	gnutls_pubkey_t pk;
+	gnutls_datum_t d = { NULL, 0 };
+	int r = x509_pubkey_of(o, &pk);
+	if (r != 0)
+		return r;
+	if (gnutls_pubkey_export2(pk, GNUTLS_X509_FMT_DER, &d) < 0) {
+		r = CY_ERR_NOT_FOUND;
+	} else if ((*der = malloc(d.size ? d.size : 1)) == NULL) {
+		r = CY_ERR_ALLOC;
+	} else {
+		memcpy(*der, d.data, d.size);
+		*len = d.size;
+	}
+	gnutls_free(d.data);
+	gnutls_pubkey_deinit(pk);
+	return r;
+}
+
+int
 x509_key_hash(const struct km_object *o, uint8_t out[X509_KEYHASH_LEN])
 {
 	gnutls_pubkey_t pk;

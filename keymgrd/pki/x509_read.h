@@ -30,6 +30,11 @@ int x509_key_hash(const struct km_object *o, uint8_t out[X509_KEYHASH_LEN]);
  * CY_ERR_NOT_FOUND when o is no key GnuTLS can express. */
 int x509_pubkey_of(const struct km_object *o, gnutls_pubkey_t *out);
 
+/* The DER SubjectPublicKeyInfo of key object o (CKA_PUBLIC_KEY_INFO),
+ * malloc'd into *der. 0, CY_ERR_NOT_FOUND as x509_pubkey_of, or
+ * CY_ERR_ALLOC. */
+int x509_spki(const struct km_object *o, uint8_t **der, size_t *len);
+
 /* The key hash of a key object (as x509_key_hash), or of the key in an
  * X.509 certificate object. 0, or CY_ERR_NOT_FOUND when o has none. */
 int x509_object_keyhash(const struct km_object *o, uint8_t out[X509_KEYHASH_LEN]);
