@@ -58,6 +58,8 @@ static const struct {
 	/* conformance.md, "Malformed mechanism parameters" */
 	{ "pss-wrong-hash", CKR_MECHANISM_PARAM_INVALID, CKR_ARGUMENTS_BAD },
 	{ "cbc-bad-iv", CKR_MECHANISM_PARAM_INVALID, CKR_MECHANISM_INVALID },
+	/* conformance.md, "CKA_PUBLIC_KEY_INFO" */
+	{ "public-key-info", CKR_OK, CKR_FUNCTION_NOT_SUPPORTED },
 };
 
 static CK_FUNCTION_LIST_PTR
@@ -610,6 +612,24 @@ unwrap_template_conflict(struct tok *t)
 
 /* C_WaitForSlotEvent(CKF_DONT_BLOCK) with nothing changed: CKR_NO_EVENT,
  * and a NULL slot pointer refused first. */
+/* CKA_PUBLIC_KEY_INFO (3.0) of the EC public key: a DER
+ * SubjectPublicKeyInfo ending in the key's point. */
+static CK_RV
+public_key_info(struct tok *t)
+{
+	CK_BYTE spki[200], pt[80];
+	CK_ATTRIBUTE g[] = { { CKA_PUBLIC_KEY_INFO, spki, sizeof(spki) }, { CKA_EC_POINT, pt, sizeof(pt) } };
+	CK_RV rv = t->f->C_GetAttributeValue(t->h, t->ec_pub, g, 2);
+	if (rv != CKR_OK)
+		return rv;
+	if (g[0].ulValueLen == 0)
+		return CKR_FUNCTION_NOT_SUPPORTED; /* empty: the token does not fill it */
+	if (g[0].ulValueLen < 70 || spki[0] != 0x30 || g[1].ulValueLen != 67 ||
+	    memcmp(spki + g[0].ulValueLen - 65, pt + 2, 65) != 0)
+		return CKR_ATTRIBUTE_VALUE_INVALID;
+	return CKR_OK;
+}
+
 static CK_RV
 wait_no_event(struct tok *t)
 {
@@ -938,6 +958,7 @@ START_TEST(same_answers)
 		{ "unwrap-template-conflict", unwrap_template_conflict },
 		{ "digest-sha256", digest_sha256 },
 		{ "wait-no-event", wait_no_event },
+		{ "public-key-info", public_key_info },
 		{ "destroy-twice", destroy_twice },
 		{ "check-value", check_value },
 		/* Last: logging out may invalidate private handles (SoftHSM). */
