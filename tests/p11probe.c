@@ -17,6 +17,14 @@
  *                                      trips the delay proxy's STATS file
  *                                      counted during the N signatures,
  *                                      and "seconds S" they took
+ *   p11probe MODULE messages TOKEN PIN N STATS
+ *                                      as sign, then PKCS#11 3.0 message
+ *                                      signing: "turns init I whole W parts
+ *                                      P final F", the round trips of
+ *                                      C_MessageSignInit, of N whole
+ *                                      messages, of one message in three
+ *                                      parts, and of C_MessageSignFinal;
+ *                                      each signature checked by C_Verify
  *   p11probe MODULE loop TOKEN PIN SECS
  *                                      as sign, then a signature every 0.1 s
  *                                      for SECS seconds, never logging in
@@ -49,6 +57,7 @@
 #include "cy_pkcs11.h"
 
 static CK_FUNCTION_LIST_PTR f;
+static CK_FUNCTION_LIST_3_0_PTR f3;
 static int failed;
 
 static CK_RV
@@ -191,6 +200,52 @@ signs(const char *label, const char *pin, int n, const char *stats)
 	}
 	printf("turns %ld\n", before < 0 || after < 0 ? -1 : after - before);
 	printf("seconds %.3f\n", (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+}
+
+/* sign, then 3.0 message signing (raw ECDSA), its round trips counted. */
+static void
+messages(const char *label, const char *pin, int n, const char *stats)
+{
+	sign(label, pin);
+	if (failed || n < 1 || n > 1000 || f3 == NULL) {
+		failed = 1;
+		return;
+	}
+	CK_SESSION_HANDLE s = last_session;
+	CK_OBJECT_HANDLE key = first_of(s, CKO_PRIVATE_KEY), pub = first_of(s, CKO_PUBLIC_KEY);
+	CK_MECHANISM m = { CKM_ECDSA, NULL, 0 };
+	CK_BYTE sig[1001][72];
+	CK_ULONG sl[1001];
+	long t0 = proxy_turns(stats);
+	said("C_MessageSignInit", f3->C_MessageSignInit(s, &m, key));
+	long t1 = proxy_turns(stats);
+	for (int i = 0; i < n && !failed; i++) {
+		sl[i] = sizeof(sig[i]);
+		said("C_SignMessage", f3->C_SignMessage(s, NULL, 0, digest_of(i), 32, sig[i], &sl[i]));
+	}
+	long t2 = proxy_turns(stats);
+	/* Message n in three parts: the init goes with the first, the last
+	 * is an update and a final. */
+	CK_BYTE_PTR d = digest_of(n);
+	CK_BYTE whole[32];
+	memcpy(whole, d, 32);
+	sl[n] = sizeof(sig[n]);
+	said("C_SignMessageBegin", f3->C_SignMessageBegin(s, NULL, 0));
+	said("C_SignMessageNext", f3->C_SignMessageNext(s, NULL, 0, whole, 10, NULL, NULL));
+	said("C_SignMessageNext", f3->C_SignMessageNext(s, NULL, 0, whole + 10, 10, NULL, NULL));
+	said("C_SignMessageNext", f3->C_SignMessageNext(s, NULL, 0, whole + 20, 12, sig[n], &sl[n]));
+	long t3 = proxy_turns(stats);
+	said("C_MessageSignFinal", f3->C_MessageSignFinal(s));
+	long t4 = proxy_turns(stats);
+	for (int i = 0; i <= n && !failed && pub != 0; i++) {
+		if (said("C_VerifyInit", f->C_VerifyInit(s, &m, pub)) == CKR_OK)
+			said("C_Verify", f->C_Verify(s, digest_of(i), 32, sig[i], sl[i]));
+	}
+	if (pub == 0 || t0 < 0) {
+		printf("no public key, or no proxy counts\n");
+		failed = 1;
+	}
+	printf("turns init %ld whole %ld parts %ld final %ld\n", t1 - t0, t2 - t1, t3 - t2, t4 - t3);
 }
 
 /* sign, then a signature every 0.1 s for secs seconds on the same session
@@ -375,6 +430,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "p11probe: cannot load %s\n", argv[1]);
 		return 2;
 	}
+	CK_RV (*get3)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS) =
+		(CK_RV (*)(CK_UTF8CHAR_PTR, CK_VERSION_PTR, CK_INTERFACE_PTR_PTR, CK_FLAGS))dlsym(h, "C_GetInterface");
+	CK_INTERFACE_PTR i30 = NULL;
+	if (get3 != NULL && get3(NULL, NULL, &i30, 0) == CKR_OK)
+		f3 = i30->pFunctionList;
 	if (said("C_Initialize", f->C_Initialize(NULL)) != CKR_OK)
 		return 1;
 	if (strcmp(argv[2], "slots") == 0 && argc == 3) {
@@ -398,6 +458,8 @@ main(int argc, char **argv)
 		loop(argv[3], argv[4], atof(argv[5]));
 	} else if (strcmp(argv[2], "signs") == 0 && argc == 7) {
 		signs(argv[3], argv[4], atoi(argv[5]), argv[6]);
+	} else if (strcmp(argv[2], "messages") == 0 && argc == 7) {
+		messages(argv[3], argv[4], atoi(argv[5]), argv[6]);
 	} else if (strcmp(argv[2], "lazy") == 0 && argc == 6) {
 		lazy(argv[3], argv[4], argv[5]);
 	} else if (strcmp(argv[2], "use") == 0 && argc == 5) {
