@@ -184,7 +184,8 @@ defer_set_state(CK_SESSION_HANDLE h, enum proto_op kind, enum defer_state st)
 
 /* Whether key (in session h) takes mechanism m for kind, by what this
  * module knows: a summary that is still good, a parameterless mechanism
- * of the key's type with kind's flag. Under lock. */
+ * of the key's type with kind's flag. A message kind (message.c) is
+ * judged as the operation it computes. Under lock. */
 static bool
 predicts_ok(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
 {
@@ -192,6 +193,7 @@ predicts_ok(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m, CK_O
 	if (row == NULL || row->param != MP_NONE || m->ulParameterLen != 0 ||
 	    !(row->flags & proto_op_info(kind)->flag))
 		return false;
+	kind = (enum proto_op)proto_op_info(kind)->base;
 	int64_t now = mod_now_ms();
 	for (size_t i = 0; i < DEFER_KEYS; i++) {
 		const struct key_entry *e = &keys[i];
@@ -202,6 +204,15 @@ predicts_ok(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m, CK_O
 		return e->cls == want && e->kt == row->kt && (e->ops & PROTO_SUMMARY_OPS(kind));
 	}
 	return false;
+}
+
+bool
+defer_predicts(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
+{
+	pthread_mutex_lock(&lock);
+	bool ok = predicts_ok(h, kind, m, key);
+	pthread_mutex_unlock(&lock);
+	return ok;
 }
 
 CK_RV

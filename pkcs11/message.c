@@ -11,7 +11,8 @@
  * parameter (PSS's, EdDSA's); their messages take none.
  *
  * keymgrd checks the key at the init (an OP_INIT of the message kind,
- * cancelled at once: one round trip), and computes each message as an
+ * cancelled at once: one round trip, none for signing when defer.c's
+ * summary of the key predicts the yes), and computes each message as an
  * init and a one-shot step of that kind sent together (one round trip),
  * in a slot of its own so a C_EncryptInit (C_SignInit) operation of the
  * session goes on beside it.
@@ -154,6 +155,27 @@ init_request(struct wire_buf *b, CK_SESSION_HANDLE h, enum proto_op kind, const 
 	return rv;
 }
 
+/* keymgrd's verdict on init (of kind, on session h): sent with a
+ * SESSION_CANCEL that ends it at once, in one round trip. */
+static CK_RV
+check_init(CK_SESSION_HANDLE h, enum proto_op kind, const struct wire_buf *init)
+{
+	struct rpc r;
+	CK_RV rv = rpc_begin_on(&r, MSG_SESSION_CANCEL, h);
+	if (rv != CKR_OK)
+		return rv;
+	wire_put_u32(r.req, (uint32_t)h);
+	wire_put_u32(r.req, (uint32_t)proto_op_info(kind)->flag);
+	CK_RV init_rv = CKR_OK;
+	rv = rpc_call_after(&r, init, &init_rv);
+	if (r.broken)
+		rv = CKR_DEVICE_ERROR;
+	else if (init_rv != CKR_OK)
+		rv = init_rv;
+	rpc_end(&r);
+	return rv;
+}
+
 /*
  * Opens the operation of kind with mechanism m (whose row must carry the
  * kind's flag) and key. keymgrd checks them with probe's init, which is
@@ -190,24 +212,17 @@ message_init(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m, CK_
 	struct wire_buf init;
 	if ((rv = init_request(&init, h, kind, probe, key)) != CKR_OK)
 		return rv;
-	struct rpc r;
-	if ((rv = rpc_begin_on(&r, MSG_SESSION_CANCEL, h)) != CKR_OK) {
+	/* When what is known of the key predicts keymgrd's yes (defer.c), the
+	 * first message's init is the check (a refusal then comes from that
+	 * message, as for a kept C_SignInit). */
+	if (!(keep && defer_predicts(h, kind, probe, key)) && (rv = check_init(h, kind, &init)) != CKR_OK) {
 		wire_free(&init);
 		return rv;
 	}
-	wire_put_u32(r.req, (uint32_t)h);
-	wire_put_u32(r.req, (uint32_t)proto_op_info(kind)->flag);
-	CK_RV init_rv = CKR_OK;
-	rv = rpc_call_after(&r, &init, &init_rv);
-	if (r.broken)
-		rv = CKR_DEVICE_ERROR;
-	else if (init_rv != CKR_OK)
-		rv = init_rv;
-	rpc_end(&r);
-	struct message_op *o = rv == CKR_OK ? calloc(1, sizeof(*o)) : NULL;
+	struct message_op *o = calloc(1, sizeof(*o));
 	if (o == NULL) {
 		wire_free(&init);
-		return rv != CKR_OK ? rv : CKR_HOST_MEMORY;
+		return CKR_HOST_MEMORY;
 	}
 	*o = (struct message_op){ .session = h, .kind = kind, .key = key };
 	if (keep)

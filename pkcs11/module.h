@@ -149,6 +149,9 @@ CK_RV defer_init(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m,
 /* The kept init of (h, kind) into *out (the caller frees it), the state
  * becoming DEFER_LIVE: true when there was one. */
 bool defer_take(CK_SESSION_HANDLE h, enum proto_op kind, struct wire_buf *out);
+/* Whether what is known of key predicts that keymgrd would start kind
+ * with mechanism m on it (message.c keeps such an init unsent). */
+bool defer_predicts(CK_SESSION_HANDLE h, enum proto_op kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE key);
 /* Whether obj, found in session h lately, is a private key keymgrd summed
  * up as able to start an operation (so without CKA_ALWAYS_AUTHENTICATE). */
 bool defer_plain_private_key(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj);

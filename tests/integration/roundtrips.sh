@@ -30,16 +30,16 @@ turns=$(awk '$1 == "turns" { print $2 }' signs.out)
 echo "10 signatures in a running application: $turns round trips"
 [ "$turns" = 10 ] || fail "10 signatures took $turns round trips (want 10: C_SignInit goes with C_Sign)"
 
-# 3.0 message signing: the init is one round trip (keymgrd checks the key),
-# each whole message one, a message in three parts four (the init with the
+# 3.0 message signing: the init none (the key's summary from the search
+# predicts keymgrd's yes: defer.c), each whole message one, a message in three parts four (the init with the
 # first part, the second, and the last as an update and a final), the
 # final none.
 remote official host timeout 120 "$P11PROBE" "$COYEU_MODULE" messages DB-T 24681357 10 "$TMP/stats" >messages.out 2>&1 ||
 	{ cat messages.out >&2; fail "message signing"; }
 line=$(grep '^turns init' messages.out)
 echo "message signing, round trips: $line"
-[ "$line" = "turns init 1 whole 10 parts 4 final 0" ] ||
-	fail "message signing took $line (want init 1 whole 10 parts 4 final 0)"
+[ "$line" = "turns init 0 whole 10 parts 4 final 0" ] ||
+	fail "message signing took $line (want init 0 whole 10 parts 4 final 0)"
 
 # Sessions opened and closed late, searches from the login's list: the
 # codes PKCS#11 gives. 1026 opens and two closes cost nothing; the
