@@ -886,6 +886,43 @@ START_TEST(kept_inits_keep_codes)
 	ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)msg, sizeof(msg), sig, NULL), CKR_ARGUMENTS_BAD);
 	ck_assert_uint_eq(f->C_Sign(h, (CK_BYTE_PTR)msg, sizeof(msg), sig, &slen), CKR_OPERATION_NOT_INITIALIZED);
 
+	/* 3.0 message signing keeps its init the same way: none sent at
+	 * C_MessageSignInit, each message's with it. */
+	CK_FUNCTION_LIST_3_0_PTR f3 = list_3_0();
+	ck_assert_uint_eq(f3->C_MessageSignInit(h, &m, priv), CKR_OK);
+	slen = 0;
+	ck_assert_uint_eq(f3->C_SignMessage(h, NULL, 0, (CK_BYTE_PTR)msg, sizeof(msg), NULL, &slen), CKR_OK);
+	ck_assert_uint_eq(slen, 256);
+	ck_assert_uint_eq(f3->C_SignMessage(h, NULL, 0, (CK_BYTE_PTR)msg, sizeof(msg), sig, &slen), CKR_OK);
+	ck_assert_uint_eq(f3->C_MessageSignFinal(h), CKR_OK);
+	ck_assert_uint_eq(f3->C_MessageVerifyInit(h, &m, pub), CKR_OK);
+	ck_assert_uint_eq(f3->C_VerifyMessage(h, NULL, 0, (CK_BYTE_PTR)msg, sizeof(msg), sig, slen), CKR_OK);
+	ck_assert_uint_eq(f3->C_MessageVerifyFinal(h), CKR_OK);
+	/* A key with allowed mechanisms is not summed up as able to: its
+	 * init goes to keymgrd, which refuses the mechanism there. */
+	CK_OBJECT_HANDLE pub2, priv2;
+	CK_MECHANISM g = { CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0 };
+	CK_ULONG bits = 2048;
+	CK_MECHANISM_TYPE only = CKM_SHA384_RSA_PKCS;
+	CK_ATTRIBUTE gp[] = { { CKA_MODULUS_BITS, &bits, sizeof(bits) }, { CKA_VERIFY, &yes, 1 } };
+	CK_ATTRIBUTE gv[] = { { CKA_SIGN, &yes, 1 }, { CKA_ALLOWED_MECHANISMS, &only, sizeof(only) },
+			      { CKA_LABEL, "narrow", 6 } };
+	ck_assert_uint_eq(f->C_GenerateKeyPair(h, &g, gp, 2, gv, 3, &pub2, &priv2), CKR_OK);
+	CK_OBJECT_CLASS pc = CKO_PRIVATE_KEY;
+	CK_ATTRIBUTE ft[] = { { CKA_CLASS, &pc, sizeof(pc) }, { CKA_LABEL, "narrow", 6 } };
+	CK_OBJECT_HANDLE found = 0;
+	CK_ULONG nf = 0;
+	ck_assert_uint_eq(f->C_FindObjectsInit(h, ft, 2), CKR_OK);
+	ck_assert_uint_eq(f->C_FindObjects(h, &found, 1, &nf), CKR_OK);
+	ck_assert_uint_eq(f->C_FindObjectsFinal(h), CKR_OK);
+	ck_assert_uint_eq(found, priv2);
+	ck_assert_uint_eq(f3->C_MessageSignInit(h, &m, priv2), CKR_MECHANISM_INVALID);
+	CK_MECHANISM m384 = { CKM_SHA384_RSA_PKCS, NULL, 0 };
+	ck_assert_uint_eq(f3->C_MessageSignInit(h, &m384, priv2), CKR_OK);
+	slen = sizeof(sig);
+	ck_assert_uint_eq(f3->C_SignMessage(h, NULL, 0, (CK_BYTE_PTR)msg, sizeof(msg), sig, &slen), CKR_OK);
+	ck_assert_uint_eq(f3->C_MessageSignFinal(h), CKR_OK);
+
 	/* What the module cannot tell goes to keymgrd. */
 	ck_assert_uint_eq(f->C_SignInit(h, &m, pub), CKR_KEY_TYPE_INCONSISTENT);
 	CK_ATTRIBUTE off[] = { { CKA_SIGN, &no, sizeof(no) } };
