@@ -176,14 +176,18 @@ ops_step_after(CK_SESSION_HANDLE h, const struct wire_buf *first, uint32_t msg, 
 		return rv;
 	if (!fits_u32(h))
 		return CKR_SESSION_HANDLE_INVALID;
-	if ((in == NULL && inlen) || (sig == NULL && siglen)) {
-		/* Any error but BUFFER_TOO_SMALL ends the operation. */
+	/* Any error but BUFFER_TOO_SMALL ends the operation: so do these,
+	 * found before anything is sent (more than a request may carry). */
+	CK_RV early = CKR_OK;
+	if ((in == NULL && inlen) || (sig == NULL && siglen))
+		early = CKR_ARGUMENTS_BAD;
+	else if (inlen > WIRE_MAX_FRAME / 2 || siglen > WIRE_MAX_FRAME / 2)
+		early = proto_op_info(kind)->base == OP_DECRYPT ? CKR_ENCRYPTED_DATA_LEN_RANGE : CKR_DATA_LEN_RANGE;
+	if (early != CKR_OK) {
 		rpc_session_cancel(h, proto_op_info(kind)->flag);
 		defer_set_state(h, kind, DEFER_NONE);
-		return CKR_ARGUMENTS_BAD;
+		return early;
 	}
-	if (inlen > WIRE_MAX_FRAME / 2 || siglen > WIRE_MAX_FRAME / 2)
-		return kind == OP_DECRYPT ? CKR_ENCRYPTED_DATA_LEN_RANGE : CKR_DATA_LEN_RANGE;
 	bool length_only = outlen != NULL && out == NULL;
 	CK_ULONG cap = outlen ? *outlen : 0;
 	bool shm = inlen >= SHM_MIN;

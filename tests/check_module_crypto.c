@@ -572,6 +572,23 @@ START_TEST(large_data)
 	mac[0] ^= 1;
 	ck_assert_uint_eq(f->C_VerifyInit(h, &hm, mk), CKR_OK);
 	ck_assert_uint_eq(f->C_Verify(h, msg, N, mac, 32), CKR_SIGNATURE_INVALID);
+	/* More than a request may carry (half a frame): the length error
+	 * ends the operation, as every error but CKR_BUFFER_TOO_SMALL does. */
+	size_t huge = 8u * 1024 * 1024 + 1;
+	CK_BYTE *big = calloc(1, huge);
+	ck_assert_ptr_nonnull(big);
+	n = sizeof(mac);
+	ck_assert_uint_eq(f->C_SignInit(h, &hm, mk), CKR_OK);
+	ck_assert_uint_eq(f->C_Sign(h, big, huge, mac, &n), CKR_DATA_LEN_RANGE);
+	ck_assert_uint_eq(f->C_Sign(h, msg, 16, mac, &n), CKR_OPERATION_NOT_INITIALIZED);
+	ck_assert_uint_eq(f->C_SignInit(h, &hm, mk), CKR_OK);
+	ck_assert_uint_eq(f->C_SignUpdate(h, big, huge), CKR_DATA_LEN_RANGE);
+	ck_assert_uint_eq(f->C_SignFinal(h, mac, &n), CKR_OPERATION_NOT_INITIALIZED);
+	pn = CAP;
+	ck_assert_uint_eq(f->C_DecryptInit(h, &gm, k), CKR_OK);
+	ck_assert_uint_eq(f->C_Decrypt(h, big, huge, pt, &pn), CKR_ENCRYPTED_DATA_LEN_RANGE);
+	ck_assert_uint_eq(f->C_Decrypt(h, ct, 32, pt, &pn), CKR_OPERATION_NOT_INITIALIZED);
+	free(big);
 	free(msg);
 	free(want);
 	free(ct);
