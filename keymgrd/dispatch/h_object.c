@@ -437,7 +437,8 @@ key_summary(const struct km_object *o, uint32_t *cls, uint32_t *kt, uint32_t *op
 	if ((allowed != NULL && allowed->len > 0) || al_bool(&o->pub, CKA_ALWAYS_AUTHENTICATE, false))
 		return;
 	for (uint32_t k = OP_SIGN; k <= OP_MAX; k++)
-		if (al_bool(&o->pub, proto_op_info(k)->usage, false) && lifecycle_allows(o, k) == CKR_OK)
+		if (al_bool(&o->pub, proto_op_info(k)->usage, false) &&
+		    lifecycle_allows(o, (enum proto_op)proto_op_info(k)->base) == CKR_OK)
 			*ops |= PROTO_SUMMARY_OPS(k);
 }
 
